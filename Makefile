@@ -1,0 +1,85 @@
+# hahalloc: build, test, bench and install.
+# `make` builds build/libhahalloc.so (soname libhahalloc.so.1), build/libhahalloc.a
+# and the command-line tool build/hahalloc.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 1.0.0
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# The allocator must not call itself through builtins, and keeps frame
+# pointers so that call sites can be captured cheaply and safely.
+LIBFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
+            -fno-omit-frame-pointer -fno-builtin-malloc -fno-builtin-free \
+            -fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec \
+            -fno-stack-protector -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
+
+SRC     := $(sort $(wildcard src/*.c src/report/*.c))
+OBJ     := $(SRC:%.c=build/obj/%.o)
+HDR     := $(wildcard include/*.h src/*.h src/report/*.h)
+# ASan+UBSan build of the same code, with the malloc override left out so the
+# sanitizer keeps its own malloc; tests reach the allocator through the seed API.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -DHH_NO_OVERRIDE
+ASAN_OBJ   := $(SRC:%.c=build/asan/obj/%.o)
+
+.PHONY: lib all test tests check bench asan install uninstall clean format
+lib: build/libhahalloc.so build/libhahalloc.a build/hahalloc
+
+build/obj/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+build/libhahalloc.so: $(OBJ)
+	$(CC) -shared -pthread -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete -o $@ $(OBJ) -ldl
+	ln -sf libhahalloc.so build/libhahalloc.so.1
+
+build/libhahalloc.a: $(OBJ)
+	rm -f $@
+	ar rcs $@ $(OBJ)
+
+build/asan/libhahalloc.a: $(ASAN_OBJ)
+	rm -f $@
+	ar rcs $@ $(ASAN_OBJ)
+
+asan: build/asan/libhahalloc.a
+
+# Fragments owned by each part of the tree.
+-include tools/tools.mk
+-include tests/tests.mk
+-include bench/bench.mk
+
+all: lib asan $(ALL_EXTRA)
+
+tests: test
+check: test
+
+build/hahalloc.pc: Makefile
+	@mkdir -p build
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: hahalloc\nDescription: fast thread-safe allocator with leak reports\nVersion: %s\nLibs: -L$${libdir} -lhahalloc\nLibs.private: -pthread -ldl\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+
+install: lib build/hahalloc.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 include/hahalloc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 build/libhahalloc.so $(DESTDIR)$(PREFIX)/lib/libhahalloc.so.$(VERSION)
+	ln -sf libhahalloc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libhahalloc.so.1
+	ln -sf libhahalloc.so.1 $(DESTDIR)$(PREFIX)/lib/libhahalloc.so
+	install -m 644 build/libhahalloc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 build/hahalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 build/hahalloc $(DESTDIR)$(PREFIX)/bin/
+	if [ -f docs/hahalloc.1 ]; then install -m 644 docs/hahalloc.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/hahalloc.h $(DESTDIR)$(PREFIX)/lib/libhahalloc.* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/hahalloc.pc $(DESTDIR)$(PREFIX)/bin/hahalloc \
+	      $(DESTDIR)$(PREFIX)/share/man/man1/hahalloc.1
+
+format:
+	clang-format -i $(SRC) $(HDR) $(wildcard tests/*.c bench/*.c tools/*.c)
+
+clean:
+	rm -rf build

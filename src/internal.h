@@ -1,0 +1,345 @@
+/*
+ * hahalloc internals: the glossary, the data structures and their invariants.
+ *
+ * Glossary (the seed's words first, then ours)
+ * --------------------------------------------
+ * mapping   A 4 MiB chunk of address space from mmap, aligned to 4 MiB, owned
+ *           by one thread heap. Its first 64 KiB slice holds the mapping
+ *           header (struct hh_mapping); the other 63 slices are cut into
+ *           pages. Any pointer inside it finds the header by masking.
+ * slice     A 64 KiB unit of a mapping. Every slice has a descriptor (struct
+ *           hh_page) in the mapping header; a span of slices is described by
+ *           its first slice's descriptor, and every other slice of a used span
+ *           records its distance to that first one (slice_offset).
+ * page      A span of 1..32 slices that serves one root: it is cut into ranges
+ *           of the root's block size. Each page keeps its own free lists
+ *           (free-list sharding, as mimalloc does), so a free touches only the
+ *           page it belongs to.
+ * range     One block handed to the user. Small ranges carry no header: their
+ *           page and size come from the pointer's address. A free range holds
+ *           a next pointer and a canary (see below) in its first 16 bytes.
+ * large range
+ *           A range of more than HH_MEDIUM_MAX bytes: a span of whole slices
+ *           holding that single range. Freed spans coalesce with free
+ *           neighbours in the same mapping.
+ * root      A size class (HH_ROOTS of them, from 16 bytes to HH_MEDIUM_MAX,
+ *           at most 25% apart). A page belongs to one root, so similar sizes
+ *           stay together, as in the seed.
+ * oversize mapping
+ *           A mapping of its own for a range too big for a mapping (more than
+ *           HH_LARGE_MAX bytes): a 64-byte header, then the range.
+ * thread heap
+ *           Per-thread state (struct hh_heap): one page queue per root, the
+ *           free spans of its mappings, and statistics. Only its owner thread
+ *           touches it, so the fast paths take no lock and no atomic RMW.
+ * remote free
+ *           A free by a thread that does not own the range's mapping: the range
+ *           is pushed with one CAS on the page's thread_free list, which the
+ *           owner collects when it needs memory.
+ * registry  A two-level table from each 4 MiB chunk of address space to the
+ *           header that owns it (a mapping, or an oversize mapping whose range
+ *           starts in that chunk). It lets free() reject pointers that
+ *           hahalloc never returned without touching unmapped memory.
+ * canary    A freed range stores `hh_key ^ address` in its second word; the
+ *           allocator clears it when handing the range out. A free that finds
+ *           the canary in place is a double free.
+ * tracking  When the exit summary is on, every live range has a record
+ *           (struct hh_track_rec: allocation site and requested size) in an
+ *           array at the end of its page, out of band of user data.
+ *
+ * Invariants
+ * - mapping->heap is written only by the thread that owns or adopts the
+ *   mapping, so "mapping->heap == my heap" is a race-free ownership test.
+ * - Every slice descriptor's kind is accurate: free-span interiors are FREE.
+ * - A range at index < page->capacity is either live, or on one of the
+ *   page's three free lists with its canary set.
+ * - page->used counts the ranges not on free or local_free; remote frees stay
+ *   counted until the owner collects them.
+ */
+#ifndef HH_INTERNAL_H
+#define HH_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HH_EXPORT __attribute__((visibility("default")))
+#define HH_NOINLINE __attribute__((noinline))
+
+#define HH_ALIGN 16
+#define HH_SLICE_SHIFT 16
+#define HH_SLICE_SIZE ((size_t)1 << HH_SLICE_SHIFT)
+#define HH_MAPPING_SHIFT 22
+#define HH_MAPPING_SIZE ((size_t)1 << HH_MAPPING_SHIFT)
+#define HH_MAPPING_MASK (HH_MAPPING_SIZE - 1)
+#define HH_SLICES (HH_MAPPING_SIZE / HH_SLICE_SIZE) /* 64, slice 0 is the header */
+#define HH_MEDIUM_MAX ((size_t)128 << 10)           /* largest root block */
+#define HH_LARGE_MAX ((HH_SLICES - 1) * HH_SLICE_SIZE) /* largest large range */
+#define HH_SMALL_DIRECT 1024                         /* sizes with a direct root table */
+#define HH_ROOTS 48
+#define HH_OVERSIZE_HDR 64
+#define HH_MAX_REQUEST (((size_t)1 << 47) - HH_MAPPING_SIZE)
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct hh_block {
+  struct hh_block *next;
+  uintptr_t canary;
+} hh_block;
+
+typedef struct hh_track_rec {
+  uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
+  uint32_t size; /* requested bytes */
+} hh_track_rec;
+
+enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
+
+struct hh_heap;
+
+typedef struct hh_page {
+  hh_block *free;                  /* ranges ready for the owner to hand out */
+  hh_block *local_free;            /* ranges the owner freed */
+  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
+  uint32_t used;                   /* see invariants */
+  uint32_t capacity;               /* ranges initialised so far */
+  uint32_t reserved;               /* ranges that fit in the page */
+  uint32_t block_size;             /* bytes per range; 0 when FREE */
+  uint64_t magic;                  /* index = (offset * magic) >> 40 */
+  uint8_t kind;                    /* enum hh_page_kind */
+  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
+  uint8_t dirty;                   /* FREE span: memory still committed */
+  _Atomic(uint8_t) in_full;        /* on the heap's full list */
+  uint32_t slice_count;            /* slices in the span (first slice only) */
+  uint32_t slice_offset;           /* distance to the span's first slice */
+  uint8_t *start;                  /* first range */
+  hh_track_rec *track;             /* records, or NULL when not tracking */
+  struct hh_page *next, *prev;     /* root queue, full list or span bin */
+  hh_track_rec large_rec;          /* the record of a large range */
+} hh_page;
+
+typedef struct hh_mapping {
+  uintptr_t cookie;                /* hh_key ^ address: a sanity check */
+  uint32_t kind;                   /* HH_MAP_PAGES */
+  uint32_t free_slices;            /* slices on the heap's span bins */
+  _Atomic(struct hh_heap *) heap;  /* owner */
+  struct hh_mapping *next, *prev;  /* the owner's mappings */
+  hh_page slices[HH_SLICES];
+} hh_mapping;
+
+typedef struct hh_oversize {
+  uintptr_t cookie;                /* hh_key ^ address */
+  uint32_t kind;                   /* HH_MAP_OVERSIZE */
+  uint32_t site;                   /* tracking: allocation site */
+  size_t map_size;                 /* bytes mapped */
+  size_t size;                     /* requested bytes */
+  uint8_t *user;                   /* the range */
+  struct hh_oversize *next, *prev; /* all live oversize mappings */
+} hh_oversize;
+
+enum { HH_MAP_PAGES = 0x6d617070, HH_MAP_OVERSIZE = 0x6f766572 };
+
+typedef struct hh_queue {
+  hh_page *first, *last;
+} hh_queue;
+
+/* Statistics kept by each heap without atomics, summed for the report. */
+typedef struct hh_stats {
+  uint64_t allocs, frees;
+  uint64_t bytes_allocated;        /* requested bytes, all time */
+  int64_t live;                    /* bytes in use, this heap's share */
+  int64_t live_hi;                 /* highest `live` since the last flush */
+  int64_t root_allocs[HH_ROOTS + 2]; /* per root; + large, + oversize */
+} hh_stats;
+
+typedef struct hh_heap {
+  hh_page *direct[HH_ROOTS];       /* current page per root, never NULL */
+  hh_queue queue[HH_ROOTS];        /* pages with (possibly) free ranges */
+  hh_queue full;                   /* pages found full, and large ranges */
+  hh_queue spans[HH_SLICES];       /* free spans by slice count */
+  uint64_t span_bits;              /* non-empty span bins */
+  size_t dirty_bytes;              /* committed bytes in free spans */
+  hh_mapping *mappings;            /* owned mappings */
+  _Atomic(int) remote_full;        /* a remote free hit a full page */
+  uint32_t sweep_tick;
+  hh_stats stats;
+  uintptr_t stack_hint;            /* an address on the owner's stack */
+  int tid;
+  _Atomic(int) abandoned;          /* owner has exited */
+  struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
+  struct hh_heap *next_abandoned;
+} hh_heap;
+
+/* ------------------------------------------------------------------ globals */
+
+extern uintptr_t hh_key;                       /* random, set at init */
+extern hh_page hh_empty_page;                  /* direct[] sentinel: never has free ranges */
+extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
+extern const uint32_t hh_root_size[HH_ROOTS];
+extern const uint8_t hh_root_slices[HH_ROOTS];
+extern const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1];
+
+/* ------------------------------------------------------------------ options.c */
+
+typedef struct hh_options {
+  int summary;        /* HAHALLOC_SUMMARY: print the exit report */
+  int on_error;       /* HAHALLOC_ON_ERROR: 0 = abort, 1 = continue */
+  const char *output; /* HAHALLOC_OUTPUT: stderr | stdout | PATH (%p = pid) */
+  int json;           /* HAHALLOC_FORMAT=json */
+  int stack_depth;    /* HAHALLOC_STACK_DEPTH: frames per allocation site */
+  int show_reachable; /* HAHALLOC_SHOW_REACHABLE */
+  size_t min_size;    /* HAHALLOC_MIN_SIZE: list blocks at least this big */
+  int leak_exitcode;  /* HAHALLOC_LEAK_EXITCODE: exit status on definite leaks, 0 = keep */
+  int verbose;        /* HAHALLOC_VERBOSE */
+} hh_options;
+
+extern hh_options hh_opt;
+extern bool hh_tracking; /* records sites and sizes (hh_opt.summary) */
+void hh_options_init(void);
+
+/* ------------------------------------------------------------------ os.c */
+
+void *hh_os_map(size_t size);                    /* NULL on failure */
+void *hh_os_map_aligned(size_t size, size_t align);
+void hh_os_unmap(void *p, size_t size);
+void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
+void *hh_os_remap(void *p, size_t old_size, size_t new_size);
+uintptr_t hh_os_random(void);
+void *hh_registry_get(uintptr_t addr);           /* owning header or NULL */
+bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
+/* Internal memory for the allocator's own tables (never malloc). */
+void *hh_meta_alloc(size_t size);
+void hh_meta_free(void *p, size_t size);
+
+/* ------------------------------------------------------------------ root.c */
+
+static inline unsigned hh_root_of(size_t size) {
+  if (HH_LIKELY(size <= HH_SMALL_DIRECT)) return hh_small_root[(size + HH_ALIGN - 1) / HH_ALIGN];
+  /* four roots per doubling above 128 bytes */
+  size_t s = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzl(s);       /* s in [2^b, 2^(b+1)) */
+  unsigned q = (unsigned)(s >> (b - 2)) & 3u;           /* quarter */
+  return 8u + (b - 7u) * 4u + q;
+}
+unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none */
+
+/* ------------------------------------------------------------------ mapping.c */
+
+hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices);  /* NULL: out of memory */
+void hh_span_free(hh_heap *heap, hh_page *page);
+void hh_mapping_release_all(hh_heap *heap);
+void hh_span_purge(hh_heap *heap);
+
+static inline hh_mapping *hh_mapping_of(const void *p) {
+  return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);
+}
+static inline hh_page *hh_page_of(hh_mapping *m, const void *p) {
+  hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
+  return s - s->slice_offset;
+}
+
+/* ------------------------------------------------------------------ page.c */
+
+void *hh_alloc_slow(hh_heap *heap, size_t size, unsigned root);
+void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
+void hh_page_collect(hh_page *page);
+void hh_page_emptied(hh_heap *heap, hh_page *page);
+void hh_heap_sweep(hh_heap *heap, bool release);
+void *hh_large_alloc(hh_heap *heap, size_t size);
+
+/* ------------------------------------------------------------------ heap.c */
+
+hh_heap *hh_heap_get_slow(void);
+void hh_init(void);
+extern _Atomic(int) hh_initialised;
+void hh_heaps_lock(void);
+void hh_heaps_unlock(void);
+hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
+hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
+
+static inline hh_heap *hh_heap_get(void) {
+  hh_heap *h = hh_tls_heap;
+  if (HH_LIKELY(h != NULL)) return h;
+  return hh_heap_get_slow();
+}
+
+/* ------------------------------------------------------------------ alloc.c / free.c */
+
+void *hh_malloc(size_t size);
+void *hh_calloc(size_t size);
+void *hh_realloc(void *p, size_t size, const char *caller);
+void *hh_aligned(size_t align, size_t size);
+void hh_free(void *p, const char *caller);
+size_t hh_usable_size(const void *p, const char *caller);
+
+/* Finds the live range containing `addr` (for the report's scan).
+ * Returns its start and usable size, or NULL. Call with the world quiet. */
+void *hh_find_range(uintptr_t addr, size_t *usable);
+
+/* ------------------------------------------------------------------ oversize.c */
+
+void *hh_oversize_alloc(size_t size, size_t align);
+void hh_oversize_free(hh_oversize *o, void *p, const char *caller);
+void *hh_oversize_realloc(hh_oversize *o, void *p, size_t size);
+void hh_oversize_lock(void);
+void hh_oversize_unlock(void);
+hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
+size_t hh_oversize_cached_bytes(void);
+
+/* ------------------------------------------------------------------ error.c */
+
+/* Reports a misuse (bad pointer, double free) and aborts unless
+ * HAHALLOC_ON_ERROR=continue. Never allocates. */
+void hh_error(const char *call, const void *ptr, const char *what);
+void hh_fatal(const char *what) __attribute__((noreturn));
+/* Writes formatted text to a file descriptor without allocating. */
+void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------ stats.c */
+
+#define HH_FLUSH_BYTES ((int64_t)64 << 10)
+void hh_stats_flush(hh_heap *heap);
+typedef struct hh_totals {
+  uint64_t allocs, frees, bytes_allocated, peak_bytes;
+  int64_t live_bytes;
+  uint64_t root_allocs[HH_ROOTS + 2];
+} hh_totals;
+void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
+
+static inline void hh_stats_alloc(hh_heap *heap, size_t size) {
+  heap->stats.allocs++;
+  heap->stats.bytes_allocated += size;
+  heap->stats.live += (int64_t)size;
+  if (heap->stats.live > heap->stats.live_hi) {
+    heap->stats.live_hi = heap->stats.live;
+    if (HH_UNLIKELY(heap->stats.live > HH_FLUSH_BYTES)) hh_stats_flush(heap);
+  }
+}
+static inline void hh_stats_free(hh_heap *heap, size_t size) {
+  heap->stats.frees++;
+  heap->stats.live -= (int64_t)size;
+  if (HH_UNLIKELY(heap->stats.live < -HH_FLUSH_BYTES)) hh_stats_flush(heap);
+}
+
+/* ------------------------------------------------------------------ live ranges */
+
+/* Calls fn for every live range, with its requested size and site (0 when
+ * not tracking). The caller holds hh_heaps_lock and hh_oversize_lock and no
+ * other thread allocates meanwhile (exit, fork child, or a report). */
+typedef void (*hh_range_fn)(void *ptr, size_t usable, size_t requested, uint32_t site, void *arg);
+void hh_for_each_live_range(hh_range_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ report/ */
+
+/* Allocation site of the caller of the public entry point; `ret` is that
+ * entry point's return address. Must not allocate through malloc. */
+uint32_t hh_site_capture(void *ret, void *frame);
+void hh_report_exit(void);             /* atexit: the exit report */
+void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
+void hh_report_atfork_prepare(void);
+void hh_report_atfork_parent(void);
+void hh_report_atfork_child(void);
+
+#endif /* HH_INTERNAL_H */

@@ -51,7 +51,14 @@ asan: build/asan/libhahalloc.a
 # Fragments owned by each part of the tree.
 -include tools/tools.mk
 -include tests/tests.mk
+-include tests/leak/leak.mk
 -include bench/bench.mk
+
+# `make test` runs every suite that a fragment adds to TEST_TARGETS, in order,
+# and stops at the first that fails.
+test: lib
+	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done; \
+	echo "make test: all suites passed ($(TEST_TARGETS))"
 
 all: lib asan $(ALL_EXTRA)
 

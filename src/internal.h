@@ -209,9 +209,14 @@ void *hh_os_remap(void *p, size_t old_size, size_t new_size);
 uintptr_t hh_os_random(void);
 void *hh_registry_get(uintptr_t addr);           /* owning header or NULL */
 bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
-/* Internal memory for the allocator's own tables (never malloc). */
+/* Internal memory for the allocator's and the report's own tables (never
+ * malloc). It comes from 4 MiB chunks registered as internal, so the leak
+ * scan skips it. Thread-safe. */
 void *hh_meta_alloc(size_t size);
 void hh_meta_free(void *p, size_t size);
+/* True for any address inside memory hahalloc keeps for itself or hands out
+ * (mappings, oversize mappings, meta chunks): the scan's roots exclude it. */
+bool hh_is_internal(uintptr_t addr);
 
 /* ------------------------------------------------------------------ root.c */
 

@@ -27,7 +27,8 @@
  *           stay together, as in the seed.
  * oversize mapping
  *           A mapping of its own for a range too big for a mapping (more than
- *           HH_LARGE_MAX bytes): a 64-byte header, then the range.
+ *           HH_LARGE_MAX bytes), or with an alignment pages cannot give. Its
+ *           header is out of band in meta memory; the range is the mapping.
  * thread heap
  *           Per-thread state (struct hh_heap): one page queue per root, the
  *           free spans of its mappings, and statistics. Only its owner thread
@@ -37,9 +38,9 @@
  *           is pushed with one CAS on the page's thread_free list, which the
  *           owner collects when it needs memory.
  * registry  A two-level table from each 4 MiB chunk of address space to the
- *           header that owns it (a mapping, or an oversize mapping whose range
- *           starts in that chunk). It lets free() reject pointers that
- *           hahalloc never returned without touching unmapped memory.
+ *           header that owns it (a mapping, an oversize mapping, or meta
+ *           memory). It lets free() reject pointers that hahalloc never
+ *           returned without touching unmapped memory.
  * canary    A freed range stores `hh_key ^ address` in its second word; the
  *           allocator clears it when handing the range out. A free that finds
  *           the canary in place is a double free.
@@ -80,7 +81,6 @@
 #define HH_LARGE_MAX ((HH_SLICES - 1) * HH_SLICE_SIZE) /* largest large range */
 #define HH_SMALL_DIRECT 1024                         /* sizes with a direct root table */
 #define HH_ROOTS 48
-#define HH_OVERSIZE_HDR 64
 #define HH_MAX_REQUEST (((size_t)1 << 47) - HH_MAPPING_SIZE)
 
 /* ------------------------------------------------------------------ types */
@@ -129,17 +129,28 @@ typedef struct hh_mapping {
   hh_page slices[HH_SLICES];
 } hh_mapping;
 
+/* The header of an oversize mapping lives in meta memory, out of band: the
+ * mapping is aligned to 4 MiB (or more), is a whole number of chunks, and
+ * every one of its chunks is registered to this header. The range starts at
+ * the mapping's first byte. */
 typedef struct hh_oversize {
-  uintptr_t cookie;                /* hh_key ^ address */
+  uintptr_t cookie;                /* hh_key ^ address of this header */
   uint32_t kind;                   /* HH_MAP_OVERSIZE */
   uint32_t site;                   /* tracking: allocation site */
   size_t map_size;                 /* bytes mapped */
   size_t size;                     /* requested bytes */
-  uint8_t *user;                   /* the range */
+  uint8_t *user;                   /* the range = the mapping */
+  bool dirty;                      /* reused from the cache: not zero */
   struct hh_oversize *next, *prev; /* all live oversize mappings */
 } hh_oversize;
 
-enum { HH_MAP_PAGES = 0x6d617070, HH_MAP_OVERSIZE = 0x6f766572 };
+enum { HH_MAP_PAGES = 0x6d617070, HH_MAP_OVERSIZE = 0x6f766572, HH_MAP_META = 0x6d657461 };
+
+/* What the registry points to: every header starts like this. */
+typedef struct hh_header {
+  uintptr_t cookie;
+  uint32_t kind;
+} hh_header;
 
 typedef struct hh_queue {
   hh_page *first, *last;
@@ -151,7 +162,6 @@ typedef struct hh_stats {
   uint64_t bytes_allocated;        /* requested bytes, all time */
   int64_t live;                    /* bytes in use, this heap's share */
   int64_t live_hi;                 /* highest `live` since the last flush */
-  int64_t root_allocs[HH_ROOTS + 2]; /* per root; + large, + oversize */
 } hh_stats;
 
 typedef struct hh_heap {
@@ -162,6 +172,7 @@ typedef struct hh_heap {
   uint64_t span_bits;              /* non-empty span bins */
   size_t dirty_bytes;              /* committed bytes in free spans */
   hh_mapping *mappings;            /* owned mappings */
+  uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
   uint32_t sweep_tick;
   hh_stats stats;
@@ -172,10 +183,31 @@ typedef struct hh_heap {
   struct hh_heap *next_abandoned;
 } hh_heap;
 
+static inline void hh_queue_push_front(hh_queue *q, hh_page *p) {
+  p->prev = NULL;
+  p->next = q->first;
+  if (q->first) q->first->prev = p;
+  else q->last = p;
+  q->first = p;
+}
+static inline void hh_queue_push_back(hh_queue *q, hh_page *p) {
+  p->next = NULL;
+  p->prev = q->last;
+  if (q->last) q->last->next = p;
+  else q->first = p;
+  q->last = p;
+}
+static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
+  if (p->prev) p->prev->next = p->next;
+  else q->first = p->next;
+  if (p->next) p->next->prev = p->prev;
+  else q->last = p->prev;
+  p->next = p->prev = NULL;
+}
+
 /* ------------------------------------------------------------------ globals */
 
 extern uintptr_t hh_key;                       /* random, set at init */
-extern hh_page hh_empty_page;                  /* direct[] sentinel: never has free ranges */
 extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
 extern const uint32_t hh_root_size[HH_ROOTS];
 extern const uint8_t hh_root_slices[HH_ROOTS];
@@ -214,6 +246,9 @@ bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
  * scan skips it. Thread-safe. */
 void *hh_meta_alloc(size_t size);
 void hh_meta_free(void *p, size_t size);
+void hh_meta_lock(void);       /* fork: held across fork() */
+void hh_meta_unlock(void);
+void hh_meta_lock_reset(void);
 /* True for any address inside memory hahalloc keeps for itself or hands out
  * (mappings, oversize mappings, meta chunks): the scan's roots exclude it. */
 bool hh_is_internal(uintptr_t addr);
@@ -234,6 +269,8 @@ unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none *
 
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices);  /* NULL: out of memory */
 void hh_span_free(hh_heap *heap, hh_page *page);
+void hh_span_set_kind(hh_page *span, uint8_t kind);
+void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
 void hh_span_purge(hh_heap *heap);
 
@@ -247,12 +284,13 @@ static inline hh_page *hh_page_of(hh_mapping *m, const void *p) {
 
 /* ------------------------------------------------------------------ page.c */
 
-void *hh_alloc_slow(hh_heap *heap, size_t size, unsigned root);
+extern hh_page hh_empty_page;
+hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
-void hh_heap_sweep(hh_heap *heap, bool release);
-void *hh_large_alloc(hh_heap *heap, size_t size);
+void hh_heap_sweep(hh_heap *heap, bool all);
+hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 
 /* ------------------------------------------------------------------ heap.c */
 
@@ -272,12 +310,14 @@ static inline hh_heap *hh_heap_get(void) {
 
 /* ------------------------------------------------------------------ alloc.c / free.c */
 
-void *hh_malloc(size_t size);
-void *hh_calloc(size_t size);
-void *hh_realloc(void *p, size_t size, const char *caller);
-void *hh_aligned(size_t align, size_t size);
-void hh_free(void *p, const char *caller);
-size_t hh_usable_size(const void *p, const char *caller);
+/* The fast paths are inline in fast.h; these are their slow halves. `ret`
+ * and `frame` are the public entry point's return and frame addresses, for
+ * the allocation site; `call` names the entry point in error messages. */
+void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
+void hh_free_generic(void *p, const char *call);
+void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
+void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
+size_t hh_usable_size(const void *p, const char *call);
 
 /* Finds the live range containing `addr` (for the report's scan).
  * Returns its start and usable size, or NULL. Call with the world quiet. */
@@ -285,11 +325,13 @@ void *hh_find_range(uintptr_t addr, size_t *usable);
 
 /* ------------------------------------------------------------------ oversize.c */
 
-void *hh_oversize_alloc(size_t size, size_t align);
-void hh_oversize_free(hh_oversize *o, void *p, const char *caller);
-void *hh_oversize_realloc(hh_oversize *o, void *p, size_t size);
+hh_oversize *hh_oversize_alloc(size_t size, size_t align); /* NULL: ENOMEM */
+bool hh_oversize_free(hh_oversize *o, void *p, const char *call); /* false: misuse reported */
+void *hh_oversize_realloc(hh_oversize *o, size_t size); /* NULL: ENOMEM, o intact */
+bool hh_oversize_recently_freed(const void *p);
 void hh_oversize_lock(void);
 void hh_oversize_unlock(void);
+void hh_oversize_lock_reset(void);
 hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
 size_t hh_oversize_cached_bytes(void);
 
@@ -297,7 +339,8 @@ size_t hh_oversize_cached_bytes(void);
 
 /* Reports a misuse (bad pointer, double free) and aborts unless
  * HAHALLOC_ON_ERROR=continue. Never allocates. */
-void hh_error(const char *call, const void *ptr, const char *what);
+void hh_error(const char *call, const void *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void hh_fatal(const char *what) __attribute__((noreturn));
 /* Writes formatted text to a file descriptor without allocating. */
 void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -306,17 +349,19 @@ void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 #define HH_FLUSH_BYTES ((int64_t)64 << 10)
 void hh_stats_flush(hh_heap *heap);
+void hh_stats_free_orphan(size_t size);
 typedef struct hh_totals {
   uint64_t allocs, frees, bytes_allocated, peak_bytes;
   int64_t live_bytes;
-  uint64_t root_allocs[HH_ROOTS + 2];
 } hh_totals;
 void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
-static inline void hh_stats_alloc(hh_heap *heap, size_t size) {
+/* `requested` counts in the total; `live` is what the free will subtract
+ * (the requested size when tracking, the block size otherwise). */
+static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;
-  heap->stats.bytes_allocated += size;
-  heap->stats.live += (int64_t)size;
+  heap->stats.bytes_allocated += requested;
+  heap->stats.live += (int64_t)live;
   if (heap->stats.live > heap->stats.live_hi) {
     heap->stats.live_hi = heap->stats.live;
     if (HH_UNLIKELY(heap->stats.live > HH_FLUSH_BYTES)) hh_stats_flush(heap);

@@ -1,0 +1,120 @@
+/*
+ * Allocation off the fast path: first use of a thread, a root whose page ran
+ * out, large ranges, oversize mappings, aligned requests, and realloc.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fast.h"
+#include "internal.h"
+#include "lookup.h"
+
+static void *enomem(void) {
+  errno = ENOMEM;
+  return NULL;
+}
+
+static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zero, void *ret,
+                             void *frame) {
+  hh_page *page = heap->direct[root];
+  if (page->free == NULL) {
+    page = hh_page_refill(heap, root);
+    if (page == NULL) return enomem();
+  }
+  hh_block *b = page->free;
+  page->free = b->next;
+  page->used++;
+  hh_alloc_done(heap, page, b, size, ret, frame);
+  if (zero) memset(b, 0, size);
+  return b;
+}
+
+static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
+  hh_page *page = hh_large_alloc(heap, size);
+  if (page == NULL) return enomem();
+  if (zero && page->dirty) memset(page->start, 0, size);
+  page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
+  hh_stats_alloc(heap, size, size);
+  return page->start;
+}
+
+static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero, void *ret,
+                            void *frame) {
+  hh_oversize *o = hh_oversize_alloc(size, align);
+  if (o == NULL) return enomem();
+  if (zero && o->dirty) memset(o->user, 0, size);
+  o->site = hh_tracking ? hh_site_capture(ret, frame) : 0;
+  hh_stats_alloc(heap, size, size);
+  return o->user;
+}
+
+void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
+  if (HH_UNLIKELY(size > HH_MAX_REQUEST)) return enomem();
+  hh_heap *heap = hh_heap_get();
+  if (HH_UNLIKELY(heap == NULL)) return enomem();
+  if (size <= HH_MEDIUM_MAX) return alloc_from_root(heap, hh_root_of(size), size, zero, ret, frame);
+  if (size <= HH_LARGE_MAX) return alloc_large(heap, size, zero, ret, frame);
+  return alloc_oversize(heap, size, HH_ALIGN, zero, ret, frame);
+}
+
+/* `align` is a power of two. Roots whose block size is a multiple of the
+ * alignment give aligned ranges (pages start on slice boundaries); large
+ * ranges are slice-aligned; anything else gets an aligned oversize mapping. */
+void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
+  if (align <= HH_ALIGN) return hh_alloc_fast(size, ret, frame);
+  if (HH_UNLIKELY(size > HH_MAX_REQUEST || align > HH_MAX_REQUEST)) return enomem();
+  hh_heap *heap = hh_heap_get();
+  if (HH_UNLIKELY(heap == NULL)) return enomem();
+  unsigned root = hh_root_for_alignment(size, align);
+  if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
+  if (align <= HH_SLICE_SIZE && size <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
+  return alloc_oversize(heap, size, align, false, ret, frame);
+}
+
+/* Resizes in place when the range already fits and is not more than twice
+ * too big; otherwise moves. Shrinking within a root never moves. */
+void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
+  if (p == NULL) return hh_alloc_fast(size, ret, frame);
+  hh_ref ref;
+  if (!hh_lookup(p, call, &ref)) return NULL; /* reported; HAHALLOC_ON_ERROR=continue */
+  if (size == 0) { /* as glibc: free, and return NULL */
+    hh_release(p, &ref, call);
+    return NULL;
+  }
+  if (HH_UNLIKELY(size > HH_MAX_REQUEST)) return enomem();
+  hh_heap *heap = hh_heap_get();
+  if (HH_UNLIKELY(heap == NULL)) return enomem();
+
+  bool in_place = false;
+  switch (ref.kind) {
+  case HH_REF_SMALL:
+    in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
+    if (in_place && ref.page->track != NULL) ref.page->track[ref.index].size = (uint32_t)size;
+    break;
+  case HH_REF_LARGE:
+    in_place = size <= ref.usable && size > HH_MEDIUM_MAX && size * 2 > ref.usable;
+    if (in_place) ref.page->large_rec.size = (uint32_t)size;
+    break;
+  case HH_REF_OVERSIZE:
+    if (size > HH_LARGE_MAX) {
+      void *q = hh_oversize_realloc(ref.oversize, size);
+      if (q == NULL) return enomem();
+      heap->stats.live += (int64_t)size - (int64_t)ref.size;
+      return q;
+    }
+    break;
+  }
+  if (in_place) {
+    if (ref.kind == HH_REF_LARGE || hh_tracking) {
+      int64_t delta = (int64_t)size - (int64_t)ref.size;
+      heap->stats.live += delta;
+      if (delta > 0) heap->stats.bytes_allocated += (uint64_t)delta;
+    }
+    return p;
+  }
+  void *q = hh_alloc_fast(size, ret, frame);
+  if (q == NULL) return NULL; /* errno is ENOMEM; p is untouched */
+  memcpy(q, p, ref.usable < size ? ref.usable : size);
+  hh_release(p, &ref, call);
+  return q;
+}

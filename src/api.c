@@ -1,0 +1,25 @@
+/*
+ * The seed's API: hahalloc, frhehe, chahalloc, rehehalloc, mem_lhihiks.
+ * Each entry point inlines the fast path and passes its own return and frame
+ * addresses down, so the allocation site is the caller's.
+ */
+#include "fast.h"
+#include "hahalloc.h"
+
+#define RET __builtin_return_address(0)
+#define FRAME __builtin_frame_address(0)
+
+HH_EXPORT void *hahalloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
+
+HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }
+
+HH_EXPORT void *chahalloc(size_t size) { return hh_calloc_fast(size, RET, FRAME); }
+
+HH_EXPORT void *rehehalloc(void *ptr, size_t size) {
+  return hh_realloc(ptr, size, "rehehalloc", RET, FRAME);
+}
+
+HH_EXPORT void mem_lhihiks(size_t size) {
+  hh_init();
+  hh_report_summary(1, size);
+}

@@ -1,0 +1,145 @@
+/*
+ * Releasing ranges: pointer validation, remote frees, large and oversize
+ * frees. Everything here is off the fast path (fast.h).
+ *
+ * Validation is out of band, as in musl's mallocng: the registry says
+ * whether hahalloc owns the address at all, the slice descriptor says what
+ * the memory is, the range index says whether the pointer is the start of a
+ * range, and the canary says whether that range is already free. A pointer
+ * that fails any of these is reported and never touches the heap.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#include "fast.h"
+#include "lookup.h"
+
+/* Classifies `p` for free, realloc and malloc_usable_size; reports misuse. */
+bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
+  const hh_header *h = hh_registry_get((uintptr_t)p);
+  if (h == NULL) {
+    if (hh_oversize_recently_freed(p))
+      hh_error(call, p, "double free (a block of more than %zu bytes, already freed)", HH_LARGE_MAX);
+    else
+      hh_error(call, p, "invalid pointer: hahalloc never returned this address");
+    return false;
+  }
+  if (h->kind == HH_MAP_OVERSIZE) {
+    hh_oversize *o = (hh_oversize *)h;
+    if ((const uint8_t *)p != o->user) {
+      hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)o->user);
+      return false;
+    }
+    *ref = (hh_ref){.kind = HH_REF_OVERSIZE, .oversize = o, .usable = o->map_size, .size = o->size};
+    return true;
+  }
+  if (h->kind != HH_MAP_PAGES) {
+    hh_error(call, p, "invalid pointer: inside hahalloc's own metadata");
+    return false;
+  }
+  hh_mapping *m = (hh_mapping *)h;
+  hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
+  if (s->kind == HH_PAGE_HEADER) {
+    hh_error(call, p, "invalid pointer: inside a mapping header");
+    return false;
+  }
+  if (s->kind == HH_PAGE_FREE) {
+    hh_error(call, p, "double free or invalid pointer: this memory is not allocated");
+    return false;
+  }
+  hh_page *page = s - s->slice_offset;
+  uint32_t idx = 0;
+  if (s->kind == HH_PAGE_LARGE) {
+    if ((const uint8_t *)p != page->start) {
+      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->large_rec.size,
+               (void *)page->start);
+      return false;
+    }
+  } else {
+    uintptr_t off = (uintptr_t)p - (uintptr_t)page->start;
+    idx = hh_range_index(page, p);
+    if (idx >= page->capacity) {
+      hh_error(call, p, "invalid pointer: hahalloc never returned this address");
+      return false;
+    }
+    if ((uintptr_t)idx * page->block_size != off) {
+      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->block_size,
+               (void *)(page->start + (size_t)idx * page->block_size));
+      return false;
+    }
+  }
+  const hh_block *b = p;
+  if (b->canary == (hh_key ^ (uintptr_t)b)) {
+    hh_error(call, p, "double free: this %u-byte block is already free", page->block_size);
+    return false;
+  }
+  size_t size = page->track != NULL ? page->track[idx].size : page->block_size;
+  *ref = (hh_ref){.kind = s->kind == HH_PAGE_LARGE ? HH_REF_LARGE : HH_REF_SMALL,
+                  .mapping = m,
+                  .page = page,
+                  .index = idx,
+                  .usable = page->block_size,
+                  .size = size};
+  return true;
+}
+
+/* Another thread owns the range: push it on the page's thread_free list
+ * (one CAS) and, if the page sits on the owner's full list, tell the owner. */
+static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
+  uintptr_t canary = hh_key ^ (uintptr_t)b;
+  if (__atomic_exchange_n(&b->canary, canary, __ATOMIC_ACQ_REL) == canary) {
+    hh_error(call, b, "double free: this %u-byte block is already free", ref->page->block_size);
+    return false;
+  }
+  hh_page *page = ref->page;
+  uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+  do {
+    b->next = (hh_block *)head;
+  } while (!atomic_compare_exchange_weak(&page->thread_free, &head, (uintptr_t)b));
+  if (atomic_load(&page->in_full)) {
+    hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
+    atomic_store(&owner->remote_full, 1);
+  }
+  return true;
+}
+
+void hh_release(void *p, const hh_ref *ref, const char *call) {
+  hh_heap *heap = hh_tls_heap;
+  size_t size = ref->size; /* read before the range can be reused */
+  switch (ref->kind) {
+  case HH_REF_OVERSIZE:
+    if (!hh_oversize_free(ref->oversize, p, call)) return;
+    break;
+  case HH_REF_SMALL:
+  case HH_REF_LARGE:
+    if (atomic_load_explicit(&ref->mapping->heap, memory_order_relaxed) != heap) {
+      if (!remote_free(ref, p, call)) return;
+    } else if (ref->kind == HH_REF_LARGE) {
+      ref->page->used = 0;
+      hh_page_emptied(heap, ref->page);
+    } else {
+      hh_block *b = p;
+      hh_page *page = ref->page;
+      b->next = page->local_free;
+      b->canary = hh_key ^ (uintptr_t)b;
+      page->local_free = b;
+      if (--page->used == 0 || atomic_load_explicit(&page->in_full, memory_order_relaxed))
+        hh_page_emptied(heap, page);
+    }
+    break;
+  }
+  if (heap != NULL) hh_stats_free(heap, size);
+  else hh_stats_free_orphan(size);
+}
+
+void hh_free_generic(void *p, const char *call) {
+  hh_ref ref;
+  if (hh_lookup(p, call, &ref)) hh_release(p, &ref, call);
+}
+
+size_t hh_usable_size(const void *p, const char *call) {
+  hh_ref ref;
+  if (p == NULL || !hh_lookup(p, call, &ref)) return 0;
+  return ref.usable;
+}

@@ -1,0 +1,208 @@
+/*
+ * Thread heaps: start-up, one heap per thread, thread exit, and fork.
+ *
+ * A thread gets its heap on its first allocation. The pointer lives in an
+ * initial-exec TLS slot, which needs no allocation (a dynamic TLS access
+ * could call malloc and recurse). At thread exit the heap collects what it
+ * can, gives free spans back, and is abandoned with its remaining ranges: the
+ * next thread to start takes it over whole, and a running thread that needs
+ * a new mapping merges it into its own heap first, so memory of exited
+ * threads is reused.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "lock.h"
+
+__thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
+uintptr_t hh_key;
+_Atomic(int) hh_initialised; /* 0: not yet, 1: in progress, 2: done */
+
+static _Atomic(long) init_tid;
+static pthread_key_t heap_key;
+static hh_lock heaps_lock = HH_LOCK_INIT;
+static hh_heap *heaps;          /* every heap ever made (heaps are never freed) */
+static hh_heap *abandoned;      /* heaps whose thread exited, with their memory */
+static hh_heap *spare;          /* heaps merged into another: empty, reusable */
+static _Atomic(int) abandoned_count;
+
+static long current_tid(void) { return syscall(SYS_gettid); }
+
+void hh_heaps_lock(void) { hh_lock_acquire(&heaps_lock); }
+void hh_heaps_unlock(void) { hh_lock_release(&heaps_lock); }
+hh_heap *hh_heaps_first(void) { return heaps; }
+
+static void heap_thread_exit(void *arg);
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+void hh_init(void) {
+  int state = atomic_load(&hh_initialised);
+  if (HH_LIKELY(state == 2)) return;
+  long tid = current_tid();
+  state = 0;
+  if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
+    atomic_store(&init_tid, tid);
+    hh_key = hh_os_random() | 1;
+    hh_options_init();
+    pthread_key_create(&heap_key, heap_thread_exit);
+    atomic_store(&hh_initialised, 2);
+    /* These may allocate; the allocator is ready for it now. */
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atexit(hh_report_exit); /* first registered, so it runs after the program's handlers */
+    return;
+  }
+  if (state == 1 && atomic_load(&init_tid) == tid) return; /* re-entered from init itself */
+  while (atomic_load(&hh_initialised) != 2) sched_yield();
+}
+
+static void heap_reset(hh_heap *h) {
+  for (unsigned r = 0; r < HH_ROOTS; r++) h->direct[r] = &hh_empty_page;
+}
+
+hh_heap *hh_heap_get_slow(void) {
+  hh_init();
+  if (hh_tls_heap != NULL) return hh_tls_heap; /* made while initialising */
+  hh_heap *h = NULL;
+  hh_lock_acquire(&heaps_lock);
+  if (abandoned != NULL) {
+    h = abandoned;
+    abandoned = h->next_abandoned;
+    atomic_fetch_sub(&abandoned_count, 1);
+  } else if (spare != NULL) {
+    h = spare;
+    spare = h->next_abandoned;
+  }
+  hh_lock_release(&heaps_lock);
+  if (h == NULL) {
+    h = hh_meta_alloc(sizeof *h);
+    if (h == NULL) return NULL;
+    heap_reset(h);
+    hh_lock_acquire(&heaps_lock);
+    h->next_heap = heaps;
+    heaps = h;
+    hh_lock_release(&heaps_lock);
+  }
+  h->next_abandoned = NULL;
+  h->tid = (int)current_tid();
+  h->stack_hint = (uintptr_t)__builtin_frame_address(0);
+  atomic_store(&h->abandoned, 0);
+  hh_tls_heap = h;
+  pthread_setspecific(heap_key, h);
+  return h;
+}
+
+static void heap_thread_exit(void *arg) {
+  hh_heap *h = arg;
+  if (h == NULL || h != hh_tls_heap) return;
+  hh_heap_sweep(h, true);
+  hh_span_purge(h);
+  hh_stats_flush(h);
+  hh_tls_heap = NULL;
+  hh_lock_acquire(&heaps_lock);
+  atomic_store(&h->abandoned, 1);
+  h->next_abandoned = abandoned;
+  abandoned = h;
+  atomic_fetch_add(&abandoned_count, 1);
+  hh_lock_release(&heaps_lock);
+}
+
+/* Moves the memory of one abandoned heap into `into`. Returns the heap that
+ * was merged, or NULL when there was none. */
+hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
+  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return NULL;
+  hh_lock_acquire(&heaps_lock);
+  hh_heap *h = abandoned;
+  if (h != NULL) {
+    abandoned = h->next_abandoned;
+    atomic_fetch_sub(&abandoned_count, 1);
+  }
+  hh_lock_release(&heaps_lock);
+  if (h == NULL) return NULL;
+
+  hh_mapping *m = h->mappings, *last = NULL;
+  for (; m != NULL; m = m->next) {
+    atomic_store_explicit(&m->heap, into, memory_order_release);
+    last = m;
+  }
+  if (last != NULL) {
+    last->next = into->mappings;
+    if (into->mappings) into->mappings->prev = last;
+    into->mappings = h->mappings;
+  }
+  for (unsigned r = 0; r < HH_ROOTS; r++) {
+    hh_page *p;
+    while ((p = h->queue[r].first) != NULL) {
+      hh_queue_remove(&h->queue[r], p);
+      hh_queue_push_back(&into->queue[r], p);
+    }
+  }
+  hh_page *p;
+  while ((p = h->full.first) != NULL) {
+    hh_queue_remove(&h->full, p);
+    hh_queue_push_back(&into->full, p);
+  }
+  hh_spans_move(into, h);
+  into->empty_mappings += h->empty_mappings;
+  atomic_store(&into->remote_full, 1); /* frees may have landed while nobody owned them */
+
+  h->mappings = NULL;
+  h->empty_mappings = 0;
+  heap_reset(h);
+  hh_lock_acquire(&heaps_lock);
+  h->next_abandoned = spare;
+  spare = h;
+  hh_lock_release(&heaps_lock);
+  return h;
+}
+
+/* ------------------------------------------------------------------ fork */
+
+static void atfork_prepare(void) {
+  hh_report_atfork_prepare();
+  hh_lock_acquire(&heaps_lock);
+  hh_oversize_lock();
+  hh_meta_lock();
+}
+
+static void atfork_parent(void) {
+  hh_meta_unlock();
+  hh_oversize_unlock();
+  hh_lock_release(&heaps_lock);
+  hh_report_atfork_parent();
+}
+
+/* Only the forking thread exists in the child: the other heaps are
+ * abandoned, to be taken over by the child's next threads or merged. */
+static void atfork_child(void) {
+  hh_meta_lock_reset();
+  hh_oversize_lock_reset();
+  hh_lock_init(&heaps_lock);
+  hh_heap *self = hh_tls_heap;
+  int n = 0;
+  abandoned = NULL;
+  spare = NULL;
+  for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
+    if (h == self) continue;
+    atomic_store(&h->abandoned, 1);
+    if (h->mappings == NULL) {
+      h->next_abandoned = spare;
+      spare = h;
+    } else {
+      h->next_abandoned = abandoned;
+      abandoned = h;
+      n++;
+    }
+  }
+  atomic_store(&abandoned_count, n);
+  if (self != NULL) self->tid = (int)current_tid();
+  hh_report_atfork_child();
+}
+
+__attribute__((constructor)) static void hh_constructor(void) { (void)hh_heap_get(); }

@@ -1,0 +1,175 @@
+/*
+ * Mappings: getting them from the OS, carving their slices into spans for
+ * pages and large ranges, coalescing freed spans with their free neighbours
+ * (the seed's "coalescence"), and giving memory back: dirty free spans are
+ * purged with madvise once a heap holds more than HH_PURGE_BYTES of them,
+ * and a heap keeps at most one completely empty mapping (purged); further
+ * empty mappings are unmapped.
+ *
+ * A heap's free spans sit in bins by exact slice count (1..63) with a bitmap
+ * of non-empty bins, so finding the smallest span that fits is one ctz.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define HH_PURGE_BYTES ((size_t)16 << 20)
+#define SPAN_SLICES (HH_SLICES - 1)
+
+static void bin_push(hh_heap *heap, hh_page *span) {
+  uint32_t n = span->slice_count;
+  hh_queue_push_front(&heap->spans[n], span);
+  heap->span_bits |= 1ull << n;
+  if (span->dirty) heap->dirty_bytes += (size_t)n * HH_SLICE_SIZE;
+}
+
+static void bin_remove(hh_heap *heap, hh_page *span) {
+  uint32_t n = span->slice_count;
+  hh_queue_remove(&heap->spans[n], span);
+  if (heap->spans[n].first == NULL) heap->span_bits &= ~(1ull << n);
+  if (span->dirty) heap->dirty_bytes -= (size_t)n * HH_SLICE_SIZE;
+}
+
+/* Marks slices [idx, idx+n) of `m` as one free span. */
+static hh_page *span_mark_free(hh_mapping *m, uint32_t idx, uint32_t n, bool dirty) {
+  hh_page *first = &m->slices[idx];
+  for (uint32_t i = 0; i < n; i++) {
+    hh_page *s = first + i;
+    s->kind = HH_PAGE_FREE;
+    s->block_size = 0;
+    s->slice_count = 0;
+    s->slice_offset = i; /* the last slice's offset finds the span's start */
+  }
+  first->slice_count = n;
+  first->dirty = dirty;
+  return first;
+}
+
+static uint32_t slice_index(hh_mapping *m, hh_page *s) { return (uint32_t)(s - m->slices); }
+
+static bool mapping_new(hh_heap *heap) {
+  hh_mapping *m = hh_os_map_aligned(HH_MAPPING_SIZE, HH_MAPPING_SIZE);
+  if (m == NULL) return false;
+  if (!hh_registry_set((uintptr_t)m, m)) {
+    hh_os_unmap(m, HH_MAPPING_SIZE);
+    return false;
+  }
+  m->cookie = hh_key ^ (uintptr_t)m;
+  m->kind = HH_MAP_PAGES;
+  atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
+  m->slices[0].kind = HH_PAGE_HEADER;
+  m->next = heap->mappings;
+  m->prev = NULL;
+  if (heap->mappings) heap->mappings->prev = m;
+  heap->mappings = m;
+  m->free_slices = SPAN_SLICES;
+  heap->empty_mappings++;
+  bin_push(heap, span_mark_free(m, 1, SPAN_SLICES, false));
+  return true;
+}
+
+static void mapping_release(hh_heap *heap, hh_mapping *m) {
+  bin_remove(heap, &m->slices[1]);
+  if (m->prev) m->prev->next = m->next;
+  else heap->mappings = m->next;
+  if (m->next) m->next->prev = m->prev;
+  heap->empty_mappings--;
+  hh_registry_set((uintptr_t)m, NULL);
+  hh_os_unmap(m, HH_MAPPING_SIZE);
+}
+
+hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
+  uint64_t fits = heap->span_bits & (~0ull << n);
+  if (fits == 0) {
+    /* Memory of exited threads first, then the OS. */
+    if (hh_heap_adopt_abandoned(heap) == NULL || (heap->span_bits & (~0ull << n)) == 0) {
+      if (!mapping_new(heap)) return NULL;
+    }
+    fits = heap->span_bits & (~0ull << n);
+  }
+  hh_page *span = heap->spans[__builtin_ctzll(fits)].first;
+  hh_mapping *m = hh_mapping_of(span);
+  uint32_t idx = slice_index(m, span);
+  uint32_t have = span->slice_count;
+  bool dirty = span->dirty;
+  bin_remove(heap, span);
+  if (m->free_slices == SPAN_SLICES) heap->empty_mappings--;
+  m->free_slices -= n;
+  if (have > n) bin_push(heap, span_mark_free(m, idx + n, have - n, dirty));
+  for (uint32_t i = 0; i < n; i++) {
+    span[i].slice_offset = i;
+    span[i].kind = HH_PAGE_SMALL; /* the caller sets the final kind on all slices */
+  }
+  span->slice_count = n;
+  span->dirty = dirty;
+  return span;
+}
+
+void hh_span_set_kind(hh_page *span, uint8_t kind) {
+  for (uint32_t i = 0; i < span->slice_count; i++) span[i].kind = kind;
+}
+
+void hh_span_free(hh_heap *heap, hh_page *span) {
+  hh_mapping *m = hh_mapping_of(span);
+  uint32_t idx = slice_index(m, span);
+  uint32_t n = span->slice_count;
+  bool dirty = true;
+  m->free_slices += n;
+  if (idx + n < HH_SLICES && m->slices[idx + n].kind == HH_PAGE_FREE) {
+    hh_page *right = &m->slices[idx + n];
+    bin_remove(heap, right);
+    n += right->slice_count;
+  }
+  if (idx > 1 && m->slices[idx - 1].kind == HH_PAGE_FREE) {
+    hh_page *left = &m->slices[idx - 1 - m->slices[idx - 1].slice_offset];
+    bin_remove(heap, left);
+    n += left->slice_count;
+    idx = slice_index(m, left);
+  }
+  hh_page *merged = span_mark_free(m, idx, n, dirty);
+  if (m->free_slices == SPAN_SLICES) {
+    heap->empty_mappings++;
+    if (heap->empty_mappings > 1) {
+      bin_push(heap, merged);
+      mapping_release(heap, m);
+      return;
+    }
+  }
+  bin_push(heap, merged);
+  if (heap->dirty_bytes > HH_PURGE_BYTES) hh_span_purge(heap);
+}
+
+/* Gives the pages of every dirty free span back to the OS. */
+void hh_span_purge(hh_heap *heap) {
+  for (uint32_t n = 1; n < HH_SLICES; n++) {
+    for (hh_page *s = heap->spans[n].first; s != NULL; s = s->next) {
+      if (!s->dirty) continue;
+      hh_mapping *m = hh_mapping_of(s);
+      uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;
+      hh_os_purge(start, (size_t)n * HH_SLICE_SIZE);
+      s->dirty = false;
+      heap->dirty_bytes -= (size_t)n * HH_SLICE_SIZE;
+    }
+  }
+}
+
+/* Unmaps every mapping of a heap that holds no range any more. */
+void hh_mapping_release_all(hh_heap *heap) {
+  hh_mapping *m = heap->mappings;
+  while (m != NULL) {
+    hh_mapping *next = m->next;
+    if (m->free_slices == SPAN_SLICES) mapping_release(heap, m);
+    m = next;
+  }
+}
+
+/* Moves every free span of `from` into `into` (adopting an exited heap). */
+void hh_spans_move(hh_heap *into, hh_heap *from) {
+  for (uint32_t n = 1; n < HH_SLICES; n++) {
+    hh_page *s;
+    while ((s = from->spans[n].first) != NULL) {
+      bin_remove(from, s);
+      bin_push(into, s);
+    }
+  }
+}

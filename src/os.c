@@ -1,0 +1,218 @@
+/*
+ * The only file that talks to the kernel about memory: mmap, munmap, mremap,
+ * madvise. Also the registry (which 4 MiB chunk belongs to which header) and
+ * meta memory for the allocator's own tables.
+ *
+ * None of these calls may change errno on success: free() must keep errno.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "lock.h"
+
+/* ------------------------------------------------------------------ mmap */
+
+void *hh_os_map(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
+}
+
+void hh_os_unmap(void *p, size_t size) {
+  int saved = errno;
+  munmap(p, size);
+  errno = saved;
+}
+
+void hh_os_purge(void *p, size_t size) {
+  int saved = errno;
+  madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+void *hh_os_remap(void *p, size_t old_size, size_t new_size) {
+  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return q;
+}
+
+/* Where the next aligned mapping is likely to fit without trimming: the
+ * kernel hands out addresses downwards, so try just below the last one. */
+static _Atomic(uintptr_t) aligned_hint;
+
+void *hh_os_map_aligned(size_t size, size_t align) {
+  uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
+  if (hint > size + align) {
+    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      if (((uintptr_t)p & (align - 1)) == 0) {
+        atomic_store_explicit(&aligned_hint, (uintptr_t)p, memory_order_relaxed);
+        return p;
+      }
+      hh_os_unmap(p, size);
+    }
+  }
+  /* Over-allocate and trim both ends. */
+  uint8_t *raw = hh_os_map(size + align);
+  if (raw == NULL) return NULL;
+  uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+  size_t head = start - (uintptr_t)raw;
+  size_t tail = align - head;
+  if (head) hh_os_unmap(raw, head);
+  if (tail) hh_os_unmap((void *)(start + size), tail);
+  atomic_store_explicit(&aligned_hint, start, memory_order_relaxed);
+  return (void *)start;
+}
+
+uintptr_t hh_os_random(void) {
+  uintptr_t r = 0;
+  int saved = errno;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
+  }
+  errno = saved;
+  return r;
+}
+
+/* ------------------------------------------------------------------ registry
+ * Two levels over the 47-bit user address space: 2^12 leaves of 2^13 chunk
+ * entries each (64 KiB a leaf, each covering 32 GiB). Leaves are created
+ * on demand and never freed; an entry is written by the thread that maps or
+ * unmaps its chunk. */
+
+#define REG_CHUNK_BITS (47 - HH_MAPPING_SHIFT)
+#define REG_LEAF_BITS 13
+#define REG_TOP (1u << (REG_CHUNK_BITS - REG_LEAF_BITS))
+#define REG_LEAF (1u << REG_LEAF_BITS)
+
+typedef _Atomic(void *) hh_reg_leaf[REG_LEAF];
+static _Atomic(hh_reg_leaf *) registry[REG_TOP];
+
+void *hh_registry_get(uintptr_t addr) {
+  if (HH_UNLIKELY(addr >> 47)) return NULL;
+  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
+  hh_reg_leaf *leaf = atomic_load_explicit(&registry[chunk >> REG_LEAF_BITS], memory_order_acquire);
+  if (HH_UNLIKELY(leaf == NULL)) return NULL;
+  return atomic_load_explicit(&(*leaf)[chunk & (REG_LEAF - 1)], memory_order_acquire);
+}
+
+bool hh_registry_set(uintptr_t addr, void *hdr) {
+  if (addr >> 47) return false;
+  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
+  _Atomic(hh_reg_leaf *) *slot = &registry[chunk >> REG_LEAF_BITS];
+  hh_reg_leaf *leaf = atomic_load_explicit(slot, memory_order_acquire);
+  if (leaf == NULL) {
+    if (hdr == NULL) return true;
+    hh_reg_leaf *fresh = hh_os_map(sizeof(hh_reg_leaf));
+    if (fresh == NULL) return false;
+    if (atomic_compare_exchange_strong(slot, &leaf, fresh)) {
+      leaf = fresh;
+    } else {
+      hh_os_unmap(fresh, sizeof(hh_reg_leaf)); /* another thread won; `leaf` is theirs */
+    }
+  }
+  atomic_store_explicit(&(*leaf)[chunk & (REG_LEAF - 1)], hdr, memory_order_release);
+  return true;
+}
+
+/* ------------------------------------------------------------------ meta memory
+ * Small tables (heaps, report structures) come from 4 MiB chunks carved by
+ * a bump pointer, with a free list per power of two; big ones get chunks of
+ * their own. Every chunk is registered with the meta tag so that the leak
+ * scan never takes the allocator's own tables for roots. */
+
+static const hh_header meta_tag = {0, HH_MAP_META};
+#define META_TAG ((void *)&meta_tag)
+#define META_MIN_SHIFT 6
+#define META_CLASSES 16 /* 64 B .. 2 MiB */
+
+static hh_lock meta_lock = HH_LOCK_INIT;
+static uint8_t *meta_bump, *meta_end;
+static void *meta_free_list[META_CLASSES];
+
+static unsigned meta_class(size_t size) {
+  unsigned c = 0;
+  while (((size_t)1 << (c + META_MIN_SHIFT)) < size) c++;
+  return c;
+}
+
+static void *meta_map(size_t size) {
+  size = (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
+  uint8_t *p = hh_os_map_aligned(size, HH_MAPPING_SIZE);
+  if (p == NULL) return NULL;
+  for (size_t off = 0; off < size; off += HH_MAPPING_SIZE) {
+    if (!hh_registry_set((uintptr_t)p + off, META_TAG)) {
+      for (size_t o = 0; o < off; o += HH_MAPPING_SIZE) hh_registry_set((uintptr_t)p + o, NULL);
+      hh_os_unmap(p, size);
+      return NULL;
+    }
+  }
+  return p;
+}
+
+void *hh_meta_alloc(size_t size) {
+  if (size == 0) size = 1;
+  unsigned c = meta_class(size);
+  if (c >= META_CLASSES) return meta_map(size);
+  size_t bytes = (size_t)1 << (c + META_MIN_SHIFT);
+  hh_lock_acquire(&meta_lock);
+  void *p = meta_free_list[c];
+  if (p != NULL) {
+    meta_free_list[c] = *(void **)p;
+    hh_lock_release(&meta_lock);
+    __builtin_memset(p, 0, bytes);
+    return p;
+  }
+  if (meta_bump == NULL || (size_t)(meta_end - meta_bump) < bytes) {
+    uint8_t *chunk = meta_map(HH_MAPPING_SIZE);
+    if (chunk == NULL) {
+      hh_lock_release(&meta_lock);
+      return NULL;
+    }
+    meta_bump = chunk; /* the rest of the old chunk is abandoned: at most 2 MiB */
+    meta_end = chunk + HH_MAPPING_SIZE;
+  }
+  p = meta_bump;
+  meta_bump += bytes;
+  hh_lock_release(&meta_lock);
+  return p; /* fresh mmap memory is zero */
+}
+
+void hh_meta_free(void *p, size_t size) {
+  if (p == NULL) return;
+  if (size == 0) size = 1;
+  unsigned c = meta_class(size);
+  if (c >= META_CLASSES) {
+    size = (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
+    for (size_t off = 0; off < size; off += HH_MAPPING_SIZE)
+      hh_registry_set((uintptr_t)p + off, NULL);
+    hh_os_unmap(p, size);
+    return;
+  }
+  hh_lock_acquire(&meta_lock);
+  *(void **)p = meta_free_list[c];
+  meta_free_list[c] = p;
+  hh_lock_release(&meta_lock);
+}
+
+bool hh_is_internal(uintptr_t addr) { return hh_registry_get(addr) != NULL; }
+
+void hh_meta_lock(void) { hh_lock_acquire(&meta_lock); }
+void hh_meta_unlock(void) { hh_lock_release(&meta_lock); }
+void hh_meta_lock_reset(void) { hh_lock_init(&meta_lock); }

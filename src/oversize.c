@@ -1,0 +1,205 @@
+/*
+ * Oversize mappings: a range too big for a mapping (more than HH_LARGE_MAX)
+ * gets a mapping of its own, aligned to 4 MiB and a whole number of chunks,
+ * each chunk registered to an out-of-band header in meta memory.
+ *
+ * Mapping and unmapping cost system calls and page faults, and programs that
+ * free and reallocate buffers of a few MiB in a loop are common, so a small
+ * cache keeps recently freed mappings of up to CACHE_ENTRY_MAX bytes, at most
+ * CACHE_TOTAL_MAX in all; anything bigger goes straight back to the OS, so
+ * RSS falls after a big free. Growing uses mremap: the kernel moves page
+ * tables instead of copying.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "lock.h"
+
+#define CACHE_SLOTS 8
+#define CACHE_ENTRY_MAX ((size_t)32 << 20)
+#define CACHE_TOTAL_MAX ((size_t)64 << 20)
+#define RECENT 64
+
+static hh_lock lock = HH_LOCK_INIT;
+static hh_oversize *live;                            /* every live oversize range */
+static struct { uint8_t *base; size_t size; } cache[CACHE_SLOTS]; /* cache[0] is the newest */
+static unsigned cached;
+static size_t cached_bytes;
+static const void *recent[RECENT]; /* recently freed ranges, to name double frees */
+static unsigned recent_next;
+
+void hh_oversize_lock(void) { hh_lock_acquire(&lock); }
+void hh_oversize_unlock(void) { hh_lock_release(&lock); }
+void hh_oversize_lock_reset(void) { hh_lock_init(&lock); }
+hh_oversize *hh_oversize_first(void) { return live; }
+size_t hh_oversize_cached_bytes(void) { return cached_bytes; }
+
+static size_t chunks_of(size_t size) {
+  return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
+}
+
+static bool register_range(uint8_t *base, size_t size, void *hdr) {
+  for (size_t off = 0; off < size; off += HH_MAPPING_SIZE) {
+    if (!hh_registry_set((uintptr_t)base + off, hdr)) {
+      for (size_t o = 0; o < off; o += HH_MAPPING_SIZE) hh_registry_set((uintptr_t)base + o, NULL);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Takes a cached mapping of `size` bytes (up to a quarter more). */
+static uint8_t *cache_take(size_t size, size_t *got) {
+  for (unsigned i = 0; i < cached; i++) {
+    if (cache[i].size >= size && cache[i].size - size <= size / 4) {
+      uint8_t *base = cache[i].base;
+      *got = cache[i].size;
+      cached_bytes -= cache[i].size;
+      for (unsigned j = i + 1; j < cached; j++) cache[j - 1] = cache[j];
+      cached--;
+      return base;
+    }
+  }
+  return NULL;
+}
+
+hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
+  size_t map_size = chunks_of(size ? size : 1);
+  size_t map_align = align > HH_MAPPING_SIZE ? align : HH_MAPPING_SIZE;
+  hh_oversize *o = hh_meta_alloc(sizeof *o);
+  if (o == NULL) return NULL;
+  uint8_t *base = NULL;
+  bool dirty = false;
+  if (map_align == HH_MAPPING_SIZE) {
+    hh_lock_acquire(&lock);
+    base = cache_take(map_size, &map_size);
+    hh_lock_release(&lock);
+    dirty = base != NULL;
+  }
+  if (base == NULL) base = hh_os_map_aligned(map_size, map_align);
+  if (base == NULL) {
+    hh_meta_free(o, sizeof *o);
+    return NULL;
+  }
+  o->cookie = hh_key ^ (uintptr_t)o;
+  o->kind = HH_MAP_OVERSIZE;
+  o->map_size = map_size;
+  o->size = size;
+  o->user = base;
+  o->dirty = dirty;
+  o->site = 0;
+  if (!register_range(base, map_size, o)) {
+    hh_os_unmap(base, map_size);
+    hh_meta_free(o, sizeof *o);
+    return NULL;
+  }
+  hh_lock_acquire(&lock);
+  o->prev = NULL;
+  o->next = live;
+  if (live) live->prev = o;
+  live = o;
+  hh_lock_release(&lock);
+  return o;
+}
+
+static void unlink_live(hh_oversize *o) {
+  if (o->prev) o->prev->next = o->next;
+  else live = o->next;
+  if (o->next) o->next->prev = o->prev;
+}
+
+bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
+  hh_lock_acquire(&lock);
+  if (o->kind != HH_MAP_OVERSIZE || o->user != p) { /* lost a race with another free of p */
+    hh_lock_release(&lock);
+    hh_error(call, p, "double free (a block of more than %zu bytes, already freed)", HH_LARGE_MAX);
+    return false;
+  }
+  o->kind = 0;
+  unlink_live(o);
+  recent[recent_next++ % RECENT] = p;
+  hh_lock_release(&lock);
+
+  uint8_t *base = o->user;
+  size_t size = o->map_size;
+  register_range(base, size, NULL);
+  hh_meta_free(o, sizeof *o);
+  if (size > CACHE_ENTRY_MAX) {
+    hh_os_unmap(base, size);
+    return true;
+  }
+  /* Cache it, evicting the oldest entries to stay within the budget. */
+  uint8_t *evict[CACHE_SLOTS + 1];
+  size_t evict_size[CACHE_SLOTS + 1];
+  unsigned n_evict = 0;
+  hh_lock_acquire(&lock);
+  while (cached > 0 && (cached == CACHE_SLOTS || cached_bytes + size > CACHE_TOTAL_MAX)) {
+    cached--;
+    evict[n_evict] = cache[cached].base;
+    evict_size[n_evict++] = cache[cached].size;
+    cached_bytes -= cache[cached].size;
+  }
+  for (unsigned j = cached; j > 0; j--) cache[j] = cache[j - 1];
+  cache[0].base = base;
+  cache[0].size = size;
+  cached++;
+  cached_bytes += size;
+  hh_lock_release(&lock);
+  for (unsigned i = 0; i < n_evict; i++) hh_os_unmap(evict[i], evict_size[i]);
+  return true;
+}
+
+bool hh_oversize_recently_freed(const void *p) {
+  bool found = false;
+  hh_lock_acquire(&lock);
+  for (unsigned i = 0; i < RECENT && !found; i++) found = recent[i] == p;
+  hh_lock_release(&lock);
+  return found;
+}
+
+void *hh_oversize_realloc(hh_oversize *o, size_t size) {
+  size_t old = o->map_size, want = chunks_of(size);
+  uint8_t *base = o->user;
+  if (want <= old) {
+    if (want < old) { /* give the tail back */
+      register_range(base + want, old - want, NULL);
+      hh_os_unmap(base + want, old - want);
+      o->map_size = want;
+    }
+    o->size = size;
+    return base;
+  }
+  /* Grow in place if the address space after it is free... */
+  void *q = mremap(base, old, want, 0);
+  if (q != MAP_FAILED) {
+    if (!register_range(base + old, want - old, o)) {
+      hh_os_unmap(base + old, want - old);
+      return NULL;
+    }
+    o->map_size = want;
+    o->size = size;
+    return base;
+  }
+  /* ...else move the pages to a new aligned place without copying them. */
+  uint8_t *dest = hh_os_map_aligned(want, HH_MAPPING_SIZE);
+  if (dest == NULL) return NULL;
+  if (!register_range(dest, want, o)) {
+    hh_os_unmap(dest, want);
+    return NULL;
+  }
+  q = mremap(base, old, old, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  if (q == MAP_FAILED) {
+    register_range(dest, want, NULL);
+    hh_os_unmap(dest, want);
+    return NULL;
+  }
+  register_range(base, old, NULL);
+  hh_lock_acquire(&lock);
+  recent[recent_next++ % RECENT] = base;
+  o->user = dest;
+  hh_lock_release(&lock);
+  o->map_size = want;
+  o->size = size;
+  return dest;
+}

@@ -1,0 +1,224 @@
+/*
+ * Pages: the slow path behind the allocation fast path. A page is carved
+ * lazily (a few KiB of ranges at a time, so a fresh page touches little
+ * memory), collects the ranges its owner and other threads freed, moves to
+ * the heap's full list when nothing is left, and goes back to its mapping as
+ * a free span when its last range is freed.
+ *
+ * Remote frees into a full page must wake the owner: the freeing thread
+ * pushes its range, then reads page->in_full; the owner sets in_full, then
+ * re-reads thread_free. Both sides use sequentially consistent operations,
+ * so at least one of them sees the other (Dekker's pattern) and no page is
+ * stranded on the full list with free ranges.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define EXTEND_BYTES (16u << 10) /* ranges carved per extension */
+#define SWEEP_EVERY 256          /* refills between full sweeps */
+
+hh_page hh_empty_page; /* direct[] sentinel: free == NULL, never retired */
+
+void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
+  hh_mapping *m = hh_mapping_of(page);
+  size_t area = (size_t)page->slice_count * HH_SLICE_SIZE;
+  page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;
+  page->root = (uint8_t)root;
+  page->block_size = block_size;
+  page->magic = (((uint64_t)1 << 40) + block_size - 1) / block_size;
+  if (hh_tracking) {
+    page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
+    page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
+  } else {
+    page->reserved = (uint32_t)(area / block_size);
+    page->track = NULL;
+  }
+  page->capacity = 0;
+  page->used = 0;
+  page->free = page->local_free = NULL;
+  atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+  atomic_store_explicit(&page->in_full, 0, memory_order_relaxed);
+  hh_span_set_kind(page, HH_PAGE_SMALL);
+}
+
+/* Carves more ranges onto the free list; each gets its canary, so that a
+ * free of a range that was never handed out is caught as a double free. */
+static void page_extend(hh_page *page) {
+  uint32_t n = EXTEND_BYTES / page->block_size;
+  if (n == 0) n = 1;
+  if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
+  uint8_t *first = page->start + (size_t)page->capacity * page->block_size;
+  hh_block *b = (hh_block *)first;
+  for (uint32_t i = 0; i + 1 < n; i++) {
+    hh_block *next = (hh_block *)((uint8_t *)b + page->block_size);
+    b->next = next;
+    b->canary = hh_key ^ (uintptr_t)b;
+    b = next;
+  }
+  b->next = page->free;
+  b->canary = hh_key ^ (uintptr_t)b;
+  page->free = (hh_block *)first;
+  page->capacity += n;
+}
+
+void hh_page_collect(hh_page *page) {
+  if (page->local_free != NULL) {
+    if (page->free == NULL) {
+      page->free = page->local_free;
+    } else {
+      hh_block *t = page->local_free;
+      while (t->next != NULL) t = t->next;
+      t->next = page->free;
+      page->free = page->local_free;
+    }
+    page->local_free = NULL;
+  }
+  if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) == 0) return;
+  hh_block *list =
+      (hh_block *)atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
+  uint32_t n = 1;
+  hh_block *tail = list;
+  while (tail->next != NULL) {
+    tail = tail->next;
+    n++;
+  }
+  tail->next = page->free;
+  page->free = list;
+  page->used -= n;
+}
+
+/* Moves a page to the full list unless a remote free raced in. */
+static bool page_to_full(hh_heap *heap, hh_page *page) {
+  atomic_store(&page->in_full, 1);
+  if (atomic_load(&page->thread_free) != 0) {
+    atomic_store(&page->in_full, 0);
+    return false;
+  }
+  hh_queue_remove(&heap->queue[page->root], page);
+  hh_queue_push_back(&heap->full, page);
+  return true;
+}
+
+static void page_retire(hh_heap *heap, hh_page *page) {
+  unsigned root = page->root;
+  if (atomic_load_explicit(&page->in_full, memory_order_relaxed)) {
+    hh_queue_remove(&heap->full, page);
+  } else {
+    hh_queue_remove(&heap->queue[root], page);
+  }
+  if (page->kind == HH_PAGE_SMALL && heap->direct[root] == page)
+    heap->direct[root] = heap->queue[root].first ? heap->queue[root].first : &hh_empty_page;
+  page->kind = HH_PAGE_FREE;
+  hh_span_free(heap, page);
+}
+
+/* A local free made a page empty, or freed into a page on the full list. */
+void hh_page_emptied(hh_heap *heap, hh_page *page) {
+  if (page->used == 0) {
+    hh_queue *q = &heap->queue[page->root];
+    bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
+    if (!sole) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
+      page_retire(heap, page);
+      return;
+    }
+  }
+  if (atomic_load_explicit(&page->in_full, memory_order_relaxed) && page->kind == HH_PAGE_SMALL) {
+    atomic_store(&page->in_full, 0);
+    hh_queue_remove(&heap->full, page);
+    hh_queue_push_back(&heap->queue[page->root], page);
+  }
+}
+
+/* Collects remote frees from full pages (and large ranges) after a remote
+ * thread signalled one, or from every page when `all` is set. */
+void hh_heap_sweep(hh_heap *heap, bool all) {
+  atomic_store_explicit(&heap->remote_full, 0, memory_order_relaxed);
+  hh_page *page = heap->full.first;
+  while (page != NULL) {
+    hh_page *next = page->next;
+    if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) != 0) {
+      if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 0);
+      hh_page_collect(page);
+      if (page->used == 0) {
+        if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 1); /* still listed there */
+        page_retire(heap, page);
+      } else if (page->kind == HH_PAGE_SMALL) {
+        hh_queue_remove(&heap->full, page);
+        hh_queue_push_back(&heap->queue[page->root], page);
+      }
+    }
+    page = next;
+  }
+  if (!all) return;
+  for (unsigned r = 0; r < HH_ROOTS; r++) {
+    page = heap->queue[r].first;
+    while (page != NULL) {
+      hh_page *next = page->next;
+      hh_page_collect(page);
+      if (page->used == 0 && !(heap->queue[r].first == page && heap->queue[r].last == page))
+        page_retire(heap, page);
+      page = next;
+    }
+  }
+}
+
+/* The fast path found direct[root] empty: find or make a page with free
+ * ranges and make it the root's direct page. NULL when out of memory. */
+hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
+  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
+      ++heap->sweep_tick % SWEEP_EVERY == 0)
+    hh_heap_sweep(heap, false);
+  hh_queue *q = &heap->queue[root];
+  hh_page *page = q->first;
+  while (page != NULL) {
+    hh_page *next = page->next;
+    hh_page_collect(page);
+    if (page->free == NULL && page->capacity < page->reserved) page_extend(page);
+    if (page->free != NULL) {
+      if (q->first != page) {
+        hh_queue_remove(q, page);
+        hh_queue_push_front(q, page);
+      }
+      heap->direct[root] = page;
+      return page;
+    }
+    if (!page_to_full(heap, page)) continue; /* a remote free raced in: look again */
+    page = next;
+  }
+  page = hh_span_alloc(heap, hh_root_slices[root]);
+  if (page == NULL) {
+    heap->direct[root] = &hh_empty_page;
+    return NULL;
+  }
+  hh_page_init(page, root, hh_root_size[root]);
+  page_extend(page);
+  hh_queue_push_front(q, page);
+  heap->direct[root] = page;
+  return page;
+}
+
+/* A large range: a span of whole slices holding one range, kept on the full
+ * list so that a remote free of it wakes the owner. */
+hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
+  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, false);
+  uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
+  hh_page *page = hh_span_alloc(heap, n);
+  if (page == NULL) return NULL;
+  hh_mapping *m = hh_mapping_of(page);
+  hh_span_set_kind(page, HH_PAGE_LARGE);
+  page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;
+  page->root = HH_ROOTS;
+  page->block_size = n << HH_SLICE_SHIFT;
+  page->magic = 0;
+  page->reserved = page->capacity = page->used = 1;
+  page->free = page->local_free = NULL;
+  page->track = &page->large_rec;
+  page->large_rec.site = 0;
+  page->large_rec.size = (uint32_t)size;
+  atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+  atomic_store_explicit(&page->in_full, 1, memory_order_relaxed);
+  hh_queue_push_back(&heap->full, page);
+  ((hh_block *)page->start)->canary = 0; /* a stale canary would look like a double free */
+  return page;
+}

@@ -1,0 +1,38 @@
+/*
+ * Roots: the size classes. The seed had 22 roots, one per power of two; a
+ * power-of-two class wastes up to half of every block, so we keep the word
+ * and cut finer: 16-byte steps up to 128 bytes, then four roots per doubling
+ * (at most 25% waste) up to HH_MEDIUM_MAX. A root's page holds at least
+ * eight ranges: one slice (64 KiB) up to 8 KiB blocks, then 2, 4, 8 and 16
+ * slices. Every power of two is a root, which aligned allocation relies on.
+ */
+#include "internal.h"
+
+const uint32_t hh_root_size[HH_ROOTS] = {
+  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+  1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336,
+  16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072
+};
+
+const uint8_t hh_root_slices[HH_ROOTS] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16
+};
+
+/* Root of each size up to HH_SMALL_DIRECT, indexed by (size + 15) / 16. */
+const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
+  0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14,
+  14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18,
+  18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19
+};
+
+/* Smallest root that holds `size` bytes and whose block size is a multiple
+ * of `align` (a power of two up to HH_SLICE_SIZE): pages start on a slice
+ * boundary, so every range of such a root is aligned. */
+unsigned hh_root_for_alignment(size_t size, size_t align) {
+  if (size < align) size = align;
+  if (size > HH_MEDIUM_MAX || align > HH_SLICE_SIZE) return HH_ROOTS;
+  for (unsigned r = hh_root_of(size); r < HH_ROOTS; r++)
+    if (hh_root_size[r] % align == 0) return r;
+  return HH_ROOTS;
+}

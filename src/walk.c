@@ -1,0 +1,79 @@
+/*
+ * Walking the heap for the report: every live range, with its requested
+ * size and allocation site. A range is live when it lies below its page's
+ * capacity and is on none of the page's three free lists. The walk trusts
+ * nothing it reads: list walks are bounded and stay inside the page, so a
+ * heap corrupted by the program cannot make the report loop or fault.
+ */
+#include "fast.h"
+#include "internal.h"
+
+#define MAX_RANGES (HH_SLICE_SIZE / HH_ALIGN) /* most ranges a page can hold */
+
+static void mark_list(const hh_page *page, const hh_block *b, uint64_t *free_bits) {
+  uintptr_t lo = (uintptr_t)page->start;
+  uintptr_t hi = lo + (uintptr_t)page->capacity * page->block_size;
+  for (uint32_t steps = 0; b != NULL && steps <= page->capacity; steps++) {
+    uintptr_t a = (uintptr_t)b;
+    if (a < lo || a >= hi) return;
+    uint32_t idx = hh_range_index(page, b);
+    free_bits[idx / 64] |= 1ull << (idx % 64);
+    b = b->next;
+  }
+}
+
+static void walk_page(const hh_page *page, hh_range_fn fn, void *arg) {
+  if (page->kind == HH_PAGE_LARGE) {
+    if (atomic_load_explicit(&page->thread_free, memory_order_acquire) == 0)
+      fn(page->start, page->block_size, page->large_rec.size, hh_tracking ? page->large_rec.site : 0,
+         arg);
+    return;
+  }
+  uint64_t free_bits[MAX_RANGES / 64] = {0};
+  uint32_t cap = page->capacity <= MAX_RANGES ? page->capacity : MAX_RANGES;
+  mark_list(page, page->free, free_bits);
+  mark_list(page, page->local_free, free_bits);
+  mark_list(page, (const hh_block *)atomic_load_explicit(&page->thread_free, memory_order_acquire),
+            free_bits);
+  for (uint32_t i = 0; i < cap; i++) {
+    if (free_bits[i / 64] & (1ull << (i % 64))) continue;
+    const hh_track_rec *rec = page->track ? &page->track[i] : NULL;
+    fn(page->start + (size_t)i * page->block_size, page->block_size,
+       rec ? rec->size : page->block_size, rec ? rec->site : 0, arg);
+  }
+}
+
+void hh_for_each_live_range(hh_range_fn fn, void *arg) {
+  for (hh_heap *h = hh_heaps_first(); h != NULL; h = h->next_heap) {
+    for (hh_mapping *m = h->mappings; m != NULL; m = m->next) {
+      for (uint32_t i = 1; i < HH_SLICES;) {
+        const hh_page *s = &m->slices[i];
+        uint32_t n = s->slice_count ? s->slice_count : 1;
+        if (s->kind == HH_PAGE_SMALL || s->kind == HH_PAGE_LARGE) walk_page(s, fn, arg);
+        i += n;
+      }
+    }
+  }
+  for (hh_oversize *o = hh_oversize_first(); o != NULL; o = o->next)
+    fn(o->user, o->map_size, o->size, o->site, arg);
+}
+
+void *hh_find_range(uintptr_t addr, size_t *usable) {
+  const hh_header *h = hh_registry_get(addr);
+  if (h == NULL) return NULL;
+  if (h->kind == HH_MAP_OVERSIZE) {
+    const hh_oversize *o = (const hh_oversize *)h;
+    if (addr < (uintptr_t)o->user || addr >= (uintptr_t)o->user + o->map_size) return NULL;
+    *usable = o->map_size;
+    return o->user;
+  }
+  if (h->kind != HH_MAP_PAGES) return NULL;
+  hh_mapping *m = (hh_mapping *)h;
+  hh_page *s = &m->slices[(addr - (uintptr_t)m) >> HH_SLICE_SHIFT];
+  if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return NULL;
+  hh_page *page = s - s->slice_offset;
+  uint32_t idx = s->kind == HH_PAGE_LARGE ? 0 : hh_range_index(page, (void *)addr);
+  if (idx >= page->capacity) return NULL;
+  *usable = page->block_size;
+  return page->start + (size_t)idx * page->block_size;
+}

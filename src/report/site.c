@@ -1,8 +1,326 @@
-/* Allocation sites: a stub until the real capture lands. */
-#include "internal.h"
+/*
+ * Allocation sites: the stack of frames that led to an allocation, interned
+ * to a 32-bit id stored beside the range (hh_track_rec.site).
+ *
+ * Cost is what matters here: this runs on every malloc while tracking. Each
+ * thread keeps a small direct-mapped cache keyed by the entry point's return
+ * address and frame address. An entry also keeps every stack word the walk
+ * read (return addresses, saved frame pointers): the walk is a pure function
+ * of (return address, frame address, those words), so if they all still
+ * hold the same values, the walk would find the same frames and the cached
+ * id is exact. In a loop that allocates from one place this is a handful of
+ * loads and compares; only new paths walk the stack (unwind.c) and look the
+ * frames up in the global site table.
+ *
+ * Bounds: the walk reads only between the entry point's frame and the end
+ * of the stack mapping that holds it (found once per thread in
+ * /proc/self/maps), so a wrong guess never faults. A frame on a stack
+ * hahalloc handed out (coroutines) records the call site alone.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "report.h"
+
+/* ------------------------------------------------------------------ site table */
+
+typedef struct site_rec {
+  uint64_t hash;
+  uint32_t id;
+  uint32_t n;
+  uintptr_t pcs[];
+} site_rec;
+
+typedef struct site_table {
+  size_t mask, count;
+  _Atomic(site_rec *) slots[];
+} site_table;
+
+#define CHUNK_BITS 12
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS 4096 /* 16 M sites */
+
+static _Atomic(site_table *) sites;
+static _Atomic(site_rec **) site_chunks[MAX_CHUNKS];
+static _Atomic(uint32_t) site_total;
+static hh_lock sites_lock = HH_LOCK_INIT;
+
+static uint64_t hash_frames(const uintptr_t *pcs, int n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+  for (int i = 0; i < n; i++) {
+    h ^= pcs[i];
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  return h;
+}
+
+static uint32_t table_find(site_table *t, uint64_t h, const uintptr_t *pcs, int n) {
+  for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+    site_rec *r = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+    if (r == NULL) return 0;
+    if (r->hash == h && r->n == (uint32_t)n && !memcmp(r->pcs, pcs, (size_t)n * sizeof *pcs))
+      return r->id;
+  }
+}
+
+static void table_put(site_table *t, site_rec *r) {
+  size_t i = r->hash & t->mask;
+  while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != NULL) i = (i + 1) & t->mask;
+  atomic_store_explicit(&t->slots[i], r, memory_order_release);
+  t->count++;
+}
+
+static site_table *table_grow(site_table *old) {
+  size_t cap = old ? (old->mask + 1) * 2 : 8192;
+  site_table *t = hh_meta_alloc(sizeof *t + cap * sizeof(site_rec *));
+  if (t == NULL) return NULL;
+  memset(t, 0, sizeof *t + cap * sizeof(site_rec *));
+  t->mask = cap - 1;
+  if (old)
+    for (size_t i = 0; i <= old->mask; i++) {
+      site_rec *r = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
+      if (r) table_put(t, r);
+    }
+  return t;
+}
+
+static uint32_t site_intern(const uintptr_t *pcs, int n) {
+  if (n <= 0) return 0;
+  uint64_t h = hash_frames(pcs, n);
+  site_table *t = atomic_load_explicit(&sites, memory_order_acquire);
+  uint32_t id = t ? table_find(t, h, pcs, n) : 0;
+  if (id) return id;
+
+  hh_lock_acquire(&sites_lock);
+  t = atomic_load_explicit(&sites, memory_order_relaxed);
+  if (t && (id = table_find(t, h, pcs, n)) != 0) goto done;
+  uint32_t next = atomic_load_explicit(&site_total, memory_order_relaxed) + 1;
+  if (next >= (uint32_t)MAX_CHUNKS * CHUNK_SIZE) goto done; /* full: unknown site */
+  if (t == NULL || (t->count + 1) * 2 > t->mask + 1) {
+    site_table *g = table_grow(t);
+    if (g == NULL) goto done;
+    atomic_store_explicit(&sites, g, memory_order_release); /* the old one stays readable */
+    t = g;
+  }
+  _Atomic(site_rec **) *chunk = &site_chunks[next >> CHUNK_BITS];
+  site_rec **c = atomic_load_explicit(chunk, memory_order_relaxed);
+  if (c == NULL) {
+    c = hh_meta_alloc(CHUNK_SIZE * sizeof *c);
+    if (c == NULL) goto done;
+    memset(c, 0, CHUNK_SIZE * sizeof *c);
+    atomic_store_explicit(chunk, c, memory_order_release);
+  }
+  site_rec *r = hh_meta_alloc(sizeof *r + (size_t)n * sizeof *pcs);
+  if (r == NULL) goto done;
+  r->hash = h;
+  r->id = next;
+  r->n = (uint32_t)n;
+  memcpy(r->pcs, pcs, (size_t)n * sizeof *pcs);
+  c[next & (CHUNK_SIZE - 1)] = r;
+  atomic_store_explicit(&site_total, next, memory_order_release);
+  table_put(t, r);
+  id = next;
+done:
+  hh_lock_release(&sites_lock);
+  return id;
+}
+
+const uintptr_t *hh_site_frames(uint32_t id, int *n) {
+  if (id == 0 || id > atomic_load_explicit(&site_total, memory_order_acquire)) return NULL;
+  site_rec **c = atomic_load_explicit(&site_chunks[id >> CHUNK_BITS], memory_order_acquire);
+  if (c == NULL || c[id & (CHUNK_SIZE - 1)] == NULL) return NULL;
+  *n = (int)c[id & (CHUNK_SIZE - 1)]->n;
+  return c[id & (CHUNK_SIZE - 1)]->pcs;
+}
+
+uint32_t hh_site_count(void) { return atomic_load_explicit(&site_total, memory_order_acquire); }
+
+/* ------------------------------------------------------------------ per-thread state */
+
+#define CACHE_BITS 6
+#define CACHE_N (1u << CACHE_BITS)
+#define MAX_READS 40
+
+typedef struct centry {
+  uintptr_t ret, frame;
+  uint32_t site;
+  int32_t nreads;
+  hh_read reads[]; /* [max_reads] */
+} centry;
+
+typedef struct tstate {
+  hh_heap *heap; /* the owner's heap: changes when the thread is gone */
+  int tid;
+  int in_use;
+  uintptr_t lo, hi;   /* the stack mapping of the thread */
+  uintptr_t alo, ahi; /* another stack it was last seen on (sigaltstack...) */
+  struct tstate *next;
+  size_t entry_size;
+  int max_reads;
+  unsigned char cache[]; /* CACHE_N entries of entry_size bytes */
+} tstate;
+
+static __thread tstate *tls_state;
+static tstate *all_states;
+static hh_lock states_lock = HH_LOCK_INIT;
+
+struct find_stack {
+  uintptr_t addr, lo, hi;
+};
+
+static bool find_stack_cb(const hh_map_line *m, void *arg) {
+  struct find_stack *f = arg;
+  if (f->addr >= m->start && f->addr < m->end) {
+    if (m->r && m->w) {
+      f->lo = m->start;
+      f->hi = m->end;
+    }
+    return false;
+  }
+  return m->start <= f->addr;
+}
+
+static bool stack_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
+  struct find_stack f = {addr, 0, 0};
+  hh_maps_each(find_stack_cb, &f);
+  *lo = f.lo;
+  *hi = f.hi;
+  return f.hi != 0;
+}
+
+static inline centry *centry_at(tstate *ts, size_t i) {
+  return (centry *)(ts->cache + i * ts->entry_size);
+}
+
+/* A state whose heap moved on belongs to a thread that has exited. */
+static bool state_free(tstate *s) {
+  if (!s->in_use) return true;
+  return s->heap == NULL || atomic_load_explicit(&s->heap->abandoned, memory_order_relaxed) ||
+         s->heap->tid != s->tid;
+}
+
+static tstate *state_get(uintptr_t frame) {
+  hh_heap *heap = hh_tls_heap;
+  if (heap == NULL) return NULL;
+  int max_reads = 2 * (hh_opt.stack_depth + 4) + 2;
+  if (max_reads > MAX_READS) max_reads = MAX_READS;
+  size_t esz = sizeof(centry) + (size_t)max_reads * sizeof(hh_read);
+  tstate *ts = NULL;
+  hh_lock_acquire(&states_lock);
+  for (tstate *s = all_states; s; s = s->next)
+    if (s != tls_state && state_free(s)) {
+      ts = s;
+      break;
+    }
+  if (ts) ts->in_use = 1;
+  hh_lock_release(&states_lock);
+  if (ts == NULL) {
+    ts = hh_meta_alloc(sizeof *ts + CACHE_N * esz);
+    if (ts == NULL) return NULL;
+    ts->in_use = 1;
+    hh_lock_acquire(&states_lock);
+    ts->next = all_states;
+    all_states = ts;
+    hh_lock_release(&states_lock);
+  }
+  ts->entry_size = esz;
+  ts->max_reads = max_reads;
+  memset(ts->cache, 0, CACHE_N * esz);
+  ts->heap = heap;
+  ts->tid = heap->tid;
+  ts->alo = ts->ahi = 0;
+  if (!stack_of(frame, &ts->lo, &ts->hi)) ts->lo = ts->hi = 0;
+  tls_state = ts;
+  return ts;
+}
+
+/* The end of the stack that holds `frame`, or 0 when it must not be walked. */
+static uintptr_t stack_end(tstate *ts, uintptr_t frame) {
+  if (frame >= ts->lo && frame < ts->hi) return ts->hi;
+  if (frame >= ts->alo && frame < ts->ahi) return ts->ahi;
+  if (hh_is_internal(frame)) return 0;
+  uintptr_t lo, hi;
+  if (!stack_of(frame, &lo, &hi)) return 0;
+  if (hi == ts->hi) ts->lo = lo; /* the main stack grew */
+  else {
+    ts->alo = lo;
+    ts->ahi = hi;
+  }
+  return hi;
+}
+
+static inline size_t cache_index(uintptr_t ret, uintptr_t frame) {
+  uint64_t k = (ret ^ (frame << 12) ^ (frame >> 4)) * 0x9e3779b97f4a7c15ULL;
+  return (size_t)(k >> (64 - CACHE_BITS));
+}
+
+static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
+  int depth = hh_opt.stack_depth;
+  if (depth <= 0 || hh_unwind_busy()) return 0;
+  tstate *ts = tls_state;
+  if (ts == NULL || ts->heap != hh_tls_heap) ts = state_get(frame);
+  if (ts == NULL) return 0;
+
+  uintptr_t pcs[HH_MAX_FRAMES];
+  hh_read reads[MAX_READS];
+  int nreads = 0, n;
+  uintptr_t hi = stack_end(ts, frame);
+  if (hi == 0 || frame + 16 > hi) {
+    pcs[0] = ret;
+    n = 1;
+  } else {
+    n = hh_unwind(ret, frame, hi, depth, pcs, reads, ts->max_reads, &nreads);
+  }
+  uint32_t id = site_intern(pcs, n);
+  if (nreads >= 0 && hi != 0 && hi == ts->hi) { /* alternate stacks may be unmapped */
+    centry *e = centry_at(ts, cache_index(ret, frame));
+    e->ret = ret;
+    e->frame = frame;
+    e->site = id;
+    e->nreads = nreads;
+    memcpy(e->reads, reads, (size_t)nreads * sizeof *reads);
+  }
+  return id;
+}
 
 uint32_t hh_site_capture(void *ret, void *frame) {
-  (void)ret;
-  (void)frame;
-  return 0;
+  tstate *ts = tls_state;
+  uintptr_t r = (uintptr_t)ret, f = (uintptr_t)frame;
+  if (HH_LIKELY(ts != NULL && ts->heap == hh_tls_heap)) {
+    const centry *e = centry_at(ts, cache_index(r, f));
+    if (HH_LIKELY(e->ret == r && e->frame == f)) {
+      for (int i = 0; i < e->nreads; i++)
+        if (*(const uintptr_t *)e->reads[i].addr != e->reads[i].value) goto slow;
+      return e->site;
+    }
+  }
+slow:
+  return capture_slow(r, f);
+}
+
+/* ------------------------------------------------------------------ fork */
+
+void hh_site_atfork_prepare(void) {
+  hh_unwind_atfork_prepare();
+  hh_lock_acquire(&sites_lock);
+  hh_lock_acquire(&states_lock);
+}
+
+void hh_site_atfork_parent(void) {
+  hh_lock_release(&states_lock);
+  hh_lock_release(&sites_lock);
+  hh_unwind_atfork_parent();
+}
+
+/* The other threads' caches are free again: their threads are gone. */
+void hh_site_atfork_child(void) {
+  hh_lock_init(&states_lock);
+  hh_lock_init(&sites_lock);
+  hh_unwind_atfork_child();
+  for (tstate *s = all_states; s; s = s->next)
+    if (s != tls_state) s->in_use = 0;
 }

@@ -1,0 +1,101 @@
+/*
+ * Interfaces between the files of src/report/ (the leak report).
+ *
+ *   maps.c     reads /proc/self/maps without allocating
+ *   unwind.c   stack walking: learned unwind rules, keyed by return address
+ *   site.c     allocation sites: capture, per-thread cache, site table
+ *   stop.c     stop-the-world: park the other threads, save their registers
+ *   scan.c     the conservative reachability scan and leak classification
+ *   symbols.c  addresses to function, file:line, object+offset
+ *   out.c      a non-allocating output buffer: text and JSON helpers
+ *   report.c   the exit report, mem_lhihiks, fork and exit handling
+ *
+ * Memory: while the world is stopped another thread may hold any lock, the
+ * meta allocator's included, so the scan takes its memory straight from the
+ * OS (hh_report_map) and remembers it, so that it is not scanned as a root.
+ */
+#ifndef HH_REPORT_H
+#define HH_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ maps.c */
+
+typedef struct hh_map_line {
+  uintptr_t start, end;
+  uint64_t offset;
+  bool r, w, x, shared;
+  unsigned long inode;
+  char dev_major_is_zero; /* anonymous or tmpfs-like: "00:xx" */
+  const char *path;       /* "" when anonymous; valid during the callback only */
+} hh_map_line;
+
+/* Calls fn for each line of /proc/self/maps; stops early when fn returns
+ * false. Returns false when the file could not be read. Never allocates. */
+typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
+bool hh_maps_each(hh_map_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ unwind.c */
+
+#define HH_MAX_FRAMES 80 /* 64 frames asked for + leading runtime frames */
+#define HH_MAX_WRAPPER_FRAMES 12
+
+/* One frame walk from a public entry point: the entry point's frame address
+ * and return address. Fills pcs, returns their count. Every stack word read
+ * is appended to `reads` (address, value) so that a cached result can be
+ * checked by re-reading them; *nreads becomes -1 when more were read than
+ * fit. `depth` counts frames after the leading runtime frames (libc,
+ * libstdc++...), so a malloc reached through strdup or operator new still
+ * records `depth` frames of the program. `hi` bounds the stack. */
+typedef struct hh_read {
+  uintptr_t addr, value;
+} hh_read;
+int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs,
+              hh_read *reads, int max_reads, int *nreads);
+/* True when the walk of this thread is already inside the unwinder (an
+ * allocation made by the unwinder itself must not recurse into it). */
+bool hh_unwind_busy(void);
+void hh_unwind_atfork_prepare(void);
+void hh_unwind_atfork_parent(void);
+void hh_unwind_atfork_child(void);
+
+/* ------------------------------------------------------------------ site.c */
+
+/* The frames of site `id` (1..); NULL for 0 or an unknown id. Lock-free. */
+const uintptr_t *hh_site_frames(uint32_t id, int *n);
+uint32_t hh_site_count(void); /* ids are 1..count */
+void hh_site_atfork_prepare(void);
+void hh_site_atfork_parent(void);
+void hh_site_atfork_child(void);
+
+/* ------------------------------------------------------------------ memory */
+
+void *hh_report_map(size_t size);          /* zeroed, from the OS; NULL on failure */
+void hh_report_unmap(void *p, size_t size);
+bool hh_report_is_own(uintptr_t addr);     /* inside a hh_report_map region */
+
+/* ------------------------------------------------------------------ stop.c */
+
+typedef struct hh_thread_regs {
+  int tid;
+  uintptr_t sp;
+  uintptr_t self;      /* pthread_self(): the glibc thread control block */
+  uintptr_t gregs[23]; /* general registers at the stop */
+} hh_thread_regs;
+
+typedef struct hh_world {
+  hh_thread_regs *threads; /* stopped threads */
+  int count;
+  int missed; /* threads that did not answer in time */
+} hh_world;
+
+/* Stops every other thread of the process (a signal whose handler saves the
+ * registers and waits). Never waits more than about 200 ms in all. */
+void hh_world_stop(hh_world *w);
+void hh_world_resume(hh_world *w);
+
+#endif /* HH_REPORT_H */

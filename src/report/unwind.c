@@ -1,0 +1,318 @@
+/*
+ * Stack walking for allocation sites, fast and exact without frame pointers.
+ *
+ * Debian builds libc, libstdc++ and most programs without frame pointers, so
+ * following saved rbp values gives wrong callers (or none). The exact answer
+ * is in the DWARF call frame information, but interpreting it on every
+ * malloc is far too slow. Yet at one return address the rule that finds the
+ * caller never changes: "the caller's frame starts N bytes above the stack
+ * pointer" for most code, "the frame pointer + 16" for code that keeps one,
+ * and the place where the caller's rbp is saved. So we let libgcc's unwinder
+ * (_Unwind_Backtrace, which reads the CFI) walk the stack once, learn the
+ * rule of every return address it meets from the CFAs and register values it
+ * reports, and keep them in a hash table. Later walks only read the stack
+ * through the learned rules: a few loads per frame, bounds-checked against
+ * the thread's stack so that a wrong guess can never fault.
+ *
+ * Learning a rule (frame i has return address ip_i, canonical frame address
+ * cfa_i, rbp value rbp_i; its stack pointer sp_i is cfa_(i-1)):
+ * - rbp_i + 16 == cfa_i: the function keeps a frame pointer (push rbp; mov
+ *   rsp, rbp), so CFA = rbp + 16 even with alloca, and the caller's rbp is
+ *   saved at CFA - 16;
+ * - otherwise CFA = sp + (cfa_i - sp_i), a constant for that return address;
+ *   the caller's rbp is either untouched (rbp_(i+1) == rbp_i) or saved in
+ *   the frame: we find the slot holding rbp_(i+1).
+ * Frames in the runtime (libc, libstdc++, ld.so...) are flagged: the site of
+ * a malloc reached through strdup or operator new is their caller's.
+ * A return address that libgcc cannot unwind past (no CFI, end of stack,
+ * a signal frame) gets an "end" rule: walks stop there, as libgcc would.
+ */
+#define _GNU_SOURCE
+#include <link.h>
+#include <string.h>
+#include <unwind.h>
+
+#include "lock.h"
+#include "report.h"
+
+enum { BASE_SP = 1, BASE_FP = 2, BASE_END = 3 };
+enum { RBP_SAME = 0, RBP_AT = 1, RBP_FP = 2, RBP_LOST = 3 };
+
+typedef struct rule {
+  _Atomic(uintptr_t) pc; /* key; 0 = empty slot. Written last (release). */
+  int32_t cfa_off;       /* BASE_SP: CFA = sp + cfa_off */
+  int16_t rbp_off;       /* RBP_AT: caller's rbp saved at CFA + rbp_off */
+  uint8_t base;
+  uint8_t rbp;
+  uint8_t wrapper; /* in a runtime library: attribute to the caller */
+} rule;
+
+typedef struct rule_table {
+  size_t mask, count;
+  rule slots[];
+} rule_table;
+
+static _Atomic(rule_table *) rules;
+static hh_lock rules_lock = HH_LOCK_INIT;
+static __thread int busy;
+
+bool hh_unwind_busy(void) { return busy != 0; }
+
+static size_t hash_pc(uintptr_t pc) {
+  pc ^= pc >> 29;
+  pc *= 0xbf58476d1ce4e5b9ULL;
+  return (size_t)(pc ^ (pc >> 32));
+}
+
+static const rule *rule_find(uintptr_t pc) {
+  rule_table *t = atomic_load_explicit(&rules, memory_order_acquire);
+  if (t == NULL) return NULL;
+  for (size_t i = hash_pc(pc) & t->mask;; i = (i + 1) & t->mask) {
+    uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_acquire);
+    if (k == pc) return &t->slots[i];
+    if (k == 0) return NULL;
+  }
+}
+
+static rule_table *table_new(size_t cap) {
+  rule_table *t = hh_meta_alloc(sizeof *t + cap * sizeof(rule));
+  if (t == NULL) return NULL;
+  memset(t, 0, sizeof *t + cap * sizeof(rule));
+  t->mask = cap - 1;
+  return t;
+}
+
+static void slot_put(rule_table *t, const rule *r, uintptr_t pc) {
+  for (size_t i = hash_pc(pc) & t->mask;; i = (i + 1) & t->mask) {
+    uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_relaxed);
+    if (k == pc) return;
+    if (k == 0) {
+      t->slots[i].cfa_off = r->cfa_off;
+      t->slots[i].rbp_off = r->rbp_off;
+      t->slots[i].base = r->base;
+      t->slots[i].rbp = r->rbp;
+      t->slots[i].wrapper = r->wrapper;
+      atomic_store_explicit(&t->slots[i].pc, pc, memory_order_release);
+      t->count++;
+      return;
+    }
+  }
+}
+
+/* Readers never lock: a grown table is published whole, the old one stays
+ * valid (it is not freed: readers may still be in it). */
+static void rule_add(uintptr_t pc, const rule *r) {
+  hh_lock_acquire(&rules_lock);
+  rule_table *t = atomic_load_explicit(&rules, memory_order_relaxed);
+  if (t == NULL || (t->count + 1) * 2 > t->mask + 1) {
+    rule_table *n = table_new(t == NULL ? 4096 : (t->mask + 1) * 2);
+    if (n == NULL) {
+      hh_lock_release(&rules_lock);
+      return;
+    }
+    if (t != NULL)
+      for (size_t i = 0; i <= t->mask; i++) {
+        uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_relaxed);
+        if (k != 0) slot_put(n, &t->slots[i], k);
+      }
+    atomic_store_explicit(&rules, n, memory_order_release);
+    t = n;
+  }
+  slot_put(t, r, pc);
+  hh_lock_release(&rules_lock);
+}
+
+void hh_unwind_atfork_prepare(void) { hh_lock_acquire(&rules_lock); }
+void hh_unwind_atfork_parent(void) { hh_lock_release(&rules_lock); }
+void hh_unwind_atfork_child(void) { hh_lock_init(&rules_lock); }
+
+/* ------------------------------------------------------------------ runtime objects */
+
+/* Libraries whose frames are not the program's own call sites. */
+static bool runtime_name(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  static const char *const names[] = {"libc.so",      "libstdc++.so", "libgcc_s.so", "ld-linux",
+                                      "libm.so",      "libpthread.so", "libdl.so",   "libc++.so",
+                                      "libc++abi.so", "libhahalloc.so", "ld.so"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strncmp(base, names[i], strlen(names[i])) == 0) return true;
+  return false;
+}
+
+struct find_obj {
+  uintptr_t pc;
+  int found; /* 0 = none, 1 = program's own, 2 = runtime */
+};
+
+static int find_obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct find_obj *f = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
+      f->found = (info->dlpi_name && runtime_name(info->dlpi_name)) ? 2 : 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static bool pc_is_runtime(uintptr_t pc) {
+  struct find_obj f = {pc - 1, 0};
+  dl_iterate_phdr(find_obj_cb, &f);
+  return f.found == 2;
+}
+
+/* ------------------------------------------------------------------ learning */
+
+#define LEARN_MAX (HH_MAX_FRAMES + 2)
+
+/* libgcc reports, for each frame F: ip = where F executes (a return address),
+ * cfa = the CFA of the frame F called, that is F's stack pointer at ip, and
+ * the registers of F at ip. F's own CFA is the next record's cfa. */
+struct learn {
+  uintptr_t ret, frame; /* the entry point's return and frame addresses */
+  int started, n, limit;
+  bool ended;           /* the stack ends after the last record */
+  uintptr_t ip[LEARN_MAX], cfa[LEARN_MAX], rbp[LEARN_MAX];
+};
+
+static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
+  struct learn *l = arg;
+  int before = 0;
+  uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+  uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+  if (!l->started) {
+    /* Skip the report's and the allocator's frames up to the caller of the
+     * entry point: it runs at `ret`, with the entry point's CFA as its sp. */
+    if (cfa == l->frame + 16 && ip == l->ret) l->started = 1;
+    else if (cfa > l->frame + 16) return _URC_END_OF_STACK; /* passed it: give up */
+    else return _URC_NO_REASON;
+  }
+  if (ip == 0 || before) { /* outermost frame, or a signal frame: stop there */
+    l->ended = true;
+    return _URC_END_OF_STACK;
+  }
+  l->ip[l->n] = ip;
+  l->cfa[l->n] = cfa;
+  l->rbp[l->n] = (uintptr_t)_Unwind_GetGR(ctx, 6);
+  if (++l->n >= l->limit) return _URC_END_OF_STACK;
+  return _URC_NO_REASON;
+}
+
+static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
+  struct learn l;
+  l.ret = ret;
+  l.frame = frame;
+  l.started = 0;
+  l.n = 0;
+  l.limit = limit + 1 < LEARN_MAX ? limit + 1 : LEARN_MAX;
+  l.ended = false;
+  _Unwind_Backtrace(learn_cb, &l);
+  if (!l.started || l.n == 0) {
+    /* The unwinder does not see our entry point: do not try again here. */
+    rule r = {.base = BASE_END, .wrapper = (uint8_t)pc_is_runtime(ret)};
+    rule_add(ret, &r);
+    return;
+  }
+  for (int i = 0; i < l.n; i++) {
+    if (rule_find(l.ip[i]) != NULL) continue;
+    rule r = {0};
+    r.wrapper = (uint8_t)pc_is_runtime(l.ip[i]);
+    if (i + 1 == l.n) {
+      if (!l.ended) break; /* the caller was not seen: learn this one next time */
+      r.base = BASE_END;
+      rule_add(l.ip[i], &r);
+      break;
+    }
+    uintptr_t sp = l.cfa[i], cfa = l.cfa[i + 1], rbp = l.rbp[i], caller_rbp = l.rbp[i + 1];
+    if (cfa <= sp || cfa - sp > (1u << 30)) break;
+    if (rbp + 16 == cfa) {
+      r.base = BASE_FP;
+      r.rbp = RBP_FP;
+    } else {
+      r.base = BASE_SP;
+      r.cfa_off = (int32_t)(cfa - sp);
+      if (caller_rbp == rbp) {
+        r.rbp = RBP_SAME;
+      } else {
+        r.rbp = RBP_LOST;
+        /* callee-saved registers are pushed at the top of the frame */
+        for (uintptr_t a = cfa - 16; a >= sp && cfa - a < 32768; a -= 8)
+          if (*(const uintptr_t *)a == caller_rbp) {
+            r.rbp = RBP_AT;
+            r.rbp_off = (int16_t)(intptr_t)(a - cfa);
+            break;
+          }
+      }
+    }
+    rule_add(l.ip[i], &r);
+  }
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs,
+              hh_read *reads, int max_reads, int *nreads) {
+  int n = 0, nr = 0, counted = 0, wrappers = 0;
+  bool learned = false, leading = true;
+  uintptr_t sp = frame + 16, ip = ret, rbp_loc = frame;
+
+#define READ(dst, where)                                                                     \
+  do {                                                                                       \
+    uintptr_t a_ = (where);                                                                  \
+    if (a_ < frame || a_ + 8 > hi || (a_ & 7)) goto out;                                     \
+    (dst) = *(const uintptr_t *)a_;                                                          \
+    if (nr < max_reads) {                                                                    \
+      reads[nr].addr = a_;                                                                   \
+      reads[nr].value = (dst);                                                               \
+    }                                                                                        \
+    nr++;                                                                                    \
+  } while (0)
+
+  for (;;) {
+    pcs[n++] = ip;
+    const rule *r = rule_find(ip);
+    if (r == NULL && !learned && !busy) {
+      busy = 1;
+      learn(ret, frame, depth + HH_MAX_WRAPPER_FRAMES + 1);
+      busy = 0;
+      learned = true;
+      r = rule_find(ip);
+    }
+    if (r == NULL) break;
+    if (leading && r->wrapper) {
+      if (++wrappers > HH_MAX_WRAPPER_FRAMES) break;
+    } else {
+      leading = false;
+      if (++counted >= depth) break;
+    }
+    if (n >= HH_MAX_FRAMES || r->base == BASE_END) break;
+    uintptr_t cfa;
+    if (r->base == BASE_SP) {
+      cfa = sp + (uintptr_t)r->cfa_off;
+    } else {
+      uintptr_t rbp;
+      if (rbp_loc == 0) break;
+      READ(rbp, rbp_loc);
+      cfa = rbp + 16;
+    }
+    if (cfa <= sp) break;
+    READ(ip, cfa - 8);
+    switch (r->rbp) {
+    case RBP_SAME: break;
+    case RBP_AT: rbp_loc = cfa + (uintptr_t)(intptr_t)r->rbp_off; break;
+    case RBP_FP: rbp_loc = cfa - 16; break;
+    default: rbp_loc = 0; break;
+    }
+    sp = cfa;
+    if (ip < 4096) break;
+  }
+out:
+#undef READ
+  *nreads = nr <= max_reads ? nr : -1;
+  return n;
+}

@@ -39,44 +39,44 @@ LAUNCH = os.path.join(BIN, "launch")
 
 # name, group, program, full args, quick args, description
 WORKLOADS = [
-    ("churn1", "issue2", "churn", ["threads=1", "steps=16000000"], ["threads=1", "steps=1500000"],
+    ("churn1", "issue2", "churn", ["threads=1", "steps=16000000"], ["threads=1", "steps=3000000"],
      "single-thread small-object churn: 4096 slots, 8-128 B (tail to 32 KiB), one random block replaced per step"),
-    ("churn2", "issue2", "churn", ["threads=2", "steps=16000000"], ["threads=2", "steps=1500000"],
+    ("churn2", "issue2", "churn", ["threads=2", "steps=16000000"], ["threads=2", "steps=3000000"],
      "the same churn on 2 threads, each with its own working set"),
-    ("prodcons", "issue2", "prodcons", ["items=2000000"], ["items=250000"],
+    ("prodcons", "issue2", "prodcons", ["items=2000000"], ["items=500000"],
      "cross-thread producer/consumer: 1 producer allocates, hands blocks through a ring, 1 consumer frees"),
     ("seed-alloc", "seed", "seed", ["mode=alloc"], ["mode=alloc", "count=4096", "reps=1"],
      "seed 1: 2^15 mallocs (then frees) of one size, sizes 8 B-32 KiB"),
     ("seed-calloc", "seed", "seed", ["mode=calloc"], ["mode=calloc", "reps=2"],
      "seed 2: 2^5 callocs (then frees) of one size, sizes 1 KiB-16 MiB"),
-    ("seed-fixed", "seed", "seed", ["mode=fixed", "ops=131072"], ["mode=fixed", "ops=16384"],
+    ("seed-fixed", "seed", "seed", ["mode=fixed", "ops=131072"], ["mode=fixed", "ops=32768"],
      "seed 3: random malloc/free of 1 MiB over a buffer of x slots (x/2 live), x = 2-1024"),
-    ("seed-random", "seed", "seed", ["mode=random", "ops=262144"], ["mode=random", "ops=32768"],
+    ("seed-random", "seed", "seed", ["mode=random", "ops=262144"], ["mode=random", "ops=65536"],
      "seed 4: the same with sizes log-uniform 8 B-1 MiB"),
-    ("seed-realloc", "seed", "seed", ["mode=realloc", "reps=8"], ["mode=realloc", "reps=1"],
+    ("seed-realloc", "seed", "seed", ["mode=realloc", "reps=8"], ["mode=realloc", "reps=2"],
      "seed 5: 16 blocks grown by realloc 16 B -> S (x1.25 steps) and shrunk back, S = 64 B-4 MiB"),
     ("larson", "field", "larson", ["slots=5000", "ops=100000", "gens=100"],
-     ["slots=5000", "ops=100000", "gens=12"],
+     ["slots=5000", "ops=100000", "gens=25"],
      "larson-like server: 2 thread chains, successors free their predecessors' blocks, 8-1000 B"),
-    ("xmalloc", "field", "xmalloc", ["items=8000000"], ["items=1000000"],
+    ("xmalloc", "field", "xmalloc", ["items=8000000"], ["items=2000000"],
      "xmalloc-test-like: 2 producers only allocate, 2 consumers only free (batches of 256), 16-128 B"),
-    ("mstress", "field", "mstress", ["iters=80"], ["iters=10"],
+    ("mstress", "field", "mstress", ["iters=80"], ["iters=20"],
      "mstress-like: 4 threads per round, created and destroyed 80 times, objects migrate through a shared array"),
     ("cache-scratch", "field", "cache", ["mode=scratch", "iters=1000", "reps=100000"],
-     ["mode=scratch", "iters=200", "reps=50000"],
+     ["mode=scratch", "iters=400", "reps=50000"],
      "passive false sharing: 2 threads free an object from the main thread, then write small objects"),
     ("cache-thrash", "field", "cache", ["mode=thrash", "iters=1000", "reps=100000"],
-     ["mode=thrash", "iters=200", "reps=50000"],
+     ["mode=thrash", "iters=400", "reps=50000"],
      "active false sharing: 2 threads allocate and write 8-byte objects"),
-    ("alloctest1", "field", "alloctest", ["threads=1", "steps=16000000"], ["threads=1", "steps=2000000"],
+    ("alloctest1", "field", "alloctest", ["threads=1", "steps=16000000"], ["threads=1", "steps=4000000"],
      "alloc-test-like: Pareto sizes 8 B-1 KiB, 16384 slots, 1 thread"),
-    ("alloctestN", "field", "alloctest", ["threads=2", "steps=16000000"], ["threads=2", "steps=2000000"],
+    ("alloctestN", "field", "alloctest", ["threads=2", "steps=16000000"], ["threads=2", "steps=4000000"],
      "alloc-test-like on 2 threads"),
-    ("cfrac", "field", "cfrac", ["dmax=20000"], ["dmax=3000"],
+    ("cfrac", "field", "cfrac", ["dmax=20000"], ["dmax=5000"],
      "cfrac-like: continued fractions of sqrt(D) with heap big numbers, every convergent verified"),
-    ("trees", "field", "trees", ["depth=15"], ["depth=12"],
+    ("trees", "field", "trees", ["depth=15"], ["depth=13"],
      "binary trees: a long-lived tree and many short-lived ones, 24 B nodes + 8-64 B labels"),
-    ("large", "field", "large", ["steps=200"], ["steps=30"],
+    ("large", "field", "large", ["steps=200"], ["steps=50"],
      "large blocks: 1-32 MiB, 4 live, every page written, every 8th grown by realloc"),
 ]
 ISSUE2 = ["churn1", "churn2", "prodcons"]
@@ -239,7 +239,7 @@ def check_preloads(cols):
         r = run_once([os.path.join(BIN, "churn"), "which"], child_env(pre, extra), 20)
         line = r["out"].strip().splitlines()[0] if r["out"].strip() else describe_status(r) or "?"
         want = os.path.basename(pre) if pre else "libc.so"
-        good = want in line and describe_status(r) is None
+        good = want in line and os.WIFEXITED(r["status"]) and os.WEXITSTATUS(r["status"]) == 0
         ok[name] = good
         print("  %-19s %s%s" % (name, line, "" if good else "   <-- preload did not take effect"))
     return ok

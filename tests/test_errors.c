@@ -1,0 +1,362 @@
+/*
+ * What bad input gets: a pointer hahalloc never returned (a stack address,
+ * an interior pointer, memory from another allocator) or one already freed,
+ * passed to free/frhehe/realloc/rehehalloc.
+ *
+ * By default the process aborts with a message on stderr naming the call and
+ * the pointer (death tests: the bad call runs in a child process). With
+ * HAHALLOC_ON_ERROR=continue, read once at start-up, the call is reported and
+ * ignored, and the heap stays usable: the child is this binary run again with
+ * that environment, and after the bad call it checks that earlier blocks kept
+ * their contents and that new blocks of the same size never overlap.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "hahalloc.h"
+
+/* ------------------------------------------------------------ the child */
+
+/* Blocks allocated before the bad call, checked after it. */
+static const size_t witness_sizes[] = {16, 24, 64, 64, 100, 1000, 5000, 40000, 200000, 2 * MiB, 9 * MiB};
+#define NWITNESS (sizeof witness_sizes / sizeof *witness_sizes)
+static unsigned char *witness[NWITNESS * 8];
+
+static int child_fail(const char *what) {
+  dprintf(2, "CHILD FAIL: %s\n", what);
+  return 3;
+}
+
+static void make_witnesses(void) {
+  for (size_t i = 0; i < NWITNESS * 8; i++) {
+    size_t n = witness_sizes[i % NWITNESS];
+    witness[i] = malloc(n);
+    if (witness[i]) hh_fill(witness[i], n, hh_block_hash(witness[i], n, 7));
+  }
+}
+
+static int check_witnesses(void) {
+  for (size_t i = 0; i < NWITNESS * 8; i++) {
+    size_t n = witness_sizes[i % NWITNESS];
+    if (!witness[i]) return child_fail("a witness block could not be allocated");
+    if (hh_check(witness[i], n, n, hh_block_hash(witness[i], n, 7)) != SIZE_MAX)
+      return child_fail("a block allocated before the bad call was corrupted");
+    free(witness[i]);
+  }
+  return 0;
+}
+
+/* Many live blocks of `size` bytes after the bad call: a free list corrupted
+ * by an accepted double free would hand out one range twice, and the two
+ * patterns would collide. */
+static int heap_still_works(size_t size) {
+  size_t count = size <= 64 * KiB ? 3000 : size <= 4 * MiB ? 100 : 8;
+  unsigned char **p = mmap(NULL, count * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return child_fail("mmap");
+  for (size_t i = 0; i < count; i++) {
+    p[i] = malloc(size);
+    if (!p[i]) return child_fail("malloc failed after the ignored call");
+    hh_fill(p[i], size, hh_block_hash(p[i], size, 8));
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (hh_check(p[i], size, size, hh_block_hash(p[i], size, 8)) != SIZE_MAX)
+      return child_fail("two live blocks overlap after the ignored call");
+    free(p[i]);
+  }
+  munmap(p, count * sizeof *p);
+  return check_witnesses();
+}
+
+static void announce(const void *bad) {
+  dprintf(1, "ptr=%lx\n", (unsigned long)(uintptr_t)bad);
+}
+
+static void *free_in_thread(void *p) {
+  free(p);
+  return NULL;
+}
+
+static void free_twice_across_threads(size_t size) {
+  void *p = malloc(size);
+  pthread_t t;
+  /* the owner is this thread; one other thread frees, another frees again */
+  pthread_create(&t, NULL, free_in_thread, p);
+  pthread_join(t, NULL);
+  announce(p);
+  pthread_create(&t, NULL, free_in_thread, HH_OPAQUE(p));
+  pthread_join(t, NULL);
+}
+
+static unsigned char static_block[256] __attribute__((aligned(64)));
+
+/* Runs one bad call; returns the size of the blocks to check afterwards. */
+static size_t bad_call(const char *s) {
+  char stack_block[128] __attribute__((aligned(16)));
+  memset(stack_block, 1, sizeof stack_block);
+  char *sp = HH_OPAQUE((char *)stack_block);
+
+  if (!strcmp(s, "free_stack")) {
+    announce(sp);
+    free(HH_OPAQUE(sp));
+    return 64;
+  }
+  if (!strcmp(s, "frhehe_stack")) {
+    announce(sp);
+    frhehe(HH_OPAQUE(sp));
+    return 64;
+  }
+  if (!strcmp(s, "realloc_stack")) {
+    announce(sp);
+    void *r = realloc(HH_OPAQUE(sp), 100);
+    if (r && r != sp) free(r);
+    return 100;
+  }
+  if (!strncmp(s, "free_interior_", 14) || !strncmp(s, "frhehe_interior_", 16) ||
+      !strncmp(s, "realloc_interior_", 17) || !strncmp(s, "rehehalloc_interior_", 20)) {
+    /* <call>_interior_<size>_<offset> */
+    const char *tail = strstr(s, "interior_") + 9;
+    size_t size = strtoul(tail, (char **)&tail, 10);
+    size_t off = strtoul(tail + 1, NULL, 10);
+    unsigned char *p = malloc(size);
+    uint64_t h = hh_block_hash(p, size, 9);
+    hh_fill(p, size, h);
+    unsigned char *bad = HH_OPAQUE(p + off);
+    announce(bad);
+    if (s[0] == 'f' && s[1] == 'r' && s[2] == 'e') free(bad);
+    else if (s[0] == 'f') frhehe(bad);
+    else {
+      void *r = s[2] == 'a' ? realloc(bad, size * 2) : rehehalloc(bad, size * 2);
+      if (r && r != bad) free(r);
+    }
+    if (hh_check(p, size, size, h) != SIZE_MAX) {
+      child_fail("the block whose interior was passed changed");
+      exit(3);
+    }
+    free(p);
+    return size;
+  }
+  if (!strcmp(s, "free_mmap_page")) {
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(page, 0xff, 4096);
+    announce(page);
+    free(page);
+    munmap(page, 4096);
+    return 4096;
+  }
+  if (!strcmp(s, "free_foreign_4MiB_aligned")) {
+    /* memory shaped like a hahalloc mapping (4 MiB aligned, header-sized
+     * garbage at its start): free must not trust what it finds by masking */
+    size_t len = 12 * MiB;
+    unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *a = (unsigned char *)(((uintptr_t)m + 4 * MiB - 1) & ~(uintptr_t)(4 * MiB - 1));
+    for (size_t i = 0; i < 64 * KiB; i++) a[i] = (unsigned char)(i * 7 + 1);
+    memset(a + 64 * KiB, 0, 64 * KiB);
+    unsigned char *bad = a + 64 * KiB + 64;
+    announce(bad);
+    free(bad);
+    munmap(m, len);
+    return 64;
+  }
+  if (!strcmp(s, "free_static")) {
+    announce(static_block);
+    free(HH_OPAQUE((void *)static_block));
+    return 256;
+  }
+  if (!strcmp(s, "free_glibc_block")) {
+    /* a block from another allocator: glibc's own malloc */
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *(*libc_malloc)(size_t) = libc ? (void *(*)(size_t))dlsym(libc, "malloc") : NULL;
+    void *p = libc_malloc ? libc_malloc(48) : NULL;
+    if (!p) {
+      child_fail("glibc's malloc is not reachable");
+      exit(3);
+    }
+    announce(p);
+    free(p);
+    return 48;
+  }
+  if (!strncmp(s, "double_free_", 12) || !strncmp(s, "double_frhehe_", 14)) {
+    /* double_free_<size>[_after_others] */
+    bool seed_api = !strncmp(s, "double_frhehe_", 14);
+    size_t size = strtoul(s + (seed_api ? 14 : 12), NULL, 10);
+    unsigned char *p = malloc(size);
+    unsigned char *q = malloc(size), *r = malloc(size);
+    announce(p);
+    if (seed_api) frhehe(p);
+    else free(p);
+    if (strstr(s, "after_others")) {
+      free(q);
+      free(r);
+      q = r = NULL;
+    }
+    if (seed_api) frhehe(HH_OPAQUE(p));
+    else free(HH_OPAQUE(p));
+    free(q);
+    free(r);
+    return size;
+  }
+  if (!strncmp(s, "cross_thread_double_free_", 25)) {
+    size_t size = strtoul(s + 25, NULL, 10);
+    free_twice_across_threads(size);
+    return size;
+  }
+  if (!strncmp(s, "realloc_freed_", 14) || !strncmp(s, "rehehalloc_freed_", 17)) {
+    bool seed_api = s[2] == 'h';
+    size_t size = strtoul(s + (seed_api ? 17 : 14), NULL, 10);
+    void *p = malloc(size);
+    free(p);
+    announce(p);
+    void *r = seed_api ? rehehalloc(HH_OPAQUE(p), size * 2) : realloc(HH_OPAQUE(p), size * 2);
+    if (r && r != p) free(r);
+    return size;
+  }
+  child_fail("unknown scenario");
+  exit(4);
+}
+
+static int child_bad_call(const char *scenario) {
+  make_witnesses();
+  size_t size = bad_call(scenario);
+  /* only reached when the call was ignored */
+  int rc = heap_still_works(size);
+  if (rc == 0) dprintf(1, "survived\n");
+  return rc;
+}
+
+/* ------------------------------------------------------------ the tests */
+
+typedef struct scenario {
+  const char *name;
+  const char *call; /* the name the message must give */
+} scenario;
+
+static const char *reported_pointer(const hh_child *c) {
+  const char *p = strstr(c->out, "ptr=");
+  static char hex[32];
+  if (!p) return NULL;
+  sscanf(p + 4, "%31[0-9a-f]", hex);
+  return hex;
+}
+
+/* The message names the call, as "call(" at a word start, and the pointer. */
+static void check_message(const scenario *sc, const hh_child *c) {
+  const char *hex = reported_pointer(c);
+  if (!hex) fail_msg("%s: the child did not reach the bad call\n%s", sc->name, c->err);
+  bool named = false;
+  size_t len = strlen(sc->call);
+  for (const char *e = c->err; (e = strstr(e, sc->call)) != NULL; e += len) {
+    bool word_start = e == c->err || !(e[-1] == '_' || (e[-1] >= 'a' && e[-1] <= 'z') ||
+                                       (e[-1] >= 'A' && e[-1] <= 'Z'));
+    if (word_start && e[len] == '(') named = true;
+  }
+  if (!named) fail_msg("%s: stderr does not name %s():\n%s", sc->name, sc->call, c->err);
+  if (!hh_contains(c->err, hex)) fail_msg("%s: stderr does not show the pointer %s:\n%s", sc->name, hex, c->err);
+}
+
+static void bad_call_aborts_with_a_message(void **state) {
+  const scenario *sc = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
+  hh_exec_self("bad", sc->name, env, 60, &c);
+  if (!hh_child_aborted(&c))
+    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", sc->name,
+             hh_child_describe(&c), c.out, c.err);
+  check_message(sc, &c);
+  hh_child_free(&c);
+}
+
+static void bad_call_is_reported_and_ignored_with_on_error_continue(void **state) {
+  const scenario *sc = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("bad", sc->name, env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("%s: expected the call to be ignored, the child %s\n--- stdout:\n%s--- stderr:\n%s",
+             sc->name, hh_child_describe(&c), c.out, c.err);
+  check_message(sc, &c);
+  hh_child_free(&c);
+}
+
+#define SCENARIO(id, call) static const scenario id = {#id, call};
+SCENARIO(free_stack, "free")
+SCENARIO(frhehe_stack, "frhehe")
+SCENARIO(realloc_stack, "realloc")
+SCENARIO(free_interior_64_16, "free")
+SCENARIO(free_interior_64_8, "free")
+SCENARIO(frhehe_interior_64_16, "frhehe")
+SCENARIO(free_interior_1000_512, "free")
+SCENARIO(free_interior_1048576_4096, "free")
+SCENARIO(free_interior_9437184_16, "free")
+SCENARIO(free_interior_9437184_65536, "free")
+SCENARIO(realloc_interior_64_16, "realloc")
+SCENARIO(rehehalloc_interior_64_8, "rehehalloc")
+SCENARIO(free_mmap_page, "free")
+SCENARIO(free_foreign_4MiB_aligned, "free")
+SCENARIO(free_static, "free")
+SCENARIO(free_glibc_block, "free")
+SCENARIO(double_free_32, "free")
+SCENARIO(double_free_32_after_others, "free")
+SCENARIO(double_free_1000, "free")
+SCENARIO(double_free_524288, "free")
+SCENARIO(double_free_9437184, "free")
+SCENARIO(double_frhehe_48, "frhehe")
+SCENARIO(cross_thread_double_free_32, "free")
+SCENARIO(cross_thread_double_free_524288, "free")
+SCENARIO(cross_thread_double_free_9437184, "free")
+SCENARIO(realloc_freed_100, "realloc")
+SCENARIO(rehehalloc_freed_100, "rehehalloc")
+
+#define DEATH(id)                                                                         \
+  {"abort: " #id, bad_call_aborts_with_a_message, NULL, NULL, (void *)&id},               \
+  {"ignore with HAHALLOC_ON_ERROR=continue: " #id, bad_call_is_reported_and_ignored_with_on_error_continue, \
+   NULL, NULL, (void *)&id}
+
+static const hh_child_entry children[] = {{"bad", child_bad_call}, {NULL, NULL}};
+
+int main(int argc, char **argv) {
+  hh_child_dispatch(argc, argv, children);
+  const struct CMUnitTest tests[] = {
+      DEATH(free_stack),
+      DEATH(frhehe_stack),
+      DEATH(realloc_stack),
+      DEATH(free_interior_64_16),
+      DEATH(free_interior_64_8),
+      DEATH(frhehe_interior_64_16),
+      DEATH(free_interior_1000_512),
+      DEATH(free_interior_1048576_4096),
+      DEATH(free_interior_9437184_16),
+      DEATH(free_interior_9437184_65536),
+      DEATH(realloc_interior_64_16),
+      DEATH(rehehalloc_interior_64_8),
+      DEATH(free_mmap_page),
+      DEATH(free_foreign_4MiB_aligned),
+      DEATH(free_static),
+      DEATH(free_glibc_block),
+      DEATH(double_free_32),
+      DEATH(double_free_32_after_others),
+      DEATH(double_free_1000),
+      DEATH(double_free_524288),
+      DEATH(double_free_9437184),
+      DEATH(double_frhehe_48),
+      DEATH(cross_thread_double_free_32),
+      DEATH(cross_thread_double_free_524288),
+      DEATH(cross_thread_double_free_9437184),
+      DEATH(realloc_freed_100),
+      DEATH(rehehalloc_freed_100),
+  };
+  return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
+}

@@ -1,0 +1,424 @@
+/*
+ * Memory given back and memory running out: RSS falls after big frees (large,
+ * medium and tiny blocks, and across threads), metadata stays small, and under
+ * an RLIMIT_AS limit allocation fails cleanly with ENOMEM and recovers.
+ *
+ * RSS is VmRSS from /proc/self/status. The arrays that hold the pointers are
+ * mmap'd and touched before the baseline is taken, so they are not counted.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "hahalloc.h"
+
+/* Each measurement runs in a fresh process (this binary run again), so that
+ * what one test leaves behind cannot hide or fake another's result. A child
+ * prints its figures on stdout, and on a failed check a reason on stderr. */
+#define CHILD_CHECK(cond, ...)  \
+  do {                          \
+    if (!(cond)) {              \
+      dprintf(2, __VA_ARGS__);  \
+      dprintf(2, "\n");         \
+      exit(3);                  \
+    }                           \
+  } while (0)
+
+static void run_fresh(const char *name, const char *arg, const char *const *env) {
+  hh_child c;
+  static const char *const summary_off[] = {"HAHALLOC_SUMMARY=0", NULL};
+  hh_exec_self(name, arg, env ? env : summary_off, 120, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("%s %s: the child %s\n%s", name, arg, hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
+static long rss_kb(void) { return hh_status_kb("VmRSS"); }
+
+static void **pointer_array(size_t count) {
+  void **p = mmap(NULL, count * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHILD_CHECK(p != MAP_FAILED, "mmap of the pointer array failed");
+  memset(p, 0, count * sizeof *p); /* resident before the baseline */
+  return p;
+}
+
+static void pointer_array_free(void **p, size_t count) { munmap(p, count * sizeof *p); }
+
+/* A stride coprime with count visits every index once in a scattered order. */
+static size_t scatter(size_t i, size_t count) { return (i * 7919) % count; }
+
+static void parse_sizes(const char *arg, size_t *v, int n) {
+  for (int i = 0; i < n; i++) {
+    char *end;
+    v[i] = strtoul(arg, &end, 10);
+    arg = *end ? end + 1 : end;
+  }
+}
+
+/* "BLOCK:TOTAL:SLACK": allocates TOTAL bytes as blocks of BLOCK bytes,
+ * touches them, frees them all in a scattered order and checks RSS falls
+ * back to within SLACK bytes of where it started. */
+static int child_rss_blocks(const char *arg) {
+  size_t v[3];
+  parse_sizes(arg, v, 3);
+  size_t block = v[0], total = v[1], slack = v[2], count = total / block;
+  void **p = pointer_array(count);
+  frhehe(hahalloc(16)); /* start-up is not part of the measure */
+  long base = rss_kb();
+  for (size_t i = 0; i < count; i++) {
+    p[i] = hahalloc(block);
+    CHILD_CHECK(p[i], "hahalloc(%zu) #%zu failed", block, i);
+    memset(p[i], (int)(i | 1), block);
+  }
+  long peak = rss_kb();
+  for (size_t i = 0; i < count; i++) frhehe(p[scatter(i, count)]);
+  long after = rss_kb();
+  pointer_array_free(p, count);
+  printf("%zu x %zu bytes: RSS %ld -> %ld -> %ld KiB\n", count, block, base, peak, after);
+  CHILD_CHECK(peak - base >= (long)(total / KiB * 9 / 10),
+              "RSS rose by only %ld KiB for %zu KiB of touched blocks: the measurement is wrong", peak - base,
+              total / KiB);
+  CHILD_CHECK(after - base <= (long)(slack / KiB),
+              "after freeing %zu blocks of %zu bytes RSS is still %ld KiB above the start (%ld KiB at the peak)",
+              count, block, after - base, peak - base);
+  return 0;
+}
+
+static void rss_falls_after_freeing_512MiB_of_1MiB_blocks(void **state) {
+  (void)state;
+  run_fresh("rss_blocks", "1048576:536870912:67108864", NULL);
+}
+
+static void rss_falls_after_freeing_512MiB_of_64KiB_blocks(void **state) {
+  (void)state;
+  run_fresh("rss_blocks", "65536:536870912:67108864", NULL);
+}
+
+static void rss_falls_after_freeing_256MiB_of_64_byte_blocks(void **state) {
+  (void)state;
+  run_fresh("rss_blocks", "64:268435456:67108864", NULL);
+}
+
+static void rss_falls_after_freeing_128MiB_of_16_byte_blocks(void **state) {
+  (void)state;
+  run_fresh("rss_blocks", "16:134217728:67108864", NULL);
+}
+
+static void rss_falls_after_freeing_one_512MiB_oversize_block(void **state) {
+  (void)state;
+  run_fresh("rss_blocks", "536870912:536870912:16777216", NULL);
+}
+
+/* ------------------------------------------------------------ across threads */
+
+typedef struct job {
+  void **p;
+  size_t count, block;
+} job;
+
+static void *allocate_job(void *arg) {
+  job *j = arg;
+  for (size_t i = 0; i < j->count; i++) {
+    j->p[i] = hahalloc(j->block);
+    if (j->p[i]) memset(j->p[i], 0x5c, j->block);
+  }
+  return NULL;
+}
+
+/* "BLOCK:TOTAL": a thread allocates TOTAL bytes as BLOCK-byte blocks and
+ * exits; the main thread frees them all. The owner is gone, yet RSS must
+ * fall. */
+static int child_rss_exited(const char *arg) {
+  size_t v[2];
+  parse_sizes(arg, v, 2);
+  size_t block = v[0], total = v[1], count = total / block;
+  void **p = pointer_array(count);
+  frhehe(hahalloc(16));
+  long base = rss_kb();
+  job j = {p, count, block};
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_job, &j);
+  pthread_join(t, NULL);
+  long peak = rss_kb();
+  for (size_t i = 0; i < count; i++) {
+    CHILD_CHECK(p[i], "hahalloc(%zu) #%zu failed in the thread", block, i);
+    frhehe(p[i]);
+  }
+  long after = rss_kb();
+  pointer_array_free(p, count);
+  printf("%zu x %zu bytes from an exited thread: RSS %ld -> %ld -> %ld KiB\n", count, block, base, peak, after);
+  CHILD_CHECK(peak - base >= (long)(total / KiB * 9 / 10), "RSS rose by only %ld KiB: the measurement is wrong",
+              peak - base);
+  CHILD_CHECK(after - base <= (long)(64 * MiB / KiB),
+              "RSS still %ld KiB above the start after freeing the blocks of an exited thread", after - base);
+  return 0;
+}
+
+static void rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed(void **state) {
+  (void)state;
+  run_fresh("rss_exited", "4096:268435456", NULL);
+}
+
+static void rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed(void **state) {
+  (void)state;
+  run_fresh("rss_exited", "1048576:268435456", NULL);
+}
+
+typedef struct relay {
+  void **p;
+  size_t count, block;
+  pthread_barrier_t *bar;
+  int rounds;
+} relay;
+
+static void *relay_producer(void *arg) {
+  relay *r = arg;
+  for (int k = 0; k < r->rounds; k++) {
+    for (size_t i = 0; i < r->count; i++) {
+      r->p[i] = hahalloc(r->block);
+      if (r->p[i]) memset(r->p[i], k, r->block);
+    }
+    pthread_barrier_wait(r->bar); /* hand over */
+    pthread_barrier_wait(r->bar); /* consumer done */
+  }
+  return NULL;
+}
+
+/* 30 rounds of 64 MiB of 256-byte blocks made by one thread and freed by
+ * another: remote frees that were never reused would grow RSS to 1.9 GiB. */
+static int child_rss_relay(const char *arg) {
+  (void)arg;
+  relay r = {NULL, 64 * MiB / 256, 256, NULL, 30};
+  r.p = pointer_array(r.count);
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, 2);
+  r.bar = &bar;
+  frhehe(hahalloc(16));
+  long base = rss_kb(), peak = base;
+  pthread_t t;
+  pthread_create(&t, NULL, relay_producer, &r);
+  for (int k = 0; k < r.rounds; k++) {
+    pthread_barrier_wait(&bar);
+    long now = rss_kb();
+    if (now > peak) peak = now;
+    for (size_t i = 0; i < r.count; i++) {
+      CHILD_CHECK(r.p[i], "hahalloc failed in the producer");
+      frhehe(r.p[i]);
+    }
+    pthread_barrier_wait(&bar);
+  }
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&bar);
+  pointer_array_free(r.p, r.count);
+  printf("30 x 64 MiB allocated by one thread, freed by another: peak RSS %ld KiB above the start\n", peak - base);
+  CHILD_CHECK(peak - base >= (long)(60 * MiB / KiB), "RSS rose by only %ld KiB: the measurement is wrong", peak - base);
+  CHILD_CHECK(peak - base <= (long)(200 * MiB / KiB),
+              "RSS grew by %ld KiB for 64 MiB live: memory freed by another thread is not reused", peak - base);
+  return 0;
+}
+
+static void rss_stays_bounded_when_one_thread_allocates_and_another_frees(void **state) {
+  (void)state;
+  run_fresh("rss_relay", "", NULL);
+}
+
+/* ------------------------------------------------------------ metadata */
+
+static int child_metadata(const char *arg) {
+  (void)arg;
+  const size_t count = 1000000;
+  void **p = pointer_array(count);
+  frhehe(hahalloc(16)); /* start-up costs are not the blocks' */
+  long base = rss_kb();
+  for (size_t i = 0; i < count; i++) {
+    p[i] = hahalloc(16);
+    CHILD_CHECK(p[i], "hahalloc(16) #%zu failed", i);
+    memset(p[i], 1, 16);
+  }
+  long used = rss_kb() - base;
+  for (size_t i = 0; i < count; i++) frhehe(p[i]);
+  printf("1,000,000 x 16 bytes (HAHALLOC_SUMMARY=%s): %ld KiB of RSS, %.1f bytes per block\n",
+         getenv("HAHALLOC_SUMMARY") ? getenv("HAHALLOC_SUMMARY") : "default", used, used * 1024.0 / (double)count);
+  CHILD_CHECK(used <= (long)(24 * MiB / KiB), "1,000,000 live 16-byte blocks cost %ld KiB of RSS", used);
+  return 0;
+}
+
+static void one_million_live_16_byte_blocks_cost_at_most_24MiB(void **state) {
+  (void)state;
+  run_fresh("metadata", "", NULL);
+}
+
+/* with the exit summary (and so allocation tracking) on, as a user gets it */
+static void one_million_live_16_byte_blocks_cost_at_most_24MiB_with_tracking_on(void **state) {
+  (void)state;
+  static const char *const summary_default[] = {"HAHALLOC_SUMMARY", NULL};
+  run_fresh("metadata", "", summary_default);
+}
+
+/* ------------------------------------------------------------ out of memory */
+
+/* Pointers live in a static array: it is part of the address space before
+ * the limit is set. */
+#define OOM_MAX (1u << 21)
+static void *oom_p[OOM_MAX];
+
+static int oom_fail(int code, const char *what, size_t n, size_t i) {
+  dprintf(2, "CHILD FAIL: %s (size %zu, block %zu, errno %d)\n", what, n, i, errno);
+  return code;
+}
+
+static void limit_address_space(size_t headroom) {
+  size_t vm = (size_t)hh_status_kb("VmSize") * KiB;
+  struct rlimit rl = {vm + headroom, vm + headroom};
+  setrlimit(RLIMIT_AS, &rl);
+}
+
+/* Allocates blocks of `n` bytes until the limit; returns how many. */
+static size_t fill_to_the_limit(size_t n, int *rc) {
+  size_t count = 0;
+  for (;;) {
+    if (count == OOM_MAX) {
+      *rc = oom_fail(2, "the limit was never reached", n, count);
+      return count;
+    }
+    errno = 0;
+    void *p = hahalloc(n);
+    if (!p) {
+      if (errno != ENOMEM) *rc = oom_fail(3, "NULL without ENOMEM", n, count);
+      return count;
+    }
+    hh_fill(p, n, hh_block_hash(p, n, 14));
+    oom_p[count++] = p;
+  }
+}
+
+static int verify_and_free(size_t n, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (hh_check(oom_p[i], n, n, hh_block_hash(oom_p[i], n, 14)) != SIZE_MAX)
+      return oom_fail(4, "a block allocated before the failure was damaged", n, i);
+    frhehe(oom_p[i]);
+  }
+  return 0;
+}
+
+/* arg: "SIZE" or "SIZE:THEN" (after freeing everything, allocate 32 MiB as
+ * blocks of THEN bytes). */
+static int oom_child(const char *arg) {
+  char *end;
+  size_t n = strtoul(arg, &end, 10);
+  size_t then = *end == ':' ? strtoul(end + 1, NULL, 10) : 0;
+  frhehe(hahalloc(n)); /* initialise before the limit */
+  limit_address_space(64 * MiB);
+  int rc = 0;
+  size_t count = fill_to_the_limit(n, &rc);
+  if (rc) return rc;
+  if (count == 0) return oom_fail(5, "not a single block fit under the limit", n, 0);
+  /* more failing calls, of every kind, do not crash */
+  const size_t more[] = {16, 4096, 200 * KiB, 2 * MiB, 64 * MiB};
+  for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+    errno = 0;
+    void *p = hahalloc(more[i]);
+    if (p) frhehe(p);
+    else if (errno != ENOMEM) return oom_fail(6, "NULL without ENOMEM", more[i], i);
+  }
+  errno = 0;
+  if (chahalloc(128 * MiB) || errno != ENOMEM) return oom_fail(7, "chahalloc(128 MiB) under the limit", n, 0);
+  errno = 0;
+  void *grown = rehehalloc(oom_p[0], 128 * MiB);
+  if (grown || errno != ENOMEM) return oom_fail(8, "rehehalloc(p, 128 MiB) under the limit", n, 0);
+  if ((rc = verify_and_free(n, count))) return rc;
+  /* everything was freed: the same again fits (within 10%) */
+  size_t again = count - count / 10;
+  for (size_t i = 0; i < again; i++) {
+    oom_p[i] = hahalloc(n);
+    if (!oom_p[i]) return oom_fail(9, "allocation fails after everything was freed", n, i);
+    hh_fill(oom_p[i], n, hh_block_hash(oom_p[i], n, 14));
+  }
+  if ((rc = verify_and_free(n, again))) return rc;
+  if (then) {
+    size_t k = 32 * MiB / then;
+    for (size_t i = 0; i < k; i++) {
+      oom_p[i] = hahalloc(then);
+      if (!oom_p[i]) return oom_fail(10, "memory freed from one size does not serve another", then, i);
+      hh_fill(oom_p[i], then, hh_block_hash(oom_p[i], then, 14));
+    }
+    if ((rc = verify_and_free(then, k))) return rc;
+  }
+  printf("reached the limit after %zu blocks of %zu bytes\n", count, n);
+  return 0;
+}
+
+static void run_oom(const char *arg) { run_fresh("oom", arg, NULL); }
+
+static void out_of_memory_with_small_blocks_returns_NULL_and_ENOMEM(void **state) {
+  (void)state;
+  run_oom("48");
+}
+
+static void out_of_memory_with_medium_blocks_returns_NULL_and_ENOMEM(void **state) {
+  (void)state;
+  run_oom("40000");
+}
+
+static void out_of_memory_with_large_blocks_returns_NULL_and_ENOMEM(void **state) {
+  (void)state;
+  run_oom("1048576");
+}
+
+static void out_of_memory_with_oversize_blocks_returns_NULL_and_ENOMEM(void **state) {
+  (void)state;
+  run_oom("6291456");
+}
+
+static void memory_freed_from_small_blocks_serves_large_ones_under_a_limit(void **state) {
+  (void)state;
+  run_oom("64:1048576");
+}
+
+static void memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit(void **state) {
+  (void)state;
+  run_oom("1048576:16777216");
+}
+
+static const hh_child_entry children[] = {{"oom", oom_child},
+                                          {"metadata", child_metadata},
+                                          {"rss_blocks", child_rss_blocks},
+                                          {"rss_exited", child_rss_exited},
+                                          {"rss_relay", child_rss_relay},
+                                          {NULL, NULL}};
+
+int main(int argc, char **argv) {
+  hh_child_dispatch(argc, argv, children);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(one_million_live_16_byte_blocks_cost_at_most_24MiB),
+      cmocka_unit_test(one_million_live_16_byte_blocks_cost_at_most_24MiB_with_tracking_on),
+      cmocka_unit_test(rss_falls_after_freeing_512MiB_of_1MiB_blocks),
+      cmocka_unit_test(rss_falls_after_freeing_512MiB_of_64KiB_blocks),
+      cmocka_unit_test(rss_falls_after_freeing_256MiB_of_64_byte_blocks),
+      cmocka_unit_test(rss_falls_after_freeing_128MiB_of_16_byte_blocks),
+      cmocka_unit_test(rss_falls_after_freeing_one_512MiB_oversize_block),
+      cmocka_unit_test(rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed),
+      cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
+      cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),
+      cmocka_unit_test(out_of_memory_with_small_blocks_returns_NULL_and_ENOMEM),
+      cmocka_unit_test(out_of_memory_with_medium_blocks_returns_NULL_and_ENOMEM),
+      cmocka_unit_test(out_of_memory_with_large_blocks_returns_NULL_and_ENOMEM),
+      cmocka_unit_test(out_of_memory_with_oversize_blocks_returns_NULL_and_ENOMEM),
+      cmocka_unit_test(memory_freed_from_small_blocks_serves_large_ones_under_a_limit),
+      cmocka_unit_test(memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit),
+  };
+  return cmocka_run_group_tests_name("memory: RSS, metadata, out of memory", tests, NULL, NULL);
+}

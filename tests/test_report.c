@@ -1,0 +1,316 @@
+/*
+ * The heap summary: mem_lhihiks(size) prints it to stdout at any time; at
+ * exit the library prints it to stderr, unless HAHALLOC_SUMMARY=0.
+ *
+ * The report's layout belongs to the report's authors, so these tests only
+ * check that the information is there: numbers the test can compute (a live
+ * block of 12345 bytes shows "12345"; 1000 more allocations raise a count by
+ * 1000) and the words that name them. Every check runs in a fresh child
+ * process, because options are read once at start-up.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "hahalloc.h"
+
+/* ------------------------------------------------------------ numbers in text */
+
+/* The integers of a text in order ("1,234" and "1_234" count as 1234). */
+static size_t numbers(const char *s, size_t end, long long *out, size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < end && k < max;) {
+    if (!isdigit((unsigned char)s[i]) || (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.'))) {
+      i++;
+      continue;
+    }
+    long long v = 0;
+    while (i < end && (isdigit((unsigned char)s[i]) ||
+                       ((s[i] == ',' || s[i] == '_') && i + 1 < end && isdigit((unsigned char)s[i + 1])))) {
+      if (isdigit((unsigned char)s[i])) v = v * 10 + (s[i] - '0');
+      i++;
+    }
+    if (i < end && s[i] == '.' && i + 1 < end && isdigit((unsigned char)s[i + 1])) { /* 1.5: not a count */
+      while (i < end && (isdigit((unsigned char)s[i]) || s[i] == '.')) i++;
+      continue;
+    }
+    out[k++] = v;
+  }
+  return k;
+}
+
+static bool has_number(const char *s, long long want) {
+  static long long v[100000];
+  size_t k = numbers(s, strlen(s), v, 100000);
+  for (size_t i = 0; i < k; i++)
+    if (v[i] == want) return true;
+  return false;
+}
+
+/* The text between the markers the child writes around a mem_lhihiks call. */
+static char *between(const char *s, const char *open, const char *close) {
+  const char *a = strstr(s, open);
+  if (!a) return NULL;
+  a += strlen(open);
+  const char *b = strstr(a, close);
+  if (!b) return NULL;
+  return strndup(a, (size_t)(b - a));
+}
+
+static void mark(const char *m) { write(1, m, strlen(m)); }
+
+/* ------------------------------------------------------------ children */
+
+static int child_summary_to_stdout(const char *arg) {
+  (void)arg;
+  void *p = hahalloc(12345);
+  mark("<<A>>");
+  mem_lhihiks(0);
+  mark("<</A>>");
+  frhehe(p);
+  return 0;
+}
+
+/* Two summaries with exactly 1000 allocations of 100 bytes and 400 frees
+ * between them, and nothing else allocating. */
+static int child_counts(const char *arg) {
+  (void)arg;
+  static void *p[1000];
+  void *keep = hahalloc(100); /* the root of 100-byte blocks is in use in both */
+  mark("<<A>>");
+  mem_lhihiks(SIZE_MAX); /* totals only: no block is that big */
+  mark("<</A>>");
+  for (int i = 0; i < 1000; i++) p[i] = hahalloc(100);
+  for (int i = 0; i < 400; i++) frhehe(p[i]);
+  mark("<<B>>");
+  mem_lhihiks(SIZE_MAX);
+  mark("<</B>>");
+  for (int i = 400; i < 1000; i++) frhehe(p[i]);
+  frhehe(keep);
+  return 0;
+}
+
+static int child_live_blocks(const char *arg) {
+  (void)arg;
+  void *a = hahalloc(12345), *b = hahalloc(54321), *c = hahalloc(7654321);
+  void *gone = hahalloc(23456);
+  frhehe(gone);
+  mark("<<ALL>>");
+  mem_lhihiks(0);
+  mark("<</ALL>>");
+  mark("<<BIG>>");
+  mem_lhihiks(20000);
+  mark("<</BIG>>");
+  frhehe(a);
+  mark("<<AFTER>>");
+  mem_lhihiks(0);
+  mark("<</AFTER>>");
+  frhehe(b);
+  frhehe(c);
+  return 0;
+}
+
+static int child_peak(const char *arg) {
+  (void)arg;
+  void *p = hahalloc(9 * MiB);
+  frhehe(p);
+  mark("<<A>>");
+  mem_lhihiks(0);
+  mark("<</A>>");
+  return 0;
+}
+
+static int child_leaks_at_exit(const char *arg) {
+  (void)arg;
+  void *leak = hahalloc(12345);
+  memset(leak, 1, 12345);
+  printf("program output\n");
+  return 0; /* through exit(), so the exit summary runs */
+}
+
+static atomic_bool stop_threads;
+
+static void *allocate_forever(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  void *keep[64] = {0};
+  while (!atomic_load(&stop_threads)) {
+    size_t i = hh_rand(&rng) % 64;
+    frhehe(keep[i]);
+    keep[i] = hahalloc(1 + hh_rand(&rng) % 5000);
+  }
+  return NULL;
+}
+
+/* Reports while other threads keep allocating, then exit() under them. */
+static int child_reports_under_threads(const char *arg) {
+  (void)arg;
+  alarm(30);
+  pthread_t t[3];
+  for (uintptr_t i = 0; i < 3; i++) pthread_create(&t[i], NULL, allocate_forever, (void *)(i + 1));
+  for (int k = 0; k < 20; k++) {
+    mem_lhihiks(k % 2 ? 0 : 1000);
+    usleep(2000);
+  }
+  mark("<<DONE>>");
+  exit(0); /* the threads are still running */
+}
+
+static const hh_child_entry children[] = {{"summary_to_stdout", child_summary_to_stdout},
+                                          {"counts", child_counts},
+                                          {"live_blocks", child_live_blocks},
+                                          {"peak", child_peak},
+                                          {"leaks_at_exit", child_leaks_at_exit},
+                                          {"reports_under_threads", child_reports_under_threads},
+                                          {NULL, NULL}};
+
+/* ------------------------------------------------------------ tests */
+
+static const char *const summary_on[] = {"HAHALLOC_SUMMARY", NULL}; /* the default */
+static const char *const summary_off[] = {"HAHALLOC_SUMMARY=0", NULL};
+
+static void run(const char *name, const char *const *env, hh_child *c) {
+  hh_exec_self(name, "", env, 60, c);
+  if (!hh_child_exited_ok(c))
+    fail_msg("child %s %s\n--- stdout:\n%s\n--- stderr:\n%s", name, hh_child_describe(c), c->out, c->err);
+}
+
+static void mem_lhihiks_prints_the_summary_to_stdout(void **state) {
+  (void)state;
+  hh_child c;
+  run("summary_to_stdout", summary_off, &c);
+  char *a = between(c.out, "<<A>>", "<</A>>");
+  assert_non_null(a);
+  if (strlen(a) < 20) fail_msg("mem_lhihiks(0) printed almost nothing to stdout: \"%s\"", a);
+  if (c.err[0]) fail_msg("mem_lhihiks wrote to stderr:\n%s", c.err);
+  free(a);
+  hh_child_free(&c);
+}
+
+static void mem_lhihiks_counts_allocations_and_frees(void **state) {
+  (void)state;
+  hh_child c;
+  run("counts", summary_on, &c);
+  char *a = between(c.out, "<<A>>", "<</A>>"), *b = between(c.out, "<<B>>", "<</B>>");
+  assert_non_null(a);
+  assert_non_null(b);
+  if (!hh_contains(a, "alloc") || !hh_contains(a, "free"))
+    fail_msg("the summary does not speak of allocations and frees:\n%s", a);
+  static long long va[10000], vb[10000];
+  size_t na = numbers(a, strlen(a), va, 10000), nb = numbers(b, strlen(b), vb, 10000);
+  bool allocs = false, frees = false, bytes = false, live = false;
+  for (size_t i = 0; i < na && i < nb; i++) {
+    long long d = vb[i] - va[i];
+    allocs |= d == 1000;
+    frees |= d == 400;
+    bytes |= d == 100000;       /* bytes allocated in total */
+    live |= d == 600 || d == 60000; /* blocks or bytes in use */
+  }
+  if (na != nb || !allocs || !frees || !bytes || !live)
+    fail_msg("after 1000 allocations of 100 bytes and 400 frees the summary does not show %s%s%s%s\n"
+             "--- before:\n%s\n--- after:\n%s",
+             allocs ? "" : "+1000 allocations ", frees ? "" : "+400 frees ", bytes ? "" : "+100000 bytes ",
+             live ? "" : "+600 blocks in use", a, b);
+  free(a);
+  free(b);
+  hh_child_free(&c);
+}
+
+static void mem_lhihiks_lists_the_size_of_each_live_block(void **state) {
+  (void)state;
+  hh_child c;
+  run("live_blocks", summary_on, &c);
+  char *all = between(c.out, "<<ALL>>", "<</ALL>>"), *after = between(c.out, "<<AFTER>>", "<</AFTER>>");
+  assert_non_null(all);
+  assert_non_null(after);
+  if (!has_number(all, 12345) || !has_number(all, 54321) || !has_number(all, 7654321))
+    fail_msg("live blocks of 12345, 54321 and 7654321 bytes are not all listed:\n%s", all);
+  if (has_number(all, 23456)) fail_msg("a freed block of 23456 bytes is listed as live:\n%s", all);
+  if (has_number(after, 12345)) fail_msg("the 12345-byte block is still listed after its free:\n%s", after);
+  free(all);
+  free(after);
+  hh_child_free(&c);
+}
+
+static void mem_lhihiks_size_lists_only_blocks_at_least_that_big(void **state) {
+  (void)state;
+  hh_child c;
+  run("live_blocks", summary_on, &c);
+  char *big = between(c.out, "<<BIG>>", "<</BIG>>");
+  assert_non_null(big);
+  if (!has_number(big, 54321) || !has_number(big, 7654321))
+    fail_msg("mem_lhihiks(20000) does not list the blocks of 54321 and 7654321 bytes:\n%s", big);
+  if (has_number(big, 12345)) fail_msg("mem_lhihiks(20000) lists the 12345-byte block:\n%s", big);
+  free(big);
+  hh_child_free(&c);
+}
+
+static void mem_lhihiks_reports_the_peak_in_use(void **state) {
+  (void)state;
+  hh_child c;
+  run("peak", summary_on, &c);
+  char *a = between(c.out, "<<A>>", "<</A>>");
+  assert_non_null(a);
+  if (!hh_contains(a, "peak")) fail_msg("the summary has no peak:\n%s", a);
+  /* the peak is at least the 9 MiB block, in bytes or in KiB/MiB */
+  static long long v[10000];
+  size_t n = numbers(a, strlen(a), v, 10000);
+  bool found = false;
+  for (size_t i = 0; i < n; i++) found |= v[i] >= 9 * 1048576 || (v[i] >= 9 * 1024 && v[i] < 100000) || v[i] == 9;
+  if (!found) fail_msg("no number in the summary can be a peak of 9 MiB:\n%s", a);
+  free(a);
+  hh_child_free(&c);
+}
+
+static void exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program(void **state) {
+  (void)state;
+  hh_child c;
+  run("leaks_at_exit", summary_on, &c);
+  assert_string_equal(c.out, "program output\n");
+  if (!has_number(c.err, 12345)) fail_msg("the exit summary does not show the 12345 bytes still in use:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+static void HAHALLOC_SUMMARY_0_turns_the_exit_summary_off(void **state) {
+  (void)state;
+  hh_child c;
+  run("leaks_at_exit", summary_off, &c);
+  assert_string_equal(c.out, "program output\n");
+  if (c.err[0]) fail_msg("stderr is not empty with HAHALLOC_SUMMARY=0:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+static void summaries_while_other_threads_allocate_and_exit_under_them(void **state) {
+  (void)state;
+  hh_child c;
+  run("reports_under_threads", summary_on, &c);
+  assert_non_null(strstr(c.out, "<<DONE>>"));
+  if (!c.err[0]) fail_msg("no exit summary on stderr");
+  hh_child_free(&c);
+}
+
+int main(int argc, char **argv) {
+  hh_child_dispatch(argc, argv, children);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(mem_lhihiks_prints_the_summary_to_stdout),
+      cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees),
+      cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block),
+      cmocka_unit_test(mem_lhihiks_size_lists_only_blocks_at_least_that_big),
+      cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use),
+      cmocka_unit_test(exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program),
+      cmocka_unit_test(HAHALLOC_SUMMARY_0_turns_the_exit_summary_off),
+      cmocka_unit_test(summaries_while_other_threads_allocate_and_exit_under_them),
+  };
+  return cmocka_run_group_tests_name("heap summary (mem_lhihiks, exit report)", tests, NULL, NULL);
+}

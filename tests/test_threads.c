@@ -1,0 +1,452 @@
+/*
+ * Threads: a stress with cross-thread frees and reallocs where every block
+ * carries a pattern checked before it is freed or resized; threads that exit
+ * with live blocks; thousands of short-lived threads; fork while other
+ * threads allocate. Only the seed's API is used, so this suite also runs
+ * against the ASan+UBSan build.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "hahalloc.h"
+
+/* ------------------------------------------------------------ slots */
+
+/* A slot holds a block and its size in one word, so that blocks move
+ * between threads with a single atomic exchange: the pointer (16-byte
+ * aligned, below 2^48) with a 20-bit size code in its top 16 and low 4 bits.
+ * Sizes below 512 KiB are exact; above, multiples of 64 up to 32 MiB. */
+#define EXACT_LIMIT ((size_t)1 << 19)
+
+static size_t round_size(size_t n) { return n < EXACT_LIMIT ? n : n & ~(size_t)63; }
+
+static uintptr_t pack(void *p, size_t n) {
+  uintptr_t code = n < EXACT_LIMIT ? n : (EXACT_LIMIT | (n >> 6));
+  return (uintptr_t)p | (code & 15) | ((code >> 4) << 48);
+}
+
+static void *unpack(uintptr_t v, size_t *n) {
+  uintptr_t code = ((v >> 48) << 4) | (v & 15);
+  *n = code < EXACT_LIMIT ? code : (code & (EXACT_LIMIT - 1)) << 6;
+  return (void *)(v & 0x0000fffffffffff0ULL);
+}
+
+/* The size mix: mostly small, a tail to 32 KiB, some large, rare oversize. */
+static size_t pick_size(uint64_t *rng, bool oversize) {
+  uint64_t r = hh_rand(rng) % 10000;
+  uint64_t x = hh_rand(rng);
+  if (r < 8500) return 1 + x % 128;
+  if (r < 9600) return 129 + x % (32 * KiB - 128);
+  if (r < 9950) return 32 * KiB + x % (480 * KiB);
+  if (r < 9990 || !oversize) return round_size(512 * KiB + x % (3 * MiB + 512 * KiB));
+  return round_size(4 * MiB + 512 * KiB + x % (8 * MiB));
+}
+
+typedef struct shared {
+  _Atomic(uintptr_t) *slots;
+  size_t nslots;
+  uint64_t seed;
+  _Atomic(long) errors;
+  _Atomic(bool) stop;
+} shared;
+
+static void report(shared *sh, const char *what, void *p, size_t n, size_t at) {
+  if (atomic_fetch_add(&sh->errors, 1) < 10)
+    fprintf(stderr, "  corruption: %s: block %p of %zu bytes, byte %zu\n", what, p, n, at);
+}
+
+static void *new_block(shared *sh, uint64_t *rng, size_t n) {
+  bool zeroed = hh_rand(rng) % 10 == 0;
+  void *p = zeroed ? chahalloc(n) : hahalloc(n);
+  if (!p) {
+    report(sh, zeroed ? "chahalloc returned NULL" : "hahalloc returned NULL", p, n, 0);
+    return NULL;
+  }
+  if ((uintptr_t)p & 15) report(sh, "misaligned", p, n, 0);
+  if (zeroed && !hh_check_zero_sampled(p, n)) report(sh, "chahalloc not zeroed", p, n, 0);
+  hh_fill(p, n, hh_block_hash(p, n, sh->seed));
+  return p;
+}
+
+static void release(shared *sh, uintptr_t v) {
+  if (!v) return;
+  size_t n;
+  void *p = unpack(v, &n);
+  size_t bad = hh_check(p, n, n, hh_block_hash(p, n, sh->seed));
+  if (bad != SIZE_MAX) report(sh, "pattern broken before free", p, n, bad);
+  frhehe(p);
+}
+
+/* One operation on a random slot: replace its block, resize it, or empty it. */
+static void stress_op(shared *sh, uint64_t *rng, bool oversize) {
+  size_t i = hh_rand(rng) % sh->nslots;
+  unsigned op = (unsigned)(hh_rand(rng) % 100);
+  if (op < 55) {
+    size_t n = pick_size(rng, oversize);
+    void *p = new_block(sh, rng, n);
+    if (p) release(sh, atomic_exchange(&sh->slots[i], pack(p, n)));
+  } else if (op < 80) {
+    uintptr_t v = atomic_exchange(&sh->slots[i], 0);
+    if (!v) return;
+    size_t n;
+    void *p = unpack(v, &n);
+    uint64_t h = hh_block_hash(p, n, sh->seed);
+    size_t bad = hh_check(p, n, n, h);
+    if (bad != SIZE_MAX) report(sh, "pattern broken before rehehalloc", p, n, bad);
+    size_t m = hh_rand(rng) % 2 ? pick_size(rng, oversize)
+                                : round_size(n - n / 4 + hh_rand(rng) % (n / 2 + 1) + 1);
+    void *q = rehehalloc(p, m);
+    if (!q) {
+      report(sh, "rehehalloc returned NULL", p, m, 0);
+      release(sh, v);
+      return;
+    }
+    bad = hh_check(q, n, m < n ? m : n, h);
+    if (bad != SIZE_MAX) report(sh, "rehehalloc lost the common prefix", q, m, bad);
+    hh_fill(q, m, hh_block_hash(q, m, sh->seed));
+    release(sh, atomic_exchange(&sh->slots[i], pack(q, m)));
+  } else {
+    release(sh, atomic_exchange(&sh->slots[i], 0));
+  }
+}
+
+static void drain(shared *sh) {
+  for (size_t i = 0; i < sh->nslots; i++) release(sh, atomic_exchange(&sh->slots[i], 0));
+}
+
+static shared *shared_new(size_t nslots, uint64_t seed) {
+  shared *sh = calloc(1, sizeof *sh);
+  sh->slots = calloc(nslots, sizeof *sh->slots);
+  sh->nslots = nslots;
+  sh->seed = seed;
+  return sh;
+}
+
+static void shared_free(shared *sh) {
+  free((void *)sh->slots);
+  free(sh);
+}
+
+/* ------------------------------------------------------------ stress */
+
+typedef struct worker {
+  shared *sh;
+  long ops;
+  uint64_t rng;
+} worker;
+
+static void *stress_worker(void *arg) {
+  worker *w = arg;
+  for (long k = 0; k < w->ops; k++) stress_op(w->sh, &w->rng, true);
+  return NULL;
+}
+
+static void run_stress(int threads, long ops_per_thread) {
+  shared *sh = shared_new(8192, (uint64_t)threads * 1000003);
+  pthread_t t[64];
+  worker w[64];
+  for (int i = 0; i < threads; i++) {
+    w[i] = (worker){sh, ops_per_thread, hh_mix((uint64_t)i + 1)};
+    assert_int_equal(pthread_create(&t[i], NULL, stress_worker, &w[i]), 0);
+  }
+  for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  drain(sh);
+  long errors = atomic_load(&sh->errors);
+  shared_free(sh);
+  if (errors) fail_msg("%ld corrupted or failed operations (first ones above)", errors);
+}
+
+static void stress_4_threads_x_200000_ops_with_cross_thread_frees_and_reallocs(void **state) {
+  (void)state;
+  run_stress(4, 200000);
+}
+
+static void stress_8_threads_briefly(void **state) {
+  (void)state;
+  run_stress(8, 40000);
+}
+
+static void stress_16_threads_briefly(void **state) {
+  (void)state;
+  run_stress(16, 15000);
+}
+
+/* ------------------------------------------------------------ producer / consumer */
+
+typedef struct pipe_ring {
+  _Atomic(uintptr_t) cell[1024];
+  long count;
+  uint64_t seed;
+  _Atomic(long) errors;
+} pipe_ring;
+
+static void *producer(void *arg) {
+  pipe_ring *r = arg;
+  uint64_t rng = 99;
+  for (long k = 0; k < r->count; k++) {
+    size_t n = 1 + hh_rand(&rng) % (k % 100 == 0 ? 200000 : 300);
+    void *p = hahalloc(n);
+    if (!p) {
+      atomic_fetch_add(&r->errors, 1);
+      continue;
+    }
+    hh_fill(p, n, hh_block_hash(p, n, r->seed));
+    uintptr_t v = pack(p, n);
+    _Atomic(uintptr_t) *c = &r->cell[k % 1024];
+    uintptr_t expect = 0;
+    while (!atomic_compare_exchange_weak(c, &expect, v)) expect = 0;
+  }
+  return NULL;
+}
+
+static void *consumer(void *arg) {
+  pipe_ring *r = arg;
+  for (long k = 0; k < r->count; k++) {
+    _Atomic(uintptr_t) *c = &r->cell[k % 1024];
+    uintptr_t v;
+    while ((v = atomic_exchange(c, 0)) == 0) sched_yield();
+    size_t n;
+    void *p = unpack(v, &n);
+    if (hh_check(p, n, n, hh_block_hash(p, n, r->seed)) != SIZE_MAX) atomic_fetch_add(&r->errors, 1);
+    frhehe(p);
+  }
+  return NULL;
+}
+
+static void blocks_allocated_by_one_thread_are_freed_by_another(void **state) {
+  (void)state;
+  pipe_ring *r = calloc(1, sizeof *r);
+  r->count = 300000;
+  r->seed = 5;
+  pthread_t p, c;
+  pthread_create(&p, NULL, producer, r);
+  pthread_create(&c, NULL, consumer, r);
+  pthread_join(p, NULL);
+  pthread_join(c, NULL);
+  long errors = atomic_load(&r->errors);
+  free(r);
+  assert_int_equal(errors, 0);
+}
+
+/* ------------------------------------------------------------ exiting threads */
+
+typedef struct batch {
+  size_t count;
+  void **p;
+  size_t *n;
+  uint64_t seed;
+  uint64_t rng;
+  long errors;
+} batch;
+
+static size_t batch_size(batch *b, size_t i) {
+  if (i % 500 == 499) return 9 * MiB + 64;
+  if (i % 100 == 99) return 1 * MiB;
+  if (i % 10 == 9) return 1 + hh_rand(&b->rng) % (64 * KiB);
+  return 1 + hh_rand(&b->rng) % 256;
+}
+
+static void *allocate_batch(void *arg) {
+  batch *b = arg;
+  for (size_t i = 0; i < b->count; i++) {
+    b->n[i] = batch_size(b, i);
+    b->p[i] = hahalloc(b->n[i]);
+    if (!b->p[i]) {
+      b->errors++;
+      continue;
+    }
+    hh_fill(b->p[i], b->n[i], hh_block_hash(b->p[i], b->n[i], b->seed));
+  }
+  return NULL; /* exits with every block still live */
+}
+
+static void *free_batch(void *arg) {
+  batch *b = arg;
+  for (size_t i = 0; i < b->count; i++) {
+    if (!b->p[i]) continue;
+    if (hh_check(b->p[i], b->n[i], b->n[i], hh_block_hash(b->p[i], b->n[i], b->seed)) != SIZE_MAX) b->errors++;
+    frhehe(b->p[i]);
+    b->p[i] = NULL;
+  }
+  return NULL;
+}
+
+static void threads_exiting_with_live_blocks_leave_them_to_other_threads(void **state) {
+  (void)state;
+  enum { COUNT = 2000 };
+  static void *p[COUNT];
+  static size_t n[COUNT];
+  batch b = {COUNT, p, n, 11, 1, 0};
+  for (int round = 0; round < 20; round++) {
+    pthread_t t;
+    pthread_create(&t, NULL, allocate_batch, &b);
+    pthread_join(t, NULL);
+    if (round % 2) {
+      pthread_create(&t, NULL, free_batch, &b); /* another thread frees them */
+      pthread_join(t, NULL);
+    } else {
+      free_batch(&b); /* the main thread frees them */
+    }
+  }
+  assert_int_equal(b.errors, 0);
+}
+
+/* ------------------------------------------------------------ thread generations */
+
+typedef struct generation {
+  void *p[64];
+  size_t n[64];
+} generation;
+
+static _Atomic(long) generation_errors;
+
+static void *generation_thread(void *arg) {
+  generation *g = arg;
+  uint64_t rng = hh_mix((uintptr_t)pthread_self());
+  for (int i = 0; i < 64; i++) {
+    if (g->p[i]) { /* the previous generation's block */
+      if (hh_check(g->p[i], g->n[i], g->n[i], hh_block_hash(g->p[i], g->n[i], 12)) != SIZE_MAX)
+        atomic_fetch_add(&generation_errors, 1);
+      frhehe(g->p[i]);
+    }
+    g->n[i] = i % 16 == 0 ? 1 + hh_rand(&rng) % (200 * KiB) : 1 + hh_rand(&rng) % 2048;
+    g->p[i] = hahalloc(g->n[i]);
+    if (!g->p[i]) {
+      atomic_fetch_add(&generation_errors, 1);
+      continue;
+    }
+    hh_fill(g->p[i], g->n[i], hh_block_hash(g->p[i], g->n[i], 12));
+  }
+  /* and some garbage of its own, freed at once */
+  for (int i = 0; i < 200; i++) frhehe(hahalloc(1 + hh_rand(&rng) % 1000));
+  return NULL;
+}
+
+static void memory_of_exited_threads_is_reused_over_2000_generations(void **state) {
+  (void)state;
+  generation *g = calloc(1, sizeof *g);
+  long rss0 = hh_status_kb("VmRSS"), vm0 = hh_status_kb("VmSize");
+  long rss_peak = rss0, vm_peak = vm0;
+  for (int gen = 0; gen < 2000; gen++) {
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, generation_thread, g), 0);
+    pthread_join(t, NULL);
+    if (gen % 100 == 99) {
+      long rss = hh_status_kb("VmRSS"), vm = hh_status_kb("VmSize");
+      if (rss > rss_peak) rss_peak = rss;
+      if (vm > vm_peak) vm_peak = vm;
+    }
+  }
+  for (int i = 0; i < 64; i++) frhehe(g->p[i]);
+  free(g);
+  assert_int_equal(atomic_load(&generation_errors), 0);
+  print_message("RSS grew by at most %ld KiB, address space by at most %ld KiB over 2000 thread generations\n",
+                rss_peak - rss0, vm_peak - vm0);
+#ifndef HH_TEST_ASAN
+  if (rss_peak - rss0 > 200 * 1024) fail_msg("RSS grew by %ld KiB: memory of exited threads is not reused", rss_peak - rss0);
+  if (vm_peak - vm0 > 1024 * 1024)
+    fail_msg("address space grew by %ld KiB: mappings of exited threads are not reused", vm_peak - vm0);
+#endif
+}
+
+/* ------------------------------------------------------------ fork */
+
+static void *hammer(void *arg) {
+  shared *sh = arg;
+  uint64_t rng = hh_mix((uintptr_t)pthread_self());
+  while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) stress_op(sh, &rng, false);
+  return NULL;
+}
+
+static void *child_thread_work(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 1000; i++) {
+    void *p = hahalloc((size_t)(i % 500) + 1);
+    if (!p) return (void *)1;
+    memset(p, 1, (size_t)(i % 500) + 1);
+    frhehe(p);
+  }
+  return NULL;
+}
+
+/* In the child of a fork taken while four threads allocate: allocate and
+ * free, including blocks owned by threads that do not exist in the child. */
+static int forked_child(void *arg) {
+  shared *sh = arg;
+  alarm(20); /* a deadlock kills the child with SIGALRM */
+  uint64_t rng = 77;
+  enum { N = 3000 };
+  static void *p[N];
+  static size_t n[N];
+  for (int i = 0; i < N; i++) {
+    n[i] = i % 300 == 0 ? 1 * MiB + 16 : i == 1500 ? 9 * MiB : 1 + hh_rand(&rng) % 1000;
+    p[i] = hahalloc(n[i]);
+    if (!p[i]) return 2;
+    hh_fill(p[i], n[i], hh_block_hash(p[i], n[i], 13));
+  }
+  for (int i = 0; i < N; i++) {
+    if (hh_check(p[i], n[i], n[i], hh_block_hash(p[i], n[i], 13)) != SIZE_MAX) return 3;
+    frhehe(p[i]);
+  }
+  for (size_t i = 0; i < sh->nslots; i += 16) release(sh, atomic_exchange(&sh->slots[i], 0));
+  if (atomic_load(&sh->errors)) return 4;
+  pthread_t t;
+  void *rc = (void *)1;
+  if (pthread_create(&t, NULL, child_thread_work, NULL)) return 5;
+  pthread_join(t, &rc);
+  return rc ? 6 : 0;
+}
+
+static void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(void **state) {
+  (void)state;
+  shared *sh = shared_new(2048, 21);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, hammer, sh);
+  usleep(20000);
+  int failures = 0;
+  for (int k = 0; k < 50; k++) {
+    hh_child c;
+    hh_fork_run(forked_child, sh, 30, &c);
+    if (!hh_child_exited_ok(&c)) {
+      if (failures++ < 5) print_error("fork %d: child %s\n%s", k, hh_child_describe(&c), c.err);
+    }
+    hh_child_free(&c);
+    usleep(2000);
+  }
+  atomic_store(&sh->stop, true);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  drain(sh);
+  long errors = atomic_load(&sh->errors);
+  shared_free(sh);
+  assert_int_equal(errors, 0);
+  if (failures) fail_msg("%d of 50 children failed or deadlocked after fork", failures);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(stress_4_threads_x_200000_ops_with_cross_thread_frees_and_reallocs),
+      cmocka_unit_test(stress_8_threads_briefly),
+      cmocka_unit_test(stress_16_threads_briefly),
+      cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
+      cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
+      cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),
+      cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),
+  };
+  return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
+}

@@ -29,12 +29,25 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   return b;
 }
 
+void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                     void *frame) {
+  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
+  rec->site = hh_site_capture(ret, frame);
+  rec->size = (uint32_t)size;
+  hh_stats_alloc(heap, size, size);
+  return b;
+}
+
+void hh_track_free(hh_heap *heap, hh_page *page, uint32_t index) {
+  hh_stats_free(heap, page->track[index].size);
+}
+
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
   hh_page *page = hh_large_alloc(heap, size);
   if (page == NULL) return enomem();
   if (zero && page->dirty) memset(page->start, 0, size);
   page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  hh_stats_alloc(heap, size, size);
+  if (hh_tracking) hh_stats_alloc(heap, size, size);
   return page->start;
 }
 
@@ -44,7 +57,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   if (zero && o->dirty) memset(o->user, 0, size);
   o->site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  hh_stats_alloc(heap, size, size);
+  if (hh_tracking) hh_stats_alloc(heap, size, size);
   return o->user;
 }
 
@@ -99,13 +112,13 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (size > HH_LARGE_MAX) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
-      heap->stats.live += (int64_t)size - (int64_t)ref.size;
+      if (hh_tracking) heap->stats.live += (int64_t)size - (int64_t)ref.size;
       return q;
     }
     break;
   }
   if (in_place) {
-    if (ref.kind == HH_REF_LARGE || hh_tracking) {
+    if (hh_tracking) {
       int64_t delta = (int64_t)size - (int64_t)ref.size;
       heap->stats.live += delta;
       if (delta > 0) heap->stats.bytes_allocated += (uint64_t)delta;

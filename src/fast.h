@@ -4,8 +4,8 @@
  * Allocation: the thread's heap, the root of the size, that root's current
  * page, pop its free list. Free: the registry gives the mapping, the slice
  * gives the page, the offset gives the range index; if this thread owns the
- * mapping and the range is not already free, push it on the page's local
- * free list. No lock, no atomic read-modify-write, no header before the
+ * mapping and the range is not already free, push it on the page's free
+ * list. No lock, no atomic read-modify-write, no header before the
  * range. Anything else (first use, empty page, large or oversize ranges,
  * remote frees, bad pointers) goes to the generic functions.
  */
@@ -22,18 +22,13 @@ HH_INLINE uint32_t hh_range_index(const hh_page *page, const void *p) {
   return (uint32_t)((((uintptr_t)p - (uintptr_t)page->start) * page->magic) >> 40);
 }
 
-/* Bookkeeping after a small range was taken from `page`. */
-HH_INLINE void hh_alloc_done(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                             void *frame) {
+/* Bookkeeping after a small range was taken from `page`. Tracking lives out
+ * of line so that the untracked fast path needs no stack frame. */
+HH_INLINE void *hh_alloc_done(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                              void *frame) {
   b->canary = 0;
-  if (hh_tracking) {
-    hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-    rec->site = hh_site_capture(ret, frame);
-    rec->size = (uint32_t)size;
-    hh_stats_alloc(heap, size, size);
-  } else {
-    hh_stats_alloc(heap, size, page->block_size);
-  }
+  if (hh_tracking) return hh_track_alloc(heap, page, b, size, ret, frame);
+  return b;
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
@@ -44,8 +39,7 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
     if (HH_LIKELY(b != NULL)) {
       page->free = b->next;
       page->used++;
-      hh_alloc_done(heap, page, b, size, ret, frame);
-      return b;
+      return hh_alloc_done(heap, page, b, size, ret, frame);
     }
   }
   return hh_alloc_generic(size, false, ret, frame);
@@ -62,10 +56,9 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
 
 HH_INLINE void hh_free_fast(void *p, const char *call) {
   if (p == NULL) return;
-  hh_mapping *m = hh_registry_get((uintptr_t)p);
+  hh_mapping *m = hh_mapping_lookup((uintptr_t)p);
   hh_heap *heap = hh_tls_heap;
-  if (HH_LIKELY(m != NULL && m->kind == HH_MAP_PAGES &&
-                atomic_load_explicit(&m->heap, memory_order_relaxed) == heap)) {
+  if (HH_LIKELY(m != NULL && atomic_load_explicit(&m->heap, memory_order_relaxed) == heap)) {
     hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
     if (HH_LIKELY(s->kind == HH_PAGE_SMALL)) {
       hh_page *page = s - s->slice_offset;
@@ -74,11 +67,10 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
       hh_block *b = p;
       if (HH_LIKELY((uintptr_t)idx * page->block_size == off && idx < page->capacity &&
                     b->canary != (hh_key ^ (uintptr_t)b))) {
-        size_t size = hh_tracking ? page->track[idx].size : page->block_size;
-        b->next = page->local_free;
+        b->next = page->free;
         b->canary = hh_key ^ (uintptr_t)b;
-        page->local_free = b;
-        hh_stats_free(heap, size);
+        page->free = b;
+        if (hh_tracking) hh_track_free(heap, page, idx);
         if (HH_UNLIKELY(--page->used == 0 ||
                         atomic_load_explicit(&page->in_full, memory_order_relaxed)))
           hh_page_emptied(heap, page);

@@ -121,14 +121,15 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
     } else {
       hh_block *b = p;
       hh_page *page = ref->page;
-      b->next = page->local_free;
+      b->next = page->free;
       b->canary = hh_key ^ (uintptr_t)b;
-      page->local_free = b;
+      page->free = b;
       if (--page->used == 0 || atomic_load_explicit(&page->in_full, memory_order_relaxed))
         hh_page_emptied(heap, page);
     }
     break;
   }
+  if (!hh_tracking) return;
   if (heap != NULL) hh_stats_free(heap, size);
   else hh_stats_free_orphan(size);
 }

@@ -13,7 +13,7 @@
  *           records its distance to that first one (slice_offset).
  * page      A span of 1..32 slices that serves one root: it is cut into ranges
  *           of the root's block size. Each page keeps its own free lists
- *           (free-list sharding, as mimalloc does), so a free touches only the
+ *           (free-list sharding, after mimalloc), so a free touches only the
  *           page it belongs to.
  * range     One block handed to the user. Small ranges carry no header: their
  *           page and size come from the pointer's address. A free range holds
@@ -53,8 +53,8 @@
  *   mapping, so "mapping->heap == my heap" is a race-free ownership test.
  * - Every slice descriptor's kind is accurate: free-span interiors are FREE.
  * - A range at index < page->capacity is either live, or on one of the
- *   page's three free lists with its canary set.
- * - page->used counts the ranges not on free or local_free; remote frees stay
+ *   page's two free lists (free, thread_free) with its canary set.
+ * - page->used counts the ranges not on the free list; remote frees stay
  *   counted until the owner collects them.
  */
 #ifndef HH_INTERNAL_H
@@ -100,25 +100,27 @@ enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_P
 struct hh_heap;
 
 typedef struct hh_page {
-  hh_block *free;                  /* ranges ready for the owner to hand out */
-  hh_block *local_free;            /* ranges the owner freed */
-  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
-  uint32_t used;                   /* see invariants */
-  uint32_t capacity;               /* ranges initialised so far */
-  uint32_t reserved;               /* ranges that fit in the page */
-  uint32_t block_size;             /* bytes per range; 0 when FREE */
-  uint64_t magic;                  /* index = (offset * magic) >> 40 */
-  uint8_t kind;                    /* enum hh_page_kind */
-  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
-  uint8_t dirty;                   /* FREE span: memory still committed */
-  _Atomic(uint8_t) in_full;        /* on the heap's full list */
-  uint32_t slice_count;            /* slices in the span (first slice only) */
-  uint32_t slice_offset;           /* distance to the span's first slice */
+  /* First cache line: everything the owner's fast paths touch. */
+  hh_block *free;                  /* ranges ready for the owner: LIFO, so the
+                                      range freed last, still in cache, is reused first */
   uint8_t *start;                  /* first range */
   hh_track_rec *track;             /* records, or NULL when not tracking */
-  struct hh_page *next, *prev;     /* root queue, full list or span bin */
+  uint64_t magic;                  /* index = (offset * magic) >> 40 */
+  uint32_t used;                   /* see invariants */
+  uint32_t capacity;               /* ranges initialised so far */
+  uint32_t block_size;             /* bytes per range; 0 when FREE */
+  uint32_t slice_offset;           /* distance to the span's first slice */
+  uint8_t kind;                    /* enum hh_page_kind */
+  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
+  _Atomic(uint8_t) in_full;        /* on the heap's full list */
+  uint8_t dirty;                   /* memory may hold old data (FREE span: still committed) */
+  uint32_t reserved;               /* ranges that fit in the page */
+  /* Second line: written by other threads, or rarely used. */
+  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
+  uint32_t slice_count;            /* slices in the span (first slice only) */
   hh_track_rec large_rec;          /* the record of a large range */
-} hh_page;
+  struct hh_page *next, *prev;     /* root queue, full list or span bin */
+} __attribute__((aligned(64))) hh_page;
 
 typedef struct hh_mapping {
   uintptr_t cookie;                /* hh_key ^ address: a sanity check */
@@ -156,7 +158,9 @@ typedef struct hh_queue {
   hh_page *first, *last;
 } hh_queue;
 
-/* Statistics kept by each heap without atomics, summed for the report. */
+/* Statistics kept by each heap without atomics, summed for the report.
+ * Kept while tracking (the exit summary is on); HAHALLOC_SUMMARY=0 turns
+ * them off with the rest of the bookkeeping. */
 typedef struct hh_stats {
   uint64_t allocs, frees;
   uint64_t bytes_allocated;        /* requested bytes, all time */
@@ -239,7 +243,36 @@ void hh_os_unmap(void *p, size_t size);
 void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
 void *hh_os_remap(void *p, size_t old_size, size_t new_size);
 uintptr_t hh_os_random(void);
-void *hh_registry_get(uintptr_t addr);           /* owning header or NULL */
+/* The registry: two levels over the 47-bit user address space, 2^12 leaves
+ * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on
+ * demand and never freed. */
+#define HH_REG_CHUNK_BITS (47 - HH_MAPPING_SHIFT)
+#define HH_REG_LEAF_BITS 13
+#define HH_REG_TOP (1u << (HH_REG_CHUNK_BITS - HH_REG_LEAF_BITS))
+#define HH_REG_LEAF (1u << HH_REG_LEAF_BITS)
+typedef _Atomic(void *) hh_reg_leaf[HH_REG_LEAF];
+extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
+
+/* One byte per 4 MiB chunk, set while a (page) mapping occupies it: the free
+ * fast path's only lookup, one load that runs in parallel with reading the
+ * mapping header found by masking. 32 MiB of zero BSS; only the pages for
+ * address ranges in use are ever touched. */
+extern uint8_t hh_chunk_is_mapping[(size_t)1 << HH_REG_CHUNK_BITS];
+static inline hh_mapping *hh_mapping_lookup(uintptr_t addr) {
+  if (HH_UNLIKELY(addr >> 47)) return NULL;
+  if (!hh_chunk_is_mapping[addr >> HH_MAPPING_SHIFT]) return NULL;
+  return (hh_mapping *)(addr & ~(uintptr_t)HH_MAPPING_MASK);
+}
+
+/* The header owning `addr` (hh_header *), or NULL. */
+static inline void *hh_registry_get(uintptr_t addr) {
+  if (HH_UNLIKELY(addr >> 47)) return NULL;
+  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
+  hh_reg_leaf *leaf =
+      atomic_load_explicit(&hh_registry[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+  if (HH_UNLIKELY(leaf == NULL)) return NULL;
+  return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
+}
 bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
 /* Internal memory for the allocator's and the report's own tables (never
  * malloc). It comes from 4 MiB chunks registered as internal, so the leak
@@ -314,6 +347,9 @@ static inline hh_heap *hh_heap_get(void) {
  * and `frame` are the public entry point's return and frame addresses, for
  * the allocation site; `call` names the entry point in error messages. */
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
+void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                     void *frame) HH_NOINLINE;
+void hh_track_free(hh_heap *heap, hh_page *page, uint32_t index) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
@@ -356,8 +392,7 @@ typedef struct hh_totals {
 } hh_totals;
 void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
-/* `requested` counts in the total; `live` is what the free will subtract
- * (the requested size when tracking, the block size otherwise). */
+/* `requested` counts in the total; `live` is what the free will subtract. */
 static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;
   heap->stats.bytes_allocated += requested;

@@ -91,31 +91,15 @@ uintptr_t hh_os_random(void) {
 }
 
 /* ------------------------------------------------------------------ registry
- * Two levels over the 47-bit user address space: 2^12 leaves of 2^13 chunk
- * entries each (64 KiB a leaf, each covering 32 GiB). Leaves are created
- * on demand and never freed; an entry is written by the thread that maps or
- * unmaps its chunk. */
+ * Entries are written by the thread that maps or unmaps their chunk. */
 
-#define REG_CHUNK_BITS (47 - HH_MAPPING_SHIFT)
-#define REG_LEAF_BITS 13
-#define REG_TOP (1u << (REG_CHUNK_BITS - REG_LEAF_BITS))
-#define REG_LEAF (1u << REG_LEAF_BITS)
-
-typedef _Atomic(void *) hh_reg_leaf[REG_LEAF];
-static _Atomic(hh_reg_leaf *) registry[REG_TOP];
-
-void *hh_registry_get(uintptr_t addr) {
-  if (HH_UNLIKELY(addr >> 47)) return NULL;
-  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
-  hh_reg_leaf *leaf = atomic_load_explicit(&registry[chunk >> REG_LEAF_BITS], memory_order_acquire);
-  if (HH_UNLIKELY(leaf == NULL)) return NULL;
-  return atomic_load_explicit(&(*leaf)[chunk & (REG_LEAF - 1)], memory_order_acquire);
-}
+_Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
+uint8_t hh_chunk_is_mapping[(size_t)1 << HH_REG_CHUNK_BITS];
 
 bool hh_registry_set(uintptr_t addr, void *hdr) {
   if (addr >> 47) return false;
   uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
-  _Atomic(hh_reg_leaf *) *slot = &registry[chunk >> REG_LEAF_BITS];
+  _Atomic(hh_reg_leaf *) *slot = &hh_registry[chunk >> HH_REG_LEAF_BITS];
   hh_reg_leaf *leaf = atomic_load_explicit(slot, memory_order_acquire);
   if (leaf == NULL) {
     if (hdr == NULL) return true;
@@ -127,7 +111,7 @@ bool hh_registry_set(uintptr_t addr, void *hdr) {
       hh_os_unmap(fresh, sizeof(hh_reg_leaf)); /* another thread won; `leaf` is theirs */
     }
   }
-  atomic_store_explicit(&(*leaf)[chunk & (REG_LEAF - 1)], hdr, memory_order_release);
+  atomic_store_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], hdr, memory_order_release);
   return true;
 }
 

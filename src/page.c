@@ -36,7 +36,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   }
   page->capacity = 0;
   page->used = 0;
-  page->free = page->local_free = NULL;
+  page->free = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_store_explicit(&page->in_full, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
@@ -63,17 +63,6 @@ static void page_extend(hh_page *page) {
 }
 
 void hh_page_collect(hh_page *page) {
-  if (page->local_free != NULL) {
-    if (page->free == NULL) {
-      page->free = page->local_free;
-    } else {
-      hh_block *t = page->local_free;
-      while (t->next != NULL) t = t->next;
-      t->next = page->free;
-      page->free = page->local_free;
-    }
-    page->local_free = NULL;
-  }
   if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) == 0) return;
   hh_block *list =
       (hh_block *)atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
@@ -212,7 +201,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->block_size = n << HH_SLICE_SHIFT;
   page->magic = 0;
   page->reserved = page->capacity = page->used = 1;
-  page->free = page->local_free = NULL;
+  page->free = NULL;
   page->track = &page->large_rec;
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;

@@ -1,7 +1,7 @@
 /*
  * Walking the heap for the report: every live range, with its requested
  * size and allocation site. A range is live when it lies below its page's
- * capacity and is on none of the page's three free lists. The walk trusts
+ * capacity and is on neither of the page's free lists. The walk trusts
  * nothing it reads: list walks are bounded and stay inside the page, so a
  * heap corrupted by the program cannot make the report loop or fault.
  */
@@ -32,7 +32,6 @@ static void walk_page(const hh_page *page, hh_range_fn fn, void *arg) {
   uint64_t free_bits[MAX_RANGES / 64] = {0};
   uint32_t cap = page->capacity <= MAX_RANGES ? page->capacity : MAX_RANGES;
   mark_list(page, page->free, free_bits);
-  mark_list(page, page->local_free, free_bits);
   mark_list(page, (const hh_block *)atomic_load_explicit(&page->thread_free, memory_order_acquire),
             free_bits);
   for (uint32_t i = 0; i < cap; i++) {

@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -224,6 +225,7 @@ def machine_info(cols):
         "compiler": sh("cc --version | head -1"),
         "hahalloc_commit": sh("git -C %s rev-parse --short HEAD 2>/dev/null" % ROOT),
         "hahalloc_dirty": bool(sh("git -C %s status --porcelain -- src include 2>/dev/null" % ROOT)),
+        "hahalloc_sha256": sh("sha256sum %s | cut -c1-12" % HAHALLOC) if os.path.exists(HAHALLOC) else "",
         "peers": {},
     }
     for name, pkg, _ in PEERS:
@@ -232,11 +234,11 @@ def machine_info(cols):
     return info
 
 
-def check_preloads(cols):
+def check_preloads(cols, bindir):
     """Print which object provides malloc under each column."""
     ok = {}
     for name, (pre, extra) in cols.items():
-        r = run_once([os.path.join(BIN, "churn"), "which"], child_env(pre, extra), 20)
+        r = run_once([os.path.join(bindir, "churn"), "which"], child_env(pre, extra), 20)
         line = r["out"].strip().splitlines()[0] if r["out"].strip() else describe_status(r) or "?"
         want = os.path.basename(pre) if pre else "libc.so"
         good = want in line and os.WIFEXITED(r["status"]) and os.WEXITSTATUS(r["status"]) == 0
@@ -286,9 +288,23 @@ def main():
     for w in work + [(None, None, "launch")]:
         if not os.access(os.path.join(BIN, w[2]), os.X_OK):
             sys.exit("missing %s: run `make bench-bins` first" % os.path.join(BIN, w[2]))
+    # Run private copies of the programs and of the library: others share
+    # build/ and may rebuild or clean it while a long run goes on.
+    global LAUNCH
+    private = tempfile.mkdtemp(prefix="hahalloc-bench.")
+    for prog in sorted({w[2] for w in work} | {"churn", "launch"}):
+        shutil.copy2(os.path.join(BIN, prog), os.path.join(private, prog))
+    LAUNCH = os.path.join(private, "launch")
+    for col, (pre, extra) in list(cols.items()):
+        if pre and pre.startswith(ROOT):
+            dst = os.path.join(private, os.path.basename(pre))
+            if not os.path.exists(dst):
+                shutil.copy2(pre, dst)
+            cols[col] = (dst, extra)
+    bindir = private
 
     print("hahalloc benchmarks, %s mode, %d repetition(s), allocators: %s" % (mode, reps, ", ".join(cols)))
-    preload_ok = check_preloads(cols)
+    preload_ok = check_preloads(cols, bindir)
     info = machine_info(cols)
     base_timeout = 30 if mode != "full" else 120
 
@@ -301,7 +317,7 @@ def main():
     for wi, w in enumerate(work):
         name, group, prog, full, quick, desc = w
         wargs = SMOKE_ARGS.get(name, quick) if args.smoke else quick if args.quick else full
-        argv = [os.path.join(BIN, prog)] + wargs
+        argv = [os.path.join(bindir, prog)] + wargs
         for rep in range(reps):
             # rotate the order each repetition so no allocator always runs first
             order = names[rep % len(names):] + names[:rep % len(names)]
@@ -337,6 +353,7 @@ def main():
             sys.stdout.flush()
     elapsed = time.time() - t_start
     print("ran %d programs in %.0f s" % (done, elapsed))
+    shutil.rmtree(private, ignore_errors=True)
 
     # ---- medians and ratios ----
     med_t = {w: {c: median([s["time"] for s in results[w][c]]) for c in cols} for w in results}
@@ -470,7 +487,9 @@ def report(data, ratio, med_t, med_rss, cols, work, failures):
         "- CPU: %s, `nproc` = %s" % (m["cpu"], m["nproc"]),
         "- kernel %s, %s (Debian libc6 %s), %s" % (m["kernel"], m["glibc"], m["glibc_package"], m["compiler"]),
         "- peers: %s" % (", ".join(m["peers"].values()) or "none installed"),
-        "- hahalloc: commit %s%s" % (m["hahalloc_commit"], " (with uncommitted changes in src/)" if m["hahalloc_dirty"] else ""),
+        "- hahalloc: commit %s%s, libhahalloc.so sha256 %s..." % (
+            m["hahalloc_commit"], " (built with uncommitted changes in src/)" if m["hahalloc_dirty"] else "",
+            m.get("hahalloc_sha256", "")),
         "",
         "## How to run",
         "",

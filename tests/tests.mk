@@ -24,7 +24,7 @@ TEST_CXX    ?= g++
 # -fno-builtin: calls such as malloc(SIZE_MAX) or free(&local) are made as
 # written instead of being folded or warned away by the compiler.
 TEST_CFLAGS := -std=gnu11 -O2 -g -pthread -fno-builtin -fno-omit-frame-pointer \
-               -Wall -Wextra -Wno-alloc-size-larger-than -Wno-free-nonheap-object \
+               -Wall -Wextra \
                -Iinclude -Itests -DHH_BUILD_DIR='"$(CURDIR)/build"' $(EXTRA_TEST_CFLAGS)
 TEST_SOLIB  := -Lbuild -Wl,-rpath,$(CURDIR)/build -lhahalloc
 TEST_LIBS   := -lcmocka -pthread -ldl

@@ -77,6 +77,7 @@ void hh_site_atfork_child(void);
 void *hh_report_map(size_t size);          /* zeroed, from the OS; NULL on failure */
 void hh_report_unmap(void *p, size_t size);
 bool hh_report_is_own(uintptr_t addr);     /* inside a hh_report_map region */
+int hh_report_regions(uintptr_t (*out)[2], int max); /* [start, end) of each */
 
 /* ------------------------------------------------------------------ stop.c */
 
@@ -97,5 +98,87 @@ typedef struct hh_world {
  * registers and waits). Never waits more than about 200 ms in all. */
 void hh_world_stop(hh_world *w);
 void hh_world_resume(hh_world *w);
+
+/* ------------------------------------------------------------------ scan.c */
+
+enum hh_kind { HH_DEFINITE = 0, HH_INDIRECT = 1, HH_POSSIBLE = 2, HH_REACHABLE = 3, HH_KINDS = 4 };
+
+typedef struct hh_group {
+  uint32_t site;
+  uint8_t kind;
+  uint64_t bytes, blocks;
+  uint64_t min_size, max_size; /* of its blocks */
+} hh_group;
+
+typedef struct hh_scan {
+  /* inputs */
+  uintptr_t own_sp;   /* the reporting thread's stack is scanned from here up */
+  uintptr_t own_regs[8];
+  size_t static_tls;  /* bytes of static TLS and thread control block per thread */
+  size_t min_size;    /* groups list blocks of at least this size */
+  uintptr_t excl[8][2]; /* more memory that is not a root: libhahalloc's own data */
+  int nexcl;
+  bool leak_check;    /* classify (else everything counts as in use) */
+  /* results */
+  hh_totals totals;
+  uint64_t live_bytes, live_blocks;
+  uint64_t kind_bytes[HH_KINDS], kind_blocks[HH_KINDS];
+  uint64_t root_blocks[HH_ROOTS + 2], root_bytes[HH_ROOTS + 2];
+  hh_group *groups; /* largest first, in hh_report_map memory */
+  size_t ngroups, groups_size;
+  int threads, threads_missed;
+  uint64_t root_bytes_scanned;
+  bool failed; /* out of memory: totals only */
+} hh_scan;
+
+/* Runs the whole scan: stops the world, walks the heap, classifies, groups.
+ * The caller holds no allocator lock. */
+void hh_scan_run(hh_scan *s);
+void hh_scan_free(hh_scan *s);
+
+/* ------------------------------------------------------------------ symbols.c */
+
+typedef struct hh_line {
+  const char *function; /* demangled; NULL when unknown */
+  const char *file;     /* NULL when unknown */
+  int line;
+} hh_line;
+
+typedef struct hh_pcinfo {
+  uintptr_t pc;
+  const char *object; /* path of the loaded object, NULL when unknown */
+  uintptr_t offset;   /* pc - the object's load address */
+  int nlines;         /* > 1: inlined calls, innermost first */
+  hh_line *lines;
+} hh_pcinfo;
+
+typedef struct hh_symbols hh_symbols;
+
+/* Symbolizes return addresses, after the scan (the world runs again).
+ * Function names and file:line come from `addr2line -f -C -i` (binutils)
+ * run on each object, so any program built with -g gets them, no
+ * -rdynamic needed; otherwise dladdr's exported symbol, otherwise
+ * object+offset. All memory is meta memory. */
+hh_symbols *hh_symbols_resolve(const uintptr_t *pcs, size_t n);
+const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc);
+void hh_symbols_free(hh_symbols *s);
+
+/* ------------------------------------------------------------------ out.c */
+
+/* Report text is built in meta memory and written in large pieces, so that
+ * it is not interleaved with other output and never calls malloc. */
+typedef struct hh_out {
+  int fd;
+  char *buf;
+  size_t len, cap;
+} hh_out;
+
+void hh_out_open(hh_out *o, int fd);
+void hh_out_close(hh_out *o); /* flushes */
+void hh_out_write(hh_out *o, const char *s, size_t n);
+/* printf subset: flags ' (thousands separators) and -, width, length l ll z,
+ * conversions d i u x s c p %. No allocation. */
+void hh_out_printf(hh_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
 
 #endif /* HH_REPORT_H */

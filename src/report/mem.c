@@ -1,0 +1,69 @@
+/*
+ * Memory for the report's own tables while the world is stopped. It comes
+ * straight from mmap: a stopped thread may hold the meta allocator's lock.
+ * Every region is remembered so the scan never takes it for a root (it holds
+ * pointers to every live block, which would make them all reachable).
+ */
+#define _GNU_SOURCE
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "report.h"
+
+#define MAX_REGIONS 256
+
+static struct {
+  _Atomic(uintptr_t) start;
+  _Atomic(size_t) size;
+} regions[MAX_REGIONS];
+
+void *hh_report_map(size_t size) {
+  size = (size + 4095) & ~(size_t)4095;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  for (int i = 0; i < MAX_REGIONS; i++) {
+    uintptr_t expect = 0;
+    if (atomic_compare_exchange_strong(&regions[i].start, &expect, (uintptr_t)p)) {
+      atomic_store(&regions[i].size, size);
+      return p;
+    }
+  }
+  munmap(p, size); /* cannot remember it: do not hand out memory we would scan */
+  return NULL;
+}
+
+void hh_report_unmap(void *p, size_t size) {
+  if (p == NULL) return;
+  size = (size + 4095) & ~(size_t)4095;
+  munmap(p, size);
+  for (int i = 0; i < MAX_REGIONS; i++)
+    if (atomic_load(&regions[i].start) == (uintptr_t)p) {
+      atomic_store(&regions[i].size, 0);
+      atomic_store(&regions[i].start, 0);
+      return;
+    }
+}
+
+bool hh_report_is_own(uintptr_t addr) {
+  for (int i = 0; i < MAX_REGIONS; i++) {
+    uintptr_t s = atomic_load_explicit(&regions[i].start, memory_order_relaxed);
+    if (s && addr >= s && addr < s + atomic_load_explicit(&regions[i].size, memory_order_relaxed))
+      return true;
+  }
+  return false;
+}
+
+int hh_report_regions(uintptr_t (*out)[2], int max) {
+  int n = 0;
+  for (int i = 0; i < MAX_REGIONS && n < max; i++) {
+    uintptr_t s = atomic_load_explicit(&regions[i].start, memory_order_relaxed);
+    size_t z = atomic_load_explicit(&regions[i].size, memory_order_relaxed);
+    if (s && z) {
+      out[n][0] = s;
+      out[n][1] = s + z;
+      n++;
+    }
+  }
+  return n;
+}

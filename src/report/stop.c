@@ -1,0 +1,189 @@
+/*
+ * Stop-the-world for the scan, in the spirit of conservative collectors
+ * (Boehm GC parks threads with a signal as well): every other thread gets a
+ * real-time signal whose handler saves its registers (from the ucontext) and
+ * its stack pointer, says it arrived, and waits on a futex until released.
+ * The registers matter: a pointer may live only in a register of a running
+ * thread.
+ *
+ * Never hang: a thread that does not answer (the signal blocked, or stuck
+ * in the kernel) is waited for at most ~200 ms in all; the scan then treats
+ * the stacks it cannot place conservatively. A late handler finds the stop
+ * over and returns at once. The handler stays installed (restoring SIG_DFL
+ * could let a late signal kill the process) and passes signals that are not
+ * ours to the program's previous handler.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "report.h"
+
+#define STOP_SIGNAL (SIGRTMAX - 2)
+#define WAIT_NS (200 * 1000 * 1000L)
+
+static _Atomic(int) stopping;
+static _Atomic(int) release_gen;
+static _Atomic(int) arrived;
+static _Atomic(int) next_slot;
+static hh_thread_regs *slots; /* never unmapped: a late handler may still look */
+static int slot_cap;
+static struct sigaction previous;
+static bool installed;
+
+static long sys_gettid(void) { return syscall(SYS_gettid); }
+
+static void futex_wait(_Atomic(int) *addr, int val, long ns) {
+  struct timespec ts = {0, ns};
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic(int) *addr) {
+  syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static void chain(int sig, siginfo_t *info, void *uc) {
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction) previous.sa_sigaction(sig, info, uc);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN &&
+             previous.sa_handler != NULL) {
+    previous.sa_handler(sig);
+  }
+}
+
+static void on_stop(int sig, siginfo_t *info, void *uc_) {
+  int saved_errno = errno;
+  /* A signal someone else sent (si_pid is ours for tgkill from this
+   * process) is the program's. */
+  if (!atomic_load(&stopping) || info == NULL || info->si_code != SI_TKILL ||
+      info->si_pid != getpid()) {
+    chain(sig, info, uc_);
+    errno = saved_errno;
+    return;
+  }
+  int gen = atomic_load(&release_gen);
+  int i = atomic_fetch_add(&next_slot, 1);
+  if (i < slot_cap && atomic_load(&stopping)) {
+    ucontext_t *uc = uc_;
+    hh_thread_regs *t = &slots[i];
+    t->self = (uintptr_t)pthread_self();
+#if defined(__x86_64__)
+    t->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    for (int r = 0; r < 23 && r < NGREG; r++) t->gregs[r] = (uintptr_t)uc->uc_mcontext.gregs[r];
+#else
+    t->sp = (uintptr_t)&gen;
+    (void)uc;
+#endif
+    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
+  }
+  atomic_fetch_add(&arrived, 1);
+  while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
+  errno = saved_errno;
+}
+
+static void install(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_stop;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigfillset(&sa.sa_mask);
+  if (sigaction(STOP_SIGNAL, &sa, &old) != 0) return;
+  if (old.sa_sigaction != on_stop) previous = old; /* the program's own */
+  installed = true;
+}
+
+/* Thread ids from /proc/self/task, read with getdents64 (opendir allocates). */
+static int list_tasks(int *tids, int cap) {
+  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  int n = 0;
+  for (;;) {
+    long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      unsigned short reclen = *(unsigned short *)(buf + off + 16);
+      const char *name = buf + off + 19;
+      int tid = 0;
+      for (const char *c = name; *c >= '0' && *c <= '9'; c++) tid = tid * 10 + (*c - '0');
+      if (tid > 0 && n < cap) tids[n++] = tid;
+      off += reclen;
+    }
+  }
+  close(fd);
+  return n;
+}
+
+static long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+#define MAX_TASKS 16384
+
+void hh_world_stop(hh_world *w) {
+  memset(w, 0, sizeof *w);
+  static int tids[MAX_TASKS], sent[MAX_TASKS];
+  int self = (int)sys_gettid(), nsent = 0;
+  int n = list_tasks(tids, MAX_TASKS);
+  if (n <= 1) return; /* only us (or /proc is missing: nothing we can do) */
+
+  if (slots == NULL || slot_cap < n + 256) {
+    int cap = n + 1024;
+    hh_thread_regs *s = hh_report_map((size_t)cap * sizeof *s);
+    if (s == NULL) return;
+    slots = s; /* the old array is left mapped on purpose */
+    slot_cap = cap;
+  }
+  memset(slots, 0, (size_t)slot_cap * sizeof *slots);
+  install();
+  if (!installed) return;
+  atomic_store(&arrived, 0);
+  atomic_store(&next_slot, 0);
+  atomic_store(&stopping, 1);
+
+  long deadline = now_ns() + WAIT_NS;
+  /* Threads may start while we stop the others: list again until no new
+   * one shows up (all the ones that could create threads are parked). */
+  for (int round = 0; round < 8; round++) {
+    int fresh = 0;
+    for (int i = 0; i < n; i++) {
+      if (tids[i] == self) continue;
+      bool known = false;
+      for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i];
+      if (known || nsent >= MAX_TASKS) continue;
+      if (syscall(SYS_tgkill, getpid(), tids[i], STOP_SIGNAL) == 0) {
+        sent[nsent++] = tids[i];
+        fresh++;
+      }
+    }
+    while (atomic_load(&arrived) < nsent && now_ns() < deadline) {
+      struct timespec ts = {0, 200000};
+      nanosleep(&ts, NULL);
+    }
+    if (fresh == 0 || now_ns() >= deadline) break;
+    n = list_tasks(tids, MAX_TASKS);
+  }
+  int got = atomic_load(&next_slot);
+  w->threads = slots;
+  w->count = got < slot_cap ? got : slot_cap;
+  w->missed = nsent - atomic_load(&arrived);
+  if (w->missed < 0) w->missed = 0;
+}
+
+void hh_world_resume(hh_world *w) {
+  (void)w;
+  if (!atomic_load(&stopping)) return;
+  atomic_store(&stopping, 0);
+  atomic_fetch_add(&release_gen, 1);
+  futex_wake_all(&release_gen);
+}

@@ -1,0 +1,375 @@
+/*
+ * Return addresses to function, file:line and object+offset.
+ *
+ * Debug information is read by binutils' addr2line, run as a child process
+ * once per object with a batch of addresses: it understands every DWARF
+ * version gcc and clang emit, split debug files under /usr/lib/debug,
+ * inlined frames (-i) and C++ names (-C), and the report needs no library
+ * of its own for it. The child gets a clean environment (no LD_PRELOAD) so
+ * it does not report on itself. When addr2line is missing or knows nothing,
+ * dladdr gives the exported symbol; failing that, object+offset is shown.
+ * HAHALLOC_ADDR2LINE names another addr2line, or "0" for none.
+ *
+ * Addresses are return addresses: the call is the instruction before, so
+ * pc - 1 is what gets looked up.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "report.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ arena */
+
+typedef struct arena_chunk {
+  struct arena_chunk *next;
+  size_t size, used;
+} arena_chunk;
+
+struct hh_symbols {
+  arena_chunk *chunks;
+  hh_pcinfo *info; /* sorted by pc */
+  size_t n;
+};
+
+static void *arena_alloc(hh_symbols *s, size_t size) {
+  size = (size + 15) & ~(size_t)15;
+  arena_chunk *c = s->chunks;
+  if (c == NULL || c->used + size > c->size) {
+    size_t csize = size + sizeof *c > 256 * 1024 ? size + sizeof *c : 256 * 1024;
+    c = hh_meta_alloc(csize);
+    if (c == NULL) return NULL;
+    c->size = csize;
+    c->used = (sizeof *c + 15) & ~(size_t)15;
+    c->next = s->chunks;
+    s->chunks = c;
+  }
+  void *p = (char *)c + c->used;
+  c->used += size;
+  return p;
+}
+
+static char *arena_strndup(hh_symbols *s, const char *str, size_t n) {
+  char *p = arena_alloc(s, n + 1);
+  if (p) {
+    memcpy(p, str, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+void hh_symbols_free(hh_symbols *s) {
+  if (s == NULL) return;
+  arena_chunk *c = s->chunks;
+  while (c) {
+    arena_chunk *next = c->next;
+    hh_meta_free(c, c->size);
+    c = next;
+  }
+}
+
+/* ------------------------------------------------------------------ objects */
+
+struct obj_find {
+  uintptr_t pc;
+  const char *name;
+  uintptr_t base;
+  bool found;
+};
+
+static int obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct obj_find *f = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
+      f->name = info->dlpi_name;
+      f->base = info->dlpi_addr;
+      f->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static const char *self_exe(hh_symbols *s) {
+  static const char *exe;
+  if (exe) return exe;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return NULL;
+  exe = arena_strndup(s, buf, (size_t)n);
+  return exe;
+}
+
+/* ------------------------------------------------------------------ addr2line */
+
+static const char *addr2line_path(void) {
+  const char *p = getenv("HAHALLOC_ADDR2LINE");
+  if (p && !strcmp(p, "0")) return NULL;
+  return p && *p ? p : "addr2line";
+}
+
+/* The environment for the child: ours without LD_PRELOAD, and no report. */
+static char **child_env(hh_symbols *s) {
+  size_t n = 0;
+  while (environ && environ[n]) n++;
+  char **env = arena_alloc(s, (n + 2) * sizeof *env);
+  if (env == NULL) return NULL;
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "HAHALLOC_", 9)) env[j++] = environ[i];
+  env[j++] = (char *)"HAHALLOC_SUMMARY=0";
+  env[j] = NULL;
+  return env;
+}
+
+static bool is_hex_line(const char *l, size_t n) {
+  if (n < 3 || l[0] != '0' || l[1] != 'x') return false;
+  for (size_t i = 2; i < n; i++)
+    if (!((l[i] >= '0' && l[i] <= '9') || (l[i] >= 'a' && l[i] <= 'f'))) return false;
+  return true;
+}
+
+static uintptr_t parse_hex(const char *l, size_t n) {
+  uintptr_t v = 0;
+  for (size_t i = 2; i < n; i++) v = v * 16 + (uintptr_t)(l[i] <= '9' ? l[i] - '0' : l[i] - 'a' + 10);
+  return v;
+}
+
+/* Adds one (function, location) pair to `pi`. */
+static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen, const char *loc,
+                     size_t loclen) {
+  hh_line *nl = arena_alloc(s, (size_t)(pi->nlines + 1) * sizeof *nl);
+  if (nl == NULL) return;
+  if (pi->nlines) memcpy(nl, pi->lines, (size_t)pi->nlines * sizeof *nl);
+  hh_line *l = &nl[pi->nlines];
+  l->function = (fnlen && !(fnlen == 2 && !memcmp(fn, "??", 2))) ? arena_strndup(s, fn, fnlen) : NULL;
+  l->file = NULL;
+  l->line = 0;
+  /* "file:line", "file:line (discriminator 2)", "??:0", "??:?" */
+  const char *d = memchr(loc, ' ', loclen);
+  if (d) loclen = (size_t)(d - loc);
+  const char *colon = NULL;
+  for (size_t i = loclen; i-- > 0;)
+    if (loc[i] == ':') {
+      colon = loc + i;
+      break;
+    }
+  if (colon && !(colon - loc == 2 && !memcmp(loc, "??", 2))) {
+    l->file = arena_strndup(s, loc, (size_t)(colon - loc));
+    l->line = atoi(colon + 1);
+  }
+  pi->lines = nl;
+  pi->nlines++;
+}
+
+/* Runs addr2line on `obj` for infos[0..n) and fills their lines. */
+static void run_addr2line(hh_symbols *s, const char *tool, char **env, const char *obj, hh_pcinfo **infos,
+                          size_t n) {
+  enum { FIXED = 7 };
+  char **argv = arena_alloc(s, (n + FIXED + 1) * sizeof *argv);
+  if (argv == NULL) return;
+  argv[0] = (char *)tool;
+  argv[1] = (char *)"-a";
+  argv[2] = (char *)"-f";
+  argv[3] = (char *)"-C";
+  argv[4] = (char *)"-i";
+  argv[5] = (char *)"-e";
+  argv[6] = (char *)obj;
+  for (size_t i = 0; i < n; i++) {
+    char *a = arena_alloc(s, 24);
+    if (a == NULL) return;
+    uintptr_t v = infos[i]->offset - 1;
+    char tmp[20];
+    int k = 0;
+    do {
+      tmp[k++] = "0123456789abcdef"[v & 15];
+      v >>= 4;
+    } while (v);
+    a[0] = '0';
+    a[1] = 'x';
+    for (int j = 0; j < k; j++) a[2 + j] = tmp[k - 1 - j];
+    a[2 + k] = '\0';
+    argv[FIXED + i] = a;
+  }
+  argv[FIXED + n] = NULL;
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid;
+  int rc = strchr(tool, '/') ? posix_spawn(&pid, tool, &fa, NULL, argv, env)
+                             : posix_spawnp(&pid, tool, &fa, NULL, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return;
+  }
+  /* read everything, then parse */
+  size_t cap = 65536, len = 0;
+  char *out = hh_meta_alloc(cap);
+  for (;;) {
+    if (out == NULL) break;
+    if (len == cap) {
+      char *bigger = hh_meta_alloc(cap * 2);
+      if (bigger == NULL) break;
+      memcpy(bigger, out, len);
+      hh_meta_free(out, cap);
+      out = bigger;
+      cap *= 2;
+    }
+    ssize_t got = read(fds[0], out + len, cap - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    len += (size_t)got;
+  }
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (out == NULL) return;
+
+  hh_pcinfo *cur = NULL;
+  size_t next = 0;
+  const char *fn = NULL;
+  size_t fnlen = 0;
+  for (size_t i = 0; i < len;) {
+    const char *l = out + i;
+    const char *nlp = memchr(l, '\n', len - i);
+    size_t ll = nlp ? (size_t)(nlp - l) : len - i;
+    i += ll + 1;
+    if (is_hex_line(l, ll)) {
+      uintptr_t a = parse_hex(l, ll) + 1;
+      cur = NULL;
+      /* addresses come back in the order given */
+      for (size_t k = next; k < n; k++)
+        if (infos[k]->offset == a) {
+          cur = infos[k];
+          next = k + 1;
+          break;
+        }
+      fn = NULL;
+      continue;
+    }
+    if (cur == NULL) continue;
+    if (fn == NULL) {
+      fn = l;
+      fnlen = ll;
+    } else {
+      add_line(s, cur, fn, fnlen, l, ll);
+      fn = NULL;
+    }
+  }
+  hh_meta_free(out, cap);
+}
+
+/* ------------------------------------------------------------------ resolve */
+
+static void sort_pcs(uintptr_t *a, size_t n) {
+  /* shell sort: small inputs, no allocation */
+  size_t gap = 1;
+  while (gap < n / 3) gap = gap * 3 + 1;
+  for (; gap > 0; gap /= 3)
+    for (size_t i = gap; i < n; i++) {
+      uintptr_t v = a[i];
+      size_t j = i;
+      while (j >= gap && a[j - gap] > v) {
+        a[j] = a[j - gap];
+        j -= gap;
+      }
+      a[j] = v;
+    }
+}
+
+hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
+  hh_symbols tmp = {0};
+  hh_symbols *s = arena_alloc(&tmp, sizeof *s);
+  if (s == NULL) return NULL;
+  *s = tmp;
+  uintptr_t *pcs = arena_alloc(s, (n + 1) * sizeof *pcs);
+  s->info = arena_alloc(s, (n + 1) * sizeof *s->info);
+  hh_pcinfo **todo = arena_alloc(s, (n + 1) * sizeof *todo);
+  bool *done = arena_alloc(s, n + 1);
+  if (!pcs || !s->info || !todo || !done) return s;
+  memcpy(pcs, pcs_in, n * sizeof *pcs);
+  sort_pcs(pcs, n);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (m == 0 || pcs[m - 1] != pcs[i]) pcs[m++] = pcs[i];
+
+  for (size_t i = 0; i < m; i++) {
+    hh_pcinfo *pi = &s->info[i];
+    memset(pi, 0, sizeof *pi);
+    pi->pc = pcs[i];
+    struct obj_find f = {pcs[i] - 1, NULL, 0, false};
+    dl_iterate_phdr(obj_cb, &f);
+    if (f.found) {
+      pi->object = (f.name && *f.name) ? f.name : self_exe(s);
+      pi->offset = pcs[i] - f.base;
+    } else {
+      pi->offset = pcs[i];
+    }
+  }
+  s->n = m;
+
+  const char *tool = addr2line_path();
+  char **env = tool ? child_env(s) : NULL;
+  memset(done, 0, m);
+  for (size_t i = 0; tool && env && i < m; i++) {
+    if (done[i] || s->info[i].object == NULL) continue;
+    const char *obj = s->info[i].object;
+    size_t k = 0;
+    for (size_t j = i; j < m; j++)
+      if (!done[j] && s->info[j].object && !strcmp(s->info[j].object, obj)) {
+        done[j] = true;
+        todo[k++] = &s->info[j];
+        if (k == 512) { /* keep the command line short */
+          run_addr2line(s, tool, env, obj, todo, k);
+          k = 0;
+        }
+      }
+    if (k) run_addr2line(s, tool, env, obj, todo, k);
+  }
+
+  /* what addr2line could not name: the dynamic symbol table */
+  for (size_t i = 0; i < m; i++) {
+    hh_pcinfo *pi = &s->info[i];
+    bool named = false;
+    for (int k = 0; k < pi->nlines; k++) named |= pi->lines[k].function != NULL;
+    if (named) continue;
+    Dl_info d;
+    if (dladdr((void *)(pi->pc - 1), &d) && d.dli_sname) {
+      if (pi->nlines == 0) add_line(s, pi, d.dli_sname, strlen(d.dli_sname), "??:0", 4);
+      else pi->lines[0].function = arena_strndup(s, d.dli_sname, strlen(d.dli_sname));
+    }
+  }
+  return s;
+}
+
+const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc) {
+  if (s == NULL) return NULL;
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (s->info[mid].pc < pc) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < s->n && s->info[lo].pc == pc ? &s->info[lo] : NULL;
+}

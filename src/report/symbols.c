@@ -355,7 +355,11 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
     for (int k = 0; k < pi->nlines; k++) named |= pi->lines[k].function != NULL;
     if (named) continue;
     Dl_info d;
-    if (dladdr((void *)(pi->pc - 1), &d) && d.dli_sname) {
+    const ElfW(Sym) *sym = NULL;
+    /* the nearest exported symbol is the right one only if pc lies inside
+     * it: a static function after it would be misnamed */
+    if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
+        pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size) {
       if (pi->nlines == 0) add_line(s, pi, d.dli_sname, strlen(d.dli_sname), "??:0", 4);
       else pi->lines[0].function = arena_strndup(s, d.dli_sname, strlen(d.dli_sname));
     }

@@ -1,4 +1,5 @@
-# The command-line tool build/hahalloc.
+# The command-line tool: build/hahalloc runs a program with the library
+# preloaded (see docs/hahalloc.1).
 build/hahalloc: tools/hahalloc.c
 	@mkdir -p build
-	$(CC) -std=gnu11 -O2 $(WARN) -o $@ $<
+	$(CC) -std=gnu11 -O2 -g $(WARN) -o $@ $<

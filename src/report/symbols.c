@@ -103,13 +103,15 @@ static int obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
-static const char *self_exe(hh_symbols *s) {
-  static const char *exe;
-  if (exe) return exe;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return NULL;
-  exe = arena_strndup(s, buf, (size_t)n);
+/* The program's own path (dl_iterate_phdr names it ""). A static buffer:
+ * the arena of one report is gone by the next. */
+static const char *self_exe(void) {
+  static char exe[4096];
+  if (exe[0] == '\0') {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+  }
   return exe;
 }
 
@@ -321,7 +323,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
     struct obj_find f = {pcs[i] - 1, NULL, 0, false};
     dl_iterate_phdr(obj_cb, &f);
     if (f.found) {
-      pi->object = (f.name && *f.name) ? f.name : self_exe(s);
+      pi->object = (f.name && *f.name) ? f.name : self_exe();
       pi->offset = pcs[i] - f.base;
     } else {
       pi->offset = pcs[i];

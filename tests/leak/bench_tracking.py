@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""What tracking costs (issue 3): the small-object churn with no report
+(HAHALLOC_SUMMARY=0), with the default report (call sites), with 16-frame
+stacks; and the same leak-finding run under valgrind memcheck. Runs are
+interleaved and repeated; medians of wall time are compared.
+
+usage: bench_tracking.py BUILD_DIR [STEPS] [REPEATS]"""
+import os, shutil, statistics, subprocess, sys, time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 5000000
+REPEATS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+LIB = os.path.join(BUILD, "libhahalloc.so")
+CHURN = os.path.join(BUILD, "tests", "leak", "churn")
+base = {k: v for k, v in os.environ.items() if not k.startswith("HAHALLOC_") and k != "LD_PRELOAD"}
+
+CONFIGS = [
+    ("glibc malloc (no hahalloc)", {}),
+    ("hahalloc, HAHALLOC_SUMMARY=0", {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "0"}),
+    ("hahalloc, default report", {"LD_PRELOAD": LIB}),
+    ("hahalloc, HAHALLOC_STACK_DEPTH=16", {"LD_PRELOAD": LIB, "HAHALLOC_STACK_DEPTH": "16"}),
+]
+
+
+def timed(argv, env):
+    t = time.perf_counter()
+    subprocess.run(argv, env=dict(base, **env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
+times = {name: [] for name, _ in CONFIGS}
+for _ in range(REPEATS):
+    for name, env in CONFIGS:
+        times[name].append(timed([CHURN, str(STEPS)], env))
+med = {k: statistics.median(v) for k, v in times.items()}
+ref = med["hahalloc, HAHALLOC_SUMMARY=0"]
+print(f"small-object churn, {STEPS} steps, median of {REPEATS} interleaved runs")
+print(f"{'configuration':<36} {'seconds':>8} {'vs SUMMARY=0':>13}")
+for name, _ in CONFIGS:
+    print(f"{name:<36} {med[name]:8.3f} {med[name] / ref:12.2f}x")
+
+if shutil.which("valgrind"):
+    steps = max(STEPS // 20, 10000)
+    h = statistics.median(timed([CHURN, str(steps)], {"LD_PRELOAD": LIB}) for _ in range(3))
+    v = timed(["valgrind", "--leak-check=full", CHURN, str(steps)], {})
+    print(f"\nleak-finding run ({steps} steps, leaks found at exit):")
+    print(f"{'hahalloc default report':<36} {h:8.3f}")
+    print(f"{'valgrind --leak-check=full':<36} {v:8.3f} {v / h:12.1f}x slower")

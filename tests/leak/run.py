@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""tests/leak: the exit report and mem_lhihiks on programs that leak in
+known ways. Each check is one behaviour; the last line is the count.
+
+usage: run.py BUILD_DIR   (BUILD_DIR holds libhahalloc.so, tests/leak/*)"""
+import json, os, re, signal, subprocess, sys, tempfile, time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+LIB = os.path.join(BUILD, "libhahalloc.so")
+BIN = os.path.join(BUILD, "tests", "leak")
+SRC = os.path.dirname(os.path.abspath(__file__))
+RUNTIME = ("libc.so", "libstdc++.so", "ld-linux", "libgcc_s")
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
+
+
+def sites(src):
+    """SITE(name) markers -> line numbers."""
+    out = {}
+    for i, line in enumerate(open(os.path.join(SRC, src)), 1):
+        m = re.search(r"SITE\((\w+)\)", line)
+        if m:
+            out[m.group(1)] = i
+    return out
+
+
+def run(argv, preload=True, env=None, timeout=60):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("HAHALLOC_"):
+            del e[k]
+    e.pop("LD_PRELOAD", None)
+    if preload:
+        e["LD_PRELOAD"] = LIB
+    e.update(env or {})
+    return subprocess.run(argv, env=e, capture_output=True, text=True, errors="replace", timeout=timeout)
+
+
+def json_report(argv, preload=True, env=None):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "r.json")
+        env = dict(env or {}, HAHALLOC_FORMAT="json", HAHALLOC_OUTPUT=path)
+        p = run(argv, preload, env)
+        try:
+            return json.load(open(path)), p
+        except Exception as ex:  # noqa: BLE001
+            return None, p
+
+
+def caller_frame(stack):
+    """The first frame outside the runtime: the allocating function."""
+    for f in stack:
+        if not (f.get("object") or "").rsplit("/", 1)[-1].startswith(RUNTIME):
+            return f
+    return None
+
+
+def find_group(rep, kind, nbytes, blocks, func, src, line):
+    for g in rep["leaks"]:
+        if g["kind"] != kind or g["bytes"] != nbytes or g["blocks"] != blocks:
+            continue
+        f = caller_frame(g["stack"])
+        if f and (f["function"] or "").startswith(func) and (f["file"] or "").endswith(src) and f["line"] == line:
+            return g
+    return None
+
+
+def text_has(text, kind, nbytes, blocks, func, src, line):
+    kinds = {"definite": "definitely lost", "indirect": "indirectly lost", "reachable": "still reachable",
+             "possible": "possibly lost"}
+    head = re.compile(r"^==\d+== %s bytes in %s blocks are %s\b" % (format(nbytes, ","), format(blocks, ","), kinds[kind]))
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        if head.search(l):
+            for fl in lines[i + 1:i + 8]:
+                if not re.match(r"^==\d+==    (at|by) ", fl):
+                    break
+                if re.search(r": %s\S* \(\S*%s:%d\)" % (re.escape(func), re.escape(src), line), fl):
+                    return True
+    return False
+
+
+LEAKY = [
+    ("definite", 100, 1, "leak_direct", "direct"),
+    ("definite", 48, 1, "leak_indirect", "indirect_head"),
+    ("indirect", 48, 1, "leak_indirect", "indirect_child"),
+    ("reachable", 200, 1, "keep_reachable", "reachable"),
+    ("definite", 16, 1, "dup_string", "strdup"),
+    ("definite", 300, 1, "thread_main", "thread"),
+]
+CXX = [
+    ("definite", 64, 1, "make_widget", "new_widget"),
+    ("definite", 200, 1, "leak_array", "new_array"),
+    ("reachable", 24, 1, "keep_vector", "new_vector"),
+]
+
+
+def leak_suite(label, prog, preload, expected, src):
+    s = sites(src)
+    rep, p = json_report([prog], preload)
+    check(f"{label}: json report is written and parses", rep is not None, p.stderr[-500:])
+    if rep is None:
+        return
+    for key in ("pid", "program", "totals", "in_use", "leaks"):
+        check(f"{label}: json has '{key}'", key in rep)
+    for key in ("allocs", "frees", "bytes_allocated", "peak_bytes"):
+        check(f"{label}: json totals has '{key}'", key in rep["totals"])
+    for kind, nbytes, blocks, func, site in expected:
+        g = find_group(rep, kind, nbytes, blocks, func, src, s[site])
+        check(f"{label}: json {kind} {nbytes} bytes in {blocks} block from {func} ({src}:{s[site]})", g is not None,
+              json.dumps([x for x in rep["leaks"] if x["bytes"] == nbytes])[:600])
+    definite = sum(e[1] for e in expected if e[0] == "definite")
+    check(f"{label}: json definite total is exactly {definite}", rep["summary"]["definite"]["bytes"] == definite,
+          str(rep["summary"]))
+    indirect = sum(e[1] for e in expected if e[0] == "indirect")
+    check(f"{label}: json indirect total is exactly {indirect}", rep["summary"]["indirect"]["bytes"] == indirect,
+          str(rep["summary"]))
+    p = run([prog], preload)
+    check(f"{label}: text report goes to stderr, stdout stays the program's", "LEAK SUMMARY" in p.stderr and "==" not in p.stdout)
+    for kind, nbytes, blocks, func, site in expected:
+        if kind == "reachable":
+            continue  # one frame only by default; covered by json
+        check(f"{label}: text {kind} {nbytes} bytes from {func} ({src}:{s[site]})",
+              text_has(p.stderr, kind, nbytes, blocks, func, src, s[site]), p.stderr[-1500:])
+
+
+def scenario_suite():
+    prog = os.path.join(BIN, "scenarios")
+    p = run([prog, "summary"], preload=False)
+    out = p.stdout
+    ok = out.find("before") < out.find("hahalloc heap summary") < out.find("middle") < out.find("after")
+    check("mem_lhihiks: summary on stdout, in order with printf", ok and out.count("hahalloc heap summary") == 2, out[:800])
+    second = out[out.find("middle"):]
+    check("mem_lhihiks(1000): lists the 5000-byte block, not the 24-byte one",
+          re.search(r"5,000 bytes in 1 blocks", second) is not None and not re.search(r"\b24 bytes in 1 blocks", second), second[:1500])
+    first = out[out.find("before"):out.find("middle")]
+    check("mem_lhihiks(0): shows totals, per-root use and each live block size",
+          "total heap usage" in first and "use per root" in first and re.search(r"\b24 bytes in 1 blocks", first) is not None, first[:1500])
+
+    t0 = time.time()
+    rep, p = json_report([prog, "running_threads"], preload=False)
+    check("threads still running at exit: report written, no hang", rep is not None and time.time() - t0 < 10, p.stderr[-500:])
+    if rep:
+        found = [g for g in rep["leaks"] if g["bytes"] == 777 * 3 and g["blocks"] == 3 and g["kind"] == "reachable"]
+        check("threads still running: blocks on stopped threads' stacks are reachable", bool(found),
+              json.dumps(rep["summary"]) + json.dumps(rep["threads"]))
+        check("threads still running: a thread that blocks signals is given up on, not waited for",
+              rep["threads"]["missed"] == 1, json.dumps(rep["threads"]))
+
+    rep, p = json_report([prog, "exit_from_thread"], preload=False)
+    check("exit() from a thread: report written with the leak", rep is not None and
+          any(g["bytes"] == 33 and g["kind"] == "definite" for g in rep["leaks"]), p.stderr[-500:])
+
+    with tempfile.TemporaryDirectory() as d:
+        p = run([prog, "fork"], preload=False, env={"HAHALLOC_FORMAT": "json", "HAHALLOC_OUTPUT": d + "/r.%p.json"})
+        files = sorted(os.listdir(d))
+        reps = [json.load(open(os.path.join(d, f))) for f in files]
+        check("fork without exec: parent and child each write their own %p report", len(reps) == 2 and
+              {r["pid"] for r in reps} == {int(f.split(".")[1]) for f in files}, str(files) + p.stderr[-300:])
+        child = [r for r in reps if any(g["bytes"] == 128 for g in r["leaks"])]
+        check("fork without exec: the child reports its own leak", len(child) == 1 and
+              child[0]["summary"]["definite"]["bytes"] == 192, json.dumps([r["summary"] for r in reps]))
+
+    p = run([prog, "_exit"], preload=False)
+    check("_exit: no report, no crash", p.returncode == 0 and "LEAK SUMMARY" not in p.stderr, p.stderr[-300:])
+    p = run([prog, "signal"], preload=False)
+    check("death by a signal: no report, the signal is the status", p.returncode == -signal.SIGTERM and
+          "LEAK SUMMARY" not in p.stderr, f"{p.returncode} {p.stderr[-300:]}")
+
+    t0 = time.time()
+    rep, p = json_report([prog, "million"], preload=False)
+    took = time.time() - t0
+    check(f"a million live blocks: exact counts ({took:.1f} s)", rep is not None and
+          rep["summary"]["reachable"]["blocks"] >= 1000001 and rep["summary"]["definite"]["blocks"] == 1000 and
+          rep["summary"]["definite"]["bytes"] == 1000 * 32, json.dumps(rep["summary"]) if rep else p.stderr[-300:])
+
+    p = run([prog, "deep"], preload=False, env={"HAHALLOC_STACK_DEPTH": "64"})
+    check("deep recursion with 64-frame stacks: no fault", p.returncode == 0 and "LEAK SUMMARY" in p.stderr, p.stderr[-300:])
+
+    p = run([prog, "clean"], preload=False, env={"HAHALLOC_SUMMARY": "0"})
+    check("HAHALLOC_SUMMARY=0: no report", p.returncode == 0 and p.stderr == "", p.stderr[-300:])
+    p = run([prog, "exit_from_thread"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "7"})
+    check("HAHALLOC_LEAK_EXITCODE=7: status 7 with definite leaks", p.returncode == 7, str(p.returncode))
+    p = run([prog, "clean"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "7"})
+    check("HAHALLOC_LEAK_EXITCODE=7: status 0 without", p.returncode == 0, str(p.returncode))
+    p = run([prog, "clean"], preload=False, env={"HAHALLOC_OUTPUT": "stdout"})
+    check("HAHALLOC_OUTPUT=stdout", "LEAK SUMMARY" in p.stdout and "LEAK SUMMARY" not in p.stderr)
+
+
+def cli_suite():
+    tool = os.path.join(BUILD, "hahalloc")
+    prog = os.path.join(BIN, "leaky_O0")
+    p = run([tool, "--help"], preload=False)
+    check("hahalloc --help lists options and variables", p.returncode == 0 and "--error-exitcode" in p.stdout and
+          "HAHALLOC_STACK_DEPTH" in p.stdout)
+    p = run([tool, "--error-exitcode=3", "--", prog], preload=False)
+    check("hahalloc --error-exitcode=3 on a leaking program exits 3", p.returncode == 3 and "definitely lost" in p.stderr,
+          str(p.returncode))
+    p = run([tool, "--error-exitcode=3", "--", "true"], preload=False)
+    check("hahalloc exits with the program's status when clean", p.returncode == 0, str(p.returncode))
+    p = run([tool, "sh", "-c", "exit 5"], preload=False)
+    check("hahalloc passes the program's status through", p.returncode == 5, str(p.returncode))
+    with tempfile.TemporaryDirectory() as d:
+        p = run([tool, "--json", f"--output={d}/o.%p.json", "--stack-depth=8", prog], preload=False)
+        files = os.listdir(d)
+        check("hahalloc --json --output=FILE.%p writes the json file", len(files) == 1 and
+              json.load(open(os.path.join(d, files[0])))["summary"]["definite"]["bytes"] == 464, str(files))
+
+
+leak_suite("preloaded -O0", os.path.join(BIN, "leaky_O0"), True, LEAKY, "leaky.c")
+leak_suite("preloaded -O2", os.path.join(BIN, "leaky_O2"), True, LEAKY, "leaky.c")
+leak_suite("linked, seed API", os.path.join(BIN, "leaky_api"), False, LEAKY, "leaky.c")
+leak_suite("C++ new, preloaded", os.path.join(BIN, "leaky_cxx"), True, CXX, "leaky_cxx.cpp")
+scenario_suite()
+cli_suite()
+passed = sum(results)
+print(f"{passed} passed, {len(results) - passed} failed")
+sys.exit(0 if passed == len(results) else 1)

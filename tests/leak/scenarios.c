@@ -1,0 +1,144 @@
+/* Programs for the behaviours of the report at exit and on demand; the
+ * first argument picks one (tests/leak/run.py). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hahalloc.h"
+
+static void *volatile sink;
+
+/* mem_lhihiks: the summary lands on stdout between the program's lines. */
+static int summary(void) {
+  void *big = malloc(5000), *small = malloc(24);
+  sink = big;
+  sink = small;
+  printf("before\n");
+  mem_lhihiks(0);
+  printf("middle\n");
+  mem_lhihiks(1000);
+  printf("after\n");
+  free(big);
+  free(small);
+  return 0;
+}
+
+static volatile int spin = 1;
+static void *spinner(void *arg) {
+  char *mine = malloc(777); /* lives in this running thread's stack */
+  memset(mine, 1, 777);
+  while (spin) __asm__ volatile("" : : "r"(mine) : "memory");
+  free(mine);
+  return arg;
+}
+
+/* Threads still running (one with signals blocked) when main returns. */
+static int running_threads(void) {
+  pthread_t t[3];
+  sigset_t all, old;
+  sigfillset(&all);
+  for (int i = 0; i < 3; i++) {
+    if (i == 2) pthread_sigmask(SIG_BLOCK, &all, &old); /* this one cannot be stopped */
+    pthread_create(&t[i], NULL, spinner, NULL);
+    if (i == 2) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  usleep(100000);
+  sink = malloc(11); /* reachable from a global */
+  return 0;
+}
+
+static void *exiter(void *arg) {
+  (void)arg;
+  sink = malloc(33);
+  sink = NULL; /* leaked */
+  exit(0);
+}
+
+/* exit() called by a thread while main waits. */
+static int exit_from_thread(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, exiter, NULL);
+  pthread_join(t, NULL);
+  return 1; /* never reached */
+}
+
+/* fork without exec: each process reports on its own. */
+static int fork_child(void) {
+  sink = malloc(64);
+  sink = NULL; /* leaked in both */
+  pid_t pid = fork();
+  if (pid == 0) {
+    sink = malloc(128);
+    sink = NULL; /* leaked in the child only */
+    return 0;
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+static int quick_exit_(void) {
+  sink = malloc(10);
+  _exit(0);
+}
+
+static int die_by_signal(void) {
+  sink = malloc(10);
+  signal(SIGTERM, SIG_DFL);
+  raise(SIGTERM);
+  return 0;
+}
+
+/* A million live blocks, all reachable through an array, and 1000 leaked. */
+static int million(void) {
+  enum { N = 1000000 };
+  void **a = malloc(N * sizeof *a);
+  for (int i = 0; i < N; i++) a[i] = malloc(16);
+  for (int i = 0; i < 1000; i++) {
+    char *p = malloc(32);
+    memset(p, 'x', 32);
+    sink = p;
+  }
+  sink = a; /* the last of the 1000 is lost too */
+  return 0;
+}
+
+/* Deep recursion: the stack walk must stay within bounds. */
+static __attribute__((noinline)) void *deep(int n) {
+  if (n == 0) return malloc(48);
+  void *p = deep(n - 1);
+  __asm__ volatile("" : : "r"(p) : "memory");
+  return p;
+}
+
+static int deep_stack(void) {
+  for (int i = 0; i < 10; i++) free(deep(20000 + i));
+  sink = deep(50000);
+  return 0;
+}
+
+/* No leak at all: the exit code option must not fire. */
+static int clean(void) {
+  free(malloc(10));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *w = argc > 1 ? argv[1] : "";
+  if (!strcmp(w, "summary")) return summary();
+  if (!strcmp(w, "running_threads")) return running_threads();
+  if (!strcmp(w, "exit_from_thread")) return exit_from_thread();
+  if (!strcmp(w, "fork")) return fork_child();
+  if (!strcmp(w, "_exit")) return quick_exit_();
+  if (!strcmp(w, "signal")) return die_by_signal();
+  if (!strcmp(w, "million")) return million();
+  if (!strcmp(w, "deep")) return deep_stack();
+  if (!strcmp(w, "clean")) return clean();
+  fprintf(stderr, "unknown scenario %s\n", w);
+  return 2;
+}

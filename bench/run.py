@@ -63,10 +63,10 @@ WORKLOADS = [
      "xmalloc-test-like: 2 producers only allocate, 2 consumers only free (batches of 256), 16-128 B"),
     ("mstress", "field", "mstress", ["iters=80"], ["iters=20"],
      "mstress-like: 4 threads per round, created and destroyed 80 times, objects migrate through a shared array"),
-    ("cache-scratch", "field", "cache", ["mode=scratch", "iters=1000", "reps=100000"],
+    ("cache-scratch", "field", "cache", ["mode=scratch", "iters=1000", "reps=60000"],
      ["mode=scratch", "iters=400", "reps=50000"],
      "passive false sharing: 2 threads free an object from the main thread, then write small objects"),
-    ("cache-thrash", "field", "cache", ["mode=thrash", "iters=1000", "reps=100000"],
+    ("cache-thrash", "field", "cache", ["mode=thrash", "iters=1000", "reps=60000"],
      ["mode=thrash", "iters=400", "reps=50000"],
      "active false sharing: 2 threads allocate and write 8-byte objects"),
     ("alloctest1", "field", "alloctest", ["threads=1", "steps=16000000"], ["threads=1", "steps=4000000"],
@@ -415,12 +415,22 @@ def report(data, ratio, med_t, med_rss, cols, work, failures):
         out.append("Bar (issue 2): below 1.00 against glibc on all three; at most 1.20 against mimalloc on the churn.")
         out.append("")
 
-    # 2. median times
+    # 2. median times, with the spread of the samples as a noise gauge
+    def spread(w):
+        rel = []
+        for c in cols:
+            ts = [s["time"] for s in data["samples"][w][c]]
+            if len(ts) >= 2 and median(ts):
+                rel.append((max(ts) - min(ts)) / median(ts))
+        return "%.0f%%" % (100 * median(rel)) if rel else "-"
+
     out.append("### Median wall time (s), whole process\n")
-    out.append("| workload | " + " | ".join(cols) + " |")
-    out.append("|" + "---|" * (1 + len(cols)))
+    out.append("Spread: (max - min) / median of one allocator's samples, the median over allocators; "
+               "a ratio closer to 1.00 than that is within the noise.\n")
+    out.append("| workload | " + " | ".join(cols) + " | spread |")
+    out.append("|" + "---|" * (2 + len(cols)))
     for w in wnames:
-        out.append("| %s | " % w + " | ".join(cell_t(w, c) for c in cols) + " |")
+        out.append("| %s | " % w + " | ".join(cell_t(w, c) for c in cols) + " | %s |" % spread(w))
     out.append("")
 
     # 3. median peak RSS
@@ -460,6 +470,9 @@ def report(data, ratio, med_t, med_rss, cols, work, failures):
         slow = [(w, ratio(w, "hahalloc", "glibc")) for w in wnames if (ratio(w, "hahalloc", "glibc") or 0) > 1.0]
         if slow:
             out.append("Slower than glibc: " + ", ".join("%s (%.2fx)" % s for s in slow) + ".\n")
+        if "mimalloc" in cols:
+            worst = sorted(((ratio(w, "hahalloc", "mimalloc") or 0, w) for w in wnames), reverse=True)[:5]
+            out.append("Furthest behind mimalloc: " + ", ".join("%s (%.2fx)" % (w, r) for r, w in worst if r) + ".\n")
         else:
             out.append("hahalloc is not slower than glibc on any workload.\n" if all(
                 ratio(w, "hahalloc", "glibc") for w in wnames) else "")

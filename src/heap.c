@@ -102,7 +102,7 @@ static void heap_thread_exit(void *arg) {
   hh_heap *h = arg;
   if (h == NULL || h != hh_tls_heap) return;
   hh_heap_sweep(h, true);
-  hh_span_purge(h);
+  hh_span_purge(h, 0);
   hh_stats_flush(h);
   hh_tls_heap = NULL;
   hh_lock_acquire(&heaps_lock);

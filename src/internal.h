@@ -305,7 +305,7 @@ void hh_span_free(hh_heap *heap, hh_page *page);
 void hh_span_set_kind(hh_page *span, uint8_t kind);
 void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
-void hh_span_purge(hh_heap *heap);
+void hh_span_purge(hh_heap *heap, size_t keep);
 
 static inline hh_mapping *hh_mapping_of(const void *p) {
   return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);

@@ -1,10 +1,12 @@
 /*
  * Mappings: getting them from the OS, carving their slices into spans for
  * pages and large ranges, coalescing freed spans with their free neighbours
- * (the seed's "coalescence"), and giving memory back: dirty free spans are
- * purged with madvise once a heap holds more than HH_PURGE_BYTES of them,
- * and a heap keeps at most one completely empty mapping (purged); further
- * empty mappings are unmapped.
+ * (the seed's "coalescence"), and giving memory back: once a heap holds more
+ * than HH_PURGE_BYTES of dirty free spans, the biggest are purged with
+ * madvise until half of that is left (purging everything would make a
+ * program that frees and reallocates large ranges fault its pages in again
+ * and again); a heap keeps HH_EMPTY_KEEP completely empty mappings for reuse
+ * and unmaps further ones.
  *
  * A heap's free spans sit in bins by exact slice count (1..63) with a bitmap
  * of non-empty bins, so finding the smallest span that fits is one ctz.
@@ -13,7 +15,8 @@
 
 #include "internal.h"
 
-#define HH_PURGE_BYTES ((size_t)16 << 20)
+#define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
+#define HH_EMPTY_KEEP 4                    /* empty mappings a heap may keep */
 #define SPAN_SLICES (HH_SLICES - 1)
 
 static void bin_push(hh_heap *heap, hh_page *span) {
@@ -131,20 +134,21 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
   hh_page *merged = span_mark_free(m, idx, n, dirty);
   if (m->free_slices == SPAN_SLICES) {
     heap->empty_mappings++;
-    if (heap->empty_mappings > 1) {
+    if (heap->empty_mappings > HH_EMPTY_KEEP) {
       bin_push(heap, merged);
       mapping_release(heap, m);
       return;
     }
   }
   bin_push(heap, merged);
-  if (heap->dirty_bytes > HH_PURGE_BYTES) hh_span_purge(heap);
+  if (heap->dirty_bytes > HH_PURGE_BYTES) hh_span_purge(heap, HH_PURGE_BYTES / 2);
 }
 
-/* Gives the pages of every dirty free span back to the OS. */
-void hh_span_purge(hh_heap *heap) {
-  for (uint32_t n = 1; n < HH_SLICES; n++) {
-    for (hh_page *s = heap->spans[n].first; s != NULL; s = s->next) {
+/* Gives the pages of dirty free spans back to the OS, biggest first, until
+ * at most `keep` dirty bytes are left. */
+void hh_span_purge(hh_heap *heap, size_t keep) {
+  for (uint32_t n = HH_SLICES - 1; n >= 1 && heap->dirty_bytes > keep; n--) {
+    for (hh_page *s = heap->spans[n].first; s != NULL && heap->dirty_bytes > keep; s = s->next) {
       if (!s->dirty) continue;
       hh_mapping *m = hh_mapping_of(s);
       uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;

@@ -117,7 +117,7 @@ HH_EXPORT int malloc_trim(size_t pad) {
   hh_heap *heap = hh_tls_heap;
   if (heap == NULL) return 0;
   hh_heap_sweep(heap, true);
-  hh_span_purge(heap);
+  hh_span_purge(heap, 0);
   return 1;
 }
 

@@ -59,6 +59,8 @@ int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t
 /* True when the walk of this thread is already inside the unwinder (an
  * allocation made by the unwinder itself must not recurse into it). */
 bool hh_unwind_busy(void);
+/* libc, libstdc++, the dynamic loader...: frames that wrap malloc */
+bool hh_runtime_object(const char *path);
 void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);

@@ -8,6 +8,7 @@
  * of its own for it. The child gets a clean environment (no LD_PRELOAD) so
  * it does not report on itself. When addr2line is missing or knows nothing,
  * dladdr gives the exported symbol; failing that, object+offset is shown.
+ * Frames in the runtime (libc, libstdc++, ld.so) get dladdr's names only.
  * HAHALLOC_ADDR2LINE names another addr2line, or "0" for none.
  *
  * Addresses are return addresses: the call is the instruction before, so
@@ -284,6 +285,21 @@ static void run_addr2line(hh_symbols *s, const char *tool, char **env, const cha
 
 /* ------------------------------------------------------------------ resolve */
 
+/* C++ names, when the program has libstdc++ loaded (a C program has no
+ * mangled names to show). The result is malloc'd: the world runs again. */
+static char *demangle(const char *name) {
+  if (name[0] != '_' || name[1] != 'Z') return NULL;
+  void *f = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+  if (f == NULL) return NULL;
+  int status = 0;
+  char *out = ((char *(*)(const char *, char *, size_t *, int *))f)(name, NULL, NULL, &status);
+  if (status != 0) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
 static void sort_pcs(uintptr_t *a, size_t n) {
   /* shell sort: small inputs, no allocation */
   size_t gap = 1;
@@ -335,7 +351,10 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
   char **env = tool ? child_env(s) : NULL;
   memset(done, 0, m);
   for (size_t i = 0; tool && env && i < m; i++) {
-    if (done[i] || s->info[i].object == NULL) continue;
+    /* The runtime's frames only wrap malloc (strdup, operator new): its
+     * exported names are enough, and its debug information (libc6-dbg) is
+     * large enough to cost more than the whole scan. */
+    if (done[i] || s->info[i].object == NULL || hh_runtime_object(s->info[i].object)) continue;
     const char *obj = s->info[i].object;
     size_t k = 0;
     for (size_t j = i; j < m; j++)
@@ -362,8 +381,11 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
      * it: a static function after it would be misnamed */
     if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
         pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size) {
-      if (pi->nlines == 0) add_line(s, pi, d.dli_sname, strlen(d.dli_sname), "??:0", 4);
-      else pi->lines[0].function = arena_strndup(s, d.dli_sname, strlen(d.dli_sname));
+      char *plain = demangle(d.dli_sname);
+      const char *name = plain ? plain : d.dli_sname;
+      if (pi->nlines == 0) add_line(s, pi, name, strlen(name), "??:0", 4);
+      else pi->lines[0].function = arena_strndup(s, name, strlen(name));
+      free(plain);
     }
   }
   return s;

@@ -129,7 +129,7 @@ void hh_unwind_atfork_child(void) { hh_lock_init(&rules_lock); }
 /* ------------------------------------------------------------------ runtime objects */
 
 /* Libraries whose frames are not the program's own call sites. */
-static bool runtime_name(const char *path) {
+bool hh_runtime_object(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   static const char *const names[] = {"libc.so",      "libstdc++.so", "libgcc_s.so", "ld-linux",
@@ -153,7 +153,7 @@ static int find_obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
     if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->found = (info->dlpi_name && runtime_name(info->dlpi_name)) ? 2 : 1;
+      f->found = (info->dlpi_name && hh_runtime_object(info->dlpi_name)) ? 2 : 1;
       return 1;
     }
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What tracking costs (issue 3): the small-object churn with no report
-(HAHALLOC_SUMMARY=0), with the default report (call sites), with 16-frame
-stacks; and the same leak-finding run under valgrind memcheck. Runs are
+(HAHALLOC_SUMMARY=0), with sizes tracked but no stacks (STACK_DEPTH=0: the
+core's share), with the default report (4 frames), with 16-frame stacks; and the same leak-finding run under valgrind memcheck. Runs are
 interleaved and repeated; medians of wall time are compared.
 
 usage: bench_tracking.py BUILD_DIR [STEPS] [REPEATS]"""
@@ -17,6 +17,7 @@ base = {k: v for k, v in os.environ.items() if not k.startswith("HAHALLOC_") and
 CONFIGS = [
     ("glibc malloc (no hahalloc)", {}),
     ("hahalloc, HAHALLOC_SUMMARY=0", {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "0"}),
+    ("hahalloc, HAHALLOC_STACK_DEPTH=0", {"LD_PRELOAD": LIB, "HAHALLOC_STACK_DEPTH": "0"}),
     ("hahalloc, default report", {"LD_PRELOAD": LIB}),
     ("hahalloc, HAHALLOC_STACK_DEPTH=16", {"LD_PRELOAD": LIB, "HAHALLOC_STACK_DEPTH": "16"}),
 ]

@@ -539,6 +539,12 @@ def report(data, ratio, med_t, med_rss, cols, work, failures):
     for w in data["workloads"]:
         head.append("| %s | `%s %s` | %s |" % (w["name"], w["program"], " ".join(w["args"]), w["description"]))
     head.append("")
+    # A hand-written analysis (where hahalloc loses time, and why) is kept in
+    # bench/ANALYSIS.md and carried into every generated report.
+    analysis = os.path.join(ROOT, "bench", "ANALYSIS.md")
+    if os.path.exists(analysis):
+        with open(analysis) as f:
+            head += ["", f.read().rstrip(), ""]
     doc = "\n".join(head) + "\n"
 
     console = tables

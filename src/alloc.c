@@ -34,12 +34,8 @@ void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, voi
   hh_track_rec *rec = &page->track[hh_range_index(page, b)];
   rec->site = hh_site_capture(ret, frame);
   rec->size = (uint32_t)size;
-  hh_stats_alloc(heap, size, size);
+  hh_stats_alloc(heap, size, page->block_size);
   return b;
-}
-
-void hh_track_free(hh_heap *heap, hh_page *page, uint32_t index) {
-  hh_stats_free(heap, page->track[index].size);
 }
 
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
@@ -47,7 +43,7 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   if (page == NULL) return enomem();
   if (zero && page->dirty) memset(page->start, 0, size);
   page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  if (hh_tracking) hh_stats_alloc(heap, size, size);
+  if (hh_tracking) hh_stats_alloc(heap, size, page->block_size);
   return page->start;
 }
 
@@ -57,7 +53,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   if (zero && o->dirty) memset(o->user, 0, size);
   o->site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  if (hh_tracking) hh_stats_alloc(heap, size, size);
+  if (hh_tracking) hh_stats_alloc(heap, size, o->map_size);
   return o->user;
 }
 
@@ -112,17 +108,16 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (size > HH_LARGE_MAX) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
-      if (hh_tracking) heap->stats.live += (int64_t)size - (int64_t)ref.size;
+      if (hh_tracking) {
+        heap->stats.live += (int64_t)ref.oversize->map_size - (int64_t)ref.usable;
+        if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+      }
       return q;
     }
     break;
   }
   if (in_place) {
-    if (hh_tracking) {
-      int64_t delta = (int64_t)size - (int64_t)ref.size;
-      heap->stats.live += delta;
-      if (delta > 0) heap->stats.bytes_allocated += (uint64_t)delta;
-    }
+    if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
     return p;
   }
   void *q = hh_alloc_fast(size, ret, frame);

@@ -26,6 +26,9 @@ HH_INLINE uint32_t hh_range_index(const hh_page *page, const void *p) {
  * of line so that the untracked fast path needs no stack frame. */
 HH_INLINE void *hh_alloc_done(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                               void *frame) {
+  /* Clear the free-list words: a stale pointer to a neighbour would make a
+   * leaked neighbour look reachable to the leak scan. */
+  b->next = NULL;
   b->canary = 0;
   if (hh_tracking) return hh_track_alloc(heap, page, b, size, ret, frame);
   return b;
@@ -70,7 +73,7 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
         b->next = page->free;
         b->canary = hh_key ^ (uintptr_t)b;
         page->free = b;
-        if (hh_tracking) hh_track_free(heap, page, idx);
+        if (hh_tracking) hh_stats_free(heap, page->block_size);
         if (HH_UNLIKELY(--page->used == 0 ||
                         atomic_load_explicit(&page->in_full, memory_order_relaxed)))
           hh_page_emptied(heap, page);

@@ -34,6 +34,11 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     *ref = (hh_ref){.kind = HH_REF_OVERSIZE, .oversize = o, .usable = o->map_size, .size = o->size};
     return true;
   }
+  if (h->kind == HH_MAP_CACHED) {
+    hh_error(call, p, "double free or invalid pointer: inside a freed block of more than %zu bytes",
+             HH_LARGE_MAX);
+    return false;
+  }
   if (h->kind != HH_MAP_PAGES) {
     hh_error(call, p, "invalid pointer: inside hahalloc's own metadata");
     return false;
@@ -106,7 +111,7 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
 
 void hh_release(void *p, const hh_ref *ref, const char *call) {
   hh_heap *heap = hh_tls_heap;
-  size_t size = ref->size; /* read before the range can be reused */
+  size_t size = ref->usable; /* read before the range can be reused */
   switch (ref->kind) {
   case HH_REF_OVERSIZE:
     if (!hh_oversize_free(ref->oversize, p, call)) return;

@@ -146,7 +146,12 @@ typedef struct hh_oversize {
   struct hh_oversize *next, *prev; /* all live oversize mappings */
 } hh_oversize;
 
-enum { HH_MAP_PAGES = 0x6d617070, HH_MAP_OVERSIZE = 0x6f766572, HH_MAP_META = 0x6d657461 };
+enum {
+  HH_MAP_PAGES = 0x6d617070,    /* a mapping of pages */
+  HH_MAP_OVERSIZE = 0x6f766572, /* a live oversize mapping */
+  HH_MAP_META = 0x6d657461,     /* meta memory */
+  HH_MAP_CACHED = 0x63616368,   /* a freed oversize mapping kept for reuse */
+};
 
 /* What the registry points to: every header starts like this. */
 typedef struct hh_header {
@@ -349,7 +354,6 @@ static inline hh_heap *hh_heap_get(void) {
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
 void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                      void *frame) HH_NOINLINE;
-void hh_track_free(hh_heap *heap, hh_page *page, uint32_t index) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
@@ -392,7 +396,8 @@ typedef struct hh_totals {
 } hh_totals;
 void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
-/* `requested` counts in the total; `live` is what the free will subtract. */
+/* `requested` counts in the total; `live` (the block's usable size, which the
+ * free knows without reading the tracking record) in the bytes in use. */
 static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;
   heap->stats.bytes_allocated += requested;

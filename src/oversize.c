@@ -27,6 +27,9 @@ static struct { uint8_t *base; size_t size; } cache[CACHE_SLOTS]; /* cache[0] is
 static unsigned cached;
 static size_t cached_bytes;
 static const void *recent[RECENT]; /* recently freed ranges, to name double frees */
+/* Cached mappings stay registered, to this tag: the leak scan must not take
+ * their stale contents for roots, and a free into one is a double free. */
+static const hh_header cached_tag = {0, HH_MAP_CACHED};
 static unsigned recent_next;
 
 void hh_oversize_lock(void) { hh_lock_acquire(&lock); }
@@ -123,12 +126,13 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
 
   uint8_t *base = o->user;
   size_t size = o->map_size;
-  register_range(base, size, NULL);
   hh_meta_free(o, sizeof *o);
   if (size > CACHE_ENTRY_MAX) {
+    register_range(base, size, NULL);
     hh_os_unmap(base, size);
     return true;
   }
+  register_range(base, size, (void *)&cached_tag); /* cannot fail: the leaves exist */
   /* Cache it, evicting the oldest entries to stay within the budget. */
   uint8_t *evict[CACHE_SLOTS + 1];
   size_t evict_size[CACHE_SLOTS + 1];
@@ -146,7 +150,10 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
   cached++;
   cached_bytes += size;
   hh_lock_release(&lock);
-  for (unsigned i = 0; i < n_evict; i++) hh_os_unmap(evict[i], evict_size[i]);
+  for (unsigned i = 0; i < n_evict; i++) {
+    register_range(evict[i], evict_size[i], NULL);
+    hh_os_unmap(evict[i], evict_size[i]);
+  }
   return true;
 }
 

@@ -208,6 +208,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_store_explicit(&page->in_full, 1, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
-  ((hh_block *)page->start)->canary = 0; /* a stale canary would look like a double free */
+  ((hh_block *)page->start)->next = NULL; /* stale words: see hh_alloc_done */
+  ((hh_block *)page->start)->canary = 0;
   return page;
 }

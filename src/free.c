@@ -102,10 +102,9 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
   do {
     b->next = (hh_block *)head;
   } while (!atomic_compare_exchange_weak(&page->thread_free, &head, (uintptr_t)b));
-  if (atomic_load(&page->in_full)) {
-    hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
-    atomic_store(&owner->remote_full, 1);
-  }
+  hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
+  if (atomic_load(&page->in_full)) atomic_store(&owner->remote_full, 1);
+  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_relaxed))) hh_heap_adopt(owner);
   return true;
 }
 

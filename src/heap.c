@@ -113,6 +113,8 @@ static void heap_thread_exit(void *arg) {
   hh_lock_release(&heaps_lock);
 }
 
+static void heap_merge(hh_heap *into, hh_heap *h);
+
 /* Moves the memory of one abandoned heap into `into`. Returns the heap that
  * was merged, or NULL when there was none. */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
@@ -124,8 +126,33 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
     atomic_fetch_sub(&abandoned_count, 1);
   }
   hh_lock_release(&heaps_lock);
-  if (h == NULL) return NULL;
+  if (h != NULL) heap_merge(into, h);
+  return h;
+}
 
+/* A thread freed into a mapping whose owner has exited: nobody would ever
+ * collect such frees, so that thread takes the whole abandoned heap over and
+ * collects them now. RSS falls when an exited thread's blocks are freed. */
+void hh_heap_adopt(hh_heap *owner) {
+  hh_heap *me = hh_tls_heap;
+  if (me == NULL || me == owner) return;
+  bool found = false;
+  hh_lock_acquire(&heaps_lock);
+  for (hh_heap **pp = &abandoned; *pp != NULL; pp = &(*pp)->next_abandoned) {
+    if (*pp == owner) {
+      *pp = owner->next_abandoned;
+      atomic_fetch_sub(&abandoned_count, 1);
+      found = true;
+      break;
+    }
+  }
+  hh_lock_release(&heaps_lock);
+  if (!found) return; /* another thread took it, or its owner came back */
+  heap_merge(me, owner);
+  hh_heap_sweep(me, true);
+}
+
+static void heap_merge(hh_heap *into, hh_heap *h) {
   hh_mapping *m = h->mappings, *last = NULL;
   for (; m != NULL; m = m->next) {
     atomic_store_explicit(&m->heap, into, memory_order_release);
@@ -159,7 +186,6 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
   h->next_abandoned = spare;
   spare = h;
   hh_lock_release(&heaps_lock);
-  return h;
 }
 
 /* ------------------------------------------------------------------ fork */

@@ -339,6 +339,7 @@ void hh_heaps_lock(void);
 void hh_heaps_unlock(void);
 hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
+void hh_heap_adopt(hh_heap *owner); /* take an abandoned owner over, if still abandoned */
 
 static inline hh_heap *hh_heap_get(void) {
   hh_heap *h = hh_tls_heap;

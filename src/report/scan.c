@@ -562,6 +562,7 @@ void hh_scan_run(hh_scan *s) {
     s->live_blocks++;
     s->kind_bytes[x->state] += x->size;
     s->kind_blocks[x->state]++;
+    if (x->size < s->min_size) continue; /* the table lists what the report lists */
     s->root_blocks[x->root]++;
     s->root_bytes[x->root] += x->size;
   }

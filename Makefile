@@ -23,7 +23,7 @@ HDR     := $(wildcard include/*.h src/*.h src/report/*.h)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -DHH_NO_OVERRIDE
 ASAN_OBJ   := $(SRC:%.c=build/asan/obj/%.o)
 
-.PHONY: lib all test tests check bench asan install uninstall clean format
+.PHONY: lib all test tests check bench asan install uninstall clean format demo
 lib: build/libhahalloc.so build/libhahalloc.a build/hahalloc
 
 build/obj/%.o: %.c $(HDR)
@@ -57,13 +57,22 @@ asan: build/asan/libhahalloc.a
 # `make test` runs every suite that a fragment adds to TEST_TARGETS, in order,
 # and stops at the first that fails.
 test: lib
+	@tests/deps.sh
 	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done; \
 	echo "make test: all suites passed ($(TEST_TARGETS))"
 
-all: lib asan $(ALL_EXTRA)
+all: lib asan build/examples/leaky $(ALL_EXTRA)
 
 tests: test
 check: test
+
+# The main job in one command: a leaking example and its heap summary.
+build/examples/leaky: examples/leaky.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O0 -g -Wall -Wextra -o $@ $<
+
+demo: lib build/examples/leaky
+	build/hahalloc -- build/examples/leaky
 
 build/hahalloc.pc: Makefile
 	@mkdir -p build

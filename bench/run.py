@@ -275,7 +275,26 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join(BIN, "results.json"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite docs/BENCHMARKS.md from the results file, running nothing")
     args = ap.parse_args()
+    if args.report_only:
+        with open(args.out) as f:
+            data = json.load(f)
+        med_t, med_rss = data["median_time"], data["median_rss_kib"]
+
+        def ratio_saved(w, a, b, table=med_t):
+            x, y = table[w].get(a), table[w].get(b)
+            return x / y if x and y else None
+
+        failures = {tuple(k.split("/", 1)): v for k, v in data.get("failures", {}).items()}
+        work = [(w["name"],) for w in data["workloads"]]
+        md = report(data, ratio_saved, med_t, med_rss, data["columns"], work, failures)
+        print(md["console"])
+        with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
+            f.write(md["doc"])
+        print("wrote docs/BENCHMARKS.md from %s" % os.path.relpath(args.out, ROOT))
+        return
 
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     reps = args.reps or (1 if args.smoke else 3 if args.quick else 5)

@@ -30,23 +30,24 @@
 
 /* The integers of a text in order ("1,234" and "1_234" count as 1234). */
 static size_t numbers(const char *s, size_t end, long long *out, size_t max) {
+  /* accumulated unsigned so that a huge number wraps instead of overflowing */
   size_t k = 0;
   for (size_t i = 0; i < end && k < max;) {
     if (!isdigit((unsigned char)s[i]) || (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.'))) {
       i++;
       continue;
     }
-    long long v = 0;
+    unsigned long long v = 0;
     while (i < end && (isdigit((unsigned char)s[i]) ||
                        ((s[i] == ',' || s[i] == '_') && i + 1 < end && isdigit((unsigned char)s[i + 1])))) {
-      if (isdigit((unsigned char)s[i])) v = v * 10 + (s[i] - '0');
+      if (isdigit((unsigned char)s[i])) v = v * 10 + (unsigned)(s[i] - '0');
       i++;
     }
     if (i < end && s[i] == '.' && i + 1 < end && isdigit((unsigned char)s[i + 1])) { /* 1.5: not a count */
       while (i < end && (isdigit((unsigned char)s[i]) || s[i] == '.')) i++;
       continue;
     }
-    out[k++] = v;
+    out[k++] = (long long)v;
   }
   return k;
 }

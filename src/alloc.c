@@ -41,6 +41,7 @@ void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, voi
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
   hh_page *page = hh_large_alloc(heap, size);
   if (page == NULL) return enomem();
+  page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) memset(page->start, 0, size);
   page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
   if (hh_tracking) hh_stats_alloc(heap, size, page->block_size);
@@ -76,12 +77,17 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   if (HH_UNLIKELY(heap == NULL)) return enomem();
   unsigned root = hh_root_for_alignment(size, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
-  if (align <= HH_SLICE_SIZE && size <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
+  if (align <= HH_SLICE_SIZE && size <= HH_LARGE_MAX)
+    return alloc_large(heap, size, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
 
-/* Resizes in place when the range already fits and is not more than twice
- * too big; otherwise moves. Shrinking within a root never moves. */
+/* realloc. Small ranges stay in place while the new size keeps them more
+ * than half used (and always within their root); large ranges grow into the
+ * free span after them or give their tail back. A large or oversize range
+ * that must move to grow becomes an oversize mapping: from then on it grows
+ * and shrinks by mremap, which moves page tables, not bytes (as glibc does
+ * for its mmapped chunks), so a buffer grown step by step is copied once. */
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
   if (p == NULL) return hh_alloc_fast(size, ret, frame);
   hh_ref ref;
@@ -94,24 +100,38 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
 
+  bool big = size > HH_MEDIUM_MAX;
   bool in_place = false;
   switch (ref.kind) {
   case HH_REF_SMALL:
     in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
     if (in_place && ref.page->track != NULL) ref.page->track[ref.index].size = (uint32_t)size;
     break;
-  case HH_REF_LARGE:
-    in_place = size <= ref.usable && size > HH_MEDIUM_MAX && size * 2 > ref.usable;
-    if (in_place) ref.page->large_rec.size = (uint32_t)size;
+  case HH_REF_LARGE: {
+    if (!big || size > HH_LARGE_MAX) break;
+    /* Only the owner may reshape its spans; anyone may use the room there is. */
+    bool owner = atomic_load_explicit(&ref.mapping->heap, memory_order_relaxed) == heap;
+    uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
+    uint32_t have = ref.page->slice_count;
+    if (n <= have) {
+      in_place = true;
+      if (owner && n * 2 <= have) hh_span_resize(heap, ref.page, n); /* give the tail back */
+    } else if (owner) {
+      in_place = hh_span_resize(heap, ref.page, n);
+    }
+    if (in_place) {
+      ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
+      ref.page->large_rec.size = (uint32_t)size;
+      if (hh_tracking) heap->stats.live += (int64_t)ref.page->block_size - (int64_t)ref.accounted;
+    }
     break;
+  }
   case HH_REF_OVERSIZE:
-    if (size > HH_LARGE_MAX) {
+    if (big) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
-      if (hh_tracking) {
-        heap->stats.live += (int64_t)ref.oversize->map_size - (int64_t)ref.usable;
-        if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
-      }
+      if (hh_tracking) heap->stats.live += (int64_t)ref.oversize->map_size - (int64_t)ref.accounted;
+      if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
       return q;
     }
     break;
@@ -120,7 +140,11 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
     return p;
   }
-  void *q = hh_alloc_fast(size, ret, frame);
+  void *q;
+  if (big && ref.kind != HH_REF_SMALL && size > ref.size)
+    q = alloc_oversize(heap, size, HH_ALIGN, false, ret, frame);
+  else
+    q = hh_alloc_fast(size, ret, frame);
   if (q == NULL) return NULL; /* errno is ENOMEM; p is untouched */
   memcpy(q, p, ref.usable < size ? ref.usable : size);
   hh_release(p, &ref, call);

@@ -31,7 +31,11 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
       hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)o->user);
       return false;
     }
-    *ref = (hh_ref){.kind = HH_REF_OVERSIZE, .oversize = o, .usable = o->map_size, .size = o->size};
+    *ref = (hh_ref){.kind = HH_REF_OVERSIZE,
+                    .oversize = o,
+                    .usable = hh_page_round(o->size),
+                    .size = o->size,
+                    .accounted = o->map_size};
     return true;
   }
   if (h->kind == HH_MAP_CACHED) {
@@ -80,12 +84,14 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     return false;
   }
   size_t size = page->track != NULL ? page->track[idx].size : page->block_size;
-  *ref = (hh_ref){.kind = s->kind == HH_PAGE_LARGE ? HH_REF_LARGE : HH_REF_SMALL,
+  bool large = s->kind == HH_PAGE_LARGE;
+  *ref = (hh_ref){.kind = large ? HH_REF_LARGE : HH_REF_SMALL,
                   .mapping = m,
                   .page = page,
                   .index = idx,
-                  .usable = page->block_size,
-                  .size = size};
+                  .usable = large ? hh_page_round(size) : page->block_size,
+                  .size = size,
+                  .accounted = page->block_size};
   return true;
 }
 
@@ -110,7 +116,7 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
 
 void hh_release(void *p, const hh_ref *ref, const char *call) {
   hh_heap *heap = hh_tls_heap;
-  size_t size = ref->usable; /* read before the range can be reused */
+  size_t size = ref->accounted; /* read before the range can be reused */
   switch (ref->kind) {
   case HH_REF_OVERSIZE:
     if (!hh_oversize_free(ref->oversize, p, call)) return;

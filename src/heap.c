@@ -204,29 +204,22 @@ static void atfork_parent(void) {
   hh_report_atfork_parent();
 }
 
-/* Only the forking thread exists in the child: the other heaps are
- * abandoned, to be taken over by the child's next threads or merged. */
+/* Only the forking thread exists in the child. The heaps of the others may
+ * have been in the middle of an update when the fork happened (their fast
+ * paths take no lock), so the child never walks their lists: they become
+ * orphans, marked abandoned but never adopted, and the memory they held is
+ * simply not reused in the child. Frees of their ranges in the child still
+ * work (they are remote frees). Heaps that were already abandoned or spare
+ * at the fork were quiescent: they stay reusable. */
 static void atfork_child(void) {
   hh_meta_lock_reset();
   hh_oversize_lock_reset();
   hh_lock_init(&heaps_lock);
   hh_heap *self = hh_tls_heap;
-  int n = 0;
-  abandoned = NULL;
-  spare = NULL;
   for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
-    if (h == self) continue;
-    atomic_store(&h->abandoned, 1);
-    if (h->mappings == NULL) {
-      h->next_abandoned = spare;
-      spare = h;
-    } else {
-      h->next_abandoned = abandoned;
-      abandoned = h;
-      n++;
-    }
+    if (h == self || atomic_load(&h->abandoned)) continue;
+    atomic_store(&h->abandoned, 1); /* an orphan: on neither list */
   }
-  atomic_store(&abandoned_count, n);
   if (self != NULL) self->tid = (int)current_tid();
   hh_report_atfork_child();
 }

@@ -180,6 +180,8 @@ typedef struct hh_heap {
   hh_queue spans[HH_SLICES];       /* free spans by slice count */
   uint64_t span_bits;              /* non-empty span bins */
   size_t dirty_bytes;              /* committed bytes in free spans */
+  size_t free_slices;              /* slices in free spans */
+  size_t mapped_slices;            /* slices of all its mappings (63 each) */
   hh_mapping *mappings;            /* owned mappings */
   uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
@@ -308,6 +310,7 @@ unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none *
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices);  /* NULL: out of memory */
 void hh_span_free(hh_heap *heap, hh_page *page);
 void hh_span_set_kind(hh_page *span, uint8_t kind);
+bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);
 void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
 void hh_span_purge(hh_heap *heap, size_t keep);
@@ -375,6 +378,7 @@ void hh_oversize_unlock(void);
 void hh_oversize_lock_reset(void);
 hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
 size_t hh_oversize_cached_bytes(void);
+void hh_oversize_cache_flush(void);
 
 /* ------------------------------------------------------------------ error.c */
 

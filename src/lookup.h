@@ -15,9 +15,14 @@ typedef struct hh_ref {
   hh_page *page;         /* small and large */
   hh_oversize *oversize; /* oversize */
   uint32_t index;        /* range index in its page */
-  size_t usable;         /* bytes the range can hold */
+  size_t usable;         /* bytes the program may use (malloc_usable_size) */
   size_t size;           /* requested bytes (usable when not tracking small ranges) */
+  size_t accounted;      /* bytes counted in use: the block, span or mapping */
 } hh_ref;
+
+/* A large or oversize range may sit in a bigger span or mapping (room to
+ * grow in place); the program may use its requested size rounded to pages. */
+static inline size_t hh_page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
 /* False (after reporting the misuse) when `p` is not a live range. */
 bool hh_lookup(const void *p, const char *call, hh_ref *ref);

@@ -1,12 +1,14 @@
 /*
  * Mappings: getting them from the OS, carving their slices into spans for
  * pages and large ranges, coalescing freed spans with their free neighbours
- * (the seed's "coalescence"), and giving memory back: once a heap holds more
- * than HH_PURGE_BYTES of dirty free spans, the biggest are purged with
- * madvise until half of that is left (purging everything would make a
- * program that frees and reallocates large ranges fault its pages in again
- * and again); a heap keeps HH_EMPTY_KEEP completely empty mappings for reuse
- * and unmaps further ones.
+ * (the seed's "coalescence"), and giving memory back: once a heap's dirty
+ * free spans exceed its budget (HH_PURGE_BYTES, or half of what it has in
+ * use if that is more), the biggest are purged with madvise until half the
+ * budget is left. Purging everything at once would make a program that
+ * frees and reallocates large ranges fault its pages in again and again;
+ * a budget that grows with the heap keeps that cost in proportion. A heap
+ * keeps HH_EMPTY_KEEP completely empty mappings for reuse and unmaps the
+ * rest.
  *
  * A heap's free spans sit in bins by exact slice count (1..63) with a bitmap
  * of non-empty bins, so finding the smallest span that fits is one ctz.
@@ -16,13 +18,14 @@
 #include "internal.h"
 
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
-#define HH_EMPTY_KEEP 4                    /* empty mappings a heap may keep */
+#define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
 
 static void bin_push(hh_heap *heap, hh_page *span) {
   uint32_t n = span->slice_count;
   hh_queue_push_front(&heap->spans[n], span);
   heap->span_bits |= 1ull << n;
+  heap->free_slices += n;
   if (span->dirty) heap->dirty_bytes += (size_t)n * HH_SLICE_SIZE;
 }
 
@@ -30,6 +33,7 @@ static void bin_remove(hh_heap *heap, hh_page *span) {
   uint32_t n = span->slice_count;
   hh_queue_remove(&heap->spans[n], span);
   if (heap->spans[n].first == NULL) heap->span_bits &= ~(1ull << n);
+  heap->free_slices -= n;
   if (span->dirty) heap->dirty_bytes -= (size_t)n * HH_SLICE_SIZE;
 }
 
@@ -52,6 +56,10 @@ static uint32_t slice_index(hh_mapping *m, hh_page *s) { return (uint32_t)(s - m
 
 static bool mapping_new(hh_heap *heap) {
   hh_mapping *m = hh_os_map_aligned(HH_MAPPING_SIZE, HH_MAPPING_SIZE);
+  if (m == NULL) { /* out of address space: drop the oversize cache and retry */
+    hh_oversize_cache_flush();
+    m = hh_os_map_aligned(HH_MAPPING_SIZE, HH_MAPPING_SIZE);
+  }
   if (m == NULL) return false;
   if (!hh_registry_set((uintptr_t)m, m)) {
     hh_os_unmap(m, HH_MAPPING_SIZE);
@@ -68,6 +76,7 @@ static bool mapping_new(hh_heap *heap) {
   heap->mappings = m;
   m->free_slices = SPAN_SLICES;
   heap->empty_mappings++;
+  heap->mapped_slices += SPAN_SLICES;
   bin_push(heap, span_mark_free(m, 1, SPAN_SLICES, false));
   return true;
 }
@@ -78,6 +87,7 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
   else heap->mappings = m->next;
   if (m->next) m->next->prev = m->prev;
   heap->empty_mappings--;
+  heap->mapped_slices -= SPAN_SLICES;
   hh_chunk_is_mapping[(uintptr_t)m >> HH_MAPPING_SHIFT] = 0;
   hh_registry_set((uintptr_t)m, NULL);
   hh_os_unmap(m, HH_MAPPING_SIZE);
@@ -108,6 +118,40 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   span->slice_count = n;
   span->dirty = dirty;
   return span;
+}
+
+/* Resizes a used span in place to `n` slices: shrinking gives the tail back
+ * (coalesced with what follows), growing takes slices from the free span
+ * right after it. False when there is no room; the span is then unchanged.
+ * Lets realloc grow and shrink large ranges without copying. */
+bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
+  hh_mapping *m = hh_mapping_of(span);
+  uint32_t idx = slice_index(m, span), have = span->slice_count;
+  if (n == have) return true;
+  if (n < have) {
+    hh_page *tail = &m->slices[idx + n];
+    for (uint32_t i = 0; i < have - n; i++) tail[i].slice_offset = i;
+    tail->slice_count = have - n;
+    span->slice_count = n;
+    hh_span_free(heap, tail);
+    return true;
+  }
+  uint32_t extra = n - have;
+  if (idx + have >= HH_SLICES) return false;
+  hh_page *right = &m->slices[idx + have];
+  if (right->kind != HH_PAGE_FREE || right->slice_count < extra) return false;
+  uint32_t rn = right->slice_count;
+  bool dirty = right->dirty;
+  bin_remove(heap, right);
+  if (rn > extra) bin_push(heap, span_mark_free(m, idx + n, rn - extra, dirty));
+  for (uint32_t i = have; i < n; i++) {
+    span[i].slice_offset = i;
+    span[i].kind = span->kind;
+  }
+  span->slice_count = n;
+  span->dirty |= dirty;
+  m->free_slices -= extra;
+  return true;
 }
 
 void hh_span_set_kind(hh_page *span, uint8_t kind) {
@@ -141,7 +185,9 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
     }
   }
   bin_push(heap, merged);
-  if (heap->dirty_bytes > HH_PURGE_BYTES) hh_span_purge(heap, HH_PURGE_BYTES / 2);
+  size_t used = (heap->mapped_slices - heap->free_slices) * HH_SLICE_SIZE;
+  size_t budget = used / 2 > HH_PURGE_BYTES ? used / 2 : HH_PURGE_BYTES;
+  if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
 }
 
 /* Gives the pages of dirty free spans back to the OS, biggest first, until
@@ -178,4 +224,6 @@ void hh_spans_move(hh_heap *into, hh_heap *from) {
       bin_push(into, s);
     }
   }
+  into->mapped_slices += from->mapped_slices;
+  from->mapped_slices = 0;
 }

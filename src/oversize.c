@@ -81,6 +81,13 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
     dirty = base != NULL;
   }
   if (base == NULL) base = hh_os_map_aligned(map_size, map_align);
+  if (base == NULL && hh_tls_heap != NULL) {
+    /* Out of address space (RLIMIT_AS, say): give back what is only kept for
+     * reuse, then try once more. */
+    hh_mapping_release_all(hh_tls_heap);
+    hh_oversize_cache_flush();
+    base = hh_os_map_aligned(map_size, map_align);
+  }
   if (base == NULL) {
     hh_meta_free(o, sizeof *o);
     return NULL;
@@ -155,6 +162,24 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
     hh_os_unmap(evict[i], evict_size[i]);
   }
   return true;
+}
+
+/* Unmaps every cached mapping. */
+void hh_oversize_cache_flush(void) {
+  for (;;) {
+    hh_lock_acquire(&lock);
+    if (cached == 0) {
+      hh_lock_release(&lock);
+      return;
+    }
+    cached--;
+    uint8_t *base = cache[cached].base;
+    size_t size = cache[cached].size;
+    cached_bytes -= size;
+    hh_lock_release(&lock);
+    register_range(base, size, NULL);
+    hh_os_unmap(base, size);
+  }
 }
 
 bool hh_oversize_recently_freed(const void *p) {

@@ -29,13 +29,34 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   return b;
 }
 
+/* Records a range's site and size, and counts it. Kept free of calls on its
+ * common path, so that it needs no stack frame. */
+static inline void *track(hh_heap *heap, hh_page *page, hh_block *b, size_t size, uint32_t site) {
+  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
+  rec->site = site;
+  rec->size = (uint32_t)size;
+  heap->stats.allocs++;
+  heap->stats.bytes_allocated += size;
+  int64_t live = heap->stats.live + page->block_size;
+  heap->stats.live = live;
+  if (live > heap->stats.live_hi) {
+    heap->stats.live_hi = live;
+    if (HH_UNLIKELY(live > HH_FLUSH_BYTES)) return hh_stats_flush_ret(heap, b);
+  }
+  return b;
+}
+
+static HH_NOINLINE void *track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size,
+                                        void *ret, void *frame) {
+  return track(heap, page, b, size, hh_site_capture(ret, frame));
+}
+
 void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                      void *frame) {
-  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-  rec->site = hh_site_capture(ret, frame);
-  rec->size = (uint32_t)size;
-  hh_stats_alloc(heap, size, page->block_size);
-  return b;
+  size_t c = hh_callsite_index((uintptr_t)ret);
+  if (HH_UNLIKELY(hh_callsite.ret[c] != (uintptr_t)ret))
+    return track_new_site(heap, page, b, size, ret, frame);
+  return track(heap, page, b, size, hh_callsite.id[c]);
 }
 
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {

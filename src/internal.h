@@ -394,6 +394,7 @@ void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 #define HH_FLUSH_BYTES ((int64_t)64 << 10)
 void hh_stats_flush(hh_heap *heap);
+void *hh_stats_flush_ret(hh_heap *heap, void *p); /* flushes, returns p: a tail call */
 void hh_stats_free_orphan(size_t size);
 typedef struct hh_totals {
   uint64_t allocs, frees, bytes_allocated, peak_bytes;
@@ -431,6 +432,16 @@ void hh_for_each_live_range(hh_range_fn fn, void *arg);
 /* Allocation site of the caller of the public entry point; `ret` is that
  * entry point's return address. Must not allocate through malloc. */
 uint32_t hh_site_capture(void *ret, void *frame);
+/* Call site -> site id, per thread, filled by hh_site_capture at depth 1. */
+#define HH_CALLSITE_BITS 8
+typedef struct hh_callsite_cache {
+  uintptr_t ret[1u << HH_CALLSITE_BITS];
+  uint32_t id[1u << HH_CALLSITE_BITS];
+} hh_callsite_cache;
+extern __thread hh_callsite_cache hh_callsite __attribute__((tls_model("initial-exec")));
+static inline size_t hh_callsite_index(uintptr_t ret) {
+  return (size_t)((ret * 0x9e3779b97f4a7c15ULL) >> (64 - HH_CALLSITE_BITS));
+}
 void hh_report_exit(void);             /* atexit: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 void hh_report_atfork_prepare(void);

@@ -30,6 +30,11 @@ void hh_stats_flush(hh_heap *heap) {
   heap->stats.live_hi = 0;
 }
 
+void *hh_stats_flush_ret(hh_heap *heap, void *p) {
+  hh_stats_flush(heap);
+  return p;
+}
+
 void hh_stats_free_orphan(size_t size) {
   atomic_fetch_add_explicit(&orphan_frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&global_live, (int64_t)size, memory_order_relaxed);

@@ -2,9 +2,13 @@
  * Allocation sites: the stack of frames that led to an allocation, interned
  * to a 32-bit id stored beside the range (hh_track_rec.site).
  *
- * Cost is what matters here: this runs on every malloc while tracking. Each
- * thread keeps a small direct-mapped cache keyed by the entry point's return
- * address and frame address. An entry also keeps every stack word the walk
+ * Cost is what matters here: this runs on every malloc while tracking. With
+ * the default depth of 1 (the call site: the caller of malloc, or of the
+ * runtime wrapper that called it) a call site outside the runtime is decided
+ * by its return address alone, so a per-thread direct-mapped table maps it to
+ * its id in a few instructions. Otherwise each thread keeps a small
+ * direct-mapped cache keyed by the entry point's return address and frame
+ * address. An entry also keeps every stack word the walk
  * read (return addresses, saved frame pointers): the walk is a pure function
  * of (return address, frame address, those words), so if they all still
  * hold the same values, the walk would find the same frames and the cached
@@ -58,12 +62,17 @@ static uint64_t hash_frames(const uintptr_t *pcs, int n) {
   return h;
 }
 
+static bool same_frames(const uintptr_t *a, const uintptr_t *b, int n) {
+  for (int i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 static uint32_t table_find(site_table *t, uint64_t h, const uintptr_t *pcs, int n) {
   for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
     site_rec *r = atomic_load_explicit(&t->slots[i], memory_order_acquire);
     if (r == NULL) return 0;
-    if (r->hash == h && r->n == (uint32_t)n && !memcmp(r->pcs, pcs, (size_t)n * sizeof *pcs))
-      return r->id;
+    if (r->hash == h && r->n == (uint32_t)n && same_frames(r->pcs, pcs, n)) return r->id;
   }
 }
 
@@ -151,6 +160,11 @@ typedef struct centry {
   int32_t nreads;
   hh_read reads[]; /* [max_reads] */
 } centry;
+
+/* Depth 1 (the default): return address -> site, for call sites that are
+ * not in a runtime wrapper; such a site depends on nothing else, so the
+ * table needs no validation and hh_track_alloc reads it inline. */
+__thread hh_callsite_cache hh_callsite __attribute__((tls_model("initial-exec")));
 
 typedef struct tstate {
   hh_heap *heap; /* the owner's heap: changes when the thread is gone */
@@ -276,6 +290,12 @@ static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
     n = hh_unwind(ret, frame, hi, depth, pcs, reads, ts->max_reads, &nreads);
   }
   uint32_t id = site_intern(pcs, n);
+  if (depth == 1 && n == 1 && pcs[0] == ret && id != 0) { /* not a wrapper: the pc alone decides */
+    size_t i = hh_callsite_index(ret);
+    hh_callsite.ret[i] = ret;
+    hh_callsite.id[i] = id;
+    return id;
+  }
   if (nreads >= 0 && hi != 0 && hi == ts->hi) { /* alternate stacks may be unmapped */
     centry *e = centry_at(ts, cache_index(ret, frame));
     e->ret = ret;

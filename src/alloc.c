@@ -59,11 +59,21 @@ void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, voi
   return track(heap, page, b, size, hh_callsite.id[c]);
 }
 
+/* Zeroes reused memory for calloc. Big ranges are handed back to the kernel
+ * instead (whole pages: the range starts on a page and owns the rest of its
+ * last page), which zeroes them lazily: only the pages the program touches
+ * are ever cleared, as with a fresh mapping. */
+#define ZERO_BY_PURGE ((size_t)256 << 10)
+static void zero_range(void *p, size_t size) {
+  if (size >= ZERO_BY_PURGE) hh_os_purge(p, (size + 4095) & ~(size_t)4095);
+  else memset(p, 0, size);
+}
+
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
   hh_page *page = hh_large_alloc(heap, size);
   if (page == NULL) return enomem();
   page->large_rec.size = (uint32_t)size;
-  if (zero && page->dirty) memset(page->start, 0, size);
+  if (zero && page->dirty) zero_range(page->start, size);
   page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
   if (hh_tracking) hh_stats_alloc(heap, size, page->block_size);
   return page->start;
@@ -73,7 +83,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
                             void *frame) {
   hh_oversize *o = hh_oversize_alloc(size, align);
   if (o == NULL) return enomem();
-  if (zero && o->dirty) memset(o->user, 0, size);
+  if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_tracking ? hh_site_capture(ret, frame) : 0;
   if (hh_tracking) hh_stats_alloc(heap, size, o->map_size);
   return o->user;

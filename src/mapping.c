@@ -21,9 +21,13 @@
 #define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
 
+/* Dirty spans go to the front of their bin, clean (purged) ones to the back:
+ * allocation takes from the front, so memory still committed is reused
+ * first, and purging walks from the back, so what waited longest goes. */
 static void bin_push(hh_heap *heap, hh_page *span) {
   uint32_t n = span->slice_count;
-  hh_queue_push_front(&heap->spans[n], span);
+  if (span->dirty) hh_queue_push_front(&heap->spans[n], span);
+  else hh_queue_push_back(&heap->spans[n], span);
   heap->span_bits |= 1ull << n;
   heap->free_slices += n;
   if (span->dirty) heap->dirty_bytes += (size_t)n * HH_SLICE_SIZE;
@@ -102,7 +106,20 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
     }
     fits = heap->span_bits & (~0ull << n);
   }
-  hh_page *span = heap->spans[__builtin_ctzll(fits)].first;
+  /* The smallest span that fits, unless a slightly bigger one (at most twice
+   * the size) is still committed: reusing that saves faulting pages in. */
+  uint32_t bin = (uint32_t)__builtin_ctzll(fits);
+  if (!heap->spans[bin].first->dirty) {
+    for (uint64_t b = fits & (fits - 1); b != 0; b &= b - 1) {
+      uint32_t k = (uint32_t)__builtin_ctzll(b);
+      if (k > 2 * n) break;
+      if (heap->spans[k].first->dirty) {
+        bin = k;
+        break;
+      }
+    }
+  }
+  hh_page *span = heap->spans[bin].first;
   hh_mapping *m = hh_mapping_of(span);
   uint32_t idx = slice_index(m, span);
   uint32_t have = span->slice_count;
@@ -190,17 +207,22 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
   if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
 }
 
-/* Gives the pages of dirty free spans back to the OS, biggest first, until
- * at most `keep` dirty bytes are left. */
+/* Gives the pages of dirty free spans back to the OS, biggest first and
+ * oldest first within a size, until at most `keep` dirty bytes are left. */
 void hh_span_purge(hh_heap *heap, size_t keep) {
   for (uint32_t n = HH_SLICES - 1; n >= 1 && heap->dirty_bytes > keep; n--) {
-    for (hh_page *s = heap->spans[n].first; s != NULL && heap->dirty_bytes > keep; s = s->next) {
-      if (!s->dirty) continue;
-      hh_mapping *m = hh_mapping_of(s);
-      uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;
-      hh_os_purge(start, (size_t)n * HH_SLICE_SIZE);
-      s->dirty = false;
-      heap->dirty_bytes -= (size_t)n * HH_SLICE_SIZE;
+    hh_page *s = heap->spans[n].last;
+    while (s != NULL && heap->dirty_bytes > keep) {
+      hh_page *prev = s->prev;
+      if (s->dirty) {
+        hh_mapping *m = hh_mapping_of(s);
+        uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;
+        hh_os_purge(start, (size_t)n * HH_SLICE_SIZE);
+        bin_remove(heap, s);
+        s->dirty = false;
+        bin_push(heap, s); /* to the back, with the clean ones */
+      }
+      s = prev;
     }
   }
 }

@@ -260,6 +260,29 @@ static void chahalloc_zeroes_after_many_dirty_blocks_are_freed(void **state) {
   }
 }
 
+static void chahalloc_zeroes_memory_given_back_by_a_shrinking_rehehalloc(void **state) {
+  (void)state;
+  /* a large block shrunk in place gives its tail back; a chahalloc that
+   * lands in that tail must still see zeros */
+  const size_t pairs[][2] = {{2 * MiB, 256 * KiB}, {3 * MiB, 1 * MiB}, {1 * MiB, 200}, {12 * MiB, 5 * MiB}};
+  for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+    for (int r = 0; r < 4; r++) {
+      unsigned char *p = hahalloc(pairs[i][0]);
+      assert_non_null(p);
+      memset(p, 0xaa, pairs[i][0]);
+      p = rehehalloc(p, pairs[i][1]);
+      assert_non_null(p);
+      size_t n = pairs[i][0] - pairs[i][1];
+      unsigned char *z = chahalloc(n);
+      assert_non_null(z);
+      if (!hh_all_zero(z, n))
+        fail_msg("chahalloc(%zu) after shrinking a dirty %zu-byte block to %zu is not zeroed", n, pairs[i][0], pairs[i][1]);
+      frhehe(z);
+      frhehe(p);
+    }
+  }
+}
+
 /* ------------------------------------------------------------ rehehalloc */
 
 static void rehehalloc_of_null_is_hahalloc(void **state) {
@@ -380,6 +403,35 @@ static void rehehalloc_many_small_steps_keeps_the_data(void **state) {
   frhehe(p);
 }
 
+static void rehehalloc_growing_by_small_steps_to_24MiB_keeps_the_data(void **state) {
+  (void)state;
+  /* growth in place, into free neighbours, by moving, and as an oversize
+   * mapping, with other blocks allocated in between to block the way */
+  enum { OTHERS = 64 };
+  void *others[OTHERS] = {0};
+  size_t n = 1000;
+  unsigned char *p = hahalloc(n);
+  assert_non_null(p);
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(i * 13 + i / 251);
+  for (int step = 0; n < 24 * MiB; step++) {
+    size_t m = n + n / 8 + 4096;
+    p = rehehalloc(p, m);
+    if (!p) fail_msg("rehehalloc(%zu -> %zu) returned NULL", n, m);
+    for (size_t i = n; i < m; i++) p[i] = (unsigned char)(i * 13 + i / 251);
+    /* the first and last bytes of the old size came along */
+    for (size_t i = 0; i < 4096 && i < n; i++)
+      if (p[i] != (unsigned char)(i * 13 + i / 251) || p[n - 1 - i] != (unsigned char)((n - 1 - i) * 13 + (n - 1 - i) / 251))
+        fail_msg("rehehalloc(%zu -> %zu) lost data", n, m);
+    n = m;
+    frhehe(others[step % OTHERS]);
+    others[step % OTHERS] = hahalloc(n / 3);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(i * 13 + i / 251)) fail_msg("byte %zu of %zu lost while growing", i, n);
+  frhehe(p);
+  for (int i = 0; i < OTHERS; i++) frhehe(others[i]);
+}
+
 /* ------------------------------------------------------------ impossible sizes */
 
 static void hahalloc_of_impossible_sizes_fails_with_ENOMEM(void **state) {
@@ -457,6 +509,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(chahalloc_of_zero_returns_a_freeable_pointer),
       cmocka_unit_test(chahalloc_zeroes_memory_recycled_from_dirty_freed_blocks),
       cmocka_unit_test(chahalloc_zeroes_after_many_dirty_blocks_are_freed),
+      cmocka_unit_test(chahalloc_zeroes_memory_given_back_by_a_shrinking_rehehalloc),
       cmocka_unit_test(rehehalloc_of_null_is_hahalloc),
       cmocka_unit_test(rehehalloc_grows_keeping_the_contents),
       cmocka_unit_test(rehehalloc_shrinks_keeping_the_prefix),
@@ -465,6 +518,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rehehalloc_to_the_same_size_keeps_the_data),
       cmocka_unit_test(rehehalloc_to_zero_releases_or_keeps_a_valid_block),
       cmocka_unit_test(rehehalloc_many_small_steps_keeps_the_data),
+      cmocka_unit_test(rehehalloc_growing_by_small_steps_to_24MiB_keeps_the_data),
       cmocka_unit_test(hahalloc_of_impossible_sizes_fails_with_ENOMEM),
       cmocka_unit_test(chahalloc_of_impossible_sizes_fails_with_ENOMEM),
       cmocka_unit_test(rehehalloc_to_impossible_sizes_fails_and_keeps_the_block),

@@ -185,6 +185,70 @@ static void stress_16_threads_briefly(void **state) {
   run_stress(16, 15000);
 }
 
+/* ------------------------------------------------------------ oversize moves */
+
+/* Marks three words of a big block (start, middle, end of `n` bytes): cheap
+ * enough for thousands of 10-50 MiB blocks, and enough to see a move that
+ * lost the data. */
+static void mark_big(uint64_t *p, size_t n, uint64_t tag) {
+  p[0] = tag;
+  p[n / 16] = ~tag;
+  p[n / 8 - 1] = tag * 3;
+}
+
+static bool marked_big(const uint64_t *p, size_t n, uint64_t tag) {
+  return p[0] == tag && p[n / 16] == ~tag && p[n / 8 - 1] == tag * 3;
+}
+
+static _Atomic(long) move_errors;
+
+static void *grow_and_move(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  for (int i = 0; i < 20000; i++) {
+    size_t a = (5 + hh_rand(&rng) % 12) * MiB + 4096 * (hh_rand(&rng) % 7);
+    uint64_t *p = hahalloc(a);
+    uint64_t *q = hahalloc(a + MiB); /* often right after p: p must move to grow */
+    if (!p || !q) {
+      atomic_fetch_add(&move_errors, 1);
+      return NULL;
+    }
+    mark_big(p, a, (uint64_t)i);
+    size_t b = a * 2 + 12345;
+    p = rehehalloc(p, b);
+    if (!p || !marked_big(p, a, (uint64_t)i)) atomic_fetch_add(&move_errors, 1);
+    if (!p) return NULL;
+    frhehe(q);
+    mark_big(p, b, (uint64_t)i + 1);
+    uint64_t *r = rehehalloc(p, a * 3);
+    if (!r || !marked_big(r, b, (uint64_t)i + 1)) atomic_fetch_add(&move_errors, 1);
+    frhehe(r ? r : p);
+  }
+  return NULL;
+}
+
+static int child_oversize_moves(const char *arg) {
+  (void)arg;
+  pthread_t t[4];
+  for (uintptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, grow_and_move, (void *)(i + 1));
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  if (atomic_load(&move_errors)) {
+    fprintf(stderr, "%ld moved blocks lost their data or failed\n", atomic_load(&move_errors));
+    return 3;
+  }
+  return 0;
+}
+
+static void oversize_blocks_that_move_to_grow_stay_valid_while_other_threads_map(void **state) {
+  (void)state;
+  /* a moved block's old address range is free for any other thread's next
+   * mapping: the move must never leave that new mapping unknown. In a child,
+   * so that a false "invalid pointer" abort fails this test alone. */
+  hh_child c;
+  hh_exec_self("oversize_moves", "", NULL, 300, &c);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ producer / consumer */
 
 typedef struct pipe_ring {
@@ -460,7 +524,8 @@ static void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(void 
   if (failures) fail_msg("%d of %d children failed or deadlocked after fork", failures, k);
 }
 
-static const hh_child_entry children[] = {{"generations", child_generations}, {NULL, NULL}};
+static const hh_child_entry children[] = {
+    {"generations", child_generations}, {"oversize_moves", child_oversize_moves}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -468,6 +533,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stress_4_threads_x_200000_ops_with_cross_thread_frees_and_reallocs),
       cmocka_unit_test(stress_8_threads_briefly),
       cmocka_unit_test(stress_16_threads_briefly),
+      cmocka_unit_test(oversize_blocks_that_move_to_grow_stay_valid_while_other_threads_map),
       cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),

@@ -6,7 +6,8 @@
  * Mapping and unmapping cost system calls and page faults, and programs that
  * free and reallocate buffers of a few MiB in a loop are common, so a small
  * cache keeps recently freed mappings of up to CACHE_ENTRY_MAX bytes, at most
- * CACHE_TOTAL_MAX in all; anything bigger goes straight back to the OS, so
+ * CACHE_TOTAL_MAX in all (a request takes the smallest one that fits, if at
+ * most twice its size); anything bigger goes straight back to the OS, so
  * RSS falls after a big free. Growing uses mremap: the kernel moves page
  * tables instead of copying.
  */
@@ -16,9 +17,9 @@
 #include "internal.h"
 #include "lock.h"
 
-#define CACHE_SLOTS 8
-#define CACHE_ENTRY_MAX ((size_t)32 << 20)
-#define CACHE_TOTAL_MAX ((size_t)64 << 20)
+#define CACHE_SLOTS 16
+#define CACHE_ENTRY_MAX ((size_t)64 << 20)
+#define CACHE_TOTAL_MAX ((size_t)128 << 20)
 #define RECENT 64
 
 static hh_lock lock = HH_LOCK_INIT;
@@ -52,19 +53,21 @@ static bool register_range(uint8_t *base, size_t size, void *hdr) {
   return true;
 }
 
-/* Takes a cached mapping of `size` bytes (up to a quarter more). */
+/* Takes the smallest cached mapping of at least `size` bytes, and at most
+ * twice that (the caller purges what it does not use). */
 static uint8_t *cache_take(size_t size, size_t *got) {
-  for (unsigned i = 0; i < cached; i++) {
-    if (cache[i].size >= size && cache[i].size - size <= size / 4) {
-      uint8_t *base = cache[i].base;
-      *got = cache[i].size;
-      cached_bytes -= cache[i].size;
-      for (unsigned j = i + 1; j < cached; j++) cache[j - 1] = cache[j];
-      cached--;
-      return base;
-    }
-  }
-  return NULL;
+  unsigned best = cached;
+  for (unsigned i = 0; i < cached; i++)
+    if (cache[i].size >= size && cache[i].size <= 2 * size &&
+        (best == cached || cache[i].size < cache[best].size))
+      best = i;
+  if (best == cached) return NULL;
+  uint8_t *base = cache[best].base;
+  *got = cache[best].size;
+  cached_bytes -= cache[best].size;
+  for (unsigned j = best + 1; j < cached; j++) cache[j - 1] = cache[j];
+  cached--;
+  return base;
 }
 
 hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
@@ -76,9 +79,12 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
   bool dirty = false;
   if (map_align == HH_MAPPING_SIZE) {
     hh_lock_acquire(&lock);
-    base = cache_take(map_size, &map_size);
+    size_t want = map_size;
+    base = cache_take(want, &map_size);
     hh_lock_release(&lock);
     dirty = base != NULL;
+    /* A bigger mapping than needed: its tail keeps no memory committed. */
+    if (base != NULL && map_size > want) hh_os_purge(base + want, map_size - want);
   }
   if (base == NULL) base = hh_os_map_aligned(map_size, map_align);
   if (base == NULL && hh_tls_heap != NULL) {

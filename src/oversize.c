@@ -226,13 +226,16 @@ void *hh_oversize_realloc(hh_oversize *o, size_t size) {
     hh_os_unmap(dest, want);
     return NULL;
   }
+  /* Unregister the old place while it is still ours: once mremap returns, the
+   * kernel may hand that address to another thread's mmap at once. */
+  register_range(base, old, NULL);
   q = mremap(base, old, old, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
   if (q == MAP_FAILED) {
+    register_range(base, old, o);
     register_range(dest, want, NULL);
     hh_os_unmap(dest, want);
     return NULL;
   }
-  register_range(base, old, NULL);
   hh_lock_acquire(&lock);
   recent[recent_next++ % RECENT] = base;
   o->user = dest;

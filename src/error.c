@@ -145,8 +145,3 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_dprintf(2, "hahalloc: aborting; set HAHALLOC_ON_ERROR=continue to report and ignore such calls\n");
   abort();
 }
-
-void hh_fatal(const char *what) {
-  hh_dprintf(2, "hahalloc: fatal: %s\n", what);
-  abort();
-}

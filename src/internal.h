@@ -363,9 +363,6 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
 size_t hh_usable_size(const void *p, const char *call);
 
-/* Finds the live range containing `addr` (for the report's scan).
- * Returns its start and usable size, or NULL. Call with the world quiet. */
-void *hh_find_range(uintptr_t addr, size_t *usable);
 
 /* ------------------------------------------------------------------ oversize.c */
 
@@ -377,7 +374,6 @@ void hh_oversize_lock(void);
 void hh_oversize_unlock(void);
 void hh_oversize_lock_reset(void);
 hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
-size_t hh_oversize_cached_bytes(void);
 void hh_oversize_cache_flush(void);
 
 /* ------------------------------------------------------------------ error.c */
@@ -386,7 +382,6 @@ void hh_oversize_cache_flush(void);
  * HAHALLOC_ON_ERROR=continue. Never allocates. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void hh_fatal(const char *what) __attribute__((noreturn));
 /* Writes formatted text to a file descriptor without allocating. */
 void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -63,4 +64,11 @@ void hh_options_init(void) {
     hh_opt.leak_exitcode = (int)parse_long("HAHALLOC_LEAK_EXITCODE", v, 0, 255, 0);
   if ((v = getenv("HAHALLOC_VERBOSE")) != NULL) hh_opt.verbose = parse_bool("HAHALLOC_VERBOSE", v, 0);
   hh_tracking = hh_opt.summary != 0;
+  if (hh_opt.verbose)
+    hh_dprintf(2,
+               "hahalloc: pid %d: summary %s, output %s, format %s, stack depth %d, "
+               "show reachable %s, min size %zu, leak exit code %d, on error %s\n",
+               (int)getpid(), hh_opt.summary ? "on" : "off", hh_opt.output ? hh_opt.output : "stderr",
+               hh_opt.json ? "json" : "text", hh_opt.stack_depth, hh_opt.show_reachable ? "yes" : "no",
+               hh_opt.min_size, hh_opt.leak_exitcode, hh_opt.on_error ? "continue" : "abort");
 }

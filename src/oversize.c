@@ -37,7 +37,6 @@ void hh_oversize_lock(void) { hh_lock_acquire(&lock); }
 void hh_oversize_unlock(void) { hh_lock_release(&lock); }
 void hh_oversize_lock_reset(void) { hh_lock_init(&lock); }
 hh_oversize *hh_oversize_first(void) { return live; }
-size_t hh_oversize_cached_bytes(void) { return cached_bytes; }
 
 static size_t chunks_of(size_t size) {
   return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;

@@ -56,23 +56,3 @@ void hh_for_each_live_range(hh_range_fn fn, void *arg) {
   for (hh_oversize *o = hh_oversize_first(); o != NULL; o = o->next)
     fn(o->user, o->map_size, o->size, o->site, arg);
 }
-
-void *hh_find_range(uintptr_t addr, size_t *usable) {
-  const hh_header *h = hh_registry_get(addr);
-  if (h == NULL) return NULL;
-  if (h->kind == HH_MAP_OVERSIZE) {
-    const hh_oversize *o = (const hh_oversize *)h;
-    if (addr < (uintptr_t)o->user || addr >= (uintptr_t)o->user + o->map_size) return NULL;
-    *usable = o->map_size;
-    return o->user;
-  }
-  if (h->kind != HH_MAP_PAGES) return NULL;
-  hh_mapping *m = (hh_mapping *)h;
-  hh_page *s = &m->slices[(addr - (uintptr_t)m) >> HH_SLICE_SHIFT];
-  if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return NULL;
-  hh_page *page = s - s->slice_offset;
-  uint32_t idx = s->kind == HH_PAGE_LARGE ? 0 : hh_range_index(page, (void *)addr);
-  if (idx >= page->capacity) return NULL;
-  *usable = page->block_size;
-  return page->start + (size_t)idx * page->block_size;
-}

@@ -274,7 +274,13 @@ static inline size_t cache_index(uintptr_t ret, uintptr_t frame) {
 
 static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
   int depth = hh_opt.stack_depth;
-  if (depth <= 0 || hh_unwind_busy()) return 0;
+  if (depth <= 0) { /* no sites: remember that for this call site too */
+    size_t i = hh_callsite_index(ret);
+    hh_callsite.ret[i] = ret;
+    hh_callsite.id[i] = 0;
+    return 0;
+  }
+  if (hh_unwind_busy()) return 0;
   tstate *ts = tls_state;
   if (ts == NULL || ts->heap != hh_tls_heap) ts = state_get(frame);
   if (ts == NULL) return 0;

@@ -18,8 +18,16 @@
 
 #define HH_INLINE static inline __attribute__((always_inline))
 
+/* With M = ceil(2^64 / d) and an offset n far below 2^64 / d (here n < 2^20
+ * and d >= 16), the high half of n * M is n / d, and the low half is below M
+ * exactly when d divides n (Lemire, Kaser and Kurz, "Faster remainder by
+ * direct computation", 2019). One multiply gives both. */
 HH_INLINE uint32_t hh_range_index(const hh_page *page, const void *p) {
-  return (uint32_t)((((uintptr_t)p - (uintptr_t)page->start) * page->magic) >> 40);
+  uint64_t off = (uintptr_t)p - (uintptr_t)page->start;
+  return (uint32_t)(((unsigned __int128)off * page->magic) >> 64);
+}
+HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
+  return off * page->magic < page->magic;
 }
 
 /* Bookkeeping after a small range was taken from `page`. Tracking lives out
@@ -58,17 +66,15 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
 }
 
 HH_INLINE void hh_free_fast(void *p, const char *call) {
-  if (p == NULL) return;
   hh_mapping *m = hh_mapping_lookup((uintptr_t)p);
   hh_heap *heap = hh_tls_heap;
   if (HH_LIKELY(m != NULL && atomic_load_explicit(&m->heap, memory_order_relaxed) == heap)) {
     hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
     if (HH_LIKELY(s->kind == HH_PAGE_SMALL)) {
       hh_page *page = s - s->slice_offset;
-      uintptr_t off = (uintptr_t)p - (uintptr_t)page->start;
-      uint32_t idx = hh_range_index(page, p);
+      uint64_t off = (uintptr_t)p - (uintptr_t)page->start;
       hh_block *b = p;
-      if (HH_LIKELY((uintptr_t)idx * page->block_size == off && idx < page->capacity &&
+      if (HH_LIKELY(off < page->limit && hh_range_start(page, off) &&
                     b->canary != (hh_key ^ (uintptr_t)b))) {
         b->next = page->free;
         b->canary = hh_key ^ (uintptr_t)b;

@@ -145,6 +145,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
 }
 
 void hh_free_generic(void *p, const char *call) {
+  if (p == NULL) return; /* the fast path leaves free(NULL) to us */
   hh_ref ref;
   if (hh_lookup(p, call, &ref)) hh_release(p, &ref, call);
 }

@@ -105,7 +105,7 @@ typedef struct hh_page {
                                       range freed last, still in cache, is reused first */
   uint8_t *start;                  /* first range */
   hh_track_rec *track;             /* records, or NULL when not tracking */
-  uint64_t magic;                  /* index = (offset * magic) >> 40 */
+  uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
   uint32_t used;                   /* see invariants */
   uint32_t capacity;               /* ranges initialised so far */
   uint32_t block_size;             /* bytes per range; 0 when FREE */
@@ -114,8 +114,9 @@ typedef struct hh_page {
   uint8_t root;                    /* root index; HH_ROOTS for large ranges */
   _Atomic(uint8_t) in_full;        /* on the heap's full list */
   uint8_t dirty;                   /* memory may hold old data (FREE span: still committed) */
-  uint32_t reserved;               /* ranges that fit in the page */
+  uint32_t limit;                  /* capacity * block_size: offsets below are carved */
   /* Second line: written by other threads, or rarely used. */
+  uint32_t reserved;               /* ranges that fit in the page */
   _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
   uint32_t slice_count;            /* slices in the span (first slice only) */
   hh_track_rec large_rec;          /* the record of a large range */

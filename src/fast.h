@@ -66,23 +66,31 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
 }
 
 HH_INLINE void hh_free_fast(void *p, const char *call) {
-  hh_mapping *m = hh_mapping_lookup((uintptr_t)p);
+  uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
-  if (HH_LIKELY(m != NULL && atomic_load_explicit(&m->heap, memory_order_relaxed) == heap)) {
-    hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
-    if (HH_LIKELY(s->kind == HH_PAGE_SMALL)) {
+  if (HH_LIKELY((a >> 47) == 0 && hh_chunk_is_mapping[a >> HH_MAPPING_SHIFT])) {
+    hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
+    hh_page *s = &m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT];
+    if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap &&
+                  s->kind == HH_PAGE_SMALL)) {
       hh_page *page = s - s->slice_offset;
-      uint64_t off = (uintptr_t)p - (uintptr_t)page->start;
+      uint64_t off = a - (uintptr_t)page->start;
       hh_block *b = p;
       if (HH_LIKELY(off < page->limit && hh_range_start(page, off) &&
-                    b->canary != (hh_key ^ (uintptr_t)b))) {
+                    b->canary != (hh_key ^ a))) {
         b->next = page->free;
-        b->canary = hh_key ^ (uintptr_t)b;
+        b->canary = hh_key ^ a;
         page->free = b;
-        if (hh_tracking) hh_stats_free(heap, page->block_size);
-        if (HH_UNLIKELY(--page->used == 0 ||
-                        atomic_load_explicit(&page->in_full, memory_order_relaxed)))
-          hh_page_emptied(heap, page);
+        /* Every call below is a tail call: this path needs no stack frame. */
+        bool emptied = --page->used == 0 ||
+                       atomic_load_explicit(&page->in_full, memory_order_relaxed);
+        if (hh_tracking) {
+          heap->stats.frees++;
+          heap->stats.live -= page->block_size;
+          if (HH_UNLIKELY(heap->stats.live < -HH_FLUSH_BYTES))
+            return hh_free_done_slow(heap, page, emptied);
+        }
+        if (HH_UNLIKELY(emptied)) return hh_page_emptied(heap, page);
         return;
       }
     }

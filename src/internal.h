@@ -331,6 +331,7 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
+void hh_free_done_slow(hh_heap *heap, hh_page *page, bool emptied);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 

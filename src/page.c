@@ -121,6 +121,12 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
   }
 }
 
+/* The end of a local free that must also flush statistics. */
+void hh_free_done_slow(hh_heap *heap, hh_page *page, bool emptied) {
+  hh_stats_flush(heap);
+  if (emptied) hh_page_emptied(heap, page);
+}
+
 /* Collects remote frees from full pages (and large ranges) after a remote
  * thread signalled one, or from every page when `all` is set. */
 void hh_heap_sweep(hh_heap *heap, bool all) {

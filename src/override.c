@@ -43,14 +43,16 @@ HH_EXPORT void free(void *ptr) { hh_free_fast(ptr, "free"); }
 
 HH_EXPORT void cfree(void *ptr) { hh_free_fast(ptr, "cfree"); }
 
-HH_EXPORT void *calloc(size_t n, size_t size) {
+HH_INLINE void *calloc_at(size_t n, size_t size, void *ret, void *frame) {
   size_t total;
   if (mul_overflows(n, size, &total)) {
     errno = ENOMEM;
     return NULL;
   }
-  return hh_calloc_fast(total, RET, FRAME);
+  return hh_calloc_fast(total, ret, frame);
 }
+
+HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, RET, FRAME); }
 
 HH_EXPORT void *realloc(void *ptr, size_t size) { return hh_realloc(ptr, size, "realloc", RET, FRAME); }
 
@@ -174,14 +176,7 @@ HH_EXPORT int malloc_info(int options, FILE *fp) {
 /* The names glibc uses internally, which some programs reach directly. */
 HH_EXPORT void *__libc_malloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
 HH_EXPORT void __libc_free(void *ptr) { hh_free_fast(ptr, "free"); }
-HH_EXPORT void *__libc_calloc(size_t n, size_t size) {
-  size_t total;
-  if (mul_overflows(n, size, &total)) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  return hh_calloc_fast(total, RET, FRAME);
-}
+HH_EXPORT void *__libc_calloc(size_t n, size_t size) { return calloc_at(n, size, RET, FRAME); }
 HH_EXPORT void *__libc_realloc(void *ptr, size_t size) {
   return hh_realloc(ptr, size, "realloc", RET, FRAME);
 }

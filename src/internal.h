@@ -11,7 +11,7 @@
  *           hh_page) in the mapping header; a span of slices is described by
  *           its first slice's descriptor, and every other slice of a used span
  *           records its distance to that first one (slice_offset).
- * page      A span of 1..32 slices that serves one root: it is cut into ranges
+ * page      A span of 1..16 slices that serves one root: it is cut into ranges
  *           of the root's block size. Each page keeps its own free lists
  *           (free-list sharding, after mimalloc), so a free touches only the
  *           page it belongs to.
@@ -38,9 +38,17 @@
  *           is pushed with one CAS on the page's thread_free list, which the
  *           owner collects when it needs memory.
  * registry  A two-level table from each 4 MiB chunk of address space to the
- *           header that owns it (a mapping, an oversize mapping, or meta
- *           memory). It lets free() reject pointers that hahalloc never
- *           returned without touching unmapped memory.
+ *           header that owns it (a mapping, an oversize mapping, a cached
+ *           oversize mapping, or meta memory). It lets free() reject
+ *           pointers that hahalloc never returned without touching unmapped
+ *           memory. The chunk table (one byte per chunk) answers the free
+ *           fast path's only question: is this chunk a mapping of pages?
+ * abandoned heap
+ *           The heap of a thread that exited, with the ranges it still holds;
+ *           the next thread to start takes it over, or a thread freeing into
+ *           it or needing a mapping merges it. An orphan is a heap a fork
+ *           child inherited from another thread: marked abandoned, never
+ *           adopted, since the fork may have caught it mid-update.
  * canary    A freed range stores `hh_key ^ address` in its second word; the
  *           allocator clears it when handing the range out. A free that finds
  *           the canary in place is a double free.

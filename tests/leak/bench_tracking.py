@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """What tracking costs (issue 3): the small-object churn with no report
 (HAHALLOC_SUMMARY=0), with sizes tracked but no stacks (STACK_DEPTH=0: the
-core's share), with the default report (4 frames), with 16-frame stacks; and the same leak-finding run under valgrind memcheck. Runs are
-interleaved and repeated; medians of wall time are compared.
+core's share), with the default report (the call site), with 16-frame stacks;
+both on a minimal churn of its own and on issue 2's churn (bench/churn, one
+thread, when built); and the same leak-finding run under valgrind memcheck.
+Runs are interleaved and repeated; medians of wall time are compared.
 
 usage: bench_tracking.py BUILD_DIR [STEPS] [REPEATS]"""
 import os, shutil, statistics, subprocess, sys, time
@@ -29,16 +31,25 @@ def timed(argv, env):
     return time.perf_counter() - t
 
 
-times = {name: [] for name, _ in CONFIGS}
-for _ in range(REPEATS):
-    for name, env in CONFIGS:
-        times[name].append(timed([CHURN, str(STEPS)], env))
-med = {k: statistics.median(v) for k, v in times.items()}
-ref = med["hahalloc, HAHALLOC_SUMMARY=0"]
-print(f"small-object churn, {STEPS} steps, median of {REPEATS} interleaved runs")
-print(f"{'configuration':<36} {'seconds':>8} {'vs SUMMARY=0':>13}")
-for name, _ in CONFIGS:
-    print(f"{name:<36} {med[name]:8.3f} {med[name] / ref:12.2f}x")
+def table(title, argv):
+    times = {name: [] for name, _ in CONFIGS}
+    for _ in range(REPEATS):
+        for name, env in CONFIGS:
+            times[name].append(timed(argv, env))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = med["hahalloc, HAHALLOC_SUMMARY=0"]
+    print(f"{title}, median of {REPEATS} interleaved runs")
+    print(f"{'configuration':<36} {'seconds':>8} {'vs SUMMARY=0':>13}")
+    for name, _ in CONFIGS:
+        print(f"{name:<36} {med[name]:8.3f} {med[name] / ref:12.2f}x")
+
+
+table(f"small-object churn (tests/leak/churn.c), {STEPS} steps", [CHURN, str(STEPS)])
+ISSUE2_CHURN = os.path.join(BUILD, "bench", "churn")
+if os.path.exists(ISSUE2_CHURN):
+    print()
+    table("issue 2's churn (bench/churn threads=1 steps=16000000)",
+          [ISSUE2_CHURN, "threads=1", "steps=16000000"])
 
 if shutil.which("valgrind"):
     steps = max(STEPS // 20, 10000)

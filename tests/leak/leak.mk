@@ -33,7 +33,7 @@ test-leak: lib $(LEAK_PROGS)
 test-leak-valgrind: lib
 	python3 tests/leak/valgrind_compare.py build
 
-bench-tracking: lib $(LEAK_PROGS)
+bench-tracking: lib $(LEAK_PROGS) build/bench/churn
 	python3 tests/leak/bench_tracking.py build
 
 TEST_TARGETS += test-leak test-leak-valgrind

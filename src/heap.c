@@ -91,7 +91,6 @@ hh_heap *hh_heap_get_slow(void) {
   }
   h->next_abandoned = NULL;
   h->tid = (int)current_tid();
-  h->stack_hint = (uintptr_t)__builtin_frame_address(0);
   atomic_store(&h->abandoned, 0);
   hh_tls_heap = h;
   pthread_setspecific(heap_key, h);

@@ -196,7 +196,6 @@ typedef struct hh_heap {
   _Atomic(int) remote_full;        /* a remote free hit a full page */
   uint32_t sweep_tick;
   hh_stats stats;
-  uintptr_t stack_hint;            /* an address on the owner's stack */
   int tid;
   _Atomic(int) abandoned;          /* owner has exited */
   struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
@@ -257,7 +256,8 @@ void *hh_os_map(size_t size);                    /* NULL on failure */
 void *hh_os_map_aligned(size_t size, size_t align);
 void hh_os_unmap(void *p, size_t size);
 void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
-void *hh_os_remap(void *p, size_t old_size, size_t new_size);
+bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
+bool hh_os_move(void *p, size_t size, void *dest);           /* pages, not bytes */
 uintptr_t hh_os_random(void);
 /* The registry: two levels over the 47-bit user address space, 2^12 leaves
  * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on

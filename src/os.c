@@ -40,13 +40,19 @@ void hh_os_purge(void *p, size_t size) {
   errno = saved;
 }
 
-void *hh_os_remap(void *p, size_t old_size, size_t new_size) {
-  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  return q;
+/* Grows a mapping where it is, if the address space after it is free. */
+bool hh_os_grow(void *p, size_t old_size, size_t new_size) {
+  int saved = errno;
+  bool ok = mremap(p, old_size, new_size, 0) != MAP_FAILED;
+  errno = saved;
+  return ok;
+}
+
+/* Moves a mapping's pages onto `dest` (which it replaces) without copying. */
+bool hh_os_move(void *p, size_t size, void *dest) {
+  if (mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dest) != MAP_FAILED) return true;
+  errno = ENOMEM;
+  return false;
 }
 
 /* Where the next aligned mapping is likely to fit without trimming: the

@@ -11,9 +11,6 @@
  * RSS falls after a big free. Growing uses mremap: the kernel moves page
  * tables instead of copying.
  */
-#define _GNU_SOURCE
-#include <sys/mman.h>
-
 #include "internal.h"
 #include "lock.h"
 
@@ -208,8 +205,7 @@ void *hh_oversize_realloc(hh_oversize *o, size_t size) {
     return base;
   }
   /* Grow in place if the address space after it is free... */
-  void *q = mremap(base, old, want, 0);
-  if (q != MAP_FAILED) {
+  if (hh_os_grow(base, old, want)) {
     if (!register_range(base + old, want - old, o)) {
       hh_os_unmap(base + old, want - old);
       return NULL;
@@ -228,8 +224,7 @@ void *hh_oversize_realloc(hh_oversize *o, size_t size) {
   /* Unregister the old place while it is still ours: once mremap returns, the
    * kernel may hand that address to another thread's mmap at once. */
   register_range(base, old, NULL);
-  q = mremap(base, old, old, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
-  if (q == MAP_FAILED) {
+  if (!hh_os_move(base, old, dest)) {
     register_range(base, old, o);
     register_range(dest, want, NULL);
     hh_os_unmap(dest, want);

@@ -1,12 +1,11 @@
 /*
  * Memory for the report's own tables while the world is stopped. It comes
- * straight from mmap: a stopped thread may hold the meta allocator's lock.
+ * straight from the OS (hh_os_map), not from meta memory: a stopped thread
+ * may hold the meta allocator's lock.
  * Every region is remembered so the scan never takes it for a root (it holds
  * pointers to every live block, which would make them all reachable).
  */
-#define _GNU_SOURCE
 #include <stdatomic.h>
-#include <sys/mman.h>
 
 #include "report.h"
 
@@ -19,9 +18,8 @@ static struct {
 
 void *hh_report_map(size_t size) {
   size = (size + 4095) & ~(size_t)4095;
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) return NULL;
+  void *p = hh_os_map(size);
+  if (p == NULL) return NULL;
   for (int i = 0; i < MAX_REGIONS; i++) {
     uintptr_t expect = 0;
     if (atomic_compare_exchange_strong(&regions[i].start, &expect, (uintptr_t)p)) {
@@ -29,20 +27,22 @@ void *hh_report_map(size_t size) {
       return p;
     }
   }
-  munmap(p, size); /* cannot remember it: do not hand out memory we would scan */
+  hh_os_unmap(p, size); /* cannot remember it: do not hand out memory we would scan */
   return NULL;
 }
 
 void hh_report_unmap(void *p, size_t size) {
   if (p == NULL) return;
   size = (size + 4095) & ~(size_t)4095;
-  munmap(p, size);
+  /* Forget the region before unmapping it: once unmapped, its address may
+   * be handed to someone else's mapping. */
   for (int i = 0; i < MAX_REGIONS; i++)
     if (atomic_load(&regions[i].start) == (uintptr_t)p) {
       atomic_store(&regions[i].size, 0);
       atomic_store(&regions[i].start, 0);
-      return;
+      break;
     }
+  hh_os_unmap(p, size);
 }
 
 bool hh_report_is_own(uintptr_t addr) {

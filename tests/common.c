@@ -114,7 +114,9 @@ static void apply_env(const char *const *env) {
   }
 }
 
-bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) {
+/* Forks a child with stdout and stderr on pipes; in the child, runs
+ * body(arg) and exits with its status (which an exec may replace). */
+static bool spawn(int (*body)(void *), void *arg, int timeout_s, hh_child *c) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) abort();
   fflush(NULL);
@@ -122,7 +124,7 @@ bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) {
   if (pid < 0) abort();
   if (pid == 0) {
     child_setup(out_pipe, err_pipe);
-    int rc = fn(arg);
+    int rc = body(arg);
     fflush(NULL);
     _exit(rc);
   }
@@ -131,22 +133,25 @@ bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) {
   return collect(pid, out_pipe[0], err_pipe[0], timeout_s, c);
 }
 
+bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) {
+  return spawn(fn, arg, timeout_s, c);
+}
+
+typedef struct exec_args {
+  const char *const *argv, *const *env;
+} exec_args;
+
+static int exec_body(void *p) {
+  const exec_args *x = p;
+  apply_env(x->env);
+  execv(x->argv[0], (char *const *)x->argv);
+  dprintf(2, "exec %s: %s\n", x->argv[0], strerror(errno));
+  return 127;
+}
+
 bool hh_exec_run(const char *const *argv, const char *const *env, int timeout_s, hh_child *c) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) abort();
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) abort();
-  if (pid == 0) {
-    child_setup(out_pipe, err_pipe);
-    apply_env(env);
-    execv(argv[0], (char *const *)argv);
-    dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  return collect(pid, out_pipe[0], err_pipe[0], timeout_s, c);
+  exec_args x = {argv, env};
+  return spawn(exec_body, &x, timeout_s, c);
 }
 
 bool hh_exec_self(const char *name, const char *arg, const char *const *env, int timeout_s,

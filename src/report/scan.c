@@ -405,39 +405,32 @@ static void scan_maps(const hh_world *w) {
 
 /* ------------------------------------------------------------------ grouping */
 
-static void group_sort(hh_group *g, size_t n) {
-  /* heapsort by bytes, descending (in place, no allocation) */
-#define LESS(x, y) ((x).bytes > (y).bytes || ((x).bytes == (y).bytes && (x).site > (y).site))
-  for (size_t start = n / 2; start-- > 0;) {
-    size_t root = start;
-    for (;;) {
-      size_t child = 2 * root + 1;
-      if (child >= n) break;
-      if (child + 1 < n && LESS(g[child], g[child + 1])) child++;
-      if (!LESS(g[root], g[child])) break;
-      hh_group t = g[root];
-      g[root] = g[child];
-      g[child] = t;
-      root = child;
-    }
+/* Heapsort by bytes, descending, then by site (in place, no allocation). */
+static bool group_before(const hh_group *x, const hh_group *y) {
+  return x->bytes > y->bytes || (x->bytes == y->bytes && x->site > y->site);
+}
+
+static void sift_down(hh_group *g, size_t root, size_t n) {
+  for (;;) {
+    size_t child = 2 * root + 1;
+    if (child >= n) return;
+    if (child + 1 < n && group_before(&g[child], &g[child + 1])) child++;
+    if (!group_before(&g[root], &g[child])) return;
+    hh_group t = g[root];
+    g[root] = g[child];
+    g[child] = t;
+    root = child;
   }
+}
+
+static void group_sort(hh_group *g, size_t n) {
+  for (size_t start = n / 2; start-- > 0;) sift_down(g, start, n);
   for (size_t end = n; end-- > 1;) {
     hh_group t = g[0];
     g[0] = g[end];
     g[end] = t;
-    size_t root = 0;
-    for (;;) {
-      size_t child = 2 * root + 1;
-      if (child >= end) break;
-      if (child + 1 < end && LESS(g[child], g[child + 1])) child++;
-      if (!LESS(g[root], g[child])) break;
-      hh_group u = g[root];
-      g[root] = g[child];
-      g[child] = u;
-      root = child;
-    }
+    sift_down(g, 0, end);
   }
-#undef LESS
 }
 
 static void make_groups(hh_scan *s) {

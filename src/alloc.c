@@ -24,39 +24,20 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   hh_block *b = page->free;
   page->free = b->next;
   page->used++;
-  hh_alloc_done(heap, page, b, size, ret, frame);
+  b->next = NULL; /* see hh_alloc_fast */
+  b->canary = 0;
+  if (page->track != NULL) hh_track(heap, page, page->track, b, size, ret, frame);
   if (zero) memset(b, 0, size);
   return b;
 }
 
-/* Records a range's site and size, and counts it. Kept free of calls on its
- * common path, so that it needs no stack frame. */
-static inline void *track(hh_heap *heap, hh_page *page, hh_block *b, size_t size, uint32_t site) {
-  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-  rec->site = site;
-  rec->size = (uint32_t)size;
-  heap->stats.allocs++;
-  heap->stats.bytes_allocated += size;
-  int64_t live = heap->stats.live + page->block_size;
-  heap->stats.live = live;
-  if (live > heap->stats.live_hi) {
-    heap->stats.live_hi = live;
-    if (HH_UNLIKELY(live > HH_FLUSH_BYTES)) return hh_stats_flush_ret(heap, b);
-  }
+/* The fast path's tracking, for a call site the thread's table does not
+ * know: capture the site (which fills the table at depth 1), then record. */
+void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                        void *frame) {
+  page->track[hh_range_index(page, b)].word = HH_TRACK_WORD(hh_site_capture(ret, frame), size);
+  hh_stats_alloc(heap, size, page->block_size);
   return b;
-}
-
-static HH_NOINLINE void *track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size,
-                                        void *ret, void *frame) {
-  return track(heap, page, b, size, hh_site_capture(ret, frame));
-}
-
-void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                     void *frame) {
-  size_t c = hh_callsite_index((uintptr_t)ret);
-  if (HH_UNLIKELY(hh_callsite.ret[c] != (uintptr_t)ret))
-    return track_new_site(heap, page, b, size, ret, frame);
-  return track(heap, page, b, size, hh_callsite.id[c]);
 }
 
 /* Zeroes reused memory for calloc. Big ranges are handed back to the kernel
@@ -153,7 +134,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (in_place) {
       ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
       ref.page->large_rec.size = (uint32_t)size;
-      if (hh_tracking) heap->stats.live += (int64_t)ref.page->block_size - (int64_t)ref.accounted;
+      if (hh_tracking) hh_stats_resize(heap, ref.accounted, ref.page->block_size);
     }
     break;
   }
@@ -161,7 +142,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (big) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
-      if (hh_tracking) heap->stats.live += (int64_t)ref.oversize->map_size - (int64_t)ref.accounted;
+      if (hh_tracking) hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
       if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
       return q;
     }

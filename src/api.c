@@ -7,9 +7,11 @@
 #include "hahalloc.h"
 
 #define RET __builtin_return_address(0)
-#define FRAME __builtin_frame_address(0)
+/* The frame address as a frame pointer would hold it (CFA - 16), without
+ * making the fast paths set one up. */
+#define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 
-HH_EXPORT void *hahalloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
+HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
 
 HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }
 

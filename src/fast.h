@@ -18,27 +18,43 @@
 
 #define HH_INLINE static inline __attribute__((always_inline))
 
+/* malloc and hahalloc run without a frame of their own: every call they
+ * make is a tail call, so the function it reaches (built with frame
+ * pointers) saves the caller's rbp exactly where a frame of theirs would
+ * have, at CFA - 16, which is what the site capture's stack walk reads.
+ * Entry points that make ordinary calls (calloc's memset) keep their
+ * frame. clang has no per-function switch and keeps the frame. */
+#if defined(__clang__)
+#define HH_FRAMELESS
+#else
+#define HH_FRAMELESS __attribute__((optimize("omit-frame-pointer")))
+#endif
+
 /* With M = ceil(2^64 / d) and an offset n far below 2^64 / d (here n < 2^20
  * and d >= 16), the high half of n * M is n / d, and the low half is below M
  * exactly when d divides n (Lemire, Kaser and Kurz, "Faster remainder by
  * direct computation", 2019). One multiply gives both. */
-HH_INLINE uint32_t hh_range_index(const hh_page *page, const void *p) {
+HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
   uint64_t off = (uintptr_t)p - (uintptr_t)page->start;
-  return (uint32_t)(((unsigned __int128)off * page->magic) >> 64);
+  return (size_t)(((unsigned __int128)off * page->magic) >> 64);
 }
 HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
   return off * page->magic < page->magic;
 }
 
-/* Bookkeeping after a small range was taken from `page`. Tracking lives out
- * of line so that the untracked fast path needs no stack frame. */
-HH_INLINE void *hh_alloc_done(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                              void *frame) {
-  /* Clear the free-list words: a stale pointer to a neighbour would make a
-   * leaked neighbour look reachable to the leak scan. */
-  b->next = NULL;
-  b->canary = 0;
-  if (hh_tracking) return hh_track_alloc(heap, page, b, size, ret, frame);
+/*
+ * Tracking, inline: the call site's id from the thread's call-site table,
+ * one 8-byte store of (site, size) into the range's record, and the
+ * statistics. A call site not in the table (first use, a runtime wrapper
+ * such as strdup, deeper stacks) leaves through hh_track_new_site.
+ */
+HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_track_rec *track, hh_block *b,
+                         size_t size, void *ret, void *frame) {
+  uintptr_t r = (uintptr_t)ret;
+  size_t c = hh_callsite_index(r);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
+  track[hh_range_index(page, b)].word = HH_TRACK_WORD(heap->callsite.id[c], size);
+  hh_stats_alloc(heap, size, page->block_size);
   return b;
 }
 
@@ -48,9 +64,16 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
     hh_page *page = heap->direct[hh_root_of(size)];
     hh_block *b = page->free;
     if (HH_LIKELY(b != NULL)) {
+      hh_track_rec *track = page->track; /* NULL unless tracking */
       page->free = b->next;
       page->used++;
-      return hh_alloc_done(heap, page, b, size, ret, frame);
+      /* Clear the free-list words: the canary, so that the range is not
+       * taken for a free one; the link, so that a leaked neighbour does not
+       * look reachable to the leak scan. */
+      b->next = NULL;
+      b->canary = 0;
+      if (track == NULL) return b;
+      return hh_track(heap, page, track, b, size, ret, frame);
     }
   }
   return hh_alloc_generic(size, false, ret, frame);
@@ -70,27 +93,20 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
   hh_heap *heap = hh_tls_heap;
   if (HH_LIKELY((a >> 47) == 0 && hh_chunk_is_mapping[a >> HH_MAPPING_SHIFT])) {
     hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
-    hh_page *s = &m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT];
-    if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap &&
-                  s->kind == HH_PAGE_SMALL)) {
-      hh_page *page = s - s->slice_offset;
+    hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
+    if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap && page != NULL)) {
       uint64_t off = a - (uintptr_t)page->start;
       hh_block *b = p;
-      if (HH_LIKELY(off < page->limit && hh_range_start(page, off) &&
-                    b->canary != (hh_key ^ a))) {
+      uintptr_t canary = heap->key ^ a;
+      if (HH_LIKELY(off < page->limit && hh_range_start(page, off) && b->canary != canary)) {
         b->next = page->free;
-        b->canary = hh_key ^ a;
+        b->canary = canary;
         page->free = b;
-        /* Every call below is a tail call: this path needs no stack frame. */
-        bool emptied = --page->used == 0 ||
-                       atomic_load_explicit(&page->in_full, memory_order_relaxed);
-        if (hh_tracking) {
-          heap->stats.frees++;
-          heap->stats.live -= page->block_size;
-          if (HH_UNLIKELY(heap->stats.live < -HH_FLUSH_BYTES))
-            return hh_free_done_slow(heap, page, emptied);
-        }
-        if (HH_UNLIKELY(emptied)) return hh_page_emptied(heap, page);
+        hh_stats_free(heap, page->block_size); /* kept untracked too: one add beats a branch */
+        /* The call below is a tail call: this path needs no stack frame. */
+        if (HH_UNLIKELY(--page->used == 0 ||
+                        atomic_load_explicit(&page->in_full, memory_order_relaxed)))
+          return hh_page_emptied(heap, page);
         return;
       }
     }

@@ -98,10 +98,14 @@ typedef struct hh_block {
   uintptr_t canary;
 } hh_block;
 
-typedef struct hh_track_rec {
-  uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
-  uint32_t size; /* requested bytes */
+typedef union hh_track_rec {
+  struct {
+    uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
+    uint32_t size; /* requested bytes */
+  };
+  uint64_t word; /* both, for the fast path's single store */
 } hh_track_rec;
+#define HH_TRACK_WORD(site, size) ((uint64_t)(uint32_t)(site) | ((uint64_t)(size) << 32))
 
 enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
 
@@ -114,22 +118,25 @@ typedef struct hh_page {
   uint8_t *start;                  /* first range */
   hh_track_rec *track;             /* records, or NULL when not tracking */
   uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
+  struct hh_page *small;           /* every slice of a SMALL page: that page; else NULL */
   uint32_t used;                   /* see invariants */
-  uint32_t capacity;               /* ranges initialised so far */
   uint32_t block_size;             /* bytes per range; 0 when FREE */
-  uint32_t slice_offset;           /* distance to the span's first slice */
+  uint32_t limit;                  /* capacity * block_size: offsets below are carved */
   uint8_t kind;                    /* enum hh_page_kind */
   uint8_t root;                    /* root index; HH_ROOTS for large ranges */
   _Atomic(uint8_t) in_full;        /* on the heap's full list */
-  uint8_t dirty;                   /* memory may hold old data (FREE span: still committed) */
-  uint32_t limit;                  /* capacity * block_size: offsets below are carved */
   /* Second line: written by other threads, or rarely used. */
+  uint8_t dirty __attribute__((aligned(64))); /* memory may hold old data (FREE span: still committed) */
+  uint32_t capacity;               /* ranges initialised so far */
+  uint32_t slice_offset;           /* distance to the span's first slice */
   uint32_t reserved;               /* ranges that fit in the page */
   _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
   uint32_t slice_count;            /* slices in the span (first slice only) */
   hh_track_rec large_rec;          /* the record of a large range */
   struct hh_page *next, *prev;     /* root queue, full list or span bin */
 } __attribute__((aligned(64))) hh_page;
+_Static_assert(offsetof(hh_page, in_full) < 64, "the fast paths' fields share one cache line");
+_Static_assert(sizeof(hh_page) == 128, "a slice descriptor is two cache lines");
 
 typedef struct hh_mapping {
   uintptr_t cookie;                /* hh_key ^ address: a sanity check */
@@ -176,11 +183,27 @@ typedef struct hh_queue {
  * Kept while tracking (the exit summary is on); HAHALLOC_SUMMARY=0 turns
  * them off with the rest of the bookkeeping. */
 typedef struct hh_stats {
-  uint64_t allocs, frees;
+  /* (ordered so that the compiler does not pair the fast path's updates
+   * into vector operations, which take more instructions) */
+  uint64_t allocs;                 /* frees = allocs - live ranges, at report time */
+  int64_t hi;                      /* highest share of bytes in use since the last flush */
   uint64_t bytes_allocated;        /* requested bytes, all time */
-  int64_t live;                    /* bytes in use, this heap's share */
-  int64_t live_hi;                 /* highest `live` since the last flush */
+  int64_t room;                    /* hi - share now: bytes until a new high */
 } hh_stats;
+
+/* Call site -> site id, filled by hh_site_capture at depth 1 for call sites
+ * outside the runtime's wrappers, where the return address alone decides
+ * the site. Kept in the heap, which the fast path holds in a register; the
+ * mapping is the same for every thread, so a heap taken over by another
+ * thread keeps a valid table. */
+#define HH_CALLSITE_BITS 8
+typedef struct hh_callsite_cache {
+  uintptr_t ret[1u << HH_CALLSITE_BITS];
+  uint32_t id[1u << HH_CALLSITE_BITS];
+} hh_callsite_cache;
+static inline size_t hh_callsite_index(uintptr_t ret) {
+  return (size_t)((ret * 0x9e3779b97f4a7c15ULL) >> (64 - HH_CALLSITE_BITS));
+}
 
 typedef struct hh_heap {
   hh_page *direct[HH_ROOTS];       /* current page per root, never NULL */
@@ -194,12 +217,14 @@ typedef struct hh_heap {
   hh_mapping *mappings;            /* owned mappings */
   uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
+  uintptr_t key;                   /* hh_key, at hand for the free fast path */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
   _Atomic(int) abandoned;          /* owner has exited */
   struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
+  hh_callsite_cache callsite;
 } hh_heap;
 
 static inline void hh_queue_push_front(hh_queue *q, hh_page *p) {
@@ -339,7 +364,6 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
-void hh_free_done_slow(hh_heap *heap, hh_page *page, bool emptied);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 
@@ -366,8 +390,8 @@ static inline hh_heap *hh_heap_get(void) {
  * and `frame` are the public entry point's return and frame addresses, for
  * the allocation site; `call` names the entry point in error messages. */
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
-void *hh_track_alloc(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                     void *frame) HH_NOINLINE;
+void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                        void *frame) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
@@ -397,31 +421,37 @@ void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* ------------------------------------------------------------------ stats.c */
 
-#define HH_FLUSH_BYTES ((int64_t)64 << 10)
 void hh_stats_flush(hh_heap *heap);
-void *hh_stats_flush_ret(hh_heap *heap, void *p); /* flushes, returns p: a tail call */
 void hh_stats_free_orphan(size_t size);
 typedef struct hh_totals {
-  uint64_t allocs, frees, bytes_allocated, peak_bytes;
+  uint64_t allocs, bytes_allocated, peak_bytes;
+  uint64_t frees; /* 0 here: allocs less the live ranges, which the caller walks */
   int64_t live_bytes;
 } hh_totals;
 void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
-/* `requested` counts in the total; `live` (the block's usable size, which the
- * free knows without reading the tracking record) in the bytes in use. */
+/* A heap's share of the bytes in use is hi - room (negative when it frees
+ * what others allocated). A range taken costs `room`; running out of room
+ * is a new high. A free gives room back: one add, no branch. Bytes in use
+ * count whole blocks (the requested size rounded up to its root), so that
+ * a free need not read the range's tracking record. */
+static inline void hh_stats_take(hh_heap *heap, int64_t live) {
+  int64_t room = heap->stats.room - live;
+  if (room < 0) {
+    heap->stats.hi -= room;
+    room = 0;
+  }
+  heap->stats.room = room;
+}
 static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;
   heap->stats.bytes_allocated += requested;
-  heap->stats.live += (int64_t)live;
-  if (heap->stats.live > heap->stats.live_hi) {
-    heap->stats.live_hi = heap->stats.live;
-    if (HH_UNLIKELY(heap->stats.live > HH_FLUSH_BYTES)) hh_stats_flush(heap);
-  }
+  hh_stats_take(heap, (int64_t)live);
 }
-static inline void hh_stats_free(hh_heap *heap, size_t size) {
-  heap->stats.frees++;
-  heap->stats.live -= (int64_t)size;
-  if (HH_UNLIKELY(heap->stats.live < -HH_FLUSH_BYTES)) hh_stats_flush(heap);
+static inline void hh_stats_free(hh_heap *heap, size_t size) { heap->stats.room += (int64_t)size; }
+static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
+  if (after > before) hh_stats_take(heap, (int64_t)(after - before));
+  else hh_stats_free(heap, before - after);
 }
 
 /* ------------------------------------------------------------------ live ranges */
@@ -437,16 +467,6 @@ void hh_for_each_live_range(hh_range_fn fn, void *arg);
 /* Allocation site of the caller of the public entry point; `ret` is that
  * entry point's return address. Must not allocate through malloc. */
 uint32_t hh_site_capture(void *ret, void *frame);
-/* Call site -> site id, per thread, filled by hh_site_capture at depth 1. */
-#define HH_CALLSITE_BITS 8
-typedef struct hh_callsite_cache {
-  uintptr_t ret[1u << HH_CALLSITE_BITS];
-  uint32_t id[1u << HH_CALLSITE_BITS];
-} hh_callsite_cache;
-extern __thread hh_callsite_cache hh_callsite __attribute__((tls_model("initial-exec")));
-static inline size_t hh_callsite_index(uintptr_t ret) {
-  return (size_t)((ret * 0x9e3779b97f4a7c15ULL) >> (64 - HH_CALLSITE_BITS));
-}
 void hh_report_exit(void);             /* atexit: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 void hh_report_atfork_prepare(void);

@@ -47,6 +47,7 @@ static hh_page *span_mark_free(hh_mapping *m, uint32_t idx, uint32_t n, bool dir
   for (uint32_t i = 0; i < n; i++) {
     hh_page *s = first + i;
     s->kind = HH_PAGE_FREE;
+    s->small = NULL;
     s->block_size = 0;
     s->slice_count = 0;
     s->slice_offset = i; /* the last slice's offset finds the span's start */
@@ -131,6 +132,7 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     span[i].slice_offset = i;
     span[i].kind = HH_PAGE_SMALL; /* the caller sets the final kind on all slices */
+    span[i].small = NULL;
   }
   span->slice_count = n;
   span->dirty = dirty;
@@ -164,6 +166,7 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
   for (uint32_t i = have; i < n; i++) {
     span[i].slice_offset = i;
     span[i].kind = span->kind;
+    span[i].small = span->small;
   }
   span->slice_count = n;
   span->dirty |= dirty;
@@ -171,8 +174,13 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
   return true;
 }
 
+/* Also points every slice of a SMALL page at the page, for the free fast path. */
 void hh_span_set_kind(hh_page *span, uint8_t kind) {
-  for (uint32_t i = 0; i < span->slice_count; i++) span[i].kind = kind;
+  hh_page *small = kind == HH_PAGE_SMALL ? span : NULL;
+  for (uint32_t i = 0; i < span->slice_count; i++) {
+    span[i].kind = kind;
+    span[i].small = small;
+  }
 }
 
 void hh_span_free(hh_heap *heap, hh_page *span) {

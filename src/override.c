@@ -19,7 +19,9 @@
 #include "fast.h"
 
 #define RET __builtin_return_address(0)
-#define FRAME __builtin_frame_address(0)
+/* The frame address as a frame pointer would hold it (CFA - 16), without
+ * making the fast paths set one up. */
+#define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 #define PAGE 4096
 
 /* glibc declares none of these publicly. */
@@ -37,7 +39,7 @@ static bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 static bool mul_overflows(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
 
-HH_EXPORT void *malloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
+HH_EXPORT HH_FRAMELESS void *malloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
 
 HH_EXPORT void free(void *ptr) { hh_free_fast(ptr, "free"); }
 

@@ -121,12 +121,6 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
   }
 }
 
-/* The end of a local free that must also flush statistics. */
-void hh_free_done_slow(hh_heap *heap, hh_page *page, bool emptied) {
-  hh_stats_flush(heap);
-  if (emptied) hh_page_emptied(heap, page);
-}
-
 /* Collects remote frees from full pages (and large ranges) after a remote
  * thread signalled one, or from every page when `all` is set. */
 void hh_heap_sweep(hh_heap *heap, bool all) {
@@ -163,6 +157,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
 /* The fast path found direct[root] empty: find or make a page with free
  * ranges and make it the root's direct page. NULL when out of memory. */
 hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
+  if (hh_tracking) hh_stats_flush(heap);
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
       ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, false);

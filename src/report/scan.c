@@ -519,6 +519,9 @@ void hh_scan_run(hh_scan *s) {
 
   size_t count = 0;
   hh_for_each_live_range(count_cb, &count);
+  /* frees are not counted as they happen: every range counted as allocated
+   * is either freed or live now */
+  s->totals.frees = s->totals.allocs > count ? s->totals.allocs - count : 0;
   S.cap = count;
   S.b = count ? hh_report_map(count * sizeof(blk)) : NULL;
   S.stack_cap = 2 * count + 16;

@@ -161,11 +161,6 @@ typedef struct centry {
   hh_read reads[]; /* [max_reads] */
 } centry;
 
-/* Depth 1 (the default): return address -> site, for call sites that are
- * not in a runtime wrapper; such a site depends on nothing else, so the
- * table needs no validation and hh_track_alloc reads it inline. */
-__thread hh_callsite_cache hh_callsite __attribute__((tls_model("initial-exec")));
-
 typedef struct tstate {
   hh_heap *heap; /* the owner's heap: changes when the thread is gone */
   int tid;
@@ -272,12 +267,21 @@ static inline size_t cache_index(uintptr_t ret, uintptr_t frame) {
   return (size_t)(k >> (64 - CACHE_BITS));
 }
 
+/* Depth 1 (the default): a call site outside the runtime's wrappers depends
+ * on its return address alone, so the fast path may find it in the heap's
+ * call-site table (hh_track) without validation. */
+static void remember(uintptr_t ret, uint32_t id) {
+  hh_heap *heap = hh_tls_heap;
+  if (heap == NULL) return;
+  size_t i = hh_callsite_index(ret);
+  heap->callsite.ret[i] = ret;
+  heap->callsite.id[i] = id;
+}
+
 static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
   int depth = hh_opt.stack_depth;
   if (depth <= 0) { /* no sites: remember that for this call site too */
-    size_t i = hh_callsite_index(ret);
-    hh_callsite.ret[i] = ret;
-    hh_callsite.id[i] = 0;
+    remember(ret, 0);
     return 0;
   }
   if (hh_unwind_busy()) return 0;
@@ -297,9 +301,7 @@ static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
   }
   uint32_t id = site_intern(pcs, n);
   if (depth == 1 && n == 1 && pcs[0] == ret && id != 0) { /* not a wrapper: the pc alone decides */
-    size_t i = hh_callsite_index(ret);
-    hh_callsite.ret[i] = ret;
-    hh_callsite.id[i] = id;
+    remember(ret, id);
     return id;
   }
   if (nreads >= 0 && hi != 0 && hi == ts->hi) { /* alternate stacks may be unmapped */

@@ -35,7 +35,10 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
  * know: capture the site (which fills the table at depth 1), then record. */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) {
-  page->track[hh_range_index(page, b)].word = HH_TRACK_WORD(hh_site_capture(ret, frame), size);
+  HH_TAIL_ENTRY(ret, frame);
+  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
+  rec->site = hh_site_capture(ret, frame);
+  rec->size = (uint32_t)size;
   hh_stats_alloc(heap, size, page->block_size);
   return b;
 }
@@ -71,6 +74,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
 }
 
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
+  HH_TAIL_ENTRY(ret, frame);
   if (HH_UNLIKELY(size > HH_MAX_REQUEST)) return enomem();
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();

@@ -18,12 +18,14 @@
 
 #define HH_INLINE static inline __attribute__((always_inline))
 
-/* malloc and hahalloc run without a frame of their own: every call they
- * make is a tail call, so the function it reaches (built with frame
- * pointers) saves the caller's rbp exactly where a frame of theirs would
- * have, at CFA - 16, which is what the site capture's stack walk reads.
- * Entry points that make ordinary calls (calloc's memset) keep their
- * frame. clang has no per-function switch and keeps the frame. */
+/* malloc and hahalloc run without a frame of their own and reach every
+ * slow path by a tail call, passing a NULL frame: the function reached
+ * (built with frame pointers) then sits exactly where the entry point's
+ * frame would, so its own return and frame addresses are the entry
+ * point's, and the caller's rbp is saved at CFA - 16 as the site capture's
+ * stack walk expects (HH_TAIL_ENTRY). Entry points that make ordinary calls
+ * (calloc's memset) pass their own addresses. clang has no per-function
+ * switch and keeps the frame, which changes nothing for the slow paths. */
 #if defined(__clang__)
 #define HH_FRAMELESS
 #else
@@ -43,17 +45,26 @@ HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
 }
 
 /*
- * Tracking, inline: the call site's id from the thread's call-site table,
- * one 8-byte store of (site, size) into the range's record, and the
- * statistics. A call site not in the table (first use, a runtime wrapper
- * such as strdup, deeper stacks) leaves through hh_track_new_site.
+ * Tracking, inline: the call site's id from the heap's call-site table, the
+ * range's record (site, size), and the statistics. A call site not in the
+ * table (first use, a runtime wrapper such as strdup, deeper stacks) leaves
+ * through hh_track_new_site.
+ *
+ * `frame == NULL` comes from malloc and hahalloc, which run without a frame
+ * and reach every slow path by a tail call: the return address is then
+ * read here, only when tracking, and the slow paths derive both addresses
+ * from their own frame (HH_TAIL_ENTRY), so the untracked path carries
+ * neither in a register.
  */
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_track_rec *track, hh_block *b,
                          size_t size, void *ret, void *frame) {
-  uintptr_t r = (uintptr_t)ret;
+  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
-  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
-  track[hh_range_index(page, b)].word = HH_TRACK_WORD(heap->callsite.id[c], size);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r))
+    return hh_track_new_site(heap, page, b, size, ret, frame);
+  hh_track_rec *rec = &track[hh_range_index(page, b)];
+  rec->site = heap->callsite.id[c];
+  rec->size = (uint32_t)size;
   hh_stats_alloc(heap, size, page->block_size);
   return b;
 }
@@ -99,14 +110,16 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
       hh_block *b = p;
       uintptr_t canary = heap->key ^ a;
       if (HH_LIKELY(off < page->limit && hh_range_start(page, off) && b->canary != canary)) {
-        b->next = page->free;
+        hh_block *next = page->free;
+        b->next = next;
         b->canary = canary;
         page->free = b;
         hh_stats_free(heap, page->block_size); /* kept untracked too: one add beats a branch */
-        /* The call below is a tail call: this path needs no stack frame. */
-        if (HH_UNLIKELY(--page->used == 0 ||
-                        atomic_load_explicit(&page->in_full, memory_order_relaxed)))
-          return hh_page_emptied(heap, page);
+        /* A page on the full list has an empty free list, so `next == NULL`
+         * stands in for reading in_full. The call below is a tail call: this
+         * path needs no stack frame. */
+        if (HH_UNLIKELY(--page->used == 0)) return hh_page_emptied(heap, page);
+        if (HH_UNLIKELY(next == NULL)) return hh_page_emptied(heap, page);
         return;
       }
     }

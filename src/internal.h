@@ -98,14 +98,10 @@ typedef struct hh_block {
   uintptr_t canary;
 } hh_block;
 
-typedef union hh_track_rec {
-  struct {
-    uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
-    uint32_t size; /* requested bytes */
-  };
-  uint64_t word; /* both, for the fast path's single store */
+typedef struct hh_track_rec {
+  uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
+  uint32_t size; /* requested bytes */
 } hh_track_rec;
-#define HH_TRACK_WORD(site, size) ((uint64_t)(uint32_t)(site) | ((uint64_t)(size) << 32))
 
 enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
 
@@ -388,7 +384,17 @@ static inline hh_heap *hh_heap_get(void) {
 
 /* The fast paths are inline in fast.h; these are their slow halves. `ret`
  * and `frame` are the public entry point's return and frame addresses, for
- * the allocation site; `call` names the entry point in error messages. */
+ * the allocation site; `call` names the entry point in error messages.
+ * A NULL frame means "reached by a tail call from a frameless entry point":
+ * the function's own return and frame addresses are then the entry
+ * point's (HH_TAIL_ENTRY). */
+#define HH_TAIL_ENTRY(ret, frame)                                                            \
+  do {                                                                                       \
+    if ((frame) == NULL) {                                                                   \
+      (ret) = __builtin_return_address(0);                                                   \
+      (frame) = __builtin_frame_address(0);                                                  \
+    }                                                                                        \
+  } while (0)
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) HH_NOINLINE;
@@ -436,12 +442,11 @@ void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
  * count whole blocks (the requested size rounded up to its root), so that
  * a free need not read the range's tracking record. */
 static inline void hh_stats_take(hh_heap *heap, int64_t live) {
-  int64_t room = heap->stats.room - live;
-  if (room < 0) {
-    heap->stats.hi -= room;
-    room = 0;
+  heap->stats.room -= live;
+  if (heap->stats.room < 0) {
+    heap->stats.hi -= heap->stats.room;
+    heap->stats.room = 0;
   }
-  heap->stats.room = room;
 }
 static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;

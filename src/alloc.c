@@ -26,7 +26,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   page->used++;
   b->next = NULL; /* see hh_alloc_fast */
   b->canary = 0;
-  if (page->track != NULL) hh_track(heap, page, page->track, b, size, ret, frame);
+  hh_track(heap, page, b, size, ret, frame);
   if (zero) memset(b, 0, size);
   return b;
 }
@@ -37,7 +37,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
                         void *frame) {
   HH_TAIL_ENTRY(ret, frame);
   hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-  rec->site = hh_site_capture(ret, frame);
+  rec->site = hh_site_capture(ret, frame); /* only reached with hh_sites */
   rec->size = (uint32_t)size;
   hh_stats_alloc(heap, size, page->block_size);
   return b;
@@ -58,8 +58,8 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   if (page == NULL) return enomem();
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
-  page->large_rec.site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  if (hh_tracking) hh_stats_alloc(heap, size, page->block_size);
+  page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
+  hh_stats_alloc(heap, size, page->block_size);
   return page->start;
 }
 
@@ -68,8 +68,8 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   hh_oversize *o = hh_oversize_alloc(size, align);
   if (o == NULL) return enomem();
   if (zero && o->dirty) zero_range(o->user, size);
-  o->site = hh_tracking ? hh_site_capture(ret, frame) : 0;
-  if (hh_tracking) hh_stats_alloc(heap, size, o->map_size);
+  o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
+  hh_stats_alloc(heap, size, o->map_size);
   return o->user;
 }
 
@@ -138,7 +138,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (in_place) {
       ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
       ref.page->large_rec.size = (uint32_t)size;
-      if (hh_tracking) hh_stats_resize(heap, ref.accounted, ref.page->block_size);
+      hh_stats_resize(heap, ref.accounted, ref.page->block_size);
     }
     break;
   }
@@ -146,14 +146,14 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (big) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
-      if (hh_tracking) hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
-      if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+      hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
+      if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
       return q;
     }
     break;
   }
   if (in_place) {
-    if (hh_tracking && size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+    if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
     return p;
   }
   void *q;

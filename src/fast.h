@@ -45,25 +45,29 @@ HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
 }
 
 /*
- * Tracking, inline: the call site's id from the heap's call-site table, the
- * range's record (site, size), and the statistics. A call site not in the
- * table (first use, a runtime wrapper such as strdup, deeper stacks) leaves
- * through hh_track_new_site.
+ * The range's record and the statistics, inline. Every range records its
+ * requested size (mem_lhihiks lists it) and, while the exit report is on,
+ * its call site, which the heap's call-site table gives for a known return
+ * address. A call site not in the table (first use, a runtime wrapper such
+ * as strdup, deeper stacks) leaves through hh_track_new_site.
  *
  * `frame == NULL` comes from malloc and hahalloc, which run without a frame
  * and reach every slow path by a tail call: the return address is then
- * read here, only when tracking, and the slow paths derive both addresses
- * from their own frame (HH_TAIL_ENTRY), so the untracked path carries
- * neither in a register.
+ * read here, only for the call site, and the slow paths derive both
+ * addresses from their own frame (HH_TAIL_ENTRY).
  */
-HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_track_rec *track, hh_block *b,
-                         size_t size, void *ret, void *frame) {
-  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
-  size_t c = hh_callsite_index(r);
-  if (HH_UNLIKELY(heap->callsite.ret[c] != r))
-    return hh_track_new_site(heap, page, b, size, ret, frame);
-  hh_track_rec *rec = &track[hh_range_index(page, b)];
-  rec->site = heap->callsite.id[c];
+HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
+                         void *frame) {
+  uint32_t site = 0;
+  if (heap->sites) {
+    uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
+    size_t c = hh_callsite_index(r);
+    if (HH_UNLIKELY(heap->callsite.ret[c] != r))
+      return hh_track_new_site(heap, page, b, size, ret, frame);
+    site = heap->callsite.id[c];
+  }
+  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
+  rec->site = site;
   rec->size = (uint32_t)size;
   hh_stats_alloc(heap, size, page->block_size);
   return b;
@@ -75,7 +79,6 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
     hh_page *page = heap->direct[hh_root_of(size)];
     hh_block *b = page->free;
     if (HH_LIKELY(b != NULL)) {
-      hh_track_rec *track = page->track; /* NULL unless tracking */
       page->free = b->next;
       page->used++;
       /* Clear the free-list words: the canary, so that the range is not
@@ -83,8 +86,7 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
        * look reachable to the leak scan. */
       b->next = NULL;
       b->canary = 0;
-      if (track == NULL) return b;
-      return hh_track(heap, page, track, b, size, ret, frame);
+      return hh_track(heap, page, b, size, ret, frame);
     }
   }
   return hh_alloc_generic(size, false, ret, frame);
@@ -102,7 +104,8 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
 HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
-  if (HH_LIKELY((a >> 47) == 0 && hh_chunk_is_mapping[a >> HH_MAPPING_SHIFT])) {
+  uintptr_t chunk = a >> HH_MAPPING_SHIFT; /* beyond the table: not a user address */
+  if (HH_LIKELY(chunk < sizeof hh_chunk_is_mapping && hh_chunk_is_mapping[chunk])) {
     hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
     hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
     if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap && page != NULL)) {
@@ -114,7 +117,7 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
         b->next = next;
         b->canary = canary;
         page->free = b;
-        hh_stats_free(heap, page->block_size); /* kept untracked too: one add beats a branch */
+        hh_stats_free(heap, page->block_size);
         /* A page on the full list has an empty free list, so `next == NULL`
          * stands in for reading in_full. The call below is a tail call: this
          * path needs no stack frame. */

@@ -139,7 +139,6 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
     }
     break;
   }
-  if (!hh_tracking) return;
   if (heap != NULL) hh_stats_free(heap, size);
   else hh_stats_free_orphan(size);
 }

@@ -65,6 +65,7 @@ void hh_init(void) {
 static void heap_reset(hh_heap *h) {
   for (unsigned r = 0; r < HH_ROOTS; r++) h->direct[r] = &hh_empty_page;
   h->key = hh_key;
+  h->sites = hh_sites;
 }
 
 hh_heap *hh_heap_get_slow(void) {

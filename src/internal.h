@@ -214,6 +214,7 @@ typedef struct hh_heap {
   uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
   uintptr_t key;                   /* hh_key, at hand for the free fast path */
+  bool sites;                      /* hh_sites, at hand for the malloc fast path */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
@@ -268,7 +269,9 @@ typedef struct hh_options {
 } hh_options;
 
 extern hh_options hh_opt;
-extern bool hh_tracking; /* records sites and sizes (hh_opt.summary) */
+/* Call sites are captured: the exit report is on and HAHALLOC_STACK_DEPTH > 0.
+ * Sizes and statistics are kept always: mem_lhihiks promises them. */
+extern bool hh_sites;
 void hh_options_init(void);
 
 /* ------------------------------------------------------------------ os.c */

@@ -20,7 +20,7 @@ hh_options hh_opt = {
     .leak_exitcode = 0,
     .verbose = 0,
 };
-bool hh_tracking = true;
+bool hh_sites = true;
 
 static long parse_long(const char *name, const char *v, long lo, long hi, long fallback) {
   char *end;
@@ -63,7 +63,7 @@ void hh_options_init(void) {
   if ((v = getenv("HAHALLOC_LEAK_EXITCODE")) != NULL)
     hh_opt.leak_exitcode = (int)parse_long("HAHALLOC_LEAK_EXITCODE", v, 0, 255, 0);
   if ((v = getenv("HAHALLOC_VERBOSE")) != NULL) hh_opt.verbose = parse_bool("HAHALLOC_VERBOSE", v, 0);
-  hh_tracking = hh_opt.summary != 0;
+  hh_sites = hh_opt.summary != 0 && hh_opt.stack_depth > 0;
   if (hh_opt.verbose)
     hh_dprintf(2,
                "hahalloc: pid %d: summary %s, output %s, format %s, stack depth %d, "

@@ -27,13 +27,8 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->root = (uint8_t)root;
   page->block_size = block_size;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
-  if (hh_tracking) {
-    page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
-    page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
-  } else {
-    page->reserved = (uint32_t)(area / block_size);
-    page->track = NULL;
-  }
+  page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
+  page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
   page->capacity = 0;
   page->limit = 0;
   page->used = 0;
@@ -157,7 +152,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
 /* The fast path found direct[root] empty: find or make a page with free
  * ranges and make it the root's direct page. NULL when out of memory. */
 hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
-  if (hh_tracking) hh_stats_flush(heap);
+  hh_stats_flush(heap);
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
       ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, false);

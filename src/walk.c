@@ -25,7 +25,7 @@ static void mark_list(const hh_page *page, const hh_block *b, uint64_t *free_bit
 static void walk_page(const hh_page *page, hh_range_fn fn, void *arg) {
   if (page->kind == HH_PAGE_LARGE) {
     if (atomic_load_explicit(&page->thread_free, memory_order_acquire) == 0)
-      fn(page->start, page->block_size, page->large_rec.size, hh_tracking ? page->large_rec.site : 0,
+      fn(page->start, page->block_size, page->large_rec.size, page->large_rec.site,
          arg);
     return;
   }

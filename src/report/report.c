@@ -158,7 +158,7 @@ static void text_stack(hh_out *o, int pid, const hh_symbols *sym, uint32_t site,
   int n = 0;
   const uintptr_t *pcs = hh_site_frames(site, &n);
   if (pcs == NULL) {
-    hh_out_printf(o, "==%d==    (no allocation stack: tracking was off or HAHALLOC_STACK_DEPTH=0)\n", pid);
+    hh_out_printf(o, "==%d==    (no call site: HAHALLOC_SUMMARY=0 or HAHALLOC_STACK_DEPTH=0)\n", pid);
     return;
   }
   int shown = 0;

@@ -199,10 +199,9 @@ static void mem_lhihiks_prints_the_summary_to_stdout(void **state) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_counts_allocations_and_frees(void **state) {
-  (void)state;
+static void check_counts_allocations_and_frees(const char *const *env) {
   hh_child c;
-  run("counts", summary_on, &c);
+  run("counts", env, &c);
   char *a = between(c.out, "<<A>>", "<</A>>"), *b = between(c.out, "<<B>>", "<</B>>");
   assert_non_null(a);
   assert_non_null(b);
@@ -228,10 +227,20 @@ static void mem_lhihiks_counts_allocations_and_frees(void **state) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_lists_the_size_of_each_live_block(void **state) {
+static void mem_lhihiks_counts_allocations_and_frees(void **state) {
   (void)state;
+  check_counts_allocations_and_frees(summary_on);
+}
+
+/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
+static void mem_lhihiks_counts_allocations_and_frees_with_summary_off(void **state) {
+  (void)state;
+  check_counts_allocations_and_frees(summary_off);
+}
+
+static void check_lists_the_size_of_each_live_block(const char *const *env) {
   hh_child c;
-  run("live_blocks", summary_on, &c);
+  run("live_blocks", env, &c);
   char *all = between(c.out, "<<ALL>>", "<</ALL>>"), *after = between(c.out, "<<AFTER>>", "<</AFTER>>");
   assert_non_null(all);
   assert_non_null(after);
@@ -242,6 +251,17 @@ static void mem_lhihiks_lists_the_size_of_each_live_block(void **state) {
   free(all);
   free(after);
   hh_child_free(&c);
+}
+
+static void mem_lhihiks_lists_the_size_of_each_live_block(void **state) {
+  (void)state;
+  check_lists_the_size_of_each_live_block(summary_on);
+}
+
+/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
+static void mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off(void **state) {
+  (void)state;
+  check_lists_the_size_of_each_live_block(summary_off);
 }
 
 static void mem_lhihiks_size_lists_only_blocks_at_least_that_big(void **state) {
@@ -257,10 +277,9 @@ static void mem_lhihiks_size_lists_only_blocks_at_least_that_big(void **state) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_reports_the_peak_in_use(void **state) {
-  (void)state;
+static void check_reports_the_peak_in_use(const char *const *env) {
   hh_child c;
-  run("peak", summary_on, &c);
+  run("peak", env, &c);
   char *a = between(c.out, "<<A>>", "<</A>>");
   assert_non_null(a);
   if (!hh_contains(a, "peak")) fail_msg("the summary has no peak:\n%s", a);
@@ -272,6 +291,17 @@ static void mem_lhihiks_reports_the_peak_in_use(void **state) {
   if (!found) fail_msg("no number in the summary can be a peak of 9 MiB:\n%s", a);
   free(a);
   hh_child_free(&c);
+}
+
+static void mem_lhihiks_reports_the_peak_in_use(void **state) {
+  (void)state;
+  check_reports_the_peak_in_use(summary_on);
+}
+
+/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
+static void mem_lhihiks_reports_the_peak_in_use_with_summary_off(void **state) {
+  (void)state;
+  check_reports_the_peak_in_use(summary_off);
 }
 
 static void exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program(void **state) {
@@ -306,9 +336,12 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mem_lhihiks_prints_the_summary_to_stdout),
       cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees),
+      cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees_with_summary_off),
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block),
+      cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off),
       cmocka_unit_test(mem_lhihiks_size_lists_only_blocks_at_least_that_big),
       cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use),
+      cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use_with_summary_off),
       cmocka_unit_test(exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program),
       cmocka_unit_test(HAHALLOC_SUMMARY_0_turns_the_exit_summary_off),
       cmocka_unit_test(summaries_while_other_threads_allocate_and_exit_under_them),

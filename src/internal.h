@@ -260,6 +260,7 @@ typedef struct hh_options {
   int summary;        /* HAHALLOC_SUMMARY: print the exit report */
   int on_error;       /* HAHALLOC_ON_ERROR: 0 = abort, 1 = continue */
   const char *output; /* HAHALLOC_OUTPUT: stderr | stdout | PATH (%p = pid) */
+  int output_set;     /* HAHALLOC_OUTPUT was given (not the default) */
   int json;           /* HAHALLOC_FORMAT=json */
   int stack_depth;    /* HAHALLOC_STACK_DEPTH: frames per allocation site */
   int show_reachable; /* HAHALLOC_SHOW_REACHABLE */

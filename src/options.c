@@ -48,7 +48,10 @@ void hh_options_init(void) {
     else if (!strcmp(v, "abort")) hh_opt.on_error = 0;
     else hh_dprintf(2, "hahalloc: warning: ignoring HAHALLOC_ON_ERROR=%s (abort or continue)\n", v);
   }
-  if ((v = getenv("HAHALLOC_OUTPUT")) != NULL && *v) hh_opt.output = v;
+  if ((v = getenv("HAHALLOC_OUTPUT")) != NULL && *v) {
+    hh_opt.output = v;
+    hh_opt.output_set = 1;
+  }
   if ((v = getenv("HAHALLOC_FORMAT")) != NULL) {
     if (!strcmp(v, "json")) hh_opt.json = 1;
     else if (!strcmp(v, "text")) hh_opt.json = 0;

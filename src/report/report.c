@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -119,6 +120,29 @@ static uintptr_t exit_caller_sp(void) {
 
 /* ------------------------------------------------------------------ output */
 
+/* stderr is not a terminal and is the same pipe or file as the program's
+ * stdout (`2>&1`) or as its parent's: a report written there would land
+ * inside the program's own output, or inside the output of the program
+ * that started it (git collects its helpers' stderr with their stdout, as
+ * do build drivers and test harnesses). */
+static bool same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+static bool stderr_is_output(void) {
+  struct stat err, out;
+  if (isatty(2) || fstat(2, &err) != 0) return false;
+  if (fstat(1, &out) == 0 && same_file(&err, &out)) return true;
+  char path[64] = "/proc/";
+  size_t n = strlen(path);
+  char num[24];
+  int k = 0;
+  for (unsigned long v = (unsigned long)getppid(); v; v /= 10) num[k++] = (char)('0' + v % 10);
+  while (k) path[n++] = num[--k];
+  memcpy(path + n, "/fd/1", sizeof "/fd/1");
+  return stat(path, &out) == 0 && same_file(&err, &out);
+}
+
 static int open_output(const char *spec) {
   if (spec == NULL || !strcmp(spec, "stderr")) return 2;
   if (!strcmp(spec, "stdout")) return 1;
@@ -143,6 +167,22 @@ static int open_output(const char *spec) {
     return 2;
   }
   return fd;
+}
+
+/* The exit report's file descriptor: stderr by default, unless stderr is
+ * someone's output (stderr_is_output): the program's output stays its own,
+ * so a `cmd 2>&1 | parser` pipeline or a harness that compares output does
+ * not see the report. -1 then: no report. HAHALLOC_OUTPUT=stderr (which the
+ * hahalloc command sets) or a PATH asks for it explicitly. With
+ * HAHALLOC_LEAK_EXITCODE the report is still made, into /dev/null, for its
+ * count of definite leaks. */
+static int open_exit_output(void) {
+  if (!hh_opt.output_set && stderr_is_output()) {
+    if (hh_opt.leak_exitcode == 0) return -1; /* nothing would use it */
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+  }
+  return open_output(hh_opt.output);
 }
 
 static void text_frame(hh_out *o, int pid, bool first, uintptr_t pc, const hh_line *l,
@@ -373,7 +413,8 @@ static HH_NOINLINE void exit_report(uintptr_t fallback_sp) {
   int expect = 0;
   if (!hh_opt.summary || !atomic_compare_exchange_strong(&exit_reported, &expect, 1)) return;
   fflush(stdout); /* the program's output first, and in order */
-  int fd = open_output(hh_opt.output);
+  int fd = open_exit_output();
+  if (fd < 0) return;
   uintptr_t sp = exit_caller_sp();
   hh_lock_acquire(&report_lock);
   uint64_t definite = report(fd, hh_opt.min_size, true, sp ? sp : fallback_sp);

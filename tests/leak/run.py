@@ -211,12 +211,49 @@ def cli_suite():
               json.load(open(os.path.join(d, files[0])))["summary"]["definite"]["bytes"] == 464, str(files))
 
 
+def merged_run(argv, env=None):
+    """Runs argv with stderr on stdout (2>&1): one pipe for both."""
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("HAHALLOC_"):
+            del e[k]
+    e["LD_PRELOAD"] = LIB
+    e.update(env or {})
+    return subprocess.run(argv, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", timeout=60)
+
+
+def output_suite():
+    """The program's stdout stays the program's, also when stderr is stdout."""
+    prog = os.path.join(BIN, "leaky_O0")
+    alone = run([prog])
+    check("stderr apart from stdout: the exit report is on stderr, not stdout",
+          "definitely lost" in alone.stderr and "definitely lost" not in alone.stdout)
+    p = merged_run([prog])
+    check("2>&1: by default no report inside the program's output",
+          "definitely lost" not in p.stdout and p.stdout == alone.stdout, p.stdout[-300:])
+    p = merged_run([prog], {"HAHALLOC_OUTPUT": "stderr"})
+    check("2>&1 with HAHALLOC_OUTPUT=stderr: the report is written", "definitely lost" in p.stdout)
+    p = merged_run([prog], {"HAHALLOC_LEAK_EXITCODE": "7"})
+    check("2>&1 with HAHALLOC_LEAK_EXITCODE=7: no report, still exit status 7",
+          p.returncode == 7 and "definitely lost" not in p.stdout, str(p.returncode))
+    # a parent whose stdout is the pipe starts the program with stdout elsewhere
+    # (not a shell: dash redirects its own stdout while it starts a command)
+    p = merged_run(["/usr/bin/python3", "-c",
+                    "import subprocess, sys; subprocess.run([sys.argv[1]], stdout=subprocess.DEVNULL)", prog])
+    check("stderr on the parent's stdout: no report inside the parent's output", "definitely lost" not in p.stdout,
+          p.stdout[-300:])
+    p = merged_run([os.path.join(BUILD, "hahalloc"), prog])
+    check("2>&1 under the hahalloc command: the report is written", "definitely lost" in p.stdout)
+
+
 leak_suite("preloaded -O0", os.path.join(BIN, "leaky_O0"), True, LEAKY, "leaky.c")
 leak_suite("preloaded -O2", os.path.join(BIN, "leaky_O2"), True, LEAKY, "leaky.c")
 leak_suite("linked, seed API", os.path.join(BIN, "leaky_api"), False, LEAKY, "leaky.c")
 leak_suite("C++ new, preloaded", os.path.join(BIN, "leaky_cxx"), True, CXX, "leaky_cxx.cpp")
 scenario_suite()
 cli_suite()
+output_suite()
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed")
 sys.exit(0 if passed == len(results) else 1)

@@ -59,7 +59,7 @@ HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                          void *frame) {
   uint32_t site = 0;
-  if (heap->sites) {
+  if (HH_LIKELY(heap->sites)) {
     uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
     size_t c = hh_callsite_index(r);
     if (HH_UNLIKELY(heap->callsite.ret[c] != r))
@@ -69,14 +69,18 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size,
   hh_track_rec *rec = &page->track[hh_range_index(page, b)];
   rec->site = site;
   rec->size = (uint32_t)size;
-  hh_stats_alloc(heap, size, page->block_size);
+  /* hh_stats_alloc, with its rare branch as a tail call */
+  heap->stats.allocs++;
+  heap->stats.bytes_allocated += size;
+  heap->stats.room -= page->block_size;
+  if (HH_UNLIKELY(heap->stats.room < 0)) return hh_stats_new_high(heap, b);
   return b;
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_tls_heap;
   if (HH_LIKELY(heap != NULL && size <= HH_MEDIUM_MAX)) {
-    hh_page *page = heap->direct[hh_root_of(size)];
+    hh_page *page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
     hh_block *b = page->free;
     if (HH_LIKELY(b != NULL)) {
       page->free = b->next;
@@ -109,10 +113,13 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
     hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
     hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
     if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap && page != NULL)) {
-      uint64_t off = a - (uintptr_t)page->start;
+      /* one multiply: the range's index (high half) and whether p starts
+       * a range (low half), see hh_range_index */
+      unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
       hh_block *b = p;
       uintptr_t canary = heap->key ^ a;
-      if (HH_LIKELY(off < page->limit && hh_range_start(page, off) && b->canary != canary)) {
+      if (HH_LIKELY((uint64_t)at < page->magic && (uint64_t)(at >> 64) < page->capacity &&
+                    b->canary != canary)) {
         hh_block *next = page->free;
         b->next = next;
         b->canary = canary;

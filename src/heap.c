@@ -51,6 +51,7 @@ void hh_init(void) {
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
     hh_options_init();
+    hh_size_root_init();
     pthread_key_create(&heap_key, heap_thread_exit);
     atomic_store(&hh_initialised, 2);
     /* These may allocate; the allocator is ready for it now. */

@@ -117,13 +117,12 @@ typedef struct hh_page {
   struct hh_page *small;           /* every slice of a SMALL page: that page; else NULL */
   uint32_t used;                   /* see invariants */
   uint32_t block_size;             /* bytes per range; 0 when FREE */
-  uint32_t limit;                  /* capacity * block_size: offsets below are carved */
+  uint32_t capacity;               /* ranges carved so far: indexes below are */
   uint8_t kind;                    /* enum hh_page_kind */
   uint8_t root;                    /* root index; HH_ROOTS for large ranges */
   _Atomic(uint8_t) in_full;        /* on the heap's full list */
   /* Second line: written by other threads, or rarely used. */
   uint8_t dirty __attribute__((aligned(64))); /* memory may hold old data (FREE span: still committed) */
-  uint32_t capacity;               /* ranges initialised so far */
   uint32_t slice_offset;           /* distance to the span's first slice */
   uint32_t reserved;               /* ranges that fit in the page */
   _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
@@ -253,6 +252,10 @@ extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
 extern const uint32_t hh_root_size[HH_ROOTS];
 extern const uint8_t hh_root_slices[HH_ROOTS];
 extern const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1];
+/* Root of every size up to HH_MEDIUM_MAX, indexed by (size + 15) / 16: the
+ * malloc fast path's one lookup. Filled by hh_init before any heap exists. */
+extern uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+void hh_size_root_init(void);
 
 /* ------------------------------------------------------------------ options.c */
 
@@ -445,12 +448,10 @@ void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
  * is a new high. A free gives room back: one add, no branch. Bytes in use
  * count whole blocks (the requested size rounded up to its root), so that
  * a free need not read the range's tracking record. */
+void *hh_stats_new_high(hh_heap *heap, void *p); /* returns p: a tail call */
 static inline void hh_stats_take(hh_heap *heap, int64_t live) {
   heap->stats.room -= live;
-  if (heap->stats.room < 0) {
-    heap->stats.hi -= heap->stats.room;
-    heap->stats.room = 0;
-  }
+  if (HH_UNLIKELY(heap->stats.room < 0)) hh_stats_new_high(heap, NULL);
 }
 static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;

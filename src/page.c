@@ -30,7 +30,6 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
   page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
   page->capacity = 0;
-  page->limit = 0;
   page->used = 0;
   page->free = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
@@ -56,7 +55,6 @@ static void page_extend(hh_page *page) {
   b->canary = hh_key ^ (uintptr_t)b;
   page->free = (hh_block *)first;
   page->capacity += n;
-  page->limit = page->capacity * page->block_size;
 }
 
 void hh_page_collect(hh_page *page) {
@@ -199,7 +197,6 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->block_size = n << HH_SLICE_SHIFT;
   page->magic = 0;
   page->reserved = page->capacity = page->used = 1;
-  page->limit = page->block_size;
   page->free = NULL;
   page->track = &page->large_rec;
   page->large_rec.site = 0;

@@ -26,6 +26,13 @@ const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
   18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19
 };
 
+uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+
+void hh_size_root_init(void) {
+  for (size_t i = 0; i <= HH_MEDIUM_MAX / HH_ALIGN; i++)
+    hh_size_root[i] = (uint8_t)hh_root_of(i * HH_ALIGN);
+}
+
 /* Smallest root that holds `size` bytes and whose block size is a multiple
  * of `align` (a power of two up to HH_SLICE_SIZE): pages start on a slice
  * boundary, so every range of such a root is aligned. */

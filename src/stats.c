@@ -34,6 +34,13 @@ void hh_stats_flush(hh_heap *heap) {
   heap->stats.room = 0;
 }
 
+/* room ran out: the share in use is a new high */
+void *hh_stats_new_high(hh_heap *heap, void *p) {
+  heap->stats.hi -= heap->stats.room;
+  heap->stats.room = 0;
+  return p;
+}
+
 void hh_stats_free_orphan(size_t size) {
   atomic_fetch_sub_explicit(&global_live, (int64_t)size, memory_order_relaxed);
 }

@@ -222,7 +222,8 @@ static void text_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, bool
   hh_out_printf(o, "==%d==   total heap usage: %'llu allocs, %'llu frees, %'llu bytes allocated\n", pid,
                 (unsigned long long)s->totals.allocs, (unsigned long long)s->totals.frees,
                 (unsigned long long)s->totals.bytes_allocated);
-  hh_out_printf(o, "==%d==        peak in use: %'llu bytes\n", pid, (unsigned long long)s->totals.peak_bytes);
+  hh_out_printf(o, "==%d==        peak in use: %'llu bytes, in whole blocks\n", pid,
+                (unsigned long long)s->totals.peak_bytes);
 
   hh_out_printf(o, "==%d==\n==%d== use per root (size class):\n", pid, pid);
   hh_out_printf(o, "==%d==   %4s %12s %14s %16s\n", pid, "root", "block size", "blocks in use",

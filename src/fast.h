@@ -78,8 +78,8 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size,
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
-  hh_heap *heap = hh_tls_heap;
-  if (HH_LIKELY(heap != NULL && size <= HH_MEDIUM_MAX)) {
+  hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
+  if (HH_LIKELY(size <= HH_MEDIUM_MAX)) {
     hh_page *page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
     hh_block *b = page->free;
     if (HH_LIKELY(b != NULL)) {
@@ -109,10 +109,11 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
   uintptr_t chunk = a >> HH_MAPPING_SHIFT; /* beyond the table: not a user address */
-  if (HH_LIKELY(chunk < sizeof hh_chunk_is_mapping && hh_chunk_is_mapping[chunk])) {
+  /* our own mapping (hh_chunk_tag), and a small page there */
+  if (HH_LIKELY(chunk < sizeof hh_chunk_tag && hh_chunk_tag[chunk] == heap->tag)) {
     hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
     hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
-    if (HH_LIKELY(atomic_load_explicit(&m->heap, memory_order_relaxed) == heap && page != NULL)) {
+    if (HH_LIKELY(page != NULL)) {
       /* one multiply: the range's index (high half) and whether p starts
        * a range (low half), see hh_range_index */
       unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;

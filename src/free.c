@@ -115,7 +115,7 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
 }
 
 void hh_release(void *p, const hh_ref *ref, const char *call) {
-  hh_heap *heap = hh_tls_heap;
+  hh_heap *heap = hh_heap_mine();
   size_t size = ref->accounted; /* read before the range can be reused */
   switch (ref->kind) {
   case HH_REF_OVERSIZE:

@@ -19,7 +19,8 @@
 #include "internal.h"
 #include "lock.h"
 
-__thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
+hh_heap hh_empty_heap = {.direct = {[0 ... HH_ROOTS - 1] = &hh_empty_page}, .tag = HH_TAG_NONE};
+__thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec"))) = &hh_empty_heap;
 uintptr_t hh_key;
 _Atomic(int) hh_initialised; /* 0: not yet, 1: in progress, 2: done */
 
@@ -27,6 +28,7 @@ static _Atomic(long) init_tid;
 static pthread_key_t heap_key;
 static hh_lock heaps_lock = HH_LOCK_INIT;
 static hh_heap *heaps;          /* every heap ever made (heaps are never freed) */
+static unsigned heap_tags;      /* tags given out (hh_chunk_tag) */
 static hh_heap *abandoned;      /* heaps whose thread exited, with their memory */
 static hh_heap *spare;          /* heaps merged into another: empty, reusable */
 static _Atomic(int) abandoned_count;
@@ -71,7 +73,7 @@ static void heap_reset(hh_heap *h) {
 
 hh_heap *hh_heap_get_slow(void) {
   hh_init();
-  if (hh_tls_heap != NULL) return hh_tls_heap; /* made while initialising */
+  if (hh_heap_mine() != NULL) return hh_tls_heap; /* made while initialising */
   hh_heap *h = NULL;
   hh_lock_acquire(&heaps_lock);
   if (abandoned != NULL) {
@@ -88,6 +90,7 @@ hh_heap *hh_heap_get_slow(void) {
     if (h == NULL) return NULL;
     heap_reset(h);
     hh_lock_acquire(&heaps_lock);
+    h->tag = heap_tags < HH_TAG_MAX ? (uint8_t)++heap_tags : HH_TAG_NONE;
     h->next_heap = heaps;
     heaps = h;
     hh_lock_release(&heaps_lock);
@@ -102,11 +105,11 @@ hh_heap *hh_heap_get_slow(void) {
 
 static void heap_thread_exit(void *arg) {
   hh_heap *h = arg;
-  if (h == NULL || h != hh_tls_heap) return;
+  if (h == NULL || h != hh_heap_mine()) return;
   hh_heap_sweep(h, true);
   hh_span_purge(h, 0);
   hh_stats_flush(h);
-  hh_tls_heap = NULL;
+  hh_tls_heap = &hh_empty_heap;
   hh_lock_acquire(&heaps_lock);
   atomic_store(&h->abandoned, 1);
   h->next_abandoned = abandoned;
@@ -136,7 +139,7 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
  * collect such frees, so that thread takes the whole abandoned heap over and
  * collects them now. RSS falls when an exited thread's blocks are freed. */
 void hh_heap_adopt(hh_heap *owner) {
-  hh_heap *me = hh_tls_heap;
+  hh_heap *me = hh_heap_mine();
   if (me == NULL || me == owner) return;
   bool found = false;
   hh_lock_acquire(&heaps_lock);
@@ -158,6 +161,7 @@ static void heap_merge(hh_heap *into, hh_heap *h) {
   hh_mapping *m = h->mappings, *last = NULL;
   for (; m != NULL; m = m->next) {
     atomic_store_explicit(&m->heap, into, memory_order_release);
+    hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = hh_mapping_tag(into);
     last = m;
   }
   if (last != NULL) {
@@ -217,7 +221,7 @@ static void atfork_child(void) {
   hh_meta_lock_reset();
   hh_oversize_lock_reset();
   hh_lock_init(&heaps_lock);
-  hh_heap *self = hh_tls_heap;
+  hh_heap *self = hh_heap_mine();
   for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
     if (h == self || atomic_load(&h->abandoned)) continue;
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */

@@ -214,6 +214,7 @@ typedef struct hh_heap {
   _Atomic(int) remote_full;        /* a remote free hit a full page */
   uintptr_t key;                   /* hh_key, at hand for the free fast path */
   bool sites;                      /* hh_sites, at hand for the malloc fast path */
+  uint8_t tag;                     /* see hh_chunk_tag */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
@@ -248,7 +249,23 @@ static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
 /* ------------------------------------------------------------------ globals */
 
 extern uintptr_t hh_key;                       /* random, set at init */
+/* The thread's heap for the fast paths: never NULL. A thread without a heap
+ * (not started yet, or exiting) has hh_empty_heap, whose pages are all the
+ * empty page, so its fast paths fall through to the slow ones without a
+ * NULL check; everything else asks hh_heap_mine(). */
 extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
+extern hh_heap hh_empty_heap;
+/* Heap tags, see hh_chunk_tag. */
+#define HH_TAG_MAX 253    /* heap tags 1..253 */
+#define HH_TAG_SHARED 254 /* a mapping of an untagged heap */
+#define HH_TAG_NONE 255   /* an untagged heap, or hh_empty_heap: matches no chunk */
+static inline uint8_t hh_mapping_tag(const hh_heap *owner) {
+  return owner->tag == HH_TAG_NONE ? HH_TAG_SHARED : owner->tag;
+}
+static inline hh_heap *hh_heap_mine(void) {
+  hh_heap *h = hh_tls_heap;
+  return h == &hh_empty_heap ? NULL : h;
+}
 extern const uint32_t hh_root_size[HH_ROOTS];
 extern const uint8_t hh_root_slices[HH_ROOTS];
 extern const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1];
@@ -297,14 +314,19 @@ uintptr_t hh_os_random(void);
 typedef _Atomic(void *) hh_reg_leaf[HH_REG_LEAF];
 extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
 
-/* One byte per 4 MiB chunk, set while a (page) mapping occupies it: the free
- * fast path's only lookup, one load that runs in parallel with reading the
- * mapping header found by masking. 32 MiB of zero BSS; only the pages for
- * address ranges in use are ever touched. */
-extern uint8_t hh_chunk_is_mapping[(size_t)1 << HH_REG_CHUNK_BITS];
+/* One byte per 4 MiB chunk: 0, or the tag of the heap that owns the (page)
+ * mapping there. It is the free fast path's only lookup: the byte equals the
+ * freeing thread's own heap tag exactly when the mapping is that thread's,
+ * so one load answers both "is this ours" and "may the header be read"
+ * without touching the mapping header's line. Heaps past the first
+ * HH_TAG_MAX carry HH_TAG_NONE and tag their mappings HH_TAG_SHARED, which
+ * never match: their frees take the slow path. Only the owner writes its
+ * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
+ * zero BSS; only the pages for address ranges in use are ever touched. */
+extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
 static inline hh_mapping *hh_mapping_lookup(uintptr_t addr) {
   if (HH_UNLIKELY(addr >> 47)) return NULL;
-  if (!hh_chunk_is_mapping[addr >> HH_MAPPING_SHIFT]) return NULL;
+  if (!hh_chunk_tag[addr >> HH_MAPPING_SHIFT]) return NULL;
   return (hh_mapping *)(addr & ~(uintptr_t)HH_MAPPING_MASK);
 }
 
@@ -382,7 +404,7 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
 void hh_heap_adopt(hh_heap *owner); /* take an abandoned owner over, if still abandoned */
 
 static inline hh_heap *hh_heap_get(void) {
-  hh_heap *h = hh_tls_heap;
+  hh_heap *h = hh_heap_mine();
   if (HH_LIKELY(h != NULL)) return h;
   return hh_heap_get_slow();
 }

@@ -100,7 +100,7 @@ uintptr_t hh_os_random(void) {
  * Entries are written by the thread that maps or unmaps their chunk. */
 
 _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
-uint8_t hh_chunk_is_mapping[(size_t)1 << HH_REG_CHUNK_BITS];
+uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
 
 bool hh_registry_set(uintptr_t addr, void *hdr) {
   if (addr >> 47) return false;

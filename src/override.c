@@ -118,7 +118,7 @@ HH_EXPORT int mallopt(int param, int value) {
 
 HH_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
-  hh_heap *heap = hh_tls_heap;
+  hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return 0;
   hh_heap_sweep(heap, true);
   hh_span_purge(heap, 0);

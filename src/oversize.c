@@ -83,10 +83,10 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
     if (base != NULL && map_size > want) hh_os_purge(base + want, map_size - want);
   }
   if (base == NULL) base = hh_os_map_aligned(map_size, map_align);
-  if (base == NULL && hh_tls_heap != NULL) {
+  if (base == NULL && hh_heap_mine() != NULL) {
     /* Out of address space (RLIMIT_AS, say): give back what is only kept for
      * reuse, then try once more. */
-    hh_mapping_release_all(hh_tls_heap);
+    hh_mapping_release_all(hh_heap_mine());
     hh_oversize_cache_flush();
     base = hh_os_map_aligned(map_size, map_align);
   }

@@ -185,6 +185,42 @@ static void stress_16_threads_briefly(void **state) {
   run_stress(16, 15000);
 }
 
+/* More threads alive at once than there are heap tags (253, see
+ * hh_chunk_tag): the heaps past them free through the slow path, and every
+ * block must still come back intact, also across threads. */
+#define MANY_THREADS 300
+static pthread_barrier_t many_start;
+
+static void *many_worker(void *arg) {
+  worker *w = arg;
+  pthread_barrier_wait(&many_start); /* all alive before anyone works */
+  for (long k = 0; k < w->ops; k++) stress_op(w->sh, &w->rng, false);
+  pthread_barrier_wait(&many_start); /* and all still alive until everyone is done */
+  return NULL;
+}
+
+static void stress_300_live_threads_more_than_heap_tags(void **state) {
+  (void)state;
+  static pthread_t t[MANY_THREADS];
+  static worker w[MANY_THREADS];
+  shared *sh = shared_new(8192, 4242);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 << 10);
+  pthread_barrier_init(&many_start, NULL, MANY_THREADS);
+  for (int i = 0; i < MANY_THREADS; i++) {
+    w[i] = (worker){sh, 3000, hh_mix((uint64_t)i + 77)};
+    assert_int_equal(pthread_create(&t[i], &attr, many_worker, &w[i]), 0);
+  }
+  for (int i = 0; i < MANY_THREADS; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&many_start);
+  pthread_attr_destroy(&attr);
+  drain(sh);
+  long errors = atomic_load(&sh->errors);
+  shared_free(sh);
+  if (errors) fail_msg("%ld corrupted or failed operations (first ones above)", errors);
+}
+
 /* ------------------------------------------------------------ oversize moves */
 
 /* Marks three words of a big block (start, middle, end of `n` bytes): cheap
@@ -533,6 +569,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stress_4_threads_x_200000_ops_with_cross_thread_frees_and_reallocs),
       cmocka_unit_test(stress_8_threads_briefly),
       cmocka_unit_test(stress_16_threads_briefly),
+      cmocka_unit_test(stress_300_live_threads_more_than_heap_tags),
       cmocka_unit_test(oversize_blocks_that_move_to_grow_stay_valid_while_other_threads_map),
       cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),

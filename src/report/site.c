@@ -213,7 +213,7 @@ static bool state_free(tstate *s) {
 }
 
 static tstate *state_get(uintptr_t frame) {
-  hh_heap *heap = hh_tls_heap;
+  hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return NULL;
   int max_reads = 2 * (hh_opt.stack_depth + 4) + 2;
   if (max_reads > MAX_READS) max_reads = MAX_READS;
@@ -271,7 +271,7 @@ static inline size_t cache_index(uintptr_t ret, uintptr_t frame) {
  * on its return address alone, so the fast path may find it in the heap's
  * call-site table (hh_track) without validation. */
 static void remember(uintptr_t ret, uint32_t id) {
-  hh_heap *heap = hh_tls_heap;
+  hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return;
   size_t i = hh_callsite_index(ret);
   heap->callsite.ret[i] = ret;
@@ -286,7 +286,7 @@ static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
   }
   if (hh_unwind_busy()) return 0;
   tstate *ts = tls_state;
-  if (ts == NULL || ts->heap != hh_tls_heap) ts = state_get(frame);
+  if (ts == NULL || ts->heap != hh_heap_mine()) ts = state_get(frame);
   if (ts == NULL) return 0;
 
   uintptr_t pcs[HH_MAX_FRAMES];
@@ -318,7 +318,7 @@ static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
 uint32_t hh_site_capture(void *ret, void *frame) {
   tstate *ts = tls_state;
   uintptr_t r = (uintptr_t)ret, f = (uintptr_t)frame;
-  if (HH_LIKELY(ts != NULL && ts->heap == hh_tls_heap)) {
+  if (HH_LIKELY(ts != NULL && ts->heap == hh_heap_mine())) {
     const centry *e = centry_at(ts, cache_index(r, f));
     if (HH_LIKELY(e->ret == r && e->frame == f)) {
       for (int i = 0; i < e->nreads; i++)

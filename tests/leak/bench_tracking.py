@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What tracking costs (issue 3): the small-object churn with no report
-(HAHALLOC_SUMMARY=0), with sizes tracked but no stacks (STACK_DEPTH=0: the
-core's share), with the default report (the call site), with 16-frame stacks;
+(HAHALLOC_SUMMARY=0: no exit report and no call sites; sizes and statistics
+are kept, as mem_lhihiks promises them), with the report but no call sites
+(STACK_DEPTH=0), with the default report (the call site), with 16-frame stacks;
 both on a minimal churn of its own and on issue 2's churn (bench/churn, one
 thread, when built); and the same leak-finding run under valgrind memcheck.
 Runs are interleaved and repeated; medians of wall time are compared.

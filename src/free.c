@@ -15,12 +15,20 @@
 #include "fast.h"
 #include "lookup.h"
 
+/* What handing a freed block to `call` is: a double free for the free
+ * family (free, cfree, frhehe), a use after free for the others (realloc,
+ * rehehalloc, reallocarray, malloc_usable_size: all named "...alloc..."). */
+static const char *freed_misuse(const char *call) {
+  return strstr(call, "alloc") != NULL ? "use after free" : "double free";
+}
+
 /* Classifies `p` for free, realloc and malloc_usable_size; reports misuse. */
 bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   const hh_header *h = hh_registry_get((uintptr_t)p);
   if (h == NULL) {
     if (hh_oversize_recently_freed(p))
-      hh_error(call, p, "double free (a block of more than %zu bytes, already freed)", HH_LARGE_MAX);
+      hh_error(call, p, "%s (a block of more than %zu bytes, already freed)", freed_misuse(call),
+               HH_LARGE_MAX);
     else
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
     return false;
@@ -39,8 +47,8 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     return true;
   }
   if (h->kind == HH_MAP_CACHED) {
-    hh_error(call, p, "double free or invalid pointer: inside a freed block of more than %zu bytes",
-             HH_LARGE_MAX);
+    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes",
+             freed_misuse(call), HH_LARGE_MAX);
     return false;
   }
   if (h->kind != HH_MAP_PAGES) {
@@ -54,7 +62,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     return false;
   }
   if (s->kind == HH_PAGE_FREE) {
-    hh_error(call, p, "double free or invalid pointer: this memory is not allocated");
+    hh_error(call, p, "%s or invalid pointer: this memory is not allocated", freed_misuse(call));
     return false;
   }
   hh_page *page = s - s->slice_offset;
@@ -80,7 +88,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   }
   const hh_block *b = p;
   if (b->canary == (hh_key ^ (uintptr_t)b)) {
-    hh_error(call, p, "double free: this %u-byte block is already free", page->block_size);
+    hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
     return false;
   }
   size_t size = page->track != NULL ? page->track[idx].size : page->block_size;

@@ -268,7 +268,10 @@ static void text_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, bool
   for (int kind = 0; kind < HH_KINDS; kind++)
     hh_out_printf(o, "==%d==    %15s: %'llu bytes in %'llu blocks\n", pid, kind_text[kind],
                   (unsigned long long)s->kind_bytes[kind], (unsigned long long)s->kind_blocks[kind]);
-  if (s->min_size)
+  if (s->min_size && s->ngroups == 0)
+    hh_out_printf(o, "==%d== (no block listed: none is of %'llu bytes or more)\n", pid,
+                  (unsigned long long)s->min_size);
+  else if (s->min_size)
     hh_out_printf(o, "==%d== (blocks listed above: at least %'llu bytes)\n", pid, (unsigned long long)s->min_size);
   hh_out_printf(o, "==%d== (leak scan: %'llu KiB of roots, %d thread%s, %ld ms", pid,
                 (unsigned long long)(s->root_bytes_scanned >> 10), s->threads, s->threads == 1 ? "" : "s", ms);

@@ -199,6 +199,19 @@ static void mem_lhihiks_prints_the_summary_to_stdout(void **state) {
   hh_child_free(&c);
 }
 
+/* A check of mem_lhihiks, run with the exit summary on (the default) and
+ * off: HAHALLOC_SUMMARY=0 turns off the exit summary only, and mem_lhihiks
+ * keeps its contract. */
+#define BOTH_SUMMARY_MODES(name, check)                                                      \
+  static void name(void **state) {                                                           \
+    (void)state;                                                                             \
+    check(summary_on);                                                                       \
+  }                                                                                          \
+  static void name##_with_summary_off(void **state) {                                        \
+    (void)state;                                                                             \
+    check(summary_off);                                                                      \
+  }
+
 static void check_counts_allocations_and_frees(const char *const *env) {
   hh_child c;
   run("counts", env, &c);
@@ -227,16 +240,7 @@ static void check_counts_allocations_and_frees(const char *const *env) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_counts_allocations_and_frees(void **state) {
-  (void)state;
-  check_counts_allocations_and_frees(summary_on);
-}
-
-/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
-static void mem_lhihiks_counts_allocations_and_frees_with_summary_off(void **state) {
-  (void)state;
-  check_counts_allocations_and_frees(summary_off);
-}
+BOTH_SUMMARY_MODES(mem_lhihiks_counts_allocations_and_frees, check_counts_allocations_and_frees)
 
 static void check_lists_the_size_of_each_live_block(const char *const *env) {
   hh_child c;
@@ -253,16 +257,7 @@ static void check_lists_the_size_of_each_live_block(const char *const *env) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_lists_the_size_of_each_live_block(void **state) {
-  (void)state;
-  check_lists_the_size_of_each_live_block(summary_on);
-}
-
-/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
-static void mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off(void **state) {
-  (void)state;
-  check_lists_the_size_of_each_live_block(summary_off);
-}
+BOTH_SUMMARY_MODES(mem_lhihiks_lists_the_size_of_each_live_block, check_lists_the_size_of_each_live_block)
 
 static void mem_lhihiks_size_lists_only_blocks_at_least_that_big(void **state) {
   (void)state;
@@ -293,16 +288,7 @@ static void check_reports_the_peak_in_use(const char *const *env) {
   hh_child_free(&c);
 }
 
-static void mem_lhihiks_reports_the_peak_in_use(void **state) {
-  (void)state;
-  check_reports_the_peak_in_use(summary_on);
-}
-
-/* HAHALLOC_SUMMARY=0 turns off the exit summary only: mem_lhihiks keeps its contract. */
-static void mem_lhihiks_reports_the_peak_in_use_with_summary_off(void **state) {
-  (void)state;
-  check_reports_the_peak_in_use(summary_off);
-}
+BOTH_SUMMARY_MODES(mem_lhihiks_reports_the_peak_in_use, check_reports_the_peak_in_use)
 
 static void exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program(void **state) {
   (void)state;

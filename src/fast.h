@@ -19,17 +19,26 @@
 #define HH_INLINE static inline __attribute__((always_inline))
 
 /* malloc and hahalloc run without a frame of their own and reach every
- * slow path by a tail call, passing a NULL frame: the function reached
- * (built with frame pointers) then sits exactly where the entry point's
- * frame would, so its own return and frame addresses are the entry
+ * slow path by a tail call, passing HH_TAIL_FRAME (NULL): the function
+ * reached (built with frame pointers) then sits exactly where the entry
+ * point's frame would, so its own return and frame addresses are the entry
  * point's, and the caller's rbp is saved at CFA - 16 as the site capture's
- * stack walk expects (HH_TAIL_ENTRY). Entry points that make ordinary calls
- * (calloc's memset) pass their own addresses. clang has no per-function
- * switch and keeps the frame, which changes nothing for the slow paths. */
+ * stack walk expects (HH_TAIL_ENTRY). That needs the calls to be jumps:
+ * gcc is told so per function; a build without optimisation, where they
+ * would not be, passes the entry point's own addresses instead, as entry
+ * points that make ordinary calls (calloc's memset) always do. clang has no
+ * per-function switch, keeps the frame and jumps at -O1 and above. */
 #if defined(__clang__)
 #define HH_FRAMELESS
 #else
-#define HH_FRAMELESS __attribute__((optimize("omit-frame-pointer")))
+#define HH_FRAMELESS __attribute__((optimize("omit-frame-pointer", "optimize-sibling-calls")))
+#endif
+#ifdef __OPTIMIZE__
+#define HH_TAIL_RET NULL
+#define HH_TAIL_FRAME NULL
+#else
+#define HH_TAIL_RET __builtin_return_address(0)
+#define HH_TAIL_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 #endif
 
 /* With M = ceil(2^64 / d) and an offset n far below 2^64 / d (here n < 2^20
@@ -125,12 +134,13 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
         b->next = next;
         b->canary = canary;
         page->free = b;
-        hh_stats_free(heap, page->block_size);
+        heap->stats.room += page->block_size; /* hh_stats_free, its flush below */
         /* A page on the full list has an empty free list, so `next == NULL`
-         * stands in for reading in_full. The call below is a tail call: this
+         * stands in for reading in_full. The calls below are tail calls: this
          * path needs no stack frame. */
         if (HH_UNLIKELY(--page->used == 0)) return hh_page_emptied(heap, page);
         if (HH_UNLIKELY(next == NULL)) return hh_page_emptied(heap, page);
+        if (HH_UNLIKELY(heap->stats.room > HH_FLUSH_BYTES)) return hh_stats_flush(heap);
         return;
       }
     }

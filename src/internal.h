@@ -42,7 +42,8 @@
  *           oversize mapping, or meta memory). It lets free() reject
  *           pointers that hahalloc never returned without touching unmapped
  *           memory. The chunk table (one byte per chunk) answers the free
- *           fast path's only question: is this chunk a mapping of pages?
+ *           fast path's only question: is this chunk a mapping of pages
+ *           that my heap owns? (hh_chunk_tag)
  * abandoned heap
  *           The heap of a thread that exited, with the ranges it still holds;
  *           the next thread to start takes it over, or a thread freeing into
@@ -52,9 +53,9 @@
  * canary    A freed range stores `hh_key ^ address` in its second word; the
  *           allocator clears it when handing the range out. A free that finds
  *           the canary in place is a double free.
- * tracking  When the exit summary is on, every live range has a record
- *           (struct hh_track_rec: allocation site and requested size) in an
- *           array at the end of its page, out of band of user data.
+ * tracking  Every live range has a record (struct hh_track_rec: requested
+ *           size, and call site while the exit report is on) in an array at
+ *           the end of its page, out of band of user data.
  *
  * Invariants
  * - mapping->heap is written only by the thread that owns or adopts the
@@ -112,7 +113,7 @@ typedef struct hh_page {
   hh_block *free;                  /* ranges ready for the owner: LIFO, so the
                                       range freed last, still in cache, is reused first */
   uint8_t *start;                  /* first range */
-  hh_track_rec *track;             /* records, or NULL when not tracking */
+  hh_track_rec *track;             /* the ranges' records (large: &large_rec) */
   uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
   struct hh_page *small;           /* every slice of a SMALL page: that page; else NULL */
   uint32_t used;                   /* see invariants */
@@ -174,9 +175,8 @@ typedef struct hh_queue {
   hh_page *first, *last;
 } hh_queue;
 
-/* Statistics kept by each heap without atomics, summed for the report.
- * Kept while tracking (the exit summary is on); HAHALLOC_SUMMARY=0 turns
- * them off with the rest of the bookkeeping. */
+/* Statistics kept by each heap without atomics, summed for the report and
+ * mem_lhihiks, in every mode (see src/stats.c). */
 typedef struct hh_stats {
   /* (ordered so that the compiler does not pair the fast path's updates
    * into vector operations, which take more instructions) */
@@ -424,7 +424,7 @@ static inline hh_heap *hh_heap_get(void) {
       (frame) = __builtin_frame_address(0);                                                  \
     }                                                                                        \
   } while (0)
-void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame);
+void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) HH_NOINLINE; /* HH_TAIL_ENTRY */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
@@ -456,7 +456,6 @@ void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* ------------------------------------------------------------------ stats.c */
 
-void hh_stats_flush(hh_heap *heap);
 void hh_stats_free_orphan(size_t size);
 typedef struct hh_totals {
   uint64_t allocs, bytes_allocated, peak_bytes;
@@ -480,7 +479,15 @@ static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) 
   heap->stats.bytes_allocated += requested;
   hh_stats_take(heap, (int64_t)live);
 }
-static inline void hh_stats_free(hh_heap *heap, size_t size) { heap->stats.room += (int64_t)size; }
+/* A heap folds its share into the global count once it has moved by more
+ * than this, up (hh_stats_new_high) or down (hh_stats_free): other heaps'
+ * peaks are computed against that count. */
+#define HH_FLUSH_BYTES ((int64_t)64 << 10)
+void hh_stats_flush(hh_heap *heap);
+static inline void hh_stats_free(hh_heap *heap, size_t size) {
+  heap->stats.room += (int64_t)size;
+  if (HH_UNLIKELY(heap->stats.room > HH_FLUSH_BYTES)) hh_stats_flush(heap);
+}
 static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
   if (after > before) hh_stats_take(heap, (int64_t)(after - before));
   else hh_stats_free(heap, before - after);

@@ -16,7 +16,7 @@ typedef struct hh_ref {
   hh_oversize *oversize; /* oversize */
   uint32_t index;        /* range index in its page */
   size_t usable;         /* bytes the program may use (malloc_usable_size) */
-  size_t size;           /* requested bytes (usable when not tracking small ranges) */
+  size_t size;           /* requested bytes */
   size_t accounted;      /* bytes counted in use: the block, span or mapping */
 } hh_ref;
 

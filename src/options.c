@@ -52,6 +52,9 @@ void hh_options_init(void) {
     hh_opt.output = v;
     hh_opt.output_set = 1;
   }
+  /* the program the hahalloc command runs asks for its report */
+  if ((v = getenv("HAHALLOC_CLI_PID")) != NULL && strtol(v, NULL, 10) == (long)getpid())
+    hh_opt.output_set = 1;
   if ((v = getenv("HAHALLOC_FORMAT")) != NULL) {
     if (!strcmp(v, "json")) hh_opt.json = 1;
     else if (!strcmp(v, "text")) hh_opt.json = 0;

@@ -39,7 +39,7 @@ static bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 static bool mul_overflows(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
 
-HH_EXPORT HH_FRAMELESS void *malloc(size_t size) { return hh_alloc_fast(size, NULL, NULL); }
+HH_EXPORT HH_FRAMELESS void *malloc(size_t size) { return hh_alloc_fast(size, HH_TAIL_RET, HH_TAIL_FRAME); }
 
 HH_EXPORT void free(void *ptr) { hh_free_fast(ptr, "free"); }
 

@@ -99,6 +99,7 @@ static void page_retire(hh_heap *heap, hh_page *page) {
 
 /* A local free made a page empty, or freed into a page on the full list. */
 void hh_page_emptied(hh_heap *heap, hh_page *page) {
+  if (heap->stats.room > HH_FLUSH_BYTES) hh_stats_flush(heap); /* the fast path's check, skipped */
   if (page->used == 0) {
     hh_queue *q = &heap->queue[page->root];
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
@@ -204,7 +205,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_store_explicit(&page->in_full, 1, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
-  ((hh_block *)page->start)->next = NULL; /* stale words: see hh_alloc_done */
+  ((hh_block *)page->start)->next = NULL; /* stale words: see hh_alloc_fast */
   ((hh_block *)page->start)->canary = 0;
   return page;
 }

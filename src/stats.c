@@ -1,13 +1,14 @@
 /*
  * Statistics. Each heap counts its own allocations and bytes without
  * atomics, and keeps its share of the bytes in use as hi - room (see
- * hh_stats_take): a malloc's whole cost is a subtraction and a branch that
- * is taken only at a new high, a free's is one addition. When a page runs
- * out (hh_page_refill) and when its thread exits, a heap folds its share
- * into a global counter and raises the global peak with its high since the
- * last flush. The peak is exact for a single thread and, with several
- * threads, misses at most what the other heaps hold unflushed (less than a
- * page's worth per root each). Bytes in use are counted in whole blocks (the
+ * hh_stats_take): a malloc subtracts its block from room and branches only
+ * at a new high, a free adds it back. Once its share has moved by more than
+ * HH_FLUSH_BYTES either way (checked at a new high and after each free), and
+ * when a page runs out or its thread exits, a heap folds its share into a
+ * global counter and raises the global peak with its high since the last
+ * flush. The peak is exact for a single thread and, with several threads,
+ * off by at most HH_FLUSH_BYTES for each other heap. Bytes in use are
+ * counted in whole blocks (the
  * requested size rounded up to its root), so that a free need not read the
  * range's tracking record; the exact requested bytes in use come from
  * walking the live ranges, and so does the count of frees (allocations less
@@ -38,6 +39,7 @@ void hh_stats_flush(hh_heap *heap) {
 void *hh_stats_new_high(hh_heap *heap, void *p) {
   heap->stats.hi -= heap->stats.room;
   heap->stats.room = 0;
+  if (heap->stats.hi > HH_FLUSH_BYTES) hh_stats_flush(heap);
   return p;
 }
 

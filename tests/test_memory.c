@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,6 +236,72 @@ static void rss_stays_bounded_when_one_thread_allocates_and_another_frees(void *
   run_fresh("rss_relay", "", NULL);
 }
 
+/* ------------------------------------------------------------ peak in use */
+
+static size_t peak_bytes(void) { return mallinfo2().usmblks; }
+
+/* 200 rounds of 1,000 blocks of 1,000 bytes made by one thread and freed by
+ * the other: the frees must reach the global count, or every round would add
+ * to the peak (it once read 2 GB here for about 1 MiB ever live). */
+static int child_peak_relay(const char *arg) {
+  (void)arg;
+  relay r = {NULL, 1000, 1000, NULL, 200};
+  r.p = pointer_array(r.count);
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, 2);
+  r.bar = &bar;
+  pthread_t t;
+  pthread_create(&t, NULL, relay_producer, &r);
+  for (int k = 0; k < r.rounds; k++) {
+    pthread_barrier_wait(&bar);
+    for (size_t i = 0; i < r.count; i++) frhehe(r.p[i]);
+    pthread_barrier_wait(&bar);
+  }
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&bar);
+  pointer_array_free(r.p, r.count);
+  size_t peak = peak_bytes();
+  printf("peak in use after 200 rounds of 1,000 x 1,000 bytes relayed between threads: %zu bytes\n", peak);
+  CHILD_CHECK(peak >= 1000 * 1000, "the peak (%zu bytes) is below what was live at once", peak);
+  CHILD_CHECK(peak <= 4 * MiB, "the peak (%zu bytes) adds up rounds that were never live together", peak);
+  return 0;
+}
+
+static void *big_blocks_job(void *arg) {
+  void **p = arg;
+  for (int i = 0; i < 100; i++) p[i] = hahalloc(MiB);
+  return NULL;
+}
+
+/* Thread A allocates 100 x 1 MiB and frees them, then thread B allocates 100
+ * x 1 MiB and keeps them: never more than 100 MiB at once. */
+static int child_peak_large(const char *arg) {
+  (void)arg;
+  void *a[100], *b[100];
+  pthread_t t;
+  pthread_create(&t, NULL, big_blocks_job, a);
+  pthread_join(t, NULL);
+  for (int i = 0; i < 100; i++) frhehe(a[i]);
+  pthread_create(&t, NULL, big_blocks_job, b);
+  pthread_join(t, NULL);
+  size_t peak = peak_bytes();
+  for (int i = 0; i < 100; i++) frhehe(b[i]);
+  printf("peak in use, 100 MiB live at most: %zu bytes\n", peak);
+  CHILD_CHECK(peak >= 100 * MiB, "the peak (%zu bytes) is below the 100 MiB live at once", peak);
+  CHILD_CHECK(peak <= 110 * MiB, "the peak (%zu bytes) counts memory freed before", peak);
+  return 0;
+}
+
+static void peak_is_not_inflated_by_blocks_another_thread_freed(void **state) {
+  (void)state;
+  run_fresh("peak_relay", "", NULL);
+}
+
+static void peak_is_not_inflated_by_large_blocks_freed_before(void **state) {
+  (void)state;
+  run_fresh("peak_large", "", NULL);
+}
+
 /* ------------------------------------------------------------ metadata */
 
 static int child_metadata(const char *arg) {
@@ -398,6 +465,8 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_exited", child_rss_exited},
                                           {"rss_relay", child_rss_relay},
+                                          {"peak_relay", child_peak_relay},
+                                          {"peak_large", child_peak_large},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -413,6 +482,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),
+      cmocka_unit_test(peak_is_not_inflated_by_blocks_another_thread_freed),
+      cmocka_unit_test(peak_is_not_inflated_by_large_blocks_freed_before),
       cmocka_unit_test(out_of_memory_with_small_blocks_returns_NULL_and_ENOMEM),
       cmocka_unit_test(out_of_memory_with_medium_blocks_returns_NULL_and_ENOMEM),
       cmocka_unit_test(out_of_memory_with_large_blocks_returns_NULL_and_ENOMEM),

@@ -145,10 +145,13 @@ int main(int argc, char **argv) {
 #undef IS
   }
   if (i >= argc) die("no program to run", NULL);
-  /* The report is what this command is for: on stderr even when the
-   * program's stderr is its stdout (see HAHALLOC_OUTPUT in hahalloc(1)). */
-  const char *out = getenv("HAHALLOC_OUTPUT");
-  if (out == NULL || *out == '\0') setenv("HAHALLOC_OUTPUT", "stderr", 1);
+  /* The report is what this command is for: the program it runs (this very
+   * process, after exec) reports even when its stderr is its stdout. Its
+   * own children keep the library's default (see HAHALLOC_OUTPUT in
+   * hahalloc(1)). */
+  char pid[24];
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  setenv("HAHALLOC_CLI_PID", pid, 1);
   if (lib == NULL) lib = find_library();
   if (lib == NULL || !exists(lib)) die("cannot find libhahalloc.so (use --lib=PATH)", lib);
 

@@ -172,16 +172,14 @@ static int open_output(const char *spec) {
 /* The exit report's file descriptor: stderr by default, unless stderr is
  * someone's output (stderr_is_output): the program's output stays its own,
  * so a `cmd 2>&1 | parser` pipeline or a harness that compares output does
- * not see the report. -1 then: no report. HAHALLOC_OUTPUT=stderr (which the
- * hahalloc command sets) or a PATH asks for it explicitly. With
- * HAHALLOC_LEAK_EXITCODE the report is still made, into /dev/null, for its
- * count of definite leaks. */
+ * not see the report. HAHALLOC_OUTPUT (even set to stderr) asks for it
+ * explicitly, and so does the hahalloc command for the program it runs
+ * (HAHALLOC_CLI_PID). With HAHALLOC_LEAK_EXITCODE the report is still made,
+ * into a sink, for its count of definite leaks. */
+#define NO_REPORT (-1)
+#define SINK (-2) /* hh_out drops what it cannot write */
 static int open_exit_output(void) {
-  if (!hh_opt.output_set && stderr_is_output()) {
-    if (hh_opt.leak_exitcode == 0) return -1; /* nothing would use it */
-    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) return fd;
-  }
+  if (!hh_opt.output_set && stderr_is_output()) return hh_opt.leak_exitcode ? SINK : NO_REPORT;
   return open_output(hh_opt.output);
 }
 
@@ -198,7 +196,8 @@ static void text_stack(hh_out *o, int pid, const hh_symbols *sym, uint32_t site,
   int n = 0;
   const uintptr_t *pcs = hh_site_frames(site, &n);
   if (pcs == NULL) {
-    hh_out_printf(o, "==%d==    (no call site: HAHALLOC_SUMMARY=0 or HAHALLOC_STACK_DEPTH=0)\n", pid);
+    hh_out_printf(o, "==%d==    (no call site recorded: HAHALLOC_SUMMARY=0, HAHALLOC_STACK_DEPTH=0, or "
+                     "allocated while the stack could not be walked)\n", pid);
     return;
   }
   int shown = 0;
@@ -418,7 +417,7 @@ static HH_NOINLINE void exit_report(uintptr_t fallback_sp) {
   if (!hh_opt.summary || !atomic_compare_exchange_strong(&exit_reported, &expect, 1)) return;
   fflush(stdout); /* the program's output first, and in order */
   int fd = open_exit_output();
-  if (fd < 0) return;
+  if (fd == NO_REPORT) return;
   uintptr_t sp = exit_caller_sp();
   hh_lock_acquire(&report_lock);
   uint64_t definite = report(fd, hh_opt.min_size, true, sp ? sp : fallback_sp);

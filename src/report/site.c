@@ -5,8 +5,8 @@
  * Cost is what matters here: this runs on every malloc while tracking. With
  * the default depth of 1 (the call site: the caller of malloc, or of the
  * runtime wrapper that called it) a call site outside the runtime is decided
- * by its return address alone, so a per-thread direct-mapped table maps it to
- * its id in a few instructions. Otherwise each thread keeps a small
+ * by its return address alone, so a direct-mapped table in the heap maps it
+ * to its id in a few instructions (hh_track, inline in malloc). Otherwise each thread keeps a small
  * direct-mapped cache keyed by the entry point's return address and frame
  * address. An entry also keeps every stack word the walk
  * read (return addresses, saved frame pointers): the walk is a pure function
@@ -274,8 +274,8 @@ static void remember(uintptr_t ret, uint32_t id) {
   hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return;
   size_t i = hh_callsite_index(ret);
+  heap->callsite.id[i] = id; /* first: a signal handler's malloc may read the entry between */
   heap->callsite.ret[i] = ret;
-  heap->callsite.id[i] = id;
 }
 
 static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {

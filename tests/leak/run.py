@@ -245,6 +245,11 @@ def output_suite():
           p.stdout[-300:])
     p = merged_run([os.path.join(BUILD, "hahalloc"), prog])
     check("2>&1 under the hahalloc command: the report is written", "definitely lost" in p.stdout)
+    # the command asks for the report of the program it runs, not of that program's helpers
+    p = merged_run([os.path.join(BUILD, "hahalloc"), "/usr/bin/python3", "-c",
+                    "import subprocess, sys; subprocess.run([sys.argv[1]], stdout=subprocess.DEVNULL)", prog])
+    check("under the hahalloc command, a helper's stderr on its parent's stdout: no report from the helper",
+          p.stdout.count("definitely lost:") == 1 and "leak_direct" not in p.stdout, p.stdout[-400:])
 
 
 leak_suite("preloaded -O0", os.path.join(BIN, "leaky_O0"), True, LEAKY, "leaky.c")

@@ -200,6 +200,24 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def make_ratio(samples, med_t):
+    """Time ratios as the median, over repetitions, of the ratio within one
+    repetition: the allocators of a repetition run back to back and share the
+    machine's load of the moment, so pairing them cancels most of it. Falls
+    back to the ratio of medians when a column lost samples (a failure), and
+    for other tables (RSS)."""
+    def ratio(w, a, b, table=med_t):
+        x, y = table[w].get(a), table[w].get(b)
+        if not x or not y:
+            return None
+        if table is med_t:
+            sa, sb = samples[w].get(a) or [], samples[w].get(b) or []
+            if sa and len(sa) == len(sb):
+                return median([p["time"] / q["time"] for p, q in zip(sa, sb) if q["time"] > 0])
+        return x / y
+    return ratio
+
+
 def geomean(xs):
     xs = [x for x in xs if x and x > 0]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
@@ -283,10 +301,7 @@ def main():
             data = json.load(f)
         med_t, med_rss = data["median_time"], data["median_rss_kib"]
 
-        def ratio_saved(w, a, b, table=med_t):
-            x, y = table[w].get(a), table[w].get(b)
-            return x / y if x and y else None
-
+        ratio_saved = make_ratio(data["samples"], med_t)
         failures = {tuple(k.split("/", 1)): v for k, v in data.get("failures", {}).items()}
         work = [(w["name"],) for w in data["workloads"]]
         md = report(data, ratio_saved, med_t, med_rss, data["columns"], work, failures)
@@ -378,9 +393,7 @@ def main():
     med_t = {w: {c: median([s["time"] for s in results[w][c]]) for c in cols} for w in results}
     med_rss = {w: {c: median([s["rss_kib"] for s in results[w][c]]) for c in cols} for w in results}
 
-    def ratio(w, a, b, table=med_t):
-        x, y = table[w].get(a), table[w].get(b)
-        return x / y if x and y else None
+    ratio = make_ratio(results, med_t)
 
     data = {
         "mode": mode, "reps": reps, "machine": info, "columns": list(cols),
@@ -512,7 +525,8 @@ def report(data, ratio, med_t, med_rss, cols, work, failures):
         "(exit heap summary ON); the `hahalloc-nosummary` column is `HAHALLOC_SUMMARY=0`. Each benchmark "
         "runs with its stderr sent to /dev/null. Times are the wall time of the whole process; RSS is the "
         "child's peak resident set (getrusage). The machine is shared and noisy: read ratios, not absolute "
-        "times." % (" QUICK=1" if data["mode"] == "quick" else "", m["date"], data["mode"], data["reps"]),
+        "times. A time ratio is the median over repetitions of the ratio within one repetition, whose "
+        "allocators run back to back under the same load; the wall-time table gives plain medians." % (" QUICK=1" if data["mode"] == "quick" else "", m["date"], data["mode"], data["reps"]),
         "",
         "## Machine",
         "",

@@ -49,9 +49,6 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
   uint64_t off = (uintptr_t)p - (uintptr_t)page->start;
   return (size_t)(((unsigned __int128)off * page->magic) >> 64);
 }
-HH_INLINE bool hh_range_start(const hh_page *page, uint64_t off) {
-  return off * page->magic < page->magic;
-}
 
 /*
  * The range's record and the statistics, inline. Every range records its

@@ -31,7 +31,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   return b;
 }
 
-/* The fast path's tracking, for a call site the thread's table does not
+/* The fast path's tracking, for a call site the heap's table does not
  * know: capture the site (which fills the table at depth 1), then record. */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) {
@@ -39,8 +39,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   hh_track_rec *rec = &page->track[hh_range_index(page, b)];
   rec->site = hh_site_capture(ret, frame); /* only reached with hh_sites */
   rec->size = (uint32_t)size;
-  hh_stats_alloc(heap, size, page->block_size);
-  return b;
+  return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
 /* Zeroes reused memory for calloc. Big ranges are handed back to the kernel
@@ -59,7 +58,7 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
-  hh_stats_alloc(heap, size, page->block_size);
+  (void)hh_stats_alloc(heap, size, page->block_size, NULL);
   return page->start;
 }
 
@@ -69,7 +68,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
-  hh_stats_alloc(heap, size, o->map_size);
+  (void)hh_stats_alloc(heap, size, o->map_size, NULL);
   return o->user;
 }
 

@@ -75,12 +75,7 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size,
   hh_track_rec *rec = &page->track[hh_range_index(page, b)];
   rec->site = site;
   rec->size = (uint32_t)size;
-  /* hh_stats_alloc, with its rare branch as a tail call */
-  heap->stats.allocs++;
-  heap->stats.bytes_allocated += size;
-  heap->stats.room -= page->block_size;
-  if (HH_UNLIKELY(heap->stats.room < 0)) return hh_stats_new_high(heap, b);
-  return b;
+  return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
@@ -131,13 +126,13 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
         b->next = next;
         b->canary = canary;
         page->free = b;
-        heap->stats.room += page->block_size; /* hh_stats_free, its flush below */
+        bool fold = hh_stats_give(heap, page->block_size);
         /* A page on the full list has an empty free list, so `next == NULL`
          * stands in for reading in_full. The calls below are tail calls: this
          * path needs no stack frame. */
         if (HH_UNLIKELY(--page->used == 0)) return hh_page_emptied(heap, page);
         if (HH_UNLIKELY(next == NULL)) return hh_page_emptied(heap, page);
-        if (HH_UNLIKELY(heap->stats.room > HH_FLUSH_BYTES)) return hh_stats_flush(heap);
+        if (HH_UNLIKELY(fold)) return hh_stats_flush(heap);
         return;
       }
     }

@@ -466,30 +466,36 @@ void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
 /* A heap's share of the bytes in use is hi - room (negative when it frees
  * what others allocated). A range taken costs `room`; running out of room
- * is a new high. A free gives room back: one add, no branch. Bytes in use
- * count whole blocks (the requested size rounded up to its root), so that
- * a free need not read the range's tracking record. */
-void *hh_stats_new_high(hh_heap *heap, void *p); /* returns p: a tail call */
-static inline void hh_stats_take(hh_heap *heap, int64_t live) {
-  heap->stats.room -= live;
-  if (HH_UNLIKELY(heap->stats.room < 0)) hh_stats_new_high(heap, NULL);
-}
-static inline void hh_stats_alloc(hh_heap *heap, size_t requested, size_t live) {
-  heap->stats.allocs++;
-  heap->stats.bytes_allocated += requested;
-  hh_stats_take(heap, (int64_t)live);
-}
-/* A heap folds its share into the global count once it has moved by more
- * than this, up (hh_stats_new_high) or down (hh_stats_free): other heaps'
- * peaks are computed against that count. */
+ * is a new high. A free gives room back. Bytes in use count whole blocks
+ * (the requested size rounded up to its root), so that a free need not read
+ * the range's tracking record. A heap folds its share into the global count
+ * once it has moved by more than HH_FLUSH_BYTES, up (hh_stats_new_high) or
+ * down (hh_stats_give): other heaps' peaks are computed against that count.
+ * The allocation side returns `p`, so that the fast path ends in a tail
+ * call; the free side says when to fold, so that the fast path can do it
+ * last. */
 #define HH_FLUSH_BYTES ((int64_t)64 << 10)
 void hh_stats_flush(hh_heap *heap);
-static inline void hh_stats_free(hh_heap *heap, size_t size) {
+void *hh_stats_new_high(hh_heap *heap, void *p); /* returns p */
+static inline void *hh_stats_take(hh_heap *heap, int64_t live, void *p) {
+  heap->stats.room -= live;
+  if (HH_UNLIKELY(heap->stats.room < 0)) return hh_stats_new_high(heap, p);
+  return p;
+}
+static inline void *hh_stats_alloc(hh_heap *heap, size_t requested, size_t live, void *p) {
+  heap->stats.allocs++;
+  heap->stats.bytes_allocated += requested;
+  return hh_stats_take(heap, (int64_t)live, p);
+}
+static inline bool hh_stats_give(hh_heap *heap, size_t size) { /* true: fold now */
   heap->stats.room += (int64_t)size;
-  if (HH_UNLIKELY(heap->stats.room > HH_FLUSH_BYTES)) hh_stats_flush(heap);
+  return heap->stats.room > HH_FLUSH_BYTES;
+}
+static inline void hh_stats_free(hh_heap *heap, size_t size) {
+  if (HH_UNLIKELY(hh_stats_give(heap, size))) hh_stats_flush(heap);
 }
 static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
-  if (after > before) hh_stats_take(heap, (int64_t)(after - before));
+  if (after > before) (void)hh_stats_take(heap, (int64_t)(after - before), NULL);
   else hh_stats_free(heap, before - after);
 }
 

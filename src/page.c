@@ -99,7 +99,7 @@ static void page_retire(hh_heap *heap, hh_page *page) {
 
 /* A local free made a page empty, or freed into a page on the full list. */
 void hh_page_emptied(hh_heap *heap, hh_page *page) {
-  if (heap->stats.room > HH_FLUSH_BYTES) hh_stats_flush(heap); /* the fast path's check, skipped */
+  hh_stats_free(heap, 0); /* the fold the fast path skipped when it came here */
   if (page->used == 0) {
     hh_queue *q = &heap->queue[page->root];
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
@@ -151,7 +151,6 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
 /* The fast path found direct[root] empty: find or make a page with free
  * ranges and make it the root's direct page. NULL when out of memory. */
 hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
-  hh_stats_flush(heap);
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
       ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, false);

@@ -4,9 +4,8 @@
  * hh_stats_take): a malloc subtracts its block from room and branches only
  * at a new high, a free adds it back. Once its share has moved by more than
  * HH_FLUSH_BYTES either way (checked at a new high and after each free), and
- * when a page runs out or its thread exits, a heap folds its share into a
- * global counter and raises the global peak with its high since the last
- * flush. The peak is exact for a single thread and, with several threads,
+ * when its thread exits, a heap folds its share into a global counter and
+ * raises the global peak with its high since the last flush. The peak is exact for a single thread and, with several threads,
  * off by at most HH_FLUSH_BYTES for each other heap. Bytes in use are
  * counted in whole blocks (the
  * requested size rounded up to its root), so that a free need not read the

@@ -61,6 +61,9 @@ int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t
 bool hh_unwind_busy(void);
 /* libc, libstdc++, the dynamic loader...: frames that wrap malloc */
 bool hh_runtime_object(const char *path);
+/* The loaded object whose segments hold `pc`: its name ("" for the program)
+ * and load base; false when none does. */
+bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
 void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);

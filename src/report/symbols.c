@@ -80,30 +80,6 @@ void hh_symbols_free(hh_symbols *s) {
 
 /* ------------------------------------------------------------------ objects */
 
-struct obj_find {
-  uintptr_t pc;
-  const char *name;
-  uintptr_t base;
-  bool found;
-};
-
-static int obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  struct obj_find *f = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-    if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->name = info->dlpi_name;
-      f->base = info->dlpi_addr;
-      f->found = true;
-      return 1;
-    }
-  }
-  return 0;
-}
-
 /* The program's own path (dl_iterate_phdr names it ""). A static buffer:
  * the arena of one report is gone by the next. */
 static const char *self_exe(void) {
@@ -336,11 +312,11 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
     hh_pcinfo *pi = &s->info[i];
     memset(pi, 0, sizeof *pi);
     pi->pc = pcs[i];
-    struct obj_find f = {pcs[i] - 1, NULL, 0, false};
-    dl_iterate_phdr(obj_cb, &f);
-    if (f.found) {
-      pi->object = (f.name && *f.name) ? f.name : self_exe();
-      pi->offset = pcs[i] - f.base;
+    const char *name;
+    uintptr_t base;
+    if (hh_object_of(pcs[i] - 1, &name, &base)) { /* the call, the byte before the return address */
+      pi->object = (name && *name) ? name : self_exe();
+      pi->offset = pcs[i] - base;
     } else {
       pi->offset = pcs[i];
     }

@@ -140,30 +140,43 @@ bool hh_runtime_object(const char *path) {
   return false;
 }
 
-struct find_obj {
+struct object_find {
   uintptr_t pc;
-  int found; /* 0 = none, 1 = program's own, 2 = runtime */
+  const char *name;
+  uintptr_t base;
+  bool found;
 };
 
-static int find_obj_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
-  struct find_obj *f = arg;
+  struct object_find *f = arg;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
     if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->found = (info->dlpi_name && hh_runtime_object(info->dlpi_name)) ? 2 : 1;
+      f->name = info->dlpi_name;
+      f->base = info->dlpi_addr;
+      f->found = true;
       return 1;
     }
   }
   return 0;
 }
 
+bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base) {
+  struct object_find f = {pc, NULL, 0, false};
+  dl_iterate_phdr(object_cb, &f);
+  *name = f.name;
+  *base = f.base;
+  return f.found;
+}
+
+/* `pc` is a return address: the call is the byte before it. */
 static bool pc_is_runtime(uintptr_t pc) {
-  struct find_obj f = {pc - 1, 0};
-  dl_iterate_phdr(find_obj_cb, &f);
-  return f.found == 2;
+  const char *name;
+  uintptr_t base;
+  return hh_object_of(pc - 1, &name, &base) && name && hh_runtime_object(name);
 }
 
 /* ------------------------------------------------------------------ learning */

@@ -67,17 +67,9 @@ int main(int argc, char **argv) {
   uint64_t seed = (uint64_t)arg_long(argc, argv, "seed", 1);
   if (threads < 1 || threads > 256 || slots < 1) fail("bad arguments", 0);
   job jobs[256];
-  pthread_t tid[256];
+  for (int t = 0; t < threads; t++) jobs[t] = (job){steps, slots, seed * 65537 + (uint64_t)t, 0};
   double t0 = now_sec();
-  for (int t = 0; t < threads; t++) {
-    jobs[t] = (job){steps, slots, seed * 65537 + (uint64_t)t, 0};
-    if (threads == 1)
-      run(&jobs[0]);
-    else if (pthread_create(&tid[t], NULL, run, &jobs[t]))
-      fail("pthread_create", 0);
-  }
-  if (threads > 1)
-    for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  run_jobs(run, jobs, sizeof jobs[0], threads);
   double el = now_sec() - t0;
   uint64_t sum = 0;
   for (int t = 0; t < threads; t++) sum += jobs[t].sum;

@@ -64,17 +64,9 @@ int main(int argc, char **argv) {
   if (threads < 1 || threads > 256 || slots < 1 || steps < 0) fail("bad arguments", 0);
 
   job jobs[256];
-  pthread_t tid[256];
+  for (int t = 0; t < threads; t++) jobs[t] = (job){steps, slots, seed * 7919 + (uint64_t)t, 0};
   double t0 = now_sec();
-  for (int t = 0; t < threads; t++) {
-    jobs[t] = (job){steps, slots, seed * 7919 + (uint64_t)t, 0};
-    if (threads == 1)
-      run(&jobs[t]);
-    else if (pthread_create(&tid[t], NULL, run, &jobs[t]) != 0)
-      fail("pthread_create", (size_t)t);
-  }
-  if (threads > 1)
-    for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  run_jobs(run, jobs, sizeof jobs[0], threads);
   double el = now_sec() - t0;
   uint64_t sum = 0;
   for (int t = 0; t < threads; t++) sum += jobs[t].checksum;

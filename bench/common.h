@@ -171,4 +171,19 @@ static BENCH_UNUSED void fail(const char *what, size_t detail) {
   exit(2);
 }
 
+/* Runs fn on each of n jobs (consecutive objects of `size` bytes), one
+ * thread each, and waits for them; a single job runs on the calling thread. */
+static BENCH_UNUSED void run_jobs(void *(*fn)(void *), void *jobs, size_t size, int n) {
+  pthread_t tid[256];
+  if (n < 1 || n > 256) fail("bad job count", (size_t)n);
+  if (n == 1) {
+    fn(jobs);
+    return;
+  }
+  for (int t = 0; t < n; t++)
+    if (pthread_create(&tid[t], NULL, fn, (char *)jobs + (size_t)t * size) != 0)
+      fail("pthread_create", (size_t)t);
+  for (int t = 0; t < n; t++) pthread_join(tid[t], NULL);
+}
+
 #endif /* BENCH_COMMON_H */

@@ -79,16 +79,8 @@ int main(int argc, char **argv) {
   uint64_t rng = 1;
   node *long_lived = build(depth, &rng);
   job jobs[64];
-  pthread_t tid[64];
-  for (int t = 0; t < threads; t++) {
-    jobs[t] = (job){depth, threads, t, 0};
-    if (threads == 1)
-      short_lived(&jobs[0]);
-    else if (pthread_create(&tid[t], NULL, short_lived, &jobs[t]))
-      fail("pthread_create", 0);
-  }
-  if (threads > 1)
-    for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  for (int t = 0; t < threads; t++) jobs[t] = (job){depth, threads, t, 0};
+  run_jobs(short_lived, jobs, sizeof jobs[0], threads);
   long nodes = check(long_lived, depth);
   for (int t = 0; t < threads; t++) nodes += jobs[t].nodes;
   destroy(long_lived);

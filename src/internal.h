@@ -324,11 +324,6 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
  * zero BSS; only the pages for address ranges in use are ever touched. */
 extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
-static inline hh_mapping *hh_mapping_lookup(uintptr_t addr) {
-  if (HH_UNLIKELY(addr >> 47)) return NULL;
-  if (!hh_chunk_tag[addr >> HH_MAPPING_SHIFT]) return NULL;
-  return (hh_mapping *)(addr & ~(uintptr_t)HH_MAPPING_MASK);
-}
 
 /* The header owning `addr` (hh_header *), or NULL. */
 static inline void *hh_registry_get(uintptr_t addr) {
@@ -376,10 +371,6 @@ void hh_span_purge(hh_heap *heap, size_t keep);
 
 static inline hh_mapping *hh_mapping_of(const void *p) {
   return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);
-}
-static inline hh_page *hh_page_of(hh_mapping *m, const void *p) {
-  hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
-  return s - s->slice_offset;
 }
 
 /* ------------------------------------------------------------------ page.c */

@@ -45,15 +45,6 @@ void hh_report_unmap(void *p, size_t size) {
   hh_os_unmap(p, size);
 }
 
-bool hh_report_is_own(uintptr_t addr) {
-  for (int i = 0; i < MAX_REGIONS; i++) {
-    uintptr_t s = atomic_load_explicit(&regions[i].start, memory_order_relaxed);
-    if (s && addr >= s && addr < s + atomic_load_explicit(&regions[i].size, memory_order_relaxed))
-      return true;
-  }
-  return false;
-}
-
 int hh_report_regions(uintptr_t (*out)[2], int max) {
   int n = 0;
   for (int i = 0; i < MAX_REGIONS && n < max; i++) {

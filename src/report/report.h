@@ -81,7 +81,6 @@ void hh_site_atfork_child(void);
 
 void *hh_report_map(size_t size);          /* zeroed, from the OS; NULL on failure */
 void hh_report_unmap(void *p, size_t size);
-bool hh_report_is_own(uintptr_t addr);     /* inside a hh_report_map region */
 int hh_report_regions(uintptr_t (*out)[2], int max); /* [start, end) of each */
 
 /* ------------------------------------------------------------------ stop.c */

@@ -17,27 +17,41 @@ static void *enomem(void) {
 static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zero, void *ret,
                              void *frame) {
   hh_page *page = heap->direct[root];
-  if (page->free == NULL) {
+  if (page->free == &hh_list_end) {
     page = hh_page_refill(heap, root);
     if (page == NULL) return enomem();
   }
   hh_block *b = page->free;
+  size_t idx = hh_canary(heap->key, b->canary); /* the canary holds the index */
+  if (HH_UNLIKELY(idx >= page->capacity)) {
+    hh_free_list_damaged(heap, page);
+    return alloc_from_root(heap, root, size, zero, ret, frame);
+  }
   page->free = b->next;
   page->used++;
   b->next = NULL; /* see hh_alloc_fast */
   b->canary = 0;
-  hh_track(heap, page, b, size, ret, frame);
+  hh_track(heap, page, b, idx, size, ret, frame);
   if (zero) memset(b, 0, size);
   return b;
 }
 
-/* The fast path's tracking, for a call site the heap's table does not
- * know: capture the site (which fills the table at depth 1), then record. */
+/* The fast path's tracking, for a return address not in the first place of
+ * the heap's call-site table: look at its second place, else capture the
+ * site (which fills the table at depth 1) or, with no sites captured, enter
+ * the address with site 0. Then record. */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) {
   HH_TAIL_ENTRY(ret, frame);
-  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-  rec->site = hh_site_capture(ret, frame); /* only reached with hh_sites */
+  uintptr_t r = (uintptr_t)ret;
+  size_t idx = hh_range_index(page, b);
+  size_t second = hh_callsite_index(r) ^ 1;
+  uint32_t site = 0;
+  if (heap->callsite.ret[second] == r) site = heap->callsite.id[second];
+  else if (hh_sites) site = hh_site_capture(ret, frame);
+  else hh_callsite_remember(heap, r, 0);
+  hh_track_rec *rec = &page->track[idx];
+  rec->site = site;
   rec->size = (uint32_t)size;
   return hh_stats_alloc(heap, size, page->block_size, b);
 }

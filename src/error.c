@@ -131,17 +131,30 @@ void hh_dprintf(int fd, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void error_end(const char *recovery) {
+  hh_dprintf(2, "\n");
+  if (hh_opt.on_error) {
+    hh_dprintf(2, "hahalloc: %s (HAHALLOC_ON_ERROR=continue)\n", recovery);
+    return;
+  }
+  hh_dprintf(2, "hahalloc: aborting; set HAHALLOC_ON_ERROR=continue to report and ignore such calls\n");
+  abort();
+}
+
 void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_dprintf(2, "hahalloc: error: %s(%p): ", call, ptr);
   va_list ap;
   va_start(ap, fmt);
   hh_vdprintf(2, fmt, ap);
   va_end(ap);
-  hh_dprintf(2, "\n");
-  if (hh_opt.on_error) {
-    hh_dprintf(2, "hahalloc: the call is ignored (HAHALLOC_ON_ERROR=continue)\n");
-    return;
-  }
-  hh_dprintf(2, "hahalloc: aborting; set HAHALLOC_ON_ERROR=continue to report and ignore such calls\n");
-  abort();
+  error_end("the call is ignored");
+}
+
+void hh_corruption(const char *recovery, const char *fmt, ...) {
+  hh_dprintf(2, "hahalloc: error: heap corruption: ");
+  va_list ap;
+  va_start(ap, fmt);
+  hh_vdprintf(2, fmt, ap);
+  va_end(ap);
+  error_end(recovery);
 }

@@ -33,6 +33,16 @@
 #else
 #define HH_FRAMELESS __attribute__((optimize("omit-frame-pointer", "optimize-sibling-calls")))
 #endif
+/* gcc branches on the flags of a read-modify-write of memory only when it
+ * tests the sign; the free fast path's two counters test more, and say it
+ * in x86-64 assembly (asm goto with outputs: gcc 11, clang 11). */
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                   \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define HH_ASM_GOTO 1
+#else
+#define HH_ASM_GOTO 0
+#endif
+
 #ifdef __OPTIMIZE__
 #define HH_TAIL_RET NULL
 #define HH_TAIL_FRAME NULL
@@ -52,47 +62,49 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
 
 /*
  * The range's record and the statistics, inline. Every range records its
- * requested size (mem_lhihiks lists it) and, while the exit report is on,
- * its call site, which the heap's call-site table gives for a known return
- * address. A call site not in the table (first use, a runtime wrapper such
- * as strdup, deeper stacks) leaves through hh_track_new_site.
+ * requested size (mem_lhihiks lists it) and its call site, which the heap's
+ * call-site table gives for a known return address: the site's id while
+ * the exit report is on, 0 otherwise. A return address not in the table
+ * (first use, a runtime wrapper such as strdup, deeper stacks) leaves
+ * through hh_track_new_site.
  *
  * `frame == NULL` comes from malloc and hahalloc, which run without a frame
  * and reach every slow path by a tail call: the return address is then
  * read here, only for the call site, and the slow paths derive both
  * addresses from their own frame (HH_TAIL_ENTRY).
  */
-HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                         void *frame) {
-  uint32_t site = 0;
-  if (HH_LIKELY(heap->sites)) {
-    uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
-    size_t c = hh_callsite_index(r);
-    if (HH_UNLIKELY(heap->callsite.ret[c] != r))
-      return hh_track_new_site(heap, page, b, size, ret, frame);
-    site = heap->callsite.id[c];
-  }
-  hh_track_rec *rec = &page->track[hh_range_index(page, b)];
-  rec->site = site;
-  rec->size = (uint32_t)size;
+HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size,
+                         void *ret, void *frame) {
+  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
+  size_t c = hh_callsite_index(r);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r))
+    return hh_track_new_site(heap, page, b, size, ret, frame);
+  page->track[idx].site = heap->callsite.id[c];
+  page->track[idx].size = (uint32_t)size;
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
-  if (HH_LIKELY(size <= HH_MEDIUM_MAX)) {
-    hh_page *page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
-    hh_block *b = page->free;
-    if (HH_LIKELY(b != NULL)) {
-      page->free = b->next;
-      page->used++;
-      /* Clear the free-list words: the canary, so that the range is not
-       * taken for a free one; the link, so that a leaked neighbour does not
-       * look reachable to the leak scan. */
-      b->next = NULL;
-      b->canary = 0;
-      return hh_track(heap, page, b, size, ret, frame);
-    }
+  hh_page *page;
+  if (HH_LIKELY(size <= HH_SMALL_DIRECT)) page = heap->small[(size + HH_ALIGN - 1) / HH_ALIGN];
+  else if (HH_LIKELY(size <= HH_MEDIUM_MAX))
+    page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
+  else
+    return hh_alloc_generic(size, false, ret, frame);
+  hh_block *b = page->free;
+  /* the range's index, from its canary: past the capacity at the end of
+   * the list (hh_list_end) and when the program wrote into a free range */
+  size_t idx = hh_canary(heap->key, b->canary);
+  if (HH_LIKELY(idx < page->capacity)) {
+    page->free = b->next;
+    page->used++;
+    /* Clear the free-list words: the canary, so that the range is not
+     * taken for a free one; the link, so that a leaked neighbour does not
+     * look reachable to the leak scan. */
+    b->next = NULL;
+    b->canary = 0;
+    return hh_track(heap, page, b, idx, size, ret, frame);
   }
   return hh_alloc_generic(size, false, ret, frame);
 }
@@ -110,31 +122,46 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
   uintptr_t chunk = a >> HH_MAPPING_SHIFT; /* beyond the table: not a user address */
-  /* our own mapping (hh_chunk_tag), and a small page there */
+  /* our own mapping (hh_chunk_tag), and the page of the slice there: a
+   * slice that holds no small page gives hh_empty_page, whose magic (0)
+   * fails the range check below */
   if (HH_LIKELY(chunk < sizeof hh_chunk_tag && hh_chunk_tag[chunk] == heap->tag)) {
     hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
     hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
-    if (HH_LIKELY(page != NULL)) {
-      /* one multiply: the range's index (high half) and whether p starts
-       * a range (low half), see hh_range_index */
-      unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
-      hh_block *b = p;
-      uintptr_t canary = heap->key ^ a;
-      if (HH_LIKELY((uint64_t)at < page->magic && (uint64_t)(at >> 64) < page->capacity &&
-                    b->canary != canary)) {
-        hh_block *next = page->free;
-        b->next = next;
-        b->canary = canary;
-        page->free = b;
-        bool fold = hh_stats_give(heap, page->block_size);
-        /* A page on the full list has an empty free list, so `next == NULL`
-         * stands in for reading in_full. The calls below are tail calls: this
-         * path needs no stack frame. */
-        if (HH_UNLIKELY(--page->used == 0)) return hh_page_emptied(heap, page);
-        if (HH_UNLIKELY(next == NULL)) return hh_page_emptied(heap, page);
-        if (HH_UNLIKELY(fold)) return hh_stats_flush(heap);
-        return;
-      }
+    /* one multiply: the range's index (high half) and whether p starts a
+     * range (low half), see hh_range_index */
+    unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
+    hh_block *b = p;
+    uint64_t idx = (uint64_t)(at >> 64);
+    uintptr_t canary = hh_canary(heap->key, idx);
+    if (HH_LIKELY((uint64_t)at < page->magic && idx < page->capacity && b->canary != canary)) {
+      b->next = page->free;
+      b->canary = canary;
+      page->free = b;
+      /* Give the room back, then one branch for "now empty" and "on the
+       * full list" (HH_USED_FULL), then the fold (hh_stats_give). The calls
+       * are tail calls: this path needs no stack frame. */
+#if HH_ASM_GOTO
+      asm goto("addq %[size], %[room]\n\t"
+               "subl $1, %[used]\n\t"
+               "jle %l[emptied]\n\t"
+               "cmpq %[bound], %[room]\n\t"
+               "jg %l[fold]"
+               : [room] "+m"(heap->stats.room), [used] "+m"(page->used)
+               : [size] "r"((int64_t)page->block_size), [bound] "i"(HH_FLUSH_BYTES)
+               : "cc"
+               : emptied, fold);
+      return;
+    emptied:
+      return hh_page_emptied(heap, page);
+    fold:
+      return hh_stats_flush(heap);
+#else
+      bool fold = hh_stats_give(heap, page->block_size);
+      if (HH_UNLIKELY((int32_t)--page->used <= 0)) return hh_page_emptied(heap, page);
+      if (HH_UNLIKELY(fold)) return hh_stats_flush(heap);
+      return;
+#endif
     }
   }
   hh_free_generic(p, call);

@@ -87,7 +87,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     }
   }
   const hh_block *b = p;
-  if (b->canary == (hh_key ^ (uintptr_t)b)) {
+  if (b->canary == hh_canary(hh_key, idx)) {
     hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
     return false;
   }
@@ -106,7 +106,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
 /* Another thread owns the range: push it on the page's thread_free list
  * (one CAS) and, if the page sits on the owner's full list, tell the owner. */
 static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
-  uintptr_t canary = hh_key ^ (uintptr_t)b;
+  uintptr_t canary = hh_canary(hh_key, ref->index);
   if (__atomic_exchange_n(&b->canary, canary, __ATOMIC_ACQ_REL) == canary) {
     hh_error(call, b, "double free: this %u-byte block is already free", ref->page->block_size);
     return false;
@@ -140,10 +140,9 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
       hh_block *b = p;
       hh_page *page = ref->page;
       b->next = page->free;
-      b->canary = hh_key ^ (uintptr_t)b;
+      b->canary = hh_canary(hh_key, ref->index);
       page->free = b;
-      if (--page->used == 0 || atomic_load_explicit(&page->in_full, memory_order_relaxed))
-        hh_page_emptied(heap, page);
+      if ((int32_t)--page->used <= 0) hh_page_emptied(heap, page); /* empty, or full list */
     }
     break;
   }

@@ -19,7 +19,9 @@
 #include "internal.h"
 #include "lock.h"
 
-hh_heap hh_empty_heap = {.direct = {[0 ... HH_ROOTS - 1] = &hh_empty_page}, .tag = HH_TAG_NONE};
+hh_heap hh_empty_heap = {.small = {[0 ... HH_SMALL_DIRECT / HH_ALIGN] = &hh_empty_page},
+                         .direct = {[0 ... HH_ROOTS - 1] = &hh_empty_page},
+                         .tag = HH_TAG_NONE};
 __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec"))) = &hh_empty_heap;
 uintptr_t hh_key;
 _Atomic(int) hh_initialised; /* 0: not yet, 1: in progress, 2: done */
@@ -52,6 +54,7 @@ void hh_init(void) {
   if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
+    hh_list_end.canary = hh_canary(hh_key, UINTPTR_MAX); /* no index */
     hh_options_init();
     hh_size_root_init();
     pthread_key_create(&heap_key, heap_thread_exit);
@@ -66,9 +69,8 @@ void hh_init(void) {
 }
 
 static void heap_reset(hh_heap *h) {
-  for (unsigned r = 0; r < HH_ROOTS; r++) h->direct[r] = &hh_empty_page;
+  for (unsigned r = 0; r < HH_ROOTS; r++) hh_heap_set_direct(h, r, &hh_empty_page);
   h->key = hh_key;
-  h->sites = hh_sites;
 }
 
 hh_heap *hh_heap_get_slow(void) {

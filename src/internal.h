@@ -94,10 +94,21 @@
 
 /* ------------------------------------------------------------------ types */
 
+/* A range on a free list. `next` links the list, which ends at
+ * hh_list_end, never at NULL. `canary` is hh_canary(key, the range's index
+ * in its page): a free finds it there when the range is already free, and
+ * an allocation reads the range's index from it (for the tracking record)
+ * instead of dividing, checking it against the page's capacity, which also
+ * catches a program that wrote into the range after freeing it. */
 typedef struct hh_block {
   struct hh_block *next;
   uintptr_t canary;
 } hh_block;
+static inline uintptr_t hh_canary(uintptr_t key, size_t idx) { return key ^ idx; }
+/* The end of every free list: its canary decodes to an index past any
+ * page's capacity, so the allocation fast path tests for an empty list and
+ * for a damaged range with one compare. Set by hh_init. */
+extern hh_block hh_list_end;
 
 typedef struct hh_track_rec {
   uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
@@ -115,10 +126,11 @@ typedef struct hh_page {
   uint8_t *start;                  /* first range */
   hh_track_rec *track;             /* the ranges' records (large: &large_rec) */
   uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
-  struct hh_page *small;           /* every slice of a SMALL page: that page; else NULL */
-  uint32_t used;                   /* see invariants */
+  struct hh_page *small;           /* every slice of a SMALL page: that page; else
+                                      &hh_empty_page, whose magic (0) matches no range */
+  uint32_t used;                   /* see invariants; HH_USED_FULL while on the full list */
   uint32_t block_size;             /* bytes per range; 0 when FREE */
-  uint32_t capacity;               /* ranges carved so far: indexes below are */
+  uint64_t capacity;               /* ranges carved so far: indexes below are */
   uint8_t kind;                    /* enum hh_page_kind */
   uint8_t root;                    /* root index; HH_ROOTS for large ranges */
   _Atomic(uint8_t) in_full;        /* on the heap's full list */
@@ -132,6 +144,15 @@ typedef struct hh_page {
   struct hh_page *next, *prev;     /* root queue, full list or span bin */
 } __attribute__((aligned(64))) hh_page;
 _Static_assert(offsetof(hh_page, in_full) < 64, "the fast paths' fields share one cache line");
+
+/* The owner's copy of in_full, in the sign bit of `used`: a free decrements
+ * `used` and takes one branch when the result is not positive, which covers
+ * both "the page is now empty" and "the page is on the full list". Only the
+ * owner reads and writes it; other threads read in_full. */
+#define HH_USED_FULL 0x80000000u
+static inline uint32_t hh_page_used(const struct hh_page *page) {
+  return page->used & ~HH_USED_FULL;
+}
 _Static_assert(sizeof(hh_page) == 128, "a slice descriptor is two cache lines");
 
 typedef struct hh_mapping {
@@ -181,9 +202,11 @@ typedef struct hh_stats {
   /* (ordered so that the compiler does not pair the fast path's updates
    * into vector operations, which take more instructions) */
   uint64_t allocs;                 /* frees = allocs - live ranges, at report time */
-  int64_t hi;                      /* highest share of bytes in use since the last flush */
+  int64_t hi;                      /* climbing: highest share since the last fold; else the
+                                      mark (see stats.c) */
   uint64_t bytes_allocated;        /* requested bytes, all time */
-  int64_t room;                    /* hi - share now: bytes until a new high */
+  int64_t room;                    /* hi - share now: bytes until the slow path */
+  bool climbing;                   /* at the global peak (see stats.c) */
 } hh_stats;
 
 /* Call site -> site id, filled by hh_site_capture at depth 1 for call sites
@@ -191,16 +214,27 @@ typedef struct hh_stats {
  * the site. Kept in the heap, which the fast path holds in a register; the
  * mapping is the same for every thread, so a heap taken over by another
  * thread keeps a valid table. */
+/* The low bits of a return address index it: they are as good as random
+ * (calls sit anywhere in the code), and no hash is cheaper. An entry has a
+ * second place, its neighbour (index ^ 1), which hh_track_new_site looks at
+ * before it captures anything, so two hot call sites that share an index do
+ * not evict each other. */
 #define HH_CALLSITE_BITS 8
 typedef struct hh_callsite_cache {
   uintptr_t ret[1u << HH_CALLSITE_BITS];
   uint32_t id[1u << HH_CALLSITE_BITS];
 } hh_callsite_cache;
 static inline size_t hh_callsite_index(uintptr_t ret) {
-  return (size_t)((ret * 0x9e3779b97f4a7c15ULL) >> (64 - HH_CALLSITE_BITS));
+  return (size_t)(ret & ((1u << HH_CALLSITE_BITS) - 1));
 }
+struct hh_heap;
+void hh_callsite_remember(struct hh_heap *heap, uintptr_t ret, uint32_t id); /* report/site.c */
 
 typedef struct hh_heap {
+  /* current page of the root of each size up to HH_SMALL_DIRECT, indexed by
+   * (size + 15) / 16: the malloc fast path's one lookup for small sizes.
+   * Mirrors direct[] (hh_heap_set_direct), never NULL. */
+  hh_page *small[HH_SMALL_DIRECT / HH_ALIGN + 1];
   hh_page *direct[HH_ROOTS];       /* current page per root, never NULL */
   hh_queue queue[HH_ROOTS];        /* pages with (possibly) free ranges */
   hh_queue full;                   /* pages found full, and large ranges */
@@ -213,7 +247,6 @@ typedef struct hh_heap {
   uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
   uintptr_t key;                   /* hh_key, at hand for the free fast path */
-  bool sites;                      /* hh_sites, at hand for the malloc fast path */
   uint8_t tag;                     /* see hh_chunk_tag */
   uint32_t sweep_tick;
   hh_stats stats;
@@ -272,7 +305,17 @@ extern const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1];
 /* Root of every size up to HH_MEDIUM_MAX, indexed by (size + 15) / 16: the
  * malloc fast path's one lookup. Filled by hh_init before any heap exists. */
 extern uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+/* Roots up to HH_SMALL_DIRECT, and where each sits in hh_heap.small: root
+ * r < HH_SMALL_ROOTS at indexes [hh_small_from[r], hh_small_from[r + 1]). */
+#define HH_SMALL_ROOTS 20
+extern uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
 void hh_size_root_init(void);
+/* The root's current page, for the allocation fast paths. */
+static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *page) {
+  heap->direct[root] = page;
+  if (root < HH_SMALL_ROOTS)
+    for (unsigned i = hh_small_from[root]; i < hh_small_from[root + 1]; i++) heap->small[i] = page;
+}
 
 /* ------------------------------------------------------------------ options.c */
 
@@ -380,6 +423,10 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
+/* The first range on the page's free list has a canary that is no index:
+ * the program wrote into it after freeing it. Reported; with
+ * HAHALLOC_ON_ERROR=continue the page's free list is set aside. */
+void hh_free_list_damaged(hh_heap *heap, hh_page *page);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 
@@ -442,6 +489,9 @@ void hh_oversize_cache_flush(void);
  * HAHALLOC_ON_ERROR=continue. Never allocates. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Reports heap corruption found outside a call on a pointer, and aborts
+ * unless HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
+void hh_corruption(const char *recovery, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes formatted text to a file descriptor without allocating. */
 void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -457,7 +507,8 @@ void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
 
 /* A heap's share of the bytes in use is hi - room (negative when it frees
  * what others allocated). A range taken costs `room`; running out of room
- * is a new high. A free gives room back. Bytes in use count whole blocks
+ * takes the slow path: a new high, or the heap's mark below the peak
+ * (stats.c). A free gives room back. Bytes in use count whole blocks
  * (the requested size rounded up to its root), so that a free need not read
  * the range's tracking record. A heap folds its share into the global count
  * once it has moved by more than HH_FLUSH_BYTES, up (hh_stats_new_high) or

@@ -47,7 +47,7 @@ static hh_page *span_mark_free(hh_mapping *m, uint32_t idx, uint32_t n, bool dir
   for (uint32_t i = 0; i < n; i++) {
     hh_page *s = first + i;
     s->kind = HH_PAGE_FREE;
-    s->small = NULL;
+    s->small = &hh_empty_page;
     s->block_size = 0;
     s->slice_count = 0;
     s->slice_offset = i; /* the last slice's offset finds the span's start */
@@ -75,6 +75,7 @@ static bool mapping_new(hh_heap *heap) {
   m->kind = HH_MAP_PAGES;
   atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
   m->slices[0].kind = HH_PAGE_HEADER;
+  m->slices[0].small = &hh_empty_page;
   m->next = heap->mappings;
   m->prev = NULL;
   if (heap->mappings) heap->mappings->prev = m;
@@ -132,7 +133,7 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     span[i].slice_offset = i;
     span[i].kind = HH_PAGE_SMALL; /* the caller sets the final kind on all slices */
-    span[i].small = NULL;
+    span[i].small = &hh_empty_page;
   }
   span->slice_count = n;
   span->dirty = dirty;
@@ -176,7 +177,7 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
 
 /* Also points every slice of a SMALL page at the page, for the free fast path. */
 void hh_span_set_kind(hh_page *span, uint8_t kind) {
-  hh_page *small = kind == HH_PAGE_SMALL ? span : NULL;
+  hh_page *small = kind == HH_PAGE_SMALL ? span : &hh_empty_page;
   for (uint32_t i = 0; i < span->slice_count; i++) {
     span[i].kind = kind;
     span[i].small = small;

@@ -18,7 +18,9 @@
 #define EXTEND_BYTES (16u << 10) /* ranges carved per extension */
 #define SWEEP_EVERY 256          /* refills between full sweeps */
 
-hh_page hh_empty_page; /* direct[] sentinel: free == NULL, never retired */
+/* direct[] sentinel: its list is empty, and it is never retired */
+hh_page hh_empty_page = {.free = &hh_list_end};
+hh_block hh_list_end = {.next = &hh_list_end, .canary = UINTPTR_MAX}; /* hh_key is 0 until hh_init */
 
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   hh_mapping *m = hh_mapping_of(page);
@@ -31,7 +33,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
   page->capacity = 0;
   page->used = 0;
-  page->free = NULL;
+  page->free = &hh_list_end;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_store_explicit(&page->in_full, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
@@ -43,16 +45,17 @@ static void page_extend(hh_page *page) {
   uint32_t n = EXTEND_BYTES / page->block_size;
   if (n == 0) n = 1;
   if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
-  uint8_t *first = page->start + (size_t)page->capacity * page->block_size;
+  uint64_t idx = page->capacity;
+  uint8_t *first = page->start + idx * page->block_size;
   hh_block *b = (hh_block *)first;
-  for (uint32_t i = 0; i + 1 < n; i++) {
+  for (uint32_t i = 0; i + 1 < n; i++, idx++) {
     hh_block *next = (hh_block *)((uint8_t *)b + page->block_size);
     b->next = next;
-    b->canary = hh_key ^ (uintptr_t)b;
+    b->canary = hh_canary(hh_key, idx);
     b = next;
   }
   b->next = page->free;
-  b->canary = hh_key ^ (uintptr_t)b;
+  b->canary = hh_canary(hh_key, idx);
   page->free = (hh_block *)first;
   page->capacity += n;
 }
@@ -79,9 +82,18 @@ static bool page_to_full(hh_heap *heap, hh_page *page) {
     atomic_store(&page->in_full, 0);
     return false;
   }
+  page->used |= HH_USED_FULL;
   hh_queue_remove(&heap->queue[page->root], page);
   hh_queue_push_back(&heap->full, page);
   return true;
+}
+
+/* A small page on the full list has free ranges again: back to its root. */
+static void page_from_full(hh_heap *heap, hh_page *page) {
+  atomic_store(&page->in_full, 0);
+  page->used &= ~HH_USED_FULL;
+  hh_queue_remove(&heap->full, page);
+  hh_queue_push_back(&heap->queue[page->root], page);
 }
 
 static void page_retire(hh_heap *heap, hh_page *page) {
@@ -92,7 +104,7 @@ static void page_retire(hh_heap *heap, hh_page *page) {
     hh_queue_remove(&heap->queue[root], page);
   }
   if (page->kind == HH_PAGE_SMALL && heap->direct[root] == page)
-    heap->direct[root] = heap->queue[root].first ? heap->queue[root].first : &hh_empty_page;
+    hh_heap_set_direct(heap, root, heap->queue[root].first ? heap->queue[root].first : &hh_empty_page);
   page->kind = HH_PAGE_FREE;
   hh_span_free(heap, page);
 }
@@ -100,7 +112,7 @@ static void page_retire(hh_heap *heap, hh_page *page) {
 /* A local free made a page empty, or freed into a page on the full list. */
 void hh_page_emptied(hh_heap *heap, hh_page *page) {
   hh_stats_free(heap, 0); /* the fold the fast path skipped when it came here */
-  if (page->used == 0) {
+  if (hh_page_used(page) == 0) {
     hh_queue *q = &heap->queue[page->root];
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
     if (!sole) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
@@ -108,11 +120,17 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
       return;
     }
   }
-  if (atomic_load_explicit(&page->in_full, memory_order_relaxed) && page->kind == HH_PAGE_SMALL) {
-    atomic_store(&page->in_full, 0);
-    hh_queue_remove(&heap->full, page);
-    hh_queue_push_back(&heap->queue[page->root], page);
-  }
+  if (atomic_load_explicit(&page->in_full, memory_order_relaxed) && page->kind == HH_PAGE_SMALL)
+    page_from_full(heap, page);
+}
+
+void hh_free_list_damaged(hh_heap *heap, hh_page *page) {
+  (void)heap;
+  hh_corruption("the page's free list is set aside: its free blocks are not reused",
+                "the free %u-byte block at %p was written to after it was freed (a use after "
+                "free)",
+                page->block_size, (void *)page->free);
+  page->free = &hh_list_end;
 }
 
 /* Collects remote frees from full pages (and large ranges) after a remote
@@ -125,12 +143,11 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
     if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) != 0) {
       if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 0);
       hh_page_collect(page);
-      if (page->used == 0) {
+      if (hh_page_used(page) == 0) {
         if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 1); /* still listed there */
         page_retire(heap, page);
       } else if (page->kind == HH_PAGE_SMALL) {
-        hh_queue_remove(&heap->full, page);
-        hh_queue_push_back(&heap->queue[page->root], page);
+        page_from_full(heap, page);
       }
     }
     page = next;
@@ -141,7 +158,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
     while (page != NULL) {
       hh_page *next = page->next;
       hh_page_collect(page);
-      if (page->used == 0 && !(heap->queue[r].first == page && heap->queue[r].last == page))
+      if (hh_page_used(page) == 0 && !(heap->queue[r].first == page && heap->queue[r].last == page))
         page_retire(heap, page);
       page = next;
     }
@@ -159,13 +176,13 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
   while (page != NULL) {
     hh_page *next = page->next;
     hh_page_collect(page);
-    if (page->free == NULL && page->capacity < page->reserved) page_extend(page);
-    if (page->free != NULL) {
+    if (page->free == &hh_list_end && page->capacity < page->reserved) page_extend(page);
+    if (page->free != &hh_list_end) {
       if (q->first != page) {
         hh_queue_remove(q, page);
         hh_queue_push_front(q, page);
       }
-      heap->direct[root] = page;
+      hh_heap_set_direct(heap, root, page);
       return page;
     }
     if (!page_to_full(heap, page)) continue; /* a remote free raced in: look again */
@@ -173,13 +190,13 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
   }
   page = hh_span_alloc(heap, hh_root_slices[root]);
   if (page == NULL) {
-    heap->direct[root] = &hh_empty_page;
+    hh_heap_set_direct(heap, root, &hh_empty_page);
     return NULL;
   }
   hh_page_init(page, root, hh_root_size[root]);
   page_extend(page);
   hh_queue_push_front(q, page);
-  heap->direct[root] = page;
+  hh_heap_set_direct(heap, root, page);
   return page;
 }
 
@@ -197,7 +214,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->block_size = n << HH_SLICE_SHIFT;
   page->magic = 0;
   page->reserved = page->capacity = page->used = 1;
-  page->free = NULL;
+  page->free = &hh_list_end;
   page->track = &page->large_rec;
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;

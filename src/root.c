@@ -19,7 +19,8 @@ const uint8_t hh_root_slices[HH_ROOTS] = {
   2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16
 };
 
-/* Root of each size up to HH_SMALL_DIRECT, indexed by (size + 15) / 16. */
+/* Root of each size up to HH_SMALL_DIRECT, indexed by (size + 15) / 16.
+ * Its last root is HH_SMALL_ROOTS - 1, of 1024 bytes. */
 const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
   0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14,
   14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18,
@@ -27,11 +28,17 @@ const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
 };
 
 uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
 
 void hh_size_root_init(void) {
   for (size_t i = 0; i <= HH_MEDIUM_MAX / HH_ALIGN; i++)
     hh_size_root[i] = (uint8_t)hh_root_of(i * HH_ALIGN);
+  /* hh_small_root is sorted: each root's indexes follow the previous root's */
+  for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;)
+    hh_small_from[hh_small_root[i]] = (uint8_t)i;
+  hh_small_from[HH_SMALL_ROOTS] = HH_SMALL_DIRECT / HH_ALIGN + 1;
 }
+_Static_assert(HH_SMALL_DIRECT == 1024, "hh_small_root covers sizes up to 1024");
 
 /* Smallest root that holds `size` bytes and whose block size is a multiple
  * of `align` (a power of two up to HH_SLICE_SIZE): pages start on a slice

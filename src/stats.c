@@ -1,17 +1,28 @@
 /*
  * Statistics. Each heap counts its own allocations and bytes without
  * atomics, and keeps its share of the bytes in use as hi - room (see
- * hh_stats_take): a malloc subtracts its block from room and branches only
- * at a new high, a free adds it back. Once its share has moved by more than
- * HH_FLUSH_BYTES either way (checked at a new high and after each free), and
- * when its thread exits, a heap folds its share into a global counter and
- * raises the global peak with its high since the last flush. The peak is exact for a single thread and, with several threads,
- * off by at most HH_FLUSH_BYTES for each other heap. Bytes in use are
- * counted in whole blocks (the
- * requested size rounded up to its root), so that a free need not read the
- * range's tracking record; the exact requested bytes in use come from
- * walking the live ranges, and so does the count of frees (allocations less
- * the ranges still live).
+ * hh_stats_take): a malloc subtracts its block from room and branches when
+ * room runs out, a free adds it back. A heap folds its share into a global
+ * count once it has moved by more than HH_FLUSH_BYTES either way (checked
+ * when room runs out and after each free) and when its thread exits.
+ *
+ * The peak. After a fold the heap aims at the global peak: while the bytes
+ * in use are below it, `hi` is a mark, the smaller of the distance to the
+ * peak and half of HH_FLUSH_BYTES, and room runs out only at the mark, where the
+ * heap folds again and sees whether it made a new peak. At the peak the heap
+ * climbs: `hi` is its highest share since the fold, every range that raises
+ * it takes the slow path (without atomics), and the fold raises the peak
+ * with it. A program that frees and allocates below its peak, as most do
+ * once they run steadily, so folds only when its use moves by
+ * HH_FLUSH_BYTES, instead of at every small new high of its own share.
+ *
+ * The peak is exact for a single thread and, with several threads, off by
+ * at most HH_FLUSH_BYTES for each other heap (the shares they have not
+ * folded). Bytes in use are counted in whole blocks (the requested size
+ * rounded up to its root), so that a free need not read the range's
+ * tracking record; the exact requested bytes in use come from walking the
+ * live ranges, and so does the count of frees (allocations less the ranges
+ * still live).
  */
 #include "internal.h"
 
@@ -26,19 +37,38 @@ static void peak_raise(int64_t candidate) {
   }
 }
 
-void hh_stats_flush(hh_heap *heap) {
-  int64_t live = heap->stats.hi - heap->stats.room;
-  int64_t before = atomic_fetch_add_explicit(&global_live, live, memory_order_relaxed);
-  peak_raise(before + heap->stats.hi);
-  heap->stats.hi = 0;
-  heap->stats.room = 0;
+/* After a fold (the heap's share is 0): aim at the peak, `live` bytes
+ * being in use now. The mark is at most half the fold distance above, so
+ * that the frees that fold (room > HH_FLUSH_BYTES, a share below the mark
+ * less HH_FLUSH_BYTES) have moved the share by half of it at least. */
+#define MARK_MAX (HH_FLUSH_BYTES / 2)
+static void aim(hh_heap *heap, int64_t live) {
+  int64_t gap = atomic_load_explicit(&global_peak, memory_order_relaxed) - live;
+  heap->stats.climbing = gap <= 0;
+  heap->stats.hi = heap->stats.room = gap <= 0 ? 0 : gap < MARK_MAX ? gap : MARK_MAX;
 }
 
-/* room ran out: the share in use is a new high */
+/* Folds the share; a climbing heap's high may be a new peak (below the
+ * peak, the share never passed its mark, which lies at or below it). */
+void hh_stats_flush(hh_heap *heap) {
+  int64_t share = heap->stats.hi - heap->stats.room;
+  int64_t before = atomic_fetch_add_explicit(&global_live, share, memory_order_relaxed);
+  if (heap->stats.climbing) peak_raise(before + heap->stats.hi);
+  aim(heap, before + share);
+}
+
+/* room ran out: past the mark below the peak, or a new high while climbing */
 void *hh_stats_new_high(hh_heap *heap, void *p) {
-  heap->stats.hi -= heap->stats.room;
-  heap->stats.room = 0;
-  if (heap->stats.hi > HH_FLUSH_BYTES) hh_stats_flush(heap);
+  int64_t share = heap->stats.hi - heap->stats.room;
+  if (heap->stats.climbing) {
+    heap->stats.hi = share;
+    heap->stats.room = 0;
+    if (share > HH_FLUSH_BYTES) hh_stats_flush(heap);
+    return p;
+  }
+  int64_t before = atomic_fetch_add_explicit(&global_live, share, memory_order_relaxed);
+  peak_raise(before + share);
+  aim(heap, before + share);
   return p;
 }
 
@@ -55,9 +85,9 @@ void hh_stats_totals(hh_totals *t) {
     t->bytes_allocated += h->stats.bytes_allocated;
     live += h->stats.hi - h->stats.room;
   }
-  /* each heap's high, with the others' shares as they are now */
+  /* each climbing heap's high, with the others' shares as they are now */
   for (hh_heap *h = hh_heaps_first(); h != NULL; h = h->next_heap)
-    if (live + h->stats.room > peak) peak = live + h->stats.room;
+    if (h->stats.climbing && live + h->stats.room > peak) peak = live + h->stats.room;
   if (live > peak) peak = live;
   t->live_bytes = live;
   t->peak_bytes = (uint64_t)(peak > 0 ? peak : 0);

@@ -272,10 +272,28 @@ static inline size_t cache_index(uintptr_t ret, uintptr_t frame) {
  * call-site table (hh_track) without validation. */
 static void remember(uintptr_t ret, uint32_t id) {
   hh_heap *heap = hh_heap_mine();
-  if (heap == NULL) return;
+  if (heap != NULL) hh_callsite_remember(heap, ret, id);
+}
+
+/* A signal handler's malloc may read an entry while it is written: the
+ * address is cleared first and set last, so that it never meets the other
+ * entry's id. */
+static void callsite_set(hh_callsite_cache *t, size_t i, uintptr_t ret, uint32_t id) {
+  t->ret[i] = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  t->id[i] = id;
+  atomic_signal_fence(memory_order_seq_cst);
+  t->ret[i] = ret;
+}
+
+/* The new entry takes the first place; the one it displaces moves to the
+ * second (hh_callsite_index). */
+void hh_callsite_remember(hh_heap *heap, uintptr_t ret, uint32_t id) {
+  hh_callsite_cache *t = &heap->callsite;
   size_t i = hh_callsite_index(ret);
-  heap->callsite.id[i] = id; /* first: a signal handler's malloc may read the entry between */
-  heap->callsite.ret[i] = ret;
+  uintptr_t old = t->ret[i];
+  if (old != 0 && old != ret) callsite_set(t, i ^ 1, old, t->id[i]);
+  callsite_set(t, i, ret, id);
 }
 
 static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {

@@ -72,7 +72,7 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
-  (void)hh_stats_alloc(heap, size, page->block_size, NULL);
+  hh_stats_alloc_big(heap, size, page->block_size);
   return page->start;
 }
 
@@ -82,7 +82,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
-  (void)hh_stats_alloc(heap, size, o->map_size, NULL);
+  hh_stats_alloc_big(heap, size, o->map_size);
   return o->user;
 }
 

@@ -79,8 +79,10 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r))
     return hh_track_new_site(heap, page, b, size, ret, frame);
-  page->track[idx].site = heap->callsite.id[c];
-  page->track[idx].size = (uint32_t)size;
+  /* one 8-byte store of the record (site low, size high: hh_track_rec on
+   * a little-endian machine) */
+  uint64_t rec = heap->callsite.id[c] | (uint64_t)size << 32;
+  memcpy(&page->track[idx], &rec, sizeof rec);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
@@ -99,11 +101,11 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   if (HH_LIKELY(idx < page->capacity)) {
     page->free = b->next;
     page->used++;
-    /* Clear the free-list words: the canary, so that the range is not
-     * taken for a free one; the link, so that a leaked neighbour does not
-     * look reachable to the leak scan. */
-    b->next = NULL;
-    b->canary = 0;
+    /* Clear the free-list words, in one store (ranges are 16-byte
+     * aligned): the canary, so that the range is not taken for a free one;
+     * the link, so that a leaked neighbour does not look reachable to the
+     * leak scan. */
+    *(hh_block_words *)b = (hh_block_words){0, 0};
     return hh_track(heap, page, b, idx, size, ret, frame);
   }
   return hh_alloc_generic(size, false, ret, frame);
@@ -121,13 +123,18 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
 HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
-  uintptr_t chunk = a >> HH_MAPPING_SHIFT; /* beyond the table: not a user address */
+  /* The chunk of the address's low 47 bits. Above them (not a user
+   * address) it may name one of our mappings, but then the range's offset
+   * from its page is at least 2^47 - 4 MiB and its index far past any
+   * capacity, so the range check below refuses it. */
+  uintptr_t chunk = (a << (64 - 47)) >> (64 - 47 + HH_MAPPING_SHIFT);
+  _Static_assert(sizeof hh_chunk_tag == (size_t)1 << (47 - HH_MAPPING_SHIFT), "47-bit table");
   /* our own mapping (hh_chunk_tag), and the page of the slice there: a
    * slice that holds no small page gives hh_empty_page, whose magic (0)
    * fails the range check below */
-  if (HH_LIKELY(chunk < sizeof hh_chunk_tag && hh_chunk_tag[chunk] == heap->tag)) {
-    hh_mapping *m = (hh_mapping *)(a & ~(uintptr_t)HH_MAPPING_MASK);
-    hh_page *page = m->slices[(a - (uintptr_t)m) >> HH_SLICE_SHIFT].small;
+  if (HH_LIKELY(hh_chunk_tag[chunk] == heap->tag)) {
+    hh_mapping *m = (hh_mapping *)(chunk << HH_MAPPING_SHIFT);
+    hh_page *page = m->slices[(a >> HH_SLICE_SHIFT) & (HH_SLICES - 1)].small;
     /* one multiply: the range's index (high half) and whether p starts a
      * range (low half), see hh_range_index */
     unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
@@ -142,13 +149,15 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
        * full list" (HH_USED_FULL), then the fold (hh_stats_give). The calls
        * are tail calls: this path needs no stack frame. */
 #if HH_ASM_GOTO
-      asm goto("addq %[size], %[room]\n\t"
+      int64_t room = (int64_t)page->block_size;
+      asm goto("addq %[room], %[r]\n\t"
+               "movq %[r], %[room]\n\t"
                "subl $1, %[used]\n\t"
                "jle %l[emptied]\n\t"
-               "cmpq %[bound], %[room]\n\t"
+               "cmpq %[bound], %[r]\n\t"
                "jg %l[fold]"
-               : [room] "+m"(heap->stats.room), [used] "+m"(page->used)
-               : [size] "r"((int64_t)page->block_size), [bound] "i"(HH_FLUSH_BYTES)
+               : [room] "+m"(heap->stats.room), [used] "+m"(page->used), [r] "+r"(room)
+               : [bound] "i"(HH_FLUSH_BYTES)
                : "cc"
                : emptied, fold);
       return;

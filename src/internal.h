@@ -105,6 +105,9 @@ typedef struct hh_block {
   uintptr_t canary;
 } hh_block;
 static inline uintptr_t hh_canary(uintptr_t key, size_t idx) { return key ^ idx; }
+/* Both words of a range on a free list, for one 16-byte store. */
+typedef uint64_t hh_block_words __attribute__((vector_size(16), aligned(16), may_alias));
+_Static_assert(sizeof(hh_block) == sizeof(hh_block_words), "two words");
 /* The end of every free list: its canary decodes to an index past any
  * page's capacity, so the allocation fast path tests for an empty list and
  * for a damaged range with one compare. Set by hh_init. */
@@ -114,6 +117,7 @@ typedef struct hh_track_rec {
   uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
   uint32_t size; /* requested bytes */
 } hh_track_rec;
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "hh_track writes a record as one word");
 
 enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
 
@@ -202,6 +206,8 @@ typedef struct hh_stats {
   /* (ordered so that the compiler does not pair the fast path's updates
    * into vector operations, which take more instructions) */
   uint64_t allocs;                 /* frees = allocs - live ranges, at report time */
+  uint64_t tally;                  /* allocations from roots since its last carry: see
+                                      hh_stats_alloc */
   int64_t hi;                      /* climbing: highest share since the last fold; else the
                                       mark (see stats.c) */
   uint64_t bytes_allocated;        /* requested bytes, all time */
@@ -524,10 +530,26 @@ static inline void *hh_stats_take(hh_heap *heap, int64_t live, void *p) {
   if (HH_UNLIKELY(heap->stats.room < 0)) return hh_stats_new_high(heap, p);
   return p;
 }
+/* A range from a root (requested <= HH_MEDIUM_MAX = 2^17) is counted with
+ * one add to `tally`: 1 in its top 23 bits and the requested bytes in its
+ * low 41. The count carries out of the word first (every 2^23 ranges), and
+ * by then the bytes are below 2^23 * 2^17 = 2^40: the carry flag of that
+ * one add says when to move the tally into allocs and bytes_allocated. */
+#define HH_TALLY_SHIFT 41
+_Static_assert(HH_MEDIUM_MAX <= (size_t)1 << (2 * HH_TALLY_SHIFT - 64 - 1), "tally bytes fit");
+void *hh_stats_carry(hh_heap *heap, int64_t live, void *p); /* returns p */
 static inline void *hh_stats_alloc(hh_heap *heap, size_t requested, size_t live, void *p) {
+  if (HH_UNLIKELY(__builtin_add_overflow(heap->stats.tally,
+                                         requested + ((uint64_t)1 << HH_TALLY_SHIFT),
+                                         &heap->stats.tally)))
+    return hh_stats_carry(heap, (int64_t)live, p);
+  return hh_stats_take(heap, (int64_t)live, p);
+}
+/* Large ranges and oversize mappings. */
+static inline void hh_stats_alloc_big(hh_heap *heap, size_t requested, size_t live) {
   heap->stats.allocs++;
   heap->stats.bytes_allocated += requested;
-  return hh_stats_take(heap, (int64_t)live, p);
+  (void)hh_stats_take(heap, (int64_t)live, NULL);
 }
 static inline bool hh_stats_give(hh_heap *heap, size_t size) { /* true: fold now */
   heap->stats.room += (int64_t)size;

@@ -1,6 +1,6 @@
 /*
  * Statistics. Each heap counts its own allocations and bytes without
- * atomics, and keeps its share of the bytes in use as hi - room (see
+ * atomics (a range from a root with one add: hh_stats_alloc), and keeps its share of the bytes in use as hi - room (see
  * hh_stats_take): a malloc subtracts its block from room and branches when
  * room runs out, a free adds it back. A heap folds its share into a global
  * count once it has moved by more than HH_FLUSH_BYTES either way (checked
@@ -72,6 +72,15 @@ void *hh_stats_new_high(hh_heap *heap, void *p) {
   return p;
 }
 
+/* The tally's count carried out of its 64 bits: 2^23 more allocations. */
+void *hh_stats_carry(hh_heap *heap, int64_t live, void *p) {
+  uint64_t t = heap->stats.tally;
+  heap->stats.allocs += (t >> HH_TALLY_SHIFT) + ((uint64_t)1 << (64 - HH_TALLY_SHIFT));
+  heap->stats.bytes_allocated += t & (((uint64_t)1 << HH_TALLY_SHIFT) - 1);
+  heap->stats.tally = 0;
+  return hh_stats_take(heap, live, p);
+}
+
 void hh_stats_free_orphan(size_t size) {
   atomic_fetch_sub_explicit(&global_live, (int64_t)size, memory_order_relaxed);
 }
@@ -81,8 +90,9 @@ void hh_stats_totals(hh_totals *t) {
   int64_t live = atomic_load(&global_live);
   int64_t peak = atomic_load(&global_peak);
   for (hh_heap *h = hh_heaps_first(); h != NULL; h = h->next_heap) {
-    t->allocs += h->stats.allocs;
-    t->bytes_allocated += h->stats.bytes_allocated;
+    t->allocs += h->stats.allocs + (h->stats.tally >> HH_TALLY_SHIFT);
+    t->bytes_allocated +=
+        h->stats.bytes_allocated + (h->stats.tally & (((uint64_t)1 << HH_TALLY_SHIFT) - 1));
     live += h->stats.hi - h->stats.room;
   }
   /* each climbing heap's high, with the others' shares as they are now */

@@ -237,6 +237,23 @@ static int child_bad_call(const char *scenario) {
   return rc;
 }
 
+/* A program writes into a block after freeing it: the allocation that would
+ * take the block next finds its canary damaged and must not hand it out. */
+static int child_write_after_free(const char *arg) {
+  (void)arg;
+  make_witnesses();
+  uint64_t *p = malloc(32);
+  free(p);
+  announce(p);
+  HH_OPAQUE(p)[1] = 0x5eed; /* the second word: its canary on the free list */
+  void *q = malloc(32);     /* the block is the head of its page's free list */
+  if (q == (void *)p) return child_fail("the damaged block was handed out again");
+  free(q);
+  int rc = heap_still_works(32);
+  if (rc == 0) dprintf(1, "survived\n");
+  return rc;
+}
+
 /* ------------------------------------------------------------ the tests */
 
 typedef struct scenario {
@@ -295,6 +312,38 @@ static void bad_call_is_reported_and_ignored_with_on_error_continue(void **state
   hh_child_free(&c);
 }
 
+static void check_write_after_free_message(const hh_child *c) {
+  const char *hex = reported_pointer(c);
+  if (!hex) fail_msg("the child did not reach the write\n%s", c->err);
+  if (!hh_contains(c->err, "written to after it was freed") || !hh_contains(c->err, "use after free") ||
+      !hh_contains(c->err, hex))
+    fail_msg("stderr does not report the write into the freed block at %s:\n%s", hex, c->err);
+}
+
+static void write_after_free_aborts_at_the_next_allocation(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
+  hh_exec_self("write_after_free", "", env, 60, &c);
+  if (!hh_child_aborted(&c))
+    fail_msg("expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c),
+             c.out, c.err);
+  check_write_after_free_message(&c);
+  hh_child_free(&c);
+}
+
+static void write_after_free_is_reported_and_survived_with_on_error_continue(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("write_after_free", "", env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("expected the damaged free list to be set aside, the child %s\n--- stdout:\n%s--- stderr:\n%s",
+             hh_child_describe(&c), c.out, c.err);
+  check_write_after_free_message(&c);
+  hh_child_free(&c);
+}
+
 #define SCENARIO(id, call) static const scenario id = {#id, call};
 SCENARIO(free_stack, "free")
 SCENARIO(frhehe_stack, "frhehe")
@@ -329,7 +378,8 @@ SCENARIO(rehehalloc_freed_100, "rehehalloc")
   {"ignore with HAHALLOC_ON_ERROR=continue: " #id, bad_call_is_reported_and_ignored_with_on_error_continue, \
    NULL, NULL, (void *)&id}
 
-static const hh_child_entry children[] = {{"bad", child_bad_call}, {NULL, NULL}};
+static const hh_child_entry children[] = {
+    {"bad", child_bad_call}, {"write_after_free", child_write_after_free}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -361,6 +411,8 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_9437184),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
+      cmocka_unit_test(write_after_free_aborts_at_the_next_allocation),
+      cmocka_unit_test(write_after_free_is_reported_and_survived_with_on_error_continue),
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

@@ -103,6 +103,24 @@ static int child_counts(const char *arg) {
   return 0;
 }
 
+/* Ten million allocations of 100 bytes, freed as they come, between two
+ * summaries: more than the 2^23 that a heap counts before its tally carries
+ * (hh_stats_alloc), so the carry must keep every allocation and byte. */
+#define MANY_ALLOCATIONS 10000000
+static int child_counts_many(const char *arg) {
+  (void)arg;
+  void *keep = hahalloc(100);
+  mark("<<A>>");
+  mem_lhihiks(SIZE_MAX);
+  mark("<</A>>");
+  for (long i = 0; i < MANY_ALLOCATIONS; i++) frhehe(HH_OPAQUE(hahalloc(100)));
+  mark("<<B>>");
+  mem_lhihiks(SIZE_MAX);
+  mark("<</B>>");
+  frhehe(keep);
+  return 0;
+}
+
 static int child_live_blocks(const char *arg) {
   (void)arg;
   void *a = hahalloc(12345), *b = hahalloc(54321), *c = hahalloc(7654321);
@@ -170,6 +188,7 @@ static int child_reports_under_threads(const char *arg) {
 
 static const hh_child_entry children[] = {{"summary_to_stdout", child_summary_to_stdout},
                                           {"counts", child_counts},
+                                          {"counts_many", child_counts_many},
                                           {"live_blocks", child_live_blocks},
                                           {"peak", child_peak},
                                           {"leaks_at_exit", child_leaks_at_exit},
@@ -241,6 +260,30 @@ static void check_counts_allocations_and_frees(const char *const *env) {
 }
 
 BOTH_SUMMARY_MODES(mem_lhihiks_counts_allocations_and_frees, check_counts_allocations_and_frees)
+
+static void mem_lhihiks_counts_past_the_tally_carry(void **state) {
+  (void)state;
+  hh_child c;
+  run("counts_many", summary_off, &c);
+  char *a = between(c.out, "<<A>>", "<</A>>"), *b = between(c.out, "<<B>>", "<</B>>");
+  assert_non_null(a);
+  assert_non_null(b);
+  static long long va[10000], vb[10000];
+  size_t na = numbers(a, strlen(a), va, 10000), nb = numbers(b, strlen(b), vb, 10000);
+  int allocs = 0, bytes = 0;
+  for (size_t i = 0; i < na && i < nb; i++) {
+    long long d = vb[i] - va[i];
+    allocs += d == MANY_ALLOCATIONS; /* allocations, and frees */
+    bytes += d == MANY_ALLOCATIONS * 100LL;
+  }
+  if (na != nb || allocs != 2 || bytes != 1)
+    fail_msg("after %d allocations and frees of 100 bytes the summary does not show +%d allocations, "
+             "+%d frees and +%lld bytes allocated\n--- before:\n%s\n--- after:\n%s",
+             MANY_ALLOCATIONS, MANY_ALLOCATIONS, MANY_ALLOCATIONS, MANY_ALLOCATIONS * 100LL, a, b);
+  free(a);
+  free(b);
+  hh_child_free(&c);
+}
 
 static void check_lists_the_size_of_each_live_block(const char *const *env) {
   hh_child c;
@@ -323,6 +366,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mem_lhihiks_prints_the_summary_to_stdout),
       cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees),
       cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees_with_summary_off),
+      cmocka_unit_test(mem_lhihiks_counts_past_the_tally_carry),
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block),
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off),
       cmocka_unit_test(mem_lhihiks_size_lists_only_blocks_at_least_that_big),

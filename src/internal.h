@@ -522,7 +522,7 @@ void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
  * The allocation side returns `p`, so that the fast path ends in a tail
  * call; the free side says when to fold, so that the fast path can do it
  * last. */
-#define HH_FLUSH_BYTES ((int64_t)64 << 10)
+#define HH_FLUSH_BYTES ((int64_t)256 << 10)
 void hh_stats_flush(hh_heap *heap);
 void *hh_stats_new_high(hh_heap *heap, void *p); /* returns p */
 static inline void *hh_stats_take(hh_heap *heap, int64_t live, void *p) {

@@ -23,7 +23,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
   }
   hh_block *b = page->free;
   size_t idx = hh_canary(heap->key, b->canary); /* the canary holds the index */
-  if (HH_UNLIKELY(idx >= page->capacity)) {
+  if (HH_UNLIKELY(idx >= page->capacity || b->next == NULL)) {
     hh_free_list_damaged(heap, page);
     return alloc_from_root(heap, root, size, zero, ret, frame);
   }

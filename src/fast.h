@@ -96,10 +96,13 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
     return hh_alloc_generic(size, false, ret, frame);
   hh_block *b = page->free;
   /* the range's index, from its canary: past the capacity at the end of
-   * the list (hh_list_end) and when the program wrote into a free range */
+   * the list (hh_list_end) and when the program wrote into a free range;
+   * a NULL link is such a write too (the commonest: a pointer field
+   * cleared after the free) */
   size_t idx = hh_canary(heap->key, b->canary);
-  if (HH_LIKELY(idx < page->capacity)) {
-    page->free = b->next;
+  hh_block *next = b->next; /* never NULL: lists end at hh_list_end */
+  if (HH_LIKELY(idx < page->capacity && next != NULL)) {
+    page->free = next;
     page->used++;
     /* Clear the free-list words, in one store (ranges are 16-byte
      * aligned): the canary, so that the range is not taken for a free one;

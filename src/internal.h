@@ -99,7 +99,9 @@
  * in its page): a free finds it there when the range is already free, and
  * an allocation reads the range's index from it (for the tracking record)
  * instead of dividing, checking it against the page's capacity, which also
- * catches a program that wrote into the range after freeing it. */
+ * catches a program that wrote into the range's second word after freeing
+ * it; a NULL `next` is caught too. Other values written into `next` are
+ * not: the list is then followed where they point. */
 typedef struct hh_block {
   struct hh_block *next;
   uintptr_t canary;
@@ -429,9 +431,9 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
-/* The first range on the page's free list has a canary that is no index:
- * the program wrote into it after freeing it. Reported; with
- * HAHALLOC_ON_ERROR=continue the page's free list is set aside. */
+/* The first range on the page's free list has a canary that is no index,
+ * or a NULL link: the program wrote into it after freeing it. Reported;
+ * with HAHALLOC_ON_ERROR=continue the page's free list is set aside. */
 void hh_free_list_damaged(hh_heap *heap, hh_page *page);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */

@@ -128,8 +128,9 @@ void hh_free_list_damaged(hh_heap *heap, hh_page *page) {
   (void)heap;
   hh_corruption("the page's free list is set aside: its free blocks are not reused",
                 "the free %u-byte block at %p was written to after it was freed (a use after "
-                "free)",
-                page->block_size, (void *)page->free);
+                "free%s)",
+                page->block_size, (void *)page->free,
+                page->free->next == NULL ? ": its free-list link was cleared" : "");
   page->free = &hh_list_end;
 }
 

@@ -238,17 +238,24 @@ static int child_bad_call(const char *scenario) {
 }
 
 /* A program writes into a block after freeing it: the allocation that would
- * take the block next finds its canary damaged and must not hand it out. */
+ * take the block next finds the damage and must not follow or hand out what
+ * was written. `arg` is the word written: 1 (the canary, with garbage) or 0
+ * (the free-list link, cleared to NULL, as a program clearing a pointer
+ * field of a freed object does). */
 static int child_write_after_free(const char *arg) {
-  (void)arg;
   make_witnesses();
   uint64_t *p = malloc(32);
+  void *keep = malloc(32); /* p is not the page's last range: its link is not the list's end */
   free(p);
   announce(p);
-  HH_OPAQUE(p)[1] = 0x5eed; /* the second word: its canary on the free list */
-  void *q = malloc(32);     /* the block is the head of its page's free list */
-  if (q == (void *)p) return child_fail("the damaged block was handed out again");
+  if (arg[0] == '1') HH_OPAQUE(p)[1] = 0x5eed;
+  else HH_OPAQUE(p)[0] = 0;
+  void *q = malloc(32); /* the block is the head of its page's free list */
+  if (arg[0] == '1' && q == (void *)p) return child_fail("the damaged block was handed out again");
+  void *r = malloc(32); /* would follow a cleared link */
   free(q);
+  free(r);
+  free(keep);
   int rc = heap_still_works(32);
   if (rc == 0) dprintf(1, "survived\n");
   return rc;
@@ -321,10 +328,10 @@ static void check_write_after_free_message(const hh_child *c) {
 }
 
 static void write_after_free_aborts_at_the_next_allocation(void **state) {
-  (void)state;
+  const char *word = *state;
   hh_child c;
   const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
-  hh_exec_self("write_after_free", "", env, 60, &c);
+  hh_exec_self("write_after_free", word, env, 60, &c);
   if (!hh_child_aborted(&c))
     fail_msg("expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c),
              c.out, c.err);
@@ -333,10 +340,10 @@ static void write_after_free_aborts_at_the_next_allocation(void **state) {
 }
 
 static void write_after_free_is_reported_and_survived_with_on_error_continue(void **state) {
-  (void)state;
+  const char *word = *state;
   hh_child c;
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
-  hh_exec_self("write_after_free", "", env, 60, &c);
+  hh_exec_self("write_after_free", word, env, 60, &c);
   if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
     fail_msg("expected the damaged free list to be set aside, the child %s\n--- stdout:\n%s--- stderr:\n%s",
              hh_child_describe(&c), c.out, c.err);
@@ -411,8 +418,14 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_9437184),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
-      cmocka_unit_test(write_after_free_aborts_at_the_next_allocation),
-      cmocka_unit_test(write_after_free_is_reported_and_survived_with_on_error_continue),
+      {"abort: a freed block's canary overwritten", write_after_free_aborts_at_the_next_allocation, NULL,
+       NULL, (void *)"1"},
+      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's canary overwritten",
+       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"1"},
+      {"abort: a freed block's free-list link cleared", write_after_free_aborts_at_the_next_allocation,
+       NULL, NULL, (void *)"0"},
+      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's free-list link cleared",
+       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"0"},
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

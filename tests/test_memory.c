@@ -267,6 +267,61 @@ static int child_peak_relay(const char *arg) {
   return 0;
 }
 
+/* One thread, two million random allocations and frees (sizes from 1 byte
+ * to 128 KiB, mostly small) that rise, fall and rise again: the peak in use
+ * must be exactly the highest sum of the live blocks' sizes (whole blocks:
+ * malloc_usable_size), on top of what was live before. The walk crosses
+ * the heap's folds and marks below the peak (stats.c) thousands of times. */
+static uint64_t walk_rng(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+static int child_peak_exact(const char *arg) {
+  (void)arg;
+  enum { SLOTS = 20000, OPS = 2000000 };
+  void **p = pointer_array(SLOTS);
+  struct mallinfo2 before = mallinfo2();
+  size_t live = 0, high = 0;
+  uint64_t rng = 0x9e3779b97f4a7c15ULL;
+  for (long k = 0; k < OPS; k++) {
+    /* the share of slots kept full drifts: 20%, 80%, 40%, 90% */
+    long phase = k / (OPS / 4);
+    uint64_t fill = phase == 0 ? 20 : phase == 1 ? 80 : phase == 2 ? 40 : 90;
+    size_t i = (size_t)(walk_rng(&rng) % SLOTS);
+    bool want = walk_rng(&rng) % 100 < fill;
+    if (p[i] && !want) {
+      live -= malloc_usable_size(p[i]);
+      free(p[i]);
+      p[i] = NULL;
+    } else if (!p[i] && want) {
+      uint64_t r = walk_rng(&rng);
+      size_t size = r % 100 < 90 ? 1 + r % 256 : r % 100 < 98 ? 1 + r % 4096 : 1 + r % (128 * KiB);
+      p[i] = malloc(size);
+      CHILD_CHECK(p[i] != NULL, "malloc(%zu) failed", size);
+      live += malloc_usable_size(p[i]);
+      if (live > high) high = live;
+    }
+  }
+  struct mallinfo2 after = mallinfo2();
+  size_t expected = before.uordblks + high > before.usmblks ? before.uordblks + high : before.usmblks;
+  printf("random walk on one thread: highest live %zu bytes over %zu before; peak %zu (expected %zu)\n",
+         high, before.uordblks, after.usmblks, expected);
+  CHILD_CHECK(after.usmblks == expected, "the peak is %zu bytes, the live blocks never summed to more than %zu",
+              after.usmblks, expected);
+  CHILD_CHECK(after.uordblks == before.uordblks + live, "in use %zu bytes, expected %zu", after.uordblks,
+              before.uordblks + live);
+  for (size_t i = 0; i < SLOTS; i++) free(p[i]);
+  pointer_array_free(p, SLOTS);
+  return 0;
+}
+
+static void peak_is_exact_for_one_thread(void **state) {
+  (void)state;
+  run_fresh("peak_exact", "", NULL);
+}
+
 static void *big_blocks_job(void *arg) {
   void **p = arg;
   for (int i = 0; i < 100; i++) p[i] = hahalloc(MiB);
@@ -467,6 +522,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rss_relay", child_rss_relay},
                                           {"peak_relay", child_peak_relay},
                                           {"peak_large", child_peak_large},
+                                          {"peak_exact", child_peak_exact},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -482,6 +538,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),
+      cmocka_unit_test(peak_is_exact_for_one_thread),
       cmocka_unit_test(peak_is_not_inflated_by_blocks_another_thread_freed),
       cmocka_unit_test(peak_is_not_inflated_by_large_blocks_freed_before),
       cmocka_unit_test(out_of_memory_with_small_blocks_returns_NULL_and_ENOMEM),

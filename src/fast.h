@@ -1,13 +1,15 @@
 /*
  * The fast paths, inlined into every public entry point (api.c, override.c).
  *
- * Allocation: the thread's heap, the root of the size, that root's current
- * page, pop its free list. Free: the registry gives the mapping, the slice
- * gives the page, the offset gives the range index; if this thread owns the
- * mapping and the range is not already free, push it on the page's free
- * list. No lock, no atomic read-modify-write, no header before the
+ * Allocation: the thread's heap, the current page for the size, pop its
+ * free list; the range's canary gives its index, for the tracking record.
+ * Free: the chunk's tag says the mapping is this thread's, the slice gives
+ * the page, one multiply gives the range index and whether the pointer
+ * starts a range; if the range is not already free, push it on the page's
+ * free list. No lock, no atomic read-modify-write, no header before the
  * range. Anything else (first use, empty page, large or oversize ranges,
- * remote frees, bad pointers) goes to the generic functions.
+ * remote frees, bad pointers, damaged free lists) goes to the generic
+ * functions.
  */
 #ifndef HH_FAST_H
 #define HH_FAST_H
@@ -152,14 +154,14 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
        * full list" (HH_USED_FULL), then the fold (hh_stats_give). The calls
        * are tail calls: this path needs no stack frame. */
 #if HH_ASM_GOTO
-      int64_t room = (int64_t)page->block_size;
+      int64_t r = (int64_t)page->block_size; /* room after the free, kept in a register */
       asm goto("addq %[room], %[r]\n\t"
                "movq %[r], %[room]\n\t"
                "subl $1, %[used]\n\t"
                "jle %l[emptied]\n\t"
                "cmpq %[bound], %[r]\n\t"
                "jg %l[fold]"
-               : [room] "+m"(heap->stats.room), [used] "+m"(page->used), [r] "+r"(room)
+               : [room] "+m"(heap->stats.room), [used] "+m"(page->used), [r] "+r"(r)
                : [bound] "i"(HH_FLUSH_BYTES)
                : "cc"
                : emptied, fold);

@@ -22,16 +22,12 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
     if (page == NULL) return enomem();
   }
   hh_block *b = page->free;
-  size_t idx = hh_canary(heap->key, b->canary); /* the canary holds the index */
-  if (HH_UNLIKELY(idx >= page->capacity || b->next == NULL)) {
-    hh_free_list_damaged(heap, page);
+  size_t idx;
+  if (HH_UNLIKELY(!hh_head_sound(heap, page, b, &idx))) {
+    hh_free_list_damaged(page);
     return alloc_from_root(heap, root, size, zero, ret, frame);
   }
-  page->free = b->next;
-  page->used++;
-  b->next = NULL; /* see hh_alloc_fast */
-  b->canary = 0;
-  hh_track(heap, page, b, idx, size, ret, frame);
+  hh_take(heap, page, b, idx, size, ret, frame);
   if (zero) memset(b, 0, size);
   return b;
 }
@@ -50,9 +46,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   if (heap->callsite.ret[second] == r) site = heap->callsite.id[second];
   else if (hh_sites) site = hh_site_capture(ret, frame);
   else hh_callsite_remember(heap, r, 0);
-  hh_track_rec *rec = &page->track[idx];
-  rec->site = site;
-  rec->size = (uint32_t)size;
+  hh_track_set(&page->track[idx], site, size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 

@@ -81,11 +81,31 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r))
     return hh_track_new_site(heap, page, b, size, ret, frame);
-  /* one 8-byte store of the record (site low, size high: hh_track_rec on
-   * a little-endian machine) */
-  uint64_t rec = heap->callsite.id[c] | (uint64_t)size << 32;
-  memcpy(&page->track[idx], &rec, sizeof rec);
+  hh_track_set(&page->track[idx], heap->callsite.id[c], size);
   return hh_stats_alloc(heap, size, page->block_size, b);
+}
+
+/* The head `b` of the page's free list may be taken: its canary gives an
+ * index below the capacity (it does not at the end of the list,
+ * hh_list_end, nor when the program wrote into the free range), and its
+ * link is not NULL (a cleared link is such a write too, the commonest: a
+ * pointer field set to NULL after the free). */
+HH_INLINE bool hh_head_sound(const hh_heap *heap, const hh_page *page, const hh_block *b,
+                             size_t *idx) {
+  *idx = hh_canary(heap->key, b->canary);
+  return *idx < page->capacity && b->next != NULL;
+}
+
+/* Takes the sound head `b` off the page's free list, records and counts it. */
+HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size,
+                        void *ret, void *frame) {
+  page->free = b->next;
+  page->used++;
+  /* Clear the free-list words, in one store (ranges are 16-byte aligned):
+   * the canary, so that the range is not taken for a free one; the link, so
+   * that a leaked neighbour does not look reachable to the leak scan. */
+  *(hh_block_words *)b = (hh_block_words){0, 0};
+  return hh_track(heap, page, b, idx, size, ret, frame);
 }
 
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
@@ -97,22 +117,8 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   else
     return hh_alloc_generic(size, false, ret, frame);
   hh_block *b = page->free;
-  /* the range's index, from its canary: past the capacity at the end of
-   * the list (hh_list_end) and when the program wrote into a free range;
-   * a NULL link is such a write too (the commonest: a pointer field
-   * cleared after the free) */
-  size_t idx = hh_canary(heap->key, b->canary);
-  hh_block *next = b->next; /* never NULL: lists end at hh_list_end */
-  if (HH_LIKELY(idx < page->capacity && next != NULL)) {
-    page->free = next;
-    page->used++;
-    /* Clear the free-list words, in one store (ranges are 16-byte
-     * aligned): the canary, so that the range is not taken for a free one;
-     * the link, so that a leaked neighbour does not look reachable to the
-     * leak scan. */
-    *(hh_block_words *)b = (hh_block_words){0, 0};
-    return hh_track(heap, page, b, idx, size, ret, frame);
-  }
+  size_t idx;
+  if (HH_LIKELY(hh_head_sound(heap, page, b, &idx))) return hh_take(heap, page, b, idx, size, ret, frame);
   return hh_alloc_generic(size, false, ret, frame);
 }
 

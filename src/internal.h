@@ -50,9 +50,10 @@
  *           it or needing a mapping merges it. An orphan is a heap a fork
  *           child inherited from another thread: marked abandoned, never
  *           adopted, since the fork may have caught it mid-update.
- * canary    A freed range stores `hh_key ^ address` in its second word; the
- *           allocator clears it when handing the range out. A free that finds
- *           the canary in place is a double free.
+ * canary    A freed range stores `hh_key ^ its index in the page` in its
+ *           second word; the allocator reads the index back from it and
+ *           clears it when handing the range out. A free that finds the
+ *           canary in place is a double free.
  * tracking  Every live range has a record (struct hh_track_rec: requested
  *           size, and call site while the exit report is on) in an array at
  *           the end of its page, out of band of user data.
@@ -119,7 +120,13 @@ typedef struct hh_track_rec {
   uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
   uint32_t size; /* requested bytes */
 } hh_track_rec;
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "hh_track writes a record as one word");
+/* A range's record, written with one 8-byte store (site low, size high on
+ * a little-endian machine). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "a record is written as one word");
+static inline void hh_track_set(hh_track_rec *rec, uint32_t site, size_t size) {
+  uint64_t word = site | (uint64_t)size << 32;
+  __builtin_memcpy(rec, &word, sizeof word);
+}
 
 enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
 
@@ -434,7 +441,7 @@ void hh_page_emptied(hh_heap *heap, hh_page *page);
 /* The first range on the page's free list has a canary that is no index,
  * or a NULL link: the program wrote into it after freeing it. Reported;
  * with HAHALLOC_ON_ERROR=continue the page's free list is set aside. */
-void hh_free_list_damaged(hh_heap *heap, hh_page *page);
+void hh_free_list_damaged(hh_page *page);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 

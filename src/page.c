@@ -124,8 +124,7 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
     page_from_full(heap, page);
 }
 
-void hh_free_list_damaged(hh_heap *heap, hh_page *page) {
-  (void)heap;
+void hh_free_list_damaged(hh_page *page) {
   hh_corruption("the page's free list is set aside: its free blocks are not reused",
                 "the free %u-byte block at %p was written to after it was freed (a use after "
                 "free%s)",

@@ -48,27 +48,30 @@ static void aim(hh_heap *heap, int64_t live) {
   heap->stats.hi = heap->stats.room = gap <= 0 ? 0 : gap < MARK_MAX ? gap : MARK_MAX;
 }
 
-/* Folds the share; a climbing heap's high may be a new peak (below the
- * peak, the share never passed its mark, which lies at or below it). */
-void hh_stats_flush(hh_heap *heap) {
+/* Folds the heap's share into the global count. `high` is its highest
+ * share since the last fold when that may be a new peak; below the peak
+ * (not climbing, `high` unknown) the share never passed its mark, which
+ * lies at or below the peak. */
+static void fold(hh_heap *heap, bool raise, int64_t high) {
   int64_t share = heap->stats.hi - heap->stats.room;
   int64_t before = atomic_fetch_add_explicit(&global_live, share, memory_order_relaxed);
-  if (heap->stats.climbing) peak_raise(before + heap->stats.hi);
+  if (raise) peak_raise(before + high);
   aim(heap, before + share);
 }
 
-/* room ran out: past the mark below the peak, or a new high while climbing */
+void hh_stats_flush(hh_heap *heap) { fold(heap, heap->stats.climbing, heap->stats.hi); }
+
+/* room ran out: a new high while climbing, or past the mark below the peak,
+ * where the share now is the heap's high */
 void *hh_stats_new_high(hh_heap *heap, void *p) {
   int64_t share = heap->stats.hi - heap->stats.room;
-  if (heap->stats.climbing) {
-    heap->stats.hi = share;
-    heap->stats.room = 0;
-    if (share > HH_FLUSH_BYTES) hh_stats_flush(heap);
+  if (!heap->stats.climbing) {
+    fold(heap, true, share);
     return p;
   }
-  int64_t before = atomic_fetch_add_explicit(&global_live, share, memory_order_relaxed);
-  peak_raise(before + share);
-  aim(heap, before + share);
+  heap->stats.hi = share;
+  heap->stats.room = 0;
+  if (share > HH_FLUSH_BYTES) hh_stats_flush(heap);
   return p;
 }
 

@@ -54,6 +54,7 @@ asan: build/asan/libhahalloc.a
 -include tools/tools.mk
 -include tests/tests.mk
 -include tests/leak/leak.mk
+-include tests/safety/safety.mk
 -include bench/bench.mk
 
 # `make test` runs every suite that a fragment adds to TEST_TARGETS, in order,

@@ -37,7 +37,10 @@ static _Atomic(int) abandoned_count;
 
 static long current_tid(void) { return syscall(SYS_gettid); }
 
+__thread char hh_lock_self __attribute__((tls_model("initial-exec")));
+
 void hh_heaps_lock(void) { hh_lock_acquire(&heaps_lock); }
+bool hh_heaps_lock_until(int64_t deadline_ns) { return hh_lock_acquire_until(&heaps_lock, deadline_ns); }
 void hh_heaps_unlock(void) { hh_lock_release(&heaps_lock); }
 hh_heap *hh_heaps_first(void) { return heaps; }
 
@@ -56,12 +59,13 @@ void hh_init(void) {
     hh_key = hh_os_random() | 1;
     hh_list_end.canary = hh_canary(hh_key, UINTPTR_MAX); /* no index */
     hh_options_init();
+    hh_report_init();
     hh_size_root_init();
     pthread_key_create(&heap_key, heap_thread_exit);
     atomic_store(&hh_initialised, 2);
     /* These may allocate; the allocator is ready for it now. */
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    atexit(hh_report_exit); /* first registered, so it runs after the program's handlers */
+    hh_report_register_exit(); /* early, so it runs after the program's handlers */
     return;
   }
   if (state == 1 && atomic_load(&init_tid) == tid) return; /* re-entered from init itself */
@@ -229,7 +233,11 @@ static void atfork_child(void) {
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */
   }
   if (self != NULL) self->tid = (int)current_tid();
+  hh_options_atfork_child();
   hh_report_atfork_child();
 }
 
-__attribute__((constructor)) static void hh_constructor(void) { (void)hh_heap_get(); }
+__attribute__((constructor)) static void hh_constructor(void) {
+  (void)hh_heap_get();
+  hh_options_started();
+}

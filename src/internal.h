@@ -151,10 +151,12 @@ typedef struct hh_page {
   uint8_t dirty __attribute__((aligned(64))); /* memory may hold old data (FREE span: still committed) */
   uint32_t slice_offset;           /* distance to the span's first slice */
   uint32_t reserved;               /* ranges that fit in the page */
-  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
   uint32_t slice_count;            /* slices in the span (first slice only) */
+  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
   hh_track_rec large_rec;          /* the record of a large range */
   struct hh_page *next, *prev;     /* root queue, full list or span bin */
+  void *scan_marks;                /* the leak scan's marks for this page's ranges: valid
+                                      only while they lie in the running scan's memory */
 } __attribute__((aligned(64))) hh_page;
 _Static_assert(offsetof(hh_page, in_full) < 64, "the fast paths' fields share one cache line");
 
@@ -190,6 +192,7 @@ typedef struct hh_oversize {
   uint8_t *user;                   /* the range = the mapping */
   bool dirty;                      /* reused from the cache: not zero */
   struct hh_oversize *next, *prev; /* all live oversize mappings */
+  void *scan_marks;                /* the leak scan's mark (see hh_page) */
 } hh_oversize;
 
 enum {
@@ -334,17 +337,24 @@ static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *pag
 
 /* ------------------------------------------------------------------ options.c */
 
+enum { HH_CLI_NONE = 0, HH_CLI_PROGRAM = 1, HH_CLI_CHILD = 2 };
+
 typedef struct hh_options {
-  int summary;        /* HAHALLOC_SUMMARY: print the exit report */
-  int on_error;       /* HAHALLOC_ON_ERROR: 0 = abort, 1 = continue */
-  const char *output; /* HAHALLOC_OUTPUT: stderr | stdout | PATH (%p = pid) */
-  int output_set;     /* HAHALLOC_OUTPUT was given (not the default) */
-  int json;           /* HAHALLOC_FORMAT=json */
-  int stack_depth;    /* HAHALLOC_STACK_DEPTH: frames per allocation site */
-  int show_reachable; /* HAHALLOC_SHOW_REACHABLE */
-  size_t min_size;    /* HAHALLOC_MIN_SIZE: list blocks at least this big */
-  int leak_exitcode;  /* HAHALLOC_LEAK_EXITCODE: exit status on definite leaks, 0 = keep */
-  int verbose;        /* HAHALLOC_VERBOSE */
+  int report;          /* make the exit report (see the policy in options.c) */
+  int on_error;        /* HAHALLOC_ON_ERROR: 0 = abort, 1 = continue */
+  const char *output;  /* HAHALLOC_OUTPUT: NULL = stderr, "stdout", or an absolute path (%p = pid) */
+  int json;            /* HAHALLOC_FORMAT=json */
+  int stack_depth;     /* HAHALLOC_STACK_DEPTH: frames per allocation site */
+  int show_reachable;  /* HAHALLOC_SHOW_REACHABLE */
+  size_t min_size;     /* HAHALLOC_MIN_SIZE: list blocks at least this big */
+  int leak_exitcode;   /* HAHALLOC_LEAK_EXITCODE: exit status on definite leaks, 0 = keep */
+  int verbose;         /* HAHALLOC_VERBOSE */
+  int trace_children;  /* HAHALLOC_TRACE_CHILDREN: the command's children report too */
+  int secure;          /* AT_SECURE: nothing is taken from the environment */
+  int linked;          /* the program was linked with hahalloc (not preloaded) */
+  int cli;             /* HH_CLI_*: run by the hahalloc command, as its program or a child */
+  const char *addr2line; /* the symboliser, an absolute path; NULL: none */
+  int symbolize_ms;    /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
 } hh_options;
 
 extern hh_options hh_opt;
@@ -352,6 +362,8 @@ extern hh_options hh_opt;
  * Sizes and statistics are kept always: mem_lhihiks promises them. */
 extern bool hh_sites;
 void hh_options_init(void);
+void hh_options_started(void); /* our constructor ran */
+void hh_options_atfork_child(void);
 
 /* ------------------------------------------------------------------ os.c */
 
@@ -451,6 +463,7 @@ hh_heap *hh_heap_get_slow(void);
 void hh_init(void);
 extern _Atomic(int) hh_initialised;
 void hh_heaps_lock(void);
+bool hh_heaps_lock_until(int64_t deadline_ns); /* false: not taken (see lock.h) */
 void hh_heaps_unlock(void);
 hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
@@ -493,6 +506,7 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call); /* false: misu
 void *hh_oversize_realloc(hh_oversize *o, size_t size); /* NULL: ENOMEM, o intact */
 bool hh_oversize_recently_freed(const void *p);
 void hh_oversize_lock(void);
+bool hh_oversize_lock_until(int64_t deadline_ns);
 void hh_oversize_unlock(void);
 void hh_oversize_lock_reset(void);
 hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
@@ -572,20 +586,21 @@ static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
   else hh_stats_free(heap, before - after);
 }
 
-/* ------------------------------------------------------------------ live ranges */
+/* ------------------------------------------------------------------ walk.c */
 
-/* Calls fn for every live range, with its requested size and site (0 when
- * not tracking). The caller holds hh_heaps_lock and hh_oversize_lock and no
- * other thread allocates meanwhile (exit, fork child, or a report). */
-typedef void (*hh_range_fn)(void *ptr, size_t usable, size_t requested, uint32_t site, void *arg);
-void hh_for_each_live_range(hh_range_fn fn, void *arg);
+/* Sets marks[i] to 0 for every range i < n of the page that is on one of its
+ * free lists (a large page: its one range, remotely freed). For the leak
+ * scan, which holds hh_heaps_lock and hh_oversize_lock with the world
+ * stopped, and reads under a fault guard. */
+void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n);
 
 /* ------------------------------------------------------------------ report/ */
 
 /* Allocation site of the caller of the public entry point; `ret` is that
  * entry point's return address. Must not allocate through malloc. */
 uint32_t hh_site_capture(void *ret, void *frame);
-void hh_report_exit(void);             /* atexit: the exit report */
+void hh_report_init(void);             /* start-up, after the options */
+void hh_report_register_exit(void);    /* start-up, once malloc works: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 void hh_report_atfork_prepare(void);
 void hh_report_atfork_parent(void);

@@ -1,13 +1,22 @@
 /*
  * A small spin lock for the allocator's rare global paths (heap list, meta
- * memory, oversize cache). It never allocates and is plain memory, so the
- * child of a fork can simply re-initialise it.
+ * memory, oversize mappings, the report). It never allocates and is plain
+ * memory, so the child of a fork can simply re-initialise it.
+ *
+ * The lock word holds its owner: the address of a thread-local variable,
+ * which identifies the thread at no cost. That lets the exit report, which
+ * may run in a thread that a signal interrupted inside the allocator (exit()
+ * from a signal handler), see that it already holds a lock instead of
+ * spinning on it forever, and give up on any lock after a deadline.
  */
 #ifndef HH_LOCK_H
 #define HH_LOCK_H
 
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define HH_CPU_RELAX() __builtin_ia32_pause()
@@ -16,23 +25,62 @@
 #endif
 
 typedef struct hh_lock {
-  atomic_flag flag;
+  _Atomic(uintptr_t) owner; /* 0: free */
 } hh_lock;
 
-#define HH_LOCK_INIT {ATOMIC_FLAG_INIT}
+#define HH_LOCK_INIT {0}
 
-static inline void hh_lock_init(hh_lock *l) { atomic_flag_clear(&l->flag); }
+/* This thread's identity as a lock owner. */
+extern __thread char hh_lock_self __attribute__((tls_model("initial-exec")));
+static inline uintptr_t hh_lock_me(void) { return (uintptr_t)&hh_lock_self; }
+
+static inline void hh_lock_init(hh_lock *l) { atomic_store_explicit(&l->owner, 0, memory_order_relaxed); }
+
+static inline bool hh_lock_try(hh_lock *l) {
+  uintptr_t expect = 0;
+  return atomic_load_explicit(&l->owner, memory_order_relaxed) == 0 &&
+         atomic_compare_exchange_strong_explicit(&l->owner, &expect, hh_lock_me(),
+                                                 memory_order_acquire, memory_order_relaxed);
+}
 
 static inline void hh_lock_acquire(hh_lock *l) {
   unsigned spins = 0;
-  while (atomic_flag_test_and_set_explicit(&l->flag, memory_order_acquire)) {
+  while (!hh_lock_try(l)) {
     if (++spins > 64) sched_yield(); /* the holder may be descheduled: 2 cores */
     else HH_CPU_RELAX();
   }
 }
 
 static inline void hh_lock_release(hh_lock *l) {
-  atomic_flag_clear_explicit(&l->flag, memory_order_release);
+  atomic_store_explicit(&l->owner, 0, memory_order_release);
+}
+
+/* True when the calling thread holds the lock. */
+static inline bool hh_lock_mine(hh_lock *l) {
+  return atomic_load_explicit(&l->owner, memory_order_relaxed) == hh_lock_me();
+}
+
+/* Monotonic clock in nanoseconds (vDSO: no system call). */
+static inline int64_t hh_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Acquires the lock unless this thread already holds it (it would never be
+ * released) or it is still held at `deadline_ns` (hh_now_ns). */
+static inline bool hh_lock_acquire_until(hh_lock *l, int64_t deadline_ns) {
+  if (hh_lock_mine(l)) return false;
+  unsigned spins = 0;
+  while (!hh_lock_try(l)) {
+    if (++spins > 64) {
+      if (hh_now_ns() > deadline_ns) return false;
+      sched_yield();
+    } else {
+      HH_CPU_RELAX();
+    }
+  }
+  return true;
 }
 
 #endif

@@ -31,6 +31,7 @@ static const hh_header cached_tag = {0, HH_MAP_CACHED};
 static unsigned recent_next;
 
 void hh_oversize_lock(void) { hh_lock_acquire(&lock); }
+bool hh_oversize_lock_until(int64_t deadline_ns) { return hh_lock_acquire_until(&lock, deadline_ns); }
 void hh_oversize_unlock(void) { hh_lock_release(&lock); }
 void hh_oversize_lock_reset(void) { hh_lock_init(&lock); }
 hh_oversize *hh_oversize_first(void) { return live; }
@@ -101,6 +102,7 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
   o->user = base;
   o->dirty = dirty;
   o->site = 0;
+  o->scan_marks = NULL;
   if (!register_range(base, map_size, o)) {
     hh_os_unmap(base, map_size);
     hh_meta_free(o, sizeof *o);
@@ -192,7 +194,7 @@ bool hh_oversize_recently_freed(const void *p) {
   return found;
 }
 
-void *hh_oversize_realloc(hh_oversize *o, size_t size) {
+static void *resize(hh_oversize *o, size_t size) {
   size_t old = o->map_size, want = chunks_of(size);
   uint8_t *base = o->user;
   if (want <= old) {
@@ -230,11 +232,19 @@ void *hh_oversize_realloc(hh_oversize *o, size_t size) {
     hh_os_unmap(dest, want);
     return NULL;
   }
-  hh_lock_acquire(&lock);
   recent[recent_next++ % RECENT] = base;
   o->user = dest;
-  hh_lock_release(&lock);
   o->map_size = want;
   o->size = size;
   return dest;
+}
+
+/* Resizes a live oversize range. The whole resize holds the lock, which the
+ * leak scan holds while it reads blocks: a scan never meets a range whose
+ * pages moved or shrank before its header says so. */
+void *hh_oversize_realloc(hh_oversize *o, size_t size) {
+  hh_lock_acquire(&lock);
+  void *q = resize(o, size);
+  hh_lock_release(&lock);
+  return q;
 }

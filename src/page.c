@@ -34,6 +34,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->capacity = 0;
   page->used = 0;
   page->free = &hh_list_end;
+  page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_store_explicit(&page->in_full, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
@@ -216,6 +217,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->reserved = page->capacity = page->used = 1;
   page->free = &hh_list_end;
   page->track = &page->large_rec;
+  page->scan_marks = NULL;
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);

@@ -1,58 +1,33 @@
 /*
- * Walking the heap for the report: every live range, with its requested
- * size and allocation site. A range is live when it lies below its page's
- * capacity and is on neither of the page's free lists. The walk trusts
- * nothing it reads: list walks are bounded and stay inside the page, so a
- * heap corrupted by the program cannot make the report loop or fault.
+ * Which ranges of a page are free, for the leak scan (src/report/scan.c):
+ * a range below the page's capacity is live unless it is on one of the
+ * page's free lists. The walk trusts nothing it reads: it is bounded, stays
+ * inside the page, and the scan runs it under a fault guard, so a heap
+ * corrupted by the program (or a thread that could not be stopped) cannot
+ * make the report loop or fault.
  */
 #include "fast.h"
 #include "internal.h"
 
-#define MAX_RANGES (HH_SLICE_SIZE / HH_ALIGN) /* most ranges a page can hold */
-
-static void mark_list(const hh_page *page, const hh_block *b, uint64_t *free_bits) {
+static void mark_list(const hh_page *page, const hh_block *b, uint8_t *marks, uint32_t n) {
   uintptr_t lo = (uintptr_t)page->start;
-  uintptr_t hi = lo + (uintptr_t)page->capacity * page->block_size;
-  for (uint32_t steps = 0; b != NULL && steps <= page->capacity; steps++) {
+  uintptr_t hi = lo + (uintptr_t)n * page->block_size;
+  for (uint32_t steps = 0; steps <= n; steps++) {
     uintptr_t a = (uintptr_t)b;
-    if (a < lo || a >= hi) return;
-    uint32_t idx = hh_range_index(page, b);
-    free_bits[idx / 64] |= 1ull << (idx % 64);
+    if (a < lo || a >= hi) return; /* the end (hh_list_end, NULL) or a damaged link */
+    size_t idx = hh_range_index(page, b);
+    if (idx >= n || lo + idx * page->block_size != a) return;
+    marks[idx] = 0;
     b = b->next;
   }
 }
 
-static void walk_page(const hh_page *page, hh_range_fn fn, void *arg) {
+void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n) {
   if (page->kind == HH_PAGE_LARGE) {
-    if (atomic_load_explicit(&page->thread_free, memory_order_acquire) == 0)
-      fn(page->start, page->block_size, page->large_rec.size, page->large_rec.site,
-         arg);
+    if (atomic_load_explicit(&page->thread_free, memory_order_acquire) != 0 && n > 0) marks[0] = 0;
     return;
   }
-  uint64_t free_bits[MAX_RANGES / 64] = {0};
-  uint32_t cap = page->capacity <= MAX_RANGES ? page->capacity : MAX_RANGES;
-  mark_list(page, page->free, free_bits);
+  mark_list(page, page->free, marks, n);
   mark_list(page, (const hh_block *)atomic_load_explicit(&page->thread_free, memory_order_acquire),
-            free_bits);
-  for (uint32_t i = 0; i < cap; i++) {
-    if (free_bits[i / 64] & (1ull << (i % 64))) continue;
-    const hh_track_rec *rec = page->track ? &page->track[i] : NULL;
-    fn(page->start + (size_t)i * page->block_size, page->block_size,
-       rec ? rec->size : page->block_size, rec ? rec->site : 0, arg);
-  }
-}
-
-void hh_for_each_live_range(hh_range_fn fn, void *arg) {
-  for (hh_heap *h = hh_heaps_first(); h != NULL; h = h->next_heap) {
-    for (hh_mapping *m = h->mappings; m != NULL; m = m->next) {
-      for (uint32_t i = 1; i < HH_SLICES;) {
-        const hh_page *s = &m->slices[i];
-        uint32_t n = s->slice_count ? s->slice_count : 1;
-        if (s->kind == HH_PAGE_SMALL || s->kind == HH_PAGE_LARGE) walk_page(s, fn, arg);
-        i += n;
-      }
-    }
-  }
-  for (hh_oversize *o = hh_oversize_first(); o != NULL; o = o->next)
-    fn(o->user, o->map_size, o->size, o->site, arg);
+            marks, n);
 }

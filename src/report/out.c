@@ -1,7 +1,8 @@
 /*
- * The report's output: a buffer in meta memory written with write(2), and a
- * small printf that never allocates (glibc's may, and the report must not
- * call malloc while it walks the heap or disturb the heap it describes).
+ * The report's output: a buffer of memory from the OS, written to its
+ * destination (dest.c) in large pieces, and a small printf that never
+ * allocates (glibc's may, and the report must not call malloc while it
+ * walks the heap or disturb the heap it describes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,36 +15,32 @@
 #define OUT_CAP (1u << 20)
 
 static void flush(hh_out *o) {
-  size_t off = 0;
-  while (off < o->len) {
-    ssize_t n = write(o->fd, o->buf + off, o->len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break; /* a closed pipe: drop the report, never fail the program */
-    off += (size_t)n;
-  }
+  hh_dest_write(o->dest, o->buf, o->len);
   o->len = 0;
 }
 
-void hh_out_open(hh_out *o, int fd) {
-  o->fd = fd;
+void hh_out_open(hh_out *o, hh_dest_t dest) {
+  o->dest = dest;
   o->len = 0;
   o->cap = OUT_CAP;
-  o->buf = hh_meta_alloc(OUT_CAP);
+  o->buf = hh_report_map(OUT_CAP);
   if (o->buf == NULL) o->cap = 0;
+  o->locked = hh_dest_lock(dest);
 }
 
 void hh_out_close(hh_out *o) {
   if (o->buf) {
     flush(o);
-    hh_meta_free(o->buf, OUT_CAP);
+    hh_report_unmap(o->buf, OUT_CAP);
   }
+  if (o->locked) hh_dest_unlock(o->dest);
   o->buf = NULL;
+  o->locked = false;
 }
 
 void hh_out_write(hh_out *o, const char *s, size_t n) {
   if (o->buf == NULL) { /* no memory: unbuffered */
-    hh_out tmp = {o->fd, (char *)s, n, n};
-    flush(&tmp);
+    hh_dest_write(o->dest, s, n);
     return;
   }
   while (n) {

@@ -1,16 +1,26 @@
 /*
  * The exit report and mem_lhihiks: runs the scan, symbolizes the stacks of
  * the groups it found, and writes valgrind-like text or the JSON schema of
- * README.md.
+ * hahalloc(1).
  *
- * When the exit report runs matters: after the program's atexit handlers
- * and static destructors, so that what they free is not reported. The core
- * registers hh_report_exit with atexit at start-up, which runs after every
- * handler the program registers later; the ELF destructor below runs later
- * still (in the dynamic loader's _dl_fini, or the static binary's fini
- * array, both after all atexit handlers), so when this object's constructor
- * ran, the atexit call only stands back and the destructor reports. Either
- * way it runs once. _exit and death by a signal run neither: no report.
+ * When the exit report runs. valgrind scans at the very end of the process,
+ * after every destructor and stdio's cleanup; so do we, as near as a
+ * library can: the report runs at the later of two points, whichever comes
+ * second:
+ * - an atexit handler registered at start-up. A shared library starts
+ *   before the program's __libc_start_main registers the loader's _dl_fini,
+ *   so this handler runs after _dl_fini, that is after every library's
+ *   destructors (GnuTLS frees its tables there);
+ * - an ELF destructor of the lowest priority. In a static binary the fini
+ *   array runs after the atexit handlers; ours runs last of the destructors.
+ * Only stdio's own cleanup comes after; the scan accounts for what it will
+ * change (scan.c). A program that ends by _exit (dash, forked children)
+ * reports from our _exit; death by a signal makes no report.
+ *
+ * The report never harms the program: every lock it takes is bounded (a
+ * thread that a signal interrupted inside the allocator and that then calls
+ * exit() gets a one-line explanation instead of a hang), it writes only to
+ * its own destination (dest.c), and it keeps errno.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,6 +29,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -30,7 +41,6 @@
 
 static hh_lock report_lock = HH_LOCK_INIT;
 static _Atomic(int) exit_reported;
-static bool destructor_armed;
 
 static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
@@ -73,7 +83,22 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     mine = ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz;
   }
   if (!mine) return 0;
-  if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') return 1; /* the program itself */
+  if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') {
+    /* Linked into the program itself (a static binary): the C library's
+     * own tables, which point to blocks it allocated at start-up, are made
+     * read-only after start (RELRO) and are anchors all the same. Our big
+     * tables are not. */
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+      const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+      if (ph->p_type != PT_GNU_RELRO) continue;
+      s->relro[0] = info->dlpi_addr + ph->p_vaddr;
+      s->relro[1] = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+    }
+    s->excl[s->nexcl][0] = (uintptr_t)hh_chunk_tag;
+    s->excl[s->nexcl][1] = (uintptr_t)hh_chunk_tag + sizeof hh_chunk_tag;
+    s->nexcl++;
+    return 1;
+  }
   for (int i = 0; i < info->dlpi_phnum && s->nexcl < 8; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
@@ -86,102 +111,7 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-/* ------------------------------------------------------------------ where exit was called */
-
-struct exit_find {
-  int state;
-  uintptr_t sp;
-};
-
-static _Unwind_Reason_Code exit_cb(struct _Unwind_Context *ctx, void *arg) {
-  struct exit_find *f = arg;
-  uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
-  if (ip == 0) return _URC_END_OF_STACK;
-  if (f->state == 1) { /* the caller of exit: its stack pointer at the call */
-    f->sp = (uintptr_t)_Unwind_GetCFA(ctx);
-    return _URC_END_OF_STACK;
-  }
-  Dl_info d;
-  if (dladdr((void *)(ip - 1), &d) && d.dli_sname &&
-      (d.dli_saddr == (void *)&exit || !strcmp(d.dli_sname, "exit")))
-    f->state = 1;
-  return _URC_NO_REASON;
-}
-
-/* The frames of exit(), the atexit machinery and of this report hold no
- * pointer of the program's, but their unset slots hold stale values from
- * the program's earlier calls. memcheck sees those as undefined and ignores
- * them; we scan the reporting thread's stack from exit's caller up. */
-static uintptr_t exit_caller_sp(void) {
-  struct exit_find f = {0, 0};
-  _Unwind_Backtrace(exit_cb, &f);
-  return f.sp;
-}
-
 /* ------------------------------------------------------------------ output */
-
-/* stderr is not a terminal and is the same pipe or file as the program's
- * stdout (`2>&1`) or as its parent's: a report written there would land
- * inside the program's own output, or inside the output of the program
- * that started it (git collects its helpers' stderr with their stdout, as
- * do build drivers and test harnesses). */
-static bool same_file(const struct stat *a, const struct stat *b) {
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
-}
-
-static bool stderr_is_output(void) {
-  struct stat err, out;
-  if (isatty(2) || fstat(2, &err) != 0) return false;
-  if (fstat(1, &out) == 0 && same_file(&err, &out)) return true;
-  char path[64] = "/proc/";
-  size_t n = strlen(path);
-  char num[24];
-  int k = 0;
-  for (unsigned long v = (unsigned long)getppid(); v; v /= 10) num[k++] = (char)('0' + v % 10);
-  while (k) path[n++] = num[--k];
-  memcpy(path + n, "/fd/1", sizeof "/fd/1");
-  return stat(path, &out) == 0 && same_file(&err, &out);
-}
-
-static int open_output(const char *spec) {
-  if (spec == NULL || !strcmp(spec, "stderr")) return 2;
-  if (!strcmp(spec, "stdout")) return 1;
-  char path[4096];
-  size_t n = 0;
-  for (const char *p = spec; *p && n < sizeof path - 24; p++) {
-    if (p[0] == '%' && p[1] == 'p') {
-      char num[24];
-      int k = 0;
-      for (unsigned long v = (unsigned long)getpid(); v; v /= 10) num[k++] = (char)('0' + v % 10);
-      while (k) path[n++] = num[--k];
-      p++;
-    } else {
-      path[n++] = *p;
-    }
-  }
-  path[n] = '\0';
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    hh_dprintf(2, "hahalloc: cannot open HAHALLOC_OUTPUT=%s (%s); reporting on stderr\n", path,
-               strerror(errno));
-    return 2;
-  }
-  return fd;
-}
-
-/* The exit report's file descriptor: stderr by default, unless stderr is
- * someone's output (stderr_is_output): the program's output stays its own,
- * so a `cmd 2>&1 | parser` pipeline or a harness that compares output does
- * not see the report. HAHALLOC_OUTPUT (even set to stderr) asks for it
- * explicitly, and so does the hahalloc command for the program it runs
- * (HAHALLOC_CLI_PID). With HAHALLOC_LEAK_EXITCODE the report is still made,
- * into a sink, for its count of definite leaks. */
-#define NO_REPORT (-1)
-#define SINK (-2) /* hh_out drops what it cannot write */
-static int open_exit_output(void) {
-  if (!hh_opt.output_set && stderr_is_output()) return hh_opt.leak_exitcode ? SINK : NO_REPORT;
-  return open_output(hh_opt.output);
-}
 
 static void text_frame(hh_out *o, int pid, bool first, uintptr_t pc, const hh_line *l,
                        const hh_pcinfo *pi) {
@@ -272,10 +202,14 @@ static void text_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, bool
                   (unsigned long long)s->min_size);
   else if (s->min_size)
     hh_out_printf(o, "==%d== (blocks listed above: at least %'llu bytes)\n", pid, (unsigned long long)s->min_size);
-  hh_out_printf(o, "==%d== (leak scan: %'llu KiB of roots, %d thread%s, %ld ms", pid,
-                (unsigned long long)(s->root_bytes_scanned >> 10), s->threads, s->threads == 1 ? "" : "s", ms);
-  if (s->threads_missed) hh_out_printf(o, "; %d thread%s did not stop", s->threads_missed, s->threads_missed == 1 ? "" : "s");
-  hh_out_printf(o, ")\n");
+  hh_out_printf(o, "==%d== (leak scan: %'llu KiB of roots, %d thread%s, %ld ms)\n", pid,
+                (unsigned long long)(s->anchor_bytes >> 10), s->threads, s->threads == 1 ? "" : "s", ms);
+  if (s->threads_missed)
+    hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n",
+                  pid, s->threads_missed, s->threads_missed == 1 ? "" : "s");
+  if (s->faults)
+    hh_out_printf(o, "==%d== (%'llu unreadable pages were skipped: guard pages, or memory unmapped "
+                  "during the scan)\n", pid, (unsigned long long)s->faults);
 }
 
 static void json_pair(hh_out *o, const char *key, uint64_t v, bool comma) {
@@ -350,20 +284,21 @@ static void json_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, long
       }
       hh_out_printf(o, "]}");
     }
-  hh_out_printf(o, "],\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld}\n", s->threads,
+  hh_out_printf(o, "],\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld,", s->threads,
                 s->threads_missed, ms);
+  hh_out_printf(o, "\"scan\":{\"ms\":%ld,\"bytes\":%zu,\"anchor_bytes\":%llu,\"faults\":%llu}}\n", ms,
+                s->scan_bytes, (unsigned long long)s->anchor_bytes, (unsigned long long)s->faults);
 }
 
 /* ------------------------------------------------------------------ the report */
 
 static hh_symbols *symbolize(const hh_scan *s) {
   uint32_t nsites = hh_site_count();
-  size_t bits_size = (nsites / 8 + 1 + 7) & ~(size_t)7;
-  uint8_t *seen = hh_meta_alloc(bits_size);
+  size_t bits_size = nsites / 8 + 1;
+  uint8_t *seen = hh_report_map(bits_size);
   size_t npcs = 0, cap = 1024;
-  uintptr_t *pcs = hh_meta_alloc(cap * sizeof *pcs);
+  uintptr_t *pcs = hh_report_map(cap * sizeof *pcs);
   if (seen == NULL || pcs == NULL) goto out;
-  memset(seen, 0, bits_size);
   for (size_t i = 0; i < s->ngroups; i++) {
     uint32_t id = s->groups[i].site;
     if (id == 0 || id > nsites || (seen[id / 8] & (1u << (id % 8)))) continue;
@@ -372,10 +307,10 @@ static hh_symbols *symbolize(const hh_scan *s) {
     const uintptr_t *f = hh_site_frames(id, &n);
     for (int k = 0; f && k < n; k++) {
       if (npcs == cap) {
-        uintptr_t *bigger = hh_meta_alloc(cap * 2 * sizeof *pcs);
+        uintptr_t *bigger = hh_report_map(cap * 2 * sizeof *pcs);
         if (bigger == NULL) goto out;
         memcpy(bigger, pcs, cap * sizeof *pcs);
-        hh_meta_free(pcs, cap * sizeof *pcs);
+        hh_report_unmap(pcs, cap * sizeof *pcs);
         pcs = bigger;
         cap *= 2;
       }
@@ -384,71 +319,264 @@ static hh_symbols *symbolize(const hh_scan *s) {
   }
 out:;
   hh_symbols *sym = pcs ? hh_symbols_resolve(pcs, npcs) : NULL;
-  if (seen) hh_meta_free(seen, bits_size);
-  if (pcs) hh_meta_free(pcs, cap * sizeof *pcs);
+  hh_report_unmap(seen, bits_size);
+  hh_report_unmap(pcs, cap * sizeof *pcs);
   return sym;
 }
 
-/* Returns the number of definitely lost blocks. */
-static uint64_t report(int fd, size_t min_size, bool at_exit, uintptr_t own_sp) {
+/* Scans and writes one report to `dest`. Returns the number of definitely
+ * lost blocks, or -1 when no scan could be made. */
+static int64_t report(hh_dest_t dest, size_t min_size, bool at_exit, uintptr_t own_sp,
+                      const uintptr_t *regs, int nregs, int64_t deadline) {
   hh_scan s;
   memset(&s, 0, sizeof s);
   s.own_sp = own_sp;
+  for (int i = 0; i < nregs && i < 8; i++) s.own_regs[s.nown_regs++] = regs[i];
   s.static_tls = static_tls_size();
   s.min_size = min_size;
-  s.leak_check = true;
   dl_iterate_phdr(own_cb, &s);
   long t0 = now_ms();
-  hh_scan_run(&s);
+  const char *why = hh_scan_run(&s, deadline);
   long ms = now_ms() - t0;
-  hh_symbols *sym = symbolize(&s);
-  hh_out o;
-  hh_out_open(&o, fd);
-  if (hh_opt.json) json_report(&o, &s, sym, ms);
-  else text_report(&o, &s, sym, at_exit, ms);
-  hh_out_close(&o);
-  hh_symbols_free(sym);
+  if (why != NULL) {
+    hh_out o;
+    hh_out_open(&o, dest);
+    hh_out_printf(&o, "==%d== hahalloc: no leak report: %s\n", (int)getpid(), why);
+    hh_out_close(&o);
+    return -1;
+  }
+  if (dest.fd >= 0) {
+    hh_symbols *sym = symbolize(&s);
+    hh_out o;
+    hh_out_open(&o, dest);
+    if (hh_opt.json) json_report(&o, &s, sym, ms);
+    else text_report(&o, &s, sym, at_exit, ms);
+    hh_out_close(&o);
+    hh_symbols_free(sym);
+  }
   hh_scan_free(&s);
-  return s.kind_blocks[HH_DEFINITE];
+  return (int64_t)s.kind_blocks[HH_DEFINITE];
 }
 
-static HH_NOINLINE void exit_report(uintptr_t fallback_sp) {
-  int expect = 0;
-  if (!hh_opt.summary || !atomic_compare_exchange_strong(&exit_reported, &expect, 1)) return;
-  fflush(stdout); /* the program's output first, and in order */
-  int fd = open_exit_output();
-  if (fd == NO_REPORT) return;
-  uintptr_t sp = exit_caller_sp();
-  hh_lock_acquire(&report_lock);
-  uint64_t definite = report(fd, hh_opt.min_size, true, sp ? sp : fallback_sp);
-  hh_lock_release(&report_lock);
-  if (fd > 2) close(fd);
-  if (hh_opt.leak_exitcode && definite > 0) {
-    fflush(NULL);
-    _exit(hh_opt.leak_exitcode);
+/* ------------------------------------------------------------------ at exit */
+
+#define LOCK_WAIT_NS ((int64_t)2000000000) /* the most the report waits for a lock */
+
+static int report_pid; /* the process that reports: not a vfork child sharing our memory */
+static _Atomic(int) atexit_passed, destructor_passed;
+
+void hh_report_init(void) {
+  report_pid = (int)getpid();
+  hh_dest_init();
+}
+
+/* Flushes the program's streams that no other thread is using, as stdio's
+ * exit would, before the process ends without it (the leak exit code). */
+static void flush_streams(void) {
+  if (&_IO_list_all == NULL) return;
+  int steps = 0;
+  for (FILE *fp = _IO_list_all; fp != NULL && steps < 100000; fp = fp->_chain, steps++) {
+    if (ftrylockfile(fp) != 0) continue;
+    fflush_unlocked(fp);
+    funlockfile(fp);
   }
 }
 
-void hh_report_exit(void) {
-  if (destructor_armed) return; /* the destructor reports, later */
-  exit_report((uintptr_t)__builtin_frame_address(0) + 16);
+/* The registers a function was called with that it must preserve: the
+ * caller's pointers may live only there. rbp is the caller's too, saved by
+ * our prologue. (A fallback for when the exit's caller cannot be found.) */
+#if defined(__x86_64__)
+#define CALLEE_REGS 6
+#define SAVE_CALLEE_REGS(r)                                                                      \
+  do {                                                                                           \
+    __asm__ volatile("movq %%rbx, %0\n\tmovq %%r12, %1\n\tmovq %%r13, %2\n\t"                   \
+                     "movq %%r14, %3\n\tmovq %%r15, %4"                                          \
+                     : "=m"((r)[0]), "=m"((r)[1]), "=m"((r)[2]), "=m"((r)[3]), "=m"((r)[4]));     \
+    (r)[5] = *(uintptr_t *)__builtin_frame_address(0);                                           \
+  } while (0)
+#else
+#define CALLEE_REGS 1
+#define SAVE_CALLEE_REGS(r) ((r)[0] = 0, __builtin_unwind_init())
+#endif
+/* The stack above the caller of the function that uses it. */
+#define CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 16)
+
+/* Where the program called exit() (or _exit): the scan's anchors on this
+ * thread's stack are the frames from that caller up, and the caller's
+ * callee-saved registers as they were at the call. Those may live in the
+ * frames of the exit machinery (__run_exit_handlers saves them there),
+ * whose other slots hold stale values of the program's earlier calls, which
+ * valgrind, seeing them undefined, ignores: so the registers are recovered
+ * by the unwinder (from the call frame information), and those frames are
+ * not scanned. */
+struct exit_point {
+  int state; /* 0: looking for exit, 1: found, 2: done */
+  uintptr_t sp;
+  uintptr_t regs[8];
+  int nregs;
+};
+
+static bool is_exit_function(uintptr_t ip) {
+  uintptr_t fns[] = {(uintptr_t)&exit, (uintptr_t)&_exit, (uintptr_t)&_Exit, (uintptr_t)&quick_exit};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+    if (ip > fns[i] && ip - fns[i] < 64) return true; /* all are a call or two */
+  Dl_info d;
+  return dladdr((void *)(ip - 1), &d) && d.dli_sname &&
+         (!strcmp(d.dli_sname, "exit") || !strcmp(d.dli_sname, "_exit") || !strcmp(d.dli_sname, "_Exit"));
 }
 
-__attribute__((constructor)) static void report_constructor(void) { destructor_armed = true; }
-
-__attribute__((destructor)) static void report_destructor(void) {
-  exit_report((uintptr_t)__builtin_frame_address(0) + 16);
+static _Unwind_Reason_Code exit_point_cb(struct _Unwind_Context *ctx, void *arg) {
+  struct exit_point *e = arg;
+  uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (e->state == 0) {
+    if (is_exit_function(ip)) {
+      e->state = 1;
+      e->sp = (uintptr_t)_Unwind_GetCFA(ctx); /* the caller's stack pointer at the call */
+    }
+    return _URC_NO_REASON;
+  }
+#if defined(__x86_64__)
+  static const int callee_saved[] = {3, 6, 12, 13, 14, 15}; /* DWARF: rbx rbp r12-r15 */
+  for (size_t i = 0; i < sizeof callee_saved / sizeof callee_saved[0]; i++)
+    e->regs[e->nregs++] = (uintptr_t)_Unwind_GetGR(ctx, callee_saved[i]);
+#endif
+  e->state = 2;
+  return _URC_END_OF_STACK;
 }
+
+struct stack_end {
+  uintptr_t addr, end;
+};
+
+static bool stack_end_cb(const hh_map_line *m, void *arg) {
+  struct stack_end *f = arg;
+  if (f->addr >= m->start && f->addr < m->end) {
+    f->end = m->end;
+    return false;
+  }
+  return true;
+}
+
+/* Without an unwinder (a static binary whose destructors deregistered its
+ * frame information), the caller's frame starts just above the return
+ * address into exit() or _exit(), which are a call or two long: the
+ * machinery's frames below it are left out, its saved registers with
+ * them. */
+static bool find_exit_point_by_return(struct exit_point *e, uintptr_t from) {
+  struct stack_end f = {from, 0};
+  hh_maps_each(stack_end_cb, &f);
+  for (uintptr_t a = from & ~(uintptr_t)7; a + 8 <= f.end && a - from < (256u << 10); a += 8) {
+    uintptr_t v = *(const uintptr_t *)a;
+    if (v > (uintptr_t)&exit && v - (uintptr_t)&exit < 64) {
+      e->sp = a + 8;
+      return true;
+    }
+  }
+  return false;
+}
+
+static bool find_exit_point(struct exit_point *e) {
+  memset(e, 0, sizeof *e);
+  if (!hh_unwinder_works()) return find_exit_point_by_return(e, (uintptr_t)__builtin_frame_address(0));
+  _Unwind_Backtrace(exit_point_cb, e);
+  return e->state == 2 && e->sp != 0;
+}
+
+static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
+  if (!hh_opt.report || (int)getpid() != report_pid) return;
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) return;
+  int saved = errno;
+  int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
+  if (by_exit && ftrylockfile(stdout) == 0) { /* the program's output first, and in order */
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+  }
+  if (!hh_lock_acquire_until(&report_lock, deadline)) {
+    errno = saved;
+    return; /* a report is being made (mem_lhihiks in another thread) */
+  }
+  struct exit_point e;
+  if (find_exit_point(&e)) {
+    sp = e.sp;
+    if (e.nregs > 0) {
+      regs = e.regs;
+      nregs = e.nregs;
+    }
+  }
+  hh_dest_t dest = hh_dest_open();
+  int64_t definite = 0;
+  if (dest.fd >= 0 || hh_opt.leak_exitcode)
+    definite = report(dest, hh_opt.min_size, true, sp, regs, nregs, deadline);
+  hh_dest_close(dest);
+  hh_lock_release(&report_lock);
+  errno = saved;
+  if (hh_opt.leak_exitcode && definite > 0) {
+    if (by_exit) flush_streams();
+    syscall(SYS_exit_group, hh_opt.leak_exitcode);
+  }
+}
+
+/* The atexit handler and the destructor: the second of them reports. */
+static HH_NOINLINE void report_atexit(void *unused) {
+  (void)unused;
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  int expect = 0;
+  if (atomic_load(&destructor_passed)) exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
+  else atomic_compare_exchange_strong(&atexit_passed, &expect, 1);
+}
+
+__attribute__((destructor(101))) static HH_NOINLINE void report_destructor(void) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  int expect = 0;
+  if (atomic_load(&atexit_passed)) exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
+  else atomic_compare_exchange_strong(&destructor_passed, &expect, 1);
+}
+
+/* Registered with no object handle: atexit() from a shared object would tie
+ * the handler to it, and the loader would run it with that object's
+ * destructors, before the libraries unloaded after it. */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+void hh_report_register_exit(void) {
+  if (__cxa_atexit(report_atexit, NULL, NULL) != 0) atomic_store(&atexit_passed, 1);
+}
+
+/* _exit and _Exit end the process without exit handlers: the report is made
+ * here, then the process ends as glibc's _exit ends it. (glibc's own exit()
+ * reaches its internal _exit, not this one.) */
+static HH_NOINLINE __attribute__((noreturn)) void exit_now(int status) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  if (atomic_load(&hh_initialised) == 2) exit_report(CALLER_SP(), regs, CALLEE_REGS, false);
+  for (;;) {
+    syscall(SYS_exit_group, status);
+    syscall(SYS_exit, status);
+  }
+}
+
+HH_EXPORT __attribute__((noreturn)) void _exit(int status) { exit_now(status); }
+HH_EXPORT __attribute__((noreturn)) void _Exit(int status) { exit_now(status); }
+
+/* ------------------------------------------------------------------ mem_lhihiks */
 
 void hh_report_summary(int fd, size_t min_size) {
-  /* callee-saved registers may hold the caller's pointers: spill them into
-   * this frame, which is scanned */
-  __builtin_unwind_init();
-  uintptr_t sp = (uintptr_t)__builtin_frame_address(0) - 64;
-  if (fd == 1) fflush(stdout);
-  hh_lock_acquire(&report_lock);
-  report(fd, min_size, false, sp);
-  hh_lock_release(&report_lock);
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  int saved = errno;
+  if (fd == 1 && ftrylockfile(stdout) == 0) {
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+  }
+  int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
+  if (hh_lock_acquire_until(&report_lock, deadline)) {
+    report((hh_dest_t){fd, false}, min_size, false, CALLER_SP(), regs, CALLEE_REGS, deadline);
+    hh_lock_release(&report_lock);
+  }
+  errno = saved;
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -466,4 +594,5 @@ void hh_report_atfork_parent(void) {
 void hh_report_atfork_child(void) {
   hh_site_atfork_child();
   hh_lock_init(&report_lock);
+  report_pid = (int)getpid();
 }

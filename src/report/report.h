@@ -20,8 +20,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "internal.h"
+
+/* stdio's list of streams (glibc exports it); weak, for static builds on
+ * other C libraries. */
+extern FILE *_IO_list_all __attribute__((weak));
 
 /* ------------------------------------------------------------------ maps.c */
 
@@ -56,6 +61,9 @@ typedef struct hh_read {
 } hh_read;
 int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs,
               hh_read *reads, int max_reads, int *nreads);
+/* False when libgcc's unwinder cannot work in this process (it would abort:
+ * a static binary without .eh_frame_hdr). */
+bool hh_unwinder_works(void);
 /* True when the walk of this thread is already inside the unwinder (an
  * allocation made by the unwinder itself must not recurse into it). */
 bool hh_unwind_busy(void);
@@ -116,28 +124,33 @@ typedef struct hh_group {
 
 typedef struct hh_scan {
   /* inputs */
-  uintptr_t own_sp;   /* the reporting thread's stack is scanned from here up */
-  uintptr_t own_regs[8];
-  size_t static_tls;  /* bytes of static TLS and thread control block per thread */
-  size_t min_size;    /* groups list blocks of at least this size */
-  uintptr_t excl[8][2]; /* more memory that is not a root: libhahalloc's own data */
+  uintptr_t own_sp;     /* the reporting thread's stack is scanned from here up */
+  uintptr_t own_regs[8]; /* and these registers of its */
+  int nown_regs;
+  size_t static_tls;    /* bytes of static TLS and thread control block per thread */
+  size_t min_size;      /* groups list blocks of at least this size */
+  uintptr_t excl[8][2]; /* more memory that is not an anchor: libhahalloc's own data */
   int nexcl;
-  bool leak_check;    /* classify (else everything counts as in use) */
+  uintptr_t relro[2];   /* a read-only anchor: the RELRO data of a static binary */
   /* results */
   hh_totals totals;
   uint64_t live_bytes, live_blocks;
   uint64_t kind_bytes[HH_KINDS], kind_blocks[HH_KINDS];
-  uint64_t root_blocks[HH_ROOTS + 2], root_bytes[HH_ROOTS + 2];
+  uint64_t root_blocks[HH_ROOTS + 2], root_bytes[HH_ROOTS + 2]; /* per size class */
   hh_group *groups; /* largest first, in hh_report_map memory */
-  size_t ngroups, groups_size;
+  size_t ngroups, groups_cap;
   int threads, threads_missed;
-  uint64_t root_bytes_scanned;
-  bool failed; /* out of memory: totals only */
+  uint64_t anchor_bytes; /* anchor memory read */
+  uint64_t faults;       /* reads the fault guard caught */
+  size_t scan_bytes;     /* the scan's own memory */
+  bool failed;           /* out of memory: totals only */
 } hh_scan;
 
-/* Runs the whole scan: stops the world, walks the heap, classifies, groups.
- * The caller holds no allocator lock. */
-void hh_scan_run(hh_scan *s);
+/* Runs the whole scan: takes the allocator's locks (giving up at
+ * `deadline_ns`, hh_now_ns), stops the world, marks, classifies, groups.
+ * Returns NULL, or why no scan could be made. The caller holds no
+ * allocator lock. */
+const char *hh_scan_run(hh_scan *s, int64_t deadline_ns);
 void hh_scan_free(hh_scan *s);
 
 /* ------------------------------------------------------------------ symbols.c */
@@ -167,17 +180,42 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs, size_t n);
 const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc);
 void hh_symbols_free(hh_symbols *s);
 
+/* ------------------------------------------------------------------ spawn.c */
+
+/* Runs `path argv` (environment `envp`) so that the program cannot tell,
+ * and returns its standard output in hh_report_map memory (*len bytes of
+ * *cap mapped), or NULL when it failed or was killed at `deadline`
+ * (hh_now_ns). */
+char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, int64_t deadline,
+                       size_t *len, size_t *cap);
+
 /* ------------------------------------------------------------------ out.c */
 
-/* Report text is built in meta memory and written in large pieces, so that
- * it is not interleaved with other output and never calls malloc. */
+/* Where the report goes (dest.c): a descriptor, and whether to close it. */
+typedef struct hh_dest_t {
+  int fd; /* -1: nowhere */
+  bool close;
+} hh_dest_t;
+void hh_dest_init(void);              /* at start-up: the private duplicate of stderr */
+hh_dest_t hh_dest_open(void);         /* the exit report's destination */
+hh_dest_t hh_dest_open_stream(void);  /* the stream only (stderr or stdout as at start-up) */
+void hh_dest_close(hh_dest_t d);
+bool hh_dest_lock(hh_dest_t d);       /* flock, bounded; false: not locked */
+void hh_dest_unlock(hh_dest_t d);
+/* Writes all of buf: no SIGPIPE, errno kept, gives up after a long stall. */
+void hh_dest_write(hh_dest_t d, const char *buf, size_t n);
+
+/* Report text is built in memory from the OS and written in large pieces,
+ * under the destination's lock, so that it is not interleaved with other
+ * reports and never calls malloc. */
 typedef struct hh_out {
-  int fd;
+  hh_dest_t dest;
   char *buf;
   size_t len, cap;
+  bool locked;
 } hh_out;
 
-void hh_out_open(hh_out *o, int fd);
+void hh_out_open(hh_out *o, hh_dest_t dest);
 void hh_out_close(hh_out *o); /* flushes */
 void hh_out_write(hh_out *o, const char *s, size_t n);
 /* printf subset: flags ' (thousands separators) and -, width, length l ll z,

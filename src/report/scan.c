@@ -5,274 +5,326 @@
  * 1. Every live range is a block [start, start + requested size). A word is
  *    a pointer to a block when its value lies in that interval (a pointer
  *    one past the end is not); a 0-byte block is hit only at its start.
- * 2. Roots: every readable and writable mapping that is not hahalloc's own
- *    (data and bss of every object, the dynamic loader's and libc's memory,
- *    thread-local storage, anonymous mmaps), the live part of each thread's
- *    stack (from its stack pointer minus the 128-byte red zone up, as
- *    memcheck, which marks popped stack inaccessible), and the registers of
- *    every thread. The stack of an exited thread kept in glibc's stack cache
- *    is dead except for its TLS and control block at the top.
- * 3. From the roots, a pointer to a block's start makes it reachable, and an
- *    interior pointer makes it "possibly lost" (memcheck's Possible);
- *    blocks are scanned transitively (reachable blocks pass on
- *    reachability, possible ones only possibility).
+ * 2. Anchors (memcheck's root set): every readable and writable mapping that
+ *    is not hahalloc's own (data and bss of every object, the dynamic
+ *    loader's and libc's memory, thread-local storage, anonymous mmaps), the
+ *    live part of each thread's stack (from its stack pointer minus the
+ *    128-byte red zone up), and the registers of every thread. The stack of
+ *    an exited thread kept in glibc's stack cache is dead except for its TLS
+ *    and control block at the top.
+ * 3. From the anchors, a pointer to a block's start makes it reachable, and
+ *    an interior pointer makes it "possibly lost"; blocks are scanned
+ *    transitively (reachable blocks pass on reachability, possible ones only
+ *    possibility).
  * 4. Every block still unreached is a definite leak; scanning each in
  *    address order, unreached blocks it points to (start or interior)
  *    become indirect leaks: memcheck's clique pass. In a cycle of leaked
  *    blocks the lowest address is the definite one.
- * Blocks are sorted by address once and found by two binary searches (the
- *    4 MiB chunk, then the block), so a million live blocks scan quickly.
  *
- * Everything here runs with the world stopped: no malloc, no stdio, no
- * dynamic loader calls, only memory from hh_report_map. A root that faults
- * (a file mapping past its end) is skipped, never fatal.
+ * Memory. The scan keeps one byte per live block: a mark array per page,
+ * hung on the page descriptor (hh_page.scan_marks) for the length of the
+ * scan, so that a word is resolved to its block through the registry, the
+ * slice and one multiply, exactly as free() resolves a pointer: no copy of
+ * the heap, no sorting. The work list has a fixed size; when it overflows,
+ * blocks are flagged pending and picked up by a sweep (as conservative
+ * collectors do), so memory stays bounded whatever the heap's shape.
+ *
+ * Safety. Everything here runs with the world stopped: no malloc, no stdio,
+ * no locks, only memory from hh_report_map. Every read of a block, an anchor
+ * or the allocator's metadata runs under a fault guard: a page the program
+ * protected (a guard page inside a coroutine stack), or memory a thread
+ * that could not be stopped unmaps meanwhile, skips that page instead of
+ * killing the program. Pages of big blocks and anchors that were never
+ * touched are not read (mincore), so the scan adds no resident memory.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "fast.h"
+#include "lock.h"
 #include "report.h"
 
-enum { ST_UNREACHED = HH_DEFINITE, ST_INDIRECT = HH_INDIRECT, ST_POSSIBLE = HH_POSSIBLE,
-       ST_REACHABLE = HH_REACHABLE };
+/* A block's mark (one byte in its page's mark array). */
+enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE = 4, M_PENDING = 0x80 };
+#define M_STATE(m) ((m) & 0x7f)
 
-typedef struct blk {
-  uintptr_t start;
-  uint64_t size; /* requested bytes */
-  uint32_t site;
-  uint8_t state;
-  uint8_t root;
-} blk;
+typedef struct marks {
+  uint32_t n; /* ranges covered */
+  uint32_t pad;
+  uint8_t m[];
+} marks;
 
-typedef struct chunk_ix {
-  uintptr_t chunk; /* address >> HH_MAPPING_SHIFT */
-  uint32_t lo, hi; /* blocks starting at or after the chunk, and in it */
-} chunk_ix;
-
-typedef struct region {
-  uintptr_t start, end;
-} region;
+typedef struct holder {
+  uintptr_t start, end; /* user memory */
+  hh_mapping *mapping;  /* a mapping of pages, or */
+  hh_oversize *oversize;
+} holder;
 
 typedef struct mapline {
   uintptr_t start, end;
-  uint8_t kind; /* MAP_SKIP, MAP_DATA */
+  uint8_t skip; /* not an anchor */
   uint8_t anon;
 } mapline;
 
-enum { MAP_SKIP = 0, MAP_DATA = 1 };
+/* What a word points to. */
+typedef struct hit {
+  uint8_t *mark;
+  uintptr_t start;
+  uint64_t size;
+} hit;
 
-static sigjmp_buf fault_jb;
-static volatile sig_atomic_t in_root;
+#define STACK_CAP ((size_t)1 << 20) /* work list entries (8 MiB) */
+#define BIG_BLOCK ((uint64_t)64 << 10) /* blocks read by resident pages only */
+#define MAX_EXCL 512
+#define MAX_FILE_WORDS 8192
 
 static struct {
   hh_scan *s;
-  blk *b;
-  size_t n, cap;
-  chunk_ix *cx;
-  size_t ncx, cx_size;
-  uintptr_t min, max;
-  uint32_t *stack;
-  size_t top, stack_cap;
-  region excl[512]; /* sorted: our own memory and big blocks */
+  holder *h;
+  size_t nh, h_size;
+  uint8_t *mk;          /* every page's marks */
+  size_t mk_size, mk_used;
+  uintptr_t lo, hi;     /* user memory of all holders */
+  uintptr_t *stack;
+  size_t top;
+  bool overflow;
+  struct { uintptr_t start, end; } excl[MAX_EXCL]; /* sorted: memory that is not an anchor */
   int nexcl;
+  uintptr_t *file_words; /* sorted: FILE buffer pointers stdio's exit will drop */
+  size_t nfile_words;
+  uintptr_t file_lo, file_hi;
   mapline *maps;
   size_t nmaps, maps_cap;
-  long t0;
+  int64_t t0;
   bool progress;
 } S;
 
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
+/* ------------------------------------------------------------------ the fault guard */
 
-/* Long scans say so on stderr, once, so nobody thinks the program hangs. */
-static void progress(const char *what) {
-  if (!S.progress && now_ms() - S.t0 > 1000) {
-    S.progress = true;
-    hh_dprintf(2, "hahalloc: leak scan of %zu blocks is taking a while (%s)...\n", S.n, what);
+static __thread int guard_on;     /* this thread is reading under the guard */
+static sigjmp_buf *guard_jb;
+static uintptr_t guard_addr;      /* the last faulting address */
+static struct sigaction old_segv, old_bus;
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  if (guard_on) {
+    guard_on = 0;
+    guard_addr = (uintptr_t)si->si_addr;
+    siglongjmp(*guard_jb, 1);
   }
+  /* Not ours (another thread, or not while reading): put the program's
+   * handler back; returning re-runs the faulting instruction under it. */
+  sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
 }
 
-/* ------------------------------------------------------------------ collecting blocks */
-
-static void count_cb(void *ptr, size_t usable, size_t requested, uint32_t site, void *arg) {
-  (void)ptr, (void)usable, (void)requested, (void)site;
-  (*(size_t *)arg)++;
+static void guard_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
 }
 
-static void fill_cb(void *ptr, size_t usable, size_t requested, uint32_t site, void *arg) {
-  (void)arg;
-  if (S.n >= S.cap) return;
-  blk *x = &S.b[S.n++];
-  x->start = (uintptr_t)ptr;
-  x->size = requested;
-  x->site = site;
-  x->state = ST_UNREACHED;
-  x->root = usable > HH_LARGE_MAX ? HH_ROOTS + 1 : usable > HH_MEDIUM_MAX ? HH_ROOTS
-                                                                          : (uint8_t)hh_root_of(usable);
+static void guard_remove(void) {
+  sigaction(SIGSEGV, &old_segv, NULL);
+  sigaction(SIGBUS, &old_bus, NULL);
 }
 
-/* LSD radix sort on the 48 address bits: the walk yields long sorted runs
- * but heaps interleave, and libc's qsort may allocate. */
-static bool sort_blocks(void) {
-  size_t bytes = S.n * sizeof(blk);
-  blk *tmp = hh_report_map(bytes);
-  size_t *count = hh_report_map(65536 * sizeof(size_t));
-  if (tmp == NULL || count == NULL) {
-    hh_report_unmap(tmp, bytes);
-    hh_report_unmap(count, 65536 * sizeof(size_t));
+/* The guard's jump buffer lives in the frame that set it, and is put back
+ * to the outer one before that frame returns. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+
+/* Calls fn(arg) under the guard: false when it faulted (and was cut short). */
+static bool guarded(void (*fn)(void *), void *arg) {
+  sigjmp_buf jb, *outer = guard_jb;
+  int outer_on = guard_on;
+  if (sigsetjmp(jb, 0) != 0) {
+    S.s->faults++;
+    guard_jb = outer;
+    guard_on = outer_on;
     return false;
   }
-  blk *src = S.b, *dst = tmp;
-  for (int shift = 0; shift < 48; shift += 16) {
-    memset(count, 0, 65536 * sizeof(size_t));
-    for (size_t i = 0; i < S.n; i++) count[(src[i].start >> shift) & 0xffff]++;
-    size_t sum = 0;
-    for (size_t d = 0; d < 65536; d++) {
-      size_t c = count[d];
-      count[d] = sum;
-      sum += c;
-    }
-    for (size_t i = 0; i < S.n; i++) dst[count[(src[i].start >> shift) & 0xffff]++] = src[i];
-    blk *t = src;
-    src = dst;
-    dst = t;
-  }
-  /* three passes: the result is in tmp */
-  memcpy(S.b, src, bytes);
-  hh_report_unmap(tmp, bytes);
-  hh_report_unmap(count, 65536 * sizeof(size_t));
+  guard_jb = &jb;
+  guard_on = 1;
+  fn(arg);
+  guard_jb = outer;
+  guard_on = outer_on;
   return true;
 }
 
-static uintptr_t blk_end(const blk *x) { return x->start + (x->size ? x->size : 1); }
+/* ------------------------------------------------------------------ progress */
 
-static bool build_index(void) {
-  size_t need = 0;
-  for (size_t i = 0; i < S.n; i++)
-    need += ((blk_end(&S.b[i]) - 1) >> HH_MAPPING_SHIFT) - (S.b[i].start >> HH_MAPPING_SHIFT) + 1;
-  S.cx_size = (need + 1) * sizeof(chunk_ix);
-  S.cx = hh_report_map(S.cx_size);
-  if (S.cx == NULL) return false;
-  S.ncx = 0;
-  for (size_t i = 0; i < S.n; i++) {
-    uintptr_t sc = S.b[i].start >> HH_MAPPING_SHIFT, ec = (blk_end(&S.b[i]) - 1) >> HH_MAPPING_SHIFT;
-    if (S.ncx && S.cx[S.ncx - 1].chunk == sc) {
-      S.cx[S.ncx - 1].hi = (uint32_t)i + 1;
+static void progress(const char *what) {
+  if (S.progress || hh_now_ns() - S.t0 < 2000000000) return;
+  S.progress = true;
+  hh_dest_t d = hh_dest_open_stream();
+  if (d.fd < 0) return;
+  hh_out o;
+  hh_out_open(&o, d);
+  hh_out_printf(&o, "hahalloc: the leak scan is taking a while (%s)...\n", what);
+  hh_out_close(&o);
+}
+
+/* ------------------------------------------------------------------ finding blocks */
+
+static inline bool marks_valid(const void *p) {
+  return (uintptr_t)p >= (uintptr_t)S.mk && (uintptr_t)p < (uintptr_t)S.mk + S.mk_used;
+}
+
+/* The live block holding address v, if any. Reads metadata that a thread
+ * which could not be stopped may change: callers run under the guard. */
+static inline bool lookup(uintptr_t v, hit *x) {
+  if (v < S.lo || v >= S.hi) return false;
+  const hh_header *hdr = hh_registry_get(v);
+  if (hdr == NULL) return false;
+  if (hdr->kind == HH_MAP_PAGES) {
+    const hh_mapping *m = (const hh_mapping *)hdr;
+    uint32_t si = (uint32_t)((v - (uintptr_t)m) >> HH_SLICE_SHIFT);
+    const hh_page *s = &m->slices[si];
+    if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return false;
+    if (s->slice_offset > si) return false;
+    const hh_page *pg = s - s->slice_offset;
+    marks *mk = pg->scan_marks;
+    if (!marks_valid(mk)) return false;
+    uintptr_t start;
+    uint8_t *mark;
+    uint64_t size;
+    if (pg->kind == HH_PAGE_SMALL) {
+      size_t idx = hh_range_index(pg, (const void *)v);
+      if (idx >= mk->n) return false;
+      mark = &mk->m[idx];
+      if (*mark == M_FREE) return false;
+      start = (uintptr_t)pg->start + idx * pg->block_size;
+      size = pg->track[idx].size;
     } else {
-      S.cx[S.ncx++] = (chunk_ix){sc, (uint32_t)i, (uint32_t)i + 1};
+      mark = &mk->m[0];
+      if (*mark == M_FREE) return false;
+      start = (uintptr_t)pg->start;
+      size = pg->large_rec.size;
     }
-    for (uintptr_t c = sc + 1; c <= ec; c++) S.cx[S.ncx++] = (chunk_ix){c, (uint32_t)i + 1, (uint32_t)i + 1};
+    if (v != start && v - start >= size) return false;
+    *x = (hit){mark, start, size};
+    return true;
   }
-  S.min = S.n ? S.b[0].start : 1;
-  S.max = 0;
-  for (size_t i = 0; i < S.n; i++)
-    if (blk_end(&S.b[i]) > S.max) S.max = blk_end(&S.b[i]);
-  return true;
-}
-
-/* The block whose [start, start + size) holds p, or -1. */
-static inline long find_block(uintptr_t p) {
-  uintptr_t c = p >> HH_MAPPING_SHIFT;
-  size_t lo = 0, hi = S.ncx;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (S.cx[mid].chunk < c) lo = mid + 1;
-    else hi = mid;
+  if (hdr->kind == HH_MAP_OVERSIZE) {
+    const hh_oversize *o = (const hh_oversize *)hdr;
+    marks *mk = o->scan_marks;
+    if (!marks_valid(mk) || mk->m[0] == M_FREE) return false;
+    uintptr_t start = (uintptr_t)o->user;
+    if (v < start || (v != start && v - start >= o->size)) return false;
+    *x = (hit){&mk->m[0], start, o->size};
+    return true;
   }
-  if (lo == S.ncx || S.cx[lo].chunk != c) return -1;
-  size_t a = S.cx[lo].lo, b = S.cx[lo].hi;
-  /* last block starting at or before p, among those starting in the chunk */
-  while (a < b) {
-    size_t mid = (a + b) / 2;
-    if (S.b[mid].start <= p) a = mid + 1;
-    else b = mid;
-  }
-  if (a == 0) return -1;
-  const blk *x = &S.b[a - 1];
-  if (p >= x->start && (p < x->start + x->size || p == x->start)) return (long)(a - 1);
-  return -1;
+  return false;
 }
 
 /* ------------------------------------------------------------------ marking */
 
-static inline void push(size_t j) {
-  if (S.top < S.stack_cap) S.stack[S.top++] = (uint32_t)j;
+static inline void push(uintptr_t start, uint8_t *mark) {
+  if (S.top < STACK_CAP) {
+    S.stack[S.top++] = start;
+  } else {
+    *mark |= M_PENDING;
+    S.overflow = true;
+  }
 }
 
-/* memcheck's lc_push_without_clique_if_a_chunk_ptr */
-static inline void mark(uintptr_t v, bool prior_definite) {
-  if (v < S.min || v >= S.max) return;
-  long j = find_block(v);
-  if (j < 0) return;
-  blk *x = &S.b[j];
-  if (x->state == ST_REACHABLE) return;
-  if (v == x->start && prior_definite) {
-    x->state = ST_REACHABLE;
-    push((size_t)j);
-  } else if (x->state == ST_UNREACHED) {
-    x->state = ST_POSSIBLE;
-    push((size_t)j);
+/* memcheck's lc_push_without_clique_if_a_chunk_ptr: `definite` says the
+ * word was found in an anchor or a reachable block. */
+static inline void mark(uintptr_t v, bool definite) {
+  hit x;
+  if (!lookup(v, &x)) return;
+  uint8_t st = M_STATE(*x.mark);
+  if (st == M_REACHABLE) return;
+  if (v == x.start && definite) {
+    *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_REACHABLE);
+    push(x.start, x.mark);
+  } else if (st == M_UNREACHED) {
+    *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_POSSIBLE);
+    push(x.start, x.mark);
   }
 }
 
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
-static inline void mark_clique(uintptr_t v, size_t leader) {
-  if (v < S.min || v >= S.max) return;
-  long j = find_block(v);
-  if (j < 0 || (size_t)j == leader) return;
-  blk *x = &S.b[j];
-  if (x->state == ST_UNREACHED) {
-    x->state = ST_INDIRECT;
-    push((size_t)j);
+static inline void mark_clique(uintptr_t v, uintptr_t leader) {
+  hit x;
+  if (!lookup(v, &x) || x.start == leader) return;
+  if (M_STATE(*x.mark) == M_UNREACHED) {
+    *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_INDIRECT);
+    push(x.start, x.mark);
   }
 }
 
-static void scan_words(uintptr_t a, uintptr_t b, bool prior_definite) {
-  a = (a + 7) & ~(uintptr_t)7;
+enum { MODE_ANCHOR, MODE_REACHABLE, MODE_POSSIBLE, MODE_CLIQUE };
+
+static bool file_word(uintptr_t p) {
+  size_t lo = 0, hi = S.nfile_words;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (S.file_words[mid] < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < S.nfile_words && S.file_words[lo] == p;
+}
+
+static void scan_words(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
+  bool files = S.nfile_words && a < S.file_hi && b > S.file_lo;
+  if (mode == MODE_CLIQUE) {
+    for (uintptr_t p = a; p < b; p += 8) mark_clique(*(const uintptr_t *)p, leader);
+  } else if (!files) {
+    bool definite = mode != MODE_POSSIBLE;
+    for (uintptr_t p = a; p < b; p += 8) mark(*(const uintptr_t *)p, definite);
+  } else {
+    bool definite = mode != MODE_POSSIBLE;
+    for (uintptr_t p = a; p < b; p += 8)
+      if (!file_word(p)) mark(*(const uintptr_t *)p, definite);
+  }
+}
+
+/* Words of [a, b) under the guard: a fault in the range skips to the next
+ * page; a fault elsewhere (metadata changed by a thread that could not be
+ * stopped) gives up the rest of the range. */
+static void scan_guarded(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
+  sigjmp_buf jb, *outer = guard_jb;
+  int outer_on = guard_on;
+  volatile uintptr_t from = (a + 7) & ~(uintptr_t)7;
   b &= ~(uintptr_t)7;
-  for (uintptr_t p = a; p < b; p += 8) mark(*(const uintptr_t *)p, prior_definite);
-}
-
-static void drain(bool clique, size_t leader) {
-  while (S.top > 0) {
-    const blk *x = &S.b[S.stack[--S.top]];
-    uintptr_t a = (x->start + 7) & ~(uintptr_t)7, e = (x->start + x->size) & ~(uintptr_t)7;
-    if (clique) {
-      for (uintptr_t p = a; p < e; p += 8) mark_clique(*(const uintptr_t *)p, leader);
-    } else {
-      scan_words(a, e, x->state == ST_REACHABLE);
-    }
+  if (sigsetjmp(jb, 0) != 0) {
+    S.s->faults++;
+    uintptr_t f = guard_addr;
+    from = f >= from && f < b ? (f | 4095) + 1 : b;
   }
+  if (from < b) {
+    guard_jb = &jb;
+    guard_on = 1;
+    scan_words(from, b, mode, leader);
+  }
+  guard_jb = outer;
+  guard_on = outer_on;
 }
 
-/* ------------------------------------------------------------------ roots */
-
-
-static void on_fault(int sig) {
-  if (in_root) siglongjmp(fault_jb, 1);
-  signal(sig, SIG_DFL); /* not ours: die as the program would have */
-  raise(sig);
-}
-
-/* Resident pages only: untouched anonymous memory is zero, and reading it
- * would populate page tables for nothing (huge reservations). */
-static void scan_resident(uintptr_t a, uintptr_t b) {
+/* Resident pages of [a, b) only: memory never touched is zero, and reading
+ * it would populate page tables and, for big blocks, resident memory. */
+static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor) {
   static unsigned char vec[4096];
   uintptr_t page = a & ~(uintptr_t)4095;
   while (page < b) {
     size_t pages = (b - page + 4095) / 4096;
     if (pages > sizeof vec) pages = sizeof vec;
     if (mincore((void *)page, pages * 4096, vec) != 0) {
-      scan_words(page < a ? a : page, b, true); /* cannot tell: scan it all */
-      S.s->root_bytes_scanned += b - (page < a ? a : page);
+      scan_guarded(page < a ? a : page, b, mode, leader); /* cannot tell: read it all */
+      if (anchor) S.s->anchor_bytes += b - (page < a ? a : page);
       return;
     }
     for (size_t i = 0; i < pages; i++) {
@@ -283,18 +335,215 @@ static void scan_resident(uintptr_t a, uintptr_t b) {
       if (lo < a) lo = a;
       if (hi > b) hi = b;
       if (lo < hi) {
-        scan_words(lo, hi, true);
-        S.s->root_bytes_scanned += hi - lo;
+        scan_guarded(lo, hi, mode, leader);
+        if (anchor) S.s->anchor_bytes += hi - lo;
       }
       i = j;
     }
     page += pages * 4096;
-    progress("roots");
   }
 }
 
-/* [a, b) minus hahalloc's chunks and our exclusions. */
-static void scan_root(uintptr_t a, uintptr_t b) {
+/* The words of a popped block, as its mark says. */
+typedef struct lookup_call {
+  uintptr_t v;
+  hit x;
+  bool found;
+} lookup_call;
+
+static void lookup_cb(void *arg) {
+  lookup_call *c = arg;
+  c->found = lookup(c->v, &c->x);
+}
+
+static void scan_block(uintptr_t start, bool clique, uintptr_t leader) {
+  lookup_call c = {start, {NULL, 0, 0}, false};
+  if (!guarded(lookup_cb, &c) || !c.found || c.x.start != start) return; /* metadata changed under us */
+  hit x = c.x;
+  int mode = clique ? MODE_CLIQUE : M_STATE(*x.mark) == M_REACHABLE ? MODE_REACHABLE : MODE_POSSIBLE;
+  if (x.size >= BIG_BLOCK) scan_resident(start, start + x.size, mode, leader, false);
+  else scan_guarded(start, start + x.size, mode, leader);
+}
+
+static void sweep_pending(void);
+
+static void drain(bool clique, uintptr_t leader) {
+  for (;;) {
+    while (S.top > 0) scan_block(S.stack[--S.top], clique, leader);
+    if (!S.overflow) return;
+    sweep_pending();
+  }
+}
+
+/* ------------------------------------------------------------------ walking holders */
+
+/* Calls fn(start, size, mark, site) for every block of a holder, in address
+ * order. Runs under the guard. */
+typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
+
+static void holder_blocks(const holder *h, block_fn fn) {
+  if (h->oversize) {
+    marks *mk = h->oversize->scan_marks;
+    if (marks_valid(mk)) fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
+    return;
+  }
+  const hh_mapping *m = h->mapping;
+  for (uint32_t i = 1; i < HH_SLICES;) {
+    const hh_page *pg = &m->slices[i];
+    uint32_t n = pg->slice_count ? pg->slice_count : 1;
+    marks *mk = pg->scan_marks;
+    if ((pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) && marks_valid(mk)) {
+      if (pg->kind == HH_PAGE_LARGE) {
+        fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
+      } else {
+        for (uint32_t k = 0; k < mk->n; k++)
+          if (mk->m[k] != M_FREE)
+            fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
+               pg->track[k].site, pg->root);
+      }
+    }
+    i += n;
+  }
+}
+
+/* Every holder, under one guard each: a holder whose metadata faults is
+ * given up (a thread that could not be stopped released it). */
+typedef struct holder_call {
+  const holder *h;
+  block_fn fn;
+} holder_call;
+
+static void holder_cb(void *arg) {
+  holder_call *c = arg;
+  holder_blocks(c->h, c->fn);
+}
+
+static void each_block(block_fn fn) {
+  for (size_t i = 0; i < S.nh; i++) {
+    holder_call c = {&S.h[i], fn};
+    guarded(holder_cb, &c);
+  }
+}
+
+static bool pending_full;
+static void pending_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
+  (void)size, (void)site, (void)root;
+  if (!(*mark & M_PENDING) || pending_full) return;
+  if (S.top == STACK_CAP) {
+    pending_full = true;
+    return;
+  }
+  *mark &= (uint8_t)~M_PENDING;
+  S.stack[S.top++] = start;
+}
+
+static void sweep_pending(void) {
+  S.overflow = false;
+  pending_full = false;
+  each_block(pending_cb);
+  if (pending_full) S.overflow = true;
+}
+
+/* ------------------------------------------------------------------ collecting holders */
+
+typedef struct census {
+  size_t holders, mark_bytes;
+} census;
+
+static size_t marks_bytes(uint32_t n) { return (sizeof(marks) + n + 7) & ~(size_t)7; }
+
+typedef struct census_call {
+  hh_heap *heap;
+  census *c; /* pass 1: counted here; pass 2 (NULL): marks filled in */
+} census_call;
+
+static void census_heap(void *arg) {
+  census_call *cc = arg;
+  census *c = cc->c;
+  size_t steps = 0;
+  for (hh_mapping *m = cc->heap->mappings; m != NULL && steps++ < ((size_t)1 << 24); m = m->next) {
+    if (c == NULL) {
+      if (S.nh == S.h_size / sizeof(holder)) return;
+      S.h[S.nh++] = (holder){(uintptr_t)m + HH_SLICE_SIZE, (uintptr_t)m + HH_MAPPING_SIZE, m, NULL};
+    } else {
+      c->holders++;
+    }
+    for (uint32_t i = 1; i < HH_SLICES;) {
+      hh_page *pg = &m->slices[i];
+      uint32_t n = pg->slice_count ? pg->slice_count : 1;
+      if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) {
+        uint32_t cap = pg->kind == HH_PAGE_LARGE ? 1 : (uint32_t)pg->capacity;
+        if (cap > HH_SLICE_SIZE * 16 / HH_ALIGN) cap = 0; /* damaged */
+        size_t bytes = marks_bytes(cap);
+        if (c != NULL) {
+          c->mark_bytes += bytes;
+        } else if (S.mk_used + bytes <= S.mk_size) {
+          marks *mk = (marks *)(S.mk + S.mk_used);
+          S.mk_used += bytes;
+          mk->n = cap;
+          memset(mk->m, M_UNREACHED, cap);
+          hh_page_mark_free(pg, mk->m, cap);
+          pg->scan_marks = mk;
+        }
+      }
+      i += n;
+    }
+  }
+}
+
+/* Pass 1 (count) and pass 2 (fill) over every mapping and oversize range. */
+static void census_heaps(census *c) {
+  for (hh_heap *heap = hh_heaps_first(); heap != NULL; heap = heap->next_heap) {
+    census_call cc = {heap, c};
+    guarded(census_heap, &cc);
+  }
+  for (hh_oversize *o = hh_oversize_first(); o != NULL; o = o->next) {
+    if (c != NULL) {
+      c->holders++;
+      c->mark_bytes += marks_bytes(1);
+      continue;
+    }
+    if (S.nh == S.h_size / sizeof(holder) || S.mk_used + marks_bytes(1) > S.mk_size) break;
+    S.h[S.nh++] = (holder){(uintptr_t)o->user, (uintptr_t)o->user + o->map_size, NULL, o};
+    marks *mk = (marks *)(S.mk + S.mk_used);
+    S.mk_used += marks_bytes(1);
+    mk->n = 1;
+    mk->m[0] = M_UNREACHED;
+    o->scan_marks = mk;
+  }
+}
+
+static void sort_holders(void) { /* insertion sort: mappings are few, and mostly in order */
+  for (size_t i = 1; i < S.nh; i++) {
+    holder x = S.h[i];
+    size_t j = i;
+    while (j > 0 && S.h[j - 1].start > x.start) {
+      S.h[j] = S.h[j - 1];
+      j--;
+    }
+    S.h[j] = x;
+  }
+  S.lo = S.nh ? S.h[0].start : 1;
+  S.hi = 0;
+  for (size_t i = 0; i < S.nh; i++)
+    if (S.h[i].end > S.hi) S.hi = S.h[i].end;
+}
+
+/* ------------------------------------------------------------------ anchors */
+
+static void add_excl(uintptr_t a, uintptr_t b) {
+  if (S.nexcl >= MAX_EXCL) return;
+  int i = S.nexcl++;
+  while (i > 0 && S.excl[i - 1].start > a) {
+    S.excl[i] = S.excl[i - 1];
+    i--;
+  }
+  S.excl[i].start = a;
+  S.excl[i].end = b;
+}
+
+/* [a, b) minus hahalloc's chunks and the exclusions. */
+static void scan_anchor(uintptr_t a, uintptr_t b) {
   while (a < b) {
     uintptr_t end = (a | HH_MAPPING_MASK) + 1;
     if (end > b || end == 0) end = b;
@@ -305,76 +554,63 @@ static void scan_root(uintptr_t a, uintptr_t b) {
     uintptr_t p = a;
     for (int i = 0; i < S.nexcl && p < end; i++) {
       if (S.excl[i].end <= p || S.excl[i].start >= end) continue;
-      if (S.excl[i].start > p) scan_resident(p, S.excl[i].start);
+      if (S.excl[i].start > p) scan_resident(p, S.excl[i].start, MODE_ANCHOR, 0, true);
       p = S.excl[i].end;
     }
-    if (p < end) scan_resident(p, end);
+    if (p < end) scan_resident(p, end, MODE_ANCHOR, 0, true);
     a = end;
+    progress("anchors");
   }
-}
-
-static void scan_root_safe(uintptr_t a, uintptr_t b) {
-  if (sigsetjmp(fault_jb, 1) == 0) {
-    in_root = 1;
-    scan_root(a, b);
-  }
-  in_root = 0;
-}
-
-static void add_excl(uintptr_t a, uintptr_t b) {
-  if (S.nexcl >= (int)(sizeof S.excl / sizeof S.excl[0])) return;
-  int i = S.nexcl++;
-  while (i > 0 && S.excl[i - 1].start > a) {
-    S.excl[i] = S.excl[i - 1];
-    i--;
-  }
-  S.excl[i] = (region){a, b};
 }
 
 static bool maps_cb(const hh_map_line *m, void *arg) {
   (void)arg;
   if (S.nmaps >= S.maps_cap) return false;
-  mapline *l = &S.maps[S.nmaps];
+  mapline *l = &S.maps[S.nmaps++];
   l->start = m->start;
   l->end = m->end;
   l->anon = m->path[0] == '\0';
-  l->kind = MAP_DATA;
-  if (!m->r || !m->w) l->kind = MAP_SKIP;
+  l->skip = 0;
+  if (!m->r || !m->w) l->skip = 1;
   else if (m->path[0] == '[' && strcmp(m->path, "[heap]") && strcmp(m->path, "[stack]") &&
            strncmp(m->path, "[anon", 5))
-    l->kind = MAP_SKIP; /* [vvar], [vsyscall], [vdso] */
+    l->skip = 1; /* [vvar], [vsyscall], [vdso] */
   else if (!strncmp(m->path, "/dev/", 5) && strcmp(m->path, "/dev/zero") &&
            strncmp(m->path, "/dev/shm/", 9))
-    l->kind = MAP_SKIP; /* device memory: reading it may hang or have effects */
-  S.nmaps++;
+    l->skip = 1; /* device memory: reading it may hang or have effects */
   return true;
 }
 
 /* glibc puts a thread's control block at the top of its stack mapping; it
  * starts with tcbhead_t { tcb = self, dtv, self = self }. */
-static uintptr_t find_tcb(const mapline *l) {
+typedef struct tcb_call {
+  const mapline *l;
+  uintptr_t tcb;
+} tcb_call;
+
+static void find_tcb_cb(void *arg) {
+  tcb_call *c = arg;
+  const mapline *l = c->l;
   uintptr_t lo = l->end - 65536 > l->start ? l->end - 65536 : l->start;
   for (uintptr_t p = (l->end - 64) & ~(uintptr_t)63; p >= lo && p + 24 <= l->end; p -= 64) {
     const uintptr_t *w = (const uintptr_t *)p;
-    if (w[0] == p && w[2] == p) return p;
+    if (w[0] == p && w[2] == p) {
+      c->tcb = p;
+      return;
+    }
   }
-  return 0;
 }
 
-static HH_NOINLINE uintptr_t find_tcb_safe(const mapline *l) {
-  volatile uintptr_t tcb = 0;
-  if (sigsetjmp(fault_jb, 1) == 0) {
-    in_root = 1;
-    tcb = find_tcb(l);
-  }
-  in_root = 0;
-  return tcb;
+static uintptr_t find_tcb(const mapline *l) {
+  tcb_call c = {l, 0};
+  guarded(find_tcb_cb, &c);
+  return c.tcb;
 }
 
 static void scan_maps(const hh_world *w) {
   for (size_t i = 0; i < S.nmaps; i++) {
     const mapline *l = &S.maps[i];
-    if (l->kind == MAP_SKIP) continue;
+    if (l->skip) continue;
     /* a live thread's stack: from its stack pointer up */
     uintptr_t sp = 0;
     if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
@@ -384,26 +620,153 @@ static void scan_maps(const hh_world *w) {
         sp = r->sp - 128;
     }
     if (sp) {
-      scan_root_safe(sp < l->start ? l->start : sp, l->end);
+      scan_anchor(sp < l->start ? l->start : sp, l->end);
       continue;
     }
     /* the cached stack of an exited thread: only its TLS is alive */
     if (l->anon && w->missed == 0 && S.s->static_tls && !hh_is_internal(l->start)) {
-      uintptr_t tcb = find_tcb_safe(l);
+      uintptr_t tcb = find_tcb(l);
       bool live = tcb == (uintptr_t)pthread_self();
       for (int t = 0; t < w->count && !live; t++) live = w->threads[t].tid && w->threads[t].self == tcb;
       if (tcb && !live) {
-        /* static TLS and the control block fill the top static_tls bytes */
         uintptr_t from = l->end - l->start > S.s->static_tls ? l->end - S.s->static_tls : l->start;
-        scan_root_safe(from, l->end);
+        scan_anchor(from, l->end);
         continue;
       }
     }
-    scan_root_safe(l->start, l->end);
+    scan_anchor(l->start, l->end);
   }
 }
 
-/* ------------------------------------------------------------------ grouping */
+/* stdio's exit (_IO_cleanup, after the last atexit handler) makes every
+ * stream that was used and is buffered unbuffered: a buffer the program
+ * gave with setvbuf is then no longer pointed to, as valgrind, which scans
+ * after it, sees. The scan runs before it, so it ignores those pointer
+ * fields of such streams (it changes nothing in them). */
+#define STDIO_USER_BUF 0x0001
+#define STDIO_UNBUFFERED 0x0002
+
+#define FILE_FIELDS 8
+static void file_words_cb(void *arg) {
+  const size_t *fields = arg;
+  int steps = 0;
+  for (FILE *fp = _IO_list_all; fp != NULL && steps < 100000; fp = fp->_chain, steps++) {
+    if ((fp->_flags & STDIO_UNBUFFERED) || fp->_mode == 0 || !(fp->_flags & STDIO_USER_BUF)) continue;
+    for (size_t k = 0; k < FILE_FIELDS && S.nfile_words < MAX_FILE_WORDS; k++)
+      S.file_words[S.nfile_words++] = (uintptr_t)fp + fields[k];
+  }
+}
+
+static void file_exclusions(void) {
+  if (&_IO_list_all == NULL) return;
+  static const size_t fields[] = {
+      offsetof(FILE, _IO_read_ptr),   offsetof(FILE, _IO_read_end),  offsetof(FILE, _IO_read_base),
+      offsetof(FILE, _IO_write_base), offsetof(FILE, _IO_write_ptr), offsetof(FILE, _IO_write_end),
+      offsetof(FILE, _IO_buf_base),   offsetof(FILE, _IO_buf_end)};
+  S.nfile_words = 0;
+  if (!guarded(file_words_cb, (void *)fields)) S.nfile_words = 0;
+  size_t n = S.nfile_words;
+  for (size_t i = 1; i < n; i++) { /* insertion sort */
+    uintptr_t x = S.file_words[i];
+    size_t j = i;
+    while (j > 0 && S.file_words[j - 1] > x) {
+      S.file_words[j] = S.file_words[j - 1];
+      j--;
+    }
+    S.file_words[j] = x;
+  }
+  S.nfile_words = n;
+  if (n) {
+    S.file_lo = S.file_words[0];
+    S.file_hi = S.file_words[n - 1] + 8;
+  }
+}
+
+/* ------------------------------------------------------------------ classification */
+
+static void mark_cb(void *arg) { mark(*(const uintptr_t *)arg, true); }
+static void mark_guarded(uintptr_t v) { guarded(mark_cb, &v); }
+
+static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
+
+static void classify(const hh_world *w) {
+  /* registers of the stopped threads and of this one */
+  for (int t = 0; t < w->count; t++) {
+    const hh_thread_regs *r = &w->threads[t];
+    if (!r->tid) continue;
+    for (int k = 0; k < 23; k++) mark_guarded(r->gregs[k]);
+    /* a stack inside a heap block (coroutines): that block is in use */
+    mark_guarded(r->sp);
+  }
+  for (int k = 0; k < S.s->nown_regs; k++) mark_guarded(S.s->own_regs[k]);
+  drain(false, 0);
+  scan_maps(w);
+  if (S.s->relro[1] > S.s->relro[0]) scan_anchor(S.s->relro[0], S.s->relro[1]);
+  drain(false, 0);
+  /* cliques of unreached blocks, in address order */
+  each_block(clique_cb);
+}
+
+static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
+  (void)size, (void)site, (void)root;
+  if (M_STATE(*mark) != M_UNREACHED) return;
+  S.stack[S.top++] = start;
+  drain(true, start);
+  progress("leaked blocks");
+}
+
+/* ------------------------------------------------------------------ tallies */
+
+static const uint8_t state_kind[5] = {0, HH_DEFINITE, HH_INDIRECT, HH_POSSIBLE, HH_REACHABLE};
+
+static bool group_grow(hh_scan *s) {
+  size_t cap = s->groups_cap ? s->groups_cap * 2 : 1024;
+  hh_group *t = hh_report_map(cap * sizeof *t);
+  if (t == NULL) return false;
+  for (size_t i = 0; i < s->groups_cap; i++) {
+    const hh_group *g = &s->groups[i];
+    if (!g->blocks) continue;
+    size_t k = (size_t)((((uint64_t)g->site * 4 + g->kind) * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+    while (t[k].blocks) k = (k + 1) & (cap - 1);
+    t[k] = *g;
+  }
+  hh_report_unmap(s->groups, s->groups_cap * sizeof *t);
+  s->groups = t;
+  s->groups_cap = cap;
+  return true;
+}
+
+static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
+  (void)start;
+  hh_scan *s = S.s;
+  uint8_t kind = state_kind[M_STATE(*mark) <= M_REACHABLE ? M_STATE(*mark) : M_REACHABLE];
+  s->live_bytes += size;
+  s->live_blocks++;
+  s->kind_bytes[kind] += size;
+  s->kind_blocks[kind]++;
+  if (size < s->min_size) return; /* the tables list what the report lists */
+  s->root_blocks[root]++;
+  s->root_bytes[root] += size;
+  if ((s->ngroups + 1) * 2 > s->groups_cap && !group_grow(s)) {
+    s->failed = true;
+    return;
+  }
+  size_t cap = s->groups_cap;
+  size_t k = (size_t)((((uint64_t)site * 4 + kind) * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+  while (s->groups[k].blocks && (s->groups[k].site != site || s->groups[k].kind != kind))
+    k = (k + 1) & (cap - 1);
+  hh_group *g = &s->groups[k];
+  if (g->blocks == 0) {
+    g->site = site;
+    g->kind = kind;
+    g->min_size = size;
+    s->ngroups++;
+  }
+  g->blocks++;
+  g->bytes += size;
+  if (size < g->min_size) g->min_size = size;
+  if (size > g->max_size) g->max_size = size;
+}
 
 /* Heapsort by bytes, descending, then by site (in place, no allocation). */
 static bool group_before(const hh_group *x, const hh_group *y) {
@@ -423,153 +786,91 @@ static void sift_down(hh_group *g, size_t root, size_t n) {
   }
 }
 
-static void group_sort(hh_group *g, size_t n) {
-  for (size_t start = n / 2; start-- > 0;) sift_down(g, start, n);
-  for (size_t end = n; end-- > 1;) {
-    hh_group t = g[0];
-    g[0] = g[end];
-    g[end] = t;
-    sift_down(g, 0, end);
-  }
-}
-
-static void make_groups(hh_scan *s) {
-  size_t cap = 64;
-  while (cap < 2 * S.n + 16) cap *= 2;
-  hh_group *t = hh_report_map(cap * sizeof *t);
-  if (t == NULL) return;
-  size_t n = 0;
-  for (size_t i = 0; i < S.n; i++) {
-    const blk *x = &S.b[i];
-    if (x->size < s->min_size) continue;
-    uint64_t h = ((uint64_t)x->site * 4 + x->state) * 0x9e3779b97f4a7c15ULL;
-    size_t k = (size_t)(h >> 20) & (cap - 1);
-    while (t[k].blocks && (t[k].site != x->site || t[k].kind != x->state)) k = (k + 1) & (cap - 1);
-    hh_group *g = &t[k];
-    if (g->blocks == 0) {
-      g->site = x->site;
-      g->kind = x->state;
-      g->min_size = x->size;
-      n++;
-    }
-    g->blocks++;
-    g->bytes += x->size;
-    if (x->size < g->min_size) g->min_size = x->size;
-    if (x->size > g->max_size) g->max_size = x->size;
-  }
+static void groups_finish(hh_scan *s) {
   size_t j = 0;
-  for (size_t k = 0; k < cap; k++)
-    if (t[k].blocks) t[j++] = t[k];
-  group_sort(t, j);
-  s->groups = t;
+  for (size_t k = 0; k < s->groups_cap; k++)
+    if (s->groups[k].blocks) s->groups[j++] = s->groups[k];
   s->ngroups = j;
-  s->groups_size = cap * sizeof *t;
+  for (size_t start = j / 2; start-- > 0;) sift_down(s->groups, start, j);
+  for (size_t end = j; end-- > 1;) {
+    hh_group t = s->groups[0];
+    s->groups[0] = s->groups[end];
+    s->groups[end] = t;
+    sift_down(s->groups, 0, end);
+  }
 }
 
 /* ------------------------------------------------------------------ the run */
 
-static void classify(const hh_world *w) {
-  /* registers of the stopped threads and of this one */
-  for (int t = 0; t < w->count; t++) {
-    const hh_thread_regs *r = &w->threads[t];
-    if (!r->tid) continue;
-    for (int k = 0; k < 23; k++) mark(r->gregs[k], true);
-    /* a stack inside a heap block (coroutines): that block is in use */
-    if (hh_is_internal(r->sp)) {
-      long j = find_block(r->sp);
-      if (j >= 0) mark(S.b[j].start, true);
-    }
-  }
-  for (int k = 0; k < 8; k++) mark(S.s->own_regs[k], true);
-  drain(false, 0);
-
-  /* roots */
-  struct sigaction sa, old_segv, old_bus;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_fault;
-  sa.sa_flags = SA_NODEFER;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &old_segv);
-  sigaction(SIGBUS, &sa, &old_bus);
-  scan_maps(w);
-  sigaction(SIGSEGV, &old_segv, NULL);
-  sigaction(SIGBUS, &old_bus, NULL);
-  drain(false, 0);
-
-  /* cliques of unreached blocks */
-  for (size_t i = 0; i < S.n; i++) {
-    if (S.b[i].state != ST_UNREACHED) continue;
-    push(i);
-    drain(true, i);
-    if ((i & 0xffff) == 0) progress("leaked blocks");
-  }
+static void *map_or_fail(size_t size, bool *ok) {
+  void *p = hh_report_map(size);
+  if (p == NULL) *ok = false;
+  return p;
 }
 
-void hh_scan_run(hh_scan *s) {
+const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.s = s;
-  S.t0 = now_ms();
-  hh_heaps_lock();
-  hh_oversize_lock();
+  S.t0 = hh_now_ns();
+  if (!hh_heaps_lock_until(deadline_ns))
+    return "the allocator's heap list stayed locked (exit() called from a signal handler that "
+           "interrupted the allocator, or a thread stuck inside it)";
+  if (!hh_oversize_lock_until(deadline_ns)) {
+    hh_heaps_unlock();
+    return "the allocator's list of large blocks stayed locked";
+  }
+  /* memory first: mmap never waits for a stopped thread */
+  bool ok = true;
+  S.stack = map_or_fail(STACK_CAP * sizeof(uintptr_t), &ok);
+  S.maps_cap = 65536;
+  S.maps = map_or_fail(S.maps_cap * sizeof(mapline), &ok);
+  S.file_words = map_or_fail(MAX_FILE_WORDS * sizeof(uintptr_t), &ok);
+
   hh_world w;
   hh_world_stop(&w);
+  guard_install();
   s->threads = w.count + 1;
   s->threads_missed = w.missed;
   hh_stats_totals(&s->totals);
 
-  size_t count = 0;
-  hh_for_each_live_range(count_cb, &count);
-  /* frees are not counted as they happen: every range counted as allocated
-   * is either freed or live now */
-  s->totals.frees = s->totals.allocs > count ? s->totals.allocs - count : 0;
-  S.cap = count;
-  S.b = count ? hh_report_map(count * sizeof(blk)) : NULL;
-  S.stack_cap = 2 * count + 16;
-  S.stack = hh_report_map(S.stack_cap * sizeof(uint32_t));
-  S.maps_cap = 65536;
-  S.maps = hh_report_map(S.maps_cap * sizeof(mapline));
-  bool ok = S.stack && S.maps && (count == 0 || S.b);
-  if (ok && count) {
-    hh_for_each_live_range(fill_cb, NULL);
-    ok = sort_blocks() && build_index();
-  }
+  census c = {0, 0};
+  census_heaps(&c);
+  /* room for what threads that could not be stopped may add meanwhile */
+  S.h_size = (c.holders + 64) * sizeof(holder);
+  S.mk_size = c.mark_bytes + ((size_t)1 << 20);
+  if (ok) S.h = map_or_fail(S.h_size, &ok);
+  if (ok) S.mk = map_or_fail(S.mk_size, &ok);
   if (ok) {
+    census_heaps(NULL);
+    sort_holders();
     uintptr_t own[256][2];
     int nown = hh_report_regions(own, 256);
     for (int i = 0; i < nown; i++) add_excl(own[i][0], own[i][1]);
     for (int i = 0; i < s->nexcl; i++) add_excl(s->excl[i][0], s->excl[i][1]);
     add_excl((uintptr_t)&S, (uintptr_t)(&S + 1)); /* it holds block addresses */
-    /* big blocks may sit in chunks the registry does not name */
-    for (size_t i = 0; i < S.n; i++)
-      if (S.b[i].size > HH_MEDIUM_MAX) add_excl(S.b[i].start, S.b[i].start + S.b[i].size);
     hh_maps_each(maps_cb, NULL);
-    if (s->leak_check && S.n) classify(&w);
-    else
-      for (size_t i = 0; i < S.n; i++) S.b[i].state = ST_REACHABLE;
+    file_exclusions();
+    classify(&w);
+    each_block(tally_cb);
   }
+  guard_remove();
   hh_world_resume(&w);
   hh_oversize_unlock();
   hh_heaps_unlock();
 
-  s->failed = !ok;
-  for (size_t i = 0; i < S.n; i++) {
-    const blk *x = &S.b[i];
-    s->live_bytes += x->size;
-    s->live_blocks++;
-    s->kind_bytes[x->state] += x->size;
-    s->kind_blocks[x->state]++;
-    if (x->size < s->min_size) continue; /* the table lists what the report lists */
-    s->root_blocks[x->root]++;
-    s->root_bytes[x->root] += x->size;
-  }
-  if (ok) make_groups(s);
-  hh_report_unmap(S.b, S.cap * sizeof(blk));
-  hh_report_unmap(S.cx, S.cx_size);
-  hh_report_unmap(S.stack, S.stack_cap * sizeof(uint32_t));
+  s->failed |= !ok;
+  if (ok && s->groups) groups_finish(s);
+  s->totals.frees = s->totals.allocs > s->live_blocks ? s->totals.allocs - s->live_blocks : 0;
+  s->scan_bytes = S.mk_size + S.h_size + STACK_CAP * sizeof(uintptr_t);
+  hh_report_unmap(S.stack, STACK_CAP * sizeof(uintptr_t));
   hh_report_unmap(S.maps, S.maps_cap * sizeof(mapline));
+  hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
+  hh_report_unmap(S.h, S.h_size);
+  hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
+  return NULL;
 }
 
 void hh_scan_free(hh_scan *s) {
-  hh_report_unmap(s->groups, s->groups_size);
+  hh_report_unmap(s->groups, s->groups_cap * sizeof(hh_group));
   s->groups = NULL;
 }

@@ -5,11 +5,19 @@
  * once per object with a batch of addresses: it understands every DWARF
  * version gcc and clang emit, split debug files under /usr/lib/debug,
  * inlined frames (-i) and C++ names (-C), and the report needs no library
- * of its own for it. The child gets a clean environment (no LD_PRELOAD) so
- * it does not report on itself. When addr2line is missing or knows nothing,
- * dladdr gives the exported symbol; failing that, object+offset is shown.
- * Frames in the runtime (libc, libstdc++, ld.so) get dladdr's names only.
- * HAHALLOC_ADDR2LINE names another addr2line, or "0" for none.
+ * of its own for it. When addr2line is missing or knows nothing, dladdr
+ * gives the exported symbol; failing that, object+offset is shown. Frames
+ * in the runtime (libc, libstdc++, ld.so) get dladdr's names only, made
+ * readable by c++filt from the same directory.
+ *
+ * The helpers run so that the program cannot tell (spawn.c): no SIGCHLD, no
+ * inherited descriptor, an absolute path found at start-up, our environment
+ * without LD_PRELOAD, and a deadline (HAHALLOC_SYMBOLIZE_TIMEOUT_MS for the
+ * whole report) after which they are killed and the report goes on without
+ * names. In secure-execution processes nothing is spawned.
+ *
+ * No malloc here: the report may run in a thread that a signal interrupted
+ * inside the allocator. Memory comes from the OS (hh_report_map).
  *
  * Addresses are return addresses: the call is the instruction before, so
  * pc - 1 is what gets looked up.
@@ -19,12 +27,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
-#include <spawn.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lock.h"
 #include "report.h"
 
 extern char **environ;
@@ -40,14 +52,15 @@ struct hh_symbols {
   arena_chunk *chunks;
   hh_pcinfo *info; /* sorted by pc */
   size_t n;
+  int64_t deadline; /* for the helpers, hh_now_ns */
 };
 
 static void *arena_alloc(hh_symbols *s, size_t size) {
   size = (size + 15) & ~(size_t)15;
   arena_chunk *c = s->chunks;
   if (c == NULL || c->used + size > c->size) {
-    size_t csize = size + sizeof *c > 256 * 1024 ? size + sizeof *c : 256 * 1024;
-    c = hh_meta_alloc(csize);
+    size_t csize = size + sizeof *c > 1024 * 1024 ? size + sizeof *c : 1024 * 1024;
+    c = hh_report_map(csize);
     if (c == NULL) return NULL;
     c->size = csize;
     c->used = (sizeof *c + 15) & ~(size_t)15;
@@ -73,7 +86,7 @@ void hh_symbols_free(hh_symbols *s) {
   arena_chunk *c = s->chunks;
   while (c) {
     arena_chunk *next = c->next;
-    hh_meta_free(c, c->size);
+    hh_report_unmap(c, c->size);
     c = next;
   }
 }
@@ -92,24 +105,17 @@ static const char *self_exe(void) {
   return exe;
 }
 
-/* ------------------------------------------------------------------ addr2line */
+/* ------------------------------------------------------------------ the helper */
 
-static const char *addr2line_path(void) {
-  const char *p = getenv("HAHALLOC_ADDR2LINE");
-  if (p && !strcmp(p, "0")) return NULL;
-  return p && *p ? p : "addr2line";
-}
-
-/* The environment for the child: ours without LD_PRELOAD, and no report. */
+/* The environment for the helper: ours without LD_PRELOAD and HAHALLOC_*. */
 static char **child_env(hh_symbols *s) {
   size_t n = 0;
   while (environ && environ[n]) n++;
-  char **env = arena_alloc(s, (n + 2) * sizeof *env);
+  char **env = arena_alloc(s, (n + 1) * sizeof *env);
   if (env == NULL) return NULL;
   size_t j = 0;
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "HAHALLOC_", 9)) env[j++] = environ[i];
-  env[j++] = (char *)"HAHALLOC_SUMMARY=0";
   env[j] = NULL;
   return env;
 }
@@ -185,44 +191,8 @@ static void run_addr2line(hh_symbols *s, const char *tool, char **env, const cha
   }
   argv[FIXED + n] = NULL;
 
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  pid_t pid;
-  int rc = strchr(tool, '/') ? posix_spawn(&pid, tool, &fa, NULL, argv, env)
-                             : posix_spawnp(&pid, tool, &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return;
-  }
-  /* read everything, then parse */
-  size_t cap = 65536, len = 0;
-  char *out = hh_meta_alloc(cap);
-  for (;;) {
-    if (out == NULL) break;
-    if (len == cap) {
-      char *bigger = hh_meta_alloc(cap * 2);
-      if (bigger == NULL) break;
-      memcpy(bigger, out, len);
-      hh_meta_free(out, cap);
-      out = bigger;
-      cap *= 2;
-    }
-    ssize_t got = read(fds[0], out + len, cap - len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    len += (size_t)got;
-  }
-  close(fds[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  size_t len, cap;
+  char *out = hh_spawn_capture(tool, argv, env, s->deadline, &len, &cap);
   if (out == NULL) return;
 
   hh_pcinfo *cur = NULL;
@@ -256,24 +226,46 @@ static void run_addr2line(hh_symbols *s, const char *tool, char **env, const cha
       fn = NULL;
     }
   }
-  hh_meta_free(out, cap);
+  hh_report_unmap(out, cap);
 }
 
 /* ------------------------------------------------------------------ resolve */
 
-/* C++ names, when the program has libstdc++ loaded (a C program has no
- * mangled names to show). The result is malloc'd: the world runs again. */
-static char *demangle(const char *name) {
-  if (name[0] != '_' || name[1] != 'Z') return NULL;
-  void *f = dlsym(RTLD_DEFAULT, "__cxa_demangle");
-  if (f == NULL) return NULL;
-  int status = 0;
-  char *out = ((char *(*)(const char *, char *, size_t *, int *))f)(name, NULL, NULL, &status);
-  if (status != 0) {
-    free(out);
-    return NULL;
+/* c++filt beside the addr2line in use (binutils ships both). */
+static bool cxxfilt_path(char *buf, size_t size) {
+  const char *tool = hh_opt.addr2line;
+  if (tool == NULL) return false;
+  const char *slash = strrchr(tool, '/');
+  size_t dir = slash ? (size_t)(slash - tool) + 1 : 0;
+  if (dir + sizeof "c++filt" > size) return false;
+  memcpy(buf, tool, dir);
+  memcpy(buf + dir, "c++filt", sizeof "c++filt");
+  return access(buf, X_OK) == 0;
+}
+
+/* Demangles the C++ names among lines[i].function in place, with one run
+ * of c++filt (no malloc, unlike __cxa_demangle). */
+static void demangle_all(hh_symbols *s, hh_line **lines, size_t n, char **env) {
+  char tool[4096];
+  if (n == 0 || !cxxfilt_path(tool, sizeof tool)) return;
+  char **argv = arena_alloc(s, (n + 2) * sizeof *argv);
+  if (argv == NULL) return;
+  argv[0] = tool;
+  for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)lines[i]->function;
+  argv[n + 1] = NULL;
+  size_t len, cap;
+  char *out = hh_spawn_capture(tool, argv, env, s->deadline, &len, &cap);
+  if (out == NULL) return;
+  size_t i = 0;
+  for (size_t at = 0; at < len && i < n;) {
+    const char *l = out + at;
+    const char *nl = memchr(l, '\n', len - at);
+    size_t ll = nl ? (size_t)(nl - l) : len - at;
+    at += ll + 1;
+    if (ll > 0) lines[i]->function = arena_strndup(s, l, ll);
+    i++;
   }
-  return out;
+  hh_report_unmap(out, cap);
 }
 
 static void sort_pcs(uintptr_t *a, size_t n) {
@@ -323,8 +315,9 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
   }
   s->n = m;
 
-  const char *tool = addr2line_path();
+  const char *tool = hh_opt.secure ? NULL : hh_opt.addr2line;
   char **env = tool ? child_env(s) : NULL;
+  s->deadline = hh_now_ns() + (int64_t)hh_opt.symbolize_ms * 1000000;
   memset(done, 0, m);
   for (size_t i = 0; tool && env && i < m; i++) {
     /* The runtime's frames only wrap malloc (strdup, operator new): its
@@ -346,6 +339,8 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
   }
 
   /* what addr2line could not name: the dynamic symbol table */
+  hh_line **mangled = arena_alloc(s, (m + 1) * sizeof *mangled);
+  size_t nmangled = 0;
   for (size_t i = 0; i < m; i++) {
     hh_pcinfo *pi = &s->info[i];
     bool named = false;
@@ -357,16 +352,15 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
      * it: a static function after it would be misnamed */
     if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
         pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size) {
-      char *plain = demangle(d.dli_sname);
-      const char *name = plain ? plain : d.dli_sname;
+      const char *name = d.dli_sname;
       if (pi->nlines == 0) add_line(s, pi, name, strlen(name), "??:0", 4);
       else pi->lines[0].function = arena_strndup(s, name, strlen(name));
-      free(plain);
+      if (mangled && pi->nlines > 0 && name[0] == '_' && name[1] == 'Z') mangled[nmangled++] = &pi->lines[0];
     }
   }
+  if (tool && env && mangled) demangle_all(s, mangled, nmangled, env);
   return s;
 }
-
 const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc) {
   if (s == NULL) return NULL;
   size_t lo = 0, hi = s->n;

@@ -216,7 +216,29 @@ static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
   return _URC_NO_REASON;
 }
 
+/* libgcc aborts the process when it cannot find the call frame information
+ * of the frame it starts from: a static binary linked without an
+ * .eh_frame_hdr (gcc -static) has none it can find once its destructors
+ * have run. Asked without aborting. */
+struct eh_bases {
+  void *tbase, *dbase, *func;
+};
+extern const void *_Unwind_Find_FDE(void *pc, struct eh_bases *bases);
+
+bool hh_unwinder_works(void) {
+  /* libgcc starts from its own frame: both need their information. Asked
+   * every time: a static binary's destructors deregister it at exit. */
+  struct eh_bases b;
+  return _Unwind_Find_FDE((void *)((uintptr_t)&hh_unwinder_works + 1), &b) != NULL &&
+         _Unwind_Find_FDE((void *)((uintptr_t)&_Unwind_Backtrace + 1), &b) != NULL;
+}
+
 static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
+  if (!hh_unwinder_works()) { /* the call site alone, then */
+    rule r = {.base = BASE_END, .wrapper = 0};
+    rule_add(ret, &r);
+    return;
+  }
   struct learn l;
   l.ret = ret;
   l.frame = frame;

@@ -56,6 +56,8 @@ for k in list(ENV):
 
 def hahalloc(argv):
     out = os.path.join(work, "r.json")
+    if os.path.exists(out):
+        os.unlink(out)  # report files are appended to, never truncated
     env = dict(ENV, LD_PRELOAD=LIB, HAHALLOC_FORMAT="json", HAHALLOC_OUTPUT=out)
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     s = json.load(open(out))["summary"]

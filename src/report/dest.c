@@ -1,0 +1,219 @@
+/*
+ * Where the exit report goes, and writing it there without the program
+ * noticing.
+ *
+ * The default destination is the program's stderr as it was at start-up:
+ * a private duplicate taken then (close-on-exec, at a high descriptor), so
+ * that a program that closes fd 2 in an exit handler (coreutils, bison, m4,
+ * xz) still gets its report, and a program that closed fd 2 and opened a
+ * file that became fd 2 never gets the report appended to its own data.
+ * Before writing, the descriptor is checked to still name the file it named
+ * then; if the program closed or reused it, fd 2 is used when it still names
+ * that file, and otherwise the report is dropped rather than written into
+ * someone else's file.
+ *
+ * Writes never raise SIGPIPE in the program (it is blocked in this thread
+ * while writing, and a SIGPIPE the write raised is taken back), never
+ * change errno, and never block for ever on a pipe nobody reads: without
+ * progress for OUTPUT_STALL_MS the rest of the report is dropped.
+ *
+ * Report files (HAHALLOC_OUTPUT=PATH, made absolute at start-up) are opened
+ * O_NOFOLLOW, created with mode 0600 and never truncated: an existing file
+ * is appended to. The whole report is written under flock (hh_out holds it
+ * from open to close), so processes that share one file or stream (traced
+ * children) never interleave theirs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "report.h"
+
+#define OUTPUT_STALL_MS 10000
+#define LOCK_WAIT_MS 10000
+
+static int private_fd = -1; /* duplicate of the stream the report goes to */
+static int private_of = -1; /* which: 1 or 2 */
+static dev_t private_dev;
+static ino_t private_ino;
+
+static bool same_file(int fd, dev_t dev, ino_t ino) {
+  struct stat st;
+  return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* A descriptor near the top of the table, where programs rarely look. */
+static int high_dup(int fd) {
+  struct rlimit rl;
+  long top = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
+    top = (long)rl.rlim_cur;
+  long from = top - 64 > 3 ? top - 64 : 3;
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, from);
+  if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return d;
+}
+
+void hh_dest_init(void) {
+  if (!hh_opt.report) return;
+  int saved = errno;
+  /* stderr also when the report goes to a file: for messages, and as the
+   * place of last resort */
+  int which = hh_opt.output != NULL && !strcmp(hh_opt.output, "stdout") ? 1 : 2;
+  struct stat st;
+  if (which > 0 && fstat(which, &st) == 0) {
+    private_fd = high_dup(which);
+    private_of = which;
+    private_dev = st.st_dev;
+    private_ino = st.st_ino;
+  }
+  errno = saved;
+}
+
+/* ------------------------------------------------------------------ opening */
+
+static size_t put_number(char *p, unsigned long v) {
+  char tmp[24];
+  size_t k = 0;
+  do tmp[k++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  for (size_t i = 0; i < k; i++) p[i] = tmp[k - 1 - i];
+  return k;
+}
+
+/* HAHALLOC_OUTPUT with %p replaced by the pid. */
+static bool expand(const char *spec, char *path, size_t size) {
+  size_t n = 0;
+  for (const char *p = spec; *p; p++) {
+    if (n + 24 >= size) return false;
+    if (p[0] == '%' && p[1] == 'p') {
+      n += put_number(path + n, (unsigned long)getpid());
+      p++;
+    } else {
+      path[n++] = *p;
+    }
+  }
+  path[n] = '\0';
+  return true;
+}
+
+static int open_file(const char *spec) {
+  char path[4096 + 32];
+  if (!expand(spec, path, sizeof path)) return -1;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    hh_dest_t err = hh_dest_open_stream();
+    if (err.fd >= 0) {
+      hh_out o;
+      hh_out_open(&o, err);
+      hh_out_printf(&o, "hahalloc: cannot write the report to %s (%s); writing it here\n", path,
+                    strerror(e));
+      hh_out_close(&o);
+    }
+    return -1;
+  }
+  return fd;
+}
+
+/* The stream the report goes to when no file is named, checked to be the
+ * one the program had at start-up. */
+hh_dest_t hh_dest_open_stream(void) {
+  hh_dest_t d = {-1, false};
+  if (private_fd < 0) return d;
+  if (same_file(private_fd, private_dev, private_ino)) d.fd = private_fd;
+  else if (same_file(private_of, private_dev, private_ino)) d.fd = private_of;
+  return d;
+}
+
+hh_dest_t hh_dest_open(void) {
+  int saved = errno;
+  hh_dest_t d = {-1, false};
+  if (hh_opt.output != NULL && strcmp(hh_opt.output, "stdout") != 0 && !hh_opt.secure) {
+    d.fd = open_file(hh_opt.output);
+    d.close = d.fd >= 0;
+  }
+  if (d.fd < 0) d = hh_dest_open_stream();
+  errno = saved;
+  return d;
+}
+
+void hh_dest_close(hh_dest_t d) {
+  if (d.close && d.fd >= 0) {
+    int saved = errno;
+    close(d.fd);
+    errno = saved;
+  }
+}
+
+/* ------------------------------------------------------------------ writing */
+
+bool hh_dest_lock(hh_dest_t d) {
+  int fd = d.fd;
+  if (fd < 0) return false;
+  int64_t deadline = hh_now_ns() + (int64_t)LOCK_WAIT_MS * 1000000;
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return false; /* not lockable: write anyway */
+    if (hh_now_ns() > deadline) return false;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+  }
+  return true;
+}
+
+void hh_dest_unlock(hh_dest_t d) {
+  if (d.fd >= 0) flock(d.fd, LOCK_UN);
+}
+
+void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
+  if (d.fd < 0 || n == 0) return;
+  int saved = errno;
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigemptyset(&pending);
+  sigpending(&pending);
+  bool was_pending = sigismember(&pending, SIGPIPE);
+  bool epipe = false;
+  int64_t stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
+  size_t off = 0;
+  while (off < n) {
+    struct pollfd p = {.fd = d.fd, .events = POLLOUT};
+    int64_t left = (stall - hh_now_ns()) / 1000000;
+    if (left <= 0) break;
+    int r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    if (p.revents & (POLLERR | POLLNVAL)) {
+      epipe = true;
+      break;
+    }
+    /* a pipe that polls writable takes PIPE_BUF bytes without blocking */
+    size_t chunk = n - off > 4096 ? 4096 : n - off;
+    ssize_t w = write(d.fd, buf + off, chunk);
+    if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (w <= 0) {
+      epipe = errno == EPIPE;
+      break;
+    }
+    off += (size_t)w;
+    stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
+  }
+  if (epipe && !was_pending) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, NULL, &zero); /* the SIGPIPE our write raised, if any */
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+}

@@ -1,0 +1,205 @@
+/*
+ * Programs for tests/safety/run.py: each scenario is a correct program (or
+ * a hostile one, where said) that a leak report must never change, crash,
+ * hang or endanger. Built plain (for LD_PRELOAD and the hahalloc command)
+ * and linked with -lhahalloc (the setuid cases).
+ *
+ *   progs SCENARIO [ARGS]
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <dlfcn.h>
+
+void *volatile sink;          /* keeps a block reachable */
+void *volatile keep[4];
+
+static void leak_one(size_t n) {
+  char *p = malloc(n);
+  memset(p, 7, n);
+  sink = p;
+  sink = NULL;
+}
+
+/* --------------------------------------------------------------- where the report goes */
+
+static void close_stderr(void) { close(2); } /* as coreutils' close_stdout does */
+
+static int close_stderr_at_exit(void) {
+  leak_one(100);
+  atexit(close_stderr);
+  return 0;
+}
+
+/* fd 2 closed, then a data file opened: it becomes fd 2 */
+static int reuse_fd2(const char *path) {
+  leak_one(100);
+  close(2);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd != 2) return 3;
+  if (write(2, "data\n", 5) != 5) return 4;
+  return 0;
+}
+
+static int leak(void) {
+  leak_one(100);
+  puts("ok");
+  return 0;
+}
+
+/* ps: a SIGCHLD handler that ends the program */
+static void on_child(int sig) {
+  (void)sig;
+  _exit(1);
+}
+
+static int sigchld_exits(void) {
+  signal(SIGCHLD, on_child);
+  leak_one(100);
+  return 0;
+}
+
+/* --------------------------------------------------------------- the scan meets a busy heap */
+
+static void *realloc_loop(void *arg) {
+  (void)arg;
+  for (;;) { /* oversize blocks that shrink, grow and move by mremap */
+    void *p = realloc(keep[0], (size_t)8 << 20);
+    if (p) keep[0] = p;
+    p = realloc(keep[0], (size_t)40 << 20);
+    if (p) {
+      keep[0] = p;
+      memset((char *)p + ((size_t)39 << 20), 1, 4096);
+    }
+    void *q = malloc((size_t)20 << 20); /* something in the way, so growing moves */
+    p = realloc(keep[0], (size_t)60 << 20);
+    if (p) keep[0] = p;
+    free(q);
+  }
+  return NULL;
+}
+
+static int oversize_realloc_race(void) {
+  keep[0] = malloc((size_t)16 << 20);
+  pthread_t t;
+  pthread_create(&t, NULL, realloc_loop, NULL);
+  usleep(30000);
+  leak_one(100);
+  exit(0);
+}
+
+void *volatile big[96];
+
+static void *unstoppable(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  for (;;) { /* reachable blocks freed, and their mappings unmapped, while the scan reads them */
+    for (int i = 0; i < 96; i++) {
+      big[i] = malloc((size_t)3 << 20); /* a large range: one per mapping */
+      memset(big[i], 1, 65536);
+    }
+    for (int i = 0; i < 96; i++) free(big[i]);
+  }
+  return NULL;
+}
+
+/* a thread that blocks every signal and keeps allocating while the scan runs */
+static int unstoppable_thread(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, unstoppable, NULL);
+  usleep(30000);
+  leak_one(100);
+  exit(0);
+}
+
+/* a live block with a PROT_NONE page inside (a coroutine stack's guard) */
+static int guard_page_block(void) {
+  size_t size = (size_t)1 << 20;
+  char *p = aligned_alloc(4096, size);
+  memset(p, 0, size); /* every page resident: the scan reads them */
+  void *after = malloc(50);
+  memcpy(p + 65536 + 4096, &after, sizeof after); /* reachable only past the guard */
+  after = NULL;
+  if (mprotect(p + 65536, 4096, PROT_NONE) != 0) return 3;
+  keep[2] = p;
+  leak_one(100);
+  return 0;
+}
+
+/* exit() from a signal handler that interrupts the thread while it holds
+ * the allocator's locks (inside mem_lhihiks, whose scan holds them) */
+static void exit_now(int sig) {
+  (void)sig;
+  exit(0);
+}
+
+static int exit_in_handler(void) {
+  enum { N = 2000000 };
+  void **a = malloc(N * sizeof *a);
+  for (int i = 0; i < N; i++) a[i] = malloc(16);
+  sink = a;
+  signal(SIGALRM, exit_now);
+  struct itimerval it = {{0, 0}, {0, 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  /* hahalloc's mem_lhihiks, preloaded or linked */
+  void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
+  if (summary == NULL) return 3;
+  int null = open("/dev/null", O_WRONLY);
+  dup2(null, 1);
+  for (;;) summary(SIZE_MAX);
+  return 0;
+}
+
+/* --------------------------------------------------------------- kinds as valgrind's */
+
+/* The only pointer to the block is in a callee-saved register when exit()
+ * is called: __run_exit_handlers saves it in its frame; valgrind: still
+ * reachable. */
+static __attribute__((noinline)) void nested_exit(void) {
+  register void *p asm("rbx") = malloc(100);
+  asm volatile("" : "+r"(p));
+  exit(0);
+}
+
+static int exit_from_nested(void) {
+  leak_one(24);
+  nested_exit();
+  return 0;
+}
+
+/* A buffer given to setvbuf inside a block that is then leaked: stdio's
+ * exit unbuffers the stream, so valgrind sees the block definitely lost. */
+static int setvbuf_in_leak(void) {
+  char *buf = malloc(8192);
+  setvbuf(stdout, buf + 64, _IOFBF, 4096);
+  printf("hello\n");
+  buf = NULL;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *w = argc > 1 ? argv[1] : "";
+  if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
+  if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
+  if (!strcmp(w, "leak")) return leak();
+  if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
+  if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
+  if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();
+  if (!strcmp(w, "guard_page_block")) return guard_page_block();
+  if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
+  if (!strcmp(w, "exit_from_nested")) return exit_from_nested();
+  if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
+  fprintf(stderr, "unknown scenario '%s'\n", w);
+  return 2;
+}

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""tests/safety: a leak report must be made where it is asked for, always
+arrive, and never change, crash, hang or endanger the program it watches.
+
+Each check is one behaviour, named for it; the last line is the count.
+The setuid checks need root (CI runs as root) and say so otherwise.
+
+usage: run.py BUILD_DIR"""
+import json, os, re, shutil, signal, stat, subprocess, sys, tempfile, time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+LIB = os.path.join(BUILD, "libhahalloc.so")
+TOOL = os.path.join(BUILD, "hahalloc")
+BIN = os.path.join(BUILD, "tests", "safety")
+PROGS = os.path.join(BIN, "progs")
+results, skipped = [], []
+
+
+def check(name, ok, detail=""):
+    results.append(bool(ok))
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)[-1200:]), flush=True)
+
+
+def clean_env(extra=None, preload=False):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HAHALLOC_") and k != "LD_PRELOAD"}
+    e["LC_ALL"] = "C"
+    if preload:
+        e["LD_PRELOAD"] = LIB
+    e.update(extra or {})
+    return e
+
+
+def run(argv, preload=False, env=None, timeout=60, **kw):
+    try:
+        return subprocess.run(argv, env=clean_env(env, preload), capture_output=True, text=True,
+                              errors="replace", timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as ex:
+        return subprocess.CompletedProcess(argv, "timeout", ex.stdout or "", ex.stderr or "")
+
+
+def reports(text):
+    return text.count("LEAK SUMMARY")
+
+
+work = tempfile.mkdtemp(prefix="hh-safety-")
+os.chmod(work, 0o755)
+
+# ---------------------------------------------------------------- a report is made where it is asked for
+
+# A harness that runs a helper and asserts its stderr is empty (CPython's
+# test suite does this for its tools), everything under a bare LD_PRELOAD.
+harness = ("import subprocess, sys\n"
+           "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+           "sys.exit(0 if r.stderr == b'' and r.returncode == 0 else 1)\n")
+p = run(["/usr/bin/python3", "-c", harness, PROGS, "leak"], preload=True)
+check("bare LD_PRELOAD: a helper's stderr stays empty, so a harness that checks it passes",
+      p.returncode == 0 and p.stderr == "", p.stderr)
+p = run(["/usr/bin/python3", "-c", harness, "/usr/bin/python3", "-c", "import json; json.dumps([1])"], preload=True,
+        env={"PYTHONMALLOC": "malloc"})
+check("bare LD_PRELOAD: python's helpers (PYTHONMALLOC=malloc) print nothing of ours", p.returncode == 0, p.stderr)
+
+src = os.path.join(work, "x.c")
+open(src, "w").write("int f(int x) { return x * 2; }\n")
+p = run([TOOL, "--", "gcc", "-c", src, "-o", os.path.join(work, "x.o")], timeout=120)
+check("hahalloc -- gcc -c: one report (the driver's), none from cc1 and as", p.returncode == 0 and
+      reports(p.stderr) == 1, f"{p.returncode} reports={reports(p.stderr)}")
+p = run([TOOL, "--error-exitcode=3", "--", "sh", "-c", PROGS + " leak >/dev/null; echo status=$?"])
+check("--error-exitcode applies only to the process that reports: a leaking child keeps its status",
+      "status=0" in p.stdout and p.returncode == 0 and reports(p.stderr) == 1, f"{p.stdout} {p.returncode}")
+
+tdir = os.path.join(work, "trace")
+os.mkdir(tdir)
+p = run([TOOL, "--trace-children=yes", "--output=" + tdir + "/r.%p.txt", "--", "sh", "-c",
+         PROGS + " leak >/dev/null; " + PROGS + " leak >/dev/null"])
+files = sorted(os.listdir(tdir))
+texts = [open(os.path.join(tdir, f)).read() for f in files]
+check("--trace-children=yes with %p: the program and each child write their own report",
+      len(files) == 3 and all(reports(t) == 1 for t in texts), f"{files} {p.stderr[-300:]}")
+one = os.path.join(work, "all.txt")
+p = run([TOOL, "--trace-children=yes", "--output=" + one, "--", "sh", "-c",
+         " & ".join([PROGS + " leak >/dev/null"] * 4) + "; wait"])
+text = open(one).read() if os.path.exists(one) else ""
+blocks = re.split(r"(?m)^(?===\d+== hahalloc heap summary)", text)
+blocks = [b for b in blocks if b.strip()]
+whole = all(len(set(re.findall(r"(?m)^==(\d+)==", b))) == 1 and b.rstrip().endswith("ms)") for b in blocks)
+check("--trace-children=yes into one file: every report appended whole, none interleaved",
+      len(blocks) == 5 and whole, f"{len(blocks)} blocks {p.stderr[-300:]}")
+p = run([TOOL, "--", "sh", "-c", PROGS + " leak"])
+check("without --trace-children, the command's children do not report", reports(p.stderr) == 1, p.stderr[-300:])
+
+# ---------------------------------------------------------------- the report always arrives, in the right place
+
+p = run([TOOL, "--", PROGS, "close_stderr_at_exit"])
+check("a program that closes stderr in an exit handler still gets its report",
+      "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+data = os.path.join(work, "data.txt")
+p = run([TOOL, "--", PROGS, "reuse_fd2", data])
+check("fd 2 reused for a data file: the file holds only the program's data",
+      p.returncode == 0 and open(data).read() == "data\n", open(data).read()[:300])
+check("fd 2 reused for a data file: the report goes to the stderr the program started with",
+      "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+
+
+def closed_pipe_run(argv, env):
+    r, w = os.pipe()
+    os.close(r)
+    q = subprocess.Popen(argv, env=clean_env(env), stdout=subprocess.DEVNULL, stderr=w)
+    os.close(w)
+    try:
+        return q.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        q.kill()
+        return "timeout"
+
+
+st = closed_pipe_run([PROGS, "leak"], {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "1"})
+check("stderr a pipe nobody reads any more: no SIGPIPE, the exit status is the program's", st == 0, st)
+p = run([TOOL, "--", PROGS, "sigchld_exits"])
+check("a SIGCHLD handler that exits never sees the symboliser: status 0", p.returncode == 0, p.returncode)
+check("a SIGCHLD handler that exits: the report still names file:line",
+      re.search(r"leak_one \(\S*progs\.c:\d+\)", p.stderr) is not None, p.stderr[-600:])
+p = run([TOOL, "--", "sh", "-c", "true"])
+check("sh -c (dash ends with _exit): the report is made", reports(p.stderr) == 1, p.stderr[-300:])
+p = run([TOOL, "--", os.path.join(BIN, "static_prog")])
+check("a static binary under the command: one line says why there is no report",
+      p.returncode == 0 and p.stdout == "static\n" and re.search(r"no leak report for \S+: it is statically linked",
+                                                                 p.stderr) is not None, p.stderr)
+p = run([TOOL, "--", os.path.join(BIN, "static_linked")])
+check("a static binary linked with hahalloc reports by itself", reports(p.stderr) == 1 and
+      "no leak report" not in p.stderr, p.stderr[-300:])
+p = run([TOOL, "--", "sh", "-c", "kill -TERM $$"])
+check("death by a signal: the command says so, and ends by the same signal",
+      p.returncode == -signal.SIGTERM and "killed by signal 15 (SIGTERM)" in p.stderr, f"{p.returncode} {p.stderr}")
+
+# ---------------------------------------------------------------- the scan never crashes, hangs or bloats
+
+
+def repeat(n, argv, env=None, timeout=60):
+    bad = []
+    for _ in range(n):
+        q = run(argv, env=env, timeout=timeout)
+        if q.returncode != 0 or reports(q.stderr) != 1:
+            bad.append((q.returncode, q.stderr[-400:]))
+    return bad
+
+
+bad = repeat(20, [TOOL, "--", PROGS, "oversize_realloc_race"])
+check("oversize blocks moved and shrunk by another thread during the scan: 20 clean exits", not bad, bad[:2])
+bad = repeat(20, [TOOL, "--", PROGS, "unstoppable_thread"])
+check("a thread that blocks every signal and keeps allocating: 20 clean exits", not bad, bad[:2])
+p = run([TOOL, "--", PROGS, "unstoppable_thread"])
+check("a thread that could not be stopped is named in the report", "could not be stopped" in p.stderr, p.stderr[-400:])
+p = run([TOOL, "--", PROGS, "guard_page_block"])
+check("a live block holding a PROT_NONE page: no crash, the page is skipped",
+      p.returncode == 0 and "unreadable pages were skipped" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
+check("a live block holding a PROT_NONE page: the block behind the guard is still found reachable",
+      "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-400:])
+t0 = time.time()
+p = run([TOOL, "--", PROGS, "exit_in_handler"], timeout=60)
+check(f"exit() from a signal handler inside the allocator's locks: exits, no hang ({time.time() - t0:.1f} s)",
+      p.returncode == 0, f"{p.returncode} {p.stderr[-300:]}")
+
+hang = os.path.join(work, "hang-addr2line")
+pidfile = os.path.join(work, "hang.pid")
+open(hang, "w").write(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 1000\n")
+os.chmod(hang, 0o755)
+t0 = time.time()
+p = run([TOOL, "--symbolize-timeout=1000", "--", PROGS, "leak"], env={"HAHALLOC_ADDR2LINE": hang}, timeout=60)
+took = time.time() - t0
+check(f"a hung symboliser: the report goes on without names after the deadline ({took:.1f} s)",
+      p.returncode == 0 and "definitely lost: 100 bytes in 1 blocks" in p.stderr and took < 20, f"{p.returncode}")
+time.sleep(0.2)
+try:
+    hpid = int(open(pidfile).read())
+    alive = os.path.exists(f"/proc/{hpid}")  # killed and reaped: gone, not even a zombie
+except (OSError, ValueError) as ex:
+    alive = f"no pid file: {ex}"
+check("a hung symboliser is killed and reaped, not left behind", alive is False, alive)
+
+# Peak RSS of `xz -9` with the report, against the same without it.
+xzin = os.path.join(work, "xz.in")
+with open(xzin, "wb") as f:
+    x = 12345
+    words = [bytes("w%05d " % i, "ascii") for i in range(5000)]
+    out = []
+    for _ in range(540000):
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        out.append(words[x % 5000])
+    f.write(b"".join(out))
+
+
+def maxrss(argv, env):
+    q = subprocess.Popen(argv, env=clean_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(q.pid, 0)
+    q.returncode = status
+    return ru.ru_maxrss
+
+
+if shutil.which("xz"):
+    base, rep = [], []
+    for _ in range(3):
+        base.append(maxrss(["xz", "-9", "-c", xzin], {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "0"}))
+        rep.append(maxrss([TOOL, "--", "xz", "-9", "-c", xzin], {}))
+    b, r = sorted(base)[1], sorted(rep)[1]
+    check(f"xz -9: peak RSS with the report at most 1.10x the run without ({r} KiB / {b} KiB = {r / b:.2f}x)",
+          r <= 1.10 * b, f"{rep} {base}")
+else:
+    check("xz is installed (apt-get install xz-utils)", False)
+
+# The scan's own memory: one byte of marks per live block, and a bounded work list.
+mill = os.path.join(work, "million.json")
+prog = ("import ctypes, sys\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.malloc.restype = ctypes.c_void_p\n"
+        "n = 2000000\n"
+        "arr = (ctypes.c_void_p * n)()\n"
+        "for i in range(n): arr[i] = libc.malloc(16)\n")
+p = run([TOOL, "--json", "--output=" + mill, "--", "/usr/bin/python3", "-c", prog], timeout=300)
+try:
+    rj = json.load(open(mill))
+    blocks = rj["in_use"]["blocks"]
+    scan_bytes = rj["scan"]["bytes"]
+    check(f"the scan's memory for {blocks} live blocks: {scan_bytes / blocks:.1f} bytes per block (at most 16)",
+          blocks >= 2000000 and scan_bytes <= 16 * blocks, f"{scan_bytes} for {blocks}")
+except Exception as ex:  # noqa: BLE001
+    check("the scan's memory: json report with scan figures", False, f"{ex} {p.stderr[-300:]}")
+
+# ---------------------------------------------------------------- kinds as valgrind's at _exit
+
+
+def hh_kinds(argv, env=None):
+    out = os.path.join(work, "k.json")
+    if os.path.exists(out):
+        os.unlink(out)
+    q = run([TOOL, "--json", "--output=" + out, "--"] + argv, env=env)
+    s = json.load(open(out))["summary"]
+    return tuple((s[k]["bytes"], s[k]["blocks"]) for k in ("definite", "indirect", "possible")), q
+
+
+def vg_kinds(argv, env=None):
+    q = run(["valgrind", "--leak-check=full", "--trace-children=no"] + argv, env=env, timeout=600)
+
+    def get(kind):
+        m = re.search(kind + r" lost: ([\d,]+) bytes in ([\d,]+) blocks", q.stderr)
+        return (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) if m else (0, 0)
+
+    return (get("definitely"), get("indirectly"), get("possibly")), q
+
+
+if shutil.which("valgrind"):
+    for label, argv in [("exit() from a nested function, the pointer in a callee-saved register",
+                         [PROGS, "exit_from_nested"]),
+                        ("a setvbuf buffer inside a leaked block", [PROGS, "setvbuf_in_leak"]),
+                        ("a library whose destructor frees late and loses a list",
+                         [os.path.join(BIN, "late_main")])]:
+        try:
+            h, _ = hh_kinds(argv)
+            v, _ = vg_kinds(argv)
+            check(f"{label}: definite, indirect, possible as valgrind's {v}", h == v, f"hahalloc {h}")
+        except Exception as ex:  # noqa: BLE001
+            check(f"{label}: compared with valgrind", False, ex)
+else:
+    check("valgrind is installed (apt-get install valgrind)", False)
+
+# ---------------------------------------------------------------- setuid and AT_SECURE
+
+
+def as_nobody(argv, env):
+    return run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv, env=env)
+
+
+if os.geteuid() == 0 and shutil.which("setpriv"):
+    sdir = os.path.join(work, "suid")
+    os.mkdir(sdir)
+    os.chmod(sdir, 0o755)
+    outdir = os.path.join(sdir, "out")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    suid = os.path.join(sdir, "progs_linked")
+    shutil.copy(os.path.join(BIN, "progs_linked"), suid)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
+    victim = os.path.join(sdir, "victim")
+    open(victim, "w").write("precious\n")
+    os.chmod(victim, 0o644)
+    marker = os.path.join(outdir, "ran")
+    evil = os.path.join(sdir, "evil")
+    open(evil, "w").write(f"#!/bin/sh\nid -u > {marker}\n")
+    os.chmod(evil, 0o755)
+    evilbin = os.path.join(sdir, "bin")
+    os.mkdir(evilbin)
+    os.chmod(evilbin, 0o755)
+    shutil.copy(evil, os.path.join(evilbin, "addr2line"))
+
+    p = as_nobody([suid, "leak"], {"HAHALLOC_OUTPUT": victim})
+    check("setuid: HAHALLOC_OUTPUT cannot truncate or write a root-owned file",
+          open(victim).read() == "precious\n", open(victim).read()[:200])
+    check("setuid: a linked program still reports, on its own stderr",
+          "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+    p = as_nobody([suid, "leak"], {"HAHALLOC_ADDR2LINE": evil})
+    check("setuid: HAHALLOC_ADDR2LINE runs nothing", not os.path.exists(marker) and p.returncode == 0)
+    p = as_nobody([suid, "leak"], {"PATH": evilbin + ":" + os.environ.get("PATH", "/usr/bin:/bin")})
+    check("setuid: no PATH lookup runs a user's addr2line", not os.path.exists(marker) and p.returncode == 0)
+    p = as_nobody([suid, "leak"], {"HAHALLOC_SUMMARY": "0", "HAHALLOC_FORMAT": "json"})
+    check("setuid: no HAHALLOC_* variable has any effect", "LEAK SUMMARY" in p.stderr and "{" not in p.stderr,
+          p.stderr[-300:])
+else:
+    print("SKIP setuid checks: they need root and setpriv (CI runs as root)")
+    skipped.append("setuid")
+
+# ---------------------------------------------------------------- report files
+
+link = os.path.join(work, "link.txt")
+target = os.path.join(work, "target.txt")
+open(target, "w").write("mine\n")
+os.symlink(target, link)
+p = run([TOOL, "--output=" + link, "--", PROGS, "leak"])
+check("an output path that is a symlink is not followed", open(target).read() == "mine\n" and
+      "cannot write the report" in p.stderr and reports(p.stderr) == 1, p.stderr[-300:])
+existing = os.path.join(work, "existing.txt")
+open(existing, "w").write("first line\n")
+run([TOOL, "--output=" + existing, "--", PROGS, "leak"])
+text = open(existing).read()
+check("an existing output file is appended to, never truncated", text.startswith("first line\n") and reports(text) == 1)
+fresh = os.path.join(work, "fresh.txt")
+cwd = os.path.join(work, "cwd")
+os.mkdir(cwd)
+run([TOOL, "--output=fresh.txt", "--", "sh", "-c", "cd / && " + PROGS + " leak >/dev/null"], cwd=work)
+check("a relative output path is taken from where the program started; the file is created mode 0600",
+      os.path.exists(fresh) and stat.S_IMODE(os.stat(fresh).st_mode) == 0o600,
+      os.listdir(work))
+
+shutil.rmtree(work, ignore_errors=True)
+passed = sum(results)
+print(f"{passed} passed, {len(results) - passed} failed" + (f", skipped: {', '.join(skipped)}" if skipped else ""))
+sys.exit(0 if passed == len(results) else 1)

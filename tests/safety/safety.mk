@@ -1,0 +1,30 @@
+# tests/safety: the leak report never changes, crashes, hangs or endangers
+# the program it watches, and arrives where it was asked for. See run.py.
+SAFE_BIN := build/tests/safety
+SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
+SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
+              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked
+
+$(SAFE_BIN)/progs: tests/safety/progs.c
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) $< -ldl -o $@
+$(SAFE_BIN)/progs_linked: tests/safety/progs.c build/libhahalloc.so
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -DLINKED $< -Lbuild -Wl,--no-as-needed -lhahalloc -Wl,--as-needed -Wl,-rpath,$(abspath build) -ldl -o $@
+$(SAFE_BIN)/liblate.so: tests/safety/late.c
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -fPIC -shared $< -o $@
+$(SAFE_BIN)/late_main: tests/safety/late_main.c $(SAFE_BIN)/liblate.so
+	$(SAFE_CC) $< -L$(SAFE_BIN) -llate -Wl,-rpath,$(abspath $(SAFE_BIN)) -o $@
+$(SAFE_BIN)/static_prog: tests/safety/static_prog.c
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -static $< -o $@
+$(SAFE_BIN)/static_linked: tests/safety/static_prog.c build/libhahalloc.a
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -static $< build/libhahalloc.a -ldl -o $@
+
+.PHONY: test-safety
+test-safety: lib $(SAFE_PROGS)
+	python3 tests/safety/run.py build
+
+TEST_TARGETS += test-safety

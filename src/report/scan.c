@@ -103,6 +103,10 @@ static struct {
   size_t nmaps, maps_cap;
   int64_t t0;
   bool progress;
+  uintptr_t cur_lo, cur_hi; /* the block being read (drain) */
+  int cur_mode;
+  uintptr_t last_chunk;     /* lookup's cache: the last chunk found, and its header */
+  const hh_header *last_hdr;
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -184,9 +188,18 @@ static inline bool marks_valid(const void *p) {
 
 /* The live block holding address v, if any. Reads metadata that a thread
  * which could not be stopped may change: callers run under the guard. */
-static inline bool lookup(uintptr_t v, hit *x) {
+/* `size` is read only when it is needed: for an interior pointer, or when
+ * `need_size` (a start pointer always hits its block). */
+static inline bool lookup(uintptr_t v, hit *x, bool need_size) {
   if (v < S.lo || v >= S.hi) return false;
-  const hh_header *hdr = hh_registry_get(v);
+  const hh_header *hdr;
+  if ((v >> HH_MAPPING_SHIFT) == S.last_chunk) {
+    hdr = S.last_hdr;
+  } else {
+    hdr = hh_registry_get(v);
+    S.last_chunk = v >> HH_MAPPING_SHIFT;
+    S.last_hdr = hdr;
+  }
   if (hdr == NULL) return false;
   if (hdr->kind == HH_MAP_PAGES) {
     const hh_mapping *m = (const hh_mapping *)hdr;
@@ -197,24 +210,23 @@ static inline bool lookup(uintptr_t v, hit *x) {
     const hh_page *pg = s - s->slice_offset;
     marks *mk = pg->scan_marks;
     if (!marks_valid(mk)) return false;
-    uintptr_t start;
-    uint8_t *mark;
-    uint64_t size;
     if (pg->kind == HH_PAGE_SMALL) {
       size_t idx = hh_range_index(pg, (const void *)v);
-      if (idx >= mk->n) return false;
-      mark = &mk->m[idx];
-      if (*mark == M_FREE) return false;
-      start = (uintptr_t)pg->start + idx * pg->block_size;
-      size = pg->track[idx].size;
-    } else {
-      mark = &mk->m[0];
-      if (*mark == M_FREE) return false;
-      start = (uintptr_t)pg->start;
-      size = pg->large_rec.size;
+      if (idx >= mk->n || mk->m[idx] == M_FREE) return false;
+      uintptr_t start = (uintptr_t)pg->start + idx * pg->block_size;
+      uint64_t size = 0;
+      if (v != start || need_size) {
+        size = pg->track[idx].size;
+        if (v != start && v - start >= size) return false;
+      }
+      *x = (hit){&mk->m[idx], start, size};
+      return true;
     }
+    if (mk->m[0] == M_FREE) return false;
+    uintptr_t start = (uintptr_t)pg->start;
+    uint64_t size = pg->large_rec.size;
     if (v != start && v - start >= size) return false;
-    *x = (hit){mark, start, size};
+    *x = (hit){&mk->m[0], start, size};
     return true;
   }
   if (hdr->kind == HH_MAP_OVERSIZE) {
@@ -244,7 +256,7 @@ static inline void push(uintptr_t start, uint8_t *mark) {
  * word was found in an anchor or a reachable block. */
 static inline void mark(uintptr_t v, bool definite) {
   hit x;
-  if (!lookup(v, &x)) return;
+  if (!lookup(v, &x, false)) return;
   uint8_t st = M_STATE(*x.mark);
   if (st == M_REACHABLE) return;
   if (v == x.start && definite) {
@@ -259,7 +271,7 @@ static inline void mark(uintptr_t v, bool definite) {
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
 static inline void mark_clique(uintptr_t v, uintptr_t leader) {
   hit x;
-  if (!lookup(v, &x) || x.start == leader) return;
+  if (!lookup(v, &x, false) || x.start == leader) return;
   if (M_STATE(*x.mark) == M_UNREACHED) {
     *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_INDIRECT);
     push(x.start, x.mark);
@@ -344,35 +356,53 @@ static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, 
   }
 }
 
-/* The words of a popped block, as its mark says. */
-typedef struct lookup_call {
-  uintptr_t v;
-  hit x;
-  bool found;
-} lookup_call;
-
-static void lookup_cb(void *arg) {
-  lookup_call *c = arg;
-  c->found = lookup(c->v, &c->x);
-}
-
-static void scan_block(uintptr_t start, bool clique, uintptr_t leader) {
-  lookup_call c = {start, {NULL, 0, 0}, false};
-  if (!guarded(lookup_cb, &c) || !c.found || c.x.start != start) return; /* metadata changed under us */
-  hit x = c.x;
-  int mode = clique ? MODE_CLIQUE : M_STATE(*x.mark) == M_REACHABLE ? MODE_REACHABLE : MODE_POSSIBLE;
-  if (x.size >= BIG_BLOCK) scan_resident(start, start + x.size, mode, leader, false);
-  else scan_guarded(start, start + x.size, mode, leader);
-}
-
 static void sweep_pending(void);
 
+/* Scans the popped blocks, as their marks say, under one guard for the
+ * whole drain (a guard per block would cost a sigsetjmp each). A fault
+ * inside the block being read skips to its next page; a fault anywhere else
+ * (its metadata changed under us) gives the block up. */
 static void drain(bool clique, uintptr_t leader) {
-  for (;;) {
-    while (S.top > 0) scan_block(S.stack[--S.top], clique, leader);
-    if (!S.overflow) return;
-    sweep_pending();
+  sigjmp_buf jb, *outer = guard_jb;
+  int outer_on = guard_on;
+  if (sigsetjmp(jb, 0) != 0) {
+    S.s->faults++;
+    uintptr_t f = guard_addr;
+    guard_jb = &jb;
+    guard_on = 1;
+    if (f >= S.cur_lo && f < S.cur_hi) {
+      S.cur_lo = (f | 4095) + 1;
+      goto resume;
+    }
   }
+  guard_jb = &jb;
+  guard_on = 1;
+  for (;;) {
+    while (S.top > 0) {
+      uintptr_t start = S.stack[--S.top];
+      hit x;
+      if (!lookup(start, &x, true) || x.start != start) continue;
+      S.cur_mode = clique ? MODE_CLIQUE : M_STATE(*x.mark) == M_REACHABLE ? MODE_REACHABLE : MODE_POSSIBLE;
+      uint64_t size = x.size;
+      if (size >= BIG_BLOCK) { /* resident pages only, each run under its own guard */
+        scan_resident(start, start + size, S.cur_mode, leader, false);
+        guard_jb = &jb;
+        guard_on = 1;
+        continue;
+      }
+      S.cur_lo = (start + 7) & ~(uintptr_t)7;
+      S.cur_hi = (start + size) & ~(uintptr_t)7;
+    resume:
+      scan_words(S.cur_lo, S.cur_hi, S.cur_mode, leader);
+    }
+    if (!S.overflow) break;
+    guard_on = 0;
+    sweep_pending();
+    guard_jb = &jb;
+    guard_on = 1;
+  }
+  guard_jb = outer;
+  guard_on = outer_on;
 }
 
 /* ------------------------------------------------------------------ walking holders */

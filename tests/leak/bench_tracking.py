@@ -7,12 +7,18 @@ both on a minimal churn of its own and on issue 2's churn (bench/churn, one
 thread, when built); and the same leak-finding run under valgrind memcheck.
 Runs are interleaved and repeated; medians of wall time are compared.
 
-usage: bench_tracking.py BUILD_DIR [STEPS] [REPEATS]"""
-import os, shutil, statistics, subprocess, sys, time
+Then the exit scan itself: a program with 20 million live 16-byte blocks,
+run under the hahalloc command (report on) and with HAHALLOC_SUMMARY=0: the
+scan's time and memory as the JSON report gives them, and the peak RSS and
+wall time of both runs.
+
+usage: bench_tracking.py BUILD_DIR [STEPS] [REPEATS] [LIVE_BLOCKS]"""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 5000000
 REPEATS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+LIVE = int(sys.argv[4]) if len(sys.argv) > 4 else 20000000
 LIB = os.path.join(BUILD, "libhahalloc.so")
 CHURN = os.path.join(BUILD, "tests", "leak", "churn")
 base = {k: v for k, v in os.environ.items() if not k.startswith("HAHALLOC_") and k != "LD_PRELOAD"}
@@ -21,7 +27,7 @@ CONFIGS = [
     ("glibc malloc (no hahalloc)", {}),
     ("hahalloc, HAHALLOC_SUMMARY=0", {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "0"}),
     ("hahalloc, HAHALLOC_STACK_DEPTH=0", {"LD_PRELOAD": LIB, "HAHALLOC_STACK_DEPTH": "0"}),
-    ("hahalloc, default report", {"LD_PRELOAD": LIB}),
+    ("hahalloc, default report", {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "1"}),
     ("hahalloc, HAHALLOC_STACK_DEPTH=16", {"LD_PRELOAD": LIB, "HAHALLOC_STACK_DEPTH": "16"}),
 ]
 
@@ -59,3 +65,24 @@ if shutil.which("valgrind"):
     print(f"\nleak-finding run ({steps} steps, leaks found at exit):")
     print(f"{'hahalloc default report':<36} {h:8.3f}")
     print(f"{'valgrind --leak-check=full':<36} {v:8.3f} {v / h:12.1f}x slower")
+
+
+def run_rss(argv, env):
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, env=dict(base, **env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    return time.perf_counter() - t, ru.ru_maxrss
+
+
+LIVE_PROG = os.path.join(BUILD, "tests", "leak", "live")
+with tempfile.TemporaryDirectory() as d:
+    out = os.path.join(d, "r.json")
+    off = run_rss([LIVE_PROG, str(LIVE)], {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "0"})
+    on = run_rss([os.path.join(BUILD, "hahalloc"), "--json", "--output=" + out, "--", LIVE_PROG, str(LIVE)], {})
+    r = json.load(open(out))
+    blocks = r["in_use"]["blocks"]
+    print(f"\nexit scan of {blocks:,} live blocks (16 bytes each, all reachable):")
+    print(f"  scan: {r['scan']['ms']} ms, {r['scan']['bytes'] / blocks:.1f} bytes of its own per block")
+    print(f"  run without the report: {off[0]:.2f} s, peak RSS {off[1] / 1024:.0f} MiB")
+    print(f"  run with the report:    {on[0]:.2f} s, peak RSS {on[1] / 1024:.0f} MiB "
+          f"({on[1] / off[1]:.2f}x, {(on[1] - off[1]) * 1024 / blocks:.1f} bytes per block)")

@@ -4,7 +4,7 @@
 LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
-              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn
+              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live
 LEAK_RPATH := -Lbuild -lhahalloc -Wl,-rpath,$(abspath build)
 
 $(LEAK_BIN)/leaky_O0: tests/leak/leaky.c
@@ -22,6 +22,9 @@ $(LEAK_BIN)/leaky_cxx: tests/leak/leaky_cxx.cpp
 $(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O1 $< $(LEAK_RPATH) -o $@
+$(LEAK_BIN)/live: tests/leak/live.c
+	@mkdir -p $(dir $@)
+	$(LEAK_CC) -O2 $< -o $@
 $(LEAK_BIN)/churn: tests/leak/churn.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O2 $< -o $@

@@ -10,7 +10,7 @@ have_header cmocka.h 2>/dev/null || { echo '#include <stdarg.h>
 #include <stdint.h>
 #include <cmocka.h>' | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need+=(libcmocka-dev); }
 for pair in valgrind:valgrind addr2line:binutils g++:g++ python3:python3 sqlite3:sqlite3 \
-            git:git perl:perl awk:gawk; do
+            git:git perl:perl awk:gawk xz:xz-utils setpriv:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

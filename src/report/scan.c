@@ -169,15 +169,18 @@ static bool guarded(void (*fn)(void *), void *arg) {
 
 /* ------------------------------------------------------------------ progress */
 
+/* One line on the stream, written whole and without its lock: the world
+ * is stopped, and whoever holds that lock may be stopped with it. */
 static void progress(const char *what) {
   if (S.progress || hh_now_ns() - S.t0 < 2000000000) return;
   S.progress = true;
   hh_dest_t d = hh_dest_open_stream();
-  if (d.fd < 0) return;
-  hh_out o;
-  hh_out_open(&o, d);
-  hh_out_printf(&o, "hahalloc: the leak scan is taking a while (%s)...\n", what);
-  hh_out_close(&o);
+  char line[160] = "hahalloc: the leak scan is taking a while (";
+  size_t n = strlen(line), k = strlen(what);
+  if (n + k + 6 > sizeof line) return;
+  memcpy(line + n, what, k);
+  memcpy(line + n + k, ")...\n", 6);
+  hh_dest_write(d, line, n + k + 5);
 }
 
 /* ------------------------------------------------------------------ finding blocks */

@@ -12,7 +12,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # pointers so that call sites can be captured cheaply and safely. No
 # straight-line vectorizing: it turns the fast paths' few scalar stores
 # into longer vector sequences.
-LIBFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
+LIBFLAGS := -DHH_VERSION=\"$(VERSION)\" -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
             -fno-omit-frame-pointer -fno-builtin-malloc -fno-builtin-free \
             -fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec \
             -fno-stack-protector -fno-tree-slp-vectorize -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)

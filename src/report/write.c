@@ -262,7 +262,7 @@ static const char *const xml_kind[HH_KINDS] = {"Leak_DefinitelyLost", "Leak_Indi
 static void xml_argv(hh_out *o) {
   char buf[8192];
   ssize_t n = 0;
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  int fd = hh_opt.secure ? -1 : open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     n = read(fd, buf, sizeof buf - 1);
     close(fd);

@@ -56,6 +56,14 @@ static const char *our_object(uintptr_t addr, uintptr_t *base) {
 
 static bool is_main(const char *mangled) { return mangled != NULL && !strcmp(mangled, "main"); }
 
+/* The C library's start-up code, which calls main (or the function main
+ * jumped to: Python's main ends in a tail call to Py_BytesMain): valgrind's
+ * "(below main)", not shown. */
+static bool below_main(const char *mangled) {
+  return mangled != NULL && (!strcmp(mangled, "__libc_start_call_main") || !strcmp(mangled, "__libc_start_main") ||
+                             !strcmp(mangled, "_start"));
+}
+
 int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max) {
   int n = 0, k = 0;
   const uintptr_t *pcs = hh_site_frames(site, &n);
@@ -77,9 +85,10 @@ int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max
       out[k++] = (hh_frame){.pc = pcs[i], .object = pi ? pi->object : NULL, .offset = pi ? pi->offset : 0};
       continue;
     }
-    bool below_main = false;
+    bool after_main = false;
     for (int l = 0; l < pi->nlines && k < max; l++) {
       const hh_line *ln = &pi->lines[l];
+      if (below_main(ln->mangled)) return k;
       out[k++] = (hh_frame){.pc = pcs[i],
                             .function = ln->function,
                             .mangled = ln->mangled,
@@ -87,9 +96,9 @@ int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max
                             .line = ln->line,
                             .object = pi->object,
                             .offset = pi->offset};
-      below_main |= is_main(ln->mangled);
+      after_main |= is_main(ln->mangled);
     }
-    if (below_main) break;
+    if (after_main) break;
   }
   return k;
 }

@@ -214,7 +214,12 @@ void hh_profile_write_json(hh_out *o, const hh_view *v) {
 
 void hh_profile_write_collapsed(hh_out *o, const hh_view *v) {
   const hh_profile_view *p = v->profile;
-  hh_frame fr[HH_MAX_SHOWN];
-  for (size_t i = 0; i < p->npeak; i++)
-    hh_collapsed_line(o, fr, hh_site_display(p->sym, p->peak[i].site, fr, HH_MAX_SHOWN), (uint64_t)p->peak[i].value);
+  uint32_t *site = hh_arena_alloc(v->arena, (p->npeak + 1) * sizeof *site);
+  uint64_t *bytes = hh_arena_alloc(v->arena, (p->npeak + 1) * sizeof *bytes);
+  if (site == NULL || bytes == NULL) return;
+  for (size_t i = 0; i < p->npeak; i++) {
+    site[i] = p->peak[i].site;
+    bytes[i] = (uint64_t)p->peak[i].value;
+  }
+  hh_collapsed_write(o, v->arena, p->sym, site, bytes, NULL, NULL, p->npeak);
 }

@@ -415,6 +415,7 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   bool profiled = hh_opt.profile && q->at_exit && hh_profile_view_build(&prof, &a, q->format == HH_FORMAT_COLLAPSED);
   bool built = build_view(&v, q, &s, &a, &sym, &errs, profiled ? &prof : NULL);
   v.ms = ms;
+  v.arena = &a;
   if (!built) { /* out of memory for the view: the totals as they are */
     v.nrec = 0;
     v.s = &s;

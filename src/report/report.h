@@ -368,11 +368,15 @@ typedef struct hh_view {
   const hh_supp *supps;
   size_t nsupps;
   const hh_profile_view *profile; /* --profile, or NULL */
+  hh_arena *arena;                /* for the writers' own tables */
 } hh_view;
 
 bool hh_view_lists(const hh_view *v, const hh_record *r); /* the record is listed in full */
-/* one collapsed-stack line: frames outermost first, then the bytes */
-void hh_collapsed_line(hh_out *o, const hh_frame *fr, int n, uint64_t bytes);
+/* Collapsed stacks: one line per stack (the frames given, or those of each
+ * site), outermost frame first, then its bytes; stacks that read the same
+ * are summed. */
+void hh_collapsed_write(hh_out *o, hh_arena *a, const hh_symbols *sym, const uint32_t *site, const uint64_t *bytes,
+                        const hh_frame *const *frames, const int *nframes, size_t n);
 void hh_profile_write_text(hh_out *o, int pid, const hh_view *v);
 void hh_profile_write_json(hh_out *o, const hh_view *v);
 void hh_profile_write_collapsed(hh_out *o, const hh_view *v);

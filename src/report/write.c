@@ -415,22 +415,86 @@ void hh_write_xml(hh_out *o, const hh_view *v) {
 /* ------------------------------------------------------------------ collapsed stacks */
 
 /* One line per stack, outermost frame first, frames separated by ';', then
- * the bytes: the format flamegraph.pl, inferno and speedscope read. */
-void hh_collapsed_line(hh_out *o, const hh_frame *fr, int n, uint64_t bytes) {
+ * the bytes: the format flamegraph.pl, inferno and speedscope read. Stacks
+ * that read the same (two sites in one function) are one line. */
+typedef struct cline {
+  char *stack;
+  uint64_t bytes;
+} cline;
+
+static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n) {
+  for (size_t i = 0; i < n && at + 1 < cap; i++) buf[at++] = s[i] == ';' ? ':' : s[i]; /* ';' separates frames */
+  return at;
+}
+
+static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v) {
+  char tmp[20];
+  int k = 0;
+  do tmp[k++] = "0123456789abcdef"[v & 15];
+  while ((v >>= 4) != 0);
+  at = put(buf, at, cap, "0x", 2);
+  while (k) at = put(buf, at, cap, &tmp[--k], 1);
+  return at;
+}
+
+static char *collapsed_stack(hh_arena *a, const hh_frame *fr, int n) {
+  char buf[16384];
+  size_t at = 0;
   for (int i = n; i-- > 0;) {
     const hh_frame *f = &fr[i];
-    const char *name = f->function ? f->function : NULL;
-    if (name) {
-      /* ';' separates frames and the last ' ' the count: neither in a name */
-      for (const char *p = name; *p; p++) hh_out_write(o, *p == ';' ? ":" : p, 1);
+    if (f->function) {
+      at = put(buf, at, sizeof buf, f->function, strlen(f->function));
     } else if (f->object) {
-      hh_out_printf(o, "%s+%p", hh_basename(f->object), (void *)f->offset);
+      const char *base = hh_basename(f->object);
+      at = put(buf, at, sizeof buf, base, strlen(base));
+      at = put(buf, at, sizeof buf, "+", 1);
+      at = put_hex(buf, at, sizeof buf, f->offset);
     } else {
-      hh_out_printf(o, "%p", (void *)f->pc);
+      at = put_hex(buf, at, sizeof buf, f->pc);
     }
-    if (i) hh_out_write(o, ";", 1);
+    if (i && at + 1 < sizeof buf) buf[at++] = ';';
   }
-  hh_out_printf(o, " %llu\n", (unsigned long long)bytes);
+  buf[at] = '\0';
+  char *copy = hh_arena_alloc(a, at + 1);
+  if (copy) memcpy(copy, buf, at + 1);
+  return copy;
+}
+
+static bool cline_before(const cline *x, const cline *y) { return strcmp(x->stack, y->stack) < 0; }
+
+void hh_collapsed_write(hh_out *o, hh_arena *a, const hh_symbols *sym, const uint32_t *site, const uint64_t *bytes,
+                        const hh_frame *const *frames, const int *nframes, size_t n) {
+  cline *v = hh_arena_alloc(a, (n + 1) * sizeof *v);
+  hh_frame *tmp = hh_arena_alloc(a, HH_MAX_SHOWN * sizeof *tmp);
+  if (v == NULL || tmp == NULL) return;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const hh_frame *fr = frames ? frames[i] : tmp;
+    int nf = frames ? nframes[i] : hh_site_display(sym, site[i], tmp, HH_MAX_SHOWN);
+    if (nf == 0 || bytes[i] == 0) continue;
+    v[m].stack = collapsed_stack(a, fr, nf);
+    v[m].bytes = bytes[i];
+    if (v[m].stack) m++;
+  }
+  size_t gap = 1; /* shell sort by stack, then one line per stack */
+  while (gap < m / 3) gap = gap * 3 + 1;
+  for (; gap > 0; gap /= 3)
+    for (size_t i = gap; i < m; i++) {
+      cline x = v[i];
+      size_t j = i;
+      while (j >= gap && cline_before(&x, &v[j - gap])) {
+        v[j] = v[j - gap];
+        j -= gap;
+      }
+      v[j] = x;
+    }
+  for (size_t i = 0; i < m;) {
+    uint64_t sum = 0;
+    size_t j = i;
+    while (j < m && !strcmp(v[j].stack, v[i].stack)) sum += v[j++].bytes;
+    hh_out_printf(o, "%s %llu\n", v[i].stack, (unsigned long long)sum);
+    i = j;
+  }
 }
 
 void hh_write_collapsed(hh_out *o, const hh_view *v) {
@@ -438,8 +502,14 @@ void hh_write_collapsed(hh_out *o, const hh_view *v) {
     hh_profile_write_collapsed(o, v);
     return;
   }
+  const hh_frame **frames = hh_arena_alloc(v->arena, (v->nrec + 1) * sizeof *frames);
+  int *nframes = hh_arena_alloc(v->arena, (v->nrec + 1) * sizeof *nframes);
+  uint64_t *bytes = hh_arena_alloc(v->arena, (v->nrec + 1) * sizeof *bytes);
+  if (frames == NULL || nframes == NULL || bytes == NULL) return;
   for (size_t i = 0; i < v->nrec; i++) {
-    const hh_record *r = &v->rec[i];
-    if (r->nframes) hh_collapsed_line(o, r->frames, r->nframes, r->g.bytes);
+    frames[i] = v->rec[i].frames;
+    nframes[i] = v->rec[i].nframes;
+    bytes[i] = v->rec[i].g.bytes;
   }
+  hh_collapsed_write(o, v->arena, NULL, NULL, bytes, frames, nframes, v->nrec);
 }

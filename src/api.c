@@ -11,7 +11,9 @@
  * making the fast paths set one up. */
 #define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 
-HH_EXPORT void *hahalloc(size_t size) { return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), FRAME); }
+HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {
+  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), FRAME);
+}
 
 HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }
 

@@ -12,7 +12,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # pointers so that call sites can be captured cheaply and safely. No
 # straight-line vectorizing: it turns the fast paths' few scalar stores
 # into longer vector sequences.
-LIBFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
+LIBFLAGS := -DHH_VERSION=\"$(VERSION)\" -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
             -fno-omit-frame-pointer -fno-builtin-malloc -fno-builtin-free \
             -fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec \
             -fno-stack-protector -fno-tree-slp-vectorize -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
@@ -77,18 +77,21 @@ build/examples/leaky: examples/leaky.c
 demo: lib build/examples/leaky
 	build/hahalloc -- build/examples/leaky
 
-build/hahalloc.pc: Makefile
-	@mkdir -p build
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: hahalloc\nDescription: fast thread-safe allocator with leak reports\nVersion: %s\nLibs: -L$${libdir} -lhahalloc\nLibs.private: -pthread -ldl\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+# hahalloc.pc is written at install time, for the PREFIX of that install.
+# --no-as-needed (in push/pop-state, so the link's other libraries keep the
+# mode they had): gcc passes --as-needed on Debian, which drops the library
+# from a program that never calls malloc itself (only strdup, say), and the
+# program then runs on glibc with no report.
+PC_LIBS := -L$${libdir} -Wl,--push-state,--no-as-needed -lhahalloc -Wl,--pop-state
 
-install: lib build/hahalloc.pc
+install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: hahalloc\nDescription: fast thread-safe allocator with leak reports\nVersion: %s\nLibs: %s\nLibs.private: -pthread -ldl\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' '$(PC_LIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hahalloc.pc
 	install -m 644 include/hahalloc.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 build/libhahalloc.so $(DESTDIR)$(PREFIX)/lib/libhahalloc.so.$(VERSION)
 	ln -sf libhahalloc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libhahalloc.so.1
 	ln -sf libhahalloc.so.1 $(DESTDIR)$(PREFIX)/lib/libhahalloc.so
 	install -m 644 build/libhahalloc.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 build/hahalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 build/hahalloc $(DESTDIR)$(PREFIX)/bin/
 	if [ -f docs/hahalloc.1 ]; then install -m 644 docs/hahalloc.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
 

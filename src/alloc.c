@@ -46,6 +46,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   if (heap->callsite.ret[second] == r) site = heap->callsite.id[second];
   else if (hh_sites) site = hh_site_capture(ret, frame);
   else hh_callsite_remember(heap, r, 0);
+  if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(site, size);
   hh_track_set(&page->track[idx], site, size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
@@ -66,6 +67,7 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
+  if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
   hh_stats_alloc_big(heap, size, page->block_size);
   return page->start;
 }
@@ -76,6 +78,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
+  if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(o->site, size);
   hh_stats_alloc_big(heap, size, o->map_size);
   return o->user;
 }
@@ -105,6 +108,18 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
 
+/* A block realloc keeps in place is a new block all the same, as valgrind
+ * sees it: it takes the stack of the realloc call. */
+static uint32_t realloc_site(void *ret, void *frame) {
+  return hh_sites ? hh_site_capture(ret, frame) : 0;
+}
+
+/* The profile sees an in-place realloc as a free and an allocation. */
+static void realloc_profile(uint32_t old_site, size_t old_size, uint32_t site, size_t size) {
+  hh_profile_free(old_site, old_size);
+  hh_profile_alloc(site, size);
+}
+
 /* realloc. Small ranges stay in place while the new size keeps them more
  * than half used (and always within their root); large ranges grow into the
  * free span after them or give their tail back. A large or oversize range
@@ -128,7 +143,11 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   switch (ref.kind) {
   case HH_REF_SMALL:
     in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
-    if (in_place && ref.page->track != NULL) ref.page->track[ref.index].size = (uint32_t)size;
+    if (in_place && ref.page->track != NULL) {
+      uint32_t old_site = ref.page->track[ref.index].site, site = realloc_site(ret, frame);
+      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);
+      hh_track_set(&ref.page->track[ref.index], site, size);
+    }
     break;
   case HH_REF_LARGE: {
     if (!big || size > HH_LARGE_MAX) break;
@@ -144,7 +163,10 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     }
     if (in_place) {
       ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
+      uint32_t old_site = ref.page->large_rec.site;
       ref.page->large_rec.size = (uint32_t)size;
+      ref.page->large_rec.site = realloc_site(ret, frame);
+      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.page->large_rec.site, size);
       hh_stats_resize(heap, ref.accounted, ref.page->block_size);
     }
     break;
@@ -153,6 +175,9 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     if (big) {
       void *q = hh_oversize_realloc(ref.oversize, size);
       if (q == NULL) return enomem();
+      uint32_t old_site = ref.oversize->site;
+      ref.oversize->site = realloc_site(ret, frame);
+      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.oversize->site, size);
       hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
       if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
       return q;

@@ -12,15 +12,17 @@
 #define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 
 HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {
-  return hh_alloc_fast(size, HH_TAIL_RET, HH_TAIL_FRAME);
+  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), FRAME);
 }
 
 HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }
 
-HH_EXPORT void *chahalloc(size_t size) { return hh_calloc_fast(size, RET, FRAME); }
+HH_EXPORT void *chahalloc(size_t size) {
+  return hh_calloc_fast(size, HH_ENTRY_RET(HH_ENTRY_CHAHALLOC), FRAME);
+}
 
 HH_EXPORT void *rehehalloc(void *ptr, size_t size) {
-  return hh_realloc(ptr, size, "rehehalloc", RET, FRAME);
+  return hh_realloc(ptr, size, "rehehalloc", HH_ENTRY_RET(HH_ENTRY_REHEHALLOC), FRAME);
 }
 
 HH_EXPORT void mem_lhihiks(size_t size) {

@@ -77,6 +77,16 @@ static void hh_vdprintf(int fd, const char *fmt, va_list ap) {
     }
     int width = 0;
     for (; *f >= '0' && *f <= '9'; f++) width = width * 10 + (*f - '0');
+    int prec = -1; /* %.*s, %.Ns */
+    if (*f == '.') {
+      f++;
+      prec = 0;
+      if (*f == '*') {
+        prec = va_arg(ap, int);
+        f++;
+      }
+      for (; *f >= '0' && *f <= '9'; f++) prec = prec * 10 + (*f - '0');
+    }
     int lng = 0;
     for (; *f == 'l' || *f == 'z'; f++) lng = *f == 'z' ? 2 : lng + 1;
     switch (*f) {
@@ -105,7 +115,7 @@ static void hh_vdprintf(int fd, const char *fmt, va_list ap) {
       const char *s = va_arg(ap, const char *);
       if (s == NULL) s = "(null)";
       size_t len = 0;
-      while (s[len]) len++;
+      while (s[len] && (prec < 0 || len < (size_t)prec)) len++;
       out_padded(&o, s, len, width, left, ' ');
       break;
     }

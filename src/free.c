@@ -122,9 +122,20 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
   return true;
 }
 
+/* The site of the range `ref` describes, for the profile. */
+static uint32_t site_of(const hh_ref *ref) {
+  switch (ref->kind) {
+  case HH_REF_SMALL: return ref->page->track ? ref->page->track[ref->index].site : 0;
+  case HH_REF_LARGE: return ref->page->large_rec.site;
+  case HH_REF_OVERSIZE: return ref->oversize->site;
+  }
+  return 0;
+}
+
 void hh_release(void *p, const hh_ref *ref, const char *call) {
   hh_heap *heap = hh_heap_mine();
   size_t size = ref->accounted; /* read before the range can be reused */
+  if (HH_UNLIKELY(hh_opt.profile)) hh_profile_free(site_of(ref), ref->size);
   switch (ref->kind) {
   case HH_REF_OVERSIZE:
     if (!hh_oversize_free(ref->oversize, p, call)) return;

@@ -338,18 +338,32 @@ static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *pag
 /* ------------------------------------------------------------------ options.c */
 
 enum { HH_CLI_NONE = 0, HH_CLI_PROGRAM = 1, HH_CLI_CHILD = 2 };
+enum { HH_LEAK_NO = 0, HH_LEAK_SUMMARY = 1, HH_LEAK_FULL = 2 };
+enum { HH_FORMAT_TEXT = 0, HH_FORMAT_JSON, HH_FORMAT_XML, HH_FORMAT_COLLAPSED };
+#define HH_MAX_SUPP_FILES 16
 
+/* The report's settings: HAHALLOC_* variables, then HAHALLOC_OPTIONS
+ * (src/optable.h names them all; README.md documents them). */
 typedef struct hh_options {
   int report;          /* make the exit report (see the policy in options.c) */
-  int on_error;        /* HAHALLOC_ON_ERROR: 0 = abort, 1 = continue */
-  const char *output;  /* HAHALLOC_OUTPUT: NULL = stderr, "stdout", or an absolute path (%p = pid) */
-  int json;            /* HAHALLOC_FORMAT=json */
-  int stack_depth;     /* HAHALLOC_STACK_DEPTH: frames per allocation site */
-  int show_reachable;  /* HAHALLOC_SHOW_REACHABLE */
-  size_t min_size;     /* HAHALLOC_MIN_SIZE: list blocks at least this big */
-  int leak_exitcode;   /* HAHALLOC_LEAK_EXITCODE: exit status on definite leaks, 0 = keep */
-  int verbose;         /* HAHALLOC_VERBOSE */
-  int trace_children;  /* HAHALLOC_TRACE_CHILDREN: the command's children report too */
+  int on_error;        /* on-error: 0 = abort, 1 = continue */
+  const char *output;  /* log-file: NULL = stderr, "stdout", or an absolute path (%p = pid) */
+  const char *xml_output; /* xml-file: where the XML goes (else `output`) */
+  int format;          /* HH_FORMAT_*: text, json, xml (valgrind's memcheck XML), collapsed stacks */
+  int leak_check;      /* HH_LEAK_*: none, the summary, or the leaks listed too */
+  unsigned show_kinds; /* kinds listed with their stacks: bits 1 << enum hh_kind (report.h) */
+  unsigned error_kinds;/* kinds that make leak_exitcode the exit status */
+  int stack_depth;     /* num-callers: frames of the program recorded per allocation */
+  size_t min_size;     /* list blocks at least this big */
+  int leak_exitcode;   /* error-exitcode: exit status on leaks of error_kinds, 0 = keep */
+  int verbose;         /* -v: the report's own figures and words (roots, sites, the scan) */
+  int quiet;           /* -q: the leaks only */
+  int gen_suppressions;     /* a suppression after every leak listed */
+  int default_suppressions; /* the built-in suppressions of the C and C++ runtimes */
+  const char *supp_files[HH_MAX_SUPP_FILES]; /* suppression files, absolute paths */
+  int nsupp_files;
+  int profile;         /* where memory goes: totals by site, and the sites at the peak */
+  int trace_children;  /* trace-children: the command's children report too */
   int secure;          /* AT_SECURE: nothing is taken from the environment */
   int linked;          /* the program was linked with hahalloc (not preloaded) */
   int cli;             /* HH_CLI_*: run by the hahalloc command, as its program or a child */
@@ -490,6 +504,44 @@ static inline hh_heap *hh_heap_get(void) {
       (frame) = __builtin_frame_address(0);                                                  \
     }                                                                                        \
   } while (0)
+/* The public entry point an allocation came through (malloc, calloc,
+ * operator new[]...), which the report names first in every stack, as
+ * valgrind does. It travels in the top bits of the return address passed
+ * down (user addresses lie below 2^47), so the fast path's call-site table
+ * (keyed by that word) tells a calloc from a malloc at the same return
+ * address for free, and malloc, the hottest, carries 0: no bit at all.
+ * Only the site capture (report/site.c) takes the word apart. */
+enum hh_entry {
+  HH_ENTRY_MALLOC = 0,
+  HH_ENTRY_CALLOC,
+  HH_ENTRY_REALLOC,
+  HH_ENTRY_REALLOCARRAY,
+  HH_ENTRY_MEMALIGN,
+  HH_ENTRY_POSIX_MEMALIGN,
+  HH_ENTRY_ALIGNED_ALLOC,
+  HH_ENTRY_VALLOC,
+  HH_ENTRY_PVALLOC,
+  HH_ENTRY_NEW,              /* operator new(unsigned long) */
+  HH_ENTRY_NEW_ARRAY,        /* operator new[](unsigned long) */
+  HH_ENTRY_NEW_NOTHROW,
+  HH_ENTRY_NEW_ARRAY_NOTHROW,
+  HH_ENTRY_NEW_ALIGNED,
+  HH_ENTRY_NEW_ARRAY_ALIGNED,
+  HH_ENTRY_NEW_ALIGNED_NOTHROW,
+  HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW,
+  HH_ENTRY_HAHALLOC,
+  HH_ENTRY_CHAHALLOC,
+  HH_ENTRY_REHEHALLOC,
+  HH_ENTRIES
+};
+#define HH_ENTRY_SHIFT 56
+/* The caller's return address, tagged with the entry point `kind`. */
+#define HH_ENTRY_RET(kind)                                                                   \
+  ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
+static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
+static inline uintptr_t hh_entry_untag(uintptr_t ret) {
+  return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1);
+}
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) HH_NOINLINE; /* HH_TAIL_ENTRY */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) HH_NOINLINE;
@@ -599,6 +651,14 @@ void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n);
 /* Allocation site of the caller of the public entry point; `ret` is that
  * entry point's return address. Must not allocate through malloc. */
 uint32_t hh_site_capture(void *ret, void *frame);
+/* The address of entry point `kind` (enum hh_entry), 0 when not ours. */
+uintptr_t hh_entry_address(unsigned kind);
+/* --profile (report/profile.c): every allocation and free, by site. */
+void hh_profile_alloc(uint32_t site, size_t size);
+void hh_profile_free(uint32_t site, size_t size);
+void hh_profile_atfork_prepare(void);
+void hh_profile_atfork_parent(void);
+void hh_profile_atfork_child(void);
 void hh_report_init(void);             /* start-up, after the options */
 void hh_report_register_exit(void);    /* start-up, once malloc works: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */

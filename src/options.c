@@ -15,6 +15,11 @@
  *   sites, unless a HAHALLOC_* variable that shapes a report is set.
  * HAHALLOC_SUMMARY=0 or 1 overrides the default of the last two.
  *
+ * Options come from the HAHALLOC_* variables, then from HAHALLOC_OPTIONS,
+ * one variable for them all in valgrind's and LeakSanitizer's names
+ * ("leak-check=full:show-leak-kinds=all", src/optable.h), which the
+ * hahalloc command sets from its command line; later settings win.
+ *
  * Secure execution (AT_SECURE: setuid, setgid, file capabilities). The
  * environment belongs to a less privileged user, so no HAHALLOC_* variable
  * and no PATH lookup has any effect: nothing is spawned, no file is opened,
@@ -29,17 +34,26 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "optable.h"
 
 hh_options hh_opt = {
     .report = 0,
     .on_error = 0,
     .output = NULL, /* stderr */
-    .json = 0,
-    .stack_depth = 1, /* the call site; more frames cost more per malloc */
-    .show_reachable = 0,
+    .xml_output = NULL,
+    .format = HH_FORMAT_TEXT,
+    .leak_check = HH_LEAK_FULL,
+    .show_kinds = 1u << 0 | 1u << 2, /* valgrind's default: definite, possible */
+    .error_kinds = 1u << 0 | 1u << 2,
+    .stack_depth = 1, /* the call site, past the runtime's and the standard library's frames */
     .min_size = 0,
     .leak_exitcode = 0,
     .verbose = 0,
+    .quiet = 0,
+    .gen_suppressions = 0,
+    .default_suppressions = 1,
+    .nsupp_files = 0,
+    .profile = 0,
     .trace_children = 0,
     .secure = 0,
     .linked = 0,
@@ -49,19 +63,11 @@ hh_options hh_opt = {
 };
 bool hh_sites = false;
 
-static char output_path[4096];    /* HAHALLOC_OUTPUT made absolute */
+static char output_path[4096];    /* log-file made absolute */
+static char xml_path[4096];       /* xml-file made absolute */
 static char addr2line_path[4096]; /* the symboliser, absolute */
-
-static long parse_long(const char *name, const char *v, long lo, long hi, long fallback) {
-  char *end;
-  long x = strtol(v, &end, 10);
-  if (end == v || *end != '\0' || x < lo || x > hi) {
-    hh_dprintf(2, "hahalloc: warning: ignoring %s=%s (expected a number from %ld to %ld)\n", name, v,
-               lo, hi);
-    return fallback;
-  }
-  return x;
-}
+static char supp_paths[16384];    /* suppression files, absolute, one after another */
+static size_t supp_used;
 
 static int parse_bool(const char *name, const char *v, int fallback) {
   if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) return 1;
@@ -155,54 +161,174 @@ static const char *find_addr2line(const char *v) {
   return search_path(v, addr2line_path, sizeof addr2line_path);
 }
 
+/* ------------------------------------------------------------------ HAHALLOC_OPTIONS */
+
+static int stack_depth_set; /* num-callers was given: --profile keeps it */
+
+/* The absolute form of `v` in `buf`, or NULL (too long, and said so). */
+static const char *path_option(const char *name, const char *v, char *buf, size_t size) {
+  const char *p = absolute(v, buf, size);
+  if (p == NULL) hh_dprintf(2, "hahalloc: warning: ignoring %s=%s (too long)\n", name, v);
+  return p;
+}
+
+static const char *output_option(const char *name, const char *v) {
+  if (!strcmp(v, "stderr")) return NULL;
+  if (!strcmp(v, "stdout")) return "stdout";
+  return path_option(name, v, output_path, sizeof output_path);
+}
+
+static void add_suppressions(const char *name, const char *v) {
+  if (hh_opt.nsupp_files == HH_MAX_SUPP_FILES) {
+    hh_dprintf(2, "hahalloc: warning: ignoring %s=%s (at most %d files)\n", name, v, HH_MAX_SUPP_FILES);
+    return;
+  }
+  char *buf = supp_paths + supp_used;
+  const char *p = path_option(name, v, buf, sizeof supp_paths - supp_used);
+  if (p == NULL) return;
+  supp_used += strlen(buf) + 1;
+  hh_opt.supp_files[hh_opt.nsupp_files++] = buf;
+}
+
+/* Applies one option; false when the value is not one of the option's. */
+static bool apply(const hh_optdef *d, const char *v) {
+  if (!hh_opt_valid(d, v)) return false;
+  switch (d->id) {
+  case HH_O_LEAK_CHECK: {
+    static const int levels[] = {HH_LEAK_NO, HH_LEAK_SUMMARY, HH_LEAK_FULL, HH_LEAK_FULL};
+    hh_opt.leak_check = levels[hh_opt_choice(d->choices, v)];
+    break;
+  }
+  case HH_O_SHOW_LEAK_KINDS: hh_opt.show_kinds = (unsigned)hh_opt_kinds(v); break;
+  case HH_O_ERRORS_FOR_LEAK_KINDS: hh_opt.error_kinds = (unsigned)hh_opt_kinds(v); break;
+  case HH_O_SHOW_REACHABLE: /* valgrind: yes lists every kind, no the default ones */
+    hh_opt.show_kinds = hh_opt_bool(v) ? 15u : 1u << 0 | 1u << 2;
+    break;
+  case HH_O_SHOW_POSSIBLY_LOST:
+    if (hh_opt_bool(v)) hh_opt.show_kinds |= 1u << 2;
+    else hh_opt.show_kinds &= ~(1u << 2);
+    break;
+  case HH_O_LOG_FILE: hh_opt.output = output_option(d->name, v); break;
+  case HH_O_LOG_PATH: { /* LeakSanitizer writes PATH.<pid> */
+    char with_pid[4096];
+    size_t n = strlen(v);
+    if (n + 4 > sizeof with_pid) return false;
+    memcpy(with_pid, v, n);
+    memcpy(with_pid + n, ".%p", 4);
+    hh_opt.output = path_option(d->name, with_pid, output_path, sizeof output_path);
+    break;
+  }
+  case HH_O_XML:
+    if (hh_opt_bool(v)) hh_opt.format = HH_FORMAT_XML;
+    else if (hh_opt.format == HH_FORMAT_XML) hh_opt.format = HH_FORMAT_TEXT;
+    break;
+  case HH_O_XML_FILE: hh_opt.xml_output = path_option(d->name, v, xml_path, sizeof xml_path); break;
+  case HH_O_NUM_CALLERS:
+    hh_opt.stack_depth = (int)strtol(v, NULL, 10);
+    stack_depth_set = 1;
+    break;
+  case HH_O_TRACE_CHILDREN: hh_opt.trace_children = hh_opt_bool(v); break;
+  case HH_O_SUPPRESSIONS: add_suppressions(d->name, v); break;
+  case HH_O_DEFAULT_SUPPRESSIONS: hh_opt.default_suppressions = hh_opt_bool(v); break;
+  case HH_O_GEN_SUPPRESSIONS: hh_opt.gen_suppressions = strcmp(v, "no") != 0; break;
+  case HH_O_QUIET: hh_opt.quiet = hh_opt_bool(v); break;
+  case HH_O_VERBOSE:
+    hh_opt.verbose = d->type == HH_OT_NUM ? strtol(v, NULL, 10) > 0 : hh_opt_bool(v);
+    break;
+  case HH_O_ERROR_EXITCODE: hh_opt.leak_exitcode = (int)strtol(v, NULL, 10); break;
+  case HH_O_FORMAT: hh_opt.format = hh_opt_choice(d->choices, v); break;
+  case HH_O_JSON:
+    if (hh_opt_bool(v)) hh_opt.format = HH_FORMAT_JSON;
+    break;
+  case HH_O_MIN_SIZE: hh_opt.min_size = (size_t)strtol(v, NULL, 10); break;
+  case HH_O_ON_ERROR: hh_opt.on_error = strcmp(v, "continue") == 0; break;
+  case HH_O_SYMBOLIZE_TIMEOUT: hh_opt.symbolize_ms = (int)strtol(v, NULL, 10); break;
+  case HH_O_PROFILE: hh_opt.profile = hh_opt_bool(v); break;
+  default: break; /* summary: read by the caller; the command's own */
+  }
+  return true;
+}
+
+/* HAHALLOC_OPTIONS: "key=value:key=value" (LeakSanitizer's form), keys
+ * without dashes, separated by ':' or white space; a value may be quoted
+ * with ' or " (a path holding ':'). Later keys win. */
+static void read_options(const char *s, int *summary, int *asked) {
+  while (*s) {
+    while (*s == ':' || *s == ' ' || *s == '\t' || *s == '\n') s++;
+    if (*s == '\0') break;
+    const char *key = s;
+    while (*key == '-') key++; /* "--leak-check=full" is read as "leak-check=full" */
+    s = key;
+    while (*s && *s != '=' && *s != ':' && *s != ' ' && *s != '\t' && *s != '\n') s++;
+    size_t klen = (size_t)(s - key);
+    char value[4096];
+    size_t vlen = 0;
+    bool has_value = *s == '=';
+    if (has_value) {
+      s++;
+      char quote = (*s == '\'' || *s == '"') ? *s++ : 0;
+      while (*s && (quote ? *s != quote : (*s != ':' && *s != ' ' && *s != '\t' && *s != '\n'))) {
+        if (vlen + 1 < sizeof value) value[vlen++] = *s;
+        s++;
+      }
+      if (quote && *s == quote) s++;
+    }
+    value[vlen] = '\0';
+    const hh_optdef *d = hh_optdef_find(key, klen);
+    if (d == NULL || d->command_only) {
+      if (d == NULL) hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: unknown option '%.*s'\n", (int)klen, key);
+      continue;
+    }
+    if (!has_value) {
+      if (d->type != HH_OT_FLAG) {
+        hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: '%s' needs a value\n", d->name);
+        continue;
+      }
+      strcpy(value, "yes");
+    }
+    if (!apply(d, value)) {
+      hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: ignoring %s=%s\n", d->name, value);
+      continue;
+    }
+    if (d->id == HH_O_SUMMARY) *summary = hh_opt_bool(value);
+    else if (d->id != HH_O_ON_ERROR && d->id != HH_O_SYMBOLIZE_TIMEOUT && d->id != HH_O_VERBOSE &&
+             d->id != HH_O_DEFAULT_SUPPRESSIONS)
+      *asked = 1;
+  }
+}
+
 /* ------------------------------------------------------------------ start-up */
+
+/* The variable `name`, applied as option `opt`; returns whether it is set. */
+static bool variable(const char *name, const char *opt) {
+  const char *v = getenv(name);
+  if (v == NULL) return false;
+  const hh_optdef *d = hh_optdef_find(opt, strlen(opt));
+  if (!apply(d, v)) hh_dprintf(2, "hahalloc: warning: ignoring %s=%s\n", name, v);
+  return true;
+}
 
 static void read_environment(void) {
   const char *v;
   int summary = -1; /* unset */
   int asked = 0;    /* a variable that shapes a report is set */
   if ((v = getenv("HAHALLOC_SUMMARY")) != NULL) summary = parse_bool("HAHALLOC_SUMMARY", v, 1);
-  if ((v = getenv("HAHALLOC_ON_ERROR")) != NULL) {
-    if (!strcmp(v, "continue")) hh_opt.on_error = 1;
-    else if (!strcmp(v, "abort")) hh_opt.on_error = 0;
-    else hh_dprintf(2, "hahalloc: warning: ignoring HAHALLOC_ON_ERROR=%s (abort or continue)\n", v);
-  }
+  variable("HAHALLOC_ON_ERROR", "on-error");
   if ((v = getenv("HAHALLOC_OUTPUT")) != NULL && *v) {
     asked = 1;
-    if (!strcmp(v, "stderr")) hh_opt.output = NULL;
-    else if (!strcmp(v, "stdout")) hh_opt.output = "stdout";
-    else if ((hh_opt.output = absolute(v, output_path, sizeof output_path)) == NULL)
-      hh_dprintf(2, "hahalloc: warning: HAHALLOC_OUTPUT=%s is too long; reporting on stderr\n", v);
+    hh_opt.output = output_option("HAHALLOC_OUTPUT", v);
   }
-  if ((v = getenv("HAHALLOC_FORMAT")) != NULL) {
-    asked = 1;
-    if (!strcmp(v, "json")) hh_opt.json = 1;
-    else if (!strcmp(v, "text")) hh_opt.json = 0;
-    else hh_dprintf(2, "hahalloc: warning: ignoring HAHALLOC_FORMAT=%s (text or json)\n", v);
-  }
-  if ((v = getenv("HAHALLOC_STACK_DEPTH")) != NULL) {
-    asked = 1;
-    hh_opt.stack_depth = (int)parse_long("HAHALLOC_STACK_DEPTH", v, 0, 64, hh_opt.stack_depth);
-  }
-  if ((v = getenv("HAHALLOC_SHOW_REACHABLE")) != NULL) {
-    asked = 1;
-    hh_opt.show_reachable = parse_bool("HAHALLOC_SHOW_REACHABLE", v, 0);
-  }
-  if ((v = getenv("HAHALLOC_MIN_SIZE")) != NULL) {
-    asked = 1;
-    hh_opt.min_size = (size_t)parse_long("HAHALLOC_MIN_SIZE", v, 0, 1L << 46, 0);
-  }
-  if ((v = getenv("HAHALLOC_LEAK_EXITCODE")) != NULL) {
-    asked = 1;
-    hh_opt.leak_exitcode = (int)parse_long("HAHALLOC_LEAK_EXITCODE", v, 0, 255, 0);
-  }
-  if ((v = getenv("HAHALLOC_TRACE_CHILDREN")) != NULL) {
-    asked = 1;
-    hh_opt.trace_children = parse_bool("HAHALLOC_TRACE_CHILDREN", v, 0);
-  }
-  if ((v = getenv("HAHALLOC_SYMBOLIZE_TIMEOUT_MS")) != NULL)
-    hh_opt.symbolize_ms = (int)parse_long("HAHALLOC_SYMBOLIZE_TIMEOUT_MS", v, 0, 3600000, hh_opt.symbolize_ms);
-  if ((v = getenv("HAHALLOC_VERBOSE")) != NULL) hh_opt.verbose = parse_bool("HAHALLOC_VERBOSE", v, 0);
+  asked |= variable("HAHALLOC_FORMAT", "format");
+  asked |= variable("HAHALLOC_STACK_DEPTH", "num-callers");
+  asked |= variable("HAHALLOC_SHOW_REACHABLE", "show-reachable");
+  asked |= variable("HAHALLOC_MIN_SIZE", "min-size");
+  asked |= variable("HAHALLOC_LEAK_EXITCODE", "error-exitcode");
+  asked |= variable("HAHALLOC_TRACE_CHILDREN", "trace-children");
+  variable("HAHALLOC_SYMBOLIZE_TIMEOUT_MS", "symbolize-timeout");
+  variable("HAHALLOC_VERBOSE", "verbose");
+  if ((v = getenv("HAHALLOC_OPTIONS")) != NULL) read_options(v, &summary, &asked);
+  if (hh_opt.profile && !stack_depth_set) hh_opt.stack_depth = 12; /* stacks for the picture */
+  if (hh_opt.profile && hh_opt.stack_depth == 0) hh_opt.stack_depth = 1; /* it counts by site */
 
   if ((v = getenv("HAHALLOC_CLI_PID")) != NULL) {
     /* under the hahalloc command: its program, and its children if traced */
@@ -225,13 +351,14 @@ void hh_options_init(void) {
   hh_sites = hh_opt.report && hh_opt.stack_depth > 0 && !in_executable;
   if (hh_opt.verbose)
     hh_dprintf(2,
-               "hahalloc: pid %d: %s, report %s, output %s, format %s, stack depth %d, "
-               "show reachable %s, min size %zu, leak exit code %d, on error %s, symboliser %s\n",
+               "hahalloc: pid %d: %s, report %s, output %s, format %d, leak check %d, kinds shown %x, "
+               "kinds that are errors %x, stack depth %d, min size %zu, exit code %d, suppression files "
+               "%d, profile %s, on error %s, symboliser %s\n",
                (int)getpid(), hh_opt.linked ? "linked" : "preloaded", hh_opt.report ? "on" : "off",
-               hh_opt.output ? hh_opt.output : "stderr", hh_opt.json ? "json" : "text",
-               hh_opt.stack_depth, hh_opt.show_reachable ? "yes" : "no", hh_opt.min_size,
-               hh_opt.leak_exitcode, hh_opt.on_error ? "continue" : "abort",
-               hh_opt.addr2line ? hh_opt.addr2line : "none");
+               hh_opt.output ? hh_opt.output : "stderr", hh_opt.format, hh_opt.leak_check,
+               hh_opt.show_kinds, hh_opt.error_kinds, hh_opt.stack_depth, hh_opt.min_size,
+               hh_opt.leak_exitcode, hh_opt.nsupp_files, hh_opt.profile ? "on" : "off",
+               hh_opt.on_error ? "continue" : "abort", hh_opt.addr2line ? hh_opt.addr2line : "none");
 }
 
 /* Our constructor: the program is about to run. */

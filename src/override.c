@@ -9,6 +9,7 @@
  */
 #ifndef HH_NO_OVERRIDE
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "fast.h"
+#include "hahalloc.h"
 
 #define RET __builtin_return_address(0)
 /* The frame address as a frame pointer would hold it (CFA - 16), without
@@ -54,9 +56,11 @@ HH_INLINE void *calloc_at(size_t n, size_t size, void *ret, void *frame) {
   return hh_calloc_fast(total, ret, frame);
 }
 
-HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, RET, FRAME); }
+HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), FRAME); }
 
-HH_EXPORT void *realloc(void *ptr, size_t size) { return hh_realloc(ptr, size, "realloc", RET, FRAME); }
+HH_EXPORT void *realloc(void *ptr, size_t size) {
+  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), FRAME);
+}
 
 HH_EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
   size_t total;
@@ -64,13 +68,13 @@ HH_EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return hh_realloc(ptr, total, "reallocarray", RET, FRAME);
+  return hh_realloc(ptr, total, "reallocarray", HH_ENTRY_RET(HH_ENTRY_REALLOCARRAY), FRAME);
 }
 
 HH_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (align % sizeof(void *) != 0 || !is_pow2(align)) return EINVAL;
   int saved = errno;
-  void *p = hh_aligned(align, size, RET, FRAME);
+  void *p = hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_POSIX_MEMALIGN), FRAME);
   if (p == NULL) {
     errno = saved;
     return ENOMEM;
@@ -84,7 +88,7 @@ HH_EXPORT void *aligned_alloc(size_t align, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  return hh_aligned(align, size, RET, FRAME);
+  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_ALIGNED_ALLOC), FRAME);
 }
 
 /* glibc's memalign rounds a non-power-of-two alignment up. */
@@ -94,17 +98,17 @@ HH_EXPORT void *memalign(size_t align, size_t size) {
     return NULL;
   }
   while (!is_pow2(align)) align = (align | (align - 1)) + 1;
-  return hh_aligned(align, size, RET, FRAME);
+  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), FRAME);
 }
 
-HH_EXPORT void *valloc(size_t size) { return hh_aligned(PAGE, size, RET, FRAME); }
+HH_EXPORT void *valloc(size_t size) { return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), FRAME); }
 
 HH_EXPORT void *pvalloc(size_t size) {
   if (size > SIZE_MAX - PAGE) {
     errno = ENOMEM;
     return NULL;
   }
-  return hh_aligned(PAGE, (size + PAGE - 1) & ~(size_t)(PAGE - 1), RET, FRAME);
+  return hh_aligned(PAGE, (size + PAGE - 1) & ~(size_t)(PAGE - 1), HH_ENTRY_RET(HH_ENTRY_PVALLOC), FRAME);
 }
 
 HH_EXPORT size_t malloc_usable_size(void *ptr) { return hh_usable_size(ptr, "malloc_usable_size"); }
@@ -178,14 +182,124 @@ HH_EXPORT int malloc_info(int options, FILE *fp) {
 /* The names glibc uses internally, which some programs reach directly. */
 HH_EXPORT void *__libc_malloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
 HH_EXPORT void __libc_free(void *ptr) { hh_free_fast(ptr, "free"); }
-HH_EXPORT void *__libc_calloc(size_t n, size_t size) { return calloc_at(n, size, RET, FRAME); }
+HH_EXPORT void *__libc_calloc(size_t n, size_t size) {
+  return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), FRAME);
+}
 HH_EXPORT void *__libc_realloc(void *ptr, size_t size) {
-  return hh_realloc(ptr, size, "realloc", RET, FRAME);
+  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), FRAME);
 }
 HH_EXPORT void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
-HH_EXPORT void *__libc_valloc(size_t size) { return hh_aligned(PAGE, size, RET, FRAME); }
+HH_EXPORT void *__libc_valloc(size_t size) {
+  return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), FRAME);
+}
 HH_EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) {
   return posix_memalign(out, align, size);
+}
+
+/* ------------------------------------------------------------------ C++ operator new */
+
+/*
+ * operator new and new[] are ours too (as valgrind, tcmalloc and jemalloc
+ * export them), for the report: libstdc++'s new[] is a tail call into new,
+ * which calls malloc, so a malloc of its own could only say "malloc, from
+ * operator new" and never "new[]"; here the entry point is known. A
+ * program's own replacement of operator new still wins: the executable
+ * comes first in the lookup order. operator delete stays libstdc++'s,
+ * which calls free.
+ *
+ * Out of memory must call the new-handler and throw std::bad_alloc, which C
+ * cannot: the request then goes to the next definition in the lookup order
+ * (libstdc++'s), which calls our malloc again, runs the handler and throws.
+ */
+static void *next_new(const char *symbol, size_t size, size_t align, bool aligned, const void *tag) {
+  void *fn = dlsym(RTLD_NEXT, symbol);
+  if (fn == NULL) {
+    hh_dprintf(2, "hahalloc: operator new: out of memory for %zu bytes, and no C++ runtime to throw "
+                  "std::bad_alloc\n", size);
+    abort();
+  }
+  if (aligned && tag) return ((void *(*)(size_t, size_t, const void *))fn)(size, align, tag);
+  if (aligned) return ((void *(*)(size_t, size_t))fn)(size, align);
+  if (tag) return ((void *(*)(size_t, const void *))fn)(size, tag);
+  return ((void *(*)(size_t))fn)(size);
+}
+
+#define CXX_NEW(fn, symbol, kind)                                                            \
+  HH_EXPORT void *fn(size_t size) __asm__(symbol);                                           \
+  void *fn(size_t size) {                                                                    \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), FRAME);                                \
+    if (HH_LIKELY(p != NULL)) return p;                                                      \
+    return next_new(symbol, size, 0, false, NULL);                                           \
+  }
+#define CXX_NEW_NOTHROW(fn, symbol, kind)                                                    \
+  HH_EXPORT void *fn(size_t size, const void *nothrow) __asm__(symbol);                      \
+  void *fn(size_t size, const void *nothrow) {                                               \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), FRAME);                                \
+    if (HH_LIKELY(p != NULL)) return p;                                                      \
+    return next_new(symbol, size, 0, false, nothrow);                                        \
+  }
+/* std::align_val_t is a size_t; an alignment that is no power of two is
+ * the program's undefined behaviour, left to the C++ runtime. */
+#define CXX_NEW_ALIGNED(fn, symbol, kind)                                                    \
+  HH_EXPORT void *fn(size_t size, size_t align) __asm__(symbol);                             \
+  void *fn(size_t size, size_t align) {                                                      \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), FRAME) : NULL;    \
+    if (HH_LIKELY(p != NULL)) return p;                                                      \
+    return next_new(symbol, size, align, true, NULL);                                        \
+  }
+#define CXX_NEW_ALIGNED_NOTHROW(fn, symbol, kind)                                            \
+  HH_EXPORT void *fn(size_t size, size_t align, const void *nothrow) __asm__(symbol);        \
+  void *fn(size_t size, size_t align, const void *nothrow) {                                 \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), FRAME) : NULL;    \
+    if (HH_LIKELY(p != NULL)) return p;                                                      \
+    return next_new(symbol, size, align, true, nothrow);                                     \
+  }
+
+CXX_NEW(hh_cxx_new, "_Znwm", HH_ENTRY_NEW)
+CXX_NEW(hh_cxx_new_array, "_Znam", HH_ENTRY_NEW_ARRAY)
+CXX_NEW_NOTHROW(hh_cxx_new_nothrow, "_ZnwmRKSt9nothrow_t", HH_ENTRY_NEW_NOTHROW)
+CXX_NEW_NOTHROW(hh_cxx_new_array_nothrow, "_ZnamRKSt9nothrow_t", HH_ENTRY_NEW_ARRAY_NOTHROW)
+CXX_NEW_ALIGNED(hh_cxx_new_aligned, "_ZnwmSt11align_val_t", HH_ENTRY_NEW_ALIGNED)
+CXX_NEW_ALIGNED(hh_cxx_new_array_aligned, "_ZnamSt11align_val_t", HH_ENTRY_NEW_ARRAY_ALIGNED)
+CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                        HH_ENTRY_NEW_ALIGNED_NOTHROW)
+CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_array_aligned_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t",
+                        HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW)
+
+/* Where each entry point is, for the first frame of a report's stacks. */
+uintptr_t hh_entry_address(unsigned kind) {
+  static const uintptr_t where[HH_ENTRIES] = {
+      [HH_ENTRY_MALLOC] = (uintptr_t)&malloc,
+      [HH_ENTRY_CALLOC] = (uintptr_t)&calloc,
+      [HH_ENTRY_REALLOC] = (uintptr_t)&realloc,
+      [HH_ENTRY_REALLOCARRAY] = (uintptr_t)&reallocarray,
+      [HH_ENTRY_MEMALIGN] = (uintptr_t)&memalign,
+      [HH_ENTRY_POSIX_MEMALIGN] = (uintptr_t)&posix_memalign,
+      [HH_ENTRY_ALIGNED_ALLOC] = (uintptr_t)&aligned_alloc,
+      [HH_ENTRY_VALLOC] = (uintptr_t)&valloc,
+      [HH_ENTRY_PVALLOC] = (uintptr_t)&pvalloc,
+      [HH_ENTRY_NEW] = (uintptr_t)&hh_cxx_new,
+      [HH_ENTRY_NEW_ARRAY] = (uintptr_t)&hh_cxx_new_array,
+      [HH_ENTRY_NEW_NOTHROW] = (uintptr_t)&hh_cxx_new_nothrow,
+      [HH_ENTRY_NEW_ARRAY_NOTHROW] = (uintptr_t)&hh_cxx_new_array_nothrow,
+      [HH_ENTRY_NEW_ALIGNED] = (uintptr_t)&hh_cxx_new_aligned,
+      [HH_ENTRY_NEW_ARRAY_ALIGNED] = (uintptr_t)&hh_cxx_new_array_aligned,
+      [HH_ENTRY_NEW_ALIGNED_NOTHROW] = (uintptr_t)&hh_cxx_new_aligned_nothrow,
+      [HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW] = (uintptr_t)&hh_cxx_new_array_aligned_nothrow,
+      [HH_ENTRY_HAHALLOC] = (uintptr_t)&hahalloc,
+      [HH_ENTRY_CHAHALLOC] = (uintptr_t)&chahalloc,
+      [HH_ENTRY_REHEHALLOC] = (uintptr_t)&rehehalloc,
+  };
+  return kind < HH_ENTRIES ? where[kind] : 0;
+}
+#else
+#include "internal.h"
+#include "hahalloc.h"
+uintptr_t hh_entry_address(unsigned kind) {
+  if (kind == HH_ENTRY_HAHALLOC) return (uintptr_t)&hahalloc;
+  if (kind == HH_ENTRY_CHAHALLOC) return (uintptr_t)&chahalloc;
+  if (kind == HH_ENTRY_REHEHALLOC) return (uintptr_t)&rehehalloc;
+  return 0;
 }
 #endif /* HH_NO_OVERRIDE */

@@ -92,6 +92,35 @@ int main() {
   volatile size_t huge = SIZE_MAX / 4;
   CHECK(new (std::nothrow) char[huge] == nullptr);
 
+  /* hahalloc defines operator new itself: out of memory still runs the
+   * new-handler before bad_alloc is thrown, plain, array and aligned */
+  static int handler_calls;
+  struct handler {
+    static void once() {
+      handler_calls++;
+      std::set_new_handler(nullptr); /* the next failure throws */
+    }
+  };
+  for (int form = 0; form < 3; form++) {
+    handler_calls = 0;
+    std::set_new_handler(handler::once);
+    thrown = false;
+    try {
+      void *p = form == 0 ? ::operator new(huge)
+                : form == 1 ? ::operator new[](huge)
+                            : ::operator new(huge, std::align_val_t(64));
+      (void)p;
+    } catch (const std::bad_alloc &) {
+      thrown = true;
+    }
+    CHECK(thrown && handler_calls == 1);
+  }
+  std::set_new_handler(nullptr);
+  CHECK(::operator new(huge, std::align_val_t(64), std::nothrow) == nullptr);
+  void *aligned = ::operator new(100, std::align_val_t(256));
+  CHECK(((uintptr_t)aligned & 255) == 0);
+  ::operator delete(aligned, std::align_val_t(256));
+
   if (failures) return 1;
   std::puts("cxx_new: new and delete use hahalloc");
   return 0;

@@ -1,6 +1,8 @@
 /*
  * The heap summary: mem_lhihiks(size) prints it to stdout at any time; at
- * exit the library prints it to stderr, unless HAHALLOC_SUMMARY=0.
+ * exit the library prints it to stderr, unless HAHALLOC_SUMMARY=0. The
+ * leak-check API (hahalloc_leak_check, hahalloc_leak_baseline,
+ * hahalloc_ignore) answers in numbers, in every mode.
  *
  * The report's layout belongs to the report's authors, so these tests only
  * check that the information is there: numbers the test can compute (a live
@@ -186,7 +188,50 @@ static int child_reports_under_threads(const char *arg) {
   exit(0); /* the threads are still running */
 }
 
+/* ------------------------------------------------------------ the leak-check API */
+
+__attribute__((noinline)) static void leak_bytes(size_t n) {
+  void *p = hahalloc(n);
+  memset(p, 7, n);
+  __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+static void print_counts(const char *when, int r, const struct hahalloc_leaks *l) {
+  printf("%s %d %zu %zu %zu %zu %zu %zu\n", when, r, l->definite.bytes, l->definite.blocks, l->new_definite.bytes,
+         l->new_definite.blocks, l->suppressed.bytes, l->reachable.bytes);
+}
+
+/* A leak before the baseline, two after it, then a new baseline. */
+static int child_leak_checks(const char *arg) {
+  (void)arg;
+  struct hahalloc_leaks l;
+  leak_bytes(1111);
+  if (hahalloc_leak_baseline() != 0) return 3;
+  print_counts("base", hahalloc_leak_check(&l), &l);
+  leak_bytes(2222);
+  leak_bytes(3333);
+  print_counts("grown", hahalloc_leak_check(&l), &l);
+  hahalloc_leak_baseline();
+  print_counts("rebased", hahalloc_leak_check(&l), &l);
+  return 0;
+}
+
+/* A block set aside with hahalloc_ignore, holding the only pointer to
+ * another. */
+static int child_ignore(const char *arg) {
+  (void)arg;
+  struct hahalloc_leaks l;
+  void **holder = hahalloc(4444);
+  holder[0] = hahalloc(5555);
+  hahalloc_ignore(holder);
+  holder = NULL;
+  print_counts("ignored", hahalloc_leak_check(&l), &l);
+  return 0;
+}
+
 static const hh_child_entry children[] = {{"summary_to_stdout", child_summary_to_stdout},
+                                          {"leak_checks", child_leak_checks},
+                                          {"ignore", child_ignore},
                                           {"counts", child_counts},
                                           {"counts_many", child_counts_many},
                                           {"live_blocks", child_live_blocks},
@@ -351,6 +396,50 @@ static void HAHALLOC_SUMMARY_0_turns_the_exit_summary_off(void **state) {
   hh_child_free(&c);
 }
 
+/* "when return definite.bytes definite.blocks new.bytes new.blocks
+ * suppressed.bytes reachable.bytes" as the child printed it. */
+static bool counts_line(const char *out, const char *when, long long v[7]) {
+  const char *at = strstr(out, when);
+  if (at == NULL) return false;
+  return sscanf(at + strlen(when), " %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                &v[6]) == 7;
+}
+
+static void check_leak_check_counts_what_is_new_since_the_baseline(const char *const *env) {
+  hh_child c;
+  run("leak_checks", env, &c);
+  long long b[7], g[7], r[7];
+  if (!counts_line(c.out, "base", b) || !counts_line(c.out, "grown", g) || !counts_line(c.out, "rebased", r))
+    fail_msg("the child did not print its counts:\n%s\n%s", c.out, c.err);
+  /* the leak before the baseline is lost, but not new */
+  if (b[0] != 0 || b[1] != 1111 || b[2] != 1 || b[3] != 0 || b[4] != 0)
+    fail_msg("at the baseline: return %lld, definite %lld bytes in %lld blocks, new %lld in %lld (expected 0, 1111 "
+             "in 1, new 0 in 0)", b[0], b[1], b[2], b[3], b[4]);
+  if (g[0] != 2 || g[1] != 6666 || g[2] != 3 || g[3] != 5555 || g[4] != 2)
+    fail_msg("after two leaks: return %lld, definite %lld bytes in %lld blocks, new %lld in %lld (expected 2, 6666 "
+             "in 3, new 5555 in 2)", g[0], g[1], g[2], g[3], g[4]);
+  if (r[0] != 0 || r[1] != 6666 || r[3] != 0)
+    fail_msg("after a new baseline: return %lld, definite %lld, new %lld (expected 0, 6666, 0)", r[0], r[1], r[3]);
+  hh_child_free(&c);
+}
+
+BOTH_SUMMARY_MODES(leak_check_counts_what_is_new_since_the_baseline,
+                   check_leak_check_counts_what_is_new_since_the_baseline)
+
+static void check_ignored_block_is_suppressed_and_what_it_holds_reachable(const char *const *env) {
+  hh_child c;
+  run("ignore", env, &c);
+  long long v[7];
+  if (!counts_line(c.out, "ignored", v)) fail_msg("the child did not print its counts:\n%s\n%s", c.out, c.err);
+  if (v[0] != 0 || v[1] != 0 || v[5] < 4444 || v[6] < 5555)
+    fail_msg("with the only pointer in an ignored block: return %lld, definite %lld, suppressed %lld, reachable "
+             "%lld (expected 0, 0, 4444 or more, 5555 or more)", v[0], v[1], v[5], v[6]);
+  hh_child_free(&c);
+}
+
+BOTH_SUMMARY_MODES(ignored_block_is_suppressed_and_what_it_holds_reachable,
+                   check_ignored_block_is_suppressed_and_what_it_holds_reachable)
+
 static void summaries_while_other_threads_allocate_and_exit_under_them(void **state) {
   (void)state;
   hh_child c;
@@ -375,6 +464,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program),
       cmocka_unit_test(HAHALLOC_SUMMARY_0_turns_the_exit_summary_off),
       cmocka_unit_test(summaries_while_other_threads_allocate_and_exit_under_them),
+      cmocka_unit_test(leak_check_counts_what_is_new_since_the_baseline),
+      cmocka_unit_test(leak_check_counts_what_is_new_since_the_baseline_with_summary_off),
+      cmocka_unit_test(ignored_block_is_suppressed_and_what_it_holds_reachable),
+      cmocka_unit_test(ignored_block_is_suppressed_and_what_it_holds_reachable_with_summary_off),
   };
   return cmocka_run_group_tests_name("heap summary (mem_lhihiks, exit report)", tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  *
  *   hahalloc [options] [--] PROGRAM [ARGS...]
  *
- * Options become HAHALLOC_* environment variables, which the library reads.
+ * Options (valgrind's names, src/optable.h) are checked here and passed to
+ * the library in HAHALLOC_OPTIONS, after whatever that variable already held.
  * The program runs as a child of this command, which waits for it, passes
  * on the signals sent to the command, and ends the same way (same exit
  * status, or the same signal), so scripts see the program's status. Being
@@ -31,37 +32,67 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "optable.h"
+
 static const char usage[] =
     "usage: hahalloc [options] [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with the hahalloc allocator preloaded; at exit it prints a heap\n"
-    "summary and a leak report (definitely, indirectly, possibly lost, still\n"
-    "reachable), grouped by allocation stack, largest first.\n"
+    "summary and the leaks (definitely, indirectly, possibly lost, still reachable)\n"
+    "with their allocation stacks, as valgrind's memcheck does, at allocator speed.\n"
     "\n"
-    "options (--opt=value or --opt value):\n"
-    "  --output=stderr|stdout|PATH  where the report goes (default stderr, as the\n"
-    "                               program had it at start); %p in PATH becomes the\n"
-    "                               process id. A file is created mode 0600, or\n"
-    "                               appended to: never truncated\n"
-    "  --format=text|json           report format (default text); --json = --format=json\n"
-    "  --stack-depth=N              frames recorded per allocation, 0-64 (default 1:\n"
-    "                               the call site, through strdup or new)\n"
-    "  --show-reachable=yes|no      full stacks for still reachable blocks (default no)\n"
-    "  --min-size=N                 list only blocks of at least N bytes (default 0: all)\n"
-    "  --error-exitcode=N           exit with N when definite leaks are found\n"
-    "  --trace-children=yes|no      the processes PROGRAM starts report too (default no)\n"
-    "  --summary=yes|no             print the exit report at all (default yes)\n"
-    "  --on-error=abort|continue    on a bad free or double free (default abort)\n"
-    "  --symbolize-timeout=MS       the most the report waits for addr2line (default 10000)\n"
-    "  --verbose                    say more\n"
-    "  --lib=PATH                   the libhahalloc.so to preload (default: found next\n"
-    "                               to this program, or in ../lib)\n"
-    "  -h, --help                   this help\n"
+    "Options take --opt=value or --opt value. valgrind's names:\n"
+    "  --leak-check=no|summary|full     leaks not at all, their totals, or listed\n"
+    "                                   with their stacks [full]\n"
+    "  --show-leak-kinds=KINDS          kinds listed: definite,indirect,possible,reachable\n"
+    "                                   or all or none [definite,possible]\n"
+    "  --errors-for-leak-kinds=KINDS    kinds that make --error-exitcode the exit\n"
+    "                                   status [definite,possible]\n"
+    "  --show-reachable=yes|no          yes: --show-leak-kinds=all; no: the default\n"
+    "  --show-possibly-lost=yes|no      list possibly lost blocks [yes]\n"
+    "  --error-exitcode=N               exit status N when leaks of those kinds are\n"
+    "                                   found [0: the program's own]\n"
+    "  --log-file=FILE                  the report goes to FILE (%p: the process id,\n"
+    "                                   %q{VAR}: a variable's value); also --output,\n"
+    "                                   which takes stderr or stdout too [stderr]\n"
+    "  --xml=yes|no                     valgrind's memcheck XML instead of text [no]\n"
+    "  --xml-file=FILE                  where the XML goes [the --log-file]\n"
+    "  --num-callers=N                  frames of the program recorded per allocation,\n"
+    "                                   past the C library's and the C++ standard\n"
+    "                                   library's own, 0-64 [1: the call site; more\n"
+    "                                   cost more per allocation]\n"
+    "  --trace-children=yes|no          the processes PROGRAM starts report too [no]\n"
+    "  --suppressions=FILE              leaks not to report: valgrind's format or\n"
+    "                                   LeakSanitizer's leak: lines (repeatable)\n"
+    "  --default-suppressions=yes|no    the built-in suppressions of the C and C++\n"
+    "                                   runtimes and the dynamic loader [yes]\n"
+    "  --gen-suppressions=no|all        a suppression after each leak listed [no]\n"
+    "  -q, --quiet                      the leaks only\n"
+    "  -v, --verbose                    say more: the scan's figures, site numbers,\n"
+    "                                   the use per size class (root)\n"
+    "  --version                        hahalloc's version\n"
+    "hahalloc's own:\n"
+    "  --format=text|json|xml|collapsed the report's format [text]; collapsed: one line\n"
+    "                                   per stack with its bytes, for flame graphs\n"
+    "  --json                           --format=json\n"
+    "  --profile=yes|no                 where memory goes: the sites holding the most\n"
+    "                                   at the peak, and the most bytes in all [no]\n"
+    "  --min-size=N                     list only blocks of at least N bytes [0]\n"
+    "  --summary=yes|no                 make the exit report at all [yes]\n"
+    "  --on-error=abort|continue        on a bad free or double free [abort]\n"
+    "  --symbolize-timeout=MS           the most the report waits for addr2line [10000]\n"
+    "  --stack-depth=N                  --num-callers=N\n"
+    "  --lib=PATH                       the libhahalloc.so to preload [next to this\n"
+    "                                   program, or in ../lib]\n"
+    "  -h, --help                       this help\n"
     "\n"
-    "environment (what the options set; also usable without this tool, with\n"
-    "LD_PRELOAD=libhahalloc.so, which is otherwise a silent drop-in malloc, or a\n"
-    "program linked with -lhahalloc, which reports by default):\n"
-    "  HAHALLOC_SUMMARY=0|1  HAHALLOC_OUTPUT=...  HAHALLOC_FORMAT=text|json\n"
+    "The options reach the library in HAHALLOC_OPTIONS (key=value:key=value, the\n"
+    "names without dashes), which also works without this command, with\n"
+    "LD_PRELOAD=libhahalloc.so (otherwise a silent drop-in malloc) or in a program\n"
+    "linked with -lhahalloc (which reports by default); LeakSanitizer's names work\n"
+    "there too (detect_leaks, exitcode, log_path, malloc_context_size). So do the\n"
+    "variables of earlier versions, read before HAHALLOC_OPTIONS:\n"
+    "  HAHALLOC_SUMMARY=0|1  HAHALLOC_OUTPUT=...  HAHALLOC_FORMAT=text|json|xml|collapsed\n"
     "  HAHALLOC_STACK_DEPTH=N  HAHALLOC_SHOW_REACHABLE=0|1  HAHALLOC_MIN_SIZE=N\n"
     "  HAHALLOC_LEAK_EXITCODE=N  HAHALLOC_TRACE_CHILDREN=0|1\n"
     "  HAHALLOC_ON_ERROR=abort|continue  HAHALLOC_VERBOSE=0|1\n"
@@ -76,19 +107,45 @@ static void die(const char *msg, const char *arg) {
   exit(2);
 }
 
-static const char *yes_no(const char *v, const char *opt) {
-  if (!strcmp(v, "yes") || !strcmp(v, "1")) return "1";
-  if (!strcmp(v, "no") || !strcmp(v, "0")) return "0";
-  die("expected yes or no", opt);
-  return NULL;
+/* HAHALLOC_OPTIONS as built so far: the environment's, then ours. */
+static char *options;
+static size_t options_len, options_cap;
+
+static void options_add(const char *s, size_t n) {
+  if (options_len + n + 1 > options_cap) {
+    options_cap = (options_len + n + 1) * 2 + 256;
+    options = realloc(options, options_cap);
+    if (options == NULL) die("out of memory", NULL);
+  }
+  memcpy(options + options_len, s, n);
+  options_len += n;
+  options[options_len] = '\0';
 }
 
-static const char *number(const char *v, const char *opt, long lo, long hi) {
-  char *end;
-  errno = 0;
-  long n = strtol(v, &end, 10);
-  if (errno || end == v || *end || n < lo || n > hi) die("expected a number in range", opt);
-  return v;
+/* key=value, quoted when the value holds a separator or a quote. */
+static void pass_option(const char *key, const char *value) {
+  if (options_len) options_add(":", 1);
+  options_add(key, strlen(key));
+  options_add("=", 1);
+  bool quote = strpbrk(value, ": \t\n'\"") != NULL;
+  char q = strchr(value, '"') ? '\'' : '"';
+  if (quote && strchr(value, q)) die("a value cannot hold both kinds of quotes", value);
+  if (quote) options_add(&q, 1);
+  options_add(value, strlen(value));
+  if (quote) options_add(&q, 1);
+}
+
+/* A file name made absolute against the current directory, so that a
+ * traced child that changes directory still writes where the user said. */
+static const char *absolute_path(const char *v) {
+  if (v[0] == '/') return v;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == NULL) die("cannot find the current directory", strerror(errno));
+  size_t n = strlen(cwd) + strlen(v) + 2;
+  char *p = malloc(n);
+  if (p == NULL) die("out of memory", NULL);
+  snprintf(p, n, "%s/%s", cwd, v);
+  return p;
 }
 
 static bool exists(const char *p) { return access(p, R_OK) == 0; }
@@ -210,6 +267,8 @@ static const char *signal_name(int sig) {
 
 int main(int argc, char **argv) {
   const char *lib = NULL;
+  const char *env_options = getenv("HAHALLOC_OPTIONS");
+  if (env_options && *env_options) options_add(env_options, strlen(env_options));
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -217,53 +276,41 @@ int main(int argc, char **argv) {
       i++;
       break;
     }
-    if (a[0] != '-') break;
-    const char *eq = strchr(a, '=');
-    size_t klen = eq ? (size_t)(eq - a) : strlen(a);
+    if (a[0] != '-' || a[1] == '\0') break;
+    const char *name = a + (a[1] == '-' ? 2 : 1);
+    const char *eq = strchr(name, '=');
+    size_t klen = eq ? (size_t)(eq - name) : strlen(name);
     const char *v = eq ? eq + 1 : NULL;
-#define IS(name) (klen == strlen(name) && !strncmp(a, name, klen))
-/* the option's value: after '=', or the next argument */
-#define VALUE() (v != NULL ? v : (i + 1 < argc ? argv[++i] : (die("missing value for", a), "")))
-    if (IS("-h") || IS("--help")) {
+    /* single-dash names are the one-letter ones (-q, -v, -h) */
+    const hh_optdef *d = (a[1] == '-' || klen == 1) ? hh_optdef_find(name, klen) : NULL;
+    if (d == NULL || memchr(name, '_', klen)) die("unknown option", a);
+    if (v == NULL) {
+      if (d->type == HH_OT_FLAG) v = "yes";
+      else if (d->type == HH_OT_BOOL) /* --opt, --opt yes, --opt no */
+        v = i + 1 < argc && hh_opt_bool(argv[i + 1]) >= 0 ? argv[++i] : "yes";
+      else if (i + 1 < argc) v = argv[++i];
+      else die("missing value for", a);
+    }
+    if (!hh_opt_valid(d, v)) {
+      char what[256];
+      snprintf(what, sizeof what, "bad value for --%s", d->name);
+      die(what, v);
+    }
+    if (d->id == HH_O_HELP) {
       fputs(usage, stdout);
       return 0;
-    } else if (IS("--output")) {
-      const char *x = VALUE();
-      if (!*x) die("--output needs a value", a);
-      setenv("HAHALLOC_OUTPUT", x, 1);
-    } else if (IS("--format")) {
-      const char *x = VALUE();
-      if (strcmp(x, "text") && strcmp(x, "json")) die("expected text or json", a);
-      setenv("HAHALLOC_FORMAT", x, 1);
-    } else if (IS("--json")) {
-      setenv("HAHALLOC_FORMAT", "json", 1);
-    } else if (IS("--stack-depth")) {
-      setenv("HAHALLOC_STACK_DEPTH", number(VALUE(), a, 0, 64), 1);
-    } else if (IS("--show-reachable")) {
-      setenv("HAHALLOC_SHOW_REACHABLE", v ? yes_no(v, a) : "1", 1);
-    } else if (IS("--min-size")) {
-      setenv("HAHALLOC_MIN_SIZE", number(VALUE(), a, 0, LONG_MAX), 1);
-    } else if (IS("--error-exitcode")) {
-      setenv("HAHALLOC_LEAK_EXITCODE", number(VALUE(), a, 0, 255), 1);
-    } else if (IS("--trace-children")) {
-      setenv("HAHALLOC_TRACE_CHILDREN", yes_no(VALUE(), a), 1);
-    } else if (IS("--summary")) {
-      setenv("HAHALLOC_SUMMARY", yes_no(VALUE(), a), 1);
-    } else if (IS("--on-error")) {
-      const char *x = VALUE();
-      if (strcmp(x, "abort") && strcmp(x, "continue")) die("expected abort or continue", a);
-      setenv("HAHALLOC_ON_ERROR", x, 1);
-    } else if (IS("--symbolize-timeout")) {
-      setenv("HAHALLOC_SYMBOLIZE_TIMEOUT_MS", number(VALUE(), a, 0, 3600000), 1);
-    } else if (IS("--verbose")) {
-      setenv("HAHALLOC_VERBOSE", "1", 1);
-    } else if (IS("--lib")) {
-      lib = VALUE();
-    } else {
-      die("unknown option", a);
     }
-#undef VALUE
-#undef IS
+    if (d->id == HH_O_VERSION) {
+      printf("hahalloc-%s\n", HH_VERSION);
+      return 0;
+    }
+    if (d->id == HH_O_LIB) {
+      lib = v;
+      continue;
+    }
+    if (d->type == HH_OT_PATH || (d->type == HH_OT_OUTPUT && strcmp(v, "stderr") && strcmp(v, "stdout")))
+      v = absolute_path(v);
+    pass_option(d->name, v);
   }
   if (i >= argc) die("no program to run", NULL);
   if (lib == NULL) lib = find_library();
@@ -276,6 +323,7 @@ int main(int argc, char **argv) {
   if (preload == NULL) die("out of memory", NULL);
   snprintf(preload, len, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
   setenv("LD_PRELOAD", preload, 1);
+  if (options_len) setenv("HAHALLOC_OPTIONS", options, 1);
 
   char file[PATH_MAX];
   const char *why = resolve(argv[i], file, sizeof file) ? why_no_report(file, 0) : NULL;

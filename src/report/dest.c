@@ -17,7 +17,8 @@
  * change errno, and never block for ever on a pipe nobody reads: without
  * progress for OUTPUT_STALL_MS the rest of the report is dropped.
  *
- * Report files (HAHALLOC_OUTPUT=PATH, made absolute at start-up) are opened
+ * Report files (--log-file, --xml-file, HAHALLOC_OUTPUT: made absolute at
+ * start-up; %p the pid, %q{VAR} a variable's value) are opened
  * O_NOFOLLOW, created with mode 0600 and never truncated: an existing file
  * is appended to. The whole report is written under flock (hh_out holds it
  * from open to close), so processes that share one file or stream (traced
@@ -29,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -90,7 +92,9 @@ static size_t put_number(char *p, unsigned long v) {
   return k;
 }
 
-/* HAHALLOC_OUTPUT with %p replaced by the pid. */
+/* The output path with valgrind's escapes: %p the pid, %q{VAR} the value
+ * of the environment variable VAR (read now: getenv never allocates), %%
+ * a '%'. Secure-execution processes open no file, so never get here. */
 static bool expand(const char *spec, char *path, size_t size) {
   size_t n = 0;
   for (const char *p = spec; *p; p++) {
@@ -98,6 +102,22 @@ static bool expand(const char *spec, char *path, size_t size) {
     if (p[0] == '%' && p[1] == 'p') {
       n += put_number(path + n, (unsigned long)getpid());
       p++;
+    } else if (p[0] == '%' && p[1] == '%') {
+      path[n++] = '%';
+      p++;
+    } else if (p[0] == '%' && p[1] == 'q' && p[2] == '{' && strchr(p + 3, '}')) {
+      char name[256];
+      const char *close = strchr(p + 3, '}');
+      size_t len = (size_t)(close - (p + 3));
+      if (len >= sizeof name) return false;
+      memcpy(name, p + 3, len);
+      name[len] = '\0';
+      const char *v = getenv(name);
+      size_t vlen = v ? strlen(v) : 0;
+      if (v == NULL || strchr(v, '/') || n + vlen + 24 >= size) return false;
+      memcpy(path + n, v, vlen);
+      n += vlen;
+      p = close;
     } else {
       path[n++] = *p;
     }
@@ -139,8 +159,9 @@ hh_dest_t hh_dest_open_stream(void) {
 hh_dest_t hh_dest_open(void) {
   int saved = errno;
   hh_dest_t d = {-1, false};
-  if (hh_opt.output != NULL && strcmp(hh_opt.output, "stdout") != 0 && !hh_opt.secure) {
-    d.fd = open_file(hh_opt.output);
+  const char *path = hh_opt.format == HH_FORMAT_XML && hh_opt.xml_output ? hh_opt.xml_output : hh_opt.output;
+  if (path != NULL && strcmp(path, "stdout") != 0 && !hh_opt.secure) {
+    d.fd = open_file(path);
     d.close = d.fd >= 0;
   }
   if (d.fd < 0) d = hh_dest_open_stream();

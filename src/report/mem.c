@@ -58,3 +58,37 @@ int hh_report_regions(uintptr_t (*out)[2], int max) {
   }
   return n;
 }
+
+/* ------------------------------------------------------------------ arenas */
+
+typedef struct arena_chunk {
+  struct arena_chunk *next;
+  size_t size, used;
+} arena_chunk;
+
+void *hh_arena_alloc(hh_arena *a, size_t size) {
+  size = (size + 15) & ~(size_t)15;
+  arena_chunk *c = a->chunks;
+  if (c == NULL || c->used + size > c->size) {
+    size_t csize = size + 64 > ((size_t)1 << 20) ? size + 64 : (size_t)1 << 20;
+    c = hh_report_map(csize);
+    if (c == NULL) return NULL;
+    c->size = csize;
+    c->used = (sizeof *c + 15) & ~(size_t)15;
+    c->next = a->chunks;
+    a->chunks = c;
+  }
+  void *p = (char *)c + c->used;
+  c->used += size;
+  return p;
+}
+
+void hh_arena_free(hh_arena *a) {
+  arena_chunk *c = a->chunks;
+  while (c) {
+    arena_chunk *next = c->next;
+    hh_report_unmap(c, c->size);
+    c = next;
+  }
+  a->chunks = NULL;
+}

@@ -103,6 +103,11 @@ void hh_out_printf(hh_out *o, const char *fmt, ...) {
     }
     int width = 0;
     while (*f >= '0' && *f <= '9') width = width * 10 + (*f++ - '0');
+    int prec = -1; /* %.*s */
+    if (f[0] == '.' && f[1] == '*') {
+      prec = va_arg(ap, int);
+      f += 2;
+    }
     int lng = 0;
     while (*f == 'l' || *f == 'z') {
       lng++;
@@ -139,7 +144,8 @@ void hh_out_printf(hh_out *o, const char *fmt, ...) {
     case 's': {
       const char *s = va_arg(ap, const char *);
       if (s == NULL) s = "(null)";
-      put_padded(o, s, strlen(s), width, left);
+      size_t len = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+      put_padded(o, s, len, width, left);
       break;
     }
     case 'c': {
@@ -173,4 +179,30 @@ void hh_out_json_str(hh_out *o, const char *s) {
     }
   }
   hh_out_write(o, "\"", 1);
+}
+
+void hh_out_open_mem(hh_out *o) {
+  o->dest = (hh_dest_t){-1, false};
+  o->len = 0;
+  o->cap = OUT_CAP;
+  o->buf = hh_report_map(OUT_CAP);
+  if (o->buf == NULL) o->cap = 0;
+  o->locked = false;
+}
+
+void hh_out_append(hh_out *o, const hh_out *from) {
+  if (from->buf && from->len) hh_out_write(o, from->buf, from->len);
+}
+
+void hh_out_xml_str(hh_out *o, const char *s) {
+  if (s == NULL) return;
+  for (const char *p = s; *p;) {
+    size_t n = strcspn(p, "&<>\"'");
+    hh_out_write(o, p, n);
+    p += n;
+    if (*p == '\0') break;
+    const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '"' ? "&quot;" : "&apos;";
+    hh_out_write(o, e, strlen(e));
+    p++;
+  }
 }

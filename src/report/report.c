@@ -36,15 +36,14 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "hahalloc.h"
 #include "lock.h"
+#include "lookup.h"
 #include "report.h"
 
 static hh_lock report_lock = HH_LOCK_INIT;
 static _Atomic(int) exit_reported;
 
-static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};
-static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
-                                                 "still reachable"};
 
 static long now_ms(void) {
   struct timespec ts;
@@ -111,251 +110,343 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-/* ------------------------------------------------------------------ output */
+/* ------------------------------------------------------------------ the view */
 
-static void text_frame(hh_out *o, int pid, bool first, uintptr_t pc, const hh_line *l,
-                       const hh_pcinfo *pi) {
-  hh_out_printf(o, "==%d==    %s %p: ", pid, first ? "at" : "by", (void *)pc);
-  hh_out_printf(o, "%s", l && l->function ? l->function : "???");
-  if (l && l->file) hh_out_printf(o, " (%s:%d)\n", l->file, l->line);
-  else if (pi && pi->object) hh_out_printf(o, " (in %s+0x%lx)\n", pi->object, (unsigned long)(pi->offset));
-  else hh_out_printf(o, "\n");
+typedef struct report_req {
+  hh_dest_t dest;
+  size_t min_size;
+  bool at_exit;      /* the exit report; else mem_lhihiks or the leak-check API */
+  bool quiet_api;    /* the leak-check API: no output, names only if suppressions need them */
+  int format;
+  unsigned show_kinds;
+  int leak_check;
+  struct hahalloc_leaks *counts; /* the leak-check API's answer */
+} report_req;
+
+static uint64_t frames_hash(const hh_frame *f, int n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+  for (int i = 0; i < n; i++) {
+    h ^= f[i].pc + (uint64_t)f[i].line * 0x100000001b3ULL;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  return h;
 }
 
-static void text_stack(hh_out *o, int pid, const hh_symbols *sym, uint32_t site, int max_lines) {
-  int n = 0;
-  const uintptr_t *pcs = hh_site_frames(site, &n);
-  if (pcs == NULL) {
-    hh_out_printf(o, "==%d==    (no call site recorded: HAHALLOC_SUMMARY=0, HAHALLOC_STACK_DEPTH=0, or "
-                     "allocated while the stack could not be walked)\n", pid);
-    return;
+typedef struct keyed {
+  uint64_t key; /* kind, listed, stack hash: records to merge sit together */
+  hh_record *r;
+} keyed;
+
+static bool keyed_before(const keyed *x, const keyed *y) { return x->key < y->key; }
+
+static bool record_before(const hh_record *x, const hh_record *y) {
+  if (x->g.kind != y->g.kind) return x->g.kind < y->g.kind;
+  uint64_t bx = x->g.bytes + x->g.indirect_bytes, by = y->g.bytes + y->g.indirect_bytes;
+  if (bx != by) return bx > by;
+  return x->g.site < y->g.site;
+}
+
+/* Shell sort, no allocation: the sets are at most a few hundred thousand. */
+#define SHELL_SORT(T, a, n, before)                                                          \
+  do {                                                                                       \
+    size_t gap_ = 1;                                                                         \
+    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;                                              \
+    for (; gap_ > 0; gap_ /= 3)                                                              \
+      for (size_t i_ = gap_; i_ < (n); i_++) {                                               \
+        T v_ = (a)[i_];                                                                      \
+        size_t j_ = i_;                                                                      \
+        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) {                                 \
+          (a)[j_] = (a)[j_ - gap_];                                                          \
+          j_ -= gap_;                                                                        \
+        }                                                                                    \
+        (a)[j_] = v_;                                                                        \
+      }                                                                                      \
+  } while (0)
+
+/* Whether a group's stack is listed with file:line (addr2line runs for it). */
+static bool wants_lines(const report_req *q, const hh_group *g) {
+  if (q->quiet_api) return false;
+  if (q->format == HH_FORMAT_COLLAPSED) return true;
+  if (!g->listed) return false;
+  if (q->format == HH_FORMAT_JSON) return true;
+  return q->leak_check == HH_LEAK_FULL && (q->show_kinds & (1u << g->kind));
+}
+
+/* Names the groups' stacks, applies the suppressions, merges the groups
+ * whose stacks read the same, and orders the loss records. */
+static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a, hh_symbols **sym,
+                       hh_out *errs, hh_profile_view *prof) {
+  memset(v, 0, sizeof *v);
+  v->s = s;
+  v->at_exit = q->at_exit;
+  v->show_kinds = q->show_kinds;
+  v->leak_check = q->leak_check;
+  for (int k = 0; k < HH_KINDS; k++) {
+    v->kind_bytes[k] = s->kind_bytes[k];
+    v->kind_blocks[k] = s->kind_blocks[k];
   }
-  int shown = 0;
-  for (int i = 0; i < n && shown < max_lines; i++) {
-    const hh_pcinfo *pi = hh_symbols_get(sym, pcs[i]);
-    if (pi == NULL || pi->nlines == 0) {
-      text_frame(o, pid, shown++ == 0, pcs[i], NULL, pi);
+  v->supp_bytes = s->ignored_bytes;
+  v->supp_blocks = s->ignored_blocks;
+  hh_supp *supps = NULL;
+  size_t nsupps = hh_supp_load(&supps, errs);
+  v->supps = supps;
+  v->nsupps = nsupps;
+  bool user_supps = hh_supp_user();
+
+  /* every pc of every group, and whether it needs file:line */
+  size_t npcs = 0, cap = 1024;
+  uintptr_t *pcs = hh_arena_alloc(a, cap * sizeof *pcs);
+  uint8_t *lines = hh_arena_alloc(a, cap);
+  if (pcs == NULL || lines == NULL) return false;
+  bool any_lines = false;
+  for (size_t i = 0; i < s->ngroups; i++) {
+    int n = 0;
+    const uintptr_t *f = hh_site_frames(s->groups[i].site, &n);
+    bool want = wants_lines(q, &s->groups[i]) || (user_supps && !hh_opt.secure);
+    any_lines |= want;
+    for (int k = 0; f && k < n; k++) {
+      if (npcs == cap) {
+        uintptr_t *p2 = hh_arena_alloc(a, cap * 2 * sizeof *p2);
+        uint8_t *l2 = hh_arena_alloc(a, cap * 2);
+        if (p2 == NULL || l2 == NULL) return false;
+        memcpy(p2, pcs, cap * sizeof *pcs);
+        memcpy(l2, lines, cap);
+        pcs = p2;
+        lines = l2;
+        cap *= 2;
+      }
+      lines[npcs] = want;
+      pcs[npcs++] = f[k];
+    }
+  }
+  for (size_t i = 0; prof && i < prof->npeak + prof->ntotal; i++) { /* the profile's sites too */
+    int n = 0;
+    uint32_t site = i < prof->npeak ? prof->peak[i].site : prof->total[i - prof->npeak].site;
+    const uintptr_t *f = hh_site_frames(site, &n);
+    for (int k = 0; f && k < n; k++) {
+      if (npcs == cap) {
+        uintptr_t *p2 = hh_arena_alloc(a, cap * 2 * sizeof *p2);
+        uint8_t *l2 = hh_arena_alloc(a, cap * 2);
+        if (p2 == NULL || l2 == NULL) return false;
+        memcpy(p2, pcs, cap * sizeof *pcs);
+        memcpy(l2, lines, cap);
+        pcs = p2;
+        lines = l2;
+        cap *= 2;
+      }
+      lines[npcs] = 1;
+      pcs[npcs++] = f[k];
+      any_lines = true;
+    }
+  }
+  *sym = hh_symbols_resolve(pcs, lines, npcs, any_lines);
+  if (prof) {
+    prof->sym = *sym;
+    v->profile = prof;
+  }
+
+  /* the records, suppressed ones left out */
+  hh_record *rec = hh_arena_alloc(a, (s->ngroups + 1) * sizeof *rec);
+  keyed *keys = hh_arena_alloc(a, (s->ngroups + 1) * sizeof *keys);
+  hh_frame *tmp = hh_arena_alloc(a, HH_MAX_SHOWN * sizeof *tmp);
+  if (rec == NULL || keys == NULL || tmp == NULL) return false;
+  size_t n = 0;
+  for (size_t i = 0; i < s->ngroups; i++) {
+    hh_group *g = &s->groups[i];
+    int nf = hh_site_display(*sym, g->site, tmp, HH_MAX_SHOWN);
+    hh_supp *m = hh_supp_match(supps, nsupps, g->kind, tmp, nf);
+    if (m != NULL) {
+      g->suppressed = true;
+      m->count++;
+      m->bytes += g->bytes;
+      m->blocks += g->blocks;
+      v->supp_bytes += g->bytes;
+      v->supp_blocks += g->blocks;
+      v->kind_bytes[g->kind] -= g->bytes;
+      v->kind_blocks[g->kind] -= g->blocks;
       continue;
     }
-    for (int k = 0; k < pi->nlines && shown < max_lines; k++)
-      text_frame(o, pid, shown++ == 0, pcs[i], &pi->lines[k], pi);
+    hh_frame *fr = nf ? hh_arena_alloc(a, (size_t)nf * sizeof *fr) : NULL;
+    if (nf && fr == NULL) return false;
+    if (nf) memcpy(fr, tmp, (size_t)nf * sizeof *fr);
+    rec[n] = (hh_record){.g = *g, .frames = fr, .nframes = nf};
+    keys[n] = (keyed){(frames_hash(fr, nf) & ~(uint64_t)7) | (uint64_t)g->kind << 1 | g->listed, &rec[n]};
+    n++;
   }
-}
 
-static void text_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, bool at_exit, long ms) {
-  int pid = (int)getpid();
-  const char *when = at_exit ? "at exit" : "now";
-  hh_out_printf(o, "==%d== hahalloc heap summary for %s\n", pid, program_invocation_name);
-  hh_out_printf(o, "==%d==     in use %s: %'llu bytes in %'llu blocks\n", pid, when,
-                (unsigned long long)s->live_bytes, (unsigned long long)s->live_blocks);
-  hh_out_printf(o, "==%d==   total heap usage: %'llu allocs, %'llu frees, %'llu bytes allocated\n", pid,
-                (unsigned long long)s->totals.allocs, (unsigned long long)s->totals.frees,
-                (unsigned long long)s->totals.bytes_allocated);
-  hh_out_printf(o, "==%d==        peak in use: %'llu bytes, in whole blocks\n", pid,
-                (unsigned long long)s->totals.peak_bytes);
-
-  hh_out_printf(o, "==%d==\n==%d== use per root (size class):\n", pid, pid);
-  hh_out_printf(o, "==%d==   %4s %12s %14s %16s\n", pid, "root", "block size", "blocks in use",
-                "bytes in use");
-  for (int r = 0; r < HH_ROOTS + 2; r++) {
-    if (!s->root_blocks[r]) continue;
-    char size[24];
-    if (r < HH_ROOTS) {
-      int k = 0;
-      char rev[24];
-      for (unsigned v = hh_root_size[r]; v; v /= 10) rev[k++] = (char)('0' + v % 10);
-      int j = 0;
-      while (k) size[j++] = rev[--k];
-      size[j] = '\0';
-    } else {
-      strcpy(size, r == HH_ROOTS ? "large" : "oversize");
+  /* one record per stack: sites whose stacks read the same are merged */
+  SHELL_SORT(keyed, keys, n, keyed_before);
+  hh_record *out = hh_arena_alloc(a, (n + 1) * sizeof *out);
+  if (out == NULL) return false;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const hh_record *r = keys[i].r;
+    hh_record *prev = m ? &out[m - 1] : NULL;
+    if (prev && i > 0 && keys[i - 1].key == keys[i].key && prev->g.kind == r->g.kind &&
+        prev->g.listed == r->g.listed && hh_frames_equal(prev->frames, prev->nframes, r->frames, r->nframes)) {
+      hh_group *g = &prev->g;
+      g->bytes += r->g.bytes;
+      g->blocks += r->g.blocks;
+      g->indirect_bytes += r->g.indirect_bytes;
+      g->indirect_blocks += r->g.indirect_blocks;
+      if (r->g.min_size < g->min_size) g->min_size = r->g.min_size;
+      if (r->g.max_size > g->max_size) g->max_size = r->g.max_size;
+      if (r->g.site < g->site) g->site = r->g.site;
+      continue;
     }
-    hh_out_printf(o, "==%d==   %4d %12s %'14llu %'16llu\n", pid, r, size, (unsigned long long)s->root_blocks[r],
-                  (unsigned long long)s->root_bytes[r]);
+    out[m++] = *r;
   }
-
-  if (s->failed)
-    hh_out_printf(o, "==%d==\n==%d== (out of memory for the leak scan: totals only)\n", pid, pid);
-  bool full_reachable = hh_opt.show_reachable || !at_exit;
-  for (int kind = 0; kind < HH_KINDS; kind++) {
-    for (size_t i = 0; i < s->ngroups; i++) {
-      const hh_group *g = &s->groups[i];
-      if (g->kind != kind) continue;
-      hh_out_printf(o, "==%d==\n==%d== %'llu bytes in %'llu blocks are %s", pid, pid,
-                    (unsigned long long)g->bytes, (unsigned long long)g->blocks, kind_text[kind]);
-      if (g->blocks > 1 && g->min_size == g->max_size)
-        hh_out_printf(o, ", %'llu bytes each", (unsigned long long)g->min_size);
-      else if (g->blocks > 1)
-        hh_out_printf(o, ", %'llu to %'llu bytes each", (unsigned long long)g->min_size,
-                      (unsigned long long)g->max_size);
-      hh_out_printf(o, " (site %u)\n", g->site);
-      text_stack(o, pid, sym, g->site, kind == HH_REACHABLE && !full_reachable ? 1 : 64);
-    }
-  }
-  if (s->live_blocks == 0) hh_out_printf(o, "==%d==\n==%d== All heap blocks were freed -- no leaks are possible\n", pid, pid);
-  hh_out_printf(o, "==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
-  for (int kind = 0; kind < HH_KINDS; kind++)
-    hh_out_printf(o, "==%d==    %15s: %'llu bytes in %'llu blocks\n", pid, kind_text[kind],
-                  (unsigned long long)s->kind_bytes[kind], (unsigned long long)s->kind_blocks[kind]);
-  if (s->min_size && s->ngroups == 0)
-    hh_out_printf(o, "==%d== (no block listed: none is of %'llu bytes or more)\n", pid,
-                  (unsigned long long)s->min_size);
-  else if (s->min_size)
-    hh_out_printf(o, "==%d== (blocks listed above: at least %'llu bytes)\n", pid, (unsigned long long)s->min_size);
-  hh_out_printf(o, "==%d== (leak scan: %'llu KiB of roots, %d thread%s, %ld ms)\n", pid,
-                (unsigned long long)(s->anchor_bytes >> 10), s->threads, s->threads == 1 ? "" : "s", ms);
-  if (s->threads_missed)
-    hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n",
-                  pid, s->threads_missed, s->threads_missed == 1 ? "" : "s");
-  if (s->faults)
-    hh_out_printf(o, "==%d== (%'llu unreadable pages were skipped: guard pages, or memory unmapped "
-                  "during the scan)\n", pid, (unsigned long long)s->faults);
+  SHELL_SORT(hh_record, out, m, record_before);
+  for (size_t i = 0; i < m; i++)
+    if (out[i].g.listed) out[i].number = (uint32_t)++v->numbered;
+  v->rec = out;
+  v->nrec = m;
+  return true;
 }
 
-static void json_pair(hh_out *o, const char *key, uint64_t v, bool comma) {
-  hh_out_printf(o, "\"%s\":%llu%s", key, (unsigned long long)v, comma ? "," : "");
+/* ------------------------------------------------------------------ the leak-check API's baseline */
+
+typedef struct base_entry {
+  uint32_t site;
+  uint32_t kind;
+  uint64_t bytes, blocks;
+} base_entry;
+
+static base_entry *baseline; /* sorted by (site, kind), in memory from the OS */
+static size_t baseline_n, baseline_size;
+
+static bool base_before(const base_entry *x, const base_entry *y) {
+  return x->site != y->site ? x->site < y->site : x->kind < y->kind;
 }
 
-static void json_report(hh_out *o, const hh_scan *s, const hh_symbols *sym, long ms) {
-  hh_out_printf(o, "{\"pid\":%d,\"program\":", (int)getpid());
-  hh_out_json_str(o, program_invocation_name);
-  hh_out_printf(o, ",\"totals\":{");
-  json_pair(o, "allocs", s->totals.allocs, true);
-  json_pair(o, "frees", s->totals.frees, true);
-  json_pair(o, "bytes_allocated", s->totals.bytes_allocated, true);
-  json_pair(o, "peak_bytes", s->totals.peak_bytes, false);
-  hh_out_printf(o, "},\"in_use\":{");
-  json_pair(o, "bytes", s->live_bytes, true);
-  json_pair(o, "blocks", s->live_blocks, false);
-  hh_out_printf(o, "},\"summary\":{");
+static const base_entry *base_find(uint32_t site, uint32_t kind) {
+  size_t lo = 0, hi = baseline_n;
+  base_entry key = {site, kind, 0, 0};
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (base_before(&baseline[mid], &key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < baseline_n && baseline[lo].site == site && baseline[lo].kind == kind ? &baseline[lo] : NULL;
+}
+
+/* The counts of the API, from the scan's groups (before merging): what
+ * each (site, kind) holds more than at the baseline is new. */
+static void api_counts(const hh_view *v, const hh_scan *s, struct hahalloc_leaks *c, bool set_baseline) {
+  memset(c, 0, sizeof *c);
+  struct hahalloc_leak_count *kinds[HH_KINDS] = {&c->definite, &c->indirect, &c->possible, &c->reachable};
+  struct hahalloc_leak_count *fresh[HH_KINDS] = {&c->new_definite, &c->new_indirect, &c->new_possible,
+                                                 &c->new_reachable};
   for (int k = 0; k < HH_KINDS; k++) {
-    hh_out_printf(o, "\"%s\":{", kind_name[k]);
-    json_pair(o, "bytes", s->kind_bytes[k], true);
-    json_pair(o, "blocks", s->kind_blocks[k], false);
-    hh_out_printf(o, "}%s", k + 1 < HH_KINDS ? "," : "");
+    kinds[k]->bytes = v->kind_bytes[k];
+    kinds[k]->blocks = v->kind_blocks[k];
   }
-  hh_out_printf(o, "},\"roots\":[");
-  bool first = true;
-  for (int r = 0; r < HH_ROOTS + 2; r++) {
-    if (!s->root_blocks[r]) continue;
-    hh_out_printf(o, "%s{\"root\":%d,\"block_size\":", first ? "" : ",", r);
-    if (r < HH_ROOTS) hh_out_printf(o, "%u", hh_root_size[r]);
-    else hh_out_printf(o, "null");
-    hh_out_printf(o, ",");
-    json_pair(o, "blocks", s->root_blocks[r], true);
-    json_pair(o, "bytes", s->root_bytes[r], false);
-    hh_out_printf(o, "}");
-    first = false;
+  c->suppressed.bytes = v->supp_bytes;
+  c->suppressed.blocks = v->supp_blocks;
+  size_t n = 0;
+  for (size_t i = 0; i < s->ngroups; i++) {
+    const hh_group *g = &s->groups[i];
+    if (g->suppressed) continue;
+    const base_entry *b = base_find(g->site, g->kind);
+    uint64_t b_bytes = b ? b->bytes : 0, b_blocks = b ? b->blocks : 0;
+    if (g->bytes > b_bytes) fresh[g->kind]->bytes += g->bytes - b_bytes;
+    if (g->blocks > b_blocks) fresh[g->kind]->blocks += g->blocks - b_blocks;
+    n++;
   }
-  hh_out_printf(o, "],\"leaks\":[");
-  first = true;
-  for (int kind = 0; kind < HH_KINDS; kind++)
-    for (size_t i = 0; i < s->ngroups; i++) {
-      const hh_group *g = &s->groups[i];
-      if (g->kind != kind) continue;
-      hh_out_printf(o, "%s\n{\"kind\":\"%s\",", first ? "" : ",", kind_name[kind]);
-      first = false;
-      json_pair(o, "bytes", g->bytes, true);
-      json_pair(o, "blocks", g->blocks, true);
-      json_pair(o, "min_size", g->min_size, true);
-      json_pair(o, "max_size", g->max_size, true);
-      json_pair(o, "site", g->site, true);
-      hh_out_printf(o, "\"stack\":[");
-      int n = 0;
-      const uintptr_t *pcs = hh_site_frames(g->site, &n);
-      bool ffirst = true;
-      for (int f = 0; pcs && f < n; f++) {
-        const hh_pcinfo *pi = hh_symbols_get(sym, pcs[f]);
-        int lines = pi && pi->nlines ? pi->nlines : 1;
-        for (int k = 0; k < lines; k++) {
-          const hh_line *l = pi && pi->nlines ? &pi->lines[k] : NULL;
-          hh_out_printf(o, "%s{\"function\":", ffirst ? "" : ",");
-          ffirst = false;
-          hh_out_json_str(o, l ? l->function : NULL);
-          hh_out_printf(o, ",\"file\":");
-          hh_out_json_str(o, l ? l->file : NULL);
-          if (l && l->file) hh_out_printf(o, ",\"line\":%d", l->line);
-          else hh_out_printf(o, ",\"line\":null");
-          hh_out_printf(o, ",\"object\":");
-          hh_out_json_str(o, pi ? pi->object : NULL);
-          hh_out_printf(o, ",\"address\":\"%p\",\"offset\":\"%p\"}", (void *)pcs[f],
-                        (void *)(pi ? pi->offset : pcs[f]));
-        }
-      }
-      hh_out_printf(o, "]}");
+  if (!set_baseline) return;
+  hh_report_unmap(baseline, baseline_size);
+  baseline_n = 0;
+  baseline_size = (n + 1) * sizeof *baseline;
+  baseline = hh_report_map(baseline_size);
+  if (baseline == NULL) return;
+  /* merge the groups of one (site, kind): small blocks are grouped apart */
+  for (size_t i = 0; i < s->ngroups; i++) {
+    const hh_group *g = &s->groups[i];
+    if (!g->suppressed) baseline[baseline_n++] = (base_entry){g->site, g->kind, g->bytes, g->blocks};
+  }
+  SHELL_SORT(base_entry, baseline, baseline_n, base_before);
+  size_t m = 0;
+  for (size_t i = 0; i < baseline_n; i++) {
+    if (m && baseline[m - 1].site == baseline[i].site && baseline[m - 1].kind == baseline[i].kind) {
+      baseline[m - 1].bytes += baseline[i].bytes;
+      baseline[m - 1].blocks += baseline[i].blocks;
+    } else {
+      baseline[m++] = baseline[i];
     }
-  hh_out_printf(o, "],\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld,", s->threads,
-                s->threads_missed, ms);
-  hh_out_printf(o, "\"scan\":{\"ms\":%ld,\"bytes\":%zu,\"anchor_bytes\":%llu,\"faults\":%llu}}\n", ms,
-                s->scan_bytes, (unsigned long long)s->anchor_bytes, (unsigned long long)s->faults);
+  }
+  baseline_n = m;
 }
 
 /* ------------------------------------------------------------------ the report */
 
-static hh_symbols *symbolize(const hh_scan *s) {
-  uint32_t nsites = hh_site_count();
-  size_t bits_size = nsites / 8 + 1;
-  uint8_t *seen = hh_report_map(bits_size);
-  size_t npcs = 0, cap = 1024;
-  uintptr_t *pcs = hh_report_map(cap * sizeof *pcs);
-  if (seen == NULL || pcs == NULL) goto out;
-  for (size_t i = 0; i < s->ngroups; i++) {
-    uint32_t id = s->groups[i].site;
-    if (id == 0 || id > nsites || (seen[id / 8] & (1u << (id % 8)))) continue;
-    seen[id / 8] |= (uint8_t)(1u << (id % 8));
-    int n = 0;
-    const uintptr_t *f = hh_site_frames(id, &n);
-    for (int k = 0; f && k < n; k++) {
-      if (npcs == cap) {
-        uintptr_t *bigger = hh_report_map(cap * 2 * sizeof *pcs);
-        if (bigger == NULL) goto out;
-        memcpy(bigger, pcs, cap * sizeof *pcs);
-        hh_report_unmap(pcs, cap * sizeof *pcs);
-        pcs = bigger;
-        cap *= 2;
-      }
-      pcs[npcs++] = f[k];
-    }
-  }
-out:;
-  hh_symbols *sym = pcs ? hh_symbols_resolve(pcs, npcs) : NULL;
-  hh_report_unmap(seen, bits_size);
-  hh_report_unmap(pcs, cap * sizeof *pcs);
-  return sym;
-}
+int64_t hh_report_started_ns;
 
-/* Scans and writes one report to `dest`. Returns the number of definitely
- * lost blocks, or -1 when no scan could be made. */
-static int64_t report(hh_dest_t dest, size_t min_size, bool at_exit, uintptr_t own_sp,
-                      const uintptr_t *regs, int nregs, int64_t deadline) {
+/* Scans and writes one report to `q->dest` (and answers the API). Returns
+ * the number of blocks of the kinds that are errors (error_kinds), or -1
+ * when no scan could be made. */
+static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs,
+                      int64_t deadline, bool set_baseline) {
   hh_scan s;
   memset(&s, 0, sizeof s);
   s.own_sp = own_sp;
   for (int i = 0; i < nregs && i < 8; i++) s.own_regs[s.nown_regs++] = regs[i];
   s.static_tls = static_tls_size();
-  s.min_size = min_size;
+  s.min_size = q->min_size;
   dl_iterate_phdr(own_cb, &s);
   long t0 = now_ms();
   const char *why = hh_scan_run(&s, deadline);
   long ms = now_ms() - t0;
   if (why != NULL) {
-    hh_out o;
-    hh_out_open(&o, dest);
-    hh_out_printf(&o, "==%d== hahalloc: no leak report: %s\n", (int)getpid(), why);
-    hh_out_close(&o);
+    if (q->dest.fd >= 0) {
+      hh_out o;
+      hh_out_open(&o, q->dest);
+      hh_out_printf(&o, "==%d== hahalloc: no leak report: %s\n", (int)getpid(), why);
+      hh_out_close(&o);
+    }
     return -1;
   }
-  if (dest.fd >= 0) {
-    hh_symbols *sym = symbolize(&s);
-    hh_out o;
-    hh_out_open(&o, dest);
-    if (hh_opt.json) json_report(&o, &s, sym, ms);
-    else text_report(&o, &s, sym, at_exit, ms);
-    hh_out_close(&o);
-    hh_symbols_free(sym);
+  hh_arena a = {NULL};
+  hh_symbols *sym = NULL;
+  hh_view v;
+  hh_out errs;
+  hh_out_open_mem(&errs);
+  hh_profile_view prof;
+  bool profiled = hh_opt.profile && q->at_exit && hh_profile_view_build(&prof, &a, q->format == HH_FORMAT_COLLAPSED);
+  bool built = build_view(&v, q, &s, &a, &sym, &errs, profiled ? &prof : NULL);
+  v.ms = ms;
+  v.arena = &a;
+  if (!built) { /* out of memory for the view: the totals as they are */
+    v.nrec = 0;
+    v.s = &s;
+    v.profile = NULL;
   }
+  if (q->dest.fd >= 0) {
+    hh_out o;
+    hh_out_open(&o, q->dest);
+    if (q->format != HH_FORMAT_XML && q->format != HH_FORMAT_JSON) hh_out_append(&o, &errs);
+    switch (q->format) {
+    case HH_FORMAT_JSON: hh_write_json(&o, &v); break;
+    case HH_FORMAT_XML: hh_write_xml(&o, &v); break;
+    case HH_FORMAT_COLLAPSED: hh_write_collapsed(&o, &v); break;
+    default: hh_write_text(&o, &v); break;
+    }
+    hh_out_close(&o);
+  }
+  hh_out_close(&errs);
+  if (q->counts) api_counts(&v, &s, q->counts, false);
+  if (set_baseline) {
+    struct hahalloc_leaks unused;
+    api_counts(&v, &s, &unused, true);
+  }
+  int64_t errors = 0;
+  for (int k = 0; k < HH_KINDS; k++)
+    if (hh_opt.error_kinds & (1u << k)) errors += (int64_t)v.kind_blocks[k];
+  hh_symbols_free(sym);
+  hh_supp_free();
+  hh_arena_free(&a);
   hh_scan_free(&s);
-  return (int64_t)s.kind_blocks[HH_DEFINITE];
+  return errors;
 }
 
 /* ------------------------------------------------------------------ at exit */
@@ -366,6 +457,7 @@ static int report_pid; /* the process that reports: not a vfork child sharing ou
 static _Atomic(int) atexit_passed, destructor_passed;
 
 void hh_report_init(void) {
+  hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
   hh_dest_init();
 }
@@ -506,13 +598,20 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
     }
   }
   hh_dest_t dest = hh_dest_open();
-  int64_t definite = 0;
-  if (dest.fd >= 0 || hh_opt.leak_exitcode)
-    definite = report(dest, hh_opt.min_size, true, sp, regs, nregs, deadline);
+  int64_t errors = 0;
+  if (dest.fd >= 0 || hh_opt.leak_exitcode) {
+    report_req q = {.dest = dest,
+                    .min_size = hh_opt.min_size,
+                    .at_exit = true,
+                    .format = hh_opt.format,
+                    .show_kinds = hh_opt.show_kinds,
+                    .leak_check = hh_opt.leak_check};
+    errors = report(&q, sp, regs, nregs, deadline, false);
+  }
   hh_dest_close(dest);
   hh_lock_release(&report_lock);
   errno = saved;
-  if (hh_opt.leak_exitcode && definite > 0) {
+  if (hh_opt.leak_exitcode && hh_opt.leak_check != HH_LEAK_NO && errors > 0) {
     if (by_exit) flush_streams();
     syscall(SYS_exit_group, hh_opt.leak_exitcode);
   }
@@ -573,10 +672,74 @@ void hh_report_summary(int fd, size_t min_size) {
   }
   int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
   if (hh_lock_acquire_until(&report_lock, deadline)) {
-    report((hh_dest_t){fd, false}, min_size, false, CALLER_SP(), regs, CALLEE_REGS, deadline);
+    report_req q = {.dest = {fd, false},
+                    .min_size = min_size,
+                    .format = HH_FORMAT_TEXT,
+                    .show_kinds = 15,
+                    .leak_check = HH_LEAK_FULL};
+    report(&q, CALLER_SP(), regs, CALLEE_REGS, deadline, false);
     hh_lock_release(&report_lock);
   }
   errno = saved;
+}
+
+/* ------------------------------------------------------------------ the leak-check API */
+
+/* The scan now, with no output: counts per kind, suppressions applied, and
+ * what grew since the baseline. */
+static HH_NOINLINE int leak_check(struct hahalloc_leaks *out, bool set_baseline, uintptr_t sp,
+                                  const uintptr_t *regs, int nregs) {
+  hh_init();
+  int saved = errno;
+  int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
+  int64_t errors = -1;
+  if (hh_lock_acquire_until(&report_lock, deadline)) {
+    report_req q = {.dest = {-1, false},
+                    .quiet_api = true,
+                    .format = HH_FORMAT_TEXT,
+                    .show_kinds = 15,
+                    .leak_check = HH_LEAK_FULL,
+                    .counts = out};
+    errors = report(&q, sp, regs, nregs, deadline, set_baseline);
+    hh_lock_release(&report_lock);
+  }
+  errno = saved;
+  if (errors < 0) return -1;
+  if (out == NULL) return 0;
+  const struct hahalloc_leak_count *fresh[HH_KINDS] = {&out->new_definite, &out->new_indirect,
+                                                       &out->new_possible, &out->new_reachable};
+  size_t blocks = 0;
+  for (int k = 0; k < HH_KINDS; k++)
+    if (hh_opt.error_kinds & (1u << k)) blocks += fresh[k]->blocks;
+  return blocks > INT32_MAX ? INT32_MAX : (int)blocks;
+}
+
+HH_EXPORT HH_NOINLINE int hahalloc_leak_check(struct hahalloc_leaks *out) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  struct hahalloc_leaks scratch;
+  return leak_check(out ? out : &scratch, false, CALLER_SP(), regs, CALLEE_REGS);
+}
+
+HH_EXPORT HH_NOINLINE int hahalloc_leak_baseline(void) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  struct hahalloc_leaks scratch;
+  return leak_check(&scratch, true, CALLER_SP(), regs, CALLEE_REGS) < 0 ? -1 : 0;
+}
+
+HH_EXPORT void hahalloc_ignore(const void *ptr) {
+  if (ptr == NULL) return;
+  hh_init();
+  hh_ref ref;
+  if (!hh_lookup(ptr, "hahalloc_ignore", &ref)) return;
+  switch (ref.kind) {
+  case HH_REF_SMALL:
+    if (ref.page->track) ref.page->track[ref.index].site |= HH_SITE_IGNORED;
+    break;
+  case HH_REF_LARGE: ref.page->large_rec.site |= HH_SITE_IGNORED; break;
+  case HH_REF_OVERSIZE: ref.oversize->site |= HH_SITE_IGNORED; break;
+  }
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -584,15 +747,19 @@ void hh_report_summary(int fd, size_t min_size) {
 void hh_report_atfork_prepare(void) {
   hh_lock_acquire(&report_lock);
   hh_site_atfork_prepare();
+  hh_profile_atfork_prepare();
 }
 
 void hh_report_atfork_parent(void) {
+  hh_profile_atfork_parent();
   hh_site_atfork_parent();
   hh_lock_release(&report_lock);
 }
 
 void hh_report_atfork_child(void) {
+  hh_profile_atfork_child();
   hh_site_atfork_child();
+  hh_elf_atfork_child();
   hh_lock_init(&report_lock);
   report_pid = (int)getpid();
 }

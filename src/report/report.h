@@ -46,8 +46,8 @@ bool hh_maps_each(hh_map_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ unwind.c */
 
-#define HH_MAX_FRAMES 80 /* 64 frames asked for + leading runtime frames */
-#define HH_MAX_WRAPPER_FRAMES 12
+#define HH_MAX_FRAMES 80 /* 64 frames asked for + leading runtime and std:: frames */
+#define HH_MAX_WRAPPER_FRAMES 16
 
 /* One frame walk from a public entry point: the entry point's frame address
  * and return address. Fills pcs, returns their count. Every stack word read
@@ -76,8 +76,36 @@ void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);
 
+/* ------------------------------------------------------------------ elf.c */
+
+#include <link.h>
+
+/* An ELF file's function symbols (elf.c), mapped read-only. */
+typedef struct hh_elf {
+  uint8_t *map;
+  size_t size;
+  const ElfW(Sym) *syms;
+  size_t nsyms;
+  const char *strs;
+  size_t strsize;
+  bool full; /* .symtab (static functions too), not only .dynsym */
+} hh_elf;
+bool hh_elf_open(const char *path, hh_elf *e); /* false: no symbols (or secure mode) */
+void hh_elf_close(hh_elf *e);
+/* The linkage name of the function whose bytes cover `vaddr` (a link-time
+ * address: pc less the object's load base), or NULL; *start its address. */
+const char *hh_elf_function(const hh_elf *e, uintptr_t vaddr, uintptr_t *start);
+/* `pc` lies in a function of the C++ standard library (std::, __gnu_cxx::)
+ * compiled into a loaded object: a container's, an allocator's. */
+bool hh_pc_in_std(uintptr_t pc);
+void hh_elf_atfork_child(void);
+
 /* ------------------------------------------------------------------ site.c */
 
+/* A site's first frame is its entry point (enum hh_entry) + 1, never a
+ * real pc; the return addresses the walk found follow. */
+#define HH_ENTRY_PCS (HH_ENTRIES + 1)
+static inline bool hh_is_entry_pc(uintptr_t pc) { return pc < HH_ENTRY_PCS; }
 /* The frames of site `id` (1..); NULL for 0 or an unknown id. Lock-free. */
 const uintptr_t *hh_site_frames(uint32_t id, int *n);
 uint32_t hh_site_count(void); /* ids are 1..count */
@@ -90,6 +118,12 @@ void hh_site_atfork_child(void);
 void *hh_report_map(size_t size);          /* zeroed, from the OS; NULL on failure */
 void hh_report_unmap(void *p, size_t size);
 int hh_report_regions(uintptr_t (*out)[2], int max); /* [start, end) of each */
+/* Memory handed out in pieces and given back at once, from hh_report_map. */
+typedef struct hh_arena {
+  void *chunks;
+} hh_arena;
+void *hh_arena_alloc(hh_arena *a, size_t size); /* NULL: out of memory */
+void hh_arena_free(hh_arena *a);
 
 /* ------------------------------------------------------------------ stop.c */
 
@@ -115,12 +149,23 @@ void hh_world_resume(hh_world *w);
 
 enum hh_kind { HH_DEFINITE = 0, HH_INDIRECT = 1, HH_POSSIBLE = 2, HH_REACHABLE = 3, HH_KINDS = 4 };
 
+/* A site's blocks of one kind. Blocks below the report's min_size are
+ * grouped apart (listed = false): counted, matched against suppressions,
+ * not listed. */
 typedef struct hh_group {
   uint32_t site;
   uint8_t kind;
+  bool listed;
+  bool suppressed;             /* by a suppression (report.c) */
   uint64_t bytes, blocks;
   uint64_t min_size, max_size; /* of its blocks */
+  uint64_t indirect_bytes, indirect_blocks; /* definite: what they lead (memcheck's cliques) */
 } hh_group;
+
+/* A block the program asked the report to ignore (hahalloc_ignore) has this
+ * bit in its record's site: it is a root of the scan, and is counted as
+ * suppressed. Site ids stay far below it. */
+#define HH_SITE_IGNORED 0x80000000u
 
 typedef struct hh_scan {
   /* inputs */
@@ -136,6 +181,7 @@ typedef struct hh_scan {
   hh_totals totals;
   uint64_t live_bytes, live_blocks;
   uint64_t kind_bytes[HH_KINDS], kind_blocks[HH_KINDS];
+  uint64_t ignored_bytes, ignored_blocks; /* hahalloc_ignore */
   uint64_t root_blocks[HH_ROOTS + 2], root_bytes[HH_ROOTS + 2]; /* per size class */
   hh_group *groups; /* largest first, in hh_report_map memory */
   size_t ngroups, groups_cap;
@@ -157,8 +203,9 @@ void hh_scan_free(hh_scan *s);
 
 typedef struct hh_line {
   const char *function; /* demangled; NULL when unknown */
+  const char *mangled;  /* the linkage name (as suppressions name it); NULL when unknown */
   const char *file;     /* NULL when unknown */
-  int line;
+  int line;             /* > 0 when file is known */
 } hh_line;
 
 typedef struct hh_pcinfo {
@@ -172,13 +219,35 @@ typedef struct hh_pcinfo {
 typedef struct hh_symbols hh_symbols;
 
 /* Symbolizes return addresses, after the scan (the world runs again).
- * Function names and file:line come from `addr2line -f -C -i` (binutils)
- * run on each object, so any program built with -g gets them, no
- * -rdynamic needed; otherwise dladdr's exported symbol, otherwise
- * object+offset. All memory is meta memory. */
-hh_symbols *hh_symbols_resolve(const uintptr_t *pcs, size_t n);
+ * Every address gets its object and the function whose symbol covers it;
+ * those with lines[i] set (or all, when lines is NULL) also get file:line
+ * and inlined frames from `addr2line -f -i` (binutils) run on each object,
+ * so any program built with -g gets them, no -rdynamic needed. Entry-point
+ * pcs (hh_is_entry_pc) are left out. Without `spawn`, no helper runs
+ * (addr2line, c++filt): names from the symbol tables only, mangled. Memory
+ * from hh_report_map. */
+hh_symbols *hh_symbols_resolve(const uintptr_t *pcs, const uint8_t *lines, size_t n, bool spawn);
 const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc);
 void hh_symbols_free(hh_symbols *s);
+
+/* ------------------------------------------------------------------ frames.c */
+
+/* One frame of a stack as the report shows it. */
+typedef struct hh_frame {
+  uintptr_t pc;         /* the return address shown (the entry point's address for the first) */
+  const char *function; /* demangled; NULL: unknown ("???") */
+  const char *mangled;  /* linkage name; NULL: unknown */
+  const char *file;     /* NULL: unknown */
+  int line;             /* > 0 with file */
+  const char *object;   /* the loaded object's path; NULL: unknown */
+  uintptr_t offset;     /* pc less the object's load base */
+} hh_frame;
+#define HH_MAX_SHOWN 160
+/* The frames of `site`: its entry point, then its frames with inlined calls
+ * expanded, down to main. Returns their count (at most max). */
+int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max);
+bool hh_frames_equal(const hh_frame *a, int na, const hh_frame *b, int nb);
+const char *hh_basename(const char *path);
 
 /* ------------------------------------------------------------------ spawn.c */
 
@@ -218,9 +287,102 @@ typedef struct hh_out {
 void hh_out_open(hh_out *o, hh_dest_t dest);
 void hh_out_close(hh_out *o); /* flushes */
 void hh_out_write(hh_out *o, const char *s, size_t n);
-/* printf subset: flags ' (thousands separators) and -, width, length l ll z,
+/* printf subset: flags ' (thousands separators) and -, width, .* for s, length l ll z,
  * conversions d i u x s c p %. No allocation. */
 void hh_out_printf(hh_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
+
+/* A memory-only output (no destination), copied into another with
+ * hh_out_append. */
+void hh_out_open_mem(hh_out *o);
+void hh_out_append(hh_out *o, const hh_out *from);
+void hh_out_xml_str(hh_out *o, const char *s); /* escaped for XML text, nothing for NULL */
+
+/* ------------------------------------------------------------------ supp.c */
+
+/* A suppression (valgrind's format or LeakSanitizer's leak: line) and what
+ * it suppressed in this report. */
+typedef struct hh_supp {
+  const char *name, *origin;
+  unsigned kinds;   /* match-leak-kinds: bits 1 << enum hh_kind */
+  int nframes;
+  void *frames;     /* valgrind's frames (supp.c) */
+  const char *lsan; /* LeakSanitizer's pattern, or NULL */
+  uint64_t count, bytes, blocks;
+} hh_supp;
+/* The built-in set and the files of hh_opt.supp_files (none in secure
+ * mode), read now; problems are written to `errs` (may be NULL). Valid
+ * until hh_supp_free. */
+size_t hh_supp_load(hh_supp **out, hh_out *errs);
+void hh_supp_free(void);
+bool hh_supp_user(void); /* suppression files are in use */
+/* The first suppression matching a stack of `kind`, or NULL. */
+hh_supp *hh_supp_match(hh_supp *v, size_t n, unsigned kind, const hh_frame *fr, int nf);
+/* Writes a suppression for this stack, as valgrind's --gen-suppressions. */
+void hh_supp_write(hh_out *o, unsigned kind, const hh_frame *fr, int nf);
+
+/* ------------------------------------------------------------------ profile.c */
+
+#define HH_PROFILE_TOP 10
+typedef struct hh_profile_entry {
+  uint32_t site;
+  int64_t value;  /* what the list is ordered by */
+  int64_t blocks; /* at the peak */
+  uint64_t allocs, bytes;
+} hh_profile_entry;
+typedef struct hh_profile_view {
+  hh_profile_entry *peak; /* the sites holding the most at the peak, most first */
+  size_t npeak;
+  hh_profile_entry *total; /* the sites that allocated the most bytes */
+  size_t ntotal;
+  uint64_t peak_bytes; /* in use when the sites' shares were copied (within 1% of the peak) */
+  uint64_t peak_max;   /* the most requested bytes ever in use */
+  size_t sites;
+  const hh_symbols *sym;
+} hh_profile_view;
+/* Picks the sites to show (every site with bytes at the peak when
+ * every_site, for the collapsed stacks). */
+bool hh_profile_view_build(hh_profile_view *p, hh_arena *a, bool every_site);
+
+/* ------------------------------------------------------------------ write.c */
+
+/* A loss record: one stack and one kind, with its blocks. */
+typedef struct hh_record {
+  hh_group g;
+  const hh_frame *frames;
+  int nframes;
+  uint32_t number; /* "loss record N of M" */
+} hh_record;
+
+/* What the writers show. */
+typedef struct hh_view {
+  const hh_scan *s;
+  bool at_exit;   /* the exit report, not mem_lhihiks */
+  long ms;        /* the scan's time */
+  hh_record *rec; /* kinds in order, largest first */
+  size_t nrec, numbered;
+  unsigned show_kinds;
+  int leak_check;
+  uint64_t kind_bytes[HH_KINDS], kind_blocks[HH_KINDS]; /* less what is suppressed */
+  uint64_t supp_bytes, supp_blocks;
+  const hh_supp *supps;
+  size_t nsupps;
+  const hh_profile_view *profile; /* --profile, or NULL */
+  hh_arena *arena;                /* for the writers' own tables */
+} hh_view;
+
+bool hh_view_lists(const hh_view *v, const hh_record *r); /* the record is listed in full */
+/* Collapsed stacks: one line per stack (the frames given, or those of each
+ * site), outermost frame first, then its bytes; stacks that read the same
+ * are summed. */
+void hh_collapsed_write(hh_out *o, hh_arena *a, const hh_symbols *sym, const uint32_t *site, const uint64_t *bytes,
+                        const hh_frame *const *frames, const int *nframes, size_t n);
+void hh_profile_write_text(hh_out *o, int pid, const hh_view *v);
+void hh_profile_write_json(hh_out *o, const hh_view *v);
+void hh_profile_write_collapsed(hh_out *o, const hh_view *v);
+void hh_write_text(hh_out *o, const hh_view *v);
+void hh_write_json(hh_out *o, const hh_view *v);
+void hh_write_xml(hh_out *o, const hh_view *v);
+void hh_write_collapsed(hh_out *o, const hh_view *v);
 
 #endif /* HH_REPORT_H */

@@ -107,6 +107,12 @@ static struct {
   int cur_mode;
   uintptr_t last_chunk;     /* lookup's cache: the last chunk found, and its header */
   const hh_header *last_hdr;
+  /* memcheck's cliques: the bytes each definite block leads (blocks that
+   * are lost through it), keyed by its start; a leader that a later one
+   * takes in hands its bytes over */
+  struct leader { uintptr_t start; uint64_t bytes, blocks; } *leaders;
+  size_t leaders_cap, leaders_n;
+  uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -271,13 +277,54 @@ static inline void mark(uintptr_t v, bool definite) {
   }
 }
 
+/* ------------------------------------------------------------------ cliques */
+
+static size_t leader_slot(uintptr_t start) {
+  size_t i = (size_t)((start >> 4) * 0x9e3779b97f4a7c15ULL) & (S.leaders_cap - 1);
+  while (S.leaders[i].start && S.leaders[i].start != start) i = (i + 1) & (S.leaders_cap - 1);
+  return i;
+}
+
+/* Records what a definite block leads. Out of memory, the figure is lost:
+ * the kinds stay right, only the "(N direct, M indirect)" split is not. */
+static void leader_put(uintptr_t start, uint64_t bytes, uint64_t blocks) {
+  if ((S.leaders_n + 1) * 2 > S.leaders_cap) {
+    size_t cap = S.leaders_cap ? S.leaders_cap * 2 : 4096;
+    struct leader *t = hh_report_map(cap * sizeof *t), *old = S.leaders;
+    if (t == NULL) return;
+    size_t old_cap = S.leaders_cap;
+    S.leaders = t;
+    S.leaders_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+      if (old[i].start && old[i].bytes + old[i].blocks) S.leaders[leader_slot(old[i].start)] = old[i];
+    hh_report_unmap(old, old_cap * sizeof *old);
+  }
+  size_t i = leader_slot(start);
+  if (S.leaders[i].start == 0) S.leaders_n++;
+  S.leaders[i] = (struct leader){start, bytes, blocks};
+}
+
+static struct leader *leader_get(uintptr_t start) {
+  if (S.leaders_cap == 0) return NULL;
+  struct leader *l = &S.leaders[leader_slot(start)];
+  return l->start == start ? l : NULL;
+}
+
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
 static inline void mark_clique(uintptr_t v, uintptr_t leader) {
   hit x;
-  if (!lookup(v, &x, false) || x.start == leader) return;
+  if (!lookup(v, &x, true) || x.start == leader) return;
   if (M_STATE(*x.mark) == M_UNREACHED) {
     *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_INDIRECT);
     push(x.start, x.mark);
+    S.clique_bytes += x.size;
+    S.clique_blocks++;
+    struct leader *l = leader_get(x.start); /* an earlier leader, taken in */
+    if (l != NULL) {
+      S.clique_bytes += l->bytes;
+      S.clique_blocks += l->blocks;
+      l->bytes = l->blocks = 0;
+    }
   }
 }
 
@@ -721,6 +768,7 @@ static void mark_cb(void *arg) { mark(*(const uintptr_t *)arg, true); }
 static void mark_guarded(uintptr_t v) { guarded(mark_cb, &v); }
 
 static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
+static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 
 static void classify(const hh_world *w) {
   /* registers of the stopped threads and of this one */
@@ -732,6 +780,7 @@ static void classify(const hh_world *w) {
     mark_guarded(r->sp);
   }
   for (int k = 0; k < S.s->nown_regs; k++) mark_guarded(S.s->own_regs[k]);
+  each_block(ignored_cb);
   drain(false, 0);
   scan_maps(w);
   if (S.s->relro[1] > S.s->relro[0]) scan_anchor(S.s->relro[0], S.s->relro[1]);
@@ -743,14 +792,30 @@ static void classify(const hh_world *w) {
 static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)size, (void)site, (void)root;
   if (M_STATE(*mark) != M_UNREACHED) return;
+  S.clique_bytes = S.clique_blocks = 0;
   S.stack[S.top++] = start;
   drain(true, start);
+  if (S.clique_bytes) leader_put(start, S.clique_bytes, S.clique_blocks);
   progress("leaked blocks");
+}
+
+/* Blocks the program asked to be ignored (hahalloc_ignore) are roots: what
+ * they point to is reachable, as LeakSanitizer's ignored objects. */
+static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
+  (void)size, (void)root;
+  if (!(site & HH_SITE_IGNORED) || M_STATE(*mark) == M_REACHABLE) return;
+  *mark = (uint8_t)((*mark & M_PENDING) | M_REACHABLE);
+  push(start, mark);
 }
 
 /* ------------------------------------------------------------------ tallies */
 
 static const uint8_t state_kind[5] = {0, HH_DEFINITE, HH_INDIRECT, HH_POSSIBLE, HH_REACHABLE};
+
+static size_t group_index(uint32_t site, uint8_t kind, bool listed, size_t cap) {
+  uint64_t key = ((uint64_t)site * 4 + kind) * 2 + listed;
+  return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+}
 
 static bool group_grow(hh_scan *s) {
   size_t cap = s->groups_cap ? s->groups_cap * 2 : 1024;
@@ -759,7 +824,7 @@ static bool group_grow(hh_scan *s) {
   for (size_t i = 0; i < s->groups_cap; i++) {
     const hh_group *g = &s->groups[i];
     if (!g->blocks) continue;
-    size_t k = (size_t)((((uint64_t)g->site * 4 + g->kind) * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+    size_t k = group_index(g->site, g->kind, g->listed, cap);
     while (t[k].blocks) k = (k + 1) & (cap - 1);
     t[k] = *g;
   }
@@ -770,28 +835,36 @@ static bool group_grow(hh_scan *s) {
 }
 
 static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
-  (void)start;
   hh_scan *s = S.s;
-  uint8_t kind = state_kind[M_STATE(*mark) <= M_REACHABLE ? M_STATE(*mark) : M_REACHABLE];
   s->live_bytes += size;
   s->live_blocks++;
+  if (site & HH_SITE_IGNORED) {
+    s->ignored_bytes += size;
+    s->ignored_blocks++;
+    return;
+  }
+  uint8_t kind = state_kind[M_STATE(*mark) <= M_REACHABLE ? M_STATE(*mark) : M_REACHABLE];
   s->kind_bytes[kind] += size;
   s->kind_blocks[kind]++;
-  if (size < s->min_size) return; /* the tables list what the report lists */
-  s->root_blocks[root]++;
-  s->root_bytes[root] += size;
+  bool listed = size >= s->min_size;
+  if (listed) { /* the table lists what the report lists */
+    s->root_blocks[root]++;
+    s->root_bytes[root] += size;
+  }
   if ((s->ngroups + 1) * 2 > s->groups_cap && !group_grow(s)) {
     s->failed = true;
     return;
   }
   size_t cap = s->groups_cap;
-  size_t k = (size_t)((((uint64_t)site * 4 + kind) * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
-  while (s->groups[k].blocks && (s->groups[k].site != site || s->groups[k].kind != kind))
+  size_t k = group_index(site, kind, listed, cap);
+  while (s->groups[k].blocks &&
+         (s->groups[k].site != site || s->groups[k].kind != kind || s->groups[k].listed != listed))
     k = (k + 1) & (cap - 1);
   hh_group *g = &s->groups[k];
   if (g->blocks == 0) {
     g->site = site;
     g->kind = kind;
+    g->listed = listed;
     g->min_size = size;
     s->ngroups++;
   }
@@ -799,6 +872,13 @@ static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t sit
   g->bytes += size;
   if (size < g->min_size) g->min_size = size;
   if (size > g->max_size) g->max_size = size;
+  if (kind == HH_DEFINITE) {
+    const struct leader *l = leader_get(start);
+    if (l != NULL) {
+      g->indirect_bytes += l->bytes;
+      g->indirect_blocks += l->blocks;
+    }
+  }
 }
 
 /* Heapsort by bytes, descending, then by site (in place, no allocation). */
@@ -900,6 +980,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
   hh_report_unmap(S.h, S.h_size);
   hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
+  hh_report_unmap(S.leaders, S.leaders_cap * sizeof *S.leaders);
   return NULL;
 }
 

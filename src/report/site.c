@@ -152,7 +152,7 @@ uint32_t hh_site_count(void) { return atomic_load_explicit(&site_total, memory_o
 
 #define CACHE_BITS 6
 #define CACHE_N (1u << CACHE_BITS)
-#define MAX_READS 40
+#define MAX_READS 64
 
 typedef struct centry {
   uintptr_t ret, frame;
@@ -215,7 +215,7 @@ static bool state_free(tstate *s) {
 static tstate *state_get(uintptr_t frame) {
   hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return NULL;
-  int max_reads = 2 * (hh_opt.stack_depth + 4) + 2;
+  int max_reads = 2 * (hh_opt.stack_depth + 8) + 2; /* two words a frame, wrappers too */
   if (max_reads > MAX_READS) max_reads = MAX_READS;
   size_t esz = sizeof(centry) + (size_t)max_reads * sizeof(hh_read);
   tstate *ts = NULL;
@@ -296,10 +296,13 @@ void hh_callsite_remember(hh_heap *heap, uintptr_t ret, uint32_t id) {
   callsite_set(t, i, ret, id);
 }
 
-static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
+/* `tagged` is the caller's return address with the entry point in its top
+ * bits (HH_ENTRY_RET): the site's first frame is that entry point (a pc
+ * below HH_ENTRY_PCS), then the return addresses the walk finds. */
+static HH_NOINLINE uint32_t capture_slow(uintptr_t tagged, uintptr_t frame) {
   int depth = hh_opt.stack_depth;
   if (depth <= 0) { /* no sites: remember that for this call site too */
-    remember(ret, 0);
+    remember(tagged, 0);
     return 0;
   }
   if (hh_unwind_busy()) return 0;
@@ -307,24 +310,28 @@ static HH_NOINLINE uint32_t capture_slow(uintptr_t ret, uintptr_t frame) {
   if (ts == NULL || ts->heap != hh_heap_mine()) ts = state_get(frame);
   if (ts == NULL) return 0;
 
-  uintptr_t pcs[HH_MAX_FRAMES];
+  uintptr_t ret = hh_entry_untag(tagged);
+  uintptr_t pcs[HH_MAX_FRAMES + 1];
   hh_read reads[MAX_READS];
   int nreads = 0, n;
+  pcs[0] = hh_entry_of(tagged) + 1;
   uintptr_t hi = stack_end(ts, frame);
   if (hi == 0 || frame + 16 > hi) {
-    pcs[0] = ret;
-    n = 1;
+    pcs[1] = ret;
+    n = 2;
   } else {
-    n = hh_unwind(ret, frame, hi, depth, pcs, reads, ts->max_reads, &nreads);
+    n = 1 + hh_unwind(ret, frame, hi, depth, pcs + 1, reads, ts->max_reads, &nreads);
   }
   uint32_t id = site_intern(pcs, n);
-  if (depth == 1 && n == 1 && pcs[0] == ret && id != 0) { /* not a wrapper: the pc alone decides */
-    remember(ret, id);
+  if (depth == 1 && n == 2 && pcs[1] == ret && id != 0 && !hh_opt.profile) {
+    /* not a wrapper: the pc alone decides (the profile counts every malloc
+     * here, so it never lets the fast path decide) */
+    remember(tagged, id);
     return id;
   }
   if (nreads >= 0 && hi != 0 && hi == ts->hi) { /* alternate stacks may be unmapped */
-    centry *e = centry_at(ts, cache_index(ret, frame));
-    e->ret = ret;
+    centry *e = centry_at(ts, cache_index(tagged, frame));
+    e->ret = tagged;
     e->frame = frame;
     e->site = id;
     e->nreads = nreads;

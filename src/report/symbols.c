@@ -1,20 +1,26 @@
 /*
  * Return addresses to function, file:line and object+offset.
  *
- * Debug information is read by binutils' addr2line, run as a child process
- * once per object with a batch of addresses: it understands every DWARF
- * version gcc and clang emit, split debug files under /usr/lib/debug,
- * inlined frames (-i) and C++ names (-C), and the report needs no library
- * of its own for it. When addr2line is missing or knows nothing, dladdr
- * gives the exported symbol; failing that, object+offset is shown. Frames
- * in the runtime (libc, libstdc++, ld.so) get dladdr's names only, made
- * readable by c++filt from the same directory.
+ * Function names come from the object's own symbol table (elf.c), and only
+ * from a symbol whose bytes cover the address: a stripped program's static
+ * function is "???", as valgrind says, never the exported function that
+ * happens to come before it. Files and lines come from binutils' addr2line,
+ * run as a child process once per object with a batch of addresses: it
+ * understands every DWARF version gcc and clang emit, split debug files
+ * under /usr/lib/debug and inlined frames (-i), and the report needs no
+ * library of its own for it. It runs only for the frames the report lists
+ * (or matches against suppressions), and not for the runtime (libc,
+ * libstdc++, ld.so), whose frames only wrap malloc and whose debug
+ * information is large. Names are kept mangled (suppressions are written
+ * with them, as valgrind's are) and demangled for display by one run of
+ * c++filt from the same directory.
  *
  * The helpers run so that the program cannot tell (spawn.c): no SIGCHLD, no
  * inherited descriptor, an absolute path found at start-up, our environment
  * without LD_PRELOAD, and a deadline (HAHALLOC_SYMBOLIZE_TIMEOUT_MS for the
  * whole report) after which they are killed and the report goes on without
- * names. In secure-execution processes nothing is spawned.
+ * names. In secure-execution processes nothing is spawned and no file is
+ * opened: exported names only, from dladdr.
  *
  * No malloc here: the report may run in a thread that a signal interrupted
  * inside the allocator. Memory comes from the OS (hh_report_map).
@@ -133,17 +139,21 @@ static uintptr_t parse_hex(const char *l, size_t n) {
   return v;
 }
 
-/* Adds one (function, location) pair to `pi`. */
+/* Adds one (function, location) pair to `pi`: the function's linkage
+ * name, and "file:line" as addr2line prints it. A location without a line
+ * ("file:?", "??:0", "??:?": no line table) is no location: a line 0 is
+ * never shown. */
 static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen, const char *loc,
                      size_t loclen) {
   hh_line *nl = arena_alloc(s, (size_t)(pi->nlines + 1) * sizeof *nl);
   if (nl == NULL) return;
   if (pi->nlines) memcpy(nl, pi->lines, (size_t)pi->nlines * sizeof *nl);
   hh_line *l = &nl[pi->nlines];
-  l->function = (fnlen && !(fnlen == 2 && !memcmp(fn, "??", 2))) ? arena_strndup(s, fn, fnlen) : NULL;
+  l->mangled = (fnlen && !(fnlen == 2 && !memcmp(fn, "??", 2))) ? arena_strndup(s, fn, fnlen) : NULL;
+  l->function = l->mangled;
   l->file = NULL;
   l->line = 0;
-  /* "file:line", "file:line (discriminator 2)", "??:0", "??:?" */
+  /* "file:line", "file:line (discriminator 2)" */
   const char *d = memchr(loc, ' ', loclen);
   if (d) loclen = (size_t)(d - loc);
   const char *colon = NULL;
@@ -152,9 +162,12 @@ static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen,
       colon = loc + i;
       break;
     }
-  if (colon && !(colon - loc == 2 && !memcmp(loc, "??", 2))) {
+  int line = 0;
+  for (const char *p = colon ? colon + 1 : loc + loclen; p < loc + loclen && line >= 0; p++)
+    line = *p >= '0' && *p <= '9' && line < 100000000 ? line * 10 + (*p - '0') : -1;
+  if (colon && line > 0 && !(colon - loc == 2 && !memcmp(loc, "??", 2))) {
     l->file = arena_strndup(s, loc, (size_t)(colon - loc));
-    l->line = atoi(colon + 1);
+    l->line = line;
   }
   pi->lines = nl;
   pi->nlines++;
@@ -163,16 +176,15 @@ static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen,
 /* Runs addr2line on `obj` for infos[0..n) and fills their lines. */
 static void run_addr2line(hh_symbols *s, const char *tool, char **env, const char *obj, hh_pcinfo **infos,
                           size_t n) {
-  enum { FIXED = 7 };
+  enum { FIXED = 6 };
   char **argv = arena_alloc(s, (n + FIXED + 1) * sizeof *argv);
   if (argv == NULL) return;
   argv[0] = (char *)tool;
   argv[1] = (char *)"-a";
   argv[2] = (char *)"-f";
-  argv[3] = (char *)"-C";
-  argv[4] = (char *)"-i";
-  argv[5] = (char *)"-e";
-  argv[6] = (char *)obj;
+  argv[3] = (char *)"-i";
+  argv[4] = (char *)"-e";
+  argv[5] = (char *)obj;
   for (size_t i = 0; i < n; i++) {
     char *a = arena_alloc(s, 24);
     if (a == NULL) return;
@@ -243,29 +255,33 @@ static bool cxxfilt_path(char *buf, size_t size) {
   return access(buf, X_OK) == 0;
 }
 
-/* Demangles the C++ names among lines[i].function in place, with one run
- * of c++filt (no malloc, unlike __cxa_demangle). */
+/* Demangles the C++ names among lines[i].function in place, with runs of
+ * c++filt (no malloc, unlike __cxa_demangle). */
 static void demangle_all(hh_symbols *s, hh_line **lines, size_t n, char **env) {
   char tool[4096];
   if (n == 0 || !cxxfilt_path(tool, sizeof tool)) return;
-  char **argv = arena_alloc(s, (n + 2) * sizeof *argv);
+  enum { BATCH = 512 }; /* keep the command line short */
+  char **argv = arena_alloc(s, (BATCH + 2) * sizeof *argv);
   if (argv == NULL) return;
   argv[0] = tool;
-  for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)lines[i]->function;
-  argv[n + 1] = NULL;
-  size_t len, cap;
-  char *out = hh_spawn_capture(tool, argv, env, s->deadline, &len, &cap);
-  if (out == NULL) return;
-  size_t i = 0;
-  for (size_t at = 0; at < len && i < n;) {
-    const char *l = out + at;
-    const char *nl = memchr(l, '\n', len - at);
-    size_t ll = nl ? (size_t)(nl - l) : len - at;
-    at += ll + 1;
-    if (ll > 0) lines[i]->function = arena_strndup(s, l, ll);
-    i++;
+  for (size_t from = 0; from < n; from += BATCH) {
+    size_t k = n - from < BATCH ? n - from : BATCH;
+    for (size_t i = 0; i < k; i++) argv[i + 1] = (char *)lines[from + i]->mangled;
+    argv[k + 1] = NULL;
+    size_t len, cap;
+    char *out = hh_spawn_capture(tool, argv, env, s->deadline, &len, &cap);
+    if (out == NULL) return;
+    size_t i = 0;
+    for (size_t at = 0; at < len && i < k;) {
+      const char *l = out + at;
+      const char *nl = memchr(l, '\n', len - at);
+      size_t ll = nl ? (size_t)(nl - l) : len - at;
+      at += ll + 1;
+      if (ll > 0) lines[from + i]->function = arena_strndup(s, l, ll);
+      i++;
+    }
+    hh_report_unmap(out, cap);
   }
-  hh_report_unmap(out, cap);
 }
 
 static void sort_pcs(uintptr_t *a, size_t n) {
@@ -284,83 +300,123 @@ static void sort_pcs(uintptr_t *a, size_t n) {
     }
 }
 
-hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, size_t n) {
+/* Names the frames addr2line could not, from the object's symbol table:
+ * the function whose bytes cover the address, or none. Frames addr2line
+ * placed in a source file keep its names (inlined frames have no symbol of
+ * their own); without a line table addr2line names the nearest symbol below
+ * the address, which is checked here. */
+static void name_from_symbols(hh_symbols *s, size_t m) {
+  bool *done = arena_alloc(s, m + 1);
+  if (done == NULL) return;
+  memset(done, 0, m + 1);
+  for (size_t i = 0; i < m; i++) {
+    if (done[i] || s->info[i].object == NULL) continue;
+    const char *obj = s->info[i].object;
+    hh_elf e;
+    bool have = hh_elf_open(obj, &e);
+    for (size_t j = i; j < m; j++) {
+      hh_pcinfo *pi = &s->info[j];
+      if (done[j] || pi->object == NULL || strcmp(pi->object, obj) != 0) continue;
+      done[j] = true;
+      bool located = false;
+      for (int k = 0; k < pi->nlines; k++) located |= pi->lines[k].file != NULL;
+      if (located) continue;
+      const char *name = NULL;
+      if (have) {
+        name = hh_elf_function(&e, pi->offset - 1, NULL);
+      } else {
+        /* no file to read (secure execution): the exported symbol, if it covers pc */
+        Dl_info d;
+        const ElfW(Sym) *sym = NULL;
+        if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
+            pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size)
+          name = d.dli_sname;
+      }
+      /* a versioned definition of the C library: pthread_create@@GLIBC_2.34 */
+      if (name) name = arena_strndup(s, name, strcspn(name, "@"));
+      if (pi->nlines == 0) add_line(s, pi, "", 0, "", 0);
+      if (pi->nlines == 0) continue;
+      pi->nlines = 1; /* without a line table, addr2line's inlined frames are guesses too */
+      pi->lines[0].mangled = pi->lines[0].function = name;
+    }
+    if (have) hh_elf_close(&e);
+  }
+}
+
+hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, size_t n, bool spawn) {
   hh_symbols tmp = {0};
   hh_symbols *s = arena_alloc(&tmp, sizeof *s);
   if (s == NULL) return NULL;
   *s = tmp;
+  /* pc << 1 | wants lines: sorted, then merged */
   uintptr_t *pcs = arena_alloc(s, (n + 1) * sizeof *pcs);
   s->info = arena_alloc(s, (n + 1) * sizeof *s->info);
   hh_pcinfo **todo = arena_alloc(s, (n + 1) * sizeof *todo);
   bool *done = arena_alloc(s, n + 1);
   if (!pcs || !s->info || !todo || !done) return s;
-  memcpy(pcs, pcs_in, n * sizeof *pcs);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!hh_is_entry_pc(pcs_in[i])) pcs[k++] = pcs_in[i] << 1 | (lines_in == NULL || lines_in[i]);
+  n = k;
   sort_pcs(pcs, n);
   size_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (m == 0 || pcs[m - 1] != pcs[i]) pcs[m++] = pcs[i];
+  for (size_t i = 0; i < n; i++) {
+    if (m > 0 && pcs[m - 1] >> 1 == pcs[i] >> 1) pcs[m - 1] |= pcs[i] & 1;
+    else pcs[m++] = pcs[i];
+  }
 
   for (size_t i = 0; i < m; i++) {
     hh_pcinfo *pi = &s->info[i];
     memset(pi, 0, sizeof *pi);
-    pi->pc = pcs[i];
+    pi->pc = pcs[i] >> 1;
     const char *name;
     uintptr_t base;
-    if (hh_object_of(pcs[i] - 1, &name, &base)) { /* the call, the byte before the return address */
+    if (hh_object_of(pi->pc - 1, &name, &base)) { /* the call, the byte before the return address */
       pi->object = (name && *name) ? name : self_exe();
-      pi->offset = pcs[i] - base;
+      pi->offset = pi->pc - base;
     } else {
-      pi->offset = pcs[i];
+      pi->offset = pi->pc;
     }
   }
   s->n = m;
 
-  const char *tool = hh_opt.secure ? NULL : hh_opt.addr2line;
-  char **env = tool ? child_env(s) : NULL;
+  const char *tool = hh_opt.secure || !spawn ? NULL : hh_opt.addr2line;
+  char **env = hh_opt.secure || !spawn ? NULL : child_env(s);
   s->deadline = hh_now_ns() + (int64_t)hh_opt.symbolize_ms * 1000000;
   memset(done, 0, m);
   for (size_t i = 0; tool && env && i < m; i++) {
     /* The runtime's frames only wrap malloc (strdup, operator new): its
      * exported names are enough, and its debug information (libc6-dbg) is
      * large enough to cost more than the whole scan. */
-    if (done[i] || s->info[i].object == NULL || hh_runtime_object(s->info[i].object)) continue;
+    if (done[i] || !(pcs[i] & 1) || s->info[i].object == NULL || hh_runtime_object(s->info[i].object))
+      continue;
     const char *obj = s->info[i].object;
-    size_t k = 0;
+    size_t k2 = 0;
     for (size_t j = i; j < m; j++)
-      if (!done[j] && s->info[j].object && !strcmp(s->info[j].object, obj)) {
+      if (!done[j] && (pcs[j] & 1) && s->info[j].object && !strcmp(s->info[j].object, obj)) {
         done[j] = true;
-        todo[k++] = &s->info[j];
-        if (k == 512) { /* keep the command line short */
-          run_addr2line(s, tool, env, obj, todo, k);
-          k = 0;
+        todo[k2++] = &s->info[j];
+        if (k2 == 512) { /* keep the command line short */
+          run_addr2line(s, tool, env, obj, todo, k2);
+          k2 = 0;
         }
       }
-    if (k) run_addr2line(s, tool, env, obj, todo, k);
+    if (k2) run_addr2line(s, tool, env, obj, todo, k2);
   }
+  name_from_symbols(s, m);
 
-  /* what addr2line could not name: the dynamic symbol table */
-  hh_line **mangled = arena_alloc(s, (m + 1) * sizeof *mangled);
-  size_t nmangled = 0;
-  for (size_t i = 0; i < m; i++) {
-    hh_pcinfo *pi = &s->info[i];
-    bool named = false;
-    for (int k = 0; k < pi->nlines; k++) named |= pi->lines[k].function != NULL;
-    if (named) continue;
-    Dl_info d;
-    const ElfW(Sym) *sym = NULL;
-    /* the nearest exported symbol is the right one only if pc lies inside
-     * it: a static function after it would be misnamed */
-    if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
-        pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size) {
-      const char *name = d.dli_sname;
-      if (pi->nlines == 0) add_line(s, pi, name, strlen(name), "??:0", 4);
-      else pi->lines[0].function = arena_strndup(s, name, strlen(name));
-      if (mangled && pi->nlines > 0 && name[0] == '_' && name[1] == 'Z') mangled[nmangled++] = &pi->lines[0];
+  /* every C++ name, demangled in one go */
+  hh_line **mangled = arena_alloc(s, (m * 4 + 1) * sizeof *mangled);
+  size_t nmangled = 0, cap = m * 4;
+  for (size_t i = 0; mangled && i < m; i++)
+    for (int k3 = 0; k3 < s->info[i].nlines; k3++) {
+      hh_line *l = &s->info[i].lines[k3];
+      if (l->mangled && l->mangled[0] == '_' && l->mangled[1] == 'Z' && nmangled < cap) mangled[nmangled++] = l;
     }
-  }
-  if (tool && env && mangled) demangle_all(s, mangled, nmangled, env);
+  if (env && mangled) demangle_all(s, mangled, nmangled, env);
   return s;
 }
+
 const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc) {
   if (s == NULL) return NULL;
   size_t lo = 0, hi = s->n;

@@ -22,8 +22,10 @@
  * - otherwise CFA = sp + (cfa_i - sp_i), a constant for that return address;
  *   the caller's rbp is either untouched (rbp_(i+1) == rbp_i) or saved in
  *   the frame: we find the slot holding rbp_(i+1).
- * Frames in the runtime (libc, libstdc++, ld.so...) are flagged: the site of
- * a malloc reached through strdup or operator new is their caller's.
+ * Frames in the runtime (libc, libstdc++, ld.so...) and in the C++ standard
+ * library's templates compiled into the program (elf.c) are flagged: the
+ * site of a malloc reached through strdup, or of an operator new reached
+ * through a std::vector, is their caller's.
  * A return address that libgcc cannot unwind past (no CFI, end of stack,
  * a signal frame) gets an "end" rule: walks stop there, as libgcc would.
  */
@@ -179,6 +181,12 @@ static bool pc_is_runtime(uintptr_t pc) {
   return hh_object_of(pc - 1, &name, &base) && name && hh_runtime_object(name);
 }
 
+/* A frame whose allocation is attributed to its caller: the runtime's
+ * (strdup, operator new in libstdc++, the loader), and the standard
+ * library's templates compiled into the program (a std::vector's
+ * allocator), so that a leak through a container names the user's call. */
+static bool pc_is_wrapper(uintptr_t pc) { return pc_is_runtime(pc) || hh_pc_in_std(pc - 1); }
+
 /* ------------------------------------------------------------------ learning */
 
 #define LEARN_MAX (HH_MAX_FRAMES + 2)
@@ -249,14 +257,14 @@ static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
   _Unwind_Backtrace(learn_cb, &l);
   if (!l.started || l.n == 0) {
     /* The unwinder does not see our entry point: do not try again here. */
-    rule r = {.base = BASE_END, .wrapper = (uint8_t)pc_is_runtime(ret)};
+    rule r = {.base = BASE_END, .wrapper = (uint8_t)pc_is_wrapper(ret)};
     rule_add(ret, &r);
     return;
   }
   for (int i = 0; i < l.n; i++) {
     if (rule_find(l.ip[i]) != NULL) continue;
     rule r = {0};
-    r.wrapper = (uint8_t)pc_is_runtime(l.ip[i]);
+    r.wrapper = (uint8_t)pc_is_wrapper(l.ip[i]);
     if (i + 1 == l.n) {
       if (!l.ended) break; /* the caller was not seen: learn this one next time */
       r.base = BASE_END;

@@ -9,7 +9,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 LIB = os.path.join(BUILD, "libhahalloc.so")
 BIN = os.path.join(BUILD, "tests", "leak")
 SRC = os.path.dirname(os.path.abspath(__file__))
-RUNTIME = ("libc.so", "libstdc++.so", "ld-linux", "libgcc_s")
+RUNTIME = ("libc.so", "libstdc++.so", "ld-linux", "libgcc_s", "libhahalloc")
 results = []
 
 
@@ -72,7 +72,9 @@ def find_group(rep, kind, nbytes, blocks, func, src, line):
 def text_has(text, kind, nbytes, blocks, func, src, line):
     kinds = {"definite": "definitely lost", "indirect": "indirectly lost", "reachable": "still reachable",
              "possible": "possibly lost"}
-    head = re.compile(r"^==\d+== %s bytes in %s blocks are %s\b" % (format(nbytes, ","), format(blocks, ","), kinds[kind]))
+    # "48 bytes in 1 blocks", or a definite block that leads others: "96 (48 direct, 48 indirect) bytes"
+    head = re.compile(r"^==\d+== (%s|[\d,]+ \(%s direct, [\d,]+ indirect\)) bytes in %s blocks are %s\b" %
+                      (format(nbytes, ","), format(nbytes, ","), format(blocks, ","), kinds[kind]))
     lines = text.splitlines()
     for i, l in enumerate(lines):
         if head.search(l):
@@ -123,9 +125,15 @@ def leak_suite(label, prog, preload, expected, src):
     p = run([prog], preload, {"HAHALLOC_SUMMARY": "1"} if preload else None)
     check(f"{label}: text report goes to stderr, stdout stays the program's", "LEAK SUMMARY" in p.stderr and "==" not in p.stdout)
     for kind, nbytes, blocks, func, site in expected:
-        if kind == "reachable":
-            continue  # one frame only by default; covered by json
-        check(f"{label}: text {kind} {nbytes} bytes from {func} ({src}:{s[site]})",
+        if kind in ("definite", "possible"):  # valgrind's default kinds
+            check(f"{label}: text {kind} {nbytes} bytes from {func} ({src}:{s[site]})",
+                  text_has(p.stderr, kind, nbytes, blocks, func, src, s[site]), p.stderr[-1500:])
+        else:
+            check(f"{label}: text does not list {kind} blocks by default (valgrind's --show-leak-kinds)",
+                  not text_has(p.stderr, kind, nbytes, blocks, func, src, s[site]), p.stderr[-1500:])
+    p = run([prog], preload, {"HAHALLOC_SUMMARY": "1", "HAHALLOC_OPTIONS": "show-leak-kinds=all"})
+    for kind, nbytes, blocks, func, site in expected:
+        check(f"{label}: text with show-leak-kinds=all: {kind} {nbytes} bytes from {func} ({src}:{s[site]})",
               text_has(p.stderr, kind, nbytes, blocks, func, src, s[site]), p.stderr[-1500:])
 
 

@@ -82,7 +82,8 @@ p = run([TOOL, "--trace-children=yes", "--output=" + one, "--", "sh", "-c",
 text = open(one).read() if os.path.exists(one) else ""
 blocks = re.split(r"(?m)^(?===\d+== hahalloc heap summary)", text)
 blocks = [b for b in blocks if b.strip()]
-whole = all(len(set(re.findall(r"(?m)^==(\d+)==", b))) == 1 and b.rstrip().endswith("ms)") for b in blocks)
+whole = all(len(set(re.findall(r"(?m)^==(\d+)==", b))) == 1 and "LEAK SUMMARY" in b and "suppressed:" in b
+            for b in blocks)
 check("--trace-children=yes into one file: every report appended whole, none interleaved",
       len(blocks) == 5 and whole, f"{len(blocks)} blocks {p.stderr[-300:]}")
 p = run([TOOL, "--", "sh", "-c", PROGS + " leak"])
@@ -150,7 +151,7 @@ bad = repeat(20, [TOOL, "--", PROGS, "unstoppable_thread"])
 check("a thread that blocks every signal and keeps allocating: 20 clean exits", not bad, bad[:2])
 p = run([TOOL, "--", PROGS, "unstoppable_thread"])
 check("a thread that could not be stopped is named in the report", "could not be stopped" in p.stderr, p.stderr[-400:])
-p = run([TOOL, "--", PROGS, "guard_page_block"])
+p = run([TOOL, "--verbose", "--", PROGS, "guard_page_block"])  # the scan's figures: -v
 check("a live block holding a PROT_NONE page: no crash, the page is skipped",
       p.returncode == 0 and "unreadable pages were skipped" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
 check("a live block holding a PROT_NONE page: the block behind the guard is still found reachable",
@@ -304,6 +305,13 @@ if os.geteuid() == 0 and shutil.which("setpriv"):
     p = as_nobody([suid, "leak"], {"HAHALLOC_SUMMARY": "0", "HAHALLOC_FORMAT": "json"})
     check("setuid: no HAHALLOC_* variable has any effect", "LEAK SUMMARY" in p.stderr and "{" not in p.stderr,
           p.stderr[-300:])
+    supp = os.path.join(sdir, "all.supp")
+    open(supp, "w").write("leak:*\n")
+    os.chmod(supp, 0o644)
+    p = as_nobody([suid, "leak"], {"HAHALLOC_OPTIONS": "log-file=%s:suppressions=%s:xml=yes:leak-check=no" % (victim, supp)})
+    check("setuid: HAHALLOC_OPTIONS has no effect: no file written, no suppression file read, the text report on stderr",
+          open(victim).read() == "precious\n" and "definitely lost: 100 bytes in 1 blocks" in p.stderr and
+          "<?xml" not in p.stderr, p.stderr[-300:])
 else:
     print("SKIP setuid checks: they need root and setpriv (CI runs as root)")
     skipped.append("setuid")

@@ -54,7 +54,6 @@ void hh_init(void) {
   if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
-    hh_list_end.canary = hh_canary(hh_key, UINTPTR_MAX); /* no index */
     hh_options_init();
     hh_size_root_init();
     pthread_key_create(&heap_key, heap_thread_exit);
@@ -70,7 +69,7 @@ void hh_init(void) {
 
 static void heap_reset(hh_heap *h) {
   for (unsigned r = 0; r < HH_ROOTS; r++) hh_heap_set_direct(h, r, &hh_empty_page);
-  h->key = hh_key;
+  if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 
 hh_heap *hh_heap_get_slow(void) {

@@ -10,30 +10,18 @@
 
 #define MAX_RANGES (HH_SLICE_SIZE / HH_ALIGN) /* most ranges a page can hold */
 
-static void mark_list(const hh_page *page, const hh_block *b, uint64_t *free_bits) {
-  uintptr_t lo = (uintptr_t)page->start;
-  uintptr_t hi = lo + (uintptr_t)page->capacity * page->block_size;
-  for (uint32_t steps = 0; b != NULL && steps <= page->capacity; steps++) {
-    uintptr_t a = (uintptr_t)b;
-    if (a < lo || a >= hi) return;
-    uint32_t idx = hh_range_index(page, b);
-    free_bits[idx / 64] |= 1ull << (idx % 64);
-    b = b->next;
-  }
-}
-
 static void walk_page(const hh_page *page, hh_range_fn fn, void *arg) {
   if (page->kind == HH_PAGE_LARGE) {
-    if (atomic_load_explicit(&page->thread_free, memory_order_acquire) == 0)
+    if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire)) ==
+        HH_LINK_END)
       fn(page->start, page->block_size, page->large_rec.size, page->large_rec.site,
          arg);
     return;
   }
   uint64_t free_bits[MAX_RANGES / 64] = {0};
-  uint32_t cap = page->capacity <= MAX_RANGES ? page->capacity : MAX_RANGES;
-  mark_list(page, page->free, free_bits);
-  mark_list(page, (const hh_block *)atomic_load_explicit(&page->thread_free, memory_order_acquire),
-            free_bits);
+  uint64_t capacity = hh_page_capacity(page);
+  uint32_t cap = capacity <= MAX_RANGES ? (uint32_t)capacity : MAX_RANGES;
+  hh_page_free_bits(page, free_bits); /* page.c: links are decoded there */
   for (uint32_t i = 0; i < cap; i++) {
     if (free_bits[i / 64] & (1ull << (i % 64))) continue;
     const hh_track_rec *rec = page->track ? &page->track[i] : NULL;

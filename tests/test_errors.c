@@ -239,20 +239,32 @@ static int child_bad_call(const char *scenario) {
 
 /* A program writes into a block after freeing it: the allocation that would
  * take the block next finds the damage and must not follow or hand out what
- * was written. `arg` is the word written: 1 (the canary, with garbage) or 0
- * (the free-list link, cleared to NULL, as a program clearing a pointer
- * field of a freed object does). */
+ * was written. `arg` names the value written into the freed block's first
+ * word, which holds its free-list link: "0" (a pointer field cleared after
+ * the free, the commonest), "1" and "-1" (a reference count), "double"
+ * (a floating-point field). */
+static uint64_t written_word(const char *arg) {
+  if (!strcmp(arg, "1")) return 1;
+  if (!strcmp(arg, "-1")) return UINT64_MAX;
+  if (!strcmp(arg, "double")) {
+    double d = 3.25;
+    uint64_t w;
+    memcpy(&w, &d, sizeof w);
+    return w;
+  }
+  return 0;
+}
+
 static int child_write_after_free(const char *arg) {
   make_witnesses();
   uint64_t *p = malloc(32);
   void *keep = malloc(32); /* p is not the page's last range: its link is not the list's end */
   free(p);
   announce(p);
-  if (arg[0] == '1') HH_OPAQUE(p)[1] = 0x5eed;
-  else HH_OPAQUE(p)[0] = 0;
+  HH_OPAQUE(p)[0] = written_word(arg);
   void *q = malloc(32); /* the block is the head of its page's free list */
-  if (arg[0] == '1' && q == (void *)p) return child_fail("the damaged block was handed out again");
-  void *r = malloc(32); /* would follow a cleared link */
+  void *r = malloc(32); /* would follow the damaged link */
+  if (q == NULL || r == NULL) return child_fail("malloc failed after the damage");
   free(q);
   free(r);
   free(keep);
@@ -418,14 +430,15 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_9437184),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
-      {"abort: a freed block's canary overwritten", write_after_free_aborts_at_the_next_allocation, NULL,
-       NULL, (void *)"1"},
-      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's canary overwritten",
-       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"1"},
-      {"abort: a freed block's free-list link cleared", write_after_free_aborts_at_the_next_allocation,
-       NULL, NULL, (void *)"0"},
-      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's free-list link cleared",
-       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"0"},
+#define WRITE_AFTER_FREE(word, what)                                                         \
+  {"abort: " what " written into a freed block's link", write_after_free_aborts_at_the_next_allocation, \
+   NULL, NULL, (void *)word},                                                               \
+  {"ignore with HAHALLOC_ON_ERROR=continue: " what " written into a freed block's link",    \
+   write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)word}
+      WRITE_AFTER_FREE("0", "NULL"),
+      WRITE_AFTER_FREE("1", "1"),
+      WRITE_AFTER_FREE("-1", "-1"),
+      WRITE_AFTER_FREE("double", "a double"),
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
     hh_block *b = (hh_block *)hh_range_at(page, idx);
     uint64_t next = hh_block_next(page, idx);
     if (HH_UNLIKELY(next >= page->capacity && next != HH_LINK_END)) {
-      hh_free_list_damaged(page, idx, next);
+      hh_free_list_damaged(page, idx, next, true);
       continue;
     }
     hh_take(heap, page, b, idx, next, size, ret, frame);

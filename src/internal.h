@@ -161,6 +161,8 @@ typedef struct hh_page {
   uint8_t in_full;                 /* on the heap's full list (the owner's view) */
   uint32_t slice_offset;           /* distance to the span's first slice */
   uint32_t reserved;               /* ranges that fit in the page */
+  uint32_t damaged;                /* 1 + index of a free range whose link was
+                                      overwritten (set aside, reported), or 0 */
   _Atomic(uint64_t) thread_free;   /* ranges other threads freed: a stack, see
                                       hh_remote_head; and HH_REMOTE_FULL */
   uint32_t slice_count;            /* slices in the span (first slice only) */
@@ -492,16 +494,20 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map);
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
-/* The link of the free range at `idx` decodes to `next`, which is neither
- * an index below the capacity nor the end of the list: the program wrote
- * into the range after freeing it, or past the end of the range before it.
- * Reported, with the range and its neighbour; with HAHALLOC_ON_ERROR=continue
- * the page's free lists are rebuilt from what its ranges say (owner only). */
-void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next);
+/* The link of the range at `idx`, reached by a free list, decodes to
+ * `next`, which is neither an index below the capacity nor the end of the
+ * list: the program wrote into the range after freeing it, or past the end
+ * of the range before it, or forged the link of the range before it on the
+ * list (then the range is live: told apart by counting the page's free
+ * ranges). Reported with the range, its size class and its neighbour; with
+ * HAHALLOC_ON_ERROR=continue the rest of the list is set aside: its ranges
+ * are never handed out again, and a live range is never handed out twice.
+ * `head`: the range is the first of the page's local list. Owner only. */
+void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head);
 /* Fills `bits` (one per range below the capacity) with the page's free
- * ranges, for the report: ranges whose links say they are free, and ranges
- * a free list reaches whose own link is damaged (reported). The world is
- * stopped or the page is the caller's. */
+ * ranges, for the report: ranges whose links say they are free, and a range
+ * whose link was damaged when the page's counts show it is free (the damage
+ * is told on stderr). The world is stopped or the page is the caller's. */
 void hh_page_free_bits(const hh_page *page, uint64_t *bits);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */

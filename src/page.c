@@ -60,6 +60,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->used = 0;
   page->free = HH_LINK_END;
   page->in_full = 0;
+  page->damaged = 0;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
 }
@@ -97,18 +98,19 @@ void hh_page_collect(hh_page *page) {
   /* take the list, keep the full bit */
   uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
   uint64_t head = hh_remote_head(tf);
-  uint64_t n = 0, cap = page->capacity, last;
-  for (uint64_t idx = head;;) { /* check every link before splicing */
+  uint64_t n = 0, cap = page->capacity, last = HH_LINK_END;
+  for (uint64_t idx = head;;) { /* every link is checked before the list is spliced */
     uint64_t next = hh_block_next(page, idx);
-    n++;
-    if (next == HH_LINK_END) {
-      last = idx;
+    if (next != HH_LINK_END && (next >= cap || n >= cap)) {
+      /* keep the sound part; the rest stays counted in use, never reused */
+      hh_free_list_damaged(page, idx, next, false);
+      if (last == HH_LINK_END) return;
+      link_set(page, last, HH_LINK_END);
       break;
     }
-    if (next >= cap || n > cap) {
-      hh_free_list_damaged(page, idx, next);
-      return; /* continue: the page's lists were rebuilt */
-    }
+    n++;
+    last = idx;
+    if (next == HH_LINK_END) break;
     idx = next;
   }
   link_set(page, last, page->free);
@@ -168,57 +170,75 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
   if (page->in_full && page->kind == HH_PAGE_SMALL) page_from_full(heap, page);
 }
 
-/* The owner's page, after damage: its free lists are rebuilt from what
- * every range's link says (free or not), the remote list included, so that
- * the ranges that were free stay free and no live range is ever listed.
- * `damaged` is free (a list reached it) whatever its link now says. */
-static void page_rebuild(hh_page *page, uint64_t damaged) {
-  uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
-  (void)tf; /* its ranges say they are free: found below */
-  uint64_t cap = page->capacity, head = HH_LINK_END, n = 0;
-  for (uint64_t i = cap; i-- > 0;) {
-    if (i != damaged && !hh_range_is_free(page, i)) continue;
-    link_set(page, i, head);
-    head = i;
-    n++;
-  }
-  page->free = (uint32_t)head;
-  page->used = (page->used & HH_USED_FULL) | (uint32_t)(cap - n);
+/* Whether the range at `idx`, whose link is damaged, is free: the page's
+ * ranges below the capacity are live (counted in `used` with the remote
+ * frees not yet collected, which look free), free and looking free, or
+ * this one. One missing from the free count: it is free. */
+static bool damaged_is_free(const hh_page *page, uint64_t idx) {
+  uint64_t cap = hh_page_capacity(page), looking = 0, remote = 0;
+  for (uint64_t i = 0; i < cap; i++) looking += hh_range_is_free(page, i);
+  uint64_t r = hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire));
+  for (; r != HH_LINK_END && r < cap && remote <= cap; r = hh_block_next(page, r)) remote++;
+  if (page->damaged != 0 && page->damaged - 1 != idx) looking++; /* an earlier one */
+  return looking + 1 + hh_page_used(page) == cap + remote;
 }
 
-void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next) {
+void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head) {
   uint8_t *b = hh_range_at(page, idx);
   uint64_t link = ((hh_block *)b)->link;
-  const char *how = next == HH_LINK_CLAIMED ? " (a free of it by another thread is under way)"
-                    : link == 0             ? " (cleared)"
-                                            : "";
-  if (idx > 0 && !hh_range_is_free(page, idx - 1)) {
+  const char *recovery = "the rest of the page's free list is set aside (never reused)";
+  (void)next;
+  if (!damaged_is_free(page, idx)) {
+    /* a link before it was forged: it leads to a live block */
+    hh_corruption(recovery,
+                  "a free-list link of the %u-byte blocks at %p..%p was overwritten with a valid "
+                  "one that leads to the live block at %p: a freed block's link was forged (a "
+                  "use after free, or a write past the end of the block before it)",
+                  page->block_size, (void *)page->start,
+                  (void *)(page->start + (size_t)page->reserved * page->block_size), (void *)b);
+  } else if (idx > 0 && !hh_range_is_free(page, idx - 1)) {
     /* a live neighbour before it: an overflow is as likely as a use after free */
-    hh_corruption("the page's free lists are rebuilt; the damaged block stays free",
+    page->damaged = (uint32_t)idx + 1;
+    hh_corruption(recovery,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free), or by a write past the end of the %u-byte block before it at %p (%u "
                   "bytes requested): its free-list link reads 0x%lx%s",
                   page->block_size, (void *)b, page->block_size, (void *)(b - page->block_size),
-                  page->track[idx - 1].size, (unsigned long)link, how);
+                  page->track[idx - 1].size, (unsigned long)link, link == 0 ? " (cleared)" : "");
   } else {
-    hh_corruption("the page's free lists are rebuilt; the damaged block stays free",
+    page->damaged = (uint32_t)idx + 1;
+    hh_corruption(recovery,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free): its free-list link reads 0x%lx%s",
-                  page->block_size, (void *)b, (unsigned long)link, how);
+                  page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "");
   }
-  page_rebuild(page, idx);
+  if (head) page->free = HH_LINK_END;
 }
 
 void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
   uint64_t cap = hh_page_capacity(page);
   for (uint64_t i = 0; i < cap; i++)
     if (hh_range_is_free(page, i)) bits[i / 64] |= 1ull << (i % 64);
-  /* A range a list reaches is free even when its own link was damaged. */
-  uint64_t bad = list_damage(page, page->free, cap);
-  if (bad < cap) bits[bad / 64] |= 1ull << (bad % 64);
+  if (page->damaged != 0 && page->damaged - 1 < cap) { /* found and reported before */
+    uint64_t d = page->damaged - 1;
+    bits[d / 64] |= 1ull << (d % 64);
+  }
+  /* Damage nothing met yet: told now, and the range counted as what the
+   * page's counts say it is, so that the report stays right. */
   uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
-  bad = list_damage(page, hh_remote_head(tf), cap);
-  if (bad < cap) bits[bad / 64] |= 1ull << (bad % 64);
+  uint64_t heads[2] = {page->free, hh_remote_head(tf)};
+  for (int k = 0; k < 2; k++) {
+    uint64_t bad = list_damage(page, heads[k], cap);
+    if (bad >= cap) continue;
+    bool is_free = damaged_is_free(page, bad);
+    if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
+    hh_dprintf(2,
+               "hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
+               "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
+               is_free ? "a write into the free" : "a forged free-list link leads to the live",
+               page->block_size, (void *)hh_range_at(page, bad),
+               (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
+  }
 }
 
 /* Collects remote frees from full pages (and large ranges) after a remote
@@ -307,6 +327,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;
   page->in_full = 1;
+  page->damaged = 0;
   atomic_store_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
   ((hh_block *)page->start)->link = 0; /* a stale link must not make it look free */

@@ -4,6 +4,11 @@
  * meta memory for the allocator's own tables.
  *
  * None of these calls may change errno on success: free() must keep errno.
+ *
+ * No mapping is made with MAP_NORESERVE: memory handed to the program is
+ * charged to the kernel's overcommit accounting, so a request the kernel
+ * would refuse (malloc of 64 TiB on a machine of 24 GiB) fails at once with
+ * ENOMEM, as glibc's does, instead of succeeding and faulting later.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,8 +24,7 @@
 /* ------------------------------------------------------------------ mmap */
 
 void *hh_os_map(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -62,8 +66,8 @@ static _Atomic(uintptr_t) aligned_hint;
 void *hh_os_map_aligned(size_t size, size_t align) {
   uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
   if (hint > size + align) {
-    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
     if (p != MAP_FAILED) {
       if (((uintptr_t)p & (align - 1)) == 0) {
         atomic_store_explicit(&aligned_hint, (uintptr_t)p, memory_order_relaxed);

@@ -515,7 +515,39 @@ static void memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit(vo
   run_oom("1048576:16777216");
 }
 
+/* Sizes the kernel's overcommit policy refuses get ENOMEM, as from glibc:
+ * the memory handed to the program is charged to the overcommit accounting
+ * (no MAP_NORESERVE). What the kernel says is asked first with a plain mmap
+ * of the same size; either way a free leaves no registry behind in RSS. */
+static int child_impossible_size(const char *arg) {
+  (void)arg;
+  const size_t sizes[] = {(size_t)64 << 30, (size_t)1 << 40, (size_t)16 << 40, (size_t)64 << 40};
+  long before = rss_kb();
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    void *probe = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool kernel_refuses = probe == MAP_FAILED;
+    if (!kernel_refuses) munmap(probe, sizes[i]);
+    errno = 0;
+    void *p = hahalloc(HH_OPAQUE(sizes[i]));
+    if (kernel_refuses)
+      CHILD_CHECK(p == NULL && errno == ENOMEM, "hahalloc(%zu GiB) = %p (errno %d): the kernel refuses "
+                  "that much, so must hahalloc", sizes[i] >> 30, p, errno);
+    printf("hahalloc(%zu GiB): %s\n", sizes[i] >> 30, p ? "a block" : "ENOMEM");
+    frhehe(p);
+  }
+  long after = rss_kb();
+  printf("RSS %ld kB before, %ld kB after\n", before, after);
+  CHILD_CHECK(after - before < 8 * 1024, "RSS grew by %ld kB", after - before);
+  return 0;
+}
+
+static void sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS(void **state) {
+  (void)state;
+  run_fresh("impossible_size", "", NULL);
+}
+
 static const hh_child_entry children[] = {{"oom", oom_child},
+                                          {"impossible_size", child_impossible_size},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_exited", child_rss_exited},
@@ -547,6 +579,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(out_of_memory_with_oversize_blocks_returns_NULL_and_ENOMEM),
       cmocka_unit_test(memory_freed_from_small_blocks_serves_large_ones_under_a_limit),
       cmocka_unit_test(memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit),
+      cmocka_unit_test(sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS),
   };
   return cmocka_run_group_tests_name("memory: RSS, metadata, out of memory", tests, NULL, NULL);
 }

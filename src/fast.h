@@ -41,8 +41,10 @@
 /* gcc branches on the flags of a read-modify-write of memory only when it
  * tests the sign; the free fast path's two counters test more, and say it
  * in x86-64 assembly (asm goto with outputs: gcc 11, clang 11). */
-#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                   \
-                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#if defined(__SANITIZE_THREAD__)
+#define HH_ASM_GOTO 0 /* ThreadSanitizer sees no access made in assembly */
+#elif defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                 \
+                              (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define HH_ASM_GOTO 1
 #else
 #define HH_ASM_GOTO 0

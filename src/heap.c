@@ -162,7 +162,7 @@ static void heap_merge(hh_heap *into, hh_heap *h) {
   hh_mapping *m = h->mappings, *last = NULL;
   for (; m != NULL; m = m->next) {
     atomic_store_explicit(&m->heap, into, memory_order_release);
-    hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = hh_mapping_tag(into);
+    hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(into));
     last = m;
   }
   if (last != NULL) {

@@ -70,7 +70,7 @@ static bool mapping_new(hh_heap *heap) {
     hh_os_unmap(m, HH_MAPPING_SIZE);
     return false;
   }
-  hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = hh_mapping_tag(heap);
+  hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(heap));
   m->cookie = hh_key ^ (uintptr_t)m;
   m->kind = HH_MAP_PAGES;
   atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
@@ -94,7 +94,7 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
   if (m->next) m->next->prev = m->prev;
   heap->empty_mappings--;
   heap->mapped_slices -= SPAN_SLICES;
-  hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = 0;
+  hh_chunk_tag_set((uintptr_t)m, 0);
   hh_registry_set((uintptr_t)m, NULL);
   hh_os_unmap(m, HH_MAPPING_SIZE);
 }

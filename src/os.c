@@ -44,6 +44,28 @@ void hh_os_purge(void *p, size_t size) {
   errno = saved;
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer intercepts mmap and munmap, not mremap: memory that
+ * mremap moves or extends keeps the shadow of whatever was there before, and
+ * the next thread to use it would be reported racing with the last one. The
+ * TSan build (tests only) grows by moving, and moves by copying. */
+bool hh_os_grow(void *p, size_t old_size, size_t new_size) {
+  (void)p, (void)old_size, (void)new_size;
+  return false;
+}
+
+/* A copy TSan does not watch (its memcpy checks every word: minutes for the
+ * tests' big blocks); the source is unmapped and the destination was just
+ * mapped, both through its interceptors, so their shadows are right. */
+__attribute__((no_sanitize("thread"), optimize("no-tree-loop-distribute-patterns"))) bool
+hh_os_move(void *p, size_t size, void *dest) {
+  const uint64_t *from = p;
+  uint64_t *to = dest;
+  for (size_t i = 0; i < size / 8; i++) to[i] = from[i];
+  hh_os_unmap(p, size);
+  return true;
+}
+#else
 /* Grows a mapping where it is, if the address space after it is free. */
 bool hh_os_grow(void *p, size_t old_size, size_t new_size) {
   int saved = errno;
@@ -58,6 +80,7 @@ bool hh_os_move(void *p, size_t size, void *dest) {
   errno = ENOMEM;
   return false;
 }
+#endif
 
 /* Where the next aligned mapping is likely to fit without trimming: the
  * kernel hands out addresses downwards, so try just below the last one. */

@@ -320,6 +320,7 @@ typedef struct hh_heap {
   hh_stats stats;
   int tid;
   _Atomic(int) abandoned;          /* owner has exited */
+  bool lingering;                  /* taken by a thread past its heap's destructor (heap.c) */
   struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;

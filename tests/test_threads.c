@@ -491,6 +491,62 @@ static void memory_of_exited_threads_is_reused_over_2000_generations(void **stat
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ thread exit
+ *
+ * A key destructor that runs after hahalloc's (its key was made later) and
+ * allocates, in every round glibc runs, re-arming its key: the heap it
+ * takes after hahalloc's destructor has run must be abandoned all the same,
+ * however late the last allocation comes. 2,000 such threads, RSS flat. */
+static pthread_key_t late_key;
+
+static void late_destructor(void *p) {
+  frhehe(p);
+  uint64_t *q = hahalloc(100);
+  if (q) memset(q, 1, 100);
+  pthread_setspecific(late_key, q); /* glibc runs us again, up to its limit */
+}
+
+static void *late_thread(void *arg) {
+  (void)arg;
+  void *p[64];
+  for (int i = 0; i < 64; i++) p[i] = hahalloc(1000);
+  for (int i = 0; i < 64; i++) frhehe(p[i]);
+  pthread_setspecific(late_key, hahalloc(100));
+  return NULL;
+}
+
+static int child_late_destructor(const char *arg) {
+  (void)arg;
+  frhehe(hahalloc(1)); /* hahalloc's key first */
+  pthread_key_create(&late_key, late_destructor);
+  long rss0 = 0;
+  for (int i = 0; i < 2000; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_thread, NULL)) return 2;
+    pthread_join(t, NULL);
+    if (i == 99) rss0 = hh_status_kb("VmRSS");
+  }
+  long rss = hh_status_kb("VmRSS");
+  printf("threads whose last allocation came after hahalloc's destructor: RSS %ld kB after 100, %ld kB after 2000\n",
+         rss0, rss);
+#ifndef HH_TEST_ASAN
+  if (rss - rss0 > 4 * 1024) {
+    fprintf(stderr, "RSS grew by %ld KiB: heaps taken at thread exit are never abandoned\n", rss - rss0);
+    return 4;
+  }
+#endif
+  return 0;
+}
+
+static void a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("late_destructor", "", NULL, 300, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ fork */
 
 static void *hammer(void *arg) {
@@ -570,7 +626,8 @@ static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working
 }
 
 static const hh_child_entry children[] = {
-    {"generations", child_generations}, {"oversize_moves", child_oversize_moves}, {NULL, NULL}};
+    {"generations", child_generations}, {"oversize_moves", child_oversize_moves},
+    {"late_destructor", child_late_destructor}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -583,6 +640,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),
+      cmocka_unit_test(a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads),
 #ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
                         thread with used id"); test-unit and test-asan run this one */
       cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),

@@ -546,7 +546,58 @@ static void sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS(void **st
   run_fresh("impossible_size", "", NULL);
 }
 
+/* Under RLIMIT_AS (256 MiB more than at the start), one thread fills the
+ * address space and exits, main frees everything, and a new thread must
+ * then be able to allocate, three times over: address space one heap keeps
+ * for reuse is handed back before another thread gets ENOMEM. */
+static size_t handover_count;
+
+static void *handover_fill(void *arg) {
+  int *rc = arg;
+  handover_count = fill_to_the_limit(4000, rc);
+  return NULL;
+}
+
+static void *handover_use(void *arg) {
+  size_t *got = arg;
+  void *p[16384];
+  size_t n = 0;
+  for (; n < 16384; n++) /* 64 MiB of 4000-byte blocks */
+    if ((p[n] = hahalloc(4000)) == NULL) break;
+  *got = n;
+  for (size_t i = 0; i < n; i++) frhehe(p[i]);
+  return NULL;
+}
+
+static int child_rlimit_handover(const char *arg) {
+  (void)arg;
+  limit_address_space(256 * MiB);
+  for (int round = 0; round < 3; round++) {
+    int rc = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, handover_fill, &rc);
+    pthread_join(t, NULL);
+    if (rc) return rc;
+    CHILD_CHECK(handover_count > 1000, "round %d: the filling thread got only %zu blocks", round, handover_count);
+    for (size_t i = 0; i < handover_count; i++) frhehe(oom_p[i]);
+    size_t got = 0;
+    pthread_create(&t, NULL, handover_use, &got);
+    pthread_join(t, NULL);
+    printf("round %d: %zu blocks filled the limit; after they were freed a new thread got %zu of 16384\n",
+           round, handover_count, got);
+    CHILD_CHECK(got == 16384, "round %d: a new thread got only %zu blocks of 4000 bytes (64 MiB wanted) "
+                "after every block was freed", round, got);
+  }
+  return 0;
+}
+
+static void address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_AS(void **state) {
+  (void)state;
+  run_fresh("rlimit_handover", "", NULL);
+}
+
 static const hh_child_entry children[] = {{"oom", oom_child},
+                                          {"rlimit_handover", child_rlimit_handover},
                                           {"impossible_size", child_impossible_size},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
@@ -580,6 +631,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(memory_freed_from_small_blocks_serves_large_ones_under_a_limit),
       cmocka_unit_test(memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit),
       cmocka_unit_test(sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS),
+      cmocka_unit_test(address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_AS),
   };
   return cmocka_run_group_tests_name("memory: RSS, metadata, out of memory", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -547,6 +548,100 @@ static void a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ remote frees and unmapping
+ *
+ * Owners allocate, other threads free what they allocated (remote frees),
+ * and the owners collect those frees, retire the pages that empty and
+ * unmap the mappings that empty, while the freeing threads go on freeing
+ * into the same pages: a remote free must touch nothing of a page after
+ * the push that lets its owner retire it. In the plain build the address
+ * space is first limited and exhausted once, which makes every heap unmap
+ * a mapping as soon as it empties (mapping.c): unmapping happens all the
+ * time. Every block carries a pattern checked before its free. */
+#define RF_SLOTS 4096
+static _Atomic(uintptr_t) rf_slot[RF_SLOTS];
+static _Atomic(bool) rf_stop;
+static _Atomic(long) rf_errors, rf_frees;
+
+static void *rf_owner(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < RF_SLOTS; i++) {
+      size_t n = hh_rand(&rng) % 4 == 0 ? 20 * KiB + hh_rand(&rng) % (40 * KiB) : 16 + hh_rand(&rng) % 1000;
+      void *p = hahalloc(n);
+      if (!p) {
+        atomic_fetch_add(&rf_errors, 1);
+        continue;
+      }
+      hh_fill(p, n, hh_block_hash(p, n, 31));
+      uintptr_t old = atomic_exchange(&rf_slot[hh_rand(&rng) % RF_SLOTS], pack(p, n));
+      if (old) { /* now and then the owner frees one itself */
+        size_t m;
+        void *q = unpack(old, &m);
+        if (hh_check(q, m, m, hh_block_hash(q, m, 31)) != SIZE_MAX) atomic_fetch_add(&rf_errors, 1);
+        frhehe(q);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void *rf_freer(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  while (!atomic_load(&rf_stop)) {
+    uintptr_t v = atomic_exchange(&rf_slot[hh_rand(&rng) % RF_SLOTS], 0);
+    if (!v) continue;
+    size_t n;
+    void *p = unpack(v, &n);
+    if (hh_check(p, n, n, hh_block_hash(p, n, 31)) != SIZE_MAX) atomic_fetch_add(&rf_errors, 1);
+    frhehe(p);
+    atomic_fetch_add(&rf_frees, 1);
+  }
+  return NULL;
+}
+
+static int child_remote_unmap(const char *arg) {
+  (void)arg;
+#if !defined(HH_TEST_ASAN) && !defined(HH_TEST_TSAN)
+  { /* exhaust the address space once: heaps then keep no empty mapping */
+    size_t vm = (size_t)hh_status_kb("VmSize") * KiB;
+    struct rlimit rl = {vm + 512 * MiB, vm + 512 * MiB};
+    setrlimit(RLIMIT_AS, &rl);
+    void **held = mmap(NULL, 65536 * sizeof(void *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t k = 0;
+    while (k < 65536 && (held[k] = hahalloc(64 * KiB)) != NULL) k++;
+    while (k > 0) frhehe(held[--k]);
+    munmap(held, 65536 * sizeof(void *));
+  }
+#endif
+  pthread_t o[2], f[2];
+  for (uintptr_t i = 0; i < 2; i++) pthread_create(&f[i], NULL, rf_freer, (void *)(i + 11));
+  for (uintptr_t i = 0; i < 2; i++) pthread_create(&o[i], NULL, rf_owner, (void *)(i + 1));
+  for (int i = 0; i < 2; i++) pthread_join(o[i], NULL);
+  atomic_store(&rf_stop, true);
+  for (int i = 0; i < 2; i++) pthread_join(f[i], NULL);
+  for (int i = 0; i < RF_SLOTS; i++) {
+    size_t n;
+    uintptr_t v = atomic_exchange(&rf_slot[i], 0);
+    if (v) frhehe(unpack(v, &n));
+  }
+  printf("remote frees while owners retire and unmap: %ld frees\n", atomic_load(&rf_frees));
+  if (atomic_load(&rf_errors)) {
+    fprintf(stderr, "%ld blocks lost their pattern or could not be allocated\n", atomic_load(&rf_errors));
+    return 3;
+  }
+  return 0;
+}
+
+static void remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("remote_unmap", "", NULL, 500, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ fork */
 
 static void *hammer(void *arg) {
@@ -627,7 +722,7 @@ static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working
 
 static const hh_child_entry children[] = {
     {"generations", child_generations}, {"oversize_moves", child_oversize_moves},
-    {"late_destructor", child_late_destructor}, {NULL, NULL}};
+    {"late_destructor", child_late_destructor}, {"remote_unmap", child_remote_unmap}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -641,6 +736,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),
       cmocka_unit_test(a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads),
+      cmocka_unit_test(remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings),
 #ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
                         thread with used id"); test-unit and test-asan run this one */
       cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),

@@ -17,7 +17,7 @@
  *           page it belongs to.
  * range     One block handed to the user. Small ranges carry no header: their
  *           page and size come from the pointer's address. A free range holds
- *           a next pointer and a canary (see below) in its first 16 bytes.
+ *           its link (see below) in its first word.
  * large range
  *           A range of more than HH_MEDIUM_MAX bytes: a span of whole slices
  *           holding that single range. Freed spans coalesce with free

@@ -24,8 +24,11 @@ HDR     := $(wildcard include/*.h src/*.h src/report/*.h)
 # sanitizer keeps its own malloc; tests reach the allocator through the seed API.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -DHH_NO_OVERRIDE
 ASAN_OBJ   := $(SRC:%.c=build/asan/obj/%.o)
+# ThreadSanitizer build, the same way: no override, the tests use the seed API.
+TSAN_FLAGS := -fsanitize=thread -DHH_NO_OVERRIDE
+TSAN_OBJ   := $(SRC:%.c=build/tsan/obj/%.o)
 
-.PHONY: lib all test tests check bench asan install uninstall clean format demo
+.PHONY: lib all test tests check bench asan tsan install uninstall clean format demo
 lib: build/libhahalloc.so build/libhahalloc.a build/hahalloc
 
 build/obj/%.o: %.c $(HDR)
@@ -35,6 +38,10 @@ build/obj/%.o: %.c $(HDR)
 build/asan/obj/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+build/tsan/obj/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) $(TSAN_FLAGS) -c $< -o $@
 
 build/libhahalloc.so: $(OBJ)
 	$(CC) -shared -pthread -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete -o $@ $(OBJ) -ldl
@@ -49,6 +56,10 @@ build/asan/libhahalloc.a: $(ASAN_OBJ)
 	ar rcs $@ $(ASAN_OBJ)
 
 asan: build/asan/libhahalloc.a
+
+build/tsan/libhahalloc.a: $(TSAN_OBJ)
+	rm -f $@
+	ar rcs $@ $(TSAN_OBJ)
 
 # Fragments owned by each part of the tree.
 -include tools/tools.mk

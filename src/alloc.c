@@ -14,22 +14,31 @@ static void *enomem(void) {
   return NULL;
 }
 
+/* The fast path's generic half for a root: an empty direct page, the last
+ * range of a list, or a link that does not decode (reported, then the page's
+ * lists are rebuilt and the allocation tries again). */
 static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zero, void *ret,
                              void *frame) {
-  hh_page *page = heap->direct[root];
-  if (page->free == &hh_list_end) {
-    page = hh_page_refill(heap, root);
-    if (page == NULL) return enomem();
+  for (;;) {
+    hh_page *page = heap->direct[root];
+    if (page->free >= page->capacity) { /* hh_empty_page, or an empty list */
+      page = hh_page_refill(heap, root, true);
+      if (page == NULL) return enomem();
+    }
+    uint64_t idx = page->free;
+    hh_block *b = (hh_block *)hh_range_at(page, idx);
+    uint64_t next = hh_block_next(page, idx);
+    if (HH_UNLIKELY(next >= page->capacity && next != HH_LINK_END)) {
+      hh_free_list_damaged(page, idx, next, true);
+      continue;
+    }
+    hh_take(heap, page, b, idx, next, size, ret, frame);
+    /* The last range of the list: the page may not stay direct with an empty
+     * list. Refill from the pages there are, mapping nothing yet. */
+    if (next == HH_LINK_END) hh_page_refill(heap, root, false);
+    if (zero) memset(b, 0, size);
+    return b;
   }
-  hh_block *b = page->free;
-  size_t idx;
-  if (HH_UNLIKELY(!hh_head_sound(heap, page, b, &idx))) {
-    hh_free_list_damaged(page);
-    return alloc_from_root(heap, root, size, zero, ret, frame);
-  }
-  hh_take(heap, page, b, idx, size, ret, frame);
-  if (zero) memset(b, 0, size);
-  return b;
 }
 
 /* The fast path's tracking, for a return address not in the first place of

@@ -1,15 +1,18 @@
 /*
  * The fast paths, inlined into every public entry point (api.c, override.c).
  *
- * Allocation: the thread's heap, the current page for the size, pop its
- * free list; the range's canary gives its index, for the tracking record.
- * Free: the chunk's tag says the mapping is this thread's, the slice gives
- * the page, one multiply gives the range index and whether the pointer
- * starts a range; if the range is not already free, push it on the page's
- * free list. No lock, no atomic read-modify-write, no header before the
- * range. Anything else (first use, empty page, large or oversize ranges,
- * remote frees, bad pointers, damaged free lists) goes to the generic
- * functions.
+ * Allocation: the thread's heap, the current page for the size, and the
+ * index of the first range on its free list; one multiply by the index
+ * gives the range's offset and its link mask; the range is taken when its
+ * link decodes to an index below the page's capacity, which becomes the new
+ * first. Free: the chunk's tag says the mapping is this thread's, the slice
+ * gives the page, one multiply gives the range index and whether the
+ * pointer starts a range; if the range's link does not say it is already
+ * free, push it on the page's free list. No lock, no atomic
+ * read-modify-write, no header before the range, no pointer read from freed
+ * memory. Anything else (first use, the last range of a list, large or
+ * oversize ranges, remote frees, bad pointers, damaged links) goes to the
+ * generic functions.
  */
 #ifndef HH_FAST_H
 #define HH_FAST_H
@@ -38,8 +41,10 @@
 /* gcc branches on the flags of a read-modify-write of memory only when it
  * tests the sign; the free fast path's two counters test more, and say it
  * in x86-64 assembly (asm goto with outputs: gcc 11, clang 11). */
-#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                   \
-                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#if defined(__SANITIZE_THREAD__)
+#define HH_ASM_GOTO 0 /* ThreadSanitizer sees no access made in assembly */
+#elif defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                 \
+                              (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define HH_ASM_GOTO 1
 #else
 #define HH_ASM_GOTO 0
@@ -85,26 +90,15 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
-/* The head `b` of the page's free list may be taken: its canary gives an
- * index below the capacity (it does not at the end of the list,
- * hh_list_end, nor when the program wrote into the free range), and its
- * link is not NULL (a cleared link is such a write too, the commonest: a
- * pointer field set to NULL after the free). */
-HH_INLINE bool hh_head_sound(const hh_heap *heap, const hh_page *page, const hh_block *b,
-                             size_t *idx) {
-  *idx = hh_canary(heap->key, b->canary);
-  return *idx < page->capacity && b->next != NULL;
-}
-
-/* Takes the sound head `b` off the page's free list, records and counts it. */
-HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size,
-                        void *ret, void *frame) {
-  page->free = b->next;
+/* Takes `b`, the first range of the page's free list, whose link decoded
+ * to `next` (an index below the capacity), and records and counts it. The
+ * link is cleared: a live range must not look free (a later free would be
+ * taken for a double free), and the leak scan must not see stale words. */
+HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, uint64_t next,
+                        size_t size, void *ret, void *frame) {
+  page->free = (uint32_t)next;
   page->used++;
-  /* Clear the free-list words, in one store (ranges are 16-byte aligned):
-   * the canary, so that the range is not taken for a free one; the link, so
-   * that a leaked neighbour does not look reachable to the leak scan. */
-  *(hh_block_words *)b = (hh_block_words){0, 0};
+  b->link = 0;
   return hh_track(heap, page, b, idx, size, ret, frame);
 }
 
@@ -116,9 +110,16 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
     page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
   else
     return hh_alloc_generic(size, false, ret, frame);
-  hh_block *b = page->free;
-  size_t idx;
-  if (HH_LIKELY(hh_head_sound(heap, page, b, &idx))) return hh_take(heap, page, b, idx, size, ret, frame);
+  /* The direct page's list is not empty (hh_empty_page's range reads as
+   * damaged): its first index is below the capacity. One multiply gives the
+   * range's offset and its link mask (hh_link_mask). A next index at or past
+   * the capacity is the end of the list, or damage: the generic path tells
+   * which, and never hands out a range whose link does not decode. */
+  size_t idx = page->free;
+  uint64_t m = idx * page->mix;
+  hh_block *b = (hh_block *)(page->start + (uint32_t)m);
+  uint64_t next = b->link ^ m ^ page->key;
+  if (HH_LIKELY(next < page->capacity)) return hh_take(heap, page, b, idx, next, size, ret, frame);
   return hh_alloc_generic(size, false, ret, frame);
 }
 
@@ -143,7 +144,7 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
   /* our own mapping (hh_chunk_tag), and the page of the slice there: a
    * slice that holds no small page gives hh_empty_page, whose magic (0)
    * fails the range check below */
-  if (HH_LIKELY(hh_chunk_tag[chunk] == heap->tag)) {
+  if (HH_LIKELY(__atomic_load_n(&hh_chunk_tag[chunk], __ATOMIC_RELAXED) == heap->tag)) {
     hh_mapping *m = (hh_mapping *)(chunk << HH_MAPPING_SHIFT);
     hh_page *page = m->slices[(a >> HH_SLICE_SHIFT) & (HH_SLICES - 1)].small;
     /* one multiply: the range's index (high half) and whether p starts a
@@ -151,11 +152,14 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
     unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
     hh_block *b = p;
     uint64_t idx = (uint64_t)(at >> 64);
-    uintptr_t canary = hh_canary(heap->key, idx);
-    if (HH_LIKELY((uint64_t)at < page->magic && idx < page->capacity && b->canary != canary)) {
-      b->next = page->free;
-      b->canary = canary;
-      page->free = b;
+    if (HH_LIKELY((uint64_t)at < page->magic && idx < page->capacity)) {
+      /* the range's link mask; a link that decodes to a list index says the
+       * range is already free (the generic path names the double free) */
+      uint64_t mask = idx * page->mix ^ page->key;
+      uint64_t link = page->free ^ mask;
+      if (HH_UNLIKELY((b->link ^ mask) < HH_LINK_LIMIT)) goto generic;
+      b->link = link;
+      page->free = (uint32_t)idx;
       /* Give the room back, then one branch for "now empty" and "on the
        * full list" (HH_USED_FULL), then the fold (hh_stats_give). The calls
        * are tail calls: this path needs no stack frame. */
@@ -184,6 +188,7 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
 #endif
     }
   }
+generic:
   hh_free_generic(p, call);
 }
 

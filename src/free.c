@@ -5,7 +5,7 @@
  * Validation is out of band, as in musl's mallocng: the registry says
  * whether hahalloc owns the address at all, the slice descriptor says what
  * the memory is, the range index says whether the pointer is the start of a
- * range, and the canary says whether that range is already free. A pointer
+ * range, and the range's link says whether it is already free. A pointer
  * that fails any of these is reported and never touches the heap.
  */
 #include "internal.h"
@@ -31,6 +31,12 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
                HH_LARGE_MAX);
     else
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
+    return false;
+  }
+  if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) &&
+      HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
+    hh_corruption("the call is ignored", "the header at %p that owns %p was overwritten",
+                  (const void *)h, p);
     return false;
   }
   if (h->kind == HH_MAP_OVERSIZE) {
@@ -76,7 +82,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   } else {
     uintptr_t off = (uintptr_t)p - (uintptr_t)page->start;
     idx = hh_range_index(page, p);
-    if (idx >= page->capacity) {
+    if (idx >= hh_page_capacity(page)) {
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
       return false;
     }
@@ -87,7 +93,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     }
   }
   const hh_block *b = p;
-  if (b->canary == hh_canary(hh_key, idx)) {
+  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, idx)) < HH_LINK_LIMIT) {
     hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
     return false;
   }
@@ -104,21 +110,34 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
 }
 
 /* Another thread owns the range: push it on the page's thread_free list
- * (one CAS) and, if the page sits on the owner's full list, tell the owner. */
+ * and, if the page sits on the owner's full list, tell the owner. The range
+ * is claimed first with a compare-and-swap of its link, so that two threads
+ * freeing it race to one report, not to a list holding it twice. Everything
+ * needed after the push is read before it: once the range is on the list
+ * the owner may collect it, retire the page and unmap the mapping. Only the
+ * owner's heap is touched afterwards (heaps are never freed). */
 static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
-  uintptr_t canary = hh_canary(hh_key, ref->index);
-  if (__atomic_exchange_n(&b->canary, canary, __ATOMIC_ACQ_REL) == canary) {
-    hh_error(call, b, "double free: this %u-byte block is already free", ref->page->block_size);
-    return false;
-  }
   hh_page *page = ref->page;
-  uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+  uint64_t idx = ref->index, mask = hh_link_mask(page, idx);
+  uint32_t block_size = page->block_size;
+  uint64_t link = __atomic_load_n(&b->link, __ATOMIC_RELAXED);
   do {
-    b->next = (hh_block *)head;
-  } while (!atomic_compare_exchange_weak(&page->thread_free, &head, (uintptr_t)b));
+    if ((link ^ mask) < HH_LINK_LIMIT) {
+      hh_error(call, b, "double free: this %u-byte block is already free", block_size);
+      return false;
+    }
+  } while (!__atomic_compare_exchange_n(&b->link, &link, mask ^ HH_LINK_CLAIMED, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
   hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
-  if (atomic_load(&page->in_full)) atomic_store(&owner->remote_full, 1);
-  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_relaxed))) hh_heap_adopt(owner);
+  uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+  do {
+    __atomic_store_n(&b->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
+  } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf,
+                                                  hh_remote_word(idx, tf & HH_REMOTE_FULL),
+                                                  memory_order_release, memory_order_relaxed));
+  /* from here on, the page and the mapping may be gone */
+  if (tf & HH_REMOTE_FULL) atomic_store_explicit(&owner->remote_full, 1, memory_order_release);
+  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire))) hh_heap_adopt(owner);
   return true;
 }
 
@@ -150,9 +169,8 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
     } else {
       hh_block *b = p;
       hh_page *page = ref->page;
-      b->next = page->free;
-      b->canary = hh_canary(hh_key, ref->index);
-      page->free = b;
+      b->link = page->free ^ hh_link_mask(page, ref->index);
+      page->free = ref->index;
       if ((int32_t)--page->used <= 0) hh_page_emptied(heap, page); /* empty, or full list */
     }
     break;

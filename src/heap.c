@@ -10,6 +10,7 @@
  * threads is reused.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -34,6 +35,13 @@ static unsigned heap_tags;      /* tags given out (hh_chunk_tag) */
 static hh_heap *abandoned;      /* heaps whose thread exited, with their memory */
 static hh_heap *spare;          /* heaps merged into another: empty, reusable */
 static _Atomic(int) abandoned_count;
+/* Heaps taken by threads whose heap destructor already ran: a destructor of
+ * another key, run after ours, allocated. Each is abandoned by our
+ * destructor's next round (the key is set again), or, if that was the last
+ * round, by whoever finds its thread gone (reclaim_lingering). */
+static hh_heap *lingering;
+static _Atomic(int) lingering_count;
+static __thread int exit_rounds __attribute__((tls_model("initial-exec")));
 
 static long current_tid(void) { return syscall(SYS_gettid); }
 
@@ -57,7 +65,6 @@ void hh_init(void) {
   if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
-    hh_list_end.canary = hh_canary(hh_key, UINTPTR_MAX); /* no index */
     hh_options_init();
     hh_report_init();
     hh_size_root_init();
@@ -74,15 +81,65 @@ void hh_init(void) {
 
 static void heap_reset(hh_heap *h) {
   for (unsigned r = 0; r < HH_ROOTS; r++) hh_heap_set_direct(h, r, &hh_empty_page);
-  h->key = hh_key;
+  if (h->rng == 0) h->rng = hh_os_random() | 1;
+}
+
+static bool thread_gone(int tid) {
+  return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH;
+}
+
+static void abandon_locked(hh_heap *h) {
+  atomic_store(&h->abandoned, 1);
+  h->next_abandoned = abandoned;
+  abandoned = h;
+  atomic_fetch_add(&abandoned_count, 1);
+}
+
+static void unlink_lingering_locked(hh_heap *h) {
+  for (hh_heap **pp = &lingering; *pp != NULL; pp = &(*pp)->next_abandoned) {
+    if (*pp == h) {
+      *pp = h->next_abandoned;
+      h->lingering = false;
+      atomic_fetch_sub(&lingering_count, 1);
+      return;
+    }
+  }
+}
+
+/* The safety net: a lingering heap whose thread has exited is abandoned
+ * (with what it holds), as its thread's exit would have done. Nothing can
+ * touch it any more but remote frees, which the adopter collects. A tid the
+ * kernel gave to a new thread keeps the heap lingering, never the reverse. */
+static void reclaim_lingering(void) {
+  if (atomic_load_explicit(&lingering_count, memory_order_relaxed) == 0) return;
+  int saved = errno;
+  hh_lock_acquire(&heaps_lock);
+  for (hh_heap **pp = &lingering; *pp != NULL;) {
+    hh_heap *h = *pp;
+    if (!thread_gone(h->tid)) {
+      pp = &h->next_abandoned;
+      continue;
+    }
+    *pp = h->next_abandoned;
+    h->lingering = false;
+    atomic_fetch_sub(&lingering_count, 1);
+    abandon_locked(h);
+  }
+  hh_lock_release(&heaps_lock);
+  errno = saved;
 }
 
 hh_heap *hh_heap_get_slow(void) {
   hh_init();
   if (hh_heap_mine() != NULL) return hh_tls_heap; /* made while initialising */
+  reclaim_lingering();
+  bool exiting = exit_rounds > 0;
   hh_heap *h = NULL;
   hh_lock_acquire(&heaps_lock);
-  if (abandoned != NULL) {
+  if (spare != NULL && exiting) { /* an empty one: it may linger */
+    h = spare;
+    spare = h->next_abandoned;
+  } else if (abandoned != NULL) {
     h = abandoned;
     abandoned = h->next_abandoned;
     atomic_fetch_sub(&abandoned_count, 1);
@@ -106,23 +163,33 @@ hh_heap *hh_heap_get_slow(void) {
   h->next_abandoned = NULL;
   h->tid = (int)current_tid();
   atomic_store(&h->abandoned, 0);
+  if (exiting) {
+    hh_lock_acquire(&heaps_lock);
+    h->lingering = true;
+    h->next_abandoned = lingering;
+    lingering = h;
+    atomic_fetch_add(&lingering_count, 1);
+    hh_lock_release(&heaps_lock);
+  }
   hh_tls_heap = h;
+  /* Also in a later destructor round: the key is set again, so that ours
+   * runs once more and abandons the heap (up to PTHREAD_DESTRUCTOR_ITERATIONS
+   * rounds; reclaim_lingering catches an allocation in the last one). */
   pthread_setspecific(heap_key, h);
   return h;
 }
 
 static void heap_thread_exit(void *arg) {
   hh_heap *h = arg;
+  exit_rounds++;
   if (h == NULL || h != hh_heap_mine()) return;
   hh_heap_sweep(h, true);
   hh_span_purge(h, 0);
   hh_stats_flush(h);
   hh_tls_heap = &hh_empty_heap;
   hh_lock_acquire(&heaps_lock);
-  atomic_store(&h->abandoned, 1);
-  h->next_abandoned = abandoned;
-  abandoned = h;
-  atomic_fetch_add(&abandoned_count, 1);
+  if (h->lingering) unlink_lingering_locked(h);
+  abandon_locked(h);
   hh_lock_release(&heaps_lock);
 }
 
@@ -131,6 +198,7 @@ static void heap_merge(hh_heap *into, hh_heap *h);
 /* Moves the memory of one abandoned heap into `into`. Returns the heap that
  * was merged, or NULL when there was none. */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
+  reclaim_lingering();
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return NULL;
   hh_lock_acquire(&heaps_lock);
   hh_heap *h = abandoned;
@@ -169,7 +237,7 @@ static void heap_merge(hh_heap *into, hh_heap *h) {
   hh_mapping *m = h->mappings, *last = NULL;
   for (; m != NULL; m = m->next) {
     atomic_store_explicit(&m->heap, into, memory_order_release);
-    hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = hh_mapping_tag(into);
+    hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(into));
     last = m;
   }
   if (last != NULL) {
@@ -230,6 +298,12 @@ static void atfork_child(void) {
   hh_oversize_lock_reset();
   hh_lock_init(&heaps_lock);
   hh_heap *self = hh_heap_mine();
+  /* lingering heaps belong to threads the child does not have, and may be
+   * mid-update: orphans like the others (marked below), never reclaimed */
+  for (hh_heap *h = lingering; h != NULL; h = h->next_abandoned) h->lingering = false;
+  lingering = NULL;
+  atomic_store(&lingering_count, 0);
+  if (self != NULL && self->lingering) self->lingering = false;
   for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
     if (h == self || atomic_load(&h->abandoned)) continue;
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */

@@ -17,7 +17,7 @@
  *           page it belongs to.
  * range     One block handed to the user. Small ranges carry no header: their
  *           page and size come from the pointer's address. A free range holds
- *           a next pointer and a canary (see below) in its first 16 bytes.
+ *           its link (see below) in its first word.
  * large range
  *           A range of more than HH_MEDIUM_MAX bytes: a span of whole slices
  *           holding that single range. Freed spans coalesce with free
@@ -50,10 +50,14 @@
  *           it or needing a mapping merges it. An orphan is a heap a fork
  *           child inherited from another thread: marked abandoned, never
  *           adopted, since the fork may have caught it mid-update.
- * canary    A freed range stores `hh_key ^ its index in the page` in its
- *           second word; the allocator reads the index back from it and
- *           clears it when handing the range out. A free that finds the
- *           canary in place is a double free.
+ * link      The first word of a free range: the index of the next range on
+ *           its free list, encoded as index ^ hh_link_mask(page, own index),
+ *           a mask made of the page's two secrets and the range's own place.
+ *           A range is taken only when its link decodes to an index below the
+ *           page's capacity (or to HH_LINK_END): a forged or damaged link is
+ *           reported and never followed, and no pointer is ever read from
+ *           freed memory. A link that decodes below HH_LINK_LIMIT marks the
+ *           range free: a free that finds one is a double free.
  * tracking  Every live range has a record (struct hh_track_rec: requested
  *           size, and call site while the exit report is on) in an array at
  *           the end of its page, out of band of user data.
@@ -63,7 +67,11 @@
  *   mapping, so "mapping->heap == my heap" is a race-free ownership test.
  * - Every slice descriptor's kind is accurate: free-span interiors are FREE.
  * - A range at index < page->capacity is either live, or on one of the
- *   page's two free lists (free, thread_free) with its canary set.
+ *   page's two free lists (free, thread_free) with a link that decodes below
+ *   HH_LINK_LIMIT. page->free is HH_LINK_END or an index below capacity.
+ * - A page in a heap's small[]/direct[] tables has a non-empty free list, or
+ *   is hh_empty_page: the allocation fast path reads the head range without
+ *   checking it (hh_heap_set_direct).
  * - page->used counts the ranges not on the free list; remote frees stay
  *   counted until the owner collects them.
  */
@@ -95,26 +103,17 @@
 
 /* ------------------------------------------------------------------ types */
 
-/* A range on a free list. `next` links the list, which ends at
- * hh_list_end, never at NULL. `canary` is hh_canary(key, the range's index
- * in its page): a free finds it there when the range is already free, and
- * an allocation reads the range's index from it (for the tracking record)
- * instead of dividing, checking it against the page's capacity, which also
- * catches a program that wrote into the range's second word after freeing
- * it; a NULL `next` is caught too. Other values written into `next` are
- * not: the list is then followed where they point. */
+/* A range on a free list: its first word is its link (see the glossary),
+ * the index of the next range on the list masked with hh_link_mask. No
+ * pointer is stored: a link can only name a range of its own page, and a
+ * decoded index is checked against the page's capacity before the range it
+ * names is read. */
 typedef struct hh_block {
-  struct hh_block *next;
-  uintptr_t canary;
+  uint64_t link;
 } hh_block;
-static inline uintptr_t hh_canary(uintptr_t key, size_t idx) { return key ^ idx; }
-/* Both words of a range on a free list, for one 16-byte store. */
-typedef uint64_t hh_block_words __attribute__((vector_size(16), aligned(16), may_alias));
-_Static_assert(sizeof(hh_block) == sizeof(hh_block_words), "two words");
-/* The end of every free list: its canary decodes to an index past any
- * page's capacity, so the allocation fast path tests for an empty list and
- * for a damaged range with one compare. Set by hh_init. */
-extern hh_block hh_list_end;
+#define HH_LINK_END 0xffffu     /* the end of a free list */
+#define HH_LINK_CLAIMED 0xfffeu /* a remote free is pushing the range */
+#define HH_LINK_LIMIT 0x10000u  /* links below this mark a free range; capacities are below */
 
 typedef struct hh_track_rec {
   uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
@@ -134,41 +133,94 @@ struct hh_heap;
 
 typedef struct hh_page {
   /* First cache line: everything the owner's fast paths touch. */
-  hh_block *free;                  /* ranges ready for the owner: LIFO, so the
-                                      range freed last, still in cache, is reused first */
+  uint32_t free;                   /* index of the first range ready for the owner,
+                                      HH_LINK_END when none: LIFO, so the range freed
+                                      last, still in cache, is reused first */
+  uint32_t used;                   /* see invariants; HH_USED_FULL while on the full list */
   uint8_t *start;                  /* first range */
   hh_track_rec *track;             /* the ranges' records (large: &large_rec) */
   uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
   struct hh_page *small;           /* every slice of a SMALL page: that page; else
                                       &hh_empty_page, whose magic (0) matches no range */
-  uint32_t used;                   /* see invariants; HH_USED_FULL while on the full list */
-  uint32_t block_size;             /* bytes per range; 0 when FREE */
-  uint64_t capacity;               /* ranges carved so far: indexes below are */
-  uint8_t kind;                    /* enum hh_page_kind */
-  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
-  _Atomic(uint8_t) in_full;        /* on the heap's full list */
+  union {
+    uint64_t mix;                  /* block_size | key_mul << 32: one multiply by an
+                                      index gives the range's offset (low half) and
+                                      part of its link mask (hh_link_mask) */
+    struct {
+      uint32_t block_size;         /* bytes per range; 0 when FREE */
+      uint32_t key_mul;            /* secret, per page */
+    };
+  };
+  uint64_t key;                    /* secret, per page: see hh_link_mask */
+  uint64_t capacity;               /* ranges carved so far: indexes below are; written
+                                      with relaxed atomics (other threads' frees read it) */
   /* Second line: written by other threads, or rarely used. */
   uint8_t dirty __attribute__((aligned(64))); /* memory may hold old data (FREE span: still committed) */
+  uint8_t kind;                    /* enum hh_page_kind */
+  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
+  uint8_t in_full;                 /* on the heap's full list (the owner's view) */
   uint32_t slice_offset;           /* distance to the span's first slice */
   uint32_t reserved;               /* ranges that fit in the page */
+  uint32_t damaged;                /* 1 + index of a free range whose link was
+                                      overwritten (set aside, reported), or 0 */
+  _Atomic(uint64_t) thread_free;   /* ranges other threads freed: a stack, see
+                                      hh_remote_head; and HH_REMOTE_FULL */
   uint32_t slice_count;            /* slices in the span (first slice only) */
-  _Atomic(uintptr_t) thread_free;  /* ranges other threads freed (a stack) */
   hh_track_rec large_rec;          /* the record of a large range */
   struct hh_page *next, *prev;     /* root queue, full list or span bin */
   void *scan_marks;                /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */
 } __attribute__((aligned(64))) hh_page;
-_Static_assert(offsetof(hh_page, in_full) < 64, "the fast paths' fields share one cache line");
+_Static_assert(offsetof(hh_page, capacity) < 64, "the fast paths' fields share one cache line");
 
 /* The owner's copy of in_full, in the sign bit of `used`: a free decrements
  * `used` and takes one branch when the result is not positive, which covers
  * both "the page is now empty" and "the page is on the full list". Only the
- * owner reads and writes it; other threads read in_full. */
+ * owner reads and writes it; other threads see HH_REMOTE_FULL. */
 #define HH_USED_FULL 0x80000000u
 static inline uint32_t hh_page_used(const struct hh_page *page) {
   return page->used & ~HH_USED_FULL;
 }
 _Static_assert(sizeof(hh_page) == 128, "a slice descriptor is two cache lines");
+
+/* page->thread_free: bit 0 is HH_REMOTE_FULL, set by the owner while the page
+ * sits on its full list; the rest is the index of the first range other
+ * threads freed, plus one (0: none). Pushes and the owner's changes of the
+ * bit are read-modify-writes of this one word, so a remote free learns
+ * atomically, from the value its push replaced, whether it must wake the
+ * owner: no wake-up can be lost. */
+#define HH_REMOTE_FULL 1u
+static inline uint64_t hh_remote_head(uint64_t tf) { /* an index, or HH_LINK_END */
+  return (tf >> 1) == 0 ? HH_LINK_END : (tf >> 1) - 1;
+}
+static inline uint64_t hh_remote_word(uint64_t idx, uint64_t flags) { return (idx + 1) << 1 | flags; }
+
+/* The mask of the link of the range at `idx`: idx * mix (whose high half
+ * mixes in the page's key_mul) xored with the page's key. One read of a free
+ * range shows its own mask (and 32 bits of `key`), not the page's secrets:
+ * a link of another range cannot be forged from it. Both secrets are drawn
+ * again whenever a page is set up. */
+static inline uint64_t hh_link_mask(const struct hh_page *page, uint64_t idx) {
+  return idx * page->mix ^ page->key;
+}
+static inline uint8_t *hh_range_at(const struct hh_page *page, uint64_t idx) {
+  return page->start + (uint32_t)(idx * page->mix);
+}
+/* What the link of the range at `idx` decodes to: the next index,
+ * HH_LINK_END, or anything else (HH_LINK_CLAIMED, or damage) for a range
+ * that is not a sound member of a free list. The report's walk and the
+ * allocator read links only through this. */
+static inline uint64_t hh_block_next(const struct hh_page *page, uint64_t idx) {
+  return ((const hh_block *)hh_range_at(page, idx))->link ^ hh_link_mask(page, idx);
+}
+/* The range at `idx` (below capacity) is on a free list, or being pushed on
+ * one; live ranges decode to noise (a chance of 2^-48 to look free). */
+static inline bool hh_range_is_free(const struct hh_page *page, uint64_t idx) {
+  return hh_block_next(page, idx) < HH_LINK_LIMIT;
+}
+static inline uint64_t hh_page_capacity(const struct hh_page *page) { /* from any thread */
+  return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
+}
 
 typedef struct hh_mapping {
   uintptr_t cookie;                /* hh_key ^ address: a sanity check */
@@ -264,12 +316,13 @@ typedef struct hh_heap {
   hh_mapping *mappings;            /* owned mappings */
   uint32_t empty_mappings;         /* mappings whose slices are all free */
   _Atomic(int) remote_full;        /* a remote free hit a full page */
-  uintptr_t key;                   /* hh_key, at hand for the free fast path */
+  uint64_t rng;                    /* draws the pages' secrets (hh_page_init) */
   uint8_t tag;                     /* see hh_chunk_tag */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
   _Atomic(int) abandoned;          /* owner has exited */
+  bool lingering;                  /* taken by a thread past its heap's destructor (heap.c) */
   struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;
@@ -408,6 +461,11 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
  * zero BSS; only the pages for address ranges in use are ever touched. */
 extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
+/* Written with relaxed atomics: other threads' frees read the byte while an
+ * adopting thread rewrites it (either value sends them to a correct path). */
+static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
+  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELAXED);
+}
 
 /* The header owning `addr` (hh_header *), or NULL. */
 static inline void *hh_registry_get(uintptr_t addr) {
@@ -460,14 +518,28 @@ static inline hh_mapping *hh_mapping_of(const void *p) {
 /* ------------------------------------------------------------------ page.c */
 
 extern hh_page hh_empty_page;
-hh_page *hh_page_refill(hh_heap *heap, unsigned root); /* NULL: out of memory */
+/* Finds a page of the root with free ranges and makes it the root's direct
+ * page. `map`: may take a new span (else the direct page becomes
+ * hh_empty_page when none has free ranges). NULL when there is none. */
+hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map);
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size);
 void hh_page_collect(hh_page *page);
 void hh_page_emptied(hh_heap *heap, hh_page *page);
-/* The first range on the page's free list has a canary that is no index,
- * or a NULL link: the program wrote into it after freeing it. Reported;
- * with HAHALLOC_ON_ERROR=continue the page's free list is set aside. */
-void hh_free_list_damaged(hh_page *page);
+/* The link of the range at `idx`, reached by a free list, decodes to
+ * `next`, which is neither an index below the capacity nor the end of the
+ * list: the program wrote into the range after freeing it, or past the end
+ * of the range before it, or forged the link of the range before it on the
+ * list (then the range is live: told apart by counting the page's free
+ * ranges). Reported with the range, its size class and its neighbour; with
+ * HAHALLOC_ON_ERROR=continue the rest of the list is set aside: its ranges
+ * are never handed out again, and a live range is never handed out twice.
+ * `head`: the range is the first of the page's local list. Owner only. */
+void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head);
+/* Fills `bits` (one per range below the capacity) with the page's free
+ * ranges, for the report: ranges whose links say they are free, and a range
+ * whose link was damaged when the page's counts show it is free (the damage
+ * is told on stderr). The world is stopped or the page is the caller's. */
+void hh_page_free_bits(const hh_page *page, uint64_t *bits);
 void hh_heap_sweep(hh_heap *heap, bool all);
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 

@@ -20,6 +20,15 @@
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
 #define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
+/* Set once a mapping could not be had (RLIMIT_AS, say): from then on every
+ * heap keeps one empty mapping, not HH_EMPTY_KEEP, so that address space a
+ * heap no longer uses goes back to the system as soon as it empties, for
+ * any other thread to map: a heap that absorbed an exited thread's memory
+ * may never run again to give it back. */
+static _Atomic(bool) address_space_tight;
+static unsigned empty_keep(void) {
+  return atomic_load_explicit(&address_space_tight, memory_order_relaxed) ? 1 : HH_EMPTY_KEEP;
+}
 
 /* Dirty spans go to the front of their bin, clean (purged) ones to the back:
  * allocation takes from the front, so memory still committed is reused
@@ -61,8 +70,10 @@ static uint32_t slice_index(hh_mapping *m, hh_page *s) { return (uint32_t)(s - m
 
 static bool mapping_new(hh_heap *heap) {
   hh_mapping *m = hh_os_map_aligned(HH_MAPPING_SIZE, HH_MAPPING_SIZE);
-  if (m == NULL) { /* out of address space: drop the oversize cache and retry */
+  if (m == NULL) { /* out of address space: give back what is kept for reuse, and retry */
+    atomic_store_explicit(&address_space_tight, true, memory_order_relaxed);
     hh_oversize_cache_flush();
+    hh_mapping_release_all(heap);
     m = hh_os_map_aligned(HH_MAPPING_SIZE, HH_MAPPING_SIZE);
   }
   if (m == NULL) return false;
@@ -70,7 +81,7 @@ static bool mapping_new(hh_heap *heap) {
     hh_os_unmap(m, HH_MAPPING_SIZE);
     return false;
   }
-  hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = hh_mapping_tag(heap);
+  hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(heap));
   m->cookie = hh_key ^ (uintptr_t)m;
   m->kind = HH_MAP_PAGES;
   atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
@@ -94,7 +105,7 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
   if (m->next) m->next->prev = m->prev;
   heap->empty_mappings--;
   heap->mapped_slices -= SPAN_SLICES;
-  hh_chunk_tag[(uintptr_t)m >> HH_MAPPING_SHIFT] = 0;
+  hh_chunk_tag_set((uintptr_t)m, 0);
   hh_registry_set((uintptr_t)m, NULL);
   hh_os_unmap(m, HH_MAPPING_SIZE);
 }
@@ -204,7 +215,7 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
   hh_page *merged = span_mark_free(m, idx, n, dirty);
   if (m->free_slices == SPAN_SLICES) {
     heap->empty_mappings++;
-    if (heap->empty_mappings > HH_EMPTY_KEEP) {
+    if (heap->empty_mappings > empty_keep()) {
       bin_push(heap, merged);
       mapping_release(heap, m);
       return;

@@ -4,6 +4,11 @@
  * meta memory for the allocator's own tables.
  *
  * None of these calls may change errno on success: free() must keep errno.
+ *
+ * No mapping is made with MAP_NORESERVE: memory handed to the program is
+ * charged to the kernel's overcommit accounting, so a request the kernel
+ * would refuse (malloc of 64 TiB on a machine of 24 GiB) fails at once with
+ * ENOMEM, as glibc's does, instead of succeeding and faulting later.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,8 +24,7 @@
 /* ------------------------------------------------------------------ mmap */
 
 void *hh_os_map(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -40,6 +44,28 @@ void hh_os_purge(void *p, size_t size) {
   errno = saved;
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer intercepts mmap and munmap, not mremap: memory that
+ * mremap moves or extends keeps the shadow of whatever was there before, and
+ * the next thread to use it would be reported racing with the last one. The
+ * TSan build (tests only) grows by moving, and moves by copying. */
+bool hh_os_grow(void *p, size_t old_size, size_t new_size) {
+  (void)p, (void)old_size, (void)new_size;
+  return false;
+}
+
+/* A copy TSan does not watch (its memcpy checks every word: minutes for the
+ * tests' big blocks); the source is unmapped and the destination was just
+ * mapped, both through its interceptors, so their shadows are right. */
+__attribute__((no_sanitize("thread"), optimize("no-tree-loop-distribute-patterns"))) bool
+hh_os_move(void *p, size_t size, void *dest) {
+  const uint64_t *from = p;
+  uint64_t *to = dest;
+  for (size_t i = 0; i < size / 8; i++) to[i] = from[i];
+  hh_os_unmap(p, size);
+  return true;
+}
+#else
 /* Grows a mapping where it is, if the address space after it is free. */
 bool hh_os_grow(void *p, size_t old_size, size_t new_size) {
   int saved = errno;
@@ -54,6 +80,7 @@ bool hh_os_move(void *p, size_t size, void *dest) {
   errno = ENOMEM;
   return false;
 }
+#endif
 
 /* Where the next aligned mapping is likely to fit without trimming: the
  * kernel hands out addresses downwards, so try just below the last one. */
@@ -62,8 +89,8 @@ static _Atomic(uintptr_t) aligned_hint;
 void *hh_os_map_aligned(size_t size, size_t align) {
   uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
   if (hint > size + align) {
-    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
     if (p != MAP_FAILED) {
       if (((uintptr_t)p & (align - 1)) == 0) {
         atomic_store_explicit(&aligned_hint, (uintptr_t)p, memory_order_relaxed);

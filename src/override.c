@@ -91,13 +91,16 @@ HH_EXPORT void *aligned_alloc(size_t align, size_t size) {
   return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_ALIGNED_ALLOC), FRAME);
 }
 
-/* glibc's memalign rounds a non-power-of-two alignment up. */
+/* glibc's memalign: an alignment up to the default (0 included) is
+ * malloc's, a non-power of two is rounded up to the next power, one past
+ * SIZE_MAX / 2 + 1 is EINVAL. */
 HH_EXPORT void *memalign(size_t align, size_t size) {
-  if (align > ((size_t)1 << 62)) {
+  if (align > ((size_t)1 << 63)) {
     errno = EINVAL;
     return NULL;
   }
-  while (!is_pow2(align)) align = (align | (align - 1)) + 1;
+  if (align <= HH_ALIGN) align = HH_ALIGN;
+  else if (!is_pow2(align)) align = (size_t)1 << (64 - __builtin_clzl(align - 1));
   return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), FRAME);
 }
 

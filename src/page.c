@@ -5,11 +5,16 @@
  * the heap's full list when nothing is left, and goes back to its mapping as
  * a free span when its last range is freed.
  *
- * Remote frees into a full page must wake the owner: the freeing thread
- * pushes its range, then reads page->in_full; the owner sets in_full, then
- * re-reads thread_free. Both sides use sequentially consistent operations,
- * so at least one of them sees the other (Dekker's pattern) and no page is
- * stranded on the full list with free ranges.
+ * Free lists hold indexes, each range's link masked with its own
+ * hh_link_mask; every link is decoded and checked against the capacity
+ * before the range it names is read, here as in the fast paths.
+ *
+ * Remote frees into a full page must wake the owner. The owner sets
+ * HH_REMOTE_FULL in the page's thread_free word when it moves the page to
+ * its full list, and a remote free pushes with a compare-and-swap of the
+ * same word: whichever comes second sees the other (a list in the word, or
+ * the bit in the value it replaced), so no page is stranded on the full
+ * list with free ranges.
  */
 #include <string.h>
 
@@ -18,71 +23,110 @@
 #define EXTEND_BYTES (16u << 10) /* ranges carved per extension */
 #define SWEEP_EVERY 256          /* refills between full sweeps */
 
-/* direct[] sentinel: its list is empty, and it is never retired */
-hh_page hh_empty_page = {.free = &hh_list_end};
-hh_block hh_list_end = {.next = &hh_list_end, .canary = UINTPTR_MAX}; /* hh_key is 0 until hh_init */
+/* direct[] sentinel: its one "range" is a zero word that decodes past its
+ * capacity (0), so the fast path leaves for the generic one; never retired */
+static hh_block empty_range;
+hh_page hh_empty_page = {.free = 0, .start = (uint8_t *)&empty_range, .capacity = 0};
+
+static void link_set(hh_page *page, uint64_t idx, uint64_t next) {
+  ((hh_block *)hh_range_at(page, idx))->link = next ^ hh_link_mask(page, idx);
+}
+
+/* xorshift: secrets for a page, from its heap's generator */
+static uint64_t heap_draw(hh_heap *heap) {
+  uint64_t x = heap->rng;
+  if (x == 0) x = hh_os_random() | 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  heap->rng = x;
+  return x;
+}
 
 void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   hh_mapping *m = hh_mapping_of(page);
+  hh_heap *heap = atomic_load_explicit(&m->heap, memory_order_relaxed);
   size_t area = (size_t)page->slice_count * HH_SLICE_SIZE;
   page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;
   page->root = (uint8_t)root;
-  page->block_size = block_size;
+  uint64_t r = heap_draw(heap);
+  page->mix = block_size | (r & 0xffffffff00000000ull);
+  /* the top bit set: a cleared link (0) at index 0 never decodes as free */
+  page->key = heap_draw(heap) | 1ull << 63;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
   page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
   page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
-  page->capacity = 0;
+  __atomic_store_n(&page->capacity, 0, __ATOMIC_RELAXED);
   page->used = 0;
-  page->free = &hh_list_end;
+  page->free = HH_LINK_END;
+  page->in_full = 0;
+  page->damaged = 0;
   page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
-  atomic_store_explicit(&page->in_full, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
 }
 
-/* Carves more ranges onto the free list; each gets its canary, so that a
- * free of a range that was never handed out is caught as a double free. */
+/* Carves more ranges onto the free list, linked in address order. */
 static void page_extend(hh_page *page) {
   uint32_t n = EXTEND_BYTES / page->block_size;
   if (n == 0) n = 1;
-  if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
-  uint64_t idx = page->capacity;
-  uint8_t *first = page->start + idx * page->block_size;
-  hh_block *b = (hh_block *)first;
-  for (uint32_t i = 0; i + 1 < n; i++, idx++) {
-    hh_block *next = (hh_block *)((uint8_t *)b + page->block_size);
-    b->next = next;
-    b->canary = hh_canary(hh_key, idx);
-    b = next;
+  uint64_t cap = page->capacity;
+  if (n > page->reserved - cap) n = (uint32_t)(page->reserved - cap);
+  if (n == 0) return;
+  uint64_t first = cap, last = cap + n - 1;
+  for (uint64_t i = first; i < last; i++) link_set(page, i, i + 1);
+  link_set(page, last, page->free);
+  page->free = (uint32_t)first;
+  __atomic_store_n(&page->capacity, cap + n, __ATOMIC_RELAXED);
+}
+
+/* The first range on the list from `idx` whose link is damaged (it
+ * decodes neither below the capacity nor to the end), or HH_LINK_END.
+ * Bounded: a cycle ends the walk after `cap` steps. */
+static uint64_t list_damage(const hh_page *page, uint64_t idx, uint64_t cap) {
+  for (uint64_t n = 0; idx != HH_LINK_END && idx < cap && n <= cap; n++) {
+    uint64_t next = hh_block_next(page, idx);
+    if (next != HH_LINK_END && next >= cap) return idx;
+    idx = next;
   }
-  b->next = page->free;
-  b->canary = hh_canary(hh_key, idx);
-  page->free = (hh_block *)first;
-  page->capacity += n;
+  return HH_LINK_END;
 }
 
 void hh_page_collect(hh_page *page) {
-  if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) == 0) return;
-  hh_block *list =
-      (hh_block *)atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
-  uint32_t n = 1;
-  hh_block *tail = list;
-  while (tail->next != NULL) {
-    tail = tail->next;
+  if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_relaxed)) ==
+      HH_LINK_END)
+    return;
+  /* take the list, keep the full bit */
+  uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
+  uint64_t head = hh_remote_head(tf);
+  uint64_t n = 0, cap = page->capacity, last = HH_LINK_END;
+  for (uint64_t idx = head;;) { /* every link is checked before the list is spliced */
+    uint64_t next = hh_block_next(page, idx);
+    if (next != HH_LINK_END && (next >= cap || n >= cap)) {
+      /* keep the sound part; the rest stays counted in use, never reused */
+      hh_free_list_damaged(page, idx, next, false);
+      if (last == HH_LINK_END) return;
+      link_set(page, last, HH_LINK_END);
+      break;
+    }
     n++;
+    last = idx;
+    if (next == HH_LINK_END) break;
+    idx = next;
   }
-  tail->next = page->free;
-  page->free = list;
-  page->used -= n;
+  link_set(page, last, page->free);
+  page->free = (uint32_t)head;
+  page->used -= (uint32_t)n;
 }
 
 /* Moves a page to the full list unless a remote free raced in. */
 static bool page_to_full(hh_heap *heap, hh_page *page) {
-  atomic_store(&page->in_full, 1);
-  if (atomic_load(&page->thread_free) != 0) {
-    atomic_store(&page->in_full, 0);
+  uint64_t tf = atomic_fetch_or(&page->thread_free, HH_REMOTE_FULL);
+  if (hh_remote_head(tf) != HH_LINK_END) {
+    atomic_fetch_and(&page->thread_free, ~(uint64_t)HH_REMOTE_FULL);
     return false;
   }
+  page->in_full = 1;
   page->used |= HH_USED_FULL;
   hh_queue_remove(&heap->queue[page->root], page);
   hh_queue_push_back(&heap->full, page);
@@ -91,7 +135,8 @@ static bool page_to_full(hh_heap *heap, hh_page *page) {
 
 /* A small page on the full list has free ranges again: back to its root. */
 static void page_from_full(hh_heap *heap, hh_page *page) {
-  atomic_store(&page->in_full, 0);
+  atomic_fetch_and(&page->thread_free, ~(uint64_t)HH_REMOTE_FULL);
+  page->in_full = 0;
   page->used &= ~HH_USED_FULL;
   hh_queue_remove(&heap->full, page);
   hh_queue_push_back(&heap->queue[page->root], page);
@@ -99,13 +144,15 @@ static void page_from_full(hh_heap *heap, hh_page *page) {
 
 static void page_retire(hh_heap *heap, hh_page *page) {
   unsigned root = page->root;
-  if (atomic_load_explicit(&page->in_full, memory_order_relaxed)) {
+  if (page->in_full) {
     hh_queue_remove(&heap->full, page);
   } else {
     hh_queue_remove(&heap->queue[root], page);
   }
-  if (page->kind == HH_PAGE_SMALL && heap->direct[root] == page)
-    hh_heap_set_direct(heap, root, heap->queue[root].first ? heap->queue[root].first : &hh_empty_page);
+  if (page->kind == HH_PAGE_SMALL && heap->direct[root] == page) {
+    hh_page *first = heap->queue[root].first;
+    hh_heap_set_direct(heap, root, first != NULL && first->free != HH_LINK_END ? first : &hh_empty_page);
+  }
   page->kind = HH_PAGE_FREE;
   hh_span_free(heap, page);
 }
@@ -121,35 +168,95 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
       return;
     }
   }
-  if (atomic_load_explicit(&page->in_full, memory_order_relaxed) && page->kind == HH_PAGE_SMALL)
-    page_from_full(heap, page);
+  if (page->in_full && page->kind == HH_PAGE_SMALL) page_from_full(heap, page);
 }
 
-void hh_free_list_damaged(hh_page *page) {
-  hh_corruption("the page's free list is set aside: its free blocks are not reused",
-                "the free %u-byte block at %p was written to after it was freed (a use after "
-                "free%s)",
-                page->block_size, (void *)page->free,
-                page->free->next == NULL ? ": its free-list link was cleared" : "");
-  page->free = &hh_list_end;
+/* Whether the range at `idx`, whose link is damaged, is free: the page's
+ * ranges below the capacity are live (counted in `used` with the remote
+ * frees not yet collected, which look free), free and looking free, or
+ * this one. One missing from the free count: it is free. */
+static bool damaged_is_free(const hh_page *page, uint64_t idx) {
+  uint64_t cap = hh_page_capacity(page), looking = 0, remote = 0;
+  for (uint64_t i = 0; i < cap; i++) looking += hh_range_is_free(page, i);
+  uint64_t r = hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire));
+  for (; r != HH_LINK_END && r < cap && remote <= cap; r = hh_block_next(page, r)) remote++;
+  if (page->damaged != 0 && page->damaged - 1 != idx) looking++; /* an earlier one */
+  return looking + 1 + hh_page_used(page) == cap + remote;
+}
+
+void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head) {
+  uint8_t *b = hh_range_at(page, idx);
+  uint64_t link = ((hh_block *)b)->link;
+  const char *recovery = "the rest of the page's free list is set aside (never reused)";
+  (void)next;
+  if (!damaged_is_free(page, idx)) {
+    /* a link before it was forged: it leads to a live block */
+    hh_corruption(recovery,
+                  "a free-list link of the %u-byte blocks at %p..%p was overwritten with a valid "
+                  "one that leads to the live block at %p: a freed block's link was forged (a "
+                  "use after free, or a write past the end of the block before it)",
+                  page->block_size, (void *)page->start,
+                  (void *)(page->start + (size_t)page->reserved * page->block_size), (void *)b);
+  } else if (idx > 0 && !hh_range_is_free(page, idx - 1)) {
+    /* a live neighbour before it: an overflow is as likely as a use after free */
+    page->damaged = (uint32_t)idx + 1;
+    hh_corruption(recovery,
+                  "the free %u-byte block at %p was written to after it was freed (a use after "
+                  "free), or by a write past the end of the %u-byte block before it at %p (%u "
+                  "bytes requested): its free-list link reads 0x%lx%s",
+                  page->block_size, (void *)b, page->block_size, (void *)(b - page->block_size),
+                  page->track[idx - 1].size, (unsigned long)link, link == 0 ? " (cleared)" : "");
+  } else {
+    page->damaged = (uint32_t)idx + 1;
+    hh_corruption(recovery,
+                  "the free %u-byte block at %p was written to after it was freed (a use after "
+                  "free): its free-list link reads 0x%lx%s",
+                  page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "");
+  }
+  if (head) page->free = HH_LINK_END;
+}
+
+void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
+  uint64_t cap = hh_page_capacity(page);
+  for (uint64_t i = 0; i < cap; i++)
+    if (hh_range_is_free(page, i)) bits[i / 64] |= 1ull << (i % 64);
+  if (page->damaged != 0 && page->damaged - 1 < cap) { /* found and reported before */
+    uint64_t d = page->damaged - 1;
+    bits[d / 64] |= 1ull << (d % 64);
+  }
+  /* Damage nothing met yet: told now, and the range counted as what the
+   * page's counts say it is, so that the report stays right. */
+  uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
+  uint64_t heads[2] = {page->free, hh_remote_head(tf)};
+  for (int k = 0; k < 2; k++) {
+    uint64_t bad = list_damage(page, heads[k], cap);
+    if (bad >= cap) continue;
+    bool is_free = damaged_is_free(page, bad);
+    if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
+    hh_dprintf(2,
+               "hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
+               "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
+               is_free ? "a write into the free" : "a forged free-list link leads to the live",
+               page->block_size, (void *)hh_range_at(page, bad),
+               (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
+  }
 }
 
 /* Collects remote frees from full pages (and large ranges) after a remote
  * thread signalled one, or from every page when `all` is set. */
 void hh_heap_sweep(hh_heap *heap, bool all) {
-  atomic_store_explicit(&heap->remote_full, 0, memory_order_relaxed);
+  /* A read-modify-write, then acquire loads: a remote free that raised the
+   * flag after its push is either seen here (and its push with it) or
+   * leaves the flag raised for the next sweep. */
+  atomic_exchange_explicit(&heap->remote_full, 0, memory_order_acq_rel);
   hh_page *page = heap->full.first;
   while (page != NULL) {
     hh_page *next = page->next;
-    if (atomic_load_explicit(&page->thread_free, memory_order_relaxed) != 0) {
-      if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 0);
+    uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
+    if (hh_remote_head(tf) != HH_LINK_END) {
       hh_page_collect(page);
-      if (hh_page_used(page) == 0) {
-        if (page->kind == HH_PAGE_SMALL) atomic_store(&page->in_full, 1); /* still listed there */
-        page_retire(heap, page);
-      } else if (page->kind == HH_PAGE_SMALL) {
-        page_from_full(heap, page);
-      }
+      if (hh_page_used(page) == 0) page_retire(heap, page);
+      else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END) page_from_full(heap, page);
     }
     page = next;
   }
@@ -166,9 +273,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
   }
 }
 
-/* The fast path found direct[root] empty: find or make a page with free
- * ranges and make it the root's direct page. NULL when out of memory. */
-hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
+hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
       ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, false);
@@ -177,8 +282,8 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
   while (page != NULL) {
     hh_page *next = page->next;
     hh_page_collect(page);
-    if (page->free == &hh_list_end && page->capacity < page->reserved) page_extend(page);
-    if (page->free != &hh_list_end) {
+    if (page->free == HH_LINK_END && page->capacity < page->reserved) page_extend(page);
+    if (page->free != HH_LINK_END) {
       if (q->first != page) {
         hh_queue_remove(q, page);
         hh_queue_push_front(q, page);
@@ -189,7 +294,7 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
     if (!page_to_full(heap, page)) continue; /* a remote free raced in: look again */
     page = next;
   }
-  page = hh_span_alloc(heap, hh_root_slices[root]);
+  page = map ? hh_span_alloc(heap, hh_root_slices[root]) : NULL;
   if (page == NULL) {
     hh_heap_set_direct(heap, root, &hh_empty_page);
     return NULL;
@@ -202,7 +307,7 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root) {
 }
 
 /* A large range: a span of whole slices holding one range, kept on the full
- * list so that a remote free of it wakes the owner. */
+ * list (HH_REMOTE_FULL) so that a remote free of it wakes the owner. */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, false);
   uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
@@ -212,18 +317,21 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   hh_span_set_kind(page, HH_PAGE_LARGE);
   page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;
   page->root = HH_ROOTS;
-  page->block_size = n << HH_SLICE_SHIFT;
+  page->mix = n << HH_SLICE_SHIFT; /* block_size; no key_mul: one range, index 0 */
+  page->key = heap_draw(heap) | 1ull << 63;
   page->magic = 0;
-  page->reserved = page->capacity = page->used = 1;
-  page->free = &hh_list_end;
+  page->reserved = 1;
+  __atomic_store_n(&page->capacity, 1, __ATOMIC_RELAXED);
+  page->used = 1;
+  page->free = HH_LINK_END;
   page->track = &page->large_rec;
   page->scan_marks = NULL;
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;
-  atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
-  atomic_store_explicit(&page->in_full, 1, memory_order_relaxed);
+  page->in_full = 1;
+  page->damaged = 0;
+  atomic_store_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
-  ((hh_block *)page->start)->next = NULL; /* stale words: see hh_alloc_fast */
-  ((hh_block *)page->start)->canary = 0;
+  ((hh_block *)page->start)->link = 0; /* a stale link must not make it look free */
   return page;
 }

@@ -1,33 +1,25 @@
 /*
- * Which ranges of a page are free, for the leak scan (src/report/scan.c):
- * a range below the page's capacity is live unless it is on one of the
- * page's free lists. The walk trusts nothing it reads: it is bounded, stays
- * inside the page, and the scan runs it under a fault guard, so a heap
- * corrupted by the program (or a thread that could not be stopped) cannot
- * make the report loop or fault.
+ * Which ranges of a page are free, for the leak scan (src/report/scan.c).
+ * A range below the page's capacity is free when its link decodes as a
+ * free-list member (page.c knows the encoding, and tells damage apart);
+ * everything else there is live. The scan runs this under a fault guard,
+ * with bounds from the page itself, so a heap corrupted by the program (or
+ * a thread that could not be stopped) cannot make the report loop or fault.
  */
 #include "fast.h"
 #include "internal.h"
 
-static void mark_list(const hh_page *page, const hh_block *b, uint8_t *marks, uint32_t n) {
-  uintptr_t lo = (uintptr_t)page->start;
-  uintptr_t hi = lo + (uintptr_t)n * page->block_size;
-  for (uint32_t steps = 0; steps <= n; steps++) {
-    uintptr_t a = (uintptr_t)b;
-    if (a < lo || a >= hi) return; /* the end (hh_list_end, NULL) or a damaged link */
-    size_t idx = hh_range_index(page, b);
-    if (idx >= n || lo + idx * page->block_size != a) return;
-    marks[idx] = 0;
-    b = b->next;
-  }
-}
+#define MAX_RANGES (HH_SLICE_SIZE / HH_ALIGN) /* most ranges a page can hold */
 
 void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n) {
   if (page->kind == HH_PAGE_LARGE) {
-    if (atomic_load_explicit(&page->thread_free, memory_order_acquire) != 0 && n > 0) marks[0] = 0;
+    uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
+    if (n > 0 && hh_remote_head(tf) != HH_LINK_END) marks[0] = 0; /* freed by another thread */
     return;
   }
-  mark_list(page, page->free, marks, n);
-  mark_list(page, (const hh_block *)atomic_load_explicit(&page->thread_free, memory_order_acquire),
-            marks, n);
+  if (hh_page_capacity(page) > MAX_RANGES) return; /* damaged: count everything as live */
+  uint64_t bits[MAX_RANGES / 64] = {0};
+  hh_page_free_bits(page, bits);
+  for (uint32_t i = 0; i < n && i < MAX_RANGES; i++)
+    if (bits[i / 64] >> (i % 64) & 1) marks[i] = 0;
 }

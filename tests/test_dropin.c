@@ -385,6 +385,79 @@ static void pvalloc_returns_whole_pages(void **state) {
   }
 }
 
+/* Every aligned-allocation entry point answers every input as glibc
+ * documents it: a block, EINVAL or ENOMEM; it never loops and never
+ * crashes. Each runs in a child with a time limit, so that a loop fails the
+ * test instead of hanging it. */
+typedef void *(*memalign_fn)(size_t, size_t);
+void *__libc_memalign(size_t align, size_t size);
+
+static int fail_child(const char *fmt, size_t a, size_t b) {
+  dprintf(2, fmt, a, b);
+  dprintf(2, "\n");
+  return 3;
+}
+
+static int memalign_answers(void *arg) {
+  memalign_fn fns[] = {memalign, __libc_memalign};
+  const char *names[] = {"memalign", "__libc_memalign"};
+  (void)arg;
+  for (int f = 0; f < 2; f++) {
+    memalign_fn fn = HH_OPAQUE(fns[f]);
+    /* 0 and alignments up to 16 are malloc's; a non-power of two is rounded up */
+    const size_t small[] = {0, 1, 2, 3, 8, 16, 24, 48, 3000, 65535, 65537};
+    for (size_t i = 0; i < sizeof small / sizeof *small; i++) {
+      size_t a = small[i], want = a <= 16 ? 16 : 1;
+      while (want < a) want *= 2;
+      for (size_t n = 0; n <= 4096; n = n ? n * 4 : 1) {
+        unsigned char *p = fn(HH_OPAQUE(a), n);
+        if (!p) return fail_child("memalign(%zu, %zu) returned NULL", a, n);
+        if ((uintptr_t)p & (want - 1)) return fail_child("memalign(%zu, %zu): misaligned", a, n);
+        if (malloc_usable_size(p) < n) return fail_child("memalign(%zu, %zu): too small", a, n);
+        memset(p, 1, n);
+        free(p);
+      }
+    }
+    errno = 0;
+    if (fn(HH_OPAQUE(SIZE_MAX), 16) != NULL || errno != EINVAL)
+      return fail_child("memalign(SIZE_MAX, %zu) is not EINVAL (errno %zu)", 16, (size_t)errno);
+    errno = 0;
+    if (fn(HH_OPAQUE((size_t)1 << 63), 16) != NULL || errno != ENOMEM)
+      return fail_child("memalign(2^63, %zu) is not ENOMEM (errno %zu)", 16, (size_t)errno);
+    errno = 0;
+    if (fn(64, HH_OPAQUE(SIZE_MAX)) != NULL || errno != ENOMEM)
+      return fail_child("memalign(%zu, SIZE_MAX) is not ENOMEM (errno %zu)", 64, (size_t)errno);
+    (void)names;
+  }
+  void *p = (void *)1;
+  if (posix_memalign(&p, HH_OPAQUE((size_t)0), 16) != EINVAL) return fail_child("posix_memalign(0, %zu) %zu", 16, 0);
+  if (posix_memalign(&p, HH_OPAQUE((size_t)1) << 62, 16) != ENOMEM)
+    return fail_child("posix_memalign(2^62, %zu) is not ENOMEM %zu", 16, 0);
+  errno = 0;
+  if (aligned_alloc(HH_OPAQUE((size_t)0), 16) != NULL || errno != EINVAL)
+    return fail_child("aligned_alloc(0, %zu) is not EINVAL %zu", 16, 0);
+  errno = 0;
+  if (aligned_alloc(HH_OPAQUE((size_t)24), 48) != NULL || errno != EINVAL)
+    return fail_child("aligned_alloc(24, %zu) is not EINVAL %zu", 48, 0);
+  errno = 0;
+  if (valloc(HH_OPAQUE(SIZE_MAX)) != NULL || errno != ENOMEM) return fail_child("valloc(SIZE_MAX) %zu %zu", 0, 0);
+  errno = 0;
+  if (pvalloc(HH_OPAQUE(SIZE_MAX)) != NULL || errno != ENOMEM) return fail_child("pvalloc(SIZE_MAX) %zu %zu", 0, 0);
+  void *v = valloc(0), *pv = pvalloc(0);
+  if (!v || !pv) return fail_child("valloc(0) or pvalloc(0) returned NULL %zu %zu", 0, 0);
+  free(v);
+  free(pv);
+  return 0;
+}
+
+static void aligned_allocation_answers_0_odd_huge_and_impossible_inputs_as_glibc(void **state) {
+  (void)state;
+  hh_child c;
+  hh_fork_run(memalign_answers, NULL, 20, &c);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s:\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ other programs */
 
 static void run_and_expect_success(const char *const *argv, const char *const *env) {
@@ -446,6 +519,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(hahalloc_usable_size_covers_every_request),
       cmocka_unit_test(malloc_usable_size_of_null_is_zero),
       cmocka_unit_test(malloc_of_impossible_sizes_fails_with_ENOMEM),
+      cmocka_unit_test(aligned_allocation_answers_0_odd_huge_and_impossible_inputs_as_glibc),
       cmocka_unit_test(free_of_null_does_nothing),
       cmocka_unit_test(free_keeps_errno),
       cmocka_unit_test(frhehe_releases_memory_from_strdup),

@@ -239,26 +239,250 @@ static int child_bad_call(const char *scenario) {
 
 /* A program writes into a block after freeing it: the allocation that would
  * take the block next finds the damage and must not follow or hand out what
- * was written. `arg` is the word written: 1 (the canary, with garbage) or 0
- * (the free-list link, cleared to NULL, as a program clearing a pointer
- * field of a freed object does). */
+ * was written. `arg` names the value written into the freed block's first
+ * word, which holds its free-list link: "0" (a pointer field cleared after
+ * the free, the commonest), "1" and "-1" (a reference count), "double"
+ * (a floating-point field). */
+static uint64_t written_word(const char *arg) {
+  if (!strcmp(arg, "1")) return 1;
+  if (!strcmp(arg, "-1")) return UINT64_MAX;
+  if (!strcmp(arg, "double")) {
+    double d = 3.25;
+    uint64_t w;
+    memcpy(&w, &d, sizeof w);
+    return w;
+  }
+  return 0;
+}
+
 static int child_write_after_free(const char *arg) {
   make_witnesses();
   uint64_t *p = malloc(32);
   void *keep = malloc(32); /* p is not the page's last range: its link is not the list's end */
   free(p);
   announce(p);
-  if (arg[0] == '1') HH_OPAQUE(p)[1] = 0x5eed;
-  else HH_OPAQUE(p)[0] = 0;
+  HH_OPAQUE(p)[0] = written_word(arg);
   void *q = malloc(32); /* the block is the head of its page's free list */
-  if (arg[0] == '1' && q == (void *)p) return child_fail("the damaged block was handed out again");
-  void *r = malloc(32); /* would follow a cleared link */
+  void *r = malloc(32); /* would follow the damaged link */
+  if (q == NULL || r == NULL) return child_fail("malloc failed after the damage");
   free(q);
   free(r);
   free(keep);
   int rc = heap_still_works(32);
   if (rc == 0) dprintf(1, "survived\n");
   return rc;
+}
+
+/* ------------------------------------------------------------ forged links
+ *
+ * An attacker who can write into a freed block (a use after free, or an
+ * overflow of the block before it) rewrites its free-list link, with or
+ * without having read it first. Whatever is written, malloc must never
+ * return memory outside the heap, never return a block that is live, never
+ * write where the link points, and must name the damaged block. The child
+ * frees `victim` (a 32-byte block whose successor on the free list is
+ * `succ`, the block right after it), forges its link, then allocates 64
+ * blocks of 32 bytes, fills them, and checks that none is the target, none
+ * overlaps another live block, and that the target kept its contents. */
+
+#define FORGE_BLOCKS 64
+static const char *reported_pointer(const hh_child *c);
+
+static bool inside(const void *p, const void *lo, size_t n) {
+  return (const char *)p + 32 > (const char *)lo && (const char *)p < (const char *)lo + n;
+}
+
+/* The index of a 32-byte block in its page: pages of 32-byte blocks are one
+ * 64 KiB slice, aligned, and start with their first block. */
+static uint64_t index_of(const void *p) { return ((uintptr_t)p & 0xffff) / 32; }
+
+static int child_forged_link(const char *how) {
+  static unsigned char target_static[256] __attribute__((aligned(64)));
+  unsigned char target_stack[256] __attribute__((aligned(64)));
+  make_witnesses();
+  /* a free block of another page (not the current one) */
+  unsigned char *other_page_free = malloc(32), *q = other_page_free;
+  for (int i = 0; i < 3000 && ((uintptr_t)q >> 16) == ((uintptr_t)other_page_free >> 16); i++)
+    q = malloc(32); /* leaked on purpose: fills the page */
+  free(other_page_free);
+  /* a run of consecutive blocks from the current page: victim, succ, live */
+  unsigned char *run[8];
+  for (int i = 0; i < 8; i++) run[i] = malloc(32);
+  unsigned char *victim = NULL, *succ = NULL, *live = NULL;
+  for (int i = 0; i + 2 < 8 && !victim; i++)
+    if (run[i + 1] == run[i] + 32 && run[i + 2] == run[i] + 64 && index_of(run[i]) > 0) {
+      victim = run[i];
+      succ = run[i + 1];
+      live = run[i + 2];
+    }
+  if (!victim) return child_fail("no three consecutive 32-byte blocks");
+  hh_fill(live, 32, hh_block_hash(live, 32, 21));
+  memset(target_stack, 0x5a, sizeof target_stack);
+  memset(target_static, 0x5b, sizeof target_static);
+  free(succ);
+  free(victim); /* the list: victim -> succ -> ... */
+  announce(victim);
+  uint64_t *w = (uint64_t *)HH_OPAQUE(victim);
+  unsigned char *target = target_stack;
+  if (!strcmp(how, "key_stack") || !strcmp(how, "key_static")) {
+    /* the attack of issue 10 on the old layout: the key read back from the
+     * second word (key ^ index), a pointer with that canary written */
+    uint64_t key = w[1] ^ index_of(victim);
+    target = how[4] == 's' && how[5] == 't' && how[6] == 'a' && how[7] == 'c' ? target_stack : target_static;
+    ((uint64_t *)target)[1] = key ^ 3;
+    ((uint64_t *)target)[0] = (uint64_t)(uintptr_t)target;
+    w[0] = (uint64_t)(uintptr_t)target;
+  } else if (!strcmp(how, "pointer_other_page")) {
+    target = other_page_free;
+    w[0] = (uint64_t)(uintptr_t)other_page_free; /* one write, no secret */
+  } else if (!strcmp(how, "pointer_interior")) {
+    target = live;
+    w[0] = (uint64_t)(uintptr_t)(live + 16);
+  } else if (!strcmp(how, "xor_live") || !strcmp(how, "xor_far")) {
+    /* an attacker who knows how links are coded (a masked index of the next
+     * block, here succ): the mask cancels out of a xor of two indexes */
+    uint64_t to = how[4] == 'l' ? index_of(live) : 0xfff0;
+    target = how[4] == 'l' ? live : target_stack;
+    w[0] ^= index_of(succ) ^ to;
+    /* a well-formed link: the damage shows where it leads, the live block */
+    if (how[4] == 'l') dprintf(1, "alt=%lx\n", (unsigned long)(uintptr_t)live);
+  } else {
+    return child_fail("unknown attack");
+  }
+  unsigned char *got[FORGE_BLOCKS];
+  for (int i = 0; i < FORGE_BLOCKS; i++) {
+    got[i] = malloc(32);
+    if (!got[i]) return child_fail("malloc failed after the forged link");
+    if (inside(got[i], target_stack, sizeof target_stack) || inside(got[i], target_static, sizeof target_static))
+      return child_fail("malloc returned memory outside the heap");
+    if (got[i] == live || (target == other_page_free && got[i] == target && i < 2))
+      return child_fail("malloc followed the forged link");
+    hh_fill(got[i], 32, hh_block_hash(got[i], 32, 22));
+  }
+  for (int i = 0; i < FORGE_BLOCKS; i++)
+    if (hh_check(got[i], 32, 32, hh_block_hash(got[i], 32, 22)) != SIZE_MAX)
+      return child_fail("two live blocks overlap after the forged link");
+  if (hh_check(live, 32, 32, hh_block_hash(live, 32, 21)) != SIZE_MAX)
+    return child_fail("the live block the link pointed to was overwritten");
+  for (size_t i = 0; i < sizeof target_stack; i++)
+    if (target_stack[i] != 0x5a && !(i < 16 && !strcmp(how, "key_stack")))
+      return child_fail("malloc wrote where the forged link pointed (stack)");
+  for (size_t i = 16; i < sizeof target_static; i++)
+    if (target_static[i] != 0x5b) return child_fail("malloc wrote where the forged link pointed (static)");
+  for (int i = 0; i < FORGE_BLOCKS; i++) free(got[i]);
+  int rc = heap_still_works(32);
+  if (rc == 0) dprintf(1, "survived\n");
+  return rc;
+}
+
+static void check_corruption_message(const char *what, const hh_child *c) {
+  const char *hex = reported_pointer(c);
+  if (!hex) fail_msg("%s: the child did not reach the damage\n%s", what, c->err);
+  const char *alt = strstr(c->out, "alt=");
+  char alt_hex[32] = "";
+  if (alt) sscanf(alt + 4, "%31[0-9a-f]", alt_hex);
+  if (!hh_contains(c->err, "heap corruption") ||
+      !(hh_contains(c->err, hex) || (alt_hex[0] && hh_contains(c->err, alt_hex))) ||
+      !hh_contains(c->err, "32-byte block"))
+    fail_msg("%s: stderr does not name the damaged 32-byte block at %s:\n%s", what, hex, c->err);
+}
+
+static void forged_link_aborts_with_a_message(void **state) {
+  const char *how = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
+  hh_exec_self("forged_link", how, env, 60, &c);
+  if (!hh_child_aborted(&c))
+    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", how,
+             hh_child_describe(&c), c.out, c.err);
+  check_corruption_message(how, &c);
+  hh_child_free(&c);
+}
+
+static void forged_link_is_reported_and_survived_with_on_error_continue(void **state) {
+  const char *how = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("forged_link", how, env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("%s: expected the damage to be reported and survived, the child %s\n--- stdout:\n%s--- stderr:\n%s",
+             how, hh_child_describe(&c), c.out, c.err);
+  check_corruption_message(how, &c);
+  hh_child_free(&c);
+}
+
+/* ------------------------------------------------------------ overflows
+ *
+ * 40 bytes written into malloc(24) (a 32-byte block) reach the first word
+ * of the block after it, which is free: the next malloc or free that meets
+ * the damage names it, with its size class; and the exit report, if nothing
+ * met it before, tells it and still counts right. */
+static int child_overflow(const char *when) {
+  make_witnesses();
+  unsigned char *p = NULL, *n = NULL;
+  for (int i = 0; i < 64 && !(p && n == p + 32); i++) {
+    p = malloc(24);
+    n = malloc(24);
+  }
+  if (n != p + 32) return child_fail("no two consecutive 32-byte blocks");
+  void *keep = malloc(24);
+  free(n);
+  announce(n);
+  memset(HH_OPAQUE(p), 'A', 40);
+  free(p);
+  if (!strcmp(when, "at_exit")) {
+    free(keep);
+    return 0; /* the exit report meets it */
+  }
+  void *a = malloc(24), *b = malloc(24), *c = malloc(24);
+  if (!a || !b || !c) return child_fail("malloc failed after the overflow");
+  if (a == b || b == c || a == c) return child_fail("one block handed out twice");
+  free(a);
+  free(b);
+  free(c);
+  free(keep);
+  int rc = heap_still_works(24);
+  if (rc == 0) dprintf(1, "survived\n");
+  return rc;
+}
+
+static void overflow_into_a_freed_neighbour_aborts_at_the_next_malloc(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
+  hh_exec_self("overflow", "next_malloc", env, 60, &c);
+  if (!hh_child_aborted(&c))
+    fail_msg("expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
+  check_corruption_message("overflow", &c);
+  if (!hh_contains(c.err, "past the end")) fail_msg("the overflow is not named as one:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+static void overflow_into_a_freed_neighbour_is_survived_with_on_error_continue(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("overflow", "next_malloc", env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("expected the overflow to be reported and survived, the child %s\n--- stdout:\n%s--- stderr:\n%s",
+             hh_child_describe(&c), c.out, c.err);
+  check_corruption_message("overflow", &c);
+  hh_child_free(&c);
+}
+
+static void overflow_met_only_by_the_exit_report_is_told_and_counted_right(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("overflow", "at_exit", env, 60, &c);
+  if (!hh_child_exited_ok(&c))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
+  check_corruption_message("overflow at exit", &c);
+  /* the witnesses stay in use, referenced from a global: nothing is lost
+   * unless the free blocks behind the damaged link are counted as live */
+  if (strstr(c.err, "510 blocks") || !hh_contains(c.err, "definitely lost: 0 bytes in 0 blocks"))
+    fail_msg("the exit report counts free blocks as lost:\n%s", c.err);
+  hh_child_free(&c);
 }
 
 /* ------------------------------------------------------------ the tests */
@@ -386,7 +610,8 @@ SCENARIO(rehehalloc_freed_100, "rehehalloc")
    NULL, NULL, (void *)&id}
 
 static const hh_child_entry children[] = {
-    {"bad", child_bad_call}, {"write_after_free", child_write_after_free}, {NULL, NULL}};
+    {"bad", child_bad_call}, {"write_after_free", child_write_after_free},
+    {"forged_link", child_forged_link}, {"overflow", child_overflow}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -418,14 +643,28 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_9437184),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
-      {"abort: a freed block's canary overwritten", write_after_free_aborts_at_the_next_allocation, NULL,
-       NULL, (void *)"1"},
-      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's canary overwritten",
-       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"1"},
-      {"abort: a freed block's free-list link cleared", write_after_free_aborts_at_the_next_allocation,
-       NULL, NULL, (void *)"0"},
-      {"ignore with HAHALLOC_ON_ERROR=continue: a freed block's free-list link cleared",
-       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)"0"},
+#define WRITE_AFTER_FREE(word, what)                                                         \
+  {"abort: " what " written into a freed block's link", write_after_free_aborts_at_the_next_allocation, \
+   NULL, NULL, (void *)word},                                                               \
+  {"ignore with HAHALLOC_ON_ERROR=continue: " what " written into a freed block's link",    \
+   write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)word}
+      WRITE_AFTER_FREE("0", "NULL"),
+      WRITE_AFTER_FREE("1", "1"),
+      WRITE_AFTER_FREE("-1", "-1"),
+      WRITE_AFTER_FREE("double", "a double"),
+#define FORGED(how)                                                                              \
+  {"abort: forged link: " how, forged_link_aborts_with_a_message, NULL, NULL, (void *)how},      \
+  {"ignore with HAHALLOC_ON_ERROR=continue: forged link: " how,                                  \
+   forged_link_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)how}
+      FORGED("key_stack"),
+      FORGED("key_static"),
+      FORGED("pointer_other_page"),
+      FORGED("pointer_interior"),
+      FORGED("xor_live"),
+      FORGED("xor_far"),
+      cmocka_unit_test(overflow_into_a_freed_neighbour_aborts_at_the_next_malloc),
+      cmocka_unit_test(overflow_into_a_freed_neighbour_is_survived_with_on_error_continue),
+      cmocka_unit_test(overflow_met_only_by_the_exit_report_is_told_and_counted_right),
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

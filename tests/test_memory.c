@@ -515,7 +515,90 @@ static void memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit(vo
   run_oom("1048576:16777216");
 }
 
+/* Sizes the kernel's overcommit policy refuses get ENOMEM, as from glibc:
+ * the memory handed to the program is charged to the overcommit accounting
+ * (no MAP_NORESERVE). What the kernel says is asked first with a plain mmap
+ * of the same size; either way a free leaves no registry behind in RSS. */
+static int child_impossible_size(const char *arg) {
+  (void)arg;
+  const size_t sizes[] = {(size_t)64 << 30, (size_t)1 << 40, (size_t)16 << 40, (size_t)64 << 40};
+  long before = rss_kb();
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    void *probe = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool kernel_refuses = probe == MAP_FAILED;
+    if (!kernel_refuses) munmap(probe, sizes[i]);
+    errno = 0;
+    void *p = hahalloc(HH_OPAQUE(sizes[i]));
+    if (kernel_refuses)
+      CHILD_CHECK(p == NULL && errno == ENOMEM, "hahalloc(%zu GiB) = %p (errno %d): the kernel refuses "
+                  "that much, so must hahalloc", sizes[i] >> 30, p, errno);
+    printf("hahalloc(%zu GiB): %s\n", sizes[i] >> 30, p ? "a block" : "ENOMEM");
+    frhehe(p);
+  }
+  long after = rss_kb();
+  printf("RSS %ld kB before, %ld kB after\n", before, after);
+  CHILD_CHECK(after - before < 8 * 1024, "RSS grew by %ld kB", after - before);
+  return 0;
+}
+
+static void sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS(void **state) {
+  (void)state;
+  run_fresh("impossible_size", "", NULL);
+}
+
+/* Under RLIMIT_AS (256 MiB more than at the start), one thread fills the
+ * address space and exits, main frees everything, and a new thread must
+ * then be able to allocate, three times over: address space one heap keeps
+ * for reuse is handed back before another thread gets ENOMEM. */
+static size_t handover_count;
+
+static void *handover_fill(void *arg) {
+  int *rc = arg;
+  handover_count = fill_to_the_limit(4000, rc);
+  return NULL;
+}
+
+static void *handover_use(void *arg) {
+  size_t *got = arg;
+  void *p[16384];
+  size_t n = 0;
+  for (; n < 16384; n++) /* 64 MiB of 4000-byte blocks */
+    if ((p[n] = hahalloc(4000)) == NULL) break;
+  *got = n;
+  for (size_t i = 0; i < n; i++) frhehe(p[i]);
+  return NULL;
+}
+
+static int child_rlimit_handover(const char *arg) {
+  (void)arg;
+  limit_address_space(256 * MiB);
+  for (int round = 0; round < 3; round++) {
+    int rc = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, handover_fill, &rc);
+    pthread_join(t, NULL);
+    if (rc) return rc;
+    CHILD_CHECK(handover_count > 1000, "round %d: the filling thread got only %zu blocks", round, handover_count);
+    for (size_t i = 0; i < handover_count; i++) frhehe(oom_p[i]);
+    size_t got = 0;
+    pthread_create(&t, NULL, handover_use, &got);
+    pthread_join(t, NULL);
+    printf("round %d: %zu blocks filled the limit; after they were freed a new thread got %zu of 16384\n",
+           round, handover_count, got);
+    CHILD_CHECK(got == 16384, "round %d: a new thread got only %zu blocks of 4000 bytes (64 MiB wanted) "
+                "after every block was freed", round, got);
+  }
+  return 0;
+}
+
+static void address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_AS(void **state) {
+  (void)state;
+  run_fresh("rlimit_handover", "", NULL);
+}
+
 static const hh_child_entry children[] = {{"oom", oom_child},
+                                          {"rlimit_handover", child_rlimit_handover},
+                                          {"impossible_size", child_impossible_size},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_exited", child_rss_exited},
@@ -547,6 +630,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(out_of_memory_with_oversize_blocks_returns_NULL_and_ENOMEM),
       cmocka_unit_test(memory_freed_from_small_blocks_serves_large_ones_under_a_limit),
       cmocka_unit_test(memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit),
+      cmocka_unit_test(sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS),
+      cmocka_unit_test(address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_AS),
   };
   return cmocka_run_group_tests_name("memory: RSS, metadata, out of memory", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -238,9 +239,17 @@ static bool marked_big(const uint64_t *p, size_t n, uint64_t tag) {
 
 static _Atomic(long) move_errors;
 
+/* The ThreadSanitizer build moves blocks by copying (TSan does not follow
+ * mremap, see os.c), through its instrumented memcpy: fewer rounds there. */
+#ifdef HH_TEST_TSAN
+#define MOVE_ROUNDS 12
+#else
+#define MOVE_ROUNDS 20000
+#endif
+
 static void *grow_and_move(void *arg) {
   uint64_t rng = (uintptr_t)arg;
-  for (int i = 0; i < 20000; i++) {
+  for (int i = 0; i < MOVE_ROUNDS; i++) {
     size_t a = (5 + hh_rand(&rng) % 12) * MiB + 4096 * (hh_rand(&rng) % 7);
     uint64_t *p = hahalloc(a);
     uint64_t *q = hahalloc(a + MiB); /* often right after p: p must move to grow */
@@ -483,6 +492,156 @@ static void memory_of_exited_threads_is_reused_over_2000_generations(void **stat
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ thread exit
+ *
+ * A key destructor that runs after hahalloc's (its key was made later) and
+ * allocates, in every round glibc runs, re-arming its key: the heap it
+ * takes after hahalloc's destructor has run must be abandoned all the same,
+ * however late the last allocation comes. 2,000 such threads, RSS flat. */
+static pthread_key_t late_key;
+
+static void late_destructor(void *p) {
+  frhehe(p);
+  uint64_t *q = hahalloc(100);
+  if (q) memset(q, 1, 100);
+  pthread_setspecific(late_key, q); /* glibc runs us again, up to its limit */
+}
+
+static void *late_thread(void *arg) {
+  (void)arg;
+  void *p[64];
+  for (int i = 0; i < 64; i++) p[i] = hahalloc(1000);
+  for (int i = 0; i < 64; i++) frhehe(p[i]);
+  pthread_setspecific(late_key, hahalloc(100));
+  return NULL;
+}
+
+static int child_late_destructor(const char *arg) {
+  (void)arg;
+  frhehe(hahalloc(1)); /* hahalloc's key first */
+  pthread_key_create(&late_key, late_destructor);
+  long rss0 = 0;
+  for (int i = 0; i < 2000; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_thread, NULL)) return 2;
+    pthread_join(t, NULL);
+    if (i == 99) rss0 = hh_status_kb("VmRSS");
+  }
+  long rss = hh_status_kb("VmRSS");
+  printf("threads whose last allocation came after hahalloc's destructor: RSS %ld kB after 100, %ld kB after 2000\n",
+         rss0, rss);
+#ifndef HH_TEST_ASAN
+  if (rss - rss0 > 4 * 1024) {
+    fprintf(stderr, "RSS grew by %ld KiB: heaps taken at thread exit are never abandoned\n", rss - rss0);
+    return 4;
+  }
+#endif
+  return 0;
+}
+
+static void a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("late_destructor", "", NULL, 300, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
+/* ------------------------------------------------------------ remote frees and unmapping
+ *
+ * Owners allocate, other threads free what they allocated (remote frees),
+ * and the owners collect those frees, retire the pages that empty and
+ * unmap the mappings that empty, while the freeing threads go on freeing
+ * into the same pages: a remote free must touch nothing of a page after
+ * the push that lets its owner retire it. In the plain build the address
+ * space is first limited and exhausted once, which makes every heap unmap
+ * a mapping as soon as it empties (mapping.c): unmapping happens all the
+ * time. Every block carries a pattern checked before its free. */
+#define RF_SLOTS 4096
+static _Atomic(uintptr_t) rf_slot[RF_SLOTS];
+static _Atomic(bool) rf_stop;
+static _Atomic(long) rf_errors, rf_frees;
+
+static void *rf_owner(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < RF_SLOTS; i++) {
+      size_t n = hh_rand(&rng) % 4 == 0 ? 20 * KiB + hh_rand(&rng) % (40 * KiB) : 16 + hh_rand(&rng) % 1000;
+      void *p = hahalloc(n);
+      if (!p) {
+        atomic_fetch_add(&rf_errors, 1);
+        continue;
+      }
+      hh_fill(p, n, hh_block_hash(p, n, 31));
+      uintptr_t old = atomic_exchange(&rf_slot[hh_rand(&rng) % RF_SLOTS], pack(p, n));
+      if (old) { /* now and then the owner frees one itself */
+        size_t m;
+        void *q = unpack(old, &m);
+        if (hh_check(q, m, m, hh_block_hash(q, m, 31)) != SIZE_MAX) atomic_fetch_add(&rf_errors, 1);
+        frhehe(q);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void *rf_freer(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  while (!atomic_load(&rf_stop)) {
+    uintptr_t v = atomic_exchange(&rf_slot[hh_rand(&rng) % RF_SLOTS], 0);
+    if (!v) continue;
+    size_t n;
+    void *p = unpack(v, &n);
+    if (hh_check(p, n, n, hh_block_hash(p, n, 31)) != SIZE_MAX) atomic_fetch_add(&rf_errors, 1);
+    frhehe(p);
+    atomic_fetch_add(&rf_frees, 1);
+  }
+  return NULL;
+}
+
+static int child_remote_unmap(const char *arg) {
+  (void)arg;
+#if !defined(HH_TEST_ASAN) && !defined(HH_TEST_TSAN)
+  { /* exhaust the address space once: heaps then keep no empty mapping */
+    size_t vm = (size_t)hh_status_kb("VmSize") * KiB;
+    struct rlimit rl = {vm + 512 * MiB, vm + 512 * MiB};
+    setrlimit(RLIMIT_AS, &rl);
+    void **held = mmap(NULL, 65536 * sizeof(void *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t k = 0;
+    while (k < 65536 && (held[k] = hahalloc(64 * KiB)) != NULL) k++;
+    while (k > 0) frhehe(held[--k]);
+    munmap(held, 65536 * sizeof(void *));
+  }
+#endif
+  pthread_t o[2], f[2];
+  for (uintptr_t i = 0; i < 2; i++) pthread_create(&f[i], NULL, rf_freer, (void *)(i + 11));
+  for (uintptr_t i = 0; i < 2; i++) pthread_create(&o[i], NULL, rf_owner, (void *)(i + 1));
+  for (int i = 0; i < 2; i++) pthread_join(o[i], NULL);
+  atomic_store(&rf_stop, true);
+  for (int i = 0; i < 2; i++) pthread_join(f[i], NULL);
+  for (int i = 0; i < RF_SLOTS; i++) {
+    size_t n;
+    uintptr_t v = atomic_exchange(&rf_slot[i], 0);
+    if (v) frhehe(unpack(v, &n));
+  }
+  printf("remote frees while owners retire and unmap: %ld frees\n", atomic_load(&rf_frees));
+  if (atomic_load(&rf_errors)) {
+    fprintf(stderr, "%ld blocks lost their pattern or could not be allocated\n", atomic_load(&rf_errors));
+    return 3;
+  }
+  return 0;
+}
+
+static void remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("remote_unmap", "", NULL, 500, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ fork */
 
 static void *hammer(void *arg) {
@@ -531,7 +690,8 @@ static int forked_child(void *arg) {
   return rc ? 6 : 0;
 }
 
-static void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(void **state) {
+static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(
+    void **state) {
   (void)state;
   shared *sh = shared_new(2048, 21);
   pthread_t t[4];
@@ -561,7 +721,8 @@ static void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(void 
 }
 
 static const hh_child_entry children[] = {
-    {"generations", child_generations}, {"oversize_moves", child_oversize_moves}, {NULL, NULL}};
+    {"generations", child_generations}, {"oversize_moves", child_oversize_moves},
+    {"late_destructor", child_late_destructor}, {"remote_unmap", child_remote_unmap}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -574,7 +735,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),
+      cmocka_unit_test(a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads),
+      cmocka_unit_test(remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings),
+#ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
+                        thread with used id"); test-unit and test-asan run this one */
       cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),
+#endif
   };
   return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

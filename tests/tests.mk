@@ -6,6 +6,10 @@
 #   test-drop-in   the malloc family, LD_PRELOAD, C++ new/delete
 #   test-asan      the seed API and the thread stress against the ASan+UBSan
 #                  build (build/asan/libhahalloc.a)
+#   test-tsan      the thread tests against the ThreadSanitizer build
+#                  (build/tsan/libhahalloc.a, `make tsan` builds both); no
+#                  race may be reported (tests/tsan.supp says why each
+#                  suppression, if any, is benign)
 #   test-valgrind  the seed API tests under valgrind
 #   test-clients   real programs under LD_PRELOAD (../shared/tools/real-clients.sh)
 #
@@ -14,9 +18,9 @@
 # HAHALLOC_SUMMARY=0 so that their output is cmocka's; the tests that are
 # about the summary set their children's environment themselves.
 
-TEST_TARGETS += test-unit test-drop-in test-asan test-valgrind test-clients
+TEST_TARGETS += test-unit test-drop-in test-asan test-tsan test-valgrind test-clients
 
-.PHONY: test-unit test-drop-in test-asan test-valgrind test-clients test-binaries
+.PHONY: test-unit test-drop-in test-asan test-tsan test-valgrind test-clients test-binaries
 
 TB          := build/tests
 TEST_CC     ?= $(CC)
@@ -84,6 +88,30 @@ test-asan: asan $(ASAN_TESTS:%=$(TB_ASAN)/%)
 	@set -e; for t in $(ASAN_TESTS); do \
 	  ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(TEST_RUN) $(TB_ASAN)/$$t; done
+
+# ---------------------------------------------------------------- ThreadSanitizer
+
+TB_TSAN         := $(TB)/tsan
+TEST_TSAN_FLAGS := -fsanitize=thread -DHH_TEST_TSAN
+TSAN_TESTS      := test_threads test_api
+
+$(TB_TSAN)/common.o: tests/common.c $(TEST_HDR)
+	@mkdir -p $(TB_TSAN)
+	$(TEST_CC) $(TEST_CFLAGS) $(TEST_TSAN_FLAGS) -c $< -o $@
+
+$(TB_TSAN)/test_%: tests/test_%.c $(TB_TSAN)/common.o $(TEST_HDR) build/tsan/libhahalloc.a
+	$(TEST_CC) $(TEST_CFLAGS) $(TEST_TSAN_FLAGS) -o $@ $< $(TB_TSAN)/common.o build/tsan/libhahalloc.a $(TEST_LIBS)
+
+tsan: build/tsan/libhahalloc.a $(TSAN_TESTS:%=$(TB_TSAN)/%)
+
+# halt_on_error: a race fails the run at once (exit 66), whatever the test says.
+# die_after_fork=0: the fork test starts threads in the child of a threaded
+# process, which TSan supports without promising to find races there.
+test-tsan: tsan
+	@echo "== test-tsan: the thread tests against the ThreadSanitizer build"
+	@set -e; for t in $(TSAN_TESTS); do \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 die_after_fork=0 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  $(TEST_RUN) $(TB_TSAN)/$$t; done
 
 # ---------------------------------------------------------------- valgrind
 

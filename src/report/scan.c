@@ -552,8 +552,8 @@ static void census_heap(void *arg) {
       hh_page *pg = &m->slices[i];
       uint32_t n = pg->slice_count ? pg->slice_count : 1;
       if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) {
-        uint32_t cap = pg->kind == HH_PAGE_LARGE ? 1 : (uint32_t)pg->capacity;
-        if (cap > HH_SLICE_SIZE * 16 / HH_ALIGN) cap = 0; /* damaged */
+        uint64_t capacity = pg->kind == HH_PAGE_LARGE ? 1 : hh_page_capacity(pg);
+        uint32_t cap = capacity > HH_SLICE_SIZE / HH_ALIGN ? 0 : (uint32_t)capacity; /* 0: damaged */
         size_t bytes = marks_bytes(cap);
         if (c != NULL) {
           c->mark_bytes += bytes;

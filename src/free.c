@@ -137,7 +137,8 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
                                                   memory_order_release, memory_order_relaxed));
   /* from here on, the page and the mapping may be gone */
   if (tf & HH_REMOTE_FULL) atomic_store_explicit(&owner->remote_full, 1, memory_order_release);
-  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire))) hh_heap_adopt(owner);
+  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire)))
+    hh_heap_abandoned_freed(owner, block_size);
   return true;
 }
 

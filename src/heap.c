@@ -88,11 +88,25 @@ static bool thread_gone(int tid) {
   return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH;
 }
 
+#define SWEEP_BYTES ((uint64_t)4 << 20)  /* remote frees into an abandoned heap between sweeps */
+#define ABANDONED_KEEP ((size_t)16 << 20) /* dirty bytes an abandoned heap keeps for its next owner */
+
 static void abandon_locked(hh_heap *h) {
   atomic_store(&h->abandoned, 1);
   h->next_abandoned = abandoned;
   abandoned = h;
   atomic_fetch_add(&abandoned_count, 1);
+}
+
+/* Abandoned heaps whose decay tick has passed give their dirty spans back:
+ * no thread took them over in time. The heap list's lock keeps adopters
+ * away meanwhile. */
+void hh_heaps_decay_abandoned(uint32_t now) {
+  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
+  if (!hh_lock_try(&heaps_lock)) return; /* busy: the next tick will do */
+  for (hh_heap *h = abandoned; h != NULL; h = h->next_abandoned)
+    if (h->dirty_bytes && hh_decay_due(h->decay_at, now)) hh_span_decay_all(h);
+  hh_lock_release(&heaps_lock);
 }
 
 static void unlink_lingering_locked(hh_heap *h) {
@@ -184,7 +198,10 @@ static void heap_thread_exit(void *arg) {
   exit_rounds++;
   if (h == NULL || h != hh_heap_mine()) return;
   hh_heap_sweep(h, true);
-  hh_span_purge(h, 0);
+  /* some dirty spans stay for the thread that takes the heap over, and
+   * decay if none does (hh_heaps_decay_abandoned) */
+  hh_span_purge(h, ABANDONED_KEEP);
+  if (h->dirty_bytes && h->decay_at == 0) h->decay_at = hh_coarse_ms() + 100;
   hh_stats_flush(h);
   hh_tls_heap = &hh_empty_heap;
   hh_lock_acquire(&heaps_lock);
@@ -211,26 +228,38 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
   return h;
 }
 
-/* A thread freed into a mapping whose owner has exited: nobody would ever
- * collect such frees, so that thread takes the whole abandoned heap over and
- * collects them now. RSS falls when an exited thread's blocks are freed. */
-void hh_heap_adopt(hh_heap *owner) {
-  hh_heap *me = hh_heap_mine();
-  if (me == NULL || me == owner) return;
-  bool found = false;
-  hh_lock_acquire(&heaps_lock);
+/* Remote frees into the heap of an exited thread: once they add up to
+ * SWEEP_BYTES, the freeing thread takes the heap for a moment, collects
+ * them, retires the pages they emptied and gives the dirty memory beyond
+ * ABANDONED_KEEP back, then leaves the heap abandoned and whole for the next
+ * thread that starts. So RSS falls when an exited thread's blocks are freed,
+ * and a thread churn (a pool of workers, mimalloc-bench's mstress) finds the
+ * memory of its predecessors warm instead of mapping and faulting in more,
+ * which merging the heap into the freeing thread's did. */
+static bool unlink_abandoned_locked(hh_heap *h) {
   for (hh_heap **pp = &abandoned; *pp != NULL; pp = &(*pp)->next_abandoned) {
-    if (*pp == owner) {
-      *pp = owner->next_abandoned;
+    if (*pp == h) {
+      *pp = h->next_abandoned;
       atomic_fetch_sub(&abandoned_count, 1);
-      found = true;
-      break;
+      return true;
     }
   }
+  return false;
+}
+
+void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes) {
+  uint64_t had = atomic_fetch_add_explicit(&owner->abandoned_freed, bytes, memory_order_relaxed);
+  if (had + bytes < SWEEP_BYTES) return;
+  hh_lock_acquire(&heaps_lock);
+  bool found = unlink_abandoned_locked(owner);
   hh_lock_release(&heaps_lock);
-  if (!found) return; /* another thread took it, or its owner came back */
-  heap_merge(me, owner);
-  hh_heap_sweep(me, true);
+  if (!found) return; /* another thread has it, or took it over */
+  atomic_store_explicit(&owner->abandoned_freed, 0, memory_order_relaxed);
+  hh_heap_sweep(owner, true);
+  hh_span_purge(owner, ABANDONED_KEEP);
+  hh_lock_acquire(&heaps_lock);
+  abandon_locked(owner);
+  hh_lock_release(&heaps_lock);
 }
 
 static void heap_merge(hh_heap *into, hh_heap *h) {

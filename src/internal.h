@@ -311,6 +311,8 @@ typedef struct hh_heap {
   hh_queue spans[HH_SLICES];       /* free spans by slice count */
   uint64_t span_bits;              /* non-empty span bins */
   size_t dirty_bytes;              /* committed bytes in free spans */
+  size_t dirty_recent;             /* of which made dirty since the last decay tick */
+  uint32_t decay_at;               /* coarse ms: the next decay tick; 0: no dirty span */
   size_t free_slices;              /* slices in free spans */
   size_t mapped_slices;            /* slices of all its mappings (63 each) */
   hh_mapping *mappings;            /* owned mappings */
@@ -322,6 +324,7 @@ typedef struct hh_heap {
   hh_stats stats;
   int tid;
   _Atomic(int) abandoned;          /* owner has exited */
+  _Atomic(uint64_t) abandoned_freed; /* bytes other threads freed into it since it was swept */
   bool lingering;                  /* taken by a thread past its heap's destructor (heap.c) */
   struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
@@ -510,6 +513,10 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);
 void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
 void hh_span_purge(hh_heap *heap, size_t keep);
+uint32_t hh_coarse_ms(void);                     /* a clock for decays: ms, wrapping */
+bool hh_decay_due(uint32_t at, uint32_t now);    /* a decay tick set for `at` is due */
+void hh_span_decay_all(hh_heap *heap);           /* an abandoned heap's tick: purge it */
+void hh_heaps_decay_abandoned(uint32_t now);     /* heap.c: abandoned heaps' dirty spans */
 
 static inline hh_mapping *hh_mapping_of(const void *p) {
   return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);
@@ -553,7 +560,7 @@ bool hh_heaps_lock_until(int64_t deadline_ns); /* false: not taken (see lock.h) 
 void hh_heaps_unlock(void);
 hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
-void hh_heap_adopt(hh_heap *owner); /* take an abandoned owner over, if still abandoned */
+void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes); /* remote frees into an exited thread's heap */
 
 static inline hh_heap *hh_heap_get(void) {
   hh_heap *h = hh_heap_mine();

@@ -1,25 +1,35 @@
 /*
  * Mappings: getting them from the OS, carving their slices into spans for
  * pages and large ranges, coalescing freed spans with their free neighbours
- * (the seed's "coalescence"), and giving memory back: once a heap's dirty
- * free spans exceed its budget (HH_PURGE_BYTES, or half of what it has in
- * use if that is more), the biggest are purged with madvise until half the
- * budget is left. Purging everything at once would make a program that
- * frees and reallocates large ranges fault its pages in again and again;
- * a budget that grows with the heap keeps that cost in proportion. A heap
- * keeps HH_EMPTY_KEEP completely empty mappings for reuse and unmaps the
- * rest.
+ * (the seed's "coalescence"), and giving memory back.
+ *
+ * Giving memory back must not fight the program: memory purged at once is
+ * faulted in again at once when the program allocates again (mimalloc-bench's
+ * mstress, a thread churn, spent a quarter of its time in page faults). So
+ * free spans stay dirty (committed) for a while, and decay: at each tick of
+ * DECAY_MS, found by the heap's next span allocation or free, the dirty
+ * bytes that were already dirty at the previous tick are purged, so memory
+ * unused for one to two ticks goes back to the system (the idea of
+ * mimalloc's purge delay and jemalloc's decay). A budget bounds what waits:
+ * past HH_PURGE_BYTES, or half of what the heap has in use if that is more,
+ * the biggest spans are purged at once until half the budget is left. The
+ * heap of an exited thread keeps its dirty spans for the thread that takes
+ * it over; if none does within a tick, any thread's span traffic purges it
+ * (heap.c). A heap keeps HH_EMPTY_KEEP completely empty mappings for reuse
+ * and unmaps the rest.
  *
  * A heap's free spans sit in bins by exact slice count (1..63) with a bitmap
  * of non-empty bins, so finding the smallest span that fits is one ctz.
  */
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
 #define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
+#define DECAY_MS 100u /* free memory goes back after one to two of these */
 /* Set once a mapping could not be had (RLIMIT_AS, say): from then on every
  * heap keeps one empty mapping, not HH_EMPTY_KEEP, so that address space a
  * heap no longer uses goes back to the system as soon as it empties, for
@@ -39,15 +49,63 @@ static void bin_push(hh_heap *heap, hh_page *span) {
   else hh_queue_push_back(&heap->spans[n], span);
   heap->span_bits |= 1ull << n;
   heap->free_slices += n;
-  if (span->dirty) heap->dirty_bytes += (size_t)n * HH_SLICE_SIZE;
+  if (span->dirty) {
+    heap->dirty_bytes += (size_t)n * HH_SLICE_SIZE;
+    heap->dirty_recent += (size_t)n * HH_SLICE_SIZE;
+  }
 }
 
+/* Dirty spans leave from the front of their bins: the recent ones first. */
 static void bin_remove(hh_heap *heap, hh_page *span) {
   uint32_t n = span->slice_count;
   hh_queue_remove(&heap->spans[n], span);
   if (heap->spans[n].first == NULL) heap->span_bits &= ~(1ull << n);
   heap->free_slices -= n;
-  if (span->dirty) heap->dirty_bytes -= (size_t)n * HH_SLICE_SIZE;
+  if (span->dirty) {
+    size_t bytes = (size_t)n * HH_SLICE_SIZE;
+    heap->dirty_bytes -= bytes;
+    heap->dirty_recent -= heap->dirty_recent < bytes ? heap->dirty_recent : bytes;
+  }
+}
+
+/* ------------------------------------------------------------------ decay */
+
+uint32_t hh_coarse_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) | 1; /* never 0 */
+}
+
+bool hh_decay_due(uint32_t at, uint32_t now) { return at != 0 && (int32_t)(now - at) >= 0; }
+
+/* A tick of the heap's decay, if one is due: what was dirty at the last tick
+ * goes back to the system. Then abandoned heaps, at most once a tick. */
+static _Atomic(uint32_t) abandoned_decay_at;
+
+static void decay(hh_heap *heap) {
+  uint32_t now = hh_coarse_ms();
+  if (heap->dirty_bytes == 0) {
+    heap->decay_at = 0;
+    heap->dirty_recent = 0;
+  } else if (heap->decay_at == 0) {
+    heap->decay_at = now + DECAY_MS;
+  } else if (hh_decay_due(heap->decay_at, now)) {
+    if (heap->dirty_bytes > heap->dirty_recent) hh_span_purge(heap, heap->dirty_recent);
+    heap->dirty_recent = 0;
+    heap->decay_at = heap->dirty_bytes ? now + DECAY_MS : 0;
+  }
+  uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
+  if ((at == 0 || hh_decay_due(at, now)) &&
+      atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + DECAY_MS,
+                                              memory_order_relaxed, memory_order_relaxed))
+    hh_heaps_decay_abandoned(now);
+}
+
+/* An abandoned heap's tick: nobody took it over in time. */
+void hh_span_decay_all(hh_heap *heap) {
+  hh_span_purge(heap, 0);
+  heap->dirty_recent = 0;
+  heap->decay_at = 0;
 }
 
 /* Marks slices [idx, idx+n) of `m` as one free span. */
@@ -111,6 +169,7 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
 }
 
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
+  decay(heap);
   uint64_t fits = heap->span_bits & (~0ull << n);
   if (fits == 0) {
     /* Memory of exited threads first, then the OS. */
@@ -225,6 +284,7 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
   size_t used = (heap->mapped_slices - heap->free_slices) * HH_SLICE_SIZE;
   size_t budget = used / 2 > HH_PURGE_BYTES ? used / 2 : HH_PURGE_BYTES;
   if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
+  decay(heap);
 }
 
 /* Gives the pages of dirty free spans back to the OS, biggest first and

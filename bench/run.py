@@ -13,10 +13,12 @@ Columns: glibc, hahalloc (default settings, exit summary ON),
 hahalloc-nosummary (HAHALLOC_SUMMARY=0), mimalloc, jemalloc, tcmalloc
 (peers whose Debian package is missing are skipped).
 
-Writes build/bench/results.json (every sample) and docs/BENCHMARKS.md, and
-prints the tables. py/plot.py draws the plots from results.json.
+Writes build/bench/results.json (every sample) and build/bench/BENCHMARKS.md,
+and prints the tables. With --write-docs, a full run of every workload also
+writes docs/BENCHMARKS.md; QUICK, smoke and partial runs never touch it.
+py/plot.py draws the plots from results.json.
 
-  bench/run.py [--quick] [--smoke] [--reps N] [--only w1,w2] [--no-docs]
+  bench/run.py [--quick] [--smoke] [--reps N] [--only w1,w2] [--write-docs]
 """
 import argparse
 import datetime
@@ -292,7 +294,9 @@ def main():
                     help="every workload once, tiny, hahalloc and glibc only; no docs")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
     ap.add_argument("--only", default="", help="comma-separated workload names")
-    ap.add_argument("--no-docs", action="store_true", help="do not write docs/BENCHMARKS.md")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="write docs/BENCHMARKS.md, if this is a full run of every workload with the "
+                    "default repetitions (make bench passes it unless QUICK=1)")
     ap.add_argument("--out", default=os.path.join(BIN, "results.json"))
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite docs/BENCHMARKS.md from the results file, running nothing")
@@ -300,6 +304,9 @@ def main():
     if args.report_only:
         with open(args.out) as f:
             data = json.load(f)
+        if not data.get("publishable"):
+            sys.exit("%s holds a %s or partial run: docs/BENCHMARKS.md is left as it is "
+                     "(run `make bench` for a full run)" % (os.path.relpath(args.out, ROOT), data.get("mode")))
         med_t, med_rss = data["median_time"], data["median_rss_kib"]
 
         ratio_saved = make_ratio(data["samples"], med_t)
@@ -313,6 +320,9 @@ def main():
         return
 
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    # Only a full run of every workload with the default repetitions may
+    # replace the committed results (docs/BENCHMARKS.md, py/img/*.png).
+    publishable = mode == "full" and not args.only and not args.reps
     reps = args.reps or (1 if args.smoke else 3 if args.quick else 5)
     cols = allocators()
     if args.smoke:
@@ -403,7 +413,7 @@ def main():
     ratio = make_ratio(results, med_t)
 
     data = {
-        "mode": mode, "reps": reps, "machine": info, "columns": list(cols),
+        "mode": mode, "reps": reps, "publishable": publishable, "machine": info, "columns": list(cols),
         "preload_ok": preload_ok, "elapsed_s": elapsed,
         "workloads": [{"name": w[0], "group": w[1], "program": w[2],
                        "args": (SMOKE_ARGS.get(w[0], w[4]) if args.smoke else w[4] if args.quick else w[3]),
@@ -418,10 +428,20 @@ def main():
     md = report(data, ratio, med_t, med_rss, cols, work, failures)
     print()
     print(md["console"])
-    if not args.smoke and not args.no_docs:
+    # The committed results change only in a full run of every workload:
+    # a QUICK, smoke or partial run writes its report beside its results.
+    preview = os.path.join(os.path.dirname(args.out), "BENCHMARKS.md")
+    if not args.smoke:
+        with open(preview, "w") as f:
+            f.write(md["doc"])
+    if args.write_docs and publishable:
         with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
             f.write(md["doc"])
         print("wrote docs/BENCHMARKS.md and %s" % os.path.relpath(args.out, ROOT))
+    elif not args.smoke:
+        print("wrote %s and %s (docs/BENCHMARKS.md unchanged: %s)" % (
+            os.path.relpath(preview, ROOT), os.path.relpath(args.out, ROOT),
+            "not a full run of every workload" if not publishable else "no --write-docs"))
     if args.smoke:
         bad = [k for k in failures if k[1] == "hahalloc"]
         print("bench-smoke: %d passed, %d failed" % (len(work) - len(bad), len(bad)))

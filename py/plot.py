@@ -1,7 +1,12 @@
 #!/usr/bin/python3
 """Draw the benchmark plots from build/bench/results.json (bench/run.py).
 
-  py/plot.py [results.json] [--out py/img]
+  py/plot.py [results.json] [--out DIR]
+
+The plots go to build/bench/img unless --out says otherwise. The committed
+plots (py/img) are written only from a full run of every workload
+(results.json says "publishable"): `make bench` without QUICK, or
+`make bench-docs`.
 
 Writes the seed README's five plots (single_alloc, single_calloc,
 multiple_alloc_fixed_size, multiple_alloc_random_size, re_alloc: median time
@@ -171,7 +176,7 @@ def summary_chart(data, outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="?", default=os.path.join(ROOT, "build", "bench", "results.json"))
-    ap.add_argument("--out", default=os.path.join(HERE, "img"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "img"))
     args = ap.parse_args()
     try:
         with open(args.results) as f:
@@ -180,6 +185,11 @@ def main():
         sys.exit("plot.py: %s (run bench/run.py first)" % e)
     if data.get("mode") == "smoke":
         sys.exit("plot.py: smoke results are not plotted")
+    committed = os.path.realpath(os.path.join(HERE, "img"))
+    if os.path.realpath(args.out) == committed and not data.get("publishable"):
+        args.out = os.path.join(ROOT, "build", "bench", "img")
+        print("plot.py: a %s or partial run: plots go to %s, py/img is left as it is" % (
+            data.get("mode"), os.path.relpath(args.out, ROOT)))
     os.makedirs(args.out, exist_ok=True)
     written = seed_plots(data, args.out)
     written.append(summary_chart(data, args.out))

@@ -565,8 +565,11 @@ def main():
                 done += 1
                 if (name, col) in failures:
                     continue
+                # A timeout catches a hang, not a slow allocator: some are 20x
+                # slower than others on a workload, and the machine is shared.
                 walls = [s["wall"] for c in cols for s in samples[name][c]]
-                timeout = base_timeout if not walls else min(base_timeout, max(20.0, 25 * min(walls)))
+                timeout = base_timeout if not walls else min(base_timeout, max(
+                    60.0, 50 * min(walls), 4 * max(walls)))
                 pre, extra, prefix = cols[col]
                 r = run_once(prefix + w["argv"], child_env(pre, extra), timeout, w["stdin"], scratch, errpath)
                 bad = describe_status(r, w)
@@ -593,6 +596,7 @@ def main():
         "column_desc": {c: HAHALLOC_COLUMNS.get(c, "") for c in cols},
         "preload_ok": preload_ok, "elapsed_s": elapsed,
         "left_out": [list(x) for x in mb["left_out"]] if mb else [],
+        "notes": mb["notes"] if mb else [],
         "workloads": [{"name": w["name"], "group": w["group"], "program": w["program"], "args": w["args"],
                        "description": w["description"], "reps": w["reps"],
                        "metric": w["mb"]["metric"] if w["group"] == MB else "wall"} for w in work],
@@ -775,6 +779,8 @@ def report(data):
             out.append("The original programs of mimalloc-bench (%s, commit %s), compiled by its own build with "
                        "%s, linked to no allocator; each column is an LD_PRELOAD (see Workloads below for the "
                        "arguments).\n" % (mi.get("bindir", "?"), mi.get("commit", "?"), mi.get("compiled", "?")))
+            for n in data.get("notes", []):
+                out.append("Not run: %s.\n" % n)
             if data.get("left_out"):
                 out.append("Left out of this %s run: %s.\n" % (data["mode"], "; ".join(
                     "%s (%s)" % tuple(x) for x in data["left_out"])))

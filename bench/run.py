@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mbench  # noqa: E402
 
@@ -254,28 +255,32 @@ def geomean(xs):
 
 # ---- statistics -----------------------------------------------------------
 
-def paired(samples, w, a, b, key):
+def paired(samples, w, a, b, key, failed=frozenset()):
     """Ratios a/b of one workload, one per repetition that both completed:
     the columns of a repetition run back to back under the same load, so
-    pairing them cancels most of the machine's drift."""
+    pairing them cancels most of the machine's drift. None at all when
+    either column failed the workload in any repetition: a failure is shown
+    as one, not as the median of the runs that went through."""
+    if (w, a) in failed or (w, b) in failed:
+        return {}
     sa = {s["rep"]: s for s in samples[w].get(a, [])}
     sb = {s["rep"]: s for s in samples[w].get(b, [])}
     return {r: sa[r][key] / sb[r][key] for r in sorted(sa) if r in sb and sb[r][key] > 0 and sa[r][key] > 0}
 
 
-def ratio_stats(samples, w, a, b, key):
+def ratio_stats(samples, w, a, b, key, failed=frozenset()):
     """[median, min, max, n] of the per-repetition ratios a/b, or None."""
-    rs = list(paired(samples, w, a, b, key).values())
+    rs = list(paired(samples, w, a, b, key, failed).values())
     if not rs:
         return None
     return [median(rs), min(rs), max(rs), len(rs)]
 
 
-def geomean_stats(samples, names, a, b, key):
+def geomean_stats(samples, names, a, b, key, failed=frozenset()):
     """Geometric mean over `names` of the median ratios a/b, with the range
     of the per-repetition geometric means (repetition r of every workload);
-    also how many workloads it covers."""
-    per = {w: paired(samples, w, a, b, key) for w in names}
+    also how many workloads it covers (failed ones are left out)."""
+    per = {w: paired(samples, w, a, b, key, failed) for w in names}
     have = [w for w in names if per[w]]
     if not have:
         return None
@@ -300,13 +305,18 @@ def compute(data):
     data["median_rss_kib"] = {w: {c: median([s["rss_kib"] for s in samples[w][c]]) for c in cols} for w in names}
     base = BASE if BASE in cols else "glibc"
     data["base"] = base
-    data["ratios"] = {w: {c: {"time": ratio_stats(samples, w, c, base, "time"),
-                              "rss": ratio_stats(samples, w, c, base, "rss_kib")} for c in cols} for w in names}
+    F = failed_set(data)
+    data["ratios"] = {w: {c: {"time": ratio_stats(samples, w, c, base, "time", F),
+                              "rss": ratio_stats(samples, w, c, base, "rss_kib", F)} for c in cols} for w in names}
     data["geomeans"] = {}
     for group in groups_of(data):
         gw = [w["name"] for w in data["workloads"] if group_of(w) == group]
-        data["geomeans"][group] = {c: {"time": geomean_stats(samples, gw, c, base, "time"),
-                                       "rss": geomean_stats(samples, gw, c, base, "rss_kib")} for c in cols}
+        data["geomeans"][group] = {c: {"time": geomean_stats(samples, gw, c, base, "time", F),
+                                       "rss": geomean_stats(samples, gw, c, base, "rss_kib", F)} for c in cols}
+
+
+def failed_set(data):
+    return frozenset(tuple(k.split("/", 1)) for k in data.get("failures", {}))
 
 
 def group_of(w):
@@ -406,6 +416,8 @@ def machine_info(cols, mb):
         "glibc_package": sh("dpkg-query -W -f='${Version}' libc6 2>/dev/null"),
         "compiler": sh("cc --version | head -1"),
         "hahalloc_commit": sh("git -C %s rev-parse --short HEAD 2>/dev/null" % ROOT),
+        # the last commit that changed what is measured (the library)
+        "hahalloc_src_commit": sh("git -C %s log -1 --format=%%h -- src include Makefile 2>/dev/null" % ROOT),
         "hahalloc_dirty": bool(sh("git -C %s status --porcelain -- src include 2>/dev/null" % ROOT)),
         "hahalloc_sha256": sh("sha256sum %s | cut -c1-12" % HAHALLOC) if os.path.exists(HAHALLOC) else "",
         "peers": {},
@@ -680,6 +692,7 @@ def report(data):
     cols = data["columns"]
     base = data["base"]
     failures = {tuple(k.split("/", 1)): v for k, v in data.get("failures", {}).items()}
+    F = failed_set(data)
     R = data["ratios"]
     G = data["geomeans"]
     others = [c for c in cols if c != base]
@@ -702,7 +715,9 @@ def report(data):
         out.append("| workload | " + " | ".join(others) + " |")
         out.append("|" + "---|" * (1 + len(others)))
         for w in names:
-            out.append("| %s | " % w + " | ".join(failed(w, c) or fmt_spread(R[w][c][kind]) for c in others) + " |")
+            out.append("| %s | " % w + " | ".join(
+                failed(w, c) or ("n/a: %s failed" % base if (w, base) in failures else fmt_spread(R[w][c][kind]))
+                for c in others) + " |")
         out.append("| **geometric mean** | " + " | ".join(g_cell(G[group][c][kind]) for c in others) + " |")
         out.append("")
 
@@ -745,18 +760,18 @@ def report(data):
         out.append("|" + "---|" * (1 + len(hdr)))
         for w in names:
             cells = [failed(w, a) or failed(w, b) or fmt_spread(
-                ratio_stats(data["samples"], w, a, b, "time"), 1.0) for a, b in vs]
+                ratio_stats(data["samples"], w, a, b, "time", F), 1.0) for a, b in vs]
             cells += [failed(w, v) or failed(w, "hahalloc") or fmt_spread(
-                ratio_stats(data["samples"], w, v, "hahalloc", "rss_kib")) for v in hh if v != "hahalloc"]
+                ratio_stats(data["samples"], w, v, "hahalloc", "rss_kib", F)) for v in hh if v != "hahalloc"]
             out.append("| %s | " % w + " | ".join(cells) + " |")
-        cells = [g_cell(geomean_stats(data["samples"], names, a, b, "time")) for a, b in vs]
-        cells += [g_cell(geomean_stats(data["samples"], names, v, "hahalloc", "rss_kib"))
+        cells = [g_cell(geomean_stats(data["samples"], names, a, b, "time", F)) for a, b in vs]
+        cells += [g_cell(geomean_stats(data["samples"], names, v, "hahalloc", "rss_kib", F))
                   for v in hh if v != "hahalloc"]
         out.append("| **geometric mean** | " + " | ".join(cells) + " |")
         out.append("")
         lines = []
         if "glibc" in cols:
-            slow = [(w, ratio_stats(data["samples"], w, "hahalloc", "glibc", "time")) for w in names]
+            slow = [(w, ratio_stats(data["samples"], w, "hahalloc", "glibc", "time", F)) for w in names]
             slow = [(w, s) for w, s in slow if s and s[0] > 1.0]
             if slow:
                 lines.append("Slower than glibc: " + ", ".join(
@@ -796,7 +811,7 @@ def report(data):
                 out.append("|" + "---|" * (1 + len(pairs)))
                 for w in i2:
                     out.append("| %s | " % w + " | ".join(failed(w, v) or failed(w, p) or fmt_r(
-                        (ratio_stats(data["samples"], w, v, p, "time") or [None])[0], 1.0) for v, p in pairs) + " |")
+                        (ratio_stats(data["samples"], w, v, p, "time", F) or [None])[0], 1.0) for v, p in pairs) + " |")
                 out.append("")
                 out.append("Bar (issue 2): below 1.00 against glibc on all three; at most 1.20 against "
                            "mimalloc on the churn.\n")
@@ -829,7 +844,7 @@ def report(data):
         "interleaved and rotated each repetition. The machine is shared and noisy: read ratios, not absolute "
         "times. A ratio is the median over repetitions of the ratio within one repetition, whose columns run "
         "back to back under the same load; the figures in brackets are the min-max of those ratios." % (
-            " QUICK=1" if data["mode"] == "quick" else "", m["date"], m["hahalloc_commit"], data["mode"], reps_text),
+            " QUICK=1" if data["mode"] == "quick" else "", m["date"], commit_text(m), data["mode"], reps_text),
         "",
         "Columns:",
         "",
@@ -846,9 +861,7 @@ def report(data):
         "- CPU: %s, `nproc` = %s" % (m["cpu"], m["nproc"]),
         "- kernel %s, %s (Debian libc6 %s), %s" % (m["kernel"], m["glibc"], m["glibc_package"], m["compiler"]),
         "- peers: %s" % (", ".join(m["peers"].values()) or "none installed"),
-        "- hahalloc: commit %s%s, libhahalloc.so sha256 %s..." % (
-            m["hahalloc_commit"], " (built with uncommitted changes in src/)" if m["hahalloc_dirty"] else "",
-            m.get("hahalloc_sha256", "")),
+        "- hahalloc: commit %s, libhahalloc.so sha256 %s..." % (commit_text(m), m.get("hahalloc_sha256", "")),
     ]
     if m.get("mimalloc_bench"):
         head.append("- mimalloc-bench: %s (commit %s), compiled with %s" % (
@@ -910,6 +923,13 @@ def report(data):
     return {"doc": doc, "console": tables, "readme": readme_summary(data)}
 
 
+def commit_text(m):
+    """'0a75a1f' or '0a75a1f (library sources of 755462d)'."""
+    c, src = m.get("hahalloc_commit", "?"), m.get("hahalloc_src_commit")
+    text = c if not src or src == c else "%s (library sources of %s)" % (c, src)
+    return text + (", with uncommitted changes in src/" if m.get("hahalloc_dirty") else "")
+
+
 def readme_summary(data):
     """README.md's paragraph: the headline figures of the run, and its commit."""
     m = data["machine"]
@@ -927,7 +947,7 @@ def readme_summary(data):
 
     parts = ["Last full run: hahalloc commit %s, %s, %d interleaved repetitions on %s cores of a shared "
              "machine (`docs/BENCHMARKS.md` has every table)." % (
-                 m["hahalloc_commit"], m["date"], data.get("reps_mimalloc_bench") or data["reps"], m["nproc"])]
+                 commit_text(m), m["date"], data.get("reps_mimalloc_bench") or data["reps"], m["nproc"])]
     for group, label in ((MB, "On mimalloc-bench's %d programs"), ("ours", "On our %d workloads")):
         if group not in G:
             continue

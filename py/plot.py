@@ -25,6 +25,7 @@ import sys
 
 import matplotlib
 
+sys.dont_write_bytecode = True  # plot.py may import bench/run.py
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
@@ -158,7 +159,7 @@ def summary_chart(data, outdir, group, fname, what):
                 st = data["geomeans"][group][c][kind] if g == len(names) else data["ratios"][n][c][kind]
                 x = g + (i - (len(cols) - 1) / 2) * width
                 if not st:
-                    if g < len(names) and (n, c) in failures:
+                    if g < len(names) and ((n, c) in failures or (n, base) in failures):
                         fx.append(x)
                     continue
                 xs.append(x)
@@ -189,9 +190,12 @@ def summary_chart(data, outdir, group, fname, what):
     m = data["machine"]
     reps = data.get("reps_mimalloc_bench") if group == "mimalloc-bench" else data["reps"]
     fig.suptitle("%s: hahalloc commit %s, %s\nmedian of %s interleaved runs per workload (%s mode), error bars "
-                 "min-max of the per-run ratios; x: the column failed\n%s, %s cores, %s" % (
-                     what, m.get("hahalloc_commit", "?"), m.get("date", ""), reps or data["reps"], data["mode"],
-                     m.get("cpu", ""), m.get("nproc", ""), m.get("glibc", "")), fontsize=10)
+                 "min-max of the per-run ratios; x: the column (or %s) failed\n%s, %s cores, %s" % (
+                     what, m.get("hahalloc_commit", "?") + (
+                         " (library sources of %s)" % m["hahalloc_src_commit"]
+                         if m.get("hahalloc_src_commit") not in (None, "", m.get("hahalloc_commit")) else ""),
+                     m.get("date", ""), reps or data["reps"], data["mode"],
+                     base, m.get("cpu", ""), m.get("nproc", ""), m.get("glibc", "")), fontsize=10)
     fig.tight_layout()
     path = os.path.join(outdir, fname)
     fig.savefig(path, dpi=100)
@@ -217,10 +221,10 @@ def main():
         print("plot.py: a %s or partial run: plots go to %s, py/img is left as it is" % (
             data.get("mode"), os.path.relpath(args.out, ROOT)))
     os.makedirs(args.out, exist_ok=True)
-    if "ratios" not in data:  # results of an older bench/run.py
-        sys.path.insert(0, os.path.join(ROOT, "bench"))
-        import run  # noqa: E402
-        run.compute(data)
+    # the ratios, as bench/run.py computes them for the tables
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import run  # noqa: E402
+    run.compute(data)
     written = seed_plots(data, args.out)
     for group, fname, what in (("mimalloc-bench", "mimalloc-bench.png", "mimalloc-bench's programs"),
                                ("ours", "summary.png", "our workloads")):

@@ -37,7 +37,7 @@ def _w(name, prog, full, quick, desc, metric="wall", stdin=None, optional=False,
 
 
 # Arguments may name inputs as "@espresso" (the input file; QUICK: its first
-# 600 lines) or get them on stdin ("barnes": QUICK: 16,384 bodies, not 163,840).
+# 400 lines) or get them on stdin ("barnes": QUICK: 16,384 bodies, not 163,840).
 WORKLOADS = [
     _w("cfrac", "cfrac", [CFRAC_FULL], [CFRAC_QUICK],
        "factors a 44-digit number by continued fractions: many small, short-lived big-number blocks (1 thread)"),
@@ -192,11 +192,11 @@ def prepare(w, bindir, srcdir, scratch, quick):
             src = os.path.join(srcdir, INPUTS["espresso"])
             if quick:
                 with open(src) as f:
-                    lines = f.readlines()[:600]
-                dst = os.path.join(scratch, "espresso-600.espresso")
+                    lines = f.readlines()[:400]
+                dst = os.path.join(scratch, "espresso-400.espresso")
                 with open(dst, "w") as f:
                     f.writelines(lines)
-                args[i], shown[i] = dst, "(first 600 lines of %s)" % INPUTS["espresso"]
+                args[i], shown[i] = dst, "(first 400 lines of %s)" % INPUTS["espresso"]
             else:
                 args[i], shown[i] = src, INPUTS["espresso"]
     stdin = None

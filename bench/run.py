@@ -71,9 +71,9 @@ OURS = [
      "seed 1: 2^15 mallocs (then frees) of one size, sizes 8 B-32 KiB"),
     ("seed-calloc", "seed", "seed", ["mode=calloc"], ["mode=calloc", "reps=1", "max=4M"],
      "seed 2: 2^5 callocs (then frees) of one size, sizes 1 KiB-16 MiB"),
-    ("seed-fixed", "seed", "seed", ["mode=fixed", "ops=131072"], ["mode=fixed", "ops=16384"],
+    ("seed-fixed", "seed", "seed", ["mode=fixed", "ops=131072"], ["mode=fixed", "ops=8192"],
      "seed 3: random malloc/free of 1 MiB over a buffer of x slots (x/2 live), x = 2-1024"),
-    ("seed-random", "seed", "seed", ["mode=random", "ops=262144"], ["mode=random", "ops=32768"],
+    ("seed-random", "seed", "seed", ["mode=random", "ops=262144"], ["mode=random", "ops=16384"],
      "seed 4: the same with sizes log-uniform 8 B-1 MiB"),
     ("seed-realloc", "seed", "seed", ["mode=realloc", "reps=8"], ["mode=realloc", "reps=1", "max=1M"],
      "seed 5: 16 blocks grown by realloc 16 B -> S (x1.25 steps) and shrunk back, S = 64 B-4 MiB"),
@@ -98,7 +98,7 @@ OURS = [
      "cfrac-like: continued fractions of sqrt(D) with heap big numbers, every convergent verified"),
     ("trees", "field", "trees", ["depth=15"], ["depth=13"],
      "binary trees: a long-lived tree and many short-lived ones, 24 B nodes + 8-64 B labels"),
-    ("large", "field", "large", ["steps=200"], ["steps=20"],
+    ("large", "field", "large", ["steps=200"], ["steps=10"],
      "large blocks: 1-32 MiB, 4 live, every page written, every 8th grown by realloc"),
 ]
 ISSUE2 = ["churn1", "churn2", "prodcons"]

@@ -6,7 +6,9 @@
 # jemalloc and tcmalloc.
 #
 #   make bench MIMALLOC_BENCH=DIR
-#                         full run (about 45 minutes on 2 cores) of
+#                         full run (1-1.5 hours on 2 cores: under mimalloc
+#                         and jemalloc, malloc-large alone takes 4-5 minutes
+#                         a run on this VM, where a page fault costs ~24 us) of
 #                         mimalloc-bench's programs and ours: tables in
 #                         docs/BENCHMARKS.md and README.md, plots in py/img/.
 #                         DIR is a checkout of github.com/daanx/mimalloc-bench

@@ -871,7 +871,7 @@ def report(data):
         "## How to run",
         "",
         "```sh",
-        "make bench MIMALLOC_BENCH=DIR   # full run; DIR: a mimalloc-bench checkout built by its own build",
+        "make bench MIMALLOC_BENCH=DIR   # full run, 1-1.5 hours; DIR: a mimalloc-bench checkout built by its own build",
         "make bench                      # our workloads only",
         "make bench QUICK=1              # under 2 minutes; writes build/bench/, not these results",
         "make bench-docs                 # this file and the plots again from the last full run",

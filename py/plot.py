@@ -1,13 +1,20 @@
 #!/usr/bin/python3
 """Draw the benchmark plots from build/bench/results.json (bench/run.py).
 
-  py/plot.py [results.json] [--out py/img]
+  py/plot.py [results.json] [--out DIR]
+
+The plots go to build/bench/img unless --out says otherwise. The committed
+plots (py/img) are written only from a full run of every workload
+(results.json says "publishable"): `make bench` without QUICK, or
+`make bench-docs`.
 
 Writes the seed README's five plots (single_alloc, single_calloc,
 multiple_alloc_fixed_size, multiple_alloc_random_size, re_alloc: median time
 against the swept parameter, one line per allocator) and summary.png (median
 time and peak RSS of every workload relative to mimalloc, one bar per
-allocator, with the geometric mean).
+allocator at the median of the per-repetition ratios, error bars from their
+min to their max, with the geometric mean) for our workloads, and
+mimalloc-bench.png, the same for mimalloc-bench's programs.
 """
 import argparse
 import json
@@ -18,15 +25,17 @@ import sys
 
 import matplotlib
 
+sys.dont_write_bytecode = True  # plot.py may import bench/run.py
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 STYLE = {
     "hahalloc": dict(color="#d62728", lw=2.4, marker="o", ms=4),
+    "hahalloc-report": dict(color="#9467bd", lw=1.6, ls="-.", marker="o", ms=3),
     "hahalloc-nosummary": dict(color="#ff9896", lw=1.6, ls="--", marker="o", ms=3),
     "glibc": dict(color="#222222", lw=1.6, marker="s", ms=3),
     "mimalloc": dict(color="#1f77b4", lw=1.6, marker="^", ms=3),
@@ -126,43 +135,69 @@ def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def summary_chart(data, outdir):
-    base = "mimalloc" if "mimalloc" in data["columns"] else "glibc"
-    cols = data["columns"]
-    names = [w["name"] for w in data["workloads"]]
-    fig, axes = plt.subplots(2, 1, figsize=(15, 9.5), sharex=True)
-    for ax, (key, label) in zip(axes, (("median_time", "wall time"), ("median_rss_kib", "peak RSS"))):
-        table = data[key]
-        ratios = {}
-        for c in cols:
-            r = []
-            for n in names:
-                a, b = table[n].get(c), table[n].get(base)
-                r.append(a / b if a and b else None)
-            r.append(geomean(r))
-            ratios[c] = r
-        groups = names + ["geometric\nmean"]
-        width = 0.8 / len(cols)
+def summary_chart(data, outdir, group, fname, what):
+    """Time and peak RSS of every workload of `group` relative to the base
+    (mimalloc): bars at the median of the per-repetition ratios, error bars
+    from their min to their max; the geometric mean last, its error bar the
+    range of the per-repetition geometric means. A column that failed a
+    workload gets an x on the axis instead of a bar."""
+    base = data["base"]
+    cols = [c for c in data["columns"] if c != base]
+    names = [w["name"] for w in data["workloads"] if (w["group"] == "mimalloc-bench") == (group == "mimalloc-bench")]
+    if not names:
+        return None
+    failures = {tuple(k.split("/", 1)) for k in data.get("failures", {})}
+    fig, axes = plt.subplots(2, 1, figsize=(max(9, 1.0 + 0.75 * (len(names) + 1) * max(1, len(cols)) / 5), 10),
+                             sharex=True)
+    groups = names + ["geometric\nmean"]
+    width = 0.84 / len(cols)
+    for ax, (kind, label) in zip(axes, (("time", "time"), ("rss", "peak RSS"))):
+        lo_all, hi_all = [], []
         for i, c in enumerate(cols):
-            xs = [g + (i - (len(cols) - 1) / 2) * width for g in range(len(groups))]
-            vals = [v if v else float("nan") for v in ratios[c]]
-            ax.bar(xs, vals, width=width, label=c, color=STYLE.get(c, {}).get("color"),
-                   edgecolor="white", linewidth=0.3, alpha=0.55 if c == base else 1.0)
+            xs, ys, err_lo, err_hi, fx = [], [], [], [], []
+            for g, n in enumerate(groups):
+                st = data["geomeans"][group][c][kind] if g == len(names) else data["ratios"][n][c][kind]
+                x = g + (i - (len(cols) - 1) / 2) * width
+                if not st:
+                    if g < len(names) and ((n, c) in failures or (n, base) in failures):
+                        fx.append(x)
+                    continue
+                xs.append(x)
+                ys.append(st[0])
+                err_lo.append(max(0.0, st[0] - st[1]))
+                err_hi.append(max(0.0, st[2] - st[0]))
+                lo_all.append(st[1])
+                hi_all.append(st[2])
+            style = STYLE.get(c, {})
+            ax.bar(xs, ys, width=width, label=c, color=style.get("color"), edgecolor="white", linewidth=0.3,
+                   hatch=style.get("hatch"), yerr=[err_lo, err_hi], error_kw=dict(lw=0.8, capsize=1.5,
+                                                                                  ecolor="#333333"))
+            if fx:
+                ax.plot(fx, [1.0] * len(fx), ls="", marker="x", ms=8, mew=2, color=style.get("color"))
         ax.axhline(1.0, color="#1f77b4", lw=1, ls=":")
         ax.axvline(len(names) - 0.5, color="#999999", lw=0.8)
         ax.set_yscale("log")
+        if lo_all and hi_all:
+            ax.set_ylim(min(0.8, min(lo_all) / 1.3), max(1.25, max(hi_all) * 1.3))
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: "%gx" % v))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
         ax.set_ylabel("%s relative to %s\n(log scale, lower is better)" % (label, base))
         ax.grid(True, axis="y", which="both", alpha=0.25)
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=35, ha="right", fontsize=9)
-    axes[0].legend(ncol=len(cols), fontsize=9, loc="upper left")
+    axes[0].legend(ncol=min(len(cols), 6), fontsize=9, loc="upper left")
     m = data["machine"]
-    fig.suptitle("hahalloc and peers, median of %d interleaved runs per workload (%s mode)\n"
-                 "%s, %s cores, %s, %s" % (data["reps"], data["mode"], m.get("cpu", ""), m.get("nproc", ""),
-                                          m.get("glibc", ""), m.get("date", "")), fontsize=11)
+    reps = data.get("reps_mimalloc_bench") if group == "mimalloc-bench" else data["reps"]
+    fig.suptitle("%s: hahalloc commit %s, %s\nmedian of %s interleaved runs per workload (%s mode), error bars "
+                 "min-max of the per-run ratios; x: the column (or %s) failed\n%s, %s cores, %s" % (
+                     what, m.get("hahalloc_commit", "?") + (
+                         " (library sources of %s)" % m["hahalloc_src_commit"]
+                         if m.get("hahalloc_src_commit") not in (None, "", m.get("hahalloc_commit")) else ""),
+                     m.get("date", ""), reps or data["reps"], data["mode"],
+                     base, m.get("cpu", ""), m.get("nproc", ""), m.get("glibc", "")), fontsize=10)
     fig.tight_layout()
-    path = os.path.join(outdir, "summary.png")
+    path = os.path.join(outdir, fname)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -171,7 +206,7 @@ def summary_chart(data, outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="?", default=os.path.join(ROOT, "build", "bench", "results.json"))
-    ap.add_argument("--out", default=os.path.join(HERE, "img"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "img"))
     args = ap.parse_args()
     try:
         with open(args.results) as f:
@@ -180,9 +215,22 @@ def main():
         sys.exit("plot.py: %s (run bench/run.py first)" % e)
     if data.get("mode") == "smoke":
         sys.exit("plot.py: smoke results are not plotted")
+    committed = os.path.realpath(os.path.join(HERE, "img"))
+    if os.path.realpath(args.out) == committed and not data.get("publishable"):
+        args.out = os.path.join(ROOT, "build", "bench", "img")
+        print("plot.py: a %s or partial run: plots go to %s, py/img is left as it is" % (
+            data.get("mode"), os.path.relpath(args.out, ROOT)))
     os.makedirs(args.out, exist_ok=True)
+    # the ratios, as bench/run.py computes them for the tables
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import run  # noqa: E402
+    run.compute(data)
     written = seed_plots(data, args.out)
-    written.append(summary_chart(data, args.out))
+    for group, fname, what in (("mimalloc-bench", "mimalloc-bench.png", "mimalloc-bench's programs"),
+                               ("ours", "summary.png", "our workloads")):
+        path = summary_chart(data, args.out, group, fname, what)
+        if path:
+            written.append(path)
     print("wrote " + " ".join(os.path.relpath(p, ROOT) for p in written))
 
 

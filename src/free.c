@@ -153,7 +153,10 @@ static uint32_t site_of(const hh_ref *ref) {
 }
 
 void hh_release(void *p, const hh_ref *ref, const char *call) {
-  hh_heap *heap = hh_heap_mine();
+  /* A thread that only frees (a consumer) gets a heap too, so that its
+   * frees are counted in its own statistics, not with an atomic add on a
+   * line every such thread shares. */
+  hh_heap *heap = hh_heap_get();
   size_t size = ref->accounted; /* read before the range can be reused */
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_free(site_of(ref), ref->size);
   switch (ref->kind) {

@@ -167,6 +167,7 @@ typedef struct hh_page {
                                       hh_remote_head; and HH_REMOTE_FULL */
   uint32_t slice_count;            /* slices in the span (first slice only) */
   hh_track_rec large_rec;          /* the record of a large range */
+  uint8_t empty_tick;              /* a small page found empty by the last decay tick */
   struct hh_page *next, *prev;     /* root queue, full list or span bin */
   void *scan_marks;                /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */
@@ -548,6 +549,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
  * is told on stderr). The world is stopped or the page is the caller's. */
 void hh_page_free_bits(const hh_page *page, uint64_t *bits);
 void hh_heap_sweep(hh_heap *heap, bool all);
+void hh_page_decay(hh_heap *heap); /* the decay's tick: retire pages that stayed empty */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 
 /* ------------------------------------------------------------------ heap.c */

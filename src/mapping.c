@@ -84,15 +84,13 @@ static _Atomic(uint32_t) abandoned_decay_at;
 
 static void decay(hh_heap *heap) {
   uint32_t now = hh_coarse_ms();
-  if (heap->dirty_bytes == 0) {
-    heap->decay_at = 0;
-    heap->dirty_recent = 0;
-  } else if (heap->decay_at == 0) {
+  if (heap->decay_at == 0) {
     heap->decay_at = now + DECAY_MS;
   } else if (hh_decay_due(heap->decay_at, now)) {
+    hh_page_decay(heap);
     if (heap->dirty_bytes > heap->dirty_recent) hh_span_purge(heap, heap->dirty_recent);
     heap->dirty_recent = 0;
-    heap->decay_at = heap->dirty_bytes ? now + DECAY_MS : 0;
+    heap->decay_at = now + DECAY_MS;
   }
   uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&

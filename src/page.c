@@ -61,6 +61,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->free = HH_LINK_END;
   page->in_full = 0;
   page->damaged = 0;
+  page->empty_tick = 0;
   page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   hh_span_set_kind(page, HH_PAGE_SMALL);
@@ -158,6 +159,25 @@ static void page_retire(hh_heap *heap, hh_page *page) {
 }
 
 /* A local free made a page empty, or freed into a page on the full list. */
+/* The decay's tick: small pages that stayed empty in their root's queue
+ * since the last tick (not the root's current page) go back to their
+ * mappings as free spans. */
+void hh_page_decay(hh_heap *heap) {
+  for (unsigned r = 0; r < HH_ROOTS; r++) {
+    hh_page *page = heap->queue[r].first;
+    while (page != NULL) {
+      hh_page *next = page->next;
+      if (hh_page_used(page) == 0 && page != heap->direct[r]) {
+        if (page->empty_tick) page_retire(heap, page);
+        else page->empty_tick = 1;
+      } else {
+        page->empty_tick = 0;
+      }
+      page = next;
+    }
+  }
+}
+
 void hh_page_emptied(hh_heap *heap, hh_page *page) {
   hh_stats_free(heap, 0); /* the fold the fast path skipped when it came here */
   if (hh_page_used(page) == 0) {
@@ -255,7 +275,11 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
     uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
     if (hh_remote_head(tf) != HH_LINK_END) {
       hh_page_collect(page);
-      if (hh_page_used(page) == 0) page_retire(heap, page);
+      /* A small page that other threads' frees emptied goes back to its
+       * root whole, its free list ready: a producer's pages come back
+       * empty all the time, and carving them again costs a store into
+       * every range of cold memory. Decay retires it if it stays empty. */
+      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL)) page_retire(heap, page);
       else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END) page_from_full(heap, page);
     }
     page = next;

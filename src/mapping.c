@@ -87,10 +87,12 @@ static void decay(hh_heap *heap) {
   if (heap->decay_at == 0) {
     heap->decay_at = now + DECAY_MS;
   } else if (hh_decay_due(heap->decay_at, now)) {
-    hh_page_decay(heap);
-    if (heap->dirty_bytes > heap->dirty_recent) hh_span_purge(heap, heap->dirty_recent);
-    heap->dirty_recent = 0;
+    /* the next tick first: retiring pages frees spans, which come back here */
     heap->decay_at = now + DECAY_MS;
+    size_t recent = heap->dirty_recent;
+    hh_page_decay(heap);
+    if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
+    heap->dirty_recent = 0;
   }
   uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&

@@ -15,7 +15,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -115,9 +114,7 @@ uintptr_t hh_os_random(void) {
   uintptr_t r = 0;
   int saved = errno;
   if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    r = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
+    r = (uintptr_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
   }
   errno = saved;
   return r;

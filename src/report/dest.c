@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 #define OUTPUT_STALL_MS 10000

@@ -32,7 +32,6 @@
 #include <sys/syscall.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -43,13 +42,6 @@
 
 static hh_lock report_lock = HH_LOCK_INIT;
 static _Atomic(int) exit_reported;
-
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Size of the static TLS block glibc puts at the top of each thread stack
  * (the scan keeps it alive in the stacks of exited threads). */
@@ -394,9 +386,9 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   s.static_tls = static_tls_size();
   s.min_size = q->min_size;
   dl_iterate_phdr(own_cb, &s);
-  long t0 = now_ms();
+  int64_t t0 = hh_now_ms();
   const char *why = hh_scan_run(&s, deadline);
-  long ms = now_ms() - t0;
+  long ms = (long)(hh_now_ms() - t0);
   if (why != NULL) {
     if (q->dest.fd >= 0) {
       hh_out o;

@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "fast.h"
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 /* A block's mark (one byte in its page's mark array). */

@@ -42,7 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 extern char **environ;

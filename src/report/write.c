@@ -12,10 +12,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};

@@ -83,6 +83,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
+
 #define HH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HH_EXPORT __attribute__((visibility("default")))
@@ -645,8 +647,6 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...)
 /* Reports heap corruption found outside a call on a pointer, and aborts
  * unless HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
 void hh_corruption(const char *recovery, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Writes formatted text to a file descriptor without allocating. */
-void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------ stats.c */
 

@@ -94,18 +94,9 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
       if (desc + nh->n_descsz > end) break;
       if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
           nh->n_descsz >= 2 && nh->n_descsz <= 64) {
-        static const char dir[] = "/usr/lib/debug/.build-id/";
-        if (sizeof dir + 2 * nh->n_descsz + 8 > size) return false;
-        char *q = buf;
-        memcpy(q, dir, sizeof dir - 1);
-        q += sizeof dir - 1;
-        for (uint32_t k = 0; k < nh->n_descsz; k++) {
-          *q++ = "0123456789abcdef"[desc[k] >> 4];
-          *q++ = "0123456789abcdef"[desc[k] & 15];
-          if (k == 0) *q++ = '/';
-        }
-        memcpy(q, ".debug", 7);
-        return true;
+        size_t len = hh_snformat(buf, size, "/usr/lib/debug/.build-id/%02x/", desc[0]);
+        for (uint32_t k = 1; k < nh->n_descsz; k++) len += hh_snformat(buf + len, size - len, "%02x", desc[k]);
+        return len + hh_snformat(buf + len, size - len, ".debug") == 2 * nh->n_descsz + 32;
       }
       p = desc + ((nh->n_descsz + 3) & ~3u);
     }

@@ -287,8 +287,7 @@ typedef struct hh_out {
 void hh_out_open(hh_out *o, hh_dest_t dest);
 void hh_out_close(hh_out *o); /* flushes */
 void hh_out_write(hh_out *o, const char *s, size_t n);
-/* printf subset: flags ' (thousands separators) and -, width, .* for s, length l ll z,
- * conversions d i u x s c p %. No allocation. */
+/* The printf of format.h, into the output. */
 void hh_out_printf(hh_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
 

@@ -180,13 +180,9 @@ static bool guarded(void (*fn)(void *), void *arg) {
 static void progress(const char *what) {
   if (S.progress || hh_now_ns() - S.t0 < 2000000000) return;
   S.progress = true;
-  hh_dest_t d = hh_dest_open_stream();
-  char line[160] = "hahalloc: the leak scan is taking a while (";
-  size_t n = strlen(line), k = strlen(what);
-  if (n + k + 6 > sizeof line) return;
-  memcpy(line + n, what, k);
-  memcpy(line + n + k, ")...\n", 6);
-  hh_dest_write(d, line, n + k + 5);
+  char line[160];
+  size_t n = hh_snformat(line, sizeof line, "hahalloc: the leak scan is taking a while (%s)...\n", what);
+  hh_dest_write(hh_dest_open_stream(), line, n);
 }
 
 /* ------------------------------------------------------------------ finding blocks */

@@ -329,15 +329,8 @@ static bool frame_matches(const sframe *f, const hh_frame *fr) {
     const char *base = hh_basename(fr->file);
     if (glob(f->pat, base) || glob(f->pat, fr->file)) return true;
     char with_line[1024];
-    size_t n = strlen(base);
-    if (n + 24 > sizeof with_line) return false;
-    memcpy(with_line, base, n);
-    with_line[n++] = ':';
-    char digits[16];
-    int k = 0;
-    for (int v = fr->line; v > 0 && k < 15; v /= 10) digits[k++] = (char)('0' + v % 10);
-    while (k) with_line[n++] = digits[--k];
-    with_line[n] = '\0';
+    if (strlen(base) + 24 > sizeof with_line) return false;
+    hh_snformat(with_line, sizeof with_line, "%s:%d", base, fr->line);
     return glob(f->pat, with_line);
   }
   }

@@ -188,17 +188,7 @@ static void run_addr2line(hh_symbols *s, const char *tool, char **env, const cha
   for (size_t i = 0; i < n; i++) {
     char *a = arena_alloc(s, 24);
     if (a == NULL) return;
-    uintptr_t v = infos[i]->offset - 1;
-    char tmp[20];
-    int k = 0;
-    do {
-      tmp[k++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v);
-    a[0] = '0';
-    a[1] = 'x';
-    for (int j = 0; j < k; j++) a[2 + j] = tmp[k - 1 - j];
-    a[2 + k] = '\0';
+    hh_snformat(a, 24, "0x%lx", (unsigned long)(infos[i]->offset - 1));
     argv[FIXED + i] = a;
   }
   argv[FIXED + n] = NULL;

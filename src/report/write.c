@@ -73,16 +73,8 @@ static void root_table(hh_out *o, int pid, const hh_scan *s) {
   for (int r = 0; r < HH_ROOTS + 2; r++) {
     if (!s->root_blocks[r]) continue;
     char size[24];
-    if (r < HH_ROOTS) {
-      int k = 0;
-      char rev[24];
-      for (unsigned x = hh_root_size[r]; x; x /= 10) rev[k++] = (char)('0' + x % 10);
-      int j = 0;
-      while (k) size[j++] = rev[--k];
-      size[j] = '\0';
-    } else {
-      strcpy(size, r == HH_ROOTS ? "large" : "oversize");
-    }
+    if (r < HH_ROOTS) hh_snformat(size, sizeof size, "%u", hh_root_size[r]);
+    else hh_snformat(size, sizeof size, "%s", r == HH_ROOTS ? "large" : "oversize");
     hh_out_printf(o, "==%d==   %4d %12s %'14llu %'16llu\n", pid, r, size, (unsigned long long)s->root_blocks[r],
                   (unsigned long long)s->root_bytes[r]);
   }
@@ -315,20 +307,12 @@ extern int64_t hh_report_started_ns;
 static void xml_time(hh_out *o) {
   int64_t ms = (hh_now_ns() - hh_report_started_ns) / 1000000;
   if (ms < 0) ms = 0;
-  long h = (long)(ms / 3600000), m = (long)(ms / 60000 % 60), sec = (long)(ms / 1000 % 60), milli = (long)(ms % 1000);
-  hh_out_printf(o, "00:%s%ld:%s%ld:%s%ld.%s%s%ld ", h < 10 ? "0" : "", h, m < 10 ? "0" : "", m, sec < 10 ? "0" : "",
-                sec, milli < 100 ? "0" : "", milli < 10 ? "0" : "", milli);
+  hh_out_printf(o, "00:%02ld:%02ld:%02ld.%03ld ", (long)(ms / 3600000), (long)(ms / 60000 % 60),
+                (long)(ms / 1000 % 60), (long)(ms % 1000));
 }
 
 static void xml_frame(hh_out *o, const hh_frame *f) {
-  char ip[24], *p = ip + sizeof ip;
-  *--p = '\0';
-  uintptr_t x = f->pc;
-  do {
-    *--p = "0123456789ABCDEF"[x & 15];
-    x >>= 4;
-  } while (x);
-  hh_out_printf(o, "    <frame>\n      <ip>0x%s</ip>\n", p);
+  hh_out_printf(o, "    <frame>\n      <ip>0x%lX</ip>\n", (unsigned long)f->pc);
   if (f->object) {
     hh_out_printf(o, "      <obj>");
     hh_out_xml_str(o, f->object);
@@ -427,13 +411,8 @@ static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n) {
 }
 
 static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v) {
-  char tmp[20];
-  int k = 0;
-  do tmp[k++] = "0123456789abcdef"[v & 15];
-  while ((v >>= 4) != 0);
-  at = put(buf, at, cap, "0x", 2);
-  while (k) at = put(buf, at, cap, &tmp[--k], 1);
-  return at;
+  char hex[24];
+  return put(buf, at, cap, hex, hh_snformat(hex, sizeof hex, "0x%lx", (unsigned long)v));
 }
 
 static char *collapsed_stack(hh_arena *a, const hh_frame *fr, int n) {

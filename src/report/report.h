@@ -4,6 +4,8 @@
  *   maps.c     reads /proc/self/maps without allocating
  *   unwind.c   stack walking: learned unwind rules, keyed by return address
  *   site.c     allocation sites: capture, per-thread cache, site table
+ *   table.c    the grow-only hash table of the site table, the unwind rules
+ *              and the scan
  *   stop.c     stop-the-world: park the other threads, save their registers
  *   scan.c     the conservative reachability scan and leak classification
  *   symbols.c  addresses to function, file:line, object+offset
@@ -124,6 +126,57 @@ typedef struct hh_arena {
 } hh_arena;
 void *hh_arena_alloc(hh_arena *a, size_t size); /* NULL: out of memory */
 void hh_arena_free(hh_arena *a);
+
+/* ------------------------------------------------------------------ table.c */
+
+/* One step of the report's hash: mixes the word v into h. */
+static inline uint64_t hh_hash_step(uint64_t h, uint64_t v) {
+  h ^= v;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ h >> 32;
+}
+
+/* A grow-only hash table of fixed-size entries (table.c says how readers
+ * and the writer share it). An entry starts with its key, a nonzero word;
+ * the caller's value follows. Entries are never removed. Set `entry`,
+ * `first_slots` (a power of two) and `report_memory` (memory from
+ * hh_report_map, old tables unmapped as it grows; else meta memory, old
+ * tables kept for the readers that may still be in them); the rest zero. */
+typedef struct hh_table_mem {
+  size_t mask, count;
+  uint64_t slots[]; /* (mask + 1) entries of `entry` bytes */
+} hh_table_mem;
+typedef struct hh_table {
+  _Atomic(hh_table_mem *) mem;
+  size_t entry;       /* bytes per entry, a multiple of 8, key included */
+  size_t first_slots;
+  bool report_memory;
+} hh_table;
+
+static inline uint64_t hh_table_hash(uint64_t key) { return hh_hash_step(0x9e3779b97f4a7c15ULL, key); }
+static inline _Atomic(uint64_t) *hh_table_slot_key(const hh_table *t, hh_table_mem *m, size_t i) {
+  return (_Atomic(uint64_t) *)((char *)m->slots + i * t->entry);
+}
+/* The entry of `key` for which same(entry, arg) holds (any entry of `key`
+ * when `same` is NULL), or NULL. Lock-free. */
+static inline void *hh_table_find(const hh_table *t, uint64_t key,
+                                  bool (*same)(const void *entry, const void *arg), const void *arg) {
+  hh_table_mem *m = atomic_load_explicit(&t->mem, memory_order_acquire);
+  if (m == NULL) return NULL;
+  for (size_t i = hh_table_hash(key) & m->mask;; i = (i + 1) & m->mask) {
+    _Atomic(uint64_t) *slot = hh_table_slot_key(t, m, i);
+    uint64_t k = atomic_load_explicit(slot, memory_order_acquire);
+    if (k == 0) return NULL;
+    if (k == key && (same == NULL || same(slot, arg))) return (uint64_t *)slot;
+  }
+}
+/* Adds a copy of `entry` (its key first), even if the key is there
+ * already; returns it, or NULL when out of memory. Writers one at a time. */
+void *hh_table_add(hh_table *t, const void *entry);
+size_t hh_table_count(const hh_table *t);
+size_t hh_table_slots(const hh_table *t);
+void *hh_table_at(const hh_table *t, size_t i); /* the entry in slot i, or NULL */
+void hh_table_free(hh_table *t);                /* report memory only */
 
 /* ------------------------------------------------------------------ stop.c */
 

@@ -108,11 +108,11 @@ static struct {
   uintptr_t last_chunk;     /* lookup's cache: the last chunk found, and its header */
   const hh_header *last_hdr;
   /* memcheck's cliques: the bytes each definite block leads (blocks that
-   * are lost through it), keyed by its start; a leader that a later one
-   * takes in hands its bytes over */
-  struct leader { uintptr_t start; uint64_t bytes, blocks; } *leaders;
-  size_t leaders_cap, leaders_n;
+   * are lost through it), keyed by its start (struct leader); a leader
+   * that a later one takes in hands its bytes over */
+  hh_table leaders;
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
+  hh_table groups; /* (site, kind, listed) -> struct group */
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -275,35 +275,19 @@ static inline void mark(uintptr_t v, bool definite) {
 
 /* ------------------------------------------------------------------ cliques */
 
-static size_t leader_slot(uintptr_t start) {
-  size_t i = (size_t)((start >> 4) * 0x9e3779b97f4a7c15ULL) & (S.leaders_cap - 1);
-  while (S.leaders[i].start && S.leaders[i].start != start) i = (i + 1) & (S.leaders_cap - 1);
-  return i;
-}
+struct leader {
+  uint64_t start; /* the key */
+  uint64_t bytes, blocks;
+};
+
+static struct leader *leader_get(uintptr_t start) { return hh_table_find(&S.leaders, start, NULL, NULL); }
 
 /* Records what a definite block leads. Out of memory, the figure is lost:
  * the kinds stay right, only the "(N direct, M indirect)" split is not. */
 static void leader_put(uintptr_t start, uint64_t bytes, uint64_t blocks) {
-  if ((S.leaders_n + 1) * 2 > S.leaders_cap) {
-    size_t cap = S.leaders_cap ? S.leaders_cap * 2 : 4096;
-    struct leader *t = hh_report_map(cap * sizeof *t), *old = S.leaders;
-    if (t == NULL) return;
-    size_t old_cap = S.leaders_cap;
-    S.leaders = t;
-    S.leaders_cap = cap;
-    for (size_t i = 0; i < old_cap; i++)
-      if (old[i].start && old[i].bytes + old[i].blocks) S.leaders[leader_slot(old[i].start)] = old[i];
-    hh_report_unmap(old, old_cap * sizeof *old);
-  }
-  size_t i = leader_slot(start);
-  if (S.leaders[i].start == 0) S.leaders_n++;
-  S.leaders[i] = (struct leader){start, bytes, blocks};
-}
-
-static struct leader *leader_get(uintptr_t start) {
-  if (S.leaders_cap == 0) return NULL;
-  struct leader *l = &S.leaders[leader_slot(start)];
-  return l->start == start ? l : NULL;
+  struct leader l = {start, bytes, blocks}, *found = leader_get(start);
+  if (found != NULL) *found = l;
+  else hh_table_add(&S.leaders, &l);
 }
 
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
@@ -808,27 +792,10 @@ static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t s
 
 static const uint8_t state_kind[5] = {0, HH_DEFINITE, HH_INDIRECT, HH_POSSIBLE, HH_REACHABLE};
 
-static size_t group_index(uint32_t site, uint8_t kind, bool listed, size_t cap) {
-  uint64_t key = ((uint64_t)site * 4 + kind) * 2 + listed;
-  return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
-}
-
-static bool group_grow(hh_scan *s) {
-  size_t cap = s->groups_cap ? s->groups_cap * 2 : 1024;
-  hh_group *t = hh_report_map(cap * sizeof *t);
-  if (t == NULL) return false;
-  for (size_t i = 0; i < s->groups_cap; i++) {
-    const hh_group *g = &s->groups[i];
-    if (!g->blocks) continue;
-    size_t k = group_index(g->site, g->kind, g->listed, cap);
-    while (t[k].blocks) k = (k + 1) & (cap - 1);
-    t[k] = *g;
-  }
-  hh_report_unmap(s->groups, s->groups_cap * sizeof *t);
-  s->groups = t;
-  s->groups_cap = cap;
-  return true;
-}
+struct group {
+  uint64_t key; /* site, kind and listed, plus one */
+  hh_group g;
+};
 
 static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   hh_scan *s = S.s;
@@ -847,23 +814,17 @@ static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t sit
     s->root_blocks[root]++;
     s->root_bytes[root] += size;
   }
-  if ((s->ngroups + 1) * 2 > s->groups_cap && !group_grow(s)) {
-    s->failed = true;
-    return;
+  uint64_t key = (((uint64_t)site * HH_KINDS + kind) << 1 | listed) + 1;
+  struct group *found = hh_table_find(&S.groups, key, NULL, NULL);
+  if (found == NULL) {
+    struct group fresh = {key, {.site = site, .kind = kind, .listed = listed, .min_size = size}};
+    found = hh_table_add(&S.groups, &fresh);
+    if (found == NULL) {
+      s->failed = true;
+      return;
+    }
   }
-  size_t cap = s->groups_cap;
-  size_t k = group_index(site, kind, listed, cap);
-  while (s->groups[k].blocks &&
-         (s->groups[k].site != site || s->groups[k].kind != kind || s->groups[k].listed != listed))
-    k = (k + 1) & (cap - 1);
-  hh_group *g = &s->groups[k];
-  if (g->blocks == 0) {
-    g->site = site;
-    g->kind = kind;
-    g->listed = listed;
-    g->min_size = size;
-    s->ngroups++;
-  }
+  hh_group *g = &found->g;
   g->blocks++;
   g->bytes += size;
   if (size < g->min_size) g->min_size = size;
@@ -895,10 +856,20 @@ static void sift_down(hh_group *g, size_t root, size_t n) {
   }
 }
 
+/* The groups, out of their table into an array of their own, sorted. */
 static void groups_finish(hh_scan *s) {
+  size_t n = hh_table_count(&S.groups);
+  s->groups = n ? hh_report_map(n * sizeof(hh_group)) : NULL;
+  if (s->groups == NULL) {
+    s->failed |= n > 0;
+    return;
+  }
+  s->groups_cap = n;
   size_t j = 0;
-  for (size_t k = 0; k < s->groups_cap; k++)
-    if (s->groups[k].blocks) s->groups[j++] = s->groups[k];
+  for (size_t i = 0; i < hh_table_slots(&S.groups); i++) {
+    const struct group *e = hh_table_at(&S.groups, i);
+    if (e != NULL) s->groups[j++] = e->g;
+  }
   s->ngroups = j;
   for (size_t start = j / 2; start-- > 0;) sift_down(s->groups, start, j);
   for (size_t end = j; end-- > 1;) {
@@ -920,6 +891,12 @@ static void *map_or_fail(size_t size, bool *ok) {
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.s = s;
+  S.leaders.entry = sizeof(struct leader);
+  S.leaders.first_slots = 4096;
+  S.leaders.report_memory = true;
+  S.groups.entry = sizeof(struct group);
+  S.groups.first_slots = 1024;
+  S.groups.report_memory = true;
   S.t0 = hh_now_ns();
   if (!hh_heaps_lock_until(deadline_ns))
     return "the allocator's heap list stayed locked (exit() called from a signal handler that "
@@ -968,7 +945,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_heaps_unlock();
 
   s->failed |= !ok;
-  if (ok && s->groups) groups_finish(s);
+  if (ok) groups_finish(s);
   s->totals.frees = s->totals.allocs > s->live_blocks ? s->totals.allocs - s->live_blocks : 0;
   s->scan_bytes = S.mk_size + S.h_size + STACK_CAP * sizeof(uintptr_t);
   hh_report_unmap(S.stack, STACK_CAP * sizeof(uintptr_t));
@@ -976,7 +953,8 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
   hh_report_unmap(S.h, S.h_size);
   hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
-  hh_report_unmap(S.leaders, S.leaders_cap * sizeof *S.leaders);
+  hh_table_free(&S.groups);
+  hh_table_free(&S.leaders);
   return NULL;
 }
 

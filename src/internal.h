@@ -479,6 +479,9 @@ static inline void *hh_registry_get(uintptr_t addr) {
   return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
 }
 bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
+/* Every chunk of [base, base + size) to `hdr`; false when out of memory,
+ * the chunks it had set then unregistered. Unregistering never fails. */
+bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr);
 /* Internal memory for the allocator's and the report's own tables (never
  * malloc). It comes from 4 MiB chunks registered as internal, so the leak
  * scan skips it. Thread-safe. */

@@ -615,6 +615,9 @@ enum hh_entry {
 /* The caller's return address, tagged with the entry point `kind`. */
 #define HH_ENTRY_RET(kind)                                                                   \
   ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
+/* The entry point's frame address as a frame pointer would hold it (its
+ * CFA - 16), without making the fast paths set one up. */
+#define HH_ENTRY_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
 static inline uintptr_t hh_entry_untag(uintptr_t ret) {
   return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1);

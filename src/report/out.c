@@ -37,7 +37,7 @@ void hh_out_close(hh_out *o) {
   o->locked = false;
 }
 
-void hh_out_write(hh_out *o, const char *s, size_t n) {
+static void write_out(hh_out *o, const char *s, size_t n) {
   if (o->buf == NULL) { /* no memory: unbuffered */
     hh_dest_write(o->dest, s, n);
     return;
@@ -52,7 +52,7 @@ void hh_out_write(hh_out *o, const char *s, size_t n) {
   }
 }
 
-static void out_sink(void *ctx, const char *s, size_t n) { hh_out_write(ctx, s, n); }
+static void out_sink(void *ctx, const char *s, size_t n) { write_out(ctx, s, n); }
 
 void hh_out_printf(hh_out *o, const char *fmt, ...) {
   va_list ap;
@@ -63,22 +63,22 @@ void hh_out_printf(hh_out *o, const char *fmt, ...) {
 
 void hh_out_json_str(hh_out *o, const char *s) {
   if (s == NULL) {
-    hh_out_write(o, "null", 4);
+    write_out(o, "null", 4);
     return;
   }
-  hh_out_write(o, "\"", 1);
+  write_out(o, "\"", 1);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\') {
       char e[2] = {'\\', (char)*p};
-      hh_out_write(o, e, 2);
+      write_out(o, e, 2);
     } else if (*p < 0x20) {
       char e[6] = {'\\', 'u', '0', '0', "0123456789abcdef"[*p >> 4], "0123456789abcdef"[*p & 15]};
-      hh_out_write(o, e, 6);
+      write_out(o, e, 6);
     } else {
-      hh_out_write(o, (const char *)p, 1);
+      write_out(o, (const char *)p, 1);
     }
   }
-  hh_out_write(o, "\"", 1);
+  write_out(o, "\"", 1);
 }
 
 void hh_out_open_mem(hh_out *o) {
@@ -91,18 +91,18 @@ void hh_out_open_mem(hh_out *o) {
 }
 
 void hh_out_append(hh_out *o, const hh_out *from) {
-  if (from->buf && from->len) hh_out_write(o, from->buf, from->len);
+  if (from->buf && from->len) write_out(o, from->buf, from->len);
 }
 
 void hh_out_xml_str(hh_out *o, const char *s) {
   if (s == NULL) return;
   for (const char *p = s; *p;) {
     size_t n = strcspn(p, "&<>\"'");
-    hh_out_write(o, p, n);
+    write_out(o, p, n);
     p += n;
     if (*p == '\0') break;
     const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '"' ? "&quot;" : "&apos;";
-    hh_out_write(o, e, strlen(e));
+    write_out(o, e, strlen(e));
     p++;
   }
 }

@@ -34,11 +34,8 @@ extern FILE *_IO_list_all __attribute__((weak));
 
 typedef struct hh_map_line {
   uintptr_t start, end;
-  uint64_t offset;
-  bool r, w, x, shared;
-  unsigned long inode;
-  char dev_major_is_zero; /* anonymous or tmpfs-like: "00:xx" */
-  const char *path;       /* "" when anonymous; valid during the callback only */
+  bool r, w;        /* readable, writable */
+  const char *path; /* "" when anonymous; valid during the callback only */
 } hh_map_line;
 
 /* Calls fn for each line of /proc/self/maps; stops early when fn returns
@@ -110,7 +107,6 @@ void hh_elf_atfork_child(void);
 static inline bool hh_is_entry_pc(uintptr_t pc) { return pc < HH_ENTRY_PCS; }
 /* The frames of site `id` (1..); NULL for 0 or an unknown id. Lock-free. */
 const uintptr_t *hh_site_frames(uint32_t id, int *n);
-uint32_t hh_site_count(void); /* ids are 1..count */
 void hh_site_atfork_prepare(void);
 void hh_site_atfork_parent(void);
 void hh_site_atfork_child(void);
@@ -196,7 +192,7 @@ typedef struct hh_world {
 /* Stops every other thread of the process (a signal whose handler saves the
  * registers and waits). Never waits more than about 200 ms in all. */
 void hh_world_stop(hh_world *w);
-void hh_world_resume(hh_world *w);
+void hh_world_resume(void);
 
 /* ------------------------------------------------------------------ scan.c */
 
@@ -339,7 +335,6 @@ typedef struct hh_out {
 
 void hh_out_open(hh_out *o, hh_dest_t dest);
 void hh_out_close(hh_out *o); /* flushes */
-void hh_out_write(hh_out *o, const char *s, size_t n);
 /* The printf of format.h, into the output. */
 void hh_out_printf(hh_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
@@ -423,7 +418,6 @@ typedef struct hh_view {
   hh_arena *arena;                /* for the writers' own tables */
 } hh_view;
 
-bool hh_view_lists(const hh_view *v, const hh_record *r); /* the record is listed in full */
 /* Collapsed stacks: one line per stack (the frames given, or those of each
  * site), outermost frame first, then its bytes; stacks that read the same
  * are summed. */

@@ -56,7 +56,6 @@ enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE 
 
 typedef struct marks {
   uint32_t n; /* ranges covered */
-  uint32_t pad;
   uint8_t m[];
 } marks;
 
@@ -940,7 +939,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
     each_block(tally_cb);
   }
   guard_remove();
-  hh_world_resume(&w);
+  hh_world_resume();
   hh_oversize_unlock();
   hh_heaps_unlock();
 

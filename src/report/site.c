@@ -116,8 +116,6 @@ const uintptr_t *hh_site_frames(uint32_t id, int *n) {
   return c[id & (CHUNK_SIZE - 1)]->pcs;
 }
 
-uint32_t hh_site_count(void) { return atomic_load_explicit(&site_total, memory_order_acquire); }
-
 /* ------------------------------------------------------------------ per-thread state */
 
 #define CACHE_BITS 6

@@ -175,8 +175,7 @@ void hh_world_stop(hh_world *w) {
   if (w->missed < 0) w->missed = 0;
 }
 
-void hh_world_resume(hh_world *w) {
-  (void)w;
+void hh_world_resume(void) {
   if (!atomic_load(&stopping)) return;
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);

@@ -21,7 +21,8 @@ static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possibl
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
                                                  "still reachable"};
 
-bool hh_view_lists(const hh_view *v, const hh_record *r) {
+/* The record is listed in full. */
+static bool lists(const hh_view *v, const hh_record *r) {
   return r->g.listed && (v->show_kinds & (1u << r->g.kind)) && v->leak_check == HH_LEAK_FULL;
 }
 
@@ -100,7 +101,7 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   }
   if (v->profile && !quiet) hh_profile_write_text(o, pid, v);
   for (size_t i = 0; i < v->nrec; i++)
-    if (hh_view_lists(v, &v->rec[i])) text_record(o, pid, v, &v->rec[i]);
+    if (lists(v, &v->rec[i])) text_record(o, pid, v, &v->rec[i]);
   if (quiet) return;
   if (v->leak_check == HH_LEAK_NO) {
     if (v->at_exit && s->live_blocks)
@@ -372,7 +373,7 @@ void hh_write_xml(hh_out *o, const hh_view *v) {
   hh_out_printf(o, "</time>\n</status>\n\n");
   for (size_t i = 0; i < v->nrec; i++) {
     const hh_record *r = &v->rec[i];
-    if (!hh_view_lists(v, r)) continue;
+    if (!lists(v, r)) continue;
     hh_out_printf(o, "<error>\n  <unique>0x%x</unique>\n  <tid>1</tid>\n  <kind>%s</kind>\n  <xwhat>\n    <text>",
                   r->number - 1, xml_kind[r->g.kind]);
     size_text(o, r);

@@ -83,3 +83,25 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
   close(fd);
   return true;
 }
+
+struct find {
+  uintptr_t addr;
+  hh_map_line found;
+};
+
+static bool find_cb(const hh_map_line *m, void *arg) {
+  struct find *f = arg;
+  if (f->addr >= m->start && f->addr < m->end) {
+    f->found = *m;
+    f->found.path = NULL; /* valid during the callback only */
+    return false;
+  }
+  return m->start <= f->addr; /* the lines are in address order */
+}
+
+bool hh_maps_find(uintptr_t addr, hh_map_line *out) {
+  struct find f = {addr, {0, 0, false, false, NULL}};
+  hh_maps_each(find_cb, &f);
+  *out = f.found;
+  return f.found.end != 0;
+}

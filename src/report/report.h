@@ -42,6 +42,9 @@ typedef struct hh_map_line {
  * false. Returns false when the file could not be read. Never allocates. */
 typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
 bool hh_maps_each(hh_map_fn fn, void *arg);
+/* The line of the mapping that holds `addr` (its path left NULL); false
+ * when none does. */
+bool hh_maps_find(uintptr_t addr, hh_map_line *out);
 
 /* ------------------------------------------------------------------ unwind.c */
 
@@ -68,9 +71,11 @@ bool hh_unwinder_works(void);
 bool hh_unwind_busy(void);
 /* libc, libstdc++, the dynamic loader...: frames that wrap malloc */
 bool hh_runtime_object(const char *path);
-/* The loaded object whose segments hold `pc`: its name ("" for the program)
- * and load base; false when none does. */
+/* The loaded object whose segments hold `pc`: its path (for the program,
+ * the one /proc/self/exe gave at start-up, "" if none) and load base; false
+ * when none does. */
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
+void hh_objects_init(void); /* start-up, when a report may be made */
 void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);
@@ -121,7 +126,30 @@ typedef struct hh_arena {
   void *chunks;
 } hh_arena;
 void *hh_arena_alloc(hh_arena *a, size_t size); /* NULL: out of memory */
+char *hh_arena_strndup(hh_arena *a, const char *s, size_t n); /* n bytes of s, and a NUL */
 void hh_arena_free(hh_arena *a);
+
+/* ------------------------------------------------------------------ sorting */
+
+/* Sorts the n elements of type T at `a` so that before(&x, &y) holds for
+ * no x after y: a shell sort (Knuth's gaps 1, 4, 13...), in place, no
+ * allocation; the report's sets are at most a few hundred thousand. */
+#define HH_SORT(T, a, n, before)                                                             \
+  do {                                                                                       \
+    size_t gap_ = 1;                                                                         \
+    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;                                              \
+    for (; gap_ > 0; gap_ /= 3)                                                              \
+      for (size_t i_ = gap_; i_ < (n); i_++) {                                               \
+        T v_ = (a)[i_];                                                                      \
+        size_t j_ = i_;                                                                      \
+        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) {                                 \
+          (a)[j_] = (a)[j_ - gap_];                                                          \
+          j_ -= gap_;                                                                        \
+        }                                                                                    \
+        (a)[j_] = v_;                                                                        \
+      }                                                                                      \
+  } while (0)
+static inline bool hh_word_before(const uintptr_t *a, const uintptr_t *b) { return *a < *b; }
 
 /* ------------------------------------------------------------------ table.c */
 
@@ -196,6 +224,7 @@ void hh_world_resume(void);
 
 /* ------------------------------------------------------------------ scan.c */
 
+/* valgrind's leak kinds (their names: hh_kind_names in optable.h) */
 enum hh_kind { HH_DEFINITE = 0, HH_INDIRECT = 1, HH_POSSIBLE = 2, HH_REACHABLE = 3, HH_KINDS = 4 };
 
 /* A site's blocks of one kind. Blocks below the report's min_size are

@@ -112,6 +112,7 @@ static struct {
   hh_table leaders;
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
   hh_table groups; /* (site, kind, listed) -> struct group */
+  void (*each_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -436,6 +437,18 @@ static void drain(bool clique, uintptr_t leader) {
 
 /* ------------------------------------------------------------------ walking holders */
 
+/* The next page of `m` in use (small or large) from slice *i on, *i moved
+ * past it; NULL at the end. Runs under the guard: the descriptors may be
+ * changed by a thread that could not be stopped. */
+static hh_page *next_page(hh_mapping *m, uint32_t *i) {
+  while (*i < HH_SLICES) {
+    hh_page *pg = &m->slices[*i];
+    *i += pg->slice_count ? pg->slice_count : 1;
+    if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) return pg;
+  }
+  return NULL;
+}
+
 /* Calls fn(start, size, mark, site) for every block of a holder, in address
  * order. Runs under the guard. */
 typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
@@ -446,42 +459,28 @@ static void holder_blocks(const holder *h, block_fn fn) {
     if (marks_valid(mk)) fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
     return;
   }
-  const hh_mapping *m = h->mapping;
-  for (uint32_t i = 1; i < HH_SLICES;) {
-    const hh_page *pg = &m->slices[i];
-    uint32_t n = pg->slice_count ? pg->slice_count : 1;
+  hh_page *pg;
+  for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) {
     marks *mk = pg->scan_marks;
-    if ((pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) && marks_valid(mk)) {
-      if (pg->kind == HH_PAGE_LARGE) {
-        fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
-      } else {
-        for (uint32_t k = 0; k < mk->n; k++)
-          if (mk->m[k] != M_FREE)
-            fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
-               pg->track[k].site, pg->root);
-      }
+    if (!marks_valid(mk)) continue;
+    if (pg->kind == HH_PAGE_LARGE) {
+      fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
+      continue;
     }
-    i += n;
+    for (uint32_t k = 0; k < mk->n; k++)
+      if (mk->m[k] != M_FREE)
+        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
+           pg->track[k].site, pg->root);
   }
 }
 
 /* Every holder, under one guard each: a holder whose metadata faults is
  * given up (a thread that could not be stopped released it). */
-typedef struct holder_call {
-  const holder *h;
-  block_fn fn;
-} holder_call;
-
-static void holder_cb(void *arg) {
-  holder_call *c = arg;
-  holder_blocks(c->h, c->fn);
-}
+static void holder_cb(void *h) { holder_blocks(h, S.each_fn); }
 
 static void each_block(block_fn fn) {
-  for (size_t i = 0; i < S.nh; i++) {
-    holder_call c = {&S.h[i], fn};
-    guarded(holder_cb, &c);
-  }
+  S.each_fn = fn;
+  for (size_t i = 0; i < S.nh; i++) guarded(holder_cb, &S.h[i]);
 }
 
 static bool pending_full;
@@ -527,25 +526,21 @@ static void census_heap(void *arg) {
     } else {
       c->holders++;
     }
-    for (uint32_t i = 1; i < HH_SLICES;) {
-      hh_page *pg = &m->slices[i];
-      uint32_t n = pg->slice_count ? pg->slice_count : 1;
-      if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) {
-        uint64_t capacity = pg->kind == HH_PAGE_LARGE ? 1 : hh_page_capacity(pg);
-        uint32_t cap = capacity > HH_SLICE_SIZE / HH_ALIGN ? 0 : (uint32_t)capacity; /* 0: damaged */
-        size_t bytes = marks_bytes(cap);
-        if (c != NULL) {
-          c->mark_bytes += bytes;
-        } else if (S.mk_used + bytes <= S.mk_size) {
-          marks *mk = (marks *)(S.mk + S.mk_used);
-          S.mk_used += bytes;
-          mk->n = cap;
-          memset(mk->m, M_UNREACHED, cap);
-          hh_page_mark_free(pg, mk->m, cap);
-          pg->scan_marks = mk;
-        }
+    hh_page *pg;
+    for (uint32_t i = 1; (pg = next_page(m, &i)) != NULL;) {
+      uint64_t capacity = pg->kind == HH_PAGE_LARGE ? 1 : hh_page_capacity(pg);
+      uint32_t cap = capacity > HH_SLICE_SIZE / HH_ALIGN ? 0 : (uint32_t)capacity; /* 0: damaged */
+      size_t bytes = marks_bytes(cap);
+      if (c != NULL) {
+        c->mark_bytes += bytes;
+      } else if (S.mk_used + bytes <= S.mk_size) {
+        marks *mk = (marks *)(S.mk + S.mk_used);
+        S.mk_used += bytes;
+        mk->n = cap;
+        memset(mk->m, M_UNREACHED, cap);
+        hh_page_mark_free(pg, mk->m, cap);
+        pg->scan_marks = mk;
       }
-      i += n;
     }
   }
 }
@@ -572,16 +567,10 @@ static void census_heaps(census *c) {
   }
 }
 
-static void sort_holders(void) { /* insertion sort: mappings are few, and mostly in order */
-  for (size_t i = 1; i < S.nh; i++) {
-    holder x = S.h[i];
-    size_t j = i;
-    while (j > 0 && S.h[j - 1].start > x.start) {
-      S.h[j] = S.h[j - 1];
-      j--;
-    }
-    S.h[j] = x;
-  }
+static bool holder_before(const holder *a, const holder *b) { return a->start < b->start; }
+
+static void sort_holders(void) {
+  HH_SORT(holder, S.h, S.nh, holder_before);
   S.lo = S.nh ? S.h[0].start : 1;
   S.hi = 0;
   for (size_t i = 0; i < S.nh; i++)
@@ -725,15 +714,7 @@ static void file_exclusions(void) {
   S.nfile_words = 0;
   if (!guarded(file_words_cb, (void *)fields)) S.nfile_words = 0;
   size_t n = S.nfile_words;
-  for (size_t i = 1; i < n; i++) { /* insertion sort */
-    uintptr_t x = S.file_words[i];
-    size_t j = i;
-    while (j > 0 && S.file_words[j - 1] > x) {
-      S.file_words[j] = S.file_words[j - 1];
-      j--;
-    }
-    S.file_words[j] = x;
-  }
+  HH_SORT(uintptr_t, S.file_words, n, hh_word_before);
   S.nfile_words = n;
   if (n) {
     S.file_lo = S.file_words[0];
@@ -837,22 +818,9 @@ static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t sit
   }
 }
 
-/* Heapsort by bytes, descending, then by site (in place, no allocation). */
+/* Most bytes first, then by site. */
 static bool group_before(const hh_group *x, const hh_group *y) {
   return x->bytes > y->bytes || (x->bytes == y->bytes && x->site > y->site);
-}
-
-static void sift_down(hh_group *g, size_t root, size_t n) {
-  for (;;) {
-    size_t child = 2 * root + 1;
-    if (child >= n) return;
-    if (child + 1 < n && group_before(&g[child], &g[child + 1])) child++;
-    if (!group_before(&g[root], &g[child])) return;
-    hh_group t = g[root];
-    g[root] = g[child];
-    g[child] = t;
-    root = child;
-  }
 }
 
 /* The groups, out of their table into an array of their own, sorted. */
@@ -870,13 +838,7 @@ static void groups_finish(hh_scan *s) {
     if (e != NULL) s->groups[j++] = e->g;
   }
   s->ngroups = j;
-  for (size_t start = j / 2; start-- > 0;) sift_down(s->groups, start, j);
-  for (size_t end = j; end-- > 1;) {
-    hh_group t = s->groups[0];
-    s->groups[0] = s->groups[end];
-    s->groups[end] = t;
-    sift_down(s->groups, 0, end);
-  }
+  HH_SORT(hh_group, s->groups, j, group_before);
 }
 
 /* ------------------------------------------------------------------ the run */

@@ -145,28 +145,13 @@ static __thread tstate *tls_state;
 static tstate *all_states;
 static hh_lock states_lock = HH_LOCK_INIT;
 
-struct find_stack {
-  uintptr_t addr, lo, hi;
-};
-
-static bool find_stack_cb(const hh_map_line *m, void *arg) {
-  struct find_stack *f = arg;
-  if (f->addr >= m->start && f->addr < m->end) {
-    if (m->r && m->w) {
-      f->lo = m->start;
-      f->hi = m->end;
-    }
-    return false;
-  }
-  return m->start <= f->addr;
-}
-
+/* The bounds of the stack mapping that holds `addr`. */
 static bool stack_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
-  struct find_stack f = {addr, 0, 0};
-  hh_maps_each(find_stack_cb, &f);
-  *lo = f.lo;
-  *hi = f.hi;
-  return f.hi != 0;
+  hh_map_line m;
+  bool ok = hh_maps_find(addr, &m) && m.r && m.w;
+  *lo = ok ? m.start : 0;
+  *hi = ok ? m.end : 0;
+  return ok;
 }
 
 static inline centry *centry_at(tstate *ts, size_t i) {

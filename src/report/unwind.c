@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include <string.h>
+#include <unistd.h>
 #include <unwind.h>
 
 #include "lock.h"
@@ -98,6 +99,13 @@ struct object_find {
   bool found;
 };
 
+static char program_path[4096]; /* "" when /proc/self/exe could not be read */
+
+void hh_objects_init(void) {
+  ssize_t n = readlink("/proc/self/exe", program_path, sizeof program_path - 1);
+  program_path[n > 0 ? n : 0] = '\0';
+}
+
 static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   struct object_find *f = arg;
@@ -106,7 +114,7 @@ static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
     if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->name = info->dlpi_name;
+      f->name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_path;
       f->base = info->dlpi_addr;
       f->found = true;
       return 1;
@@ -127,7 +135,7 @@ bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base) {
 static bool pc_is_runtime(uintptr_t pc) {
   const char *name;
   uintptr_t base;
-  return hh_object_of(pc - 1, &name, &base) && name && hh_runtime_object(name);
+  return hh_object_of(pc - 1, &name, &base) && hh_runtime_object(name);
 }
 
 /* A frame whose allocation is attributed to its caller: the runtime's

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "optable.h"
 #include "report.h"
 
-static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
                                                  "still reachable"};
 
@@ -162,7 +162,7 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   json_pair(o, "blocks", s->live_blocks, false);
   hh_out_printf(o, "},\"summary\":{");
   for (int k = 0; k < HH_KINDS; k++) {
-    hh_out_printf(o, "\"%s\":{", kind_name[k]);
+    hh_out_printf(o, "\"%s\":{", hh_kind_names[k]);
     json_pair(o, "bytes", v->kind_bytes[k], true);
     json_pair(o, "blocks", v->kind_blocks[k], false);
     hh_out_printf(o, "},");
@@ -189,7 +189,7 @@ void hh_write_json(hh_out *o, const hh_view *v) {
     const hh_record *r = &v->rec[i];
     const hh_group *g = &r->g;
     if (!g->listed) continue;
-    hh_out_printf(o, "%s\n{\"kind\":\"%s\",", first ? "" : ",", kind_name[g->kind]);
+    hh_out_printf(o, "%s\n{\"kind\":\"%s\",", first ? "" : ",", hh_kind_names[g->kind]);
     first = false;
     json_pair(o, "bytes", g->bytes, true);
     json_pair(o, "blocks", g->blocks, true);
@@ -339,7 +339,7 @@ static void xml_frame(hh_out *o, const hh_frame *f) {
 static void xml_suppression(hh_out *o, const hh_record *r) {
   hh_out_printf(o, "  <suppression>\n    <sname>insert_a_suppression_name_here</sname>\n"
                    "    <skind>Memcheck:Leak</skind>\n    <skaux>match-leak-kinds: %s</skaux>\n",
-                kind_name[r->g.kind]);
+                hh_kind_names[r->g.kind]);
   for (int i = 0; i < r->nframes; i++) {
     const hh_frame *f = &r->frames[i];
     if (f->mangled) {
@@ -455,18 +455,7 @@ void hh_collapsed_write(hh_out *o, hh_arena *a, const hh_symbols *sym, const uin
     v[m].bytes = bytes[i];
     if (v[m].stack) m++;
   }
-  size_t gap = 1; /* shell sort by stack, then one line per stack */
-  while (gap < m / 3) gap = gap * 3 + 1;
-  for (; gap > 0; gap /= 3)
-    for (size_t i = gap; i < m; i++) {
-      cline x = v[i];
-      size_t j = i;
-      while (j >= gap && cline_before(&x, &v[j - gap])) {
-        v[j] = v[j - gap];
-        j -= gap;
-      }
-      v[j] = x;
-    }
+  HH_SORT(cline, v, m, cline_before); /* then one line per stack */
   for (size_t i = 0; i < m;) {
     uint64_t sum = 0;
     size_t j = i;

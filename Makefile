@@ -62,11 +62,11 @@ build/tsan/libhahalloc.a: $(TSAN_OBJ)
 	ar rcs $@ $(TSAN_OBJ)
 
 # Fragments owned by each part of the tree.
--include tools/tools.mk
--include tests/tests.mk
--include tests/leak/leak.mk
--include tests/safety/safety.mk
--include bench/bench.mk
+include tools/tools.mk
+include tests/tests.mk
+include tests/leak/leak.mk
+include tests/safety/safety.mk
+include bench/bench.mk
 
 # `make test` runs every suite that a fragment adds to TEST_TARGETS, in order,
 # and stops at the first that fails.

@@ -6,23 +6,19 @@
 #include "fast.h"
 #include "hahalloc.h"
 
-#define RET __builtin_return_address(0)
-/* The frame address as a frame pointer would hold it (CFA - 16), without
- * making the fast paths set one up. */
-#define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 
 HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {
-  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), FRAME);
+  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }
 
 HH_EXPORT void *chahalloc(size_t size) {
-  return hh_calloc_fast(size, HH_ENTRY_RET(HH_ENTRY_CHAHALLOC), FRAME);
+  return hh_calloc_fast(size, HH_ENTRY_RET(HH_ENTRY_CHAHALLOC), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT void *rehehalloc(void *ptr, size_t size) {
-  return hh_realloc(ptr, size, "rehehalloc", HH_ENTRY_RET(HH_ENTRY_REHEHALLOC), FRAME);
+  return hh_realloc(ptr, size, "rehehalloc", HH_ENTRY_RET(HH_ENTRY_REHEHALLOC), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT void mem_lhihiks(size_t size) {

@@ -83,6 +83,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
+
 #define HH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HH_EXPORT __attribute__((visibility("default")))
@@ -481,6 +483,9 @@ static inline void *hh_registry_get(uintptr_t addr) {
   return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
 }
 bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
+/* Every chunk of [base, base + size) to `hdr`; false when out of memory,
+ * the chunks it had set then unregistered. Unregistering never fails. */
+bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr);
 /* Internal memory for the allocator's and the report's own tables (never
  * malloc). It comes from 4 MiB chunks registered as internal, so the leak
  * scan skips it. Thread-safe. */
@@ -619,6 +624,9 @@ enum hh_entry {
 /* The caller's return address, tagged with the entry point `kind`. */
 #define HH_ENTRY_RET(kind)                                                                   \
   ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
+/* The entry point's frame address as a frame pointer would hold it (its
+ * CFA - 16), without making the fast paths set one up. */
+#define HH_ENTRY_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
 static inline uintptr_t hh_entry_untag(uintptr_t ret) {
   return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1);
@@ -654,8 +662,6 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...)
 /* Reports heap corruption found outside a call on a pointer, and aborts
  * unless HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
 void hh_corruption(const char *recovery, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Writes formatted text to a file descriptor without allocating. */
-void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------ stats.c */
 

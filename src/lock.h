@@ -16,7 +16,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
+
+#include "clock.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define HH_CPU_RELAX() __builtin_ia32_pause()
@@ -58,13 +59,6 @@ static inline void hh_lock_release(hh_lock *l) {
 /* True when the calling thread holds the lock. */
 static inline bool hh_lock_mine(hh_lock *l) {
   return atomic_load_explicit(&l->owner, memory_order_relaxed) == hh_lock_me();
-}
-
-/* Monotonic clock in nanoseconds (vDSO: no system call). */
-static inline int64_t hh_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Acquires the lock unless this thread already holds it (it would never be

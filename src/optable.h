@@ -139,12 +139,16 @@ static inline int hh_opt_choice(const char *choices, const char *v) {
   }
 }
 
+/* valgrind's names of the leak kinds, in the order of enum hh_kind
+ * (src/report/report.h). */
+static const char *const hh_kind_names[4] = {"definite", "indirect", "possible", "reachable"};
+
 /* valgrind's kind lists, as a mask of 1 << kind (definite 0, indirect 1,
  * possible 2, reachable 3); -1 when `v` is not one. */
 static inline int hh_opt_kinds(const char *v) {
   if (!strcmp(v, "all")) return 15;
   if (!strcmp(v, "none")) return 0;
-  static const char *const names[] = {"definite", "indirect", "possible", "reachable"};
+  const char *const *names = hh_kind_names;
   int mask = 0;
   for (const char *p = v; *p;) {
     const char *comma = strchr(p, ',');

@@ -36,29 +36,14 @@
 #include "internal.h"
 #include "optable.h"
 
+/* The defaults; every other setting starts at 0 (off, none, stderr). */
 hh_options hh_opt = {
-    .report = 0,
-    .on_error = 0,
-    .output = NULL, /* stderr */
-    .xml_output = NULL,
     .format = HH_FORMAT_TEXT,
     .leak_check = HH_LEAK_FULL,
     .show_kinds = 1u << 0 | 1u << 2, /* valgrind's default: definite, possible */
     .error_kinds = 1u << 0 | 1u << 2,
     .stack_depth = 1, /* the call site, past the runtime's and the standard library's frames */
-    .min_size = 0,
-    .leak_exitcode = 0,
-    .verbose = 0,
-    .quiet = 0,
-    .gen_suppressions = 0,
     .default_suppressions = 1,
-    .nsupp_files = 0,
-    .profile = 0,
-    .trace_children = 0,
-    .secure = 0,
-    .linked = 0,
-    .cli = 0,
-    .addr2line = NULL,
     .symbolize_ms = 10000,
 };
 bool hh_sites = false;

@@ -15,7 +15,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -115,9 +114,7 @@ uintptr_t hh_os_random(void) {
   uintptr_t r = 0;
   int saved = errno;
   if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    r = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
+    r = (uintptr_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
   }
   errno = saved;
   return r;
@@ -148,6 +145,16 @@ bool hh_registry_set(uintptr_t addr, void *hdr) {
   return true;
 }
 
+bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr) {
+  for (size_t off = 0; off < size; off += HH_MAPPING_SIZE) {
+    if (!hh_registry_set(base + off, hdr)) {
+      for (size_t done = 0; done < off; done += HH_MAPPING_SIZE) hh_registry_set(base + done, NULL);
+      return false;
+    }
+  }
+  return true;
+}
+
 /* ------------------------------------------------------------------ meta memory
  * Small tables (heaps, report structures) come from 4 MiB chunks carved by
  * a bump pointer, with a free list per power of two; big ones get chunks of
@@ -173,12 +180,9 @@ static void *meta_map(size_t size) {
   size = (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
   uint8_t *p = hh_os_map_aligned(size, HH_MAPPING_SIZE);
   if (p == NULL) return NULL;
-  for (size_t off = 0; off < size; off += HH_MAPPING_SIZE) {
-    if (!hh_registry_set((uintptr_t)p + off, META_TAG)) {
-      for (size_t o = 0; o < off; o += HH_MAPPING_SIZE) hh_registry_set((uintptr_t)p + o, NULL);
-      hh_os_unmap(p, size);
-      return NULL;
-    }
+  if (!hh_registry_set_range((uintptr_t)p, size, META_TAG)) {
+    hh_os_unmap(p, size);
+    return NULL;
   }
   return p;
 }
@@ -217,8 +221,7 @@ void hh_meta_free(void *p, size_t size) {
   unsigned c = meta_class(size);
   if (c >= META_CLASSES) {
     size = (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
-    for (size_t off = 0; off < size; off += HH_MAPPING_SIZE)
-      hh_registry_set((uintptr_t)p + off, NULL);
+    hh_registry_set_range((uintptr_t)p, size, NULL);
     hh_os_unmap(p, size);
     return;
   }

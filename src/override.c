@@ -20,10 +20,6 @@
 #include "fast.h"
 #include "hahalloc.h"
 
-#define RET __builtin_return_address(0)
-/* The frame address as a frame pointer would hold it (CFA - 16), without
- * making the fast paths set one up. */
-#define FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 #define PAGE 4096
 
 /* glibc declares none of these publicly. */
@@ -56,10 +52,10 @@ HH_INLINE void *calloc_at(size_t n, size_t size, void *ret, void *frame) {
   return hh_calloc_fast(total, ret, frame);
 }
 
-HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), FRAME); }
+HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), HH_ENTRY_FRAME); }
 
 HH_EXPORT void *realloc(void *ptr, size_t size) {
-  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), FRAME);
+  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
@@ -68,13 +64,13 @@ HH_EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return hh_realloc(ptr, total, "reallocarray", HH_ENTRY_RET(HH_ENTRY_REALLOCARRAY), FRAME);
+  return hh_realloc(ptr, total, "reallocarray", HH_ENTRY_RET(HH_ENTRY_REALLOCARRAY), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (align % sizeof(void *) != 0 || !is_pow2(align)) return EINVAL;
   int saved = errno;
-  void *p = hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_POSIX_MEMALIGN), FRAME);
+  void *p = hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_POSIX_MEMALIGN), HH_ENTRY_FRAME);
   if (p == NULL) {
     errno = saved;
     return ENOMEM;
@@ -88,7 +84,7 @@ HH_EXPORT void *aligned_alloc(size_t align, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_ALIGNED_ALLOC), FRAME);
+  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_ALIGNED_ALLOC), HH_ENTRY_FRAME);
 }
 
 /* glibc's memalign: an alignment up to the default (0 included) is
@@ -101,17 +97,17 @@ HH_EXPORT void *memalign(size_t align, size_t size) {
   }
   if (align <= HH_ALIGN) align = HH_ALIGN;
   else if (!is_pow2(align)) align = (size_t)1 << (64 - __builtin_clzl(align - 1));
-  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), FRAME);
+  return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), HH_ENTRY_FRAME);
 }
 
-HH_EXPORT void *valloc(size_t size) { return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), FRAME); }
+HH_EXPORT void *valloc(size_t size) { return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), HH_ENTRY_FRAME); }
 
 HH_EXPORT void *pvalloc(size_t size) {
   if (size > SIZE_MAX - PAGE) {
     errno = ENOMEM;
     return NULL;
   }
-  return hh_aligned(PAGE, (size + PAGE - 1) & ~(size_t)(PAGE - 1), HH_ENTRY_RET(HH_ENTRY_PVALLOC), FRAME);
+  return hh_aligned(PAGE, (size + PAGE - 1) & ~(size_t)(PAGE - 1), HH_ENTRY_RET(HH_ENTRY_PVALLOC), HH_ENTRY_FRAME);
 }
 
 HH_EXPORT size_t malloc_usable_size(void *ptr) { return hh_usable_size(ptr, "malloc_usable_size"); }
@@ -183,17 +179,17 @@ HH_EXPORT int malloc_info(int options, FILE *fp) {
 }
 
 /* The names glibc uses internally, which some programs reach directly. */
-HH_EXPORT void *__libc_malloc(size_t size) { return hh_alloc_fast(size, RET, FRAME); }
+HH_EXPORT void *__libc_malloc(size_t size) { return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_MALLOC), HH_ENTRY_FRAME); }
 HH_EXPORT void __libc_free(void *ptr) { hh_free_fast(ptr, "free"); }
 HH_EXPORT void *__libc_calloc(size_t n, size_t size) {
-  return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), FRAME);
+  return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), HH_ENTRY_FRAME);
 }
 HH_EXPORT void *__libc_realloc(void *ptr, size_t size) {
-  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), FRAME);
+  return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), HH_ENTRY_FRAME);
 }
 HH_EXPORT void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
 HH_EXPORT void *__libc_valloc(size_t size) {
-  return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), FRAME);
+  return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), HH_ENTRY_FRAME);
 }
 HH_EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) {
@@ -231,14 +227,14 @@ static void *next_new(const char *symbol, size_t size, size_t align, bool aligne
 #define CXX_NEW(fn, symbol, kind)                                                            \
   HH_EXPORT void *fn(size_t size) __asm__(symbol);                                           \
   void *fn(size_t size) {                                                                    \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), FRAME);                                \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);                                \
     if (HH_LIKELY(p != NULL)) return p;                                                      \
     return next_new(symbol, size, 0, false, NULL);                                           \
   }
 #define CXX_NEW_NOTHROW(fn, symbol, kind)                                                    \
   HH_EXPORT void *fn(size_t size, const void *nothrow) __asm__(symbol);                      \
   void *fn(size_t size, const void *nothrow) {                                               \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), FRAME);                                \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);                                \
     if (HH_LIKELY(p != NULL)) return p;                                                      \
     return next_new(symbol, size, 0, false, nothrow);                                        \
   }
@@ -247,14 +243,14 @@ static void *next_new(const char *symbol, size_t size, size_t align, bool aligne
 #define CXX_NEW_ALIGNED(fn, symbol, kind)                                                    \
   HH_EXPORT void *fn(size_t size, size_t align) __asm__(symbol);                             \
   void *fn(size_t size, size_t align) {                                                      \
-    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), FRAME) : NULL;    \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL;    \
     if (HH_LIKELY(p != NULL)) return p;                                                      \
     return next_new(symbol, size, align, true, NULL);                                        \
   }
 #define CXX_NEW_ALIGNED_NOTHROW(fn, symbol, kind)                                            \
   HH_EXPORT void *fn(size_t size, size_t align, const void *nothrow) __asm__(symbol);        \
   void *fn(size_t size, size_t align, const void *nothrow) {                                 \
-    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), FRAME) : NULL;    \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL;    \
     if (HH_LIKELY(p != NULL)) return p;                                                      \
     return next_new(symbol, size, align, true, nothrow);                                     \
   }

@@ -40,16 +40,6 @@ static size_t chunks_of(size_t size) {
   return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
 }
 
-static bool register_range(uint8_t *base, size_t size, void *hdr) {
-  for (size_t off = 0; off < size; off += HH_MAPPING_SIZE) {
-    if (!hh_registry_set((uintptr_t)base + off, hdr)) {
-      for (size_t o = 0; o < off; o += HH_MAPPING_SIZE) hh_registry_set((uintptr_t)base + o, NULL);
-      return false;
-    }
-  }
-  return true;
-}
-
 /* Takes the smallest cached mapping of at least `size` bytes, and at most
  * twice that (the caller purges what it does not use). */
 static uint8_t *cache_take(size_t size, size_t *got) {
@@ -103,7 +93,7 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
   o->dirty = dirty;
   o->site = 0;
   o->scan_marks = NULL;
-  if (!register_range(base, map_size, o)) {
+  if (!hh_registry_set_range((uintptr_t)base, map_size, o)) {
     hh_os_unmap(base, map_size);
     hh_meta_free(o, sizeof *o);
     return NULL;
@@ -139,11 +129,11 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
   size_t size = o->map_size;
   hh_meta_free(o, sizeof *o);
   if (size > CACHE_ENTRY_MAX) {
-    register_range(base, size, NULL);
+    hh_registry_set_range((uintptr_t)base, size, NULL);
     hh_os_unmap(base, size);
     return true;
   }
-  register_range(base, size, (void *)&cached_tag); /* cannot fail: the leaves exist */
+  hh_registry_set_range((uintptr_t)base, size, (void *)&cached_tag); /* cannot fail: the leaves exist */
   /* Cache it, evicting the oldest entries to stay within the budget. */
   uint8_t *evict[CACHE_SLOTS + 1];
   size_t evict_size[CACHE_SLOTS + 1];
@@ -162,7 +152,7 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
   cached_bytes += size;
   hh_lock_release(&lock);
   for (unsigned i = 0; i < n_evict; i++) {
-    register_range(evict[i], evict_size[i], NULL);
+    hh_registry_set_range((uintptr_t)evict[i], evict_size[i], NULL);
     hh_os_unmap(evict[i], evict_size[i]);
   }
   return true;
@@ -181,7 +171,7 @@ void hh_oversize_cache_flush(void) {
     size_t size = cache[cached].size;
     cached_bytes -= size;
     hh_lock_release(&lock);
-    register_range(base, size, NULL);
+    hh_registry_set_range((uintptr_t)base, size, NULL);
     hh_os_unmap(base, size);
   }
 }
@@ -199,7 +189,7 @@ static void *resize(hh_oversize *o, size_t size) {
   uint8_t *base = o->user;
   if (want <= old) {
     if (want < old) { /* give the tail back */
-      register_range(base + want, old - want, NULL);
+      hh_registry_set_range((uintptr_t)(base + want), old - want, NULL);
       hh_os_unmap(base + want, old - want);
       o->map_size = want;
     }
@@ -208,7 +198,7 @@ static void *resize(hh_oversize *o, size_t size) {
   }
   /* Grow in place if the address space after it is free... */
   if (hh_os_grow(base, old, want)) {
-    if (!register_range(base + old, want - old, o)) {
+    if (!hh_registry_set_range((uintptr_t)(base + old), want - old, o)) {
       hh_os_unmap(base + old, want - old);
       return NULL;
     }
@@ -219,16 +209,16 @@ static void *resize(hh_oversize *o, size_t size) {
   /* ...else move the pages to a new aligned place without copying them. */
   uint8_t *dest = hh_os_map_aligned(want, HH_MAPPING_SIZE);
   if (dest == NULL) return NULL;
-  if (!register_range(dest, want, o)) {
+  if (!hh_registry_set_range((uintptr_t)dest, want, o)) {
     hh_os_unmap(dest, want);
     return NULL;
   }
   /* Unregister the old place while it is still ours: once mremap returns, the
    * kernel may hand that address to another thread's mmap at once. */
-  register_range(base, old, NULL);
+  hh_registry_set_range((uintptr_t)base, old, NULL);
   if (!hh_os_move(base, old, dest)) {
-    register_range(base, old, o);
-    register_range(dest, want, NULL);
+    hh_registry_set_range((uintptr_t)base, old, o);
+    hh_registry_set_range((uintptr_t)dest, want, NULL);
     hh_os_unmap(dest, want);
     return NULL;
   }

@@ -375,14 +375,26 @@ static void rehehalloc_to_the_same_size_keeps_the_data(void **state) {
   }
 }
 
-static void rehehalloc_to_zero_releases_or_keeps_a_valid_block(void **state) {
+static int free_it(void *p) {
+  frhehe(p);
+  return 0;
+}
+
+static void rehehalloc_to_zero_frees_the_block_and_returns_null(void **state) {
   (void)state;
   void *p = hahalloc(100);
   assert_non_null(p);
+  errno = 0;
   void *q = rehehalloc(p, 0);
-  /* as realloc: either the block is freed and NULL returned, or a block that
-   * can be freed is returned */
-  if (q) frhehe(q);
+  /* as glibc's realloc: the block is freed, NULL returned, errno kept */
+  if (q != NULL) fail_msg("rehehalloc(p, 0) returned %p, not NULL", q);
+  assert_int_equal(errno, 0);
+  /* freed indeed: freeing it again is a double free */
+  hh_child c;
+  if (!hh_fork_run(free_it, p, 60, &c)) fail_msg("the child did not finish");
+  if (!hh_child_aborted(&c) || !hh_contains(c.err, "double free"))
+    fail_msg("frhehe after rehehalloc(p, 0): %s, stderr:\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
 }
 
 static void rehehalloc_many_small_steps_keeps_the_data(void **state) {
@@ -516,7 +528,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rehehalloc_shrinking_within_the_size_class_keeps_the_pointer),
       cmocka_unit_test(rehehalloc_across_small_large_and_oversize_keeps_the_data),
       cmocka_unit_test(rehehalloc_to_the_same_size_keeps_the_data),
-      cmocka_unit_test(rehehalloc_to_zero_releases_or_keeps_a_valid_block),
+      cmocka_unit_test(rehehalloc_to_zero_frees_the_block_and_returns_null),
       cmocka_unit_test(rehehalloc_many_small_steps_keeps_the_data),
       cmocka_unit_test(rehehalloc_growing_by_small_steps_to_24MiB_keeps_the_data),
       cmocka_unit_test(hahalloc_of_impossible_sizes_fails_with_ENOMEM),

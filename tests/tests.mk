@@ -11,7 +11,8 @@
 #                  race may be reported (tests/tsan.supp says why each
 #                  suppression, if any, is benign)
 #   test-valgrind  the seed API tests under valgrind
-#   test-clients   real programs under LD_PRELOAD (../shared/tools/real-clients.sh)
+#   test-clients   real programs under LD_PRELOAD, their results compared
+#                  with a plain run (tests/clients/run.py)
 #
 # Each runs its cmocka binaries in turn and fails when one of them fails.
 # Test binaries are built in build/tests/. The suites run with
@@ -122,19 +123,19 @@ test-valgrind: lib $(TB)/test_api
 
 # ---------------------------------------------------------------- real programs
 
-# The clients run twice. First exactly as issue 2 states it, with the
-# default exit report: a report never lands in a program's output (git fsck
-# 2>&1 collects its helpers' stderr), see stderr_is_output in
-# src/report/report.c. Then with the reports sent to files (HAHALLOC_OUTPUT),
-# where every process must have written a complete report.
+# The clients run twice. First with no HAHALLOC_* variable, as a user meets
+# the library first: a silent drop-in malloc, whose results must be those
+# of the C library's. Then with the reports sent to files (HAHALLOC_OUTPUT):
+# every process must have written a complete report, and the results must
+# still be the same: nothing of a report lands in a program's output (the
+# git client collects fsck's stderr too).
 CLIENT_REPORTS := build/tests/client-reports
 test-clients: lib
 	@echo "== test-clients: real programs with LD_PRELOAD=build/libhahalloc.so"
-	$(CURDIR)/../shared/tools/real-clients.sh build/libhahalloc.so
+	python3 tests/clients/run.py build/libhahalloc.so
 	@echo "== test-clients: again, each process writing its exit report to a file"
 	@rm -rf $(CLIENT_REPORTS) && mkdir -p $(CLIENT_REPORTS)
-	HAHALLOC_OUTPUT=$(CURDIR)/$(CLIENT_REPORTS)/%p.txt \
-	  $(CURDIR)/../shared/tools/real-clients.sh build/libhahalloc.so
+	HAHALLOC_OUTPUT=$(CURDIR)/$(CLIENT_REPORTS)/%p.txt python3 tests/clients/run.py build/libhahalloc.so
 	@n=$$(ls $(CLIENT_REPORTS) | wc -l); \
 	 bad=$$(grep -L 'LEAK SUMMARY' $(CLIENT_REPORTS)/*.txt | wc -l); \
 	 echo "exit reports written by the clients' processes: $$n, incomplete: $$bad"; \

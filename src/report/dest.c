@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 #define OUTPUT_STALL_MS 10000
@@ -83,15 +83,6 @@ void hh_dest_init(void) {
 
 /* ------------------------------------------------------------------ opening */
 
-static size_t put_number(char *p, unsigned long v) {
-  char tmp[24];
-  size_t k = 0;
-  do tmp[k++] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  for (size_t i = 0; i < k; i++) p[i] = tmp[k - 1 - i];
-  return k;
-}
-
 /* The output path with valgrind's escapes: %p the pid, %q{VAR} the value
  * of the environment variable VAR (read now: getenv never allocates), %%
  * a '%'. Secure-execution processes open no file, so never get here. */
@@ -100,7 +91,7 @@ static bool expand(const char *spec, char *path, size_t size) {
   for (const char *p = spec; *p; p++) {
     if (n + 24 >= size) return false;
     if (p[0] == '%' && p[1] == 'p') {
-      n += put_number(path + n, (unsigned long)getpid());
+      n += hh_snformat(path + n, size - n, "%d", (int)getpid());
       p++;
     } else if (p[0] == '%' && p[1] == '%') {
       path[n++] = '%';

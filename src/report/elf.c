@@ -94,18 +94,9 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
       if (desc + nh->n_descsz > end) break;
       if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
           nh->n_descsz >= 2 && nh->n_descsz <= 64) {
-        static const char dir[] = "/usr/lib/debug/.build-id/";
-        if (sizeof dir + 2 * nh->n_descsz + 8 > size) return false;
-        char *q = buf;
-        memcpy(q, dir, sizeof dir - 1);
-        q += sizeof dir - 1;
-        for (uint32_t k = 0; k < nh->n_descsz; k++) {
-          *q++ = "0123456789abcdef"[desc[k] >> 4];
-          *q++ = "0123456789abcdef"[desc[k] & 15];
-          if (k == 0) *q++ = '/';
-        }
-        memcpy(q, ".debug", 7);
-        return true;
+        size_t len = hh_snformat(buf, size, "/usr/lib/debug/.build-id/%02x/", desc[0]);
+        for (uint32_t k = 1; k < nh->n_descsz; k++) len += hh_snformat(buf + len, size - len, "%02x", desc[k]);
+        return len + hh_snformat(buf + len, size - len, ".debug") == 2 * nh->n_descsz + 32;
       }
       p = desc + ((nh->n_descsz + 3) & ~3u);
     }
@@ -184,9 +175,13 @@ static bool std_name(const char *n) {
   return !strncmp(n, "9__gnu_cxx", 10);
 }
 
+typedef struct code_range {
+  uintptr_t lo, hi; /* relative to the object's base */
+} code_range;
+
 typedef struct std_object {
   uintptr_t base;
-  const uintptr_t (*ranges)[2]; /* sorted, relative to base */
+  const code_range *ranges; /* sorted */
   uint32_t n;
 } std_object;
 
@@ -195,21 +190,10 @@ static std_object std_objects[STD_OBJECTS];
 static _Atomic(uint32_t) std_count;
 static hh_lock std_lock = HH_LOCK_INIT;
 
-static void sort_ranges(uintptr_t (*r)[2], size_t n) {
-  size_t gap = 1;
-  while (gap < n / 3) gap = gap * 3 + 1;
-  for (; gap > 0; gap /= 3)
-    for (size_t i = gap; i < n; i++) {
-      uintptr_t a = r[i][0], b = r[i][1];
-      size_t j = i;
-      while (j >= gap && r[j - gap][0] > a) {
-        r[j][0] = r[j - gap][0];
-        r[j][1] = r[j - gap][1];
-        j -= gap;
-      }
-      r[j][0] = a;
-      r[j][1] = b;
-    }
+static bool range_before(const code_range *a, const code_range *b) { return a->lo < b->lo; }
+
+static bool is_std_function(const hh_elf *e, const ElfW(Sym) *s) {
+  return is_function(s) && s->st_name < e->strsize && std_name(e->strs + s->st_name);
 }
 
 /* The std:: functions of the object at `base` named `path`. */
@@ -217,20 +201,15 @@ static void std_index(std_object *o, const char *path) {
   hh_elf e;
   if (!hh_elf_open(path, &e)) return;
   size_t n = 0;
-  for (size_t i = 0; i < e.nsyms; i++)
-    if (is_function(&e.syms[i]) && e.syms[i].st_name < e.strsize && std_name(e.strs + e.syms[i].st_name)) n++;
-  uintptr_t(*r)[2] = n ? hh_meta_alloc(n * sizeof *r) : NULL;
+  for (size_t i = 0; i < e.nsyms; i++) n += is_std_function(&e, &e.syms[i]);
+  code_range *r = n ? hh_meta_alloc(n * sizeof *r) : NULL;
   if (r != NULL) {
     size_t k = 0;
-    for (size_t i = 0; i < e.nsyms && k < n; i++) {
-      const ElfW(Sym) *s = &e.syms[i];
-      if (!is_function(s) || s->st_name >= e.strsize || !std_name(e.strs + s->st_name)) continue;
-      r[k][0] = s->st_value;
-      r[k][1] = s->st_value + s->st_size;
-      k++;
-    }
-    sort_ranges(r, k);
-    o->ranges = (const uintptr_t(*)[2])r;
+    for (size_t i = 0; i < e.nsyms && k < n; i++)
+      if (is_std_function(&e, &e.syms[i]))
+        r[k++] = (code_range){e.syms[i].st_value, e.syms[i].st_value + e.syms[i].st_size};
+    HH_SORT(code_range, r, k, range_before);
+    o->ranges = r;
     o->n = (uint32_t)k;
   }
   hh_elf_close(&e);
@@ -240,19 +219,12 @@ bool hh_pc_in_std(uintptr_t pc) {
   if (hh_opt.secure) return false;
   const char *name;
   uintptr_t base;
-  if (!hh_object_of(pc, &name, &base)) return false;
+  if (!hh_object_of(pc, &name, &base) || name[0] == '\0') return false;
   const std_object *o = NULL;
   uint32_t count = atomic_load_explicit(&std_count, memory_order_acquire);
   for (uint32_t i = 0; i < count && o == NULL; i++)
     if (std_objects[i].base == base) o = &std_objects[i];
   if (o == NULL) {
-    char exe[4096];
-    if (name == NULL || name[0] == '\0') { /* the program itself */
-      ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-      if (k <= 0) return false;
-      exe[k] = '\0';
-      name = exe;
-    }
     hh_lock_acquire(&std_lock);
     count = atomic_load_explicit(&std_count, memory_order_relaxed);
     for (uint32_t i = 0; i < count && o == NULL; i++)
@@ -271,10 +243,10 @@ bool hh_pc_in_std(uintptr_t pc) {
   size_t lo = 0, hi = o->n;
   while (lo < hi) { /* the last range starting at or below v */
     size_t mid = (lo + hi) / 2;
-    if (o->ranges[mid][0] <= v) lo = mid + 1;
+    if (o->ranges[mid].lo <= v) lo = mid + 1;
     else hi = mid;
   }
-  return lo > 0 && v < o->ranges[lo - 1][1];
+  return lo > 0 && v < o->ranges[lo - 1].hi;
 }
 
 void hh_elf_atfork_child(void) { hh_lock_init(&std_lock); }

@@ -6,7 +6,6 @@
  * start-up code below it says nothing about the program).
  */
 #include <string.h>
-#include <unistd.h>
 
 #include "report.h"
 
@@ -41,17 +40,10 @@ static const struct {
 
 /* The path of the object holding our entry points, and its load base. */
 static const char *our_object(uintptr_t addr, uintptr_t *base) {
-  static char exe[4096];
   const char *name;
   *base = 0;
-  if (addr == 0 || !hh_object_of(addr, &name, base)) return NULL;
-  if (name && *name) return name;
-  if (exe[0] == '\0') {
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-  }
-  return exe;
+  if (addr == 0 || !hh_object_of(addr, &name, base) || name[0] == '\0') return NULL;
+  return name;
 }
 
 static bool is_main(const char *mangled) { return mangled != NULL && !strcmp(mangled, "main"); }

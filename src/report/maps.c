@@ -24,35 +24,27 @@ static uintptr_t hex(const char **s) {
   }
 }
 
-static void skip_spaces(const char **s) {
-  while (**s == ' ' || **s == '\t') (*s)++;
+/* Past the next `n` fields separated by blanks. */
+static const char *skip_fields(const char *s, int n) {
+  for (int i = 0; i < n; i++) {
+    while (*s == ' ' || *s == '\t') s++;
+    while (*s != '\0' && *s != ' ' && *s != '\t') s++;
+  }
+  while (*s == ' ' || *s == '\t') s++;
+  return s;
 }
 
-/* "start-end perms offset major:minor inode   path" */
+/* "start-end perms offset major:minor inode   path": the range, whether it
+ * may be read and written, and the path. */
 static bool parse_line(const char *s, hh_map_line *m) {
   m->start = hex(&s);
   if (*s++ != '-') return false;
   m->end = hex(&s);
-  skip_spaces(&s);
+  while (*s == ' ') s++;
   if (strlen(s) < 4) return false;
   m->r = s[0] == 'r';
   m->w = s[1] == 'w';
-  m->x = s[2] == 'x';
-  m->shared = s[3] == 's';
-  s += 4;
-  skip_spaces(&s);
-  m->offset = hex(&s);
-  skip_spaces(&s);
-  uintptr_t major = hex(&s);
-  m->dev_major_is_zero = major == 0;
-  if (*s == ':') s++;
-  (void)hex(&s);
-  skip_spaces(&s);
-  unsigned long inode = 0;
-  while (*s >= '0' && *s <= '9') inode = inode * 10 + (unsigned long)(*s++ - '0');
-  m->inode = inode;
-  skip_spaces(&s);
-  m->path = s;
+  m->path = skip_fields(s, 4);
   return true;
 }
 
@@ -90,4 +82,26 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
   }
   close(fd);
   return true;
+}
+
+struct find {
+  uintptr_t addr;
+  hh_map_line found;
+};
+
+static bool find_cb(const hh_map_line *m, void *arg) {
+  struct find *f = arg;
+  if (f->addr >= m->start && f->addr < m->end) {
+    f->found = *m;
+    f->found.path = NULL; /* valid during the callback only */
+    return false;
+  }
+  return m->start <= f->addr; /* the lines are in address order */
+}
+
+bool hh_maps_find(uintptr_t addr, hh_map_line *out) {
+  struct find f = {addr, {0, 0, false, false, NULL}};
+  hh_maps_each(find_cb, &f);
+  *out = f.found;
+  return f.found.end != 0;
 }

@@ -6,6 +6,7 @@
  * pointers to every live block, which would make them all reachable).
  */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "report.h"
 
@@ -80,6 +81,15 @@ void *hh_arena_alloc(hh_arena *a, size_t size) {
   }
   void *p = (char *)c + c->used;
   c->used += size;
+  return p;
+}
+
+char *hh_arena_strndup(hh_arena *a, const char *s, size_t n) {
+  char *p = hh_arena_alloc(a, n + 1);
+  if (p != NULL) {
+    memcpy(p, s, n);
+    p[n] = '\0';
+  }
   return p;
 }
 

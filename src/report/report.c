@@ -32,7 +32,6 @@
 #include <sys/syscall.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -43,13 +42,6 @@
 
 static hh_lock report_lock = HH_LOCK_INIT;
 static _Atomic(int) exit_reported;
-
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Size of the static TLS block glibc puts at the top of each thread stack
  * (the scan keeps it alive in the stacks of exited threads). */
@@ -147,22 +139,6 @@ static bool record_before(const hh_record *x, const hh_record *y) {
   return x->g.site < y->g.site;
 }
 
-/* Shell sort, no allocation: the sets are at most a few hundred thousand. */
-#define SHELL_SORT(T, a, n, before)                                                          \
-  do {                                                                                       \
-    size_t gap_ = 1;                                                                         \
-    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;                                              \
-    for (; gap_ > 0; gap_ /= 3)                                                              \
-      for (size_t i_ = gap_; i_ < (n); i_++) {                                               \
-        T v_ = (a)[i_];                                                                      \
-        size_t j_ = i_;                                                                      \
-        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) {                                 \
-          (a)[j_] = (a)[j_ - gap_];                                                          \
-          j_ -= gap_;                                                                        \
-        }                                                                                    \
-        (a)[j_] = v_;                                                                        \
-      }                                                                                      \
-  } while (0)
 
 /* Whether a group's stack is listed with file:line (addr2line runs for it). */
 static bool wants_lines(const report_req *q, const hh_group *g) {
@@ -171,6 +147,37 @@ static bool wants_lines(const report_req *q, const hh_group *g) {
   if (!g->listed) return false;
   if (q->format == HH_FORMAT_JSON) return true;
   return q->leak_check == HH_LEAK_FULL && (q->show_kinds & (1u << g->kind));
+}
+
+/* Return addresses to symbolize, and whether each wants its file:line. */
+typedef struct pc_list {
+  hh_arena *a;
+  uintptr_t *pcs;
+  uint8_t *lines;
+  size_t n, cap;
+} pc_list;
+
+static bool add_site(pc_list *l, uint32_t site, bool want) {
+  int n = 0;
+  const uintptr_t *f = hh_site_frames(site, &n);
+  for (int k = 0; f && k < n; k++) {
+    if (l->n == l->cap) {
+      size_t cap = l->cap ? l->cap * 2 : 1024;
+      uintptr_t *pcs = hh_arena_alloc(l->a, cap * sizeof *pcs);
+      uint8_t *lines = hh_arena_alloc(l->a, cap);
+      if (pcs == NULL || lines == NULL) return false;
+      if (l->n) {
+        memcpy(pcs, l->pcs, l->n * sizeof *pcs);
+        memcpy(lines, l->lines, l->n);
+      }
+      l->pcs = pcs;
+      l->lines = lines;
+      l->cap = cap;
+    }
+    l->lines[l->n] = want;
+    l->pcs[l->n++] = f[k];
+  }
+  return true;
 }
 
 /* Names the groups' stacks, applies the suppressions, merges the groups
@@ -194,53 +201,21 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
   v->nsupps = nsupps;
   bool user_supps = hh_supp_user();
 
-  /* every pc of every group, and whether it needs file:line */
-  size_t npcs = 0, cap = 1024;
-  uintptr_t *pcs = hh_arena_alloc(a, cap * sizeof *pcs);
-  uint8_t *lines = hh_arena_alloc(a, cap);
-  if (pcs == NULL || lines == NULL) return false;
+  /* every pc of every group and of the profile's sites, and whether it
+   * needs file:line */
+  pc_list l = {.a = a};
   bool any_lines = false;
   for (size_t i = 0; i < s->ngroups; i++) {
-    int n = 0;
-    const uintptr_t *f = hh_site_frames(s->groups[i].site, &n);
     bool want = wants_lines(q, &s->groups[i]) || (user_supps && !hh_opt.secure);
     any_lines |= want;
-    for (int k = 0; f && k < n; k++) {
-      if (npcs == cap) {
-        uintptr_t *p2 = hh_arena_alloc(a, cap * 2 * sizeof *p2);
-        uint8_t *l2 = hh_arena_alloc(a, cap * 2);
-        if (p2 == NULL || l2 == NULL) return false;
-        memcpy(p2, pcs, cap * sizeof *pcs);
-        memcpy(l2, lines, cap);
-        pcs = p2;
-        lines = l2;
-        cap *= 2;
-      }
-      lines[npcs] = want;
-      pcs[npcs++] = f[k];
-    }
+    if (!add_site(&l, s->groups[i].site, want)) return false;
   }
-  for (size_t i = 0; prof && i < prof->npeak + prof->ntotal; i++) { /* the profile's sites too */
-    int n = 0;
-    uint32_t site = i < prof->npeak ? prof->peak[i].site : prof->total[i - prof->npeak].site;
-    const uintptr_t *f = hh_site_frames(site, &n);
-    for (int k = 0; f && k < n; k++) {
-      if (npcs == cap) {
-        uintptr_t *p2 = hh_arena_alloc(a, cap * 2 * sizeof *p2);
-        uint8_t *l2 = hh_arena_alloc(a, cap * 2);
-        if (p2 == NULL || l2 == NULL) return false;
-        memcpy(p2, pcs, cap * sizeof *pcs);
-        memcpy(l2, lines, cap);
-        pcs = p2;
-        lines = l2;
-        cap *= 2;
-      }
-      lines[npcs] = 1;
-      pcs[npcs++] = f[k];
-      any_lines = true;
-    }
+  for (size_t i = 0; prof && i < prof->npeak + prof->ntotal; i++) {
+    any_lines = true;
+    if (!add_site(&l, i < prof->npeak ? prof->peak[i].site : prof->total[i - prof->npeak].site, true))
+      return false;
   }
-  *sym = hh_symbols_resolve(pcs, lines, npcs, any_lines);
+  *sym = hh_symbols_resolve(l.pcs, l.lines, l.n, any_lines);
   if (prof) {
     prof->sym = *sym;
     v->profile = prof;
@@ -276,7 +251,7 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
   }
 
   /* one record per stack: sites whose stacks read the same are merged */
-  SHELL_SORT(keyed, keys, n, keyed_before);
+  HH_SORT(keyed, keys, n, keyed_before);
   hh_record *out = hh_arena_alloc(a, (n + 1) * sizeof *out);
   if (out == NULL) return false;
   size_t m = 0;
@@ -297,7 +272,7 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
     }
     out[m++] = *r;
   }
-  SHELL_SORT(hh_record, out, m, record_before);
+  HH_SORT(hh_record, out, m, record_before);
   for (size_t i = 0; i < m; i++)
     if (out[i].g.listed) out[i].number = (uint32_t)++v->numbered;
   v->rec = out;
@@ -365,7 +340,7 @@ static void api_counts(const hh_view *v, const hh_scan *s, struct hahalloc_leaks
     const hh_group *g = &s->groups[i];
     if (!g->suppressed) baseline[baseline_n++] = (base_entry){g->site, g->kind, g->bytes, g->blocks};
   }
-  SHELL_SORT(base_entry, baseline, baseline_n, base_before);
+  HH_SORT(base_entry, baseline, baseline_n, base_before);
   size_t m = 0;
   for (size_t i = 0; i < baseline_n; i++) {
     if (m && baseline[m - 1].site == baseline[i].site && baseline[m - 1].kind == baseline[i].kind) {
@@ -394,9 +369,9 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   s.static_tls = static_tls_size();
   s.min_size = q->min_size;
   dl_iterate_phdr(own_cb, &s);
-  long t0 = now_ms();
+  int64_t t0 = hh_now_ms();
   const char *why = hh_scan_run(&s, deadline);
-  long ms = now_ms() - t0;
+  long ms = (long)(hh_now_ms() - t0);
   if (why != NULL) {
     if (q->dest.fd >= 0) {
       hh_out o;
@@ -460,6 +435,7 @@ void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
   hh_dest_init();
+  hh_objects_init(); /* mem_lhihiks may report in any mode */
 }
 
 /* Flushes the program's streams that no other thread is using, as stdio's
@@ -537,28 +513,15 @@ static _Unwind_Reason_Code exit_point_cb(struct _Unwind_Context *ctx, void *arg)
   return _URC_END_OF_STACK;
 }
 
-struct stack_end {
-  uintptr_t addr, end;
-};
-
-static bool stack_end_cb(const hh_map_line *m, void *arg) {
-  struct stack_end *f = arg;
-  if (f->addr >= m->start && f->addr < m->end) {
-    f->end = m->end;
-    return false;
-  }
-  return true;
-}
-
 /* Without an unwinder (a static binary whose destructors deregistered its
  * frame information), the caller's frame starts just above the return
  * address into exit() or _exit(), which are a call or two long: the
  * machinery's frames below it are left out, its saved registers with
  * them. */
 static bool find_exit_point_by_return(struct exit_point *e, uintptr_t from) {
-  struct stack_end f = {from, 0};
-  hh_maps_each(stack_end_cb, &f);
-  for (uintptr_t a = from & ~(uintptr_t)7; a + 8 <= f.end && a - from < (256u << 10); a += 8) {
+  hh_map_line stack;
+  if (!hh_maps_find(from, &stack)) return false;
+  for (uintptr_t a = from & ~(uintptr_t)7; a + 8 <= stack.end && a - from < (256u << 10); a += 8) {
     uintptr_t v = *(const uintptr_t *)a;
     if (v > (uintptr_t)&exit && v - (uintptr_t)&exit < 64) {
       e->sp = a + 8;

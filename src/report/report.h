@@ -4,6 +4,8 @@
  *   maps.c     reads /proc/self/maps without allocating
  *   unwind.c   stack walking: learned unwind rules, keyed by return address
  *   site.c     allocation sites: capture, per-thread cache, site table
+ *   table.c    the grow-only hash table of the site table, the unwind rules
+ *              and the scan
  *   stop.c     stop-the-world: park the other threads, save their registers
  *   scan.c     the conservative reachability scan and leak classification
  *   symbols.c  addresses to function, file:line, object+offset
@@ -32,17 +34,17 @@ extern FILE *_IO_list_all __attribute__((weak));
 
 typedef struct hh_map_line {
   uintptr_t start, end;
-  uint64_t offset;
-  bool r, w, x, shared;
-  unsigned long inode;
-  char dev_major_is_zero; /* anonymous or tmpfs-like: "00:xx" */
-  const char *path;       /* "" when anonymous; valid during the callback only */
+  bool r, w;        /* readable, writable */
+  const char *path; /* "" when anonymous; valid during the callback only */
 } hh_map_line;
 
 /* Calls fn for each line of /proc/self/maps; stops early when fn returns
  * false. Returns false when the file could not be read. Never allocates. */
 typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
 bool hh_maps_each(hh_map_fn fn, void *arg);
+/* The line of the mapping that holds `addr` (its path left NULL); false
+ * when none does. */
+bool hh_maps_find(uintptr_t addr, hh_map_line *out);
 
 /* ------------------------------------------------------------------ unwind.c */
 
@@ -69,9 +71,11 @@ bool hh_unwinder_works(void);
 bool hh_unwind_busy(void);
 /* libc, libstdc++, the dynamic loader...: frames that wrap malloc */
 bool hh_runtime_object(const char *path);
-/* The loaded object whose segments hold `pc`: its name ("" for the program)
- * and load base; false when none does. */
+/* The loaded object whose segments hold `pc`: its path (for the program,
+ * the one /proc/self/exe gave at start-up, "" if none) and load base; false
+ * when none does. */
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
+void hh_objects_init(void); /* start-up, when a report may be made */
 void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);
@@ -108,7 +112,6 @@ void hh_elf_atfork_child(void);
 static inline bool hh_is_entry_pc(uintptr_t pc) { return pc < HH_ENTRY_PCS; }
 /* The frames of site `id` (1..); NULL for 0 or an unknown id. Lock-free. */
 const uintptr_t *hh_site_frames(uint32_t id, int *n);
-uint32_t hh_site_count(void); /* ids are 1..count */
 void hh_site_atfork_prepare(void);
 void hh_site_atfork_parent(void);
 void hh_site_atfork_child(void);
@@ -123,7 +126,81 @@ typedef struct hh_arena {
   void *chunks;
 } hh_arena;
 void *hh_arena_alloc(hh_arena *a, size_t size); /* NULL: out of memory */
+char *hh_arena_strndup(hh_arena *a, const char *s, size_t n); /* n bytes of s, and a NUL */
 void hh_arena_free(hh_arena *a);
+
+/* ------------------------------------------------------------------ sorting */
+
+/* Sorts the n elements of type T at `a` so that before(&x, &y) holds for
+ * no x after y: a shell sort (Knuth's gaps 1, 4, 13...), in place, no
+ * allocation; the report's sets are at most a few hundred thousand. */
+#define HH_SORT(T, a, n, before)                                                             \
+  do {                                                                                       \
+    size_t gap_ = 1;                                                                         \
+    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;                                              \
+    for (; gap_ > 0; gap_ /= 3)                                                              \
+      for (size_t i_ = gap_; i_ < (n); i_++) {                                               \
+        T v_ = (a)[i_];                                                                      \
+        size_t j_ = i_;                                                                      \
+        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) {                                 \
+          (a)[j_] = (a)[j_ - gap_];                                                          \
+          j_ -= gap_;                                                                        \
+        }                                                                                    \
+        (a)[j_] = v_;                                                                        \
+      }                                                                                      \
+  } while (0)
+static inline bool hh_word_before(const uintptr_t *a, const uintptr_t *b) { return *a < *b; }
+
+/* ------------------------------------------------------------------ table.c */
+
+/* One step of the report's hash: mixes the word v into h. */
+static inline uint64_t hh_hash_step(uint64_t h, uint64_t v) {
+  h ^= v;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ h >> 32;
+}
+
+/* A grow-only hash table of fixed-size entries (table.c says how readers
+ * and the writer share it). An entry starts with its key, a nonzero word;
+ * the caller's value follows. Entries are never removed. Set `entry`,
+ * `first_slots` (a power of two) and `report_memory` (memory from
+ * hh_report_map, old tables unmapped as it grows; else meta memory, old
+ * tables kept for the readers that may still be in them); the rest zero. */
+typedef struct hh_table_mem {
+  size_t mask, count;
+  uint64_t slots[]; /* (mask + 1) entries of `entry` bytes */
+} hh_table_mem;
+typedef struct hh_table {
+  _Atomic(hh_table_mem *) mem;
+  size_t entry;       /* bytes per entry, a multiple of 8, key included */
+  size_t first_slots;
+  bool report_memory;
+} hh_table;
+
+static inline uint64_t hh_table_hash(uint64_t key) { return hh_hash_step(0x9e3779b97f4a7c15ULL, key); }
+static inline _Atomic(uint64_t) *hh_table_slot_key(const hh_table *t, hh_table_mem *m, size_t i) {
+  return (_Atomic(uint64_t) *)((char *)m->slots + i * t->entry);
+}
+/* The entry of `key` for which same(entry, arg) holds (any entry of `key`
+ * when `same` is NULL), or NULL. Lock-free. */
+static inline void *hh_table_find(const hh_table *t, uint64_t key,
+                                  bool (*same)(const void *entry, const void *arg), const void *arg) {
+  hh_table_mem *m = atomic_load_explicit(&t->mem, memory_order_acquire);
+  if (m == NULL) return NULL;
+  for (size_t i = hh_table_hash(key) & m->mask;; i = (i + 1) & m->mask) {
+    _Atomic(uint64_t) *slot = hh_table_slot_key(t, m, i);
+    uint64_t k = atomic_load_explicit(slot, memory_order_acquire);
+    if (k == 0) return NULL;
+    if (k == key && (same == NULL || same(slot, arg))) return (uint64_t *)slot;
+  }
+}
+/* Adds a copy of `entry` (its key first), even if the key is there
+ * already; returns it, or NULL when out of memory. Writers one at a time. */
+void *hh_table_add(hh_table *t, const void *entry);
+size_t hh_table_count(const hh_table *t);
+size_t hh_table_slots(const hh_table *t);
+void *hh_table_at(const hh_table *t, size_t i); /* the entry in slot i, or NULL */
+void hh_table_free(hh_table *t);                /* report memory only */
 
 /* ------------------------------------------------------------------ stop.c */
 
@@ -143,10 +220,11 @@ typedef struct hh_world {
 /* Stops every other thread of the process (a signal whose handler saves the
  * registers and waits). Never waits more than about 200 ms in all. */
 void hh_world_stop(hh_world *w);
-void hh_world_resume(hh_world *w);
+void hh_world_resume(void);
 
 /* ------------------------------------------------------------------ scan.c */
 
+/* valgrind's leak kinds (their names: hh_kind_names in optable.h) */
 enum hh_kind { HH_DEFINITE = 0, HH_INDIRECT = 1, HH_POSSIBLE = 2, HH_REACHABLE = 3, HH_KINDS = 4 };
 
 /* A site's blocks of one kind. Blocks below the report's min_size are
@@ -286,9 +364,7 @@ typedef struct hh_out {
 
 void hh_out_open(hh_out *o, hh_dest_t dest);
 void hh_out_close(hh_out *o); /* flushes */
-void hh_out_write(hh_out *o, const char *s, size_t n);
-/* printf subset: flags ' (thousands separators) and -, width, .* for s, length l ll z,
- * conversions d i u x s c p %. No allocation. */
+/* The printf of format.h, into the output. */
 void hh_out_printf(hh_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
 
@@ -371,7 +447,6 @@ typedef struct hh_view {
   hh_arena *arena;                /* for the writers' own tables */
 } hh_view;
 
-bool hh_view_lists(const hh_view *v, const hh_record *r); /* the record is listed in full */
 /* Collapsed stacks: one line per stack (the frames given, or those of each
  * site), outermost frame first, then its bytes; stacks that read the same
  * are summed. */

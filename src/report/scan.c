@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "fast.h"
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 /* A block's mark (one byte in its page's mark array). */
@@ -56,7 +56,6 @@ enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE 
 
 typedef struct marks {
   uint32_t n; /* ranges covered */
-  uint32_t pad;
   uint8_t m[];
 } marks;
 
@@ -108,11 +107,12 @@ static struct {
   uintptr_t last_chunk;     /* lookup's cache: the last chunk found, and its header */
   const hh_header *last_hdr;
   /* memcheck's cliques: the bytes each definite block leads (blocks that
-   * are lost through it), keyed by its start; a leader that a later one
-   * takes in hands its bytes over */
-  struct leader { uintptr_t start; uint64_t bytes, blocks; } *leaders;
-  size_t leaders_cap, leaders_n;
+   * are lost through it), keyed by its start (struct leader); a leader
+   * that a later one takes in hands its bytes over */
+  hh_table leaders;
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
+  hh_table groups; /* (site, kind, listed) -> struct group */
+  void (*each_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -180,13 +180,9 @@ static bool guarded(void (*fn)(void *), void *arg) {
 static void progress(const char *what) {
   if (S.progress || hh_now_ns() - S.t0 < 2000000000) return;
   S.progress = true;
-  hh_dest_t d = hh_dest_open_stream();
-  char line[160] = "hahalloc: the leak scan is taking a while (";
-  size_t n = strlen(line), k = strlen(what);
-  if (n + k + 6 > sizeof line) return;
-  memcpy(line + n, what, k);
-  memcpy(line + n + k, ")...\n", 6);
-  hh_dest_write(d, line, n + k + 5);
+  char line[160];
+  size_t n = hh_snformat(line, sizeof line, "hahalloc: the leak scan is taking a while (%s)...\n", what);
+  hh_dest_write(hh_dest_open_stream(), line, n);
 }
 
 /* ------------------------------------------------------------------ finding blocks */
@@ -279,35 +275,19 @@ static inline void mark(uintptr_t v, bool definite) {
 
 /* ------------------------------------------------------------------ cliques */
 
-static size_t leader_slot(uintptr_t start) {
-  size_t i = (size_t)((start >> 4) * 0x9e3779b97f4a7c15ULL) & (S.leaders_cap - 1);
-  while (S.leaders[i].start && S.leaders[i].start != start) i = (i + 1) & (S.leaders_cap - 1);
-  return i;
-}
+struct leader {
+  uint64_t start; /* the key */
+  uint64_t bytes, blocks;
+};
+
+static struct leader *leader_get(uintptr_t start) { return hh_table_find(&S.leaders, start, NULL, NULL); }
 
 /* Records what a definite block leads. Out of memory, the figure is lost:
  * the kinds stay right, only the "(N direct, M indirect)" split is not. */
 static void leader_put(uintptr_t start, uint64_t bytes, uint64_t blocks) {
-  if ((S.leaders_n + 1) * 2 > S.leaders_cap) {
-    size_t cap = S.leaders_cap ? S.leaders_cap * 2 : 4096;
-    struct leader *t = hh_report_map(cap * sizeof *t), *old = S.leaders;
-    if (t == NULL) return;
-    size_t old_cap = S.leaders_cap;
-    S.leaders = t;
-    S.leaders_cap = cap;
-    for (size_t i = 0; i < old_cap; i++)
-      if (old[i].start && old[i].bytes + old[i].blocks) S.leaders[leader_slot(old[i].start)] = old[i];
-    hh_report_unmap(old, old_cap * sizeof *old);
-  }
-  size_t i = leader_slot(start);
-  if (S.leaders[i].start == 0) S.leaders_n++;
-  S.leaders[i] = (struct leader){start, bytes, blocks};
-}
-
-static struct leader *leader_get(uintptr_t start) {
-  if (S.leaders_cap == 0) return NULL;
-  struct leader *l = &S.leaders[leader_slot(start)];
-  return l->start == start ? l : NULL;
+  struct leader l = {start, bytes, blocks}, *found = leader_get(start);
+  if (found != NULL) *found = l;
+  else hh_table_add(&S.leaders, &l);
 }
 
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
@@ -457,6 +437,18 @@ static void drain(bool clique, uintptr_t leader) {
 
 /* ------------------------------------------------------------------ walking holders */
 
+/* The next page of `m` in use (small or large) from slice *i on, *i moved
+ * past it; NULL at the end. Runs under the guard: the descriptors may be
+ * changed by a thread that could not be stopped. */
+static hh_page *next_page(hh_mapping *m, uint32_t *i) {
+  while (*i < HH_SLICES) {
+    hh_page *pg = &m->slices[*i];
+    *i += pg->slice_count ? pg->slice_count : 1;
+    if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) return pg;
+  }
+  return NULL;
+}
+
 /* Calls fn(start, size, mark, site) for every block of a holder, in address
  * order. Runs under the guard. */
 typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
@@ -467,42 +459,28 @@ static void holder_blocks(const holder *h, block_fn fn) {
     if (marks_valid(mk)) fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
     return;
   }
-  const hh_mapping *m = h->mapping;
-  for (uint32_t i = 1; i < HH_SLICES;) {
-    const hh_page *pg = &m->slices[i];
-    uint32_t n = pg->slice_count ? pg->slice_count : 1;
+  hh_page *pg;
+  for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) {
     marks *mk = pg->scan_marks;
-    if ((pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) && marks_valid(mk)) {
-      if (pg->kind == HH_PAGE_LARGE) {
-        fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
-      } else {
-        for (uint32_t k = 0; k < mk->n; k++)
-          if (mk->m[k] != M_FREE)
-            fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
-               pg->track[k].site, pg->root);
-      }
+    if (!marks_valid(mk)) continue;
+    if (pg->kind == HH_PAGE_LARGE) {
+      fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
+      continue;
     }
-    i += n;
+    for (uint32_t k = 0; k < mk->n; k++)
+      if (mk->m[k] != M_FREE)
+        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
+           pg->track[k].site, pg->root);
   }
 }
 
 /* Every holder, under one guard each: a holder whose metadata faults is
  * given up (a thread that could not be stopped released it). */
-typedef struct holder_call {
-  const holder *h;
-  block_fn fn;
-} holder_call;
-
-static void holder_cb(void *arg) {
-  holder_call *c = arg;
-  holder_blocks(c->h, c->fn);
-}
+static void holder_cb(void *h) { holder_blocks(h, S.each_fn); }
 
 static void each_block(block_fn fn) {
-  for (size_t i = 0; i < S.nh; i++) {
-    holder_call c = {&S.h[i], fn};
-    guarded(holder_cb, &c);
-  }
+  S.each_fn = fn;
+  for (size_t i = 0; i < S.nh; i++) guarded(holder_cb, &S.h[i]);
 }
 
 static bool pending_full;
@@ -548,25 +526,21 @@ static void census_heap(void *arg) {
     } else {
       c->holders++;
     }
-    for (uint32_t i = 1; i < HH_SLICES;) {
-      hh_page *pg = &m->slices[i];
-      uint32_t n = pg->slice_count ? pg->slice_count : 1;
-      if (pg->kind == HH_PAGE_SMALL || pg->kind == HH_PAGE_LARGE) {
-        uint64_t capacity = pg->kind == HH_PAGE_LARGE ? 1 : hh_page_capacity(pg);
-        uint32_t cap = capacity > HH_SLICE_SIZE / HH_ALIGN ? 0 : (uint32_t)capacity; /* 0: damaged */
-        size_t bytes = marks_bytes(cap);
-        if (c != NULL) {
-          c->mark_bytes += bytes;
-        } else if (S.mk_used + bytes <= S.mk_size) {
-          marks *mk = (marks *)(S.mk + S.mk_used);
-          S.mk_used += bytes;
-          mk->n = cap;
-          memset(mk->m, M_UNREACHED, cap);
-          hh_page_mark_free(pg, mk->m, cap);
-          pg->scan_marks = mk;
-        }
+    hh_page *pg;
+    for (uint32_t i = 1; (pg = next_page(m, &i)) != NULL;) {
+      uint64_t capacity = pg->kind == HH_PAGE_LARGE ? 1 : hh_page_capacity(pg);
+      uint32_t cap = capacity > HH_SLICE_SIZE / HH_ALIGN ? 0 : (uint32_t)capacity; /* 0: damaged */
+      size_t bytes = marks_bytes(cap);
+      if (c != NULL) {
+        c->mark_bytes += bytes;
+      } else if (S.mk_used + bytes <= S.mk_size) {
+        marks *mk = (marks *)(S.mk + S.mk_used);
+        S.mk_used += bytes;
+        mk->n = cap;
+        memset(mk->m, M_UNREACHED, cap);
+        hh_page_mark_free(pg, mk->m, cap);
+        pg->scan_marks = mk;
       }
-      i += n;
     }
   }
 }
@@ -593,16 +567,10 @@ static void census_heaps(census *c) {
   }
 }
 
-static void sort_holders(void) { /* insertion sort: mappings are few, and mostly in order */
-  for (size_t i = 1; i < S.nh; i++) {
-    holder x = S.h[i];
-    size_t j = i;
-    while (j > 0 && S.h[j - 1].start > x.start) {
-      S.h[j] = S.h[j - 1];
-      j--;
-    }
-    S.h[j] = x;
-  }
+static bool holder_before(const holder *a, const holder *b) { return a->start < b->start; }
+
+static void sort_holders(void) {
+  HH_SORT(holder, S.h, S.nh, holder_before);
   S.lo = S.nh ? S.h[0].start : 1;
   S.hi = 0;
   for (size_t i = 0; i < S.nh; i++)
@@ -746,15 +714,7 @@ static void file_exclusions(void) {
   S.nfile_words = 0;
   if (!guarded(file_words_cb, (void *)fields)) S.nfile_words = 0;
   size_t n = S.nfile_words;
-  for (size_t i = 1; i < n; i++) { /* insertion sort */
-    uintptr_t x = S.file_words[i];
-    size_t j = i;
-    while (j > 0 && S.file_words[j - 1] > x) {
-      S.file_words[j] = S.file_words[j - 1];
-      j--;
-    }
-    S.file_words[j] = x;
-  }
+  HH_SORT(uintptr_t, S.file_words, n, hh_word_before);
   S.nfile_words = n;
   if (n) {
     S.file_lo = S.file_words[0];
@@ -812,27 +772,10 @@ static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t s
 
 static const uint8_t state_kind[5] = {0, HH_DEFINITE, HH_INDIRECT, HH_POSSIBLE, HH_REACHABLE};
 
-static size_t group_index(uint32_t site, uint8_t kind, bool listed, size_t cap) {
-  uint64_t key = ((uint64_t)site * 4 + kind) * 2 + listed;
-  return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
-}
-
-static bool group_grow(hh_scan *s) {
-  size_t cap = s->groups_cap ? s->groups_cap * 2 : 1024;
-  hh_group *t = hh_report_map(cap * sizeof *t);
-  if (t == NULL) return false;
-  for (size_t i = 0; i < s->groups_cap; i++) {
-    const hh_group *g = &s->groups[i];
-    if (!g->blocks) continue;
-    size_t k = group_index(g->site, g->kind, g->listed, cap);
-    while (t[k].blocks) k = (k + 1) & (cap - 1);
-    t[k] = *g;
-  }
-  hh_report_unmap(s->groups, s->groups_cap * sizeof *t);
-  s->groups = t;
-  s->groups_cap = cap;
-  return true;
-}
+struct group {
+  uint64_t key; /* site, kind and listed, plus one */
+  hh_group g;
+};
 
 static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   hh_scan *s = S.s;
@@ -851,23 +794,17 @@ static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t sit
     s->root_blocks[root]++;
     s->root_bytes[root] += size;
   }
-  if ((s->ngroups + 1) * 2 > s->groups_cap && !group_grow(s)) {
-    s->failed = true;
-    return;
+  uint64_t key = (((uint64_t)site * HH_KINDS + kind) << 1 | listed) + 1;
+  struct group *found = hh_table_find(&S.groups, key, NULL, NULL);
+  if (found == NULL) {
+    struct group fresh = {key, {.site = site, .kind = kind, .listed = listed, .min_size = size}};
+    found = hh_table_add(&S.groups, &fresh);
+    if (found == NULL) {
+      s->failed = true;
+      return;
+    }
   }
-  size_t cap = s->groups_cap;
-  size_t k = group_index(site, kind, listed, cap);
-  while (s->groups[k].blocks &&
-         (s->groups[k].site != site || s->groups[k].kind != kind || s->groups[k].listed != listed))
-    k = (k + 1) & (cap - 1);
-  hh_group *g = &s->groups[k];
-  if (g->blocks == 0) {
-    g->site = site;
-    g->kind = kind;
-    g->listed = listed;
-    g->min_size = size;
-    s->ngroups++;
-  }
+  hh_group *g = &found->g;
   g->blocks++;
   g->bytes += size;
   if (size < g->min_size) g->min_size = size;
@@ -881,36 +818,27 @@ static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t sit
   }
 }
 
-/* Heapsort by bytes, descending, then by site (in place, no allocation). */
+/* Most bytes first, then by site. */
 static bool group_before(const hh_group *x, const hh_group *y) {
   return x->bytes > y->bytes || (x->bytes == y->bytes && x->site > y->site);
 }
 
-static void sift_down(hh_group *g, size_t root, size_t n) {
-  for (;;) {
-    size_t child = 2 * root + 1;
-    if (child >= n) return;
-    if (child + 1 < n && group_before(&g[child], &g[child + 1])) child++;
-    if (!group_before(&g[root], &g[child])) return;
-    hh_group t = g[root];
-    g[root] = g[child];
-    g[child] = t;
-    root = child;
-  }
-}
-
+/* The groups, out of their table into an array of their own, sorted. */
 static void groups_finish(hh_scan *s) {
-  size_t j = 0;
-  for (size_t k = 0; k < s->groups_cap; k++)
-    if (s->groups[k].blocks) s->groups[j++] = s->groups[k];
-  s->ngroups = j;
-  for (size_t start = j / 2; start-- > 0;) sift_down(s->groups, start, j);
-  for (size_t end = j; end-- > 1;) {
-    hh_group t = s->groups[0];
-    s->groups[0] = s->groups[end];
-    s->groups[end] = t;
-    sift_down(s->groups, 0, end);
+  size_t n = hh_table_count(&S.groups);
+  s->groups = n ? hh_report_map(n * sizeof(hh_group)) : NULL;
+  if (s->groups == NULL) {
+    s->failed |= n > 0;
+    return;
   }
+  s->groups_cap = n;
+  size_t j = 0;
+  for (size_t i = 0; i < hh_table_slots(&S.groups); i++) {
+    const struct group *e = hh_table_at(&S.groups, i);
+    if (e != NULL) s->groups[j++] = e->g;
+  }
+  s->ngroups = j;
+  HH_SORT(hh_group, s->groups, j, group_before);
 }
 
 /* ------------------------------------------------------------------ the run */
@@ -924,6 +852,12 @@ static void *map_or_fail(size_t size, bool *ok) {
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.s = s;
+  S.leaders.entry = sizeof(struct leader);
+  S.leaders.first_slots = 4096;
+  S.leaders.report_memory = true;
+  S.groups.entry = sizeof(struct group);
+  S.groups.first_slots = 1024;
+  S.groups.report_memory = true;
   S.t0 = hh_now_ns();
   if (!hh_heaps_lock_until(deadline_ns))
     return "the allocator's heap list stayed locked (exit() called from a signal handler that "
@@ -967,12 +901,12 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
     each_block(tally_cb);
   }
   guard_remove();
-  hh_world_resume(&w);
+  hh_world_resume();
   hh_oversize_unlock();
   hh_heaps_unlock();
 
   s->failed |= !ok;
-  if (ok && s->groups) groups_finish(s);
+  if (ok) groups_finish(s);
   s->totals.frees = s->totals.allocs > s->live_blocks ? s->totals.allocs - s->live_blocks : 0;
   s->scan_bytes = S.mk_size + S.h_size + STACK_CAP * sizeof(uintptr_t);
   hh_report_unmap(S.stack, STACK_CAP * sizeof(uintptr_t));
@@ -980,7 +914,8 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
   hh_report_unmap(S.h, S.h_size);
   hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
-  hh_report_unmap(S.leaders, S.leaders_cap * sizeof *S.leaders);
+  hh_table_free(&S.groups);
+  hh_table_free(&S.leaders);
   return NULL;
 }
 

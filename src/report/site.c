@@ -32,89 +32,54 @@
 /* ------------------------------------------------------------------ site table */
 
 typedef struct site_rec {
-  uint64_t hash;
   uint32_t id;
   uint32_t n;
   uintptr_t pcs[];
 } site_rec;
 
-typedef struct site_table {
-  size_t mask, count;
-  _Atomic(site_rec *) slots[];
-} site_table;
-
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
 #define MAX_CHUNKS 4096 /* 16 M sites */
 
-static _Atomic(site_table *) sites;
+/* Frames -> site: entries are (hash of the frames, site_rec *). Ids -> site:
+ * chunks of CHUNK_SIZE pointers. Both are read without a lock. */
+static hh_table sites = {.entry = 2 * sizeof(uint64_t), .first_slots = 8192};
 static _Atomic(site_rec **) site_chunks[MAX_CHUNKS];
 static _Atomic(uint32_t) site_total;
 static hh_lock sites_lock = HH_LOCK_INIT;
 
-static uint64_t hash_frames(const uintptr_t *pcs, int n) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
-  for (int i = 0; i < n; i++) {
-    h ^= pcs[i];
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-  }
-  return h;
-}
+typedef struct frames {
+  const uintptr_t *pcs;
+  int n;
+} frames;
 
-static bool same_frames(const uintptr_t *a, const uintptr_t *b, int n) {
-  for (int i = 0; i < n; i++)
-    if (a[i] != b[i]) return false;
+static bool same_frames(const void *entry, const void *arg) {
+  const site_rec *r = ((site_rec *const *)entry)[1]; /* after the key */
+  const frames *f = arg;
+  if (r->n != (uint32_t)f->n) return false;
+  for (int i = 0; i < f->n; i++)
+    if (r->pcs[i] != f->pcs[i]) return false;
   return true;
 }
 
-static uint32_t table_find(site_table *t, uint64_t h, const uintptr_t *pcs, int n) {
-  for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-    site_rec *r = atomic_load_explicit(&t->slots[i], memory_order_acquire);
-    if (r == NULL) return 0;
-    if (r->hash == h && r->n == (uint32_t)n && same_frames(r->pcs, pcs, n)) return r->id;
-  }
-}
-
-static void table_put(site_table *t, site_rec *r) {
-  size_t i = r->hash & t->mask;
-  while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != NULL) i = (i + 1) & t->mask;
-  atomic_store_explicit(&t->slots[i], r, memory_order_release);
-  t->count++;
-}
-
-static site_table *table_grow(site_table *old) {
-  size_t cap = old ? (old->mask + 1) * 2 : 8192;
-  site_table *t = hh_meta_alloc(sizeof *t + cap * sizeof(site_rec *));
-  if (t == NULL) return NULL;
-  memset(t, 0, sizeof *t + cap * sizeof(site_rec *));
-  t->mask = cap - 1;
-  if (old)
-    for (size_t i = 0; i <= old->mask; i++) {
-      site_rec *r = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
-      if (r) table_put(t, r);
-    }
-  return t;
+static uint32_t site_find(uint64_t key, const frames *f) {
+  void *e = hh_table_find(&sites, key, same_frames, f);
+  return e != NULL ? ((site_rec *const *)e)[1]->id : 0;
 }
 
 static uint32_t site_intern(const uintptr_t *pcs, int n) {
   if (n <= 0) return 0;
-  uint64_t h = hash_frames(pcs, n);
-  site_table *t = atomic_load_explicit(&sites, memory_order_acquire);
-  uint32_t id = t ? table_find(t, h, pcs, n) : 0;
+  frames f = {pcs, n};
+  uint64_t key = (uint64_t)n;
+  for (int i = 0; i < n; i++) key = hh_hash_step(key, pcs[i]);
+  key |= 1; /* never 0, the empty slot */
+  uint32_t id = site_find(key, &f);
   if (id) return id;
 
   hh_lock_acquire(&sites_lock);
-  t = atomic_load_explicit(&sites, memory_order_relaxed);
-  if (t && (id = table_find(t, h, pcs, n)) != 0) goto done;
+  if ((id = site_find(key, &f)) != 0) goto done;
   uint32_t next = atomic_load_explicit(&site_total, memory_order_relaxed) + 1;
   if (next >= (uint32_t)MAX_CHUNKS * CHUNK_SIZE) goto done; /* full: unknown site */
-  if (t == NULL || (t->count + 1) * 2 > t->mask + 1) {
-    site_table *g = table_grow(t);
-    if (g == NULL) goto done;
-    atomic_store_explicit(&sites, g, memory_order_release); /* the old one stays readable */
-    t = g;
-  }
   _Atomic(site_rec **) *chunk = &site_chunks[next >> CHUNK_BITS];
   site_rec **c = atomic_load_explicit(chunk, memory_order_relaxed);
   if (c == NULL) {
@@ -125,13 +90,18 @@ static uint32_t site_intern(const uintptr_t *pcs, int n) {
   }
   site_rec *r = hh_meta_alloc(sizeof *r + (size_t)n * sizeof *pcs);
   if (r == NULL) goto done;
-  r->hash = h;
   r->id = next;
   r->n = (uint32_t)n;
   memcpy(r->pcs, pcs, (size_t)n * sizeof *pcs);
   c[next & (CHUNK_SIZE - 1)] = r;
   atomic_store_explicit(&site_total, next, memory_order_release);
-  table_put(t, r);
+  /* findable last, once its frames are: a table that cannot grow only
+   * means the same frames get another id next time */
+  struct {
+    uint64_t key;
+    site_rec *r;
+  } e = {key, r};
+  hh_table_add(&sites, &e);
   id = next;
 done:
   hh_lock_release(&sites_lock);
@@ -145,8 +115,6 @@ const uintptr_t *hh_site_frames(uint32_t id, int *n) {
   *n = (int)c[id & (CHUNK_SIZE - 1)]->n;
   return c[id & (CHUNK_SIZE - 1)]->pcs;
 }
-
-uint32_t hh_site_count(void) { return atomic_load_explicit(&site_total, memory_order_acquire); }
 
 /* ------------------------------------------------------------------ per-thread state */
 
@@ -177,28 +145,13 @@ static __thread tstate *tls_state;
 static tstate *all_states;
 static hh_lock states_lock = HH_LOCK_INIT;
 
-struct find_stack {
-  uintptr_t addr, lo, hi;
-};
-
-static bool find_stack_cb(const hh_map_line *m, void *arg) {
-  struct find_stack *f = arg;
-  if (f->addr >= m->start && f->addr < m->end) {
-    if (m->r && m->w) {
-      f->lo = m->start;
-      f->hi = m->end;
-    }
-    return false;
-  }
-  return m->start <= f->addr;
-}
-
+/* The bounds of the stack mapping that holds `addr`. */
 static bool stack_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
-  struct find_stack f = {addr, 0, 0};
-  hh_maps_each(find_stack_cb, &f);
-  *lo = f.lo;
-  *hi = f.hi;
-  return f.hi != 0;
+  hh_map_line m;
+  bool ok = hh_maps_find(addr, &m) && m.r && m.w;
+  *lo = ok ? m.start : 0;
+  *hi = ok ? m.end : 0;
+  return ok;
 }
 
 static inline centry *centry_at(tstate *ts, size_t i) {

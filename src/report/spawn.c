@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 #if defined(__x86_64__)

@@ -25,6 +25,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "report.h"
 
 #define STOP_SIGNAL (SIGRTMAX - 2)
@@ -122,12 +123,6 @@ static int list_tasks(int *tids, int cap) {
   return n;
 }
 
-static long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
 #define MAX_TASKS 16384
 
 void hh_world_stop(hh_world *w) {
@@ -151,7 +146,7 @@ void hh_world_stop(hh_world *w) {
   atomic_store(&next_slot, 0);
   atomic_store(&stopping, 1);
 
-  long deadline = now_ns() + WAIT_NS;
+  int64_t deadline = hh_now_ns() + WAIT_NS;
   /* Threads may start while we stop the others: list again until no new
    * one shows up (all the ones that could create threads are parked). */
   for (int round = 0; round < 8; round++) {
@@ -166,11 +161,11 @@ void hh_world_stop(hh_world *w) {
         fresh++;
       }
     }
-    while (atomic_load(&arrived) < nsent && now_ns() < deadline) {
+    while (atomic_load(&arrived) < nsent && hh_now_ns() < deadline) {
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
     }
-    if (fresh == 0 || now_ns() >= deadline) break;
+    if (fresh == 0 || hh_now_ns() >= deadline) break;
     n = list_tasks(tids, MAX_TASKS);
   }
   int got = atomic_load(&next_slot);
@@ -180,8 +175,7 @@ void hh_world_stop(hh_world *w) {
   if (w->missed < 0) w->missed = 0;
 }
 
-void hh_world_resume(hh_world *w) {
-  (void)w;
+void hh_world_resume(void) {
   if (!atomic_load(&stopping)) return;
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);

@@ -73,38 +73,8 @@ static const char builtin[] =
 
 /* ------------------------------------------------------------------ memory */
 
-typedef struct chunk {
-  struct chunk *next;
-  size_t size, used;
-} chunk;
+static hh_arena arena; /* the suppressions of one report */
 
-static chunk *chunks;
-
-static void *take(size_t size) {
-  size = (size + 15) & ~(size_t)15;
-  chunk *c = chunks;
-  if (c == NULL || c->used + size > c->size) {
-    size_t csize = size + 64 > 256 * 1024 ? size + 64 : 256 * 1024;
-    c = hh_report_map(csize);
-    if (c == NULL) return NULL;
-    c->size = csize;
-    c->used = (sizeof *c + 15) & ~(size_t)15;
-    c->next = chunks;
-    chunks = c;
-  }
-  void *p = (char *)c + c->used;
-  c->used += size;
-  return p;
-}
-
-static char *take_str(const char *s, size_t n) {
-  char *p = take(n + 1);
-  if (p) {
-    memcpy(p, s, n);
-    p[n] = '\0';
-  }
-  return p;
-}
 
 /* ------------------------------------------------------------------ parsing */
 
@@ -121,7 +91,7 @@ static size_t nlist, caplist;
 static hh_supp *add(void) {
   if (nlist == caplist) {
     size_t cap = caplist ? caplist * 2 : 64;
-    hh_supp *bigger = take(cap * sizeof *bigger);
+    hh_supp *bigger = hh_arena_alloc(&arena, cap * sizeof *bigger);
     if (bigger == NULL) return NULL;
     if (nlist) memcpy(bigger, list, nlist * sizeof *bigger);
     list = bigger;
@@ -170,8 +140,8 @@ static void parse(const char *text, size_t size, const char *origin, hh_out *err
     if (starts(l, len, "leak:")) {
       hh_supp *s = add();
       if (s == NULL) return;
-      s->lsan = take_str(l + 5, len - 5);
-      s->name = take_str(l, len);
+      s->lsan = hh_arena_strndup(&arena, l + 5, len - 5);
+      s->name = hh_arena_strndup(&arena, l, len);
       s->origin = origin;
       continue;
     }
@@ -208,9 +178,9 @@ static void parse(const char *text, size_t size, const char *origin, hh_out *err
         else kinds = (unsigned)mask;
       } else if (n < 64) {
         if (len == 3 && !memcmp(l, "...", 3)) frames[n++] = (sframe){F_DOTS, NULL};
-        else if (starts(l, len, "fun:")) frames[n++] = (sframe){F_FUN, take_str(l + 4, len - 4)};
-        else if (starts(l, len, "obj:")) frames[n++] = (sframe){F_OBJ, take_str(l + 4, len - 4)};
-        else if (starts(l, len, "src:")) frames[n++] = (sframe){F_SRC, take_str(l + 4, len - 4)};
+        else if (starts(l, len, "fun:")) frames[n++] = (sframe){F_FUN, hh_arena_strndup(&arena, l + 4, len - 4)};
+        else if (starts(l, len, "obj:")) frames[n++] = (sframe){F_OBJ, hh_arena_strndup(&arena, l + 4, len - 4)};
+        else if (starts(l, len, "src:")) frames[n++] = (sframe){F_SRC, hh_arena_strndup(&arena, l + 4, len - 4)};
         else bad = true;
       }
     }
@@ -227,11 +197,11 @@ static void parse(const char *text, size_t size, const char *origin, hh_out *err
     }
     hh_supp *s = add();
     if (s == NULL) return;
-    s->name = take_str(name, name_len);
+    s->name = hh_arena_strndup(&arena, name, name_len);
     s->origin = origin;
     s->kinds = kinds;
     s->nframes = n;
-    s->frames = take((size_t)n * sizeof(sframe));
+    s->frames = hh_arena_alloc(&arena, (size_t)n * sizeof(sframe));
     if (s->frames == NULL) {
       nlist--;
       return;
@@ -250,7 +220,7 @@ static char *read_file(const char *path, size_t *size, int *err) {
   struct stat st;
   char *buf = NULL;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (64 << 20)) {
-    buf = take((size_t)st.st_size + 1);
+    buf = hh_arena_alloc(&arena, (size_t)st.st_size + 1);
     size_t got = 0;
     while (buf && got < (size_t)st.st_size) {
       ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
@@ -285,11 +255,7 @@ size_t hh_supp_load(hh_supp **out, hh_out *errs) {
 }
 
 void hh_supp_free(void) {
-  while (chunks) {
-    chunk *next = chunks->next;
-    hh_report_unmap(chunks, chunks->size);
-    chunks = next;
-  }
+  hh_arena_free(&arena);
   list = NULL;
   nlist = caplist = 0;
 }
@@ -329,15 +295,8 @@ static bool frame_matches(const sframe *f, const hh_frame *fr) {
     const char *base = hh_basename(fr->file);
     if (glob(f->pat, base) || glob(f->pat, fr->file)) return true;
     char with_line[1024];
-    size_t n = strlen(base);
-    if (n + 24 > sizeof with_line) return false;
-    memcpy(with_line, base, n);
-    with_line[n++] = ':';
-    char digits[16];
-    int k = 0;
-    for (int v = fr->line; v > 0 && k < 15; v /= 10) digits[k++] = (char)('0' + v % 10);
-    while (k) with_line[n++] = digits[--k];
-    with_line[n] = '\0';
+    if (strlen(base) + 24 > sizeof with_line) return false;
+    hh_snformat(with_line, sizeof with_line, "%s:%d", base, fr->line);
     return glob(f->pat, with_line);
   }
   }
@@ -394,9 +353,8 @@ hh_supp *hh_supp_match(hh_supp *v, size_t n, unsigned kind, const hh_frame *fr, 
 /* ------------------------------------------------------------------ writing */
 
 void hh_supp_write(hh_out *o, unsigned kind, const hh_frame *fr, int nf) {
-  static const char *const kinds[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};
   hh_out_printf(o, "{\n   <insert_a_suppression_name_here>\n   Memcheck:Leak\n   match-leak-kinds: %s\n",
-                kinds[kind]);
+                hh_kind_names[kind]);
   for (int i = 0; i < nf; i++) {
     if (fr[i].mangled) hh_out_printf(o, "   fun:%s\n", fr[i].mangled);
     else if (fr[i].object) hh_out_printf(o, "   obj:%s\n", fr[i].object);

@@ -42,73 +42,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
 #include "report.h"
 
 extern char **environ;
 
-/* ------------------------------------------------------------------ arena */
+/* ------------------------------------------------------------------ memory */
 
-typedef struct arena_chunk {
-  struct arena_chunk *next;
-  size_t size, used;
-} arena_chunk;
-
+/* Everything lives in the arena, the structure itself included. */
 struct hh_symbols {
-  arena_chunk *chunks;
+  hh_arena arena;
   hh_pcinfo *info; /* sorted by pc */
   size_t n;
   int64_t deadline; /* for the helpers, hh_now_ns */
 };
 
-static void *arena_alloc(hh_symbols *s, size_t size) {
-  size = (size + 15) & ~(size_t)15;
-  arena_chunk *c = s->chunks;
-  if (c == NULL || c->used + size > c->size) {
-    size_t csize = size + sizeof *c > 1024 * 1024 ? size + sizeof *c : 1024 * 1024;
-    c = hh_report_map(csize);
-    if (c == NULL) return NULL;
-    c->size = csize;
-    c->used = (sizeof *c + 15) & ~(size_t)15;
-    c->next = s->chunks;
-    s->chunks = c;
-  }
-  void *p = (char *)c + c->used;
-  c->used += size;
-  return p;
-}
-
-static char *arena_strndup(hh_symbols *s, const char *str, size_t n) {
-  char *p = arena_alloc(s, n + 1);
-  if (p) {
-    memcpy(p, str, n);
-    p[n] = '\0';
-  }
-  return p;
-}
 
 void hh_symbols_free(hh_symbols *s) {
   if (s == NULL) return;
-  arena_chunk *c = s->chunks;
-  while (c) {
-    arena_chunk *next = c->next;
-    hh_report_unmap(c, c->size);
-    c = next;
-  }
-}
-
-/* ------------------------------------------------------------------ objects */
-
-/* The program's own path (dl_iterate_phdr names it ""). A static buffer:
- * the arena of one report is gone by the next. */
-static const char *self_exe(void) {
-  static char exe[4096];
-  if (exe[0] == '\0') {
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-  }
-  return exe;
+  hh_arena a = s->arena;
+  hh_arena_free(&a);
 }
 
 /* ------------------------------------------------------------------ the helper */
@@ -117,7 +70,7 @@ static const char *self_exe(void) {
 static char **child_env(hh_symbols *s) {
   size_t n = 0;
   while (environ && environ[n]) n++;
-  char **env = arena_alloc(s, (n + 1) * sizeof *env);
+  char **env = hh_arena_alloc(&s->arena, (n + 1) * sizeof *env);
   if (env == NULL) return NULL;
   size_t j = 0;
   for (size_t i = 0; i < n; i++)
@@ -145,11 +98,11 @@ static uintptr_t parse_hex(const char *l, size_t n) {
  * never shown. */
 static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen, const char *loc,
                      size_t loclen) {
-  hh_line *nl = arena_alloc(s, (size_t)(pi->nlines + 1) * sizeof *nl);
+  hh_line *nl = hh_arena_alloc(&s->arena, (size_t)(pi->nlines + 1) * sizeof *nl);
   if (nl == NULL) return;
   if (pi->nlines) memcpy(nl, pi->lines, (size_t)pi->nlines * sizeof *nl);
   hh_line *l = &nl[pi->nlines];
-  l->mangled = (fnlen && !(fnlen == 2 && !memcmp(fn, "??", 2))) ? arena_strndup(s, fn, fnlen) : NULL;
+  l->mangled = (fnlen && !(fnlen == 2 && !memcmp(fn, "??", 2))) ? hh_arena_strndup(&s->arena, fn, fnlen) : NULL;
   l->function = l->mangled;
   l->file = NULL;
   l->line = 0;
@@ -166,7 +119,7 @@ static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen,
   for (const char *p = colon ? colon + 1 : loc + loclen; p < loc + loclen && line >= 0; p++)
     line = *p >= '0' && *p <= '9' && line < 100000000 ? line * 10 + (*p - '0') : -1;
   if (colon && line > 0 && !(colon - loc == 2 && !memcmp(loc, "??", 2))) {
-    l->file = arena_strndup(s, loc, (size_t)(colon - loc));
+    l->file = hh_arena_strndup(&s->arena, loc, (size_t)(colon - loc));
     l->line = line;
   }
   pi->lines = nl;
@@ -177,7 +130,7 @@ static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen,
 static void run_addr2line(hh_symbols *s, const char *tool, char **env, const char *obj, hh_pcinfo **infos,
                           size_t n) {
   enum { FIXED = 6 };
-  char **argv = arena_alloc(s, (n + FIXED + 1) * sizeof *argv);
+  char **argv = hh_arena_alloc(&s->arena, (n + FIXED + 1) * sizeof *argv);
   if (argv == NULL) return;
   argv[0] = (char *)tool;
   argv[1] = (char *)"-a";
@@ -186,19 +139,9 @@ static void run_addr2line(hh_symbols *s, const char *tool, char **env, const cha
   argv[4] = (char *)"-e";
   argv[5] = (char *)obj;
   for (size_t i = 0; i < n; i++) {
-    char *a = arena_alloc(s, 24);
+    char *a = hh_arena_alloc(&s->arena, 24);
     if (a == NULL) return;
-    uintptr_t v = infos[i]->offset - 1;
-    char tmp[20];
-    int k = 0;
-    do {
-      tmp[k++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v);
-    a[0] = '0';
-    a[1] = 'x';
-    for (int j = 0; j < k; j++) a[2 + j] = tmp[k - 1 - j];
-    a[2 + k] = '\0';
+    hh_snformat(a, 24, "0x%lx", (unsigned long)(infos[i]->offset - 1));
     argv[FIXED + i] = a;
   }
   argv[FIXED + n] = NULL;
@@ -261,7 +204,7 @@ static void demangle_all(hh_symbols *s, hh_line **lines, size_t n, char **env) {
   char tool[4096];
   if (n == 0 || !cxxfilt_path(tool, sizeof tool)) return;
   enum { BATCH = 512 }; /* keep the command line short */
-  char **argv = arena_alloc(s, (BATCH + 2) * sizeof *argv);
+  char **argv = hh_arena_alloc(&s->arena, (BATCH + 2) * sizeof *argv);
   if (argv == NULL) return;
   argv[0] = tool;
   for (size_t from = 0; from < n; from += BATCH) {
@@ -277,27 +220,11 @@ static void demangle_all(hh_symbols *s, hh_line **lines, size_t n, char **env) {
       const char *nl = memchr(l, '\n', len - at);
       size_t ll = nl ? (size_t)(nl - l) : len - at;
       at += ll + 1;
-      if (ll > 0) lines[from + i]->function = arena_strndup(s, l, ll);
+      if (ll > 0) lines[from + i]->function = hh_arena_strndup(&s->arena, l, ll);
       i++;
     }
     hh_report_unmap(out, cap);
   }
-}
-
-static void sort_pcs(uintptr_t *a, size_t n) {
-  /* shell sort: small inputs, no allocation */
-  size_t gap = 1;
-  while (gap < n / 3) gap = gap * 3 + 1;
-  for (; gap > 0; gap /= 3)
-    for (size_t i = gap; i < n; i++) {
-      uintptr_t v = a[i];
-      size_t j = i;
-      while (j >= gap && a[j - gap] > v) {
-        a[j] = a[j - gap];
-        j -= gap;
-      }
-      a[j] = v;
-    }
 }
 
 /* Names the frames addr2line could not, from the object's symbol table:
@@ -306,7 +233,7 @@ static void sort_pcs(uintptr_t *a, size_t n) {
  * their own); without a line table addr2line names the nearest symbol below
  * the address, which is checked here. */
 static void name_from_symbols(hh_symbols *s, size_t m) {
-  bool *done = arena_alloc(s, m + 1);
+  bool *done = hh_arena_alloc(&s->arena, m + 1);
   if (done == NULL) return;
   memset(done, 0, m + 1);
   for (size_t i = 0; i < m; i++) {
@@ -333,7 +260,7 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
           name = d.dli_sname;
       }
       /* a versioned definition of the C library: pthread_create@@GLIBC_2.34 */
-      if (name) name = arena_strndup(s, name, strcspn(name, "@"));
+      if (name) name = hh_arena_strndup(&s->arena, name, strcspn(name, "@"));
       if (pi->nlines == 0) add_line(s, pi, "", 0, "", 0);
       if (pi->nlines == 0) continue;
       pi->nlines = 1; /* without a line table, addr2line's inlined frames are guesses too */
@@ -344,21 +271,22 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
 }
 
 hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, size_t n, bool spawn) {
-  hh_symbols tmp = {0};
-  hh_symbols *s = arena_alloc(&tmp, sizeof *s);
+  hh_arena a = {NULL};
+  hh_symbols *s = hh_arena_alloc(&a, sizeof *s);
   if (s == NULL) return NULL;
-  *s = tmp;
+  memset(s, 0, sizeof *s);
+  s->arena = a;
   /* pc << 1 | wants lines: sorted, then merged */
-  uintptr_t *pcs = arena_alloc(s, (n + 1) * sizeof *pcs);
-  s->info = arena_alloc(s, (n + 1) * sizeof *s->info);
-  hh_pcinfo **todo = arena_alloc(s, (n + 1) * sizeof *todo);
-  bool *done = arena_alloc(s, n + 1);
+  uintptr_t *pcs = hh_arena_alloc(&s->arena, (n + 1) * sizeof *pcs);
+  s->info = hh_arena_alloc(&s->arena, (n + 1) * sizeof *s->info);
+  hh_pcinfo **todo = hh_arena_alloc(&s->arena, (n + 1) * sizeof *todo);
+  bool *done = hh_arena_alloc(&s->arena, n + 1);
   if (!pcs || !s->info || !todo || !done) return s;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (!hh_is_entry_pc(pcs_in[i])) pcs[k++] = pcs_in[i] << 1 | (lines_in == NULL || lines_in[i]);
   n = k;
-  sort_pcs(pcs, n);
+  HH_SORT(uintptr_t, pcs, n, hh_word_before);
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     if (m > 0 && pcs[m - 1] >> 1 == pcs[i] >> 1) pcs[m - 1] |= pcs[i] & 1;
@@ -372,7 +300,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
     const char *name;
     uintptr_t base;
     if (hh_object_of(pi->pc - 1, &name, &base)) { /* the call, the byte before the return address */
-      pi->object = (name && *name) ? name : self_exe();
+      pi->object = name[0] != '\0' ? name : NULL;
       pi->offset = pi->pc - base;
     } else {
       pi->offset = pi->pc;
@@ -406,7 +334,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
   name_from_symbols(s, m);
 
   /* every C++ name, demangled in one go */
-  hh_line **mangled = arena_alloc(s, (m * 4 + 1) * sizeof *mangled);
+  hh_line **mangled = hh_arena_alloc(&s->arena, (m * 4 + 1) * sizeof *mangled);
   size_t nmangled = 0, cap = m * 4;
   for (size_t i = 0; mangled && i < m; i++)
     for (int k3 = 0; k3 < s->info[i].nlines; k3++) {

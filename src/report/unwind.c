@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include <string.h>
+#include <unistd.h>
 #include <unwind.h>
 
 #include "lock.h"
@@ -41,86 +42,35 @@ enum { BASE_SP = 1, BASE_FP = 2, BASE_END = 3 };
 enum { RBP_SAME = 0, RBP_AT = 1, RBP_FP = 2, RBP_LOST = 3 };
 
 typedef struct rule {
-  _Atomic(uintptr_t) pc; /* key; 0 = empty slot. Written last (release). */
-  int32_t cfa_off;       /* BASE_SP: CFA = sp + cfa_off */
-  int16_t rbp_off;       /* RBP_AT: caller's rbp saved at CFA + rbp_off */
+  int32_t cfa_off; /* BASE_SP: CFA = sp + cfa_off */
+  int16_t rbp_off; /* RBP_AT: caller's rbp saved at CFA + rbp_off */
   uint8_t base;
   uint8_t rbp;
   uint8_t wrapper; /* in a runtime library: attribute to the caller */
 } rule;
 
-typedef struct rule_table {
-  size_t mask, count;
-  rule slots[];
-} rule_table;
-
-static _Atomic(rule_table *) rules;
+/* Return address -> rule. Walks read it without a lock. */
+typedef struct rule_entry {
+  uint64_t pc;
+  rule r;
+} rule_entry;
+static hh_table rules = {.entry = sizeof(rule_entry), .first_slots = 4096};
 static hh_lock rules_lock = HH_LOCK_INIT;
 static __thread int busy;
 
 bool hh_unwind_busy(void) { return busy != 0; }
 
-static size_t hash_pc(uintptr_t pc) {
-  pc ^= pc >> 29;
-  pc *= 0xbf58476d1ce4e5b9ULL;
-  return (size_t)(pc ^ (pc >> 32));
-}
-
 static const rule *rule_find(uintptr_t pc) {
-  rule_table *t = atomic_load_explicit(&rules, memory_order_acquire);
-  if (t == NULL) return NULL;
-  for (size_t i = hash_pc(pc) & t->mask;; i = (i + 1) & t->mask) {
-    uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_acquire);
-    if (k == pc) return &t->slots[i];
-    if (k == 0) return NULL;
-  }
+  const rule_entry *e = hh_table_find(&rules, pc, NULL, NULL);
+  return e != NULL ? &e->r : NULL;
 }
 
-static rule_table *table_new(size_t cap) {
-  rule_table *t = hh_meta_alloc(sizeof *t + cap * sizeof(rule));
-  if (t == NULL) return NULL;
-  memset(t, 0, sizeof *t + cap * sizeof(rule));
-  t->mask = cap - 1;
-  return t;
-}
-
-static void slot_put(rule_table *t, const rule *r, uintptr_t pc) {
-  for (size_t i = hash_pc(pc) & t->mask;; i = (i + 1) & t->mask) {
-    uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_relaxed);
-    if (k == pc) return;
-    if (k == 0) {
-      t->slots[i].cfa_off = r->cfa_off;
-      t->slots[i].rbp_off = r->rbp_off;
-      t->slots[i].base = r->base;
-      t->slots[i].rbp = r->rbp;
-      t->slots[i].wrapper = r->wrapper;
-      atomic_store_explicit(&t->slots[i].pc, pc, memory_order_release);
-      t->count++;
-      return;
-    }
-  }
-}
-
-/* Readers never lock: a grown table is published whole, the old one stays
- * valid (it is not freed: readers may still be in it). */
+/* Learned once: another thread may have learned it meanwhile. Out of
+ * memory, the rule is not kept, and learned again next time. */
 static void rule_add(uintptr_t pc, const rule *r) {
   hh_lock_acquire(&rules_lock);
-  rule_table *t = atomic_load_explicit(&rules, memory_order_relaxed);
-  if (t == NULL || (t->count + 1) * 2 > t->mask + 1) {
-    rule_table *n = table_new(t == NULL ? 4096 : (t->mask + 1) * 2);
-    if (n == NULL) {
-      hh_lock_release(&rules_lock);
-      return;
-    }
-    if (t != NULL)
-      for (size_t i = 0; i <= t->mask; i++) {
-        uintptr_t k = atomic_load_explicit(&t->slots[i].pc, memory_order_relaxed);
-        if (k != 0) slot_put(n, &t->slots[i], k);
-      }
-    atomic_store_explicit(&rules, n, memory_order_release);
-    t = n;
-  }
-  slot_put(t, r, pc);
+  rule_entry e = {pc, *r};
+  if (rule_find(pc) == NULL) hh_table_add(&rules, &e);
   hh_lock_release(&rules_lock);
 }
 
@@ -149,6 +99,13 @@ struct object_find {
   bool found;
 };
 
+static char program_path[4096]; /* "" when /proc/self/exe could not be read */
+
+void hh_objects_init(void) {
+  ssize_t n = readlink("/proc/self/exe", program_path, sizeof program_path - 1);
+  program_path[n > 0 ? n : 0] = '\0';
+}
+
 static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   struct object_find *f = arg;
@@ -157,7 +114,7 @@ static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
     if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->name = info->dlpi_name;
+      f->name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_path;
       f->base = info->dlpi_addr;
       f->found = true;
       return 1;
@@ -178,7 +135,7 @@ bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base) {
 static bool pc_is_runtime(uintptr_t pc) {
   const char *name;
   uintptr_t base;
-  return hh_object_of(pc - 1, &name, &base) && name && hh_runtime_object(name);
+  return hh_object_of(pc - 1, &name, &base) && hh_runtime_object(name);
 }
 
 /* A frame whose allocation is attributed to its caller: the runtime's

@@ -12,17 +12,17 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "clock.h"
+#include "optable.h"
 #include "report.h"
 
-static const char *const kind_name[HH_KINDS] = {"definite", "indirect", "possible", "reachable"};
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
                                                  "still reachable"};
 
-bool hh_view_lists(const hh_view *v, const hh_record *r) {
+/* The record is listed in full. */
+static bool lists(const hh_view *v, const hh_record *r) {
   return r->g.listed && (v->show_kinds & (1u << r->g.kind)) && v->leak_check == HH_LEAK_FULL;
 }
 
@@ -74,16 +74,8 @@ static void root_table(hh_out *o, int pid, const hh_scan *s) {
   for (int r = 0; r < HH_ROOTS + 2; r++) {
     if (!s->root_blocks[r]) continue;
     char size[24];
-    if (r < HH_ROOTS) {
-      int k = 0;
-      char rev[24];
-      for (unsigned x = hh_root_size[r]; x; x /= 10) rev[k++] = (char)('0' + x % 10);
-      int j = 0;
-      while (k) size[j++] = rev[--k];
-      size[j] = '\0';
-    } else {
-      strcpy(size, r == HH_ROOTS ? "large" : "oversize");
-    }
+    if (r < HH_ROOTS) hh_snformat(size, sizeof size, "%u", hh_root_size[r]);
+    else hh_snformat(size, sizeof size, "%s", r == HH_ROOTS ? "large" : "oversize");
     hh_out_printf(o, "==%d==   %4d %12s %'14llu %'16llu\n", pid, r, size, (unsigned long long)s->root_blocks[r],
                   (unsigned long long)s->root_bytes[r]);
   }
@@ -109,7 +101,7 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   }
   if (v->profile && !quiet) hh_profile_write_text(o, pid, v);
   for (size_t i = 0; i < v->nrec; i++)
-    if (hh_view_lists(v, &v->rec[i])) text_record(o, pid, v, &v->rec[i]);
+    if (lists(v, &v->rec[i])) text_record(o, pid, v, &v->rec[i]);
   if (quiet) return;
   if (v->leak_check == HH_LEAK_NO) {
     if (v->at_exit && s->live_blocks)
@@ -170,7 +162,7 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   json_pair(o, "blocks", s->live_blocks, false);
   hh_out_printf(o, "},\"summary\":{");
   for (int k = 0; k < HH_KINDS; k++) {
-    hh_out_printf(o, "\"%s\":{", kind_name[k]);
+    hh_out_printf(o, "\"%s\":{", hh_kind_names[k]);
     json_pair(o, "bytes", v->kind_bytes[k], true);
     json_pair(o, "blocks", v->kind_blocks[k], false);
     hh_out_printf(o, "},");
@@ -197,7 +189,7 @@ void hh_write_json(hh_out *o, const hh_view *v) {
     const hh_record *r = &v->rec[i];
     const hh_group *g = &r->g;
     if (!g->listed) continue;
-    hh_out_printf(o, "%s\n{\"kind\":\"%s\",", first ? "" : ",", kind_name[g->kind]);
+    hh_out_printf(o, "%s\n{\"kind\":\"%s\",", first ? "" : ",", hh_kind_names[g->kind]);
     first = false;
     json_pair(o, "bytes", g->bytes, true);
     json_pair(o, "blocks", g->blocks, true);
@@ -316,20 +308,12 @@ extern int64_t hh_report_started_ns;
 static void xml_time(hh_out *o) {
   int64_t ms = (hh_now_ns() - hh_report_started_ns) / 1000000;
   if (ms < 0) ms = 0;
-  long h = (long)(ms / 3600000), m = (long)(ms / 60000 % 60), sec = (long)(ms / 1000 % 60), milli = (long)(ms % 1000);
-  hh_out_printf(o, "00:%s%ld:%s%ld:%s%ld.%s%s%ld ", h < 10 ? "0" : "", h, m < 10 ? "0" : "", m, sec < 10 ? "0" : "",
-                sec, milli < 100 ? "0" : "", milli < 10 ? "0" : "", milli);
+  hh_out_printf(o, "00:%02ld:%02ld:%02ld.%03ld ", (long)(ms / 3600000), (long)(ms / 60000 % 60),
+                (long)(ms / 1000 % 60), (long)(ms % 1000));
 }
 
 static void xml_frame(hh_out *o, const hh_frame *f) {
-  char ip[24], *p = ip + sizeof ip;
-  *--p = '\0';
-  uintptr_t x = f->pc;
-  do {
-    *--p = "0123456789ABCDEF"[x & 15];
-    x >>= 4;
-  } while (x);
-  hh_out_printf(o, "    <frame>\n      <ip>0x%s</ip>\n", p);
+  hh_out_printf(o, "    <frame>\n      <ip>0x%lX</ip>\n", (unsigned long)f->pc);
   if (f->object) {
     hh_out_printf(o, "      <obj>");
     hh_out_xml_str(o, f->object);
@@ -355,7 +339,7 @@ static void xml_frame(hh_out *o, const hh_frame *f) {
 static void xml_suppression(hh_out *o, const hh_record *r) {
   hh_out_printf(o, "  <suppression>\n    <sname>insert_a_suppression_name_here</sname>\n"
                    "    <skind>Memcheck:Leak</skind>\n    <skaux>match-leak-kinds: %s</skaux>\n",
-                kind_name[r->g.kind]);
+                hh_kind_names[r->g.kind]);
   for (int i = 0; i < r->nframes; i++) {
     const hh_frame *f = &r->frames[i];
     if (f->mangled) {
@@ -389,7 +373,7 @@ void hh_write_xml(hh_out *o, const hh_view *v) {
   hh_out_printf(o, "</time>\n</status>\n\n");
   for (size_t i = 0; i < v->nrec; i++) {
     const hh_record *r = &v->rec[i];
-    if (!hh_view_lists(v, r)) continue;
+    if (!lists(v, r)) continue;
     hh_out_printf(o, "<error>\n  <unique>0x%x</unique>\n  <tid>1</tid>\n  <kind>%s</kind>\n  <xwhat>\n    <text>",
                   r->number - 1, xml_kind[r->g.kind]);
     size_text(o, r);
@@ -428,13 +412,8 @@ static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n) {
 }
 
 static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v) {
-  char tmp[20];
-  int k = 0;
-  do tmp[k++] = "0123456789abcdef"[v & 15];
-  while ((v >>= 4) != 0);
-  at = put(buf, at, cap, "0x", 2);
-  while (k) at = put(buf, at, cap, &tmp[--k], 1);
-  return at;
+  char hex[24];
+  return put(buf, at, cap, hex, hh_snformat(hex, sizeof hex, "0x%lx", (unsigned long)v));
 }
 
 static char *collapsed_stack(hh_arena *a, const hh_frame *fr, int n) {
@@ -476,18 +455,7 @@ void hh_collapsed_write(hh_out *o, hh_arena *a, const hh_symbols *sym, const uin
     v[m].bytes = bytes[i];
     if (v[m].stack) m++;
   }
-  size_t gap = 1; /* shell sort by stack, then one line per stack */
-  while (gap < m / 3) gap = gap * 3 + 1;
-  for (; gap > 0; gap /= 3)
-    for (size_t i = gap; i < m; i++) {
-      cline x = v[i];
-      size_t j = i;
-      while (j >= gap && cline_before(&x, &v[j - gap])) {
-        v[j] = v[j - gap];
-        j -= gap;
-      }
-      v[j] = x;
-    }
+  HH_SORT(cline, v, m, cline_before); /* then one line per stack */
   for (size_t i = 0; i < m;) {
     uint64_t sum = 0;
     size_t j = i;

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "lock.h"
 
@@ -201,7 +202,7 @@ static void heap_thread_exit(void *arg) {
   /* some dirty spans stay for the thread that takes the heap over, and
    * decay if none does (hh_heaps_decay_abandoned) */
   hh_span_purge(h, ABANDONED_KEEP);
-  if (h->dirty_bytes && h->decay_at == 0) h->decay_at = hh_coarse_ms() + 100;
+  if (h->dirty_bytes && h->decay_at == 0) h->decay_at = hh_coarse_ms() + HH_DECAY_MS;
   hh_stats_flush(h);
   hh_tls_heap = &hh_empty_heap;
   hh_lock_acquire(&heaps_lock);

@@ -519,8 +519,9 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);
 void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
 void hh_span_purge(hh_heap *heap, size_t keep);
-uint32_t hh_coarse_ms(void);                     /* a clock for decays: ms, wrapping */
-bool hh_decay_due(uint32_t at, uint32_t now);    /* a decay tick set for `at` is due */
+/* Free spans go back to the system after they stayed unused for one to two
+ * of these (the decay clock: hh_coarse_ms in clock.h). */
+#define HH_DECAY_MS 100u
 void hh_span_decay_all(hh_heap *heap);           /* an abandoned heap's tick: purge it */
 void hh_heaps_decay_abandoned(uint32_t now);     /* heap.c: abandoned heaps' dirty spans */
 

@@ -7,7 +7,7 @@
  * faulted in again at once when the program allocates again (mimalloc-bench's
  * mstress, a thread churn, spent a quarter of its time in page faults). So
  * free spans stay dirty (committed) for a while, and decay: at each tick of
- * DECAY_MS, found by the heap's next span allocation or free, the dirty
+ * HH_DECAY_MS, found by the heap's next span allocation or free, the dirty
  * bytes that were already dirty at the previous tick are purged, so memory
  * unused for one to two ticks goes back to the system (the idea of
  * mimalloc's purge delay and jemalloc's decay). A budget bounds what waits:
@@ -24,12 +24,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "internal.h"
 
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
 #define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
-#define DECAY_MS 100u /* free memory goes back after one to two of these */
 /* Set once a mapping could not be had (RLIMIT_AS, say): from then on every
  * heap keeps one empty mapping, not HH_EMPTY_KEEP, so that address space a
  * heap no longer uses goes back to the system as soon as it empties, for
@@ -70,14 +70,6 @@ static void bin_remove(hh_heap *heap, hh_page *span) {
 
 /* ------------------------------------------------------------------ decay */
 
-uint32_t hh_coarse_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) | 1; /* never 0 */
-}
-
-bool hh_decay_due(uint32_t at, uint32_t now) { return at != 0 && (int32_t)(now - at) >= 0; }
-
 /* A tick of the heap's decay, if one is due: what was dirty at the last tick
  * goes back to the system. Then abandoned heaps, at most once a tick. */
 static _Atomic(uint32_t) abandoned_decay_at;
@@ -85,10 +77,10 @@ static _Atomic(uint32_t) abandoned_decay_at;
 static void decay(hh_heap *heap) {
   uint32_t now = hh_coarse_ms();
   if (heap->decay_at == 0) {
-    heap->decay_at = now + DECAY_MS;
+    heap->decay_at = now + HH_DECAY_MS;
   } else if (hh_decay_due(heap->decay_at, now)) {
     /* the next tick first: retiring pages frees spans, which come back here */
-    heap->decay_at = now + DECAY_MS;
+    heap->decay_at = now + HH_DECAY_MS;
     size_t recent = heap->dirty_recent;
     hh_page_decay(heap);
     if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
@@ -96,7 +88,7 @@ static void decay(hh_heap *heap) {
   }
   uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&
-      atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + DECAY_MS,
+      atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + HH_DECAY_MS,
                                               memory_order_relaxed, memory_order_relaxed))
     hh_heaps_decay_abandoned(now);
 }

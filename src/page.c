@@ -158,7 +158,6 @@ static void page_retire(hh_heap *heap, hh_page *page) {
   hh_span_free(heap, page);
 }
 
-/* A local free made a page empty, or freed into a page on the full list. */
 /* The decay's tick: small pages that stayed empty in their root's queue
  * since the last tick (not the root's current page) go back to their
  * mappings as free spans. */
@@ -178,6 +177,7 @@ void hh_page_decay(hh_heap *heap) {
   }
 }
 
+/* A local free made a page empty, or freed into a page on the full list. */
 void hh_page_emptied(hh_heap *heap, hh_page *page) {
   hh_stats_free(heap, 0); /* the fold the fast path skipped when it came here */
   if (hh_page_used(page) == 0) {

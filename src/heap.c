@@ -91,6 +91,15 @@ static bool thread_gone(int tid) {
 
 #define SWEEP_BYTES ((uint64_t)4 << 20)  /* remote frees into an abandoned heap between sweeps */
 #define ABANDONED_KEEP ((size_t)16 << 20) /* dirty bytes an abandoned heap keeps for its next owner */
+#define ABANDONED_WARM 4 /* abandoned heaps that may keep dirty bytes at once */
+
+/* What a heap about to be abandoned keeps dirty for the thread that takes
+ * it over: a pool of workers that replaces its threads finds their memory
+ * warm, but a burst of many threads that exit together must not leave one
+ * cache each (200 threads at a time would keep 200 heaps' pages). */
+static size_t abandoned_keep(void) {
+  return atomic_load_explicit(&abandoned_count, memory_order_relaxed) < ABANDONED_WARM ? ABANDONED_KEEP : 0;
+}
 
 static void abandon_locked(hh_heap *h) {
   atomic_store(&h->abandoned, 1);
@@ -201,7 +210,7 @@ static void heap_thread_exit(void *arg) {
   hh_heap_sweep(h, true);
   /* some dirty spans stay for the thread that takes the heap over, and
    * decay if none does (hh_heaps_decay_abandoned) */
-  hh_span_purge(h, ABANDONED_KEEP);
+  hh_span_purge(h, abandoned_keep());
   if (h->dirty_bytes && h->decay_at == 0) h->decay_at = hh_coarse_ms() + HH_DECAY_MS;
   hh_stats_flush(h);
   hh_tls_heap = &hh_empty_heap;
@@ -257,7 +266,7 @@ void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes) {
   if (!found) return; /* another thread has it, or took it over */
   atomic_store_explicit(&owner->abandoned_freed, 0, memory_order_relaxed);
   hh_heap_sweep(owner, true);
-  hh_span_purge(owner, ABANDONED_KEEP);
+  hh_span_purge(owner, abandoned_keep());
   hh_lock_acquire(&heaps_lock);
   abandon_locked(owner);
   hh_lock_release(&heaps_lock);

@@ -548,6 +548,65 @@ static void a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ blocks that outlive their thread
+ *
+ * A thread-per-task server: 200 threads at a time, each allocating and
+ * freeing blocks of many sizes, every third leaving one small block that
+ * lives on (kept by the main thread). A long-lived block must pin no more
+ * than its page's share: over 6,000 thread lifetimes RSS stays flat. */
+enum { PIN_BATCH = 200, PIN_LIFETIMES = 6000 };
+static pthread_barrier_t pin_barrier;
+static void *pin_kept[PIN_LIFETIMES];
+
+static void *pin_thread(void *arg) {
+  long id = (long)arg;
+  pthread_barrier_wait(&pin_barrier); /* the whole batch lives at once */
+  void *p[64];
+  for (int i = 0; i < 64; i++) {
+    p[i] = hahalloc(16 + (size_t)(i * 37) % 2000);
+    if (p[i]) memset(p[i], 1, 16);
+  }
+  for (int i = 0; i < 64; i++) frhehe(p[i]);
+  if (id % 3 == 0) pin_kept[id] = hahalloc(32);
+  return NULL;
+}
+
+static int child_pinned(const char *arg) {
+  (void)arg;
+  pthread_t t[PIN_BATCH];
+  pthread_barrier_init(&pin_barrier, NULL, PIN_BATCH);
+  long rss0 = 0;
+  for (long done = 0; done < PIN_LIFETIMES; done += PIN_BATCH) {
+    for (long i = 0; i < PIN_BATCH; i++)
+      if (pthread_create(&t[i], NULL, pin_thread, (void *)(done + i))) return 2;
+    for (int i = 0; i < PIN_BATCH; i++) pthread_join(t[i], NULL);
+    if (done == 5 * PIN_BATCH) rss0 = hh_status_kb("VmRSS");
+  }
+  long rss = hh_status_kb("VmRSS");
+  long kept = 0;
+  for (int i = 0; i < PIN_LIFETIMES; i++) kept += pin_kept[i] != NULL;
+  printf("%d thread lifetimes, %ld blocks outliving their thread: RSS %ld kB after 1,200, %ld kB at the end\n",
+         PIN_LIFETIMES, kept, rss0, rss);
+  if (kept != PIN_LIFETIMES / 3) return 3;
+#ifndef HH_TEST_ASAN
+  if (rss - rss0 > 4 * 1024) {
+    fprintf(stderr, "RSS grew by %ld KiB: blocks that outlive their thread pin their heaps' memory\n", rss - rss0);
+    return 4;
+  }
+#endif
+  for (int i = 0; i < PIN_LIFETIMES; i++) frhehe(pin_kept[i]);
+  return 0;
+}
+
+static void blocks_that_outlive_their_threads_pin_no_memory_over_6000_lifetimes(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("pinned", "", NULL, 300, &c);
+  print_message("%s", c.out);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ remote frees and unmapping
  *
  * Owners allocate, other threads free what they allocated (remote frees),
@@ -722,7 +781,8 @@ static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working
 
 static const hh_child_entry children[] = {
     {"generations", child_generations}, {"oversize_moves", child_oversize_moves},
-    {"late_destructor", child_late_destructor}, {"remote_unmap", child_remote_unmap}, {NULL, NULL}};
+    {"late_destructor", child_late_destructor}, {"remote_unmap", child_remote_unmap},
+    {"pinned", child_pinned}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -736,6 +796,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),
       cmocka_unit_test(a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads),
+      cmocka_unit_test(blocks_that_outlive_their_threads_pin_no_memory_over_6000_lifetimes),
       cmocka_unit_test(remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings),
 #ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
                         thread with used id"); test-unit and test-asan run this one */

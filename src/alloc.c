@@ -5,9 +5,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "entry.h"
 #include "fast.h"
+#include "hooks.h"
 #include "internal.h"
 #include "lookup.h"
+#include "options.h"
+#include "os.h"
+#include "stats.h"
 
 static void *enomem(void) {
   errno = ENOMEM;

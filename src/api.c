@@ -3,8 +3,10 @@
  * Each entry point inlines the fast path and passes its own return and frame
  * addresses down, so the allocation site is the caller's.
  */
+#include "entry.h"
 #include "fast.h"
 #include "hahalloc.h"
+#include "hooks.h"
 
 
 HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "format.h"
 #include "internal.h"
+#include "options.h"
 
 static void error_end(const char *recovery) {
   hh_dprintf(2, "\n");

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "os.h"
+#include "stats.h"
 
 #define HH_INLINE static inline __attribute__((always_inline))
 

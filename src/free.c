@@ -8,7 +8,11 @@
  * range, and the range's link says whether it is already free. A pointer
  * that fails any of these is reported and never touches the heap.
  */
+#include "hooks.h"
 #include "internal.h"
+#include "options.h"
+#include "os.h"
+#include "stats.h"
 
 #include <string.h>
 

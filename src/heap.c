@@ -18,8 +18,12 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hooks.h"
 #include "internal.h"
 #include "lock.h"
+#include "options.h"
+#include "os.h"
+#include "stats.h"
 
 hh_heap hh_empty_heap = {.small = {[0 ... HH_SMALL_DIRECT / HH_ALIGN] = &hh_empty_page},
                          .direct = {[0 ... HH_ROOTS - 1] = &hh_empty_page},

@@ -1,6 +1,12 @@
 /*
  * hahalloc internals: the glossary, the data structures and their invariants.
  *
+ * Beside this header, one per concern: fast.h (the fast paths), entry.h
+ * (entry points and the tail-call frames), stats.h (statistics), os.h (the
+ * kernel, the registry, meta memory), options.h (HAHALLOC_* settings),
+ * hooks.h (what the allocator calls in the report), lookup.h (validated
+ * pointers), lock.h, clock.h and format.h.
+ *
  * Glossary (the seed's words first, then ours)
  * --------------------------------------------
  * mapping   A 4 MiB chunk of address space from mmap, aligned to 4 MiB, owned
@@ -82,8 +88,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "format.h"
 
 #define HH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HH_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -300,8 +304,6 @@ typedef struct hh_callsite_cache {
 static inline size_t hh_callsite_index(uintptr_t ret) {
   return (size_t)(ret & ((1u << HH_CALLSITE_BITS) - 1));
 }
-struct hh_heap;
-void hh_callsite_remember(struct hh_heap *heap, uintptr_t ret, uint32_t id); /* report/site.c */
 
 typedef struct hh_heap {
   /* current page of the root of each size up to HH_SMALL_DIRECT, indexed by
@@ -394,110 +396,6 @@ static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *pag
     for (unsigned i = hh_small_from[root]; i < hh_small_from[root + 1]; i++) heap->small[i] = page;
 }
 
-/* ------------------------------------------------------------------ options.c */
-
-enum { HH_CLI_NONE = 0, HH_CLI_PROGRAM = 1, HH_CLI_CHILD = 2 };
-enum { HH_LEAK_NO = 0, HH_LEAK_SUMMARY = 1, HH_LEAK_FULL = 2 };
-enum { HH_FORMAT_TEXT = 0, HH_FORMAT_JSON, HH_FORMAT_XML, HH_FORMAT_COLLAPSED };
-#define HH_MAX_SUPP_FILES 16
-
-/* The report's settings: HAHALLOC_* variables, then HAHALLOC_OPTIONS
- * (src/optable.h names them all; README.md documents them). */
-typedef struct hh_options {
-  int report;          /* make the exit report (see the policy in options.c) */
-  int on_error;        /* on-error: 0 = abort, 1 = continue */
-  const char *output;  /* log-file: NULL = stderr, "stdout", or an absolute path (%p = pid) */
-  const char *xml_output; /* xml-file: where the XML goes (else `output`) */
-  int format;          /* HH_FORMAT_*: text, json, xml (valgrind's memcheck XML), collapsed stacks */
-  int leak_check;      /* HH_LEAK_*: none, the summary, or the leaks listed too */
-  unsigned show_kinds; /* kinds listed with their stacks: bits 1 << enum hh_kind (report.h) */
-  unsigned error_kinds;/* kinds that make leak_exitcode the exit status */
-  int stack_depth;     /* num-callers: frames of the program recorded per allocation */
-  size_t min_size;     /* list blocks at least this big */
-  int leak_exitcode;   /* error-exitcode: exit status on leaks of error_kinds, 0 = keep */
-  int verbose;         /* -v: the report's own figures and words (roots, sites, the scan) */
-  int quiet;           /* -q: the leaks only */
-  int gen_suppressions;     /* a suppression after every leak listed */
-  int default_suppressions; /* the built-in suppressions of the C and C++ runtimes */
-  const char *supp_files[HH_MAX_SUPP_FILES]; /* suppression files, absolute paths */
-  int nsupp_files;
-  int profile;         /* where memory goes: totals by site, and the sites at the peak */
-  int trace_children;  /* trace-children: the command's children report too */
-  int secure;          /* AT_SECURE: nothing is taken from the environment */
-  int linked;          /* the program was linked with hahalloc (not preloaded) */
-  int cli;             /* HH_CLI_*: run by the hahalloc command, as its program or a child */
-  const char *addr2line; /* the symboliser, an absolute path; NULL: none */
-  int symbolize_ms;    /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
-} hh_options;
-
-extern hh_options hh_opt;
-/* Call sites are captured: the exit report is on and HAHALLOC_STACK_DEPTH > 0.
- * Sizes and statistics are kept always: mem_lhihiks promises them. */
-extern bool hh_sites;
-void hh_options_init(void);
-void hh_options_started(void); /* our constructor ran */
-void hh_options_atfork_child(void);
-
-/* ------------------------------------------------------------------ os.c */
-
-void *hh_os_map(size_t size);                    /* NULL on failure */
-void *hh_os_map_aligned(size_t size, size_t align);
-void hh_os_unmap(void *p, size_t size);
-void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
-bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
-bool hh_os_move(void *p, size_t size, void *dest);           /* pages, not bytes */
-uintptr_t hh_os_random(void);
-/* The registry: two levels over the 47-bit user address space, 2^12 leaves
- * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on
- * demand and never freed. */
-#define HH_REG_CHUNK_BITS (47 - HH_MAPPING_SHIFT)
-#define HH_REG_LEAF_BITS 13
-#define HH_REG_TOP (1u << (HH_REG_CHUNK_BITS - HH_REG_LEAF_BITS))
-#define HH_REG_LEAF (1u << HH_REG_LEAF_BITS)
-typedef _Atomic(void *) hh_reg_leaf[HH_REG_LEAF];
-extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
-
-/* One byte per 4 MiB chunk: 0, or the tag of the heap that owns the (page)
- * mapping there. It is the free fast path's only lookup: the byte equals the
- * freeing thread's own heap tag exactly when the mapping is that thread's,
- * so one load answers both "is this ours" and "may the header be read"
- * without touching the mapping header's line. Heaps past the first
- * HH_TAG_MAX carry HH_TAG_NONE and tag their mappings HH_TAG_SHARED, which
- * never match: their frees take the slow path. Only the owner writes its
- * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
- * zero BSS; only the pages for address ranges in use are ever touched. */
-extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
-/* Written with relaxed atomics: other threads' frees read the byte while an
- * adopting thread rewrites it (either value sends them to a correct path). */
-static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
-  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELAXED);
-}
-
-/* The header owning `addr` (hh_header *), or NULL. */
-static inline void *hh_registry_get(uintptr_t addr) {
-  if (HH_UNLIKELY(addr >> 47)) return NULL;
-  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
-  hh_reg_leaf *leaf =
-      atomic_load_explicit(&hh_registry[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
-  if (HH_UNLIKELY(leaf == NULL)) return NULL;
-  return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
-}
-bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
-/* Every chunk of [base, base + size) to `hdr`; false when out of memory,
- * the chunks it had set then unregistered. Unregistering never fails. */
-bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr);
-/* Internal memory for the allocator's and the report's own tables (never
- * malloc). It comes from 4 MiB chunks registered as internal, so the leak
- * scan skips it. Thread-safe. */
-void *hh_meta_alloc(size_t size);
-void hh_meta_free(void *p, size_t size);
-void hh_meta_lock(void);       /* fork: held across fork() */
-void hh_meta_unlock(void);
-void hh_meta_lock_reset(void);
-/* True for any address inside memory hahalloc keeps for itself or hands out
- * (mappings, oversize mappings, meta chunks): the scan's roots exclude it. */
-bool hh_is_internal(uintptr_t addr);
-
 /* ------------------------------------------------------------------ root.c */
 
 static inline unsigned hh_root_of(size_t size) {
@@ -576,62 +474,11 @@ static inline hh_heap *hh_heap_get(void) {
   return hh_heap_get_slow();
 }
 
-/* ------------------------------------------------------------------ alloc.c / free.c */
-
 /* The fast paths are inline in fast.h; these are their slow halves. `ret`
  * and `frame` are the public entry point's return and frame addresses, for
- * the allocation site; `call` names the entry point in error messages.
- * A NULL frame means "reached by a tail call from a frameless entry point":
- * the function's own return and frame addresses are then the entry
- * point's (HH_TAIL_ENTRY). */
-#define HH_TAIL_ENTRY(ret, frame)                                                            \
-  do {                                                                                       \
-    if ((frame) == NULL) {                                                                   \
-      (ret) = __builtin_return_address(0);                                                   \
-      (frame) = __builtin_frame_address(0);                                                  \
-    }                                                                                        \
-  } while (0)
-/* The public entry point an allocation came through (malloc, calloc,
- * operator new[]...), which the report names first in every stack, as
- * valgrind does. It travels in the top bits of the return address passed
- * down (user addresses lie below 2^47), so the fast path's call-site table
- * (keyed by that word) tells a calloc from a malloc at the same return
- * address for free, and malloc, the hottest, carries 0: no bit at all.
- * Only the site capture (report/site.c) takes the word apart. */
-enum hh_entry {
-  HH_ENTRY_MALLOC = 0,
-  HH_ENTRY_CALLOC,
-  HH_ENTRY_REALLOC,
-  HH_ENTRY_REALLOCARRAY,
-  HH_ENTRY_MEMALIGN,
-  HH_ENTRY_POSIX_MEMALIGN,
-  HH_ENTRY_ALIGNED_ALLOC,
-  HH_ENTRY_VALLOC,
-  HH_ENTRY_PVALLOC,
-  HH_ENTRY_NEW,              /* operator new(unsigned long) */
-  HH_ENTRY_NEW_ARRAY,        /* operator new[](unsigned long) */
-  HH_ENTRY_NEW_NOTHROW,
-  HH_ENTRY_NEW_ARRAY_NOTHROW,
-  HH_ENTRY_NEW_ALIGNED,
-  HH_ENTRY_NEW_ARRAY_ALIGNED,
-  HH_ENTRY_NEW_ALIGNED_NOTHROW,
-  HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW,
-  HH_ENTRY_HAHALLOC,
-  HH_ENTRY_CHAHALLOC,
-  HH_ENTRY_REHEHALLOC,
-  HH_ENTRIES
-};
-#define HH_ENTRY_SHIFT 56
-/* The caller's return address, tagged with the entry point `kind`. */
-#define HH_ENTRY_RET(kind)                                                                   \
-  ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
-/* The entry point's frame address as a frame pointer would hold it (its
- * CFA - 16), without making the fast paths set one up. */
-#define HH_ENTRY_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
-static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
-static inline uintptr_t hh_entry_untag(uintptr_t ret) {
-  return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1);
-}
+ * the allocation site; `call` names the entry point in error messages. A
+ * NULL frame means the function was reached by a tail call from a frameless
+ * entry point (HH_TAIL_ENTRY in entry.h). */
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) HH_NOINLINE; /* HH_TAIL_ENTRY */
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
                         void *frame) HH_NOINLINE;
@@ -639,7 +486,6 @@ void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
 size_t hh_usable_size(const void *p, const char *call);
-
 
 /* ------------------------------------------------------------------ oversize.c */
 
@@ -666,66 +512,6 @@ void hh_corruption(const char *recovery, const char *fmt, ...) __attribute__((fo
 
 /* ------------------------------------------------------------------ stats.c */
 
-void hh_stats_free_orphan(size_t size);
-typedef struct hh_totals {
-  uint64_t allocs, bytes_allocated, peak_bytes;
-  uint64_t frees; /* 0 here: allocs less the live ranges, which the caller walks */
-  int64_t live_bytes;
-} hh_totals;
-void hh_stats_totals(hh_totals *t); /* under hh_heaps_lock */
-
-/* A heap's share of the bytes in use is hi - room (negative when it frees
- * what others allocated). A range taken costs `room`; running out of room
- * takes the slow path: a new high, or the heap's mark below the peak
- * (stats.c). A free gives room back. Bytes in use count whole blocks
- * (the requested size rounded up to its root), so that a free need not read
- * the range's tracking record. A heap folds its share into the global count
- * once it has moved by more than HH_FLUSH_BYTES, up (hh_stats_new_high) or
- * down (hh_stats_give): other heaps' peaks are computed against that count.
- * The allocation side returns `p`, so that the fast path ends in a tail
- * call; the free side says when to fold, so that the fast path can do it
- * last. */
-#define HH_FLUSH_BYTES ((int64_t)256 << 10)
-void hh_stats_flush(hh_heap *heap);
-void *hh_stats_new_high(hh_heap *heap, void *p); /* returns p */
-static inline void *hh_stats_take(hh_heap *heap, int64_t live, void *p) {
-  heap->stats.room -= live;
-  if (HH_UNLIKELY(heap->stats.room < 0)) return hh_stats_new_high(heap, p);
-  return p;
-}
-/* A range from a root (requested <= HH_MEDIUM_MAX = 2^17) is counted with
- * one add to `tally`: 1 in its top 23 bits and the requested bytes in its
- * low 41. The count carries out of the word first (every 2^23 ranges), and
- * by then the bytes are below 2^23 * 2^17 = 2^40: the carry flag of that
- * one add says when to move the tally into allocs and bytes_allocated. */
-#define HH_TALLY_SHIFT 41
-_Static_assert(HH_MEDIUM_MAX <= (size_t)1 << (2 * HH_TALLY_SHIFT - 64 - 1), "tally bytes fit");
-void *hh_stats_carry(hh_heap *heap, int64_t live, void *p); /* returns p */
-static inline void *hh_stats_alloc(hh_heap *heap, size_t requested, size_t live, void *p) {
-  if (HH_UNLIKELY(__builtin_add_overflow(heap->stats.tally,
-                                         requested + ((uint64_t)1 << HH_TALLY_SHIFT),
-                                         &heap->stats.tally)))
-    return hh_stats_carry(heap, (int64_t)live, p);
-  return hh_stats_take(heap, (int64_t)live, p);
-}
-/* Large ranges and oversize mappings. */
-static inline void hh_stats_alloc_big(hh_heap *heap, size_t requested, size_t live) {
-  heap->stats.allocs++;
-  heap->stats.bytes_allocated += requested;
-  (void)hh_stats_take(heap, (int64_t)live, NULL);
-}
-static inline bool hh_stats_give(hh_heap *heap, size_t size) { /* true: fold now */
-  heap->stats.room += (int64_t)size;
-  return heap->stats.room > HH_FLUSH_BYTES;
-}
-static inline void hh_stats_free(hh_heap *heap, size_t size) {
-  if (HH_UNLIKELY(hh_stats_give(heap, size))) hh_stats_flush(heap);
-}
-static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
-  if (after > before) (void)hh_stats_take(heap, (int64_t)(after - before), NULL);
-  else hh_stats_free(heap, before - after);
-}
-
 /* ------------------------------------------------------------------ walk.c */
 
 /* Sets marks[i] to 0 for every range i < n of the page that is on one of its
@@ -733,25 +519,5 @@ static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
  * scan, which holds hh_heaps_lock and hh_oversize_lock with the world
  * stopped, and reads under a fault guard. */
 void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n);
-
-/* ------------------------------------------------------------------ report/ */
-
-/* Allocation site of the caller of the public entry point; `ret` is that
- * entry point's return address. Must not allocate through malloc. */
-uint32_t hh_site_capture(void *ret, void *frame);
-/* The address of entry point `kind` (enum hh_entry), 0 when not ours. */
-uintptr_t hh_entry_address(unsigned kind);
-/* --profile (report/profile.c): every allocation and free, by site. */
-void hh_profile_alloc(uint32_t site, size_t size);
-void hh_profile_free(uint32_t site, size_t size);
-void hh_profile_atfork_prepare(void);
-void hh_profile_atfork_parent(void);
-void hh_profile_atfork_child(void);
-void hh_report_init(void);             /* start-up, after the options */
-void hh_report_register_exit(void);    /* start-up, once malloc works: the exit report */
-void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
-void hh_report_atfork_prepare(void);
-void hh_report_atfork_parent(void);
-void hh_report_atfork_child(void);
 
 #endif /* HH_INTERNAL_H */

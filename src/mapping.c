@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "internal.h"
+#include "os.h"
 
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
 #define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */

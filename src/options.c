@@ -33,8 +33,10 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "internal.h"
 #include "optable.h"
+#include "options.h"
 
 /* The defaults; every other setting starts at 0 (off, none, stderr). */
 hh_options hh_opt = {

@@ -17,8 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "entry.h"
 #include "fast.h"
+#include "format.h"
 #include "hahalloc.h"
+#include "hooks.h"
+#include "stats.h"
 
 #define PAGE 4096
 
@@ -293,8 +297,9 @@ uintptr_t hh_entry_address(unsigned kind) {
   return kind < HH_ENTRIES ? where[kind] : 0;
 }
 #else
-#include "internal.h"
+#include "entry.h"
 #include "hahalloc.h"
+#include "hooks.h"
 uintptr_t hh_entry_address(unsigned kind) {
   if (kind == HH_ENTRY_HAHALLOC) return (uintptr_t)&hahalloc;
   if (kind == HH_ENTRY_CHAHALLOC) return (uintptr_t)&chahalloc;

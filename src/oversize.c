@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "lock.h"
+#include "os.h"
 
 #define CACHE_SLOTS 16
 #define CACHE_ENTRY_MAX ((size_t)64 << 20)

@@ -18,7 +18,10 @@
  */
 #include <string.h>
 
+#include "format.h"
 #include "internal.h"
+#include "os.h"
+#include "stats.h"
 
 #define EXTEND_BYTES (16u << 10) /* ranges carved per extension */
 #define SWEEP_EVERY 256          /* refills between full sweeps */

@@ -25,6 +25,7 @@
  * still live).
  */
 #include "internal.h"
+#include "stats.h"
 
 static _Atomic(int64_t) global_live;
 static _Atomic(int64_t) global_peak;

@@ -38,6 +38,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "format.h"
+#include "options.h"
 #include "report.h"
 
 #define OUTPUT_STALL_MS 10000

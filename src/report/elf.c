@@ -30,7 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "lock.h"
+#include "options.h"
+#include "os.h"
 #include "report.h"
 
 /* ------------------------------------------------------------------ reading */

@@ -7,6 +7,8 @@
  */
 #include <string.h>
 
+#include "entry.h"
+#include "hooks.h"
 #include "report.h"
 
 static const struct {

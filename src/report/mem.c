@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "os.h"
 #include "report.h"
 
 #define MAX_REGIONS 256

@@ -17,7 +17,9 @@
  */
 #include <string.h>
 
+#include "hooks.h"
 #include "lock.h"
+#include "os.h"
 #include "report.h"
 
 typedef struct site_count {

@@ -36,8 +36,11 @@
 #include <unwind.h>
 
 #include "hahalloc.h"
+#include "hooks.h"
 #include "lock.h"
 #include "lookup.h"
+#include "options.h"
+#include "os.h"
 #include "report.h"
 
 static hh_lock report_lock = HH_LOCK_INIT;

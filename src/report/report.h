@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "entry.h"
 #include "internal.h"
+#include "stats.h"
 
 /* stdio's list of streams (glibc exports it); weak, for static builds on
  * other C libraries. */

@@ -46,9 +46,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fast.h"
 #include "clock.h"
+#include "fast.h"
+#include "format.h"
+#include "os.h"
 #include "report.h"
+#include "stats.h"
 
 /* A block's mark (one byte in its page's mark array). */
 enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE = 4, M_PENDING = 0x80 };

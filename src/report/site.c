@@ -26,7 +26,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "entry.h"
+#include "hooks.h"
 #include "lock.h"
+#include "options.h"
+#include "os.h"
 #include "report.h"
 
 /* ------------------------------------------------------------------ site table */

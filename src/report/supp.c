@@ -31,7 +31,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "optable.h"
+#include "options.h"
 #include "report.h"
 
 /* ------------------------------------------------------------------ the built-in set */

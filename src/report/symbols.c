@@ -43,6 +43,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "format.h"
+#include "options.h"
 #include "report.h"
 
 extern char **environ;

@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include "os.h"
 #include "report.h"
 
 static hh_table_mem *mem_new(const hh_table *t, size_t slots) {

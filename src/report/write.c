@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "format.h"
 #include "optable.h"
+#include "options.h"
 #include "report.h"
 
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",

@@ -1,0 +1,33 @@
+/*
+ * The report's hooks: what the allocator calls in src/report/ (call sites,
+ * the profile, the exit report, fork).
+ */
+#ifndef HH_HOOKS_H
+#define HH_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Fills the heap's call-site table (hh_callsite_cache) for `ret`. */
+void hh_callsite_remember(hh_heap *heap, uintptr_t ret, uint32_t id);
+/* Allocation site of the caller of the public entry point; `ret` is that
+ * entry point's return address. Must not allocate through malloc. */
+uint32_t hh_site_capture(void *ret, void *frame);
+/* The address of entry point `kind` (enum hh_entry), 0 when not ours. */
+uintptr_t hh_entry_address(unsigned kind);
+/* --profile (report/profile.c): every allocation and free, by site. */
+void hh_profile_alloc(uint32_t site, size_t size);
+void hh_profile_free(uint32_t site, size_t size);
+void hh_profile_atfork_prepare(void);
+void hh_profile_atfork_parent(void);
+void hh_profile_atfork_child(void);
+void hh_report_init(void);             /* start-up, after the options */
+void hh_report_register_exit(void);    /* start-up, once malloc works: the exit report */
+void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
+void hh_report_atfork_prepare(void);
+void hh_report_atfork_parent(void);
+void hh_report_atfork_child(void);
+
+#endif /* HH_HOOKS_H */

@@ -1,0 +1,74 @@
+/*
+ * The OS layer (os.c): mappings from the kernel, the registry from address
+ * space to the headers that own it, the chunk tags of the free fast path,
+ * and meta memory for hahalloc's own tables.
+ */
+#ifndef HH_OS_H
+#define HH_OS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+void *hh_os_map(size_t size);                    /* NULL on failure */
+void *hh_os_map_aligned(size_t size, size_t align);
+void hh_os_unmap(void *p, size_t size);
+void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
+bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
+bool hh_os_move(void *p, size_t size, void *dest);           /* pages, not bytes */
+uintptr_t hh_os_random(void);
+/* The registry: two levels over the 47-bit user address space, 2^12 leaves
+ * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on
+ * demand and never freed. */
+#define HH_REG_CHUNK_BITS (47 - HH_MAPPING_SHIFT)
+#define HH_REG_LEAF_BITS 13
+#define HH_REG_TOP (1u << (HH_REG_CHUNK_BITS - HH_REG_LEAF_BITS))
+#define HH_REG_LEAF (1u << HH_REG_LEAF_BITS)
+typedef _Atomic(void *) hh_reg_leaf[HH_REG_LEAF];
+extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
+
+/* One byte per 4 MiB chunk: 0, or the tag of the heap that owns the (page)
+ * mapping there. It is the free fast path's only lookup: the byte equals the
+ * freeing thread's own heap tag exactly when the mapping is that thread's,
+ * so one load answers both "is this ours" and "may the header be read"
+ * without touching the mapping header's line. Heaps past the first
+ * HH_TAG_MAX carry HH_TAG_NONE and tag their mappings HH_TAG_SHARED, which
+ * never match: their frees take the slow path. Only the owner writes its
+ * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
+ * zero BSS; only the pages for address ranges in use are ever touched. */
+extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
+/* Written with relaxed atomics: other threads' frees read the byte while an
+ * adopting thread rewrites it (either value sends them to a correct path). */
+static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
+  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELAXED);
+}
+
+/* The header owning `addr` (hh_header *), or NULL. */
+static inline void *hh_registry_get(uintptr_t addr) {
+  if (HH_UNLIKELY(addr >> 47)) return NULL;
+  uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
+  hh_reg_leaf *leaf =
+      atomic_load_explicit(&hh_registry[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+  if (HH_UNLIKELY(leaf == NULL)) return NULL;
+  return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
+}
+bool hh_registry_set(uintptr_t addr, void *hdr); /* false: out of memory */
+/* Every chunk of [base, base + size) to `hdr`; false when out of memory,
+ * the chunks it had set then unregistered. Unregistering never fails. */
+bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr);
+/* Internal memory for the allocator's and the report's own tables (never
+ * malloc). It comes from 4 MiB chunks registered as internal, so the leak
+ * scan skips it. Thread-safe. */
+void *hh_meta_alloc(size_t size);
+void hh_meta_free(void *p, size_t size);
+void hh_meta_lock(void);       /* fork: held across fork() */
+void hh_meta_unlock(void);
+void hh_meta_lock_reset(void);
+/* True for any address inside memory hahalloc keeps for itself or hands out
+ * (mappings, oversize mappings, meta chunks): the scan's roots exclude it. */
+bool hh_is_internal(uintptr_t addr);
+
+#endif /* HH_OS_H */

@@ -134,6 +134,51 @@ HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
   return hh_alloc_generic(size, true, ret, frame);
 }
 
+/* Pushes the range `b` at `idx` on its page's local free list (its link
+ * names the old first range), unless its link says it is free already:
+ * then nothing is written and the answer is false. Owner only; the caller
+ * counts the range (`used`). */
+HH_INLINE bool hh_free_push(hh_page *page, hh_block *b, uint64_t idx) {
+  uint64_t mask = hh_link_mask(page, idx);
+  uint64_t link = page->free ^ mask;
+  if (HH_UNLIKELY((b->link ^ mask) < HH_LINK_LIMIT)) return false;
+  b->link = link;
+  page->free = (uint32_t)idx;
+  return true;
+}
+
+/* After a local free: give the room back (hh_stats_give), then one branch
+ * for "now empty" and "on the full list" (HH_USED_FULL, the sign of
+ * `used`), then the fold. The calls are tail calls: the free fast path needs
+ * no stack frame. */
+HH_INLINE void hh_free_count(hh_heap *heap, hh_page *page) {
+#if !HH_ASM_GOTO
+  bool fold = hh_stats_give(heap, page->block_size);
+  if (HH_UNLIKELY((int32_t)--page->used <= 0)) return hh_page_emptied(heap, page);
+  if (HH_UNLIKELY(fold)) return hh_stats_flush(heap);
+#else
+  /* The C above, in assembly (see HH_ASM_GOTO): the add of hh_stats_give,
+   * its compare with HH_FLUSH_BYTES, and the decrement of `used`, whose
+   * flags give the branch. */
+  int64_t r = (int64_t)page->block_size; /* room after the free, kept in a register */
+  asm goto("addq %[room], %[r]\n\t"
+           "movq %[r], %[room]\n\t"
+           "subl $1, %[used]\n\t"
+           "jle %l[emptied]\n\t"
+           "cmpq %[bound], %[r]\n\t"
+           "jg %l[fold]"
+           : [room] "+m"(heap->stats.room), [used] "+m"(page->used), [r] "+r"(r)
+           : [bound] "i"(HH_FLUSH_BYTES)
+           : "cc"
+           : emptied, fold);
+  return;
+emptied:
+  return hh_page_emptied(heap, page);
+fold:
+  return hh_stats_flush(heap);
+#endif
+}
+
 HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
@@ -155,42 +200,11 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
     hh_block *b = p;
     uint64_t idx = (uint64_t)(at >> 64);
     if (HH_LIKELY((uint64_t)at < page->magic && idx < page->capacity)) {
-      /* the range's link mask; a link that decodes to a list index says the
-       * range is already free (the generic path names the double free) */
-      uint64_t mask = idx * page->mix ^ page->key;
-      uint64_t link = page->free ^ mask;
-      if (HH_UNLIKELY((b->link ^ mask) < HH_LINK_LIMIT)) goto generic;
-      b->link = link;
-      page->free = (uint32_t)idx;
-      /* Give the room back, then one branch for "now empty" and "on the
-       * full list" (HH_USED_FULL), then the fold (hh_stats_give). The calls
-       * are tail calls: this path needs no stack frame. */
-#if HH_ASM_GOTO
-      int64_t r = (int64_t)page->block_size; /* room after the free, kept in a register */
-      asm goto("addq %[room], %[r]\n\t"
-               "movq %[r], %[room]\n\t"
-               "subl $1, %[used]\n\t"
-               "jle %l[emptied]\n\t"
-               "cmpq %[bound], %[r]\n\t"
-               "jg %l[fold]"
-               : [room] "+m"(heap->stats.room), [used] "+m"(page->used), [r] "+r"(r)
-               : [bound] "i"(HH_FLUSH_BYTES)
-               : "cc"
-               : emptied, fold);
-      return;
-    emptied:
-      return hh_page_emptied(heap, page);
-    fold:
-      return hh_stats_flush(heap);
-#else
-      bool fold = hh_stats_give(heap, page->block_size);
-      if (HH_UNLIKELY((int32_t)--page->used <= 0)) return hh_page_emptied(heap, page);
-      if (HH_UNLIKELY(fold)) return hh_stats_flush(heap);
-      return;
-#endif
+      /* a range already free is left to the generic path, which names the
+       * double free */
+      if (HH_LIKELY(hh_free_push(page, b, idx))) return hh_free_count(heap, page);
     }
   }
-generic:
   hh_free_generic(p, call);
 }
 

@@ -175,10 +175,13 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
       ref->page->used = 0;
       hh_page_emptied(heap, ref->page);
     } else {
-      hh_block *b = p;
       hh_page *page = ref->page;
-      b->link = page->free ^ hh_link_mask(page, ref->index);
-      page->free = ref->index;
+      /* hh_lookup saw the range live; it is free now only when another
+       * thread freed it meanwhile */
+      if (!hh_free_push(page, p, ref->index)) {
+        hh_error(call, p, "double free: this %u-byte block is already free", page->block_size);
+        return;
+      }
       if ((int32_t)--page->used <= 0) hh_page_emptied(heap, page); /* empty, or full list */
     }
     break;

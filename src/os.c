@@ -160,7 +160,7 @@ bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr) {
  * Small tables (heaps, report structures) come from 4 MiB chunks carved by
  * a bump pointer, with a free list per power of two; big ones get chunks of
  * their own. Every chunk is registered with the meta tag so that the leak
- * scan never takes the allocator's own tables for roots. */
+ * scan never takes the allocator's own tables for anchors. */
 
 static const hh_header meta_tag = {0, HH_MAP_META};
 #define META_TAG ((void *)&meta_tag)

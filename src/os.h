@@ -68,7 +68,7 @@ void hh_meta_lock(void);       /* fork: held across fork() */
 void hh_meta_unlock(void);
 void hh_meta_lock_reset(void);
 /* True for any address inside memory hahalloc keeps for itself or hands out
- * (mappings, oversize mappings, meta chunks): the scan's roots exclude it. */
+ * (mappings, oversize mappings, meta chunks): the scan's anchors exclude it. */
 bool hh_is_internal(uintptr_t addr);
 
 #endif /* HH_OS_H */

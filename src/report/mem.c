@@ -2,7 +2,7 @@
  * Memory for the report's own tables while the world is stopped. It comes
  * straight from the OS (hh_os_map), not from meta memory: a stopped thread
  * may hold the meta allocator's lock.
- * Every region is remembered so the scan never takes it for a root (it holds
+ * Every region is remembered so the scan never takes it for an anchor (it holds
  * pointers to every live block, which would make them all reachable).
  */
 #include <stdatomic.h>

@@ -14,7 +14,7 @@
  *
  * Memory: while the world is stopped another thread may hold any lock, the
  * meta allocator's included, so the scan takes its memory straight from the
- * OS (hh_report_map) and remembers it, so that it is not scanned as a root.
+ * OS (hh_report_map) and remembers it, so that it is not scanned as an anchor.
  */
 #ifndef HH_REPORT_H
 #define HH_REPORT_H
@@ -243,7 +243,7 @@ typedef struct hh_group {
 } hh_group;
 
 /* A block the program asked the report to ignore (hahalloc_ignore) has this
- * bit in its record's site: it is a root of the scan, and is counted as
+ * bit in its record's site: it is an anchor of the scan, and is counted as
  * suppressed. Site ids stay far below it. */
 #define HH_SITE_IGNORED 0x80000000u
 

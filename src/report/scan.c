@@ -5,7 +5,7 @@
  * 1. Every live range is a block [start, start + requested size). A word is
  *    a pointer to a block when its value lies in that interval (a pointer
  *    one past the end is not); a 0-byte block is hit only at its start.
- * 2. Anchors (memcheck's root set): every readable and writable mapping that
+ * 2. Anchors (memcheck: the root set): every readable and writable mapping that
  *    is not hahalloc's own (data and bss of every object, the dynamic
  *    loader's and libc's memory, thread-local storage, anonymous mmaps), the
  *    live part of each thread's stack (from its stack pointer minus the
@@ -762,7 +762,7 @@ static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t si
   progress("leaked blocks");
 }
 
-/* Blocks the program asked to be ignored (hahalloc_ignore) are roots: what
+/* Blocks the program asked to be ignored (hahalloc_ignore) are anchors: what
  * they point to is reachable, as LeakSanitizer's ignored objects. */
 static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)size, (void)root;

@@ -130,7 +130,7 @@ void hh_write_text(hh_out *o, const hh_view *v) {
     hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n",
                   pid, s->threads_missed, s->threads_missed == 1 ? "" : "s");
   if (hh_opt.verbose) {
-    hh_out_printf(o, "==%d== (leak scan: %'llu KiB of roots, %d thread%s, %ld ms, %'zu KiB of memory)\n", pid,
+    hh_out_printf(o, "==%d== (leak scan: %'llu KiB of anchors, %d thread%s, %ld ms, %'zu KiB of memory)\n", pid,
                   (unsigned long long)(s->anchor_bytes >> 10), s->threads, s->threads == 1 ? "" : "s", v->ms,
                   s->scan_bytes >> 10);
     if (s->faults)

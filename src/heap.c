@@ -249,7 +249,7 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
  * thread that starts. So RSS falls when an exited thread's blocks are freed,
  * and a thread churn (a pool of workers, mimalloc-bench's mstress) finds the
  * memory of its predecessors warm instead of mapping and faulting in more,
- * which merging the heap into the freeing thread's did. */
+ * as it would if the heap were merged into the freeing thread's. */
 static bool unlink_abandoned_locked(hh_heap *h) {
   for (hh_heap **pp = &abandoned; *pp != NULL; pp = &(*pp)->next_abandoned) {
     if (*pp == h) {

@@ -38,7 +38,11 @@
  * thread heap
  *           Per-thread state (struct hh_heap): one page queue per root, the
  *           free spans of its mappings, and statistics. Only its owner thread
- *           touches it, so the fast paths take no lock and no atomic RMW.
+ *           changes its lists, pages and counts, so the fast paths take no
+ *           lock and no atomic RMW. Other threads push on its pages'
+ *           thread_free lists, set its atomic flags, and rewrite the record
+ *           of a range of its pages that they realloc in place (a range
+ *           belongs to whoever holds the pointer).
  * remote free
  *           A free by a thread that does not own the range's mapping: the range
  *           is pushed with one CAS on the page's thread_free list, which the

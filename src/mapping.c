@@ -4,8 +4,9 @@
  * (the seed's "coalescence"), and giving memory back.
  *
  * Giving memory back must not fight the program: memory purged at once is
- * faulted in again at once when the program allocates again (mimalloc-bench's
- * mstress, a thread churn, spent a quarter of its time in page faults). So
+ * faulted in again at once when the program allocates again (a thread churn
+ * such as mimalloc-bench's mstress would spend a quarter of its time in page
+ * faults). So
  * free spans stay dirty (committed) for a while, and decay: at each tick of
  * HH_DECAY_MS, found by the heap's next span allocation or free, the dirty
  * bytes that were already dirty at the previous tick are purged, so memory

@@ -29,7 +29,8 @@
  * blocks are flagged pending and picked up by a sweep (as conservative
  * collectors do), so memory stays bounded whatever the heap's shape.
  *
- * Safety. Everything here runs with the world stopped: no malloc, no stdio,
+ * Safety. Everything here runs with the world stopped, except threads that
+ * could not be stopped in time, which may still run: no malloc, no stdio,
  * no locks, only memory from hh_report_map. Every read of a block, an anchor
  * or the allocator's metadata runs under a fault guard: a page the program
  * protected (a guard page inside a coroutine stack), or memory a thread

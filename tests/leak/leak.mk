@@ -7,7 +7,7 @@ LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
               $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live
-# issue 11's programs (tests/leak/familiar.py)
+# the programs of tests/leak/familiar.py
 FAMILIAR_PROGS := $(LEAK_BIN)/containers_O0 $(LEAK_BIN)/containers_O2 $(LEAK_BIN)/userline_g \
               $(LEAK_BIN)/userline_nog $(LEAK_BIN)/userline_strip $(LEAK_BIN)/checks $(LEAK_BIN)/peak
 LEAK_RPATH := -Lbuild -lhahalloc -Wl,-rpath,$(abspath build)

@@ -15,7 +15,16 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 LIBFLAGS := -DHH_VERSION=\"$(VERSION)\" -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden \
             -fno-omit-frame-pointer -fno-builtin-malloc -fno-builtin-free \
             -fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec \
-            -fno-stack-protector -fno-tree-slp-vectorize -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
+            -fno-tree-slp-vectorize -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
+# No stack protector in the allocator: a protected function loads and checks
+# a canary, which the fast paths, frameless tail calls of a few instructions,
+# must not pay (and where distributions turn the protector on by default, it
+# would). The report's parsers read what comes from outside (/proc/self/maps,
+# ELF files, suppression files, the symboliser's output) into buffers on the
+# stack, which is what the protector is for: they always have it.
+PROTECT  := -fno-stack-protector
+PARSERS  := maps elf supp symbols
+$(foreach d,build/obj build/asan/obj build/tsan/obj,$(PARSERS:%=$(d)/src/report/%.o)): PROTECT := -fstack-protector-strong
 
 SRC     := $(sort $(wildcard src/*.c src/report/*.c))
 OBJ     := $(SRC:%.c=build/obj/%.o)
@@ -33,15 +42,15 @@ lib: build/libhahalloc.so build/libhahalloc.a build/hahalloc
 
 build/obj/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAGS) -c $< -o $@
+	$(CC) $(PROTECT) $(LIBFLAGS) -c $< -o $@
 
 build/asan/obj/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	$(CC) $(PROTECT) $(LIBFLAGS) $(ASAN_FLAGS) -c $< -o $@
 
 build/tsan/obj/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAGS) $(TSAN_FLAGS) -c $< -o $@
+	$(CC) $(PROTECT) $(LIBFLAGS) $(TSAN_FLAGS) -c $< -o $@
 
 build/libhahalloc.so: $(OBJ)
 	$(CC) -shared -pthread -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete -o $@ $(OBJ) -ldl

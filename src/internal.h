@@ -276,7 +276,7 @@ typedef struct hh_queue {
 } hh_queue;
 
 /* Statistics kept by each heap without atomics, summed for the report and
- * mem_lhihiks, in every mode (see src/stats.c). */
+ * mem_lhihiks, in every mode: the counting is in stats.h, the folding in stats.c. */
 typedef struct hh_stats {
   /* (ordered so that the compiler does not pair the fast path's updates
    * into vector operations, which take more instructions) */

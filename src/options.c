@@ -56,13 +56,6 @@ static char addr2line_path[4096]; /* the symboliser, absolute */
 static char supp_paths[16384];    /* suppression files, absolute, one after another */
 static size_t supp_used;
 
-static int parse_bool(const char *name, const char *v, int fallback) {
-  if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) return 1;
-  if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) return 0;
-  hh_dprintf(2, "hahalloc: warning: ignoring %s=%s (expected 0 or 1)\n", name, v);
-  return fallback;
-}
-
 /* ------------------------------------------------------------------ linked or preloaded */
 
 /* Whether the program itself was linked with hahalloc: statically (our code
@@ -299,7 +292,10 @@ static void read_environment(void) {
   const char *v;
   int summary = -1; /* unset */
   int asked = 0;    /* a variable that shapes a report is set */
-  if ((v = getenv("HAHALLOC_SUMMARY")) != NULL) summary = parse_bool("HAHALLOC_SUMMARY", v, 1);
+  if ((v = getenv("HAHALLOC_SUMMARY")) != NULL) {
+    summary = hh_opt_bool(v); /* -1 (unset) when it is not a boolean */
+    if (summary < 0) hh_dprintf(2, "hahalloc: warning: ignoring HAHALLOC_SUMMARY=%s (expected 0 or 1)\n", v);
+  }
   variable("HAHALLOC_ON_ERROR", "on-error");
   if ((v = getenv("HAHALLOC_OUTPUT")) != NULL && *v) {
     asked = 1;

@@ -123,7 +123,12 @@ static int open_file(const char *spec) {
   char path[4096 + 32];
   if (!expand(spec, path, sizeof path)) return -1;
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  /* an existing file: O_NONBLOCK so that a FIFO nobody reads cannot hold the
+   * exit (ENXIO), cleared again since the writer polls */
+  if (fd < 0 && errno == EEXIST) {
+    fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) fcntl(fd, F_SETFL, O_APPEND);
+  }
   if (fd < 0) {
     int e = errno;
     hh_dest_t err = hh_dest_open_stream();

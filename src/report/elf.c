@@ -77,7 +77,6 @@ static bool find_table(hh_elf *e, uint32_t type) {
     e->nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
     e->strs = (const char *)(e->map + str->sh_offset);
     e->strsize = str->sh_size;
-    e->full = type == SHT_SYMTAB;
     return true;
   }
   return false;

@@ -137,7 +137,7 @@ bool hh_profile_view_build(hh_profile_view *p, hh_arena *a, bool every_site) {
   p->peak_max = (uint64_t)(peak_live > 0 ? peak_live : 0);
   for (uint32_t site = 1; site <= max_site; site++) {
     const site_count *c = get(site);
-    if (c) p->sites++;
+    if (c && c->allocs) p->sites++; /* ids of a chunk that never allocated here are not sites */
   }
   hh_lock_release(&lock);
   return p->peak && p->total;

@@ -120,11 +120,7 @@ typedef struct report_req {
 
 static uint64_t frames_hash(const hh_frame *f, int n) {
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
-  for (int i = 0; i < n; i++) {
-    h ^= f[i].pc + (uint64_t)f[i].line * 0x100000001b3ULL;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-  }
+  for (int i = 0; i < n; i++) h = hh_hash_step(h, f[i].pc + (uint64_t)f[i].line * 0x100000001b3ULL);
   return h;
 }
 
@@ -209,7 +205,7 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
   pc_list l = {.a = a};
   bool any_lines = false;
   for (size_t i = 0; i < s->ngroups; i++) {
-    bool want = wants_lines(q, &s->groups[i]) || (user_supps && !hh_opt.secure);
+    bool want = wants_lines(q, &s->groups[i]) || user_supps;
     any_lines |= want;
     if (!add_site(&l, s->groups[i].site, want)) return false;
   }

@@ -94,7 +94,6 @@ typedef struct hh_elf {
   size_t nsyms;
   const char *strs;
   size_t strsize;
-  bool full; /* .symtab (static functions too), not only .dynsym */
 } hh_elf;
 bool hh_elf_open(const char *path, hh_elf *e); /* false: no symbols (or secure mode) */
 void hh_elf_close(hh_elf *e);

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -58,7 +59,8 @@ typedef struct spawn {
   char *const *argv, *const *envp;
   int out;        /* the pipe's write end */
   int parent;     /* the go-between's pid, for the helper */
-  volatile int helper; /* the helper's pid, written by the go-between */
+  _Atomic(int) helper; /* the helper's pid while it is not reaped, else 0 */
+  _Atomic(int) helper_lock; /* held to signal the helper, and to reap it */
   char *stack2;   /* the helper's stack (top) until it execs */
 } spawn;
 
@@ -100,13 +102,33 @@ static int go_between(void *arg) {
   spawn *a = arg;
   a->parent = (int)RAW(SYS_getpid, 0);
   long pid = clone_helper(a);
-  if (pid > 0) a->helper = (int)pid;
+  if (pid > 0) atomic_store(&a->helper, (int)pid);
   int status = 127;
-  if (pid > 0)
+  siginfo_t info;
+  if (pid > 0) {
+    /* wait for its end without reaping it, so that its pid stays its own
+     * while the caller may still signal it; then reap it under the lock */
+    while (RAW(SYS_waitid, P_PID, pid, &info, WEXITED | WNOWAIT | __WALL, 0) == -EINTR) {
+    }
+    while (atomic_exchange(&a->helper_lock, 1)) {
+    }
+    atomic_store(&a->helper, 0);
+    atomic_store(&a->helper_lock, 0);
     while (RAW(SYS_wait4, pid, &status, __WALL, 0) == -EINTR) {
     }
+  }
   RAW(SYS_exit, 0);
   return 0;
+}
+
+/* Kills the helper, or the go-between when there is no helper (the helper
+ * then dies with it): never a pid that was reaped and may be reused. */
+static void kill_helper(spawn *a, int go_between_pid) {
+  while (atomic_exchange(&a->helper_lock, 1)) {
+  }
+  int h = atomic_load(&a->helper);
+  kill(h > 0 ? h : go_between_pid, SIGKILL);
+  atomic_store(&a->helper_lock, 0);
 }
 
 /* Starts the helper; returns the go-between's pid (reap it with __WALL). */
@@ -138,7 +160,7 @@ char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, i
     errno = saved;
     return NULL;
   }
-  spawn a = {path, argv, envp, fds[1], 0, 0, stacks + 2 * STACK};
+  spawn a = {path, argv, envp, fds[1], 0, 0, 0, stacks + 2 * STACK};
   int pid = start(&a, stacks, STACK);
   close(fds[1]);
   char *out = NULL;
@@ -156,7 +178,7 @@ char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, i
     }
     int64_t left = (deadline - hh_now_ns()) / 1000000;
     if (left <= 0) { /* the go-between then reaps it and ends */
-      kill(a.helper > 0 ? a.helper : pid, SIGKILL);
+      kill_helper(&a, pid);
       killed = true;
       break;
     }
@@ -177,7 +199,7 @@ char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, i
     int r = waitpid(pid, &status, __WALL | WNOHANG);
     if (r == pid || (r < 0 && errno != EINTR)) break;
     if (r == 0 && tries == 2000 && !killed) {
-      kill(a.helper > 0 ? a.helper : pid, SIGKILL);
+      kill_helper(&a, pid);
       killed = true;
     }
     if (r == 0 && tries == 4000) kill(pid, SIGKILL);

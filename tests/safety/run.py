@@ -100,6 +100,14 @@ check("fd 2 reused for a data file: the file holds only the program's data",
       p.returncode == 0 and open(data).read() == "data\n", open(data).read()[:300])
 check("fd 2 reused for a data file: the report goes to the stderr the program started with",
       "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+fifo = os.path.join(work, "fifo")
+os.mkfifo(fifo)
+p = run([TOOL, "--log-file=" + fifo, "--", PROGS, "leak"], timeout=30)
+check("--log-file naming a FIFO nobody reads: the exit does not wait on it, the report comes to stderr",
+      p.returncode == 0 and "definitely lost" in p.stderr, (p.returncode, p.stderr[-300:]))
+p = run([PROGS, "leak"], preload=True, env={"HAHALLOC_SUMMARY": "garbage"})
+check("bare LD_PRELOAD with a HAHALLOC_SUMMARY that is not 0 or 1: a warning, and no report",
+      reports(p.stderr) == 0 and "ignoring HAHALLOC_SUMMARY=garbage" in p.stderr, p.stderr[-300:])
 
 
 def closed_pipe_run(argv, env):

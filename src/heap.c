@@ -263,12 +263,12 @@ static bool unlink_abandoned_locked(hh_heap *h) {
 
 void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes) {
   uint64_t had = atomic_fetch_add_explicit(&owner->abandoned_freed, bytes, memory_order_relaxed);
-  if (had + bytes < SWEEP_BYTES) return;
+  if (had >= SWEEP_BYTES || had + bytes < SWEEP_BYTES) return; /* only the free that crosses it */
   hh_lock_acquire(&heaps_lock);
   bool found = unlink_abandoned_locked(owner);
   hh_lock_release(&heaps_lock);
-  if (!found) return; /* another thread has it, or took it over */
   atomic_store_explicit(&owner->abandoned_freed, 0, memory_order_relaxed);
+  if (!found) return; /* another thread has it, or took it over */
   hh_heap_sweep(owner, true);
   hh_span_purge(owner, abandoned_keep());
   hh_lock_acquire(&heaps_lock);

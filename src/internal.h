@@ -421,6 +421,11 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);
 void hh_spans_move(hh_heap *into, hh_heap *from);
 void hh_mapping_release_all(hh_heap *heap);
 void hh_span_purge(hh_heap *heap, size_t keep);
+/* The decay's tick, when one is due: pages empty for a whole tick are
+ * retired, spans dirty since the last tick purged. Called where no list of
+ * the heap is being walked (a span allocation, a free that emptied a page,
+ * a shrink): it retires pages, so never from hh_span_free. */
+void hh_span_decay(hh_heap *heap);
 /* Free spans go back to the system after they stayed unused for one to two
  * of these (the decay clock: hh_coarse_ms in clock.h). */
 #define HH_DECAY_MS 100u

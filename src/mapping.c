@@ -8,7 +8,7 @@
  * such as mimalloc-bench's mstress would spend a quarter of its time in page
  * faults). So
  * free spans stay dirty (committed) for a while, and decay: at each tick of
- * HH_DECAY_MS, found by the heap's next span allocation or free, the dirty
+ * HH_DECAY_MS, found by the heap's next span allocation, emptied page or shrink, the dirty
  * bytes that were already dirty at the previous tick are purged, so memory
  * unused for one to two ticks goes back to the system (the idea of
  * mimalloc's purge delay and jemalloc's decay). A budget bounds what waits:
@@ -76,12 +76,11 @@ static void bin_remove(hh_heap *heap, hh_page *span) {
  * goes back to the system. Then abandoned heaps, at most once a tick. */
 static _Atomic(uint32_t) abandoned_decay_at;
 
-static void decay(hh_heap *heap) {
+void hh_span_decay(hh_heap *heap) {
   uint32_t now = hh_coarse_ms();
   if (heap->decay_at == 0) {
     heap->decay_at = now + HH_DECAY_MS;
   } else if (hh_decay_due(heap->decay_at, now)) {
-    /* the next tick first: retiring pages frees spans, which come back here */
     heap->decay_at = now + HH_DECAY_MS;
     size_t recent = heap->dirty_recent;
     hh_page_decay(heap);
@@ -163,7 +162,7 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
 }
 
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
-  decay(heap);
+  hh_span_decay(heap);
   uint64_t fits = heap->span_bits & (~0ull << n);
   if (fits == 0) {
     /* Memory of exited threads first, then the OS. */
@@ -218,6 +217,7 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
     tail->slice_count = have - n;
     span->slice_count = n;
     hh_span_free(heap, tail);
+    hh_span_decay(heap);
     return true;
   }
   uint32_t extra = n - have;
@@ -278,7 +278,6 @@ void hh_span_free(hh_heap *heap, hh_page *span) {
   size_t used = (heap->mapped_slices - heap->free_slices) * HH_SLICE_SIZE;
   size_t budget = used / 2 > HH_PURGE_BYTES ? used / 2 : HH_PURGE_BYTES;
   if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
-  decay(heap);
 }
 
 /* Gives the pages of dirty free spans back to the OS, biggest first and

@@ -141,6 +141,7 @@ static bool page_to_full(hh_heap *heap, hh_page *page) {
 static void page_from_full(hh_heap *heap, hh_page *page) {
   atomic_fetch_and(&page->thread_free, ~(uint64_t)HH_REMOTE_FULL);
   page->in_full = 0;
+  page->empty_tick = 0; /* a new stay in the queue: the decay counts from now */
   page->used &= ~HH_USED_FULL;
   hh_queue_remove(&heap->full, page);
   hh_queue_push_back(&heap->queue[page->root], page);
@@ -188,6 +189,7 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
     if (!sole) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
       page_retire(heap, page);
+      hh_span_decay(heap);
       return;
     }
   }

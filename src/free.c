@@ -39,7 +39,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   }
   if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) &&
       HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
-    hh_corruption("the call is ignored", "the header at %p that owns %p was overwritten",
+    hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten",
                   (const void *)h, p);
     return false;
   }
@@ -110,6 +110,32 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
                   .usable = large ? hh_page_round(size) : page->block_size,
                   .size = size,
                   .accounted = page->block_size};
+  return true;
+}
+
+bool hh_block_of(const void *p, hh_block_info *out) {
+  const hh_header *h = hh_registry_get((uintptr_t)p);
+  if (h == NULL) return false;
+  if (h->kind == HH_MAP_OVERSIZE) {
+    const hh_oversize *o = (const hh_oversize *)h;
+    if ((const uint8_t *)p < o->user || (const uint8_t *)p >= o->user + o->size) return false;
+    *out = (hh_block_info){o->user, o->size, o->site};
+    return true;
+  }
+  if (h->kind != HH_MAP_PAGES) return false;
+  const hh_mapping *m = (const hh_mapping *)h;
+  const hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
+  if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return false;
+  const hh_page *page = s - s->slice_offset;
+  if (s->kind == HH_PAGE_LARGE) {
+    *out = (hh_block_info){page->start, page->large_rec.size, page->large_rec.site};
+  } else {
+    uint64_t idx = hh_range_index(page, p);
+    if (idx >= hh_page_capacity(page)) return false;
+    const hh_track_rec *t = page->track != NULL ? &page->track[idx] : NULL;
+    *out = (hh_block_info){page->start + (size_t)idx * page->block_size,
+                           t != NULL ? t->size : page->block_size, t != NULL ? t->site : 0};
+  }
   return true;
 }
 

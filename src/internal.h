@@ -515,9 +515,11 @@ void hh_oversize_cache_flush(void);
  * HAHALLOC_ON_ERROR=continue. Never allocates. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Reports heap corruption found outside a call on a pointer, and aborts
- * unless HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
-void hh_corruption(const char *recovery, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports heap corruption found outside a call on a pointer, with where
+ * `block` (may be NULL) was allocated, and aborts unless
+ * HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
+void hh_corruption(const char *recovery, const void *block, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------ stats.c */
 

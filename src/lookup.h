@@ -29,4 +29,14 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref);
 /* Frees the range `ref` describes. */
 void hh_release(void *p, const hh_ref *ref, const char *call);
 
+/* The block whose range holds `p`, live or freed: its start, requested
+ * size and allocation site (that of its last life when freed; 0 when not
+ * tracked). False when `p` lies in no range. Reads what hh_lookup reads. */
+typedef struct hh_block_info {
+  const uint8_t *start;
+  size_t size;
+  uint32_t site;
+} hh_block_info;
+bool hh_block_of(const void *p, hh_block_info *out);
+
 #endif

@@ -216,7 +216,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
   (void)next;
   if (!damaged_is_free(page, idx)) {
     /* a link before it was forged: it leads to a live block */
-    hh_corruption(recovery,
+    hh_corruption(recovery, NULL,
                   "a free-list link of the %u-byte blocks at %p..%p was overwritten with a valid "
                   "one that leads to the live block at %p: a freed block's link was forged (a "
                   "use after free, or a write past the end of the block before it)",
@@ -225,7 +225,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
   } else if (idx > 0 && !hh_range_is_free(page, idx - 1)) {
     /* a live neighbour before it: an overflow is as likely as a use after free */
     page->damaged = (uint32_t)idx + 1;
-    hh_corruption(recovery,
+    hh_corruption(recovery, b - page->block_size,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free), or by a write past the end of the %u-byte block before it at %p (%u "
                   "bytes requested): its free-list link reads 0x%lx%s",
@@ -233,7 +233,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
                   page->track[idx - 1].size, (unsigned long)link, link == 0 ? " (cleared)" : "");
   } else {
     page->damaged = (uint32_t)idx + 1;
-    hh_corruption(recovery,
+    hh_corruption(recovery, b,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free): its free-list link reads 0x%lx%s",
                   page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "");

@@ -485,6 +485,117 @@ static void overflow_met_only_by_the_exit_report_is_told_and_counted_right(void 
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ the stacks of an error */
+
+/* Functions the error's stacks must name: kept out of line and out of tail
+ * position, so that each is a frame of its own. */
+static __attribute__((noinline, noclone)) void *stacks_allocate_here(size_t n) {
+  void *p = malloc(n);
+  __asm__ volatile("" : : "r"(p) : "memory");
+  return p;
+}
+static __attribute__((noinline, noclone)) void stacks_free_here(void *p) {
+  free(HH_OPAQUE(p));
+  __asm__ volatile("" : : : "memory");
+}
+static __attribute__((noinline, noclone)) void *stacks_meet_here(size_t n) {
+  void *p = calloc(1, n); /* not malloc: a body of its own, never folded into the one above */
+  __asm__ volatile("" : : "r"(p) : "memory");
+  return p;
+}
+
+static int child_stacks(const char *what) {
+  if (!strcmp(what, "double_free") || !strcmp(what, "interior")) {
+    char *p = stacks_allocate_here(32);
+    announce(p);
+    stacks_free_here(p + (!strcmp(what, "interior") ? 8 : 0));
+    if (!strcmp(what, "double_free")) stacks_free_here(p);
+    return 0;
+  }
+  /* an overflow into a freed neighbour, met by the next malloc */
+  unsigned char *p = NULL, *n = NULL;
+  for (int i = 0; i < 64 && !(p && n == p + 32); i++) {
+    p = stacks_allocate_here(24);
+    n = stacks_allocate_here(24);
+  }
+  if (n != p + 32) return child_fail("no two consecutive 32-byte blocks");
+  free(n);
+  announce(n);
+  memset(HH_OPAQUE(p), 'A', 40); /* p stays live: the error must name its allocation */
+  void *a = stacks_meet_here(24), *b = stacks_meet_here(24);
+  free(a);
+  free(b);
+  free(p);
+  return 0;
+}
+
+/* The line that holds `what`, at or after `from`; NULL when none does. */
+static const char *line_with(const char *from, const char *what) {
+  const char *w = from ? strstr(from, what) : NULL;
+  if (w == NULL) return NULL;
+  while (w > from && w[-1] != '\n') w--;
+  return w;
+}
+
+/* stderr holds, in this order: the error, the call's stack naming `call_fn`
+ * (with its file and line when `lined`), and, when `alloc_fn`, the
+ * allocation's stack naming it. */
+static void check_stacks(const hh_child *c, const char *error, const char *call_fn, const char *alloc_fn,
+                         bool lined) {
+  const char *e = line_with(c->err, error);
+  if (e == NULL) fail_msg("no \"%s\" on stderr:\n%s", error, c->err);
+  const char *f = line_with(e, call_fn);
+  if (f == NULL || f - e > 400) fail_msg("the error does not name the call's frame %s:\n%s", call_fn, c->err);
+  if (lined && strncmp(strstr(f, call_fn) + strlen(call_fn), " (test_errors.c:", 16) != 0)
+    fail_msg("the frame %s has no file and line:\n%s", call_fn, c->err);
+  if (alloc_fn == NULL) return;
+  const char *a = line_with(f, "was allocated at:");
+  if (a == NULL || line_with(a, alloc_fn) == NULL || line_with(a, alloc_fn) - a > 400)
+    fail_msg("the error does not say that %s allocated the block:\n%s", alloc_fn, c->err);
+}
+
+static void double_free_names_the_freeing_call_and_the_allocation(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("stacks", "double_free", env, 60, &c);
+  if (!hh_child_aborted(&c)) fail_msg("expected SIGABRT, the child %s\n%s", hh_child_describe(&c), c.err);
+  check_stacks(&c, "double free", "stacks_free_here", "stacks_allocate_here", true);
+  hh_child_free(&c);
+}
+
+static void interior_free_names_the_block_it_points_into(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("stacks", "interior", env, 60, &c);
+  if (!hh_child_aborted(&c)) fail_msg("expected SIGABRT, the child %s\n%s", hh_child_describe(&c), c.err);
+  check_stacks(&c, "invalid pointer: inside the 32-byte block", "stacks_free_here", "stacks_allocate_here", true);
+  hh_child_free(&c);
+}
+
+static void overflow_names_the_call_that_met_it_and_the_block_that_overflowed(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("stacks", "overflow", env, 60, &c);
+  if (!hh_child_aborted(&c)) fail_msg("expected SIGABRT, the child %s\n%s", hh_child_describe(&c), c.err);
+  check_stacks(&c, "heap corruption", "stacks_meet_here", "stacks_allocate_here", true);
+  hh_child_free(&c);
+}
+
+static void double_free_without_the_report_still_names_the_call(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=0", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("stacks", "double_free", env, 60, &c);
+  if (!hh_child_aborted(&c)) fail_msg("expected SIGABRT, the child %s\n%s", hh_child_describe(&c), c.err);
+  check_stacks(&c, "double free", "stacks_free_here", NULL, true);
+  if (!hh_contains(c.err, "under the hahalloc command"))
+    fail_msg("the error does not say how to learn where the block was allocated:\n%s", c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ the tests */
 
 typedef struct scenario {
@@ -611,7 +722,8 @@ SCENARIO(rehehalloc_freed_100, "rehehalloc")
 
 static const hh_child_entry children[] = {
     {"bad", child_bad_call}, {"write_after_free", child_write_after_free},
-    {"forged_link", child_forged_link}, {"overflow", child_overflow}, {NULL, NULL}};
+    {"forged_link", child_forged_link}, {"overflow", child_overflow},
+    {"stacks", child_stacks}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -665,6 +777,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(overflow_into_a_freed_neighbour_aborts_at_the_next_malloc),
       cmocka_unit_test(overflow_into_a_freed_neighbour_is_survived_with_on_error_continue),
       cmocka_unit_test(overflow_met_only_by_the_exit_report_is_told_and_counted_right),
+      cmocka_unit_test(double_free_names_the_freeing_call_and_the_allocation),
+      cmocka_unit_test(interior_free_names_the_block_it_points_into),
+      cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
+      cmocka_unit_test(double_free_without_the_report_still_names_the_call),
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

@@ -59,9 +59,13 @@ static bool below_main(const char *mangled) {
 }
 
 int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max) {
-  int n = 0, k = 0;
+  int n = 0;
   const uintptr_t *pcs = hh_site_frames(site, &n);
-  if (pcs == NULL) return 0;
+  return pcs != NULL ? hh_pcs_display(sym, pcs, n, out, max) : 0;
+}
+
+int hh_pcs_display(const hh_symbols *sym, const uintptr_t *pcs, int n, hh_frame *out, int max) {
+  int k = 0;
   for (int i = 0; i < n && k < max; i++) {
     if (hh_is_entry_pc(pcs[i])) {
       unsigned kind = (unsigned)pcs[i] - 1;

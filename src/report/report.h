@@ -78,6 +78,12 @@ bool hh_runtime_object(const char *path);
  * when none does. */
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
 void hh_objects_init(void); /* start-up, when a report may be made */
+/* The return addresses of this thread's stack from the first frame outside
+ * libhahalloc, at most max; 0 when it cannot be walked. When hahalloc is
+ * linked into the program its frames cannot be told by their object: the
+ * walk starts at the innermost frame and *ours_left is set. Uses libgcc's
+ * unwinder: for errors, not for every allocation. */
+int hh_backtrace(uintptr_t *pcs, int max, bool *ours_left);
 void hh_unwind_atfork_prepare(void);
 void hh_unwind_atfork_parent(void);
 void hh_unwind_atfork_child(void);
@@ -325,6 +331,8 @@ typedef struct hh_frame {
 /* The frames of `site`: its entry point, then its frames with inlined calls
  * expanded, down to main. Returns their count (at most max). */
 int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max);
+/* The same for the n return addresses at pcs (entry-point pcs included). */
+int hh_pcs_display(const hh_symbols *sym, const uintptr_t *pcs, int n, hh_frame *out, int max);
 bool hh_frames_equal(const hh_frame *a, int na, const hh_frame *b, int nb);
 const char *hh_basename(const char *path);
 

@@ -316,3 +316,45 @@ out:
   *nreads = nr <= max_reads ? nr : -1;
   return n;
 }
+
+/* ------------------------------------------------------------------ the stack of a misuse */
+
+struct here {
+  uintptr_t *pcs;
+  int n, max;
+  uintptr_t own_base; /* libhahalloc's load base; 0: linked into the program */
+  bool started;
+};
+
+static _Unwind_Reason_Code here_cb(struct _Unwind_Context *ctx, void *arg) {
+  struct here *h = arg;
+  int before = 0;
+  uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (!h->started) {
+    const char *name;
+    uintptr_t base;
+    if (h->own_base != 0 && hh_object_of(ip - 1, &name, &base) && base == h->own_base)
+      return _URC_NO_REASON; /* the allocator's own frames */
+    h->started = true;
+  }
+  h->pcs[h->n++] = ip;
+  if (before || h->n >= h->max) return _URC_END_OF_STACK;
+  return _URC_NO_REASON;
+}
+
+int hh_backtrace(uintptr_t *pcs, int max, bool *ours_left) {
+  if (busy || !hh_unwinder_works()) return 0;
+  const char *name;
+  uintptr_t own = 0;
+  if (!hh_object_of((uintptr_t)&hh_backtrace, &name, &own)) return 0;
+  /* linked into the program: its frames cannot be told from ours by their
+   * object; the caller drops ours by name (hh_misuse_stacks) */
+  if (name == program_path) own = 0;
+  *ours_left = own == 0;
+  struct here h = {pcs, 0, max, own, false};
+  busy = 1;
+  _Unwind_Backtrace(here_cb, &h);
+  busy = 0;
+  return h.n;
+}

@@ -7,6 +7,7 @@
 
 #include "entry.h"
 #include "fast.h"
+#include "guard.h"
 #include "hooks.h"
 #include "internal.h"
 #include "lookup.h"
@@ -62,6 +63,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   else hh_callsite_remember(heap, r, 0);
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(site, size);
   hh_track_set(&page->track[idx], site, size);
+  if (HH_UNLIKELY(hh_guard)) hh_guard_set(b, size, page->block_size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
@@ -76,10 +78,11 @@ static void zero_range(void *p, size_t size) {
 }
 
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
-  hh_page *page = hh_large_alloc(heap, size);
+  hh_page *page = hh_large_alloc(heap, size + hh_guard);
   if (page == NULL) return enomem();
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
+  if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
   hh_stats_alloc_big(heap, size, page->block_size);
@@ -88,8 +91,12 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
 
 static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero, void *ret,
                             void *frame) {
-  hh_oversize *o = hh_oversize_alloc(size, align);
+  hh_oversize *o = hh_oversize_alloc(size + hh_guard, align);
   if (o == NULL) return enomem();
+  if (HH_UNLIKELY(hh_guard)) {
+    o->size = size;
+    hh_guard_set(o->user, size, o->map_size);
+  }
   if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(o->site, size);
@@ -102,8 +109,9 @@ void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
   if (HH_UNLIKELY(size > HH_MAX_REQUEST)) return enomem();
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
-  if (size <= HH_MEDIUM_MAX) return alloc_from_root(heap, hh_root_of(size), size, zero, ret, frame);
-  if (size <= HH_LARGE_MAX) return alloc_large(heap, size, zero, ret, frame);
+  size_t need = size + hh_guard;
+  if (need <= HH_MEDIUM_MAX) return alloc_from_root(heap, hh_root_of(need), size, zero, ret, frame);
+  if (need <= HH_LARGE_MAX) return alloc_large(heap, size, zero, ret, frame);
   return alloc_oversize(heap, size, HH_ALIGN, zero, ret, frame);
 }
 
@@ -115,9 +123,9 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   if (HH_UNLIKELY(size > HH_MAX_REQUEST || align > HH_MAX_REQUEST)) return enomem();
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
-  unsigned root = hh_root_for_alignment(size, align);
+  unsigned root = hh_root_for_alignment(size + hh_guard, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
-  if (align <= HH_SLICE_SIZE && size <= HH_LARGE_MAX)
+  if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX)
     return alloc_large(heap, size, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
@@ -154,7 +162,8 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
 
   bool big = size > HH_MEDIUM_MAX;
   bool in_place = false;
-  switch (ref.kind) {
+  /* under the guard the block moves: its canary stays where it was written */
+  if (HH_LIKELY(!hh_guard)) switch (ref.kind) {
   case HH_REF_SMALL:
     in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
     if (in_place && ref.page->track != NULL) {

@@ -51,7 +51,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     }
     *ref = (hh_ref){.kind = HH_REF_OVERSIZE,
                     .oversize = o,
-                    .usable = hh_page_round(o->size),
+                    .usable = hh_guard ? o->size : hh_page_round(o->size),
                     .size = o->size,
                     .accounted = o->map_size};
     return true;
@@ -107,7 +107,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
                   .mapping = m,
                   .page = page,
                   .index = idx,
-                  .usable = large ? hh_page_round(size) : page->block_size,
+                  .usable = hh_guard ? size : large ? hh_page_round(size) : page->block_size,
                   .size = size,
                   .accounted = page->block_size};
   return true;
@@ -119,7 +119,7 @@ bool hh_block_of(const void *p, hh_block_info *out) {
   if (h->kind == HH_MAP_OVERSIZE) {
     const hh_oversize *o = (const hh_oversize *)h;
     if ((const uint8_t *)p < o->user || (const uint8_t *)p >= o->user + o->size) return false;
-    *out = (hh_block_info){o->user, o->size, o->site};
+    *out = (hh_block_info){o->user, o->size, o->map_size, o->site};
     return true;
   }
   if (h->kind != HH_MAP_PAGES) return false;
@@ -128,13 +128,14 @@ bool hh_block_of(const void *p, hh_block_info *out) {
   if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return false;
   const hh_page *page = s - s->slice_offset;
   if (s->kind == HH_PAGE_LARGE) {
-    *out = (hh_block_info){page->start, page->large_rec.size, page->large_rec.site};
+    *out = (hh_block_info){page->start, page->large_rec.size, page->block_size, page->large_rec.site};
   } else {
     uint64_t idx = hh_range_index(page, p);
     if (idx >= hh_page_capacity(page)) return false;
     const hh_track_rec *t = page->track != NULL ? &page->track[idx] : NULL;
     *out = (hh_block_info){page->start + (size_t)idx * page->block_size,
-                           t != NULL ? t->size : page->block_size, t != NULL ? t->site : 0};
+                           t != NULL ? t->size : page->block_size, page->block_size,
+                           t != NULL ? t->site : 0};
   }
   return true;
 }
@@ -188,6 +189,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
    * line every such thread shares. */
   hh_heap *heap = hh_heap_get();
   size_t size = ref->accounted; /* read before the range can be reused */
+  if (HH_UNLIKELY(hh_guard)) hh_guard_check(p, ref, call);
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_free(site_of(ref), ref->size);
   switch (ref->kind) {
   case HH_REF_OVERSIZE:

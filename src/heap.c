@@ -181,9 +181,9 @@ hh_heap *hh_heap_get_slow(void) {
     if (h == NULL) return NULL;
     heap_reset(h);
     hh_lock_acquire(&heaps_lock);
-    /* --profile must see every free: no heap owns a tag, so every free
-     * takes the slow path (hh_release) */
-    h->tag = heap_tags < HH_TAG_MAX && !hh_opt.profile ? (uint8_t)++heap_tags : HH_TAG_NONE;
+    /* --profile and the guard must see every free: no heap owns a tag, so
+     * every free takes the slow path (hh_release) */
+    h->tag = heap_tags < HH_TAG_MAX && !hh_opt.profile && !hh_guard ? (uint8_t)++heap_tags : HH_TAG_NONE;
     h->next_heap = heaps;
     heaps = h;
     hh_lock_release(&heaps_lock);

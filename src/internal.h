@@ -365,6 +365,7 @@ static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
 /* ------------------------------------------------------------------ globals */
 
 extern uintptr_t hh_key;                       /* random, set at init */
+extern size_t hh_guard; /* the guard's bytes after every block (guard.h), 0 when off */
 /* The thread's heap for the fast paths: never NULL. A thread without a heap
  * (not started yet, or exiting) has hh_empty_heap, whose pages are all the
  * empty page, so its fast paths fall through to the slow ones without a
@@ -393,11 +394,16 @@ extern uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
 #define HH_SMALL_ROOTS 20
 extern uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
 void hh_size_root_init(void);
+/* The direct page of a root with no page: its list reads as empty (page.c). */
+extern hh_page hh_empty_page;
 /* The root's current page, for the allocation fast paths. */
 static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *page) {
   heap->direct[root] = page;
-  if (root < HH_SMALL_ROOTS)
-    for (unsigned i = hh_small_from[root]; i < hh_small_from[root + 1]; i++) heap->small[i] = page;
+  if (root < HH_SMALL_ROOTS) {
+    /* the guard (guard.c) leaves small[] empty: its sizes take larger roots */
+    hh_page *fast = hh_guard ? &hh_empty_page : page;
+    for (unsigned i = hh_small_from[root]; i < hh_small_from[root + 1]; i++) heap->small[i] = fast;
+  }
 }
 
 /* ------------------------------------------------------------------ root.c */
@@ -438,7 +444,6 @@ static inline hh_mapping *hh_mapping_of(const void *p) {
 
 /* ------------------------------------------------------------------ page.c */
 
-extern hh_page hh_empty_page;
 /* Finds a page of the root with free ranges and makes it the root's direct
  * page. `map`: may take a new span (else the direct page becomes
  * hh_empty_page when none has free ranges). NULL when there is none. */

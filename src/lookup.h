@@ -26,6 +26,9 @@ static inline size_t hh_page_round(size_t n) { return (n + 4095) & ~(size_t)4095
 
 /* False (after reporting the misuse) when `p` is not a live range. */
 bool hh_lookup(const void *p, const char *call, hh_ref *ref);
+/* The guard's check of a block about to be freed (guard.c): damage is
+ * reported as heap corruption. */
+void hh_guard_check(void *p, const hh_ref *ref, const char *call);
 /* Frees the range `ref` describes. */
 void hh_release(void *p, const hh_ref *ref, const char *call);
 
@@ -35,6 +38,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call);
 typedef struct hh_block_info {
   const uint8_t *start;
   size_t size;
+  size_t room; /* bytes of its range, span or mapping */
   uint32_t site;
 } hh_block_info;
 bool hh_block_of(const void *p, hh_block_info *out);

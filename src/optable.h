@@ -53,6 +53,7 @@ enum {
   HH_O_ON_ERROR,
   HH_O_SYMBOLIZE_TIMEOUT,
   HH_O_PROFILE,
+  HH_O_GUARD,
   HH_O_VERSION, /* the command's own */
   HH_O_HELP,    /* the command's own */
   HH_O_LIB,     /* the command's own */
@@ -100,6 +101,7 @@ static const hh_optdef hh_optdefs[] = {
     {"on-error", HH_O_ON_ERROR, HH_OT_CHOICE, "abort|continue", 0, 0, false},
     {"symbolize-timeout", HH_O_SYMBOLIZE_TIMEOUT, HH_OT_NUM, NULL, 0, 3600000, false},
     {"profile", HH_O_PROFILE, HH_OT_BOOL, NULL, 0, 0, false},
+    {"guard", HH_O_GUARD, HH_OT_BOOL, NULL, 0, 0, false},
     {"version", HH_O_VERSION, HH_OT_FLAG, NULL, 0, 0, true},
     {"help", HH_O_HELP, HH_OT_FLAG, NULL, 0, 0, true},
     {"h", HH_O_HELP, HH_OT_FLAG, NULL, 0, 0, true},

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "guard.h"
 #include "internal.h"
 #include "lock.h"
 #include "optable.h"
@@ -239,6 +240,7 @@ static bool apply(const hh_optdef *d, const char *v) {
   case HH_O_ON_ERROR: hh_opt.on_error = strcmp(v, "continue") == 0; break;
   case HH_O_SYMBOLIZE_TIMEOUT: hh_opt.symbolize_ms = (int)strtol(v, NULL, 10); break;
   case HH_O_PROFILE: hh_opt.profile = hh_opt_bool(v); break;
+  case HH_O_GUARD: hh_opt.guard = hh_opt_bool(v) > 0; break;
   default: break; /* summary: read by the caller; the command's own */
   }
   return true;
@@ -287,7 +289,7 @@ static void read_options(const char *s, int *summary, int *asked) {
     }
     if (d->id == HH_O_SUMMARY) *summary = hh_opt_bool(value);
     else if (d->id != HH_O_ON_ERROR && d->id != HH_O_SYMBOLIZE_TIMEOUT && d->id != HH_O_VERBOSE &&
-             d->id != HH_O_DEFAULT_SUPPRESSIONS)
+             d->id != HH_O_DEFAULT_SUPPRESSIONS && d->id != HH_O_GUARD)
       *asked = 1;
   }
 }
@@ -312,6 +314,7 @@ static void read_environment(void) {
     if (summary < 0) hh_dprintf(2, "hahalloc: warning: ignoring HAHALLOC_SUMMARY=%s (expected 0 or 1)\n", v);
   }
   variable("HAHALLOC_ON_ERROR", "on-error");
+  variable("HAHALLOC_GUARD", "guard");
   if ((v = getenv("HAHALLOC_OUTPUT")) != NULL && *v) {
     asked = 1;
     hh_opt.output = output_option("HAHALLOC_OUTPUT", v);
@@ -350,16 +353,18 @@ void hh_options_init(void) {
   /* In a static binary the C library allocates before it can unwind a
    * stack: call sites are captured once our constructor runs. */
   hh_sites = hh_opt.report && hh_opt.stack_depth > 0 && !in_executable;
+  hh_guard = hh_opt.guard ? HH_GUARD_BYTES : 0;
   if (hh_opt.verbose)
     hh_dprintf(2,
                "hahalloc: pid %d: %s, report %s, output %s, format %d, leak check %d, kinds shown %x, "
                "kinds that are errors %x, stack depth %d, min size %zu, exit code %d, suppression files "
-               "%d, profile %s, on error %s, symboliser %s\n",
+               "%d, profile %s, on error %s, guard %s, symboliser %s\n",
                (int)getpid(), hh_opt.linked ? "linked" : "preloaded", hh_opt.report ? "on" : "off",
                hh_opt.output ? hh_opt.output : "stderr", hh_opt.format, hh_opt.leak_check,
                hh_opt.show_kinds, hh_opt.error_kinds, hh_opt.stack_depth, hh_opt.min_size,
                hh_opt.leak_exitcode, hh_opt.nsupp_files, hh_opt.profile ? "on" : "off",
-               hh_opt.on_error ? "continue" : "abort", hh_opt.addr2line ? hh_opt.addr2line : "none");
+               hh_opt.on_error ? "continue" : "abort", hh_opt.guard ? "on" : "off",
+               hh_opt.addr2line ? hh_opt.addr2line : "none");
 }
 
 /* Our constructor: the program is about to run. */

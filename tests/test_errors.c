@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -596,6 +597,105 @@ static void double_free_without_the_report_still_names_the_call(void **state) {
   hh_child_free(&c);
 }
 
+/* ------------------------------------------------------------ the guard (HAHALLOC_GUARD=1) */
+
+/* "<size>": a write one byte past the end of a block of that size, then
+ * its free. "exit": the same into a block still in use at exit. "clean": a
+ * program that uses every byte it may (malloc_usable_size included) and
+ * never one more: nothing may be reported. */
+unsigned char *guard_kept;
+
+static int child_guard(const char *what) {
+  if (!strcmp(what, "clean")) {
+    void *live[64] = {0};
+    uint64_t rng = 88172645463325252ull;
+    for (int i = 0; i < 20000; i++) {
+      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+      unsigned k = rng % 64;
+      size_t n = (rng >> 8) % (rng & 1 ? 300000 : 2000) + 1;
+      switch ((rng >> 40) % 4) {
+      case 0: free(live[k]); live[k] = malloc(n); break;
+      case 1: live[k] = realloc(live[k], n); break;
+      case 2: free(live[k]); live[k] = calloc(1, n); break;
+      default:
+        free(live[k]);
+        live[k] = NULL;
+        if (posix_memalign(&live[k], (size_t)16 << (rng >> 50) % 9, n) != 0) live[k] = NULL;
+        break;
+      }
+      if (live[k] == NULL) return child_fail("an allocation failed");
+      memset(live[k], (int)i, malloc_usable_size(live[k]));
+    }
+    for (int k = 0; k < 64; k++) free(live[k]);
+    dprintf(1, "survived\n");
+    return 0;
+  }
+  make_witnesses();
+  bool at_exit = !strcmp(what, "exit");
+  size_t n = at_exit ? 40 : strtoul(what, NULL, 10);
+  unsigned char *p = stacks_allocate_here(n);
+  if (p == NULL) return child_fail("malloc failed");
+  announce(p);
+  p[n] = 'A'; /* one byte past the end */
+  if (at_exit) {
+    guard_kept = HH_OPAQUE(p); /* still in use at exit: reachable from here */
+    return 0;
+  }
+  stacks_free_here(p);
+  int rc = heap_still_works(n);
+  if (rc == 0) dprintf(1, "survived\n");
+  return rc;
+}
+
+static void guard_names_a_write_past_the_end_at_free(void **state) {
+  const char *size = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", "HAHALLOC_GUARD=1", NULL};
+  hh_exec_self("guard", size, env, 60, &c);
+  if (!hh_child_aborted(&c)) fail_msg("expected SIGABRT, the child %s\n%s", hh_child_describe(&c), c.err);
+  char what[96];
+  snprintf(what, sizeof what, "a write past the end of the %s-byte block at 0x%s", size, reported_pointer(&c));
+  check_stacks(&c, what, "stacks_free_here", "stacks_allocate_here", true);
+  hh_child_free(&c);
+}
+
+static void guard_reports_and_frees_with_on_error_continue(void **state) {
+  const char *size = *state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_SUMMARY=0", "HAHALLOC_OUTPUT", "HAHALLOC_GUARD=1", NULL};
+  hh_exec_self("guard", size, env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("expected the write to be reported and survived, the child %s\n--- stdout:\n%s--- stderr:\n%s",
+             hh_child_describe(&c), c.out, c.err);
+  if (!hh_contains(c.err, "a write past the end") || !hh_contains(c.err, "stacks_free_here"))
+    fail_msg("the write past the end is not reported with its call:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+static void guard_exit_scan_names_a_live_block_written_past_its_end(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", "HAHALLOC_GUARD=1", NULL};
+  hh_exec_self("guard", "exit", env, 60, &c);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
+  char what[96];
+  snprintf(what, sizeof what, "the 40-byte block at 0x%s, still in use at exit", reported_pointer(&c));
+  const char *e = line_with(c.err, what);
+  if (e == NULL || line_with(e, "was allocated at:") == NULL || line_with(e, "stacks_allocate_here") == NULL)
+    fail_msg("the exit scan does not name the block written past its end and its allocation:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+static void guard_reports_nothing_for_a_program_that_stays_in_bounds(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", "HAHALLOC_GUARD=1", NULL};
+  hh_exec_self("guard", "clean", env, 120, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived") || hh_contains(c.err, "hahalloc: error"))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ the tests */
 
 typedef struct scenario {
@@ -723,7 +823,7 @@ SCENARIO(rehehalloc_freed_100, "rehehalloc")
 static const hh_child_entry children[] = {
     {"bad", child_bad_call}, {"write_after_free", child_write_after_free},
     {"forged_link", child_forged_link}, {"overflow", child_overflow},
-    {"stacks", child_stacks}, {NULL, NULL}};
+    {"stacks", child_stacks}, {"guard", child_guard}, {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -781,6 +881,18 @@ int main(int argc, char **argv) {
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
+#define GUARD(size)                                                                           \
+  {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, \
+   NULL, (void *)size},                                                                      \
+  {"guard, HAHALLOC_ON_ERROR=continue: a " size "-byte block", guard_reports_and_frees_with_on_error_continue, \
+   NULL, NULL, (void *)size}
+      GUARD("24"),
+      GUARD("1000"),
+      GUARD("1024"),
+      GUARD("200000"),
+      GUARD("5000000"),
+      cmocka_unit_test(guard_exit_scan_names_a_live_block_written_past_its_end),
+      cmocka_unit_test(guard_reports_nothing_for_a_program_that_stays_in_bounds),
   };
   return cmocka_run_group_tests_name("bad pointers and double frees", tests, NULL, NULL);
 }

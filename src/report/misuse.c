@@ -16,13 +16,15 @@
 #include <string.h>
 
 #include "format.h"
+#include "guard.h"
 #include "hooks.h"
 #include "lookup.h"
 #include "options.h"
 #include "report.h"
 
 #define LINED 10
-#define CALL_FRAMES 24 /* valgrind shows 12 by default; a little more costs nothing here */
+/* valgrind shows 12 frames by default; a few more cost nothing here */
+#define CALL_FRAMES 24
 
 static _Atomic unsigned errors;
 static __thread int inside; /* an error while writing one: first line only */
@@ -53,12 +55,14 @@ static int skip_own(const hh_frame *f, int n) {
   return 0;
 }
 
-void hh_misuse_stacks(const void *block) {
-  if (inside) return;
+/* The call's stack (when `call`) and the allocation of the block holding
+ * `block` (may be NULL). */
+static void write_stacks(const void *block, bool call) {
+  if (inside || hh_world_is_stopped()) return; /* a stopped thread may hold the loader's lock */
   inside = 1;
   uintptr_t pcs[CALL_FRAMES + HH_MAX_FRAMES];
   bool ours_left = false;
-  int ncall = hh_backtrace(pcs, CALL_FRAMES, &ours_left);
+  int ncall = call ? hh_backtrace(pcs, CALL_FRAMES, &ours_left) : 0;
   hh_block_info b = {0};
   bool known = block != NULL && hh_block_of(block, &b);
   uint32_t site = known ? b.site & ~HH_SITE_IGNORED : 0;
@@ -94,4 +98,18 @@ void hh_misuse_stacks(const void *block) {
   if (sym != NULL) hh_symbols_free(sym);
   if (frames != NULL) hh_report_unmap(frames, HH_MAX_SHOWN * sizeof *frames);
   inside = 0;
+}
+
+void hh_misuse_stacks(const void *block) { write_stacks(block, true); }
+
+void hh_misuse_overrun_at_exit(const void *block) {
+  hh_block_info b;
+  if (!hh_block_of(block, &b) || b.start != block) return;
+  size_t at = hh_guard_damage(block, b.size, b.room);
+  if (at == SIZE_MAX) return;
+  hh_dprintf(2,
+             "hahalloc: error: heap corruption: a write past the end of the %zu-byte block at %p, "
+             "still in use at exit: byte %zu past its end reads 0x%02x\n",
+             b.size, block, at, ((const uint8_t *)block)[b.size + at]);
+  write_stacks(block, false);
 }

@@ -228,6 +228,16 @@ typedef struct hh_world {
  * registers and waits). Never waits more than about 200 ms in all. */
 void hh_world_stop(hh_world *w);
 void hh_world_resume(void);
+/* Between the two: the other threads may be parked holding any lock (the
+ * loader's too), so nothing may walk a stack or spawn a process. */
+bool hh_world_is_stopped(void);
+
+/* ------------------------------------------------------------------ misuse.c */
+
+/* HAHALLOC_GUARD, after the exit scan: the block at `block` (a live block
+ * whose canary the scan found overwritten) is told on stderr with its
+ * allocation's stack. */
+void hh_misuse_overrun_at_exit(const void *block);
 
 /* ------------------------------------------------------------------ scan.c */
 
@@ -273,6 +283,8 @@ typedef struct hh_scan {
   int threads, threads_missed;
   uint64_t anchor_bytes; /* anchor memory read */
   uint64_t faults;       /* reads the fault guard caught */
+  uint64_t overrun;      /* HAHALLOC_GUARD: live blocks whose canary was overwritten */
+  uintptr_t overrun_at[8]; /* the first of them */
   size_t scan_bytes;     /* the scan's own memory */
   bool failed;           /* out of memory: totals only */
 } hh_scan;

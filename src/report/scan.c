@@ -50,6 +50,7 @@
 #include "clock.h"
 #include "fast.h"
 #include "format.h"
+#include "guard.h"
 #include "os.h"
 #include "report.h"
 #include "stats.h"
@@ -781,6 +782,18 @@ struct group {
   hh_group g;
 };
 
+/* HAHALLOC_GUARD: the canary after a live block (guard.c). Large and
+ * oversize blocks were given at least HH_GUARD_BYTES more than asked. */
+static void overrun_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
+  (void)mark;
+  (void)site;
+  size_t room = root < HH_ROOTS ? hh_root_size[root] : size + HH_GUARD_BYTES;
+  if (size > room || hh_guard_damage((const void *)start, size, room) == SIZE_MAX) return;
+  hh_scan *s = S.s;
+  if (s->overrun < sizeof s->overrun_at / sizeof *s->overrun_at) s->overrun_at[s->overrun] = start;
+  s->overrun++;
+}
+
 static void tally_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   hh_scan *s = S.s;
   s->live_bytes += size;
@@ -903,6 +916,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
     file_exclusions();
     classify(&w);
     each_block(tally_cb);
+    if (hh_guard) each_block(overrun_cb);
   }
   guard_remove();
   hh_world_resume();

@@ -246,6 +246,7 @@ static void callsite_set(hh_callsite_cache *t, size_t i, uintptr_t ret, uint32_t
 /* The new entry takes the first place; the one it displaces moves to the
  * second (hh_callsite_index). */
 void hh_callsite_remember(hh_heap *heap, uintptr_t ret, uint32_t id) {
+  if (hh_guard) return; /* every allocation must reach hh_track_new_site */
   hh_callsite_cache *t = &heap->callsite;
   size_t i = hh_callsite_index(ret);
   uintptr_t old = t->ret[i];

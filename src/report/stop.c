@@ -125,7 +125,12 @@ static int list_tasks(int *tids, int cap) {
 
 #define MAX_TASKS 16384
 
+static _Atomic int world_stopped; /* from hh_world_stop to hh_world_resume */
+
+bool hh_world_is_stopped(void) { return atomic_load_explicit(&world_stopped, memory_order_relaxed) != 0; }
+
 void hh_world_stop(hh_world *w) {
+  atomic_store(&world_stopped, 1);
   memset(w, 0, sizeof *w);
   static int tids[MAX_TASKS], sent[MAX_TASKS];
   int self = (int)sys_gettid(), nsent = 0;
@@ -176,6 +181,7 @@ void hh_world_stop(hh_world *w) {
 }
 
 void hh_world_resume(void) {
+  atomic_store(&world_stopped, 0);
   if (!atomic_load(&stopping)) return;
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);

@@ -15,9 +15,12 @@
  * what every request grows by. */
 
 /* The canary byte at address `at`: from the address and the process's key,
- * so that no constant a program writes matches it everywhere. */
+ * so that no constant a program writes matches it everywhere, and in
+ * 0x80..0xfe, so that the writes that overflow most (a string's bytes, its
+ * terminating NUL, 0xff) never match it at all. */
 static inline uint8_t hh_guard_byte(uintptr_t at) {
-  return (uint8_t)(((at ^ hh_key) * 0x9e3779b97f4a7c15ULL) >> 56);
+  uint8_t b = (uint8_t)(0x80 | ((at ^ hh_key) * 0x9e3779b97f4a7c15ULL) >> 57);
+  return b == 0xff ? 0xfe : b;
 }
 /* Canary bytes after a block of `size` requested bytes in `room` bytes. */
 static inline size_t hh_guard_len(size_t size, size_t room) {

@@ -636,7 +636,7 @@ static int child_guard(const char *what) {
   unsigned char *p = stacks_allocate_here(n);
   if (p == NULL) return child_fail("malloc failed");
   announce(p);
-  p[n] = 'A'; /* one byte past the end */
+  p[n] = 'A'; /* one byte past the end: ASCII, which no canary byte equals */
   if (at_exit) {
     guard_kept = HH_OPAQUE(p); /* still in use at exit: reachable from here */
     return 0;

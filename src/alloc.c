@@ -93,11 +93,11 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
                             void *frame) {
   hh_oversize *o = hh_oversize_alloc(size + hh_guard, align);
   if (o == NULL) return enomem();
+  if (zero && o->dirty) zero_range(o->user, size); /* may purge the canary's page: first */
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);
   }
-  if (zero && o->dirty) zero_range(o->user, size);
   o->site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(o->site, size);
   hh_stats_alloc_big(heap, size, o->map_size);

@@ -26,7 +26,7 @@
 #include "stats.h"
 
 hh_heap hh_empty_heap = {.small = {[0 ... HH_SMALL_DIRECT / HH_ALIGN] = &hh_empty_page},
-                         .direct = {[0 ... HH_ROOTS - 1] = &hh_empty_page},
+                         .direct = {[0 ... HH_NO_ROOT] = &hh_empty_page},
                          .tag = HH_TAG_NONE};
 __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec"))) = &hh_empty_heap;
 uintptr_t hh_key;
@@ -85,7 +85,7 @@ void hh_init(void) {
 }
 
 static void heap_reset(hh_heap *h) {
-  for (unsigned r = 0; r < HH_ROOTS; r++) hh_heap_set_direct(h, r, &hh_empty_page);
+  for (unsigned r = 0; r <= HH_NO_ROOT; r++) hh_heap_set_direct(h, r, &hh_empty_page);
   if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 

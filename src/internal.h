@@ -109,6 +109,7 @@
 #define HH_LARGE_MAX ((HH_SLICES - 1) * HH_SLICE_SIZE) /* largest large range */
 #define HH_SMALL_DIRECT 1024                         /* sizes with a direct root table */
 #define HH_ROOTS 48
+#define HH_NO_ROOT HH_ROOTS /* a direct[] slot that never holds a page */
 #define HH_MAX_REQUEST (((size_t)1 << 47) - HH_MAPPING_SIZE)
 
 /* ------------------------------------------------------------------ types */
@@ -314,7 +315,8 @@ typedef struct hh_heap {
    * (size + 15) / 16: the malloc fast path's one lookup for small sizes.
    * Mirrors direct[] (hh_heap_set_direct), never NULL. */
   hh_page *small[HH_SMALL_DIRECT / HH_ALIGN + 1];
-  hh_page *direct[HH_ROOTS];       /* current page per root, never NULL */
+  hh_page *direct[HH_ROOTS + 1];   /* current page per root, never NULL; the last,
+                                      HH_NO_ROOT, always hh_empty_page */
   hh_queue queue[HH_ROOTS];        /* pages with (possibly) free ranges */
   hh_queue full;                   /* pages found full, and large ranges */
   hh_queue spans[HH_SLICES];       /* free spans by slice count */

@@ -149,7 +149,7 @@ static hh_lock addr2line_lock = HH_LOCK_INIT;
 static bool addr2line_found;
 
 const char *hh_opt_symboliser(void) {
-  if (hh_opt.secure) return NULL;
+  if (hh_opt.secure || getauxval(AT_SECURE) != 0) return NULL; /* even before start-up */
   hh_lock_acquire(&addr2line_lock);
   if (!addr2line_found) hh_opt.addr2line = find_addr2line(getenv("HAHALLOC_ADDR2LINE"));
   addr2line_found = true;

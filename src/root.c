@@ -32,8 +32,10 @@ uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
 
 void hh_size_root_init(void) {
   for (size_t i = 0; i <= HH_MEDIUM_MAX / HH_ALIGN; i++)
-    hh_size_root[i] = (uint8_t)hh_root_of(i * HH_ALIGN + hh_guard <= HH_MEDIUM_MAX ? i * HH_ALIGN + hh_guard
-                                                                               : HH_MEDIUM_MAX);
+    /* under the guard, sizes too close to the largest root for its bytes
+     * take no root: the slow path serves them as large ranges */
+    hh_size_root[i] = (uint8_t)(i * HH_ALIGN + hh_guard <= HH_MEDIUM_MAX ? hh_root_of(i * HH_ALIGN + hh_guard)
+                                                                         : HH_NO_ROOT);
   /* hh_small_root is sorted: each root's indexes follow the previous root's */
   for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;)
     hh_small_from[hh_small_root[i]] = (uint8_t)i;

@@ -607,6 +607,17 @@ unsigned char *guard_kept;
 
 static int child_guard(const char *what) {
   if (!strcmp(what, "clean")) {
+    /* a big calloc served from a freed mapping zeroes it by purging pages:
+     * the canary must survive that */
+    for (size_t n = 4128753; n <= 5000000; n += 871247) {
+      void *big = malloc(n);
+      if (big == NULL) return child_fail("malloc failed");
+      memset(big, 1, n);
+      free(big);
+      big = calloc(1, n);
+      if (big == NULL) return child_fail("calloc failed");
+      free(big);
+    }
     void *live[64] = {0};
     uint64_t rng = 88172645463325252ull;
     for (int i = 0; i < 20000; i++) {
@@ -633,6 +644,12 @@ static int child_guard(const char *what) {
   make_witnesses();
   bool at_exit = !strcmp(what, "exit");
   size_t n = at_exit ? 40 : strtoul(what, NULL, 10);
+  /* blocks of the largest small root first, two of them freed again, so
+   * that the fast path has a page of that root to take from for n too */
+  void *warm[4] = {NULL};
+  for (int i = 0; i < 4 && n > 65536 && n <= 131072; i++) warm[i] = HH_OPAQUE(malloc(120000));
+  free(warm[1]);
+  free(warm[2]);
   unsigned char *p = stacks_allocate_here(n);
   if (p == NULL) return child_fail("malloc failed");
   announce(p);
@@ -642,6 +659,8 @@ static int child_guard(const char *what) {
     return 0;
   }
   stacks_free_here(p);
+  free(warm[0]);
+  free(warm[3]);
   int rc = heap_still_works(n);
   if (rc == 0) dprintf(1, "survived\n");
   return rc;
@@ -889,6 +908,8 @@ int main(int argc, char **argv) {
       GUARD("24"),
       GUARD("1000"),
       GUARD("1024"),
+      GUARD("131064"), /* within the guard's bytes of the largest small root */
+      GUARD("131072"),
       GUARD("200000"),
       GUARD("5000000"),
       cmocka_unit_test(guard_exit_scan_names_a_live_block_written_past_its_end),

@@ -8,9 +8,10 @@
  * twice still names the allocation of its last life.
  *
  * File and line come from addr2line, spawned as for the exit report, for
- * the first LINED errors; later ones (HAHALLOC_ON_ERROR=continue) get the
- * function names of the symbol tables only, so that a program that makes
- * the same mistake in a loop is not slowed by a process per call.
+ * the first LINED errors; the next ones, up to NAMED, get the function
+ * names of the symbol tables; later ones (a mistake made in a loop under
+ * HAHALLOC_ON_ERROR=continue) their first line only, so that the program
+ * is not slowed by files read and processes run for every call.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "report.h"
 
 #define LINED 10
+#define NAMED 100
 /* valgrind shows 12 frames by default; a few more cost nothing here */
 #define CALL_FRAMES 24
 
@@ -40,57 +42,68 @@ static void write_frames(hh_out *o, const hh_frame *f, int n) {
 }
 
 /* hahalloc linked into the program (hh_backtrace could not tell its frames
- * by their object): they end at the public entry point, the first frame
- * that bears one of its names. */
-static int skip_own(const hh_frame *f, int n) {
-  static const char *const entries[] = {
-      "malloc",  "calloc",      "realloc",  "reallocarray", "free",      "cfree",
-      "memalign", "aligned_alloc", "posix_memalign", "valloc", "pvalloc", "malloc_usable_size",
-      "hahalloc", "chahalloc", "rehehalloc", "frhehe", "operator new", "operator delete"};
-  for (int i = 0; i < n && i < 16; i++)
-    for (size_t k = 0; f[i].function && k < sizeof entries / sizeof *entries; k++)
-      if (strncmp(f[i].function, entries[k], strlen(entries[k])) == 0 &&
-          (f[i].function[strlen(entries[k])] == '\0' || entries[k][0] == 'o'))
-        return i + 1;
-  return 0;
+ * by their object): the walk starts in the allocator, whose functions are
+ * hh_* or named here (the error path's own), up to the public entry point,
+ * which the fast paths may have inlined. */
+static bool own_function(const char *name) {
+  static const char *const own[] = {
+      "malloc", "calloc", "realloc", "reallocarray", "free", "cfree", "memalign", "aligned_alloc",
+      "posix_memalign", "valloc", "pvalloc", "malloc_usable_size", "hahalloc", "chahalloc",
+      "rehehalloc", "frhehe", "write_stacks", "error_end", "remote_free", "alloc_from_root",
+      "alloc_large", "alloc_oversize", "calloc_at"};
+  if (name == NULL) return false;
+  if (strncmp(name, "hh_", 3) == 0 || strncmp(name, "operator new", 12) == 0 ||
+      strncmp(name, "operator delete", 15) == 0)
+    return true;
+  for (size_t k = 0; k < sizeof own / sizeof *own; k++)
+    if (strcmp(name, own[k]) == 0) return true;
+  return false;
 }
 
-/* The call's stack (when `call`) and the allocation of the block holding
- * `block` (may be NULL). */
-static void write_stacks(const void *block, bool call) {
+static int skip_own(const hh_frame *f, int n) {
+  int i = 0;
+  while (i < n && own_function(f[i].function)) i++;
+  return i < n ? i : 0; /* all of them ours: show them rather than nothing */
+}
+
+/* The call's stack (when `call`) and the allocation of the block `b` (may
+ * be NULL). */
+static void write_stacks(const hh_block_info *b, bool call) {
   if (inside || hh_world_is_stopped()) return; /* a stopped thread may hold the loader's lock */
+  unsigned nth = atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
+  if (nth >= NAMED) {
+    if (nth == NAMED)
+      hh_dprintf(2, "hahalloc:  (more than %d errors: the next ones are shown without stacks)\n", NAMED);
+    return;
+  }
   inside = 1;
   uintptr_t pcs[CALL_FRAMES + HH_MAX_FRAMES];
   bool ours_left = false;
   int ncall = call ? hh_backtrace(pcs, CALL_FRAMES, &ours_left) : 0;
-  hh_block_info b = {0};
-  bool known = block != NULL && hh_block_of(block, &b);
-  uint32_t site = known ? b.site & ~HH_SITE_IGNORED : 0;
+  uint32_t site = b != NULL ? b->site & ~HH_SITE_IGNORED : 0;
   int nsite = 0;
   const uintptr_t *spcs = site ? hh_site_frames(site, &nsite) : NULL;
   if (spcs == NULL) nsite = 0;
   if (nsite > HH_MAX_FRAMES) nsite = HH_MAX_FRAMES;
-  memcpy(pcs + ncall, spcs, (size_t)nsite * sizeof *pcs);
+  if (nsite > 0) memcpy(pcs + ncall, spcs, (size_t)nsite * sizeof *pcs);
 
-  bool lined = atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed) < LINED;
-  hh_symbols *sym = ncall + nsite > 0 ? hh_symbols_resolve(pcs, NULL, (size_t)(ncall + nsite), lined) : NULL;
+  hh_symbols *sym = ncall + nsite > 0 ? hh_symbols_resolve(pcs, NULL, (size_t)(ncall + nsite), nth < LINED) : NULL;
   hh_frame *frames = hh_report_map(HH_MAX_SHOWN * sizeof *frames);
-  if (frames == NULL) sym = NULL; /* the first line alone, then */
   hh_out o;
   hh_out_open_mem(&o);
-  if (sym != NULL && ncall > 0) {
+  if (sym != NULL && frames != NULL && ncall > 0) {
     int n = hh_pcs_display(sym, pcs, ncall, frames, HH_MAX_SHOWN);
     int skip = ours_left ? skip_own(frames, n) : 0;
     write_frames(&o, frames + skip, n - skip);
   }
-  if (known && b.size > 0) {
-    if (sym != NULL && nsite > 0) {
-      hh_out_printf(&o, "hahalloc:  the %zu-byte block at %p was allocated at:\n", b.size,
-                    (const void *)b.start);
+  if (b != NULL && b->size > 0) {
+    if (sym != NULL && frames != NULL && nsite > 0) {
+      hh_out_printf(&o, "hahalloc:  the %zu-byte block at %p was allocated at:\n", b->size,
+                    (const void *)b->start);
       write_frames(&o, frames, hh_pcs_display(sym, pcs + ncall, nsite, frames, HH_MAX_SHOWN));
     } else if (!hh_sites) {
       hh_out_printf(&o, "hahalloc:  (run it under the hahalloc command to learn where the %zu-byte "
-                        "block at %p was allocated)\n", b.size, (const void *)b.start);
+                        "block at %p was allocated)\n", b->size, (const void *)b->start);
     }
   }
   hh_dest_write((hh_dest_t){2, false}, o.buf, o.len);
@@ -100,16 +113,17 @@ static void write_stacks(const void *block, bool call) {
   inside = 0;
 }
 
-void hh_misuse_stacks(const void *block) { write_stacks(block, true); }
-
-void hh_misuse_overrun_at_exit(const void *block) {
+void hh_misuse_stacks(const void *block) {
   hh_block_info b;
-  if (!hh_block_of(block, &b) || b.start != block) return;
-  size_t at = hh_guard_damage(block, b.size, b.room);
-  if (at == SIZE_MAX) return;
+  bool known = block != NULL && hh_block_of(block, &b);
+  write_stacks(known ? &b : NULL, true);
+}
+
+void hh_misuse_overrun_at_exit(const hh_overrun *r) {
   hh_dprintf(2,
-             "hahalloc: error: heap corruption: a write past the end of the %zu-byte block at %p, "
-             "still in use at exit: byte %zu past its end reads 0x%02x\n",
-             b.size, block, at, ((const uint8_t *)block)[b.size + at]);
-  write_stacks(block, false);
+             "hahalloc: error: heap corruption: a write past the end of the %llu-byte block at %p, "
+             "still in use at exit: byte %u past its end reads 0x%02x\n",
+             (unsigned long long)r->size, (void *)r->start, r->at, r->value);
+  hh_block_info b = {(const uint8_t *)r->start, (size_t)r->size, 0, r->site};
+  write_stacks(&b, false);
 }

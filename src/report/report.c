@@ -373,7 +373,7 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   long ms = (long)(hh_now_ms() - t0);
   if (why == NULL && q->at_exit)
     for (uint64_t i = 0; i < s.overrun && i < sizeof s.overrun_at / sizeof *s.overrun_at; i++)
-      hh_misuse_overrun_at_exit((const void *)s.overrun_at[i]);
+      hh_misuse_overrun_at_exit(&s.overrun_at[i]);
   if (why != NULL) {
     if (q->dest.fd >= 0) {
       hh_out o;

@@ -232,13 +232,6 @@ void hh_world_resume(void);
  * loader's too), so nothing may walk a stack or spawn a process. */
 bool hh_world_is_stopped(void);
 
-/* ------------------------------------------------------------------ misuse.c */
-
-/* HAHALLOC_GUARD, after the exit scan: the block at `block` (a live block
- * whose canary the scan found overwritten) is told on stderr with its
- * allocation's stack. */
-void hh_misuse_overrun_at_exit(const void *block);
-
 /* ------------------------------------------------------------------ scan.c */
 
 /* valgrind's leak kinds (their names: hh_kind_names in optable.h) */
@@ -262,6 +255,16 @@ typedef struct hh_group {
  * suppressed. Site ids stay far below it. */
 #define HH_SITE_IGNORED 0x80000000u
 
+/* A live block whose guard canary (guard.c) the scan found overwritten:
+ * read while the world was stopped, told once it runs again. */
+typedef struct hh_overrun {
+  uintptr_t start;
+  uint64_t size;
+  uint32_t site;
+  uint32_t at;   /* bytes past the end of the first damaged one */
+  uint8_t value; /* what it reads */
+} hh_overrun;
+
 typedef struct hh_scan {
   /* inputs */
   uintptr_t own_sp;     /* the reporting thread's stack is scanned from here up */
@@ -284,7 +287,7 @@ typedef struct hh_scan {
   uint64_t anchor_bytes; /* anchor memory read */
   uint64_t faults;       /* reads the fault guard caught */
   uint64_t overrun;      /* HAHALLOC_GUARD: live blocks whose canary was overwritten */
-  uintptr_t overrun_at[8]; /* the first of them */
+  hh_overrun overrun_at[8]; /* the first of them */
   size_t scan_bytes;     /* the scan's own memory */
   bool failed;           /* out of memory: totals only */
 } hh_scan;
@@ -295,6 +298,13 @@ typedef struct hh_scan {
  * allocator lock. */
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns);
 void hh_scan_free(hh_scan *s);
+
+/* ------------------------------------------------------------------ misuse.c */
+
+/* HAHALLOC_GUARD, after the exit scan (the world runs again): a live block
+ * whose canary the scan found overwritten, told on stderr with its
+ * allocation's stack. */
+void hh_misuse_overrun_at_exit(const hh_overrun *r);
 
 /* ------------------------------------------------------------------ symbols.c */
 

@@ -786,11 +786,12 @@ struct group {
  * oversize blocks were given at least HH_GUARD_BYTES more than asked. */
 static void overrun_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)mark;
-  (void)site;
   size_t room = root < HH_ROOTS ? hh_root_size[root] : size + HH_GUARD_BYTES;
-  if (size > room || hh_guard_damage((const void *)start, size, room) == SIZE_MAX) return;
+  size_t at = size > room ? SIZE_MAX : hh_guard_damage((const void *)start, size, room);
+  if (at == SIZE_MAX) return;
   hh_scan *s = S.s;
-  if (s->overrun < sizeof s->overrun_at / sizeof *s->overrun_at) s->overrun_at[s->overrun] = start;
+  if (s->overrun < sizeof s->overrun_at / sizeof *s->overrun_at)
+    s->overrun_at[s->overrun] = (hh_overrun){start, size, site, (uint32_t)at, ((const uint8_t *)start)[size + at]};
   s->overrun++;
 }
 

@@ -67,8 +67,13 @@ typedef struct spawn {
 static __attribute__((noreturn)) void helper_main(spawn *a) {
   RAW(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
   if (RAW(SYS_getppid, 0) != a->parent) RAW(SYS_exit, 127); /* the go-between is already gone */
+  /* Both moved above 2 first: the pipe may be fd 1 or /dev/null fd 0 (the
+   * program closed them), and dup2 onto itself would keep close-on-exec. */
+  long out = RAW(SYS_fcntl, a->out, F_DUPFD, 3);
   long null = RAW(SYS_open, "/dev/null", O_RDWR);
-  if (null < 0 || RAW(SYS_dup2, a->out, 1) < 0 || RAW(SYS_dup2, null, 0) < 0 || RAW(SYS_dup2, null, 2) < 0)
+  if (null >= 0 && null < 3) null = RAW(SYS_fcntl, null, F_DUPFD, 3);
+  if (out < 0 || null < 0 || RAW(SYS_dup2, out, 1) < 0 || RAW(SYS_dup2, null, 0) < 0 ||
+      RAW(SYS_dup2, null, 2) < 0)
     RAW(SYS_exit, 127);
   if (RAW(SYS_close_range, 3, ~0u, 0) != 0)
     for (int fd = 3; fd < 65536; fd++) RAW(SYS_close, fd);

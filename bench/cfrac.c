@@ -157,7 +157,7 @@ int main(int argc, char **argv) {
   for (long r = 0; r < rounds; r++)
     for (uint64_t D = 2; D <= (uint64_t)dmax; D++) sum += expand(D, terms);
   double el = now_sec() - t0;
-  printf("ok cfrac dmax=%ld terms=%d allocs=%lu time=%.4f ns_per_alloc=%.1f sum=%llu\n", dmax,
-         terms, allocs, el, el * 1e9 / (double)allocs, (unsigned long long)sum);
+  printf("ok cfrac dmax=%ld terms=%d allocs=%lu time=%.4f ns_per_alloc=%.1f sum=%llu\n", dmax, terms, allocs, el,
+         el * 1e9 / (double)allocs, (unsigned long long)sum);
   return 0;
 }

@@ -72,8 +72,7 @@ int main(int argc, char **argv) {
   for (int t = 0; t < threads; t++) sum += jobs[t].checksum;
   /* A malloc/free pair per step per thread, plus filling and emptying. */
   long pairs = (steps + slots) * threads;
-  printf("ok churn threads=%d steps=%ld slots=%ld pairs=%ld time=%.4f ns_per_pair=%.1f sum=%llu\n",
-         threads, steps, slots, pairs, el, el * 1e9 / (double)pairs * threads,
-         (unsigned long long)(sum & 0xffff));
+  printf("ok churn threads=%d steps=%ld slots=%ld pairs=%ld time=%.4f ns_per_pair=%.1f sum=%llu\n", threads, steps,
+         slots, pairs, el, el * 1e9 / (double)pairs * threads, (unsigned long long)(sum & 0xffff));
   return 0;
 }

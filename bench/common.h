@@ -38,10 +38,13 @@ static BENCH_UNUSED long arg_long(int argc, char **argv, const char *key, long d
       char *end;
       long v = strtol(argv[i] + kl + 1, &end, 0);
       switch (*end) {
-        case 'k': case 'K': v <<= 10; break;
-        case 'm': case 'M': v <<= 20; break;
-        case 'g': case 'G': v <<= 30; break;
-        default: break;
+      case 'k':
+      case 'K': v <<= 10; break;
+      case 'm':
+      case 'M': v <<= 20; break;
+      case 'g':
+      case 'G': v <<= 30; break;
+      default: break;
       }
       return v;
     }
@@ -86,9 +89,7 @@ static inline uint64_t rng_next(uint64_t *s) {
 }
 
 /* Uniform in [0, n) (n < 2^32; the tiny bias does not matter here). */
-static inline uint64_t rng_below(uint64_t *s, uint64_t n) {
-  return ((rng_next(s) >> 32) * n) >> 32;
-}
+static inline uint64_t rng_below(uint64_t *s, uint64_t n) { return ((rng_next(s) >> 32) * n) >> 32; }
 
 /* Uniform in [lo, hi]. */
 static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi) {
@@ -181,8 +182,7 @@ static BENCH_UNUSED void run_jobs(void *(*fn)(void *), void *jobs, size_t size, 
     return;
   }
   for (int t = 0; t < n; t++)
-    if (pthread_create(&tid[t], NULL, fn, (char *)jobs + (size_t)t * size) != 0)
-      fail("pthread_create", (size_t)t);
+    if (pthread_create(&tid[t], NULL, fn, (char *)jobs + (size_t)t * size) != 0) fail("pthread_create", (size_t)t);
   for (int t = 0; t < n; t++) pthread_join(tid[t], NULL);
 }
 

@@ -32,8 +32,7 @@ int main(int argc, char **argv) {
   for (long k = 0; k < steps; k++) {
     long i = (long)rng_below(&rng, (uint64_t)live);
     if (p[i]) {
-      if (p[i][0] != (unsigned char)i || p[i][len[i] - 1] != (unsigned char)i)
-        fail("block corrupted", len[i]);
+      if (p[i][0] != (unsigned char)i || p[i][len[i] - 1] != (unsigned char)i) fail("block corrupted", len[i]);
       free(p[i]);
     }
     size_t s = rng_log_range(&rng, min, max);

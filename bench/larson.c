@@ -67,8 +67,7 @@ int main(int argc, char **argv) {
   size_t min = (size_t)arg_long(argc, argv, "min", 8);
   size_t max = (size_t)arg_long(argc, argv, "max", 1000);
   uint64_t seed = (uint64_t)arg_long(argc, argv, "seed", 1);
-  if (threads < 1 || threads > 256 || slots < 1 || gens < 1 || min < 1 || max < min)
-    fail("bad arguments", 0);
+  if (threads < 1 || threads > 256 || slots < 1 || gens < 1 || min < 1 || max < min) fail("bad arguments", 0);
 
   pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
@@ -78,8 +77,14 @@ int main(int argc, char **argv) {
   uint64_t rng = seed;
   for (int t = 0; t < threads; t++) {
     chain *c = &ch[t];
-    *c = (chain){.slots = slots, .ops = ops, .gens = gens, .min = min, .max = max,
-                 .rng = seed * 31337 + (uint64_t)t, .lock = &lock, .done_cv = &done_cv,
+    *c = (chain){.slots = slots,
+                 .ops = ops,
+                 .gens = gens,
+                 .min = min,
+                 .max = max,
+                 .rng = seed * 31337 + (uint64_t)t,
+                 .lock = &lock,
+                 .done_cv = &done_cv,
                  .running = &running};
     c->slot = xmalloc(sizeof(void *) * (size_t)slots);
     c->len = xmalloc(sizeof(size_t) * (size_t)slots);

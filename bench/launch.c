@@ -63,8 +63,7 @@ int main(int argc, char **argv) {
   if (timeout) alarm(timeout);
   int status = 0;
   struct rusage ru;
-  while (wait4(pid, &status, 0, &ru) < 0) {
-  }
+  while (wait4(pid, &status, 0, &ru) < 0) {}
   clock_gettime(CLOCK_MONOTONIC, &t1);
   alarm(0);
   double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;

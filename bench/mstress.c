@@ -81,8 +81,7 @@ int main(int argc, char **argv) {
   nlocal = arg_long(argc, argv, "local", 512);
   ntransfer = arg_long(argc, argv, "transfer", 1024);
   base_seed = (uint64_t)arg_long(argc, argv, "seed", 1);
-  if (threads < 1 || threads > 256 || iters < 1 || nlocal < 1 || ntransfer < 1)
-    fail("bad arguments", 0);
+  if (threads < 1 || threads > 256 || iters < 1 || nlocal < 1 || ntransfer < 1) fail("bad arguments", 0);
   transfer = calloc((size_t)ntransfer, sizeof(*transfer));
   if (!transfer) fail("calloc", 0);
 
@@ -90,8 +89,7 @@ int main(int argc, char **argv) {
   for (long it = 0; it < iters; it++) {
     pthread_t tid[256];
     for (int t = 0; t < threads; t++)
-      if (pthread_create(&tid[t], NULL, worker,
-                         (void *)(uintptr_t)(base_seed * 1000003 + (uint64_t)(it * 256 + t))))
+      if (pthread_create(&tid[t], NULL, worker, (void *)(uintptr_t)(base_seed * 1000003 + (uint64_t)(it * 256 + t))))
         fail("pthread_create", 0);
     for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
   }

@@ -84,7 +84,6 @@ int main(int argc, char **argv) {
   long nodes = check(long_lived, depth);
   for (int t = 0; t < threads; t++) nodes += jobs[t].nodes;
   destroy(long_lived);
-  printf("ok trees depth=%d threads=%d nodes=%ld time=%.4f\n", depth, threads, nodes,
-         now_sec() - t0);
+  printf("ok trees depth=%d threads=%d nodes=%ld time=%.4f\n", depth, threads, nodes, now_sec() - t0);
   return 0;
 }

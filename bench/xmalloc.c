@@ -27,8 +27,7 @@ static struct {
   batch *head, *tail;
   long queued, depth;
   int producers_left;
-} q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-       0, 0, 0};
+} q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0};
 
 static long per_producer, batch_size;
 static size_t min_size, max_size;
@@ -115,8 +114,8 @@ int main(int argc, char **argv) {
   min_size = (size_t)arg_long(argc, argv, "min", 16);
   max_size = (size_t)arg_long(argc, argv, "max", 128);
   base_seed = (uint64_t)arg_long(argc, argv, "seed", 1);
-  if (producers < 1 || consumers < 1 || producers + consumers > 256 || batch_size < 1 ||
-      q.depth < 1 || min_size < 16 || max_size < min_size || max_size >= (1UL << 48))
+  if (producers < 1 || consumers < 1 || producers + consumers > 256 || batch_size < 1 || q.depth < 1 || min_size < 16 ||
+      max_size < min_size || max_size >= (1UL << 48))
     fail("bad arguments (min must be at least 16)", 0);
   per_producer = items / producers;
   q.producers_left = producers;
@@ -127,14 +126,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < consumers; i++)
     if (pthread_create(&tid[i], NULL, consumer, &freed[i])) fail("pthread_create", 0);
   for (int i = 0; i < producers; i++)
-    if (pthread_create(&tid[consumers + i], NULL, producer, (void *)(uintptr_t)i))
-      fail("pthread_create", 0);
+    if (pthread_create(&tid[consumers + i], NULL, producer, (void *)(uintptr_t)i)) fail("pthread_create", 0);
   for (int i = 0; i < producers + consumers; i++) pthread_join(tid[i], NULL);
   double el = now_sec() - t0;
   uint64_t total = 0;
   for (int i = 0; i < consumers; i++) total += freed[i];
   if (total != (uint64_t)(per_producer * producers)) fail("lost blocks", (size_t)total);
-  printf("ok xmalloc producers=%d consumers=%d items=%llu time=%.4f ns_per_item=%.1f\n", producers,
-         consumers, (unsigned long long)total, el, el * 1e9 / (double)total);
+  printf("ok xmalloc producers=%d consumers=%d items=%llu time=%.4f ns_per_item=%.1f\n", producers, consumers,
+         (unsigned long long)total, el, el * 1e9 / (double)total);
   return 0;
 }

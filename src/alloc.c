@@ -23,8 +23,7 @@ static void *enomem(void) {
 /* The fast path's generic half for a root: an empty direct page, the last
  * range of a list, or a link that does not decode (reported, then the page's
  * lists are rebuilt and the allocation tries again). */
-static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zero, void *ret,
-                             void *frame) {
+static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zero, void *ret, void *frame) {
   for (;;) {
     hh_page *page = heap->direct[root];
     if (page->free >= page->capacity) { /* hh_empty_page, or an empty list */
@@ -51,16 +50,18 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
  * the heap's call-site table: look at its second place, else capture the
  * site (which fills the table at depth 1) or, with no sites captured, enter
  * the address with site 0. Then record. */
-void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                        void *frame) {
+void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) {
   HH_TAIL_ENTRY(ret, frame);
   uintptr_t r = (uintptr_t)ret;
   size_t idx = hh_range_index(page, b);
   size_t second = hh_callsite_index(r) ^ 1;
   uint32_t site = 0;
-  if (heap->callsite.ret[second] == r) site = heap->callsite.id[second];
-  else if (hh_sites) site = hh_site_capture(ret, frame);
-  else hh_callsite_remember(heap, r, 0);
+  if (heap->callsite.ret[second] == r)
+    site = heap->callsite.id[second];
+  else if (hh_sites)
+    site = hh_site_capture(ret, frame);
+  else
+    hh_callsite_remember(heap, r, 0);
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(site, size);
   hh_track_set(&page->track[idx], site, size);
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(b, size, page->block_size);
@@ -73,8 +74,10 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
  * are ever cleared, as with a fresh mapping. */
 #define ZERO_BY_PURGE ((size_t)256 << 10)
 static void zero_range(void *p, size_t size) {
-  if (size >= ZERO_BY_PURGE) hh_os_purge(p, (size + 4095) & ~(size_t)4095);
-  else memset(p, 0, size);
+  if (size >= ZERO_BY_PURGE)
+    hh_os_purge(p, (size + 4095) & ~(size_t)4095);
+  else
+    memset(p, 0, size);
 }
 
 static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
@@ -89,8 +92,7 @@ static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void 
   return page->start;
 }
 
-static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero, void *ret,
-                            void *frame) {
+static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero, void *ret, void *frame) {
   hh_oversize *o = hh_oversize_alloc(size + hh_guard, align);
   if (o == NULL) return enomem();
   if (zero && o->dirty) zero_range(o->user, size); /* may purge the canary's page: first */
@@ -125,16 +127,13 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   if (HH_UNLIKELY(heap == NULL)) return enomem();
   unsigned root = hh_root_for_alignment(size + hh_guard, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
-  if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX)
-    return alloc_large(heap, size, false, ret, frame);
+  if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
 
 /* A block realloc keeps in place is a new block all the same, as valgrind
  * sees it: it takes the stack of the realloc call. */
-static uint32_t realloc_site(void *ret, void *frame) {
-  return hh_sites ? hh_site_capture(ret, frame) : 0;
-}
+static uint32_t realloc_site(void *ret, void *frame) { return hh_sites ? hh_site_capture(ret, frame) : 0; }
 
 /* The profile sees an in-place realloc as a free and an allocation. */
 static void realloc_profile(uint32_t old_site, size_t old_size, uint32_t site, size_t size) {
@@ -152,7 +151,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   if (p == NULL) return hh_alloc_fast(size, ret, frame);
   hh_ref ref;
   if (!hh_lookup(p, call, &ref)) return NULL; /* reported; HAHALLOC_ON_ERROR=continue */
-  if (size == 0) { /* as glibc: free, and return NULL */
+  if (size == 0) {                            /* as glibc: free, and return NULL */
     hh_release(p, &ref, call);
     return NULL;
   }
@@ -164,49 +163,49 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   bool in_place = false;
   /* under the guard the block moves: its canary stays where it was written */
   if (HH_LIKELY(!hh_guard)) switch (ref.kind) {
-  case HH_REF_SMALL:
-    in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
-    if (in_place && ref.page->track != NULL) {
-      uint32_t old_site = ref.page->track[ref.index].site, site = realloc_site(ret, frame);
-      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);
-      hh_track_set(&ref.page->track[ref.index], site, size);
+    case HH_REF_SMALL:
+      in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
+      if (in_place && ref.page->track != NULL) {
+        uint32_t old_site = ref.page->track[ref.index].site, site = realloc_site(ret, frame);
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);
+        hh_track_set(&ref.page->track[ref.index], site, size);
+      }
+      break;
+    case HH_REF_LARGE: {
+      if (!big || size > HH_LARGE_MAX) break;
+      /* Only the owner may reshape its spans; anyone may use the room there is. */
+      bool owner = atomic_load_explicit(&ref.mapping->heap, memory_order_relaxed) == heap;
+      uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
+      uint32_t have = ref.page->slice_count;
+      if (n <= have) {
+        in_place = true;
+        if (owner && n * 2 <= have) hh_span_resize(heap, ref.page, n); /* give the tail back */
+      } else if (owner) {
+        in_place = hh_span_resize(heap, ref.page, n);
+      }
+      if (in_place) {
+        ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
+        uint32_t old_site = ref.page->large_rec.site;
+        ref.page->large_rec.size = (uint32_t)size;
+        ref.page->large_rec.site = realloc_site(ret, frame);
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.page->large_rec.site, size);
+        hh_stats_resize(heap, ref.accounted, ref.page->block_size);
+      }
+      break;
     }
-    break;
-  case HH_REF_LARGE: {
-    if (!big || size > HH_LARGE_MAX) break;
-    /* Only the owner may reshape its spans; anyone may use the room there is. */
-    bool owner = atomic_load_explicit(&ref.mapping->heap, memory_order_relaxed) == heap;
-    uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
-    uint32_t have = ref.page->slice_count;
-    if (n <= have) {
-      in_place = true;
-      if (owner && n * 2 <= have) hh_span_resize(heap, ref.page, n); /* give the tail back */
-    } else if (owner) {
-      in_place = hh_span_resize(heap, ref.page, n);
+    case HH_REF_OVERSIZE:
+      if (big) {
+        void *q = hh_oversize_realloc(ref.oversize, size);
+        if (q == NULL) return enomem();
+        uint32_t old_site = ref.oversize->site;
+        ref.oversize->site = realloc_site(ret, frame);
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.oversize->site, size);
+        hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
+        if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+        return q;
+      }
+      break;
     }
-    if (in_place) {
-      ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
-      uint32_t old_site = ref.page->large_rec.site;
-      ref.page->large_rec.size = (uint32_t)size;
-      ref.page->large_rec.site = realloc_site(ret, frame);
-      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.page->large_rec.site, size);
-      hh_stats_resize(heap, ref.accounted, ref.page->block_size);
-    }
-    break;
-  }
-  case HH_REF_OVERSIZE:
-    if (big) {
-      void *q = hh_oversize_realloc(ref.oversize, size);
-      if (q == NULL) return enomem();
-      uint32_t old_site = ref.oversize->site;
-      ref.oversize->site = realloc_site(ret, frame);
-      if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.oversize->site, size);
-      hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
-      if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
-      return q;
-    }
-    break;
-  }
   if (in_place) {
     if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
     return p;

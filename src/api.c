@@ -8,7 +8,6 @@
 #include "hahalloc.h"
 #include "hooks.h"
 
-
 HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {
   return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), HH_ENTRY_FRAME);
 }

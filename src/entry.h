@@ -11,12 +11,12 @@
 /* A slow path reached with a NULL frame was reached by a tail call from a
  * frameless entry point (fast.h): its own return and frame addresses are
  * then the entry point's. */
-#define HH_TAIL_ENTRY(ret, frame)                                                            \
-  do {                                                                                       \
-    if ((frame) == NULL) {                                                                   \
-      (ret) = __builtin_return_address(0);                                                   \
-      (frame) = __builtin_frame_address(0);                                                  \
-    }                                                                                        \
+#define HH_TAIL_ENTRY(ret, frame)           \
+  do {                                      \
+    if ((frame) == NULL) {                  \
+      (ret) = __builtin_return_address(0);  \
+      (frame) = __builtin_frame_address(0); \
+    }                                       \
   } while (0)
 /* The public entry point an allocation came through (malloc, calloc,
  * operator new[]...), which the report names first in every stack, as
@@ -35,8 +35,8 @@ enum hh_entry {
   HH_ENTRY_ALIGNED_ALLOC,
   HH_ENTRY_VALLOC,
   HH_ENTRY_PVALLOC,
-  HH_ENTRY_NEW,              /* operator new(unsigned long) */
-  HH_ENTRY_NEW_ARRAY,        /* operator new[](unsigned long) */
+  HH_ENTRY_NEW,       /* operator new(unsigned long) */
+  HH_ENTRY_NEW_ARRAY, /* operator new[](unsigned long) */
   HH_ENTRY_NEW_NOTHROW,
   HH_ENTRY_NEW_ARRAY_NOTHROW,
   HH_ENTRY_NEW_ALIGNED,
@@ -50,14 +50,11 @@ enum hh_entry {
 };
 #define HH_ENTRY_SHIFT 56
 /* The caller's return address, tagged with the entry point `kind`. */
-#define HH_ENTRY_RET(kind)                                                                   \
-  ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
+#define HH_ENTRY_RET(kind) ((void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(kind) << HH_ENTRY_SHIFT))
 /* The entry point's frame address as a frame pointer would hold it (its
  * CFA - 16), without making the fast paths set one up. */
 #define HH_ENTRY_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
-static inline uintptr_t hh_entry_untag(uintptr_t ret) {
-  return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1);
-}
+static inline uintptr_t hh_entry_untag(uintptr_t ret) { return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1); }
 
 #endif /* HH_ENTRY_H */

@@ -45,8 +45,8 @@
  * in x86-64 assembly (asm goto with outputs: gcc 11, clang 11). */
 #if defined(__SANITIZE_THREAD__)
 #define HH_ASM_GOTO 0 /* ThreadSanitizer sees no access made in assembly */
-#elif defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 11) ||                 \
-                              (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#elif defined(__x86_64__) && \
+    ((defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define HH_ASM_GOTO 1
 #else
 #define HH_ASM_GOTO 0
@@ -82,12 +82,10 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * read here, only for the call site, and the slow paths derive both
  * addresses from their own frame (HH_TAIL_ENTRY).
  */
-HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size,
-                         void *ret, void *frame) {
+HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, void *ret, void *frame) {
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
-  if (HH_UNLIKELY(heap->callsite.ret[c] != r))
-    return hh_track_new_site(heap, page, b, size, ret, frame);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
   hh_track_set(&page->track[idx], heap->callsite.id[c], size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
@@ -96,8 +94,8 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
  * to `next` (an index below the capacity), and records and counts it. The
  * link is cleared: a live range must not look free (a later free would be
  * taken for a double free), and the leak scan must not see stale words. */
-HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, uint64_t next,
-                        size_t size, void *ret, void *frame) {
+HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, uint64_t next, size_t size, void *ret,
+                        void *frame) {
   page->free = (uint32_t)next;
   page->used++;
   b->link = 0;
@@ -107,7 +105,8 @@ HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, u
 HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
   hh_page *page;
-  if (HH_LIKELY(size <= HH_SMALL_DIRECT)) page = heap->small[(size + HH_ALIGN - 1) / HH_ALIGN];
+  if (HH_LIKELY(size <= HH_SMALL_DIRECT))
+    page = heap->small[(size + HH_ALIGN - 1) / HH_ALIGN];
   else if (HH_LIKELY(size <= HH_MEDIUM_MAX))
     page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
   else

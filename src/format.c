@@ -21,8 +21,7 @@ static void pad(hh_sink sink, void *ctx, char c, int n) {
 
 /* `s` (n bytes) in a field of `width` characters. Zero padding goes after
  * the first `prefix` bytes (a sign, "0x"). */
-static void field(hh_sink sink, void *ctx, const char *s, size_t n, int width, bool left, bool zero,
-                  size_t prefix) {
+static void field(hh_sink sink, void *ctx, const char *s, size_t n, int width, bool left, bool zero, size_t prefix) {
   int fill = width > (int)n ? width - (int)n : 0;
   if (left) {
     sink(ctx, s, n);
@@ -63,10 +62,14 @@ void hh_vformat(hh_sink sink, void *ctx, const char *fmt, va_list ap) {
     f++;
     bool left = false, zero = false, commas = false;
     for (;; f++) {
-      if (*f == '-') left = true;
-      else if (*f == '0') zero = true;
-      else if (*f == '\'') commas = true;
-      else break;
+      if (*f == '-')
+        left = true;
+      else if (*f == '0')
+        zero = true;
+      else if (*f == '\'')
+        commas = true;
+      else
+        break;
     }
     int width = 0;
     for (; *f >= '0' && *f <= '9'; f++) width = width * 10 + (*f - '0');

@@ -31,16 +31,13 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   const hh_header *h = hh_registry_get((uintptr_t)p);
   if (h == NULL) {
     if (hh_oversize_recently_freed(p))
-      hh_error(call, p, "%s (a block of more than %zu bytes, already freed)", freed_misuse(call),
-               HH_LARGE_MAX);
+      hh_error(call, p, "%s (a block of more than %zu bytes, already freed)", freed_misuse(call), HH_LARGE_MAX);
     else
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
     return false;
   }
-  if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) &&
-      HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
-    hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten",
-                  (const void *)h, p);
+  if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) && HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
+    hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten", (const void *)h, p);
     return false;
   }
   if (h->kind == HH_MAP_OVERSIZE) {
@@ -57,8 +54,8 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     return true;
   }
   if (h->kind == HH_MAP_CACHED) {
-    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes",
-             freed_misuse(call), HH_LARGE_MAX);
+    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes", freed_misuse(call),
+             HH_LARGE_MAX);
     return false;
   }
   if (h->kind != HH_MAP_PAGES) {
@@ -79,8 +76,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   uint32_t idx = 0;
   if (s->kind == HH_PAGE_LARGE) {
     if ((const uint8_t *)p != page->start) {
-      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->large_rec.size,
-               (void *)page->start);
+      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->large_rec.size, (void *)page->start);
       return false;
     }
   } else {
@@ -107,7 +103,9 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
                   .mapping = m,
                   .page = page,
                   .index = idx,
-                  .usable = hh_guard ? size : large ? hh_page_round(size) : page->block_size,
+                  .usable = hh_guard ? size
+                            : large  ? hh_page_round(size)
+                                     : page->block_size,
                   .size = size,
                   .accounted = page->block_size};
   return true;
@@ -133,9 +131,8 @@ bool hh_block_of(const void *p, hh_block_info *out) {
     uint64_t idx = hh_range_index(page, p);
     if (idx >= hh_page_capacity(page)) return false;
     const hh_track_rec *t = page->track != NULL ? &page->track[idx] : NULL;
-    *out = (hh_block_info){page->start + (size_t)idx * page->block_size,
-                           t != NULL ? t->size : page->block_size, page->block_size,
-                           t != NULL ? t->site : 0};
+    *out = (hh_block_info){page->start + (size_t)idx * page->block_size, t != NULL ? t->size : page->block_size,
+                           page->block_size, t != NULL ? t->site : 0};
   }
   return true;
 }
@@ -157,14 +154,13 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
       hh_error(call, b, "double free: this %u-byte block is already free", block_size);
       return false;
     }
-  } while (!__atomic_compare_exchange_n(&b->link, &link, mask ^ HH_LINK_CLAIMED, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  } while (
+      !__atomic_compare_exchange_n(&b->link, &link, mask ^ HH_LINK_CLAIMED, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
   hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
   uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
   do {
     __atomic_store_n(&b->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
-  } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf,
-                                                  hh_remote_word(idx, tf & HH_REMOTE_FULL),
+  } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, hh_remote_word(idx, tf & HH_REMOTE_FULL),
                                                   memory_order_release, memory_order_relaxed));
   /* from here on, the page and the mapping may be gone */
   if (tf & HH_REMOTE_FULL) atomic_store_explicit(&owner->remote_full, 1, memory_order_release);
@@ -214,8 +210,10 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
     }
     break;
   }
-  if (heap != NULL) hh_stats_free(heap, size);
-  else hh_stats_free_orphan(size);
+  if (heap != NULL)
+    hh_stats_free(heap, size);
+  else
+    hh_stats_free_orphan(size);
 }
 
 void hh_free_generic(void *p, const char *call) {

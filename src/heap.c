@@ -35,10 +35,10 @@ _Atomic(int) hh_initialised; /* 0: not yet, 1: in progress, 2: done */
 static _Atomic(long) init_tid;
 static pthread_key_t heap_key;
 static hh_lock heaps_lock = HH_LOCK_INIT;
-static hh_heap *heaps;          /* every heap ever made (heaps are never freed) */
-static unsigned heap_tags;      /* tags given out (hh_chunk_tag) */
-static hh_heap *abandoned;      /* heaps whose thread exited, with their memory */
-static hh_heap *spare;          /* heaps merged into another: empty, reusable */
+static hh_heap *heaps;     /* every heap ever made (heaps are never freed) */
+static unsigned heap_tags; /* tags given out (hh_chunk_tag) */
+static hh_heap *abandoned; /* heaps whose thread exited, with their memory */
+static hh_heap *spare;     /* heaps merged into another: empty, reusable */
 static _Atomic(int) abandoned_count;
 /* Heaps taken by threads whose heap destructor already ran: a destructor of
  * another key, run after ours, allocated. Each is abandoned by our
@@ -89,13 +89,11 @@ static void heap_reset(hh_heap *h) {
   if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 
-static bool thread_gone(int tid) {
-  return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH;
-}
+static bool thread_gone(int tid) { return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH; }
 
-#define SWEEP_BYTES ((uint64_t)4 << 20)  /* remote frees into an abandoned heap between sweeps */
+#define SWEEP_BYTES ((uint64_t)4 << 20)   /* remote frees into an abandoned heap between sweeps */
 #define ABANDONED_KEEP ((size_t)16 << 20) /* dirty bytes an abandoned heap keeps for its next owner */
-#define ABANDONED_WARM 4 /* abandoned heaps that may keep dirty bytes at once */
+#define ABANDONED_WARM 4                  /* abandoned heaps that may keep dirty bytes at once */
 
 /* What a heap about to be abandoned keeps dirty for the thread that takes
  * it over: a pool of workers that replaces its threads finds their memory

@@ -26,8 +26,8 @@ void hh_profile_atfork_child(void);
 /* Under an error's first line (error.c): the stack of the call that met
  * it, and where the block holding `block` (may be NULL) was allocated. */
 void hh_misuse_stacks(const void *block);
-void hh_report_init(void);             /* start-up, after the options */
-void hh_report_register_exit(void);    /* start-up, once malloc works: the exit report */
+void hh_report_init(void);                       /* start-up, after the options */
+void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 void hh_report_atfork_prepare(void);
 void hh_report_atfork_parent(void);

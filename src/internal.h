@@ -104,10 +104,10 @@
 #define HH_MAPPING_SHIFT 22
 #define HH_MAPPING_SIZE ((size_t)1 << HH_MAPPING_SHIFT)
 #define HH_MAPPING_MASK (HH_MAPPING_SIZE - 1)
-#define HH_SLICES (HH_MAPPING_SIZE / HH_SLICE_SIZE) /* 64, slice 0 is the header */
-#define HH_MEDIUM_MAX ((size_t)128 << 10)           /* largest root block */
+#define HH_SLICES (HH_MAPPING_SIZE / HH_SLICE_SIZE)    /* 64, slice 0 is the header */
+#define HH_MEDIUM_MAX ((size_t)128 << 10)              /* largest root block */
 #define HH_LARGE_MAX ((HH_SLICES - 1) * HH_SLICE_SIZE) /* largest large range */
-#define HH_SMALL_DIRECT 1024                         /* sizes with a direct root table */
+#define HH_SMALL_DIRECT 1024                           /* sizes with a direct root table */
 #define HH_ROOTS 48
 #define HH_NO_ROOT HH_ROOTS /* a direct[] slot that never holds a page */
 #define HH_MAX_REQUEST (((size_t)1 << 47) - HH_MAPPING_SIZE)
@@ -144,43 +144,43 @@ struct hh_heap;
 
 typedef struct hh_page {
   /* First cache line: everything the owner's fast paths touch. */
-  uint32_t free;                   /* index of the first range ready for the owner,
+  uint32_t free;         /* index of the first range ready for the owner,
                                       HH_LINK_END when none: LIFO, so the range freed
                                       last, still in cache, is reused first */
-  uint32_t used;                   /* see invariants; HH_USED_FULL while on the full list */
-  uint8_t *start;                  /* first range */
-  hh_track_rec *track;             /* the ranges' records (large: &large_rec) */
-  uint64_t magic;                  /* ceil(2^64 / block_size): see hh_range_index */
-  struct hh_page *small;           /* every slice of a SMALL page: that page; else
+  uint32_t used;         /* see invariants; HH_USED_FULL while on the full list */
+  uint8_t *start;        /* first range */
+  hh_track_rec *track;   /* the ranges' records (large: &large_rec) */
+  uint64_t magic;        /* ceil(2^64 / block_size): see hh_range_index */
+  struct hh_page *small; /* every slice of a SMALL page: that page; else
                                       &hh_empty_page, whose magic (0) matches no range */
   union {
-    uint64_t mix;                  /* block_size | key_mul << 32: one multiply by an
+    uint64_t mix; /* block_size | key_mul << 32: one multiply by an
                                       index gives the range's offset (low half) and
                                       part of its link mask (hh_link_mask) */
     struct {
-      uint32_t block_size;         /* bytes per range; 0 when FREE */
-      uint32_t key_mul;            /* secret, per page */
+      uint32_t block_size; /* bytes per range; 0 when FREE */
+      uint32_t key_mul;    /* secret, per page */
     };
   };
-  uint64_t key;                    /* secret, per page: see hh_link_mask */
-  uint64_t capacity;               /* ranges carved so far: indexes below are; written
+  uint64_t key;      /* secret, per page: see hh_link_mask */
+  uint64_t capacity; /* ranges carved so far: indexes below are; written
                                       with relaxed atomics (other threads' frees read it) */
   /* Second line: written by other threads, or rarely used. */
   uint8_t dirty __attribute__((aligned(64))); /* memory may hold old data (FREE span: still committed) */
-  uint8_t kind;                    /* enum hh_page_kind */
-  uint8_t root;                    /* root index; HH_ROOTS for large ranges */
-  uint8_t in_full;                 /* on the heap's full list (the owner's view) */
-  uint32_t slice_offset;           /* distance to the span's first slice */
-  uint32_t reserved;               /* ranges that fit in the page */
-  uint32_t damaged;                /* 1 + index of a free range whose link was
+  uint8_t kind;                               /* enum hh_page_kind */
+  uint8_t root;                               /* root index; HH_ROOTS for large ranges */
+  uint8_t in_full;                            /* on the heap's full list (the owner's view) */
+  uint32_t slice_offset;                      /* distance to the span's first slice */
+  uint32_t reserved;                          /* ranges that fit in the page */
+  uint32_t damaged;                           /* 1 + index of a free range whose link was
                                       overwritten (set aside, reported), or 0 */
-  _Atomic(uint64_t) thread_free;   /* ranges other threads freed: a stack, see
+  _Atomic(uint64_t) thread_free;              /* ranges other threads freed: a stack, see
                                       hh_remote_head; and HH_REMOTE_FULL */
-  uint32_t slice_count;            /* slices in the span (first slice only) */
-  hh_track_rec large_rec;          /* the record of a large range */
-  uint8_t empty_tick;              /* a small page found empty by the last decay tick */
-  struct hh_page *next, *prev;     /* root queue, full list or span bin */
-  void *scan_marks;                /* the leak scan's marks for this page's ranges: valid
+  uint32_t slice_count;                       /* slices in the span (first slice only) */
+  hh_track_rec large_rec;                     /* the record of a large range */
+  uint8_t empty_tick;                         /* a small page found empty by the last decay tick */
+  struct hh_page *next, *prev;                /* root queue, full list or span bin */
+  void *scan_marks;                           /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */
 } __attribute__((aligned(64))) hh_page;
 _Static_assert(offsetof(hh_page, capacity) < 64, "the fast paths' fields share one cache line");
@@ -190,9 +190,7 @@ _Static_assert(offsetof(hh_page, capacity) < 64, "the fast paths' fields share o
  * both "the page is now empty" and "the page is on the full list". Only the
  * owner reads and writes it; other threads see HH_REMOTE_FULL. */
 #define HH_USED_FULL 0x80000000u
-static inline uint32_t hh_page_used(const struct hh_page *page) {
-  return page->used & ~HH_USED_FULL;
-}
+static inline uint32_t hh_page_used(const struct hh_page *page) { return page->used & ~HH_USED_FULL; }
 _Static_assert(sizeof(hh_page) == 128, "a slice descriptor is two cache lines");
 
 /* page->thread_free: bit 0 is HH_REMOTE_FULL, set by the owner while the page
@@ -212,9 +210,7 @@ static inline uint64_t hh_remote_word(uint64_t idx, uint64_t flags) { return (id
  * range shows its own mask (and 32 bits of `key`), not the page's secrets:
  * a link of another range cannot be forged from it. Both secrets are drawn
  * again whenever a page is set up. */
-static inline uint64_t hh_link_mask(const struct hh_page *page, uint64_t idx) {
-  return idx * page->mix ^ page->key;
-}
+static inline uint64_t hh_link_mask(const struct hh_page *page, uint64_t idx) { return idx * page->mix ^ page->key; }
 static inline uint8_t *hh_range_at(const struct hh_page *page, uint64_t idx) {
   return page->start + (uint32_t)(idx * page->mix);
 }
@@ -235,11 +231,11 @@ static inline uint64_t hh_page_capacity(const struct hh_page *page) { /* from an
 }
 
 typedef struct hh_mapping {
-  uintptr_t cookie;                /* hh_key ^ address: a sanity check */
-  uint32_t kind;                   /* HH_MAP_PAGES */
-  uint32_t free_slices;            /* slices on the heap's span bins */
-  _Atomic(struct hh_heap *) heap;  /* owner */
-  struct hh_mapping *next, *prev;  /* the owner's mappings */
+  uintptr_t cookie;               /* hh_key ^ address: a sanity check */
+  uint32_t kind;                  /* HH_MAP_PAGES */
+  uint32_t free_slices;           /* slices on the heap's span bins */
+  _Atomic(struct hh_heap *) heap; /* owner */
+  struct hh_mapping *next, *prev; /* the owner's mappings */
   hh_page slices[HH_SLICES];
 } hh_mapping;
 
@@ -281,14 +277,14 @@ typedef struct hh_queue {
 typedef struct hh_stats {
   /* (ordered so that the compiler does not pair the fast path's updates
    * into vector operations, which take more instructions) */
-  uint64_t allocs;                 /* frees = allocs - live ranges, at report time */
-  uint64_t tally;                  /* allocations from roots since its last carry: see
+  uint64_t allocs;          /* frees = allocs - live ranges, at report time */
+  uint64_t tally;           /* allocations from roots since its last carry: see
                                       hh_stats_alloc */
-  int64_t hi;                      /* climbing: highest share since the last fold; else the
+  int64_t hi;               /* climbing: highest share since the last fold; else the
                                       mark (see stats.c) */
-  uint64_t bytes_allocated;        /* requested bytes, all time */
-  int64_t room;                    /* hi - share now: bytes until the slow path */
-  bool climbing;                   /* at the global peak (see stats.c) */
+  uint64_t bytes_allocated; /* requested bytes, all time */
+  int64_t room;             /* hi - share now: bytes until the slow path */
+  bool climbing;            /* at the global peak (see stats.c) */
 } hh_stats;
 
 /* Call site -> site id, filled by hh_site_capture at depth 1 for call sites
@@ -306,38 +302,36 @@ typedef struct hh_callsite_cache {
   uintptr_t ret[1u << HH_CALLSITE_BITS];
   uint32_t id[1u << HH_CALLSITE_BITS];
 } hh_callsite_cache;
-static inline size_t hh_callsite_index(uintptr_t ret) {
-  return (size_t)(ret & ((1u << HH_CALLSITE_BITS) - 1));
-}
+static inline size_t hh_callsite_index(uintptr_t ret) { return (size_t)(ret & ((1u << HH_CALLSITE_BITS) - 1)); }
 
 typedef struct hh_heap {
   /* current page of the root of each size up to HH_SMALL_DIRECT, indexed by
    * (size + 15) / 16: the malloc fast path's one lookup for small sizes.
    * Mirrors direct[] (hh_heap_set_direct), never NULL. */
   hh_page *small[HH_SMALL_DIRECT / HH_ALIGN + 1];
-  hh_page *direct[HH_ROOTS + 1];   /* current page per root, never NULL; the last,
+  hh_page *direct[HH_ROOTS + 1]; /* current page per root, never NULL; the last,
                                       HH_NO_ROOT, always hh_empty_page */
-  hh_queue queue[HH_ROOTS];        /* pages with (possibly) free ranges */
-  hh_queue full;                   /* pages found full, and large ranges */
-  hh_queue spans[HH_SLICES];       /* free spans by slice count */
-  uint64_t span_bits;              /* non-empty span bins */
-  size_t dirty_bytes;              /* committed bytes in free spans */
-  size_t dirty_recent;             /* of which made dirty since the last decay tick */
-  uint32_t decay_at;               /* coarse ms: the next decay tick; 0: no dirty span */
-  size_t free_slices;              /* slices in free spans */
-  size_t mapped_slices;            /* slices of all its mappings (63 each) */
-  hh_mapping *mappings;            /* owned mappings */
-  uint32_t empty_mappings;         /* mappings whose slices are all free */
-  _Atomic(int) remote_full;        /* a remote free hit a full page */
-  uint64_t rng;                    /* draws the pages' secrets (hh_page_init) */
-  uint8_t tag;                     /* see hh_chunk_tag */
+  hh_queue queue[HH_ROOTS];      /* pages with (possibly) free ranges */
+  hh_queue full;                 /* pages found full, and large ranges */
+  hh_queue spans[HH_SLICES];     /* free spans by slice count */
+  uint64_t span_bits;            /* non-empty span bins */
+  size_t dirty_bytes;            /* committed bytes in free spans */
+  size_t dirty_recent;           /* of which made dirty since the last decay tick */
+  uint32_t decay_at;             /* coarse ms: the next decay tick; 0: no dirty span */
+  size_t free_slices;            /* slices in free spans */
+  size_t mapped_slices;          /* slices of all its mappings (63 each) */
+  hh_mapping *mappings;          /* owned mappings */
+  uint32_t empty_mappings;       /* mappings whose slices are all free */
+  _Atomic(int) remote_full;      /* a remote free hit a full page */
+  uint64_t rng;                  /* draws the pages' secrets (hh_page_init) */
+  uint8_t tag;                   /* see hh_chunk_tag */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
-  _Atomic(int) abandoned;          /* owner has exited */
+  _Atomic(int) abandoned;            /* owner has exited */
   _Atomic(uint64_t) abandoned_freed; /* bytes other threads freed into it since it was swept */
-  bool lingering;                  /* taken by a thread past its heap's destructor (heap.c) */
-  struct hh_heap *next_heap;       /* all heaps (hh_heaps) */
+  bool lingering;                    /* taken by a thread past its heap's destructor (heap.c) */
+  struct hh_heap *next_heap;         /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;
 } hh_heap;
@@ -345,29 +339,37 @@ typedef struct hh_heap {
 static inline void hh_queue_push_front(hh_queue *q, hh_page *p) {
   p->prev = NULL;
   p->next = q->first;
-  if (q->first) q->first->prev = p;
-  else q->last = p;
+  if (q->first)
+    q->first->prev = p;
+  else
+    q->last = p;
   q->first = p;
 }
 static inline void hh_queue_push_back(hh_queue *q, hh_page *p) {
   p->next = NULL;
   p->prev = q->last;
-  if (q->last) q->last->next = p;
-  else q->first = p;
+  if (q->last)
+    q->last->next = p;
+  else
+    q->first = p;
   q->last = p;
 }
 static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
-  if (p->prev) p->prev->next = p->next;
-  else q->first = p->next;
-  if (p->next) p->next->prev = p->prev;
-  else q->last = p->prev;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    q->first = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  else
+    q->last = p->prev;
   p->next = p->prev = NULL;
 }
 
 /* ------------------------------------------------------------------ globals */
 
-extern uintptr_t hh_key;                       /* random, set at init */
-extern size_t hh_guard; /* the guard's bytes after every block (guard.h), 0 when off */
+extern uintptr_t hh_key; /* random, set at init */
+extern size_t hh_guard;  /* the guard's bytes after every block (guard.h), 0 when off */
 /* The thread's heap for the fast paths: never NULL. A thread without a heap
  * (not started yet, or exiting) has hh_empty_heap, whose pages are all the
  * empty page, so its fast paths fall through to the slow ones without a
@@ -414,15 +416,15 @@ static inline unsigned hh_root_of(size_t size) {
   if (HH_LIKELY(size <= HH_SMALL_DIRECT)) return hh_small_root[(size + HH_ALIGN - 1) / HH_ALIGN];
   /* four roots per doubling above 128 bytes */
   size_t s = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzl(s);       /* s in [2^b, 2^(b+1)) */
-  unsigned q = (unsigned)(s >> (b - 2)) & 3u;           /* quarter */
+  unsigned b = 63u - (unsigned)__builtin_clzl(s); /* s in [2^b, 2^(b+1)) */
+  unsigned q = (unsigned)(s >> (b - 2)) & 3u;     /* quarter */
   return 8u + (b - 7u) * 4u + q;
 }
 unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none */
 
 /* ------------------------------------------------------------------ mapping.c */
 
-hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices);  /* NULL: out of memory */
+hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices); /* NULL: out of memory */
 void hh_span_free(hh_heap *heap, hh_page *page);
 void hh_span_set_kind(hh_page *span, uint8_t kind);
 bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);
@@ -437,8 +439,8 @@ void hh_span_decay(hh_heap *heap);
 /* Free spans go back to the system after they stayed unused for one to two
  * of these (the decay clock: hh_coarse_ms in clock.h). */
 #define HH_DECAY_MS 100u
-void hh_span_decay_all(hh_heap *heap);           /* an abandoned heap's tick: purge it */
-void hh_heaps_decay_abandoned(uint32_t now);     /* heap.c: abandoned heaps' dirty spans */
+void hh_span_decay_all(hh_heap *heap);       /* an abandoned heap's tick: purge it */
+void hh_heaps_decay_abandoned(uint32_t now); /* heap.c: abandoned heaps' dirty spans */
 
 static inline hh_mapping *hh_mapping_of(const void *p) {
   return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);
@@ -469,7 +471,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
  * is told on stderr). The world is stopped or the page is the caller's. */
 void hh_page_free_bits(const hh_page *page, uint64_t *bits);
 void hh_heap_sweep(hh_heap *heap, bool all);
-void hh_page_decay(hh_heap *heap); /* the decay's tick: retire pages that stayed empty */
+void hh_page_decay(hh_heap *heap);                   /* the decay's tick: retire pages that stayed empty */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 
 /* ------------------------------------------------------------------ heap.c */
@@ -496,8 +498,7 @@ static inline hh_heap *hh_heap_get(void) {
  * NULL frame means the function was reached by a tail call from a frameless
  * entry point (HH_TAIL_ENTRY in entry.h). */
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) HH_NOINLINE; /* HH_TAIL_ENTRY */
-void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret,
-                        void *frame) HH_NOINLINE;
+void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);
 void *hh_aligned(size_t align, size_t size, void *ret, void *frame);
@@ -505,9 +506,9 @@ size_t hh_usable_size(const void *p, const char *call);
 
 /* ------------------------------------------------------------------ oversize.c */
 
-hh_oversize *hh_oversize_alloc(size_t size, size_t align); /* NULL: ENOMEM */
+hh_oversize *hh_oversize_alloc(size_t size, size_t align);        /* NULL: ENOMEM */
 bool hh_oversize_free(hh_oversize *o, void *p, const char *call); /* false: misuse reported */
-void *hh_oversize_realloc(hh_oversize *o, size_t size); /* NULL: ENOMEM, o intact */
+void *hh_oversize_realloc(hh_oversize *o, size_t size);           /* NULL: ENOMEM, o intact */
 bool hh_oversize_recently_freed(const void *p);
 void hh_oversize_lock(void);
 bool hh_oversize_lock_until(int64_t deadline_ns);
@@ -520,13 +521,11 @@ void hh_oversize_cache_flush(void);
 
 /* Reports a misuse (bad pointer, double free) and aborts unless
  * HAHALLOC_ON_ERROR=continue. Never allocates. */
-void hh_error(const char *call, const void *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void hh_error(const char *call, const void *ptr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports heap corruption found outside a call on a pointer, with where
  * `block` (may be NULL) was allocated, and aborts unless
  * HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
-void hh_corruption(const char *recovery, const void *block, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void hh_corruption(const char *recovery, const void *block, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------ stats.c */
 

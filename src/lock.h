@@ -29,7 +29,8 @@ typedef struct hh_lock {
   _Atomic(uintptr_t) owner; /* 0: free */
 } hh_lock;
 
-#define HH_LOCK_INIT {0}
+#define HH_LOCK_INIT \
+  { 0 }
 
 /* This thread's identity as a lock owner. */
 extern __thread char hh_lock_self __attribute__((tls_model("initial-exec")));
@@ -40,21 +41,21 @@ static inline void hh_lock_init(hh_lock *l) { atomic_store_explicit(&l->owner, 0
 static inline bool hh_lock_try(hh_lock *l) {
   uintptr_t expect = 0;
   return atomic_load_explicit(&l->owner, memory_order_relaxed) == 0 &&
-         atomic_compare_exchange_strong_explicit(&l->owner, &expect, hh_lock_me(),
-                                                 memory_order_acquire, memory_order_relaxed);
+         atomic_compare_exchange_strong_explicit(&l->owner, &expect, hh_lock_me(), memory_order_acquire,
+                                                 memory_order_relaxed);
 }
 
 static inline void hh_lock_acquire(hh_lock *l) {
   unsigned spins = 0;
   while (!hh_lock_try(l)) {
-    if (++spins > 64) sched_yield(); /* the holder may be descheduled: 2 cores */
-    else HH_CPU_RELAX();
+    if (++spins > 64)
+      sched_yield(); /* the holder may be descheduled: 2 cores */
+    else
+      HH_CPU_RELAX();
   }
 }
 
-static inline void hh_lock_release(hh_lock *l) {
-  atomic_store_explicit(&l->owner, 0, memory_order_release);
-}
+static inline void hh_lock_release(hh_lock *l) { atomic_store_explicit(&l->owner, 0, memory_order_release); }
 
 /* True when the calling thread holds the lock. */
 static inline bool hh_lock_mine(hh_lock *l) {

@@ -30,7 +30,7 @@
 #include "os.h"
 
 #define HH_PURGE_BYTES ((size_t)32 << 20) /* dirty free spans a heap may keep */
-#define HH_EMPTY_KEEP 64 /* empty mappings a heap may keep: address space only, purged */
+#define HH_EMPTY_KEEP 64                  /* empty mappings a heap may keep: address space only, purged */
 #define SPAN_SLICES (HH_SLICES - 1)
 /* Set once a mapping could not be had (RLIMIT_AS, say): from then on every
  * heap keeps one empty mapping, not HH_EMPTY_KEEP, so that address space a
@@ -47,8 +47,10 @@ static unsigned empty_keep(void) {
  * first, and purging walks from the back, so what waited longest goes. */
 static void bin_push(hh_heap *heap, hh_page *span) {
   uint32_t n = span->slice_count;
-  if (span->dirty) hh_queue_push_front(&heap->spans[n], span);
-  else hh_queue_push_back(&heap->spans[n], span);
+  if (span->dirty)
+    hh_queue_push_front(&heap->spans[n], span);
+  else
+    hh_queue_push_back(&heap->spans[n], span);
   heap->span_bits |= 1ull << n;
   heap->free_slices += n;
   if (span->dirty) {
@@ -89,8 +91,8 @@ void hh_span_decay(hh_heap *heap) {
   }
   uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&
-      atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + HH_DECAY_MS,
-                                              memory_order_relaxed, memory_order_relaxed))
+      atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + HH_DECAY_MS, memory_order_relaxed,
+                                              memory_order_relaxed))
     hh_heaps_decay_abandoned(now);
 }
 
@@ -151,8 +153,10 @@ static bool mapping_new(hh_heap *heap) {
 
 static void mapping_release(hh_heap *heap, hh_mapping *m) {
   bin_remove(heap, &m->slices[1]);
-  if (m->prev) m->prev->next = m->next;
-  else heap->mappings = m->next;
+  if (m->prev)
+    m->prev->next = m->next;
+  else
+    heap->mappings = m->next;
   if (m->next) m->next->prev = m->prev;
   heap->empty_mappings--;
   heap->mapped_slices -= SPAN_SLICES;

@@ -201,8 +201,10 @@ static bool apply(const hh_optdef *d, const char *v) {
     hh_opt.show_kinds = hh_opt_bool(v) ? 15u : 1u << 0 | 1u << 2;
     break;
   case HH_O_SHOW_POSSIBLY_LOST:
-    if (hh_opt_bool(v)) hh_opt.show_kinds |= 1u << 2;
-    else hh_opt.show_kinds &= ~(1u << 2);
+    if (hh_opt_bool(v))
+      hh_opt.show_kinds |= 1u << 2;
+    else
+      hh_opt.show_kinds &= ~(1u << 2);
     break;
   case HH_O_LOG_FILE: hh_opt.output = output_option(d->name, v); break;
   case HH_O_LOG_PATH: { /* LeakSanitizer writes PATH.<pid> */
@@ -215,8 +217,10 @@ static bool apply(const hh_optdef *d, const char *v) {
     break;
   }
   case HH_O_XML:
-    if (hh_opt_bool(v)) hh_opt.format = HH_FORMAT_XML;
-    else if (hh_opt.format == HH_FORMAT_XML) hh_opt.format = HH_FORMAT_TEXT;
+    if (hh_opt_bool(v))
+      hh_opt.format = HH_FORMAT_XML;
+    else if (hh_opt.format == HH_FORMAT_XML)
+      hh_opt.format = HH_FORMAT_TEXT;
     break;
   case HH_O_XML_FILE: hh_opt.xml_output = path_option(d->name, v, xml_path, sizeof xml_path); break;
   case HH_O_NUM_CALLERS:
@@ -228,9 +232,7 @@ static bool apply(const hh_optdef *d, const char *v) {
   case HH_O_DEFAULT_SUPPRESSIONS: hh_opt.default_suppressions = hh_opt_bool(v); break;
   case HH_O_GEN_SUPPRESSIONS: hh_opt.gen_suppressions = strcmp(v, "no") != 0; break;
   case HH_O_QUIET: hh_opt.quiet = hh_opt_bool(v); break;
-  case HH_O_VERBOSE:
-    hh_opt.verbose = d->type == HH_OT_NUM ? strtol(v, NULL, 10) > 0 : hh_opt_bool(v);
-    break;
+  case HH_O_VERBOSE: hh_opt.verbose = d->type == HH_OT_NUM ? strtol(v, NULL, 10) > 0 : hh_opt_bool(v); break;
   case HH_O_ERROR_EXITCODE: hh_opt.leak_exitcode = (int)strtol(v, NULL, 10); break;
   case HH_O_FORMAT: hh_opt.format = hh_opt_choice(d->choices, v); break;
   case HH_O_JSON:
@@ -287,7 +289,8 @@ static void read_options(const char *s, int *summary, int *asked) {
       hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: ignoring %s=%s\n", d->name, value);
       continue;
     }
-    if (d->id == HH_O_SUMMARY) *summary = hh_opt_bool(value);
+    if (d->id == HH_O_SUMMARY)
+      *summary = hh_opt_bool(value);
     else if (d->id != HH_O_ON_ERROR && d->id != HH_O_SYMBOLIZE_TIMEOUT && d->id != HH_O_VERBOSE &&
              d->id != HH_O_DEFAULT_SUPPRESSIONS && d->id != HH_O_GUARD)
       *asked = 1;
@@ -328,7 +331,7 @@ static void read_environment(void) {
   variable("HAHALLOC_SYMBOLIZE_TIMEOUT_MS", "symbolize-timeout");
   variable("HAHALLOC_VERBOSE", "verbose");
   if ((v = getenv("HAHALLOC_OPTIONS")) != NULL) read_options(v, &summary, &asked);
-  if (hh_opt.profile && !stack_depth_set) hh_opt.stack_depth = 12; /* stacks for the picture */
+  if (hh_opt.profile && !stack_depth_set) hh_opt.stack_depth = 12;       /* stacks for the picture */
   if (hh_opt.profile && hh_opt.stack_depth == 0) hh_opt.stack_depth = 1; /* it counts by site */
 
   if ((v = getenv("HAHALLOC_CLI_PID")) != NULL) {
@@ -348,8 +351,10 @@ static void read_environment(void) {
 void hh_options_init(void) {
   hh_opt.secure = getauxval(AT_SECURE) != 0;
   hh_opt.linked = program_linked();
-  if (hh_opt.secure) hh_opt.report = hh_opt.linked; /* nothing from the environment */
-  else read_environment();
+  if (hh_opt.secure)
+    hh_opt.report = hh_opt.linked; /* nothing from the environment */
+  else
+    read_environment();
   /* In a static binary the C library allocates before it can unwind a
    * stack: call sites are captured once our constructor runs. */
   hh_sites = hh_opt.report && hh_opt.stack_depth > 0 && !in_executable;
@@ -360,10 +365,9 @@ void hh_options_init(void) {
                "kinds that are errors %x, stack depth %d, min size %zu, exit code %d, suppression files "
                "%d, profile %s, on error %s, guard %s, symboliser %s\n",
                (int)getpid(), hh_opt.linked ? "linked" : "preloaded", hh_opt.report ? "on" : "off",
-               hh_opt.output ? hh_opt.output : "stderr", hh_opt.format, hh_opt.leak_check,
-               hh_opt.show_kinds, hh_opt.error_kinds, hh_opt.stack_depth, hh_opt.min_size,
-               hh_opt.leak_exitcode, hh_opt.nsupp_files, hh_opt.profile ? "on" : "off",
-               hh_opt.on_error ? "continue" : "abort", hh_opt.guard ? "on" : "off",
+               hh_opt.output ? hh_opt.output : "stderr", hh_opt.format, hh_opt.leak_check, hh_opt.show_kinds,
+               hh_opt.error_kinds, hh_opt.stack_depth, hh_opt.min_size, hh_opt.leak_exitcode, hh_opt.nsupp_files,
+               hh_opt.profile ? "on" : "off", hh_opt.on_error ? "continue" : "abort", hh_opt.guard ? "on" : "off",
                hh_opt.addr2line ? hh_opt.addr2line : "none");
 }
 

@@ -17,31 +17,31 @@ enum { HH_FORMAT_TEXT = 0, HH_FORMAT_JSON, HH_FORMAT_XML, HH_FORMAT_COLLAPSED };
 /* The report's settings: HAHALLOC_* variables, then HAHALLOC_OPTIONS
  * (src/optable.h names them all; README.md documents them). */
 typedef struct hh_options {
-  int report;          /* make the exit report (see the policy in options.c) */
-  int on_error;        /* on-error: 0 = abort, 1 = continue */
-  int guard;           /* guard: canary bytes after every block (guard.c) */
-  const char *output;  /* log-file: NULL = stderr, "stdout", or an absolute path (%p = pid) */
-  const char *xml_output; /* xml-file: where the XML goes (else `output`) */
-  int format;          /* HH_FORMAT_*: text, json, xml (valgrind's memcheck XML), collapsed stacks */
-  int leak_check;      /* HH_LEAK_*: none, the summary, or the leaks listed too */
-  unsigned show_kinds; /* kinds listed with their stacks: bits 1 << enum hh_kind (report.h) */
-  unsigned error_kinds;/* kinds that make leak_exitcode the exit status */
-  int stack_depth;     /* num-callers: frames of the program recorded per allocation */
-  size_t min_size;     /* list blocks at least this big */
-  int leak_exitcode;   /* error-exitcode: exit status on leaks of error_kinds, 0 = keep */
-  int verbose;         /* -v: the report's own figures and words (roots, sites, the scan) */
-  int quiet;           /* -q: the leaks only */
+  int report;               /* make the exit report (see the policy in options.c) */
+  int on_error;             /* on-error: 0 = abort, 1 = continue */
+  int guard;                /* guard: canary bytes after every block (guard.c) */
+  const char *output;       /* log-file: NULL = stderr, "stdout", or an absolute path (%p = pid) */
+  const char *xml_output;   /* xml-file: where the XML goes (else `output`) */
+  int format;               /* HH_FORMAT_*: text, json, xml (valgrind's memcheck XML), collapsed stacks */
+  int leak_check;           /* HH_LEAK_*: none, the summary, or the leaks listed too */
+  unsigned show_kinds;      /* kinds listed with their stacks: bits 1 << enum hh_kind (report.h) */
+  unsigned error_kinds;     /* kinds that make leak_exitcode the exit status */
+  int stack_depth;          /* num-callers: frames of the program recorded per allocation */
+  size_t min_size;          /* list blocks at least this big */
+  int leak_exitcode;        /* error-exitcode: exit status on leaks of error_kinds, 0 = keep */
+  int verbose;              /* -v: the report's own figures and words (roots, sites, the scan) */
+  int quiet;                /* -q: the leaks only */
   int gen_suppressions;     /* a suppression after every leak listed */
   int default_suppressions; /* the built-in suppressions of the C and C++ runtimes */
   const char *supp_files[HH_MAX_SUPP_FILES]; /* suppression files, absolute paths */
   int nsupp_files;
-  int profile;         /* where memory goes: totals by site, and the sites at the peak */
-  int trace_children;  /* trace-children: the command's children report too */
-  int secure;          /* AT_SECURE: nothing is taken from the environment */
-  int linked;          /* the program was linked with hahalloc (not preloaded) */
-  int cli;             /* HH_CLI_*: run by the hahalloc command, as its program or a child */
+  int profile;           /* where memory goes: totals by site, and the sites at the peak */
+  int trace_children;    /* trace-children: the command's children report too */
+  int secure;            /* AT_SECURE: nothing is taken from the environment */
+  int linked;            /* the program was linked with hahalloc (not preloaded) */
+  int cli;               /* HH_CLI_*: run by the hahalloc command, as its program or a child */
   const char *addr2line; /* the symboliser, an absolute path; NULL: none */
-  int symbolize_ms;    /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
+  int symbolize_ms;      /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
 } hh_options;
 
 extern hh_options hh_opt;

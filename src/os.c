@@ -89,8 +89,7 @@ static _Atomic(uintptr_t) aligned_hint;
 void *hh_os_map_aligned(size_t size, size_t align) {
   uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
   if (hint > size + align) {
-    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
       if (((uintptr_t)p & (align - 1)) == 0) {
         atomic_store_explicit(&aligned_hint, (uintptr_t)p, memory_order_relaxed);

@@ -13,12 +13,12 @@
 
 #include "internal.h"
 
-void *hh_os_map(size_t size);                    /* NULL on failure */
+void *hh_os_map(size_t size); /* NULL on failure */
 void *hh_os_map_aligned(size_t size, size_t align);
 void hh_os_unmap(void *p, size_t size);
-void hh_os_purge(void *p, size_t size);          /* give pages back, keep the range */
+void hh_os_purge(void *p, size_t size);                     /* give pages back, keep the range */
 bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
-bool hh_os_move(void *p, size_t size, void *dest);           /* pages, not bytes */
+bool hh_os_move(void *p, size_t size, void *dest);          /* pages, not bytes */
 uintptr_t hh_os_random(void);
 /* The registry: two levels over the 47-bit user address space, 2^12 leaves
  * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on
@@ -50,8 +50,7 @@ static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
 static inline void *hh_registry_get(uintptr_t addr) {
   if (HH_UNLIKELY(addr >> 47)) return NULL;
   uintptr_t chunk = addr >> HH_MAPPING_SHIFT;
-  hh_reg_leaf *leaf =
-      atomic_load_explicit(&hh_registry[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+  hh_reg_leaf *leaf = atomic_load_explicit(&hh_registry[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
   if (HH_UNLIKELY(leaf == NULL)) return NULL;
   return atomic_load_explicit(&(*leaf)[chunk & (HH_REG_LEAF - 1)], memory_order_acquire);
 }
@@ -64,7 +63,7 @@ bool hh_registry_set_range(uintptr_t base, size_t size, void *hdr);
  * scan skips it. Thread-safe. */
 void *hh_meta_alloc(size_t size);
 void hh_meta_free(void *p, size_t size);
-void hh_meta_lock(void);       /* fork: held across fork() */
+void hh_meta_lock(void); /* fork: held across fork() */
 void hh_meta_unlock(void);
 void hh_meta_lock_reset(void);
 /* True for any address inside memory hahalloc keeps for itself or hands out

@@ -56,7 +56,9 @@ HH_INLINE void *calloc_at(size_t n, size_t size, void *ret, void *frame) {
   return hh_calloc_fast(total, ret, frame);
 }
 
-HH_EXPORT void *calloc(size_t n, size_t size) { return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), HH_ENTRY_FRAME); }
+HH_EXPORT void *calloc(size_t n, size_t size) {
+  return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), HH_ENTRY_FRAME);
+}
 
 HH_EXPORT void *realloc(void *ptr, size_t size) {
   return hh_realloc(ptr, size, "realloc", HH_ENTRY_RET(HH_ENTRY_REALLOC), HH_ENTRY_FRAME);
@@ -99,8 +101,10 @@ HH_EXPORT void *memalign(size_t align, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  if (align <= HH_ALIGN) align = HH_ALIGN;
-  else if (!is_pow2(align)) align = (size_t)1 << (64 - __builtin_clzl(align - 1));
+  if (align <= HH_ALIGN)
+    align = HH_ALIGN;
+  else if (!is_pow2(align))
+    align = (size_t)1 << (64 - __builtin_clzl(align - 1));
   return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), HH_ENTRY_FRAME);
 }
 
@@ -177,13 +181,17 @@ HH_EXPORT int malloc_info(int options, FILE *fp) {
   }
   size_t in_use, peak;
   fill_totals(&in_use, &peak);
-  fprintf(fp, "<malloc version=\"hahalloc-1\">\n<total type=\"in_use\" size=\"%zu\"/>\n"
-              "<total type=\"peak\" size=\"%zu\"/>\n</malloc>\n", in_use, peak);
+  fprintf(fp,
+          "<malloc version=\"hahalloc-1\">\n<total type=\"in_use\" size=\"%zu\"/>\n"
+          "<total type=\"peak\" size=\"%zu\"/>\n</malloc>\n",
+          in_use, peak);
   return 0;
 }
 
 /* The names glibc uses internally, which some programs reach directly. */
-HH_EXPORT void *__libc_malloc(size_t size) { return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_MALLOC), HH_ENTRY_FRAME); }
+HH_EXPORT void *__libc_malloc(size_t size) {
+  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_MALLOC), HH_ENTRY_FRAME);
+}
 HH_EXPORT void __libc_free(void *ptr) { hh_free_fast(ptr, "free"); }
 HH_EXPORT void *__libc_calloc(size_t n, size_t size) {
   return calloc_at(n, size, HH_ENTRY_RET(HH_ENTRY_CALLOC), HH_ENTRY_FRAME);
@@ -196,9 +204,7 @@ HH_EXPORT void *__libc_valloc(size_t size) {
   return hh_aligned(PAGE, size, HH_ENTRY_RET(HH_ENTRY_VALLOC), HH_ENTRY_FRAME);
 }
 HH_EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
-HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) {
-  return posix_memalign(out, align, size);
-}
+HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) { return posix_memalign(out, align, size); }
 
 /* ------------------------------------------------------------------ C++ operator new */
 
@@ -218,8 +224,10 @@ HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) {
 static void *next_new(const char *symbol, size_t size, size_t align, bool aligned, const void *tag) {
   void *fn = dlsym(RTLD_NEXT, symbol);
   if (fn == NULL) {
-    hh_dprintf(2, "hahalloc: operator new: out of memory for %zu bytes, and no C++ runtime to throw "
-                  "std::bad_alloc\n", size);
+    hh_dprintf(2,
+               "hahalloc: operator new: out of memory for %zu bytes, and no C++ runtime to throw "
+               "std::bad_alloc\n",
+               size);
     abort();
   }
   if (aligned && tag) return ((void *(*)(size_t, size_t, const void *))fn)(size, align, tag);
@@ -228,35 +236,35 @@ static void *next_new(const char *symbol, size_t size, size_t align, bool aligne
   return ((void *(*)(size_t))fn)(size);
 }
 
-#define CXX_NEW(fn, symbol, kind)                                                            \
-  HH_EXPORT void *fn(size_t size) __asm__(symbol);                                           \
-  void *fn(size_t size) {                                                                    \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);                                \
-    if (HH_LIKELY(p != NULL)) return p;                                                      \
-    return next_new(symbol, size, 0, false, NULL);                                           \
+#define CXX_NEW(fn, symbol, kind)                                      \
+  HH_EXPORT void *fn(size_t size) __asm__(symbol);                     \
+  void *fn(size_t size) {                                              \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME); \
+    if (HH_LIKELY(p != NULL)) return p;                                \
+    return next_new(symbol, size, 0, false, NULL);                     \
   }
-#define CXX_NEW_NOTHROW(fn, symbol, kind)                                                    \
-  HH_EXPORT void *fn(size_t size, const void *nothrow) __asm__(symbol);                      \
-  void *fn(size_t size, const void *nothrow) {                                               \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);                                \
-    if (HH_LIKELY(p != NULL)) return p;                                                      \
-    return next_new(symbol, size, 0, false, nothrow);                                        \
+#define CXX_NEW_NOTHROW(fn, symbol, kind)                               \
+  HH_EXPORT void *fn(size_t size, const void *nothrow) __asm__(symbol); \
+  void *fn(size_t size, const void *nothrow) {                          \
+    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);  \
+    if (HH_LIKELY(p != NULL)) return p;                                 \
+    return next_new(symbol, size, 0, false, nothrow);                   \
   }
 /* std::align_val_t is a size_t; an alignment that is no power of two is
  * the program's undefined behaviour, left to the C++ runtime. */
-#define CXX_NEW_ALIGNED(fn, symbol, kind)                                                    \
-  HH_EXPORT void *fn(size_t size, size_t align) __asm__(symbol);                             \
-  void *fn(size_t size, size_t align) {                                                      \
-    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL;    \
-    if (HH_LIKELY(p != NULL)) return p;                                                      \
-    return next_new(symbol, size, align, true, NULL);                                        \
+#define CXX_NEW_ALIGNED(fn, symbol, kind)                                                          \
+  HH_EXPORT void *fn(size_t size, size_t align) __asm__(symbol);                                   \
+  void *fn(size_t size, size_t align) {                                                            \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL; \
+    if (HH_LIKELY(p != NULL)) return p;                                                            \
+    return next_new(symbol, size, align, true, NULL);                                              \
   }
-#define CXX_NEW_ALIGNED_NOTHROW(fn, symbol, kind)                                            \
-  HH_EXPORT void *fn(size_t size, size_t align, const void *nothrow) __asm__(symbol);        \
-  void *fn(size_t size, size_t align, const void *nothrow) {                                 \
-    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL;    \
-    if (HH_LIKELY(p != NULL)) return p;                                                      \
-    return next_new(symbol, size, align, true, nothrow);                                     \
+#define CXX_NEW_ALIGNED_NOTHROW(fn, symbol, kind)                                                  \
+  HH_EXPORT void *fn(size_t size, size_t align, const void *nothrow) __asm__(symbol);              \
+  void *fn(size_t size, size_t align, const void *nothrow) {                                       \
+    void *p = is_pow2(align) ? hh_aligned(align, size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME) : NULL; \
+    if (HH_LIKELY(p != NULL)) return p;                                                            \
+    return next_new(symbol, size, align, true, nothrow);                                           \
   }
 
 CXX_NEW(hh_cxx_new, "_Znwm", HH_ENTRY_NEW)
@@ -265,8 +273,7 @@ CXX_NEW_NOTHROW(hh_cxx_new_nothrow, "_ZnwmRKSt9nothrow_t", HH_ENTRY_NEW_NOTHROW)
 CXX_NEW_NOTHROW(hh_cxx_new_array_nothrow, "_ZnamRKSt9nothrow_t", HH_ENTRY_NEW_ARRAY_NOTHROW)
 CXX_NEW_ALIGNED(hh_cxx_new_aligned, "_ZnwmSt11align_val_t", HH_ENTRY_NEW_ALIGNED)
 CXX_NEW_ALIGNED(hh_cxx_new_array_aligned, "_ZnamSt11align_val_t", HH_ENTRY_NEW_ARRAY_ALIGNED)
-CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t",
-                        HH_ENTRY_NEW_ALIGNED_NOTHROW)
+CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t", HH_ENTRY_NEW_ALIGNED_NOTHROW)
 CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_array_aligned_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t",
                         HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW)
 

@@ -21,8 +21,11 @@
 #define RECENT 64
 
 static hh_lock lock = HH_LOCK_INIT;
-static hh_oversize *live;                            /* every live oversize range */
-static struct { uint8_t *base; size_t size; } cache[CACHE_SLOTS]; /* cache[0] is the newest */
+static hh_oversize *live; /* every live oversize range */
+static struct {
+  uint8_t *base;
+  size_t size;
+} cache[CACHE_SLOTS]; /* cache[0] is the newest */
 static unsigned cached;
 static size_t cached_bytes;
 static const void *recent[RECENT]; /* recently freed ranges, to name double frees */
@@ -37,17 +40,14 @@ void hh_oversize_unlock(void) { hh_lock_release(&lock); }
 void hh_oversize_lock_reset(void) { hh_lock_init(&lock); }
 hh_oversize *hh_oversize_first(void) { return live; }
 
-static size_t chunks_of(size_t size) {
-  return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK;
-}
+static size_t chunks_of(size_t size) { return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK; }
 
 /* Takes the smallest cached mapping of at least `size` bytes, and at most
  * twice that (the caller purges what it does not use). */
 static uint8_t *cache_take(size_t size, size_t *got) {
   unsigned best = cached;
   for (unsigned i = 0; i < cached; i++)
-    if (cache[i].size >= size && cache[i].size <= 2 * size &&
-        (best == cached || cache[i].size < cache[best].size))
+    if (cache[i].size >= size && cache[i].size <= 2 * size && (best == cached || cache[i].size < cache[best].size))
       best = i;
   if (best == cached) return NULL;
   uint8_t *base = cache[best].base;
@@ -109,8 +109,10 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
 }
 
 static void unlink_live(hh_oversize *o) {
-  if (o->prev) o->prev->next = o->next;
-  else live = o->next;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    live = o->next;
   if (o->next) o->next->prev = o->prev;
 }
 

@@ -97,9 +97,7 @@ static uint64_t list_damage(const hh_page *page, uint64_t idx, uint64_t cap) {
 }
 
 void hh_page_collect(hh_page *page) {
-  if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_relaxed)) ==
-      HH_LINK_END)
-    return;
+  if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_relaxed)) == HH_LINK_END) return;
   /* take the list, keep the full bit */
   uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
   uint64_t head = hh_remote_head(tf);
@@ -171,8 +169,10 @@ void hh_page_decay(hh_heap *heap) {
     while (page != NULL) {
       hh_page *next = page->next;
       if (hh_page_used(page) == 0 && page != heap->direct[r]) {
-        if (page->empty_tick) page_retire(heap, page);
-        else page->empty_tick = 1;
+        if (page->empty_tick)
+          page_retire(heap, page);
+        else
+          page->empty_tick = 1;
       } else {
         page->empty_tick = 0;
       }
@@ -261,9 +261,8 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     hh_dprintf(2,
                "hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
                "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
-               is_free ? "a write into the free" : "a forged free-list link leads to the live",
-               page->block_size, (void *)hh_range_at(page, bad),
-               (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
+               is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
+               (void *)hh_range_at(page, bad), (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
   }
 }
 
@@ -284,8 +283,10 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
        * root whole, its free list ready: a producer's pages come back
        * empty all the time, and carving them again costs a store into
        * every range of cold memory. Decay retires it if it stays empty. */
-      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL)) page_retire(heap, page);
-      else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END) page_from_full(heap, page);
+      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL))
+        page_retire(heap, page);
+      else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END)
+        page_from_full(heap, page);
     }
     page = next;
   }
@@ -303,8 +304,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
 }
 
 hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
-  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) ||
-      ++heap->sweep_tick % SWEEP_EVERY == 0)
+  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) || ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, false);
   hh_queue *q = &heap->queue[root];
   hh_page *page = q->first;

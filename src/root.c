@@ -9,23 +9,19 @@
 #include "internal.h"
 
 const uint32_t hh_root_size[HH_ROOTS] = {
-  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
-  1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336,
-  16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072
-};
+    16,    32,    48,    64,    80,    96,    112,   128,   160,   192,   224,   256,   320,   384,   448,    512,
+    640,   768,   896,   1024,  1280,  1536,  1792,  2048,  2560,  3072,  3584,  4096,  5120,  6144,  7168,   8192,
+    10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072};
 
-const uint8_t hh_root_slices[HH_ROOTS] = {
-  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-  2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16
-};
+const uint8_t hh_root_slices[HH_ROOTS] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  1,  1,  1,
+                                          1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16};
 
 /* Root of each size up to HH_SMALL_DIRECT, indexed by (size + 15) / 16.
  * Its last root is HH_SMALL_ROOTS - 1, of 1024 bytes. */
 const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
-  0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14,
-  14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18,
-  18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19
-};
+    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
+    13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
+    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
 
 uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
 uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
@@ -34,11 +30,10 @@ void hh_size_root_init(void) {
   for (size_t i = 0; i <= HH_MEDIUM_MAX / HH_ALIGN; i++)
     /* under the guard, sizes too close to the largest root for its bytes
      * take no root: the slow path serves them as large ranges */
-    hh_size_root[i] = (uint8_t)(i * HH_ALIGN + hh_guard <= HH_MEDIUM_MAX ? hh_root_of(i * HH_ALIGN + hh_guard)
-                                                                         : HH_NO_ROOT);
+    hh_size_root[i] =
+        (uint8_t)(i * HH_ALIGN + hh_guard <= HH_MEDIUM_MAX ? hh_root_of(i * HH_ALIGN + hh_guard) : HH_NO_ROOT);
   /* hh_small_root is sorted: each root's indexes follow the previous root's */
-  for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;)
-    hh_small_from[hh_small_root[i]] = (uint8_t)i;
+  for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;) hh_small_from[hh_small_root[i]] = (uint8_t)i;
   hh_small_from[HH_SMALL_ROOTS] = HH_SMALL_DIRECT / HH_ALIGN + 1;
 }
 _Static_assert(HH_SMALL_DIRECT == 1024, "hh_small_root covers sizes up to 1024");

@@ -32,10 +32,8 @@ static _Atomic(int64_t) global_peak;
 
 static void peak_raise(int64_t candidate) {
   int64_t peak = atomic_load_explicit(&global_peak, memory_order_relaxed);
-  while (candidate > peak &&
-         !atomic_compare_exchange_weak_explicit(&global_peak, &peak, candidate,
-                                                memory_order_relaxed, memory_order_relaxed)) {
-  }
+  while (candidate > peak && !atomic_compare_exchange_weak_explicit(&global_peak, &peak, candidate,
+                                                                    memory_order_relaxed, memory_order_relaxed)) {}
 }
 
 /* After a fold (the heap's share is 0): aim at the peak, `live` bytes
@@ -85,9 +83,7 @@ void *hh_stats_carry(hh_heap *heap, int64_t live, void *p) {
   return hh_stats_take(heap, live, p);
 }
 
-void hh_stats_free_orphan(size_t size) {
-  atomic_fetch_sub_explicit(&global_live, (int64_t)size, memory_order_relaxed);
-}
+void hh_stats_free_orphan(size_t size) { atomic_fetch_sub_explicit(&global_live, (int64_t)size, memory_order_relaxed); }
 
 void hh_stats_totals(hh_totals *t) {
   *t = (hh_totals){0};
@@ -95,8 +91,7 @@ void hh_stats_totals(hh_totals *t) {
   int64_t peak = atomic_load(&global_peak);
   for (hh_heap *h = hh_heaps_first(); h != NULL; h = h->next_heap) {
     t->allocs += h->stats.allocs + (h->stats.tally >> HH_TALLY_SHIFT);
-    t->bytes_allocated +=
-        h->stats.bytes_allocated + (h->stats.tally & (((uint64_t)1 << HH_TALLY_SHIFT) - 1));
+    t->bytes_allocated += h->stats.bytes_allocated + (h->stats.tally & (((uint64_t)1 << HH_TALLY_SHIFT) - 1));
     live += h->stats.hi - h->stats.room;
   }
   /* each climbing heap's high, with the others' shares as they are now */

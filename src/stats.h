@@ -47,9 +47,8 @@ static inline void *hh_stats_take(hh_heap *heap, int64_t live, void *p) {
 _Static_assert(HH_MEDIUM_MAX <= (size_t)1 << (2 * HH_TALLY_SHIFT - 64 - 1), "tally bytes fit");
 void *hh_stats_carry(hh_heap *heap, int64_t live, void *p); /* returns p */
 static inline void *hh_stats_alloc(hh_heap *heap, size_t requested, size_t live, void *p) {
-  if (HH_UNLIKELY(__builtin_add_overflow(heap->stats.tally,
-                                         requested + ((uint64_t)1 << HH_TALLY_SHIFT),
-                                         &heap->stats.tally)))
+  if (HH_UNLIKELY(
+          __builtin_add_overflow(heap->stats.tally, requested + ((uint64_t)1 << HH_TALLY_SHIFT), &heap->stats.tally)))
     return hh_stats_carry(heap, (int64_t)live, p);
   return hh_stats_take(heap, (int64_t)live, p);
 }
@@ -67,8 +66,10 @@ static inline void hh_stats_free(hh_heap *heap, size_t size) {
   if (HH_UNLIKELY(hh_stats_give(heap, size))) hh_stats_flush(heap);
 }
 static inline void hh_stats_resize(hh_heap *heap, size_t before, size_t after) {
-  if (after > before) (void)hh_stats_take(heap, (int64_t)(after - before), NULL);
-  else hh_stats_free(heap, before - after);
+  if (after > before)
+    (void)hh_stats_take(heap, (int64_t)(after - before), NULL);
+  else
+    hh_stats_free(heap, before - after);
 }
 
 #endif /* HH_STATS_H */

@@ -55,8 +55,10 @@ static bool collect(pid_t pid, int out_fd, int err_fd, int timeout_s, hh_child *
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
       if (n > 0) {
-        if (i == 0) append(&c->out, &c->out_len, &out_cap, buf, (size_t)n);
-        else append(&c->err, &c->err_len, &err_cap, buf, (size_t)n);
+        if (i == 0)
+          append(&c->out, &c->out_len, &out_cap, buf, (size_t)n);
+        else
+          append(&c->err, &c->err_len, &err_cap, buf, (size_t)n);
       } else if (n == 0 || errno != EINTR) {
         close(fds[i].fd);
         fds[i].fd = -1;
@@ -133,9 +135,7 @@ static bool spawn(int (*body)(void *), void *arg, int timeout_s, hh_child *c) {
   return collect(pid, out_pipe[0], err_pipe[0], timeout_s, c);
 }
 
-bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) {
-  return spawn(fn, arg, timeout_s, c);
-}
+bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c) { return spawn(fn, arg, timeout_s, c); }
 
 typedef struct exec_args {
   const char *const *argv, *const *env;
@@ -154,8 +154,7 @@ bool hh_exec_run(const char *const *argv, const char *const *env, int timeout_s,
   return spawn(exec_body, &x, timeout_s, c);
 }
 
-bool hh_exec_self(const char *name, const char *arg, const char *const *env, int timeout_s,
-                  hh_child *c) {
+bool hh_exec_self(const char *name, const char *arg, const char *const *env, int timeout_s, hh_child *c) {
   static char self[4096];
   if (!self[0]) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -174,11 +173,14 @@ void hh_child_free(hh_child *c) {
 
 const char *hh_child_describe(const hh_child *c) {
   static char buf[64];
-  if (c->timed_out) snprintf(buf, sizeof buf, "timed out");
-  else if (WIFEXITED(c->status)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(c->status));
+  if (c->timed_out)
+    snprintf(buf, sizeof buf, "timed out");
+  else if (WIFEXITED(c->status))
+    snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(c->status));
   else if (WIFSIGNALED(c->status))
     snprintf(buf, sizeof buf, "killed by %s", sigabbrev_np(WTERMSIG(c->status)) ?: "?");
-  else snprintf(buf, sizeof buf, "status %#x", c->status);
+  else
+    snprintf(buf, sizeof buf, "status %#x", c->status);
   return buf;
 }
 
@@ -237,19 +239,25 @@ static inline unsigned char pat(uint64_t hash, size_t i) {
 }
 
 /* Calls fn on each [from, to) hh_fill writes, in increasing order. */
-#define FOR_EACH_FILLED(size, from, to, body)                          \
-  do {                                                                 \
-    if ((size) <= HH_FULL_FILL) {                                      \
-      size_t from = 0, to = (size);                                    \
-      body;                                                            \
-    } else {                                                           \
-      { size_t from = 0, to = 256; body; }                             \
-      for (size_t k_ = 16384; k_ + 64 <= (size) - 256; k_ += 16384) {  \
-        size_t from = k_, to = k_ + 64;                                \
-        body;                                                          \
-      }                                                                \
-      { size_t from = (size) - 256, to = (size); body; }               \
-    }                                                                  \
+#define FOR_EACH_FILLED(size, from, to, body)                       \
+  do {                                                              \
+    if ((size) <= HH_FULL_FILL) {                                   \
+      size_t from = 0, to = (size);                                 \
+      body;                                                         \
+    } else {                                                        \
+      {                                                             \
+        size_t from = 0, to = 256;                                  \
+        body;                                                       \
+      }                                                             \
+      for (size_t k_ = 16384; k_ + 64 <= (size)-256; k_ += 16384) { \
+        size_t from = k_, to = k_ + 64;                             \
+        body;                                                       \
+      }                                                             \
+      {                                                             \
+        size_t from = (size)-256, to = (size);                      \
+        body;                                                       \
+      }                                                             \
+    }                                                               \
   } while (0)
 
 static void fill_range(unsigned char *p, size_t from, size_t to, uint64_t hash) {
@@ -281,8 +289,7 @@ size_t hh_check(const void *p, size_t size, size_t prefix, uint64_t hash) {
   if (!size) return bad;
   if (prefix > size) prefix = size;
   FOR_EACH_FILLED(size, from, to, {
-    if (bad == SIZE_MAX && from < prefix)
-      bad = check_range(p, from, to < prefix ? to : prefix, hash);
+    if (bad == SIZE_MAX && from < prefix) bad = check_range(p, from, to < prefix ? to : prefix, hash);
   });
   return bad;
 }

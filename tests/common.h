@@ -21,20 +21,20 @@
 
 /* Hides a value from the optimiser, so that a call such as
  * hahalloc(SIZE_MAX) or free(&local) is made as written. */
-#define HH_OPAQUE(x)                      \
-  ({                                      \
-    __auto_type hh_opaque_v_ = (x);       \
+#define HH_OPAQUE(x)                           \
+  ({                                           \
+    __auto_type hh_opaque_v_ = (x);            \
     __asm__ volatile("" : "+r"(hh_opaque_v_)); \
-    hh_opaque_v_;                         \
+    hh_opaque_v_;                              \
   })
 
 /* ------------------------------------------------------------ children */
 
 typedef struct hh_child {
-  int status;    /* as from waitpid */
+  int status; /* as from waitpid */
   bool timed_out;
-  char *out;     /* the child's stdout, NUL-terminated */
-  char *err;     /* the child's stderr, NUL-terminated */
+  char *out; /* the child's stdout, NUL-terminated */
+  char *err; /* the child's stderr, NUL-terminated */
   size_t out_len, err_len;
 } hh_child;
 
@@ -46,8 +46,7 @@ bool hh_fork_run(int (*fn)(void *), void *arg, int timeout_s, hh_child *c);
 /* Runs this test binary again as `self --child NAME ARG` with the given
  * environment changes ("NAME=VALUE" sets, "NAME" unsets), so that options
  * read once at start-up take effect. env may be NULL. */
-bool hh_exec_self(const char *name, const char *arg, const char *const *env, int timeout_s,
-                  hh_child *c);
+bool hh_exec_self(const char *name, const char *arg, const char *const *env, int timeout_s, hh_child *c);
 
 /* Runs any program (argv[0] is a path) the same way. */
 bool hh_exec_run(const char *const *argv, const char *const *env, int timeout_s, hh_child *c);

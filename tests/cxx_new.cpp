@@ -33,12 +33,12 @@ static void frhehe(void *p) {
 #endif
 
 static int failures;
-#define CHECK(cond)                                 \
-  do {                                              \
-    if (!(cond)) {                                  \
+#define CHECK(cond)                                         \
+  do {                                                      \
+    if (!(cond)) {                                          \
       std::printf("FAIL: %s (line %d)\n", #cond, __LINE__); \
-      failures++;                                   \
-    }                                               \
+      failures++;                                           \
+    }                                                       \
   } while (0)
 
 int main() {
@@ -83,9 +83,7 @@ int main() {
     volatile size_t huge = SIZE_MAX / 4;
     char *p = new char[huge];
     delete[] p;
-  } catch (const std::bad_alloc &) {
-    thrown = true;
-  }
+  } catch (const std::bad_alloc &) { thrown = true; }
   CHECK(thrown);
 
   /* nothrow new returns NULL instead */
@@ -106,13 +104,11 @@ int main() {
     std::set_new_handler(handler::once);
     thrown = false;
     try {
-      void *p = form == 0 ? ::operator new(huge)
+      void *p = form == 0   ? ::operator new(huge)
                 : form == 1 ? ::operator new[](huge)
                             : ::operator new(huge, std::align_val_t(64));
       (void)p;
-    } catch (const std::bad_alloc &) {
-      thrown = true;
-    }
+    } catch (const std::bad_alloc &) { thrown = true; }
     CHECK(thrown && handler_calls == 1);
   }
   std::set_new_handler(nullptr);

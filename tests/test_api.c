@@ -18,7 +18,7 @@
 #include "common.h"
 #include "hahalloc.h"
 
-#define ALIGNED16(p) (((uintptr_t)(p) & 15) == 0)
+#define ALIGNED16(p) (((uintptr_t)(p)&15) == 0)
 
 /* Allocates `size` bytes and checks the block is 16-byte aligned and that all
  * of it can be written and read back. */
@@ -165,8 +165,7 @@ static void hahalloc_recycles_freed_ranges(void **state) {
       if (distinct >= LIMIT) break;
     }
   }
-  if (distinct >= LIMIT)
-    fail_msg("%zu distinct addresses for 1000 live blocks: freed ranges are not reused", distinct);
+  if (distinct >= LIMIT) fail_msg("%zu distinct addresses for 1000 live blocks: freed ranges are not reused", distinct);
 }
 
 /* ------------------------------------------------------------ frhehe */
@@ -195,9 +194,8 @@ static void frhehe_releases_blocks_in_any_order(void **state) {
 
 /* ------------------------------------------------------------ chahalloc */
 
-static const size_t zero_sizes[] = {1,      15,       16,      17,      100,     1000,
-                                    4096,   5000,     40000,   128 * KiB, 200000, 1 * MiB,
-                                    3 * MiB, 5 * MiB, 9 * MiB + 7};
+static const size_t zero_sizes[] = {1,     15,        16,     17,      100,     1000,    4096,       5000,
+                                    40000, 128 * KiB, 200000, 1 * MiB, 3 * MiB, 5 * MiB, 9 * MiB + 7};
 
 static void chahalloc_returns_zeroed_memory_of_every_size(void **state) {
   (void)state;
@@ -231,7 +229,8 @@ static void chahalloc_zeroes_memory_recycled_from_dirty_freed_blocks(void **stat
       frhehe(d);
       unsigned char *z = chahalloc(n);
       assert_non_null(z);
-      if (!hh_all_zero(z, n)) fail_msg("chahalloc(%zu) after freeing a dirty block of that size is not zeroed (round %d)", n, r);
+      if (!hh_all_zero(z, n))
+        fail_msg("chahalloc(%zu) after freeing a dirty block of that size is not zeroed (round %d)", n, r);
       memset(z, 0xee, n);
       frhehe(z);
     }
@@ -276,7 +275,8 @@ static void chahalloc_zeroes_memory_given_back_by_a_shrinking_rehehalloc(void **
       unsigned char *z = chahalloc(n);
       assert_non_null(z);
       if (!hh_all_zero(z, n))
-        fail_msg("chahalloc(%zu) after shrinking a dirty %zu-byte block to %zu is not zeroed", n, pairs[i][0], pairs[i][1]);
+        fail_msg("chahalloc(%zu) after shrinking a dirty %zu-byte block to %zu is not zeroed", n, pairs[i][0],
+                 pairs[i][1]);
       frhehe(z);
       frhehe(p);
     }
@@ -313,8 +313,8 @@ static unsigned char *resize_keeps_prefix(unsigned char *p, size_t old, size_t n
 
 static void rehehalloc_grows_keeping_the_contents(void **state) {
   (void)state;
-  const size_t steps[][2] = {{1, 2},           {16, 17},       {100, 200},          {128, 4000},
-                             {1000, 1001},     {4000, 32768},  {32 * KiB, 128 * KiB}, {100, 1 * MiB}};
+  const size_t steps[][2] = {
+      {1, 2}, {16, 17}, {100, 200}, {128, 4000}, {1000, 1001}, {4000, 32768}, {32 * KiB, 128 * KiB}, {100, 1 * MiB}};
   for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
     unsigned char *p = hahalloc(steps[i][0]);
     assert_non_null(p);
@@ -324,8 +324,8 @@ static void rehehalloc_grows_keeping_the_contents(void **state) {
 
 static void rehehalloc_shrinks_keeping_the_prefix(void **state) {
   (void)state;
-  const size_t steps[][2] = {{2, 1},           {200, 100},         {4000, 16},       {32768, 1000},
-                             {1 * MiB, 100},   {3 * MiB, 200 * KiB}, {9 * MiB, 5 * MiB}, {9 * MiB, 64}};
+  const size_t steps[][2] = {{2, 1},         {200, 100},           {4000, 16},         {32768, 1000},
+                             {1 * MiB, 100}, {3 * MiB, 200 * KiB}, {9 * MiB, 5 * MiB}, {9 * MiB, 64}};
   for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
     unsigned char *p = hahalloc(steps[i][0]);
     assert_non_null(p);
@@ -336,23 +336,27 @@ static void rehehalloc_shrinks_keeping_the_prefix(void **state) {
 static void rehehalloc_shrinking_within_the_size_class_keeps_the_pointer(void **state) {
   (void)state;
   /* each pair shrinks by a few percent: the block's size class still fits */
-  const size_t steps[][2] = {{100, 97},        {1000, 980},       {5000, 4900},
-                             {100000, 99000},  {1 * MiB, 1 * MiB - 4096}, {3 * MiB, 3 * MiB - 100},
+  const size_t steps[][2] = {{100, 97},
+                             {1000, 980},
+                             {5000, 4900},
+                             {100000, 99000},
+                             {1 * MiB, 1 * MiB - 4096},
+                             {3 * MiB, 3 * MiB - 100},
                              {10 * MiB, 10 * MiB - 64}};
   for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
     unsigned char *p = hahalloc(steps[i][0]);
     assert_non_null(p);
     unsigned char *q = resize_keeps_prefix(p, steps[i][0], steps[i][1]);
-    if (q != p) fail_msg("rehehalloc(%zu -> %zu) moved the block from %p to %p", steps[i][0], steps[i][1], (void *)p, (void *)q);
+    if (q != p)
+      fail_msg("rehehalloc(%zu -> %zu) moved the block from %p to %p", steps[i][0], steps[i][1], (void *)p, (void *)q);
     frhehe(q);
   }
 }
 
 static void rehehalloc_across_small_large_and_oversize_keeps_the_data(void **state) {
   (void)state;
-  const size_t sizes[] = {24,          500,        20000,      128 * KiB, 700 * KiB,
-                          3 * MiB,     8 * MiB,    40 * MiB,   6 * MiB,   2 * MiB,
-                          100 * KiB,   3000,       40,         9 * MiB,   1};
+  const size_t sizes[] = {24,      500,     20000,     128 * KiB, 700 * KiB, 3 * MiB, 8 * MiB, 40 * MiB,
+                          6 * MiB, 2 * MiB, 100 * KiB, 3000,      40,        9 * MiB, 1};
   size_t n = sizes[0];
   unsigned char *p = hahalloc(n);
   assert_non_null(p);
@@ -432,7 +436,8 @@ static void rehehalloc_growing_by_small_steps_to_24MiB_keeps_the_data(void **sta
     for (size_t i = n; i < m; i++) p[i] = (unsigned char)(i * 13 + i / 251);
     /* the first and last bytes of the old size came along */
     for (size_t i = 0; i < 4096 && i < n; i++)
-      if (p[i] != (unsigned char)(i * 13 + i / 251) || p[n - 1 - i] != (unsigned char)((n - 1 - i) * 13 + (n - 1 - i) / 251))
+      if (p[i] != (unsigned char)(i * 13 + i / 251) ||
+          p[n - 1 - i] != (unsigned char)((n - 1 - i) * 13 + (n - 1 - i) / 251))
         fail_msg("rehehalloc(%zu -> %zu) lost data", n, m);
     n = m;
     frhehe(others[step % OTHERS]);
@@ -448,8 +453,8 @@ static void rehehalloc_growing_by_small_steps_to_24MiB_keeps_the_data(void **sta
 
 static void hahalloc_of_impossible_sizes_fails_with_ENOMEM(void **state) {
   (void)state;
-  const size_t sizes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4096, SIZE_MAX / 2 + 1,
-                          (size_t)PTRDIFF_MAX + 1, (size_t)1 << 62};
+  const size_t sizes[] = {SIZE_MAX,       SIZE_MAX - 1, SIZE_MAX - 4096, SIZE_MAX / 2 + 1, (size_t)PTRDIFF_MAX + 1,
+                          (size_t)1 << 62};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     errno = 0;
     void *p = hahalloc(HH_OPAQUE(sizes[i]));

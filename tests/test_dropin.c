@@ -23,9 +23,9 @@
 
 #define ALIGNED(p, a) (((uintptr_t)(p) & ((a)-1)) == 0)
 
-static const size_t sizes[] = {0,        1,        8,           15,          16,      17,
-                               100,      128,      1000,        1024,        4097,    32 * KiB,
-                               128 * KiB - 1, 128 * KiB, 128 * KiB + 1, 1 * MiB, 3 * MiB, 8 * MiB};
+static const size_t sizes[] = {
+    0,       1,       8,      15, 16, 17, 100, 128, 1000, 1024, 4097, 32 * KiB, 128 * KiB - 1, 128 * KiB, 128 * KiB + 1,
+    1 * MiB, 3 * MiB, 8 * MiB};
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
 static const char *lib_of(void *fn) {
@@ -38,12 +38,10 @@ static const char *lib_of(void *fn) {
 
 static void malloc_family_symbols_resolve_to_libhahalloc(void **state) {
   (void)state;
-  static const char *const names[] = {"malloc",        "free",           "calloc",
-                                      "realloc",       "reallocarray",   "posix_memalign",
-                                      "aligned_alloc", "memalign",       "valloc",
-                                      "pvalloc",       "malloc_usable_size", "hahalloc",
-                                      "frhehe",        "chahalloc",      "rehehalloc",
-                                      "mem_lhihiks"};
+  static const char *const names[] = {
+      "malloc",        "free",      "calloc",     "realloc",    "reallocarray",       "posix_memalign",
+      "aligned_alloc", "memalign",  "valloc",     "pvalloc",    "malloc_usable_size", "hahalloc",
+      "frhehe",        "chahalloc", "rehehalloc", "mem_lhihiks"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     void *fn = dlsym(RTLD_DEFAULT, names[i]);
     if (!fn) fail_msg("%s is not found", names[i]);
@@ -54,12 +52,11 @@ static void malloc_family_symbols_resolve_to_libhahalloc(void **state) {
 static void glibc_internal_allocation_aliases_resolve_to_libhahalloc(void **state) {
   (void)state;
   /* programs and libraries that call glibc's own entry points directly */
-  static const char *const names[] = {"__libc_malloc", "__libc_free", "__libc_calloc",
-                                      "__libc_realloc", "__libc_memalign"};
+  static const char *const names[] = {"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc",
+                                      "__libc_memalign"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     void *fn = dlsym(RTLD_DEFAULT, names[i]);
-    if (fn && !strstr(lib_of(fn), "libhahalloc"))
-      fail_msg("%s comes from %s, not libhahalloc", names[i], lib_of(fn));
+    if (fn && !strstr(lib_of(fn), "libhahalloc")) fail_msg("%s comes from %s, not libhahalloc", names[i], lib_of(fn));
   }
 }
 
@@ -192,8 +189,11 @@ static void calloc_returns_zeroed_memory(void **state) {
 
 static void calloc_detects_multiplication_overflow(void **state) {
   (void)state;
-  const size_t pairs[][2] = {{SIZE_MAX / 2, 3}, {SIZE_MAX, SIZE_MAX}, {(size_t)1 << 32, (size_t)1 << 32},
-                             {3, SIZE_MAX / 2}, {SIZE_MAX / 16 + 1, 16}};
+  const size_t pairs[][2] = {{SIZE_MAX / 2, 3},
+                             {SIZE_MAX, SIZE_MAX},
+                             {(size_t)1 << 32, (size_t)1 << 32},
+                             {3, SIZE_MAX / 2},
+                             {SIZE_MAX / 16 + 1, 16}};
   for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
     errno = 0;
     void *p = calloc(HH_OPAQUE(pairs[i][0]), HH_OPAQUE(pairs[i][1]));
@@ -303,7 +303,8 @@ static void posix_memalign_honours_alignments_from_8_bytes_to_16MiB(void **state
       int rc = posix_memalign(&p, a, req[i]);
       if (rc) fail_msg("posix_memalign(align %zu, size %zu) failed with %d", a, req[i], rc);
       if (!ALIGNED(p, a)) fail_msg("posix_memalign(align %zu, size %zu) = %p is misaligned", a, req[i], p);
-      if (malloc_usable_size(p) < req[i]) fail_msg("posix_memalign(align %zu, size %zu): usable size %zu", a, req[i], malloc_usable_size(p));
+      if (malloc_usable_size(p) < req[i])
+        fail_msg("posix_memalign(align %zu, size %zu): usable size %zu", a, req[i], malloc_usable_size(p));
       memset(p, 0x11, req[i]);
       free(p);
     }
@@ -379,7 +380,8 @@ static void pvalloc_returns_whole_pages(void **state) {
     assert_non_null(p);
     if (!ALIGNED(p, page)) fail_msg("pvalloc(%zu) = %p is not page aligned", req[i], p);
     size_t whole = (req[i] + page - 1) / page * page;
-    if (malloc_usable_size(p) < whole) fail_msg("pvalloc(%zu): usable size %zu < %zu", req[i], malloc_usable_size(p), whole);
+    if (malloc_usable_size(p) < whole)
+      fail_msg("pvalloc(%zu): usable size %zu < %zu", req[i], malloc_usable_size(p), whole);
     memset(p, 3, whole);
     free(p);
   }

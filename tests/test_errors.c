@@ -82,9 +82,7 @@ static int heap_still_works(size_t size) {
   return check_witnesses();
 }
 
-static void announce(const void *bad) {
-  dprintf(1, "ptr=%lx\n", (unsigned long)(uintptr_t)bad);
-}
+static void announce(const void *bad) { dprintf(1, "ptr=%lx\n", (unsigned long)(uintptr_t)bad); }
 
 static void *free_in_thread(void *p) {
   free(p);
@@ -137,8 +135,10 @@ static size_t bad_call(const char *s) {
     hh_fill(p, size, h);
     unsigned char *bad = HH_OPAQUE(p + off);
     announce(bad);
-    if (s[0] == 'f' && s[1] == 'r' && s[2] == 'e') free(bad);
-    else if (s[0] == 'f') frhehe(bad);
+    if (s[0] == 'f' && s[1] == 'r' && s[2] == 'e')
+      free(bad);
+    else if (s[0] == 'f')
+      frhehe(bad);
     else {
       void *r = s[2] == 'a' ? realloc(bad, size * 2) : rehehalloc(bad, size * 2);
       if (r && r != bad) free(r);
@@ -197,15 +197,19 @@ static size_t bad_call(const char *s) {
     unsigned char *p = malloc(size);
     unsigned char *q = malloc(size), *r = malloc(size);
     announce(p);
-    if (seed_api) frhehe(p);
-    else free(p);
+    if (seed_api)
+      frhehe(p);
+    else
+      free(p);
     if (strstr(s, "after_others")) {
       free(q);
       free(r);
       q = r = NULL;
     }
-    if (seed_api) frhehe(HH_OPAQUE(p));
-    else free(HH_OPAQUE(p));
+    if (seed_api)
+      frhehe(HH_OPAQUE(p));
+    else
+      free(HH_OPAQUE(p));
     free(q);
     free(r);
     return size;
@@ -394,8 +398,8 @@ static void forged_link_aborts_with_a_message(void **state) {
   const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
   hh_exec_self("forged_link", how, env, 60, &c);
   if (!hh_child_aborted(&c))
-    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", how,
-             hh_child_describe(&c), c.out, c.err);
+    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", how, hh_child_describe(&c), c.out,
+             c.err);
   check_corruption_message(how, &c);
   hh_child_free(&c);
 }
@@ -406,8 +410,8 @@ static void forged_link_is_reported_and_survived_with_on_error_continue(void **s
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
   hh_exec_self("forged_link", how, env, 60, &c);
   if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
-    fail_msg("%s: expected the damage to be reported and survived, the child %s\n--- stdout:\n%s--- stderr:\n%s",
-             how, hh_child_describe(&c), c.out, c.err);
+    fail_msg("%s: expected the damage to be reported and survived, the child %s\n--- stdout:\n%s--- stderr:\n%s", how,
+             hh_child_describe(&c), c.out, c.err);
   check_corruption_message(how, &c);
   hh_child_free(&c);
 }
@@ -541,8 +545,7 @@ static const char *line_with(const char *from, const char *what) {
 /* stderr holds, in this order: the error, the call's stack naming `call_fn`
  * (with its file and line when `lined`), and, when `alloc_fn`, the
  * allocation's stack naming it. */
-static void check_stacks(const hh_child *c, const char *error, const char *call_fn, const char *alloc_fn,
-                         bool lined) {
+static void check_stacks(const hh_child *c, const char *error, const char *call_fn, const char *alloc_fn, bool lined) {
   const char *e = line_with(c->err, error);
   if (e == NULL) fail_msg("no \"%s\" on stderr:\n%s", error, c->err);
   const char *f = line_with(e, call_fn);
@@ -625,9 +628,15 @@ static int child_guard(const char *what) {
       unsigned k = rng % 64;
       size_t n = (rng >> 8) % (rng & 1 ? 300000 : 2000) + 1;
       switch ((rng >> 40) % 4) {
-      case 0: free(live[k]); live[k] = malloc(n); break;
+      case 0:
+        free(live[k]);
+        live[k] = malloc(n);
+        break;
       case 1: live[k] = realloc(live[k], n); break;
-      case 2: free(live[k]); live[k] = calloc(1, n); break;
+      case 2:
+        free(live[k]);
+        live[k] = calloc(1, n);
+        break;
       default:
         free(live[k]);
         live[k] = NULL;
@@ -737,8 +746,8 @@ static void check_message(const scenario *sc, const hh_child *c) {
   bool named = false;
   size_t len = strlen(sc->call);
   for (const char *e = c->err; (e = strstr(e, sc->call)) != NULL; e += len) {
-    bool word_start = e == c->err || !(e[-1] == '_' || (e[-1] >= 'a' && e[-1] <= 'z') ||
-                                       (e[-1] >= 'A' && e[-1] <= 'Z'));
+    bool word_start =
+        e == c->err || !(e[-1] == '_' || (e[-1] >= 'a' && e[-1] <= 'z') || (e[-1] >= 'A' && e[-1] <= 'Z'));
     if (word_start && e[len] == '(') named = true;
   }
   if (!named) fail_msg("%s: stderr does not name %s():\n%s", sc->name, sc->call, c->err);
@@ -755,8 +764,8 @@ static void bad_call_aborts_with_a_message(void **state) {
   const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
   hh_exec_self("bad", sc->name, env, 60, &c);
   if (!hh_child_aborted(&c))
-    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", sc->name,
-             hh_child_describe(&c), c.out, c.err);
+    fail_msg("%s: expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", sc->name, hh_child_describe(&c),
+             c.out, c.err);
   check_message(sc, &c);
   hh_child_free(&c);
 }
@@ -767,8 +776,8 @@ static void bad_call_is_reported_and_ignored_with_on_error_continue(void **state
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
   hh_exec_self("bad", sc->name, env, 60, &c);
   if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
-    fail_msg("%s: expected the call to be ignored, the child %s\n--- stdout:\n%s--- stderr:\n%s",
-             sc->name, hh_child_describe(&c), c.out, c.err);
+    fail_msg("%s: expected the call to be ignored, the child %s\n--- stdout:\n%s--- stderr:\n%s", sc->name,
+             hh_child_describe(&c), c.out, c.err);
   check_message(sc, &c);
   hh_child_free(&c);
 }
@@ -787,8 +796,7 @@ static void write_after_free_aborts_at_the_next_allocation(void **state) {
   const char *env[] = {"HAHALLOC_ON_ERROR", NULL};
   hh_exec_self("write_after_free", word, env, 60, &c);
   if (!hh_child_aborted(&c))
-    fail_msg("expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c),
-             c.out, c.err);
+    fail_msg("expected SIGABRT, the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
   check_write_after_free_message(&c);
   hh_child_free(&c);
 }
@@ -834,15 +842,19 @@ SCENARIO(cross_thread_double_free_9437184, "free")
 SCENARIO(realloc_freed_100, "realloc")
 SCENARIO(rehehalloc_freed_100, "rehehalloc")
 
-#define DEATH(id)                                                                         \
-  {"abort: " #id, bad_call_aborts_with_a_message, NULL, NULL, (void *)&id},               \
-  {"ignore with HAHALLOC_ON_ERROR=continue: " #id, bad_call_is_reported_and_ignored_with_on_error_continue, \
-   NULL, NULL, (void *)&id}
+#define DEATH(id)                                                                                                  \
+  {"abort: " #id, bad_call_aborts_with_a_message, NULL, NULL, (void *)&id}, {                                      \
+    "ignore with HAHALLOC_ON_ERROR=continue: " #id, bad_call_is_reported_and_ignored_with_on_error_continue, NULL, \
+        NULL, (void *)&id                                                                                          \
+  }
 
-static const hh_child_entry children[] = {
-    {"bad", child_bad_call}, {"write_after_free", child_write_after_free},
-    {"forged_link", child_forged_link}, {"overflow", child_overflow},
-    {"stacks", child_stacks}, {"guard", child_guard}, {NULL, NULL}};
+static const hh_child_entry children[] = {{"bad", child_bad_call},
+                                          {"write_after_free", child_write_after_free},
+                                          {"forged_link", child_forged_link},
+                                          {"overflow", child_overflow},
+                                          {"stacks", child_stacks},
+                                          {"guard", child_guard},
+                                          {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
@@ -874,19 +886,19 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_9437184),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
-#define WRITE_AFTER_FREE(word, what)                                                         \
-  {"abort: " what " written into a freed block's link", write_after_free_aborts_at_the_next_allocation, \
-   NULL, NULL, (void *)word},                                                               \
-  {"ignore with HAHALLOC_ON_ERROR=continue: " what " written into a freed block's link",    \
-   write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)word}
+#define WRITE_AFTER_FREE(word, what)                                                                                \
+  {"abort: " what " written into a freed block's link", write_after_free_aborts_at_the_next_allocation, NULL, NULL, \
+   (void *)word},                                                                                                   \
+      {"ignore with HAHALLOC_ON_ERROR=continue: " what " written into a freed block's link",                        \
+       write_after_free_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)word}
       WRITE_AFTER_FREE("0", "NULL"),
       WRITE_AFTER_FREE("1", "1"),
       WRITE_AFTER_FREE("-1", "-1"),
       WRITE_AFTER_FREE("double", "a double"),
-#define FORGED(how)                                                                              \
-  {"abort: forged link: " how, forged_link_aborts_with_a_message, NULL, NULL, (void *)how},      \
-  {"ignore with HAHALLOC_ON_ERROR=continue: forged link: " how,                                  \
-   forged_link_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)how}
+#define FORGED(how)                                                                         \
+  {"abort: forged link: " how, forged_link_aborts_with_a_message, NULL, NULL, (void *)how}, \
+      {"ignore with HAHALLOC_ON_ERROR=continue: forged link: " how,                         \
+       forged_link_is_reported_and_survived_with_on_error_continue, NULL, NULL, (void *)how}
       FORGED("key_stack"),
       FORGED("key_static"),
       FORGED("pointer_other_page"),
@@ -900,11 +912,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
-#define GUARD(size)                                                                           \
-  {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, \
-   NULL, (void *)size},                                                                      \
-  {"guard, HAHALLOC_ON_ERROR=continue: a " size "-byte block", guard_reports_and_frees_with_on_error_continue, \
-   NULL, NULL, (void *)size}
+#define GUARD(size)                                                                                                \
+  {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, NULL,   \
+   (void *)size},                                                                                                  \
+      {"guard, HAHALLOC_ON_ERROR=continue: a " size "-byte block", guard_reports_and_frees_with_on_error_continue, \
+       NULL, NULL, (void *)size}
       GUARD("24"),
       GUARD("1000"),
       GUARD("1024"),

@@ -29,13 +29,13 @@
 /* Each measurement runs in a fresh process (this binary run again), so that
  * what one test leaves behind cannot hide or fake another's result. A child
  * prints its figures on stdout, and on a failed check a reason on stderr. */
-#define CHILD_CHECK(cond, ...)  \
-  do {                          \
-    if (!(cond)) {              \
-      dprintf(2, __VA_ARGS__);  \
-      dprintf(2, "\n");         \
-      exit(3);                  \
-    }                           \
+#define CHILD_CHECK(cond, ...) \
+  do {                         \
+    if (!(cond)) {             \
+      dprintf(2, __VA_ARGS__); \
+      dprintf(2, "\n");        \
+      exit(3);                 \
+    }                          \
   } while (0)
 
 static void run_fresh(const char *name, const char *arg, const char *const *env) {
@@ -93,8 +93,8 @@ static int child_rss_blocks(const char *arg) {
               "RSS rose by only %ld KiB for %zu KiB of touched blocks: the measurement is wrong", peak - base,
               total / KiB);
   CHILD_CHECK(after - base <= (long)(slack / KiB),
-              "after freeing %zu blocks of %zu bytes RSS is still %ld KiB above the start (%ld KiB at the peak)",
-              count, block, after - base, peak - base);
+              "after freeing %zu blocks of %zu bytes RSS is still %ld KiB above the start (%ld KiB at the peak)", count,
+              block, after - base, peak - base);
   return 0;
 }
 
@@ -306,8 +306,8 @@ static int child_peak_exact(const char *arg) {
   }
   struct mallinfo2 after = mallinfo2();
   size_t expected = before.uordblks + high > before.usmblks ? before.uordblks + high : before.usmblks;
-  printf("random walk on one thread: highest live %zu bytes over %zu before; peak %zu (expected %zu)\n",
-         high, before.uordblks, after.usmblks, expected);
+  printf("random walk on one thread: highest live %zu bytes over %zu before; peak %zu (expected %zu)\n", high,
+         before.uordblks, after.usmblks, expected);
   CHILD_CHECK(after.usmblks == expected, "the peak is %zu bytes, the live blocks never summed to more than %zu",
               after.usmblks, expected);
   CHILD_CHECK(after.uordblks == before.uordblks + live, "in use %zu bytes, expected %zu", after.uordblks,
@@ -453,8 +453,10 @@ static int oom_child(const char *arg) {
   for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
     errno = 0;
     void *p = hahalloc(more[i]);
-    if (p) frhehe(p);
-    else if (errno != ENOMEM) return oom_fail(6, "NULL without ENOMEM", more[i], i);
+    if (p)
+      frhehe(p);
+    else if (errno != ENOMEM)
+      return oom_fail(6, "NULL without ENOMEM", more[i], i);
   }
   errno = 0;
   if (chahalloc(128 * MiB) || errno != ENOMEM) return oom_fail(7, "chahalloc(128 MiB) under the limit", n, 0);
@@ -530,8 +532,10 @@ static int child_impossible_size(const char *arg) {
     errno = 0;
     void *p = hahalloc(HH_OPAQUE(sizes[i]));
     if (kernel_refuses)
-      CHILD_CHECK(p == NULL && errno == ENOMEM, "hahalloc(%zu GiB) = %p (errno %d): the kernel refuses "
-                  "that much, so must hahalloc", sizes[i] >> 30, p, errno);
+      CHILD_CHECK(p == NULL && errno == ENOMEM,
+                  "hahalloc(%zu GiB) = %p (errno %d): the kernel refuses "
+                  "that much, so must hahalloc",
+                  sizes[i] >> 30, p, errno);
     printf("hahalloc(%zu GiB): %s\n", sizes[i] >> 30, p ? "a block" : "ENOMEM");
     frhehe(p);
   }
@@ -583,10 +587,12 @@ static int child_rlimit_handover(const char *arg) {
     size_t got = 0;
     pthread_create(&t, NULL, handover_use, &got);
     pthread_join(t, NULL);
-    printf("round %d: %zu blocks filled the limit; after they were freed a new thread got %zu of 16384\n",
-           round, handover_count, got);
-    CHILD_CHECK(got == 16384, "round %d: a new thread got only %zu blocks of 4000 bytes (64 MiB wanted) "
-                "after every block was freed", round, got);
+    printf("round %d: %zu blocks filled the limit; after they were freed a new thread got %zu of 16384\n", round,
+           handover_count, got);
+    CHILD_CHECK(got == 16384,
+                "round %d: a new thread got only %zu blocks of 4000 bytes (64 MiB wanted) "
+                "after every block was freed",
+                round, got);
   }
   return 0;
 }

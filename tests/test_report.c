@@ -266,14 +266,14 @@ static void mem_lhihiks_prints_the_summary_to_stdout(void **state) {
 /* A check of mem_lhihiks, run with the exit summary on (the default) and
  * off: HAHALLOC_SUMMARY=0 turns off the exit summary only, and mem_lhihiks
  * keeps its contract. */
-#define BOTH_SUMMARY_MODES(name, check)                                                      \
-  static void name(void **state) {                                                           \
-    (void)state;                                                                             \
-    check(summary_on);                                                                       \
-  }                                                                                          \
-  static void name##_with_summary_off(void **state) {                                        \
-    (void)state;                                                                             \
-    check(summary_off);                                                                      \
+#define BOTH_SUMMARY_MODES(name, check)               \
+  static void name(void **state) {                    \
+    (void)state;                                      \
+    check(summary_on);                                \
+  }                                                   \
+  static void name##_with_summary_off(void **state) { \
+    (void)state;                                      \
+    check(summary_off);                               \
   }
 
 static void check_counts_allocations_and_frees(const char *const *env) {
@@ -291,7 +291,7 @@ static void check_counts_allocations_and_frees(const char *const *env) {
     long long d = vb[i] - va[i];
     allocs |= d == 1000;
     frees |= d == 400;
-    bytes |= d == 100000;       /* bytes allocated in total */
+    bytes |= d == 100000;           /* bytes allocated in total */
     live |= d == 600 || d == 60000; /* blocks or bytes in use */
   }
   if (na != nb || !allocs || !frees || !bytes || !live)
@@ -433,10 +433,12 @@ static void check_leak_check_counts_what_is_new_since_the_baseline(const char *c
   /* the leak before the baseline is lost, but not new */
   if (b[0] != 0 || b[1] != 1111 || b[2] != 1 || b[3] != 0 || b[4] != 0)
     fail_msg("at the baseline: return %lld, definite %lld bytes in %lld blocks, new %lld in %lld (expected 0, 1111 "
-             "in 1, new 0 in 0)", b[0], b[1], b[2], b[3], b[4]);
+             "in 1, new 0 in 0)",
+             b[0], b[1], b[2], b[3], b[4]);
   if (g[0] != 2 || g[1] != 6666 || g[2] != 3 || g[3] != 5555 || g[4] != 2)
     fail_msg("after two leaks: return %lld, definite %lld bytes in %lld blocks, new %lld in %lld (expected 2, 6666 "
-             "in 3, new 5555 in 2)", g[0], g[1], g[2], g[3], g[4]);
+             "in 3, new 5555 in 2)",
+             g[0], g[1], g[2], g[3], g[4]);
   if (r[0] != 0 || r[1] != 6666 || r[3] != 0)
     fail_msg("after a new baseline: return %lld, definite %lld, new %lld (expected 0, 6666, 0)", r[0], r[1], r[3]);
   hh_child_free(&c);
@@ -452,7 +454,8 @@ static void check_ignored_block_is_suppressed_and_what_it_holds_reachable(const 
   if (!counts_line(c.out, "ignored", v)) fail_msg("the child did not print its counts:\n%s\n%s", c.out, c.err);
   if (v[0] != 0 || v[1] != 0 || v[5] < 4444 || v[6] < 5555)
     fail_msg("with the only pointer in an ignored block: return %lld, definite %lld, suppressed %lld, reachable "
-             "%lld (expected 0, 0, 4444 or more, 5555 or more)", v[0], v[1], v[5], v[6]);
+             "%lld (expected 0, 0, 4444 or more, 5555 or more)",
+             v[0], v[1], v[5], v[6]);
   hh_child_free(&c);
 }
 

@@ -108,8 +108,7 @@ static void stress_op(shared *sh, uint64_t *rng, bool oversize) {
     uint64_t h = hh_block_hash(p, n, sh->seed);
     size_t bad = hh_check(p, n, n, h);
     if (bad != SIZE_MAX) report(sh, "pattern broken before rehehalloc", p, n, bad);
-    size_t m = hh_rand(rng) % 2 ? pick_size(rng, oversize)
-                                : round_size(n - n / 4 + hh_rand(rng) % (n / 2 + 1) + 1);
+    size_t m = hh_rand(rng) % 2 ? pick_size(rng, oversize) : round_size(n - n / 4 + hh_rand(rng) % (n / 2 + 1) + 1);
     void *q = rehehalloc(p, m);
     if (!q) {
       report(sh, "rehehalloc returned NULL", p, m, 0);
@@ -749,8 +748,7 @@ static int forked_child(void *arg) {
   return rc ? 6 : 0;
 }
 
-static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(
-    void **state) {
+static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working_heap_in_the_child(void **state) {
   (void)state;
   shared *sh = shared_new(2048, 21);
   pthread_t t[4];
@@ -779,10 +777,12 @@ static __attribute__((unused)) void fork_while_threads_allocate_leaves_a_working
   if (failures) fail_msg("%d of %d children failed or deadlocked after fork", failures, k);
 }
 
-static const hh_child_entry children[] = {
-    {"generations", child_generations}, {"oversize_moves", child_oversize_moves},
-    {"late_destructor", child_late_destructor}, {"remote_unmap", child_remote_unmap},
-    {"pinned", child_pinned}, {NULL, NULL}};
+static const hh_child_entry children[] = {{"generations", child_generations},
+                                          {"oversize_moves", child_oversize_moves},
+                                          {"late_destructor", child_late_destructor},
+                                          {"remote_unmap", child_remote_unmap},
+                                          {"pinned", child_pinned},
+                                          {NULL, NULL}};
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);

@@ -34,74 +34,73 @@
 
 #include "optable.h"
 
-static const char usage[] =
-    "usage: hahalloc [options] [--] PROGRAM [ARGS...]\n"
-    "\n"
-    "Runs PROGRAM with the hahalloc allocator preloaded; at exit it prints a heap\n"
-    "summary and the leaks (definitely, indirectly, possibly lost, still reachable)\n"
-    "with their allocation stacks, as valgrind's memcheck does, at allocator speed.\n"
-    "\n"
-    "Options take --opt=value or --opt value. valgrind's names:\n"
-    "  --leak-check=no|summary|full     leaks not at all, their totals, or listed\n"
-    "                                   with their stacks [full]\n"
-    "  --show-leak-kinds=KINDS          kinds listed: definite,indirect,possible,reachable\n"
-    "                                   or all or none [definite,possible]\n"
-    "  --errors-for-leak-kinds=KINDS    kinds that make --error-exitcode the exit\n"
-    "                                   status [definite,possible]\n"
-    "  --show-reachable=yes|no          yes: --show-leak-kinds=all; no: the default\n"
-    "  --show-possibly-lost=yes|no      list possibly lost blocks [yes]\n"
-    "  --error-exitcode=N               exit status N when leaks of those kinds are\n"
-    "                                   found [0: the program's own]\n"
-    "  --log-file=FILE                  the report goes to FILE (%p: the process id,\n"
-    "                                   %q{VAR}: a variable's value); also --output,\n"
-    "                                   which takes stderr or stdout too [stderr]\n"
-    "  --xml=yes|no                     valgrind's memcheck XML instead of text [no]\n"
-    "  --xml-file=FILE                  where the XML goes [the --log-file]\n"
-    "  --num-callers=N                  frames of the program recorded per allocation,\n"
-    "                                   past the C library's and the C++ standard\n"
-    "                                   library's own, 0-64 [1: the call site; more\n"
-    "                                   cost more per allocation]\n"
-    "  --trace-children=yes|no          the processes PROGRAM starts report too [no]\n"
-    "  --suppressions=FILE              leaks not to report: valgrind's format or\n"
-    "                                   LeakSanitizer's leak: lines (repeatable)\n"
-    "  --default-suppressions=yes|no    the built-in suppressions of the C and C++\n"
-    "                                   runtimes and the dynamic loader [yes]\n"
-    "  --gen-suppressions=no|all        a suppression after each leak listed [no]\n"
-    "  -q, --quiet                      the leaks only\n"
-    "  -v, --verbose                    say more: the scan's figures, site numbers,\n"
-    "                                   the use per size class (root)\n"
-    "  --version                        hahalloc's version\n"
-    "hahalloc's own:\n"
-    "  --format=text|json|xml|collapsed the report's format [text]; collapsed: one line\n"
-    "                                   per stack with its bytes, for flame graphs\n"
-    "  --json                           --format=json\n"
-    "  --profile=yes|no                 where memory goes: the sites holding the most\n"
-    "                                   at the peak, and the most bytes in all [no]\n"
-    "  --min-size=N                     list only blocks of at least N bytes [0]\n"
-    "  --summary=yes|no                 make the exit report at all [yes]\n"
-    "  --on-error=abort|continue        on a bad free or double free [abort]\n"
-    "  --guard=yes|no                   canary bytes after every block: writes past\n"
-    "                                   the end are reported (slower) [no]\n"
-    "  --symbolize-timeout=MS           the most the report waits for addr2line [10000]\n"
-    "  --stack-depth=N                  --num-callers=N\n"
-    "  --lib=PATH                       the libhahalloc.so to preload [next to this\n"
-    "                                   program, or in ../lib]\n"
-    "  -h, --help                       this help\n"
-    "\n"
-    "The options reach the library in HAHALLOC_OPTIONS (key=value:key=value, the\n"
-    "names without dashes), which also works without this command, with\n"
-    "LD_PRELOAD=libhahalloc.so (otherwise a silent drop-in malloc) or in a program\n"
-    "linked with -lhahalloc (which reports by default); LeakSanitizer's names work\n"
-    "there too (detect_leaks, exitcode, log_path, malloc_context_size). So do the\n"
-    "variables of earlier versions, read before HAHALLOC_OPTIONS:\n"
-    "  HAHALLOC_SUMMARY=0|1  HAHALLOC_OUTPUT=...  HAHALLOC_FORMAT=text|json|xml|collapsed\n"
-    "  HAHALLOC_STACK_DEPTH=N  HAHALLOC_SHOW_REACHABLE=0|1  HAHALLOC_MIN_SIZE=N\n"
-    "  HAHALLOC_LEAK_EXITCODE=N  HAHALLOC_TRACE_CHILDREN=0|1\n"
-    "  HAHALLOC_ON_ERROR=abort|continue  HAHALLOC_VERBOSE=0|1  HAHALLOC_GUARD=0|1\n"
-    "  HAHALLOC_ADDR2LINE=PATH|0  the addr2line used for file:line (0: none)\n"
-    "  HAHALLOC_SYMBOLIZE_TIMEOUT_MS=N\n"
-    "\n"
-    "See hahalloc(1).\n";
+static const char usage[] = "usage: hahalloc [options] [--] PROGRAM [ARGS...]\n"
+                            "\n"
+                            "Runs PROGRAM with the hahalloc allocator preloaded; at exit it prints a heap\n"
+                            "summary and the leaks (definitely, indirectly, possibly lost, still reachable)\n"
+                            "with their allocation stacks, as valgrind's memcheck does, at allocator speed.\n"
+                            "\n"
+                            "Options take --opt=value or --opt value. valgrind's names:\n"
+                            "  --leak-check=no|summary|full     leaks not at all, their totals, or listed\n"
+                            "                                   with their stacks [full]\n"
+                            "  --show-leak-kinds=KINDS          kinds listed: definite,indirect,possible,reachable\n"
+                            "                                   or all or none [definite,possible]\n"
+                            "  --errors-for-leak-kinds=KINDS    kinds that make --error-exitcode the exit\n"
+                            "                                   status [definite,possible]\n"
+                            "  --show-reachable=yes|no          yes: --show-leak-kinds=all; no: the default\n"
+                            "  --show-possibly-lost=yes|no      list possibly lost blocks [yes]\n"
+                            "  --error-exitcode=N               exit status N when leaks of those kinds are\n"
+                            "                                   found [0: the program's own]\n"
+                            "  --log-file=FILE                  the report goes to FILE (%p: the process id,\n"
+                            "                                   %q{VAR}: a variable's value); also --output,\n"
+                            "                                   which takes stderr or stdout too [stderr]\n"
+                            "  --xml=yes|no                     valgrind's memcheck XML instead of text [no]\n"
+                            "  --xml-file=FILE                  where the XML goes [the --log-file]\n"
+                            "  --num-callers=N                  frames of the program recorded per allocation,\n"
+                            "                                   past the C library's and the C++ standard\n"
+                            "                                   library's own, 0-64 [1: the call site; more\n"
+                            "                                   cost more per allocation]\n"
+                            "  --trace-children=yes|no          the processes PROGRAM starts report too [no]\n"
+                            "  --suppressions=FILE              leaks not to report: valgrind's format or\n"
+                            "                                   LeakSanitizer's leak: lines (repeatable)\n"
+                            "  --default-suppressions=yes|no    the built-in suppressions of the C and C++\n"
+                            "                                   runtimes and the dynamic loader [yes]\n"
+                            "  --gen-suppressions=no|all        a suppression after each leak listed [no]\n"
+                            "  -q, --quiet                      the leaks only\n"
+                            "  -v, --verbose                    say more: the scan's figures, site numbers,\n"
+                            "                                   the use per size class (root)\n"
+                            "  --version                        hahalloc's version\n"
+                            "hahalloc's own:\n"
+                            "  --format=text|json|xml|collapsed the report's format [text]; collapsed: one line\n"
+                            "                                   per stack with its bytes, for flame graphs\n"
+                            "  --json                           --format=json\n"
+                            "  --profile=yes|no                 where memory goes: the sites holding the most\n"
+                            "                                   at the peak, and the most bytes in all [no]\n"
+                            "  --min-size=N                     list only blocks of at least N bytes [0]\n"
+                            "  --summary=yes|no                 make the exit report at all [yes]\n"
+                            "  --on-error=abort|continue        on a bad free or double free [abort]\n"
+                            "  --guard=yes|no                   canary bytes after every block: writes past\n"
+                            "                                   the end are reported (slower) [no]\n"
+                            "  --symbolize-timeout=MS           the most the report waits for addr2line [10000]\n"
+                            "  --stack-depth=N                  --num-callers=N\n"
+                            "  --lib=PATH                       the libhahalloc.so to preload [next to this\n"
+                            "                                   program, or in ../lib]\n"
+                            "  -h, --help                       this help\n"
+                            "\n"
+                            "The options reach the library in HAHALLOC_OPTIONS (key=value:key=value, the\n"
+                            "names without dashes), which also works without this command, with\n"
+                            "LD_PRELOAD=libhahalloc.so (otherwise a silent drop-in malloc) or in a program\n"
+                            "linked with -lhahalloc (which reports by default); LeakSanitizer's names work\n"
+                            "there too (detect_leaks, exitcode, log_path, malloc_context_size). So do the\n"
+                            "variables of earlier versions, read before HAHALLOC_OPTIONS:\n"
+                            "  HAHALLOC_SUMMARY=0|1  HAHALLOC_OUTPUT=...  HAHALLOC_FORMAT=text|json|xml|collapsed\n"
+                            "  HAHALLOC_STACK_DEPTH=N  HAHALLOC_SHOW_REACHABLE=0|1  HAHALLOC_MIN_SIZE=N\n"
+                            "  HAHALLOC_LEAK_EXITCODE=N  HAHALLOC_TRACE_CHILDREN=0|1\n"
+                            "  HAHALLOC_ON_ERROR=abort|continue  HAHALLOC_VERBOSE=0|1  HAHALLOC_GUARD=0|1\n"
+                            "  HAHALLOC_ADDR2LINE=PATH|0  the addr2line used for file:line (0: none)\n"
+                            "  HAHALLOC_SYMBOLIZE_TIMEOUT_MS=N\n"
+                            "\n"
+                            "See hahalloc(1).\n";
 
 static void die(const char *msg, const char *arg) {
   fprintf(stderr, "hahalloc: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
@@ -218,8 +217,8 @@ static const char *why_no_report(const char *file, int depth) {
   struct stat st;
   unsigned char h[256];
   ssize_t n = read(fd, h, sizeof h);
-  if (fstat(fd, &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
-                              ((st.st_mode & S_ISGID) && st.st_gid != getegid()))) {
+  if (fstat(fd, &st) == 0 &&
+      (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getegid()))) {
     why = "it is set-user-ID or set-group-ID, and the loader ignores LD_PRELOAD for such programs";
   } else if (n >= 4 && h[0] == '#' && h[1] == '!' && depth == 0) {
     char interp[PATH_MAX];
@@ -287,11 +286,14 @@ int main(int argc, char **argv) {
     const hh_optdef *d = (a[1] == '-' || klen == 1) ? hh_optdef_find(name, klen) : NULL;
     if (d == NULL || memchr(name, '_', klen)) die("unknown option", a);
     if (v == NULL) {
-      if (d->type == HH_OT_FLAG) v = "yes";
+      if (d->type == HH_OT_FLAG)
+        v = "yes";
       else if (d->type == HH_OT_BOOL) /* --opt, --opt yes, --opt no */
         v = i + 1 < argc && hh_opt_bool(argv[i + 1]) >= 0 ? argv[++i] : "yes";
-      else if (i + 1 < argc) v = argv[++i];
-      else die("missing value for", a);
+      else if (i + 1 < argc)
+        v = argv[++i];
+      else
+        die("missing value for", a);
     }
     if (!hh_opt_valid(d, v)) {
       char what[256];
@@ -364,8 +366,7 @@ int main(int argc, char **argv) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) die("cannot wait for the program", strerror(errno));
   if (WIFEXITED(status)) {
-    if (why && !exec_failed)
-      fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
+    if (why && !exec_failed) fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
     return WEXITSTATUS(status);
   }
   int sig = WTERMSIG(status);

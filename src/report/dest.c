@@ -135,8 +135,7 @@ static int open_file(const char *spec) {
     if (err.fd >= 0) {
       hh_out o;
       hh_out_open(&o, err);
-      hh_out_printf(&o, "hahalloc: cannot write the report to %s (%s); writing it here\n", path,
-                    strerror(e));
+      hh_out_printf(&o, "hahalloc: cannot write the report to %s (%s); writing it here\n", path, strerror(e));
       hh_out_close(&o);
     }
     return -1;
@@ -149,8 +148,10 @@ static int open_file(const char *spec) {
 hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_fd < 0) return d;
-  if (same_file(private_fd, private_dev, private_ino)) d.fd = private_fd;
-  else if (same_file(private_of, private_dev, private_ino)) d.fd = private_of;
+  if (same_file(private_fd, private_dev, private_ino))
+    d.fd = private_fd;
+  else if (same_file(private_of, private_dev, private_ino))
+    d.fd = private_of;
   return d;
 }
 

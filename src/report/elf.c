@@ -52,7 +52,7 @@ static bool map_file(const char *path, hh_elf *e) {
   return true;
 }
 
-static const ElfW(Shdr) *sections(const hh_elf *e, size_t *n) {
+static const ElfW(Shdr) * sections(const hh_elf *e, size_t *n) {
   const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)e->map;
   if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
       eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff == 0 ||
@@ -94,8 +94,8 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
       const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
       const uint8_t *name = p + sizeof *nh, *desc = name + ((nh->n_namesz + 3) & ~3u);
       if (desc + nh->n_descsz > end) break;
-      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
-          nh->n_descsz >= 2 && nh->n_descsz <= 64) {
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) && nh->n_descsz >= 2 &&
+          nh->n_descsz <= 64) {
         size_t len = hh_snformat(buf, size, "/usr/lib/debug/.build-id/%02x/", desc[0]);
         for (uint32_t k = 1; k < nh->n_descsz; k++) len += hh_snformat(buf + len, size - len, "%02x", desc[k]);
         return len + hh_snformat(buf + len, size - len, ".debug") == 2 * nh->n_descsz + 32;
@@ -131,14 +131,14 @@ void hh_elf_close(hh_elf *e) {
   memset(e, 0, sizeof *e);
 }
 
-static bool is_function(const ElfW(Sym) *s) {
+static bool is_function(const ElfW(Sym) * s) {
   unsigned t = ELF64_ST_TYPE(s->st_info);
   return (t == STT_FUNC || t == STT_GNU_IFUNC) && s->st_shndx != SHN_UNDEF && s->st_size > 0;
 }
 
 /* Aliases cover the same bytes: the name a user knows wins (strdup over
  * __strdup and __GI___strdup), then an exported one. */
-static int alias_score(const ElfW(Sym) *s, const char *name) {
+static int alias_score(const ElfW(Sym) * s, const char *name) {
   unsigned bind = ELF64_ST_BIND(s->st_info);
   return (name[0] != '_') * 4 + (bind != STB_LOCAL) * 2 + (bind == STB_GLOBAL);
 }
@@ -194,7 +194,7 @@ static hh_lock std_lock = HH_LOCK_INIT;
 
 static bool range_before(const code_range *a, const code_range *b) { return a->lo < b->lo; }
 
-static bool is_std_function(const hh_elf *e, const ElfW(Sym) *s) {
+static bool is_std_function(const hh_elf *e, const ElfW(Sym) * s) {
   return is_function(s) && s->st_name < e->strsize && std_name(e->strs + s->st_name);
 }
 
@@ -245,8 +245,10 @@ bool hh_pc_in_std(uintptr_t pc) {
   size_t lo = 0, hi = o->n;
   while (lo < hi) { /* the last range starting at or below v */
     size_t mid = (lo + hi) / 2;
-    if (o->ranges[mid].lo <= v) lo = mid + 1;
-    else hi = mid;
+    if (o->ranges[mid].lo <= v)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo > 0 && v < o->ranges[lo - 1].hi;
 }

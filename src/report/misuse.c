@@ -35,9 +35,12 @@ static void write_frames(hh_out *o, const hh_frame *f, int n) {
   for (int i = 0; i < n; i++) {
     hh_out_printf(o, "hahalloc:    %s %p: %s", i == 0 ? "at" : "by", (void *)f[i].pc,
                   f[i].function ? f[i].function : "???");
-    if (f[i].file) hh_out_printf(o, " (%s:%d)\n", hh_basename(f[i].file), f[i].line);
-    else if (f[i].object) hh_out_printf(o, " (in %s)\n", f[i].object);
-    else hh_out_printf(o, "\n");
+    if (f[i].file)
+      hh_out_printf(o, " (%s:%d)\n", hh_basename(f[i].file), f[i].line);
+    else if (f[i].object)
+      hh_out_printf(o, " (in %s)\n", f[i].object);
+    else
+      hh_out_printf(o, "\n");
   }
 }
 
@@ -47,10 +50,10 @@ static void write_frames(hh_out *o, const hh_frame *f, int n) {
  * which the fast paths may have inlined. */
 static bool own_function(const char *name) {
   static const char *const own[] = {
-      "malloc", "calloc", "realloc", "reallocarray", "free", "cfree", "memalign", "aligned_alloc",
-      "posix_memalign", "valloc", "pvalloc", "malloc_usable_size", "hahalloc", "chahalloc",
-      "rehehalloc", "frhehe", "write_stacks", "error_end", "remote_free", "alloc_from_root",
-      "alloc_large", "alloc_oversize", "calloc_at"};
+      "malloc",      "calloc",          "realloc",        "reallocarray",   "free",         "cfree",
+      "memalign",    "aligned_alloc",   "posix_memalign", "valloc",         "pvalloc",      "malloc_usable_size",
+      "hahalloc",    "chahalloc",       "rehehalloc",     "frhehe",         "write_stacks", "error_end",
+      "remote_free", "alloc_from_root", "alloc_large",    "alloc_oversize", "calloc_at"};
   if (name == NULL) return false;
   if (strncmp(name, "hh_", 3) == 0 || strncmp(name, "operator new", 12) == 0 ||
       strncmp(name, "operator delete", 15) == 0)
@@ -98,12 +101,13 @@ static void write_stacks(const hh_block_info *b, bool call) {
   }
   if (b != NULL && b->size > 0) {
     if (sym != NULL && frames != NULL && nsite > 0) {
-      hh_out_printf(&o, "hahalloc:  the %zu-byte block at %p was allocated at:\n", b->size,
-                    (const void *)b->start);
+      hh_out_printf(&o, "hahalloc:  the %zu-byte block at %p was allocated at:\n", b->size, (const void *)b->start);
       write_frames(&o, frames, hh_pcs_display(sym, pcs + ncall, nsite, frames, HH_MAX_SHOWN));
     } else if (!hh_sites) {
-      hh_out_printf(&o, "hahalloc:  (run it under the hahalloc command to learn where the %zu-byte "
-                        "block at %p was allocated)\n", b->size, (const void *)b->start);
+      hh_out_printf(&o,
+                    "hahalloc:  (run it under the hahalloc command to learn where the %zu-byte "
+                    "block at %p was allocated)\n",
+                    b->size, (const void *)b->start);
     }
   }
   hh_dest_write((hh_dest_t){2, false}, o.buf, o.len);

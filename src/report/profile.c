@@ -23,9 +23,9 @@
 #include "report.h"
 
 typedef struct site_count {
-  uint64_t allocs, bytes;      /* in all */
-  int64_t live, live_blocks;   /* now */
-  int64_t peak, peak_blocks;   /* at the last copy */
+  uint64_t allocs, bytes;    /* in all */
+  int64_t live, live_blocks; /* now */
+  int64_t peak, peak_blocks; /* at the last copy */
 } site_count;
 
 #define CHUNK_BITS 12
@@ -99,7 +99,7 @@ void hh_profile_atfork_child(void) { hh_lock_init(&lock); }
 
 static const site_count *get(uint32_t site) {
   return site >> CHUNK_BITS < MAX_CHUNKS && chunks[site >> CHUNK_BITS] ? &chunks[site >> CHUNK_BITS][site & (CHUNK - 1)]
-                                                                      : NULL;
+                                                                       : NULL;
 }
 
 /* The `top` sites with the most of what `key` gives, most first. */
@@ -149,9 +149,12 @@ static void stack_text(hh_out *o, int pid, const hh_frame *fr, int n) {
   for (int i = 0; i < n; i++) {
     hh_out_printf(o, "==%d==    %s %p: %s", pid, i ? "by" : "at", (void *)fr[i].pc,
                   fr[i].function ? fr[i].function : "???");
-    if (fr[i].file) hh_out_printf(o, " (%s:%d)\n", hh_basename(fr[i].file), fr[i].line);
-    else if (fr[i].object) hh_out_printf(o, " (in %s)\n", fr[i].object);
-    else hh_out_printf(o, "\n");
+    if (fr[i].file)
+      hh_out_printf(o, " (%s:%d)\n", hh_basename(fr[i].file), fr[i].line);
+    else if (fr[i].object)
+      hh_out_printf(o, " (in %s)\n", fr[i].object);
+    else
+      hh_out_printf(o, "\n");
   }
 }
 
@@ -159,8 +162,10 @@ void hh_profile_write_text(hh_out *o, int pid, const hh_view *v) {
   const hh_profile_view *p = v->profile;
   hh_frame fr[HH_MAX_SHOWN];
   uint64_t peak = p->peak_bytes ? p->peak_bytes : 1;
-  hh_out_printf(o, "==%d== PEAK: %'llu bytes in use at the peak (requested bytes; the sites below are counted "
-                   "within 1%% of it)\n==%d==\n", pid, (unsigned long long)p->peak_max, pid);
+  hh_out_printf(o,
+                "==%d== PEAK: %'llu bytes in use at the peak (requested bytes; the sites below are counted "
+                "within 1%% of it)\n==%d==\n",
+                pid, (unsigned long long)p->peak_max, pid);
   for (size_t i = 0; i < p->npeak && i < HH_PROFILE_TOP; i++) {
     const hh_profile_entry *e = &p->peak[i];
     unsigned long long tenths = (unsigned long long)e->value * 1000 / peak;
@@ -184,8 +189,10 @@ static void json_list(hh_out *o, const hh_profile_view *p, const hh_profile_entr
   hh_frame fr[HH_MAX_SHOWN];
   for (size_t i = 0; i < n; i++) {
     const hh_profile_entry *e = &v[i];
-    hh_out_printf(o, "%s{\"site\":%u,\"peak_bytes\":%lld,\"peak_blocks\":%lld,\"allocs\":%llu,\"bytes\":%llu,"
-                     "\"stack\":[", i ? "," : "", e->site, (long long)(v == p->peak ? e->value : 0),
+    hh_out_printf(o,
+                  "%s{\"site\":%u,\"peak_bytes\":%lld,\"peak_blocks\":%lld,\"allocs\":%llu,\"bytes\":%llu,"
+                  "\"stack\":[",
+                  i ? "," : "", e->site, (long long)(v == p->peak ? e->value : 0),
                   (long long)(v == p->peak ? e->blocks : 0), (unsigned long long)e->allocs,
                   (unsigned long long)e->bytes);
     int nf = hh_site_display(p->sym, e->site, fr, HH_MAX_SHOWN);
@@ -194,8 +201,10 @@ static void json_list(hh_out *o, const hh_profile_view *p, const hh_profile_entr
       hh_out_json_str(o, fr[f].function);
       hh_out_printf(o, ",\"file\":");
       hh_out_json_str(o, fr[f].file);
-      if (fr[f].file) hh_out_printf(o, ",\"line\":%d", fr[f].line);
-      else hh_out_printf(o, ",\"line\":null");
+      if (fr[f].file)
+        hh_out_printf(o, ",\"line\":%d", fr[f].line);
+      else
+        hh_out_printf(o, ",\"line\":null");
       hh_out_printf(o, ",\"object\":");
       hh_out_json_str(o, fr[f].object);
       hh_out_printf(o, "}");

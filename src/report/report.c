@@ -110,8 +110,8 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
 typedef struct report_req {
   hh_dest_t dest;
   size_t min_size;
-  bool at_exit;      /* the exit report; else mem_lhihiks or the leak-check API */
-  bool quiet_api;    /* the leak-check API: no output, names only if suppressions need them */
+  bool at_exit;   /* the exit report; else mem_lhihiks or the leak-check API */
+  bool quiet_api; /* the leak-check API: no output, names only if suppressions need them */
   int format;
   unsigned show_kinds;
   int leak_check;
@@ -137,7 +137,6 @@ static bool record_before(const hh_record *x, const hh_record *y) {
   if (bx != by) return bx > by;
   return x->g.site < y->g.site;
 }
-
 
 /* Whether a group's stack is listed with file:line (addr2line runs for it). */
 static bool wants_lines(const report_req *q, const hh_group *g) {
@@ -181,8 +180,8 @@ static bool add_site(pc_list *l, uint32_t site, bool want) {
 
 /* Names the groups' stacks, applies the suppressions, merges the groups
  * whose stacks read the same, and orders the loss records. */
-static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a, hh_symbols **sym,
-                       hh_out *errs, hh_profile_view *prof) {
+static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a, hh_symbols **sym, hh_out *errs,
+                       hh_profile_view *prof) {
   memset(v, 0, sizeof *v);
   v->s = s;
   v->at_exit = q->at_exit;
@@ -211,8 +210,7 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
   }
   for (size_t i = 0; prof && i < prof->npeak + prof->ntotal; i++) {
     any_lines = true;
-    if (!add_site(&l, i < prof->npeak ? prof->peak[i].site : prof->total[i - prof->npeak].site, true))
-      return false;
+    if (!add_site(&l, i < prof->npeak ? prof->peak[i].site : prof->total[i - prof->npeak].site, true)) return false;
   }
   *sym = hh_symbols_resolve(l.pcs, l.lines, l.n, any_lines);
   if (prof) {
@@ -257,8 +255,8 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
   for (size_t i = 0; i < n; i++) {
     const hh_record *r = keys[i].r;
     hh_record *prev = m ? &out[m - 1] : NULL;
-    if (prev && i > 0 && keys[i - 1].key == keys[i].key && prev->g.kind == r->g.kind &&
-        prev->g.listed == r->g.listed && hh_frames_equal(prev->frames, prev->nframes, r->frames, r->nframes)) {
+    if (prev && i > 0 && keys[i - 1].key == keys[i].key && prev->g.kind == r->g.kind && prev->g.listed == r->g.listed &&
+        hh_frames_equal(prev->frames, prev->nframes, r->frames, r->nframes)) {
       hh_group *g = &prev->g;
       g->bytes += r->g.bytes;
       g->blocks += r->g.blocks;
@@ -299,8 +297,10 @@ static const base_entry *base_find(uint32_t site, uint32_t kind) {
   base_entry key = {site, kind, 0, 0};
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (base_before(&baseline[mid], &key)) lo = mid + 1;
-    else hi = mid;
+    if (base_before(&baseline[mid], &key))
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < baseline_n && baseline[lo].site == site && baseline[lo].kind == kind ? &baseline[lo] : NULL;
 }
@@ -359,8 +359,8 @@ int64_t hh_report_started_ns;
 /* Scans and writes one report to `q->dest` (and answers the API). Returns
  * the number of blocks of the kinds that are errors (error_kinds), or -1
  * when no scan could be made. */
-static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs,
-                      int64_t deadline, bool set_baseline) {
+static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs, int64_t deadline,
+                      bool set_baseline) {
   hh_scan s;
   memset(&s, 0, sizeof s);
   s.own_sp = own_sp;
@@ -457,12 +457,12 @@ static void flush_streams(void) {
  * our prologue. (A fallback for when the exit's caller cannot be found.) */
 #if defined(__x86_64__)
 #define CALLEE_REGS 6
-#define SAVE_CALLEE_REGS(r)                                                                      \
-  do {                                                                                           \
-    __asm__ volatile("movq %%rbx, %0\n\tmovq %%r12, %1\n\tmovq %%r13, %2\n\t"                   \
-                     "movq %%r14, %3\n\tmovq %%r15, %4"                                          \
-                     : "=m"((r)[0]), "=m"((r)[1]), "=m"((r)[2]), "=m"((r)[3]), "=m"((r)[4]));     \
-    (r)[5] = *(uintptr_t *)__builtin_frame_address(0);                                           \
+#define SAVE_CALLEE_REGS(r)                                                                   \
+  do {                                                                                        \
+    __asm__ volatile("movq %%rbx, %0\n\tmovq %%r12, %1\n\tmovq %%r13, %2\n\t"                 \
+                     "movq %%r14, %3\n\tmovq %%r15, %4"                                       \
+                     : "=m"((r)[0]), "=m"((r)[1]), "=m"((r)[2]), "=m"((r)[3]), "=m"((r)[4])); \
+    (r)[5] = *(uintptr_t *)__builtin_frame_address(0);                                        \
   } while (0)
 #else
 #define CALLEE_REGS 1
@@ -588,16 +588,20 @@ static HH_NOINLINE void report_atexit(void *unused) {
   uintptr_t regs[CALLEE_REGS];
   SAVE_CALLEE_REGS(regs);
   int expect = 0;
-  if (atomic_load(&destructor_passed)) exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
-  else atomic_compare_exchange_strong(&atexit_passed, &expect, 1);
+  if (atomic_load(&destructor_passed))
+    exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
+  else
+    atomic_compare_exchange_strong(&atexit_passed, &expect, 1);
 }
 
 __attribute__((destructor(101))) static HH_NOINLINE void report_destructor(void) {
   uintptr_t regs[CALLEE_REGS];
   SAVE_CALLEE_REGS(regs);
   int expect = 0;
-  if (atomic_load(&atexit_passed)) exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
-  else atomic_compare_exchange_strong(&destructor_passed, &expect, 1);
+  if (atomic_load(&atexit_passed))
+    exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
+  else
+    atomic_compare_exchange_strong(&destructor_passed, &expect, 1);
 }
 
 /* Registered with no object handle: atexit() from a shared object would tie
@@ -652,8 +656,8 @@ void hh_report_summary(int fd, size_t min_size) {
 
 /* The scan now, with no output: counts per kind, suppressions applied, and
  * what grew since the baseline. */
-static HH_NOINLINE int leak_check(struct hahalloc_leaks *out, bool set_baseline, uintptr_t sp,
-                                  const uintptr_t *regs, int nregs) {
+static HH_NOINLINE int leak_check(struct hahalloc_leaks *out, bool set_baseline, uintptr_t sp, const uintptr_t *regs,
+                                  int nregs) {
   hh_init();
   int saved = errno;
   int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
@@ -671,8 +675,8 @@ static HH_NOINLINE int leak_check(struct hahalloc_leaks *out, bool set_baseline,
   errno = saved;
   if (errors < 0) return -1;
   if (out == NULL) return 0;
-  const struct hahalloc_leak_count *fresh[HH_KINDS] = {&out->new_definite, &out->new_indirect,
-                                                       &out->new_possible, &out->new_reachable};
+  const struct hahalloc_leak_count *fresh[HH_KINDS] = {&out->new_definite, &out->new_indirect, &out->new_possible,
+                                                       &out->new_reachable};
   size_t blocks = 0;
   for (int k = 0; k < HH_KINDS; k++)
     if (hh_opt.error_kinds & (1u << k)) blocks += fresh[k]->blocks;

@@ -63,8 +63,8 @@ bool hh_maps_find(uintptr_t addr, hh_map_line *out);
 typedef struct hh_read {
   uintptr_t addr, value;
 } hh_read;
-int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs,
-              hh_read *reads, int max_reads, int *nreads);
+int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs, hh_read *reads, int max_reads,
+              int *nreads);
 /* False when libgcc's unwinder cannot work in this process (it would abort:
  * a static binary without .eh_frame_hdr). */
 bool hh_unwinder_works(void);
@@ -96,7 +96,7 @@ void hh_unwind_atfork_child(void);
 typedef struct hh_elf {
   uint8_t *map;
   size_t size;
-  const ElfW(Sym) *syms;
+  const ElfW(Sym) * syms;
   size_t nsyms;
   const char *strs;
   size_t strsize;
@@ -125,14 +125,14 @@ void hh_site_atfork_child(void);
 
 /* ------------------------------------------------------------------ memory */
 
-void *hh_report_map(size_t size);          /* zeroed, from the OS; NULL on failure */
+void *hh_report_map(size_t size); /* zeroed, from the OS; NULL on failure */
 void hh_report_unmap(void *p, size_t size);
 int hh_report_regions(uintptr_t (*out)[2], int max); /* [start, end) of each */
 /* Memory handed out in pieces and given back at once, from hh_report_map. */
 typedef struct hh_arena {
   void *chunks;
 } hh_arena;
-void *hh_arena_alloc(hh_arena *a, size_t size); /* NULL: out of memory */
+void *hh_arena_alloc(hh_arena *a, size_t size);               /* NULL: out of memory */
 char *hh_arena_strndup(hh_arena *a, const char *s, size_t n); /* n bytes of s, and a NUL */
 void hh_arena_free(hh_arena *a);
 
@@ -141,20 +141,20 @@ void hh_arena_free(hh_arena *a);
 /* Sorts the n elements of type T at `a` so that before(&x, &y) holds for
  * no x after y: a shell sort (Knuth's gaps 1, 4, 13...), in place, no
  * allocation; the report's sets are at most a few hundred thousand. */
-#define HH_SORT(T, a, n, before)                                                             \
-  do {                                                                                       \
-    size_t gap_ = 1;                                                                         \
-    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;                                              \
-    for (; gap_ > 0; gap_ /= 3)                                                              \
-      for (size_t i_ = gap_; i_ < (n); i_++) {                                               \
-        T v_ = (a)[i_];                                                                      \
-        size_t j_ = i_;                                                                      \
-        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) {                                 \
-          (a)[j_] = (a)[j_ - gap_];                                                          \
-          j_ -= gap_;                                                                        \
-        }                                                                                    \
-        (a)[j_] = v_;                                                                        \
-      }                                                                                      \
+#define HH_SORT(T, a, n, before)                             \
+  do {                                                       \
+    size_t gap_ = 1;                                         \
+    while (gap_ < (n) / 3) gap_ = gap_ * 3 + 1;              \
+    for (; gap_ > 0; gap_ /= 3)                              \
+      for (size_t i_ = gap_; i_ < (n); i_++) {               \
+        T v_ = (a)[i_];                                      \
+        size_t j_ = i_;                                      \
+        while (j_ >= gap_ && before(&v_, &(a)[j_ - gap_])) { \
+          (a)[j_] = (a)[j_ - gap_];                          \
+          j_ -= gap_;                                        \
+        }                                                    \
+        (a)[j_] = v_;                                        \
+      }                                                      \
   } while (0)
 static inline bool hh_word_before(const uintptr_t *a, const uintptr_t *b) { return *a < *b; }
 
@@ -179,7 +179,7 @@ typedef struct hh_table_mem {
 } hh_table_mem;
 typedef struct hh_table {
   _Atomic(hh_table_mem *) mem;
-  size_t entry;       /* bytes per entry, a multiple of 8, key included */
+  size_t entry; /* bytes per entry, a multiple of 8, key included */
   size_t first_slots;
   bool report_memory;
 } hh_table;
@@ -190,8 +190,8 @@ static inline _Atomic(uint64_t) *hh_table_slot_key(const hh_table *t, hh_table_m
 }
 /* The entry of `key` for which same(entry, arg) holds (any entry of `key`
  * when `same` is NULL), or NULL. Lock-free. */
-static inline void *hh_table_find(const hh_table *t, uint64_t key,
-                                  bool (*same)(const void *entry, const void *arg), const void *arg) {
+static inline void *hh_table_find(const hh_table *t, uint64_t key, bool (*same)(const void *entry, const void *arg),
+                                  const void *arg) {
   hh_table_mem *m = atomic_load_explicit(&t->mem, memory_order_acquire);
   if (m == NULL) return NULL;
   for (size_t i = hh_table_hash(key) & m->mask;; i = (i + 1) & m->mask) {
@@ -244,9 +244,9 @@ typedef struct hh_group {
   uint32_t site;
   uint8_t kind;
   bool listed;
-  bool suppressed;             /* by a suppression (report.c) */
+  bool suppressed; /* by a suppression (report.c) */
   uint64_t bytes, blocks;
-  uint64_t min_size, max_size; /* of its blocks */
+  uint64_t min_size, max_size;              /* of its blocks */
   uint64_t indirect_bytes, indirect_blocks; /* definite: what they lead (memcheck's cliques) */
 } hh_group;
 
@@ -267,29 +267,29 @@ typedef struct hh_overrun {
 
 typedef struct hh_scan {
   /* inputs */
-  uintptr_t own_sp;     /* the reporting thread's stack is scanned from here up */
+  uintptr_t own_sp;      /* the reporting thread's stack is scanned from here up */
   uintptr_t own_regs[8]; /* and these registers of its */
   int nown_regs;
   size_t static_tls;    /* bytes of static TLS and thread control block per thread */
   size_t min_size;      /* groups list blocks of at least this size */
   uintptr_t excl[8][2]; /* more memory that is not an anchor: libhahalloc's own data */
   int nexcl;
-  uintptr_t relro[2];   /* a read-only anchor: the RELRO data of a static binary */
+  uintptr_t relro[2]; /* a read-only anchor: the RELRO data of a static binary */
   /* results */
   hh_totals totals;
   uint64_t live_bytes, live_blocks;
   uint64_t kind_bytes[HH_KINDS], kind_blocks[HH_KINDS];
-  uint64_t ignored_bytes, ignored_blocks; /* hahalloc_ignore */
+  uint64_t ignored_bytes, ignored_blocks;                       /* hahalloc_ignore */
   uint64_t root_blocks[HH_ROOTS + 2], root_bytes[HH_ROOTS + 2]; /* per size class */
-  hh_group *groups; /* largest first, in hh_report_map memory */
+  hh_group *groups;                                             /* largest first, in hh_report_map memory */
   size_t ngroups, groups_cap;
   int threads, threads_missed;
-  uint64_t anchor_bytes; /* anchor memory read */
-  uint64_t faults;       /* reads the fault guard caught */
-  uint64_t overrun;      /* HAHALLOC_GUARD: live blocks whose canary was overwritten */
+  uint64_t anchor_bytes;    /* anchor memory read */
+  uint64_t faults;          /* reads the fault guard caught */
+  uint64_t overrun;         /* HAHALLOC_GUARD: live blocks whose canary was overwritten */
   hh_overrun overrun_at[8]; /* the first of them */
-  size_t scan_bytes;     /* the scan's own memory */
-  bool failed;           /* out of memory: totals only */
+  size_t scan_bytes;        /* the scan's own memory */
+  bool failed;              /* out of memory: totals only */
 } hh_scan;
 
 /* Runs the whole scan: takes the allocator's locks (giving up at
@@ -364,8 +364,8 @@ const char *hh_basename(const char *path);
  * and returns its standard output in hh_report_map memory (*len bytes of
  * *cap mapped), or NULL when it failed or was killed at `deadline`
  * (hh_now_ns). */
-char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, int64_t deadline,
-                       size_t *len, size_t *cap);
+char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, int64_t deadline, size_t *len,
+                       size_t *cap);
 
 /* ------------------------------------------------------------------ out.c */
 
@@ -374,11 +374,11 @@ typedef struct hh_dest_t {
   int fd; /* -1: nowhere */
   bool close;
 } hh_dest_t;
-void hh_dest_init(void);              /* at start-up: the private duplicate of stderr */
-hh_dest_t hh_dest_open(void);         /* the exit report's destination */
-hh_dest_t hh_dest_open_stream(void);  /* the stream only (stderr or stdout as at start-up) */
+void hh_dest_init(void);             /* at start-up: the private duplicate of stderr */
+hh_dest_t hh_dest_open(void);        /* the exit report's destination */
+hh_dest_t hh_dest_open_stream(void); /* the stream only (stderr or stdout as at start-up) */
 void hh_dest_close(hh_dest_t d);
-bool hh_dest_lock(hh_dest_t d);       /* flock, bounded; false: not locked */
+bool hh_dest_lock(hh_dest_t d); /* flock, bounded; false: not locked */
 void hh_dest_unlock(hh_dest_t d);
 /* Writes all of buf: no SIGPIPE, errno kept, gives up after a long stall. */
 void hh_dest_write(hh_dest_t d, const char *buf, size_t n);
@@ -411,7 +411,7 @@ void hh_out_xml_str(hh_out *o, const char *s); /* escaped for XML text, nothing 
  * it suppressed in this report. */
 typedef struct hh_supp {
   const char *name, *origin;
-  unsigned kinds;   /* match-leak-kinds: bits 1 << enum hh_kind */
+  unsigned kinds; /* match-leak-kinds: bits 1 << enum hh_kind */
   int nframes;
   void *frames;     /* valgrind's frames (supp.c) */
   const char *lsan; /* LeakSanitizer's pattern, or NULL */

@@ -57,7 +57,7 @@
 
 /* A block's mark (one byte in its page's mark array). */
 enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE = 4, M_PENDING = 0x80 };
-#define M_STATE(m) ((m) & 0x7f)
+#define M_STATE(m) ((m)&0x7f)
 
 typedef struct marks {
   uint32_t n; /* ranges covered */
@@ -83,7 +83,7 @@ typedef struct hit {
   uint64_t size;
 } hit;
 
-#define STACK_CAP ((size_t)1 << 20) /* work list entries (8 MiB) */
+#define STACK_CAP ((size_t)1 << 20)    /* work list entries (8 MiB) */
 #define BIG_BLOCK ((uint64_t)64 << 10) /* blocks read by resident pages only */
 #define MAX_EXCL 512
 #define MAX_FILE_WORDS 8192
@@ -92,13 +92,15 @@ static struct {
   hh_scan *s;
   holder *h;
   size_t nh, h_size;
-  uint8_t *mk;          /* every page's marks */
+  uint8_t *mk; /* every page's marks */
   size_t mk_size, mk_used;
-  uintptr_t lo, hi;     /* user memory of all holders */
+  uintptr_t lo, hi; /* user memory of all holders */
   uintptr_t *stack;
   size_t top;
   bool overflow;
-  struct { uintptr_t start, end; } excl[MAX_EXCL]; /* sorted: memory that is not an anchor */
+  struct {
+    uintptr_t start, end;
+  } excl[MAX_EXCL]; /* sorted: memory that is not an anchor */
   int nexcl;
   uintptr_t *file_words; /* sorted: FILE buffer pointers stdio's exit will drop */
   size_t nfile_words;
@@ -109,22 +111,22 @@ static struct {
   bool progress;
   uintptr_t cur_lo, cur_hi; /* the block being read (drain) */
   int cur_mode;
-  uintptr_t last_chunk;     /* lookup's cache: the last chunk found, and its header */
+  uintptr_t last_chunk; /* lookup's cache: the last chunk found, and its header */
   const hh_header *last_hdr;
   /* memcheck's cliques: the bytes each definite block leads (blocks that
    * are lost through it), keyed by its start (struct leader); a leader
    * that a later one takes in hands its bytes over */
   hh_table leaders;
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
-  hh_table groups; /* (site, kind, listed) -> struct group */
+  hh_table groups;                      /* (site, kind, listed) -> struct group */
   void (*each_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
 
-static __thread int guard_on;     /* this thread is reading under the guard */
+static __thread int guard_on; /* this thread is reading under the guard */
 static sigjmp_buf *guard_jb;
-static uintptr_t guard_addr;      /* the last faulting address */
+static uintptr_t guard_addr; /* the last faulting address */
 static struct sigaction old_segv, old_bus;
 
 static void on_fault(int sig, siginfo_t *si, void *uc) {
@@ -291,8 +293,10 @@ static struct leader *leader_get(uintptr_t start) { return hh_table_find(&S.lead
  * the kinds stay right, only the "(N direct, M indirect)" split is not. */
 static void leader_put(uintptr_t start, uint64_t bytes, uint64_t blocks) {
   struct leader l = {start, bytes, blocks}, *found = leader_get(start);
-  if (found != NULL) *found = l;
-  else hh_table_add(&S.leaders, &l);
+  if (found != NULL)
+    *found = l;
+  else
+    hh_table_add(&S.leaders, &l);
 }
 
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
@@ -319,8 +323,10 @@ static bool file_word(uintptr_t p) {
   size_t lo = 0, hi = S.nfile_words;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (S.file_words[mid] < p) lo = mid + 1;
-    else hi = mid;
+    if (S.file_words[mid] < p)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < S.nfile_words && S.file_words[lo] == p;
 }
@@ -461,7 +467,8 @@ typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t
 static void holder_blocks(const holder *h, block_fn fn) {
   if (h->oversize) {
     marks *mk = h->oversize->scan_marks;
-    if (marks_valid(mk)) fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
+    if (marks_valid(mk))
+      fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
     return;
   }
   hh_page *pg;
@@ -474,8 +481,8 @@ static void holder_blocks(const holder *h, block_fn fn) {
     }
     for (uint32_t k = 0; k < mk->n; k++)
       if (mk->m[k] != M_FREE)
-        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k],
-           pg->track[k].site, pg->root);
+        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k], pg->track[k].site,
+           pg->root);
   }
 }
 
@@ -624,12 +631,11 @@ static bool maps_cb(const hh_map_line *m, void *arg) {
   l->end = m->end;
   l->anon = m->path[0] == '\0';
   l->skip = 0;
-  if (!m->r || !m->w) l->skip = 1;
-  else if (m->path[0] == '[' && strcmp(m->path, "[heap]") && strcmp(m->path, "[stack]") &&
-           strncmp(m->path, "[anon", 5))
+  if (!m->r || !m->w)
+    l->skip = 1;
+  else if (m->path[0] == '[' && strcmp(m->path, "[heap]") && strcmp(m->path, "[stack]") && strncmp(m->path, "[anon", 5))
     l->skip = 1; /* [vvar], [vsyscall], [vdso] */
-  else if (!strncmp(m->path, "/dev/", 5) && strcmp(m->path, "/dev/zero") &&
-           strncmp(m->path, "/dev/shm/", 9))
+  else if (!strncmp(m->path, "/dev/", 5) && strcmp(m->path, "/dev/zero") && strncmp(m->path, "/dev/shm/", 9))
     l->skip = 1; /* device memory: reading it may hang or have effects */
   return true;
 }
@@ -669,8 +675,7 @@ static void scan_maps(const hh_world *w) {
     if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
     for (int t = 0; t < w->count; t++) {
       const hh_thread_regs *r = &w->threads[t];
-      if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp))
-        sp = r->sp - 128;
+      if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp)) sp = r->sp - 128;
     }
     if (sp) {
       scan_anchor(sp < l->start ? l->start : sp, l->end);
@@ -712,10 +717,10 @@ static void file_words_cb(void *arg) {
 
 static void file_exclusions(void) {
   if (&_IO_list_all == NULL) return;
-  static const size_t fields[] = {
-      offsetof(FILE, _IO_read_ptr),   offsetof(FILE, _IO_read_end),  offsetof(FILE, _IO_read_base),
-      offsetof(FILE, _IO_write_base), offsetof(FILE, _IO_write_ptr), offsetof(FILE, _IO_write_end),
-      offsetof(FILE, _IO_buf_base),   offsetof(FILE, _IO_buf_end)};
+  static const size_t fields[] = {offsetof(FILE, _IO_read_ptr),  offsetof(FILE, _IO_read_end),
+                                  offsetof(FILE, _IO_read_base), offsetof(FILE, _IO_write_base),
+                                  offsetof(FILE, _IO_write_ptr), offsetof(FILE, _IO_write_end),
+                                  offsetof(FILE, _IO_buf_base),  offsetof(FILE, _IO_buf_end)};
   S.nfile_words = 0;
   if (!guarded(file_words_cb, (void *)fields)) S.nfile_words = 0;
   size_t n = S.nfile_words;

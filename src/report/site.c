@@ -158,15 +158,12 @@ static bool stack_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
   return ok;
 }
 
-static inline centry *centry_at(tstate *ts, size_t i) {
-  return (centry *)(ts->cache + i * ts->entry_size);
-}
+static inline centry *centry_at(tstate *ts, size_t i) { return (centry *)(ts->cache + i * ts->entry_size); }
 
 /* A state whose heap moved on belongs to a thread that has exited. */
 static bool state_free(tstate *s) {
   if (!s->in_use) return true;
-  return s->heap == NULL || atomic_load_explicit(&s->heap->abandoned, memory_order_relaxed) ||
-         s->heap->tid != s->tid;
+  return s->heap == NULL || atomic_load_explicit(&s->heap->abandoned, memory_order_relaxed) || s->heap->tid != s->tid;
 }
 
 static tstate *state_get(uintptr_t frame) {
@@ -211,7 +208,8 @@ static uintptr_t stack_end(tstate *ts, uintptr_t frame) {
   if (hh_is_internal(frame)) return 0;
   uintptr_t lo, hi;
   if (!stack_of(frame, &lo, &hi)) return 0;
-  if (hi == ts->hi) ts->lo = lo; /* the main stack grew */
+  if (hi == ts->hi)
+    ts->lo = lo; /* the main stack grew */
   else {
     ts->alo = lo;
     ts->ahi = hi;

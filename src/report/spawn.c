@@ -57,11 +57,11 @@ static inline long raw6(long n, long a, long b, long c, long d, long e, long f) 
 typedef struct spawn {
   const char *path;
   char *const *argv, *const *envp;
-  int out;        /* the pipe's write end */
-  int parent;     /* the go-between's pid, for the helper */
-  _Atomic(int) helper; /* the helper's pid while it is not reaped, else 0 */
+  int out;                  /* the pipe's write end */
+  int parent;               /* the go-between's pid, for the helper */
+  _Atomic(int) helper;      /* the helper's pid while it is not reaped, else 0 */
   _Atomic(int) helper_lock; /* held to signal the helper, and to reap it */
-  char *stack2;   /* the helper's stack (top) until it execs */
+  char *stack2;             /* the helper's stack (top) until it execs */
 } spawn;
 
 static __attribute__((noreturn)) void helper_main(spawn *a) {
@@ -72,8 +72,7 @@ static __attribute__((noreturn)) void helper_main(spawn *a) {
   long out = RAW(SYS_fcntl, a->out, F_DUPFD, 3);
   long null = RAW(SYS_open, "/dev/null", O_RDWR);
   if (null >= 0 && null < 3) null = RAW(SYS_fcntl, null, F_DUPFD, 3);
-  if (out < 0 || null < 0 || RAW(SYS_dup2, out, 1) < 0 || RAW(SYS_dup2, null, 0) < 0 ||
-      RAW(SYS_dup2, null, 2) < 0)
+  if (out < 0 || null < 0 || RAW(SYS_dup2, out, 1) < 0 || RAW(SYS_dup2, null, 0) < 0 || RAW(SYS_dup2, null, 2) < 0)
     RAW(SYS_exit, 127);
   if (RAW(SYS_close_range, 3, ~0u, 0) != 0)
     for (int fd = 3; fd < 65536; fd++) RAW(SYS_close, fd);
@@ -97,8 +96,8 @@ static long clone_helper(spawn *a) {
                    "hlt\n"
                    "1:"
                    : "=a"(ret)
-                   : "a"(SYS_clone), "D"(CLONE_VM | CLONE_VFORK | SIGCHLD), "S"(a->stack2), "d"(0),
-                     "r"(r10), "r"(r8), [fn] "r"(helper_main), [a] "r"(a)
+                   : "a"(SYS_clone), "D"(CLONE_VM | CLONE_VFORK | SIGCHLD), "S"(a->stack2), "d"(0), "r"(r10),
+                     "r"(r8), [fn] "r"(helper_main), [a] "r"(a)
                    : "rcx", "r11", "memory");
   return ret;
 }
@@ -113,14 +112,11 @@ static int go_between(void *arg) {
   if (pid > 0) {
     /* wait for its end without reaping it, so that its pid stays its own
      * while the caller may still signal it; then reap it under the lock */
-    while (RAW(SYS_waitid, P_PID, pid, &info, WEXITED | WNOWAIT | __WALL, 0) == -EINTR) {
-    }
-    while (atomic_exchange(&a->helper_lock, 1)) {
-    }
+    while (RAW(SYS_waitid, P_PID, pid, &info, WEXITED | WNOWAIT | __WALL, 0) == -EINTR) {}
+    while (atomic_exchange(&a->helper_lock, 1)) {}
     atomic_store(&a->helper, 0);
     atomic_store(&a->helper_lock, 0);
-    while (RAW(SYS_wait4, pid, &status, __WALL, 0) == -EINTR) {
-    }
+    while (RAW(SYS_wait4, pid, &status, __WALL, 0) == -EINTR) {}
   }
   RAW(SYS_exit, 0);
   return 0;
@@ -129,8 +125,7 @@ static int go_between(void *arg) {
 /* Kills the helper, or the go-between when there is no helper (the helper
  * then dies with it): never a pid that was reaped and may be reused. */
 static void kill_helper(spawn *a, int go_between_pid) {
-  while (atomic_exchange(&a->helper_lock, 1)) {
-  }
+  while (atomic_exchange(&a->helper_lock, 1)) {}
   int h = atomic_load(&a->helper);
   kill(h > 0 ? h : go_between_pid, SIGKILL);
   atomic_store(&a->helper_lock, 0);
@@ -150,8 +145,8 @@ static int start(spawn *a, char *stack1, size_t size) {
 #error "spawn.c: the helper's start is written for x86-64"
 #endif
 
-char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, int64_t deadline,
-                       size_t *len, size_t *cap) {
+char *hh_spawn_capture(const char *path, char *const *argv, char *const *envp, int64_t deadline, size_t *len,
+                       size_t *cap) {
   *len = 0;
   *cap = 0;
   int saved = errno;

@@ -54,8 +54,7 @@ static void futex_wake_all(_Atomic(int) *addr) {
 static void chain(int sig, siginfo_t *info, void *uc) {
   if (previous.sa_flags & SA_SIGINFO) {
     if (previous.sa_sigaction) previous.sa_sigaction(sig, info, uc);
-  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN &&
-             previous.sa_handler != NULL) {
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler != NULL) {
     previous.sa_handler(sig);
   }
 }
@@ -64,8 +63,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   int saved_errno = errno;
   /* A signal someone else sent (si_pid is ours for tgkill from this
    * process) is the program's. */
-  if (!atomic_load(&stopping) || info == NULL || info->si_code != SI_TKILL ||
-      info->si_pid != getpid()) {
+  if (!atomic_load(&stopping) || info == NULL || info->si_code != SI_TKILL || info->si_pid != getpid()) {
     chain(sig, info, uc_);
     errno = saved_errno;
     return;

@@ -77,7 +77,6 @@ static const char builtin[] =
 
 static hh_arena arena; /* the suppressions of one report */
 
-
 /* ------------------------------------------------------------------ parsing */
 
 enum { F_FUN, F_OBJ, F_SRC, F_DOTS };
@@ -176,14 +175,21 @@ static void parse(const char *text, size_t size, const char *origin, hh_out *err
         memcpy(buf, v, vlen);
         buf[vlen] = '\0';
         int mask = hh_opt_kinds(buf);
-        if (mask < 0) bad = true;
-        else kinds = (unsigned)mask;
+        if (mask < 0)
+          bad = true;
+        else
+          kinds = (unsigned)mask;
       } else if (n < 64) {
-        if (len == 3 && !memcmp(l, "...", 3)) frames[n++] = (sframe){F_DOTS, NULL};
-        else if (starts(l, len, "fun:")) frames[n++] = (sframe){F_FUN, hh_arena_strndup(&arena, l + 4, len - 4)};
-        else if (starts(l, len, "obj:")) frames[n++] = (sframe){F_OBJ, hh_arena_strndup(&arena, l + 4, len - 4)};
-        else if (starts(l, len, "src:")) frames[n++] = (sframe){F_SRC, hh_arena_strndup(&arena, l + 4, len - 4)};
-        else bad = true;
+        if (len == 3 && !memcmp(l, "...", 3))
+          frames[n++] = (sframe){F_DOTS, NULL};
+        else if (starts(l, len, "fun:"))
+          frames[n++] = (sframe){F_FUN, hh_arena_strndup(&arena, l + 4, len - 4)};
+        else if (starts(l, len, "obj:"))
+          frames[n++] = (sframe){F_OBJ, hh_arena_strndup(&arena, l + 4, len - 4)};
+        else if (starts(l, len, "src:"))
+          frames[n++] = (sframe){F_SRC, hh_arena_strndup(&arena, l + 4, len - 4)};
+        else
+          bad = true;
       }
     }
     if (!closed) {
@@ -247,7 +253,8 @@ size_t hh_supp_load(hh_supp **out, hh_out *errs) {
     int err = 0;
     char *text = read_file(hh_opt.supp_files[i], &size, &err);
     if (text == NULL) {
-      if (errs) hh_out_printf(errs, "hahalloc: cannot read the suppressions in %s (%s)\n", hh_opt.supp_files[i], strerror(err));
+      if (errs)
+        hh_out_printf(errs, "hahalloc: cannot read the suppressions in %s (%s)\n", hh_opt.supp_files[i], strerror(err));
       continue;
     }
     parse(text, size, hh_opt.supp_files[i], errs);
@@ -289,8 +296,7 @@ static bool glob(const char *pat, const char *s) {
 
 static bool frame_matches(const sframe *f, const hh_frame *fr) {
   switch (f->type) {
-  case F_FUN:
-    return (fr->mangled && glob(f->pat, fr->mangled)) || (fr->function && glob(f->pat, fr->function));
+  case F_FUN: return (fr->mangled && glob(f->pat, fr->mangled)) || (fr->function && glob(f->pat, fr->function));
   case F_OBJ: return fr->object && glob(f->pat, fr->object);
   case F_SRC: {
     if (fr->file == NULL) return false;
@@ -358,9 +364,12 @@ void hh_supp_write(hh_out *o, unsigned kind, const hh_frame *fr, int nf) {
   hh_out_printf(o, "{\n   <insert_a_suppression_name_here>\n   Memcheck:Leak\n   match-leak-kinds: %s\n",
                 hh_kind_names[kind]);
   for (int i = 0; i < nf; i++) {
-    if (fr[i].mangled) hh_out_printf(o, "   fun:%s\n", fr[i].mangled);
-    else if (fr[i].object) hh_out_printf(o, "   obj:%s\n", fr[i].object);
-    else hh_out_printf(o, "   obj:*\n");
+    if (fr[i].mangled)
+      hh_out_printf(o, "   fun:%s\n", fr[i].mangled);
+    else if (fr[i].object)
+      hh_out_printf(o, "   obj:%s\n", fr[i].object);
+    else
+      hh_out_printf(o, "   obj:*\n");
   }
   hh_out_printf(o, "}\n");
 }

@@ -59,7 +59,6 @@ struct hh_symbols {
   int64_t deadline; /* for the helpers, hh_now_ns */
 };
 
-
 void hh_symbols_free(hh_symbols *s) {
   if (s == NULL) return;
   hh_arena a = s->arena;
@@ -98,8 +97,7 @@ static uintptr_t parse_hex(const char *l, size_t n) {
  * name, and "file:line" as addr2line prints it. A location without a line
  * ("file:?", "??:0", "??:?": no line table) is no location: a line 0 is
  * never shown. */
-static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen, const char *loc,
-                     size_t loclen) {
+static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen, const char *loc, size_t loclen) {
   hh_line *nl = hh_arena_alloc(&s->arena, (size_t)(pi->nlines + 1) * sizeof *nl);
   if (nl == NULL) return;
   if (pi->nlines) memcpy(nl, pi->lines, (size_t)pi->nlines * sizeof *nl);
@@ -129,8 +127,7 @@ static void add_line(hh_symbols *s, hh_pcinfo *pi, const char *fn, size_t fnlen,
 }
 
 /* Runs addr2line on `obj` for infos[0..n) and fills their lines. */
-static void run_addr2line(hh_symbols *s, const char *tool, char **env, const char *obj, hh_pcinfo **infos,
-                          size_t n) {
+static void run_addr2line(hh_symbols *s, const char *tool, char **env, const char *obj, hh_pcinfo **infos, size_t n) {
   enum { FIXED = 6 };
   char **argv = hh_arena_alloc(&s->arena, (n + FIXED + 1) * sizeof *argv);
   if (argv == NULL) return;
@@ -291,8 +288,10 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
   HH_SORT(uintptr_t, pcs, n, hh_word_before);
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
-    if (m > 0 && pcs[m - 1] >> 1 == pcs[i] >> 1) pcs[m - 1] |= pcs[i] & 1;
-    else pcs[m++] = pcs[i];
+    if (m > 0 && pcs[m - 1] >> 1 == pcs[i] >> 1)
+      pcs[m - 1] |= pcs[i] & 1;
+    else
+      pcs[m++] = pcs[i];
   }
 
   for (size_t i = 0; i < m; i++) {
@@ -318,8 +317,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
     /* The runtime's frames only wrap malloc (strdup, operator new): its
      * exported names are enough, and its debug information (libc6-dbg) is
      * large enough to cost more than the whole scan. */
-    if (done[i] || !(pcs[i] & 1) || s->info[i].object == NULL || hh_runtime_object(s->info[i].object))
-      continue;
+    if (done[i] || !(pcs[i] & 1) || s->info[i].object == NULL || hh_runtime_object(s->info[i].object)) continue;
     const char *obj = s->info[i].object;
     size_t k2 = 0;
     for (size_t j = i; j < m; j++)
@@ -352,8 +350,10 @@ const hh_pcinfo *hh_symbols_get(const hh_symbols *s, uintptr_t pc) {
   size_t lo = 0, hi = s->n;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (s->info[mid].pc < pc) lo = mid + 1;
-    else hi = mid;
+    if (s->info[mid].pc < pc)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < s->n && s->info[lo].pc == pc ? &s->info[lo] : NULL;
 }

@@ -27,8 +27,7 @@ static hh_table_mem *mem_new(const hh_table *t, size_t slots) {
 }
 
 static void mem_free(const hh_table *t, hh_table_mem *m) {
-  if (m != NULL && t->report_memory)
-    hh_report_unmap(m, sizeof(hh_table_mem) + (m->mask + 1) * t->entry);
+  if (m != NULL && t->report_memory) hh_report_unmap(m, sizeof(hh_table_mem) + (m->mask + 1) * t->entry);
 }
 
 /* A copy of `entry` (whose first word is its key) in a free slot of `m`,

@@ -84,8 +84,8 @@ void hh_unwind_atfork_child(void) { hh_lock_init(&rules_lock); }
 bool hh_runtime_object(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  static const char *const names[] = {"libc.so",      "libstdc++.so", "libgcc_s.so", "ld-linux",
-                                      "libm.so",      "libpthread.so", "libdl.so",   "libc++.so",
+  static const char *const names[] = {"libc.so",      "libstdc++.so",   "libgcc_s.so", "ld-linux",
+                                      "libm.so",      "libpthread.so",  "libdl.so",    "libc++.so",
                                       "libc++abi.so", "libhahalloc.so", "ld.so"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strncmp(base, names[i], strlen(names[i])) == 0) return true;
@@ -154,7 +154,7 @@ static bool pc_is_wrapper(uintptr_t pc) { return pc_is_runtime(pc) || hh_pc_in_s
 struct learn {
   uintptr_t ret, frame; /* the entry point's return and frame addresses */
   int started, n, limit;
-  bool ended;           /* the stack ends after the last record */
+  bool ended; /* the stack ends after the last record */
   uintptr_t ip[LEARN_MAX], cfa[LEARN_MAX], rbp[LEARN_MAX];
 };
 
@@ -166,9 +166,12 @@ static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
   if (!l->started) {
     /* Skip the report's and the allocator's frames up to the caller of the
      * entry point: it runs at `ret`, with the entry point's CFA as its sp. */
-    if (cfa == l->frame + 16 && ip == l->ret) l->started = 1;
-    else if (cfa > l->frame + 16) return _URC_END_OF_STACK; /* passed it: give up */
-    else return _URC_NO_REASON;
+    if (cfa == l->frame + 16 && ip == l->ret)
+      l->started = 1;
+    else if (cfa > l->frame + 16)
+      return _URC_END_OF_STACK; /* passed it: give up */
+    else
+      return _URC_NO_REASON;
   }
   if (ip == 0 || before) { /* outermost frame, or a signal frame: stop there */
     l->ended = true;
@@ -255,22 +258,22 @@ static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
 
 /* ------------------------------------------------------------------ the walk */
 
-int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs,
-              hh_read *reads, int max_reads, int *nreads) {
+int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs, hh_read *reads, int max_reads,
+              int *nreads) {
   int n = 0, nr = 0, counted = 0, wrappers = 0;
   bool learned = false, leading = true;
   uintptr_t sp = frame + 16, ip = ret, rbp_loc = frame;
 
-#define READ(dst, where)                                                                     \
-  do {                                                                                       \
-    uintptr_t a_ = (where);                                                                  \
-    if (a_ < frame || a_ + 8 > hi || (a_ & 7)) goto out;                                     \
-    (dst) = *(const uintptr_t *)a_;                                                          \
-    if (nr < max_reads) {                                                                    \
-      reads[nr].addr = a_;                                                                   \
-      reads[nr].value = (dst);                                                               \
-    }                                                                                        \
-    nr++;                                                                                    \
+#define READ(dst, where)                                 \
+  do {                                                   \
+    uintptr_t a_ = (where);                              \
+    if (a_ < frame || a_ + 8 > hi || (a_ & 7)) goto out; \
+    (dst) = *(const uintptr_t *)a_;                      \
+    if (nr < max_reads) {                                \
+      reads[nr].addr = a_;                               \
+      reads[nr].value = (dst);                           \
+    }                                                    \
+    nr++;                                                \
   } while (0)
 
   for (;;) {

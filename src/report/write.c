@@ -21,7 +21,7 @@
 #include "report.h"
 
 static const char *const kind_text[HH_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
-                                                 "still reachable"};
+                                                "still reachable"};
 
 /* The record is listed in full. */
 static bool lists(const hh_view *v, const hh_record *r) {
@@ -31,11 +31,13 @@ static bool lists(const hh_view *v, const hh_record *r) {
 /* ------------------------------------------------------------------ text */
 
 static void text_frame(hh_out *o, int pid, bool first, const hh_frame *f) {
-  hh_out_printf(o, "==%d==    %s %p: %s", pid, first ? "at" : "by", (void *)f->pc,
-                f->function ? f->function : "???");
-  if (f->file) hh_out_printf(o, " (%s:%d)\n", hh_basename(f->file), f->line);
-  else if (f->object) hh_out_printf(o, " (in %s)\n", f->object);
-  else hh_out_printf(o, "\n");
+  hh_out_printf(o, "==%d==    %s %p: %s", pid, first ? "at" : "by", (void *)f->pc, f->function ? f->function : "???");
+  if (f->file)
+    hh_out_printf(o, " (%s:%d)\n", hh_basename(f->file), f->line);
+  else if (f->object)
+    hh_out_printf(o, " (in %s)\n", f->object);
+  else
+    hh_out_printf(o, "\n");
 }
 
 static void size_text(hh_out *o, const hh_record *r) {
@@ -57,14 +59,15 @@ static void text_record(hh_out *o, int pid, const hh_view *v, const hh_record *r
     if (g->blocks > 1 && g->min_size == g->max_size)
       hh_out_printf(o, ", %'llu bytes each", (unsigned long long)g->min_size);
     else if (g->blocks > 1)
-      hh_out_printf(o, ", %'llu to %'llu bytes each", (unsigned long long)g->min_size,
-                    (unsigned long long)g->max_size);
+      hh_out_printf(o, ", %'llu to %'llu bytes each", (unsigned long long)g->min_size, (unsigned long long)g->max_size);
   }
   if (hh_opt.verbose) hh_out_printf(o, " (site %u)", r->g.site);
   hh_out_printf(o, "\n");
   if (r->nframes == 0)
-    hh_out_printf(o, "==%d==    (no stack recorded: HAHALLOC_SUMMARY=0, num-callers=0, or allocated while "
-                     "the stack could not be walked)\n", pid);
+    hh_out_printf(o,
+                  "==%d==    (no stack recorded: HAHALLOC_SUMMARY=0, num-callers=0, or allocated while "
+                  "the stack could not be walked)\n",
+                  pid);
   for (int i = 0; i < r->nframes; i++) text_frame(o, pid, i == 0, &r->frames[i]);
   hh_out_printf(o, "==%d==\n", pid);
   if (hh_opt.gen_suppressions && v->at_exit) hh_supp_write(o, r->g.kind, r->frames, r->nframes);
@@ -76,8 +79,10 @@ static void root_table(hh_out *o, int pid, const hh_scan *s) {
   for (int r = 0; r < HH_ROOTS + 2; r++) {
     if (!s->root_blocks[r]) continue;
     char size[24];
-    if (r < HH_ROOTS) hh_snformat(size, sizeof size, "%u", hh_root_size[r]);
-    else hh_snformat(size, sizeof size, "%s", r == HH_ROOTS ? "large" : "oversize");
+    if (r < HH_ROOTS)
+      hh_snformat(size, sizeof size, "%u", hh_root_size[r]);
+    else
+      hh_snformat(size, sizeof size, "%s", r == HH_ROOTS ? "large" : "oversize");
     hh_out_printf(o, "==%d==   %4d %12s %'14llu %'16llu\n", pid, r, size, (unsigned long long)s->root_blocks[r],
                   (unsigned long long)s->root_bytes[r]);
   }
@@ -115,8 +120,8 @@ void hh_write_text(hh_out *o, const hh_view *v) {
     for (int kind = 0; kind < HH_KINDS; kind++)
       hh_out_printf(o, "==%d==    %15s: %'llu bytes in %'llu blocks\n", pid, kind_text[kind],
                     (unsigned long long)v->kind_bytes[kind], (unsigned long long)v->kind_blocks[kind]);
-    hh_out_printf(o, "==%d==         suppressed: %'llu bytes in %'llu blocks\n", pid,
-                  (unsigned long long)v->supp_bytes, (unsigned long long)v->supp_blocks);
+    hh_out_printf(o, "==%d==         suppressed: %'llu bytes in %'llu blocks\n", pid, (unsigned long long)v->supp_bytes,
+                  (unsigned long long)v->supp_blocks);
     if (v->at_exit && v->leak_check == HH_LEAK_SUMMARY &&
         v->kind_blocks[HH_DEFINITE] + v->kind_blocks[HH_INDIRECT] + v->kind_blocks[HH_POSSIBLE])
       hh_out_printf(o, "==%d== Rerun with --leak-check=full to see the stacks of the leaks\n", pid);
@@ -127,15 +132,17 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   if (s->min_size && v->leak_check == HH_LEAK_FULL)
     hh_out_printf(o, "==%d== (blocks listed above: at least %'llu bytes)\n", pid, (unsigned long long)s->min_size);
   if (s->threads_missed)
-    hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n",
-                  pid, s->threads_missed, s->threads_missed == 1 ? "" : "s");
+    hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n", pid,
+                  s->threads_missed, s->threads_missed == 1 ? "" : "s");
   if (hh_opt.verbose) {
     hh_out_printf(o, "==%d== (leak scan: %'llu KiB of anchors, %d thread%s, %ld ms, %'zu KiB of memory)\n", pid,
                   (unsigned long long)(s->anchor_bytes >> 10), s->threads, s->threads == 1 ? "" : "s", v->ms,
                   s->scan_bytes >> 10);
     if (s->faults)
-      hh_out_printf(o, "==%d== (%'llu unreadable pages were skipped: guard pages, or memory unmapped "
-                    "during the scan)\n", pid, (unsigned long long)s->faults);
+      hh_out_printf(o,
+                    "==%d== (%'llu unreadable pages were skipped: guard pages, or memory unmapped "
+                    "during the scan)\n",
+                    pid, (unsigned long long)s->faults);
     for (size_t i = 0; i < v->nsupps; i++)
       if (v->supps[i].count)
         hh_out_printf(o, "==%d== (suppressed by %s: %'llu bytes in %'llu blocks, %s)\n", pid, v->supps[i].name,
@@ -177,8 +184,10 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   for (int r = 0; r < HH_ROOTS + 2; r++) {
     if (!s->root_blocks[r]) continue;
     hh_out_printf(o, "%s{\"root\":%d,\"block_size\":", first ? "" : ",", r);
-    if (r < HH_ROOTS) hh_out_printf(o, "%u", hh_root_size[r]);
-    else hh_out_printf(o, "null");
+    if (r < HH_ROOTS)
+      hh_out_printf(o, "%u", hh_root_size[r]);
+    else
+      hh_out_printf(o, "null");
     hh_out_printf(o, ",");
     json_pair(o, "blocks", s->root_blocks[r], true);
     json_pair(o, "bytes", s->root_bytes[r], false);
@@ -209,8 +218,10 @@ void hh_write_json(hh_out *o, const hh_view *v) {
       hh_out_json_str(o, fr->mangled);
       hh_out_printf(o, ",\"file\":");
       hh_out_json_str(o, fr->file);
-      if (fr->file) hh_out_printf(o, ",\"line\":%d", fr->line);
-      else hh_out_printf(o, ",\"line\":null");
+      if (fr->file)
+        hh_out_printf(o, ",\"line\":%d", fr->line);
+      else
+        hh_out_printf(o, ",\"line\":null");
       hh_out_printf(o, ",\"object\":");
       hh_out_json_str(o, fr->object);
       hh_out_printf(o, ",\"address\":\"%p\",\"offset\":\"%p\"}", (void *)fr->pc, (void *)fr->offset);
@@ -234,10 +245,9 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   }
   hh_out_printf(o, "],");
   if (v->profile) hh_profile_write_json(o, v);
-  hh_out_printf(o, "\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld,", s->threads,
-                s->threads_missed, v->ms);
-  hh_out_printf(o, "\"scan\":{\"ms\":%ld,\"bytes\":%zu,\"anchor_bytes\":%llu,\"faults\":%llu}}\n", v->ms,
-                s->scan_bytes, (unsigned long long)s->anchor_bytes, (unsigned long long)s->faults);
+  hh_out_printf(o, "\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld,", s->threads, s->threads_missed, v->ms);
+  hh_out_printf(o, "\"scan\":{\"ms\":%ld,\"bytes\":%zu,\"anchor_bytes\":%llu,\"faults\":%llu}}\n", v->ms, s->scan_bytes,
+                (unsigned long long)s->anchor_bytes, (unsigned long long)s->faults);
 }
 
 /* ------------------------------------------------------------------ valgrind's XML */
@@ -249,8 +259,8 @@ void hh_write_json(hh_out *o, const hh_view *v) {
  * the leaked bytes and blocks, and the stack as <frame>s of <ip>, <obj>,
  * <fn>, <dir>, <file>, <line>; then the counts of errors and suppressions.
  */
-static const char *const xml_kind[HH_KINDS] = {"Leak_DefinitelyLost", "Leak_IndirectlyLost",
-                                                "Leak_PossiblyLost", "Leak_StillReachable"};
+static const char *const xml_kind[HH_KINDS] = {"Leak_DefinitelyLost", "Leak_IndirectlyLost", "Leak_PossiblyLost",
+                                               "Leak_StillReachable"};
 
 /* The program's command line, from /proc/self/cmdline. */
 static void xml_argv(hh_out *o) {
@@ -310,8 +320,8 @@ extern int64_t hh_report_started_ns;
 static void xml_time(hh_out *o) {
   int64_t ms = (hh_now_ns() - hh_report_started_ns) / 1000000;
   if (ms < 0) ms = 0;
-  hh_out_printf(o, "00:%02ld:%02ld:%02ld.%03ld ", (long)(ms / 3600000), (long)(ms / 60000 % 60),
-                (long)(ms / 1000 % 60), (long)(ms % 1000));
+  hh_out_printf(o, "00:%02ld:%02ld:%02ld.%03ld ", (long)(ms / 3600000), (long)(ms / 60000 % 60), (long)(ms / 1000 % 60),
+                (long)(ms % 1000));
 }
 
 static void xml_frame(hh_out *o, const hh_frame *f) {
@@ -328,9 +338,7 @@ static void xml_frame(hh_out *o, const hh_frame *f) {
   }
   if (f->file) {
     const char *base = hh_basename(f->file);
-    if (base != f->file) {
-      hh_out_printf(o, "      <dir>%.*s</dir>\n", (int)(base - 1 - f->file), f->file);
-    }
+    if (base != f->file) { hh_out_printf(o, "      <dir>%.*s</dir>\n", (int)(base - 1 - f->file), f->file); }
     hh_out_printf(o, "      <file>");
     hh_out_xml_str(o, base);
     hh_out_printf(o, "</file>\n      <line>%d</line>\n", f->line);
@@ -339,8 +347,9 @@ static void xml_frame(hh_out *o, const hh_frame *f) {
 }
 
 static void xml_suppression(hh_out *o, const hh_record *r) {
-  hh_out_printf(o, "  <suppression>\n    <sname>insert_a_suppression_name_here</sname>\n"
-                   "    <skind>Memcheck:Leak</skind>\n    <skaux>match-leak-kinds: %s</skaux>\n",
+  hh_out_printf(o,
+                "  <suppression>\n    <sname>insert_a_suppression_name_here</sname>\n"
+                "    <skind>Memcheck:Leak</skind>\n    <skaux>match-leak-kinds: %s</skaux>\n",
                 hh_kind_names[r->g.kind]);
   for (int i = 0; i < r->nframes; i++) {
     const hh_frame *f = &r->frames[i];
@@ -360,10 +369,12 @@ static void xml_suppression(hh_out *o, const hh_record *r) {
 }
 
 void hh_write_xml(hh_out *o, const hh_view *v) {
-  hh_out_printf(o, "<?xml version=\"1.0\"?>\n\n<valgrindoutput>\n\n<protocolversion>4</protocolversion>\n"
-                   "<protocoltool>memcheck</protocoltool>\n\n<preamble>\n"
-                   "  <line>hahalloc, a fast allocator with a leak report</line>\n"
-                   "  <line>Using hahalloc %s</line>\n  <line>Command: ", HH_VERSION);
+  hh_out_printf(o,
+                "<?xml version=\"1.0\"?>\n\n<valgrindoutput>\n\n<protocolversion>4</protocolversion>\n"
+                "<protocoltool>memcheck</protocoltool>\n\n<preamble>\n"
+                "  <line>hahalloc, a fast allocator with a leak report</line>\n"
+                "  <line>Using hahalloc %s</line>\n  <line>Command: ",
+                HH_VERSION);
   hh_out_xml_str(o, program_invocation_name);
   hh_out_printf(o, "</line>\n</preamble>\n\n<pid>%d</pid>\n<ppid>%d</ppid>\n<tool>memcheck</tool>\n\n<args>\n",
                 (int)getpid(), (int)getppid());
@@ -379,8 +390,9 @@ void hh_write_xml(hh_out *o, const hh_view *v) {
     hh_out_printf(o, "<error>\n  <unique>0x%x</unique>\n  <tid>1</tid>\n  <kind>%s</kind>\n  <xwhat>\n    <text>",
                   r->number - 1, xml_kind[r->g.kind]);
     size_text(o, r);
-    hh_out_printf(o, " in loss record %u of %zu</text>\n    <leakedbytes>%llu</leakedbytes>\n"
-                     "    <leakedblocks>%llu</leakedblocks>\n  </xwhat>\n  <stack>\n",
+    hh_out_printf(o,
+                  " in loss record %u of %zu</text>\n    <leakedbytes>%llu</leakedbytes>\n"
+                  "    <leakedblocks>%llu</leakedblocks>\n  </xwhat>\n  <stack>\n",
                   r->number, v->numbered, (unsigned long long)(r->g.bytes + r->g.indirect_bytes),
                   (unsigned long long)r->g.blocks);
     for (int f = 0; f < r->nframes; f++) xml_frame(o, &r->frames[f]);

@@ -98,9 +98,28 @@ static bool thread_gone(int tid) { return syscall(SYS_tgkill, (long)getpid(), (l
 /* What a heap about to be abandoned keeps dirty for the thread that takes
  * it over: a pool of workers that replaces its threads finds their memory
  * warm, but a burst of many threads that exit together must not leave one
- * cache each (200 threads at a time would keep 200 heaps' pages). */
-static size_t abandoned_keep(void) {
-  return atomic_load_explicit(&abandoned_count, memory_order_relaxed) < ABANDONED_WARM ? ABANDONED_KEEP : 0;
+ * cache each (200 threads at a time would keep 200 heaps' pages). At most
+ * ABANDONED_WARM heaps are warm at once: a slot is taken with an atomic
+ * add before the heap keeps anything, so threads that exit at the same
+ * moment cannot all see a free slot, and given back when a thread takes the
+ * heap over or its decay purges it. */
+static _Atomic(int) warm_count;
+
+static size_t abandoned_keep(hh_heap *h) {
+  if (!h->warm) {
+    if (atomic_fetch_add(&warm_count, 1) >= ABANDONED_WARM) {
+      atomic_fetch_sub(&warm_count, 1);
+      return 0;
+    }
+    h->warm = true;
+  }
+  return ABANDONED_KEEP;
+}
+
+static void warm_release(hh_heap *h) {
+  if (!h->warm) return;
+  h->warm = false;
+  atomic_fetch_sub(&warm_count, 1);
 }
 
 static void abandon_locked(hh_heap *h) {
@@ -117,7 +136,10 @@ void hh_heaps_decay_abandoned(uint32_t now) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
   if (!hh_lock_try(&heaps_lock)) return; /* busy: the next tick will do */
   for (hh_heap *h = abandoned; h != NULL; h = h->next_abandoned)
-    if (h->dirty_bytes && hh_decay_due(h->decay_at, now)) hh_span_decay_all(h);
+    if (h->dirty_bytes && hh_decay_due(h->decay_at, now)) {
+      hh_span_decay_all(h);
+      warm_release(h);
+    }
   hh_lock_release(&heaps_lock);
 }
 
@@ -186,6 +208,7 @@ hh_heap *hh_heap_get_slow(void) {
     heaps = h;
     hh_lock_release(&heaps_lock);
   }
+  warm_release(h);
   h->next_abandoned = NULL;
   h->tid = (int)current_tid();
   atomic_store(&h->abandoned, 0);
@@ -209,10 +232,12 @@ static void heap_thread_exit(void *arg) {
   hh_heap *h = arg;
   exit_rounds++;
   if (h == NULL || h != hh_heap_mine()) return;
-  hh_heap_sweep(h, true);
-  /* some dirty spans stay for the thread that takes the heap over, and
-   * decay if none does (hh_heaps_decay_abandoned) */
-  hh_span_purge(h, abandoned_keep());
+  /* A warm heap keeps its pages and some dirty spans for the thread that
+   * takes it over, which decay if none does (hh_heaps_decay_abandoned);
+   * any other gives back every empty page, a root's only one too. */
+  size_t keep = abandoned_keep(h);
+  hh_heap_sweep(h, keep ? HH_SWEEP_EMPTY : HH_SWEEP_ALL);
+  hh_span_purge(h, keep);
   if (h->dirty_bytes && h->decay_at == 0) h->decay_at = hh_coarse_ms() + HH_DECAY_MS;
   hh_stats_flush(h);
   hh_tls_heap = &hh_empty_heap;
@@ -236,7 +261,10 @@ hh_heap *hh_heap_adopt_abandoned(hh_heap *into) {
     atomic_fetch_sub(&abandoned_count, 1);
   }
   hh_lock_release(&heaps_lock);
-  if (h != NULL) heap_merge(into, h);
+  if (h != NULL) {
+    warm_release(h);
+    heap_merge(into, h);
+  }
   return h;
 }
 
@@ -267,8 +295,9 @@ void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes) {
   hh_lock_release(&heaps_lock);
   atomic_store_explicit(&owner->abandoned_freed, 0, memory_order_relaxed);
   if (!found) return; /* another thread has it, or took it over */
-  hh_heap_sweep(owner, true);
-  hh_span_purge(owner, abandoned_keep());
+  size_t keep = abandoned_keep(owner);
+  hh_heap_sweep(owner, keep ? HH_SWEEP_EMPTY : HH_SWEEP_ALL);
+  hh_span_purge(owner, keep);
   hh_lock_acquire(&heaps_lock);
   abandon_locked(owner);
   hh_lock_release(&heaps_lock);

@@ -331,6 +331,7 @@ typedef struct hh_heap {
   _Atomic(int) abandoned;            /* owner has exited */
   _Atomic(uint64_t) abandoned_freed; /* bytes other threads freed into it since it was swept */
   bool lingering;                    /* taken by a thread past its heap's destructor (heap.c) */
+  bool warm;                         /* abandoned with dirty memory kept for its next owner (heap.c) */
   struct hh_heap *next_heap;         /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;
@@ -470,7 +471,12 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
  * whose link was damaged when the page's counts show it is free (the damage
  * is told on stderr). The world is stopped or the page is the caller's. */
 void hh_page_free_bits(const hh_page *page, uint64_t *bits);
-void hh_heap_sweep(hh_heap *heap, bool all);
+/* What a sweep gives back: pages on the full list that remote frees
+ * emptied (FULL), every empty page but a root's only one (EMPTY: a thread
+ * that exits warm, keeping its pages for the next owner), every empty page
+ * (ALL: a heap that keeps nothing). */
+enum hh_sweep { HH_SWEEP_FULL, HH_SWEEP_EMPTY, HH_SWEEP_ALL };
+void hh_heap_sweep(hh_heap *heap, enum hh_sweep what);
 void hh_page_decay(hh_heap *heap);                   /* the decay's tick: retire pages that stayed empty */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
 

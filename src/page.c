@@ -23,8 +23,8 @@
 #include "os.h"
 #include "stats.h"
 
-#define EXTEND_BYTES (16u << 10) /* ranges carved per extension */
-#define SWEEP_EVERY 256          /* refills between full sweeps */
+#define EXTEND_BYTES (4u << 10) /* ranges carved per extension */
+#define SWEEP_EVERY 256         /* refills between full sweeps */
 
 /* direct[] sentinel: its one "range" is a zero word that decodes past its
  * capacity (0), so the fast path leaves for the generic one; never retired */
@@ -268,7 +268,8 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
 
 /* Collects remote frees from full pages (and large ranges) after a remote
  * thread signalled one, or from every page when `all` is set. */
-void hh_heap_sweep(hh_heap *heap, bool all) {
+void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
+  bool all = what != HH_SWEEP_FULL;
   /* A read-modify-write, then acquire loads: a remote free that raised the
    * flag after its push is either seen here (and its push with it) or
    * leaves the flag raised for the next sweep. */
@@ -296,7 +297,8 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
     while (page != NULL) {
       hh_page *next = page->next;
       hh_page_collect(page);
-      if (hh_page_used(page) == 0 && !(heap->queue[r].first == page && heap->queue[r].last == page))
+      if (hh_page_used(page) == 0 &&
+          (what == HH_SWEEP_ALL || !(heap->queue[r].first == page && heap->queue[r].last == page)))
         page_retire(heap, page);
       page = next;
     }
@@ -305,7 +307,7 @@ void hh_heap_sweep(hh_heap *heap, bool all) {
 
 hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) || ++heap->sweep_tick % SWEEP_EVERY == 0)
-    hh_heap_sweep(heap, false);
+    hh_heap_sweep(heap, HH_SWEEP_FULL);
   hh_queue *q = &heap->queue[root];
   hh_page *page = q->first;
   while (page != NULL) {
@@ -338,7 +340,7 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
 /* A large range: a span of whole slices holding one range, kept on the full
  * list (HH_REMOTE_FULL) so that a remote free of it wakes the owner. */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
-  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, false);
+  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, HH_SWEEP_FULL);
   uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
   hh_page *page = hh_span_alloc(heap, n);
   if (page == NULL) return NULL;

@@ -8,9 +8,11 @@
  * twice still names the allocation of its last life.
  *
  * File and line come from addr2line, spawned as for the exit report, for
- * the first LINED errors; the next ones, up to NAMED, get the function
- * names of the symbol tables; later ones (a mistake made in a loop under
- * HAHALLOC_ON_ERROR=continue) their first line only, so that the program
+ * the first LINED errors of a process that reports (without a report,
+ * nothing is spawned: function names only); the next ones, up to NAMED,
+ * get the function names of the symbol tables; later ones (a mistake made
+ * in a loop under HAHALLOC_ON_ERROR=continue) their first line only, so
+ * that the program
  * is not slowed by files read and processes run for every call.
  */
 #include <stdatomic.h>
@@ -90,7 +92,10 @@ static void write_stacks(const hh_block_info *b, bool call) {
   if (nsite > HH_MAX_FRAMES) nsite = HH_MAX_FRAMES;
   if (nsite > 0) memcpy(pcs + ncall, spcs, (size_t)nsite * sizeof *pcs);
 
-  hh_symbols *sym = ncall + nsite > 0 ? hh_symbols_resolve(pcs, NULL, (size_t)(ncall + nsite), nth < LINED) : NULL;
+  /* addr2line only where a report was asked for: a bare LD_PRELOAD starts
+   * no process (and valgrind cannot follow the helper's clone) */
+  bool lined = nth < LINED && hh_opt.report;
+  hh_symbols *sym = ncall + nsite > 0 ? hh_symbols_resolve(pcs, NULL, (size_t)(ncall + nsite), lined) : NULL;
   hh_frame *frames = hh_report_map(HH_MAX_SHOWN * sizeof *frames);
   hh_out o;
   hh_out_open_mem(&o);

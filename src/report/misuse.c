@@ -12,8 +12,8 @@
  * nothing is spawned: function names only); the next ones, up to NAMED,
  * get the function names of the symbol tables; later ones (a mistake made
  * in a loop under HAHALLOC_ON_ERROR=continue) their first line only, so
- * that the program
- * is not slowed by files read and processes run for every call.
+ * that the program is not slowed by files read and processes run for
+ * every call.
  */
 #include <stdatomic.h>
 #include <string.h>

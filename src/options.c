@@ -36,7 +36,6 @@
 #include "format.h"
 #include "guard.h"
 #include "internal.h"
-#include "lock.h"
 #include "optable.h"
 #include "options.h"
 
@@ -141,20 +140,6 @@ static const char *find_addr2line(const char *v) {
   if (v == NULL || *v == '\0') return search_path("addr2line", addr2line_path, sizeof addr2line_path);
   if (strchr(v, '/')) return absolute(v, addr2line_path, sizeof addr2line_path);
   return search_path(v, addr2line_path, sizeof addr2line_path);
-}
-
-/* Without a report, the symboliser is looked for at the first error that
- * shows stacks (report/misuse.c), not at every start-up. */
-static hh_lock addr2line_lock = HH_LOCK_INIT;
-static bool addr2line_found;
-
-const char *hh_opt_symboliser(void) {
-  if (hh_opt.secure || getauxval(AT_SECURE) != 0) return NULL; /* even before start-up */
-  hh_lock_acquire(&addr2line_lock);
-  if (!addr2line_found) hh_opt.addr2line = find_addr2line(getenv("HAHALLOC_ADDR2LINE"));
-  addr2line_found = true;
-  hh_lock_release(&addr2line_lock);
-  return hh_opt.addr2line;
 }
 
 /* ------------------------------------------------------------------ HAHALLOC_OPTIONS */
@@ -342,10 +327,7 @@ static void read_environment(void) {
   } else {
     hh_opt.report = summary >= 0 ? summary : hh_opt.linked || asked;
   }
-  if (hh_opt.report) {
-    hh_opt.addr2line = find_addr2line(getenv("HAHALLOC_ADDR2LINE"));
-    addr2line_found = true;
-  }
+  if (hh_opt.report) hh_opt.addr2line = find_addr2line(getenv("HAHALLOC_ADDR2LINE"));
 }
 
 void hh_options_init(void) {
@@ -376,7 +358,6 @@ void hh_options_started(void) { hh_sites = hh_opt.report && hh_opt.stack_depth >
 
 /* A fork child of the hahalloc command's program is one of its children. */
 void hh_options_atfork_child(void) {
-  hh_lock_init(&addr2line_lock);
   if (hh_opt.cli == HH_CLI_PROGRAM) {
     hh_opt.cli = HH_CLI_CHILD;
     if (!hh_opt.trace_children) {

@@ -45,9 +45,6 @@ typedef struct hh_options {
 } hh_options;
 
 extern hh_options hh_opt;
-/* hh_opt.addr2line, looked for now if the report did not at start-up;
- * NULL in secure mode. */
-const char *hh_opt_symboliser(void);
 /* Call sites are captured: the exit report is on and HAHALLOC_STACK_DEPTH > 0.
  * Sizes and statistics are kept always: mem_lhihiks promises them. */
 extern bool hh_sites;

@@ -33,19 +33,6 @@
 static _Atomic unsigned errors;
 static __thread int inside; /* an error while writing one: first line only */
 
-static void write_frames(hh_out *o, const hh_frame *f, int n) {
-  for (int i = 0; i < n; i++) {
-    hh_out_printf(o, "hahalloc:    %s %p: %s", i == 0 ? "at" : "by", (void *)f[i].pc,
-                  f[i].function ? f[i].function : "???");
-    if (f[i].file)
-      hh_out_printf(o, " (%s:%d)\n", hh_basename(f[i].file), f[i].line);
-    else if (f[i].object)
-      hh_out_printf(o, " (in %s)\n", f[i].object);
-    else
-      hh_out_printf(o, "\n");
-  }
-}
-
 /* hahalloc linked into the program (hh_backtrace could not tell its frames
  * by their object): the walk starts in the allocator, whose functions are
  * hh_* or named here (the error path's own), up to the public entry point,
@@ -102,12 +89,12 @@ static void write_stacks(const hh_block_info *b, bool call) {
   if (sym != NULL && frames != NULL && ncall > 0) {
     int n = hh_pcs_display(sym, pcs, ncall, frames, HH_MAX_SHOWN);
     int skip = ours_left ? skip_own(frames, n) : 0;
-    write_frames(&o, frames + skip, n - skip);
+    hh_write_frames(&o, "hahalloc:", frames + skip, n - skip);
   }
   if (b != NULL && b->size > 0) {
     if (sym != NULL && frames != NULL && nsite > 0) {
       hh_out_printf(&o, "hahalloc:  the %zu-byte block at %p was allocated at:\n", b->size, (const void *)b->start);
-      write_frames(&o, frames, hh_pcs_display(sym, pcs + ncall, nsite, frames, HH_MAX_SHOWN));
+      hh_write_frames(&o, "hahalloc:", frames, hh_pcs_display(sym, pcs + ncall, nsite, frames, HH_MAX_SHOWN));
     } else if (!hh_sites) {
       hh_out_printf(&o,
                     "hahalloc:  (run it under the hahalloc command to learn where the %zu-byte "

@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "format.h"
 #include "hooks.h"
 #include "lock.h"
 #include "os.h"
@@ -146,16 +147,9 @@ bool hh_profile_view_build(hh_profile_view *p, hh_arena *a, bool every_site) {
 /* ------------------------------------------------------------------ writing */
 
 static void stack_text(hh_out *o, int pid, const hh_frame *fr, int n) {
-  for (int i = 0; i < n; i++) {
-    hh_out_printf(o, "==%d==    %s %p: %s", pid, i ? "by" : "at", (void *)fr[i].pc,
-                  fr[i].function ? fr[i].function : "???");
-    if (fr[i].file)
-      hh_out_printf(o, " (%s:%d)\n", hh_basename(fr[i].file), fr[i].line);
-    else if (fr[i].object)
-      hh_out_printf(o, " (in %s)\n", fr[i].object);
-    else
-      hh_out_printf(o, "\n");
-  }
+  char prefix[24];
+  hh_snformat(prefix, sizeof prefix, "==%d==", pid);
+  hh_write_frames(o, prefix, fr, n);
 }
 
 void hh_profile_write_text(hh_out *o, int pid, const hh_view *v) {

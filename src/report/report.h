@@ -356,6 +356,10 @@ int hh_site_display(const hh_symbols *sym, uint32_t site, hh_frame *out, int max
 /* The same for the n return addresses at pcs (entry-point pcs included). */
 int hh_pcs_display(const hh_symbols *sym, const uintptr_t *pcs, int n, hh_frame *out, int max);
 bool hh_frames_equal(const hh_frame *a, int na, const hh_frame *b, int nb);
+/* The frames as the text report writes them, each line after `prefix`
+ * ("==PID==", or "hahalloc:" under an error) (write.c). */
+struct hh_out;
+void hh_write_frames(struct hh_out *o, const char *prefix, const hh_frame *f, int n);
 const char *hh_basename(const char *path);
 
 /* ------------------------------------------------------------------ spawn.c */

@@ -309,7 +309,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
   }
   s->n = m;
 
-  const char *tool = hh_opt.secure || !spawn ? NULL : hh_opt_symboliser();
+  const char *tool = hh_opt.secure || !spawn ? NULL : hh_opt.addr2line;
   char **env = hh_opt.secure || !spawn ? NULL : child_env(s);
   s->deadline = hh_now_ns() + (int64_t)hh_opt.symbolize_ms * 1000000;
   memset(done, 0, m);

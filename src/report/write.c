@@ -30,14 +30,17 @@ static bool lists(const hh_view *v, const hh_record *r) {
 
 /* ------------------------------------------------------------------ text */
 
-static void text_frame(hh_out *o, int pid, bool first, const hh_frame *f) {
-  hh_out_printf(o, "==%d==    %s %p: %s", pid, first ? "at" : "by", (void *)f->pc, f->function ? f->function : "???");
-  if (f->file)
-    hh_out_printf(o, " (%s:%d)\n", hh_basename(f->file), f->line);
-  else if (f->object)
-    hh_out_printf(o, " (in %s)\n", f->object);
-  else
-    hh_out_printf(o, "\n");
+void hh_write_frames(hh_out *o, const char *prefix, const hh_frame *f, int n) {
+  for (int i = 0; i < n; i++) {
+    hh_out_printf(o, "%s    %s %p: %s", prefix, i == 0 ? "at" : "by", (void *)f[i].pc,
+                  f[i].function ? f[i].function : "???");
+    if (f[i].file)
+      hh_out_printf(o, " (%s:%d)\n", hh_basename(f[i].file), f[i].line);
+    else if (f[i].object)
+      hh_out_printf(o, " (in %s)\n", f[i].object);
+    else
+      hh_out_printf(o, "\n");
+  }
 }
 
 static void size_text(hh_out *o, const hh_record *r) {
@@ -68,7 +71,9 @@ static void text_record(hh_out *o, int pid, const hh_view *v, const hh_record *r
                   "==%d==    (no stack recorded: HAHALLOC_SUMMARY=0, num-callers=0, or allocated while "
                   "the stack could not be walked)\n",
                   pid);
-  for (int i = 0; i < r->nframes; i++) text_frame(o, pid, i == 0, &r->frames[i]);
+  char prefix[24];
+  hh_snformat(prefix, sizeof prefix, "==%d==", pid);
+  hh_write_frames(o, prefix, r->frames, r->nframes);
   hh_out_printf(o, "==%d==\n", pid);
   if (hh_opt.gen_suppressions && v->at_exit) hh_supp_write(o, r->g.kind, r->frames, r->nframes);
 }

@@ -161,9 +161,15 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
   do {
     __atomic_store_n(&b->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
   } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, hh_remote_word(idx, tf & HH_REMOTE_FULL),
-                                                  memory_order_release, memory_order_relaxed));
+                                                  memory_order_seq_cst, memory_order_relaxed));
   /* from here on, the page and the mapping may be gone */
-  if (tf & HH_REMOTE_FULL) atomic_store_explicit(&owner->remote_full, 1, memory_order_release);
+  /* The flag is written only when it reads clear, so that a full page's
+   * frees do not take the line from the owner one by one. Both sides are
+   * sequentially consistent (the owner exchanges the flag, then loads
+   * thread_free): either this load sees the owner's clear and raises the
+   * flag again, or the owner's load sees the push above. */
+  if ((tf & HH_REMOTE_FULL) && !atomic_load_explicit(&owner->remote_full, memory_order_seq_cst))
+    atomic_store_explicit(&owner->remote_full, 1, memory_order_seq_cst);
   if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire)))
     hh_heap_abandoned_freed(owner, block_size);
   return true;

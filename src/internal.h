@@ -322,15 +322,18 @@ typedef struct hh_heap {
   size_t mapped_slices;          /* slices of all its mappings (63 each) */
   hh_mapping *mappings;          /* owned mappings */
   uint32_t empty_mappings;       /* mappings whose slices are all free */
-  _Atomic(int) remote_full;      /* a remote free hit a full page */
   uint64_t rng;                  /* draws the pages' secrets (hh_page_init) */
   uint8_t tag;                   /* see hh_chunk_tag */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
-  _Atomic(int) abandoned;            /* owner has exited */
+  /* The one line other threads' frees touch, alone on it: were it shared
+   * with the owner's counters, every remote free would take the line from
+   * the owner's core and the owner's next malloc would take it back. */
+  _Atomic(int) remote_full __attribute__((aligned(64))); /* a remote free hit a full page */
+  _Atomic(int) abandoned;                                 /* owner has exited */
   _Atomic(uint64_t) abandoned_freed; /* bytes other threads freed into it since it was swept */
-  bool lingering;                    /* taken by a thread past its heap's destructor (heap.c) */
+  bool lingering __attribute__((aligned(64))); /* taken by a thread past its heap's destructor (heap.c) */
   bool warm;                         /* abandoned with dirty memory kept for its next owner (heap.c) */
   struct hh_heap *next_heap;         /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;

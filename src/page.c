@@ -270,14 +270,14 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
  * thread signalled one, or from every page when `all` is set. */
 void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
   bool all = what != HH_SWEEP_FULL;
-  /* A read-modify-write, then acquire loads: a remote free that raised the
-   * flag after its push is either seen here (and its push with it) or
-   * leaves the flag raised for the next sweep. */
-  atomic_exchange_explicit(&heap->remote_full, 0, memory_order_acq_rel);
+  /* Sequentially consistent, against remote_free's push and its load of
+   * the flag: a push this sweep does not see finds the flag clear and
+   * raises it for the next sweep. */
+  atomic_exchange_explicit(&heap->remote_full, 0, memory_order_seq_cst);
   hh_page *page = heap->full.first;
   while (page != NULL) {
     hh_page *next = page->next;
-    uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
+    uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_seq_cst);
     if (hh_remote_head(tf) != HH_LINK_END) {
       hh_page_collect(page);
       /* A small page that other threads' frees emptied goes back to its

@@ -178,30 +178,43 @@ fold:
 #endif
 }
 
+/* The chunk of the address's low 47 bits, an index of hh_chunk_tag. Above
+ * them (not a user address) it may name one of our mappings, but then the
+ * range's offset from its page is at least 2^47 - 4 MiB and its index far
+ * past any capacity, so hh_small_range refuses it. */
+HH_INLINE uintptr_t hh_chunk_of(uintptr_t a) {
+  _Static_assert(sizeof hh_chunk_tag == (size_t)1 << (47 - HH_MAPPING_SHIFT), "47-bit table");
+  return (a << (64 - 47)) >> (64 - 47 + HH_MAPPING_SHIFT);
+}
+
+/* In a chunk that holds one of our page mappings (its tag is not 0): the
+ * small page of the slice at `a`, and whether `a` starts a carved range of
+ * it, whose index goes to `*idx`. A slice that holds no small page gives
+ * hh_empty_page, whose magic (0) fails the check. One multiply gives the
+ * index (high half) and whether `a` starts a range (low half), see
+ * hh_range_index. Only the `owner` of the page may read its capacity
+ * without an atomic load (which costs the fast path a register move). */
+HH_INLINE bool hh_small_range(uintptr_t a, hh_page **pagep, uint64_t *idx, bool owner) {
+  hh_mapping *m = (hh_mapping *)(hh_chunk_of(a) << HH_MAPPING_SHIFT);
+  hh_page *page = m->slices[(a >> HH_SLICE_SHIFT) & (HH_SLICES - 1)].small;
+  unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
+  uint64_t i = (uint64_t)(at >> 64);
+  *pagep = page;
+  *idx = i;
+  return HH_LIKELY((uint64_t)at < page->magic && i < (owner ? page->capacity : hh_page_capacity(page)));
+}
+
 HH_INLINE void hh_free_fast(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   hh_heap *heap = hh_tls_heap;
-  /* The chunk of the address's low 47 bits. Above them (not a user
-   * address) it may name one of our mappings, but then the range's offset
-   * from its page is at least 2^47 - 4 MiB and its index far past any
-   * capacity, so the range check below refuses it. */
-  uintptr_t chunk = (a << (64 - 47)) >> (64 - 47 + HH_MAPPING_SHIFT);
-  _Static_assert(sizeof hh_chunk_tag == (size_t)1 << (47 - HH_MAPPING_SHIFT), "47-bit table");
-  /* our own mapping (hh_chunk_tag), and the page of the slice there: a
-   * slice that holds no small page gives hh_empty_page, whose magic (0)
-   * fails the range check below */
-  if (HH_LIKELY(__atomic_load_n(&hh_chunk_tag[chunk], __ATOMIC_RELAXED) == heap->tag)) {
-    hh_mapping *m = (hh_mapping *)(chunk << HH_MAPPING_SHIFT);
-    hh_page *page = m->slices[(a >> HH_SLICE_SHIFT) & (HH_SLICES - 1)].small;
-    /* one multiply: the range's index (high half) and whether p starts a
-     * range (low half), see hh_range_index */
-    unsigned __int128 at = (unsigned __int128)(a - (uintptr_t)page->start) * page->magic;
-    hh_block *b = p;
-    uint64_t idx = (uint64_t)(at >> 64);
-    if (HH_LIKELY((uint64_t)at < page->magic && idx < page->capacity)) {
-      /* a range already free is left to the generic path, which names the
-       * double free */
-      if (HH_LIKELY(hh_free_push(page, b, idx))) return hh_free_count(heap, page);
+  hh_page *page;
+  uint64_t idx;
+  /* a range of a small page of one of my heap's mappings (hh_chunk_tag);
+   * a range already free is left to the generic path, which names the
+   * double free */
+  if (HH_LIKELY(__atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_RELAXED) == heap->tag)) {
+    if (HH_LIKELY(hh_small_range(a, &page, &idx, true))) {
+      if (HH_LIKELY(hh_free_push(page, p, idx))) return hh_free_count(heap, page);
     }
   }
   hh_free_generic(p, call);

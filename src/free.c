@@ -225,6 +225,27 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
 void hh_free_generic(void *p, const char *call) {
   if (p == NULL) return; /* the fast path leaves free(NULL) to us */
   hh_ref ref;
+  /* A small range of a mapping of ours that my heap does not own (or owns
+   * untagged): found as the fast path finds its own, through the chunk's
+   * tag, without the registry walk. This is every free of a program whose
+   * threads free what others allocated. hh_release checks that the range
+   * is live, as hh_lookup would. The guard and the profile need the range's
+   * record, which hh_lookup reads. */
+  hh_page *page;
+  uint64_t idx;
+  uintptr_t a = (uintptr_t)p;
+  if (HH_LIKELY(!hh_guard && !hh_opt.profile) &&
+      __atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_RELAXED) != 0 && hh_small_range(a, &page, &idx, false)) {
+    ref = (hh_ref){.kind = HH_REF_SMALL,
+                   .mapping = hh_mapping_of(page),
+                   .page = page,
+                   .index = idx,
+                   .usable = page->block_size,
+                   .size = page->block_size,
+                   .accounted = page->block_size};
+    hh_release(p, &ref, call);
+    return;
+  }
   if (hh_lookup(p, call, &ref)) hh_release(p, &ref, call);
 }
 

@@ -331,11 +331,11 @@ typedef struct hh_heap {
    * with the owner's counters, every remote free would take the line from
    * the owner's core and the owner's next malloc would take it back. */
   _Atomic(int) remote_full __attribute__((aligned(64))); /* a remote free hit a full page */
-  _Atomic(int) abandoned;                                 /* owner has exited */
-  _Atomic(uint64_t) abandoned_freed; /* bytes other threads freed into it since it was swept */
-  bool lingering __attribute__((aligned(64))); /* taken by a thread past its heap's destructor (heap.c) */
-  bool warm;                         /* abandoned with dirty memory kept for its next owner (heap.c) */
-  struct hh_heap *next_heap;         /* all heaps (hh_heaps) */
+  _Atomic(int) abandoned;                                /* owner has exited */
+  _Atomic(uint64_t) abandoned_freed;                     /* bytes other threads freed into it since it was swept */
+  bool lingering __attribute__((aligned(64)));           /* taken by a thread past its heap's destructor (heap.c) */
+  bool warm;                 /* abandoned with dirty memory kept for its next owner (heap.c) */
+  struct hh_heap *next_heap; /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;
 } hh_heap;

@@ -214,6 +214,25 @@ static size_t bad_call(const char *s) {
     free(r);
     return size;
   }
+  if (!strncmp(s, "cross_thread_interior_", 22)) {
+    /* cross_thread_interior_<size>_<offset>: freed by a thread that does
+     * not own the block, the path of other threads' frees */
+    char *tail;
+    size_t size = strtoul(s + 22, &tail, 10), off = strtoul(tail + 1, NULL, 10);
+    unsigned char *p = malloc(size);
+    uint64_t h = hh_block_hash(p, size, 11);
+    hh_fill(p, size, h);
+    announce(p + off);
+    pthread_t t;
+    pthread_create(&t, NULL, free_in_thread, HH_OPAQUE(p + off));
+    pthread_join(t, NULL);
+    if (hh_check(p, size, size, h) != SIZE_MAX) {
+      child_fail("the block whose interior another thread passed changed");
+      exit(3);
+    }
+    free(p);
+    return size;
+  }
   if (!strncmp(s, "cross_thread_double_free_", 25)) {
     size_t size = strtoul(s + 25, NULL, 10);
     free_twice_across_threads(size);
@@ -840,6 +859,8 @@ SCENARIO(double_frhehe_48, "frhehe")
 SCENARIO(cross_thread_double_free_32, "free")
 SCENARIO(cross_thread_double_free_524288, "free")
 SCENARIO(cross_thread_double_free_9437184, "free")
+SCENARIO(cross_thread_interior_64_16, "free")
+SCENARIO(cross_thread_interior_1000_8, "free")
 SCENARIO(realloc_freed_100, "realloc")
 SCENARIO(rehehalloc_freed_100, "rehehalloc")
 
@@ -885,6 +906,8 @@ int main(int argc, char **argv) {
       DEATH(cross_thread_double_free_32),
       DEATH(cross_thread_double_free_524288),
       DEATH(cross_thread_double_free_9437184),
+      DEATH(cross_thread_interior_64_16),
+      DEATH(cross_thread_interior_1000_8),
       DEATH(realloc_freed_100),
       DEATH(rehehalloc_freed_100),
 #define WRITE_AFTER_FREE(word, what)                                                                                \

@@ -340,24 +340,15 @@ typedef struct hh_heap {
   hh_callsite_cache callsite;
 } hh_heap;
 
-static inline void hh_queue_push_front(hh_queue *q, hh_page *p) {
-  p->prev = NULL;
-  p->next = q->first;
-  if (q->first)
-    q->first->prev = p;
-  else
-    q->last = p;
-  q->first = p;
+/* Puts p between `prev` and `next`, neighbours in q; NULL stands for q's end. */
+static inline void hh_queue_link(hh_queue *q, hh_page *p, hh_page *prev, hh_page *next) {
+  p->prev = prev;
+  p->next = next;
+  *(prev != NULL ? &prev->next : &q->first) = p;
+  *(next != NULL ? &next->prev : &q->last) = p;
 }
-static inline void hh_queue_push_back(hh_queue *q, hh_page *p) {
-  p->next = NULL;
-  p->prev = q->last;
-  if (q->last)
-    q->last->next = p;
-  else
-    q->first = p;
-  q->last = p;
-}
+static inline void hh_queue_push_front(hh_queue *q, hh_page *p) { hh_queue_link(q, p, NULL, q->first); }
+static inline void hh_queue_push_back(hh_queue *q, hh_page *p) { hh_queue_link(q, p, q->last, NULL); }
 static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
   if (p->prev)
     p->prev->next = p->next;

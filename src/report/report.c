@@ -582,26 +582,26 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   }
 }
 
-/* The atexit handler and the destructor: the second of them reports. */
-static HH_NOINLINE void report_atexit(void *unused) {
-  (void)unused;
+/* The atexit handler and the destructor: the second of them reports. Its
+ * caller's frames are scanned from the stack pointer at the call, and the
+ * callee-saved registers as they are here: the handlers below use none. */
+static HH_NOINLINE void report_if_second(_Atomic(int) *other_passed, _Atomic(int) *passed) {
   uintptr_t regs[CALLEE_REGS];
   SAVE_CALLEE_REGS(regs);
   int expect = 0;
-  if (atomic_load(&destructor_passed))
+  if (atomic_load(other_passed))
     exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
   else
-    atomic_compare_exchange_strong(&atexit_passed, &expect, 1);
+    atomic_compare_exchange_strong(passed, &expect, 1);
+}
+
+static HH_NOINLINE void report_atexit(void *unused) {
+  (void)unused;
+  report_if_second(&destructor_passed, &atexit_passed);
 }
 
 __attribute__((destructor(101))) static HH_NOINLINE void report_destructor(void) {
-  uintptr_t regs[CALLEE_REGS];
-  SAVE_CALLEE_REGS(regs);
-  int expect = 0;
-  if (atomic_load(&atexit_passed))
-    exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
-  else
-    atomic_compare_exchange_strong(&destructor_passed, &expect, 1);
+  report_if_second(&atexit_passed, &destructor_passed);
 }
 
 /* Registered with no object handle: atexit() from a shared object would tie

@@ -18,6 +18,8 @@ them. Columns (--columns, --add-columns):
                       command's default
   hahalloc-nosummary  LD_PRELOAD with HAHALLOC_SUMMARY=0 (not run by default)
   glibc, mimalloc, jemalloc, tcmalloc (Debian packages)
+  NAME=PATH           LD_PRELOAD=PATH, named NAME: another build of hahalloc
+                      (an earlier commit, say) side by side with this one
 For each workload the columns run interleaved (A B C D E F, then B C D E F A,
 ...), several repetitions; a run's time is its wall time (or, for the
 fixed-duration programs, the relative time they print) and its peak RSS is
@@ -129,6 +131,7 @@ HAHALLOC_COLUMNS = {
 ORDER = ["hahalloc", "hahalloc-report", "hahalloc-nosummary", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 DEFAULT_COLUMNS = ["hahalloc", "hahalloc-report", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 BASE = "mimalloc"
+extra_desc = {}  # NAME=PATH columns: NAME -> what it is
 
 
 def sh(cmd):
@@ -169,6 +172,15 @@ def columns(names, external_only=False):
                 missing.append("%s: %s not found (run `make lib`)" % (name, TOOL))
             else:
                 cols[name] = (None, {}, [TOOL, "--"])
+        elif "=" in name:
+            label, path = name.split("=", 1)
+            if label in ORDER:
+                sys.exit("column %s: %s is taken by a built-in column" % (name, label))
+            if os.path.exists(path):
+                cols[label] = (os.path.abspath(path), {}, [])
+                extra_desc[label] = "LD_PRELOAD=%s" % os.path.abspath(path)
+            else:
+                missing.append("%s: %s not found" % (label, path))
         elif name == "glibc":
             cols[name] = (None, {}, [])
         else:
@@ -181,7 +193,7 @@ def columns(names, external_only=False):
             else:
                 missing.append("%s: Debian package %s is not installed (apt-get install %s)" % (
                     name, peer[0][1], peer[0][1]))
-    return {k: cols[k] for k in ORDER if k in cols}, missing
+    return {k: cols[k] for k in ORDER + sorted(extra_desc) if k in cols}, missing
 
 
 def child_env(preload, extra):
@@ -605,7 +617,7 @@ def main():
     data = {
         "mode": mode, "reps": reps, "reps_mimalloc_bench": reps_mb if mb else None,
         "publishable": publishable, "machine": info, "columns": list(cols),
-        "column_desc": {c: HAHALLOC_COLUMNS.get(c, "") for c in cols},
+        "column_desc": {c: HAHALLOC_COLUMNS.get(c, extra_desc.get(c, "")) for c in cols},
         "preload_ok": preload_ok, "elapsed_s": elapsed,
         "left_out": [list(x) for x in mb["left_out"]] if mb else [],
         "notes": mb["notes"] if mb else [],

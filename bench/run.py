@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -178,7 +179,8 @@ def columns(names, external_only=False):
                 sys.exit("column %s: %s is taken by a built-in column" % (name, label))
             if os.path.exists(path):
                 cols[label] = (os.path.abspath(path), {}, [])
-                extra_desc[label] = "LD_PRELOAD=%s" % os.path.abspath(path)
+                rev = sh("git -C %s rev-parse --short HEAD 2>/dev/null" % shlex.quote(os.path.dirname(os.path.abspath(path))))
+                extra_desc[label] = "LD_PRELOAD=%s%s" % (os.path.abspath(path), " (a build of commit %s)" % rev if rev else "")
             else:
                 missing.append("%s: %s not found" % (label, path))
         elif name == "glibc":

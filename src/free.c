@@ -26,24 +26,96 @@ static const char *freed_misuse(const char *call) {
   return strstr(call, "alloc") != NULL ? "use after free" : "double free";
 }
 
+/* Where an address lies, from the registry and its mapping's slices, told
+ * without a word: the one walk behind hh_lookup (which reports misuse) and
+ * hh_block_of (which names a block for an error message). */
+typedef enum {
+  AT_NOTHING,   /* in no mapping of ours */
+  AT_DAMAGED,   /* in a mapping whose header was overwritten */
+  AT_CACHED,    /* in a freed oversize mapping kept for reuse */
+  AT_META,      /* in hahalloc's own metadata */
+  AT_HEADER,    /* in a page mapping's header */
+  AT_FREE_SPAN, /* in a free span */
+  AT_UNCARVED,  /* past the ranges carved from a small page */
+  AT_OVERSIZE,  /* in an oversize mapping: .oversize, .start */
+  AT_LARGE,     /* in a large range: .page, .start */
+  AT_SMALL,     /* in a carved small range: .page, .index, .start */
+} at_kind;
+
+typedef struct {
+  at_kind kind;
+  const hh_header *header;
+  hh_oversize *oversize;
+  hh_page *page;
+  uint32_t index;
+  uint8_t *start; /* the range's first byte */
+} where;
+
+static where where_is(const void *p) {
+  where w = {.kind = AT_NOTHING};
+  const hh_header *h = w.header = hh_registry_get((uintptr_t)p);
+  if (h == NULL) return w;
+  if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) && HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
+    w.kind = AT_DAMAGED;
+  } else if (h->kind == HH_MAP_OVERSIZE) {
+    w.kind = AT_OVERSIZE;
+    w.oversize = (hh_oversize *)h;
+    w.start = w.oversize->user;
+  } else if (h->kind == HH_MAP_CACHED) {
+    w.kind = AT_CACHED;
+  } else if (h->kind != HH_MAP_PAGES) {
+    w.kind = AT_META;
+  } else {
+    hh_mapping *m = (hh_mapping *)h;
+    hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
+    if (s->kind == HH_PAGE_HEADER) {
+      w.kind = AT_HEADER;
+    } else if (s->kind == HH_PAGE_FREE) {
+      w.kind = AT_FREE_SPAN;
+    } else if (s->kind == HH_PAGE_LARGE) {
+      w.kind = AT_LARGE;
+      w.page = s - s->slice_offset;
+      w.start = w.page->start;
+    } else {
+      hh_page *page = w.page = s - s->slice_offset;
+      uint64_t idx = hh_range_index(page, p);
+      w.kind = idx < hh_page_capacity(page) ? AT_SMALL : AT_UNCARVED;
+      w.index = (uint32_t)idx;
+      w.start = page->start + (size_t)idx * page->block_size;
+    }
+  }
+  return w;
+}
+
 /* Classifies `p` for free, realloc and malloc_usable_size; reports misuse. */
 bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
-  const hh_header *h = hh_registry_get((uintptr_t)p);
-  if (h == NULL) {
-    if (hh_oversize_recently_freed(p))
+  where w = where_is(p);
+  hh_page *page = w.page;
+  switch (w.kind) {
+  case AT_NOTHING:
+  case AT_UNCARVED:
+    if (w.kind == AT_NOTHING && hh_oversize_recently_freed(p))
       hh_error(call, p, "%s (a block of more than %zu bytes, already freed)", freed_misuse(call), HH_LARGE_MAX);
     else
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
     return false;
-  }
-  if ((h->kind == HH_MAP_OVERSIZE || h->kind == HH_MAP_PAGES) && HH_UNLIKELY(h->cookie != (hh_key ^ (uintptr_t)h))) {
-    hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten", (const void *)h, p);
+  case AT_DAMAGED:
+    hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten", (const void *)w.header,
+                  p);
     return false;
-  }
-  if (h->kind == HH_MAP_OVERSIZE) {
-    hh_oversize *o = (hh_oversize *)h;
-    if ((const uint8_t *)p != o->user) {
-      hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)o->user);
+  case AT_CACHED:
+    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes", freed_misuse(call),
+             HH_LARGE_MAX);
+    return false;
+  case AT_META: hh_error(call, p, "invalid pointer: inside hahalloc's own metadata"); return false;
+  case AT_HEADER: hh_error(call, p, "invalid pointer: inside a mapping header"); return false;
+  case AT_FREE_SPAN:
+    hh_error(call, p, "%s or invalid pointer: this memory is not allocated", freed_misuse(call));
+    return false;
+  case AT_OVERSIZE: {
+    hh_oversize *o = w.oversize;
+    if ((const uint8_t *)p != w.start) {
+      hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)w.start);
       return false;
     }
     *ref = (hh_ref){.kind = HH_REF_OVERSIZE,
@@ -53,88 +125,53 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
                     .accounted = o->map_size};
     return true;
   }
-  if (h->kind == HH_MAP_CACHED) {
-    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes", freed_misuse(call),
-             HH_LARGE_MAX);
-    return false;
+  case AT_LARGE:
+  case AT_SMALL: break;
   }
-  if (h->kind != HH_MAP_PAGES) {
-    hh_error(call, p, "invalid pointer: inside hahalloc's own metadata");
+  uint32_t size = w.kind == AT_LARGE ? page->large_rec.size : page->block_size;
+  if ((const uint8_t *)p != w.start) {
+    hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", size, (void *)w.start);
     return false;
-  }
-  hh_mapping *m = (hh_mapping *)h;
-  hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
-  if (s->kind == HH_PAGE_HEADER) {
-    hh_error(call, p, "invalid pointer: inside a mapping header");
-    return false;
-  }
-  if (s->kind == HH_PAGE_FREE) {
-    hh_error(call, p, "%s or invalid pointer: this memory is not allocated", freed_misuse(call));
-    return false;
-  }
-  hh_page *page = s - s->slice_offset;
-  uint32_t idx = 0;
-  if (s->kind == HH_PAGE_LARGE) {
-    if ((const uint8_t *)p != page->start) {
-      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->large_rec.size, (void *)page->start);
-      return false;
-    }
-  } else {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)page->start;
-    idx = hh_range_index(page, p);
-    if (idx >= hh_page_capacity(page)) {
-      hh_error(call, p, "invalid pointer: hahalloc never returned this address");
-      return false;
-    }
-    if ((uintptr_t)idx * page->block_size != off) {
-      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", page->block_size,
-               (void *)(page->start + (size_t)idx * page->block_size));
-      return false;
-    }
   }
   const hh_block *b = p;
-  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, idx)) < HH_LINK_LIMIT) {
+  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, w.index)) < HH_LINK_LIMIT) {
     hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
     return false;
   }
-  size_t size = page->track != NULL ? page->track[idx].size : page->block_size;
-  bool large = s->kind == HH_PAGE_LARGE;
+  size_t requested = page->track != NULL ? page->track[w.index].size : page->block_size;
+  bool large = w.kind == AT_LARGE;
   *ref = (hh_ref){.kind = large ? HH_REF_LARGE : HH_REF_SMALL,
-                  .mapping = m,
+                  .mapping = hh_mapping_of(page),
                   .page = page,
-                  .index = idx,
-                  .usable = hh_guard ? size
-                            : large  ? hh_page_round(size)
+                  .index = w.index,
+                  .usable = hh_guard ? requested
+                            : large  ? hh_page_round(requested)
                                      : page->block_size,
-                  .size = size,
+                  .size = requested,
                   .accounted = page->block_size};
   return true;
 }
 
 bool hh_block_of(const void *p, hh_block_info *out) {
-  const hh_header *h = hh_registry_get((uintptr_t)p);
-  if (h == NULL) return false;
-  if (h->kind == HH_MAP_OVERSIZE) {
-    const hh_oversize *o = (const hh_oversize *)h;
-    if ((const uint8_t *)p < o->user || (const uint8_t *)p >= o->user + o->size) return false;
-    *out = (hh_block_info){o->user, o->size, o->map_size, o->site};
+  where w = where_is(p);
+  switch (w.kind) {
+  case AT_OVERSIZE: {
+    const hh_oversize *o = w.oversize;
+    if ((const uint8_t *)p >= w.start + o->size) return false;
+    *out = (hh_block_info){w.start, o->size, o->map_size, o->site};
     return true;
   }
-  if (h->kind != HH_MAP_PAGES) return false;
-  const hh_mapping *m = (const hh_mapping *)h;
-  const hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
-  if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return false;
-  const hh_page *page = s - s->slice_offset;
-  if (s->kind == HH_PAGE_LARGE) {
-    *out = (hh_block_info){page->start, page->large_rec.size, page->block_size, page->large_rec.site};
-  } else {
-    uint64_t idx = hh_range_index(page, p);
-    if (idx >= hh_page_capacity(page)) return false;
-    const hh_track_rec *t = page->track != NULL ? &page->track[idx] : NULL;
-    *out = (hh_block_info){page->start + (size_t)idx * page->block_size, t != NULL ? t->size : page->block_size,
-                           page->block_size, t != NULL ? t->site : 0};
+  case AT_LARGE:
+    *out = (hh_block_info){w.start, w.page->large_rec.size, w.page->block_size, w.page->large_rec.site};
+    return true;
+  case AT_SMALL: {
+    const hh_track_rec *t = w.page->track != NULL ? &w.page->track[w.index] : NULL;
+    *out =
+        (hh_block_info){w.start, t != NULL ? t->size : w.page->block_size, w.page->block_size, t != NULL ? t->site : 0};
+    return true;
   }
-  return true;
+  default: return false;
+  }
 }
 
 /* Another thread owns the range: push it on the page's thread_free list

@@ -20,15 +20,16 @@ static inline int64_t hh_now_ns(void) {
 static inline int64_t hh_now_ms(void) { return hh_now_ns() / 1000000; }
 
 /* The decay clock: milliseconds from CLOCK_MONOTONIC_COARSE (a tick's
- * precision is enough to delay a purge, and it costs a few loads), kept in
- * 32 bits that wrap; never 0, which means "no deadline". */
-static inline uint32_t hh_coarse_ms(void) {
+ * precision is enough to delay a purge, and it costs a few loads), in 64
+ * bits, so that a deadline is never mistaken for one in the future however
+ * long a heap stays idle; never 0, which means "no deadline". */
+static inline uint64_t hh_coarse_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) | 1;
+  return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) | 1;
 }
 
-/* Whether the deadline `at` (0: none) has come at `now`, across a wrap. */
-static inline int hh_decay_due(uint32_t at, uint32_t now) { return at != 0 && (int32_t)(now - at) >= 0; }
+/* Whether the deadline `at` (0: none) has come at `now`. */
+static inline int hh_decay_due(uint64_t at, uint64_t now) { return at != 0 && now >= at; }
 
 #endif

@@ -132,7 +132,7 @@ static void abandon_locked(hh_heap *h) {
 /* Abandoned heaps whose decay tick has passed give their dirty spans back:
  * no thread took them over in time. The heap list's lock keeps adopters
  * away meanwhile. */
-void hh_heaps_decay_abandoned(uint32_t now) {
+void hh_heaps_decay_abandoned(uint64_t now) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
   if (!hh_lock_try(&heaps_lock)) return; /* busy: the next tick will do */
   for (hh_heap *h = abandoned; h != NULL; h = h->next_abandoned)

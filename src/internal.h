@@ -317,7 +317,7 @@ typedef struct hh_heap {
   uint64_t span_bits;            /* non-empty span bins */
   size_t dirty_bytes;            /* committed bytes in free spans */
   size_t dirty_recent;           /* of which made dirty since the last decay tick */
-  uint32_t decay_at;             /* coarse ms: the next decay tick; 0: no dirty span */
+  uint64_t decay_at;             /* coarse ms: the next decay tick; 0: no dirty span */
   size_t free_slices;            /* slices in free spans */
   size_t mapped_slices;          /* slices of all its mappings (63 each) */
   hh_mapping *mappings;          /* owned mappings */
@@ -435,7 +435,7 @@ void hh_span_decay(hh_heap *heap);
  * of these (the decay clock: hh_coarse_ms in clock.h). */
 #define HH_DECAY_MS 100u
 void hh_span_decay_all(hh_heap *heap);       /* an abandoned heap's tick: purge it */
-void hh_heaps_decay_abandoned(uint32_t now); /* heap.c: abandoned heaps' dirty spans */
+void hh_heaps_decay_abandoned(uint64_t now); /* heap.c: abandoned heaps' dirty spans */
 
 static inline hh_mapping *hh_mapping_of(const void *p) {
   return (hh_mapping *)((uintptr_t)p & ~(uintptr_t)HH_MAPPING_MASK);

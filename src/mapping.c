@@ -76,10 +76,10 @@ static void bin_remove(hh_heap *heap, hh_page *span) {
 
 /* A tick of the heap's decay, if one is due: what was dirty at the last tick
  * goes back to the system. Then abandoned heaps, at most once a tick. */
-static _Atomic(uint32_t) abandoned_decay_at;
+static _Atomic(uint64_t) abandoned_decay_at;
 
 void hh_span_decay(hh_heap *heap) {
-  uint32_t now = hh_coarse_ms();
+  uint64_t now = hh_coarse_ms();
   if (heap->decay_at == 0) {
     heap->decay_at = now + HH_DECAY_MS;
   } else if (hh_decay_due(heap->decay_at, now)) {
@@ -89,7 +89,7 @@ void hh_span_decay(hh_heap *heap) {
     if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
     heap->dirty_recent = 0;
   }
-  uint32_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
+  uint64_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&
       atomic_compare_exchange_strong_explicit(&abandoned_decay_at, &at, now + HH_DECAY_MS, memory_order_relaxed,
                                               memory_order_relaxed))

@@ -95,12 +95,16 @@ void hh_out_append(hh_out *o, const hh_out *from) {
 }
 
 void hh_out_xml_str(hh_out *o, const char *s) {
-  if (s == NULL) return;
-  for (const char *p = s; *p;) {
+  if (s != NULL) hh_out_xml_strn(o, s, strlen(s));
+}
+
+void hh_out_xml_strn(hh_out *o, const char *s, size_t len) {
+  for (const char *p = s, *end = s + len; p < end;) {
     size_t n = strcspn(p, "&<>\"'");
+    if (n > (size_t)(end - p)) n = (size_t)(end - p);
     write_out(o, p, n);
     p += n;
-    if (*p == '\0') break;
+    if (p == end) break;
     const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '"' ? "&quot;" : "&apos;";
     write_out(o, e, strlen(e));
     p++;

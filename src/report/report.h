@@ -407,7 +407,8 @@ void hh_out_json_str(hh_out *o, const char *s); /* "..." escaped, or null */
  * hh_out_append. */
 void hh_out_open_mem(hh_out *o);
 void hh_out_append(hh_out *o, const hh_out *from);
-void hh_out_xml_str(hh_out *o, const char *s); /* escaped for XML text, nothing for NULL */
+void hh_out_xml_str(hh_out *o, const char *s);              /* escaped for XML text, nothing for NULL */
+void hh_out_xml_strn(hh_out *o, const char *s, size_t len); /* the first len bytes of s, escaped */
 
 /* ------------------------------------------------------------------ supp.c */
 

@@ -343,7 +343,11 @@ static void xml_frame(hh_out *o, const hh_frame *f) {
   }
   if (f->file) {
     const char *base = hh_basename(f->file);
-    if (base != f->file) { hh_out_printf(o, "      <dir>%.*s</dir>\n", (int)(base - 1 - f->file), f->file); }
+    if (base != f->file) {
+      hh_out_printf(o, "      <dir>");
+      hh_out_xml_strn(o, f->file, (size_t)(base - 1 - f->file));
+      hh_out_printf(o, "</dir>\n");
+    }
     hh_out_printf(o, "      <file>");
     hh_out_xml_str(o, base);
     hh_out_printf(o, "</file>\n      <line>%d</line>\n", f->line);

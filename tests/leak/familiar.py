@@ -355,6 +355,20 @@ def xml_suite():
     ok = any(f.findtext("fn") == "leak_direct" and f.findtext("file") == "leaky.c" and
              f.findtext("line") == str(s["direct"]) and f.findtext("dir") == SRC for e in herr for f in e.iter("frame"))
     check("XML: the user's frame has fn, dir, file and line", ok)
+    # a source directory whose name holds XML's special characters: <dir> is text, escaped like the rest
+    odd = os.path.join(work, "src&<'\">")
+    os.makedirs(odd, exist_ok=True)
+    shutil.copy(os.path.join(SRC, "leaky.c"), odd)
+    odd_bin = os.path.join(work, "leaky_odd")
+    built = run(["cc", "-g", "-O0", "-pthread", "-o", odd_bin, os.path.join(odd, "leaky.c")])
+    hh3 = os.path.join(work, "hh-odd.xml")
+    tool(*opts, "--xml-file=" + hh3, odd_bin)
+    try:
+        dirs = {f.findtext("dir") for f in ET.parse(hh3).getroot().iter("frame")}
+        check("XML: a <dir> with &, <, >, ' and \" in it is escaped (the file parses, the name reads back)",
+              built.returncode == 0 and odd in dirs, dirs)
+    except ET.ParseError as ex:
+        check("XML: a <dir> with &, <, >, ' and \" in it is escaped (the file parses, the name reads back)", False, ex)
     hh2 = os.path.join(work, "hh-gen.xml")  # report files are appended to, never truncated: a new name
     p = tool("--xml=yes", "--gen-suppressions=all", "--xml-file=" + hh2, LEAKY)
     root = ET.parse(hh2).getroot()

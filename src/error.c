@@ -13,7 +13,10 @@
 #include "internal.h"
 #include "options.h"
 
+_Atomic(uint64_t) hh_misuse_errors;
+
 static void error_end(const char *recovery) {
+  atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed);
   if (hh_opt.on_error) {
     hh_dprintf(2, "hahalloc: %s (HAHALLOC_ON_ERROR=continue)\n", recovery);
     return;

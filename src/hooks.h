@@ -26,6 +26,10 @@ void hh_profile_atfork_child(void);
 /* Under an error's first line (error.c): the stack of the call that met
  * it, and where the block holding `block` (may be NULL) was allocated. */
 void hh_misuse_stacks(const void *block);
+/* Misuses and heap corruption reported so far (error.c, and the guard's
+ * check at exit): --error-exitcode counts them, as valgrind counts its
+ * errors, besides the leaks of the kinds that are errors. */
+extern _Atomic(uint64_t) hh_misuse_errors;
 void hh_report_init(void);                       /* start-up, after the options */
 void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */

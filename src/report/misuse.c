@@ -116,6 +116,7 @@ void hh_misuse_stacks(const void *block) {
 }
 
 void hh_misuse_overrun_at_exit(const hh_overrun *r) {
+  atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed);
   hh_dprintf(2,
              "hahalloc: error: heap corruption: a write past the end of the %llu-byte block at %p, "
              "still in use at exit: byte %u past its end reads 0x%02x\n",

@@ -576,7 +576,8 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   hh_dest_close(dest);
   hh_lock_release(&report_lock);
   errno = saved;
-  if (hh_opt.leak_exitcode && hh_opt.leak_check != HH_LEAK_NO && errors > 0) {
+  bool leaks_are_errors = hh_opt.leak_check != HH_LEAK_NO && errors > 0;
+  if (hh_opt.leak_exitcode && (leaks_are_errors || atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed) > 0)) {
     if (by_exit) flush_streams();
     syscall(SYS_exit_group, hh_opt.leak_exitcode);
   }

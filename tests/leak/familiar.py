@@ -138,6 +138,20 @@ def option_suite():
     clean = ["/bin/true"]
     each_spelling("--error-exitcode", "7", clean, lambda p: (p.returncode == 0, p.returncode),
                   "a clean program keeps its status")
+    # errors other than leaks count too, as valgrind's do: a double free ignored under
+    # HAHALLOC_ON_ERROR=continue, and a write past a live block's end found by the guard at exit
+    misuse = {"double_free": "void *volatile p = malloc(32); free(p); free(p);",
+              "overrun_at_exit": "keep = malloc(24); volatile int i = 24; keep[i] = 'x';"}
+    for name, body in misuse.items():
+        src = os.path.join(work, name + ".c")
+        with open(src, "w") as f:
+            f.write("#include <stdlib.h>\nchar *volatile keep; /* reachable: no leak */\n"
+                    "int main(void) { %s return 0; }\n" % body)
+        exe = os.path.join(work, name)
+        run(["cc", "-O0", "-o", exe, src])
+        p = tool("--error-exitcode=7", "--guard=yes", exe, env={"HAHALLOC_ON_ERROR": "continue"})
+        check(f"--error-exitcode=7: {name.replace('_', ' ')} (no leak) makes status 7", p.returncode == 7 and
+              "error" in p.stderr, (p.returncode, p.stderr[-400:]))
 
     for opt in ("--log-file", "--output"):
         for n, form in enumerate(("--opt=FILE", "--opt FILE", "HAHALLOC_OPTIONS")):

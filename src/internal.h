@@ -516,6 +516,7 @@ void hh_oversize_unlock(void);
 void hh_oversize_lock_reset(void);
 hh_oversize *hh_oversize_first(void); /* under hh_oversize_lock */
 void hh_oversize_cache_flush(void);
+void hh_oversize_decay(uint64_t now); /* cached mappings unused for a while give their pages back */
 
 /* ------------------------------------------------------------------ error.c */
 

@@ -88,6 +88,7 @@ void hh_span_decay(hh_heap *heap) {
     hh_page_decay(heap);
     if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
     heap->dirty_recent = 0;
+    hh_oversize_decay(now);
   }
   uint64_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
   if ((at == 0 || hh_decay_due(at, now)) &&

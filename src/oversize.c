@@ -8,24 +8,32 @@
  * cache keeps recently freed mappings of up to CACHE_ENTRY_MAX bytes, at most
  * CACHE_TOTAL_MAX in all (a request takes the smallest one that fits, if at
  * most twice its size); anything bigger goes straight back to the OS, so
- * RSS falls after a big free. Growing uses mremap: the kernel moves page
+ * RSS falls after a big free. A cached mapping keeps its memory for
+ * CACHE_DECAY_MS: reused by then, it costs no page fault; unused, its pages
+ * go back to the system (it stays mapped, for reuse), at the next oversize
+ * free or decay tick of any heap. Growing uses mremap: the kernel moves page
  * tables instead of copying.
  */
+#include "clock.h"
 #include "internal.h"
 #include "lock.h"
 #include "os.h"
 
 #define CACHE_SLOTS 16
 #define CACHE_ENTRY_MAX ((size_t)64 << 20)
-#define CACHE_TOTAL_MAX ((size_t)128 << 20)
+#define CACHE_TOTAL_MAX ((size_t)256 << 20)
+#define CACHE_DECAY_MS (10 * HH_DECAY_MS)
 #define RECENT 64
 
 static hh_lock lock = HH_LOCK_INIT;
 static hh_oversize *live; /* every live oversize range */
-static struct {
+typedef struct {
   uint8_t *base;
   size_t size;
-} cache[CACHE_SLOTS]; /* cache[0] is the newest */
+  uint64_t freed_ms; /* hh_coarse_ms when it was freed */
+  bool purged;       /* its pages were given back: they read as zero */
+} cache_entry;
+static cache_entry cache[CACHE_SLOTS]; /* cache[0] is the newest */
 static unsigned cached;
 static size_t cached_bytes;
 static const void *recent[RECENT]; /* recently freed ranges, to name double frees */
@@ -42,20 +50,54 @@ hh_oversize *hh_oversize_first(void) { return live; }
 
 static size_t chunks_of(size_t size) { return (size + HH_MAPPING_MASK) & ~(size_t)HH_MAPPING_MASK; }
 
+static cache_entry cache_remove(unsigned i) {
+  cache_entry e = cache[i];
+  cached_bytes -= e.size;
+  for (unsigned j = i + 1; j < cached; j++) cache[j - 1] = cache[j];
+  cached--;
+  return e;
+}
+
 /* Takes the smallest cached mapping of at least `size` bytes, and at most
  * twice that (the caller purges what it does not use). */
-static uint8_t *cache_take(size_t size, size_t *got) {
+static bool cache_take(size_t size, cache_entry *got) {
   unsigned best = cached;
   for (unsigned i = 0; i < cached; i++)
     if (cache[i].size >= size && cache[i].size <= 2 * size && (best == cached || cache[i].size < cache[best].size))
       best = i;
-  if (best == cached) return NULL;
-  uint8_t *base = cache[best].base;
-  *got = cache[best].size;
-  cached_bytes -= cache[best].size;
-  for (unsigned j = best + 1; j < cached; j++) cache[j - 1] = cache[j];
-  cached--;
-  return base;
+  if (best == cached) return false;
+  *got = cache_remove(best);
+  return true;
+}
+
+/* Gives back the pages of cached mappings unused for CACHE_DECAY_MS, oldest
+ * first. Each is taken out of the cache while it is purged (no thread may
+ * reuse it meanwhile) and put back as the oldest, unless the cache filled. */
+void hh_oversize_decay(uint64_t now) {
+  for (;;) {
+    hh_lock_acquire(&lock);
+    unsigned i = cached;
+    while (i > 0 && (cache[i - 1].purged || now - cache[i - 1].freed_ms < CACHE_DECAY_MS)) i--;
+    if (i == 0) {
+      hh_lock_release(&lock);
+      return;
+    }
+    cache_entry e = cache_remove(i - 1);
+    hh_lock_release(&lock);
+    hh_os_purge(e.base, e.size);
+    e.purged = true;
+    hh_lock_acquire(&lock);
+    bool room = cached < CACHE_SLOTS && cached_bytes + e.size <= CACHE_TOTAL_MAX;
+    if (room) {
+      cache[cached++] = e;
+      cached_bytes += e.size;
+    }
+    hh_lock_release(&lock);
+    if (!room) {
+      hh_registry_set_range((uintptr_t)e.base, e.size, NULL);
+      hh_os_unmap(e.base, e.size);
+    }
+  }
 }
 
 hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
@@ -66,13 +108,17 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
   uint8_t *base = NULL;
   bool dirty = false;
   if (map_align == HH_MAPPING_SIZE) {
+    cache_entry e;
     hh_lock_acquire(&lock);
-    size_t want = map_size;
-    base = cache_take(want, &map_size);
+    bool hit = cache_take(map_size, &e);
     hh_lock_release(&lock);
-    dirty = base != NULL;
-    /* A bigger mapping than needed: its tail keeps no memory committed. */
-    if (base != NULL && map_size > want) hh_os_purge(base + want, map_size - want);
+    if (hit) {
+      base = e.base;
+      dirty = !e.purged;
+      /* A bigger mapping than needed: its tail keeps no memory committed. */
+      if (dirty && e.size > map_size) hh_os_purge(base + map_size, e.size - map_size);
+      map_size = e.size;
+    }
   }
   if (base == NULL) base = hh_os_map_aligned(map_size, map_align);
   if (base == NULL && hh_heap_mine() != NULL) {
@@ -149,8 +195,8 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
     cached_bytes -= cache[cached].size;
   }
   for (unsigned j = cached; j > 0; j--) cache[j] = cache[j - 1];
-  cache[0].base = base;
-  cache[0].size = size;
+  uint64_t now = hh_coarse_ms();
+  cache[0] = (cache_entry){base, size, now, false};
   cached++;
   cached_bytes += size;
   hh_lock_release(&lock);
@@ -158,6 +204,7 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
     hh_registry_set_range((uintptr_t)evict[i], evict_size[i], NULL);
     hh_os_unmap(evict[i], evict_size[i]);
   }
+  hh_oversize_decay(now);
   return true;
 }
 

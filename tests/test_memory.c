@@ -123,6 +123,40 @@ static void rss_falls_after_freeing_one_512MiB_oversize_block(void **state) {
   run_fresh("rss_blocks", "536870912:536870912:16777216", NULL);
 }
 
+/* Oversize blocks small enough for the cache of freed mappings keep their
+ * memory for a moment only (a second), in case the program allocates them
+ * again: after that, the next decay tick (any span traffic) gives it back. */
+static int child_rss_cached_oversize(const char *arg) {
+  (void)arg;
+  enum { N = 8 };
+  size_t block = (size_t)16 << 20;
+  void *p[N];
+  frhehe(hahalloc(1 << 20)); /* start-up, and the heap's first span: its decay clock runs */
+  long base = rss_kb();
+  for (int i = 0; i < N; i++) {
+    p[i] = hahalloc(block);
+    CHILD_CHECK(p[i], "hahalloc(%zu) failed", block);
+    memset(p[i], i + 1, block);
+  }
+  long peak = rss_kb();
+  for (int i = 0; i < N; i++) frhehe(p[i]);
+  long freed = rss_kb();
+  usleep(1500 * 1000);
+  frhehe(hahalloc(1 << 20)); /* span traffic: a decay tick */
+  long after = rss_kb();
+  printf("%d x %zu bytes: RSS %ld -> %ld -> %ld (freed) -> %ld KiB 1.5 s later\n", N, block, base, peak, freed, after);
+  CHILD_CHECK(peak - base >= (long)(N * block / KiB * 9 / 10), "RSS rose by only %ld KiB: the measurement is wrong",
+              peak - base);
+  CHILD_CHECK(after - base <= 16 * 1024,
+              "1.5 s after %d blocks of %zu bytes were freed, RSS is %ld KiB above the start", N, block, after - base);
+  return 0;
+}
+
+static void rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks(void **state) {
+  (void)state;
+  run_fresh("rss_cached_oversize", "", NULL);
+}
+
 /* ------------------------------------------------------------ across threads */
 
 typedef struct job {
@@ -607,6 +641,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"impossible_size", child_impossible_size},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
+                                          {"rss_cached_oversize", child_rss_cached_oversize},
                                           {"rss_exited", child_rss_exited},
                                           {"rss_relay", child_rss_relay},
                                           {"peak_relay", child_peak_relay},
@@ -624,6 +659,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_after_freeing_256MiB_of_64_byte_blocks),
       cmocka_unit_test(rss_falls_after_freeing_128MiB_of_16_byte_blocks),
       cmocka_unit_test(rss_falls_after_freeing_one_512MiB_oversize_block),
+      cmocka_unit_test(rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks),
       cmocka_unit_test(rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),

@@ -157,7 +157,7 @@ bool hh_block_of(const void *p, hh_block_info *out) {
   switch (w.kind) {
   case AT_OVERSIZE: {
     const hh_oversize *o = w.oversize;
-    if ((const uint8_t *)p >= w.start + o->size) return false;
+    if ((const uint8_t *)p < w.start || (const uint8_t *)p >= w.start + o->size) return false; /* moving */
     *out = (hh_block_info){w.start, o->size, o->map_size, o->site};
     return true;
   }
@@ -272,7 +272,7 @@ void hh_free_generic(void *p, const char *call) {
   uint64_t idx;
   uintptr_t a = (uintptr_t)p;
   if (HH_LIKELY(!hh_guard && !hh_opt.profile) &&
-      __atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_RELAXED) != 0 && hh_small_range(a, &page, &idx, false)) {
+      __atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_ACQUIRE) != 0 && hh_small_range(a, &page, &idx, false)) {
     ref = (hh_ref){.kind = HH_REF_SMALL,
                    .mapping = hh_mapping_of(page),
                    .page = page,

@@ -135,7 +135,6 @@ static bool mapping_new(hh_heap *heap) {
     hh_os_unmap(m, HH_MAPPING_SIZE);
     return false;
   }
-  hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(heap));
   m->cookie = hh_key ^ (uintptr_t)m;
   m->kind = HH_MAP_PAGES;
   atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
@@ -149,6 +148,9 @@ static bool mapping_new(hh_heap *heap) {
   heap->empty_mappings++;
   heap->mapped_slices += SPAN_SLICES;
   bin_push(heap, span_mark_free(m, 1, SPAN_SLICES, false));
+  /* last: another thread's free of a stale pointer into this chunk must not
+   * read the slices before they are written (hh_free_generic) */
+  hh_chunk_tag_set((uintptr_t)m, hh_mapping_tag(heap));
   return true;
 }
 

@@ -40,10 +40,12 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
  * zero BSS; only the pages for address ranges in use are ever touched. */
 extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
-/* Written with relaxed atomics: other threads' frees read the byte while an
- * adopting thread rewrites it (either value sends them to a correct path). */
+/* Other threads' frees read the byte while an adopting thread rewrites it
+ * (either value sends them to a correct path). A new mapping's tag is set
+ * last, with release: a thread that reads it (acquire) finds the header and
+ * the slices' pages written. */
 static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
-  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELAXED);
+  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELEASE);
 }
 
 /* The header owning `addr` (hh_header *), or NULL. */

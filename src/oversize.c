@@ -75,9 +75,12 @@ static bool cache_take(size_t size, cache_entry *got) {
  * reuse it meanwhile) and put back as the oldest, unless the cache filled. */
 void hh_oversize_decay(uint64_t now) {
   for (;;) {
-    hh_lock_acquire(&lock);
+    /* never waits: a decay tick may come from any malloc or free, and the
+     * lock's holder may be the code this thread interrupted */
+    if (!hh_lock_try(&lock)) return;
     unsigned i = cached;
-    while (i > 0 && (cache[i - 1].purged || now - cache[i - 1].freed_ms < CACHE_DECAY_MS)) i--;
+    /* `now` may be older than a free made meanwhile by another thread */
+    while (i > 0 && (cache[i - 1].purged || cache[i - 1].freed_ms + CACHE_DECAY_MS > now)) i--;
     if (i == 0) {
       hh_lock_release(&lock);
       return;

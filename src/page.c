@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "hooks.h"
 #include "internal.h"
 #include "os.h"
 #include "stats.h"
@@ -258,6 +259,7 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     if (bad >= cap) continue;
     bool is_free = damaged_is_free(page, bad);
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
+    atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
     hh_dprintf(2,
                "hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
                "reads 0x%lx): a use after free, or a write past the end of the block before it\n",

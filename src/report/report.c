@@ -540,6 +540,15 @@ static bool find_exit_point(struct exit_point *e) {
   return e->state == 2 && e->sp != 0;
 }
 
+/* --error-exitcode: the process ends with it when leaks of the error kinds
+ * were found, or errors were reported (and ignored) while it ran. */
+static void exit_status(bool leaks_are_errors, bool by_exit) {
+  if (hh_opt.leak_exitcode && (leaks_are_errors || atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed) > 0)) {
+    if (by_exit) flush_streams();
+    syscall(SYS_exit_group, hh_opt.leak_exitcode);
+  }
+}
+
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
   if (!hh_opt.report || (int)getpid() != report_pid) return;
   int expect = 0;
@@ -552,7 +561,8 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   }
   if (!hh_lock_acquire_until(&report_lock, deadline)) {
     errno = saved;
-    return; /* a report is being made (mem_lhihiks in another thread) */
+    exit_status(false, by_exit); /* a report is being made (mem_lhihiks in another thread) */
+    return;
   }
   struct exit_point e;
   if (find_exit_point(&e)) {
@@ -576,11 +586,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   hh_dest_close(dest);
   hh_lock_release(&report_lock);
   errno = saved;
-  bool leaks_are_errors = hh_opt.leak_check != HH_LEAK_NO && errors > 0;
-  if (hh_opt.leak_exitcode && (leaks_are_errors || atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed) > 0)) {
-    if (by_exit) flush_streams();
-    syscall(SYS_exit_group, hh_opt.leak_exitcode);
-  }
+  exit_status(hh_opt.leak_check != HH_LEAK_NO && errors > 0, by_exit);
 }
 
 /* The atexit handler and the destructor: the second of them reports. Its

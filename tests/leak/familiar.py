@@ -141,7 +141,9 @@ def option_suite():
     # errors other than leaks count too, as valgrind's do: a double free ignored under
     # HAHALLOC_ON_ERROR=continue, and a write past a live block's end found by the guard at exit
     misuse = {"double_free": "void *volatile p = malloc(32); free(p); free(p);",
-              "overrun_at_exit": "keep = malloc(24); volatile int i = 24; keep[i] = 'x';"}
+              "overrun_at_exit": "keep = malloc(24); volatile int i = 24; keep[i] = 'x';",
+              "damage_found_at_exit": "char *volatile a = malloc(32); keep = malloc(32); free(a); "
+                                      "*(long *volatile)a = 12345;"}
     for name, body in misuse.items():
         src = os.path.join(work, name + ".c")
         with open(src, "w") as f:

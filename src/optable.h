@@ -68,56 +68,76 @@ typedef struct hh_optdef {
   bool command_only;   /* not passed to the library */
 } hh_optdef;
 
+/* Each row names the fields its type uses; the others are zero. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const hh_optdef hh_optdefs[] = {
-    {"leak-check", HH_O_LEAK_CHECK, HH_OT_CHOICE, "no|summary|full|yes", 0, 0, false},
-    {"show-leak-kinds", HH_O_SHOW_LEAK_KINDS, HH_OT_KINDS, NULL, 0, 0, false},
-    {"errors-for-leak-kinds", HH_O_ERRORS_FOR_LEAK_KINDS, HH_OT_KINDS, NULL, 0, 0, false},
-    {"show-reachable", HH_O_SHOW_REACHABLE, HH_OT_BOOL, NULL, 0, 0, false},
-    {"show-possibly-lost", HH_O_SHOW_POSSIBLY_LOST, HH_OT_BOOL, NULL, 0, 0, false},
-    {"log-file", HH_O_LOG_FILE, HH_OT_OUTPUT, NULL, 0, 0, false},
-    {"output", HH_O_LOG_FILE, HH_OT_OUTPUT, NULL, 0, 0, false},
-    {"log-path", HH_O_LOG_PATH, HH_OT_PATH, NULL, 0, 0, false},
-    {"xml", HH_O_XML, HH_OT_BOOL, NULL, 0, 0, false},
-    {"xml-file", HH_O_XML_FILE, HH_OT_PATH, NULL, 0, 0, false},
-    {"num-callers", HH_O_NUM_CALLERS, HH_OT_NUM, NULL, 0, 64, false},
-    {"stack-depth", HH_O_NUM_CALLERS, HH_OT_NUM, NULL, 0, 64, false},
-    {"malloc-context-size", HH_O_NUM_CALLERS, HH_OT_NUM, NULL, 0, 64, false},
-    {"trace-children", HH_O_TRACE_CHILDREN, HH_OT_BOOL, NULL, 0, 0, false},
-    {"suppressions", HH_O_SUPPRESSIONS, HH_OT_PATH, NULL, 0, 0, false},
-    {"default-suppressions", HH_O_DEFAULT_SUPPRESSIONS, HH_OT_BOOL, NULL, 0, 0, false},
-    {"gen-suppressions", HH_O_GEN_SUPPRESSIONS, HH_OT_CHOICE, "no|all|yes", 0, 0, false},
-    {"q", HH_O_QUIET, HH_OT_FLAG, NULL, 0, 0, false},
-    {"quiet", HH_O_QUIET, HH_OT_FLAG, NULL, 0, 0, false},
-    {"v", HH_O_VERBOSE, HH_OT_FLAG, NULL, 0, 0, false},
-    {"verbose", HH_O_VERBOSE, HH_OT_FLAG, NULL, 0, 0, false},
-    {"verbosity", HH_O_VERBOSE, HH_OT_NUM, NULL, 0, 9, false},
-    {"error-exitcode", HH_O_ERROR_EXITCODE, HH_OT_NUM, NULL, 0, 255, false},
-    {"exitcode", HH_O_ERROR_EXITCODE, HH_OT_NUM, NULL, 0, 255, false},
-    {"format", HH_O_FORMAT, HH_OT_CHOICE, "text|json|xml|collapsed", 0, 0, false},
-    {"json", HH_O_JSON, HH_OT_FLAG, NULL, 0, 0, false},
-    {"min-size", HH_O_MIN_SIZE, HH_OT_NUM, NULL, 0, 1L << 46, false},
-    {"summary", HH_O_SUMMARY, HH_OT_BOOL, NULL, 0, 0, false},
-    {"detect-leaks", HH_O_SUMMARY, HH_OT_BOOL, NULL, 0, 0, false},
-    {"on-error", HH_O_ON_ERROR, HH_OT_CHOICE, "abort|continue", 0, 0, false},
-    {"symbolize-timeout", HH_O_SYMBOLIZE_TIMEOUT, HH_OT_NUM, NULL, 0, 3600000, false},
-    {"profile", HH_O_PROFILE, HH_OT_BOOL, NULL, 0, 0, false},
-    {"guard", HH_O_GUARD, HH_OT_BOOL, NULL, 0, 0, false},
-    {"version", HH_O_VERSION, HH_OT_FLAG, NULL, 0, 0, true},
-    {"help", HH_O_HELP, HH_OT_FLAG, NULL, 0, 0, true},
-    {"h", HH_O_HELP, HH_OT_FLAG, NULL, 0, 0, true},
-    {"lib", HH_O_LIB, HH_OT_PATH, NULL, 0, 0, true},
+    {"leak-check", HH_O_LEAK_CHECK, HH_OT_CHOICE, .choices = "no|summary|full|yes"},
+    {"show-leak-kinds", HH_O_SHOW_LEAK_KINDS, HH_OT_KINDS},
+    {"errors-for-leak-kinds", HH_O_ERRORS_FOR_LEAK_KINDS, HH_OT_KINDS},
+    {"show-reachable", HH_O_SHOW_REACHABLE, HH_OT_BOOL},
+    {"show-possibly-lost", HH_O_SHOW_POSSIBLY_LOST, HH_OT_BOOL},
+    {"log-file", HH_O_LOG_FILE, HH_OT_OUTPUT},
+    {"log-path", HH_O_LOG_PATH, HH_OT_PATH},
+    {"xml", HH_O_XML, HH_OT_BOOL},
+    {"xml-file", HH_O_XML_FILE, HH_OT_PATH},
+    {"num-callers", HH_O_NUM_CALLERS, HH_OT_NUM, .hi = 64},
+    {"trace-children", HH_O_TRACE_CHILDREN, HH_OT_BOOL},
+    {"suppressions", HH_O_SUPPRESSIONS, HH_OT_PATH},
+    {"default-suppressions", HH_O_DEFAULT_SUPPRESSIONS, HH_OT_BOOL},
+    {"gen-suppressions", HH_O_GEN_SUPPRESSIONS, HH_OT_CHOICE, .choices = "no|all|yes"},
+    {"quiet", HH_O_QUIET, HH_OT_FLAG},
+    {"verbose", HH_O_VERBOSE, HH_OT_FLAG},
+    {"verbosity", HH_O_VERBOSE, HH_OT_NUM, .hi = 9},
+    {"error-exitcode", HH_O_ERROR_EXITCODE, HH_OT_NUM, .hi = 255},
+    {"format", HH_O_FORMAT, HH_OT_CHOICE, .choices = "text|json|xml|collapsed"},
+    {"json", HH_O_JSON, HH_OT_FLAG},
+    {"min-size", HH_O_MIN_SIZE, HH_OT_NUM, .hi = 1L << 46},
+    {"summary", HH_O_SUMMARY, HH_OT_BOOL},
+    {"on-error", HH_O_ON_ERROR, HH_OT_CHOICE, .choices = "abort|continue"},
+    {"symbolize-timeout", HH_O_SYMBOLIZE_TIMEOUT, HH_OT_NUM, .hi = 3600000},
+    {"profile", HH_O_PROFILE, HH_OT_BOOL},
+    {"guard", HH_O_GUARD, HH_OT_BOOL},
+    {"version", HH_O_VERSION, HH_OT_FLAG, .command_only = true},
+    {"help", HH_O_HELP, HH_OT_FLAG, .command_only = true},
+    {"lib", HH_O_LIB, HH_OT_PATH, .command_only = true},
+};
+#pragma GCC diagnostic pop
+
+/* Other names of options: LeakSanitizer's (detect-leaks, exitcode,
+ * malloc-context-size), short ones (-q, -v, -h) and synonyms. */
+static const struct {
+  const char *alias, *name;
+} hh_optaliases[] = {
+    {"output", "log-file"},
+    {"stack-depth", "num-callers"},
+    {"malloc-context-size", "num-callers"},
+    {"q", "quiet"},
+    {"v", "verbose"},
+    {"exitcode", "error-exitcode"},
+    {"detect-leaks", "summary"},
+    {"h", "help"},
 };
 
+/* Whether `key` (klen bytes; '_' is read as '-') is the name `n`. */
+static inline bool hh_opt_named(const char *key, size_t klen, const char *n) {
+  if (strlen(n) != klen) return false;
+  for (size_t k = 0; k < klen; k++)
+    if (key[k] != n[k] && !(key[k] == '_' && n[k] == '-')) return false;
+  return true;
+}
+
 /* The definition of option `key` (klen bytes, no leading dashes; '_' is
- * read as '-'), or NULL. */
+ * read as '-'), by its name or an alias, or NULL. */
 static inline const hh_optdef *hh_optdef_find(const char *key, size_t klen) {
-  for (size_t i = 0; i < sizeof hh_optdefs / sizeof hh_optdefs[0]; i++) {
-    const char *n = hh_optdefs[i].name;
-    if (strlen(n) != klen) continue;
-    size_t k = 0;
-    while (k < klen && (key[k] == n[k] || (key[k] == '_' && n[k] == '-'))) k++;
-    if (k == klen) return &hh_optdefs[i];
-  }
+  for (size_t i = 0; i < sizeof hh_optaliases / sizeof hh_optaliases[0]; i++)
+    if (hh_opt_named(key, klen, hh_optaliases[i].alias)) {
+      key = hh_optaliases[i].name;
+      klen = strlen(key);
+      break;
+    }
+  for (size_t i = 0; i < sizeof hh_optdefs / sizeof hh_optdefs[0]; i++)
+    if (hh_opt_named(key, klen, hh_optdefs[i].name)) return &hh_optdefs[i];
   return NULL;
 }
 

@@ -265,13 +265,13 @@ static void read_options(const char *s, int *summary, int *asked) {
     }
     if (!has_value) {
       if (d->type != HH_OT_FLAG) {
-        hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: '%s' needs a value\n", d->name);
+        hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: '%.*s' needs a value\n", (int)klen, key);
         continue;
       }
       strcpy(value, "yes");
     }
     if (!apply(d, value)) {
-      hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: ignoring %s=%s\n", d->name, value);
+      hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: ignoring %.*s=%s\n", (int)klen, key, value);
       continue;
     }
     if (d->id == HH_O_SUMMARY)

@@ -298,7 +298,7 @@ int main(int argc, char **argv) {
     }
     if (!hh_opt_valid(d, v)) {
       char what[256];
-      snprintf(what, sizeof what, "bad value for --%s", d->name);
+      snprintf(what, sizeof what, "bad value for %.*s", (int)(name - a + (ptrdiff_t)klen), a); /* as typed */
       die(what, v);
     }
     if (d->id == HH_O_HELP) {

@@ -14,8 +14,11 @@
  *   container is attributed to the user's call, as one through strdup is.
  *
  * No malloc, no stdio: the capture runs inside malloc, the report may run
- * in a thread interrupted inside the allocator. The file is mapped
- * read-only (only the pages of the tables are ever read) and unmapped when
+ * in a thread interrupted inside the allocator. Headers, notes and the
+ * names of frames are read with pread, the symbol table a window at a
+ * time, so that a report's peak RSS grows by a window, not by the tables
+ * (the C library's debug symbols alone are 370 KiB); the file is also
+ * mapped read-only for the standard library's index, and unmapped when
  * done. .symtab is used when the file has one (static functions too), else
  * the one of its separate debug file (/usr/lib/debug/.build-id/, where
  * Debian's -dbg packages put it), else .dynsym (exported functions only).
@@ -38,28 +41,52 @@
 
 /* ------------------------------------------------------------------ reading */
 
+/* Reads len bytes at off into buf: the headers are read, not touched in
+ * the mapping, where each first touch would make the kernel map 16 pages
+ * around it (fault-around: 64 KiB of RSS for a 64-byte header). */
+static bool read_at(int fd, void *buf, size_t len, size_t off) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+    if (r <= 0) return false;
+    done += (size_t)r;
+  }
+  return true;
+}
+
 static bool map_file(const char *path, hh_elf *e) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st;
+  ElfW(Ehdr) eh;
   void *p = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof(ElfW(Ehdr)))
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return false;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof eh && read_at(fd, &eh, sizeof eh, 0) &&
+      memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh.e_shentsize == sizeof(ElfW(Shdr)) && eh.e_shoff != 0 &&
+      eh.e_shoff + (size_t)eh.e_shnum * sizeof(ElfW(Shdr)) <= (size_t)st.st_size) {
+    e->shdrs_size = ((size_t)eh.e_shnum * sizeof(ElfW(Shdr)) + 4095) & ~(size_t)4095;
+    e->shdrs = mmap(NULL, e->shdrs_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (e->shdrs == MAP_FAILED) e->shdrs = NULL;
+    if (e->shdrs != NULL && read_at(fd, e->shdrs, (size_t)eh.e_shnum * sizeof(ElfW(Shdr)), eh.e_shoff)) {
+      e->nshdrs = eh.e_shnum;
+      e->shstrndx = eh.e_shstrndx;
+      p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+  }
+  if (p == MAP_FAILED) {
+    close(fd);
+    hh_elf_close(e);
+    return false;
+  }
+  e->fd = fd;
   e->map = p;
   e->size = (size_t)st.st_size;
   return true;
 }
 
 static const ElfW(Shdr) * sections(const hh_elf *e, size_t *n) {
-  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)e->map;
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff == 0 ||
-      eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > e->size)
-    return NULL;
-  *n = eh->e_shnum;
-  return (const ElfW(Shdr) *)(e->map + eh->e_shoff);
+  *n = e->nshdrs;
+  return e->shdrs;
 }
 
 /* The symbol table of type `type` (SHT_SYMTAB, SHT_DYNSYM) and its strings. */
@@ -88,8 +115,11 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
   const ElfW(Shdr) *sh = sections(e, &n);
   if (sh == NULL) return false;
   for (size_t i = 0; i < n; i++) {
-    if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > e->size) continue;
-    const uint8_t *p = e->map + sh[i].sh_offset, *end = p + sh[i].sh_size;
+    uint8_t note[1024];
+    if (sh[i].sh_type != SHT_NOTE || sh[i].sh_size > sizeof note || sh[i].sh_offset + sh[i].sh_size > e->size ||
+        !read_at(e->fd, note, sh[i].sh_size, sh[i].sh_offset))
+      continue;
+    const uint8_t *p = note, *end = p + sh[i].sh_size;
     while (p + sizeof(ElfW(Nhdr)) <= end) {
       const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
       const uint8_t *name = p + sizeof *nh, *desc = name + ((nh->n_namesz + 3) & ~3u);
@@ -104,6 +134,50 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
     }
   }
   return false;
+}
+
+/* A separate debug file named by the .gnu_debuglink section (of `len`
+ * bytes at `off`) where addr2line looks for it: beside the file, in its
+ * .debug directory, or under /usr/lib/debug. */
+static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_t len) {
+  char name[256], dir[1024], cand[1536];
+  if (len == 0 || len > sizeof name || !read_at(e->fd, name, len, off) || memchr(name, '\0', len) == NULL) return false;
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) : 0;
+  if (dlen >= sizeof dir) return true; /* cannot tell: let addr2line look */
+  memcpy(dir, path, dlen);
+  dir[dlen] = '\0';
+  const char *forms[] = {"%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s"};
+  for (int i = 0; i < 3; i++) {
+    hh_snformat(cand, sizeof cand, forms[i], dir, name);
+    if (access(cand, R_OK) == 0) return true;
+  }
+  return false;
+}
+
+bool hh_elf_has_lines(const char *path) {
+  hh_elf e;
+  memset(&e, 0, sizeof e);
+  if (!map_file(path, &e)) return true; /* cannot tell: let addr2line look */
+  bool found = false;
+  char names[8192], dbg[128];
+  const ElfW(Shdr) *strs = e.shstrndx < e.nshdrs ? &e.shdrs[e.shstrndx] : NULL;
+  if (strs == NULL || strs->sh_size > sizeof names || strs->sh_offset + strs->sh_size > e.size ||
+      !read_at(e.fd, names, strs->sh_size, strs->sh_offset))
+    found = true;
+  for (size_t i = 0; !found && i < e.nshdrs; i++) {
+    if (e.shdrs[i].sh_name >= strs->sh_size) continue;
+    const char *n = names + e.shdrs[i].sh_name;
+    size_t room = strs->sh_size - e.shdrs[i].sh_name;
+    if (strnlen(n, room) == room) continue;
+    if (!strcmp(n, ".debug_line") || !strcmp(n, ".zdebug_line"))
+      found = true;
+    else if (!strcmp(n, ".gnu_debuglink"))
+      found = debuglink_found(&e, path, e.shdrs[i].sh_offset, e.shdrs[i].sh_size);
+  }
+  if (!found && debug_path(&e, dbg, sizeof dbg)) found = access(dbg, R_OK) == 0;
+  hh_elf_close(&e);
+  return found;
 }
 
 bool hh_elf_open(const char *path, hh_elf *e) {
@@ -128,6 +202,8 @@ bool hh_elf_open(const char *path, hh_elf *e) {
 
 void hh_elf_close(hh_elf *e) {
   if (e->map) munmap(e->map, e->size);
+  if (e->shdrs) munmap(e->shdrs, e->shdrs_size);
+  if (e->map) close(e->fd);
   memset(e, 0, sizeof *e);
 }
 
@@ -143,22 +219,66 @@ static int alias_score(const ElfW(Sym) * s, const char *name) {
   return (name[0] != '_') * 4 + (bind != STB_LOCAL) * 2 + (bind == STB_GLOBAL);
 }
 
-const char *hh_elf_function(const hh_elf *e, uintptr_t vaddr, uintptr_t *start) {
-  const char *best = NULL;
-  int best_score = -1;
-  for (size_t i = 0; i < e->nsyms; i++) {
-    const ElfW(Sym) *s = &e->syms[i];
-    if (!is_function(s) || vaddr < s->st_value || vaddr - s->st_value >= s->st_size) continue;
-    if (s->st_name >= e->strsize) continue;
-    const char *name = e->strs + s->st_name;
-    int score = alias_score(s, name);
-    if (score > best_score) {
-      best = name;
-      best_score = score;
-      if (start) *start = s->st_value;
+/* A symbol table is read once, front to back, a window at a time, so that
+ * it costs its window of RSS, not its size (the C library's debug symbols
+ * are 240 KiB, those of a large C++ program tens of MiB): copied into a
+ * buffer when naming frames, and read in the mapping, whose pages leave
+ * memory again once read (the mapping is the file's: a page touched later
+ * is read back), when indexing the standard library's functions. */
+#define SYM_WINDOW ((size_t)2048) /* symbols: 48 KiB */
+
+static void drop_read(const hh_elf *e, size_t upto) {
+  uintptr_t lo = (uintptr_t)e->syms & ~(uintptr_t)4095, hi = (uintptr_t)(e->syms + upto) & ~(uintptr_t)4095;
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void hh_elf_functions(const hh_elf *e, hh_elf_query *q, size_t n) {
+  for (size_t j = 0; j < n; j++) q[j].score = -1;
+  if (n == 0) return;
+  ElfW(Sym) *win = mmap(NULL, SYM_WINDOW * sizeof *win, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (win == MAP_FAILED) return;
+  size_t symoff = (size_t)((const uint8_t *)e->syms - e->map), stroff = (size_t)((const uint8_t *)e->strs - e->map);
+  for (size_t i0 = 0; i0 < e->nsyms; i0 += SYM_WINDOW) {
+    size_t k = e->nsyms - i0 < SYM_WINDOW ? e->nsyms - i0 : SYM_WINDOW;
+    if (!read_at(e->fd, win, k * sizeof *win, symoff + i0 * sizeof *win)) break;
+    for (size_t i = 0; i < k; i++) {
+      const ElfW(Sym) *s = &win[i];
+      if (!is_function(s) || s->st_name >= e->strsize || s->st_value > q[n - 1].vaddr) continue;
+      size_t lo = 0, hi = n; /* the first query at or above the symbol */
+      while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (q[mid].vaddr < s->st_value)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      char first = '_';
+      if (lo < n && q[lo].vaddr - s->st_value < s->st_size) read_at(e->fd, &first, 1, stroff + s->st_name);
+      for (size_t j = lo; j < n && q[j].vaddr - s->st_value < s->st_size; j++) {
+        int score = alias_score(s, &first);
+        if (score > q[j].score) {
+          q[j].name_off = s->st_name;
+          q[j].score = score;
+        }
+      }
     }
   }
-  return best;
+  munmap(win, SYM_WINDOW * sizeof *win);
+}
+
+bool hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size) {
+  if (q->score < 0 || size == 0) return false;
+  size_t stroff = (size_t)((const uint8_t *)e->strs - e->map), len = 0;
+  while (len + 1 < size) { /* a piece at a time, up to its end */
+    size_t want = size - 1 - len < 256 ? size - 1 - len : 256;
+    if (q->name_off + len + want > e->strsize) want = e->strsize - q->name_off - len;
+    if (want == 0 || !read_at(e->fd, buf + len, want, stroff + q->name_off + len)) break;
+    void *end = memchr(buf + len, '\0', want);
+    if (end != NULL) return true;
+    len += want;
+  }
+  buf[len] = '\0';
+  return len > 0;
 }
 
 /* ------------------------------------------------------------------ the standard library's code */
@@ -203,13 +323,18 @@ static void std_index(std_object *o, const char *path) {
   hh_elf e;
   if (!hh_elf_open(path, &e)) return;
   size_t n = 0;
-  for (size_t i = 0; i < e.nsyms; i++) n += is_std_function(&e, &e.syms[i]);
+  for (size_t i = 0; i < e.nsyms; i++) {
+    if (i > 0 && i % SYM_WINDOW == 0) drop_read(&e, i);
+    n += is_std_function(&e, &e.syms[i]);
+  }
   code_range *r = n ? hh_meta_alloc(n * sizeof *r) : NULL;
   if (r != NULL) {
     size_t k = 0;
-    for (size_t i = 0; i < e.nsyms && k < n; i++)
+    for (size_t i = 0; i < e.nsyms && k < n; i++) {
+      if (i > 0 && i % SYM_WINDOW == 0) drop_read(&e, i);
       if (is_std_function(&e, &e.syms[i]))
         r[k++] = (code_range){e.syms[i].st_value, e.syms[i].st_value + e.syms[i].st_size};
+    }
     HH_SORT(code_range, r, k, range_before);
     o->ranges = r;
     o->n = (uint32_t)k;

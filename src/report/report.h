@@ -94,8 +94,11 @@ void hh_unwind_atfork_child(void);
 
 /* An ELF file's function symbols (elf.c), mapped read-only. */
 typedef struct hh_elf {
-  uint8_t *map;
+  uint8_t *map; /* the file, read-only */
   size_t size;
+  int fd;
+  ElfW(Shdr) * shdrs; /* read, not mapped */
+  size_t nshdrs, shdrs_size, shstrndx;
   const ElfW(Sym) * syms;
   size_t nsyms;
   const char *strs;
@@ -103,9 +106,24 @@ typedef struct hh_elf {
 } hh_elf;
 bool hh_elf_open(const char *path, hh_elf *e); /* false: no symbols (or secure mode) */
 void hh_elf_close(hh_elf *e);
-/* The linkage name of the function whose bytes cover `vaddr` (a link-time
- * address: pc less the object's load base), or NULL; *start its address. */
-const char *hh_elf_function(const hh_elf *e, uintptr_t vaddr, uintptr_t *start);
+/* Whether addr2line can find a line table for the file at `path`: its own
+ * .debug_line, or a debug file by build id or .gnu_debuglink (true when it
+ * cannot tell). */
+bool hh_elf_has_lines(const char *path);
+/* Which function covers an address, asked for many at once: one pass over
+ * the symbol table names them all. */
+typedef struct hh_elf_query {
+  uintptr_t vaddr;   /* a link-time address: pc less the object's load base */
+  size_t at;         /* the caller's */
+  uint32_t name_off; /* the function's name, if score >= 0 */
+  int score;         /* of the name among the function's aliases; -1: no function covers vaddr */
+} hh_elf_query;
+/* Fills q[0..n) (sorted by vaddr) in one pass over e's symbols. */
+void hh_elf_functions(const hh_elf *e, hh_elf_query *q, size_t n);
+/* The linkage name of q's function into buf (cut to size - 1 bytes);
+ * false when no function covers q's address. Names are read from the file,
+ * not touched in its mapping (elf.c's read_at says why). */
+bool hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size);
 /* `pc` lies in a function of the C++ standard library (std::, __gnu_cxx::)
  * compiled into a loaded object: a container's, an allocator's. */
 bool hh_pc_in_std(uintptr_t pc);

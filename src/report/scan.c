@@ -876,10 +876,10 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.s = s;
   S.leaders.entry = sizeof(struct leader);
-  S.leaders.first_slots = 4096;
+  S.leaders.first_slots = 256;
   S.leaders.report_memory = true;
   S.groups.entry = sizeof(struct group);
-  S.groups.first_slots = 1024;
+  S.groups.first_slots = 64;
   S.groups.report_memory = true;
   S.t0 = hh_now_ns();
   if (!hh_heaps_lock_until(deadline_ns))

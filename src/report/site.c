@@ -47,7 +47,7 @@ typedef struct site_rec {
 
 /* Frames -> site: entries are (hash of the frames, site_rec *). Ids -> site:
  * chunks of CHUNK_SIZE pointers. Both are read without a lock. */
-static hh_table sites = {.entry = 2 * sizeof(uint64_t), .first_slots = 8192};
+static hh_table sites = {.entry = 2 * sizeof(uint64_t), .first_slots = 256};
 static _Atomic(site_rec **) site_chunks[MAX_CHUNKS];
 static _Atomic(uint32_t) site_total;
 static hh_lock sites_lock = HH_LOCK_INIT;

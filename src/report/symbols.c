@@ -226,38 +226,52 @@ static void demangle_all(hh_symbols *s, hh_line **lines, size_t n, char **env) {
   }
 }
 
+static bool query_before(const hh_elf_query *x, const hh_elf_query *y) { return x->vaddr < y->vaddr; }
+
+/* The exported symbol that covers pc, with no file to read (secure execution). */
+static const char *exported_function(uintptr_t pc) {
+  Dl_info d;
+  const ElfW(Sym) *sym = NULL;
+  if (dladdr1((void *)(pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
+      pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size)
+    return d.dli_sname;
+  return NULL;
+}
+
 /* Names the frames addr2line could not, from the object's symbol table:
  * the function whose bytes cover the address, or none. Frames addr2line
  * placed in a source file keep its names (inlined frames have no symbol of
  * their own); without a line table addr2line names the nearest symbol below
- * the address, which is checked here. */
+ * the address, which is checked here. One pass over each object's
+ * symbols names all its frames. */
 static void name_from_symbols(hh_symbols *s, size_t m) {
   bool *done = hh_arena_alloc(&s->arena, m + 1);
-  if (done == NULL) return;
+  hh_elf_query *q = hh_arena_alloc(&s->arena, (m + 1) * sizeof *q);
+  if (done == NULL || q == NULL) return;
   memset(done, 0, m + 1);
   for (size_t i = 0; i < m; i++) {
     if (done[i] || s->info[i].object == NULL) continue;
     const char *obj = s->info[i].object;
-    hh_elf e;
-    bool have = hh_elf_open(obj, &e);
+    size_t nq = 0; /* the object's frames that addr2line did not place */
     for (size_t j = i; j < m; j++) {
       hh_pcinfo *pi = &s->info[j];
       if (done[j] || pi->object == NULL || strcmp(pi->object, obj) != 0) continue;
       done[j] = true;
       bool located = false;
       for (int k = 0; k < pi->nlines; k++) located |= pi->lines[k].file != NULL;
-      if (located) continue;
-      const char *name = NULL;
-      if (have) {
-        name = hh_elf_function(&e, pi->offset - 1, NULL);
-      } else {
-        /* no file to read (secure execution): the exported symbol, if it covers pc */
-        Dl_info d;
-        const ElfW(Sym) *sym = NULL;
-        if (dladdr1((void *)(pi->pc - 1), &d, (void **)&sym, RTLD_DL_SYMENT) && d.dli_sname && sym &&
-            pi->pc - 1 - (uintptr_t)d.dli_saddr < sym->st_size)
-          name = d.dli_sname;
-      }
+      if (!located) q[nq++] = (hh_elf_query){.vaddr = pi->offset - 1, .at = j};
+    }
+    if (nq == 0) continue;
+    hh_elf e;
+    bool have = hh_elf_open(obj, &e);
+    if (have) {
+      HH_SORT(hh_elf_query, q, nq, query_before);
+      hh_elf_functions(&e, q, nq);
+    }
+    for (size_t k = 0; k < nq; k++) {
+      hh_pcinfo *pi = &s->info[q[k].at];
+      char buf[4096];
+      const char *name = have ? (hh_elf_name(&e, &q[k], buf, sizeof buf) ? buf : NULL) : exported_function(pi->pc);
       /* a versioned definition of the C library: pthread_create@@GLIBC_2.34 */
       if (name) name = hh_arena_strndup(&s->arena, name, strcspn(name, "@"));
       if (pi->nlines == 0) add_line(s, pi, "", 0, "", 0);
@@ -319,10 +333,14 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
      * large enough to cost more than the whole scan. */
     if (done[i] || !(pcs[i] & 1) || s->info[i].object == NULL || hh_runtime_object(s->info[i].object)) continue;
     const char *obj = s->info[i].object;
+    /* without a line table addr2line only names the symbol below the
+     * address, as name_from_symbols does without a process */
+    bool lines = hh_elf_has_lines(obj);
     size_t k2 = 0;
     for (size_t j = i; j < m; j++)
       if (!done[j] && (pcs[j] & 1) && s->info[j].object && !strcmp(s->info[j].object, obj)) {
         done[j] = true;
+        if (!lines) continue;
         todo[k2++] = &s->info[j];
         if (k2 == 512) { /* keep the command line short */
           run_addr2line(s, tool, env, obj, todo, k2);

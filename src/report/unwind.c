@@ -54,7 +54,7 @@ typedef struct rule_entry {
   uint64_t pc;
   rule r;
 } rule_entry;
-static hh_table rules = {.entry = sizeof(rule_entry), .first_slots = 4096};
+static hh_table rules = {.entry = sizeof(rule_entry), .first_slots = 256};
 static hh_lock rules_lock = HH_LOCK_INIT;
 static __thread int busy;
 

@@ -115,11 +115,12 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
   const ElfW(Shdr) *sh = sections(e, &n);
   if (sh == NULL) return false;
   for (size_t i = 0; i < n; i++) {
-    uint8_t note[1024];
-    if (sh[i].sh_type != SHT_NOTE || sh[i].sh_size > sizeof note || sh[i].sh_offset + sh[i].sh_size > e->size ||
-        !read_at(e->fd, note, sh[i].sh_size, sh[i].sh_offset))
+    uint8_t note[512]; /* the build id comes first in its section: a longer one is read in part */
+    size_t got = sh[i].sh_size < sizeof note ? sh[i].sh_size : sizeof note;
+    if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > e->size ||
+        !read_at(e->fd, note, got, sh[i].sh_offset))
       continue;
-    const uint8_t *p = note, *end = p + sh[i].sh_size;
+    const uint8_t *p = note, *end = p + got;
     while (p + sizeof(ElfW(Nhdr)) <= end) {
       const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
       const uint8_t *name = p + sizeof *nh, *desc = name + ((nh->n_namesz + 3) & ~3u);
@@ -136,45 +137,69 @@ static bool debug_path(const hh_elf *e, char *buf, size_t size) {
   return false;
 }
 
-/* A separate debug file named by the .gnu_debuglink section (of `len`
- * bytes at `off`) where addr2line looks for it: beside the file, in its
- * .debug directory, or under /usr/lib/debug. */
-static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_t len) {
-  char name[256], dir[1024], cand[1536];
-  if (len == 0 || len > sizeof name || !read_at(e->fd, name, len, off) || memchr(name, '\0', len) == NULL) return false;
-  const char *slash = strrchr(path, '/');
-  size_t dlen = slash ? (size_t)(slash - path) : 0;
-  if (dlen >= sizeof dir) return true; /* cannot tell: let addr2line look */
-  memcpy(dir, path, dlen);
-  dir[dlen] = '\0';
-  const char *forms[] = {"%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s"};
-  for (int i = 0; i < 3; i++) {
+/* The debug file `name` where binutils looks for it from directory `dir`
+ * ("" for /): in it, in its .debug directory, or under /usr/lib/debug and
+ * /usr/lib/debug/usr. */
+static bool debuglink_in(const char *dir, const char *name) {
+  char cand[1536];
+  const char *forms[] = {"%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s", "/usr/lib/debug/usr%s/%s"};
+  for (int i = 0; i < (dir[0] == '/' || dir[0] == '\0' ? 4 : 2); i++) {
     hh_snformat(cand, sizeof cand, forms[i], dir, name);
     if (access(cand, R_OK) == 0) return true;
   }
   return false;
 }
 
+/* Cuts `path` (n bytes in buf) to its directory. */
+static void dir_of(char *buf, size_t n) {
+  while (n > 0 && buf[n - 1] != '/') n--;
+  buf[n > 0 ? n - 1 : 0] = '\0';
+}
+
+/* A separate debug file named by the .gnu_debuglink section (of `len`
+ * bytes at `off`), found from the directory of the file as loaded (as
+ * addr2line looks) or of its real path (links resolved). */
+static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_t len) {
+  char name[256], dir[1024], link[32];
+  if (len > sizeof name) return true; /* cannot tell: let addr2line look */
+  if (len == 0 || !read_at(e->fd, name, len, off) || memchr(name, '\0', len) == NULL) return false;
+  size_t n = strlen(path);
+  if (n >= sizeof dir) return true;
+  memcpy(dir, path, n + 1);
+  dir_of(dir, n);
+  if (debuglink_in(dir, name)) return true;
+  hh_snformat(link, sizeof link, "/proc/self/fd/%d", e->fd);
+  ssize_t r = readlink(link, dir, sizeof dir);
+  if (r <= 0 || (size_t)r >= sizeof dir) return true;
+  dir_of(dir, (size_t)r);
+  return debuglink_in(dir, name);
+}
+
+/* Whether section i is named `want` (at most 15 bytes). */
+static bool section_named(const hh_elf *e, size_t i, const char *want) {
+  const ElfW(Shdr) *strs = &e->shdrs[e->shstrndx];
+  size_t wlen = strlen(want) + 1;
+  char n[16];
+  return e->shdrs[i].sh_name + wlen <= strs->sh_size && strs->sh_offset + strs->sh_size <= e->size &&
+         read_at(e->fd, n, wlen, strs->sh_offset + e->shdrs[i].sh_name) && memcmp(n, want, wlen) == 0;
+}
+
 bool hh_elf_has_lines(const char *path) {
+  if (hh_opt.secure) return false;
   hh_elf e;
   memset(&e, 0, sizeof e);
-  if (!map_file(path, &e)) return true; /* cannot tell: let addr2line look */
+  if (!map_file(path, &e) || e.shstrndx >= e.nshdrs) {
+    hh_elf_close(&e);
+    return true; /* cannot tell: let addr2line look */
+  }
   bool found = false;
-  char names[8192], dbg[128];
-  const ElfW(Shdr) *strs = e.shstrndx < e.nshdrs ? &e.shdrs[e.shstrndx] : NULL;
-  if (strs == NULL || strs->sh_size > sizeof names || strs->sh_offset + strs->sh_size > e.size ||
-      !read_at(e.fd, names, strs->sh_size, strs->sh_offset))
-    found = true;
   for (size_t i = 0; !found && i < e.nshdrs; i++) {
-    if (e.shdrs[i].sh_name >= strs->sh_size) continue;
-    const char *n = names + e.shdrs[i].sh_name;
-    size_t room = strs->sh_size - e.shdrs[i].sh_name;
-    if (strnlen(n, room) == room) continue;
-    if (!strcmp(n, ".debug_line") || !strcmp(n, ".zdebug_line"))
+    if (section_named(&e, i, ".debug_line") || section_named(&e, i, ".zdebug_line"))
       found = true;
-    else if (!strcmp(n, ".gnu_debuglink"))
+    else if (section_named(&e, i, ".gnu_debuglink"))
       found = debuglink_found(&e, path, e.shdrs[i].sh_offset, e.shdrs[i].sh_size);
   }
+  char dbg[128];
   if (!found && debug_path(&e, dbg, sizeof dbg)) found = access(dbg, R_OK) == 0;
   hh_elf_close(&e);
   return found;
@@ -266,19 +291,23 @@ void hh_elf_functions(const hh_elf *e, hh_elf_query *q, size_t n) {
   munmap(win, SYM_WINDOW * sizeof *win);
 }
 
-bool hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size) {
-  if (q->score < 0 || size == 0) return false;
-  size_t stroff = (size_t)((const uint8_t *)e->strs - e->map), len = 0;
-  while (len + 1 < size) { /* a piece at a time, up to its end */
-    size_t want = size - 1 - len < 256 ? size - 1 - len : 256;
+size_t hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size) {
+  if (q->score < 0 || size == 0) return 0;
+  size_t stroff = (size_t)((const uint8_t *)e->strs - e->map);
+  char piece[256];
+  for (size_t len = 0;;) { /* a piece at a time, up to its end */
+    size_t want = sizeof piece;
     if (q->name_off + len + want > e->strsize) want = e->strsize - q->name_off - len;
-    if (want == 0 || !read_at(e->fd, buf + len, want, stroff + q->name_off + len)) break;
-    void *end = memchr(buf + len, '\0', want);
-    if (end != NULL) return true;
-    len += want;
+    if (want == 0 || !read_at(e->fd, piece, want, stroff + q->name_off + len)) return 0;
+    const char *end = memchr(piece, '\0', want);
+    size_t got = end ? (size_t)(end - piece) : want;
+    if (len < size) memcpy(buf + len, piece, len + got < size ? got : size - len);
+    len += got;
+    if (end != NULL) {
+      buf[len < size ? len : size - 1] = '\0';
+      return len;
+    }
   }
-  buf[len] = '\0';
-  return len > 0;
 }
 
 /* ------------------------------------------------------------------ the standard library's code */

@@ -120,10 +120,11 @@ typedef struct hh_elf_query {
 } hh_elf_query;
 /* Fills q[0..n) (sorted by vaddr) in one pass over e's symbols. */
 void hh_elf_functions(const hh_elf *e, hh_elf_query *q, size_t n);
-/* The linkage name of q's function into buf (cut to size - 1 bytes);
- * false when no function covers q's address. Names are read from the file,
- * not touched in its mapping (elf.c's read_at says why). */
-bool hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size);
+/* The length of the linkage name of q's function, 0 when no function
+ * covers q's address; the name goes into buf, cut to size - 1 bytes when
+ * it is longer. Names are read from the file, not touched in its mapping
+ * (elf.c's read_at says why). */
+size_t hh_elf_name(const hh_elf *e, const hh_elf_query *q, char *buf, size_t size);
 /* `pc` lies in a function of the C++ standard library (std::, __gnu_cxx::)
  * compiled into a loaded object: a container's, an allocator's. */
 bool hh_pc_in_std(uintptr_t pc);

@@ -244,6 +244,15 @@ static const char *exported_function(uintptr_t pc) {
  * their own); without a line table addr2line names the nearest symbol below
  * the address, which is checked here. One pass over each object's
  * symbols names all its frames. */
+/* q's function name from e, in the arena (any length), or NULL. */
+static const char *elf_name(hh_symbols *s, const hh_elf *e, const hh_elf_query *q) {
+  char small[512];
+  size_t len = hh_elf_name(e, q, small, sizeof small);
+  if (len == 0 || len < sizeof small) return len ? hh_arena_strndup(&s->arena, small, len) : NULL;
+  char *big = hh_arena_alloc(&s->arena, len + 1);
+  return big != NULL && hh_elf_name(e, q, big, len + 1) == len ? big : NULL;
+}
+
 static void name_from_symbols(hh_symbols *s, size_t m) {
   bool *done = hh_arena_alloc(&s->arena, m + 1);
   hh_elf_query *q = hh_arena_alloc(&s->arena, (m + 1) * sizeof *q);
@@ -270,8 +279,7 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
     }
     for (size_t k = 0; k < nq; k++) {
       hh_pcinfo *pi = &s->info[q[k].at];
-      char buf[4096];
-      const char *name = have ? (hh_elf_name(&e, &q[k], buf, sizeof buf) ? buf : NULL) : exported_function(pi->pc);
+      const char *name = have ? elf_name(s, &e, &q[k]) : exported_function(pi->pc);
       /* a versioned definition of the C library: pthread_create@@GLIBC_2.34 */
       if (name) name = hh_arena_strndup(&s->arena, name, strcspn(name, "@"));
       if (pi->nlines == 0) add_line(s, pi, "", 0, "", 0);
@@ -283,7 +291,7 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
   }
 }
 
-hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, size_t n, bool spawn) {
+static hh_symbols *resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, size_t n, bool spawn) {
   hh_arena a = {NULL};
   hh_symbols *s = hh_arena_alloc(&a, sizeof *s);
   if (s == NULL) return NULL;
@@ -326,6 +334,11 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
   const char *tool = hh_opt.secure || !spawn ? NULL : hh_opt.addr2line;
   char **env = hh_opt.secure || !spawn ? NULL : child_env(s);
   s->deadline = hh_now_ns() + (int64_t)hh_opt.symbolize_ms * 1000000;
+  /* binutils' addr2line finds line tables where hh_elf_has_lines looks;
+   * another tool, or one that may fetch them (debuginfod), is asked always */
+  const char *base = tool ? strrchr(tool, '/') : NULL;
+  const char *debuginfod = getenv("DEBUGINFOD_URLS");
+  bool skip_lineless = base && !strcmp(base + 1, "addr2line") && (debuginfod == NULL || *debuginfod == '\0');
   memset(done, 0, m);
   for (size_t i = 0; tool && env && i < m; i++) {
     /* The runtime's frames only wrap malloc (strdup, operator new): its
@@ -335,7 +348,7 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
     const char *obj = s->info[i].object;
     /* without a line table addr2line only names the symbol below the
      * address, as name_from_symbols does without a process */
-    bool lines = hh_elf_has_lines(obj);
+    bool lines = !skip_lineless || hh_elf_has_lines(obj);
     size_t k2 = 0;
     for (size_t j = i; j < m; j++)
       if (!done[j] && (pcs[j] & 1) && s->info[j].object && !strcmp(s->info[j].object, obj)) {
@@ -360,6 +373,15 @@ hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in,
       if (l->mangled && l->mangled[0] == '_' && l->mangled[1] == 'Z' && nmangled < cap) mangled[nmangled++] = l;
     }
   if (env && mangled) demangle_all(s, mangled, nmangled, env);
+  return s;
+}
+
+/* errno as it was: the misuse report runs inside the program's free(), and
+ * files that do not exist (debug files) are looked for here. */
+hh_symbols *hh_symbols_resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, size_t n, bool spawn) {
+  int saved = errno;
+  hh_symbols *s = resolve(pcs_in, lines_in, n, spawn);
+  errno = saved;
   return s;
 }
 

@@ -522,7 +522,8 @@ def stack_suite():
     # could only name the symbol below the address, which the report reads
     # from the symbol table itself (a 3 MB process for nothing)
     log = os.path.join(work, "addr2line.log")
-    wrapper = os.path.join(work, "addr2line-logged")
+    os.mkdir(os.path.join(work, "logged"))
+    wrapper = os.path.join(work, "logged", "addr2line")  # binutils' name: see symbols.c
     with open(wrapper, "w") as f:
         f.write('#!/bin/sh\necho "$@" >> %s\nexec %s "$@"\n' % (log, shutil.which("addr2line")))
     os.chmod(wrapper, 0o755)
@@ -536,6 +537,49 @@ def stack_suite():
         check("%s: addr2line %s for the program, and the report names its function" %
               (prog, "runs" if runs else "does not run (no line table)"),
               ((prog in ran) == runs) and bool(named), ran[-300:] + str(frames)[:400])
+    # ... and for a library whose line table is in a separate file named by
+    # .gnu_debuglink (objcopy --only-keep-debug), loaded through a link to
+    # it in another directory, whose .debug directory holds the file:
+    # binutils looks there, from the path the library was loaded by
+    d = os.path.join(work, "debuglink")
+    real, linked = os.path.join(d, "real"), os.path.join(d, "linked")
+    os.makedirs(real)
+    os.makedirs(os.path.join(linked, ".debug"))
+    os.symlink(os.path.join(real, "libsplit.so"), os.path.join(linked, "libsplit.so"))
+    with open(os.path.join(d, "split.c"), "w") as f:
+        f.write("#include <stdlib.h>\n#include <string.h>\n"
+                "void *split_leak(void) {\n  void *p = malloc(91);\n  memset(p, 1, 91);\n  return p;\n}\n")
+    with open(os.path.join(d, "main.c"), "w") as f:
+        f.write("void *split_leak(void);\nvoid *keep;\n"
+                "int main(void) {\n  split_leak();\n  return 0;\n}\n")
+    so = os.path.join(real, "libsplit.so")
+    cc = shutil.which("cc")
+    steps = [[cc, "-g", "-O0", "-fPIC", "-shared", os.path.join(d, "split.c"), "-o", so],
+             ["objcopy", "--only-keep-debug", so, os.path.join(linked, ".debug", "libsplit.so.debug")],
+             ["objcopy", "--strip-debug", "--add-gnu-debuglink=" + os.path.join(linked, ".debug", "libsplit.so.debug"), so],
+             [cc, "-O0", os.path.join(d, "main.c"), "-o", os.path.join(d, "main"), "-L" + real, "-lsplit"]]
+    built = all(run(step).returncode == 0 for step in steps)
+    if os.path.exists(log):
+        os.unlink(log)
+    p = tool(os.path.join(d, "main"), env={"HAHALLOC_ADDR2LINE": wrapper, "LD_LIBRARY_PATH": linked})
+    frames = [fr for h, fr in records(p.stderr) if "91 bytes" in h]
+    check("a library with its line table in a .gnu_debuglink file, loaded through a link to it: "
+          "its frame has its file:line", built and bool(frames) and len(frames[0]) > 1 and
+          re.search(r"split_leak \(split\.c:4\)", frames[0][1]) is not None,
+          (open(log).read() if os.path.exists(log) else "no addr2line run") + p.stderr[-600:])
+    # a function name longer than any buffer of the report's (names are
+    # read from the symbol table in pieces): named whole
+    longname = "leaks_" + "x" * 5000
+    with open(os.path.join(d, "long.c"), "w") as f:
+        f.write("#include <stdlib.h>\n#include <string.h>\n"
+                "__attribute__((noinline)) void *%s(void) {\n  void *p = malloc(93);\n  memset(p, 1, 93);\n"
+                "  return p;\n}\nint main(void) {\n  %s();\n  return 0;\n}\n" % (longname, longname))
+    r = run([cc, "-O1", os.path.join(d, "long.c"), "-o", os.path.join(d, "long")])
+    p = tool(os.path.join(d, "long"))
+    frames = [fr for h, fr in records(p.stderr) if "93 bytes" in h]
+    check("a function named by 5,006 characters: its frame shows the whole name",
+          r.returncode == 0 and bool(frames) and len(frames[0]) > 1 and (" %s (" % longname) in frames[0][1],
+          r.stderr + str(frames)[:300])
     p = tool(os.path.join(BIN, "userline_strip"))
     frames = [fr for h, fr in records(p.stderr) if "77 bytes" in h]
     check("a stripped binary: ??? for a function no symbol covers, not the nearest exported one",

@@ -41,6 +41,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import shlex
 import signal
@@ -959,6 +960,10 @@ def readme_summary(data):
             return "%.2fx%s" % (st[0], n)
         return "%.2fx (%.2f-%.2f)%s" % (st[0], st[1], st[2], n)
 
+    def name(c):  # a NAME=PATH column with the commit it was built from
+        rev = re.search(r"a build of commit (\w+)", data.get("column_desc", {}).get(c, ""))
+        return "%s (%s)" % (c, rev.group(1)) if rev else c
+
     parts = ["Last full run: hahalloc commit %s, %s, %d interleaved repetitions on %s cores of a shared "
              "machine (`docs/BENCHMARKS.md` has every table)." % (
                  commit_text(m), m["date"], data.get("reps_mimalloc_bench") or data["reps"], m["nproc"])]
@@ -967,9 +972,9 @@ def readme_summary(data):
             continue
         n = len([w for w in data["workloads"] if group_of(w) == group])
         s = (label % n) + ", geometric mean of the time relative to %s (min-max over repetitions): " % base
-        s += ", ".join("%s %s" % (c, g(group, c, "time")) for c in data["columns"] if c != base)
+        s += ", ".join("%s %s" % (name(c), g(group, c, "time")) for c in data["columns"] if c != base)
         s += "; of the peak RSS: " + ", ".join(
-            "%s %s" % (c, g(group, c, "rss")) for c in data["columns"] if c != base) + "."
+            "%s %s" % (name(c), g(group, c, "rss")) for c in data["columns"] if c != base) + "."
         parts.append(s)
     if MB in G:
         mi = m.get("mimalloc_bench", {})

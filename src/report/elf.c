@@ -175,13 +175,14 @@ static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_
   return debuglink_in(dir, name);
 }
 
-/* Whether section i is named `want` (at most 15 bytes). */
-static bool section_named(const hh_elf *e, size_t i, const char *want) {
+/* Section i's name, if it fits in 16 bytes with its NUL ("" if not). */
+static void section_name(const hh_elf *e, size_t i, char n[16]) {
   const ElfW(Shdr) *strs = &e->shdrs[e->shstrndx];
-  size_t wlen = strlen(want) + 1;
-  char n[16];
-  return e->shdrs[i].sh_name + wlen <= strs->sh_size && strs->sh_offset + strs->sh_size <= e->size &&
-         read_at(e->fd, n, wlen, strs->sh_offset + e->shdrs[i].sh_name) && memcmp(n, want, wlen) == 0;
+  size_t off = e->shdrs[i].sh_name, len = off < strs->sh_size ? strs->sh_size - off : 0;
+  if (len > 16) len = 16;
+  if (strs->sh_offset + strs->sh_size > e->size || len == 0 || !read_at(e->fd, n, len, strs->sh_offset + off) ||
+      memchr(n, '\0', len) == NULL)
+    n[0] = '\0';
 }
 
 bool hh_elf_has_lines(const char *path) {
@@ -194,9 +195,11 @@ bool hh_elf_has_lines(const char *path) {
   }
   bool found = false;
   for (size_t i = 0; !found && i < e.nshdrs; i++) {
-    if (section_named(&e, i, ".debug_line") || section_named(&e, i, ".zdebug_line"))
+    char n[16];
+    section_name(&e, i, n);
+    if (!strcmp(n, ".debug_line") || !strcmp(n, ".zdebug_line"))
       found = true;
-    else if (section_named(&e, i, ".gnu_debuglink"))
+    else if (!strcmp(n, ".gnu_debuglink"))
       found = debuglink_found(&e, path, e.shdrs[i].sh_offset, e.shdrs[i].sh_size);
   }
   char dbg[128];
@@ -239,9 +242,9 @@ static bool is_function(const ElfW(Sym) * s) {
 
 /* Aliases cover the same bytes: the name a user knows wins (strdup over
  * __strdup and __GI___strdup), then an exported one. */
-static int alias_score(const ElfW(Sym) * s, const char *name) {
+static int alias_score(const ElfW(Sym) * s, char first) {
   unsigned bind = ELF64_ST_BIND(s->st_info);
-  return (name[0] != '_') * 4 + (bind != STB_LOCAL) * 2 + (bind == STB_GLOBAL);
+  return (first != '_') * 4 + (bind != STB_LOCAL) * 2 + (bind == STB_GLOBAL);
 }
 
 /* A symbol table is read once, front to back, a window at a time, so that
@@ -277,10 +280,10 @@ void hh_elf_functions(const hh_elf *e, hh_elf_query *q, size_t n) {
         else
           hi = mid;
       }
-      char first = '_';
+      char first = '_'; /* of the name: all the score needs */
       if (lo < n && q[lo].vaddr - s->st_value < s->st_size) read_at(e->fd, &first, 1, stroff + s->st_name);
       for (size_t j = lo; j < n && q[j].vaddr - s->st_value < s->st_size; j++) {
-        int score = alias_score(s, &first);
+        int score = alias_score(s, first);
         if (score > q[j].score) {
           q[j].name_off = s->st_name;
           q[j].score = score;

@@ -244,11 +244,10 @@ static const char *exported_function(uintptr_t pc) {
  * their own); without a line table addr2line names the nearest symbol below
  * the address, which is checked here. One pass over each object's
  * symbols names all its frames. */
-/* q's function name from e, in the arena (any length), or NULL. */
-static const char *elf_name(hh_symbols *s, const hh_elf *e, const hh_elf_query *q) {
-  char small[512];
-  size_t len = hh_elf_name(e, q, small, sizeof small);
-  if (len == 0 || len < sizeof small) return len ? hh_arena_strndup(&s->arena, small, len) : NULL;
+/* q's function name from e, in `small` or, longer, in the arena; or NULL. */
+static const char *elf_name(hh_symbols *s, const hh_elf *e, const hh_elf_query *q, char small[512]) {
+  size_t len = hh_elf_name(e, q, small, 512);
+  if (len < 512) return len ? small : NULL;
   char *big = hh_arena_alloc(&s->arena, len + 1);
   return big != NULL && hh_elf_name(e, q, big, len + 1) == len ? big : NULL;
 }
@@ -279,7 +278,8 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
     }
     for (size_t k = 0; k < nq; k++) {
       hh_pcinfo *pi = &s->info[q[k].at];
-      const char *name = have ? elf_name(s, &e, &q[k]) : exported_function(pi->pc);
+      char small[512];
+      const char *name = have ? elf_name(s, &e, &q[k], small) : exported_function(pi->pc);
       /* a versioned definition of the C library: pthread_create@@GLIBC_2.34 */
       if (name) name = hh_arena_strndup(&s->arena, name, strcspn(name, "@"));
       if (pi->nlines == 0) add_line(s, pi, "", 0, "", 0);

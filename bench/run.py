@@ -20,6 +20,9 @@ them. Columns (--columns, --add-columns):
   glibc, mimalloc, jemalloc, tcmalloc (Debian packages)
   NAME=PATH           LD_PRELOAD=PATH, named NAME: another build of hahalloc
                       (an earlier commit, say) side by side with this one
+  NAME=PATH:VAR=VAL   the same, with VAR=VAL in its environment (as many as
+                      needed): HAHALLOC_SUMMARY=0 gives a build older than
+                      issue 5's policy the silent drop-in of today
 For each workload the columns run interleaved (A B C D E F, then B C D E F A,
 ...), several repetitions; a run's time is its wall time (or, for the
 fixed-duration programs, the relative time they print) and its peak RSS is
@@ -175,13 +178,18 @@ def columns(names, external_only=False):
             else:
                 cols[name] = (None, {}, [TOOL, "--"])
         elif "=" in name:
-            label, path = name.split("=", 1)
+            label, spec = name.split("=", 1)
+            path, *settings = spec.split(":")
             if label in ORDER:
                 sys.exit("column %s: %s is taken by a built-in column" % (name, label))
+            if any("=" not in s for s in settings):
+                sys.exit("column %s: after the path, only VAR=VAL settings (separated by ':')" % name)
+            env = dict(s.split("=", 1) for s in settings)
             if os.path.exists(path):
-                cols[label] = (os.path.abspath(path), {}, [])
+                cols[label] = (os.path.abspath(path), env, [])
                 rev = sh("git -C %s rev-parse --short HEAD 2>/dev/null" % shlex.quote(os.path.dirname(os.path.abspath(path))))
-                extra_desc[label] = "LD_PRELOAD=%s%s" % (os.path.abspath(path), " (a build of commit %s)" % rev if rev else "")
+                extra_desc[label] = "%sLD_PRELOAD=%s%s" % ("".join("%s=%s " % kv for kv in env.items()), os.path.abspath(path),
+                                                         " (a build of commit %s)" % rev if rev else "")
             else:
                 missing.append("%s: %s not found" % (label, path))
         elif name == "glibc":

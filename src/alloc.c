@@ -63,7 +63,7 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   else
     hh_callsite_remember(heap, r, 0);
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(site, size);
-  hh_track_set(&page->track[idx], site, size);
+  hh_rec_set(page, idx, site, size);
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(b, size, page->block_size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
@@ -165,10 +165,10 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   if (HH_LIKELY(!hh_guard)) switch (ref.kind) {
     case HH_REF_SMALL:
       in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
-      if (in_place && ref.page->track != NULL) {
-        uint32_t old_site = ref.page->track[ref.index].site, site = realloc_site(ret, frame);
+      if (in_place) {
+        uint32_t old_site = hh_rec_site(ref.page, ref.index), site = realloc_site(ret, frame);
         if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);
-        hh_track_set(&ref.page->track[ref.index], site, size);
+        hh_rec_set(ref.page, ref.index, site, size);
       }
       break;
     case HH_REF_LARGE: {

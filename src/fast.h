@@ -71,11 +71,11 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
 
 /*
  * The range's record and the statistics, inline. Every range records its
- * requested size (mem_lhihiks lists it) and its call site, which the heap's
- * call-site table gives for a known return address: the site's id while
- * the exit report is on, 0 otherwise. A return address not in the table
- * (first use, a runtime wrapper such as strdup, deeper stacks) leaves
- * through hh_track_new_site.
+ * requested size (mem_lhihiks lists it). A page of full records (the report
+ * is on) also keeps its call site, which the heap's call-site table gives
+ * for a known return address; a return address not in the table (first
+ * use, a runtime wrapper such as strdup, deeper stacks) leaves through
+ * hh_track_new_site. A page of narrow records takes the size alone.
  *
  * `frame == NULL` comes from malloc and hahalloc, which run without a frame
  * and reach every slow path by a tail call: the return address is then
@@ -83,10 +83,15 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * addresses from their own frame (HH_TAIL_ENTRY).
  */
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, void *ret, void *frame) {
+  uintptr_t t = page->track;
+  if ((t & HH_REC_FORM) != 0) {
+    hh_rec_set_narrow(t, idx, size);
+    return hh_stats_alloc(heap, size, page->block_size, b);
+  }
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
-  hh_track_set(&page->track[idx], heap->callsite.id[c], size);
+  hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 

@@ -138,7 +138,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
     return false;
   }
-  size_t requested = page->track != NULL ? page->track[w.index].size : page->block_size;
+  size_t requested = hh_rec_size(page, w.index);
   bool large = w.kind == AT_LARGE;
   *ref = (hh_ref){.kind = large ? HH_REF_LARGE : HH_REF_SMALL,
                   .mapping = hh_mapping_of(page),
@@ -165,9 +165,7 @@ bool hh_block_of(const void *p, hh_block_info *out) {
     *out = (hh_block_info){w.start, w.page->large_rec.size, w.page->block_size, w.page->large_rec.site};
     return true;
   case AT_SMALL: {
-    const hh_track_rec *t = w.page->track != NULL ? &w.page->track[w.index] : NULL;
-    *out =
-        (hh_block_info){w.start, t != NULL ? t->size : w.page->block_size, w.page->block_size, t != NULL ? t->site : 0};
+    *out = (hh_block_info){w.start, hh_rec_size(w.page, w.index), w.page->block_size, hh_rec_site(w.page, w.index)};
     return true;
   }
   default: return false;
@@ -215,7 +213,7 @@ static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
 /* The site of the range `ref` describes, for the profile. */
 static uint32_t site_of(const hh_ref *ref) {
   switch (ref->kind) {
-  case HH_REF_SMALL: return ref->page->track ? ref->page->track[ref->index].site : 0;
+  case HH_REF_SMALL: return hh_rec_site(ref->page, ref->index);
   case HH_REF_LARGE: return ref->page->large_rec.site;
   case HH_REF_OVERSIZE: return ref->oversize->site;
   }

@@ -68,9 +68,10 @@
  *           reported and never followed, and no pointer is ever read from
  *           freed memory. A link that decodes below HH_LINK_LIMIT marks the
  *           range free: a free that finds one is a double free.
- * tracking  Every live range has a record (struct hh_track_rec: requested
- *           size, and call site while the exit report is on) in an array at
- *           the end of its page, out of band of user data.
+ * tracking  Every live range has a record in an array at the end of its
+ *           page, out of band of user data: its requested size, and its
+ *           call site while the report, the profile or the guard is on
+ *           (see hh_rec_set for the record's two forms).
  *
  * Invariants
  * - mapping->heap is written only by the thread that owns or adopts the
@@ -149,7 +150,8 @@ typedef struct hh_page {
                                       last, still in cache, is reused first */
   uint32_t used;         /* see invariants; HH_USED_FULL while on the full list */
   uint8_t *start;        /* first range */
-  hh_track_rec *track;   /* the ranges' records (large: &large_rec) */
+  uintptr_t track;       /* the ranges' records and their form: see hh_rec_set
+                                      (large: &large_rec) */
   uint64_t magic;        /* ceil(2^64 / block_size): see hh_range_index */
   struct hh_page *small; /* every slice of a SMALL page: that page; else
                                       &hh_empty_page, whose magic (0) matches no range */
@@ -176,8 +178,9 @@ typedef struct hh_page {
                                       overwritten (set aside, reported), or 0 */
   _Atomic(uint64_t) thread_free;              /* ranges other threads freed: a stack, see
                                       hh_remote_head; and HH_REMOTE_FULL */
+  hh_track_rec large_rec;                     /* the record of a large range (8-byte aligned: a
+                                      full record's form, see hh_rec_set) */
   uint32_t slice_count;                       /* slices in the span (first slice only) */
-  hh_track_rec large_rec;                     /* the record of a large range */
   uint8_t empty_tick;                         /* a small page found empty by the last decay tick */
   struct hh_page *next, *prev;                /* root queue, full list or span bin */
   void *scan_marks;                           /* the leak scan's marks for this page's ranges: valid
@@ -192,6 +195,84 @@ _Static_assert(offsetof(hh_page, capacity) < 64, "the fast paths' fields share o
 #define HH_USED_FULL 0x80000000u
 static inline uint32_t hh_page_used(const struct hh_page *page) { return page->used & ~HH_USED_FULL; }
 _Static_assert(sizeof(hh_page) == 128, "a slice descriptor is two cache lines");
+_Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits are its form");
+
+/* A block the program asked the report to ignore (hahalloc_ignore) has this
+ * bit in its record's site: it is an anchor of the scan, and is counted as
+ * suppressed. Site ids stay far below it. */
+#define HH_SITE_IGNORED 0x80000000u
+
+/*
+ * A range's record, in one of two forms, told by the low three bits of
+ * page->track (the array's address is 8-byte aligned):
+ * - 0, full: an hh_track_rec, the call site and the requested size. Pages
+ *   made while the report, the profile or the guard is on.
+ * - 2 or 4, narrow: the requested size alone in that many bytes, with the
+ *   top bit kept for HH_SITE_IGNORED: 2 below 32 KiB ranges, else 4
+ *   (hh_rec_width). A silent drop-in keeps no call site, and a 16-byte range
+ *   then costs 18 bytes, not 24. One byte below 128-byte ranges would save
+ *   one more, but the choice between three widths is a branch on the size,
+ *   which random sizes mispredict: 7% on the churn benchmark.
+ * A new range's record replaces the old one whole, the ignore bit included.
+ */
+#define HH_REC_FORM ((uintptr_t)7)
+extern bool hh_narrow_records; /* pages made now take narrow records */
+
+static inline unsigned hh_rec_width(uint32_t block_size) { return block_size < 32768 ? 2 : 4; }
+
+/* Writes a narrow record; `t` is page->track, of a narrow form. */
+static inline void hh_rec_set_narrow(uintptr_t t, size_t idx, size_t size) {
+  uintptr_t form = t & HH_REC_FORM, a = t - form;
+  if (HH_LIKELY(form == 2))
+    ((uint16_t *)a)[idx] = (uint16_t)size;
+  else
+    ((uint32_t *)a)[idx] = (uint32_t)size;
+}
+
+/* Records a new range, or a range realloc kept in place. A narrow record
+ * drops `site`: such pages are made only while no site is captured. */
+static inline void hh_rec_set(hh_page *page, size_t idx, uint32_t site, size_t size) {
+  uintptr_t t = page->track;
+  if ((t & HH_REC_FORM) == 0)
+    hh_track_set((hh_track_rec *)t + idx, site, size);
+  else
+    hh_rec_set_narrow(t, idx, size);
+}
+
+/* The record's raw word: a full record's site, or a narrow record. */
+static inline uint32_t hh_rec_word(uintptr_t t, size_t idx) {
+  uintptr_t form = t & HH_REC_FORM, a = t - form;
+  if (form == 2) return ((const uint16_t *)a)[idx];
+  return ((const uint32_t *)a)[idx];
+}
+
+static inline uint32_t hh_rec_top_bit(uintptr_t t) { return 1u << (8 * (t & HH_REC_FORM) - 1); }
+
+/* The requested size of range `idx`. */
+static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {
+  uintptr_t t = page->track;
+  if (t == 0) return page->block_size;
+  if ((t & HH_REC_FORM) == 0) return ((const hh_track_rec *)t)[idx].size;
+  return hh_rec_word(t, idx) & (hh_rec_top_bit(t) - 1);
+}
+
+/* The call site of range `idx` (0: none kept), with HH_SITE_IGNORED. */
+static inline uint32_t hh_rec_site(const hh_page *page, size_t idx) {
+  uintptr_t t = page->track;
+  if (t == 0) return 0;
+  if ((t & HH_REC_FORM) == 0) return ((const hh_track_rec *)t)[idx].site;
+  return (hh_rec_word(t, idx) & hh_rec_top_bit(t)) ? HH_SITE_IGNORED : 0;
+}
+
+/* Marks range `idx` as one the report ignores (hahalloc_ignore). */
+static inline void hh_rec_ignore(hh_page *page, size_t idx) {
+  uintptr_t t = page->track;
+  if (t == 0) return;
+  if ((t & HH_REC_FORM) == 0)
+    ((hh_track_rec *)t)[idx].site |= HH_SITE_IGNORED;
+  else
+    hh_rec_set_narrow(t, idx, hh_rec_word(t, idx) | hh_rec_top_bit(t));
+}
 
 /* page->thread_free: bit 0 is HH_REMOTE_FULL, set by the owner while the page
  * sits on its full list; the rest is the index of the first range other

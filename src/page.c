@@ -58,8 +58,15 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   /* the top bit set: a cleared link (0) at index 0 never decodes as free */
   page->key = heap_draw(heap) | 1ull << 63;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
-  page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
-  page->track = (hh_track_rec *)(page->start + area - page->reserved * sizeof(hh_track_rec));
+  if (hh_narrow_records) {
+    /* room to align the array down to 8 bytes, which frees the form's bits */
+    unsigned width = hh_rec_width(block_size);
+    page->reserved = (uint32_t)((area - 8) / (block_size + width));
+    page->track = (((uintptr_t)page->start + area - (size_t)page->reserved * width) & ~HH_REC_FORM) | width;
+  } else {
+    page->reserved = (uint32_t)(area / (block_size + sizeof(hh_track_rec)));
+    page->track = (uintptr_t)page->start + area - (size_t)page->reserved * sizeof(hh_track_rec);
+  }
   __atomic_store_n(&page->capacity, 0, __ATOMIC_RELAXED);
   page->used = 0;
   page->free = HH_LINK_END;
@@ -231,7 +238,7 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
                   "free), or by a write past the end of the %u-byte block before it at %p (%u "
                   "bytes requested): its free-list link reads 0x%lx%s",
                   page->block_size, (void *)b, page->block_size, (void *)(b - page->block_size),
-                  page->track[idx - 1].size, (unsigned long)link, link == 0 ? " (cleared)" : "");
+                  hh_rec_size(page, idx - 1), (unsigned long)link, link == 0 ? " (cleared)" : "");
   } else {
     page->damaged = (uint32_t)idx + 1;
     hh_corruption(recovery, b,
@@ -357,7 +364,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   __atomic_store_n(&page->capacity, 1, __ATOMIC_RELAXED);
   page->used = 1;
   page->free = HH_LINK_END;
-  page->track = &page->large_rec;
+  page->track = (uintptr_t)&page->large_rec;
   page->scan_marks = NULL;
   page->large_rec.site = 0;
   page->large_rec.size = (uint32_t)size;

@@ -320,9 +320,11 @@ bool hh_all_zero(const void *p, size_t size) { return hh_all_equal(p, size, 0); 
 
 /* ------------------------------------------------------------ /proc */
 
-long hh_status_kb(const char *field) {
+long hh_status_kb(const char *field) { return hh_proc_kb("/proc/self/status", field); }
+
+long hh_proc_kb(const char *path, const char *field) {
   char buf[8192];
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);

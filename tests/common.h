@@ -112,6 +112,9 @@ static inline uint64_t hh_rand(uint64_t *s) {
 
 /* A field of /proc/self/status in kB ("VmRSS", "VmSize"), -1 if missing. */
 long hh_status_kb(const char *field);
+/* The same from another file of that form: /proc/self/smaps_rollup gives
+ * the exact RSS (status's VmRSS is kept per CPU and may lag by 100s of KiB). */
+long hh_proc_kb(const char *path, const char *field);
 
 #define MiB ((size_t)1 << 20)
 #define KiB ((size_t)1 << 10)

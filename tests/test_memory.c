@@ -393,35 +393,46 @@ static void peak_is_not_inflated_by_large_blocks_freed_before(void **state) {
 
 /* ------------------------------------------------------------ metadata */
 
+static long rss_exact_kb(void) { return hh_proc_kb("/proc/self/smaps_rollup", "Rss"); }
+
+/* The blocks alone, at most `arg` bytes each (as a decimal number).
+ * 24 bytes with a call site kept for each block; the silent drop-in keeps a
+ * 2-byte record (16 + 2 = 18, and the pages' share: mimalloc takes 16).
+ * Issue 12 also counts the 8 MB array of pointers, for 24 MiB in all
+ * (mimalloc 23): that bar is not met yet (see internal.h, hh_rec_set). */
 static int child_metadata(const char *arg) {
-  (void)arg;
   const size_t count = 1000000;
+  double bar = strtod(arg, NULL);
   void **p = pointer_array(count);
   frhehe(hahalloc(16)); /* start-up costs are not the blocks' */
-  long base = rss_kb();
+  long base = rss_exact_kb();
   for (size_t i = 0; i < count; i++) {
     p[i] = hahalloc(16);
     CHILD_CHECK(p[i], "hahalloc(16) #%zu failed", i);
     memset(p[i], 1, 16);
   }
-  long used = rss_kb() - base;
+  long used = rss_exact_kb() - base;
   for (size_t i = 0; i < count; i++) frhehe(p[i]);
-  printf("1,000,000 x 16 bytes (HAHALLOC_SUMMARY=%s): %ld KiB of RSS, %.1f bytes per block\n",
-         getenv("HAHALLOC_SUMMARY") ? getenv("HAHALLOC_SUMMARY") : "default", used, used * 1024.0 / (double)count);
-  CHILD_CHECK(used <= (long)(24 * MiB / KiB), "1,000,000 live 16-byte blocks cost %ld KiB of RSS", used);
+  pointer_array_free(p, count);
+  double per_block = used * 1024.0 / (double)count;
+  printf("1,000,000 x 16 bytes (HAHALLOC_SUMMARY=%s): %ld KiB of RSS, %.2f bytes per block\n",
+         getenv("HAHALLOC_SUMMARY") ? getenv("HAHALLOC_SUMMARY") : "default", used, per_block);
+  CHILD_CHECK(per_block <= bar, "1,000,000 live 16-byte blocks cost %ld KiB of RSS: %.2f bytes each, above %.1f", used,
+              per_block, bar);
   return 0;
 }
 
-static void one_million_live_16_byte_blocks_cost_at_most_24MiB(void **state) {
+/* The drop-in (no call sites): a record of two bytes per block. */
+static void one_million_live_16_byte_blocks_cost_at_most_18_5_bytes_each_without_call_sites(void **state) {
   (void)state;
-  run_fresh("metadata", "", NULL);
+  run_fresh("metadata", "18.5", NULL);
 }
 
 /* with the exit summary (and so allocation tracking) on, as a user gets it */
 static void one_million_live_16_byte_blocks_cost_at_most_24MiB_with_tracking_on(void **state) {
   (void)state;
   static const char *const summary_default[] = {"HAHALLOC_SUMMARY", NULL};
-  run_fresh("metadata", "", summary_default);
+  run_fresh("metadata", "25.1", summary_default); /* 24 MiB */
 }
 
 /* ------------------------------------------------------------ out of memory */
@@ -652,7 +663,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(one_million_live_16_byte_blocks_cost_at_most_24MiB),
+      cmocka_unit_test(one_million_live_16_byte_blocks_cost_at_most_18_5_bytes_each_without_call_sites),
       cmocka_unit_test(one_million_live_16_byte_blocks_cost_at_most_24MiB_with_tracking_on),
       cmocka_unit_test(rss_falls_after_freeing_512MiB_of_1MiB_blocks),
       cmocka_unit_test(rss_falls_after_freeing_512MiB_of_64KiB_blocks),

@@ -710,9 +710,7 @@ HH_EXPORT void hahalloc_ignore(const void *ptr) {
   hh_ref ref;
   if (!hh_lookup(ptr, "hahalloc_ignore", &ref)) return;
   switch (ref.kind) {
-  case HH_REF_SMALL:
-    if (ref.page->track) ref.page->track[ref.index].site |= HH_SITE_IGNORED;
-    break;
+  case HH_REF_SMALL: hh_rec_ignore(ref.page, ref.index); break;
   case HH_REF_LARGE: ref.page->large_rec.site |= HH_SITE_IGNORED; break;
   case HH_REF_OVERSIZE: ref.oversize->site |= HH_SITE_IGNORED; break;
   }

@@ -269,11 +269,6 @@ typedef struct hh_group {
   uint64_t indirect_bytes, indirect_blocks; /* definite: what they lead (memcheck's cliques) */
 } hh_group;
 
-/* A block the program asked the report to ignore (hahalloc_ignore) has this
- * bit in its record's site: it is an anchor of the scan, and is counted as
- * suppressed. Site ids stay far below it. */
-#define HH_SITE_IGNORED 0x80000000u
-
 /* A live block whose guard canary (guard.c) the scan found overwritten:
  * read while the world was stopped, told once it runs again. */
 typedef struct hh_overrun {

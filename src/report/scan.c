@@ -228,7 +228,7 @@ static inline bool lookup(uintptr_t v, hit *x, bool need_size) {
       uintptr_t start = (uintptr_t)pg->start + idx * pg->block_size;
       uint64_t size = 0;
       if (v != start || need_size) {
-        size = pg->track[idx].size;
+        size = hh_rec_size(pg, idx);
         if (v != start && v - start >= size) return false;
       }
       *x = (hit){&mk->m[idx], start, size};
@@ -481,7 +481,7 @@ static void holder_blocks(const holder *h, block_fn fn) {
     }
     for (uint32_t k = 0; k < mk->n; k++)
       if (mk->m[k] != M_FREE)
-        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, pg->track[k].size, &mk->m[k], pg->track[k].site,
+        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, hh_rec_size(pg, k), &mk->m[k], hh_rec_site(pg, k),
            pg->root);
   }
 }

@@ -14,11 +14,13 @@ __attribute__((noinline)) static void leak(size_t n) {
   __asm__ volatile("" : : "r"(p) : "memory");
 }
 
-/* A block reachable only from an ignored one. */
+/* A block reachable only from an ignored one, and an ignored block of a
+ * size whose record takes 4 bytes without call sites (64 takes 2). */
 __attribute__((noinline)) static void ignored_pair(void) {
   void **holder = malloc(64);
   holder[0] = malloc(1000);
   hahalloc_ignore(holder);
+  hahalloc_ignore(malloc(40000));
 }
 
 static void show(const char *when, int r, const struct hahalloc_leaks *l) {
@@ -35,8 +37,10 @@ int main(void) {
   leak(111); /* before the baseline */
   printf("baseline.return %d\n", hahalloc_leak_baseline());
   show("start", hahalloc_leak_check(&l), &l);
-  leak(33);
-  leak(44);
+  leak(33);    /* sizes of both forms of a range's record without call sites: */
+  leak(44);    /* 2 bytes */
+  leak(300);   /* (blocks below 32 KiB) */
+  leak(40000); /* and 4 */
   show("leaked", hahalloc_leak_check(&l), &l);
   hahalloc_leak_baseline();
   show("rebased", hahalloc_leak_check(&l), &l);

@@ -598,18 +598,19 @@ def api_suite():
     check("hahalloc_leak_baseline: 0", v.get("baseline.return") == [0], p.stdout + p.stderr)
     check("hahalloc_leak_check after the baseline: the earlier leak counted, nothing new, returns 0",
           v.get("start.definite") == [111, 1] and v.get("start.new_definite") == [0, 0] and v.get("start.return") == [0], v)
-    check("two leaks since the baseline: new_definite is 77 bytes in 2 blocks, the check returns 2",
-          v.get("leaked.new_definite") == [77, 2] and v.get("leaked.definite") == [188, 3] and
-          v.get("leaked.return") == [2], v)
+    check("four leaks since the baseline: new_definite is 40,377 bytes in 4 blocks, the check returns 4",
+          v.get("leaked.new_definite") == [40377, 4] and v.get("leaked.definite") == [40488, 5] and
+          v.get("leaked.return") == [4], v)
     check("a new baseline: nothing new again", v.get("rebased.new_definite") == [0, 0] and
           v.get("rebased.return") == [0], v)
     check("hahalloc_ignore: the ignored block is suppressed and what it holds is reachable, not lost",
-          v.get("ignored.new_definite") == [0, 0] and v.get("ignored.suppressed", [0])[0] >= 64 and
+          v.get("ignored.new_definite") == [0, 0] and v.get("ignored.suppressed", [0, 0])[0] >= 40064 and
+          v.get("ignored.suppressed", [0, 0])[1] >= 2 and
           v.get("ignored.reachable", [0])[0] >= 1000 and v.get("ignored.return") == [0], v)
     check("hahalloc_leak_check(NULL) returns the count alone", v.get("null.return") == [0], v)
     p = run([os.path.join(BIN, "checks")])
     check("the API prints nothing: the exit report is the program's only report",
-          p.stderr.count("LEAK SUMMARY") == 1 and "188 bytes in 3 blocks are definitely lost" in p.stderr, p.stderr[-600:])
+          p.stderr.count("LEAK SUMMARY") == 1 and "40,488 bytes in 5 blocks are definitely lost" in p.stderr, p.stderr[-600:])
 
 
 # ---------------------------------------------------------------- where memory goes

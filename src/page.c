@@ -315,6 +315,8 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
 }
 
 hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
+  bool adopted = false;
+again:
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) || ++heap->sweep_tick % SWEEP_EVERY == 0)
     hh_heap_sweep(heap, HH_SWEEP_FULL);
   hh_queue *q = &heap->queue[root];
@@ -333,6 +335,16 @@ hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
     }
     if (!page_to_full(heap, page)) continue; /* a remote free raced in: look again */
     page = next;
+  }
+  /* No page of the root has room and no span fits: an exited thread's
+   * memory comes first, and its pages of this root before a new one. Were
+   * its heap adopted inside hh_span_alloc, a new page would be carved beside
+   * them: with one block left in each (a key destructor's, after ours), a
+   * heap that was adopted this way in every destructor round pinned a 64 KiB
+   * slice per thread. */
+  if (map && !adopted && (heap->span_bits & (~0ull << hh_root_slices[root])) == 0) {
+    adopted = true;
+    if (hh_heap_adopt_abandoned(heap) != NULL) goto again;
   }
   page = map ? hh_span_alloc(heap, hh_root_slices[root]) : NULL;
   if (page == NULL) {

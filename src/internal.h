@@ -501,6 +501,10 @@ unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none *
 /* ------------------------------------------------------------------ mapping.c */
 
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices); /* NULL: out of memory */
+/* The non-empty span bins of at least `slices` slices (0: none fits). */
+static inline uint64_t hh_spans_fitting(const hh_heap *heap, uint32_t slices) {
+  return heap->span_bits & (~0ull << slices);
+}
 void hh_span_free(hh_heap *heap, hh_page *page);
 void hh_span_set_kind(hh_page *span, uint8_t kind);
 bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t slices);

@@ -170,13 +170,13 @@ static void mapping_release(hh_heap *heap, hh_mapping *m) {
 
 hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   hh_span_decay(heap);
-  uint64_t fits = heap->span_bits & (~0ull << n);
+  uint64_t fits = hh_spans_fitting(heap, n);
   if (fits == 0) {
     /* Memory of exited threads first, then the OS. */
-    if (hh_heap_adopt_abandoned(heap) == NULL || (heap->span_bits & (~0ull << n)) == 0) {
+    if (hh_heap_adopt_abandoned(heap) == NULL || hh_spans_fitting(heap, n) == 0) {
       if (!mapping_new(heap)) return NULL;
     }
-    fits = heap->span_bits & (~0ull << n);
+    fits = hh_spans_fitting(heap, n);
   }
   /* The smallest span that fits, unless a slightly bigger one (at most twice
    * the size) is still committed: reusing that saves faulting pages in. */

@@ -52,6 +52,9 @@ hh_options hh_opt = {
 bool hh_sites = false;
 bool hh_narrow_records = false; /* until the options say no record needs a site */
 
+/* Pages keep call sites in their records while anything reads them. */
+static void choose_record_form(void) { hh_narrow_records = !hh_opt.report && !hh_opt.profile && !hh_guard; }
+
 static char output_path[4096];    /* log-file made absolute */
 static char xml_path[4096];       /* xml-file made absolute */
 static char addr2line_path[4096]; /* the symboliser, absolute */
@@ -342,7 +345,7 @@ void hh_options_init(void) {
    * stack: call sites are captured once our constructor runs. */
   hh_sites = hh_opt.report && hh_opt.stack_depth > 0 && !in_executable;
   hh_guard = hh_opt.guard ? HH_GUARD_BYTES : 0;
-  hh_narrow_records = !hh_opt.report && !hh_opt.profile && !hh_guard;
+  choose_record_form();
   if (hh_opt.verbose)
     hh_dprintf(2,
                "hahalloc: pid %d: %s, report %s, output %s, format %d, leak check %d, kinds shown %x, "
@@ -365,7 +368,7 @@ void hh_options_atfork_child(void) {
     if (!hh_opt.trace_children) {
       hh_opt.report = 0;
       hh_sites = false;
-      hh_narrow_records = !hh_opt.profile && !hh_guard;
+      choose_record_form();
     }
   }
 }

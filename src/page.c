@@ -342,7 +342,7 @@ again:
    * them: with one block left in each (a key destructor's, after ours), a
    * heap that was adopted this way in every destructor round pinned a 64 KiB
    * slice per thread. */
-  if (map && !adopted && (heap->span_bits & (~0ull << hh_root_slices[root])) == 0) {
+  if (map && !adopted && hh_spans_fitting(heap, hh_root_slices[root]) == 0) {
     adopted = true;
     if (hh_heap_adopt_abandoned(heap) != NULL) goto again;
   }

@@ -126,6 +126,11 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
   unsigned root = hh_root_for_alignment(size + hh_guard, align);
+  /* A packed record keeps less slack than a large alignment can leave on a
+   * small root: such a request takes the first root of full records. */
+  if (hh_packed_made && root < HH_ROOTS && hh_root_size[root] <= HH_PACKED_MAX_BLOCK &&
+      hh_root_size[root] - size > HH_PACKED_SLACK_MAX)
+    root = hh_root_for_alignment(HH_PACKED_MAX_BLOCK + 1, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
   if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
@@ -164,7 +169,8 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
   /* under the guard the block moves: its canary stays where it was written */
   if (HH_LIKELY(!hh_guard)) switch (ref.kind) {
     case HH_REF_SMALL:
-      in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root);
+      in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root) &&
+                 hh_rec_fits(ref.page, size);
       if (in_place) {
         uint32_t old_site = hh_rec_site(ref.page, ref.index), site = realloc_site(ret, frame);
         if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);

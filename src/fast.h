@@ -76,6 +76,8 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * for a known return address; a return address not in the table (first
  * use, a runtime wrapper such as strdup, deeper stacks) leaves through
  * hh_track_new_site. A page of narrow records takes the size alone.
+ * A packed record's slack fits: a request's root is at most 128 bytes
+ * above it (hh_aligned and realloc see to the two exceptions).
  *
  * `frame == NULL` comes from malloc and hahalloc, which run without a frame
  * and reach every slow path by a tail call: the return address is then
@@ -84,14 +86,18 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  */
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, void *ret, void *frame) {
   uintptr_t t = page->track;
-  if ((t & HH_REC_FORM) != 0) {
+  uintptr_t form = t & HH_REC_FORM;
+  if (form > HH_REC_PACKED) {
     hh_rec_set_narrow(t, idx, size);
     return hh_stats_alloc(heap, size, page->block_size, b);
   }
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
-  hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
+  if (form == 0)
+    hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
+  else
+    hh_rec_set_packed(t, idx, heap->callsite.id[c], page->block_size - (uint32_t)size);
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 

@@ -71,7 +71,7 @@
  * tracking  Every live range has a record in an array at the end of its
  *           page, out of band of user data: its requested size, and its
  *           call site while the report, the profile or the guard is on
- *           (see hh_rec_set for the record's two forms).
+ *           (see hh_rec_set for the record's three forms).
  *
  * Invariants
  * - mapping->heap is written only by the thread that owns or adopts the
@@ -203,10 +203,19 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
 #define HH_SITE_IGNORED 0x80000000u
 
 /*
- * A range's record, in one of two forms, told by the low three bits of
+ * A range's record, in one of three forms, told by the low three bits of
  * page->track (the array's address is 8-byte aligned):
  * - 0, full: an hh_track_rec, the call site and the requested size. Pages
- *   made while the report, the profile or the guard is on.
+ *   of more than HH_PACKED_MAX_BLOCK bytes while the report or the profile
+ *   is on, and every page while the guard is.
+ * - 1, packed: one 32-bit word, the requested size's distance below the
+ *   block size in its low 7 bits (the slack), the call site in the next 24,
+ *   HH_SITE_IGNORED on top. Pages of at most HH_PACKED_MAX_BLOCK bytes while
+ *   the report or the profile is on: their roots are at most 128 bytes
+ *   apart, so a request's slack is below 128, and site ids stay below 2^24
+ *   (report/site.c). A 16-byte range costs 20 bytes, not 24. Two requests
+ *   may leave more slack: an aligned one (hh_aligned then takes a larger
+ *   root) and a realloc kept in place (it moves instead): hh_rec_fits.
  * - 2 or 4, narrow: the requested size alone in that many bytes, with the
  *   top bit kept for HH_SITE_IGNORED: 2 below 32 KiB ranges, else 4
  *   (hh_rec_width). A silent drop-in keeps no call site, and a 16-byte range
@@ -216,7 +225,14 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
  * A new range's record replaces the old one whole, the ignore bit included.
  */
 #define HH_REC_FORM ((uintptr_t)7)
+#define HH_REC_PACKED ((uintptr_t)1)
+#define HH_PACKED_MAX_BLOCK 1024u
+#define HH_PACKED_SLACK_BITS 7
+#define HH_PACKED_SLACK_MAX ((1u << HH_PACKED_SLACK_BITS) - 1)
+#define HH_PACKED_SITE_MASK 0xffffffu
 extern bool hh_narrow_records; /* pages made now take narrow records */
+extern bool hh_packed_records; /* pages made now up to HH_PACKED_MAX_BLOCK take packed records */
+extern bool hh_packed_made;    /* packed pages may exist: never cleared */
 
 static inline unsigned hh_rec_width(uint32_t block_size) { return block_size < 32768 ? 2 : 4; }
 
@@ -229,30 +245,47 @@ static inline void hh_rec_set_narrow(uintptr_t t, size_t idx, size_t size) {
     ((uint32_t *)a)[idx] = (uint32_t)size;
 }
 
+/* Writes a packed record; `t` is page->track, of the packed form, and the
+ * slack is at most HH_PACKED_SLACK_MAX (hh_rec_fits). */
+static inline void hh_rec_set_packed(uintptr_t t, size_t idx, uint32_t site, uint32_t slack) {
+  ((uint32_t *)(t - HH_REC_PACKED))[idx] = site << HH_PACKED_SLACK_BITS | slack;
+}
+
+/* Whether a range of the page can record `size` bytes (at most its block). */
+static inline bool hh_rec_fits(const hh_page *page, size_t size) {
+  return (page->track & HH_REC_FORM) != HH_REC_PACKED || page->block_size - size <= HH_PACKED_SLACK_MAX;
+}
+
 /* Records a new range, or a range realloc kept in place. A narrow record
  * drops `site`: such pages are made only while no site is captured. */
 static inline void hh_rec_set(hh_page *page, size_t idx, uint32_t site, size_t size) {
   uintptr_t t = page->track;
-  if ((t & HH_REC_FORM) == 0)
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == 0)
     hh_track_set((hh_track_rec *)t + idx, site, size);
+  else if (form == HH_REC_PACKED)
+    hh_rec_set_packed(t, idx, site, page->block_size - (uint32_t)size);
   else
     hh_rec_set_narrow(t, idx, size);
 }
 
-/* The record's raw word: a full record's site, or a narrow record. */
+/* The record's raw word: a full record's site, or a packed or narrow record. */
 static inline uint32_t hh_rec_word(uintptr_t t, size_t idx) {
   uintptr_t form = t & HH_REC_FORM, a = t - form;
   if (form == 2) return ((const uint16_t *)a)[idx];
   return ((const uint32_t *)a)[idx];
 }
 
+/* A narrow record's ignore bit. */
 static inline uint32_t hh_rec_top_bit(uintptr_t t) { return 1u << (8 * (t & HH_REC_FORM) - 1); }
 
 /* The requested size of range `idx`. */
 static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {
   uintptr_t t = page->track;
   if (t == 0) return page->block_size;
-  if ((t & HH_REC_FORM) == 0) return ((const hh_track_rec *)t)[idx].size;
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == 0) return ((const hh_track_rec *)t)[idx].size;
+  if (form == HH_REC_PACKED) return page->block_size - (hh_rec_word(t, idx) & HH_PACKED_SLACK_MAX);
   return hh_rec_word(t, idx) & (hh_rec_top_bit(t) - 1);
 }
 
@@ -260,16 +293,22 @@ static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {
 static inline uint32_t hh_rec_site(const hh_page *page, size_t idx) {
   uintptr_t t = page->track;
   if (t == 0) return 0;
-  if ((t & HH_REC_FORM) == 0) return ((const hh_track_rec *)t)[idx].site;
-  return (hh_rec_word(t, idx) & hh_rec_top_bit(t)) ? HH_SITE_IGNORED : 0;
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == 0) return ((const hh_track_rec *)t)[idx].site;
+  uint32_t w = hh_rec_word(t, idx);
+  if (form == HH_REC_PACKED) return (w >> HH_PACKED_SLACK_BITS & HH_PACKED_SITE_MASK) | (w & HH_SITE_IGNORED);
+  return (w & hh_rec_top_bit(t)) ? HH_SITE_IGNORED : 0;
 }
 
 /* Marks range `idx` as one the report ignores (hahalloc_ignore). */
 static inline void hh_rec_ignore(hh_page *page, size_t idx) {
   uintptr_t t = page->track;
   if (t == 0) return;
-  if ((t & HH_REC_FORM) == 0)
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == 0)
     ((hh_track_rec *)t)[idx].site |= HH_SITE_IGNORED;
+  else if (form == HH_REC_PACKED)
+    ((uint32_t *)(t - HH_REC_PACKED))[idx] |= HH_SITE_IGNORED;
   else
     hh_rec_set_narrow(t, idx, hh_rec_word(t, idx) | hh_rec_top_bit(t));
 }

@@ -51,9 +51,16 @@ hh_options hh_opt = {
 };
 bool hh_sites = false;
 bool hh_narrow_records = false; /* until the options say no record needs a site */
+bool hh_packed_records = false;
+bool hh_packed_made = false;
 
-/* Pages keep call sites in their records while anything reads them. */
-static void choose_record_form(void) { hh_narrow_records = !hh_opt.report && !hh_opt.profile && !hh_guard; }
+/* Pages keep call sites in their records while anything reads them; the
+ * guard's pages keep full records (its canary widens the slack). */
+static void choose_record_form(void) {
+  hh_narrow_records = !hh_opt.report && !hh_opt.profile && !hh_guard;
+  hh_packed_records = !hh_narrow_records && !hh_guard;
+  if (hh_packed_records) hh_packed_made = true;
+}
 
 static char output_path[4096];    /* log-file made absolute */
 static char xml_path[4096];       /* xml-file made absolute */

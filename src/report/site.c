@@ -44,6 +44,7 @@ typedef struct site_rec {
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
 #define MAX_CHUNKS 4096 /* 16 M sites */
+_Static_assert((uint64_t)MAX_CHUNKS * CHUNK_SIZE <= (uint64_t)HH_PACKED_SITE_MASK + 1, "a packed record holds every site id");
 
 /* Frames -> site: entries are (hash of the frames, site_rec *). Ids -> site:
  * chunks of CHUNK_SIZE pointers. Both are read without a lock. */
@@ -87,9 +88,8 @@ static uint32_t site_intern(const uintptr_t *pcs, int n) {
   _Atomic(site_rec **) *chunk = &site_chunks[next >> CHUNK_BITS];
   site_rec **c = atomic_load_explicit(chunk, memory_order_relaxed);
   if (c == NULL) {
-    c = hh_meta_alloc(CHUNK_SIZE * sizeof *c);
+    c = hh_meta_alloc(CHUNK_SIZE * sizeof *c); /* zeroed: pages are touched as ids fill them */
     if (c == NULL) goto done;
-    memset(c, 0, CHUNK_SIZE * sizeof *c);
     atomic_store_explicit(chunk, c, memory_order_release);
   }
   site_rec *r = hh_meta_alloc(sizeof *r + (size_t)n * sizeof *pcs);
@@ -181,7 +181,9 @@ static tstate *state_get(uintptr_t frame) {
     }
   if (ts) ts->in_use = 1;
   hh_lock_release(&states_lock);
-  if (ts == NULL) {
+  if (ts != NULL) {
+    memset(ts->cache, 0, CACHE_N * esz); /* an exited thread's entries */
+  } else {
     ts = hh_meta_alloc(sizeof *ts + CACHE_N * esz);
     if (ts == NULL) return NULL;
     ts->in_use = 1;
@@ -192,7 +194,6 @@ static tstate *state_get(uintptr_t frame) {
   }
   ts->entry_size = esz;
   ts->max_reads = max_reads;
-  memset(ts->cache, 0, CACHE_N * esz);
   ts->heap = heap;
   ts->tid = heap->tid;
   ts->alo = ts->ahi = 0;

@@ -23,6 +23,22 @@ __attribute__((noinline)) static void ignored_pair(void) {
   hahalloc_ignore(malloc(40000));
 }
 
+/* Requests that leave a block more slack than a packed record keeps
+ * (report on: one 32-bit word with 7 bits of slack): a small block with a
+ * large alignment, and a realloc that shrinks a block by more than 127
+ * bytes. Their sizes must come back exact: 8 + 24 + 600 bytes. */
+__attribute__((noinline)) static void odd_sizes(void) {
+  void *p = NULL;
+  if (posix_memalign(&p, 512, 8) != 0) abort();
+  __asm__ volatile("" : : "r"(p) : "memory");
+  p = aligned_alloc(1024, 24);
+  __asm__ volatile("" : : "r"(p) : "memory");
+  p = malloc(1000);
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  p = realloc(p, 600);
+  __asm__ volatile("" : : "r"(p) : "memory");
+}
+
 static void show(const char *when, int r, const struct hahalloc_leaks *l) {
   printf("%s.return %d\n", when, r);
   printf("%s.definite %zu %zu\n", when, l->definite.bytes, l->definite.blocks);
@@ -37,15 +53,18 @@ int main(void) {
   leak(111); /* before the baseline */
   printf("baseline.return %d\n", hahalloc_leak_baseline());
   show("start", hahalloc_leak_check(&l), &l);
-  leak(33);    /* sizes of both forms of a range's record without call sites: */
+  leak(33);    /* sizes of both narrow forms of a range's record (no call sites): */
   leak(44);    /* 2 bytes */
-  leak(300);   /* (blocks below 32 KiB) */
+  leak(300);   /* (blocks below 32 KiB; packed with the report on) */
   leak(40000); /* and 4 */
   show("leaked", hahalloc_leak_check(&l), &l);
   hahalloc_leak_baseline();
   show("rebased", hahalloc_leak_check(&l), &l);
   ignored_pair();
   show("ignored", hahalloc_leak_check(&l), &l);
+  hahalloc_leak_baseline();
+  odd_sizes();
+  show("odd", hahalloc_leak_check(&l), &l);
   printf("null.return %d\n", hahalloc_leak_check(NULL));
   return 0;
 }

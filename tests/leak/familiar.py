@@ -589,12 +589,18 @@ def stack_suite():
 
 # ---------------------------------------------------------------- the leak-check API
 
-def api_suite():
-    p = run([os.path.join(BIN, "checks")], env={"HAHALLOC_SUMMARY": "0"})
+def api_values(p):
     v = {}
     for line in p.stdout.splitlines():
         k, *rest = line.split()
         v[k] = [int(x) for x in rest]
+    return v
+
+
+def api_suite():
+    # silent: narrow records (the size alone)
+    p = run([os.path.join(BIN, "checks")], env={"HAHALLOC_SUMMARY": "0"})
+    v = api_values(p)
     check("hahalloc_leak_baseline: 0", v.get("baseline.return") == [0], p.stdout + p.stderr)
     check("hahalloc_leak_check after the baseline: the earlier leak counted, nothing new, returns 0",
           v.get("start.definite") == [111, 1] and v.get("start.new_definite") == [0, 0] and v.get("start.return") == [0], v)
@@ -607,10 +613,25 @@ def api_suite():
           v.get("ignored.new_definite") == [0, 0] and v.get("ignored.suppressed", [0, 0])[0] >= 40064 and
           v.get("ignored.suppressed", [0, 0])[1] >= 2 and
           v.get("ignored.reachable", [0])[0] >= 1000 and v.get("ignored.return") == [0], v)
-    check("hahalloc_leak_check(NULL) returns the count alone", v.get("null.return") == [0], v)
+    check("a 512- and a 1024-aligned block of 8 and 24 bytes, and 1000 bytes realloc'd to 600: exactly 632 bytes "
+          "in 3 blocks", v.get("odd.new_definite") == [632, 3] and v.get("odd.return") == [3], v)
+    check("hahalloc_leak_check(NULL) returns the count alone (the 3 odd blocks)", v.get("null.return") == [3], v)
     p = run([os.path.join(BIN, "checks")])
     check("the API prints nothing: the exit report is the program's only report",
-          p.stderr.count("LEAK SUMMARY") == 1 and "40,488 bytes in 5 blocks are definitely lost" in p.stderr, p.stderr[-600:])
+          p.stderr.count("LEAK SUMMARY") == 1 and "40,488 bytes in 5 blocks are definitely lost" in p.stderr,
+          p.stderr[-600:])
+    check("the exit report lists the aligned and the realloc'd blocks at their exact sizes (8, 24, 600 bytes)",
+          all(re.search(r"== %s bytes in 1 blocks are definitely lost" % n, p.stderr) for n in ("8", "24", "600")) and
+          "definitely lost: 41,120 bytes in 8 blocks" in p.stderr, p.stderr[-1500:])
+    # the report on: packed records (site and slack in one word) up to 1 KiB blocks
+    w = api_values(p)
+    keys = ("start.definite", "leaked.new_definite", "leaked.definite", "ignored.new_definite", "odd.new_definite",
+            "odd.return")
+    check("with the report on, the API counts the same sizes as without: " + ", ".join(keys),
+          all(k in v and w.get(k) == v.get(k) for k in keys), (v, w))
+    check("with the report on, hahalloc_ignore (a 64- and a 40,000-byte block): suppressed, and what it holds "
+          "reachable", w.get("ignored.suppressed", [0, 0])[0] >= 40064 and w.get("ignored.suppressed", [0, 0])[1] >= 2 and
+          w.get("ignored.reachable", [0])[0] >= 1000, w)
 
 
 # ---------------------------------------------------------------- where memory goes

@@ -647,11 +647,24 @@ typedef struct tcb_call {
   uintptr_t tcb;
 } tcb_call;
 
+/* Reads only the resident pages of the top 64 KiB: a cached stack's other
+ * pages were given back (glibc purges them), and reading one would make it
+ * resident again, 200 KiB for a program that ran a few threads. The control
+ * block lies in a page the thread used. */
+#define TCB_SPAN 65536
 static void find_tcb_cb(void *arg) {
   tcb_call *c = arg;
   const mapline *l = c->l;
-  uintptr_t lo = l->end - 65536 > l->start ? l->end - 65536 : l->start;
+  uintptr_t lo = l->end - TCB_SPAN > l->start ? l->end - TCB_SPAN : l->start;
+  lo &= ~(uintptr_t)4095;
+  unsigned char vec[TCB_SPAN / 4096];
+  size_t pages = (l->end - lo + 4095) / 4096;
+  bool known = mincore((void *)lo, pages * 4096, vec) == 0;
   for (uintptr_t p = (l->end - 64) & ~(uintptr_t)63; p >= lo && p + 24 <= l->end; p -= 64) {
+    if (known && !(vec[(p - lo) / 4096] & 1)) {
+      p &= ~(uintptr_t)4095; /* the page's last line is next */
+      continue;
+    }
     const uintptr_t *w = (const uintptr_t *)p;
     if (w[0] == p && w[2] == p) {
       c->tcb = p;

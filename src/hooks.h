@@ -26,6 +26,10 @@ void hh_profile_atfork_child(void);
 /* Under an error's first line (error.c): the stack of the call that met
  * it, and where the block holding `block` (may be NULL) was allocated. */
 void hh_misuse_stacks(const void *block);
+/* Writes an error message where the user sees it (report/dest.c): with the
+ * report on, the program's stderr as it was at start-up; else fd 2. Never
+ * raises SIGPIPE, never changes errno, never blocks for ever. */
+void hh_message_write(const char *buf, size_t n);
 /* Misuses and heap corruption reported so far (error.c, and the guard's
  * check at exit): --error-exitcode counts them, as valgrind counts its
  * errors, besides the leaks of the kinds that are errors. */

@@ -651,6 +651,9 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) __attribu
  * `block` (may be NULL) was allocated, and aborts unless
  * HAHALLOC_ON_ERROR=continue, where `recovery` says what is done. */
 void hh_corruption(const char *recovery, const void *block, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One line (or more) of an error message, through hh_message_write: at
+ * most 1 KiB, cut short beyond. */
+void hh_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ------------------------------------------------------------------ stats.c */
 

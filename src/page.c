@@ -270,8 +270,7 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     bool is_free = damaged_is_free(page, bad);
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
-    hh_dprintf(2,
-               "hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
+    hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
                "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
                is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
                (void *)hh_range_at(page, bad), (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);

@@ -39,6 +39,7 @@
 
 #include "clock.h"
 #include "format.h"
+#include "hooks.h"
 #include "options.h"
 #include "report.h"
 
@@ -193,6 +194,16 @@ bool hh_dest_lock(hh_dest_t d) {
 
 void hh_dest_unlock(hh_dest_t d) {
   if (d.fd >= 0) flock(d.fd, LOCK_UN);
+}
+
+/* The allocator's error messages. With the report on they go where its
+ * report goes when that is a stream: the program's stderr as it was at
+ * start-up, so that a program that closed fd 2 still shows them and one
+ * that reused fd 2 for a file of its own never gets them written into it.
+ * Without the report, fd 2, as glibc's own malloc messages. */
+void hh_message_write(const char *buf, size_t n) {
+  hh_dest_t d = private_fd >= 0 ? hh_dest_open_stream() : (hh_dest_t){2, false};
+  hh_dest_write(d, buf, n);
 }
 
 void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {

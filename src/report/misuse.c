@@ -65,7 +65,7 @@ static void write_stacks(const hh_block_info *b, bool call) {
   unsigned nth = atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
   if (nth >= NAMED) {
     if (nth == NAMED)
-      hh_dprintf(2, "hahalloc:  (more than %d errors: the next ones are shown without stacks)\n", NAMED);
+      hh_say("hahalloc:  (more than %d errors: the next ones are shown without stacks)\n", NAMED);
     return;
   }
   inside = 1;
@@ -102,7 +102,7 @@ static void write_stacks(const hh_block_info *b, bool call) {
                     b->size, (const void *)b->start);
     }
   }
-  hh_dest_write((hh_dest_t){2, false}, o.buf, o.len);
+  hh_message_write(o.buf, o.len);
   hh_out_close(&o);
   if (sym != NULL) hh_symbols_free(sym);
   if (frames != NULL) hh_report_unmap(frames, HH_MAX_SHOWN * sizeof *frames);
@@ -117,10 +117,9 @@ void hh_misuse_stacks(const void *block) {
 
 void hh_misuse_overrun_at_exit(const hh_overrun *r) {
   atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed);
-  hh_dprintf(2,
-             "hahalloc: error: heap corruption: a write past the end of the %llu-byte block at %p, "
-             "still in use at exit: byte %u past its end reads 0x%02x\n",
-             (unsigned long long)r->size, (void *)r->start, r->at, r->value);
+  hh_say("hahalloc: error: heap corruption: a write past the end of the %llu-byte block at %p, "
+         "still in use at exit: byte %u past its end reads 0x%02x\n",
+         (unsigned long long)r->size, (void *)r->start, r->at, r->value);
   hh_block_info b = {(const uint8_t *)r->start, (size_t)r->size, 0, r->site};
   write_stacks(&b, false);
 }

@@ -50,6 +50,28 @@ static int reuse_fd2(const char *path) {
   return 0;
 }
 
+/* fd 2 closed and reused for a data file, then a double free (run with
+ * HAHALLOC_ON_ERROR=continue): the error must not land in the file. */
+static int reuse_fd2_double_free(const char *path) {
+  close(2);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd != 2) return 3;
+  if (write(2, "data\n", 5) != 5) return 4;
+  char *volatile p = malloc(48);
+  free(p);
+  free(p);
+  return 0;
+}
+
+/* A double free with stderr a pipe nobody reads (HAHALLOC_ON_ERROR=continue):
+ * the error message must not raise SIGPIPE in the program. */
+static int double_free(void) {
+  char *volatile p = malloc(48);
+  free(p);
+  free(p);
+  return 0;
+}
+
 static int leak(void) {
   leak_one(100);
   puts("ok");
@@ -192,6 +214,8 @@ int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
+  if (!strcmp(w, "reuse_fd2_double_free") && argc > 2) return reuse_fd2_double_free(argv[2]);
+  if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();

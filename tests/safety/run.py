@@ -100,6 +100,12 @@ check("fd 2 reused for a data file: the file holds only the program's data",
       p.returncode == 0 and open(data).read() == "data\n", open(data).read()[:300])
 check("fd 2 reused for a data file: the report goes to the stderr the program started with",
       "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+data2 = os.path.join(work, "data2.txt")
+p = run([TOOL, "--", PROGS, "reuse_fd2_double_free", data2], env={"HAHALLOC_ON_ERROR": "continue"})
+check("fd 2 reused for a data file, then a double free: the error is not written into the file",
+      p.returncode == 0 and open(data2).read() == "data\n", (p.returncode, open(data2).read()[:300]))
+check("fd 2 reused for a data file, then a double free: the error goes to the stderr the program started with",
+      "double free" in p.stderr and "definitely lost" in p.stderr, p.stderr[-600:])
 fifo = os.path.join(work, "fifo")
 os.mkfifo(fifo)
 p = run([TOOL, "--log-file=" + fifo, "--", PROGS, "leak"], timeout=30)
@@ -124,6 +130,10 @@ def closed_pipe_run(argv, env):
 
 st = closed_pipe_run([PROGS, "leak"], {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "1"})
 check("stderr a pipe nobody reads any more: no SIGPIPE, the exit status is the program's", st == 0, st)
+for how, env in (("bare LD_PRELOAD", {"LD_PRELOAD": LIB}), ("report on", {"LD_PRELOAD": LIB, "HAHALLOC_SUMMARY": "1"})):
+    st = closed_pipe_run([PROGS, "double_free"], dict(env, HAHALLOC_ON_ERROR="continue"))
+    check(f"{how}: a double free's error to a pipe nobody reads (HAHALLOC_ON_ERROR=continue): no SIGPIPE, "
+          "the program goes on", st == 0, st)
 p = run([TOOL, "--", PROGS, "sigchld_exits"])
 check("a SIGCHLD handler that exits never sees the symboliser: status 0", p.returncode == 0, p.returncode)
 check("a SIGCHLD handler that exits: the report still names file:line",

@@ -224,10 +224,9 @@ HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) { return p
 static void *next_new(const char *symbol, size_t size, size_t align, bool aligned, const void *tag) {
   void *fn = dlsym(RTLD_NEXT, symbol);
   if (fn == NULL) {
-    hh_dprintf(2,
-               "hahalloc: operator new: out of memory for %zu bytes, and no C++ runtime to throw "
-               "std::bad_alloc\n",
-               size);
+    hh_say("hahalloc: operator new: out of memory for %zu bytes, and no C++ runtime to throw "
+           "std::bad_alloc\n",
+           size);
     abort();
   }
   if (aligned && tag) return ((void *(*)(size_t, size_t, const void *))fn)(size, align, tag);

@@ -50,6 +50,12 @@ static int private_fd = -1; /* duplicate of the stream the report goes to */
 static int private_of = -1; /* which: 1 or 2 */
 static dev_t private_dev;
 static ino_t private_ino;
+/* The messages' stream (hh_message_write), with the report on: stderr as at
+ * start-up, through private_fd when that is a copy of it, else fd 2 while it
+ * still names that file; err_known false: none (fd 2 was closed). */
+static bool messages_checked, err_known;
+static dev_t err_dev;
+static ino_t err_ino;
 
 static bool same_file(int fd, dev_t dev, ino_t ino) {
   struct stat st;
@@ -80,6 +86,12 @@ void hh_dest_init(void) {
     private_of = which;
     private_dev = st.st_dev;
     private_ino = st.st_ino;
+  }
+  messages_checked = true;
+  if (fstat(2, &st) == 0) {
+    err_known = true;
+    err_dev = st.st_dev;
+    err_ino = st.st_ino;
   }
   errno = saved;
 }
@@ -196,14 +208,25 @@ void hh_dest_unlock(hh_dest_t d) {
   if (d.fd >= 0) flock(d.fd, LOCK_UN);
 }
 
-/* The allocator's error messages. With the report on they go where its
- * report goes when that is a stream: the program's stderr as it was at
- * start-up, so that a program that closed fd 2 still shows them and one
- * that reused fd 2 for a file of its own never gets them written into it.
- * Without the report, fd 2, as glibc's own malloc messages. */
+/* The allocator's error messages. With the report on they go to the
+ * program's stderr as it was at start-up (even when the report goes to
+ * stdout or a file), so that a program that closed fd 2 still shows them
+ * and one that put a file of its own on fd 2 never gets them written into
+ * it: rather than there, nowhere (an abort still ends the program). Without
+ * the report, fd 2, as glibc's own malloc messages. */
 void hh_message_write(const char *buf, size_t n) {
-  hh_dest_t d = private_fd >= 0 ? hh_dest_open_stream() : (hh_dest_t){2, false};
+  int saved = errno;
+  hh_dest_t d = {2, false};
+  if (messages_checked) {
+    if (!err_known)
+      d.fd = -1;
+    else if (private_of == 2 && same_file(private_fd, err_dev, err_ino))
+      d.fd = private_fd;
+    else if (!same_file(2, err_dev, err_ino))
+      d.fd = -1;
+  }
   hh_dest_write(d, buf, n);
+  errno = saved;
 }
 
 void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {

@@ -279,14 +279,21 @@ int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t
   for (;;) {
     pcs[n++] = ip;
     const rule *r = rule_find(ip);
-    if (r == NULL && n == 1 && depth == 1 && !busy && !pc_is_wrapper(ip)) {
+    if (r == NULL && n == 1 && depth == 1 && !busy) {
       /* The call site alone, outside the runtime: nothing to walk, so no
        * call frame information to read (libgcc's walk reads that of every
        * frame up to main, and the pages it touches in libc stay resident).
-       * The rule says only that: at depth 1 the walk stops at this frame. */
-      rule end = {.base = BASE_END, .wrapper = 0};
-      rule_add(ip, &end);
-      break;
+       * The rule says only that: at depth 1 the walk stops at this frame.
+       * Busy meanwhile, as learning is: a signal handler's malloc on this
+       * thread must not wait for the locks taken here. */
+      busy = 1;
+      bool wrapper = pc_is_wrapper(ip);
+      if (!wrapper) {
+        rule end = {.base = BASE_END, .wrapper = 0};
+        rule_add(ip, &end);
+      }
+      busy = 0;
+      if (!wrapper) break;
     }
     if (r == NULL && !learned && !busy) {
       busy = 1;

@@ -7,6 +7,7 @@
  *   progs SCENARIO [ARGS]
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -70,6 +71,17 @@ static int double_free(void) {
   free(p);
   free(p);
   return 0;
+}
+
+/* Every descriptor above 2 closed (as before an exec), then a double free
+ * (HAHALLOC_ON_ERROR=continue): errno is what the program left in it. */
+static int errno_after_error(void) {
+  for (int fd = 3; fd < 1024; fd++) close(fd);
+  char *volatile p = malloc(48);
+  free(p);
+  errno = 0;
+  free(p);
+  return errno == 0 ? 0 : 5;
 }
 
 static int leak(void) {
@@ -216,6 +228,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
   if (!strcmp(w, "reuse_fd2_double_free") && argc > 2) return reuse_fd2_double_free(argv[2]);
   if (!strcmp(w, "double_free")) return double_free();
+  if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();

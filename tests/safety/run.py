@@ -106,6 +106,18 @@ check("fd 2 reused for a data file, then a double free: the error is not written
       p.returncode == 0 and open(data2).read() == "data\n", (p.returncode, open(data2).read()[:300]))
 check("fd 2 reused for a data file, then a double free: the error goes to the stderr the program started with",
       "double free" in p.stderr and "definitely lost" in p.stderr, p.stderr[-600:])
+data3 = os.path.join(work, "data3.txt")
+p = run(["sh", "-c", 'exec "$0" "$@" 2>&-', TOOL, "--", PROGS, "reuse_fd2_double_free", data3],
+        env={"HAHALLOC_ON_ERROR": "continue"})
+check("stderr closed from the start, fd 2 then a data file, then a double free: nothing written into the file",
+      p.returncode == 0 and open(data3).read() == "data\n", (p.returncode, open(data3).read()[:300]))
+p = run([TOOL, "--log-file=stdout", "--", PROGS, "double_free"], env={"HAHALLOC_ON_ERROR": "continue"})
+check("the report on stdout (--log-file=stdout): a double free's error still goes to stderr, not into stdout",
+      p.returncode == 0 and "double free" in p.stderr and "double free" not in p.stdout and "LEAK SUMMARY" in p.stdout,
+      (p.returncode, p.stdout[-300:], p.stderr[-300:]))
+p = run([TOOL, "--", PROGS, "errno_after_error"], env={"HAHALLOC_ON_ERROR": "continue"})
+check("the report's stderr copy closed by the program, then a double free: errno unchanged (status 0, not 5)",
+      p.returncode == 0 and "double free" in p.stderr, (p.returncode, p.stderr[-300:]))
 fifo = os.path.join(work, "fifo")
 os.mkfifo(fifo)
 p = run([TOOL, "--log-file=" + fifo, "--", PROGS, "leak"], timeout=30)

@@ -58,9 +58,9 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   /* the top bit set: a cleared link (0) at index 0 never decodes as free */
   page->key = heap_draw(heap) | 1ull << 63;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
-  uintptr_t form = hh_narrow_records                                           ? hh_rec_width(block_size)
+  uintptr_t form = hh_narrow_records                                        ? hh_rec_width(block_size)
                    : hh_packed_records && block_size <= HH_PACKED_MAX_BLOCK ? HH_REC_PACKED
-                                                                             : 0;
+                                                                            : 0;
   if (form != 0) {
     /* room to align the array down to 8 bytes, which frees the form's bits */
     unsigned width = form == HH_REC_PACKED ? 4 : (unsigned)form;
@@ -271,9 +271,9 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
     hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
-               "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
-               is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
-               (void *)hh_range_at(page, bad), (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
+           "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
+           is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
+           (void *)hh_range_at(page, bad), (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
   }
 }
 

@@ -64,8 +64,7 @@ static void write_stacks(const hh_block_info *b, bool call) {
   if (inside || hh_world_is_stopped()) return; /* a stopped thread may hold the loader's lock */
   unsigned nth = atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
   if (nth >= NAMED) {
-    if (nth == NAMED)
-      hh_say("hahalloc:  (more than %d errors: the next ones are shown without stacks)\n", NAMED);
+    if (nth == NAMED) hh_say("hahalloc:  (more than %d errors: the next ones are shown without stacks)\n", NAMED);
     return;
   }
   inside = 1;

@@ -7,7 +7,6 @@
  */
 #include <stdarg.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "format.h"
 #include "hooks.h"
@@ -17,41 +16,31 @@
 _Atomic(uint64_t) hh_misuse_errors;
 
 /* A message is put together in memory, then written at once (a message
- * written piece by piece could interleave with another thread's). */
+ * written piece by piece could interleave with another thread's); at most
+ * SAY_MAX bytes, cut short beyond (still ending a line). */
 #define SAY_MAX 1024
 
-typedef struct say_buf {
-  char b[SAY_MAX];
-  size_t len;
-} say_buf;
-
-static void to_say(void *ctx, const char *s, size_t n) {
-  say_buf *o = ctx;
-  size_t room = SAY_MAX - o->len;
-  if (n > room) n = room;
-  memcpy(o->b + o->len, s, n);
-  o->len += n;
-}
-
-static void say_add(say_buf *o, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  hh_vformat(to_say, o, fmt, ap);
-  va_end(ap);
-}
-
-static void say_flush(say_buf *o) {
-  if (o->len == SAY_MAX) o->b[SAY_MAX - 1] = '\n'; /* cut short: still a line */
-  hh_message_write(o->b, o->len);
+static void say_write(char *b, size_t len) {
+  if (len == SAY_MAX - 1) b[len - 1] = '\n';
+  hh_message_write(b, len);
 }
 
 void hh_say(const char *fmt, ...) {
-  say_buf o = {.len = 0};
+  char b[SAY_MAX];
   va_list ap;
   va_start(ap, fmt);
-  hh_vformat(to_say, &o, fmt, ap);
+  size_t len = hh_vsnformat(b, sizeof b, fmt, ap);
   va_end(ap);
-  say_flush(&o);
+  say_write(b, len);
+}
+
+/* "hahalloc: error: <head><the caller's format>\n" */
+static void say_error(const char *head, const char *fmt, va_list ap) {
+  char b[SAY_MAX];
+  size_t len = hh_snformat(b, sizeof b, "hahalloc: error: %s", head);
+  len += hh_vsnformat(b + len, sizeof b - len, fmt, ap);
+  len += hh_snformat(b + len, sizeof b - len, "\n");
+  say_write(b, len);
 }
 
 static void error_end(const char *recovery) {
@@ -65,27 +54,21 @@ static void error_end(const char *recovery) {
 }
 
 void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
-  say_buf o = {.len = 0};
-  say_add(&o, "hahalloc: error: %s(%p): ", call, ptr);
+  char head[160];
+  hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
   va_list ap;
   va_start(ap, fmt);
-  hh_vformat(to_say, &o, fmt, ap);
+  say_error(head, fmt, ap);
   va_end(ap);
-  say_add(&o, "\n");
-  say_flush(&o);
   hh_misuse_stacks(ptr);
   error_end("the call is ignored");
 }
 
 void hh_corruption(const char *recovery, const void *block, const char *fmt, ...) {
-  say_buf o = {.len = 0};
-  say_add(&o, "hahalloc: error: heap corruption: ");
   va_list ap;
   va_start(ap, fmt);
-  hh_vformat(to_say, &o, fmt, ap);
+  say_error("heap corruption: ", fmt, ap);
   va_end(ap);
-  say_add(&o, "\n");
-  say_flush(&o);
   hh_misuse_stacks(block);
   error_end(recovery);
 }

@@ -142,15 +142,20 @@ static void to_str(void *ctx, const char *s, size_t n) {
   o->len += n;
 }
 
-size_t hh_snformat(char *buf, size_t size, const char *fmt, ...) {
+size_t hh_vsnformat(char *buf, size_t size, const char *fmt, va_list ap) {
   if (size == 0) return 0;
   str_sink o = {buf, size, 0};
-  va_list ap;
-  va_start(ap, fmt);
   hh_vformat(to_str, &o, fmt, ap);
-  va_end(ap);
   buf[o.len] = '\0';
   return o.len;
+}
+
+size_t hh_snformat(char *buf, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  size_t n = hh_vsnformat(buf, size, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 /* ------------------------------------------------------------------ to a descriptor */

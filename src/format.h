@@ -23,6 +23,7 @@ void hh_vformat(hh_sink sink, void *ctx, const char *fmt, va_list ap);
 /* Into buf (always NUL-terminated, cut short to fit); returns the length
  * written. */
 size_t hh_snformat(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t hh_vsnformat(char *buf, size_t size, const char *fmt, va_list ap);
 /* To a file descriptor, in writes of up to 512 bytes. */
 void hh_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hh_vdprintf(int fd, const char *fmt, va_list ap);

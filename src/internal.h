@@ -216,16 +216,20 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
  *   (report/site.c). A 16-byte range costs 20 bytes, not 24. Two requests
  *   may leave more slack: an aligned one (hh_aligned then takes a larger
  *   root) and a realloc kept in place (it moves instead): hh_rec_fits.
- * - 2 or 4, narrow: the requested size alone in that many bytes, with the
- *   top bit kept for HH_SITE_IGNORED: 2 below 32 KiB ranges, else 4
- *   (hh_rec_width). A silent drop-in keeps no call site, and a 16-byte range
- *   then costs 18 bytes, not 24. One byte below 128-byte ranges would save
- *   one more, but the choice between three widths is a branch on the size,
- *   which random sizes mispredict: 7% on the churn benchmark.
+ * - 2, 3 or 4, narrow: the requested size alone in one, two or four bytes,
+ *   with the top bit kept for HH_SITE_IGNORED: one below 128-byte ranges,
+ *   two below 32 KiB, else four (hh_rec_narrow_form). A silent drop-in
+ *   keeps no call site, and a 16-byte range then costs 17 bytes, not 24.
+ *   The one- and two-byte forms share one store sequence without a branch
+ *   (hh_rec_set_narrow): random sizes would mispredict a choice between
+ *   them (7% on the churn benchmark).
  * A new range's record replaces the old one whole, the ignore bit included.
  */
 #define HH_REC_FORM ((uintptr_t)7)
 #define HH_REC_PACKED ((uintptr_t)1)
+#define HH_REC_NARROW8 ((uintptr_t)2)
+#define HH_REC_NARROW16 ((uintptr_t)3)
+#define HH_REC_NARROW32 ((uintptr_t)4)
 #define HH_PACKED_MAX_BLOCK 1024u
 #define HH_PACKED_SLACK_BITS 7
 #define HH_PACKED_SLACK_MAX ((1u << HH_PACKED_SLACK_BITS) - 1)
@@ -234,15 +238,33 @@ extern bool hh_narrow_records; /* pages made now take narrow records */
 extern bool hh_packed_records; /* pages made now up to HH_PACKED_MAX_BLOCK take packed records */
 extern bool hh_packed_made;    /* packed pages may exist: never cleared */
 
-static inline unsigned hh_rec_width(uint32_t block_size) { return block_size < 32768 ? 2 : 4; }
+/* The narrow form of a page of `block_size` ranges: its sizes (at most the
+ * block size) fit below the top bit. */
+static inline uintptr_t hh_rec_narrow_form(uint32_t block_size) {
+  return block_size < 128 ? HH_REC_NARROW8 : block_size < 32768 ? HH_REC_NARROW16 : HH_REC_NARROW32;
+}
 
-/* Writes a narrow record; `t` is page->track, of a narrow form. */
+/* Bytes per record of a form other than full. */
+static inline unsigned hh_rec_form_width(uintptr_t form) {
+  return form == HH_REC_PACKED || form == HH_REC_NARROW32 ? 4 : (unsigned)form - 1;
+}
+
+/* Writes a narrow record; `t` is page->track, of a narrow form. The one-
+ * and two-byte forms differ in the low bit of their form, s: the record is
+ * at a + (idx << s), and its high byte at that address + s. A one-byte
+ * record's high byte (0: its sizes are below 128) goes to the record
+ * itself first, then its low byte over it, so no neighbour is written. */
 static inline void hh_rec_set_narrow(uintptr_t t, size_t idx, size_t size) {
+  _Static_assert((HH_REC_NARROW8 & 1) == 0 && (HH_REC_NARROW16 & 1) == 1, "the form's low bit is the shift");
   uintptr_t form = t & HH_REC_FORM, a = t - form;
-  if (HH_LIKELY(form == 2))
-    ((uint16_t *)a)[idx] = (uint16_t)size;
-  else
+  if (HH_LIKELY(form != HH_REC_NARROW32)) {
+    uintptr_t s = t & 1;
+    uint8_t *lo = (uint8_t *)a + (idx << s);
+    lo[s] = (uint8_t)(size >> 8);
+    lo[0] = (uint8_t)size;
+  } else {
     ((uint32_t *)a)[idx] = (uint32_t)size;
+  }
 }
 
 /* Writes a packed record; `t` is page->track, of the packed form, and the
@@ -272,12 +294,13 @@ static inline void hh_rec_set(hh_page *page, size_t idx, uint32_t site, size_t s
 /* The record's raw word: a full record's site, or a packed or narrow record. */
 static inline uint32_t hh_rec_word(uintptr_t t, size_t idx) {
   uintptr_t form = t & HH_REC_FORM, a = t - form;
-  if (form == 2) return ((const uint16_t *)a)[idx];
+  if (form == HH_REC_NARROW8) return ((const uint8_t *)a)[idx];
+  if (form == HH_REC_NARROW16) return ((const uint16_t *)a)[idx];
   return ((const uint32_t *)a)[idx];
 }
 
 /* A narrow record's ignore bit. */
-static inline uint32_t hh_rec_top_bit(uintptr_t t) { return 1u << (8 * (t & HH_REC_FORM) - 1); }
+static inline uint32_t hh_rec_top_bit(uintptr_t t) { return 1u << (8 * hh_rec_form_width(t & HH_REC_FORM) - 1); }
 
 /* The requested size of range `idx`. */
 static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {

@@ -58,12 +58,12 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   /* the top bit set: a cleared link (0) at index 0 never decodes as free */
   page->key = heap_draw(heap) | 1ull << 63;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
-  uintptr_t form = hh_narrow_records                                        ? hh_rec_width(block_size)
+  uintptr_t form = hh_narrow_records                                        ? hh_rec_narrow_form(block_size)
                    : hh_packed_records && block_size <= HH_PACKED_MAX_BLOCK ? HH_REC_PACKED
                                                                             : 0;
   if (form != 0) {
     /* room to align the array down to 8 bytes, which frees the form's bits */
-    unsigned width = form == HH_REC_PACKED ? 4 : (unsigned)form;
+    unsigned width = hh_rec_form_width(form);
     page->reserved = (uint32_t)((area - 8) / (block_size + width));
     page->track = (((uintptr_t)page->start + area - (size_t)page->reserved * width) & ~HH_REC_FORM) | form;
   } else {

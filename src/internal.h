@@ -123,9 +123,8 @@
 typedef struct hh_block {
   uint64_t link;
 } hh_block;
-#define HH_LINK_END 0xffffu     /* the end of a free list */
-#define HH_LINK_CLAIMED 0xfffeu /* a remote free is pushing the range */
-#define HH_LINK_LIMIT 0x10000u  /* links below this mark a free range; capacities are below */
+#define HH_LINK_END 0xffffu    /* the end of a free list */
+#define HH_LINK_LIMIT 0x10000u /* links below this mark a free range; capacities are below */
 
 typedef struct hh_track_rec {
   uint32_t site; /* allocation site id (report/site.c), 0 = unknown */
@@ -337,16 +336,23 @@ static inline void hh_rec_ignore(hh_page *page, size_t idx) {
 }
 
 /* page->thread_free: bit 0 is HH_REMOTE_FULL, set by the owner while the page
- * sits on its full list; the rest is the index of the first range other
- * threads freed, plus one (0: none). Pushes and the owner's changes of the
+ * sits on its full list; bits 1-31 are the index of the first range other
+ * threads freed, plus one (0: none); bits 32-63 count the ranges pushed
+ * since the owner last took the list. Pushes and the owner's changes of the
  * bit are read-modify-writes of this one word, so a remote free learns
  * atomically, from the value its push replaced, whether it must wake the
- * owner: no wake-up can be lost. */
+ * owner: no wake-up can be lost. The count lets the owner check that the
+ * list it takes holds each range once (hh_page_collect). */
 #define HH_REMOTE_FULL 1u
 static inline uint64_t hh_remote_head(uint64_t tf) { /* an index, or HH_LINK_END */
-  return (tf >> 1) == 0 ? HH_LINK_END : (tf >> 1) - 1;
+  uint32_t h = (uint32_t)tf >> 1;
+  return h == 0 ? HH_LINK_END : h - 1;
 }
-static inline uint64_t hh_remote_word(uint64_t idx, uint64_t flags) { return (idx + 1) << 1 | flags; }
+static inline uint64_t hh_remote_count(uint64_t tf) { return tf >> 32; }
+/* The word after pushing range `idx` on the list of word `tf`. */
+static inline uint64_t hh_remote_push(uint64_t tf, uint64_t idx) {
+  return (hh_remote_count(tf) + 1) << 32 | (idx + 1) << 1 | (tf & HH_REMOTE_FULL);
+}
 
 /* The mask of the link of the range at `idx`: idx * mix (whose high half
  * mixes in the page's key_mul) xored with the page's key. One read of a free

@@ -107,15 +107,31 @@ static uint64_t list_damage(const hh_page *page, uint64_t idx, uint64_t cap) {
   return HH_LINK_END;
 }
 
+/* A range the remote list from `head` reaches twice within its first
+ * `count` ranges, or one that ends the list short of them (the list was
+ * rewritten while two threads freed one range): `count` pushes make a list
+ * of `count` distinct ranges, or something is pushed twice. */
+static uint64_t remote_list_twice(const hh_page *page, uint64_t head, uint64_t count, uint64_t cap) {
+  uint64_t seen[HH_SLICE_SIZE / HH_ALIGN / 64] = {0}, idx = head, last = head;
+  if (cap > sizeof seen * 8) return head;
+  for (uint64_t n = 0; n < count && idx < cap; n++) {
+    if (seen[idx / 64] >> (idx % 64) & 1) return idx;
+    seen[idx / 64] |= 1ull << (idx % 64);
+    last = idx;
+    idx = hh_block_next(page, idx);
+  }
+  return last;
+}
+
 void hh_page_collect(hh_page *page) {
   if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_relaxed)) == HH_LINK_END) return;
-  /* take the list, keep the full bit */
+  /* take the list and its count, keep the full bit */
   uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
-  uint64_t head = hh_remote_head(tf);
+  uint64_t head = hh_remote_head(tf), count = hh_remote_count(tf);
   uint64_t n = 0, cap = page->capacity, last = HH_LINK_END;
   for (uint64_t idx = head;;) { /* every link is checked before the list is spliced */
     uint64_t next = hh_block_next(page, idx);
-    if (next != HH_LINK_END && (next >= cap || n >= cap)) {
+    if (next != HH_LINK_END && next >= cap) {
       /* keep the sound part; the rest stays counted in use, never reused */
       hh_free_list_damaged(page, idx, next, false);
       if (last == HH_LINK_END) return;
@@ -124,6 +140,17 @@ void hh_page_collect(hh_page *page) {
     }
     n++;
     last = idx;
+    if (HH_UNLIKELY((next == HH_LINK_END) != (n == count) || n > cap)) {
+      /* a range pushed twice: the list loops, or was cut. None of it is
+       * reused (its ranges stay counted in use): which were freed once
+       * is not known. */
+      uint8_t *twice = hh_range_at(page, remote_list_twice(page, head, count, cap));
+      hh_corruption("the page's ranges freed by other threads are set aside (never reused)", twice,
+                    "double free: the %u-byte block at %p was freed by two threads at the same moment "
+                    "(found when its page's remote frees were collected)",
+                    page->block_size, (void *)twice);
+      return;
+    }
     if (next == HH_LINK_END) break;
     idx = next;
   }

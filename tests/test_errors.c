@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -876,12 +878,82 @@ SCENARIO(rehehalloc_freed_100, "rehehalloc")
         NULL, (void *)&id                                                                                          \
   }
 
+/* ------------------------------------------------------------ racing double frees */
+
+/* Two threads free the same blocks of a third at the same moment. Each pair
+ * of frees is a double free: the second finds the block free and reports
+ * it, or both find it live and push it, and the owner finds the block twice
+ * in the page's list of remote frees when it collects them. Either way no
+ * block may be handed out twice afterwards. `arg` is the number of rounds. */
+#define RACE_BLOCKS 512
+static void *race_blocks[RACE_BLOCKS];
+static pthread_barrier_t race_barrier;
+
+static _Atomic unsigned race_arrived;
+
+/* Both threads free block i only once both have reached it. */
+static void *race_free_all(void *arg) {
+  (void)arg;
+  pthread_barrier_wait(&race_barrier);
+  for (unsigned i = 0; i < RACE_BLOCKS; i++) {
+    atomic_fetch_add(&race_arrived, 1);
+    while (atomic_load(&race_arrived) < 2 * (i + 1)) sched_yield();
+    free(HH_OPAQUE(race_blocks[i]));
+  }
+  return NULL;
+}
+
+static int child_racing_double_free(const char *arg) {
+  int rounds = atoi(arg);
+  for (int r = 0; r < rounds; r++) {
+    make_witnesses();
+    for (int i = 0; i < RACE_BLOCKS; i++) {
+      race_blocks[i] = malloc(64);
+      if (!race_blocks[i]) return child_fail("malloc");
+      memset(race_blocks[i], 0x5a, 64);
+    }
+    pthread_t t[2];
+    atomic_store(&race_arrived, 0);
+    pthread_barrier_init(&race_barrier, NULL, 2);
+    for (int k = 0; k < 2; k++) pthread_create(&t[k], NULL, race_free_all, NULL);
+    for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+    pthread_barrier_destroy(&race_barrier);
+    int rc = heap_still_works(64); /* its mallocs collect the remote frees */
+    if (rc != 0) return rc;
+  }
+  dprintf(1, "survived\n");
+  return 0;
+}
+
+static size_t count_of(const char *text, const char *what) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what)) n++;
+  return n;
+}
+
+static void racing_double_frees_are_reported_and_never_hand_a_block_out_twice(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("racing_double_free", "40", env, 120, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr (%zu bytes, the end):\n%s", hh_child_describe(&c), c.out,
+             strlen(c.err), c.err + (strlen(c.err) > 4000 ? strlen(c.err) - 4000 : 0));
+  size_t told = count_of(c.err, "already free"), both = count_of(c.err, "freed by two threads at the same moment");
+  printf("40 rounds of %d blocks freed by two threads at once: %zu told at the second free, %zu found when "
+         "collected\n",
+         RACE_BLOCKS, told, both);
+  if (told + both == 0) fail_msg("no double free was reported:\n%s", c.err);
+  hh_child_free(&c);
+}
+
 static const hh_child_entry children[] = {{"bad", child_bad_call},
                                           {"write_after_free", child_write_after_free},
                                           {"forged_link", child_forged_link},
                                           {"overflow", child_overflow},
                                           {"stacks", child_stacks},
                                           {"guard", child_guard},
+                                          {"racing_double_free", child_racing_double_free},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -942,6 +1014,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
+      cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
 #define GUARD(size)                                                                                                \
   {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, NULL,   \
    (void *)size},                                                                                                  \

@@ -467,7 +467,7 @@ typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t
 static void holder_blocks(const holder *h, block_fn fn) {
   if (h->oversize) {
     marks *mk = h->oversize->scan_marks;
-    if (marks_valid(mk))
+    if (marks_valid(mk) && mk->m[0] != M_FREE)
       fn((uintptr_t)h->oversize->user, h->oversize->size, &mk->m[0], h->oversize->site, HH_ROOTS + 1);
     return;
   }
@@ -476,7 +476,9 @@ static void holder_blocks(const holder *h, block_fn fn) {
     marks *mk = pg->scan_marks;
     if (!marks_valid(mk)) continue;
     if (pg->kind == HH_PAGE_LARGE) {
-      fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
+      /* free when another thread freed it and its owner has not collected
+       * it yet (an exited thread's heap collects only now and then) */
+      if (mk->m[0] != M_FREE) fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
       continue;
     }
     for (uint32_t k = 0; k < mk->n; k++)

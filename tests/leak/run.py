@@ -174,6 +174,13 @@ def scenario_suite():
         check("fork without exec: the child reports its own leak", len(child) == 1 and
               child[0]["summary"]["definite"]["bytes"] == 192, json.dumps([r["summary"] for r in reps]))
 
+    rep, p = json_report([prog, "freed_by_another_thread"], preload=False)
+    sizes = {64, 5000, 300000}
+    check("blocks freed by a thread other than their owner's (exited, or still running) are not leaks",
+          rep is not None and rep["summary"]["definite"]["bytes"] == 0 and
+          not any(g["bytes"] in sizes or g.get("min_size") in sizes for g in rep["leaks"]),
+          json.dumps(rep["summary"]) + json.dumps(rep["leaks"])[:1500] if rep else p.stderr[-500:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -128,6 +128,45 @@ static int clean(void) {
   return 0;
 }
 
+/* Blocks of each size class freed by a thread other than the one that
+ * allocated them: one thread that has exited, one still running (blocked)
+ * at exit. Their owners never collect these frees before the report, which
+ * must count them free: no leak, nothing in use but the threads' own. */
+static void *others[2][3];
+static const size_t other_sizes[3] = {64, 5000, 300000};
+static int ready[2], hold[2];
+
+static void *allocate_three(void *arg) {
+  void **mine = arg;
+  for (int i = 0; i < 3; i++) {
+    mine[i] = malloc(other_sizes[i]);
+    memset(mine[i], 7, other_sizes[i]);
+  }
+  return NULL;
+}
+
+static void *allocate_three_and_wait(void *arg) {
+  allocate_three(arg);
+  char c;
+  if (write(ready[1], "x", 1) != 1) abort(); /* tell main, then block until exit */
+  while (read(hold[0], &c, 1) != 1) {
+  }
+  return NULL;
+}
+
+static int freed_by_another_thread(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_three, others[0]);
+  pthread_join(t, NULL);
+  if (pipe(ready) != 0 || pipe(hold) != 0) return 1;
+  pthread_create(&t, NULL, allocate_three_and_wait, others[1]);
+  char c;
+  if (read(ready[0], &c, 1) != 1) return 1;
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 3; i++) free(others[k][i]);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -139,6 +178,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "million")) return million();
   if (!strcmp(w, "deep")) return deep_stack();
   if (!strcmp(w, "clean")) return clean();
+  if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

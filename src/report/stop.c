@@ -16,9 +16,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "../internal.h"
 #include "report.h"
 
 #define STOP_SIGNAL (SIGRTMAX - 2)
@@ -35,6 +39,8 @@ static _Atomic(int) stopping;
 static _Atomic(int) release_gen;
 static _Atomic(int) arrived;
 static _Atomic(int) next_slot;
+static _Atomic(int) busy; /* answers from threads found inside the allocator */
+static uintptr_t text_lo, text_hi;
 static hh_thread_regs *slots; /* never unmapped: a late handler may still look */
 static int slot_cap;
 static struct sigaction previous;
@@ -69,6 +75,19 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
     return;
   }
   int gen = atomic_load(&release_gen);
+#if defined(__x86_64__)
+  /* Stopped inside the allocator, a thread may have left a page half made
+   * (a large range's slices marked before its size), or hold a new block
+   * in no register yet: while libgcc's unwinder finds the call site of a
+   * new large block, only the page's descriptor is in a register, not the
+   * block. Let it run on, and be asked again. */
+  uintptr_t pc = (uintptr_t)((ucontext_t *)uc_)->uc_mcontext.gregs[REG_RIP];
+  if ((pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
+    atomic_fetch_add(&busy, 1);
+    errno = saved_errno;
+    return;
+  }
+#endif
   int i = atomic_fetch_add(&next_slot, 1);
   if (i < slot_cap && atomic_load(&stopping)) {
     ucontext_t *uc = uc_;
@@ -88,7 +107,54 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   errno = saved_errno;
 }
 
+/* The allocator's code: the executable segment of the library that holds
+ * this file. Linked statically, the program's own code shares that segment:
+ * then from the lowest to the highest of the allocator's entry points and
+ * slow paths, which the linker lays out together (the archive's members). */
+static int text_of_library(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size, (void)arg;
+  uintptr_t me = (uintptr_t)&hh_world_stop;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (me < lo || me >= hi) continue;
+    if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') text_lo = lo, text_hi = hi;
+    return 1;
+  }
+  return 0;
+}
+
+static void text_range(void) {
+  dl_iterate_phdr(text_of_library, NULL);
+  if (text_hi != 0) return;
+  const uintptr_t f[] = {(uintptr_t)malloc,
+                         (uintptr_t)free,
+                         (uintptr_t)calloc,
+                         (uintptr_t)realloc,
+                         (uintptr_t)hh_alloc_generic,
+                         (uintptr_t)hh_free_generic,
+                         (uintptr_t)hh_large_alloc,
+                         (uintptr_t)hh_span_alloc,
+                         (uintptr_t)hh_page_refill,
+                         (uintptr_t)hh_page_collect,
+                         (uintptr_t)hh_heap_sweep,
+                         (uintptr_t)hh_heap_get_slow,
+                         (uintptr_t)hh_oversize_alloc,
+                         (uintptr_t)hh_aligned,
+                         (uintptr_t)hh_stats_flush,
+                         (uintptr_t)hh_world_stop};
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (size_t k = 0; k < sizeof f / sizeof *f; k++) {
+    if (f[k] < lo) lo = f[k];
+    if (f[k] > hi) hi = f[k];
+  }
+  text_lo = lo;
+  text_hi = hi + 4096; /* the last one's body */
+}
+
 static void install(void) {
+  if (text_hi == 0) text_range();
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_stop;
@@ -127,6 +193,19 @@ static _Atomic int world_stopped; /* from hh_world_stop to hh_world_resume */
 
 bool hh_world_is_stopped(void) { return atomic_load_explicit(&world_stopped, memory_order_relaxed) != 0; }
 
+/* Signals again the threads that were inside the allocator: those of
+ * `sent` with no record yet. */
+static void resend_busy(const int *sent, int nsent) {
+  atomic_store(&busy, 0);
+  int have = atomic_load(&next_slot);
+  if (have > slot_cap) have = slot_cap;
+  for (int k = 0; k < nsent; k++) {
+    bool parked = false;
+    for (int j = 0; j < have && !parked; j++) parked = __atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == sent[k];
+    if (!parked) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
+  }
+}
+
 void hh_world_stop(hh_world *w) {
   atomic_store(&world_stopped, 1);
   memset(w, 0, sizeof *w);
@@ -147,6 +226,7 @@ void hh_world_stop(hh_world *w) {
   if (!installed) return;
   atomic_store(&arrived, 0);
   atomic_store(&next_slot, 0);
+  atomic_store(&busy, 0);
   atomic_store(&stopping, 1);
 
   int64_t deadline = hh_now_ns() + WAIT_NS;
@@ -167,6 +247,7 @@ void hh_world_stop(hh_world *w) {
     while (atomic_load(&arrived) < nsent && hh_now_ns() < deadline) {
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
+      if (atomic_load(&busy) > 0) resend_busy(sent, nsent);
     }
     if (fresh == 0 || hh_now_ns() >= deadline) break;
     n = list_tasks(tids, MAX_TASKS);

@@ -181,6 +181,13 @@ def scenario_suite():
           not any(g["bytes"] in sizes or g.get("min_size") in sizes for g in rep["leaks"]),
           json.dumps(rep["summary"]) + json.dumps(rep["leaks"])[:1500] if rep else p.stderr[-500:])
 
+    wrong = []
+    for attempt in range(4):
+        rep, p = json_report([prog, "churning_threads"], preload=False)
+        if rep is None or rep["summary"]["definite"]["blocks"] != 0 or rep["summary"]["indirect"]["blocks"] != 0:
+            wrong.append(json.dumps(rep["summary"]) if rep else p.stderr[-300:])
+    check("threads allocating at exit (blocks on their stacks): no leak in 4 runs", not wrong, "\n".join(wrong))
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

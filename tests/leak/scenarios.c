@@ -167,6 +167,32 @@ static int freed_by_another_thread(void) {
   return 0;
 }
 
+/* Threads that allocate and free all the time, each block kept in an array
+ * on the thread's stack, still running when main returns: every block is
+ * reachable, whatever instruction each thread was stopped at (inside
+ * malloc, while the call site of a new block is looked up, or in between). */
+static void *churning(void *arg) {
+  long k = (long)arg;
+  static const size_t sizes[] = {24, 1000, 9000, 250000, 1 << 20, 140000, 3 << 20};
+  void *ring[64] = {0};
+  for (unsigned i = 0;; i++) {
+    unsigned s = (i * 7 + (unsigned)k) % 64;
+    free(ring[s]);
+    size_t n = sizes[(i + (unsigned)k) % 7];
+    ring[s] = malloc(n);
+    ((char *)ring[s])[0] = 1;
+    ((char *)ring[s])[n - 1] = 1;
+  }
+  return NULL;
+}
+
+static int churning_threads(void) {
+  pthread_t t;
+  for (long i = 0; i < 4; i++) pthread_create(&t, NULL, churning, (void *)i);
+  usleep(150000);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -179,6 +205,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "deep")) return deep_stack();
   if (!strcmp(w, "clean")) return clean();
   if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
+  if (!strcmp(w, "churning_threads")) return churning_threads();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

@@ -52,6 +52,12 @@ static const char builtin[] =
      * the thread-local storage of threads and modules. */
     "{\n hahalloc:dynamic-loader\n Memcheck:Leak\n match-leak-kinds: reachable\n"
     " fun:*alloc\n obj:*/ld-linux*.so*\n}\n"
+    /* A thread's dynamic TLS vector (DTV). After the thread is joined, glibc
+     * keeps its stack and control block for the next thread, and the block
+     * is reached only through the control block's pointer to its second
+     * entry: possibly lost, in every program that joined a thread. */
+    "{\n hahalloc:thread-dtv\n Memcheck:Leak\n match-leak-kinds: reachable,possible\n"
+    " fun:*alloc\n ...\n fun:_dl_allocate_tls*\n}\n"
     /* A dlopen: the loader keeps the object's tables until dlclose. */
     "{\n hahalloc:dlopen\n Memcheck:Leak\n match-leak-kinds: reachable\n"
     " fun:*alloc\n ...\n fun:*dlopen*\n}\n"

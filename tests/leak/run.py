@@ -188,6 +188,11 @@ def scenario_suite():
             wrong.append(json.dumps(rep["summary"]) if rep else p.stderr[-300:])
     check("threads allocating at exit (blocks on their stacks): no leak in 4 runs", not wrong, "\n".join(wrong))
 
+    rep, p = json_report([prog, "joined_thread"], preload=False)
+    check("a joined thread's TLS vector, which glibc keeps, is no leak (suppressed, as valgrind frees it)",
+          rep is not None and all(rep["summary"][k]["blocks"] == 0 for k in ("definite", "indirect", "possible")),
+          json.dumps(rep["summary"]) if rep else p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -193,6 +193,18 @@ static int churning_threads(void) {
   return 0;
 }
 
+/* One thread created and joined: glibc keeps its stack and control block
+ * (and the block of its TLS vector) for the next thread. No leak of the
+ * program's. */
+static void *nothing(void *arg) { return arg; }
+
+static int joined_thread(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, nothing, NULL);
+  pthread_join(t, NULL);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -206,6 +218,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "clean")) return clean();
   if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
   if (!strcmp(w, "churning_threads")) return churning_threads();
+  if (!strcmp(w, "joined_thread")) return joined_thread();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

@@ -662,13 +662,27 @@ static void find_tcb_cb(void *arg) {
   unsigned char vec[TCB_SPAN / 4096];
   size_t pages = (l->end - lo + 4095) / 4096;
   bool known = mincore((void *)lo, pages * 4096, vec) == 0;
-  for (uintptr_t p = (l->end - 64) & ~(uintptr_t)63; p >= lo && p + 24 <= l->end; p -= 64) {
+  /* x86-64 glibc's thread control block begins with tcb, dtv, self, two
+   * ints, sysinfo, then the stack guard and the pointer guard, which every
+   * thread shares: random words that no self-pointing record of the
+   * program's repeats by chance. */
+#if defined(__x86_64__)
+  const uintptr_t *own = (const uintptr_t *)pthread_self();
+  const size_t words = 7;
+#else
+  const size_t words = 3;
+#endif
+  for (uintptr_t p = (l->end - 64) & ~(uintptr_t)63; p >= lo && p + words * 8 <= l->end; p -= 64) {
     if (known && !(vec[(p - lo) / 4096] & 1)) {
       p &= ~(uintptr_t)4095; /* the page's last line is next */
       continue;
     }
     const uintptr_t *w = (const uintptr_t *)p;
+#if defined(__x86_64__)
+    if (w[0] == p && w[2] == p && w[5] == own[5] && w[6] == own[6]) {
+#else
     if (w[0] == p && w[2] == p) {
+#endif
       c->tcb = p;
       return;
     }

@@ -193,6 +193,11 @@ def scenario_suite():
           rep is not None and all(rep["summary"][k]["blocks"] == 0 for k in ("definite", "indirect", "possible")),
           json.dumps(rep["summary"]) if rep else p.stderr[-300:])
 
+    rep, p = json_report([prog, "self_pointing_record"], preload=False)
+    check("a mapping that ends like a thread control block is still scanned whole: its 10 blocks are reachable",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["blocks"] >= 10,
+          json.dumps(rep["summary"]) if rep else p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,6 +206,24 @@ static int joined_thread(void) {
   return 0;
 }
 
+/* The program's own mapping, whose last line begins like a thread control
+ * block ({self, 0, self}: a self-pointing record), holds the only pointers
+ * to ten blocks: they are reachable, and the mapping is no cached stack. */
+static int self_pointing_record(void) {
+  size_t size = 1 << 20;
+  char *raw = mmap(NULL, size + 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return 1;
+  /* guard pages: a mapping of its own, not merged with a neighbour */
+  if (mprotect(raw, 4096, PROT_NONE) != 0 || mprotect(raw + 4096 + size, 4096, PROT_NONE) != 0) return 1;
+  void **mem = (void **)(raw + 4096);
+  void **rec = (void **)((char *)mem + size - 64);
+  rec[0] = rec;
+  rec[1] = NULL;
+  rec[2] = rec;
+  for (int i = 0; i < 10; i++) mem[i] = malloc(1000);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -219,6 +238,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();
+  if (!strcmp(w, "self_pointing_record")) return self_pointing_record();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

@@ -152,6 +152,14 @@ static void realloc_profile(uint32_t old_site, size_t old_size, uint32_t site, s
  * that must move to grow becomes an oversize mapping: from then on it grows
  * and shrinks by mremap, which moves page tables, not bytes (as glibc does
  * for its mmapped chunks), so a buffer grown step by step is copied once. */
+/* A realloc that keeps its block counts as valgrind counts every realloc:
+ * one allocation of the new size (and so one free: frees are allocations
+ * less the live blocks), as a realloc that moves does. */
+static void count_realloc(hh_heap *heap, size_t size) {
+  heap->stats.allocs++;
+  heap->stats.bytes_allocated += size;
+}
+
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
   if (p == NULL) return hh_alloc_fast(size, ret, frame);
   hh_ref ref;
@@ -207,13 +215,13 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
         ref.oversize->site = realloc_site(ret, frame);
         if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.oversize->site, size);
         hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
-        if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+        count_realloc(heap, size);
         return q;
       }
       break;
     }
   if (in_place) {
-    if (size > ref.size) heap->stats.bytes_allocated += size - ref.size;
+    count_realloc(heap, size);
     return p;
   }
   void *q;

@@ -198,6 +198,10 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["blocks"] >= 10,
           json.dumps(rep["summary"]) if rep else p.stderr[-300:])
 
+    p = run([prog, "realloc_totals"], preload=False)
+    check("totals count a realloc that keeps its block as valgrind does (5 allocs, 5 frees, 560,190 bytes)",
+          "total heap usage: 5 allocs, 5 frees, 560,190 bytes allocated" in p.stderr, p.stderr[-600:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -224,6 +224,20 @@ static int self_pointing_record(void) {
   return 0;
 }
 
+/* Reallocs that keep their block (a large range grown into the span after
+ * it and shrunk, a small one shrunk within its root): the totals count
+ * each as valgrind does, one allocation and one free. */
+static int realloc_totals(void) {
+  char *p = malloc(200000);
+  p = realloc(p, 210000);
+  p = realloc(p, 150000);
+  char *q = malloc(100);
+  q = realloc(q, 90);
+  free(p);
+  free(q);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -239,6 +253,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();
+  if (!strcmp(w, "realloc_totals")) return realloc_totals();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

@@ -70,7 +70,7 @@ static where where_is(const void *p) {
     hh_page *s = &m->slices[((uintptr_t)p - (uintptr_t)m) >> HH_SLICE_SHIFT];
     if (s->kind == HH_PAGE_HEADER) {
       w.kind = AT_HEADER;
-    } else if (s->kind == HH_PAGE_FREE) {
+    } else if (s->kind == HH_PAGE_FREE || s->kind == HH_PAGE_MAKING) {
       w.kind = AT_FREE_SPAN;
     } else if (s->kind == HH_PAGE_LARGE) {
       w.kind = AT_LARGE;

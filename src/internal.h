@@ -138,7 +138,10 @@ static inline void hh_track_set(hh_track_rec *rec, uint32_t site, size_t size) {
   __builtin_memcpy(rec, &word, sizeof word);
 }
 
-enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3 };
+/* MAKING: a span taken for a page whose fields are not all written yet; it
+ * becomes SMALL or LARGE last, so that a thread stopped (or a fork taken)
+ * meanwhile shows the report no half-made page. */
+enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_PAGE_HEADER = 3, HH_PAGE_MAKING = 4 };
 
 struct hh_heap;
 

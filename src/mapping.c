@@ -202,7 +202,7 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   if (have > n) bin_push(heap, span_mark_free(m, idx + n, have - n, dirty));
   for (uint32_t i = 0; i < n; i++) {
     span[i].slice_offset = i;
-    span[i].kind = HH_PAGE_SMALL; /* the caller sets the final kind on all slices */
+    span[i].kind = HH_PAGE_MAKING; /* the caller sets the final kind on all slices */
     span[i].small = &hh_empty_page;
   }
   span->slice_count = n;

@@ -78,6 +78,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->empty_tick = 0;
   page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+  atomic_signal_fence(memory_order_release); /* the kind last: see HH_PAGE_MAKING */
   hh_span_set_kind(page, HH_PAGE_SMALL);
 }
 
@@ -395,7 +396,6 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   hh_page *page = hh_span_alloc(heap, n);
   if (page == NULL) return NULL;
   hh_mapping *m = hh_mapping_of(page);
-  hh_span_set_kind(page, HH_PAGE_LARGE);
   page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;
   page->root = HH_ROOTS;
   page->mix = n << HH_SLICE_SHIFT; /* block_size; no key_mul: one range, index 0 */
@@ -413,6 +413,8 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->damaged = 0;
   atomic_store_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
-  ((hh_block *)page->start)->link = 0; /* a stale link must not make it look free */
+  ((hh_block *)page->start)->link = 0;       /* a stale link must not make it look free */
+  atomic_signal_fence(memory_order_release); /* the kind last: see HH_PAGE_MAKING */
+  hh_span_set_kind(page, HH_PAGE_LARGE);
   return page;
 }

@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "../internal.h"
+#include "format.h"
 #include "report.h"
 
 #define STOP_SIGNAL (SIGRTMAX - 2)
@@ -193,6 +194,47 @@ static _Atomic int world_stopped; /* from hh_world_stop to hh_world_resume */
 
 bool hh_world_is_stopped(void) { return atomic_load_explicit(&world_stopped, memory_order_relaxed) != 0; }
 
+/* Whether thread `tid` sleeps in a call that any signal handler ends early
+ * (with EINTR, or pause's return), SA_RESTART or not (signal(7)): a thread
+ * in usleep or poll would wake to a stop it never asked for and run on
+ * differently (a program that takes EINTR for its cue to quit). Such a
+ * thread is left alone: the scan treats it as one that could not be
+ * stopped, and reads its whole stack. */
+static bool sleeps_interruptibly(int tid) {
+  char path[64], buf[32];
+  hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return false; /* "running", or -1: not in a call */
+  long nr = 0;
+  for (ssize_t k = 0; k < got && buf[k] >= '0' && buf[k] <= '9'; k++) nr = nr * 10 + (buf[k] - '0');
+  switch (nr) {
+  case SYS_nanosleep:
+  case SYS_clock_nanosleep:
+  case SYS_rt_sigsuspend:
+  case SYS_rt_sigtimedwait:
+  case SYS_ppoll:
+  case SYS_pselect6:
+  case SYS_epoll_pwait:
+#ifdef SYS_pause
+  case SYS_pause:
+#endif
+#ifdef SYS_poll
+  case SYS_poll:
+#endif
+#ifdef SYS_select
+  case SYS_select:
+#endif
+#ifdef SYS_epoll_wait
+  case SYS_epoll_wait:
+#endif
+    return true;
+  default: return false;
+  }
+}
+
 /* Signals again the threads that were inside the allocator: those of
  * `sent` with no record yet. */
 static void resend_busy(const int *sent, int nsent) {
@@ -202,7 +244,7 @@ static void resend_busy(const int *sent, int nsent) {
   for (int k = 0; k < nsent; k++) {
     bool parked = false;
     for (int j = 0; j < have && !parked; j++) parked = __atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == sent[k];
-    if (!parked) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
+    if (!parked && sent[k] > 0) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
   }
 }
 
@@ -232,19 +274,25 @@ void hh_world_stop(hh_world *w) {
   int64_t deadline = hh_now_ns() + WAIT_NS;
   /* Threads may start while we stop the others: list again until no new
    * one shows up (all the ones that could create threads are parked). */
+  int asleep = 0; /* left alone (sleeps_interruptibly): sent[] holds -tid */
   for (int round = 0; round < 8; round++) {
     int fresh = 0;
     for (int i = 0; i < n; i++) {
       if (tids[i] == self) continue;
       bool known = false;
-      for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i];
+      for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i] || sent[j] == -tids[i];
       if (known || nsent >= MAX_TASKS) continue;
+      if (sleeps_interruptibly(tids[i])) {
+        sent[nsent++] = -tids[i];
+        asleep++;
+        continue;
+      }
       if (syscall(SYS_tgkill, getpid(), tids[i], STOP_SIGNAL) == 0) {
         sent[nsent++] = tids[i];
         fresh++;
       }
     }
-    while (atomic_load(&arrived) < nsent && hh_now_ns() < deadline) {
+    while (atomic_load(&arrived) < nsent - asleep && hh_now_ns() < deadline) {
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
       if (atomic_load(&busy) > 0) resend_busy(sent, nsent);

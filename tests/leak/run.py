@@ -202,6 +202,11 @@ def scenario_suite():
     check("totals count a realloc that keeps its block as valgrind does (5 allocs, 5 frees, 560,190 bytes)",
           "total heap usage: 5 allocs, 5 frees, 560,190 bytes allocated" in p.stderr, p.stderr[-600:])
 
+    p = run([prog, "sleeping_thread"], preload=False)
+    check("a thread asleep at exit is not woken by the report (no EINTR): status 0, report written",
+          p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
+          f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

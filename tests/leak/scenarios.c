@@ -238,6 +238,26 @@ static int realloc_totals(void) {
   return 0;
 }
 
+/* A thread asleep (usleep, pause) when main returns must sleep on: the
+ * report must not wake it to an EINTR it would act on, here by quitting
+ * with status 7 before the report is out. */
+static void *sleeper(void *arg) {
+  (void)arg;
+  if (usleep(5000000) != 0) {
+    if (write(1, "woken\n", 6) != 6) _exit(8);
+    _exit(7);
+  }
+  return NULL;
+}
+
+static int sleeping_thread(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, sleeper, NULL);
+  usleep(100000);
+  sink = malloc(10); /* something to report */
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -254,6 +274,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();
   if (!strcmp(w, "realloc_totals")) return realloc_totals();
+  if (!strcmp(w, "sleeping_thread")) return sleeping_thread();
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;
 }

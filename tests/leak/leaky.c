@@ -40,6 +40,14 @@ __attribute__((noinline)) void keep_reachable(void) {
   keep_global = ALLOC(200); /* SITE(reachable) */
 }
 
+char *interior_global; /* points 8 bytes into its block: possibly lost */
+
+__attribute__((noinline)) void keep_interior(void) {
+  char *p = ALLOC(64); /* SITE(possible) */
+  memset(p, 'i', 64);
+  interior_global = p + 8;
+}
+
 __attribute__((noinline)) char *dup_string(void) {
   char *s = strdup("fifteen chars!!"); /* SITE(strdup) */
   __asm__ volatile("" : : "r"(s) : "memory"); /* no tail call: keep this frame */
@@ -62,6 +70,7 @@ int main(void) {
   leak_direct();
   leak_indirect();
   keep_reachable();
+  keep_interior();
   char *s = dup_string();
   s[0] = 'F';
   __asm__ volatile("" : : "r"(s) : "memory");

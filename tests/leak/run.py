@@ -93,6 +93,7 @@ LEAKY = [
     ("reachable", 200, 1, "keep_reachable", "reachable"),
     ("definite", 16, 1, "dup_string", "strdup"),
     ("definite", 300, 1, "thread_main", "thread"),
+    ("possible", 64, 1, "keep_interior", "possible"),
 ]
 CXX = [
     ("definite", 64, 1, "make_widget", "new_widget"),

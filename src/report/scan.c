@@ -710,16 +710,15 @@ static void scan_maps(const hh_world *w) {
       scan_anchor(sp < l->start ? l->start : sp, l->end);
       continue;
     }
-    /* the cached stack of an exited thread: only its TLS is alive */
+    /* The cached stack of an exited thread, which glibc keeps for the next
+     * one: nothing in it is alive, its TLS included (a __thread pointer, or
+     * the value it returned to a join that dropped it, is lost, as valgrind
+     * says). */
     if (l->anon && w->missed == 0 && S.s->static_tls && !hh_is_internal(l->start)) {
       uintptr_t tcb = find_tcb(l);
       bool live = tcb == (uintptr_t)pthread_self();
       for (int t = 0; t < w->count && !live; t++) live = w->threads[t].tid && w->threads[t].self == tcb;
-      if (tcb && !live) {
-        uintptr_t from = l->end - l->start > S.s->static_tls ? l->end - S.s->static_tls : l->start;
-        scan_anchor(from, l->end);
-        continue;
-      }
+      if (tcb && !live) continue;
     }
     scan_anchor(l->start, l->end);
   }

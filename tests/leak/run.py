@@ -208,6 +208,11 @@ def scenario_suite():
           p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
           f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
 
+    rep, p = json_report([prog, "joined_leftovers"], preload=False)
+    check("a joined thread's __thread block and the result its join dropped are definitely lost (177 bytes)",
+          rep is not None and rep["summary"]["definite"]["bytes"] == 177 and rep["summary"]["definite"]["blocks"] == 2,
+          json.dumps(rep["summary"]) if rep else p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -586,7 +586,9 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   hh_dest_close(dest);
   hh_lock_release(&report_lock);
   errno = saved;
-  exit_status(hh_opt.leak_check != HH_LEAK_NO && errors > 0, by_exit);
+  /* as valgrind: leaks are errors only when listed in full (--leak-check=summary
+   * counts them, and exits with the program's own status) */
+  exit_status(hh_opt.leak_check == HH_LEAK_FULL && errors > 0, by_exit);
 }
 
 /* The atexit handler and the destructor: the second of them reports. Its

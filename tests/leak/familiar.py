@@ -107,6 +107,9 @@ def option_suite():
                   "the heap summary only")
     each_spelling("--leak-check", "summary", leaky,
                   lambda p: ("LEAK SUMMARY" in p.stderr and not records(p.stderr), None), "totals, no stacks")
+    p = tool("--leak-check=summary", "--error-exitcode=5", LEAKY)
+    check("--leak-check=summary: leaks are counted, not errors (as valgrind): the program's status, not 5",
+          p.returncode == 0 and "LEAK SUMMARY" in p.stderr, f"status {p.returncode}")
     each_spelling("--leak-check", "full", leaky,
                   lambda p: (kinds_listed(p.stderr) == {"definite", "possible"}, None),
                   "the default kinds listed with their stacks")

@@ -182,10 +182,10 @@ bool hh_block_of(const void *p, hh_block_info *out) {
  * its link would report such a race here, but a locked instruction on the
  * range's line (cold: the allocating thread wrote it) made xmalloc-test
  * 7-16% slower. The race is missed only when the owner takes the list
- * between the two frees' load of the link and their push. Everything needed after the
- * push is read before it: once the range is on the list the owner may
- * collect it, retire the page and unmap the mapping. Only the owner's heap
- * is touched afterwards (heaps are never freed). */
+ * between one free's load of the link and its push. Everything needed
+ * after the push is read before it: once the range is on the list the
+ * owner may collect it, retire the page and unmap the mapping. Only the
+ * owner's heap is touched afterwards (heaps are never freed). */
 static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
   hh_page *page = ref->page;
   uint64_t idx = ref->index, mask = hh_link_mask(page, idx);

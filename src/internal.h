@@ -368,8 +368,8 @@ static inline uint8_t *hh_range_at(const struct hh_page *page, uint64_t idx) {
 }
 /* What the link of the range at `idx` decodes to: the next index,
  * HH_LINK_END, or anything else (a live range's cleared link, or damage)
- * for a range that is not a sound member of a free list. The report's walk and the
- * allocator read links only through this. */
+ * for a range that is not a sound member of a free list. The report's walk
+ * and the allocator read links only through this. */
 static inline uint64_t hh_block_next(const struct hh_page *page, uint64_t idx) {
   return ((const hh_block *)hh_range_at(page, idx))->link ^ hh_link_mask(page, idx);
 }

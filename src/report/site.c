@@ -44,7 +44,7 @@ typedef struct site_rec {
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
 #define MAX_CHUNKS 4096 /* 16 M sites */
-_Static_assert((uint64_t)MAX_CHUNKS *CHUNK_SIZE <= (uint64_t)HH_PACKED_SITE_MASK + 1,
+_Static_assert(((uint64_t)MAX_CHUNKS << CHUNK_BITS) <= (uint64_t)HH_PACKED_SITE_MASK + 1,
                "a packed record holds every site id");
 
 /* Frames -> site: entries are (hash of the frames, site_rec *). Ids -> site:

@@ -166,6 +166,13 @@ static void install(void) {
   installed = true;
 }
 
+/* The decimal number at the start of s (at most n characters), 0 if none. */
+static long leading_number(const char *s, size_t n) {
+  long v = 0;
+  for (size_t k = 0; k < n && s[k] >= '0' && s[k] <= '9'; k++) v = v * 10 + (s[k] - '0');
+  return v;
+}
+
 /* Thread ids from /proc/self/task, read with getdents64 (opendir allocates). */
 static int list_tasks(int *tids, int cap) {
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -178,8 +185,7 @@ static int list_tasks(int *tids, int cap) {
     for (long off = 0; off < got;) {
       unsigned short reclen = *(unsigned short *)(buf + off + 16);
       const char *name = buf + off + 19;
-      int tid = 0;
-      for (const char *c = name; *c >= '0' && *c <= '9'; c++) tid = tid * 10 + (*c - '0');
+      int tid = (int)leading_number(name, 16);
       if (tid > 0 && n < cap) tids[n++] = tid;
       off += reclen;
     }
@@ -208,9 +214,7 @@ static bool sleeps_interruptibly(int tid) {
   ssize_t got = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (got <= 0 || buf[0] < '0' || buf[0] > '9') return false; /* "running", or -1: not in a call */
-  long nr = 0;
-  for (ssize_t k = 0; k < got && buf[k] >= '0' && buf[k] <= '9'; k++) nr = nr * 10 + (buf[k] - '0');
-  switch (nr) {
+  switch (leading_number(buf, (size_t)got)) {
   case SYS_nanosleep:
   case SYS_clock_nanosleep:
   case SYS_rt_sigsuspend:

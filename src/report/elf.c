@@ -160,7 +160,7 @@ static void dir_of(char *buf, size_t n) {
  * bytes at `off`), found from the directory of the file as loaded (as
  * addr2line looks) or of its real path (links resolved). */
 static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_t len) {
-  char name[256], dir[1024], link[32];
+  char name[256], dir[1024], link[48];
   if (len > sizeof name) return true; /* cannot tell: let addr2line look */
   if (len == 0 || !read_at(e->fd, name, len, off) || memchr(name, '\0', len) == NULL) return false;
   size_t n = strlen(path);
@@ -168,8 +168,12 @@ static bool debuglink_found(const hh_elf *e, const char *path, size_t off, size_
   memcpy(dir, path, n + 1);
   dir_of(dir, n);
   if (debuglink_in(dir, name)) return true;
-  hh_snformat(link, sizeof link, "/proc/self/fd/%d", e->fd);
+  hh_snformat(link, sizeof link, "/proc/thread-self/fd/%d", e->fd); /* see maps.c */
   ssize_t r = readlink(link, dir, sizeof dir);
+  if (r < 0) {
+    hh_snformat(link, sizeof link, "/proc/self/fd/%d", e->fd);
+    r = readlink(link, dir, sizeof dir);
+  }
   if (r <= 0 || (size_t)r >= sizeof dir) return true;
   dir_of(dir, (size_t)r);
   return debuglink_in(dir, name);

@@ -1,7 +1,10 @@
 /*
- * /proc/self/maps, read with raw system calls into a stack buffer: the
- * site capture runs inside malloc and the scan runs with the world stopped,
- * so neither may allocate (fopen would).
+ * The process's mappings, read with raw system calls into a stack buffer:
+ * the site capture runs inside malloc and the scan runs with the world
+ * stopped, so neither may allocate (fopen would). They are read through
+ * /proc/thread-self: once the main thread has ended (pthread_exit in main,
+ * the others running on), /proc/self names it, a zombie whose maps read
+ * empty, and a scan without its anchors would call every block lost.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -53,7 +56,8 @@ static bool parse_line(const char *s, hh_map_line *m) {
 }
 
 bool hh_maps_each(hh_map_fn fn, void *arg) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
   if (fd < 0) return false;
   char buf[8192];
   size_t have = 0;

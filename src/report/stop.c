@@ -239,6 +239,25 @@ static bool sleeps_interruptibly(int tid) {
   }
 }
 
+/* Whether the main thread (`tid` is the process id) has ended while
+ * others run on (pthread_exit in main): it stays listed in /proc/self/task
+ * as a zombie until the last thread ends, and takes no signal. It is not a
+ * thread that could not be stopped; its stack is dead (stat(5): the state
+ * follows the last ')'). */
+static bool leader_ended(int tid) {
+  char path[64], buf[512];
+  if (tid != getpid()) return false; /* other threads leave the list when they end */
+  hh_snformat(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return false;
+  buf[got] = '\0';
+  const char *paren = strrchr(buf, ')');
+  return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* Signals again the threads that were inside the allocator: those of
  * `sent` with no record yet. */
 static void resend_busy(const int *sent, int nsent) {
@@ -285,7 +304,7 @@ void hh_world_stop(hh_world *w) {
       if (tids[i] == self) continue;
       bool known = false;
       for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i] || sent[j] == -tids[i];
-      if (known || nsent >= MAX_TASKS) continue;
+      if (known || nsent >= MAX_TASKS || leader_ended(tids[i])) continue;
       if (sleeps_interruptibly(tids[i])) {
         sent[nsent++] = -tids[i];
         asleep++;

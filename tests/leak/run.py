@@ -213,6 +213,15 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["bytes"] == 177 and rep["summary"]["definite"]["blocks"] == 2,
           json.dumps(rep["summary"]) if rep else p.stderr[-300:])
 
+    rep, p = json_report([prog, "main_pthread_exit"], preload=False)
+    check("main ends with pthread_exit: the scan still has its anchors (53 bytes lost, the global's 44 reachable), "
+          "and the ended main thread is not one that could not be stopped",
+          rep is not None and rep["summary"]["definite"]["bytes"] == 53 and
+          rep["summary"]["definite"]["blocks"] == 2 and rep["summary"]["reachable"]["bytes"] >= 44 and
+          rep["summary"]["indirect"]["blocks"] == 0 and rep["summary"]["possible"]["blocks"] == 0 and
+          rep["threads"]["missed"] == 0,
+          (json.dumps(rep["summary"]) + json.dumps(rep["threads"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -186,15 +186,15 @@ bool hh_block_of(const void *p, hh_block_info *out) {
  * after the push is read before it: once the range is on the list the
  * owner may collect it, retire the page and unmap the mapping. Only the
  * owner's heap is touched afterwards (heaps are never freed). */
-static bool remote_free(const hh_ref *ref, hh_block *b, const char *call) {
-  hh_page *page = ref->page;
-  uint64_t idx = ref->index, mask = hh_link_mask(page, idx);
+static inline __attribute__((always_inline)) bool remote_free(hh_mapping *mapping, hh_page *page, uint64_t idx,
+                                                              hh_block *b, const char *call) {
+  uint64_t mask = hh_link_mask(page, idx);
   uint32_t block_size = page->block_size;
   if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ mask) < HH_LINK_LIMIT) {
     hh_error(call, b, "double free: this %u-byte block is already free", block_size);
     return false;
   }
-  hh_heap *owner = atomic_load_explicit(&ref->mapping->heap, memory_order_acquire);
+  hh_heap *owner = atomic_load_explicit(&mapping->heap, memory_order_acquire);
   uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
   do {
     __atomic_store_n(&b->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
@@ -238,7 +238,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
   case HH_REF_SMALL:
   case HH_REF_LARGE:
     if (atomic_load_explicit(&ref->mapping->heap, memory_order_relaxed) != heap) {
-      if (!remote_free(ref, p, call)) return;
+      if (!remote_free(ref->mapping, ref->page, ref->index, p, call)) return;
     } else if (ref->kind == HH_REF_LARGE) {
       ref->page->used = 0;
       hh_page_emptied(heap, ref->page);
@@ -274,6 +274,16 @@ void hh_free_generic(void *p, const char *call) {
   uintptr_t a = (uintptr_t)p;
   if (HH_LIKELY(!hh_guard && !hh_opt.profile) &&
       __atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_ACQUIRE) != 0 && hh_small_range(a, &page, &idx, false)) {
+    /* Another thread's range, freed by a thread with a heap: pushed here,
+     * without hh_release's general dispatch (a consumer thread's every
+     * free comes this way). */
+    hh_mapping *mapping = hh_mapping_of(page);
+    hh_heap *heap = hh_heap_mine();
+    if (HH_LIKELY(heap != NULL && atomic_load_explicit(&mapping->heap, memory_order_relaxed) != heap)) {
+      uint32_t size = page->block_size; /* read before the range can be reused */
+      if (remote_free(mapping, page, idx, p, call)) hh_stats_free(heap, size);
+      return;
+    }
     ref = (hh_ref){.kind = HH_REF_SMALL,
                    .mapping = hh_mapping_of(page),
                    .page = page,

@@ -28,6 +28,13 @@
     hh_opaque_v_;                              \
   })
 
+/* The suites run with HAHALLOC_SUMMARY=0 (tests.mk): their output is
+ * cmocka's, and an error the library reports goes to the stderr a test
+ * captures, not to the report's copy of the stderr the process started
+ * with. A binary run by hand without it sets it and runs itself again, so
+ * that it tests the same thing either way. Call first in main. */
+void hh_test_env(char **argv);
+
 /* ------------------------------------------------------------ children */
 
 typedef struct hh_child {

@@ -507,6 +507,7 @@ static void rehehalloc_of_null_to_an_impossible_size_fails_with_ENOMEM(void **st
 }
 
 int main(int argc, char **argv) {
+  hh_test_env(argv);
   (void)argc;
   (void)argv;
   const struct CMUnitTest tests[] = {

@@ -512,6 +512,7 @@ static void unmodified_system_programs_run_with_LD_PRELOAD(void **state) {
 }
 
 int main(int argc, char **argv) {
+  hh_test_env(argv);
   (void)argc;
   (void)argv;
   const struct CMUnitTest tests[] = {

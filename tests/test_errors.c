@@ -958,6 +958,7 @@ static const hh_child_entry children[] = {{"bad", child_bad_call},
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
+  hh_test_env(argv); /* the runner only: children set their own */
   const struct CMUnitTest tests[] = {
       DEATH(free_stack),
       DEATH(frhehe_stack),

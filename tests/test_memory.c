@@ -676,6 +676,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
+  hh_test_env(argv); /* the runner only: children set their own */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
           one_million_live_16_byte_blocks_cost_at_most_17_5_bytes_each_and_24_MiB_with_their_array_without_call_sites),

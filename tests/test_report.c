@@ -473,6 +473,7 @@ static void summaries_while_other_threads_allocate_and_exit_under_them(void **st
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
+  hh_test_env(argv); /* the runner only: children set their own */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mem_lhihiks_prints_the_summary_to_stdout),
       cmocka_unit_test(mem_lhihiks_counts_allocations_and_frees),

@@ -789,6 +789,7 @@ static const hh_child_entry children[] = {{"generations", child_generations},
 
 int main(int argc, char **argv) {
   hh_child_dispatch(argc, argv, children);
+  hh_test_env(argv); /* the runner only: children set their own */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(stress_4_threads_x_200000_ops_with_cross_thread_frees_and_reallocs),
       cmocka_unit_test(stress_8_threads_briefly),

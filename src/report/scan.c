@@ -74,6 +74,7 @@ typedef struct mapline {
   uintptr_t start, end;
   uint8_t skip; /* not an anchor */
   uint8_t anon;
+  uint8_t dead; /* the cached stack of an exited thread (dead_stacks) */
 } mapline;
 
 /* What a word points to. */
@@ -695,10 +696,69 @@ static uintptr_t find_tcb(const mapline *l) {
   return c.tcb;
 }
 
+/* A block whose start is `v`, taken for freed: it is gone from the scan
+ * and from the report, as if freed before it. */
+static void forget(uintptr_t v) {
+  hit x;
+  if (lookup(v, &x, false) && x.start == v) *x.mark = M_FREE;
+}
+
+/* glibc frees an exited thread's dynamic TLS when its cached stack is
+ * reused (get_cached_stack) and its DTV when the stack is freed
+ * (_dl_deallocate_tls); valgrind sees both freed, by __libc_freeres at
+ * exit. The scan takes them for freed too, so that they do not hold what
+ * the thread's __thread pointers held: a block only such a pointer of a
+ * dlopen'd library kept is definitely lost, not indirectly lost under the
+ * runtime's DTV. x86-64: tcbhead_t's second word is the DTV, one entry past
+ * the block glibc allocated (its length in entry -1), entries of two
+ * words whose second is the block to free (glibc's dtv_t). */
+static void forget_dtv_cb(void *arg) {
+#if defined(__x86_64__)
+  const uintptr_t *tcb = arg;
+  uintptr_t dtv = tcb[1];
+  if (dtv < 16 || (dtv & 15) != 0) return;
+  hit x;
+  if (!lookup(dtv - 16, &x, true) || x.start != dtv - 16) return;
+  uint64_t len = *(const uint64_t *)(dtv - 16);
+  if (len + 2 > x.size / 16) return; /* not a DTV glibc made */
+  for (uint64_t k = 1; k <= len; k++) {
+    uintptr_t to_free = *(const uintptr_t *)(dtv + 16 * k + 8);
+    if (to_free != 0) forget(to_free);
+  }
+  forget(dtv - 16);
+#else
+  (void)arg;
+#endif
+}
+
+/* The cached stacks of exited threads, which glibc keeps for the next ones:
+ * nothing in them is alive, their TLS included (a __thread pointer, or the
+ * value a thread returned to a join that dropped it, is lost, as valgrind
+ * says). Found before anything is marked, so that what they held is never
+ * taken for reachable through them. */
+static void dead_stacks(const hh_world *w) {
+  if (w->missed != 0 || !S.s->static_tls) return;
+  for (size_t i = 0; i < S.nmaps; i++) {
+    mapline *l = &S.maps[i];
+    if (l->skip || !l->anon || hh_is_internal(l->start)) continue;
+    bool has_sp = S.s->own_sp >= l->start && S.s->own_sp < l->end;
+    for (int t = 0; t < w->count && !has_sp; t++)
+      has_sp = w->threads[t].tid && w->threads[t].sp >= l->start && w->threads[t].sp < l->end;
+    if (has_sp) continue;
+    uintptr_t tcb = find_tcb(l);
+    if (tcb == 0) continue;
+    bool live = tcb == (uintptr_t)pthread_self();
+    for (int t = 0; t < w->count && !live; t++) live = w->threads[t].tid && w->threads[t].self == tcb;
+    if (live) continue;
+    l->dead = 1;
+    guarded(forget_dtv_cb, (void *)tcb);
+  }
+}
+
 static void scan_maps(const hh_world *w) {
   for (size_t i = 0; i < S.nmaps; i++) {
     const mapline *l = &S.maps[i];
-    if (l->skip) continue;
+    if (l->skip || l->dead) continue;
     /* a live thread's stack: from its stack pointer up */
     uintptr_t sp = 0;
     if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
@@ -709,16 +769,6 @@ static void scan_maps(const hh_world *w) {
     if (sp) {
       scan_anchor(sp < l->start ? l->start : sp, l->end);
       continue;
-    }
-    /* The cached stack of an exited thread, which glibc keeps for the next
-     * one: nothing in it is alive, its TLS included (a __thread pointer, or
-     * the value it returned to a join that dropped it, is lost, as valgrind
-     * says). */
-    if (l->anon && w->missed == 0 && S.s->static_tls && !hh_is_internal(l->start)) {
-      uintptr_t tcb = find_tcb(l);
-      bool live = tcb == (uintptr_t)pthread_self();
-      for (int t = 0; t < w->count && !live; t++) live = w->threads[t].tid && w->threads[t].self == tcb;
-      if (tcb && !live) continue;
     }
     scan_anchor(l->start, l->end);
   }
@@ -769,6 +819,7 @@ static void clique_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t si
 static void ignored_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 
 static void classify(const hh_world *w) {
+  dead_stacks(w);
   /* registers of the stopped threads and of this one */
   for (int t = 0; t < w->count; t++) {
     const hh_thread_regs *r = &w->threads[t];

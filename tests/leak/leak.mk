@@ -24,9 +24,13 @@ $(LEAK_BIN)/leaky_api: tests/leak/leaky.c build/libhahalloc.so
 $(LEAK_BIN)/leaky_cxx: tests/leak/leaky_cxx.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O0 -g -Wall -Wextra $< -o $@
-$(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so
+$(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so $(LEAK_BIN)/libdyntls.so
 	@mkdir -p $(dir $@)
-	$(LEAK_CC) -O1 $< $(LEAK_RPATH) -o $@
+	$(LEAK_CC) -O1 $< $(LEAK_RPATH) -ldl -o $@
+# opened with dlopen by the scenario dlopen_tls_joined
+$(LEAK_BIN)/libdyntls.so: tests/leak/dyntls.c
+	@mkdir -p $(dir $@)
+	$(LEAK_CC) -O1 -shared -fPIC $< -o $@
 $(LEAK_BIN)/live: tests/leak/live.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O2 $< -o $@

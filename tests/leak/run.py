@@ -222,6 +222,13 @@ def scenario_suite():
           rep["threads"]["missed"] == 0,
           (json.dumps(rep["summary"]) + json.dumps(rep["threads"]) if rep else "") + p.stderr[-300:])
 
+    rep, p = json_report([prog, "dlopen_tls_joined"], preload=False)
+    check("a block only a dlopen'd library's __thread pointer held, in a joined thread, is definitely lost "
+          "(100,000 bytes, as valgrind), not indirectly lost under the runtime's DTV",
+          rep is not None and p.returncode == 0 and rep["summary"]["definite"]["bytes"] == 100000 and
+          rep["summary"]["definite"]["blocks"] == 1 and rep["summary"]["indirect"]["blocks"] == 0,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -638,8 +638,9 @@ static bool maps_cb(const hh_map_line *m, void *arg) {
     l->skip = 1;
   else if (m->path[0] == '[' && strcmp(m->path, "[heap]") && strcmp(m->path, "[stack]") && strncmp(m->path, "[anon", 5))
     l->skip = 1; /* [vvar], [vsyscall], [vdso] */
-  else if (!strncmp(m->path, "/dev/", 5) && strcmp(m->path, "/dev/zero") && strncmp(m->path, "/dev/shm/", 9))
-    l->skip = 1; /* device memory: reading it may hang or have effects */
+  else if (!strncmp(m->path, "/dev/", 5) && strncmp(m->path, "/dev/zero", 9) && strncmp(m->path, "/dev/shm/", 9))
+    l->skip = 1; /* device memory: reading it may hang or have effects (MAP_SHARED | MAP_ANONYMOUS shows as
+                    "/dev/zero (deleted)": ordinary memory) */
   return true;
 }
 
@@ -712,15 +713,26 @@ static void forget(uintptr_t v) {
  * runtime's DTV. x86-64: tcbhead_t's second word is the DTV, one entry past
  * the block glibc allocated (its length in entry -1), entries of two
  * words whose second is the block to free (glibc's dtv_t). */
+#define DTV_SURPLUS 14 /* glibc's spare DTV entries: every DTV has at least these */
 static void forget_dtv_cb(void *arg) {
 #if defined(__x86_64__)
   const uintptr_t *tcb = arg;
   uintptr_t dtv = tcb[1];
   if (dtv < 16 || (dtv & 15) != 0) return;
+  /* Only a DTV as glibc makes it: a block of exactly len + 2 entries. A
+   * thread on a stack the program gave has its DTV freed when it ends, and
+   * the block at that address may be the program's now: it must not be
+   * taken for one, nor what it points to. */
   hit x;
   if (!lookup(dtv - 16, &x, true) || x.start != dtv - 16) return;
   uint64_t len = *(const uint64_t *)(dtv - 16);
-  if (len + 2 > x.size / 16) return; /* not a DTV glibc made */
+  if (len < DTV_SURPLUS || len > ((uint64_t)1 << 20) || x.size != (len + 2) * 16) return;
+  /* each module's block holds the TLS pointer beside it (val, to_free) */
+  for (uint64_t k = 1; k <= len; k++) {
+    uintptr_t val = *(const uintptr_t *)(dtv + 16 * k), to_free = *(const uintptr_t *)(dtv + 16 * k + 8);
+    if (to_free == 0) continue;
+    if (!lookup(to_free, &x, true) || x.start != to_free || val < to_free || val - to_free >= x.size) return;
+  }
   for (uint64_t k = 1; k <= len; k++) {
     uintptr_t to_free = *(const uintptr_t *)(dtv + 16 * k + 8);
     if (to_free != 0) forget(to_free);

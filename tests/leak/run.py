@@ -229,6 +229,11 @@ def scenario_suite():
           rep["summary"]["definite"]["blocks"] == 1 and rep["summary"]["indirect"]["blocks"] == 0,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    rep, p = json_report([prog, "shared_anonymous"], preload=False)
+    check("a block only a MAP_SHARED | MAP_ANONYMOUS mapping (\"/dev/zero (deleted)\") points to is still reachable",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] == 113,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -63,7 +63,7 @@ static bool same_file(int fd, dev_t dev, ino_t ino) {
 }
 
 /* A descriptor near the top of the table, where programs rarely look. */
-static int high_dup(int fd) {
+int hh_high_dup(int fd) {
   struct rlimit rl;
   long top = 1024;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
@@ -82,7 +82,7 @@ void hh_dest_init(void) {
   int which = hh_opt.output != NULL && !strcmp(hh_opt.output, "stdout") ? 1 : 2;
   struct stat st;
   if (which > 0 && fstat(which, &st) == 0) {
-    private_fd = high_dup(which);
+    private_fd = hh_high_dup(which);
     private_of = which;
     private_dev = st.st_dev;
     private_ino = st.st_ino;

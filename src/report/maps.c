@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "report.h"
 
 static uintptr_t hex(const char **s) {
@@ -55,9 +57,45 @@ static bool parse_line(const char *s, hh_map_line *m) {
   return true;
 }
 
-bool hh_maps_each(hh_map_fn fn, void *arg) {
+/* The maps opened at start-up, for an exit where they cannot be opened:
+ * every descriptor taken (RLIMIT_NOFILE, a leak), or a chroot without
+ * /proc, as daemons do. Without them the scan would have no anchors but
+ * stacks, and would call every block a global holds lost. Kept at a high
+ * descriptor; used only while it still names the file it was (a program
+ * that closes every descriptor may have reused the number). */
+static int kept_fd = -1;
+static dev_t kept_dev;
+static ino_t kept_ino;
+
+void hh_maps_init(void) {
+  if (!hh_opt.report || hh_opt.secure) return;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  int high = fstat(fd, &st) == 0 ? hh_high_dup(fd) : -1;
+  close(fd);
+  if (high < 0) return;
+  kept_fd = high;
+  kept_dev = st.st_dev;
+  kept_ino = st.st_ino;
+}
+
+static int open_maps(bool *kept) {
+  *kept = false;
   int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
+  if (fd >= 0) return fd;
+  struct stat st;
+  if (kept_fd < 0 || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev || st.st_ino != kept_ino ||
+      lseek(kept_fd, 0, SEEK_SET) != 0)
+    return -1;
+  *kept = true;
+  return kept_fd;
+}
+
+bool hh_maps_each(hh_map_fn fn, void *arg) {
+  bool kept;
+  int fd = open_maps(&kept);
   if (fd < 0) return false;
   char buf[8192];
   size_t have = 0;
@@ -88,7 +126,7 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
     have -= used;
     if (eof && have == 0) break;
   }
-  close(fd);
+  if (!kept) close(fd);
   return true;
 }
 

@@ -437,6 +437,7 @@ void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
   hh_dest_init();
+  hh_maps_init();
   hh_objects_init(); /* mem_lhihiks may report in any mode */
 }
 

@@ -44,6 +44,7 @@ typedef struct hh_map_line {
  * false. Returns false when the file could not be read. Never allocates. */
 typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
 bool hh_maps_each(hh_map_fn fn, void *arg);
+void hh_maps_init(void); /* at start-up, with the report on: the maps kept open for the exit */
 /* The line of the mapping that holds `addr` (its path left NULL); false
  * when none does. */
 bool hh_maps_find(uintptr_t addr, hh_map_line *out);
@@ -303,7 +304,7 @@ typedef struct hh_scan {
   uint64_t overrun;         /* HAHALLOC_GUARD: live blocks whose canary was overwritten */
   hh_overrun overrun_at[8]; /* the first of them */
   size_t scan_bytes;        /* the scan's own memory */
-  bool failed;              /* out of memory: totals only */
+  bool failed;              /* out of memory for the loss records: some are not listed */
 } hh_scan;
 
 /* Runs the whole scan: takes the allocator's locks (giving up at
@@ -393,6 +394,7 @@ typedef struct hh_dest_t {
   bool close;
 } hh_dest_t;
 void hh_dest_init(void);             /* at start-up: the private duplicate of stderr */
+int hh_high_dup(int fd);             /* a close-on-exec duplicate near the top of the table, or -1 */
 hh_dest_t hh_dest_open(void);        /* the exit report's destination */
 hh_dest_t hh_dest_open_stream(void); /* the stream only (stderr or stdout as at start-up) */
 void hh_dest_close(hh_dest_t d);

@@ -84,7 +84,10 @@ typedef struct hit {
   uint64_t size;
 } hit;
 
-#define STACK_CAP ((size_t)1 << 20)    /* work list entries (8 MiB) */
+#define STACK_CAP ((size_t)1 << 20)      /* work list entries (8 MiB) */
+#define STACK_CAP_LEAN ((size_t)1 << 12) /* when that much cannot be mapped (RLIMIT_AS): 32 KiB */
+#define MAPS_CAP 65536
+#define MAPS_CAP_LEAN 4096
 #define BIG_BLOCK ((uint64_t)64 << 10) /* blocks read by resident pages only */
 #define MAX_EXCL 512
 #define MAX_FILE_WORDS 8192
@@ -108,6 +111,8 @@ static struct {
   uintptr_t file_lo, file_hi;
   mapline *maps;
   size_t nmaps, maps_cap;
+  bool maps_cut; /* more mappings than maps_cap */
+  size_t stack_cap;
   int64_t t0;
   bool progress;
   uintptr_t cur_lo, cur_hi; /* the block being read (drain) */
@@ -257,7 +262,7 @@ static inline bool lookup(uintptr_t v, hit *x, bool need_size) {
 /* ------------------------------------------------------------------ marking */
 
 static inline void push(uintptr_t start, uint8_t *mark) {
-  if (S.top < STACK_CAP) {
+  if (S.top < S.stack_cap) {
     S.stack[S.top++] = start;
   } else {
     *mark |= M_PENDING;
@@ -502,7 +507,7 @@ static bool pending_full;
 static void pending_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)size, (void)site, (void)root;
   if (!(*mark & M_PENDING) || pending_full) return;
-  if (S.top == STACK_CAP) {
+  if (S.top == S.stack_cap) {
     pending_full = true;
     return;
   }
@@ -628,7 +633,10 @@ static void scan_anchor(uintptr_t a, uintptr_t b) {
 
 static bool maps_cb(const hh_map_line *m, void *arg) {
   (void)arg;
-  if (S.nmaps >= S.maps_cap) return false;
+  if (S.nmaps >= S.maps_cap) {
+    S.maps_cut = true;
+    return false;
+  }
   mapline *l = &S.maps[S.nmaps++];
   l->start = m->start;
   l->end = m->end;
@@ -806,7 +814,7 @@ static void file_words_cb(void *arg) {
 }
 
 static void file_exclusions(void) {
-  if (&_IO_list_all == NULL) return;
+  if (&_IO_list_all == NULL || S.file_words == NULL) return;
   static const size_t fields[] = {offsetof(FILE, _IO_read_ptr),  offsetof(FILE, _IO_read_end),
                                   offsetof(FILE, _IO_read_base), offsetof(FILE, _IO_write_base),
                                   offsetof(FILE, _IO_write_ptr), offsetof(FILE, _IO_write_end),
@@ -981,11 +989,17 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
     return "the allocator's list of large blocks stayed locked";
   }
   /* memory first: mmap never waits for a stopped thread */
-  bool ok = true;
-  S.stack = map_or_fail(STACK_CAP * sizeof(uintptr_t), &ok);
-  S.maps_cap = 65536;
-  S.maps = map_or_fail(S.maps_cap * sizeof(mapline), &ok);
-  S.file_words = map_or_fail(MAX_FILE_WORDS * sizeof(uintptr_t), &ok);
+  /* Under a tight RLIMIT_AS the big tables give way to small ones: the work
+   * list overflows into pending sweeps sooner, and stdio's user buffers are
+   * not told apart (FILE_WORDS: the scan only gets less exact). */
+  bool ok = true, maps_read = false;
+  S.stack_cap = STACK_CAP;
+  S.stack = hh_report_map(S.stack_cap * sizeof(uintptr_t));
+  if (S.stack == NULL) S.stack = map_or_fail((S.stack_cap = STACK_CAP_LEAN) * sizeof(uintptr_t), &ok);
+  S.maps_cap = MAPS_CAP;
+  S.maps = hh_report_map(S.maps_cap * sizeof(mapline));
+  if (S.maps == NULL) S.maps = map_or_fail((S.maps_cap = MAPS_CAP_LEAN) * sizeof(mapline), &ok);
+  S.file_words = hh_report_map(MAX_FILE_WORDS * sizeof(uintptr_t));
 
   hh_world w;
   hh_world_stop(&w);
@@ -1000,7 +1014,10 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   S.h_size = (c.holders + 64) * sizeof(holder);
   S.mk_size = c.mark_bytes + ((size_t)1 << 20);
   if (ok) S.h = map_or_fail(S.h_size, &ok);
-  if (ok) S.mk = map_or_fail(S.mk_size, &ok);
+  if (ok && (S.mk = hh_report_map(S.mk_size)) == NULL) {
+    S.mk_size = c.mark_bytes + ((size_t)64 << 10); /* a tight RLIMIT_AS: less room */
+    S.mk = map_or_fail(S.mk_size, &ok);
+  }
   if (ok) {
     census_heaps(NULL);
     sort_holders();
@@ -1009,11 +1026,15 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
     for (int i = 0; i < nown; i++) add_excl(own[i][0], own[i][1]);
     for (int i = 0; i < s->nexcl; i++) add_excl(s->excl[i][0], s->excl[i][1]);
     add_excl((uintptr_t)&S, (uintptr_t)(&S + 1)); /* it holds block addresses */
-    hh_maps_each(maps_cb, NULL);
-    file_exclusions();
-    classify(&w);
-    each_block(tally_cb);
-    if (hh_guard) each_block(overrun_cb);
+    /* Without every mapping, what a global or a mapping holds would be
+     * called lost: no classification at all, rather than a wrong one. */
+    maps_read = hh_maps_each(maps_cb, NULL) && S.nmaps > 0 && !S.maps_cut;
+    if (maps_read) {
+      file_exclusions();
+      classify(&w);
+      each_block(tally_cb);
+      if (hh_guard) each_block(overrun_cb);
+    }
   }
   guard_remove();
   hh_world_resume();
@@ -1021,16 +1042,20 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_heaps_unlock();
 
   s->failed |= !ok;
-  if (ok) groups_finish(s);
+  if (ok && maps_read) groups_finish(s);
   s->totals.frees = s->totals.allocs > s->live_blocks ? s->totals.allocs - s->live_blocks : 0;
-  s->scan_bytes = S.mk_size + S.h_size + STACK_CAP * sizeof(uintptr_t);
-  hh_report_unmap(S.stack, STACK_CAP * sizeof(uintptr_t));
+  s->scan_bytes = S.mk_size + S.h_size + S.stack_cap * sizeof(uintptr_t);
+  hh_report_unmap(S.stack, S.stack_cap * sizeof(uintptr_t));
   hh_report_unmap(S.maps, S.maps_cap * sizeof(mapline));
   hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
   hh_report_unmap(S.h, S.h_size);
   hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
   hh_table_free(&S.groups);
   hh_table_free(&S.leaders);
+  if (!ok) return "out of memory for the leak scan (a limit on the address space?)";
+  if (!maps_read)
+    return S.maps_cut ? "more mappings than the leak scan has room for"
+                      : "the process's mappings could not be read (/proc/self/maps)";
   return NULL;
 }
 

@@ -109,7 +109,9 @@ void hh_write_text(hh_out *o, const hh_view *v) {
                   (unsigned long long)s->totals.peak_bytes);
     hh_out_printf(o, "==%d==\n", pid);
     if (hh_opt.verbose || !v->at_exit) root_table(o, pid, s);
-    if (s->failed) hh_out_printf(o, "==%d== (out of memory for the leak scan: totals only)\n==%d==\n", pid, pid);
+    if (s->failed)
+      hh_out_printf(o, "==%d== (out of memory for the leak scan: some loss records are not listed)\n==%d==\n", pid,
+                    pid);
   }
   if (v->profile && !quiet) hh_profile_write_text(o, pid, v);
   for (size_t i = 0; i < v->nrec; i++)

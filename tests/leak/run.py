@@ -234,6 +234,19 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] == 113,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    p = run([prog, "address_space_limit"], preload=False)
+    check("under a tight RLIMIT_AS the scan still runs and finds the leak (42 bytes definitely lost)",
+          p.returncode == 0 and "definitely lost: 42 bytes in 1 blocks" in p.stderr and
+          "no leaks are possible" not in p.stderr, p.stderr[-600:])
+    p = run([prog, "no_descriptors", "limit"], preload=False)
+    check("no descriptor left at exit: a global's block is still reachable, nothing lost",
+          p.returncode == 0 and "definitely lost: 0 bytes in 0 blocks" in p.stderr and
+          "still reachable: 100 bytes in 1 blocks" in p.stderr, p.stderr[-600:])
+    p = run([prog, "no_descriptors", "close_all"], preload=False)
+    check("every descriptor closed: no maps, and the report says so instead of calling blocks lost",
+          p.returncode == 0 and "mappings could not be read" in p.stderr and "definitely lost" not in p.stderr,
+          p.stderr[-600:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

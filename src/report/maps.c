@@ -64,6 +64,7 @@ static bool parse_line(const char *s, hh_map_line *m) {
  * descriptor; used only while it still names the file it was (a program
  * that closes every descriptor may have reused the number). */
 static int kept_fd = -1;
+static pid_t kept_pid; /* a fork child's copy names its parent's maps */
 static dev_t kept_dev;
 static ino_t kept_ino;
 
@@ -76,6 +77,7 @@ void hh_maps_init(void) {
   close(fd);
   if (high < 0) return;
   kept_fd = high;
+  kept_pid = getpid();
   kept_dev = st.st_dev;
   kept_ino = st.st_ino;
 }
@@ -86,8 +88,8 @@ static int open_maps(bool *kept) {
   if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
   if (fd >= 0) return fd;
   struct stat st;
-  if (kept_fd < 0 || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev || st.st_ino != kept_ino ||
-      lseek(kept_fd, 0, SEEK_SET) != 0)
+  if (kept_fd < 0 || getpid() != kept_pid || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev ||
+      st.st_ino != kept_ino || lseek(kept_fd, 0, SEEK_SET) != 0)
     return -1;
   *kept = true;
   return kept_fd;

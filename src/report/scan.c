@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -751,6 +752,61 @@ static void forget_dtv_cb(void *arg) {
 #endif
 }
 
+/* Which of glibc's lists holds an ended thread's descriptor. Its list_t
+ * (next, prev) links it into one of the loader's rings: stacks in use
+ * (threads running, or ended and not yet joined), stacks the program gave
+ * (the main thread's among them), and the cache of joined or detached
+ * threads' stacks. Only the cache is dead memory: valgrind's exit frees it
+ * (__libc_freeres), and scans an ended thread's stack that is not joined,
+ * or a stack the program gave, as any other mapping. The list's offset in
+ * the descriptor is found on a live one: the first pair of words whose
+ * neighbours point back at it. A ring's head is its one element that is no
+ * descriptor (no self-pointers), in the loader's data. */
+static struct {
+  size_t off, probe; /* the list's offset (0: not found); the offset being tried */
+  uintptr_t found;   /* what a guarded read below gives */
+} L;
+
+static bool is_descriptor(uintptr_t d) {
+  const uintptr_t *w = (const uintptr_t *)d;
+  return (d & 7) == 0 && w[0] == d && w[2] == d;
+}
+
+static bool linked(uintptr_t e) {
+  uintptr_t next = ((const uintptr_t *)e)[0], prev = ((const uintptr_t *)e)[1];
+  if (next == e || prev == e || next == 0 || prev == 0 || ((next | prev) & 7)) return false;
+  return ((const uintptr_t *)next)[1] == e && ((const uintptr_t *)prev)[0] == e;
+}
+
+static void probe_list_cb(void *self) {
+  for (; L.probe < 2048; L.probe += 8)
+    if (linked((uintptr_t)self + L.probe)) {
+      L.off = L.probe;
+      return;
+    }
+}
+
+static void ring_head_cb(void *arg) {
+  uintptr_t e = (uintptr_t)arg, x = e;
+  L.found = 0;
+  if (!linked(e)) return;
+  for (int n = 0; n < (1 << 20); n++) {
+    x = ((const uintptr_t *)x)[0];
+    if (x == e) return;
+    if (!is_descriptor(x - L.off)) {
+      L.found = x;
+      return;
+    }
+  }
+}
+
+/* The head of the ring descriptor `d` is linked in, or 0 (not linked: a
+ * stack the program gave, its thread joined). */
+static uintptr_t ring_head(uintptr_t d) {
+  if (L.off == 0 || !guarded(ring_head_cb, (void *)(d + L.off))) return 0;
+  return L.found;
+}
+
 /* The cached stacks of exited threads, which glibc keeps for the next ones:
  * nothing in them is alive, their TLS included (a __thread pointer, or the
  * value a thread returned to a join that dropped it, is lost, as valgrind
@@ -758,6 +814,22 @@ static void forget_dtv_cb(void *arg) {
  * taken for reachable through them. */
 static void dead_stacks(const hh_world *w) {
   if (w->missed != 0 || !S.s->static_tls) return;
+#if defined(__x86_64__)
+  /* the rings of the stacks in use and of those the program gave */
+  uintptr_t self = (uintptr_t)pthread_self(), used_head = 0, user_head = 0;
+  for (L.off = 0, L.probe = 64; L.probe < 2048 && L.off == 0; L.probe += 8) guarded(probe_list_cb, (void *)self);
+  for (int t = -1; t < w->count; t++) {
+    uintptr_t d = t < 0 ? self : w->threads[t].self;
+    int tid = t < 0 ? (int)syscall(SYS_gettid) : w->threads[t].tid;
+    if (d == 0 || tid == 0) continue;
+    uintptr_t h = ring_head(d);
+    if (tid == getpid())
+      user_head = h;
+    else if (h != 0 && used_head == 0)
+      used_head = h;
+  }
+  if (used_head == user_head) used_head = 0; /* a live thread on a stack the program gave */
+#endif
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
     if (l->skip || !l->anon || hh_is_internal(l->start)) continue;
@@ -770,6 +842,16 @@ static void dead_stacks(const hh_world *w) {
     bool live = tcb == (uintptr_t)pthread_self();
     for (int t = 0; t < w->count && !live; t++) live = w->threads[t].tid && w->threads[t].self == tcb;
     if (live) continue;
+#if defined(__x86_64__)
+    if (L.off != 0) {
+      /* Not cached: a stack the program gave, or a thread ended and not
+       * joined (its stack still in use). When no live thread but the main
+       * one shows which ring is in use, a ring other than the program's is
+       * taken for the cache, as before. */
+      uintptr_t h = ring_head(tcb);
+      if (h == 0 || h == user_head || h == used_head) continue;
+    }
+#endif
     l->dead = 1;
     guarded(forget_dtv_cb, (void *)tcb);
   }

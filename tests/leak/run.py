@@ -247,6 +247,18 @@ def scenario_suite():
           p.returncode == 0 and "mappings could not be read" in p.stderr and "definitely lost" not in p.stderr,
           p.stderr[-600:])
 
+    for i in range(5):  # it depended on where the stack was mapped
+        rep, p = json_report([prog, "user_stack_joined"], preload=False)
+        ok = rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 88
+        if not ok:
+            break
+    check("a joined thread's stack the program mapped is the program's memory: its __thread block is reachable",
+          ok, (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+    rep, p = json_report([prog, "ended_not_joined"], preload=False)
+    check("a thread ended but not joined keeps its stack in use: its __thread block is reachable (valgrind)",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 123,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

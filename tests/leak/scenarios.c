@@ -391,6 +391,60 @@ static int no_descriptors(const char *how) {
   return setrlimit(RLIMIT_NOFILE, &r) == 0 ? 0 : 3;
 }
 
+/* A thread on a stack the program mapped, its __thread pointer holding a
+ * block; joined, the mapping kept. glibc never caches such a stack: it is
+ * the program's memory, and valgrind scans it (still reachable). */
+__thread void *own_stack_block;
+
+static void *keep_on_own_stack(void *arg) {
+  own_stack_block = malloc(88);
+  memset(own_stack_block, 1, 88);
+  return arg;
+}
+
+static int user_stack_joined(void) {
+  size_t size = (size_t)1 << 20;
+  /* guard pages on both sides keep the kernel from merging the mapping
+   * with a neighbour */
+  char *area = mmap(NULL, size + 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return 3;
+  mprotect(area, 4096, PROT_NONE);
+  mprotect(area + 4096 + size, 4096, PROT_NONE);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, area + 4096, size);
+  pthread_t t;
+  if (pthread_create(&t, &attr, keep_on_own_stack, NULL) != 0) return 3;
+  pthread_join(t, NULL);
+  return 0;
+}
+
+/* A thread that has ended but was not joined: its stack is still in use
+ * (valgrind scans it: still reachable), unlike a joined thread's. Another
+ * thread, waiting on a lock, shows which of glibc's rings is in use. */
+static pthread_mutex_t exit_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void *wait_at_gate(void *arg) {
+  pthread_mutex_lock(&exit_gate);
+  pthread_mutex_unlock(&exit_gate);
+  return arg;
+}
+
+static void *end_unjoined(void *arg) {
+  thread_own = malloc(123);
+  memset(thread_own, 1, 123);
+  return arg;
+}
+
+static int ended_not_joined(void) {
+  pthread_mutex_lock(&exit_gate);
+  pthread_t waiter, ended;
+  pthread_create(&waiter, NULL, wait_at_gate, NULL);
+  pthread_create(&ended, NULL, end_unjoined, NULL);
+  usleep(100000);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -412,6 +466,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "shared_anonymous")) return shared_anonymous();
+  if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
+  if (!strcmp(w, "ended_not_joined")) return ended_not_joined();
   if (!strcmp(w, "address_space_limit")) return address_space_limit();
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);

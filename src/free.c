@@ -300,5 +300,14 @@ void hh_free_generic(void *p, const char *call) {
 size_t hh_usable_size(const void *p, const char *call) {
   hh_ref ref;
   if (p == NULL || !hh_lookup(p, call, &ref)) return 0;
+  /* The program may now use every usable byte, and may keep a pointer
+   * there (a growable buffer that asks once): the record grows to them, so
+   * that the leak scan reads them and realloc copies them. */
+  if (ref.usable > ref.size) {
+    if (ref.kind == HH_REF_SMALL)
+      hh_rec_grow(ref.page, ref.index, (uint32_t)ref.usable);
+    else if (ref.kind == HH_REF_LARGE)
+      ref.page->large_rec.size = (uint32_t)ref.usable;
+  }
   return ref.usable;
 }

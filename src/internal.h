@@ -325,6 +325,23 @@ static inline uint32_t hh_rec_site(const hh_page *page, size_t idx) {
   return (w & hh_rec_top_bit(t)) ? HH_SITE_IGNORED : 0;
 }
 
+/* Grows range `idx`'s record to `size` bytes, at most its block, keeping
+ * its site and ignore bit (malloc_usable_size told the program it may use
+ * them). */
+static inline void hh_rec_grow(hh_page *page, size_t idx, uint32_t size) {
+  uintptr_t t = page->track;
+  if (t == 0) return;
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == 0) {
+    ((hh_track_rec *)t)[idx].size = size;
+  } else if (form == HH_REC_PACKED) {
+    uint32_t *w = (uint32_t *)(t - HH_REC_PACKED) + idx;
+    *w = (*w & ~HH_PACKED_SLACK_MAX) | (page->block_size - size);
+  } else {
+    hh_rec_set_narrow(t, idx, size | (hh_rec_word(t, idx) & hh_rec_top_bit(t)));
+  }
+}
+
 /* Marks range `idx` as one the report ignores (hahalloc_ignore). */
 static inline void hh_rec_ignore(hh_page *page, size_t idx) {
   uintptr_t t = page->track;

@@ -259,6 +259,11 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 123,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    rep, p = json_report([prog, "usable_slack"], preload=False)
+    check("a pointer kept in the bytes malloc_usable_size grants past the request is seen: nothing lost",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["blocks"] == 2,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -2,6 +2,7 @@
  * first argument picks one (tests/leak/run.py). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -445,6 +446,21 @@ static int ended_not_joined(void) {
   return 0;
 }
 
+/* A buffer that asks malloc_usable_size how much it may use and keeps a
+ * pointer in the last of those words, past the 20 bytes it asked for: the
+ * block it points to is still reachable (valgrind, whose usable size is
+ * the request, also finds both reachable). */
+static void *volatile growable;
+
+static int usable_slack(void) {
+  void **b = malloc(20);
+  size_t slots = malloc_usable_size(b) / sizeof *b;
+  memset(b, 0, slots * sizeof *b);
+  b[slots - 1] = malloc(45);
+  growable = b;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -466,6 +482,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "shared_anonymous")) return shared_anonymous();
+  if (!strcmp(w, "usable_slack")) return usable_slack();
   if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
   if (!strcmp(w, "ended_not_joined")) return ended_not_joined();
   if (!strcmp(w, "address_space_limit")) return address_space_limit();

@@ -619,8 +619,19 @@ __attribute__((destructor(101))) static HH_NOINLINE void report_destructor(void)
  * destructors, before the libraries unloaded after it. */
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
+/* quick_exit runs the at_quick_exit handlers, then ends the process
+ * through glibc's own _exit (not the one below): without this handler
+ * there was no report at all. Registered first, it runs after the
+ * program's; like _exit it flushes nothing. */
+static HH_NOINLINE void report_quick_exit(void) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  if (atomic_load(&hh_initialised) == 2) exit_report(CALLER_SP(), regs, CALLEE_REGS, false);
+}
+
 void hh_report_register_exit(void) {
   if (__cxa_atexit(report_atexit, NULL, NULL) != 0) atomic_store(&atexit_passed, 1);
+  at_quick_exit(report_quick_exit);
 }
 
 /* _exit and _Exit end the process without exit handlers: the report is made

@@ -264,6 +264,10 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["blocks"] == 2,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    p = run([prog, "quick_exit"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "9"})
+    check("quick_exit: the report is made after the program's at_quick_exit handlers (42 bytes lost, status 9)",
+          p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -28,6 +28,9 @@ $(foreach d,build/obj build/asan/obj build/tsan/obj,$(PARSERS:%=$(d)/src/report/
 
 SRC     := $(sort $(wildcard src/*.c src/report/*.c))
 OBJ     := $(SRC:%.c=build/obj/%.o)
+# in the shared library only (src/shared/exit.c says why)
+SO_SRC  := $(wildcard src/shared/*.c)
+SO_OBJ  := $(SO_SRC:%.c=build/obj/%.o)
 HDR     := $(wildcard include/*.h src/*.h src/report/*.h)
 # ASan+UBSan build of the same code, with the malloc override left out so the
 # sanitizer keeps its own malloc; tests reach the allocator through the seed API.
@@ -52,8 +55,8 @@ build/tsan/obj/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(PROTECT) $(LIBFLAGS) $(TSAN_FLAGS) -c $< -o $@
 
-build/libhahalloc.so: $(OBJ)
-	$(CC) -shared -pthread -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete -o $@ $(OBJ) -ldl
+build/libhahalloc.so: $(OBJ) $(SO_OBJ)
+	$(CC) -shared -pthread -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete -o $@ $(OBJ) $(SO_OBJ) -ldl
 	ln -sf libhahalloc.so build/libhahalloc.so.1
 
 build/libhahalloc.a: $(OBJ)
@@ -122,7 +125,7 @@ uninstall:
 
 # The project's code; the leak suite's programs (tests/leak) are left as
 # written: their reports are checked line by line.
-FORMAT_FILES := $(SRC) $(HDR) $(wildcard tests/*.c tests/*.h tests/*.cpp bench/*.c bench/*.h tools/*.c)
+FORMAT_FILES := $(SRC) $(SO_SRC) $(HDR) $(wildcard tests/*.c tests/*.h tests/*.cpp bench/*.c bench/*.h tools/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 

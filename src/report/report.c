@@ -619,6 +619,19 @@ __attribute__((destructor(101))) static HH_NOINLINE void report_destructor(void)
  * destructors, before the libraries unloaded after it. */
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
+/* exit() in a process that shares this memory without being the one that
+ * reports: a vfork child (src/shared/exit.c says why it ends here). Its
+ * streams are flushed, as exit would; its handlers and destructors, its
+ * parent's, are left to its parent. */
+void hh_report_vfork_exit(int status) {
+  if (!hh_opt.report || report_pid == 0 || (int)getpid() == report_pid) return;
+  flush_streams();
+  for (;;) {
+    syscall(SYS_exit_group, status);
+    syscall(SYS_exit, status);
+  }
+}
+
 /* quick_exit runs the at_quick_exit handlers, then ends the process
  * through glibc's own _exit (not the one below): without this handler
  * there was no report at all. Registered first, it runs after the

@@ -268,6 +268,10 @@ def scenario_suite():
     check("quick_exit: the report is made after the program's at_quick_exit handlers (42 bytes lost, status 9)",
           p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
 
+    p = run([prog, "vfork_exit"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "9"})
+    check("a vfork child that calls exit() after a failed exec: the parent still reports (42 bytes lost, status 9)",
+          p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

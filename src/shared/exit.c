@@ -1,0 +1,35 @@
+/*
+ * exit(), interposed by the shared library only (a static link keeps
+ * glibc's own: libc.a's exit.o may be linked in for its other symbols, and
+ * two definitions would not link).
+ *
+ * A vfork child whose exec failed and that calls exit() instead of _exit()
+ * runs its parent's exit handlers in its parent's memory: every handler it
+ * runs is gone from the list, and the loader marks the destructors as run.
+ * The parent then ends with no exit hook left, so without its report, and
+ * with its status unchanged by --error-exitcode (valgrind runs such a child
+ * as a fork, and reports the parent). With the report on, such a child ends
+ * here, as _exit would once stdio is flushed (hh_report_vfork_exit). Every
+ * other call goes on to glibc's exit.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../hooks.h"
+#include "../internal.h"
+
+typedef void (*exit_fn)(int) __attribute__((noreturn));
+static exit_fn real_exit;
+
+/* Found before main, outside any malloc: dlsym takes the loader's lock. */
+__attribute__((constructor)) static void find_exit(void) { real_exit = (exit_fn)dlsym(RTLD_NEXT, "exit"); }
+
+HH_EXPORT __attribute__((noreturn)) void exit(int status) {
+  hh_report_vfork_exit(status);
+  if (real_exit == NULL) real_exit = (exit_fn)dlsym(RTLD_NEXT, "exit"); /* a constructor ran before ours */
+  if (real_exit != NULL) real_exit(status);
+  for (;;) syscall(SYS_exit_group, status); /* no glibc exit to reach: cannot happen with glibc */
+}

@@ -829,6 +829,12 @@ static void dead_stacks(const hh_world *w) {
       used_head = h;
   }
   if (used_head == user_head) used_head = 0; /* a live thread on a stack the program gave */
+  /* With no live thread in it, the ring in use is known by its place:
+   * glibc (2.34 to 2.36 at least) keeps its head just before the program's
+   * in the loader's data, and the cache's just after. Were that to change,
+   * a cache at that place would be scanned: leaks of joined threads then
+   * show as reachable, never the reverse. */
+  if (used_head == 0 && user_head != 0) used_head = user_head - 2 * sizeof(uintptr_t);
 #endif
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
@@ -845,9 +851,7 @@ static void dead_stacks(const hh_world *w) {
 #if defined(__x86_64__)
     if (L.off != 0) {
       /* Not cached: a stack the program gave, or a thread ended and not
-       * joined (its stack still in use). When no live thread but the main
-       * one shows which ring is in use, a ring other than the program's is
-       * taken for the cache, as before. */
+       * joined (its stack still in use). */
       uintptr_t h = ring_head(tcb);
       if (h == 0 || h == user_head || h == used_head) continue;
     }

@@ -254,10 +254,13 @@ def scenario_suite():
             break
     check("a joined thread's stack the program mapped is the program's memory: its __thread block is reachable",
           ok, (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
-    rep, p = json_report([prog, "ended_not_joined"], preload=False)
-    check("a thread ended but not joined keeps its stack in use: its __thread block is reachable (valgrind)",
-          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 123,
-          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+    for how in ("", "alone"):
+        rep, p = json_report([prog, "ended_not_joined", how], preload=False)
+        check(f"a thread ended but not joined keeps its stack in use: its __thread block is reachable (valgrind) "
+              f"({'no other thread' if how else 'another thread running'})",
+              rep is not None and rep["summary"]["definite"]["blocks"] == 0 and
+              rep["summary"]["reachable"]["bytes"] >= 123,
+              (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
     rep, p = json_report([prog, "usable_slack"], preload=False)
     check("a pointer kept in the bytes malloc_usable_size grants past the request is seen: nothing lost",

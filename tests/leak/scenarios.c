@@ -422,7 +422,8 @@ static int user_stack_joined(void) {
 
 /* A thread that has ended but was not joined: its stack is still in use
  * (valgrind scans it: still reachable), unlike a joined thread's. Another
- * thread, waiting on a lock, shows which of glibc's rings is in use. */
+ * thread, waiting on a lock, shows which of glibc's rings is in use; alone,
+ * the ring is known by its place in the loader's data. */
 static pthread_mutex_t exit_gate = PTHREAD_MUTEX_INITIALIZER;
 
 static void *wait_at_gate(void *arg) {
@@ -437,10 +438,10 @@ static void *end_unjoined(void *arg) {
   return arg;
 }
 
-static int ended_not_joined(void) {
+static int ended_not_joined(bool alone) {
   pthread_mutex_lock(&exit_gate);
   pthread_t waiter, ended;
-  pthread_create(&waiter, NULL, wait_at_gate, NULL);
+  if (!alone) pthread_create(&waiter, NULL, wait_at_gate, NULL);
   pthread_create(&ended, NULL, end_unjoined, NULL);
   usleep(100000);
   return 0;
@@ -513,7 +514,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "quick_exit")) return quick_exit_call();
   if (!strcmp(w, "usable_slack")) return usable_slack();
   if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
-  if (!strcmp(w, "ended_not_joined")) return ended_not_joined();
+  if (!strcmp(w, "ended_not_joined")) return ended_not_joined(argc > 2 && !strcmp(argv[2], "alone"));
   if (!strcmp(w, "address_space_limit")) return address_space_limit();
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);

@@ -765,6 +765,7 @@ static void forget_dtv_cb(void *arg) {
 static struct {
   size_t off, probe; /* the list's offset (0: not found); the offset being tried */
   uintptr_t found;   /* what a guarded read below gives */
+  int walk;          /* steps taken round a ring (mark_ring_dtvs_cb) */
 } L;
 
 static bool is_descriptor(uintptr_t d) {
@@ -807,13 +808,36 @@ static uintptr_t ring_head(uintptr_t d) {
   return L.found;
 }
 
+/* A thread's DTV, which its control block points into one entry past the
+ * block's start: a live thread's is in use, and so are the dynamic TLS
+ * blocks it names, which hold the thread's __thread variables of dlopen'd
+ * libraries. Marked from its start, so that what those variables hold is
+ * reachable (valgrind, seeing only the interior pointer, says possibly
+ * lost, or reachable when a register happens to hold one). */
+static void mark_dtv_cb(void *tcb) {
+#if defined(__x86_64__)
+  uintptr_t dtv = ((const uintptr_t *)tcb)[1];
+  if (dtv >= 16 && (dtv & 15) == 0) mark(dtv - 16, true);
+#else
+  (void)tcb;
+#endif
+}
+
+/* Marks the DTV of every descriptor in the ring whose head is `head`. */
+static void mark_ring_dtvs_cb(void *head) {
+  for (uintptr_t x = ((const uintptr_t *)head)[0]; x != (uintptr_t)head && L.walk < (1 << 20); L.walk++) {
+    if (is_descriptor(x - L.off)) mark_dtv_cb((void *)(x - L.off));
+    x = ((const uintptr_t *)x)[0];
+  }
+}
+
 /* The cached stacks of exited threads, which glibc keeps for the next ones:
  * nothing in them is alive, their TLS included (a __thread pointer, or the
  * value a thread returned to a join that dropped it, is lost, as valgrind
  * says). Found before anything is marked, so that what they held is never
  * taken for reachable through them. */
 static void dead_stacks(const hh_world *w) {
-  if (w->missed != 0 || !S.s->static_tls) return;
+  if (!S.s->static_tls) return;
 #if defined(__x86_64__)
   /* the rings of the stacks in use and of those the program gave */
   uintptr_t self = (uintptr_t)pthread_self(), used_head = 0, user_head = 0;
@@ -835,7 +859,16 @@ static void dead_stacks(const hh_world *w) {
    * a cache at that place would be scanned: leaks of joined threads then
    * show as reachable, never the reverse. */
   if (used_head == 0 && user_head != 0) used_head = user_head - 2 * sizeof(uintptr_t);
+  /* every descriptor of the rings in use and of the program's: threads
+   * running, stopped or not (asleep), and ended but not joined */
+  L.walk = 0;
+  if (used_head != 0) guarded(mark_ring_dtvs_cb, (void *)used_head);
+  L.walk = 0;
+  if (user_head != 0) guarded(mark_ring_dtvs_cb, (void *)user_head);
 #endif
+  /* A thread that could not be stopped is told from a dead one only by
+   * its ring. */
+  if (w->missed != 0 && L.off == 0) return;
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
     if (l->skip || !l->anon || hh_is_internal(l->start)) continue;

@@ -275,6 +275,15 @@ def scenario_suite():
     check("a vfork child that calls exit() after a failed exec: the parent still reports (42 bytes lost, status 9)",
           p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
 
+    for i in range(3):
+        rep, p = json_report([prog, "dlopen_tls_running"], preload=False)
+        ok = (rep is not None and p.returncode == 0 and rep["summary"]["definite"]["blocks"] == 0 and
+              rep["summary"]["possible"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 200000)
+        if not ok:
+            break
+    check("running threads' blocks held by a dlopen'd library's __thread variables are reachable, every run",
+          ok, (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -328,6 +329,50 @@ static void *use_dyntls(void *arg) {
   return arg;
 }
 
+static void (*dyntls_use_fn(void))(void) {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+  if (n <= 0) return NULL;
+  path[n] = '\0';
+  strcpy(strrchr(path, '/') + 1, "libdyntls.so");
+  void *lib = dlopen(path, RTLD_NOW);
+  return lib != NULL ? (void (*)(void))dlsym(lib, "dyntls_use") : NULL;
+}
+
+/* Threads still running at exit, each holding a block in a dlopen'd
+ * library's __thread variable: one asleep in pause() (not stopped by the
+ * scan), one waiting on a lock. Their DTVs are in use: the blocks are
+ * reachable, in every run (it was possibly lost or reachable by chance). */
+static sem_t tls_ready;
+static pthread_mutex_t exit_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void *use_dyntls_and_pause(void *arg) {
+  dyntls_use();
+  sem_post(&tls_ready);
+  pause();
+  return arg;
+}
+
+static void *use_dyntls_and_wait(void *arg) {
+  dyntls_use();
+  sem_post(&tls_ready);
+  pthread_mutex_lock(&exit_gate);
+  return arg;
+}
+
+static int dlopen_tls_running(void) {
+  dyntls_use = dyntls_use_fn();
+  if (dyntls_use == NULL) return 3;
+  sem_init(&tls_ready, 0, 0);
+  pthread_mutex_lock(&exit_gate);
+  pthread_t a, b;
+  pthread_create(&a, NULL, use_dyntls_and_pause, NULL);
+  pthread_create(&b, NULL, use_dyntls_and_wait, NULL);
+  sem_wait(&tls_ready);
+  sem_wait(&tls_ready);
+  return 0;
+}
+
 static int dlopen_tls_joined(void) {
   char path[4096];
   ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
@@ -424,7 +469,6 @@ static int user_stack_joined(void) {
  * (valgrind scans it: still reachable), unlike a joined thread's. Another
  * thread, waiting on a lock, shows which of glibc's rings is in use; alone,
  * the ring is known by its place in the loader's data. */
-static pthread_mutex_t exit_gate = PTHREAD_MUTEX_INITIALIZER;
 
 static void *wait_at_gate(void *arg) {
   pthread_mutex_lock(&exit_gate);
@@ -509,6 +553,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
+  if (!strcmp(w, "dlopen_tls_running")) return dlopen_tls_running();
   if (!strcmp(w, "shared_anonymous")) return shared_anonymous();
   if (!strcmp(w, "vfork_exit")) return vfork_exit();
   if (!strcmp(w, "quick_exit")) return quick_exit_call();

@@ -62,15 +62,18 @@ static bool same_file(int fd, dev_t dev, ino_t ino) {
   return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-/* A descriptor near the top of the table, where programs rarely look. */
+/* A descriptor near the top of the table, where programs rarely look; -1
+ * rather than one below HIGH_FD_MIN: a program under a low RLIMIT_NOFILE,
+ * or with most of its table open, would lose numbers it counts on. */
+#define HIGH_FD_MIN 64
 int hh_high_dup(int fd) {
   struct rlimit rl;
   long top = 1024;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
     top = (long)rl.rlim_cur;
-  long from = top - 64 > 3 ? top - 64 : 3;
+  long from = top - 64 > HIGH_FD_MIN ? top - 64 : HIGH_FD_MIN;
   int d = fcntl(fd, F_DUPFD_CLOEXEC, from);
-  if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD_MIN);
   return d;
 }
 

@@ -70,7 +70,10 @@ static ino_t kept_ino;
 
 void hh_maps_init(void) {
   if (!hh_opt.report || hh_opt.secure) return;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK (which a read of procfs ignores) marks the open file as
+   * ours: a program's own open of the maps, put at this number, has the
+   * same device and inode, and is not read. */
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return;
   struct stat st;
   int high = fstat(fd, &st) == 0 ? hh_high_dup(fd) : -1;
@@ -88,7 +91,8 @@ static int open_maps(bool *kept) {
   if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
   if (fd >= 0) return fd;
   struct stat st;
-  if (kept_fd < 0 || getpid() != kept_pid || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev ||
+  if (kept_fd < 0 || getpid() != kept_pid || fcntl(kept_fd, F_GETFD) != FD_CLOEXEC ||
+      !(fcntl(kept_fd, F_GETFL) & O_NONBLOCK) || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev ||
       st.st_ino != kept_ino || lseek(kept_fd, 0, SEEK_SET) != 0)
     return -1;
   *kept = true;

@@ -20,6 +20,7 @@ uintptr_t hh_entry_address(unsigned kind);
 /* --profile (report/profile.c): every allocation and free, by site. */
 void hh_profile_alloc(uint32_t site, size_t size);
 void hh_profile_free(uint32_t site, size_t size);
+void hh_profile_grow(uint32_t site, size_t bytes);
 void hh_profile_atfork_prepare(void);
 void hh_profile_atfork_parent(void);
 void hh_profile_atfork_child(void);

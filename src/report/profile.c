@@ -81,6 +81,19 @@ void hh_profile_alloc(uint32_t site, size_t size) {
   hh_lock_release(&lock);
 }
 
+/* A live block's size grew by `bytes` (malloc_usable_size). */
+void hh_profile_grow(uint32_t site, size_t bytes) {
+  hh_lock_acquire(&lock);
+  site_count *c = count_of(site);
+  if (c != NULL) c->live += (int64_t)bytes;
+  live += (int64_t)bytes;
+  if (live > peak_live) {
+    peak_live = live;
+    if (live > copied + copied / 100) copy_peak();
+  }
+  hh_lock_release(&lock);
+}
+
 void hh_profile_free(uint32_t site, size_t size) {
   hh_lock_acquire(&lock);
   site_count *c = count_of(site);

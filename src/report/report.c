@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -60,6 +61,30 @@ static size_t static_tls_size(void) {
     done = true;
   }
   return size;
+}
+
+/* Where glibc's struct pthread keeps its list_t and tid, and its size: the
+ * field descriptors glibc exports for libthread_db (three 32-bit words: the
+ * field's size in bits, its count, its offset). 0 when not there (a static
+ * binary, another C library). */
+static uint32_t thread_db_word(const char *name, int word) {
+  const uint32_t *d = dlsym(RTLD_DEFAULT, name);
+  return d != NULL ? d[word] : 0;
+}
+
+static void pthread_layout(hh_scan *s) {
+  static size_t list, tid, size;
+  static bool done;
+  if (!done) {
+    if (thread_db_word("_thread_db_pthread_list", 0) == 2 * 8 * sizeof(void *))
+      list = thread_db_word("_thread_db_pthread_list", 2);
+    if (thread_db_word("_thread_db_pthread_tid", 0) == 32) tid = thread_db_word("_thread_db_pthread_tid", 2);
+    size = thread_db_word("_thread_db_sizeof_pthread", 0);
+    done = true;
+  }
+  s->pd_list = list;
+  s->pd_tid = tid;
+  s->pd_size = size;
 }
 
 /* libhahalloc's own writable segments, when it is a shared object: its
@@ -366,6 +391,7 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   s.own_sp = own_sp;
   for (int i = 0; i < nregs && i < 8; i++) s.own_regs[s.nown_regs++] = regs[i];
   s.static_tls = static_tls_size();
+  pthread_layout(&s);
   s.min_size = q->min_size;
   dl_iterate_phdr(own_cb, &s);
   int64_t t0 = hh_now_ms();
@@ -625,6 +651,11 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
  * parent's, are left to its parent. */
 void hh_report_vfork_exit(int status) {
   if (!hh_opt.report || report_pid == 0 || (int)getpid() == report_pid) return;
+  /* Only when the memory is the reporter's indeed: a child of _Fork() or
+   * of a raw clone has a copy of its own (no atfork handler made it the
+   * reporter), and must exit as glibc's exit does. Without kcmp, glibc's
+   * exit too. */
+  if (syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL) != 0) return;
   flush_streams();
   for (;;) {
     syscall(SYS_exit_group, status);

@@ -75,7 +75,8 @@ typedef struct mapline {
   uintptr_t start, end;
   uint8_t skip; /* not an anchor */
   uint8_t anon;
-  uint8_t dead; /* the cached stack of an exited thread (dead_stacks) */
+  uint8_t dead;   /* the cached stack of an exited thread (dead_stacks) */
+  uintptr_t from; /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
 } mapline;
 
 /* What a word points to. */
@@ -766,7 +767,11 @@ static struct {
   size_t off, probe; /* the list's offset (0: not found); the offset being tried */
   uintptr_t found;   /* what a guarded read below gives */
   int walk;          /* steps taken round a ring (mark_ring_dtvs_cb) */
+  size_t tid;        /* the tid's offset (0: not known) */
 } L;
+
+static void linked_cb(void *e);
+static void read_tid_cb(void *d) { L.found = *(const uint32_t *)((uintptr_t)d + L.tid); }
 
 static bool is_descriptor(uintptr_t d) {
   const uintptr_t *w = (const uintptr_t *)d;
@@ -778,6 +783,8 @@ static bool linked(uintptr_t e) {
   if (next == e || prev == e || next == 0 || prev == 0 || ((next | prev) & 7)) return false;
   return ((const uintptr_t *)next)[1] == e && ((const uintptr_t *)prev)[0] == e;
 }
+
+static void linked_cb(void *e) { L.found = linked((uintptr_t)e); }
 
 static void probe_list_cb(void *self) {
   for (; L.probe < 2048; L.probe += 8)
@@ -841,7 +848,15 @@ static void dead_stacks(const hh_world *w) {
 #if defined(__x86_64__)
   /* the rings of the stacks in use and of those the program gave */
   uintptr_t self = (uintptr_t)pthread_self(), used_head = 0, user_head = 0;
-  for (L.off = 0, L.probe = 64; L.probe < 2048 && L.off == 0; L.probe += 8) guarded(probe_list_cb, (void *)self);
+  /* glibc's own offset first, checked on this thread; else a probe */
+  L.off = 0;
+  L.found = 0;
+  if (S.s->pd_list != 0 && guarded(linked_cb, (void *)(self + S.s->pd_list)) && L.found) L.off = S.s->pd_list;
+  for (L.probe = 64; L.probe < 2048 && L.off == 0; L.probe += 8) guarded(probe_list_cb, (void *)self);
+  /* a thread's tid, which the kernel clears when it ends */
+  L.tid = S.s->pd_tid;
+  L.found = 0;
+  if (L.tid != 0 && (!guarded(read_tid_cb, (void *)self) || (int)L.found != (int)syscall(SYS_gettid))) L.tid = 0;
   for (int t = -1; t < w->count; t++) {
     uintptr_t d = t < 0 ? self : w->threads[t].self;
     int tid = t < 0 ? (int)syscall(SYS_gettid) : w->threads[t].tid;
@@ -886,7 +901,17 @@ static void dead_stacks(const hh_world *w) {
       /* Not cached: a stack the program gave, or a thread ended and not
        * joined (its stack still in use). */
       uintptr_t h = ring_head(tcb);
-      if (h == 0 || h == user_head || h == used_head) continue;
+      if (h == 0 || h == user_head || h == used_head) {
+        /* Its thread has ended (tid cleared): its frames are dead, valgrind
+         * stops reading a stack at its pointer. The TLS and descriptor at
+         * the top count. */
+        L.found = 1;
+        if (L.tid != 0 && guarded(read_tid_cb, (void *)tcb) && L.found == 0) {
+          size_t tls = S.s->static_tls > S.s->pd_size ? S.s->static_tls - S.s->pd_size : S.s->static_tls;
+          l->from = tcb - tls > l->start ? tcb - tls : l->start;
+        }
+        continue;
+      }
     }
 #endif
     l->dead = 1;
@@ -909,7 +934,7 @@ static void scan_maps(const hh_world *w) {
       scan_anchor(sp < l->start ? l->start : sp, l->end);
       continue;
     }
-    scan_anchor(l->start, l->end);
+    scan_anchor(l->from ? l->from : l->start, l->end);
   }
 }
 
@@ -1084,12 +1109,6 @@ static void groups_finish(hh_scan *s) {
 
 /* ------------------------------------------------------------------ the run */
 
-static void *map_or_fail(size_t size, bool *ok) {
-  void *p = hh_report_map(size);
-  if (p == NULL) *ok = false;
-  return p;
-}
-
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.s = s;
@@ -1111,14 +1130,14 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   /* Under a tight RLIMIT_AS the big tables give way to small ones: the work
    * list overflows into pending sweeps sooner, and stdio's user buffers are
    * not told apart (FILE_WORDS: the scan only gets less exact). */
-  bool ok = true, maps_read = false;
-  S.stack_cap = STACK_CAP;
-  S.stack = hh_report_map(S.stack_cap * sizeof(uintptr_t));
-  if (S.stack == NULL) S.stack = map_or_fail((S.stack_cap = STACK_CAP_LEAN) * sizeof(uintptr_t), &ok);
+  bool ok, maps_read = false;
   S.maps_cap = MAPS_CAP;
   S.maps = hh_report_map(S.maps_cap * sizeof(mapline));
-  if (S.maps == NULL) S.maps = map_or_fail((S.maps_cap = MAPS_CAP_LEAN) * sizeof(mapline), &ok);
+  if (S.maps == NULL) S.maps = hh_report_map((S.maps_cap = MAPS_CAP_LEAN) * sizeof(mapline));
   S.file_words = hh_report_map(MAX_FILE_WORDS * sizeof(uintptr_t));
+  S.stack_cap = STACK_CAP;
+  S.stack = hh_report_map(S.stack_cap * sizeof(uintptr_t));
+  if (S.stack == NULL) S.stack = hh_report_map((S.stack_cap = STACK_CAP_LEAN) * sizeof(uintptr_t));
 
   hh_world w;
   hh_world_stop(&w);
@@ -1132,11 +1151,27 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   /* room for what threads that could not be stopped may add meanwhile */
   S.h_size = (c.holders + 64) * sizeof(holder);
   S.mk_size = c.mark_bytes + ((size_t)1 << 20);
-  if (ok) S.h = map_or_fail(S.h_size, &ok);
-  if (ok && (S.mk = hh_report_map(S.mk_size)) == NULL) {
-    S.mk_size = c.mark_bytes + ((size_t)64 << 10); /* a tight RLIMIT_AS: less room */
-    S.mk = map_or_fail(S.mk_size, &ok);
+  S.h = hh_report_map(S.h_size);
+  S.mk = hh_report_map(S.mk_size);
+  if (S.mk == NULL) S.mk = hh_report_map(S.mk_size = c.mark_bytes + ((size_t)64 << 10)); /* less spare room */
+  if (S.stack == NULL || S.maps == NULL || S.h == NULL || S.mk == NULL) {
+    /* the big tables took the room the rest needs: small ones, and again */
+    if (S.stack_cap != STACK_CAP_LEAN || S.stack == NULL) {
+      hh_report_unmap(S.stack, S.stack_cap * sizeof(uintptr_t));
+      S.stack = NULL;
+    }
+    if (S.maps_cap != MAPS_CAP_LEAN || S.maps == NULL) {
+      hh_report_unmap(S.maps, S.maps_cap * sizeof(mapline));
+      S.maps = NULL;
+    }
+    hh_report_unmap(S.file_words, MAX_FILE_WORDS * sizeof(uintptr_t));
+    S.file_words = NULL;
+    if (S.h == NULL) S.h = hh_report_map(S.h_size);
+    if (S.mk == NULL) S.mk = hh_report_map(S.mk_size);
+    if (S.maps == NULL) S.maps = hh_report_map((S.maps_cap = MAPS_CAP_LEAN) * sizeof(mapline));
+    if (S.stack == NULL) S.stack = hh_report_map((S.stack_cap = STACK_CAP_LEAN) * sizeof(uintptr_t));
   }
+  ok = S.stack != NULL && S.maps != NULL && S.h != NULL && S.mk != NULL;
   if (ok) {
     census_heaps(NULL);
     sort_holders();

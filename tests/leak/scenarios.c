@@ -2,6 +2,7 @@
  * first argument picks one (tests/leak/run.py). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -465,8 +466,9 @@ static int user_stack_joined(void) {
   return 0;
 }
 
-/* A thread that has ended but was not joined: its stack is still in use
- * (valgrind scans it: still reachable), unlike a joined thread's. Another
+/* A thread that has ended but was not joined: its TLS is still in use
+ * (valgrind: its __thread block still reachable), unlike a joined thread's;
+ * its frames are dead (the 24 bytes only a dead frame held are lost). Another
  * thread, waiting on a lock, shows which of glibc's rings is in use; alone,
  * the ring is known by its place in the loader's data. */
 
@@ -476,9 +478,16 @@ static void *wait_at_gate(void *arg) {
   return arg;
 }
 
+/* Leaves the block's address in its dead frame only. */
+static __attribute__((noinline)) void leak_in_frame(void) {
+  void *volatile lost = malloc(24);
+  (void)lost;
+}
+
 static void *end_unjoined(void *arg) {
   thread_own = malloc(123);
   memset(thread_own, 1, 123);
+  leak_in_frame();
   return arg;
 }
 
@@ -533,6 +542,32 @@ static int vfork_exit(void) {
   return 0;
 }
 
+/* A child made by _Fork() (no atfork handler runs) has memory of its own:
+ * its exit() must run its exit handlers, not end as a vfork child's. */
+static const char *role = "parent";
+static void say_role(void) { printf("handler %s\n", role); }
+
+static int raw_fork_exit(void) {
+  atexit(say_role);
+  fflush(stdout);
+  pid_t pid = _Fork();
+  if (pid == 0) {
+    role = "child";
+    exit(0);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? 0 : 4;
+}
+
+/* Opens /dev/null until the table is full, and says how many it got: the
+ * library takes none of a low RLIMIT_NOFILE's numbers. */
+static int open_until_full(void) {
+  int n = 0;
+  while (open("/dev/null", O_RDONLY) >= 0) n++;
+  printf("opened %d\n", n);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -555,6 +590,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "dlopen_tls_running")) return dlopen_tls_running();
   if (!strcmp(w, "shared_anonymous")) return shared_anonymous();
+  if (!strcmp(w, "raw_fork_exit")) return raw_fork_exit();
+  if (!strcmp(w, "open_until_full")) return open_until_full();
   if (!strcmp(w, "vfork_exit")) return vfork_exit();
   if (!strcmp(w, "quick_exit")) return quick_exit_call();
   if (!strcmp(w, "usable_slack")) return usable_slack();

@@ -62,18 +62,29 @@ static bool same_file(int fd, dev_t dev, ino_t ino) {
   return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-/* A descriptor near the top of the table, where programs rarely look; -1
- * rather than one below HIGH_FD_MIN: a program under a low RLIMIT_NOFILE,
- * or with most of its table open, would lose numbers it counts on. */
+/* A descriptor near the top of the table, where programs rarely look, and
+ * never below HIGH_FD_MIN: a program under a low RLIMIT_NOFILE, or with
+ * most of its table open, would lose numbers it counts on. Where the table
+ * has no room up there, one above the soft limit, as valgrind keeps its
+ * own: the limit is raised for the one call (never past the hard limit)
+ * and set back. -1 when there is none. */
 #define HIGH_FD_MIN 64
 int hh_high_dup(int fd) {
   struct rlimit rl;
   long top = 1024;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
-    top = (long)rl.rlim_cur;
+  bool known = getrlimit(RLIMIT_NOFILE, &rl) == 0;
+  if (known && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top) top = (long)rl.rlim_cur;
   long from = top - 64 > HIGH_FD_MIN ? top - 64 : HIGH_FD_MIN;
   int d = fcntl(fd, F_DUPFD_CLOEXEC, from);
   if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD_MIN);
+  if (d >= 0 || !known || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= rl.rlim_max) return d;
+  struct rlimit raised = {rl.rlim_max - rl.rlim_cur > 64 ? rl.rlim_cur + 64 : rl.rlim_max, rl.rlim_max};
+  int saved = errno;
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+    d = fcntl(fd, F_DUPFD_CLOEXEC, (long)rl.rlim_cur > HIGH_FD_MIN ? (long)rl.rlim_cur : HIGH_FD_MIN);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  errno = saved;
   return d;
 }
 
@@ -85,7 +96,7 @@ void hh_dest_init(void) {
   int which = hh_opt.output != NULL && !strcmp(hh_opt.output, "stdout") ? 1 : 2;
   struct stat st;
   if (which > 0 && fstat(which, &st) == 0) {
-    private_fd = hh_high_dup(which);
+    private_fd = hh_high_dup(which); /* -1: no room for a copy; the stream itself while it is that file */
     private_of = which;
     private_dev = st.st_dev;
     private_ino = st.st_ino;
@@ -163,8 +174,8 @@ static int open_file(const char *spec) {
  * one the program had at start-up. */
 hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
-  if (private_fd < 0) return d;
-  if (same_file(private_fd, private_dev, private_ino))
+  if (private_of < 0) return d;
+  if (private_fd >= 0 && same_file(private_fd, private_dev, private_ino))
     d.fd = private_fd;
   else if (same_file(private_of, private_dev, private_ino))
     d.fd = private_of;

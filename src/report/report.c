@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <linux/kcmp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -72,19 +73,33 @@ static uint32_t thread_db_word(const char *name, int word) {
   return d != NULL ? d[word] : 0;
 }
 
-static void pthread_layout(hh_scan *s) {
-  static size_t list, tid, size;
-  static bool done;
-  if (!done) {
-    if (thread_db_word("_thread_db_pthread_list", 0) == 2 * 8 * sizeof(void *))
-      list = thread_db_word("_thread_db_pthread_list", 2);
-    if (thread_db_word("_thread_db_pthread_tid", 0) == 32) tid = thread_db_word("_thread_db_pthread_tid", 2);
-    size = thread_db_word("_thread_db_sizeof_pthread", 0);
-    done = true;
+static struct {
+  size_t list, tid, size;
+  uintptr_t used, user;
+} pd_layout;
+
+/* Read once, in a constructor: dlsym takes the loader's lock, which a
+ * thread stuck in dlopen at exit would hold for ever. */
+__attribute__((constructor)) static void pthread_layout_init(void) {
+  (void)static_tls_size();
+  if (thread_db_word("_thread_db_pthread_list", 0) == 2 * 8 * sizeof(void *))
+    pd_layout.list = thread_db_word("_thread_db_pthread_list", 2);
+  if (thread_db_word("_thread_db_pthread_tid", 0) == 32) pd_layout.tid = thread_db_word("_thread_db_pthread_tid", 2);
+  pd_layout.size = thread_db_word("_thread_db_sizeof_pthread", 0);
+  uintptr_t rtld = (uintptr_t)dlsym(RTLD_DEFAULT, "_rtld_global");
+  if (rtld != 0 && thread_db_word("_thread_db_rtld_global__dl_stack_used", 0) == 2 * 8 * sizeof(void *) &&
+      thread_db_word("_thread_db_rtld_global__dl_stack_user", 0) == 2 * 8 * sizeof(void *)) {
+    pd_layout.used = rtld + thread_db_word("_thread_db_rtld_global__dl_stack_used", 2);
+    pd_layout.user = rtld + thread_db_word("_thread_db_rtld_global__dl_stack_user", 2);
   }
-  s->pd_list = list;
-  s->pd_tid = tid;
-  s->pd_size = size;
+}
+
+static void pthread_layout(hh_scan *s) {
+  s->pd_list = pd_layout.list;
+  s->pd_tid = pd_layout.tid;
+  s->pd_size = pd_layout.size;
+  s->stacks_used = pd_layout.used;
+  s->stacks_user = pd_layout.user;
 }
 
 /* libhahalloc's own writable segments, when it is a shared object: its
@@ -655,7 +670,15 @@ void hh_report_vfork_exit(int status) {
    * of a raw clone has a copy of its own (no atfork handler made it the
    * reporter), and must exit as glibc's exit does. Without kcmp, glibc's
    * exit too. */
-  if (syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL) != 0) return;
+  long same = syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL);
+  if (same < 0 && pd_layout.tid != 0 && getppid() == report_pid) {
+    /* no kcmp (a seccomp filter): fork and _Fork set the child's tid in
+     * its copy of the thread's descriptor; a vfork child shares its
+     * parent's, which still holds the parent's */
+    pid_t tid = *(const pid_t *)((const char *)pthread_self() + pd_layout.tid);
+    same = tid != (pid_t)syscall(SYS_gettid) ? 0 : 1;
+  }
+  if (same != 0) return;
   flush_streams();
   for (;;) {
     syscall(SYS_exit_group, status);

@@ -285,11 +285,13 @@ typedef struct hh_scan {
   uintptr_t own_sp;      /* the reporting thread's stack is scanned from here up */
   uintptr_t own_regs[8]; /* and these registers of its */
   int nown_regs;
-  size_t static_tls;               /* bytes of static TLS and thread control block per thread */
-  size_t pd_list, pd_tid, pd_size; /* glibc's struct pthread: the offsets of its list_t and tid, and its size, from
+  size_t static_tls;                  /* bytes of static TLS and thread control block per thread */
+  size_t pd_list, pd_tid, pd_size;    /* glibc's struct pthread: the offsets of its list_t and tid, and its size, from
                                       the descriptors glibc keeps for libthread_db; 0 when unknown */
-  size_t min_size;                 /* groups list blocks of at least this size */
-  uintptr_t excl[8][2];            /* more memory that is not an anchor: libhahalloc's own data */
+  uintptr_t stacks_used, stacks_user; /* the heads of the loader's rings of stacks in use and of the program's
+                                         (the same descriptors), 0 when unknown */
+  size_t min_size;                    /* groups list blocks of at least this size */
+  uintptr_t excl[8][2];               /* more memory that is not an anchor: libhahalloc's own data */
   int nexcl;
   uintptr_t relro[2]; /* a read-only anchor: the RELRO data of a static binary */
   /* results */

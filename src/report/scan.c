@@ -845,11 +845,14 @@ static void mark_ring_dtvs_cb(void *head) {
  * taken for reachable through them. */
 static void dead_stacks(const hh_world *w) {
   if (!S.s->static_tls) return;
-#if defined(__x86_64__)
   /* the rings of the stacks in use and of those the program gave */
-  uintptr_t self = (uintptr_t)pthread_self(), used_head = 0, user_head = 0;
-  /* glibc's own offset first, checked on this thread; else a probe */
+  uintptr_t used_head = 0, user_head = 0;
   L.off = 0;
+#if defined(__x86_64__)
+  uintptr_t self = (uintptr_t)pthread_self();
+  used_head = S.s->stacks_used;
+  user_head = S.s->stacks_user;
+  /* glibc's own offset first, checked on this thread; else a probe */
   L.found = 0;
   if (S.s->pd_list != 0 && guarded(linked_cb, (void *)(self + S.s->pd_list)) && L.found) L.off = S.s->pd_list;
   for (L.probe = 64; L.probe < 2048 && L.off == 0; L.probe += 8) guarded(probe_list_cb, (void *)self);
@@ -857,23 +860,31 @@ static void dead_stacks(const hh_world *w) {
   L.tid = S.s->pd_tid;
   L.found = 0;
   if (L.tid != 0 && (!guarded(read_tid_cb, (void *)self) || (int)L.found != (int)syscall(SYS_gettid))) L.tid = 0;
-  for (int t = -1; t < w->count; t++) {
-    uintptr_t d = t < 0 ? self : w->threads[t].self;
-    int tid = t < 0 ? (int)syscall(SYS_gettid) : w->threads[t].tid;
-    if (d == 0 || tid == 0) continue;
-    uintptr_t h = ring_head(d);
-    if (tid == getpid())
-      user_head = h;
-    else if (h != 0 && used_head == 0)
-      used_head = h;
+  /* The heads are glibc's (the loader's data, through libthread_db's
+   * descriptors), believed when this thread's own ring is one of them.
+   * Else they are learnt: the main thread's ring is the program's, another
+   * live thread's the one in use; and the two heads sit side by side in the
+   * loader's data (glibc 2.34 to 2.36: in use, then the program's). */
+  if (used_head != 0 && L.off != 0) {
+    uintptr_t h = ring_head(self);
+    if (h != used_head && h != user_head) used_head = user_head = 0;
   }
-  if (used_head == user_head) used_head = 0; /* a live thread on a stack the program gave */
-  /* With no live thread in it, the ring in use is known by its place:
-   * glibc (2.34 to 2.36 at least) keeps its head just before the program's
-   * in the loader's data, and the cache's just after. Were that to change,
-   * a cache at that place would be scanned: leaks of joined threads then
-   * show as reachable, never the reverse. */
-  if (used_head == 0 && user_head != 0) used_head = user_head - 2 * sizeof(uintptr_t);
+  if (used_head == 0 || user_head == 0) {
+    used_head = user_head = 0;
+    for (int t = -1; t < w->count; t++) {
+      uintptr_t d = t < 0 ? self : w->threads[t].self;
+      int tid = t < 0 ? (int)syscall(SYS_gettid) : w->threads[t].tid;
+      if (d == 0 || tid == 0) continue;
+      uintptr_t h = ring_head(d);
+      if (tid == getpid())
+        user_head = h;
+      else if (h != 0 && used_head == 0)
+        used_head = h;
+    }
+    if (used_head == user_head) used_head = 0; /* a live thread on a stack the program gave */
+    if (used_head == 0 && user_head != 0) used_head = user_head - 2 * sizeof(uintptr_t);
+    if (user_head == 0 && used_head != 0) user_head = used_head + 2 * sizeof(uintptr_t);
+  }
   /* every descriptor of the rings in use and of the program's: threads
    * running, stopped or not (asleep), and ended but not joined */
   L.walk = 0;
@@ -883,7 +894,7 @@ static void dead_stacks(const hh_world *w) {
 #endif
   /* A thread that could not be stopped is told from a dead one only by
    * its ring. */
-  if (w->missed != 0 && L.off == 0) return;
+  if (w->missed != 0 && (L.off == 0 || used_head == 0 || user_head == 0)) return;
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
     if (l->skip || !l->anon || hh_is_internal(l->start)) continue;
@@ -902,11 +913,12 @@ static void dead_stacks(const hh_world *w) {
        * joined (its stack still in use). */
       uintptr_t h = ring_head(tcb);
       if (h == 0 || h == user_head || h == used_head) {
-        /* Its thread has ended (tid cleared): its frames are dead, valgrind
-         * stops reading a stack at its pointer. The TLS and descriptor at
-         * the top count. */
+        /* A stack glibc made for a thread that has ended (tid cleared), not
+         * joined: its frames are dead, valgrind stops reading a stack at its
+         * pointer. The TLS and descriptor at the top count. A stack the
+         * program gave (unlinked, or in its ring) is its memory: all of it. */
         L.found = 1;
-        if (L.tid != 0 && guarded(read_tid_cb, (void *)tcb) && L.found == 0) {
+        if (h == used_head && L.tid != 0 && guarded(read_tid_cb, (void *)tcb) && L.found == 0) {
           size_t tls = S.s->static_tls > S.s->pd_size ? S.s->static_tls - S.s->pd_size : S.s->static_tls;
           l->from = tcb - tls > l->start ? tcb - tls : l->start;
         }

@@ -292,6 +292,18 @@ def scenario_suite():
     check("under RLIMIT_NOFILE 8 the program gets every free descriptor (5): the library takes none below 64",
           p.returncode == 0 and "opened 5" in p.stdout, f"{p.returncode} {p.stdout!r} {p.stderr[-300:]}")
 
+    rep, p = json_report([prog, "main_asleep"], preload=False)
+    check("main asleep in pause() while a thread exits: main's __thread block is still reachable",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 111,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+    rep, p = json_report([prog, "user_stack_detached"], preload=False)
+    check("a mapping the program gave a detached thread as its stack is scanned whole (828 bytes reachable)",
+          rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] >= 828,
+          (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
+    p = run(["bash", "-c", f"ulimit -n 32 && exec {prog} shared_anonymous"], preload=False)
+    check("under RLIMIT_NOFILE 32 (no room for a copy of stderr) the report still reaches stderr",
+          p.returncode == 0 and "still reachable: 113 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+
     p = run([prog, "_exit"], preload=False)
     check("_exit: the report is made there, the status kept", p.returncode == 0 and
           "still reachable: 10 bytes in 1 blocks" in p.stderr, p.stderr[-300:])

@@ -568,6 +568,53 @@ static int open_until_full(void) {
   return 0;
 }
 
+/* main sleeps in pause() (the scan cannot stop it) while another thread
+ * calls exit: main's __thread block is still reachable (valgrind). The
+ * rings glibc keeps tell main's stack from a dead one. */
+__thread void *main_own; /* not static: a store the compiler must keep */
+
+static void *exit_soon(void *arg) {
+  usleep(100000);
+  exit(0);
+  return arg;
+}
+
+static int main_asleep(void) {
+  main_own = malloc(111);
+  pthread_t t;
+  pthread_create(&t, NULL, exit_soon, NULL);
+  pause();
+  return 0;
+}
+
+/* The program maps 1 MiB, keeps pointers at its start, and gives its top
+ * 256 KiB to a detached thread as its stack; the thread has ended. The
+ * mapping is the program's: all of it is scanned (valgrind: 828 bytes
+ * still reachable). */
+static __attribute__((noinline)) void fill_slots(void **slots) {
+  for (int i = 0; i < 8; i++) slots[i] = malloc(100 + i);
+}
+
+static void *end_at_once(void *arg) { return arg; }
+
+static int user_stack_detached(void) {
+  size_t size = (size_t)1 << 20, stack = (size_t)256 << 10;
+  char *area = mmap(NULL, size + 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return 3;
+  mprotect(area, 4096, PROT_NONE); /* guard pages: the mapping is not merged with a neighbour */
+  mprotect(area + 4096 + size, 4096, PROT_NONE);
+  char *region = area + 4096;
+  fill_slots((void **)region);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, region + size - stack, stack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  if (pthread_create(&t, &attr, end_at_once, NULL) != 0) return 3;
+  usleep(100000);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "summary")) return summary();
@@ -590,6 +637,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "dlopen_tls_running")) return dlopen_tls_running();
   if (!strcmp(w, "shared_anonymous")) return shared_anonymous();
+  if (!strcmp(w, "main_asleep")) return main_asleep();
+  if (!strcmp(w, "user_stack_detached")) return user_stack_detached();
   if (!strcmp(w, "raw_fork_exit")) return raw_fork_exit();
   if (!strcmp(w, "open_until_full")) return open_until_full();
   if (!strcmp(w, "vfork_exit")) return vfork_exit();

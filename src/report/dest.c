@@ -64,26 +64,21 @@ static bool same_file(int fd, dev_t dev, ino_t ino) {
 
 /* A descriptor near the top of the table, where programs rarely look, and
  * never below HIGH_FD_MIN: a program under a low RLIMIT_NOFILE, or with
- * most of its table open, would lose numbers it counts on. Where the table
- * has no room up there, one above the soft limit, as valgrind keeps its
- * own: the limit is raised for the one call (never past the hard limit)
- * and set back. -1 when there is none. */
+ * most of its table open, would lose numbers it counts on. -1 when there
+ * is none. (Not above the soft limit, as valgrind keeps its own: a child
+ * that detaches by closing every descriptor below that limit, and does
+ * not exec, would then hold a pipe on stderr open, and a shell reading
+ * the program's output would wait for it.) */
 #define HIGH_FD_MIN 64
 int hh_high_dup(int fd) {
+  int saved = errno;
   struct rlimit rl;
   long top = 1024;
-  bool known = getrlimit(RLIMIT_NOFILE, &rl) == 0;
-  if (known && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top) top = (long)rl.rlim_cur;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
+    top = (long)rl.rlim_cur;
   long from = top - 64 > HIGH_FD_MIN ? top - 64 : HIGH_FD_MIN;
   int d = fcntl(fd, F_DUPFD_CLOEXEC, from);
   if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD_MIN);
-  if (d >= 0 || !known || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= rl.rlim_max) return d;
-  struct rlimit raised = {rl.rlim_max - rl.rlim_cur > 64 ? rl.rlim_cur + 64 : rl.rlim_max, rl.rlim_max};
-  int saved = errno;
-  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-    d = fcntl(fd, F_DUPFD_CLOEXEC, (long)rl.rlim_cur > HIGH_FD_MIN ? (long)rl.rlim_cur : HIGH_FD_MIN);
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
   errno = saved;
   return d;
 }

@@ -7,6 +7,7 @@
  * empty, and a scan without its anchors would call every block lost.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,14 +71,15 @@ static ino_t kept_ino;
 
 void hh_maps_init(void) {
   if (!hh_opt.report || hh_opt.secure) return;
+  int saved = errno; /* start-up runs in the program's first malloc */
   /* O_NONBLOCK (which a read of procfs ignores) marks the open file as
    * ours: a program's own open of the maps, put at this number, has the
    * same device and inode, and is not read. */
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return;
   struct stat st;
-  int high = fstat(fd, &st) == 0 ? hh_high_dup(fd) : -1;
-  close(fd);
+  int high = fd >= 0 && fstat(fd, &st) == 0 ? hh_high_dup(fd) : -1;
+  if (fd >= 0) close(fd);
+  errno = saved;
   if (high < 0) return;
   kept_fd = high;
   kept_pid = getpid();

@@ -668,17 +668,11 @@ void hh_report_vfork_exit(int status) {
   if (!hh_opt.report || report_pid == 0 || (int)getpid() == report_pid) return;
   /* Only when the memory is the reporter's indeed: a child of _Fork() or
    * of a raw clone has a copy of its own (no atfork handler made it the
-   * reporter), and must exit as glibc's exit does. Without kcmp, glibc's
-   * exit too. */
-  long same = syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL);
-  if (same < 0 && pd_layout.tid != 0 && getppid() == report_pid) {
-    /* no kcmp (a seccomp filter): fork and _Fork set the child's tid in
-     * its copy of the thread's descriptor; a vfork child shares its
-     * parent's, which still holds the parent's */
-    pid_t tid = *(const pid_t *)((const char *)pthread_self() + pd_layout.tid);
-    same = tid != (pid_t)syscall(SYS_gettid) ? 0 : 1;
-  }
-  if (same != 0) return;
+   * reporter), and must exit as glibc's exit does. Without kcmp (a seccomp
+   * filter, a non-dumpable parent), glibc's exit too: no other sign tells
+   * a vfork child from a raw fork's surely, and the parent's report is
+   * less than the child's own handlers. */
+  if (syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL) != 0) return;
   flush_streams();
   for (;;) {
     syscall(SYS_exit_group, status);

@@ -847,6 +847,7 @@ static void dead_stacks(const hh_world *w) {
   if (!S.s->static_tls) return;
   /* the rings of the stacks in use and of those the program gave */
   uintptr_t used_head = 0, user_head = 0;
+  bool guessed = false; /* a head placed by its neighbour, not seen */
   L.off = 0;
 #if defined(__x86_64__)
   uintptr_t self = (uintptr_t)pthread_self();
@@ -882,6 +883,7 @@ static void dead_stacks(const hh_world *w) {
         used_head = h;
     }
     if (used_head == user_head) used_head = 0; /* a live thread on a stack the program gave */
+    guessed = used_head == 0 || user_head == 0;
     if (used_head == 0 && user_head != 0) used_head = user_head - 2 * sizeof(uintptr_t);
     if (user_head == 0 && used_head != 0) user_head = used_head + 2 * sizeof(uintptr_t);
   }
@@ -894,7 +896,7 @@ static void dead_stacks(const hh_world *w) {
 #endif
   /* A thread that could not be stopped is told from a dead one only by
    * its ring. */
-  if (w->missed != 0 && (L.off == 0 || used_head == 0 || user_head == 0)) return;
+  if (w->missed != 0 && (L.off == 0 || used_head == 0 || user_head == 0 || guessed)) return;
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
     if (l->skip || !l->anon || hh_is_internal(l->start)) continue;

@@ -303,12 +303,14 @@ size_t hh_usable_size(const void *p, const char *call) {
   /* The program may now use every usable byte, and may keep a pointer
    * there (a growable buffer that asks once): the record grows to them, so
    * that the leak scan reads them and realloc copies them. */
-  if (ref.usable > ref.size && ref.kind != HH_REF_OVERSIZE) {
+  if (ref.usable > ref.size) {
     if (HH_UNLIKELY(hh_opt.profile)) hh_profile_grow(site_of(&ref), ref.usable - ref.size); /* its free says usable */
     if (ref.kind == HH_REF_SMALL)
       hh_rec_grow(ref.page, ref.index, (uint32_t)ref.usable);
-    else
+    else if (ref.kind == HH_REF_LARGE)
       ref.page->large_rec.size = (uint32_t)ref.usable;
+    else
+      hh_oversize_grow_size(ref.oversize, ref.usable);
   }
   return ref.usable;
 }

@@ -681,7 +681,10 @@ size_t hh_usable_size(const void *p, const char *call);
 
 hh_oversize *hh_oversize_alloc(size_t size, size_t align);        /* NULL: ENOMEM */
 bool hh_oversize_free(hh_oversize *o, void *p, const char *call); /* false: misuse reported */
-void *hh_oversize_realloc(hh_oversize *o, size_t size);           /* NULL: ENOMEM, o intact */
+/* Grows a live oversize range's size to `size`, within its mapping (malloc_usable_size): the
+ * bytes the program was told it may use. Under the lock, as every resize. */
+void hh_oversize_grow_size(hh_oversize *o, size_t size);
+void *hh_oversize_realloc(hh_oversize *o, size_t size); /* NULL: ENOMEM, o intact */
 bool hh_oversize_recently_freed(const void *p);
 void hh_oversize_lock(void);
 bool hh_oversize_lock_until(int64_t deadline_ns);

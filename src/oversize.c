@@ -237,6 +237,12 @@ bool hh_oversize_recently_freed(const void *p) {
   return found;
 }
 
+void hh_oversize_grow_size(hh_oversize *o, size_t size) {
+  hh_lock_acquire(&lock);
+  if (size > o->size && size <= o->map_size) o->size = size;
+  hh_lock_release(&lock);
+}
+
 static void *resize(hh_oversize *o, size_t size) {
   size_t old = o->map_size, want = chunks_of(size);
   uint8_t *base = o->user;

@@ -504,7 +504,7 @@ static int ended_not_joined(bool alone) {
  * pointer in the last of those words, past the 20 bytes it asked for: the
  * block it points to is still reachable (valgrind, whose usable size is
  * the request, also finds both reachable). */
-static void *volatile growable;
+static void *volatile growable, *volatile growable_big;
 
 static int usable_slack(void) {
   void **b = malloc(20);
@@ -512,6 +512,13 @@ static int usable_slack(void) {
   memset(b, 0, slots * sizeof *b);
   b[slots - 1] = malloc(45);
   growable = b;
+  /* the same in an oversize block (past 4 MiB, aligned), whose usable
+   * size is its request rounded to a page */
+  void **big = NULL;
+  if (posix_memalign((void **)&big, 64, 5000000) != 0) return 3;
+  slots = malloc_usable_size(big) / sizeof *big;
+  big[slots - 1] = malloc(77);
+  growable_big = big;
   return 0;
 }
 

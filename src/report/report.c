@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <link.h>
 #include <linux/kcmp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>

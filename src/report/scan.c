@@ -707,6 +707,19 @@ static uintptr_t find_tcb(const mapline *l) {
   return c.tcb;
 }
 
+/* The lowest stack pointer of a live thread in mapping `l` (a stopped
+ * thread's less its 128-byte red zone; this thread's own from its caller),
+ * or 0: where the scan of a live stack starts. */
+static uintptr_t live_sp(const mapline *l, const hh_world *w) {
+  uintptr_t sp = 0;
+  if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
+  for (int t = 0; t < w->count; t++) {
+    const hh_thread_regs *r = &w->threads[t];
+    if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp)) sp = r->sp - 128;
+  }
+  return sp;
+}
+
 /* A block whose start is `v`, taken for freed: it is gone from the scan
  * and from the report, as if freed before it. */
 static void forget(uintptr_t v) {
@@ -770,7 +783,6 @@ static struct {
   size_t tid;        /* the tid's offset (0: not known) */
 } L;
 
-static void linked_cb(void *e);
 static void read_tid_cb(void *d) { L.found = *(const uint32_t *)((uintptr_t)d + L.tid); }
 
 static bool is_descriptor(uintptr_t d) {
@@ -900,10 +912,7 @@ static void dead_stacks(const hh_world *w) {
   for (size_t i = 0; i < S.nmaps; i++) {
     mapline *l = &S.maps[i];
     if (l->skip || !l->anon || hh_is_internal(l->start)) continue;
-    bool has_sp = S.s->own_sp >= l->start && S.s->own_sp < l->end;
-    for (int t = 0; t < w->count && !has_sp; t++)
-      has_sp = w->threads[t].tid && w->threads[t].sp >= l->start && w->threads[t].sp < l->end;
-    if (has_sp) continue;
+    if (live_sp(l, w)) continue; /* a live thread's stack */
     uintptr_t tcb = find_tcb(l);
     if (tcb == 0) continue;
     bool live = tcb == (uintptr_t)pthread_self();
@@ -938,12 +947,7 @@ static void scan_maps(const hh_world *w) {
     const mapline *l = &S.maps[i];
     if (l->skip || l->dead) continue;
     /* a live thread's stack: from its stack pointer up */
-    uintptr_t sp = 0;
-    if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
-    for (int t = 0; t < w->count; t++) {
-      const hh_thread_regs *r = &w->threads[t];
-      if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp)) sp = r->sp - 128;
-    }
+    uintptr_t sp = live_sp(l, w);
     if (sp) {
       scan_anchor(sp < l->start ? l->start : sp, l->end);
       continue;

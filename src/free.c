@@ -272,8 +272,8 @@ void hh_free_generic(void *p, const char *call) {
   hh_page *page;
   uint64_t idx;
   uintptr_t a = (uintptr_t)p;
-  if (HH_LIKELY(!hh_guard && !hh_opt.profile) &&
-      __atomic_load_n(&hh_chunk_tag[hh_chunk_of(a)], __ATOMIC_ACQUIRE) != 0 && hh_small_range(a, &page, &idx, false)) {
+  if (HH_LIKELY(!hh_guard && !hh_opt.profile) && hh_chunk_tag_get(hh_chunk_of(a)) != 0 &&
+      hh_small_range(a, &page, &idx, false)) {
     /* Another thread's range, freed by a thread with a heap: pushed here,
      * without hh_release's general dispatch (a consumer thread's every
      * free comes this way). */

@@ -53,7 +53,7 @@
  *           pointers that hahalloc never returned without touching unmapped
  *           memory. The chunk table (one byte per chunk) answers the free
  *           fast path's only question: is this chunk a mapping of pages
- *           that my heap owns? (hh_chunk_tag)
+ *           that my heap owns? (hh_chunk_tags)
  * abandoned heap
  *           The heap of a thread that exited, with the ranges it still holds;
  *           the next thread to start takes it over, or a thread freeing into
@@ -492,7 +492,9 @@ typedef struct hh_heap {
   hh_mapping *mappings;          /* owned mappings */
   uint32_t empty_mappings;       /* mappings whose slices are all free */
   uint64_t rng;                  /* draws the pages' secrets (hh_page_init) */
-  uint8_t tag;                   /* see hh_chunk_tag */
+  const uint8_t *chunk_tags;     /* hh_chunk_tags, or hh_no_chunk_tag without it */
+  uint64_t chunk_mask;           /* HH_CHUNK_TAGS - 1, or 0 without the table */
+  uint8_t tag;                   /* see hh_chunk_tags */
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
@@ -540,7 +542,7 @@ extern size_t hh_guard;  /* the guard's bytes after every block (guard.h), 0 whe
  * NULL check; everything else asks hh_heap_mine(). */
 extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
 extern hh_heap hh_empty_heap;
-/* Heap tags, see hh_chunk_tag. */
+/* Heap tags, see hh_chunk_tags. */
 #define HH_TAG_MAX 253    /* heap tags 1..253 */
 #define HH_TAG_SHARED 254 /* a mapping of an untagged heap */
 #define HH_TAG_NONE 255   /* an untagged heap, or hh_empty_heap: matches no chunk */

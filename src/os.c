@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -124,7 +125,26 @@ uintptr_t hh_os_random(void) {
  * Entries are written by the thread that maps or unmaps their chunk. */
 
 _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
-uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
+uint8_t *hh_chunk_tags;
+const uint8_t hh_no_chunk_tag[1];
+
+/* Sparse: NORESERVE, so that a strict overcommit does not charge 32 MiB
+ * that are never touched. But RLIMIT_AS counts them all the same: under a
+ * limit below CHUNK_TAGS_MIN_AS the program's own memory comes first, and
+ * every free takes the slow path. errno is kept: this runs in the first
+ * malloc. */
+#define CHUNK_TAGS_MIN_AS (8 * HH_CHUNK_TAGS)
+void hh_chunk_tags_init(void) {
+  int saved = errno;
+  struct rlimit as;
+  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && as.rlim_cur < CHUNK_TAGS_MIN_AS) {
+    errno = saved;
+    return;
+  }
+  void *p = mmap(NULL, HH_CHUNK_TAGS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  errno = saved;
+  if (p != MAP_FAILED) hh_chunk_tags = p;
+}
 
 bool hh_registry_set(uintptr_t addr, void *hdr) {
   if (addr >> 47) return false;

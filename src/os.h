@@ -37,15 +37,30 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * without touching the mapping header's line. Heaps past the first
  * HH_TAG_MAX carry HH_TAG_NONE and tag their mappings HH_TAG_SHARED, which
  * never match: their frees take the slow path. Only the owner writes its
- * mappings' bytes (and an adopting thread, for the dead owner's). 32 MiB of
- * zero BSS; only the pages for address ranges in use are ever touched. */
-extern uint8_t hh_chunk_tag[(size_t)1 << HH_REG_CHUNK_BITS];
+ * mappings' bytes (and an adopting thread, for the dead owner's).
+ *
+ * 32 MiB, mapped at start-up (hh_chunk_tags_init) rather than kept in the
+ * library's BSS: only the pages for address ranges in use are ever touched,
+ * but under a small RLIMIT_AS the BSS alone would keep the library from
+ * loading, and the program from starting. When the table cannot be mapped,
+ * or would take more than an eighth of RLIMIT_AS, hh_chunk_tags stays NULL, every heap's view of it (chunk_tags, chunk_mask)
+ * is the one byte hh_no_chunk_tag, and every free takes the slow path
+ * through the registry: slower, but the program runs. */
+#define HH_CHUNK_TAGS ((size_t)1 << HH_REG_CHUNK_BITS)
+extern uint8_t *hh_chunk_tags;
+extern const uint8_t hh_no_chunk_tag[1];
+void hh_chunk_tags_init(void);
 /* Other threads' frees read the byte while an adopting thread rewrites it
  * (either value sends them to a correct path). A new mapping's tag is set
  * last, with release: a thread that reads it (acquire) finds the header and
  * the slices' pages written. */
 static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
-  __atomic_store_n(&hh_chunk_tag[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELEASE);
+  if (hh_chunk_tags != NULL) __atomic_store_n(&hh_chunk_tags[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELEASE);
+}
+/* The tag of the chunk whose index is `chunk` (below HH_CHUNK_TAGS), with
+ * acquire; 0 when there is no table. */
+static inline uint8_t hh_chunk_tag_get(uintptr_t chunk) {
+  return hh_chunk_tags != NULL ? __atomic_load_n(&hh_chunk_tags[chunk], __ATOMIC_ACQUIRE) : 0;
 }
 
 /* The header owning `addr` (hh_header *), or NULL. */

@@ -102,9 +102,9 @@ static void pthread_layout(hh_scan *s) {
 }
 
 /* libhahalloc's own writable segments, when it is a shared object: its
- * tables hold no pointer of the program's, and the chunk table is large.
- * (Linked statically, its data is the program's: only the scan's own state
- * is left out then.) */
+ * tables hold no pointer of the program's. (Linked statically, its data is
+ * the program's: only the scan's own state is left out then.) The chunk
+ * table, large and mapped apart, is left out in both cases, after. */
 static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   hh_scan *s = arg;
@@ -127,12 +127,10 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
       s->relro[0] = info->dlpi_addr + ph->p_vaddr;
       s->relro[1] = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
     }
-    s->excl[s->nexcl][0] = (uintptr_t)hh_chunk_tag;
-    s->excl[s->nexcl][1] = (uintptr_t)hh_chunk_tag + sizeof hh_chunk_tag;
-    s->nexcl++;
     return 1;
   }
-  for (int i = 0; i < info->dlpi_phnum && s->nexcl < 8; i++) {
+  for (int i = 0; i < info->dlpi_phnum && s->nexcl < (int)(sizeof s->excl / sizeof *s->excl) - 1;
+       i++) { /* one left: the chunk table */
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
     uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)4095;
@@ -408,6 +406,11 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   pthread_layout(&s);
   s.min_size = q->min_size;
   dl_iterate_phdr(own_cb, &s);
+  if (hh_chunk_tags != NULL && s.nexcl < (int)(sizeof s.excl / sizeof *s.excl)) {
+    s.excl[s.nexcl][0] = (uintptr_t)hh_chunk_tags;
+    s.excl[s.nexcl][1] = (uintptr_t)hh_chunk_tags + HH_CHUNK_TAGS;
+    s.nexcl++;
+  }
   int64_t t0 = hh_now_ms();
   const char *why = hh_scan_run(&s, deadline);
   long ms = (long)(hh_now_ms() - t0);

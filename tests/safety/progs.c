@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,86 @@ static int errno_after_error(void) {
 
 static int leak(void) {
   leak_one(100);
+  puts("ok");
+  return 0;
+}
+
+/* tight_address_space: a correct program that allocates, reallocates and
+ * frees blocks of many sizes on two threads (each freeing some of the
+ * other's), checking every byte, run under an RLIMIT_AS too small for
+ * hahalloc's 32 MiB chunk table (run.py sets the limit). */
+#define TAS_SLOTS 2000
+static unsigned char *tas_slot[2][TAS_SLOTS];
+static size_t tas_size[2][TAS_SLOTS];
+static pthread_barrier_t tas_barrier;
+
+static int tas_fill_check(int t, int i, bool check) {
+  unsigned char *p = tas_slot[t][i];
+  for (size_t k = 0; k < tas_size[t][i]; k++) {
+    unsigned char want = (unsigned char)(t * 31 + i + k);
+    if (!check)
+      p[k] = want;
+    else if (p[k] != want)
+      return 1;
+  }
+  return 0;
+}
+
+static void *tas_run(void *arg) {
+  int t = (int)(intptr_t)arg, bad = 0;
+  uint64_t rng = 88172645463325252ull + (uint64_t)t;
+  for (int i = 0; i < TAS_SLOTS; i++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    tas_size[t][i] = rng % 16 == 0 ? 8192 + rng % 150000 : 1 + rng % 1500;
+    tas_slot[t][i] = malloc(tas_size[t][i]);
+    if (tas_slot[t][i] == NULL) {
+      tas_size[t][i] = 0;
+      bad = 2;
+    }
+    tas_fill_check(t, i, false);
+  }
+  for (int i = 0; i < TAS_SLOTS; i += 3) { /* grow or shrink a third, keeping the common part */
+    size_t old = tas_size[t][i], n = old % 2 ? old * 2 + 5 : old / 2 + 1, keep = old < n ? old : n;
+    for (size_t k = 0; k < keep; k++)
+      if (tas_slot[t][i][k] != (unsigned char)(t * 31 + i + k)) bad = 1;
+    unsigned char *q = realloc(tas_slot[t][i], n);
+    if (q == NULL) {
+      bad = 2;
+      continue;
+    }
+    for (size_t k = 0; k < keep; k++)
+      if (q[k] != (unsigned char)(t * 31 + i + k)) bad = 1;
+    tas_slot[t][i] = q;
+    tas_size[t][i] = n;
+    tas_fill_check(t, i, false);
+  }
+  pthread_barrier_wait(&tas_barrier);
+  int other = 1 - t; /* each frees the other's odd slots, then its own even ones */
+  for (int i = 1; i < TAS_SLOTS; i += 2) {
+    bad |= tas_fill_check(other, i, true);
+    free(tas_slot[other][i]);
+  }
+  for (int i = 0; i < TAS_SLOTS; i += 2) {
+    bad |= tas_fill_check(t, i, true);
+    free(tas_slot[t][i]);
+  }
+  return (void *)(intptr_t)bad;
+}
+
+static int tight_address_space(void) {
+  pthread_t th;
+  pthread_attr_t a;
+  void *r0, *r1;
+  pthread_barrier_init(&tas_barrier, NULL, 2);
+  pthread_attr_init(&a);
+  pthread_attr_setstacksize(&a, 256 << 10); /* a default stack is 8 MiB of address space */
+  if (pthread_create(&th, &a, tas_run, (void *)1) != 0) return 3;
+  r0 = tas_run((void *)0);
+  pthread_join(th, &r1);
+  if (r0 != NULL || r1 != NULL) {
+    puts((intptr_t)r0 == 2 || (intptr_t)r1 == 2 ? "out of memory" : "bad");
+    return 1;
+  }
   puts("ok");
   return 0;
 }
@@ -230,6 +311,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
+  if (!strcmp(w, "tight_address_space")) return tight_address_space();
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();

@@ -256,6 +256,47 @@ try:
 except Exception as ex:  # noqa: BLE001
     check("the scan's memory: json report with scan figures", False, f"{ex} {p.stderr[-300:]}")
 
+# ---------------------------------------------------------------- a small RLIMIT_AS
+# A program run under `ulimit -v` must start and run as it does without us
+# wherever it has room to spare. The limit is found for glibc here, in the
+# same run, so the check holds on any machine: the smallest limit (in 4 MiB
+# steps) under which the program runs alone, plus a margin for hahalloc's
+# 4 MiB mappings (a heap's first, the meta chunk, one in flight). When the
+# 32 MiB chunk table was in the library's BSS, it alone needed 32 MiB more:
+# a preloaded `ls` was refused by the loader below 48 MiB.
+
+
+def as_limited(kib):
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (kib << 10, kib << 10))
+
+
+def least_as(argv, ok, env=None):
+    for mib in range(4, 400, 4):
+        p = run(argv, env=env, preexec_fn=as_limited(mib << 10))
+        if ok(p):
+            return mib
+    return None
+
+
+ls_ok = lambda p: p.returncode == 0 and p.stderr == "" and "bin" in p.stdout  # noqa: E731
+tas_ok = lambda p: p.returncode == 0 and p.stdout == "ok\n" and p.stderr == ""  # noqa: E731
+for what, argv, ok, margin in (("ls /", ["ls", "/"], ls_ok, 16),
+                               ("two threads reallocating and freeing each other's blocks",
+                                [PROGS, "tight_address_space"], tas_ok, 28)):
+    alone = least_as(argv, ok)
+    if alone is None:
+        check(f"{what} runs under some RLIMIT_AS without hahalloc", False)
+        continue
+    limit = (alone + margin) << 10
+    p = run(argv, preload=True, preexec_fn=as_limited(limit))
+    check(f"RLIMIT_AS of {limit >> 10} MiB ({margin} MiB above what glibc needs): {what} runs as without hahalloc",
+          ok(p), f"status {p.returncode}: {p.stdout[-200:]} {p.stderr[-300:]}")
+    p = run([TOOL, "--"] + argv, preexec_fn=as_limited(limit))
+    check(f"RLIMIT_AS of {limit >> 10} MiB: {what} under the report runs as without hahalloc, and is reported",
+          p.returncode == 0 and reports(p.stderr) == 1 and p.stdout == run(argv).stdout,
+          f"status {p.returncode}: {p.stderr[-300:]}")
+
 # ---------------------------------------------------------------- kinds as valgrind's at _exit
 
 

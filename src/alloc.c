@@ -126,8 +126,9 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
   unsigned root = hh_root_for_alignment(size + hh_guard, align);
-  /* A packed record keeps less slack than a large alignment can leave on a
-   * small root: such a request takes the first root of full records. */
+  /* A packed record keeps up to 1,023 bytes of slack: only an empty
+   * request aligned to 1 KiB leaves more, and takes the first root of full
+   * records. */
   if (hh_packed_made && root < HH_ROOTS && hh_root_size[root] <= HH_PACKED_MAX_BLOCK &&
       hh_root_size[root] - size > HH_PACKED_SLACK_MAX)
     root = hh_root_for_alignment(HH_PACKED_MAX_BLOCK + 1, align);

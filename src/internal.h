@@ -211,13 +211,13 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
  *   of more than HH_PACKED_MAX_BLOCK bytes while the report or the profile
  *   is on, and every page while the guard is.
  * - 1, packed: one 32-bit word, the requested size's distance below the
- *   block size in its low 7 bits (the slack), the call site in the next 24,
+ *   block size in its low 10 bits (the slack), the call site in the next 21,
  *   HH_SITE_IGNORED on top. Pages of at most HH_PACKED_MAX_BLOCK bytes while
- *   the report or the profile is on: their roots are at most 128 bytes
- *   apart, so a request's slack is below 128, and site ids stay below 2^24
- *   (report/site.c). A 16-byte range costs 20 bytes, not 24. Two requests
- *   may leave more slack: an aligned one (hh_aligned then takes a larger
- *   root) and a realloc kept in place (it moves instead): hh_rec_fits.
+ *   the report or the profile is on: any request they hold leaves less than
+ *   1,024 bytes of slack (an aligned one in a larger root, a realloc shrunk
+ *   in place too), and site ids stay below 2^21 (report/site.c). A 16-byte
+ *   range costs 20 bytes, not 24. With 7 bits of slack, aligned_alloc(256,
+ *   16) took a 1,280-byte block of full records.
  * - 2, 3 or 4, narrow: the requested size alone in one, two or four bytes,
  *   with the top bit kept for HH_SITE_IGNORED: one below 128-byte ranges,
  *   two below 32 KiB, else four (hh_rec_narrow_form). A silent drop-in
@@ -233,9 +233,10 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
 #define HH_REC_NARROW16 ((uintptr_t)3)
 #define HH_REC_NARROW32 ((uintptr_t)4)
 #define HH_PACKED_MAX_BLOCK 1024u
-#define HH_PACKED_SLACK_BITS 7
+#define HH_PACKED_SLACK_BITS 10
 #define HH_PACKED_SLACK_MAX ((1u << HH_PACKED_SLACK_BITS) - 1)
-#define HH_PACKED_SITE_MASK 0xffffffu
+#define HH_PACKED_SITE_MASK ((1u << (31 - HH_PACKED_SLACK_BITS)) - 1)
+_Static_assert(HH_PACKED_MAX_BLOCK - 1 <= HH_PACKED_SLACK_MAX, "every request a packed page holds fits its slack");
 extern bool hh_narrow_records; /* pages made now take narrow records */
 extern bool hh_packed_records; /* pages made now up to HH_PACKED_MAX_BLOCK take packed records */
 extern bool hh_packed_made;    /* packed pages may exist: never cleared */

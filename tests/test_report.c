@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,29 @@ static int child_live_blocks(const char *arg) {
   return 0;
 }
 
+/* Small blocks with a large alignment, and a block realloc shrinks in
+ * place by more than 127 bytes, under the report (records with call sites):
+ * each keeps a block of its own size class, and its exact size. */
+static int child_aligned_small(const char *arg) {
+  (void)arg;
+  void *a = aligned_alloc(256, 16), *b = NULL;
+  if (posix_memalign(&b, 512, 8) != 0) return 3;
+  char *c = malloc(1000);
+  memset(c, 5, 1000);
+  char *d = realloc(c, 600);
+  mark("<<L>>");
+  mem_lhihiks(0);
+  mark("<</L>>");
+  /* after the listing: the program may use what malloc_usable_size says,
+   * and the record grows to it */
+  printf("usable %zu %zu\nmoved %d\n", malloc_usable_size(a), malloc_usable_size(b), d != c);
+  fflush(stdout);
+  free(a);
+  free(b);
+  free(d);
+  return 0;
+}
+
 static int child_peak(const char *arg) {
   (void)arg;
   void *p = hahalloc(9 * MiB);
@@ -236,6 +260,7 @@ static const hh_child_entry children[] = {{"summary_to_stdout", child_summary_to
                                           {"counts_many", child_counts_many},
                                           {"live_blocks", child_live_blocks},
                                           {"peak", child_peak},
+                                          {"aligned_small", child_aligned_small},
                                           {"leaks_at_exit", child_leaks_at_exit},
                                           {"reports_under_threads", child_reports_under_threads},
                                           {NULL, NULL}};
@@ -346,6 +371,25 @@ static void check_lists_the_size_of_each_live_block(const char *const *env) {
 }
 
 BOTH_SUMMARY_MODES(mem_lhihiks_lists_the_size_of_each_live_block, check_lists_the_size_of_each_live_block)
+
+/* With 7 bits of slack in a packed record, aligned_alloc(256, 16) took a
+ * 1,280-byte block under the report (16 without it), and a realloc to 600
+ * bytes of a 1,000-byte block moved it. */
+static void report_keeps_small_aligned_blocks_in_their_own_size_class(void **state) {
+  (void)state;
+  hh_child c;
+  run("aligned_small", summary_on, &c);
+  char *l = between(c.out, "<<L>>", "<</L>>");
+  assert_non_null(l);
+  if (!hh_contains(c.out, "usable 256 512\n") || !hh_contains(c.out, "moved 0\n"))
+    fail_msg("aligned_alloc(256, 16) and posix_memalign(512, 8) should take blocks of 256 and 512 bytes, and a "
+             "realloc from 1000 to 600 bytes stay in place:\n%s",
+             c.out);
+  if (!has_number(l, 16) || !has_number(l, 8) || !has_number(l, 600))
+    fail_msg("the blocks are not listed at their exact sizes (16, 8, 600):\n%s", l);
+  free(l);
+  hh_child_free(&c);
+}
 
 static void mem_lhihiks_size_lists_only_blocks_at_least_that_big(void **state) {
   (void)state;
@@ -482,6 +526,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block),
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off),
       cmocka_unit_test(mem_lhihiks_size_lists_only_blocks_at_least_that_big),
+      cmocka_unit_test(report_keeps_small_aligned_blocks_in_their_own_size_class),
       cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use),
       cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use_with_summary_off),
       cmocka_unit_test(exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program),

@@ -43,7 +43,7 @@ typedef struct site_rec {
 
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
-#define MAX_CHUNKS 4096 /* 16 M sites */
+#define MAX_CHUNKS 512 /* 2 M sites: the packed record's 21 bits */
 _Static_assert(((uint64_t)MAX_CHUNKS << CHUNK_BITS) <= (uint64_t)HH_PACKED_SITE_MASK + 1,
                "a packed record holds every site id");
 

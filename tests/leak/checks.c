@@ -23,10 +23,10 @@ __attribute__((noinline)) static void ignored_pair(void) {
   hahalloc_ignore(malloc(40000));
 }
 
-/* Requests that leave a block more slack than a packed record keeps
- * (report on: one 32-bit word with 7 bits of slack): a small block with a
- * large alignment, and a realloc that shrinks a block by more than 127
- * bytes. Their sizes must come back exact: 8 + 24 + 600 bytes. */
+/* Requests that leave a block much slack (report on: a packed record, one
+ * 32-bit word with 10 bits of it): a small block with a large alignment, and
+ * a realloc that shrinks a block by more than 127 bytes (the old width).
+ * Their sizes must come back exact: 8 + 24 + 600 bytes. */
 __attribute__((noinline)) static void odd_sizes(void) {
   void *p = NULL;
   if (posix_memalign(&p, 512, 8) != 0) abort();

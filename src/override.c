@@ -214,8 +214,11 @@ HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) { return p
  * which calls malloc, so a malloc of its own could only say "malloc, from
  * operator new" and never "new[]"; here the entry point is known. A
  * program's own replacement of operator new still wins: the executable
- * comes first in the lookup order. operator delete stays libstdc++'s,
- * which calls free.
+ * comes first in the lookup order. operator delete is ours as well: in
+ * libstdc++, delete[] with a size calls delete[], which calls delete, which
+ * calls free, three jumps through the PLT for every delete of a C++
+ * program (larson's every free). The size and the alignment are not
+ * needed: the block's page knows both.
  *
  * Out of memory must call the new-handler and throw std::bad_alloc, which C
  * cannot: the request then goes to the next definition in the lookup order
@@ -275,6 +278,28 @@ CXX_NEW_ALIGNED(hh_cxx_new_array_aligned, "_ZnamSt11align_val_t", HH_ENTRY_NEW_A
 CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t", HH_ENTRY_NEW_ALIGNED_NOTHROW)
 CXX_NEW_ALIGNED_NOTHROW(hh_cxx_new_array_aligned_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t",
                         HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW)
+
+#define CXX_DELETE(fn, symbol, name, ...)                    \
+  HH_EXPORT void fn(void *p, ##__VA_ARGS__) __asm__(symbol); \
+  void fn(void *p, ##__VA_ARGS__) { hh_free_fast(p, name); }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter" /* the size, alignment and nothrow tag */
+CXX_DELETE(hh_cxx_delete, "_ZdlPv", "operator delete")
+CXX_DELETE(hh_cxx_delete_array, "_ZdaPv", "operator delete[]")
+CXX_DELETE(hh_cxx_delete_sized, "_ZdlPvm", "operator delete", size_t size)
+CXX_DELETE(hh_cxx_delete_array_sized, "_ZdaPvm", "operator delete[]", size_t size)
+CXX_DELETE(hh_cxx_delete_nothrow, "_ZdlPvRKSt9nothrow_t", "operator delete", const void *nothrow)
+CXX_DELETE(hh_cxx_delete_array_nothrow, "_ZdaPvRKSt9nothrow_t", "operator delete[]", const void *nothrow)
+CXX_DELETE(hh_cxx_delete_aligned, "_ZdlPvSt11align_val_t", "operator delete", size_t align)
+CXX_DELETE(hh_cxx_delete_array_aligned, "_ZdaPvSt11align_val_t", "operator delete[]", size_t align)
+CXX_DELETE(hh_cxx_delete_sized_aligned, "_ZdlPvmSt11align_val_t", "operator delete", size_t size, size_t align)
+CXX_DELETE(hh_cxx_delete_array_sized_aligned, "_ZdaPvmSt11align_val_t", "operator delete[]", size_t size, size_t align)
+CXX_DELETE(hh_cxx_delete_aligned_nothrow, "_ZdlPvSt11align_val_tRKSt9nothrow_t", "operator delete", size_t align,
+           const void *nothrow)
+CXX_DELETE(hh_cxx_delete_array_aligned_nothrow, "_ZdaPvSt11align_val_tRKSt9nothrow_t", "operator delete[]",
+           size_t align, const void *nothrow)
+#pragma GCC diagnostic pop
 
 /* Where each entry point is, for the first frame of a report's stacks. */
 uintptr_t hh_entry_address(unsigned kind) {

@@ -117,6 +117,29 @@ int main() {
   CHECK(((uintptr_t)aligned & 255) == 0);
   ::operator delete(aligned, std::align_val_t(256));
 
+  /* Every operator delete is hahalloc's own, not libstdc++'s chain of
+   * sized delete[] -> delete[] -> delete -> free. */
+  static const char *const deletes[] = {"_ZdlPv",
+                                        "_ZdaPv",
+                                        "_ZdlPvm",
+                                        "_ZdaPvm",
+                                        "_ZdlPvRKSt9nothrow_t",
+                                        "_ZdaPvRKSt9nothrow_t",
+                                        "_ZdlPvSt11align_val_t",
+                                        "_ZdaPvSt11align_val_t",
+                                        "_ZdlPvmSt11align_val_t",
+                                        "_ZdaPvmSt11align_val_t",
+                                        "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+                                        "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+  for (const char *name : deletes) {
+    Dl_info info;
+    void *fn = dlsym(RTLD_DEFAULT, name);
+    bool ours = fn != nullptr && dladdr(fn, &info) != 0 && info.dli_fname != nullptr &&
+                std::strstr(info.dli_fname, "libhahalloc") != nullptr;
+    if (!ours) std::printf("%s is not hahalloc's (%s)\n", name, fn && dladdr(fn, &info) ? info.dli_fname : "none");
+    CHECK(ours);
+  }
+
   if (failures) return 1;
   std::puts("cxx_new: new and delete use hahalloc");
   return 0;

@@ -405,6 +405,7 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   s.static_tls = static_tls_size();
   pthread_layout(&s);
   s.min_size = q->min_size;
+  s.at_exit = q->at_exit;
   dl_iterate_phdr(own_cb, &s);
   if (hh_chunk_tags != NULL && s.nexcl < (int)(sizeof s.excl / sizeof *s.excl)) {
     s.excl[s.nexcl][0] = (uintptr_t)hh_chunk_tags;

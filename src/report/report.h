@@ -245,8 +245,11 @@ typedef struct hh_world {
 } hh_world;
 
 /* Stops every other thread of the process (a signal whose handler saves the
- * registers and waits). Never waits more than about 200 ms in all. */
-void hh_world_stop(hh_world *w);
+ * registers and waits). Waits about 200 ms, and up to WAIT_CAP_NS for
+ * threads that can still answer (runnable on a busy machine). At exit
+ * (`at_exit`) threads asleep in a call a signal would end early are stopped
+ * too, and stay stopped until the process ends. */
+void hh_world_stop(hh_world *w, bool at_exit);
 void hh_world_resume(void);
 /* Between the two: the other threads may be parked holding any lock (the
  * loader's too), so nothing may walk a stack or spawn a process. */
@@ -303,6 +306,7 @@ typedef struct hh_scan {
   hh_group *groups;                                             /* largest first, in hh_report_map memory */
   size_t ngroups, groups_cap;
   int threads, threads_missed;
+  bool at_exit;             /* the exit report: threads asleep are stopped too, never woken (hh_world_stop) */
   uint64_t anchor_bytes;    /* anchor memory read */
   uint64_t faults;          /* reads the fault guard caught */
   uint64_t overrun;         /* HAHALLOC_GUARD: live blocks whose canary was overwritten */

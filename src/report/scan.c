@@ -1158,7 +1158,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   if (S.stack == NULL) S.stack = hh_report_map((S.stack_cap = STACK_CAP_LEAN) * sizeof(uintptr_t));
 
   hh_world w;
-  hh_world_stop(&w);
+  hh_world_stop(&w, s->at_exit);
   guard_install();
   s->threads = w.count + 1;
   s->threads_missed = w.missed;

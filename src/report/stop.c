@@ -7,7 +7,8 @@
  * thread.
  *
  * Never hang: a thread that does not answer (the signal blocked, or stuck
- * in the kernel) is waited for at most ~200 ms in all; the scan then treats
+ * in the kernel) is waited for ~200 ms, one that still could (runnable, on a
+ * busy machine) up to WAIT_CAP_NS; the scan then treats
  * the stacks it cannot place conservatively. A late handler finds the stop
  * over and returns at once. The handler stays installed (restoring SIG_DFL
  * could let a late signal kill the process) and passes signals that are not
@@ -35,12 +36,23 @@
 
 #define STOP_SIGNAL (SIGRTMAX - 2)
 #define WAIT_NS (200 * 1000 * 1000L)
+/* How long the stop waits for threads that can still answer (their signal
+ * not blocked): on a loaded machine a runnable thread may wait that long for
+ * a CPU, and a thread not stopped runs during the scan and moves pointers
+ * under it (false leaks). */
+#define WAIT_CAP_NS (5 * 1000 * 1000 * 1000L)
+/* The value a thread stopped asleep at exit finds in its signal: it stays
+ * stopped after the scan, until the process ends (or SLEEPER_GRACE_NS, in
+ * case something after the report waits for it). */
+#define SLEEPER_MARK 0x68686873
+#define SLEEPER_GRACE_NS (2 * 1000 * 1000 * 1000L)
 
 static _Atomic(int) stopping;
 static _Atomic(int) release_gen;
 static _Atomic(int) arrived;
 static _Atomic(int) next_slot;
-static _Atomic(int) busy; /* answers from threads found inside the allocator */
+static _Atomic(int) busy;               /* answers from threads found inside the allocator */
+static _Atomic(int64_t) sleepers_until; /* after the exit scan: when stopped sleepers may go */
 static uintptr_t text_lo, text_hi;
 static hh_thread_regs *slots; /* never unmapped: a late handler may still look */
 static int slot_cap;
@@ -70,7 +82,8 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   int saved_errno = errno;
   /* A signal someone else sent (si_pid is ours for tgkill from this
    * process) is the program's. */
-  if (!atomic_load(&stopping) || info == NULL || info->si_code != SI_TKILL || info->si_pid != getpid()) {
+  bool sleeper = info != NULL && info->si_code == SI_QUEUE && info->si_value.sival_int == SLEEPER_MARK;
+  if (!atomic_load(&stopping) || info == NULL || (info->si_code != SI_TKILL && !sleeper) || info->si_pid != getpid()) {
     chain(sig, info, uc_);
     errno = saved_errno;
     return;
@@ -105,6 +118,10 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   }
   atomic_fetch_add(&arrived, 1);
   while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
+  /* Stopped asleep at exit: woken now, its sleep would end early (EINTR)
+   * and it would run on while the process ends, as it never would have. */
+  if (sleeper)
+    while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
   errno = saved_errno;
 }
 
@@ -204,8 +221,10 @@ bool hh_world_is_stopped(void) { return atomic_load_explicit(&world_stopped, mem
  * (with EINTR, or pause's return), SA_RESTART or not (signal(7)): a thread
  * in usleep or poll would wake to a stop it never asked for and run on
  * differently (a program that takes EINTR for its cue to quit). Such a
- * thread is left alone: the scan treats it as one that could not be
- * stopped, and reads its whole stack. */
+ * thread is left alone by a report while the program runs (mem_lhihiks,
+ * the leak-check API): the scan treats it as one that could not be stopped,
+ * and reads its whole stack. At exit it is stopped with the others and never
+ * woken (signal_sleeper). */
 static bool sleeps_interruptibly(int tid) {
   char path[64], buf[32];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
@@ -237,6 +256,52 @@ static bool sleeps_interruptibly(int tid) {
     return true;
   default: return false;
   }
+}
+
+/* Whether thread `tid` could still take the stop signal: alive, and the
+ * signal not blocked (status(5): SigBlk). Unknown counts as yes. */
+static bool can_answer(int tid) {
+  char path[64], buf[2048];
+  hh_snformat(path, sizeof path, "/proc/self/task/%d/status", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false; /* gone */
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return true;
+  buf[got] = '\0';
+  const char *st = strstr(buf, "\nState:\t");
+  if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return false;
+  const char *blk = strstr(buf, "\nSigBlk:\t");
+  if (blk == NULL) return true;
+  uint64_t mask = 0;
+  for (const char *c = blk + 9; (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
+    mask = mask << 4 | (uint64_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
+  return !(mask >> (STOP_SIGNAL - 1) & 1);
+}
+
+/* Whether any thread of `sent` that has not answered yet still can. */
+static bool any_can_answer(const int *sent, int nsent) {
+  int have = atomic_load(&next_slot);
+  if (have > slot_cap) have = slot_cap;
+  for (int k = 0; k < nsent; k++) {
+    if (sent[k] <= 0) continue;
+    bool parked = false;
+    for (int j = 0; j < have && !parked; j++) parked = __atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == sent[k];
+    if (!parked && can_answer(sent[k])) return true;
+  }
+  return false;
+}
+
+/* Sends the stop signal to a thread asleep, marked (SLEEPER_MARK). */
+static bool signal_sleeper(int tid) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  si.si_signo = STOP_SIGNAL;
+  si.si_code = SI_QUEUE;
+  si.si_pid = getpid();
+  si.si_uid = getuid();
+  si.si_value.sival_int = SLEEPER_MARK;
+  return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0;
 }
 
 /* Whether the main thread (`tid` is the process id) has ended while
@@ -271,7 +336,7 @@ static void resend_busy(const int *sent, int nsent) {
   }
 }
 
-void hh_world_stop(hh_world *w) {
+void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&world_stopped, 1);
   memset(w, 0, sizeof *w);
   static int tids[MAX_TASKS], sent[MAX_TASKS];
@@ -292,9 +357,10 @@ void hh_world_stop(hh_world *w) {
   atomic_store(&arrived, 0);
   atomic_store(&next_slot, 0);
   atomic_store(&busy, 0);
+  atomic_store(&sleepers_until, INT64_MAX);
   atomic_store(&stopping, 1);
 
-  int64_t deadline = hh_now_ns() + WAIT_NS;
+  int64_t start = hh_now_ns(), deadline = start + WAIT_NS;
   /* Threads may start while we stop the others: list again until no new
    * one shows up (all the ones that could create threads are parked). */
   int asleep = 0; /* left alone (sleeps_interruptibly): sent[] holds -tid */
@@ -306,8 +372,16 @@ void hh_world_stop(hh_world *w) {
       for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i] || sent[j] == -tids[i];
       if (known || nsent >= MAX_TASKS || leader_ended(tids[i])) continue;
       if (sleeps_interruptibly(tids[i])) {
-        sent[nsent++] = -tids[i];
-        asleep++;
+        /* At exit, stopped all the same, and never woken before the end
+         * (on_stop): it might run in the middle of the scan, and a pointer
+         * in its registers counts. */
+        if (at_exit && signal_sleeper(tids[i])) {
+          sent[nsent++] = tids[i];
+          fresh++;
+        } else {
+          sent[nsent++] = -tids[i];
+          asleep++;
+        }
         continue;
       }
       if (syscall(SYS_tgkill, getpid(), tids[i], STOP_SIGNAL) == 0) {
@@ -315,7 +389,13 @@ void hh_world_stop(hh_world *w) {
         fresh++;
       }
     }
-    while (atomic_load(&arrived) < nsent - asleep && hh_now_ns() < deadline) {
+    while (atomic_load(&arrived) < nsent - asleep) {
+      int64_t now = hh_now_ns();
+      if (now >= deadline) {
+        /* a thread that can still answer is waiting for a CPU */
+        if (now - start >= WAIT_CAP_NS || !any_can_answer(sent, nsent)) break;
+        deadline = now + WAIT_NS / 20;
+      }
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
       if (atomic_load(&busy) > 0) resend_busy(sent, nsent);
@@ -332,6 +412,7 @@ void hh_world_stop(hh_world *w) {
 
 void hh_world_resume(void) {
   atomic_store(&world_stopped, 0);
+  atomic_store(&sleepers_until, hh_now_ns() + SLEEPER_GRACE_NS);
   if (!atomic_load(&stopping)) return;
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);

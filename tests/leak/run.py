@@ -234,6 +234,12 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] == 113,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    for how in ("poll", "epoll"):
+        p = run([prog, "event_loop", how], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
+        check(f"an event loop's thread asleep in {how} at exit, its blocks only in its registers: nothing lost "
+              "(its registers are read: the sleeping thread is stopped too), status 0",
+              p.returncode == 0 and "definitely lost: 0 bytes in 0 blocks" in p.stderr and
+              "could not be stopped" not in p.stderr, f"status {p.returncode} " + p.stderr[-600:])
     p = run([prog, "address_space_limit"], preload=False)
     check("under a tight RLIMIT_AS the scan still runs and finds the leak (42 bytes definitely lost)",
           p.returncode == 0 and "definitely lost: 42 bytes in 1 blocks" in p.stderr and

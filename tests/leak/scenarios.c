@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -414,6 +417,60 @@ static size_t address_space_used(void) {
   return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* An event loop whose state lives only in its thread: a block held only
+ * in a callee-saved register (r12) while the thread waits in poll or
+ * epoll_wait (made here as a raw system call, so that no wrapper saves the
+ * register on the stack), and main returns meanwhile. Nothing is lost: the
+ * exit scan must stop the sleeping thread too, and read its registers. */
+static int loop_poll;
+
+/* Overwrites the dead frames below the caller's, where malloc and memset
+ * left copies of the block's address (a thread that is not stopped has its
+ * whole stack read). */
+__attribute__((noinline)) static void scrub_below(void) {
+  volatile char zeros[16384];
+  for (size_t i = 0; i < sizeof zeros; i++) zeros[i] = 0;
+}
+
+static void *event_loop_thread(void *arg) {
+  sem_t *ready = arg;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev;
+  char *block = malloc(1006);
+  memset(block, 1, 1006);
+  sem_post(ready);
+#if defined(__x86_64__)
+  register char *held __asm__("r12") = block;
+  block = NULL;
+  scrub_below();
+  long nr = loop_poll ? SYS_poll : SYS_epoll_wait;
+  register long a4 __asm__("r10") = -1;
+  for (;;) {
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(nr), "D"(loop_poll ? 0L : (long)ep), "S"(loop_poll ? 0L : (long)&ev),
+                       "d"(loop_poll ? -1L : 1L), "r"(a4), "r"(held)
+                     : "rcx", "r11", "memory");
+    if (ret > 0) __asm__ volatile("" : : "r"(held) : "memory");
+  }
+#else
+  for (;;) (void)(loop_poll ? poll(NULL, 0, -1) : epoll_wait(ep, &ev, 1, -1));
+#endif
+  return NULL;
+}
+
+static int event_loop(const char *how) {
+  static sem_t ready;
+  pthread_t t;
+  loop_poll = how != NULL && strcmp(how, "poll") == 0;
+  sem_init(&ready, 0, 0);
+  if (pthread_create(&t, NULL, event_loop_thread, &ready) != 0) return 3;
+  sem_wait(&ready);
+  usleep(50000); /* asleep in its call */
+  return 0;
+}
+
 static int address_space_limit(void) {
   size_t used = address_space_used();
   if (used == 0) return 3;
@@ -654,6 +711,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
   if (!strcmp(w, "ended_not_joined")) return ended_not_joined(argc > 2 && !strcmp(argv[2], "alone"));
   if (!strcmp(w, "address_space_limit")) return address_space_limit();
+  if (!strcmp(w, "event_loop")) return event_loop(argc > 2 ? argv[2] : "epoll");
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);
   return 2;

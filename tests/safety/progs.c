@@ -91,6 +91,32 @@ static int leak(void) {
   return 0;
 }
 
+/* busy_threads N: N threads replace blocks of their own as fast as they
+ * can (each keeps 64, in a local array), and main exits under them. Nothing
+ * is lost; on a loaded machine a runnable thread may wait long for a CPU
+ * before it takes the exit scan's stop signal. */
+static volatile int busy_stop;
+
+static void *busy_thread(void *arg) {
+  void *kept[64] = {0};
+  unsigned s = (unsigned)(uintptr_t)arg;
+  while (!busy_stop)
+    for (int i = 0; i < 64; i++) {
+      s = s * 1103515245u + 12345u;
+      free(kept[i]);
+      kept[i] = malloc((s >> 8) % 5000 + 1);
+    }
+  return NULL;
+}
+
+static int busy_threads(int n) {
+  pthread_t t;
+  for (int i = 0; i < n; i++)
+    if (pthread_create(&t, NULL, busy_thread, (void *)(uintptr_t)(i + 1)) != 0) return 3;
+  usleep(300000);
+  exit(0);
+}
+
 /* tight_address_space: a correct program that allocates, reallocates and
  * frees blocks of many sizes on two threads (each freeing some of the
  * other's), checking every byte, run under an RLIMIT_AS too small for
@@ -312,6 +338,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "tight_address_space")) return tight_address_space();
+  if (!strcmp(w, "busy_threads") && argc > 2) return busy_threads(atoi(argv[2]));
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();

@@ -45,7 +45,22 @@
 #include "report.h"
 
 static hh_lock report_lock = HH_LOCK_INIT;
-static _Atomic(int) exit_reported;
+static _Atomic(int) exit_reported;  /* 0, 1 while the exit report is made, 2 after */
+static _Atomic(long) exit_reporter; /* the thread making it */
+#define EXIT_WAIT_NS (60 * 1000 * 1000 * 1000L)
+
+/* Another thread ends the process (exit, quick_exit) while this one makes
+ * the exit report: it waits for the report, as its exit_group would end it
+ * half written (a CI run would pass with a leak). Bounded: the report's own
+ * steps have deadlines, and this one too. */
+void hh_report_wait_exit(void) {
+  if (atomic_load(&exit_reported) != 1 || atomic_load(&exit_reporter) == (long)syscall(SYS_gettid)) return;
+  int64_t until = hh_now_ns() + EXIT_WAIT_NS;
+  while (atomic_load(&exit_reported) == 1 && hh_now_ns() < until) {
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+  }
+}
 
 /* Size of the static TLS block glibc puts at the top of each thread stack
  * (the scan keeps it alive in the stacks of exited threads). */
@@ -597,7 +612,11 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
   if (!hh_opt.report || (int)getpid() != report_pid) return;
   int expect = 0;
-  if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) return;
+  if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
+    hh_report_wait_exit();
+    return;
+  }
+  atomic_store(&exit_reporter, (long)syscall(SYS_gettid));
   int saved = errno;
   int64_t deadline = hh_now_ns() + LOCK_WAIT_NS;
   if (by_exit && ftrylockfile(stdout) == 0) { /* the program's output first, and in order */
@@ -607,6 +626,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   if (!hh_lock_acquire_until(&report_lock, deadline)) {
     errno = saved;
     exit_status(false, by_exit); /* a report is being made (mem_lhihiks in another thread) */
+    atomic_store(&exit_reported, 2);
     return;
   }
   struct exit_point e;
@@ -634,6 +654,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   /* as valgrind: leaks are errors only when listed in full (--leak-check=summary
    * counts them, and exits with the program's own status) */
   exit_status(hh_opt.leak_check == HH_LEAK_FULL && errors > 0, by_exit);
+  atomic_store(&exit_reported, 2); /* not before: a waiting exit(0) would end the process first */
 }
 
 /* The atexit handler and the destructor: the second of them reports. Its

@@ -234,6 +234,13 @@ def scenario_suite():
           rep is not None and rep["summary"]["definite"]["blocks"] == 0 and rep["summary"]["reachable"]["bytes"] == 113,
           (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
 
+    bad = []
+    for _ in range(6):
+        p = run([prog, "concurrent_exit"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
+        if p.returncode != 9 or p.stderr.count("LEAK SUMMARY") != 1 or "definitely lost: 77 bytes in 1 blocks" not in p.stderr:
+            bad.append(f"status {p.returncode} " + p.stderr[-300:])
+    check("three threads and main call exit at once: one whole report (77 bytes lost) and status 9, in 6 runs of 6",
+          not bad, bad[:2])
     for how in ("poll", "epoll"):
         p = run([prog, "event_loop", how], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
         check(f"an event loop's thread asleep in {how} at exit, its blocks only in its registers: nothing lost "

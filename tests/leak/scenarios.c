@@ -471,6 +471,29 @@ static int event_loop(const char *how) {
   return 0;
 }
 
+/* Three threads and main call exit at the same moment (a program's own
+ * shutdown paths racing): the report is made once and whole, and the
+ * status is --error-exitcode's, never the end of another thread's exit
+ * in the middle of the report. Leaks 77 bytes. */
+static pthread_barrier_t exit_race_barrier;
+
+static void *exit_race_thread(void *arg) {
+  pthread_barrier_wait(&exit_race_barrier);
+  exit((int)(intptr_t)arg);
+}
+
+static int concurrent_exit(void) {
+  sink = malloc(77);
+  sink = NULL;
+  pthread_barrier_init(&exit_race_barrier, NULL, 4);
+  for (intptr_t i = 1; i <= 3; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, exit_race_thread, (void *)i) != 0) return 3;
+  }
+  pthread_barrier_wait(&exit_race_barrier);
+  exit(0);
+}
+
 static int address_space_limit(void) {
   size_t used = address_space_used();
   if (used == 0) return 3;
@@ -711,6 +734,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
   if (!strcmp(w, "ended_not_joined")) return ended_not_joined(argc > 2 && !strcmp(argv[2], "alone"));
   if (!strcmp(w, "address_space_limit")) return address_space_limit();
+  if (!strcmp(w, "concurrent_exit")) return concurrent_exit();
   if (!strcmp(w, "event_loop")) return event_loop(argc > 2 ? argv[2] : "epoll");
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);

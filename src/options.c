@@ -274,6 +274,11 @@ static void read_options(const char *s, int *summary, int *asked) {
       if (d == NULL) hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: unknown option '%.*s'\n", (int)klen, key);
       continue;
     }
+    /* Any option of the report asks for one, its value right or not: a
+     * value out of range (num-callers=100) is warned about and ignored,
+     * and must not turn the report off without a word. What a misused
+     * call does (on-error, guard) is not a report. */
+    if (d->id != HH_O_SUMMARY && d->id != HH_O_ON_ERROR && d->id != HH_O_GUARD) *asked = 1;
     if (!has_value) {
       if (d->type != HH_OT_FLAG) {
         hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: '%.*s' needs a value\n", (int)klen, key);
@@ -285,11 +290,7 @@ static void read_options(const char *s, int *summary, int *asked) {
       hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: ignoring %.*s=%s\n", (int)klen, key, value);
       continue;
     }
-    if (d->id == HH_O_SUMMARY)
-      *summary = hh_opt_bool(value);
-    else if (d->id != HH_O_ON_ERROR && d->id != HH_O_SYMBOLIZE_TIMEOUT && d->id != HH_O_VERBOSE &&
-             d->id != HH_O_DEFAULT_SUPPRESSIONS && d->id != HH_O_GUARD)
-      *asked = 1;
+    if (d->id == HH_O_SUMMARY) *summary = hh_opt_bool(value);
   }
 }
 

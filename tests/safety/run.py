@@ -126,6 +126,9 @@ check("--log-file naming a FIFO nobody reads: the exit does not wait on it, the 
 p = run([PROGS, "leak"], preload=True, env={"HAHALLOC_SUMMARY": "garbage"})
 check("bare LD_PRELOAD with a HAHALLOC_SUMMARY that is not 0 or 1: a warning, and no report",
       reports(p.stderr) == 0 and "ignoring HAHALLOC_SUMMARY=garbage" in p.stderr, p.stderr[-300:])
+p = run([PROGS, "leak"], preload=True, env={"HAHALLOC_OPTIONS": "num-callers=100"})
+check("HAHALLOC_OPTIONS with a value out of range (num-callers=100): a warning, and the report all the same",
+      "ignoring num-callers=100" in p.stderr and reports(p.stderr) == 1, p.stderr[-300:])
 
 
 def closed_pipe_run(argv, env):

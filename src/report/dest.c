@@ -105,6 +105,20 @@ void hh_dest_init(void) {
   errno = saved;
 }
 
+/* A fork child that makes no report of its own (hahalloc's program without
+ * --trace-children) drops the copy of stderr: a daemon that detaches with
+ * fork and no exec would otherwise hold the pipe of whoever reads the
+ * program's output, who would wait for it (glibc's daemon(0, 0): 4 s of a
+ * shell's wait before). Its misuse messages go to fd 2 while that is the
+ * start-up stderr. */
+void hh_dest_atfork_child(void) {
+  if (hh_opt.report || private_fd < 0) return;
+  int saved = errno;
+  if (fcntl(private_fd, F_GETFD) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino)) close(private_fd);
+  private_fd = -1;
+  errno = saved;
+}
+
 /* ------------------------------------------------------------------ opening */
 
 /* The output path with valgrind's escapes: %p the pid, %q{VAR} the value

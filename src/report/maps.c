@@ -87,6 +87,19 @@ void hh_maps_init(void) {
   kept_ino = st.st_ino;
 }
 
+/* A fork child that makes no report drops the maps kept open (its parent's,
+ * besides), as hh_dest_atfork_child the stderr copy. */
+void hh_maps_atfork_child(void) {
+  if (hh_opt.report || kept_fd < 0) return;
+  int saved = errno;
+  struct stat st;
+  if (fcntl(kept_fd, F_GETFD) == FD_CLOEXEC && (fcntl(kept_fd, F_GETFL) & O_NONBLOCK) && fstat(kept_fd, &st) == 0 &&
+      st.st_dev == kept_dev && st.st_ino == kept_ino)
+    close(kept_fd);
+  kept_fd = -1;
+  errno = saved;
+}
+
 static int open_maps(bool *kept) {
   *kept = false;
   int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);

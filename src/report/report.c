@@ -830,6 +830,8 @@ void hh_report_atfork_parent(void) {
 }
 
 void hh_report_atfork_child(void) {
+  hh_dest_atfork_child();
+  hh_maps_atfork_child();
   hh_profile_atfork_child();
   hh_site_atfork_child();
   hh_elf_atfork_child();

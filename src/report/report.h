@@ -44,7 +44,8 @@ typedef struct hh_map_line {
  * false. Returns false when the file could not be read. Never allocates. */
 typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
 bool hh_maps_each(hh_map_fn fn, void *arg);
-void hh_maps_init(void); /* at start-up, with the report on: the maps kept open for the exit */
+void hh_maps_init(void);         /* at start-up, with the report on: the maps kept open for the exit */
+void hh_maps_atfork_child(void); /* a fork child that makes no report: closes them */
 /* The line of the mapping that holds `addr` (its path left NULL); false
  * when none does. */
 bool hh_maps_find(uintptr_t addr, hh_map_line *out);
@@ -402,6 +403,7 @@ typedef struct hh_dest_t {
   bool close;
 } hh_dest_t;
 void hh_dest_init(void);             /* at start-up: the private duplicate of stderr */
+void hh_dest_atfork_child(void);     /* a fork child that makes no report: drops it */
 int hh_high_dup(int fd);             /* a close-on-exec duplicate near the top of the table, or -1 */
 hh_dest_t hh_dest_open(void);        /* the exit report's destination */
 hh_dest_t hh_dest_open_stream(void); /* the stream only (stderr or stdout as at start-up) */

@@ -91,6 +91,15 @@ static int leak(void) {
   return 0;
 }
 
+/* daemonize: detaches as glibc's daemon(3) does (fork, setsid, 0/1/2 onto
+ * /dev/null, no exec); the daemon works 3 s while the parent returns. */
+static int daemonize(void) {
+  leak_one(10);
+  if (daemon(0, 0) != 0) return 1;
+  sleep(3);
+  return 0;
+}
+
 /* busy_threads N: N threads replace blocks of their own as fast as they
  * can (each keeps 64, in a local array), and main exits under them. Nothing
  * is lost; on a loaded machine a runnable thread may wait long for a CPU
@@ -338,6 +347,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "tight_address_space")) return tight_address_space();
+  if (!strcmp(w, "daemonize")) return daemonize();
   if (!strcmp(w, "busy_threads") && argc > 2) return busy_threads(atoi(argv[2]));
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();

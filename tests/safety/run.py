@@ -123,6 +123,12 @@ os.mkfifo(fifo)
 p = run([TOOL, "--log-file=" + fifo, "--", PROGS, "leak"], timeout=30)
 check("--log-file naming a FIFO nobody reads: the exit does not wait on it, the report comes to stderr",
       p.returncode == 0 and "definitely lost" in p.stderr, (p.returncode, p.stderr[-300:]))
+t0 = time.time()
+p = run([TOOL, "--", PROGS, "daemonize"])
+took = time.time() - t0
+check(f"a daemon (fork, setsid, no exec) under the command: whoever reads its stderr gets the end at once "
+      f"({took:.1f} s; the daemon works 3 s)", took < 2.5 and p.returncode == 0,
+      f"{took:.1f} s " + p.stderr[-300:])
 p = run([PROGS, "leak"], preload=True, env={"HAHALLOC_SUMMARY": "garbage"})
 check("bare LD_PRELOAD with a HAHALLOC_SUMMARY that is not 0 or 1: a warning, and no report",
       reports(p.stderr) == 0 and "ignoring HAHALLOC_SUMMARY=garbage" in p.stderr, p.stderr[-300:])

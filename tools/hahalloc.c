@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -342,10 +343,16 @@ int main(int argc, char **argv) {
   sa.sa_sigaction = forward;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
     close(report[0]);
+    /* Killed with the command: a harness that kills it (SIGKILL, which
+     * cannot be passed on) must not leave the program running, holding
+     * its pipes, and reporting after the harness is gone. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(128 + SIGKILL); /* the command died before the line above */
     char num[24];
     snprintf(num, sizeof num, "%ld", (long)getpid());
     setenv("HAHALLOC_CLI_PID", num, 1);

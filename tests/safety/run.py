@@ -123,6 +123,16 @@ os.mkfifo(fifo)
 p = run([TOOL, "--log-file=" + fifo, "--", PROGS, "leak"], timeout=30)
 check("--log-file naming a FIFO nobody reads: the exit does not wait on it, the report comes to stderr",
       p.returncode == 0 and "definitely lost" in p.stderr, (p.returncode, p.stderr[-300:]))
+# A harness that times a program out kills the pid it started (SIGKILL):
+# the program must go with the command, not live on holding the pipe.
+t0 = time.time()
+q = subprocess.Popen([TOOL, "--", "sleep", "6"], env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(0.5)
+q.kill()
+q.communicate()
+took = time.time() - t0
+check(f"SIGKILL to the command ends the program too: the harness has its pipes back at once ({took:.1f} s)",
+      took < 3, took)
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

@@ -241,6 +241,9 @@ def scenario_suite():
             bad.append(f"status {p.returncode} " + p.stderr[-300:])
     check("three threads and main call exit at once: one whole report (77 bytes lost) and status 9, in 6 runs of 6",
           not bad, bad[:2])
+    p = run([prog, "setenv_tree"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
+    check("setenv of 20 variables (libc's tsearch tree, colour bits in its links): nothing possibly lost, status 0",
+          p.returncode == 0 and "possibly lost: 0 bytes in 0 blocks" in p.stderr, f"status {p.returncode} " + p.stderr[-600:])
     for how in ("poll", "epoll"):
         p = run([prog, "event_loop", how], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
         check(f"an event loop's thread asleep in {how} at exit, its blocks only in its registers: nothing lost "

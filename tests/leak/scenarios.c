@@ -494,6 +494,18 @@ static int concurrent_exit(void) {
   exit(0);
 }
 
+/* setenv of twenty variables: libc keeps the strings in a tsearch tree
+ * whose links carry a colour bit. Nothing is lost or possibly lost. */
+static int setenv_tree(void) {
+  char name[32], value[32];
+  for (int i = 0; i < 20; i++) {
+    snprintf(name, sizeof name, "HH_SCENARIO_%d", i);
+    snprintf(value, sizeof value, "value%d", i);
+    if (setenv(name, value, 1) != 0) return 3;
+  }
+  return 0;
+}
+
 static int address_space_limit(void) {
   size_t used = address_space_used();
   if (used == 0) return 3;
@@ -735,6 +747,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "ended_not_joined")) return ended_not_joined(argc > 2 && !strcmp(argv[2], "alone"));
   if (!strcmp(w, "address_space_limit")) return address_space_limit();
   if (!strcmp(w, "concurrent_exit")) return concurrent_exit();
+  if (!strcmp(w, "setenv_tree")) return setenv_tree();
   if (!strcmp(w, "event_loop")) return event_loop(argc > 2 ? argv[2] : "epoll");
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);

@@ -115,7 +115,12 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   case AT_OVERSIZE: {
     hh_oversize *o = w.oversize;
     if ((const uint8_t *)p != w.start) {
-      hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)w.start);
+      size_t past = (size_t)((const uint8_t *)p - w.start);
+      if (past < o->size)
+        hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)w.start);
+      else
+        hh_error(call, p, "invalid pointer: %zu bytes past the end of the %zu-byte block at %p", past - o->size,
+                 o->size, (void *)w.start);
       return false;
     }
     *ref = (hh_ref){.kind = HH_REF_OVERSIZE,
@@ -130,7 +135,12 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   }
   uint32_t size = w.kind == AT_LARGE ? page->large_rec.size : page->block_size;
   if ((const uint8_t *)p != w.start) {
-    hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", size, (void *)w.start);
+    size_t past = (size_t)((const uint8_t *)p - w.start);
+    if (past < size)
+      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", size, (void *)w.start);
+    else /* in a large range's slices or an oversize mapping's pages, past what was asked */
+      hh_error(call, p, "invalid pointer: %zu bytes past the end of the %u-byte block at %p", past - size, size,
+               (void *)w.start);
     return false;
   }
   const hh_block *b = p;

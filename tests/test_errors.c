@@ -605,6 +605,18 @@ static void interior_free_names_the_block_it_points_into(void **state) {
   hh_child_free(&c);
 }
 
+/* A pointer in a large range's slices but past the block: not "inside". */
+static void pointer_past_a_large_block_is_named_so(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("bad", "free_interior_200000_204800", env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.err, "4800 bytes past the end of the 200000-byte block"))
+    fail_msg("expected \"4800 bytes past the end of the 200000-byte block\", the child %s\n--- stderr:\n%s",
+             hh_child_describe(&c), c.err);
+  hh_child_free(&c);
+}
+
 static void overflow_names_the_call_that_met_it_and_the_block_that_overflowed(void **state) {
   (void)state;
   hh_child c;
@@ -1013,6 +1025,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(overflow_met_only_by_the_exit_report_is_told_and_counted_right),
       cmocka_unit_test(double_free_names_the_freeing_call_and_the_allocation),
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
+      cmocka_unit_test(pointer_past_a_large_block_is_named_so),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),

@@ -214,21 +214,46 @@ void hh_dest_close(hh_dest_t d) {
 
 /* ------------------------------------------------------------------ writing */
 
+/* flock belongs to the open file description: traced children that
+ * inherited the same stderr share one, and one child's lock never kept
+ * another out (their reports interleaved, mid-line on a pipe). The lock is
+ * taken on a description of this process's own, the same file opened
+ * again through /proc (read-only, not as a controlling terminal, without
+ * waiting), held while the report is written; where that cannot be opened
+ * (a socket, a file the program may not read), on the shared one. */
+static int lock_fd = -1;
+
 bool hh_dest_lock(hh_dest_t d) {
   int fd = d.fd;
   if (fd < 0) return false;
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/self/fd/%d", fd);
+  int saved = errno;
+  int own = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  errno = saved;
+  int lk = own >= 0 ? own : fd;
   int64_t deadline = hh_now_ns() + (int64_t)LOCK_WAIT_MS * 1000000;
-  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) return false; /* not lockable: write anyway */
-    if (hh_now_ns() > deadline) return false;
+  while (flock(lk, LOCK_EX | LOCK_NB) != 0) {
+    if ((errno != EWOULDBLOCK && errno != EINTR) || hh_now_ns() > deadline) { /* not lockable: write anyway */
+      if (own >= 0) close(own);
+      errno = saved;
+      return false;
+    }
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, NULL);
   }
+  lock_fd = own;
+  errno = saved;
   return true;
 }
 
 void hh_dest_unlock(hh_dest_t d) {
-  if (d.fd >= 0) flock(d.fd, LOCK_UN);
+  if (lock_fd >= 0) {
+    close(lock_fd); /* the lock goes with its description */
+    lock_fd = -1;
+  } else if (d.fd >= 0) {
+    flock(d.fd, LOCK_UN);
+  }
 }
 
 /* The allocator's error messages. With the report on they go to the

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
@@ -88,6 +89,40 @@ static int errno_after_error(void) {
 static int leak(void) {
   leak_one(100);
   puts("ok");
+  return 0;
+}
+
+/* fork_reporters N: N fork children (no exec) leak 60 blocks each, with
+ * stacks of up to 60 frames, all at the same moment, their stderr the one
+ * they inherited. Under --trace-children=yes each writes a long report. */
+__attribute__((noinline)) static void leak_deep(int depth, int size) {
+  if (depth == 0) {
+    leak_one((size_t)size + 1);
+    return;
+  }
+  leak_deep(depth - 1, size);
+  __asm__ volatile("");
+}
+
+static int fork_reporters(int n) {
+  int go[2];
+  if (pipe(go) != 0) return 3;
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork();
+    if (pid < 0) return 3;
+    if (pid == 0) {
+      char c;
+      close(go[1]);
+      if (read(go[0], &c, 1) < 0) _exit(3);
+      for (int j = 0; j < 60; j++) leak_deep(j, j);
+      exit(0);
+    }
+  }
+  close(go[0]);
+  usleep(200000);
+  close(go[1]); /* all at once */
+  while (wait(NULL) > 0) {
+  }
   return 0;
 }
 
@@ -348,6 +383,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "tight_address_space")) return tight_address_space();
   if (!strcmp(w, "daemonize")) return daemonize();
+  if (!strcmp(w, "fork_reporters") && argc > 2) return fork_reporters(atoi(argv[2]));
   if (!strcmp(w, "busy_threads") && argc > 2) return busy_threads(atoi(argv[2]));
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();

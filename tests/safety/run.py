@@ -88,6 +88,17 @@ check("--trace-children=yes into one file: every report appended whole, none int
       len(blocks) == 5 and whole, f"{len(blocks)} blocks {p.stderr[-300:]}")
 p = run([TOOL, "--", "sh", "-c", PROGS + " leak"])
 check("without --trace-children, the command's children do not report", reports(p.stderr) == 1, p.stderr[-300:])
+# The children share the stderr they inherited: one open file description,
+# whose flock each of them held at once before; locked now on a description
+# of its own, each report is whole.
+p = run([TOOL, "--trace-children=yes", "--num-callers=30", "--", PROGS, "fork_reporters", "12"], timeout=120)
+lines = p.stderr.splitlines()
+runs = [m.group(1) for m in (re.match(r"==(\d+)==", line) for line in lines) if m]
+switches = sum(1 for a, b in zip(runs, runs[1:]) if a != b) + 1 if runs else 0
+stray = sum(1 for line in lines if line and not re.match(r"==\d+==|hahalloc:", line))
+check(f"12 fork children reporting at once on the stderr they share: each report whole "
+      f"({switches} runs of lines for 13 processes, {stray} broken lines)",
+      reports(p.stderr) == 13 and switches == 13 and stray == 0, p.stderr[-300:])
 
 # ---------------------------------------------------------------- the report always arrives, in the right place
 

@@ -301,26 +301,58 @@ CXX_DELETE(hh_cxx_delete_array_aligned_nothrow, "_ZdaPvSt11align_val_tRKSt9nothr
            size_t align, const void *nothrow)
 #pragma GCC diagnostic pop
 
+/* Local names of the entry points: the address of an exported function,
+ * taken in a shared object, is its canonical one, which in a program built
+ * without PIE that calls it is the program's PLT stub (a report's first
+ * frame then named the program: "malloc (in /usr/bin/python3.11)"). */
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* glibc's declarations' leaf, malloc, nothrow */
+#endif
+#define HH_HERE(name, symbol) extern __typeof__(symbol) name __attribute__((alias(#symbol), visibility("hidden")))
+#define HH_HERE_ASM(name, type, asmname) extern type name __attribute__((alias(asmname), visibility("hidden")))
+HH_HERE(here_malloc, malloc);
+HH_HERE(here_calloc, calloc);
+HH_HERE(here_realloc, realloc);
+HH_HERE(here_reallocarray, reallocarray);
+HH_HERE(here_memalign, memalign);
+HH_HERE(here_posix_memalign, posix_memalign);
+HH_HERE(here_aligned_alloc, aligned_alloc);
+HH_HERE(here_valloc, valloc);
+HH_HERE(here_pvalloc, pvalloc);
+HH_HERE_ASM(here_new, __typeof__(hh_cxx_new), "_Znwm");
+HH_HERE_ASM(here_new_array, __typeof__(hh_cxx_new_array), "_Znam");
+HH_HERE_ASM(here_new_nothrow, __typeof__(hh_cxx_new_nothrow), "_ZnwmRKSt9nothrow_t");
+HH_HERE_ASM(here_new_array_nothrow, __typeof__(hh_cxx_new_array_nothrow), "_ZnamRKSt9nothrow_t");
+HH_HERE_ASM(here_new_aligned, __typeof__(hh_cxx_new_aligned), "_ZnwmSt11align_val_t");
+HH_HERE_ASM(here_new_array_aligned, __typeof__(hh_cxx_new_array_aligned), "_ZnamSt11align_val_t");
+HH_HERE_ASM(here_new_aligned_nothrow, __typeof__(hh_cxx_new_aligned_nothrow), "_ZnwmSt11align_val_tRKSt9nothrow_t");
+HH_HERE_ASM(here_new_array_aligned_nothrow, __typeof__(hh_cxx_new_array_aligned_nothrow),
+            "_ZnamSt11align_val_tRKSt9nothrow_t");
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 /* Where each entry point is, for the first frame of a report's stacks. */
 uintptr_t hh_entry_address(unsigned kind) {
   static const uintptr_t where[HH_ENTRIES] = {
-      [HH_ENTRY_MALLOC] = (uintptr_t)&malloc,
-      [HH_ENTRY_CALLOC] = (uintptr_t)&calloc,
-      [HH_ENTRY_REALLOC] = (uintptr_t)&realloc,
-      [HH_ENTRY_REALLOCARRAY] = (uintptr_t)&reallocarray,
-      [HH_ENTRY_MEMALIGN] = (uintptr_t)&memalign,
-      [HH_ENTRY_POSIX_MEMALIGN] = (uintptr_t)&posix_memalign,
-      [HH_ENTRY_ALIGNED_ALLOC] = (uintptr_t)&aligned_alloc,
-      [HH_ENTRY_VALLOC] = (uintptr_t)&valloc,
-      [HH_ENTRY_PVALLOC] = (uintptr_t)&pvalloc,
-      [HH_ENTRY_NEW] = (uintptr_t)&hh_cxx_new,
-      [HH_ENTRY_NEW_ARRAY] = (uintptr_t)&hh_cxx_new_array,
-      [HH_ENTRY_NEW_NOTHROW] = (uintptr_t)&hh_cxx_new_nothrow,
-      [HH_ENTRY_NEW_ARRAY_NOTHROW] = (uintptr_t)&hh_cxx_new_array_nothrow,
-      [HH_ENTRY_NEW_ALIGNED] = (uintptr_t)&hh_cxx_new_aligned,
-      [HH_ENTRY_NEW_ARRAY_ALIGNED] = (uintptr_t)&hh_cxx_new_array_aligned,
-      [HH_ENTRY_NEW_ALIGNED_NOTHROW] = (uintptr_t)&hh_cxx_new_aligned_nothrow,
-      [HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW] = (uintptr_t)&hh_cxx_new_array_aligned_nothrow,
+      [HH_ENTRY_MALLOC] = (uintptr_t)&here_malloc,
+      [HH_ENTRY_CALLOC] = (uintptr_t)&here_calloc,
+      [HH_ENTRY_REALLOC] = (uintptr_t)&here_realloc,
+      [HH_ENTRY_REALLOCARRAY] = (uintptr_t)&here_reallocarray,
+      [HH_ENTRY_MEMALIGN] = (uintptr_t)&here_memalign,
+      [HH_ENTRY_POSIX_MEMALIGN] = (uintptr_t)&here_posix_memalign,
+      [HH_ENTRY_ALIGNED_ALLOC] = (uintptr_t)&here_aligned_alloc,
+      [HH_ENTRY_VALLOC] = (uintptr_t)&here_valloc,
+      [HH_ENTRY_PVALLOC] = (uintptr_t)&here_pvalloc,
+      [HH_ENTRY_NEW] = (uintptr_t)&here_new,
+      [HH_ENTRY_NEW_ARRAY] = (uintptr_t)&here_new_array,
+      [HH_ENTRY_NEW_NOTHROW] = (uintptr_t)&here_new_nothrow,
+      [HH_ENTRY_NEW_ARRAY_NOTHROW] = (uintptr_t)&here_new_array_nothrow,
+      [HH_ENTRY_NEW_ALIGNED] = (uintptr_t)&here_new_aligned,
+      [HH_ENTRY_NEW_ARRAY_ALIGNED] = (uintptr_t)&here_new_array_aligned,
+      [HH_ENTRY_NEW_ALIGNED_NOTHROW] = (uintptr_t)&here_new_aligned_nothrow,
+      [HH_ENTRY_NEW_ARRAY_ALIGNED_NOTHROW] = (uintptr_t)&here_new_array_aligned_nothrow,
       [HH_ENTRY_HAHALLOC] = (uintptr_t)&hahalloc,
       [HH_ENTRY_CHAHALLOC] = (uintptr_t)&chahalloc,
       [HH_ENTRY_REHEHALLOC] = (uintptr_t)&rehehalloc,

@@ -6,12 +6,17 @@
 LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
-              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live
+              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie
 # the programs of tests/leak/familiar.py
 FAMILIAR_PROGS := $(LEAK_BIN)/containers_O0 $(LEAK_BIN)/containers_O2 $(LEAK_BIN)/userline_g \
               $(LEAK_BIN)/userline_nog $(LEAK_BIN)/userline_strip $(LEAK_BIN)/checks $(LEAK_BIN)/peak
 LEAK_RPATH := -Lbuild -lhahalloc -Wl,-rpath,$(abspath build)
 
+# built without PIE, taking malloc's address: its canonical address is then
+# the program's PLT stub
+$(LEAK_BIN)/nopie: tests/leak/nopie.c
+	@mkdir -p $(dir $@)
+	$(LEAK_CC) -O1 -fno-pic -no-pie $< -o $@
 $(LEAK_BIN)/leaky_O0: tests/leak/leaky.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O0 $< -o $@

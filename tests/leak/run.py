@@ -241,6 +241,10 @@ def scenario_suite():
             bad.append(f"status {p.returncode} " + p.stderr[-300:])
     check("three threads and main call exit at once: one whole report (77 bytes lost) and status 9, in 6 runs of 6",
           not bad, bad[:2])
+    p = run([os.path.join(BUILD, "hahalloc"), os.path.join(BIN, "nopie")], preload=False)
+    check("a program built without PIE that takes malloc's address: the first frame is malloc in libhahalloc.so, "
+          "not the program's PLT stub", re.search(r"at 0x[0-9a-f]+: malloc \(in [^)]*libhahalloc\.so", p.stderr) is not None,
+          p.stderr[-600:])
     p = run([prog, "setenv_tree"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
     check("setenv of 20 variables (libc's tsearch tree, colour bits in its links): nothing possibly lost, status 0",
           p.returncode == 0 and "possibly lost: 0 bytes in 0 blocks" in p.stderr, f"status {p.returncode} " + p.stderr[-600:])

@@ -88,6 +88,17 @@ static where where_is(const void *p) {
 }
 
 /* Classifies `p` for free, realloc and malloc_usable_size; reports misuse. */
+/* `p` lies in the block of `size` bytes at `start` without starting it:
+ * inside it, or past its end in the slices or pages it was rounded up to. */
+static void not_a_start(const char *call, const void *p, const uint8_t *start, size_t size) {
+  size_t past = (size_t)((const uint8_t *)p - start);
+  if (past < size)
+    hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", size, (const void *)start);
+  else
+    hh_error(call, p, "invalid pointer: %zu bytes past the end of the %zu-byte block at %p", past - size, size,
+             (const void *)start);
+}
+
 bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   where w = where_is(p);
   hh_page *page = w.page;
@@ -115,12 +126,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   case AT_OVERSIZE: {
     hh_oversize *o = w.oversize;
     if ((const uint8_t *)p != w.start) {
-      size_t past = (size_t)((const uint8_t *)p - w.start);
-      if (past < o->size)
-        hh_error(call, p, "invalid pointer: inside the %zu-byte block at %p", o->size, (void *)w.start);
-      else
-        hh_error(call, p, "invalid pointer: %zu bytes past the end of the %zu-byte block at %p", past - o->size,
-                 o->size, (void *)w.start);
+      not_a_start(call, p, w.start, o->size);
       return false;
     }
     *ref = (hh_ref){.kind = HH_REF_OVERSIZE,
@@ -135,12 +141,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   }
   uint32_t size = w.kind == AT_LARGE ? page->large_rec.size : page->block_size;
   if ((const uint8_t *)p != w.start) {
-    size_t past = (size_t)((const uint8_t *)p - w.start);
-    if (past < size)
-      hh_error(call, p, "invalid pointer: inside the %u-byte block at %p", size, (void *)w.start);
-    else /* in a large range's slices or an oversize mapping's pages, past what was asked */
-      hh_error(call, p, "invalid pointer: %zu bytes past the end of the %u-byte block at %p", past - size, size,
-               (void *)w.start);
+    not_a_start(call, p, w.start, size);
     return false;
   }
   const hh_block *b = p;

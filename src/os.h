@@ -43,9 +43,10 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * library's BSS: only the pages for address ranges in use are ever touched,
  * but under a small RLIMIT_AS the BSS alone would keep the library from
  * loading, and the program from starting. When the table cannot be mapped,
- * or would take more than an eighth of RLIMIT_AS, hh_chunk_tags stays NULL, every heap's view of it (chunk_tags, chunk_mask)
- * is the one byte hh_no_chunk_tag, and every free takes the slow path
- * through the registry: slower, but the program runs. */
+ * or would take more than an eighth of RLIMIT_AS, hh_chunk_tags stays NULL,
+ * every heap's view of it (chunk_tags, chunk_mask) is the one byte
+ * hh_no_chunk_tag, and every free takes the slow path through the
+ * registry: slower, but the program runs. */
 #define HH_CHUNK_TAGS ((size_t)1 << HH_REG_CHUNK_BITS)
 extern uint8_t *hh_chunk_tags;
 extern const uint8_t hh_no_chunk_tag[1];

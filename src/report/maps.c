@@ -87,15 +87,19 @@ void hh_maps_init(void) {
   kept_ino = st.st_ino;
 }
 
+/* Whether kept_fd is still the maps opened at start-up, with our flags. */
+static bool kept_is_ours(void) {
+  struct stat st;
+  return kept_fd >= 0 && fcntl(kept_fd, F_GETFD) == FD_CLOEXEC && (fcntl(kept_fd, F_GETFL) & O_NONBLOCK) &&
+         fstat(kept_fd, &st) == 0 && st.st_dev == kept_dev && st.st_ino == kept_ino;
+}
+
 /* A fork child that makes no report drops the maps kept open (its parent's,
  * besides), as hh_dest_atfork_child the stderr copy. */
 void hh_maps_atfork_child(void) {
   if (hh_opt.report || kept_fd < 0) return;
   int saved = errno;
-  struct stat st;
-  if (fcntl(kept_fd, F_GETFD) == FD_CLOEXEC && (fcntl(kept_fd, F_GETFL) & O_NONBLOCK) && fstat(kept_fd, &st) == 0 &&
-      st.st_dev == kept_dev && st.st_ino == kept_ino)
-    close(kept_fd);
+  if (kept_is_ours()) close(kept_fd);
   kept_fd = -1;
   errno = saved;
 }
@@ -105,11 +109,7 @@ static int open_maps(bool *kept) {
   int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
   if (fd >= 0) return fd;
-  struct stat st;
-  if (kept_fd < 0 || getpid() != kept_pid || fcntl(kept_fd, F_GETFD) != FD_CLOEXEC ||
-      !(fcntl(kept_fd, F_GETFL) & O_NONBLOCK) || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev ||
-      st.st_ino != kept_ino || lseek(kept_fd, 0, SEEK_SET) != 0)
-    return -1;
+  if (getpid() != kept_pid || !kept_is_ours() || lseek(kept_fd, 0, SEEK_SET) != 0) return -1;
   *kept = true;
   return kept_fd;
 }

@@ -144,8 +144,8 @@ static int own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     }
     return 1;
   }
-  for (int i = 0; i < info->dlpi_phnum && s->nexcl < (int)(sizeof s->excl / sizeof *s->excl) - 1;
-       i++) { /* one left: the chunk table */
+  int room = (int)(sizeof s->excl / sizeof *s->excl) - 1; /* one left: the chunk table */
+  for (int i = 0; i < info->dlpi_phnum && s->nexcl < room; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
     uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)4095;

@@ -7,9 +7,9 @@
  * thread.
  *
  * Never hang: a thread that does not answer (the signal blocked, or stuck
- * in the kernel) is waited for ~200 ms, one that still could (runnable, on a
- * busy machine) up to WAIT_CAP_NS; the scan then treats
- * the stacks it cannot place conservatively. A late handler finds the stop
+ * in the kernel) is waited for ~200 ms, one that still could (runnable, on
+ * a busy machine) up to WAIT_CAP_NS; the scan then treats the stacks it
+ * cannot place conservatively. A late handler finds the stop
  * over and returns at once. The handler stays installed (restoring SIG_DFL
  * could let a late signal kill the process) and passes signals that are not
  * ours to the program's previous handler.
@@ -279,16 +279,19 @@ static bool can_answer(int tid) {
   return !(mask >> (STOP_SIGNAL - 1) & 1);
 }
 
-/* Whether any thread of `sent` that has not answered yet still can. */
-static bool any_can_answer(const int *sent, int nsent) {
+/* Whether thread `tid` has answered: its registers are in a slot. */
+static bool parked(int tid) {
   int have = atomic_load(&next_slot);
   if (have > slot_cap) have = slot_cap;
-  for (int k = 0; k < nsent; k++) {
-    if (sent[k] <= 0) continue;
-    bool parked = false;
-    for (int j = 0; j < have && !parked; j++) parked = __atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == sent[k];
-    if (!parked && can_answer(sent[k])) return true;
-  }
+  for (int j = 0; j < have; j++)
+    if (__atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == tid) return true;
+  return false;
+}
+
+/* Whether any thread of `sent` that has not answered yet still can. */
+static bool any_can_answer(const int *sent, int nsent) {
+  for (int k = 0; k < nsent; k++)
+    if (sent[k] > 0 && !parked(sent[k]) && can_answer(sent[k])) return true;
   return false;
 }
 
@@ -327,13 +330,8 @@ static bool leader_ended(int tid) {
  * `sent` with no record yet. */
 static void resend_busy(const int *sent, int nsent) {
   atomic_store(&busy, 0);
-  int have = atomic_load(&next_slot);
-  if (have > slot_cap) have = slot_cap;
-  for (int k = 0; k < nsent; k++) {
-    bool parked = false;
-    for (int j = 0; j < have && !parked; j++) parked = __atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == sent[k];
-    if (!parked && sent[k] > 0) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
-  }
+  for (int k = 0; k < nsent; k++)
+    if (sent[k] > 0 && !parked(sent[k])) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
 }
 
 void hh_world_stop(hh_world *w, bool at_exit) {

@@ -145,6 +145,14 @@ enum hh_page_kind { HH_PAGE_FREE = 0, HH_PAGE_SMALL = 1, HH_PAGE_LARGE = 2, HH_P
 
 struct hh_heap;
 
+/* page->splice. A page's remote frees become its free list unchecked when
+ * its own list is empty; the list is checked as its ranges are taken. */
+enum hh_splice {
+  HH_SPLICE_CHECKED, /* every range on the free list was checked, or taken */
+  HH_SPLICE_PENDING, /* unchecked remote frees may be on it: `used` is trusted once the list runs out */
+  HH_SPLICE_NEVER,   /* a damaged or doubly freed range was found: remote frees are always walked */
+};
+
 typedef struct hh_page {
   /* First cache line: everything the owner's fast paths touch. */
   uint32_t free;         /* index of the first range ready for the owner,
@@ -184,6 +192,8 @@ typedef struct hh_page {
                                       full record's form, see hh_rec_set) */
   uint32_t slice_count;                       /* slices in the span (first slice only) */
   uint8_t empty_tick;                         /* a small page found empty by the last decay tick */
+  uint8_t splice;                             /* enum hh_splice: may remote frees become the free
+                                      list unchecked (hh_page_collect) */
   struct hh_page *next, *prev;                /* root queue, full list or span bin */
   void *scan_marks;                           /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */

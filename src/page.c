@@ -76,6 +76,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->in_full = 0;
   page->damaged = 0;
   page->empty_tick = 0;
+  page->splice = HH_SPLICE_CHECKED;
   page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_signal_fence(memory_order_release); /* the kind last: see HH_PAGE_MAKING */
@@ -124,11 +125,52 @@ static uint64_t remote_list_twice(const hh_page *page, uint64_t head, uint64_t c
   return last;
 }
 
+/* A page whose count of live ranges can no longer be trusted (a range
+ * freed twice was counted twice): it is kept for good, whatever its frees,
+ * since retiring it could hand a live range's memory to another page. */
+#define QUARANTINE (1u << 30)
+static void quarantine(hh_page *page) {
+  page->splice = HH_SPLICE_NEVER;
+  if (hh_page_used(page) < QUARANTINE) page->used += QUARANTINE;
+}
+
+/* The free list of a page with spliced remote frees ran out: every range
+ * below the capacity is now live or on the remote list, all counted in
+ * `used`. Fewer means the spliced list ended early: a range pushed by two
+ * threads at once rewrote the link of its first push. */
+static void spliced_end(hh_page *page) {
+  uint64_t used = hh_page_used(page), cap = page->capacity;
+  page->splice = HH_SPLICE_CHECKED;
+  if (used == cap) return;
+  hh_corruption("the page's remaining ranges are set aside (never reused)", NULL,
+                "double free: the free list of the %u-byte blocks at %p..%p ended %lu blocks short: a block "
+                "was freed by two threads at the same moment (found when its page's list ran out)",
+                page->block_size, (void *)page->start,
+                (void *)(page->start + (size_t)page->reserved * page->block_size), (unsigned long)(cap - used));
+  quarantine(page);
+}
+
 void hh_page_collect(hh_page *page) {
+  if (HH_UNLIKELY(page->splice == HH_SPLICE_PENDING) && page->free == HH_LINK_END) spliced_end(page);
   if (hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_relaxed)) == HH_LINK_END) return;
   /* take the list and its count, keep the full bit */
   uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
   uint64_t head = hh_remote_head(tf), count = hh_remote_count(tf);
+  /* The owner's list is empty, as when a page runs out or sits full: the
+   * remote list becomes the free list as it is, its tail's link already
+   * the end. Walking it first to check every link cost xmalloc-test a
+   * tenth of its time: each step's address waits for the last link's
+   * decoding. The links are checked as the ranges are taken (alloc.c); a
+   * range pushed twice shows there as a live range reached again, or as a
+   * list that ends early (spliced_end), and the page is then kept for
+   * good. More pushes than live ranges is a double free for certain: the
+   * walk below names it. */
+  if (page->free == HH_LINK_END && count <= hh_page_used(page) && page->splice != HH_SPLICE_NEVER) {
+    page->free = (uint32_t)head;
+    page->used -= (uint32_t)count;
+    page->splice = HH_SPLICE_PENDING;
+    return;
+  }
   uint64_t n = 0, cap = page->capacity, last = HH_LINK_END;
   for (uint64_t idx = head;;) { /* every link is checked before the list is spliced */
     uint64_t next = hh_block_next(page, idx);
@@ -184,6 +226,38 @@ static void page_from_full(hh_heap *heap, hh_page *page) {
   hh_queue_push_back(&heap->queue[page->root], page);
 }
 
+/* Whether a page its counts call empty may go back to its mapping. With
+ * remote frees spliced unchecked and not yet taken, a range pushed twice
+ * would make the count reach 0 with one range still live: the lists are
+ * walked first, and must hold every range below the capacity once. Else
+ * the page is kept for good. */
+static bool page_may_retire(hh_page *page) {
+  if (page->splice != HH_SPLICE_PENDING) return true;
+  uint64_t seen[HH_SLICE_SIZE / HH_ALIGN / 64] = {0}, cap = page->capacity, n = 0, twice = HH_LINK_END;
+  uint64_t heads[2] = {page->free, hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire))};
+  if (cap > sizeof seen * 8) twice = heads[0];
+  for (int k = 0; k < 2 && twice == HH_LINK_END; k++) {
+    for (uint64_t idx = heads[k]; idx != HH_LINK_END; idx = hh_block_next(page, idx), n++) {
+      if (idx >= cap || seen[idx / 64] >> (idx % 64) & 1) {
+        twice = idx < cap ? idx : heads[k];
+        break;
+      }
+      seen[idx / 64] |= 1ull << (idx % 64);
+    }
+  }
+  page->splice = HH_SPLICE_CHECKED;
+  if (twice == HH_LINK_END && n == cap) return true;
+  uint8_t *b = twice < cap ? hh_range_at(page, twice) : page->start;
+  hh_corruption("the page's free list is set aside, and the page never given back", b,
+                "double free: a %u-byte block near %p was freed by two threads at the same moment (found when "
+                "its page emptied: its free list holds %lu of its %lu blocks%s)",
+                page->block_size, (void *)b, (unsigned long)n, (unsigned long)cap,
+                twice == HH_LINK_END ? "" : ", one of them twice or behind a damaged link");
+  quarantine(page);
+  page->free = HH_LINK_END;
+  return false;
+}
+
 static void page_retire(hh_heap *heap, hh_page *page) {
   unsigned root = page->root;
   if (page->in_full) {
@@ -208,7 +282,7 @@ void hh_page_decay(hh_heap *heap) {
     while (page != NULL) {
       hh_page *next = page->next;
       if (hh_page_used(page) == 0 && page != heap->direct[r]) {
-        if (page->empty_tick)
+        if (page->empty_tick && page_may_retire(page))
           page_retire(heap, page);
         else
           page->empty_tick = 1;
@@ -226,7 +300,7 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
   if (hh_page_used(page) == 0) {
     hh_queue *q = &heap->queue[page->root];
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
-    if (!sole) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
+    if (!sole && page_may_retire(page)) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
       page_retire(heap, page);
       hh_span_decay(heap);
       return;
@@ -253,7 +327,18 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
   uint64_t link = ((hh_block *)b)->link;
   const char *recovery = "the rest of the page's free list is set aside (never reused)";
   (void)next;
-  if (!damaged_is_free(page, idx)) {
+  if (page->splice == HH_SPLICE_PENDING) {
+    /* On a list spliced unchecked, `used` may count a range twice: whether
+     * this one is live (reached a second time) or free (written to) cannot
+     * be told, and the page is kept for good. */
+    hh_corruption(recovery, NULL,
+                  "double free or use after free: the free list of the %u-byte blocks at %p..%p reaches the "
+                  "block at %p, whose link reads 0x%lx: a block freed by two threads at the same moment "
+                  "(reached again once handed out), or a free block written to after it was freed",
+                  page->block_size, (void *)page->start,
+                  (void *)(page->start + (size_t)page->reserved * page->block_size), (void *)b, (unsigned long)link);
+    quarantine(page);
+  } else if (!damaged_is_free(page, idx)) {
     /* a link before it was forged: it leads to a live block */
     hh_corruption(recovery, NULL,
                   "a free-list link of the %u-byte blocks at %p..%p was overwritten with a valid "
@@ -278,6 +363,9 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
                   page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "");
   }
   if (head) page->free = HH_LINK_END;
+  /* ranges set aside are neither live nor listed: spliced_end's count no
+   * longer holds */
+  if (page->splice != HH_SPLICE_NEVER) page->splice = HH_SPLICE_NEVER;
 }
 
 void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
@@ -323,7 +411,7 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
        * root whole, its free list ready: a producer's pages come back
        * empty all the time, and carving them again costs a store into
        * every range of cold memory. Decay retires it if it stays empty. */
-      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL))
+      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL) && page_may_retire(page))
         page_retire(heap, page);
       else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END)
         page_from_full(heap, page);
@@ -337,7 +425,8 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
       hh_page *next = page->next;
       hh_page_collect(page);
       if (hh_page_used(page) == 0 &&
-          (what == HH_SWEEP_ALL || !(heap->queue[r].first == page && heap->queue[r].last == page)))
+          (what == HH_SWEEP_ALL || !(heap->queue[r].first == page && heap->queue[r].last == page)) &&
+          page_may_retire(page))
         page_retire(heap, page);
       page = next;
     }
@@ -411,6 +500,7 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
   page->large_rec.size = (uint32_t)size;
   page->in_full = 1;
   page->damaged = 0;
+  page->splice = HH_SPLICE_CHECKED;
   atomic_store_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
   ((hh_block *)page->start)->link = 0;       /* a stale link must not make it look free */

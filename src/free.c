@@ -187,9 +187,9 @@ bool hh_block_of(const void *p, hh_block_info *out) {
  * and, if the page sits on the owner's full list, tell the owner. A range
  * whose link says it is free is a double free. Two threads that free the
  * same range at the same moment both find it live and both push it: the
- * list then holds it twice, which the owner finds when it takes the list
- * (hh_page_collect counts the pushes) and reports, before any range of it
- * is handed out again. Claiming the range first with a compare-and-swap of
+ * list then holds it twice, and its word counts one push too many, which
+ * the owner finds and reports (hh_page_collect, page.c), before the range
+ * is handed out a second time or its page given back. Claiming the range first with a compare-and-swap of
  * its link would report such a race here, but a locked instruction on the
  * range's line (cold: the allocating thread wrote it) made xmalloc-test
  * 7-16% slower. The race is missed only when the owner takes the list

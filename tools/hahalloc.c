@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "optable.h"
@@ -261,6 +262,25 @@ static volatile pid_t child;
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
   if (info != NULL && info->si_code == SI_KERNEL) return;
+  /* GNU timeout signals the command, then its own process group, which
+   * holds the command: two copies a few microseconds apart, which a
+   * program it ran itself would get while the first is still pending,
+   * merged into one. Passed on one by one, they would arrive apart and
+   * run the program's handler twice. A signal again from the same sender,
+   * a member of this group, within 50 ms is such a copy. */
+  static int last_sig;
+  static pid_t last_pid;
+  static long long last_ns;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  if (info != NULL && info->si_code == SI_USER) {
+    bool again = sig == last_sig && info->si_pid == last_pid && now - last_ns < 50 * 1000000LL;
+    last_sig = sig;
+    last_pid = info->si_pid;
+    last_ns = now;
+    if (again && getpgid(info->si_pid) == getpgrp()) return;
+  }
   if (child > 0) kill(child, sig);
 }
 
@@ -343,6 +363,18 @@ int main(int argc, char **argv) {
   sa.sa_sigaction = forward;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  /* Without a controlling terminal (CI, cron, a harness's session) there
+   * is no job control to keep, and the program gets a process group of
+   * its own: a signal sent to the command's group (GNU timeout signals the
+   * command and then its group, a harness may killpg) then reaches the
+   * program once, passed on by the command, not once directly and once
+   * more passed on, which would run a handler twice and make a graceful
+   * shutdown a forced one. With a terminal, the program stays in the
+   * terminal's process group, so that it may read from it and Ctrl-C and
+   * Ctrl-Z reach it. */
+  int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  bool own_group = tty < 0;
+  if (tty >= 0) close(tty);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
@@ -353,6 +385,7 @@ int main(int argc, char **argv) {
      * its pipes, and reporting after the harness is gone. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(128 + SIGKILL); /* the command died before the line above */
+    if (own_group) setpgid(0, 0);
     char num[24];
     snprintf(num, sizeof num, "%ld", (long)getpid());
     setenv("HAHALLOC_CLI_PID", num, 1);
@@ -363,6 +396,7 @@ int main(int argc, char **argv) {
     }
     _exit(e == ENOENT ? 127 : 126);
   }
+  if (own_group) setpgid(pid, pid); /* also here: a signal may come before the child runs */
   child = pid;
   close(report[1]);
   static const int forwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH};

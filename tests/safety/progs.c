@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
@@ -373,6 +374,29 @@ static int setvbuf_in_leak(void) {
   return 0;
 }
 
+/* term_handler: counts SIGTERMs; each takes the handler 200 ms, so that a
+ * second copy sent while the first is handled runs it again (not merged
+ * with the first). Waits up to 10 s for one, then 1 s more for copies. */
+static volatile sig_atomic_t terms;
+static void on_term(int sig) {
+  (void)sig;
+  terms++;
+  struct timespec t = {0, 200 * 1000 * 1000};
+  nanosleep(&t, NULL);
+}
+static int term_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+  printf("ready\n");
+  fflush(stdout);
+  for (int i = 0; i < 1000 && terms == 0; i++) usleep(10 * 1000);
+  for (int i = 0; i < 10; i++) usleep(100 * 1000); /* interrupted sleeps: each is a tenth */
+  printf("SIGTERM handled %d time(s)\n", (int)terms);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
@@ -392,6 +416,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
   if (!strcmp(w, "exit_from_nested")) return exit_from_nested();
   if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
+  if (!strcmp(w, "term_handler")) return term_handler();
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

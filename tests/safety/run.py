@@ -144,6 +144,36 @@ q.communicate()
 took = time.time() - t0
 check(f"SIGKILL to the command ends the program too: the harness has its pipes back at once ({took:.1f} s)",
       took < 3, took)
+
+
+def term_count(argv, kill_how):
+    """Runs argv in a session of its own (no controlling terminal, as in CI
+    or under a harness); once the program is ready, kill_how(popen) signals;
+    returns (SIGTERMs the program handled, status, stderr's end)."""
+    q = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    ready = q.stdout.readline()
+    if ready.strip() == "ready" and kill_how is not None:
+        kill_how(q)
+    try:
+        out, err = q.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        q.kill()
+        out, err = q.communicate()
+    m = re.search(r"SIGTERM handled (\d+) time", out)
+    return (int(m.group(1)) if m else None), q.returncode, err[-300:]
+
+
+# A signal sent to the command's process group (GNU timeout, a harness's
+# killpg) must reach the program once, as without the command: the command
+# passes on what is sent to it, so the program must not be in that group.
+for what, argv, how in (
+        ("GNU timeout (the command, then its group)", ["timeout", "-s", "TERM", "1", TOOL, "--", PROGS, "term_handler"],
+         None),
+        ("a harness's killpg", [TOOL, "--", PROGS, "term_handler"], lambda q: os.killpg(q.pid, signal.SIGTERM)),
+        ("kill of the command alone", [TOOL, "--", PROGS, "term_handler"], lambda q: q.send_signal(signal.SIGTERM))):
+    n, rc, err = term_count(argv, how)
+    check(f"SIGTERM by {what}: the program's handler runs once ({n})", n == 1, (n, rc, err))
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

@@ -144,7 +144,8 @@ static void spliced_end(hh_page *page) {
   if (used == cap) return;
   hh_corruption("the page's remaining ranges are set aside (never reused)", NULL,
                 "double free: the free list of the %u-byte blocks at %p..%p ended %lu blocks short: a block "
-                "was freed by two threads at the same moment (found when its page's list ran out)",
+                "was freed by two threads at the same moment, or a free block's link overwritten (found when "
+                "its page's list ran out)",
                 page->block_size, (void *)page->start,
                 (void *)(page->start + (size_t)page->reserved * page->block_size), (unsigned long)(cap - used));
   quarantine(page);
@@ -226,16 +227,25 @@ static void page_from_full(hh_heap *heap, hh_page *page) {
   hh_queue_push_back(&heap->queue[page->root], page);
 }
 
-/* Whether a page its counts call empty may go back to its mapping. With
- * remote frees spliced unchecked and not yet taken, a range pushed twice
- * would make the count reach 0 with one range still live: the lists are
- * walked first, and must hold every range below the capacity once. Else
- * the page is kept for good. */
+/* Whether a small page its count calls empty may go back to its mapping.
+ * A range two threads pushed at once is counted free twice: the count then
+ * reaches 0 with a range still live, whose memory would go to another page
+ * or back to the system. The spliced list's checks (spliced_end, the links
+ * checked as ranges are taken) find it only if the page is used again, and
+ * when the two pushes straddle a collection (two threads racing with
+ * whoever collects, as a sweep of an exited thread's heap does), each
+ * list is sound and only the count is wrong. So the lists are walked
+ * first, and must hold every range below the capacity once; else the
+ * double free is reported and the page kept for good. A page where damage
+ * was found has ranges set aside, on no list: it is kept too. The walk
+ * reads one word per range, once per page given back (which costs a
+ * system call or a later carving anyway). */
 static bool page_may_retire(hh_page *page) {
-  if (page->splice != HH_SPLICE_PENDING) return true;
+  if (page->kind != HH_PAGE_SMALL && page->splice != HH_SPLICE_PENDING) return true; /* a large range, freed here */
+  if (page->splice == HH_SPLICE_NEVER) return false;
   uint64_t seen[HH_SLICE_SIZE / HH_ALIGN / 64] = {0}, cap = page->capacity, n = 0, twice = HH_LINK_END;
   uint64_t heads[2] = {page->free, hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire))};
-  if (cap > sizeof seen * 8) twice = heads[0];
+  if (cap > sizeof seen * 8) return true; /* no small page has that many */
   for (int k = 0; k < 2 && twice == HH_LINK_END; k++) {
     for (uint64_t idx = heads[k]; idx != HH_LINK_END; idx = hh_block_next(page, idx), n++) {
       if (idx >= cap || seen[idx / 64] >> (idx % 64) & 1) {

@@ -1013,22 +1013,92 @@ static void racing_double_frees_are_reported_and_never_hand_a_block_out_twice(vo
   hh_child_free(&c);
 }
 
-static void racing_double_frees_never_give_back_a_page_with_live_blocks(void **state) {
-  (void)state;
+static void racing_double_frees_keep_live_blocks(const char *what, const char *rounds) {
   hh_child c;
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
-  hh_exec_self("racing_double_free_then_empty", "20", env, 120, &c);
+  hh_exec_self(what, rounds, env, 120, &c);
   if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
     fail_msg("the child %s\n--- stdout:\n%s--- stderr (%zu bytes, the end):\n%s", hh_child_describe(&c), c.out,
              strlen(c.err), c.err + (strlen(c.err) > 4000 ? strlen(c.err) - 4000 : 0));
   size_t told = count_of(c.err, "already free"), both = count_of(c.err, "freed by two threads at the same moment");
   size_t emptied = count_of(c.err, "found when its page emptied");
-  printf("20 pages raced: %zu told at the second free, %zu found later (%zu when the page emptied)\n", told, both,
-         emptied);
+  printf("%s: %zu told at the second free, %zu found later (%zu when the page emptied)\n", what, told, both, emptied);
   if (told + both == 0) fail_msg("no double free was reported:\n%s", c.err);
   if (strstr(c.err, "this memory is not allocated") != NULL)
     fail_msg("a block was freed into a page already given back:\n%s", c.err);
   hh_child_free(&c);
+}
+
+static void racing_double_frees_never_give_back_a_page_with_live_blocks(void **state) {
+  (void)state;
+  racing_double_frees_keep_live_blocks("racing_double_free_then_empty", "20");
+}
+
+static void racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks(void **state) {
+  (void)state;
+  racing_double_frees_keep_live_blocks("racing_double_free_exited", "300");
+}
+
+/* The race on the blocks of a thread that has exited, but every tenth
+ * (KEPT_EVERY), which stays live. The racing threads sweep the exited
+ * thread's heap themselves (it has no owner): one push of a block can land
+ * in one collection and the other in the next, each list sound, the block
+ * counted free twice. A new thread then takes the size over, allocates and
+ * frees it all and trims; main checks the live blocks, and frees them one
+ * by one, trimming after each. */
+#define KEPT_EVERY 10
+static unsigned char *exited_blocks[3000];
+static void *allocate_and_exit(void *arg) {
+  size_t size = *(const size_t *)arg;
+  for (unsigned i = 0; i < 3000; i++) {
+    exited_blocks[i] = malloc(size);
+    if (exited_blocks[i] != NULL) hh_fill(exited_blocks[i], size, hh_block_hash(exited_blocks[i], size, 13));
+  }
+  return NULL;
+}
+static void *churn_and_trim(void *arg) {
+  size_t size = *(const size_t *)arg;
+  enum { N = 20000 };
+  static void *p[N];
+  for (unsigned i = 0; i < N; i++) {
+    p[i] = malloc(size);
+    if (p[i] != NULL) memset(p[i], 0x5c, size);
+  }
+  for (unsigned i = 0; i < N; i++) free(p[i]);
+  malloc_trim(0);
+  return NULL;
+}
+static bool exited_blocks_kept_intact(size_t size, unsigned from) {
+  for (unsigned j = from; j < 3000; j += KEPT_EVERY)
+    if (hh_check(exited_blocks[j], size, size, hh_block_hash(exited_blocks[j], size, 13)) != SIZE_MAX) return false;
+  return true;
+}
+static int child_racing_double_free_exited(const char *arg) {
+  int rounds = atoi(arg);
+  size_t size = 80;
+  for (int r = 0; r < rounds; r++) {
+    pthread_t t;
+    pthread_create(&t, NULL, allocate_and_exit, &size);
+    pthread_join(t, NULL);
+    race_count = 0;
+    for (unsigned i = 0; i < 3000; i++) {
+      if (exited_blocks[i] == NULL) return child_fail("malloc");
+      if (i % KEPT_EVERY != KEPT_EVERY - 1) race_blocks[race_count++] = exited_blocks[i];
+    }
+    race_two_threads();
+    pthread_create(&t, NULL, churn_and_trim, &size);
+    pthread_join(t, NULL);
+    if (!exited_blocks_kept_intact(size, KEPT_EVERY - 1))
+      return child_fail("a live block of an exited thread's page was lost after racing frees");
+    for (unsigned i = KEPT_EVERY - 1; i < 3000; i += KEPT_EVERY) {
+      free(exited_blocks[i]);
+      malloc_trim(0); /* a page given back now is purged */
+      if (!exited_blocks_kept_intact(size, i + KEPT_EVERY))
+        return child_fail("a live block of an exited thread's page was lost after racing frees and a trim");
+    }
+  }
+  dprintf(1, "survived\n");
+  return 0;
 }
 
 static const hh_child_entry children[] = {{"bad", child_bad_call},
@@ -1039,6 +1109,7 @@ static const hh_child_entry children[] = {{"bad", child_bad_call},
                                           {"guard", child_guard},
                                           {"racing_double_free", child_racing_double_free},
                                           {"racing_double_free_then_empty", child_racing_double_free_then_empty},
+                                          {"racing_double_free_exited", child_racing_double_free_exited},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -1103,6 +1174,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
       cmocka_unit_test(racing_double_frees_never_give_back_a_page_with_live_blocks),
+      cmocka_unit_test(racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks),
 #define GUARD(size)                                                                                                \
   {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, NULL,   \
    (void *)size},                                                                                                  \

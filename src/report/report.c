@@ -47,7 +47,30 @@
 static hh_lock report_lock = HH_LOCK_INIT;
 static _Atomic(int) exit_reported;  /* 0, 1 while the exit report is made, 2 after */
 static _Atomic(long) exit_reporter; /* the thread making it */
+static int report_pid;              /* the process that reports: not a vfork child sharing our memory */
 #define EXIT_WAIT_NS (60 * 1000 * 1000 * 1000L)
+
+/* exit() called by a second thread while a first is in it: glibc (before
+ * 2.41) runs both, each taking exit handlers off one list, and the one
+ * that does not run ours ends the process as soon as it is done, in the
+ * middle of the report the other makes (no report at all, and the
+ * program's status: a CI run would pass with a leak). With the report on,
+ * the second waits for the first to end the process, as glibc 2.41's exit
+ * does; bounded, since a handler of the first might join it. A vfork child
+ * (other pid, its parent's memory) takes no part. main's return goes to
+ * glibc's exit without this call: a thread's exit racing it is the one case
+ * left, shortened by hh_report_wait_exit. */
+static _Atomic(long) exit_caller;
+void hh_report_exit_gate(void) {
+  if (!hh_opt.report || report_pid == 0 || (int)getpid() != report_pid) return;
+  long me = (long)syscall(SYS_gettid), first = 0;
+  if (atomic_compare_exchange_strong(&exit_caller, &first, me) || first == me) return;
+  int64_t until = hh_now_ns() + EXIT_WAIT_NS;
+  while (hh_now_ns() < until) {
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+  }
+}
 
 /* Another thread ends the process (exit, quick_exit) while this one makes
  * the exit report: it waits for the report, as its exit_group would end it
@@ -489,7 +512,6 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
 
 #define LOCK_WAIT_NS ((int64_t)2000000000) /* the most the report waits for a lock */
 
-static int report_pid; /* the process that reports: not a vfork child sharing our memory */
 static _Atomic(int) atexit_passed, destructor_passed;
 
 void hh_report_init(void) {
@@ -837,4 +859,5 @@ void hh_report_atfork_child(void) {
   hh_elf_atfork_child();
   hh_lock_init(&report_lock);
   report_pid = (int)getpid();
+  atomic_store(&exit_caller, 0); /* a thread of the parent's in exit() is not here */
 }

@@ -37,8 +37,7 @@ void hh_message_write(const char *buf, size_t n);
 extern _Atomic(uint64_t) hh_misuse_errors;
 void hh_report_init(void);                       /* start-up, after the options */
 void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
-void hh_report_wait_exit(void);                  /* exit() while another thread reports: waits */
-void hh_report_exit_gate(void);                  /* exit() while another thread is in it: waits */
+void hh_report_exit_gate(void);                  /* exit() while another thread is in it or reports: waits */
 void hh_report_vfork_exit(int status);           /* exit(): ends a vfork child (src/shared/exit.c) */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 void hh_report_atfork_prepare(void);

@@ -125,6 +125,9 @@ static uint64_t remote_list_twice(const hh_page *page, uint64_t head, uint64_t c
   return last;
 }
 
+/* The end of the page's ranges, for messages that name them all. */
+static void *page_end(const hh_page *page) { return page->start + (size_t)page->reserved * page->block_size; }
+
 /* A page whose count of live ranges can no longer be trusted (a range
  * freed twice was counted twice): it is kept for good, whatever its frees,
  * since retiring it could hand a live range's memory to another page. */
@@ -146,8 +149,7 @@ static void spliced_end(hh_page *page) {
                 "double free: the free list of the %u-byte blocks at %p..%p ended %lu blocks short: a block "
                 "was freed by two threads at the same moment, or a free block's link overwritten (found when "
                 "its page's list ran out)",
-                page->block_size, (void *)page->start,
-                (void *)(page->start + (size_t)page->reserved * page->block_size), (unsigned long)(cap - used));
+                page->block_size, (void *)page->start, page_end(page), (unsigned long)(cap - used));
   quarantine(page);
 }
 
@@ -337,45 +339,41 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
   uint64_t link = ((hh_block *)b)->link;
   const char *recovery = "the rest of the page's free list is set aside (never reused)";
   (void)next;
-  if (page->splice == HH_SPLICE_PENDING) {
-    /* On a list spliced unchecked, `used` may count a range twice: whether
-     * this one is live (reached a second time) or free (written to) cannot
-     * be told, and the page is kept for good. */
-    hh_corruption(recovery, NULL,
-                  "double free or use after free: the free list of the %u-byte blocks at %p..%p reaches the "
-                  "block at %p, whose link reads 0x%lx: a block freed by two threads at the same moment "
-                  "(reached again once handed out), or a free block written to after it was freed",
-                  page->block_size, (void *)page->start,
-                  (void *)(page->start + (size_t)page->reserved * page->block_size), (void *)b, (unsigned long)link);
-    quarantine(page);
-  } else if (!damaged_is_free(page, idx)) {
+  /* On a list of remote frees spliced unchecked, `used` may count a range
+   * twice, and the count cannot tell a free range written to from a live
+   * one reached a second time: the range is named as the likelier (written
+   * to after it was freed), the other cause said too, and the page is kept
+   * for good (quarantine). */
+  bool spliced = page->splice == HH_SPLICE_PENDING;
+  const char *or_race = spliced ? "; or it was freed by two threads at the same moment and handed out since" : "";
+  if (!spliced && !damaged_is_free(page, idx)) {
     /* a link before it was forged: it leads to a live block */
     hh_corruption(recovery, NULL,
                   "a free-list link of the %u-byte blocks at %p..%p was overwritten with a valid "
                   "one that leads to the live block at %p: a freed block's link was forged (a "
                   "use after free, or a write past the end of the block before it)",
-                  page->block_size, (void *)page->start,
-                  (void *)(page->start + (size_t)page->reserved * page->block_size), (void *)b);
+                  page->block_size, (void *)page->start, page_end(page), (void *)b);
   } else if (idx > 0 && !hh_range_is_free(page, idx - 1)) {
     /* a live neighbour before it: an overflow is as likely as a use after free */
-    page->damaged = (uint32_t)idx + 1;
+    if (!spliced) page->damaged = (uint32_t)idx + 1;
     hh_corruption(recovery, b - page->block_size,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free), or by a write past the end of the %u-byte block before it at %p (%u "
-                  "bytes requested): its free-list link reads 0x%lx%s",
+                  "bytes requested): its free-list link reads 0x%lx%s%s",
                   page->block_size, (void *)b, page->block_size, (void *)(b - page->block_size),
-                  hh_rec_size(page, idx - 1), (unsigned long)link, link == 0 ? " (cleared)" : "");
+                  hh_rec_size(page, idx - 1), (unsigned long)link, link == 0 ? " (cleared)" : "", or_race);
   } else {
-    page->damaged = (uint32_t)idx + 1;
+    if (!spliced) page->damaged = (uint32_t)idx + 1;
     hh_corruption(recovery, b,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
-                  "free): its free-list link reads 0x%lx%s",
-                  page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "");
+                  "free): its free-list link reads 0x%lx%s%s",
+                  page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "", or_race);
   }
   if (head) page->free = HH_LINK_END;
+  if (spliced) quarantine(page);
   /* ranges set aside are neither live nor listed: spliced_end's count no
    * longer holds */
-  if (page->splice != HH_SPLICE_NEVER) page->splice = HH_SPLICE_NEVER;
+  page->splice = HH_SPLICE_NEVER;
 }
 
 void hh_page_free_bits(const hh_page *page, uint64_t *bits) {

@@ -271,10 +271,10 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   static int last_sig;
   static pid_t last_pid;
   static long long last_ns;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
   if (info != NULL && info->si_code == SI_USER) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
     bool again = sig == last_sig && info->si_pid == last_pid && now - last_ns < 50 * 1000000LL;
     last_sig = sig;
     last_pid = info->si_pid;

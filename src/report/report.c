@@ -50,6 +50,22 @@ static _Atomic(long) exit_reporter; /* the thread making it */
 static int report_pid;              /* the process that reports: not a vfork child sharing our memory */
 #define EXIT_WAIT_NS (60 * 1000 * 1000 * 1000L)
 
+/* The wait of a thread that must not end the process yet: 2 ms naps. */
+static void nap(void) {
+  struct timespec ts = {0, 2000000};
+  nanosleep(&ts, NULL);
+}
+
+/* Another thread ends the process (exit, quick_exit) while this one makes
+ * the exit report: it waits for the report, as its exit_group would end it
+ * half written (a CI run would pass with a leak). Bounded: the report's own
+ * steps have deadlines, and this one too. */
+static void wait_for_exit_report(void) {
+  if (atomic_load(&exit_reported) != 1 || atomic_load(&exit_reporter) == (long)syscall(SYS_gettid)) return;
+  int64_t until = hh_now_ns() + EXIT_WAIT_NS;
+  while (atomic_load(&exit_reported) == 1 && hh_now_ns() < until) nap();
+}
+
 /* exit() called by a second thread while a first is in it: glibc (before
  * 2.41) runs both, each taking exit handlers off one list, and the one
  * that does not run ours ends the process as soon as it is done, in the
@@ -58,31 +74,17 @@ static int report_pid;              /* the process that reports: not a vfork chi
  * the second waits for the first to end the process, as glibc 2.41's exit
  * does; bounded, since a handler of the first might join it. A vfork child
  * (other pid, its parent's memory) takes no part. main's return goes to
- * glibc's exit without this call: a thread's exit racing it is the one case
- * left, shortened by hh_report_wait_exit. */
+ * glibc's exit without this call: a thread's exit racing it waits only for
+ * a report already started (wait_for_exit_report). */
 static _Atomic(long) exit_caller;
 void hh_report_exit_gate(void) {
   if (!hh_opt.report || report_pid == 0 || (int)getpid() != report_pid) return;
   long me = (long)syscall(SYS_gettid), first = 0;
-  if (atomic_compare_exchange_strong(&exit_caller, &first, me) || first == me) return;
-  int64_t until = hh_now_ns() + EXIT_WAIT_NS;
-  while (hh_now_ns() < until) {
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
+  if (!atomic_compare_exchange_strong(&exit_caller, &first, me) && first != me) {
+    int64_t until = hh_now_ns() + EXIT_WAIT_NS;
+    while (hh_now_ns() < until) nap();
   }
-}
-
-/* Another thread ends the process (exit, quick_exit) while this one makes
- * the exit report: it waits for the report, as its exit_group would end it
- * half written (a CI run would pass with a leak). Bounded: the report's own
- * steps have deadlines, and this one too. */
-void hh_report_wait_exit(void) {
-  if (atomic_load(&exit_reported) != 1 || atomic_load(&exit_reporter) == (long)syscall(SYS_gettid)) return;
-  int64_t until = hh_now_ns() + EXIT_WAIT_NS;
-  while (atomic_load(&exit_reported) == 1 && hh_now_ns() < until) {
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
-  }
+  wait_for_exit_report();
 }
 
 /* Size of the static TLS block glibc puts at the top of each thread stack
@@ -635,7 +637,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   if (!hh_opt.report || (int)getpid() != report_pid) return;
   int expect = 0;
   if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
-    hh_report_wait_exit();
+    wait_for_exit_report();
     return;
   }
   atomic_store(&exit_reporter, (long)syscall(SYS_gettid));

@@ -30,7 +30,6 @@ __attribute__((constructor)) static void find_exit(void) { real_exit = (exit_fn)
 HH_EXPORT __attribute__((noreturn)) void exit(int status) {
   hh_report_vfork_exit(status);
   hh_report_exit_gate();
-  hh_report_wait_exit();
   if (real_exit == NULL) real_exit = (exit_fn)dlsym(RTLD_NEXT, "exit"); /* a constructor ran before ours */
   if (real_exit != NULL) real_exit(status);
   for (;;) syscall(SYS_exit_group, status); /* no glibc exit to reach: cannot happen with glibc */

@@ -155,15 +155,29 @@ static bool expand(const char *spec, char *path, size_t size) {
   return true;
 }
 
-static int open_file(const char *spec) {
-  char path[4096 + 32];
-  if (!expand(spec, path, sizeof path)) return -1;
+static int open_path(const char *path) {
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   /* an existing file: O_NONBLOCK so that a FIFO nobody reads cannot hold the
    * exit (ENXIO), cleared again since the writer polls */
   if (fd < 0 && errno == EEXIST) {
     fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd >= 0) fcntl(fd, F_SETFL, O_APPEND);
+  }
+  return fd;
+}
+
+static int open_file(const char *spec) {
+  char path[4096 + 32];
+  if (!expand(spec, path, sizeof path)) return -1;
+  int fd = open_path(path);
+  /* A program that holds every descriptor its limit allows (EMFILE) leaves
+   * no number for the file. The copy of stderr is ours: its number makes
+   * room, and stderr is then reached through fd 2 while that still names
+   * the same file. */
+  if (fd < 0 && errno == EMFILE && private_fd >= 0 && same_file(private_fd, private_dev, private_ino)) {
+    close(private_fd);
+    private_fd = -1;
+    fd = open_path(path);
   }
   if (fd < 0) {
     int e = errno;

@@ -397,6 +397,18 @@ static int term_handler(void) {
   return 0;
 }
 
+/* fd_table_full: a leak, then every descriptor the limit allows held open
+ * at exit (a server at its connection limit). */
+static int fd_table_full(void) {
+  leak_one(100);
+  int n = 0;
+  while (open("/dev/null", O_RDONLY) >= 0) n++;
+  if (errno != EMFILE) return 3;
+  printf("ok %d\n", n);
+  fflush(stdout);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
@@ -417,6 +429,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exit_from_nested")) return exit_from_nested();
   if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
   if (!strcmp(w, "term_handler")) return term_handler();
+  if (!strcmp(w, "fd_table_full")) return fd_table_full();
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

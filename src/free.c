@@ -193,23 +193,37 @@ bool hh_block_of(const void *p, hh_block_info *out) {
  * its link would report such a race here, but a locked instruction on the
  * range's line (cold: the allocating thread wrote it) made xmalloc-test
  * 7-16% slower. The race is missed only when the owner takes the list
- * between one free's load of the link and its push. Everything needed
- * after the push is read before it: once the range is on the list the
- * owner may collect it, retire the page and unmap the mapping. Only the
- * owner's heap is touched afterwards (heaps are never freed). */
-static inline __attribute__((always_inline)) bool remote_free(hh_mapping *mapping, hh_page *page, uint64_t idx,
-                                                              hh_block *b, const char *call) {
-  uint64_t mask = hh_link_mask(page, idx);
-  uint32_t block_size = page->block_size;
-  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ mask) < HH_LINK_LIMIT) {
-    hh_error(call, b, "double free: this %u-byte block is already free", block_size);
-    return false;
-  }
+ * between one free's load of the link and its push.
+ *
+ * A thread that frees many ranges of one page of another heap in a row (a
+ * consumer of what a producer allocated, in the order it was made) keeps
+ * them on a chain of its own first, linked as on any free list, so that
+ * they look free at once, and pushes the chain with one compare-and-swap
+ * when it reaches PENDING_MAX ranges, when it frees a range of another
+ * page, when it allocates on its slow path, when it trims and when it
+ * exits (hh_remote_flush). Pending ranges still count as used in their
+ * page, which is therefore never given back under them; the report takes
+ * them as free, by their links. A thread that stops freeing and never
+ * allocates again holds at most PENDING_MAX ranges of PENDING_MAX_BLOCK
+ * bytes (64 KiB) from their owner until it exits. */
+#define PENDING_MAX 64
+#define PENDING_MAX_BLOCK 1024u
+
+/* Pushes the chain of `n` ranges from `head` to `tail`, whose link is
+ * rewritten to name the list's old first. Everything needed after the push
+ * is read before it: once the ranges are on the list the owner may collect
+ * them, retire the page and unmap the mapping. Only the owner's heap is
+ * touched afterwards (heaps are never freed). */
+static void remote_push(hh_page *page, uint64_t head, uint64_t tail, uint64_t n) {
+  hh_mapping *mapping = hh_mapping_of(page);
+  hh_block *last = (hh_block *)hh_range_at(page, tail);
+  uint64_t mask = hh_link_mask(page, tail);
+  size_t bytes = (size_t)n * page->block_size;
   hh_heap *owner = atomic_load_explicit(&mapping->heap, memory_order_acquire);
   uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
   do {
-    __atomic_store_n(&b->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
-  } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, hh_remote_push(tf, idx),
+    __atomic_store_n(&last->link, hh_remote_head(tf) ^ mask, __ATOMIC_RELAXED);
+  } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, hh_remote_push(tf, head, n),
                                                   memory_order_seq_cst, memory_order_relaxed));
   /* from here on, the page and the mapping may be gone */
   /* The flag is written only when it reads clear, so that a full page's
@@ -219,8 +233,47 @@ static inline __attribute__((always_inline)) bool remote_free(hh_mapping *mappin
    * flag again, or the owner's load sees the push above. */
   if ((tf & HH_REMOTE_FULL) && !atomic_load_explicit(&owner->remote_full, memory_order_seq_cst))
     atomic_store_explicit(&owner->remote_full, 1, memory_order_seq_cst);
-  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire)))
-    hh_heap_abandoned_freed(owner, block_size);
+  if (HH_UNLIKELY(atomic_load_explicit(&owner->abandoned, memory_order_acquire))) hh_heap_abandoned_freed(owner, bytes);
+}
+
+static inline __attribute__((always_inline)) bool remote_link_free(hh_page *page, hh_block *b, uint64_t mask,
+                                                                   const char *call) {
+  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ mask) < HH_LINK_LIMIT) {
+    hh_error(call, b, "double free: this %u-byte block is already free", page->block_size);
+    return true;
+  }
+  return false;
+}
+
+static bool remote_free(hh_page *page, uint64_t idx, hh_block *b, const char *call) {
+  if (remote_link_free(page, b, hh_link_mask(page, idx), call)) return false;
+  remote_push(page, idx, idx, 1);
+  return true;
+}
+
+void hh_remote_flush(hh_heap *heap) {
+  hh_page *page = heap->pending_page;
+  if (page == NULL) return;
+  heap->pending_page = NULL;
+  remote_push(page, heap->pending_head, heap->pending_tail, heap->pending_count);
+}
+
+/* A remote free by `heap`'s own thread, onto its pending chain. */
+static inline __attribute__((always_inline)) bool remote_free_pending(hh_heap *heap, hh_page *page, uint64_t idx,
+                                                                      hh_block *b, const char *call) {
+  uint64_t mask = hh_link_mask(page, idx);
+  if (remote_link_free(page, b, mask, call)) return false;
+  uint64_t next = heap->pending_head;
+  if (heap->pending_page != page) {
+    hh_remote_flush(heap);
+    heap->pending_page = page;
+    heap->pending_tail = (uint32_t)idx;
+    heap->pending_count = 0;
+    next = HH_LINK_END;
+  }
+  __atomic_store_n(&b->link, next ^ mask, __ATOMIC_RELAXED);
+  heap->pending_head = (uint32_t)idx;
+  if (++heap->pending_count == PENDING_MAX) hh_remote_flush(heap);
   return true;
 }
 
@@ -249,7 +302,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
   case HH_REF_SMALL:
   case HH_REF_LARGE:
     if (atomic_load_explicit(&ref->mapping->heap, memory_order_relaxed) != heap) {
-      if (!remote_free(ref->mapping, ref->page, ref->index, p, call)) return;
+      if (!remote_free(ref->page, ref->index, p, call)) return;
     } else if (ref->kind == HH_REF_LARGE) {
       ref->page->used = 0;
       hh_page_emptied(heap, ref->page);
@@ -292,7 +345,8 @@ void hh_free_generic(void *p, const char *call) {
     hh_heap *heap = hh_heap_mine();
     if (HH_LIKELY(heap != NULL && atomic_load_explicit(&mapping->heap, memory_order_relaxed) != heap)) {
       uint32_t size = page->block_size; /* read before the range can be reused */
-      if (remote_free(mapping, page, idx, p, call)) hh_stats_free(heap, size);
+      if (size <= PENDING_MAX_BLOCK ? remote_free_pending(heap, page, idx, p, call) : remote_free(page, idx, p, call))
+        hh_stats_free(heap, size);
       return;
     }
     ref = (hh_ref){.kind = HH_REF_SMALL,

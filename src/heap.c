@@ -240,6 +240,7 @@ static void heap_thread_exit(void *arg) {
   /* A warm heap keeps its pages and some dirty spans for the thread that
    * takes it over, which decay if none does (hh_heaps_decay_abandoned);
    * any other gives back every empty page, a root's only one too. */
+  hh_remote_flush(h);
   size_t keep = abandoned_keep(h);
   hh_heap_sweep(h, keep ? HH_SWEEP_EMPTY : HH_SWEEP_ALL);
   hh_span_purge(h, keep);

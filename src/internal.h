@@ -381,8 +381,8 @@ static inline uint64_t hh_remote_head(uint64_t tf) { /* an index, or HH_LINK_END
 }
 static inline uint64_t hh_remote_count(uint64_t tf) { return tf >> 32; }
 /* The word after pushing range `idx` on the list of word `tf`. */
-static inline uint64_t hh_remote_push(uint64_t tf, uint64_t idx) {
-  return (hh_remote_count(tf) + 1) << 32 | (idx + 1) << 1 | (tf & HH_REMOTE_FULL);
+static inline uint64_t hh_remote_push(uint64_t tf, uint64_t idx, uint64_t n) {
+  return (hh_remote_count(tf) + n) << 32 | (idx + 1) << 1 | (tf & HH_REMOTE_FULL);
 }
 
 /* The mask of the link of the range at `idx`: idx * mix (whose high half
@@ -509,6 +509,11 @@ typedef struct hh_heap {
   uint32_t sweep_tick;
   hh_stats stats;
   int tid;
+  /* Ranges of another heap's page this thread freed and has not pushed yet
+   * (hh_remote_flush): their page (NULL: none), the first and last of
+   * their chain, and how many. */
+  struct hh_page *pending_page;
+  uint32_t pending_head, pending_tail, pending_count;
   /* The one line other threads' frees touch, alone on it: were it shared
    * with the owner's counters, every remote free would take the line from
    * the owner's core and the owner's next malloc would take it back. */
@@ -671,6 +676,7 @@ void hh_heaps_unlock(void);
 hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
 void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes); /* remote frees into an exited thread's heap */
+void hh_remote_flush(hh_heap *heap);                        /* my pending remote frees go to their page */
 
 static inline hh_heap *hh_heap_get(void) {
   hh_heap *h = hh_heap_mine();

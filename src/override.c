@@ -131,6 +131,7 @@ HH_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
   hh_heap *heap = hh_heap_mine();
   if (heap == NULL) return 0;
+  hh_remote_flush(heap);
   hh_heap_sweep(heap, HH_SWEEP_ALL);
   hh_span_purge(heap, 0);
   return 1;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -99,6 +100,49 @@ static void free_twice_across_threads(size_t size) {
   pthread_join(t, NULL);
   announce(p);
   pthread_create(&t, NULL, free_in_thread, HH_OPAQUE(p));
+  pthread_join(t, NULL);
+}
+
+/* A thread with a heap of its own frees `p` (of another thread: its free
+ * waits on its pending chain, not yet pushed to the page), frees it again
+ * when `twice`, then waits at the gate until told to go. */
+typedef struct {
+  void *p;
+  bool twice;
+  sem_t freed, go;
+} pending_freer;
+static void *free_and_hold(void *arg) {
+  pending_freer *f = arg;
+  free(malloc(16)); /* a heap of its own */
+  free(f->p);
+  if (f->twice) {
+    announce(f->p);
+    free(HH_OPAQUE(f->p));
+  }
+  sem_post(&f->freed);
+  sem_wait(&f->go);
+  return NULL;
+}
+
+/* pending_double_free_<who>_<size>: a block another thread freed and still
+ * holds on its pending chain is freed again by its owner, by that thread,
+ * or by a third thread. */
+static void free_twice_while_pending(const char *who, size_t size) {
+  pending_freer f = {malloc(size), !strcmp(who, "freer"), {{0}}, {{0}}};
+  sem_init(&f.freed, 0, 0);
+  sem_init(&f.go, 0, 0);
+  pthread_t t, u;
+  pthread_create(&t, NULL, free_and_hold, &f);
+  sem_wait(&f.freed);
+  if (!strcmp(who, "owner")) {
+    announce(f.p);
+    free(HH_OPAQUE(f.p));
+  } else if (!strcmp(who, "third")) {
+    announce(f.p);
+    pthread_create(&u, NULL, free_in_thread, HH_OPAQUE(f.p));
+    pthread_join(u, NULL);
+  }
+  sem_post(&f.go);
   pthread_join(t, NULL);
 }
 
@@ -233,6 +277,15 @@ static size_t bad_call(const char *s) {
       exit(3);
     }
     free(p);
+    return size;
+  }
+  if (!strncmp(s, "pending_double_free_", 20)) {
+    char who[8] = {0};
+    const char *at = s + 20, *us = strchr(at, '_');
+    if (us == NULL || us - at >= (long)sizeof who) exit(4);
+    memcpy(who, at, (size_t)(us - at));
+    size_t size = strtoul(us + 1, NULL, 10);
+    free_twice_while_pending(who, size);
     return size;
   }
   if (!strncmp(s, "cross_thread_double_free_", 25)) {
@@ -877,6 +930,9 @@ SCENARIO(double_free_524288, "free")
 SCENARIO(double_free_9437184, "free")
 SCENARIO(double_frhehe_48, "frhehe")
 SCENARIO(cross_thread_double_free_32, "free")
+SCENARIO(pending_double_free_owner_64, "free")
+SCENARIO(pending_double_free_freer_64, "free")
+SCENARIO(pending_double_free_third_1000, "free")
 SCENARIO(cross_thread_double_free_524288, "free")
 SCENARIO(cross_thread_double_free_9437184, "free")
 SCENARIO(cross_thread_interior_64_16, "free")
@@ -1139,6 +1195,9 @@ int main(int argc, char **argv) {
       DEATH(double_free_9437184),
       DEATH(double_frhehe_48),
       DEATH(cross_thread_double_free_32),
+      DEATH(pending_double_free_owner_64),
+      DEATH(pending_double_free_freer_64),
+      DEATH(pending_double_free_third_1000),
       DEATH(cross_thread_double_free_524288),
       DEATH(cross_thread_double_free_9437184),
       DEATH(cross_thread_interior_64_16),

@@ -182,6 +182,15 @@ def scenario_suite():
           not any(g["bytes"] in sizes or g.get("min_size") in sizes for g in rep["leaks"]),
           json.dumps(rep["summary"]) + json.dumps(rep["leaks"])[:1500] if rep else p.stderr[-500:])
 
+    rep, p = json_report([prog, "pending_remote_frees"], preload=False)
+    check("a consumer still running at exit, its frees of a producer's blocks not yet pushed to their page: "
+          "no leak, and the totals count every free",
+          rep is not None and rep["summary"]["definite"]["bytes"] == 0 and rep["summary"]["reachable"]["blocks"] == 0
+          and not any(g["bytes"] == 64 or g.get("min_size") == 64 for g in rep["leaks"]) and
+          rep["totals"]["allocs"] - rep["totals"]["frees"] == rep["in_use"]["blocks"] and rep["totals"]["frees"] >= 40,
+          json.dumps(rep["summary"]) + json.dumps(rep["totals"]) + json.dumps(rep["leaks"])[:1500] if rep else
+          p.stderr[-500:])
+
     wrong = []
     for attempt in range(4):
         rep, p = json_report([prog, "churning_threads"], preload=False)

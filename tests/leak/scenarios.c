@@ -177,6 +177,32 @@ static int freed_by_another_thread(void) {
   return 0;
 }
 
+/* A consumer thread frees 40 of main's 64-byte blocks (fewer than a remote
+ * free's pending chain holds: none is pushed to the page yet), then blocks
+ * until exit, still running. Freed is freed: none is a leak, and the
+ * totals count 40 frees. */
+static void *consumed[40];
+static void *consume_and_wait(void *arg) {
+  for (int i = 0; i < 40; i++) free(consumed[i]);
+  char c;
+  if (write(ready[1], "x", 1) != 1) abort();
+  while (read(hold[0], &c, 1) != 1) {
+  }
+  return arg;
+}
+static int pending_remote_frees(void) {
+  for (int i = 0; i < 40; i++) {
+    consumed[i] = malloc(64);
+    memset(consumed[i], 3, 64);
+  }
+  if (pipe(ready) != 0 || pipe(hold) != 0) return 1;
+  pthread_t t;
+  pthread_create(&t, NULL, consume_and_wait, NULL);
+  char c;
+  if (read(ready[0], &c, 1) != 1) return 1;
+  return 0;
+}
+
 /* Threads that allocate and free all the time, each block kept in an array
  * on the thread's stack, still running when main returns: every block is
  * reachable, whatever instruction each thread was stopped at (inside
@@ -726,6 +752,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "deep")) return deep_stack();
   if (!strcmp(w, "clean")) return clean();
   if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
+  if (!strcmp(w, "pending_remote_frees")) return pending_remote_frees();
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();

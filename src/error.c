@@ -5,6 +5,7 @@
  * the block's allocation (report/misuse.c), then abort unless
  * HAHALLOC_ON_ERROR=continue.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -53,7 +54,11 @@ static void error_end(const char *recovery) {
   abort();
 }
 
+/* A message's writes and the misuse report's file calls are cancellation
+ * points; the malloc or free that reports is not one. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
+  int cancel;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   char head[160];
   hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
   va_list ap;
@@ -62,13 +67,17 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   va_end(ap);
   hh_misuse_stacks(ptr);
   error_end("the call is ignored");
+  pthread_setcancelstate(cancel, NULL);
 }
 
 void hh_corruption(const char *recovery, const void *block, const char *fmt, ...) {
+  int cancel;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   va_list ap;
   va_start(ap, fmt);
   say_error("heap corruption: ", fmt, ap);
   va_end(ap);
   hh_misuse_stacks(block);
   error_end(recovery);
+  pthread_setcancelstate(cancel, NULL);
 }

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -114,7 +115,11 @@ void *hh_os_map_aligned(size_t size, size_t align) {
 uintptr_t hh_os_random(void) {
   uintptr_t r = 0;
   int saved = errno;
-  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+  /* the system call, not glibc's getrandom: that is a cancellation point
+   * (glibc 2.36), and a thread's first malloc draws its heap's secrets
+   * here; malloc must never be one (a thread cancelled inside it would
+   * leave its heap half made and its mutexes held) */
+  if (syscall(SYS_getrandom, &r, sizeof r, GRND_NONBLOCK) != (long)sizeof r) {
     r = (uintptr_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
   }
   errno = saved;

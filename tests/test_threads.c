@@ -705,6 +705,50 @@ static void remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings(v
 
 /* ------------------------------------------------------------ fork */
 
+/* POSIX: malloc is no cancellation point. 24 threads alive at once (most
+ * make a heap of their own, drawing its secrets) each have a cancel pending
+ * before their first malloc; each must come back from it, and from free,
+ * and be cancelled only at the explicit point after. */
+#define CANCEL_THREADS 24
+static atomic_int cancel_go, cancel_reached;
+static void *first_malloc_with_cancel_pending(void *arg) {
+  (void)arg;
+  while (!atomic_load(&cancel_go)) sched_yield(); /* no cancellation point */
+  void *p = malloc(48);
+  memset(p, 1, 48);
+  free(p);
+  atomic_fetch_add(&cancel_reached, 1);
+  pthread_testcancel();
+  return NULL;
+}
+
+/* In a fresh process (no heap of an exited thread to take over). */
+static int child_cancel_first_malloc(const char *arg) {
+  (void)arg;
+  pthread_t t[CANCEL_THREADS];
+  for (int i = 0; i < CANCEL_THREADS; i++)
+    if (pthread_create(&t[i], NULL, first_malloc_with_cancel_pending, NULL) != 0) return 2;
+  for (int i = 0; i < CANCEL_THREADS; i++) pthread_cancel(t[i]);
+  atomic_store(&cancel_go, 1);
+  int cancelled = 0;
+  for (int i = 0; i < CANCEL_THREADS; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    cancelled += r == PTHREAD_CANCELED;
+  }
+  printf("%d of %d threads came back from malloc and free with a cancel pending (%d cancelled)\n",
+         atomic_load(&cancel_reached), CANCEL_THREADS, cancelled);
+  return atomic_load(&cancel_reached) == CANCEL_THREADS && cancelled == CANCEL_THREADS ? 0 : 1;
+}
+
+static void a_threads_first_malloc_is_no_cancellation_point(void **state) {
+  (void)state;
+  hh_child c;
+  hh_exec_self("cancel_first_malloc", "", NULL, 60, &c);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s%s", hh_child_describe(&c), c.out, c.err);
+  hh_child_free(&c);
+}
+
 static void *hammer(void *arg) {
   shared *sh = arg;
   uint64_t rng = hh_mix((uintptr_t)pthread_self());
@@ -785,6 +829,7 @@ static const hh_child_entry children[] = {{"generations", child_generations},
                                           {"late_destructor", child_late_destructor},
                                           {"remote_unmap", child_remote_unmap},
                                           {"pinned", child_pinned},
+                                          {"cancel_first_malloc", child_cancel_first_malloc},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -802,6 +847,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_heap_taken_by_a_late_key_destructor_is_abandoned_over_2000_threads),
       cmocka_unit_test(blocks_that_outlive_their_threads_pin_no_memory_over_6000_lifetimes),
       cmocka_unit_test(remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings),
+      cmocka_unit_test(a_threads_first_malloc_is_no_cancellation_point),
 #ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
                         thread with used id"); test-unit and test-asan run this one */
       cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),

@@ -12,8 +12,8 @@
  * that file, and otherwise the report is dropped rather than written into
  * someone else's file.
  *
- * Writes never raise SIGPIPE in the program (it is blocked in this thread
- * while writing, and a SIGPIPE the write raised is taken back), never
+ * Writes never raise SIGPIPE or SIGXFSZ in the program (they are blocked in
+ * this thread while writing, and one a write raised is taken back), never
  * change errno, and never block for ever on a pipe nobody reads: without
  * progress for OUTPUT_STALL_MS the rest of the report is dropped.
  *
@@ -228,22 +228,33 @@ void hh_dest_close(hh_dest_t d) {
 
 /* ------------------------------------------------------------------ writing */
 
-/* flock belongs to the open file description: traced children that
+/* The lock keeps the reports of processes that share a stream apart:
+ * traced children, or the children of a program the variables made report.
+ * The hahalloc command's program without --trace-children is the only one
+ * that reports, and takes no lock: a file someone else holds locked (a
+ * `flock FILE cmd 2>>FILE` wrapper) would make it wait for nothing.
+ *
+ * flock belongs to the open file description: traced children that
  * inherited the same stderr share one, and one child's lock never kept
  * another out (their reports interleaved, mid-line on a pipe). The lock is
  * taken on a description of this process's own, the same file opened
- * again through /proc (read-only, not as a controlling terminal, without
- * waiting), held while the report is written; where that cannot be opened
- * (a socket, a file the program may not read), on the shared one. */
+ * again through /proc (not as a controlling terminal, without waiting),
+ * held while the report is written; where that cannot be opened (a socket,
+ * a file the program may not read), on the shared one. A pipe is opened
+ * for writing: a reader of our own would keep a write from ever failing
+ * with EPIPE once the real reader has gone, and the report would wait
+ * OUTPUT_STALL_MS on a pipe nobody reads. */
 static int lock_fd = -1;
 
 bool hh_dest_lock(hh_dest_t d) {
   int fd = d.fd;
-  if (fd < 0) return false;
+  if (fd < 0 || (hh_opt.cli == HH_CLI_PROGRAM && !hh_opt.trace_children)) return false;
   char path[64];
   hh_snformat(path, sizeof path, "/proc/self/fd/%d", fd);
   int saved = errno;
-  int own = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  bool pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  int own = open(path, (pipe ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   errno = saved;
   int lk = own >= 0 ? own : fd;
   int64_t deadline = hh_now_ns() + (int64_t)LOCK_WAIT_MS * 1000000;
@@ -294,14 +305,22 @@ void hh_message_write(const char *buf, size_t n) {
 void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
   if (d.fd < 0 || n == 0) return;
   int saved = errno;
-  sigset_t pipe_set, old, pending;
+  /* SIGPIPE (a reader gone) and SIGXFSZ (a file past RLIMIT_FSIZE) would
+   * end the program: blocked while writing, and the one a write raised is
+   * taken back */
+  sigset_t pipe_set, fsize_set, both, old, pending;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigemptyset(&fsize_set);
+  sigaddset(&fsize_set, SIGXFSZ);
+  sigemptyset(&both);
+  sigaddset(&both, SIGPIPE);
+  sigaddset(&both, SIGXFSZ);
+  pthread_sigmask(SIG_BLOCK, &both, &old);
   sigemptyset(&pending);
   sigpending(&pending);
-  bool was_pending = sigismember(&pending, SIGPIPE);
-  bool epipe = false;
+  bool was_pending = sigismember(&pending, SIGPIPE), fsize_pending = sigismember(&pending, SIGXFSZ);
+  bool epipe = false, efbig = false;
   int64_t stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
   size_t off = 0;
   while (off < n) {
@@ -321,15 +340,15 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
     if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (w <= 0) {
       epipe = errno == EPIPE;
+      efbig = errno == EFBIG;
       break;
     }
     off += (size_t)w;
     stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
   }
-  if (epipe && !was_pending) {
-    struct timespec zero = {0, 0};
-    sigtimedwait(&pipe_set, NULL, &zero); /* the SIGPIPE our write raised, if any */
-  }
+  struct timespec zero = {0, 0};
+  if (epipe && !was_pending) sigtimedwait(&pipe_set, NULL, &zero); /* the SIGPIPE our write raised, if any */
+  if (efbig && !fsize_pending) sigtimedwait(&fsize_set, NULL, &zero);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
 }

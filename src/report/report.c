@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,17 +73,29 @@ static void wait_for_exit_report(void) {
  * middle of the report the other makes (no report at all, and the
  * program's status: a CI run would pass with a leak). With the report on,
  * the second waits for the first to end the process, as glibc 2.41's exit
- * does; bounded, since a handler of the first might join it. A vfork child
- * (other pid, its parent's memory) takes no part. main's return goes to
- * glibc's exit without this call: a thread's exit racing it waits only for
- * a report already started (wait_for_exit_report). */
+ * does. Bounded: while the first is still in the program's own exit
+ * handlers (no report started), HANDLERS_WAIT_NS, since one of them may
+ * be joining the thread that waits (the second then goes on, as glibc
+ * before 2.41 would); once the report has started, EXIT_WAIT_NS. A vfork
+ * child (other pid, its parent's memory) takes no part. main's return goes
+ * to glibc's exit without this call: a thread's exit racing it waits only
+ * for a report already started (wait_for_exit_report).
+ *
+ * Cancellation is off from here on: the exit's naps and the report's file
+ * calls are cancellation points, and a thread with a cancel pending would
+ * be cancelled inside exit() instead of ending the process. */
+#define HANDLERS_WAIT_NS (2 * 1000 * 1000 * 1000L)
 static _Atomic(long) exit_caller;
 void hh_report_exit_gate(void) {
   if (!hh_opt.report || report_pid == 0 || (int)getpid() != report_pid) return;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
   long me = (long)syscall(SYS_gettid), first = 0;
   if (!atomic_compare_exchange_strong(&exit_caller, &first, me) && first != me) {
-    int64_t until = hh_now_ns() + EXIT_WAIT_NS;
-    while (hh_now_ns() < until) nap();
+    int64_t start = hh_now_ns(), until = start + EXIT_WAIT_NS;
+    for (int64_t now = start; now < until; now = hh_now_ns()) {
+      if (atomic_load(&exit_reported) == 0 && now - start > HANDLERS_WAIT_NS) break;
+      nap();
+    }
   }
   wait_for_exit_report();
 }
@@ -635,6 +648,7 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
 
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
   if (!hh_opt.report || (int)getpid() != report_pid) return;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
     wait_for_exit_report();
@@ -764,7 +778,9 @@ HH_EXPORT __attribute__((noreturn)) void _Exit(int status) { exit_now(status); }
 void hh_report_summary(int fd, size_t min_size) {
   uintptr_t regs[CALLEE_REGS];
   SAVE_CALLEE_REGS(regs);
-  int saved = errno;
+  int saved = errno, cancel;
+  /* mem_lhihiks is no cancellation point, though the report's file calls are */
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   if (fd == 1 && ftrylockfile(stdout) == 0) {
     fflush_unlocked(stdout);
     funlockfile(stdout);
@@ -779,6 +795,7 @@ void hh_report_summary(int fd, size_t min_size) {
     report(&q, CALLER_SP(), regs, CALLEE_REGS, deadline, false);
     hh_lock_release(&report_lock);
   }
+  pthread_setcancelstate(cancel, NULL);
   errno = saved;
 }
 

@@ -397,6 +397,40 @@ static int term_handler(void) {
   return 0;
 }
 
+/* exit_joined: a worker calls exit(2) while main's own exit runs an
+ * atexit handler that joins the worker (a shutdown path that waits for
+ * its workers, one of which dies). */
+static pthread_t joined_worker;
+static void *exit_two(void *arg) {
+  usleep(100 * 1000);
+  exit(2);
+  return arg;
+}
+static void join_worker(void) { pthread_join(joined_worker, NULL); }
+static int exit_joined(void) {
+  leak_one(10);
+  atexit(join_worker);
+  pthread_create(&joined_worker, NULL, exit_two, NULL);
+  exit(0);
+}
+
+/* many_leaks: 60 leaks, a report of most of a KiB. */
+static int many_leaks(void) {
+  for (int j = 0; j < 60; j++) leak_deep(j, 100 + j);
+  puts("ok");
+  return 0;
+}
+
+/* fill_stderr: a leak, "ok" on stdout, then 3,800 bytes on stderr (a pipe
+ * of 4 KiB: the report will not fit). */
+static int fill_stderr(void) {
+  leak_one(10);
+  char junk[3800];
+  memset(junk, '.', sizeof junk);
+  if (write(1, "ok\n", 3) != 3 || write(2, junk, sizeof junk) != (ssize_t)sizeof junk) return 3;
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -430,6 +464,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
   if (!strcmp(w, "term_handler")) return term_handler();
   if (!strcmp(w, "fd_table_full")) return fd_table_full();
+  if (!strcmp(w, "exit_joined")) return exit_joined();
+  if (!strcmp(w, "many_leaks")) return many_leaks();
+  if (!strcmp(w, "fill_stderr")) return fill_stderr();
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

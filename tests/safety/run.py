@@ -149,6 +149,61 @@ text = open(os.path.join(work, logs[0])).read() if len(logs) == 1 else ""
 check("every descriptor held at exit (EMFILE): the report goes to its --log-file, nothing to stderr",
       p.returncode == 0 and p.stdout.startswith("ok ") and "definitely lost: 100 bytes" in text and
       "hahalloc" not in p.stderr, (p.returncode, p.stdout[-200:], p.stderr[-300:], logs, text[-300:]))
+# A report longer than RLIMIT_FSIZE allows in its file: the write fails
+# with EFBIG, and the SIGXFSZ it raises must not kill the program.
+def fsize_512():
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512, resource.RLIM_INFINITY))
+
+
+fsize_log = os.path.join(work, "fsize.log")
+p = run([TOOL, "--log-file=" + fsize_log, "--", PROGS, "many_leaks"], preexec_fn=fsize_512)
+check("a report past RLIMIT_FSIZE (512 bytes): the file is cut there, the program exits 0, not by SIGXFSZ",
+      p.returncode == 0 and p.stdout == "ok\n" and os.path.getsize(fsize_log) == 512,
+      (p.returncode, p.stdout[-100:], p.stderr[-300:], os.path.exists(fsize_log) and os.path.getsize(fsize_log)))
+# A reader that stops reading after the first line and goes a second later
+# (`| head -1` of a slow head), the report waiting on the full pipe: its
+# writes must then fail with EPIPE at once. Under --trace-children the report takes its lock on a
+# description of its own, which was a reader of the pipe: writes then
+# never failed, and the report waited 10 s for a reader that was gone.
+def small_pipe():
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: one page
+    return r, w
+
+
+import fcntl
+r, w = small_pipe()
+t0 = time.time()
+q = subprocess.Popen([TOOL, "--trace-children=yes", "--", PROGS, "fill_stderr"], env=clean_env(), stdout=w, stderr=w)
+os.close(w)
+first = os.read(r, 3)
+time.sleep(1)  # the report waits on the full pipe; then its reader goes
+os.close(r)
+rc = q.wait(timeout=60)
+took = time.time() - t0
+check("the report's reader goes after the first line, the pipe full: no wait for it",
+      first == b"ok\n" and rc == 0 and took < 5, (first, rc, round(took, 1)))
+# A wrapper that holds stderr's file locked while the program runs:
+# without --trace-children the program is the only reporter, and takes no
+# lock (it waited 10 s for one).
+locked = os.path.join(work, "locked.log")
+t0 = time.time()
+with open(locked, "a") as lf:
+    p = subprocess.run(["flock", locked, TOOL, "--", PROGS, "leak"], env=clean_env(), stdout=subprocess.PIPE,
+                       stderr=lf, timeout=60)
+took = time.time() - t0
+check("stderr's file held locked by a `flock FILE` wrapper: the report is written at once",
+      p.returncode == 0 and took < 5 and "definitely lost" in open(locked).read(), (p.returncode, round(took, 1)))
+# exit() in a worker that main's atexit handler joins: the worker's exit
+# waits for main's only while main is still in the program's handlers
+# (2 s), then goes on as glibc before 2.41 does (status 2); it used to
+# wait 60 s.
+t0 = time.time()
+p = run([TOOL, "--", PROGS, "exit_joined"], timeout=30)
+took = time.time() - t0
+check("exit() in a worker joined by main's atexit handler: the process ends within 10 s (status 2)",
+      p.returncode == 2 and took < 10, (p.returncode, round(took, 1), p.stderr[-300:]))
 # A harness that times a program out kills the pid it started (SIGKILL):
 # the program must go with the command, not live on holding the pipe.
 t0 = time.time()

@@ -431,6 +431,18 @@ static int fill_stderr(void) {
   return 0;
 }
 
+/* setsid_call: a server that starts a session of its own without forking
+ * first. */
+static int setsid_call(void) {
+  leak_one(10);
+  if (setsid() < 0) {
+    printf("setsid: %s\n", strerror(errno));
+    return 1;
+  }
+  printf("ok %d\n", getsid(0) == getpid());
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -467,6 +479,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exit_joined")) return exit_joined();
   if (!strcmp(w, "many_leaks")) return many_leaks();
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
+  if (!strcmp(w, "setsid_call")) return setsid_call();
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

@@ -195,6 +195,13 @@ with open(locked, "a") as lf:
 took = time.time() - t0
 check("stderr's file held locked by a `flock FILE` wrapper: the report is written at once",
       p.returncode == 0 and took < 5 and "definitely lost" in open(locked).read(), (p.returncode, round(took, 1)))
+# Without a terminal the command makes its program lead a process group of
+# its own; a program that calls setsid() without forking first (a server)
+# must still get its session, as it does without the command.
+p = run([TOOL, "--", PROGS, "setsid_call"], start_new_session=True)
+check("setsid() in the command's program (no terminal): the program gets its session",
+      p.returncode == 0 and p.stdout == "ok 1\n" and "definitely lost" in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-300:]))
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

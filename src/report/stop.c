@@ -369,6 +369,16 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       bool known = false;
       for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i] || sent[j] == -tids[i];
       if (known || nsent >= MAX_TASKS || leader_ended(tids[i])) continue;
+      /* A thread that blocks the signal is not sent it: it would stay
+       * pending, and a thread that takes its blocked signals with
+       * sigwait or a signalfd (an event loop) would be handed ours
+       * (SIGRTMAX-2 out of nowhere: some abort on it). Its stack is
+       * scanned as one that did not answer. */
+      if (!can_answer(tids[i])) {
+        sent[nsent++] = -tids[i];
+        asleep++;
+        continue;
+      }
       if (sleeps_interruptibly(tids[i])) {
         /* At exit, stopped all the same, and never woken before the end
          * (on_stop): it might run in the middle of the scan, and a pointer

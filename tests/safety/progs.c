@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -443,6 +444,37 @@ static int setsid_call(void) {
   return 0;
 }
 
+/* signalfd_loop: every signal blocked in every thread, and a thread that
+ * takes them from a signalfd (an event loop), aborting on any it does not
+ * expect; main leaks and returns. */
+static int loop_fd;
+static void *signal_loop(void *arg) {
+  for (;;) {
+    struct signalfd_siginfo si;
+    if (read(loop_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+    if (si.ssi_signo != SIGTERM) {
+      printf("unexpected signal %u\n", si.ssi_signo);
+      fflush(stdout);
+      abort();
+    }
+    exit(0);
+  }
+  return arg;
+}
+static int signalfd_loop(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  loop_fd = signalfd(-1, &all, SFD_CLOEXEC);
+  if (loop_fd < 0) return 3;
+  pthread_t t;
+  pthread_create(&t, NULL, signal_loop, NULL);
+  leak_one(10);
+  usleep(50 * 1000);
+  puts("ok");
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -480,6 +512,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "many_leaks")) return many_leaks();
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "setsid_call")) return setsid_call();
+  if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

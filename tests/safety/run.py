@@ -202,6 +202,16 @@ p = run([TOOL, "--", PROGS, "setsid_call"], start_new_session=True)
 check("setsid() in the command's program (no terminal): the program gets its session",
       p.returncode == 0 and p.stdout == "ok 1\n" and "definitely lost" in p.stderr,
       (p.returncode, p.stdout, p.stderr[-300:]))
+# A program whose threads all block every signal and take them from a
+# signalfd: the exit scan's stop signal must not be sent to them (it would
+# be read from the signalfd, and the program aborts on it).
+bad = []
+for attempt in range(5):
+    p = run([TOOL, "--", PROGS, "signalfd_loop"])
+    if p.returncode != 0 or p.stdout != "ok\n" or "definitely lost: 10 bytes" not in p.stderr:
+        bad.append((p.returncode, p.stdout[-100:], p.stderr[-200:]))
+check("threads that take every signal from a signalfd: the exit scan's stop signal never reaches them (5 runs)",
+      not bad, bad)
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

@@ -259,9 +259,39 @@ static volatile pid_t child;
 /* Signals sent to this command go to the program. The terminal's own
  * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
  * deliver them twice. */
+/* Signals a fault or the command's own code raises (SIGSEGV, abort(),
+ * a write to a closed pipe) are the command's, not the program's. */
+static bool about_the_command(int sig, const siginfo_t *info) {
+  switch (sig) {
+  case SIGSEGV:
+  case SIGBUS:
+  case SIGFPE:
+  case SIGILL:
+  case SIGTRAP:
+  case SIGSYS:
+  case SIGABRT:
+  case SIGPIPE:
+  case SIGXFSZ:
+  case SIGXCPU: return info == NULL || info->si_code > 0 || info->si_pid == 0 || info->si_pid == getpid();
+  default: return false;
+  }
+}
+
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
-  if (info != NULL && info->si_code == SI_KERNEL) return;
+  if (about_the_command(sig, info)) {
+    signal(sig, SIG_DFL); /* a fault strikes again as it returns; the others are raised again */
+    if (info == NULL || info->si_code <= 0 || sig == SIGABRT || sig == SIGPIPE || sig == SIGXFSZ || sig == SIGXCPU)
+      raise(sig);
+    return;
+  }
+  bool stop = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+  /* From the terminal (SI_KERNEL): the program, in the terminal's group,
+   * has its own copy. */
+  if (info != NULL && info->si_code == SI_KERNEL) {
+    if (stop) raise(SIGSTOP); /* stop with the job, for the shell's job control */
+    return;
+  }
   /* GNU timeout signals the command, then its own process group, which
    * holds the command: two copies a few microseconds apart, which a
    * program it ran itself would get while the first is still pending,
@@ -282,6 +312,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
     if (again && getpgid(info->si_pid) == getpgrp()) return;
   }
   if (child > 0) kill(child, sig);
+  if (stop) raise(SIGSTOP); /* the program stops: so does the command, as its parent sees it */
 }
 
 static const char *signal_name(int sig) {
@@ -399,8 +430,13 @@ int main(int argc, char **argv) {
   if (own_group) setpgid(pid, pid); /* also here: a signal may come before the child runs */
   child = pid;
   close(report[1]);
-  static const int forwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH};
-  for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++) sigaction(forwarded[k], &sa, NULL);
+  /* Every signal the program could be sent is passed on: one the command
+   * let take its default action would end the command, and the program
+   * with it (PR_SET_PDEATHSIG), though the program handles it. Not
+   * SIGCHLD (the command's own), nor glibc's internal ones (sigaction
+   * refuses them). */
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) sigaction(sig, &sa, NULL);
   int exec_errno = 0;
   bool exec_failed = read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno;
   close(report[0]);
@@ -408,6 +444,7 @@ int main(int argc, char **argv) {
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) die("cannot wait for the program", strerror(errno));
+  child = 0; /* reaped: its pid may be another process's now */
   if (WIFEXITED(status)) {
     if (why && !exec_failed) fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
     return WEXITSTATUS(status);

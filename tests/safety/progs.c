@@ -398,6 +398,22 @@ static int term_handler(void) {
   return 0;
 }
 
+/* catch_signal N: a handler for signal N, "ready", then up to 5 s for it;
+ * says whether it came. */
+static volatile sig_atomic_t caught;
+static void on_caught(int sig) { caught = sig; }
+static int catch_signal(int sig) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_caught;
+  if (sigaction(sig, &sa, NULL) != 0) return 3;
+  printf("ready\n");
+  fflush(stdout);
+  for (int i = 0; i < 500 && caught == 0; i++) usleep(10 * 1000);
+  printf("caught %d\n", (int)caught);
+  return 0;
+}
+
 /* exit_joined: a worker calls exit(2) while main's own exit runs an
  * atexit handler that joins the worker (a shutdown path that waits for
  * its workers, one of which dies). */
@@ -513,6 +529,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
+  if (!strcmp(w, "catch_signal") && argc > 2) return catch_signal(atoi(argv[2]));
   fprintf(stderr, "unknown scenario '%s'\n", w);
   return 2;
 }

@@ -261,6 +261,42 @@ for what, argv, how in (
         ("kill of the command alone", [TOOL, "--", PROGS, "term_handler"], lambda q: q.send_signal(signal.SIGTERM))):
     n, rc, err = term_count(argv, how)
     check(f"SIGTERM by {what}: the program's handler runs once ({n})", n == 1, (n, rc, err))
+# Every signal is passed on, not only the usual nine: one the command let
+# take its default action ended the command, and the program with it
+# (status 141, 134, 162...), though the program handles it.
+wrong = []
+for sig in (signal.SIGPIPE, signal.SIGABRT, signal.SIGXCPU, signal.SIGVTALRM, signal.SIGSYS, signal.SIGRTMIN,
+            signal.SIGRTMIN + 5, signal.SIGURG):
+    q = subprocess.Popen([TOOL, "--leak-check=no", "--", PROGS, "catch_signal", str(int(sig))], env=clean_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    q.stdout.readline()  # "ready"
+    q.send_signal(sig)
+    out, err = q.communicate(timeout=30)
+    if q.returncode != 0 or out != "caught %d\n" % int(sig):
+        wrong.append((int(sig), q.returncode, out, err[-200:]))
+check("signals sent to the command (PIPE, ABRT, XCPU, VTALRM, SYS, RTMIN, RTMIN+5, URG) reach the program's handler",
+      not wrong, wrong)
+# SIGTSTP sent to the command stops the program and the command; SIGCONT
+# resumes both.
+q = subprocess.Popen([TOOL, "--leak-check=no", "--", PROGS, "catch_signal", str(int(signal.SIGUSR2))], env=clean_env(),
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+q.stdout.readline()
+q.send_signal(signal.SIGTSTP)
+time.sleep(0.5)
+def state(pid):
+    try:
+        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+kids = [int(x) for x in open("/proc/%d/task/%d/children" % (q.pid, q.pid)).read().split()]
+stopped = (state(q.pid), [state(k) for k in kids])
+q.send_signal(signal.SIGCONT)
+time.sleep(0.2)
+q.send_signal(signal.SIGUSR2)
+out, err = q.communicate(timeout=30)
+check("SIGTSTP to the command stops it and the program; SIGCONT resumes both",
+      stopped[0] == "T" and stopped[1] == ["T"] and q.returncode == 0 and out == "caught %d\n" % int(signal.SIGUSR2),
+      (stopped, q.returncode, out, err[-200:]))
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

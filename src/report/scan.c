@@ -36,7 +36,8 @@
  * protected (a guard page inside a coroutine stack), or memory a thread
  * that could not be stopped unmaps meanwhile, skips that page instead of
  * killing the program. Pages of big blocks and anchors that were never
- * touched are not read (mincore), so the scan adds no resident memory.
+ * touched are not read (mincore, and pagemap for swapped pages: see
+ * mark_cold_data), so the scan adds no resident memory.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -46,6 +47,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -128,6 +130,9 @@ static struct {
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
   hh_table groups;                      /* (site, kind, listed) -> struct group */
   void (*each_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
+  int pagemap; /* /proc/self/pagemap, or -1; opened by the first cold page */
+  bool pagemap_tried;
+  uint64_t cold_file; /* bytes of file pages read though not resident */
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -377,7 +382,42 @@ static void scan_guarded(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
 
 /* Resident pages of [a, b) only: memory never touched is zero, and reading
  * it would populate page tables and, for big blocks, resident memory. */
-static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor) {
+/* Pages mincore says are not resident may still hold data: a page of a
+ * file mapping whose copy in memory was reclaimed (memory pressure,
+ * MADV_PAGEOUT) reads back from its file, and an anonymous page that was
+ * swapped out reads back from swap. Only a page never touched is zero,
+ * and only those are skipped. A file page is read (up to COLD_FILE_MAX in
+ * a scan: a database mapped whole is not read back from disk at exit); an
+ * anonymous one when pagemap(5) says it is swapped. */
+#define COLD_FILE_MAX ((uint64_t)256 << 20)
+#define PAGEMAP_SWAPPED ((uint64_t)1 << 62)
+/* Marks in vec (mincore's, `pages` from `page`) the pages not resident
+ * that hold data all the same. */
+static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
+  static uint64_t entries[4096];
+  size_t cold = 0;
+  for (size_t i = 0; i < pages; i++) cold += !(vec[i] & 1);
+  if (cold == 0) return;
+  if (file) {
+    for (size_t i = 0; i < pages && S.cold_file < COLD_FILE_MAX; i++)
+      if (!(vec[i] & 1)) {
+        vec[i] |= 1;
+        S.cold_file += 4096;
+      }
+    return;
+  }
+  if (!S.pagemap_tried) {
+    S.pagemap_tried = true;
+    S.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  }
+  if (S.pagemap < 0 || pages > sizeof entries / sizeof entries[0]) return;
+  ssize_t want = (ssize_t)(pages * sizeof entries[0]);
+  if (pread(S.pagemap, entries, (size_t)want, (off_t)(page / 4096 * sizeof entries[0])) != want) return;
+  for (size_t i = 0; i < pages; i++)
+    if (entries[i] & PAGEMAP_SWAPPED) vec[i] |= 1;
+}
+
+static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor, bool file) {
   static unsigned char vec[4096];
   uintptr_t page = a & ~(uintptr_t)4095;
   while (page < b) {
@@ -388,6 +428,7 @@ static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, 
       if (anchor) S.s->anchor_bytes += b - (page < a ? a : page);
       return;
     }
+    mark_cold_data(page, pages, vec, file);
     for (size_t i = 0; i < pages; i++) {
       if (!(vec[i] & 1)) continue;
       size_t j = i;
@@ -434,7 +475,7 @@ static void drain(bool clique, uintptr_t leader) {
       S.cur_mode = clique ? MODE_CLIQUE : M_STATE(*x.mark) == M_REACHABLE ? MODE_REACHABLE : MODE_POSSIBLE;
       uint64_t size = x.size;
       if (size >= BIG_BLOCK) { /* resident pages only, each run under its own guard */
-        scan_resident(start, start + size, S.cur_mode, leader, false);
+        scan_resident(start, start + size, S.cur_mode, leader, false, false);
         guard_jb = &jb;
         guard_on = 1;
         continue;
@@ -612,8 +653,9 @@ static void add_excl(uintptr_t a, uintptr_t b) {
   S.excl[i].end = b;
 }
 
-/* [a, b) minus hahalloc's chunks and the exclusions. */
-static void scan_anchor(uintptr_t a, uintptr_t b) {
+/* [a, b) minus hahalloc's chunks and the exclusions; `file`: a file
+ * mapping's. */
+static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
   while (a < b) {
     uintptr_t end = (a | HH_MAPPING_MASK) + 1;
     if (end > b || end == 0) end = b;
@@ -624,10 +666,10 @@ static void scan_anchor(uintptr_t a, uintptr_t b) {
     uintptr_t p = a;
     for (int i = 0; i < S.nexcl && p < end; i++) {
       if (S.excl[i].end <= p || S.excl[i].start >= end) continue;
-      if (S.excl[i].start > p) scan_resident(p, S.excl[i].start, MODE_ANCHOR, 0, true);
+      if (S.excl[i].start > p) scan_resident(p, S.excl[i].start, MODE_ANCHOR, 0, true, file);
       p = S.excl[i].end;
     }
-    if (p < end) scan_resident(p, end, MODE_ANCHOR, 0, true);
+    if (p < end) scan_resident(p, end, MODE_ANCHOR, 0, true, file);
     a = end;
     progress("anchors");
   }
@@ -949,10 +991,10 @@ static void scan_maps(const hh_world *w) {
     /* a live thread's stack: from its stack pointer up */
     uintptr_t sp = live_sp(l, w);
     if (sp) {
-      scan_anchor(sp < l->start ? l->start : sp, l->end);
+      scan_anchor(sp < l->start ? l->start : sp, l->end, false);
       continue;
     }
-    scan_anchor(l->from ? l->from : l->start, l->end);
+    scan_anchor(l->from ? l->from : l->start, l->end, !l->anon);
   }
 }
 
@@ -1014,7 +1056,7 @@ static void classify(const hh_world *w) {
   each_block(ignored_cb);
   drain(false, 0);
   scan_maps(w);
-  if (S.s->relro[1] > S.s->relro[0]) scan_anchor(S.s->relro[0], S.s->relro[1]);
+  if (S.s->relro[1] > S.s->relro[0]) scan_anchor(S.s->relro[0], S.s->relro[1], true);
   drain(false, 0);
   /* cliques of unreached blocks, in address order */
   each_block(clique_cb);
@@ -1129,6 +1171,7 @@ static void groups_finish(hh_scan *s) {
 
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
+  S.pagemap = -1;
   S.s = s;
   S.leaders.entry = sizeof(struct leader);
   S.leaders.first_slots = 256;
@@ -1212,6 +1255,7 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_world_resume();
   hh_oversize_unlock();
   hh_heaps_unlock();
+  if (S.pagemap >= 0) close(S.pagemap);
 
   s->failed |= !ok;
   if (ok && maps_read) groups_finish(s);

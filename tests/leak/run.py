@@ -191,6 +191,13 @@ def scenario_suite():
           json.dumps(rep["summary"]) + json.dumps(rep["totals"]) + json.dumps(rep["leaks"])[:1500] if rep else
           p.stderr[-500:])
 
+    rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
+    check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "
+          "(the page reads back from its file)",
+          rep is not None and rep["summary"]["definite"]["bytes"] == 0 and
+          rep["summary"]["reachable"]["bytes"] >= 4321,
+          (p.stdout, json.dumps(rep["summary"])) if rep else p.stderr[-500:])
+
     wrong = []
     for attempt in range(4):
         rep, p = json_report([prog, "churning_threads"], preload=False)

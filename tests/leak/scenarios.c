@@ -203,6 +203,29 @@ static int pending_remote_frees(void) {
   return 0;
 }
 
+/* The only pointer to a block lies in a shared file mapping whose page was
+ * then paged out (as memory pressure would): the page reads back from its
+ * file, and the block is reachable, as valgrind says. */
+static int paged_out_file_mapping(void) {
+  char path[] = "/tmp/hh-pagedout-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return 1;
+  unlink(path);
+  if (ftruncate(fd, 1 << 16) != 0) return 1;
+  void **f = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (f == MAP_FAILED) return 1;
+  f[0] = malloc(4321);
+  msync(f, 1 << 16, MS_SYNC);
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+  madvise(f, 1 << 16, MADV_PAGEOUT);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  unsigned char v[16];
+  printf("resident %d\n", mincore(f, 1 << 16, v) == 0 ? v[0] & 1 : -1);
+  return 0;
+}
+
 /* Threads that allocate and free all the time, each block kept in an array
  * on the thread's stack, still running when main returns: every block is
  * reachable, whatever instruction each thread was stopped at (inside
@@ -753,6 +776,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "clean")) return clean();
   if (!strcmp(w, "freed_by_another_thread")) return freed_by_another_thread();
   if (!strcmp(w, "pending_remote_frees")) return pending_remote_frees();
+  if (!strcmp(w, "paged_out_file_mapping")) return paged_out_file_mapping();
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();

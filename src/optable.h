@@ -19,19 +19,21 @@
 #include <string.h>
 
 typedef enum {
-  HH_OT_FLAG,   /* no value needed ("yes" when none is given) */
-  HH_OT_BOOL,   /* yes|no (also 1|0, true|false) */
-  HH_OT_NUM,    /* a number from lo to hi */
-  HH_OT_PATH,   /* a file name (the command makes it absolute) */
-  HH_OT_OUTPUT, /* stderr, stdout, or a file name */
-  HH_OT_KINDS,  /* valgrind's leak kinds: definite,indirect,possible,reachable | all | none */
-  HH_OT_CHOICE, /* one of `choices`, '|' separated */
+  HH_OT_FLAG,       /* no value needed ("yes" when none is given) */
+  HH_OT_BOOL,       /* yes|no (also 1|0, true|false) */
+  HH_OT_NUM,        /* a number from lo to hi */
+  HH_OT_PATH,       /* a file name (the command makes it absolute) */
+  HH_OT_OUTPUT,     /* stderr, stdout, or a file name */
+  HH_OT_KINDS,      /* valgrind's leak kinds: definite,indirect,possible,reachable | all | none */
+  HH_OT_HEURISTICS, /* valgrind's: stdstring,length64,newarray,multipleinheritance | all | none */
+  HH_OT_CHOICE,     /* one of `choices`, '|' separated */
 } hh_opt_type;
 
 enum {
   HH_O_LEAK_CHECK,
   HH_O_SHOW_LEAK_KINDS,
   HH_O_ERRORS_FOR_LEAK_KINDS,
+  HH_O_LEAK_CHECK_HEURISTICS,
   HH_O_SHOW_REACHABLE,
   HH_O_SHOW_POSSIBLY_LOST,
   HH_O_LOG_FILE,
@@ -75,6 +77,7 @@ static const hh_optdef hh_optdefs[] = {
     {"leak-check", HH_O_LEAK_CHECK, HH_OT_CHOICE, .choices = "no|summary|full|yes"},
     {"show-leak-kinds", HH_O_SHOW_LEAK_KINDS, HH_OT_KINDS},
     {"errors-for-leak-kinds", HH_O_ERRORS_FOR_LEAK_KINDS, HH_OT_KINDS},
+    {"leak-check-heuristics", HH_O_LEAK_CHECK_HEURISTICS, HH_OT_HEURISTICS},
     {"show-reachable", HH_O_SHOW_REACHABLE, HH_OT_BOOL},
     {"show-possibly-lost", HH_O_SHOW_POSSIBLY_LOST, HH_OT_BOOL},
     {"log-file", HH_O_LOG_FILE, HH_OT_OUTPUT},
@@ -167,6 +170,30 @@ static const char *const hh_kind_names[4] = {"definite", "indirect", "possible",
 
 /* valgrind's kind lists, as a mask of 1 << kind (definite 0, indirect 1,
  * possible 2, reachable 3); -1 when `v` is not one. */
+/* A set of names from `names` (n of them), comma separated, or all or
+ * none: a bit mask, or -1. */
+static inline int hh_opt_set(const char *v, const char *const *names, int n) {
+  if (!strcmp(v, "all")) return (1 << n) - 1;
+  if (!strcmp(v, "none")) return 0;
+  int mask = 0;
+  for (const char *p = v; *p;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    int k = 0;
+    while (k < n && !(strlen(names[k]) == len && !strncmp(names[k], p, len))) k++;
+    if (k == n) return -1;
+    mask |= 1 << k;
+    if (comma == NULL) break;
+    p = comma + 1;
+  }
+  return mask;
+}
+
+/* memcheck's leak-check heuristics (src/report/scan.c), in the order of
+ * the mask's bits. */
+static const char *const hh_heuristic_names[] = {"stdstring", "length64", "newarray", "multipleinheritance"};
+static inline int hh_opt_heuristics(const char *v) { return hh_opt_set(v, hh_heuristic_names, 4); }
+
 static inline int hh_opt_kinds(const char *v) {
   if (!strcmp(v, "all")) return 15;
   if (!strcmp(v, "none")) return 0;
@@ -202,6 +229,7 @@ static inline bool hh_opt_valid(const hh_optdef *d, const char *v) {
   case HH_OT_PATH:
   case HH_OT_OUTPUT: return *v != '\0';
   case HH_OT_KINDS: return hh_opt_kinds(v) >= 0;
+  case HH_OT_HEURISTICS: return hh_opt_heuristics(v) >= 0;
   case HH_OT_CHOICE: return hh_opt_choice(d->choices, v) >= 0;
   }
   return false;

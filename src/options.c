@@ -45,6 +45,7 @@ hh_options hh_opt = {
     .leak_check = HH_LEAK_FULL,
     .show_kinds = 1u << 0 | 1u << 2, /* valgrind's default: definite, possible */
     .error_kinds = 1u << 0 | 1u << 2,
+    .heuristics = 15, /* all, as valgrind's default */
     .stack_depth = 1, /* the call site, past the runtime's and the standard library's frames */
     .default_suppressions = 1,
     .symbolize_ms = 10000,
@@ -193,6 +194,7 @@ static bool apply(const hh_optdef *d, const char *v) {
   }
   case HH_O_SHOW_LEAK_KINDS: hh_opt.show_kinds = (unsigned)hh_opt_kinds(v); break;
   case HH_O_ERRORS_FOR_LEAK_KINDS: hh_opt.error_kinds = (unsigned)hh_opt_kinds(v); break;
+  case HH_O_LEAK_CHECK_HEURISTICS: hh_opt.heuristics = (unsigned)hh_opt_heuristics(v); break;
   case HH_O_SHOW_REACHABLE: /* valgrind: yes lists every kind, no the default ones */
     hh_opt.show_kinds = hh_opt_bool(v) ? 15u : 1u << 0 | 1u << 2;
     break;

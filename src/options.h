@@ -26,6 +26,7 @@ typedef struct hh_options {
   int leak_check;           /* HH_LEAK_*: none, the summary, or the leaks listed too */
   unsigned show_kinds;      /* kinds listed with their stacks: bits 1 << enum hh_kind (report.h) */
   unsigned error_kinds;     /* kinds that make leak_exitcode the exit status */
+  unsigned heuristics;      /* leak-check-heuristics, bits of hh_heuristic_names (scan.c) */
   int stack_depth;          /* num-callers: frames of the program recorded per allocation */
   size_t min_size;          /* list blocks at least this big */
   int leak_exitcode;        /* error-exitcode: exit status on leaks of error_kinds, 0 = keep */

@@ -45,7 +45,7 @@ static const char *skip_fields(const char *s, int n) {
 }
 
 /* "start-end perms offset major:minor inode   path": the range, whether it
- * may be read and written, and the path. */
+ * may be read, written and executed, and the path. */
 static bool parse_line(const char *s, hh_map_line *m) {
   m->start = hex(&s);
   if (*s++ != '-') return false;
@@ -54,6 +54,7 @@ static bool parse_line(const char *s, hh_map_line *m) {
   if (strlen(s) < 4) return false;
   m->r = s[0] == 'r';
   m->w = s[1] == 'w';
+  m->x = s[2] == 'x';
   m->path = skip_fields(s, 4);
   return true;
 }
@@ -167,7 +168,7 @@ static bool find_cb(const hh_map_line *m, void *arg) {
 }
 
 bool hh_maps_find(uintptr_t addr, hh_map_line *out) {
-  struct find f = {addr, {0, 0, false, false, NULL}};
+  struct find f = {addr, {0, 0, false, false, false, NULL}};
   hh_maps_each(find_cb, &f);
   *out = f.found;
   return f.found.end != 0;

@@ -36,7 +36,7 @@ extern FILE *_IO_list_all __attribute__((weak));
 
 typedef struct hh_map_line {
   uintptr_t start, end;
-  bool r, w;        /* readable, writable */
+  bool r, w, x;     /* readable, writable, executable */
   const char *path; /* "" when anonymous; valid during the callback only */
 } hh_map_line;
 

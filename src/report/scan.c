@@ -53,6 +53,7 @@
 #include "clock.h"
 #include "fast.h"
 #include "format.h"
+#include "options.h"
 #include "guard.h"
 #include "os.h"
 #include "report.h"
@@ -77,8 +78,10 @@ typedef struct mapline {
   uintptr_t start, end;
   uint8_t skip; /* not an anchor */
   uint8_t anon;
-  uint8_t dead;   /* the cached stack of an exited thread (dead_stacks) */
-  uintptr_t from; /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
+  uint8_t ro_file; /* a file's, readable and not writable: where vtables lie (after RELRO) */
+  uint8_t code;    /* executable */
+  uint8_t dead;    /* the cached stack of an exited thread (dead_stacks) */
+  uintptr_t from;  /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
 } mapline;
 
 /* What a word points to. */
@@ -277,6 +280,63 @@ static inline void push(uintptr_t start, uint8_t *mark) {
   }
 }
 
+/* ------------------------------------------------------------------ heuristics
+ *
+ * C++ keeps some live objects through a pointer inside their block, not to
+ * its start, and valgrind's memcheck (--leak-check-heuristics, all by
+ * default) takes such a pointer for a start one when the block's shape
+ * says why; without them, a program that leaks nothing has "possibly lost"
+ * blocks. The four shapes, as memcheck's manual describes them:
+ * - newarray: new T[n] of a T with a destructor stores n in the word
+ *   before the array, and the program holds the array: the pointer is the
+ *   block's start + 8, and its first word, n > 0, divides the rest.
+ * - length64: a block that begins with the 64-bit length of the rest, the
+ *   pointer just after it.
+ * - stdstring: the pre-C++11 std::string's representation (length,
+ *   capacity, reference count, then the characters, held at start + 24),
+ *   length at most capacity, the characters and their NUL in the block.
+ * - multipleinheritance: a pointer to a second base class inside an
+ *   object: an aligned word inside the block, and both it and the block's
+ *   first word are vtable pointers (into a read-only mapping of a file,
+ *   whose first entry is code). */
+
+/* The mapping holding address a, from the maps read at the scan's start. */
+static const mapline *map_of(uintptr_t a) {
+  size_t lo = 0, hi = S.nmaps;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (S.maps[mid].end <= a)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < S.nmaps && S.maps[lo].start <= a ? &S.maps[lo] : NULL;
+}
+
+static bool is_vtable_pointer(uintptr_t w) {
+  if (w & 7) return false;
+  const mapline *l = map_of(w);
+  if (l == NULL || !l->ro_file || w + 8 > l->end) return false;
+  const mapline *f = map_of(*(const uintptr_t *)w);
+  return f != NULL && f->code;
+}
+
+/* Bits of hh_opt.heuristics, in hh_heuristic_names' order (optable.h). */
+enum { H_STDSTRING = 1, H_LENGTH64 = 2, H_NEWARRAY = 4, H_MULTIPLE_INHERITANCE = 8 };
+
+static HH_NOINLINE bool heuristic_start(uintptr_t v, const hit *x) {
+  unsigned on = hh_opt.heuristics;
+  const uint64_t *w = (const uint64_t *)x->start;
+  uint64_t off = v - x->start, size = x->size;
+  if (off == 8 && size >= 8) {
+    if ((on & H_LENGTH64) && w[0] == size - 8) return true;
+    if ((on & H_NEWARRAY) && w[0] > 0 && w[0] <= size - 8 && (size - 8) % w[0] == 0) return true;
+  }
+  if ((on & H_STDSTRING) && off == 24 && size >= 25 && w[0] <= w[1] && w[1] <= size - 25) return true;
+  return (on & H_MULTIPLE_INHERITANCE) && (off & 7) == 0 && off + 8 <= size &&
+         is_vtable_pointer(*(const uintptr_t *)v) && is_vtable_pointer(w[0]);
+}
+
 /* memcheck's lc_push_without_clique_if_a_chunk_ptr: `definite` says the
  * word was found in an anchor or a reachable block. */
 static inline void mark(uintptr_t v, bool definite) {
@@ -284,7 +344,7 @@ static inline void mark(uintptr_t v, bool definite) {
   if (!lookup(v, &x, false)) return;
   uint8_t st = M_STATE(*x.mark);
   if (st == M_REACHABLE) return;
-  if (v == x.start && definite) {
+  if (definite && (v == x.start || (hh_opt.heuristics && heuristic_start(v, &x)))) {
     *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_REACHABLE);
     push(x.start, x.mark);
   } else if (st == M_UNREACHED) {
@@ -685,6 +745,8 @@ static bool maps_cb(const hh_map_line *m, void *arg) {
   l->start = m->start;
   l->end = m->end;
   l->anon = m->path[0] == '\0';
+  l->ro_file = m->r && !m->w && !l->anon;
+  l->code = m->x;
   l->skip = 0;
   if (!m->r || !m->w)
     l->skip = 1;

@@ -6,6 +6,7 @@
 LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
+              $(LEAK_BIN)/heuristics \
               $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie
 # the programs of tests/leak/familiar.py
 FAMILIAR_PROGS := $(LEAK_BIN)/containers_O0 $(LEAK_BIN)/containers_O2 $(LEAK_BIN)/userline_g \
@@ -29,6 +30,9 @@ $(LEAK_BIN)/leaky_api: tests/leak/leaky.c build/libhahalloc.so
 $(LEAK_BIN)/leaky_cxx: tests/leak/leaky_cxx.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O0 -g -Wall -Wextra $< -o $@
+$(LEAK_BIN)/heuristics: tests/leak/heuristics.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -g -Wall -Wextra $< -o $@
 $(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so $(LEAK_BIN)/libdyntls.so
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O1 $< $(LEAK_RPATH) -ldl -o $@

@@ -191,6 +191,21 @@ def scenario_suite():
           json.dumps(rep["summary"]) + json.dumps(rep["totals"]) + json.dumps(rep["leaks"])[:1500] if rep else
           p.stderr[-500:])
 
+    # C++'s interior pointers, as valgrind's default heuristics take them
+    rep, p = json_report([os.path.join(BIN, "heuristics")], preload=True)
+    sm = rep["summary"] if rep else {}
+    check("C++ objects held inside their block (new T[n], a second base, a length word) are still reachable, "
+          "as valgrind says; a plain block held 16 bytes in is possibly lost, an unheld one definitely",
+          rep is not None and sm["definite"] == {"bytes": 33, "blocks": 1} and
+          sm["possible"] == {"bytes": 100, "blocks": 1} and sm["reachable"]["bytes"] >= 88 + 40 + 64,
+          json.dumps(sm) if rep else p.stderr[-500:])
+
+    rep, p = json_report([os.path.join(BIN, "heuristics")], preload=True,
+                         env={"HAHALLOC_OPTIONS": "leak-check-heuristics=none"})
+    check("--leak-check-heuristics=none: every block held inside is possibly lost, as valgrind's",
+          rep is not None and rep["summary"]["possible"] == {"bytes": 292, "blocks": 4},
+          json.dumps(rep["summary"]) if rep else p.stderr[-500:])
+
     rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
     check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "
           "(the page reads back from its file)",

@@ -1,0 +1,44 @@
+// Live objects C++ holds through a pointer inside their block, which
+// valgrind's memcheck takes for reachable by its default heuristics, next to
+// blocks that are lost or only possibly lost. run.py compares the kinds.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+struct Elem {
+  ~Elem() {} // a destructor: new Elem[n] stores n before the array
+  long x;
+};
+struct A {
+  virtual ~A() {}
+  long a;
+};
+struct B {
+  virtual ~B() {}
+  long b;
+};
+struct C : A, B {
+  long c;
+};
+
+Elem *array;       // newarray: the block's start + 8, the count before it
+B *second_base;    // multipleinheritance: the B inside a C
+long *length_held; // length64: just after a 64-bit length of the rest
+char *inside;      // a pointer 16 bytes into a plain block: possibly lost
+void *volatile sink;
+
+int main() {
+  array = new Elem[10]; // 8 + 80 = 88 bytes
+  second_base = new C;  // 40 bytes
+  long *l = static_cast<long *>(malloc(64));
+  l[0] = 56;
+  length_held = l + 1; // 64 bytes
+  char *p = static_cast<char *>(malloc(100));
+  memset(p, 0, 100);
+  inside = p + 16;   // 100 bytes, possibly lost
+  sink = malloc(33); // 33 bytes, definitely lost
+  sink = nullptr;
+  std::printf("ok\n");
+  return 0;
+}

@@ -383,6 +383,7 @@ static void atfork_child(void) {
   for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
     if (h == self || atomic_load(&h->abandoned)) continue;
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */
+    h->forked_away = true;          /* its lists may be torn: no damage is reported in them */
   }
   if (self != NULL) self->tid = (int)current_tid();
   hh_options_atfork_child();

@@ -522,6 +522,8 @@ typedef struct hh_heap {
   _Atomic(uint64_t) abandoned_freed;                     /* bytes other threads freed into it since it was swept */
   bool lingering __attribute__((aligned(64)));           /* taken by a thread past its heap's destructor (heap.c) */
   bool warm;                 /* abandoned with dirty memory kept for its next owner (heap.c) */
+  bool forked_away;          /* in a fork child: the heap of a thread the fork left behind, maybe
+                                caught in the middle of an update (heap.c, atfork_child) */
   struct hh_heap *next_heap; /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;

@@ -385,14 +385,19 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     bits[d / 64] |= 1ull << (d % 64);
   }
   /* Damage nothing met yet: told now, and the range counted as what the
-   * page's counts say it is, so that the report stays right. */
+   * page's counts say it is, so that the report stays right. In a fork
+   * child, a page of a thread the fork left behind may have been caught in
+   * the middle of an update: counted the same way, never told as damage
+   * (the program did nothing wrong). */
   uint64_t tf = atomic_load_explicit(&page->thread_free, memory_order_acquire);
   uint64_t heads[2] = {page->free, hh_remote_head(tf)};
+  hh_heap *owner = atomic_load_explicit(&hh_mapping_of(page)->heap, memory_order_relaxed);
   for (int k = 0; k < 2; k++) {
     uint64_t bad = list_damage(page, heads[k], cap);
     if (bad >= cap) continue;
     bool is_free = damaged_is_free(page, bad);
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
+    if (owner != NULL && owner->forked_away) continue;
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
     hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
            "reads 0x%lx): a use after free, or a write past the end of the block before it\n",

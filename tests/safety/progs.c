@@ -491,6 +491,41 @@ static int signalfd_loop(void) {
   return 0;
 }
 
+/* fork_churn: 4 threads allocate and free all the time while main forks
+ * 150 children that allocate, free and _exit(7); prints how many did not. */
+static void *churn_forever(void *arg) {
+  void *keep[64] = {0};
+  unsigned i = (unsigned)(uintptr_t)arg;
+  for (;;) {
+    unsigned k = i++ % 64;
+    free(keep[k]);
+    keep[k] = malloc((i * 31) % 70000 + 1);
+  }
+  return NULL;
+}
+static int fork_churn(void) {
+  pthread_t t[4];
+  for (uintptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, churn_forever, (void *)i);
+  int bad = 0;
+  for (int n = 0; n < 150; n++) {
+    pid_t p = fork();
+    if (p == 0) {
+      for (int j = 0; j < 1000; j++) {
+        void *q = malloc((size_t)j * 13 + 1);
+        memset(q, 0, (size_t)j * 13 + 1);
+        free(q);
+      }
+      _exit(7);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    bad += !WIFEXITED(st) || WEXITSTATUS(st) != 7;
+  }
+  printf("bad %d\n", bad);
+  fflush(stdout);
+  _exit(0);
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -527,6 +562,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exit_joined")) return exit_joined();
   if (!strcmp(w, "many_leaks")) return many_leaks();
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
+  if (!strcmp(w, "fork_churn")) return fork_churn();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
   if (!strcmp(w, "catch_signal") && argc > 2) return catch_signal(atoi(argv[2]));

@@ -212,6 +212,18 @@ for attempt in range(5):
         bad.append((p.returncode, p.stdout[-100:], p.stderr[-200:]))
 check("threads that take every signal from a signalfd: the exit scan's stop signal never reaches them (5 runs)",
       not bad, bad)
+# Fork children of a program whose threads allocate all the time, each
+# reporting (--trace-children): a page another thread was updating at the
+# fork is torn in the child, and must not be reported as heap corruption
+# (nor turn --error-exitcode on).
+torn = []
+for attempt in range(3):
+    p = run([TOOL, "--trace-children=yes", "--errors-for-leak-kinds=none", "--error-exitcode=42",
+             "--log-file=/dev/null", "--", PROGS, "fork_churn"], timeout=120)
+    if p.returncode != 0 or p.stdout != "bad 0\n" or "corruption" in p.stderr:
+        torn.append((p.returncode, p.stdout, p.stderr[-300:]))
+check("150 fork children of a program whose threads allocate, each reporting: no heap corruption told, "
+      "every child's status its own (3 runs)", not torn, torn)
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

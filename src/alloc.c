@@ -164,6 +164,7 @@ static void count_realloc(hh_heap *heap, size_t size) {
 
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
   if (p == NULL) return hh_alloc_fast(size, ret, frame);
+  int saved_errno = errno;
   hh_ref ref;
   if (!hh_lookup(p, call, &ref)) return NULL; /* reported; HAHALLOC_ON_ERROR=continue */
   if (size == 0) {                            /* as glibc: free, and return NULL */
@@ -231,7 +232,32 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     q = alloc_oversize(heap, size, HH_ALIGN, false, ret, frame);
   else
     q = hh_alloc_fast(size, ret, frame);
-  if (q == NULL) return NULL; /* errno is ENOMEM; p is untouched */
+  if (q == NULL) {
+    /* A shrink that would move to a smaller root (or out of a large or
+     * oversize range) found no memory for the copy: the block stays where
+     * it is, as glibc's shrink never fails, and its record says the new
+     * size where its form can hold it. Not under the guard, whose canary
+     * sits after the old size. */
+    if (size <= ref.usable && !hh_guard) {
+      uint32_t site = realloc_site(ret, frame);
+      if (ref.kind == HH_REF_SMALL && hh_rec_fits(ref.page, size)) {
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(hh_rec_site(ref.page, ref.index), ref.size, site, size);
+        hh_rec_set(ref.page, ref.index, site, size);
+      } else if (ref.kind == HH_REF_LARGE) {
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(ref.page->large_rec.site, ref.size, site, size);
+        ref.page->large_rec.size = (uint32_t)size;
+        ref.page->large_rec.site = site;
+      } else if (ref.kind == HH_REF_OVERSIZE) {
+        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(ref.oversize->site, ref.size, site, size);
+        ref.oversize->size = size;
+        ref.oversize->site = site;
+      }
+      count_realloc(heap, size);
+      errno = saved_errno;
+      return p;
+    }
+    return NULL; /* errno is ENOMEM; p is untouched */
+  }
   memcpy(q, p, ref.usable < size ? ref.usable : size);
   hh_release(p, &ref, call);
   return q;

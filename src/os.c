@@ -25,13 +25,14 @@
 
 /* ------------------------------------------------------------------ mmap */
 
+/* errno is left as it was, failed or not: a failure here is often
+ * retried (after the caches are emptied) and succeeds, and a malloc that
+ * succeeds must not change errno; one that fails says ENOMEM itself. */
 void *hh_os_map(size_t size) {
+  int saved = errno;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  return p;
+  errno = saved;
+  return p == MAP_FAILED ? NULL : p;
 }
 
 void hh_os_unmap(void *p, size_t size) {
@@ -91,7 +92,9 @@ static _Atomic(uintptr_t) aligned_hint;
 void *hh_os_map_aligned(size_t size, size_t align) {
   uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
   if (hint > size + align) {
+    int saved = errno;
     void *p = mmap((void *)(hint - size), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
     if (p != MAP_FAILED) {
       if (((uintptr_t)p & (align - 1)) == 0) {
         atomic_store_explicit(&aligned_hint, (uintptr_t)p, memory_order_relaxed);

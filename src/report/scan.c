@@ -1154,11 +1154,21 @@ struct group {
 
 /* HAHALLOC_GUARD: the canary after a live block (guard.c). Large and
  * oversize blocks were given at least HH_GUARD_BYTES more than asked. */
+/* In a fork child, whether the block is in a heap of a thread the fork
+ * left behind, which may have been stopped between writing a new block's
+ * record and its guard bytes (heap.c, atfork_child). */
+static bool forked_away(uintptr_t start) {
+  const hh_header *hdr = hh_registry_get(start);
+  if (hdr == NULL || hdr->kind != HH_MAP_PAGES) return false;
+  const hh_heap *owner = atomic_load_explicit(&((const hh_mapping *)hdr)->heap, memory_order_relaxed);
+  return owner != NULL && owner->forked_away;
+}
+
 static void overrun_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)mark;
   size_t room = root < HH_ROOTS ? hh_root_size[root] : size + HH_GUARD_BYTES;
   size_t at = size > room ? SIZE_MAX : hh_guard_damage((const void *)start, size, room);
-  if (at == SIZE_MAX) return;
+  if (at == SIZE_MAX || forked_away(start)) return;
   hh_scan *s = S.s;
   if (s->overrun < sizeof s->overrun_at / sizeof *s->overrun_at)
     s->overrun_at[s->overrun] = (hh_overrun){start, size, site, (uint32_t)at, ((const uint8_t *)start)[size + at]};

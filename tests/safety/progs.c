@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -526,6 +527,46 @@ static int fork_churn(void) {
   _exit(0);
 }
 
+/* exhaustion: RLIMIT_AS at 400 MiB. 16 blocks of 16 MiB freed, then a
+ * malloc of 200 MiB that succeeds (after the cache of freed blocks is
+ * emptied) must leave errno alone. Then the address space is used up, and
+ * 7 shrinking reallocs (moves to a smaller root, out of large and oversize
+ * ranges) must succeed with their contents, as glibc's do. */
+static int exhaustion(void) {
+  struct rlimit rl = {400 << 20, 400 << 20};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+  void *b16[16];
+  for (int i = 0; i < 16; i++) {
+    b16[i] = malloc(16 << 20);
+    if (b16[i] == NULL) return 3;
+    memset(b16[i], 1, 4096);
+  }
+  for (int i = 0; i < 16; i++) free(b16[i]);
+  errno = 0;
+  void *big = malloc(200 << 20);
+  printf("malloc after retry: %s, errno %d\n", big ? "ok" : "NULL", errno);
+  free(big);
+  size_t from[] = {1000, 5000, 100000, 1 << 20, 10 << 20, 1000, 300000};
+  size_t to[] = {10, 100, 50, 1000, 100, 500, 20000};
+  void *b[7];
+  for (int i = 0; i < 7; i++) {
+    b[i] = malloc(from[i]);
+    if (b[i] == NULL) return 3;
+    memset(b[i], 0x5a, from[i]);
+  }
+  void **list = NULL;
+  for (size_t sz = 1 << 20; sz >= 16; sz /= 2)
+    for (void **q; (q = malloc(sz)) != NULL; list = q) *q = list;
+  int fails = 0;
+  for (int i = 0; i < 7; i++) {
+    unsigned char *q = realloc(b[i], to[i]);
+    if (q == NULL || q[0] != 0x5a || q[to[i] - 1] != 0x5a) fails++;
+    if (q != NULL) b[i] = q;
+  }
+  printf("shrinks failed: %d\n", fails);
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -563,6 +604,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "many_leaks")) return many_leaks();
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "fork_churn")) return fork_churn();
+  if (!strcmp(w, "exhaustion")) return exhaustion();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
   if (!strcmp(w, "catch_signal") && argc > 2) return catch_signal(atoi(argv[2]));

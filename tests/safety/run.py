@@ -224,6 +224,19 @@ for attempt in range(3):
         torn.append((p.returncode, p.stdout, p.stderr[-300:]))
 check("150 fork children of a program whose threads allocate, each reporting: no heap corruption told, "
       "every child's status its own (3 runs)", not torn, torn)
+# The same with the guard: a block whose record another thread had written
+# but not yet its guard bytes, at the fork, is no overrun.
+p = run([PROGS, "fork_churn"], preload=True, env={"HAHALLOC_GUARD": "1", "HAHALLOC_OPTIONS": "leak-check=summary"},
+        timeout=120)
+check("the same under the guard (HAHALLOC_GUARD=1): no write past the end told in the children",
+      p.returncode == 0 and p.stdout == "bad 0\n" and "corruption" not in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-300:]))
+# Out of address space (RLIMIT_AS): a malloc that succeeds on its retry
+# leaves errno alone, and shrinking reallocs never fail (glibc's do not).
+p = run([PROGS, "exhaustion"], preload=True, timeout=120)
+check("RLIMIT_AS: a malloc that succeeds after a failed mapping leaves errno 0; 7 shrinking reallocs succeed "
+      "with the address space used up", p.returncode == 0 and p.stdout == "malloc after retry: ok, errno 0\n"
+      "shrinks failed: 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

@@ -176,7 +176,10 @@ static void install(void) {
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_stop;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  /* Not SA_ONSTACK: a program's alternate stack is sized for its own
+   * handlers (often MINSIGSTKSZ, for a stack overflow's SIGSEGV), and the
+   * kernel's frame for ours, with the vector registers, overflows it. */
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&sa.sa_mask);
   if (sigaction(STOP_SIGNAL, &sa, &old) != 0) return;
   if (old.sa_sigaction != on_stop) previous = old; /* the program's own */

@@ -567,6 +567,29 @@ static int exhaustion(void) {
   return 0;
 }
 
+/* small_altstack: a thread with a 2 KiB alternate signal stack (for its
+ * stack overflow handler) blocked in read at exit. */
+static int altstack_pipe[2];
+static void *on_small_altstack(void *arg) {
+  size_t size = 2048;
+  char *mem = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED || mprotect(mem, 4096, PROT_NONE) != 0) exit(3);
+  stack_t ss = {.ss_sp = mem + 4096, .ss_size = size, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) exit(3);
+  char c;
+  if (read(altstack_pipe[0], &c, 1) < 0) exit(3);
+  return arg;
+}
+static int small_altstack(void) {
+  if (pipe(altstack_pipe) != 0) return 3;
+  pthread_t t;
+  pthread_create(&t, NULL, on_small_altstack, NULL);
+  leak_one(10);
+  usleep(50 * 1000);
+  puts("ok");
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -605,6 +628,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "fork_churn")) return fork_churn();
   if (!strcmp(w, "exhaustion")) return exhaustion();
+  if (!strcmp(w, "small_altstack")) return small_altstack();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
   if (!strcmp(w, "catch_signal") && argc > 2) return catch_signal(atoi(argv[2]));

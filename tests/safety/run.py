@@ -237,6 +237,13 @@ p = run([PROGS, "exhaustion"], preload=True, timeout=120)
 check("RLIMIT_AS: a malloc that succeeds after a failed mapping leaves errno 0; 7 shrinking reallocs succeed "
       "with the address space used up", p.returncode == 0 and p.stdout == "malloc after retry: ok, errno 0\n"
       "shrinks failed: 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
+# A thread with a small alternate signal stack (MINSIGSTKSZ, for its
+# stack overflow handler): the exit scan's signal must not be delivered on
+# it (the kernel's frame overflows it: SIGSEGV).
+p = run([TOOL, "--", PROGS, "small_altstack"])
+check("a thread with a 2 KiB alternate signal stack at exit: the scan stops it, the program exits 0",
+      p.returncode == 0 and p.stdout == "ok\n" and "definitely lost: 10 bytes" in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-300:]))
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

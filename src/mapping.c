@@ -174,7 +174,13 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   if (fits == 0) {
     /* Memory of exited threads first, then the OS. */
     if (hh_heap_adopt_abandoned(heap) == NULL || hh_spans_fitting(heap, n) == 0) {
-      if (!mapping_new(heap)) return NULL;
+      /* Out of memory or address space: the empty page each root keeps
+       * (its only one, kept for the next allocation of its size) goes back
+       * to the spans first, so that memory a program freed serves other
+       * sizes too (a C++ new_handler that frees a reserve). */
+      if (!mapping_new(heap) &&
+          (hh_heap_sweep(heap, HH_SWEEP_ALL), hh_spans_fitting(heap, n) == 0 && !mapping_new(heap)))
+        return NULL;
     }
     fits = hh_spans_fitting(heap, n);
   }

@@ -590,6 +590,25 @@ static int small_altstack(void) {
   return 0;
 }
 
+/* reserve_reuse: RLIMIT_AS at 200 MiB, a 64 KiB reserve, the rest of the
+ * address space used up by 4,000- and 16-byte blocks; once the reserve is
+ * freed (a C++ new_handler's way out), 10 mallocs of 100 bytes, another
+ * size, must succeed, as glibc's do. */
+static int reserve_reuse(void) {
+  struct rlimit rl = {200 << 20, 200 << 20};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+  void *reserve = malloc(64 << 10);
+  if (reserve == NULL) return 3;
+  void **list = NULL;
+  for (void **q; (q = malloc(4000)) != NULL; list = q) *q = list;
+  for (void **q; (q = malloc(16)) != NULL; list = q) *q = list;
+  free(reserve);
+  int ok = 0;
+  for (int i = 0; i < 10; i++) ok += malloc(100) != NULL;
+  printf("%d of 10\n", ok);
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -628,6 +647,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "fork_churn")) return fork_churn();
   if (!strcmp(w, "exhaustion")) return exhaustion();
+  if (!strcmp(w, "reserve_reuse")) return reserve_reuse();
   if (!strcmp(w, "small_altstack")) return small_altstack();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();

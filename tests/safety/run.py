@@ -244,6 +244,9 @@ p = run([TOOL, "--", PROGS, "small_altstack"])
 check("a thread with a 2 KiB alternate signal stack at exit: the scan stops it, the program exits 0",
       p.returncode == 0 and p.stdout == "ok\n" and "definitely lost: 10 bytes" in p.stderr,
       (p.returncode, p.stdout, p.stderr[-300:]))
+p = run([PROGS, "reserve_reuse"], preload=True, timeout=120)
+check("address space used up, then a 64 KiB reserve freed: 10 mallocs of another size succeed (glibc's do)",
+      p.returncode == 0 and p.stdout == "10 of 10\n", (p.returncode, p.stdout, p.stderr[-300:]))
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

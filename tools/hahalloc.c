@@ -391,7 +391,9 @@ int main(int argc, char **argv) {
 
   /* exec failures come back through this pipe; success closes it */
   int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) die("cannot create a pipe", strerror(errno));
+  /* Without room for it (RLIMIT_NOFILE at 4: the program may still run),
+   * an exec failure is told by the status alone (127 or 126). */
+  if (pipe2(report, O_CLOEXEC) != 0) report[0] = report[1] = -1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = forward;
@@ -413,7 +415,7 @@ int main(int argc, char **argv) {
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
-    close(report[0]);
+    if (report[0] >= 0) close(report[0]);
     /* Killed with the command: a harness that kills it (SIGKILL, which
      * cannot be passed on) must not leave the program running, holding
      * its pipes, and reporting after the harness is gone. */
@@ -426,13 +428,13 @@ int main(int argc, char **argv) {
     execvp(argv[i], argv + i);
     int e = errno;
     fprintf(stderr, "hahalloc: cannot run %s: %s\n", argv[i], strerror(e));
-    if (write(report[1], &e, sizeof e) < 0) { /* the parent sees the exit status anyway */
+    if (report[1] >= 0 && write(report[1], &e, sizeof e) < 0) { /* the parent sees the exit status anyway */
     }
     _exit(e == ENOENT ? 127 : 126);
   }
   if (own_group) setpgid(pid, pid); /* also here: a signal may come before the child runs */
   child = pid;
-  close(report[1]);
+  if (report[1] >= 0) close(report[1]);
   /* Every signal the program could be sent is passed on: one the command
    * let take its default action would end the command, and the program
    * with it (PR_SET_PDEATHSIG), though the program handles it. Not
@@ -441,8 +443,8 @@ int main(int argc, char **argv) {
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) sigaction(sig, &sa, NULL);
   int exec_errno = 0;
-  bool exec_failed = read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno;
-  close(report[0]);
+  bool exec_failed = report[0] >= 0 && read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno;
+  if (report[0] >= 0) close(report[0]);
 
   int status;
   while (waitpid(pid, &status, 0) < 0)

@@ -244,6 +244,17 @@ p = run([TOOL, "--", PROGS, "small_altstack"])
 check("a thread with a 2 KiB alternate signal stack at exit: the scan stops it, the program exits 0",
       p.returncode == 0 and p.stdout == "ok\n" and "definitely lost: 10 bytes" in p.stderr,
       (p.returncode, p.stdout, p.stderr[-300:]))
+# RLIMIT_NOFILE at 4: the command has no room for its exec-error pipe,
+# and runs the program all the same (it refused to start).
+def nofile_4():
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+p = run([TOOL, "--", PROGS, "leak"], preexec_fn=nofile_4)
+check("RLIMIT_NOFILE at 4: the command runs the program and reports",
+      p.returncode == 0 and p.stdout == "ok\n" and "definitely lost: 100 bytes" in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-300:]))
 p = run([PROGS, "reserve_reuse"], preload=True, timeout=120)
 check("address space used up, then a 64 KiB reserve freed: 10 mallocs of another size succeed (glibc's do)",
       p.returncode == 0 and p.stdout == "10 of 10\n", (p.returncode, p.stdout, p.stderr[-300:]))

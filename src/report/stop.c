@@ -261,25 +261,42 @@ static bool sleeps_interruptibly(int tid) {
   }
 }
 
-/* Whether thread `tid` could still take the stop signal: alive, and the
- * signal not blocked (status(5): SigBlk). Unknown counts as yes. */
-static bool can_answer(int tid) {
+/* Thread `tid` and the stop signal: gone (or a zombie), blocking it
+ * (status(5): SigBlk), or able to take it. Unknown counts as able. */
+enum { T_GONE, T_BLOCKS, T_CAN };
+static int signal_state(int tid) {
   char path[64], buf[2048];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/status", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false; /* gone */
+  if (fd < 0) return T_GONE;
   ssize_t got = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (got <= 0) return true;
+  if (got <= 0) return T_CAN;
   buf[got] = '\0';
   const char *st = strstr(buf, "\nState:\t");
-  if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return false;
+  if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return T_GONE;
   const char *blk = strstr(buf, "\nSigBlk:\t");
-  if (blk == NULL) return true;
+  if (blk == NULL) return T_CAN;
   uint64_t mask = 0;
   for (const char *c = blk + 9; (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
     mask = mask << 4 | (uint64_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
-  return !(mask >> (STOP_SIGNAL - 1) & 1);
+  return mask >> (STOP_SIGNAL - 1) & 1 ? T_BLOCKS : T_CAN;
+}
+
+/* Whether thread `tid` could still take the stop signal: alive, and the
+ * signal not blocked. */
+static bool can_answer(int tid) { return signal_state(tid) == T_CAN; }
+
+/* Thread `tid` and the stop signal now, or within 20 ms while it blocks
+ * it. */
+static int state_soon(int tid) {
+  int state = signal_state(tid);
+  for (int i = 0; i < 20 && state == T_BLOCKS; i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    state = signal_state(tid);
+  }
+  return state;
 }
 
 /* Whether thread `tid` has answered: its registers are in a slot. */
@@ -376,8 +393,12 @@ void hh_world_stop(hh_world *w, bool at_exit) {
        * pending, and a thread that takes its blocked signals with
        * sigwait or a signalfd (an event loop) would be handed ours
        * (SIGRTMAX-2 out of nowhere: some abort on it). Its stack is
-       * scanned as one that did not answer. */
-      if (!can_answer(tids[i])) {
+       * scanned as one that did not answer. glibc blocks every signal
+       * for a moment (pthread_create, fork): such a thread is looked at
+       * again for up to 20 ms. */
+      int state = state_soon(tids[i]);
+      if (state == T_GONE) continue;
+      if (state == T_BLOCKS) {
         sent[nsent++] = -tids[i];
         asleep++;
         continue;

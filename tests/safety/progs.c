@@ -609,6 +609,29 @@ static int reserve_reuse(void) {
   return 0;
 }
 
+/* blocks_briefly: a thread that blocks every signal for 10 ms out of every
+ * 13 (as glibc does for moments around pthread_create and fork), running
+ * at exit. */
+static void *block_briefly(void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  for (;;) {
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    usleep(10 * 1000);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    usleep(3 * 1000);
+  }
+  return arg;
+}
+static int blocks_briefly(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, block_briefly, NULL);
+  leak_one(10);
+  usleep(20 * 1000);
+  puts("ok");
+  return 0;
+}
+
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */
 static int fd_table_full(void) {
@@ -649,6 +672,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exhaustion")) return exhaustion();
   if (!strcmp(w, "reserve_reuse")) return reserve_reuse();
   if (!strcmp(w, "small_altstack")) return small_altstack();
+  if (!strcmp(w, "blocks_briefly")) return blocks_briefly();
   if (!strcmp(w, "setsid_call")) return setsid_call();
   if (!strcmp(w, "signalfd_loop")) return signalfd_loop();
   if (!strcmp(w, "catch_signal") && argc > 2) return catch_signal(atoi(argv[2]));

@@ -258,6 +258,15 @@ check("RLIMIT_NOFILE at 4: the command runs the program and reports",
 p = run([PROGS, "reserve_reuse"], preload=True, timeout=120)
 check("address space used up, then a 64 KiB reserve freed: 10 mallocs of another size succeed (glibc's do)",
       p.returncode == 0 and p.stdout == "10 of 10\n", (p.returncode, p.stdout, p.stderr[-300:]))
+# A thread that blocks every signal only for moments is still stopped
+# (looked at again for 20 ms), not left to run during the scan.
+unstopped = []
+for attempt in range(5):
+    p = run([TOOL, "--", PROGS, "blocks_briefly"])
+    if p.returncode != 0 or "could not be stopped" in p.stderr or "definitely lost: 10 bytes" not in p.stderr:
+        unstopped.append((p.returncode, p.stderr[-200:]))
+check("a thread that blocks every signal 10 ms out of 13 at exit is stopped for the scan (5 runs)",
+      not unstopped, unstopped)
 # exit() in a worker that main's atexit handler joins: the worker's exit
 # waits for main's only while main is still in the program's handlers
 # (2 s), then goes on as glibc before 2.41 does (status 2); it used to

@@ -162,6 +162,29 @@ static void count_realloc(hh_heap *heap, size_t size) {
   heap->stats.bytes_allocated += size;
 }
 
+/* A block realloc keeps where it is, now `size` requested bytes: its
+ * record (site and size) says so, and the profile moves it. */
+static void rerecord(const hh_ref *ref, size_t size, void *ret, void *frame) {
+  uint32_t site = realloc_site(ret, frame), old_site = 0;
+  switch (ref->kind) {
+  case HH_REF_SMALL:
+    old_site = hh_rec_site(ref->page, ref->index);
+    hh_rec_set(ref->page, ref->index, site, size);
+    break;
+  case HH_REF_LARGE:
+    old_site = ref->page->large_rec.site;
+    ref->page->large_rec.size = (uint32_t)size;
+    ref->page->large_rec.site = site;
+    break;
+  case HH_REF_OVERSIZE:
+    old_site = ref->oversize->site;
+    ref->oversize->size = size;
+    ref->oversize->site = site;
+    break;
+  }
+  if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref->size, site, size);
+}
+
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
   if (p == NULL) return hh_alloc_fast(size, ret, frame);
   int saved_errno = errno;
@@ -182,11 +205,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     case HH_REF_SMALL:
       in_place = size <= ref.usable && (size * 2 > ref.usable || hh_root_of(size) == ref.page->root) &&
                  hh_rec_fits(ref.page, size);
-      if (in_place) {
-        uint32_t old_site = hh_rec_site(ref.page, ref.index), site = realloc_site(ret, frame);
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, site, size);
-        hh_rec_set(ref.page, ref.index, site, size);
-      }
+      if (in_place) rerecord(&ref, size, ret, frame);
       break;
     case HH_REF_LARGE: {
       if (!big || size > HH_LARGE_MAX) break;
@@ -202,10 +221,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
       }
       if (in_place) {
         ref.page->block_size = ref.page->slice_count << HH_SLICE_SHIFT;
-        uint32_t old_site = ref.page->large_rec.site;
-        ref.page->large_rec.size = (uint32_t)size;
-        ref.page->large_rec.site = realloc_site(ret, frame);
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.page->large_rec.site, size);
+        rerecord(&ref, size, ret, frame);
         hh_stats_resize(heap, ref.accounted, ref.page->block_size);
       }
       break;
@@ -214,9 +230,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
       if (big) {
         void *q = hh_oversize_realloc(ref.oversize, size);
         if (q == NULL) return enomem();
-        uint32_t old_site = ref.oversize->site;
-        ref.oversize->site = realloc_site(ret, frame);
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref.size, ref.oversize->site, size);
+        rerecord(&ref, size, ret, frame);
         hh_stats_resize(heap, ref.accounted, ref.oversize->map_size);
         count_realloc(heap, size);
         return q;
@@ -239,19 +253,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
      * size where its form can hold it. Not under the guard, whose canary
      * sits after the old size. */
     if (size <= ref.usable && !hh_guard) {
-      uint32_t site = realloc_site(ret, frame);
-      if (ref.kind == HH_REF_SMALL && hh_rec_fits(ref.page, size)) {
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(hh_rec_site(ref.page, ref.index), ref.size, site, size);
-        hh_rec_set(ref.page, ref.index, site, size);
-      } else if (ref.kind == HH_REF_LARGE) {
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(ref.page->large_rec.site, ref.size, site, size);
-        ref.page->large_rec.size = (uint32_t)size;
-        ref.page->large_rec.site = site;
-      } else if (ref.kind == HH_REF_OVERSIZE) {
-        if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(ref.oversize->site, ref.size, site, size);
-        ref.oversize->size = size;
-        ref.oversize->site = site;
-      }
+      if (ref.kind != HH_REF_SMALL || hh_rec_fits(ref.page, size)) rerecord(&ref, size, ret, frame);
       count_realloc(heap, size);
       errno = saved_errno;
       return p;

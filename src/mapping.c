@@ -178,9 +178,10 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
        * (its only one, kept for the next allocation of its size) goes back
        * to the spans first, so that memory a program freed serves other
        * sizes too (a C++ new_handler that frees a reserve). */
-      if (!mapping_new(heap) &&
-          (hh_heap_sweep(heap, HH_SWEEP_ALL), hh_spans_fitting(heap, n) == 0 && !mapping_new(heap)))
-        return NULL;
+      if (!mapping_new(heap)) {
+        hh_heap_sweep(heap, HH_SWEEP_ALL);
+        if (hh_spans_fitting(heap, n) == 0 && !mapping_new(heap)) return NULL;
+      }
     }
     fits = hh_spans_fitting(heap, n);
   }

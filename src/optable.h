@@ -168,8 +168,6 @@ static inline int hh_opt_choice(const char *choices, const char *v) {
  * (src/report/report.h). */
 static const char *const hh_kind_names[4] = {"definite", "indirect", "possible", "reachable"};
 
-/* valgrind's kind lists, as a mask of 1 << kind (definite 0, indirect 1,
- * possible 2, reachable 3); -1 when `v` is not one. */
 /* A set of names from `names` (n of them), comma separated, or all or
  * none: a bit mask, or -1. */
 static inline int hh_opt_set(const char *v, const char *const *names, int n) {
@@ -194,23 +192,9 @@ static inline int hh_opt_set(const char *v, const char *const *names, int n) {
 static const char *const hh_heuristic_names[] = {"stdstring", "length64", "newarray", "multipleinheritance"};
 static inline int hh_opt_heuristics(const char *v) { return hh_opt_set(v, hh_heuristic_names, 4); }
 
-static inline int hh_opt_kinds(const char *v) {
-  if (!strcmp(v, "all")) return 15;
-  if (!strcmp(v, "none")) return 0;
-  const char *const *names = hh_kind_names;
-  int mask = 0;
-  for (const char *p = v; *p;) {
-    const char *comma = strchr(p, ',');
-    size_t len = comma ? (size_t)(comma - p) : strlen(p);
-    int k = 0;
-    while (k < 4 && !(strlen(names[k]) == len && !strncmp(names[k], p, len))) k++;
-    if (k == 4) return -1;
-    mask |= 1 << k;
-    if (comma == NULL) break;
-    p = comma + 1;
-  }
-  return mask;
-}
+/* valgrind's kind lists, as a mask of 1 << kind (definite 0, indirect 1,
+ * possible 2, reachable 3); -1 when `v` is not one. */
+static inline int hh_opt_kinds(const char *v) { return hh_opt_set(v, hh_kind_names, 4); }
 
 /* Whether `v` is a valid value of `d`. */
 static inline bool hh_opt_valid(const hh_optdef *d, const char *v) {

@@ -259,9 +259,6 @@ static const char *why_no_report(const char *file, int depth) {
 
 static volatile pid_t child;
 
-/* Signals sent to this command go to the program. The terminal's own
- * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
- * deliver them twice. */
 /* Signals a fault or the command's own code raises (SIGSEGV, abort(),
  * a write to a closed pipe) are the command's, not the program's. */
 static bool about_the_command(int sig, const siginfo_t *info) {
@@ -280,12 +277,14 @@ static bool about_the_command(int sig, const siginfo_t *info) {
   }
 }
 
+/* Signals sent to this command go to the program. The terminal's own
+ * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
+ * deliver them twice. */
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
-  if (about_the_command(sig, info)) {
-    signal(sig, SIG_DFL); /* a fault strikes again as it returns; the others are raised again */
-    if (info == NULL || info->si_code <= 0 || sig == SIGABRT || sig == SIGPIPE || sig == SIGXFSZ || sig == SIGXCPU)
-      raise(sig);
+  if (about_the_command(sig, info)) { /* its default action, on the command, as the handler returns */
+    signal(sig, SIG_DFL);
+    raise(sig);
     return;
   }
   bool stop = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;

@@ -308,19 +308,14 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
   /* SIGPIPE (a reader gone) and SIGXFSZ (a file past RLIMIT_FSIZE) would
    * end the program: blocked while writing, and the one a write raised is
    * taken back */
-  sigset_t pipe_set, fsize_set, both, old, pending;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  sigemptyset(&fsize_set);
-  sigaddset(&fsize_set, SIGXFSZ);
-  sigemptyset(&both);
-  sigaddset(&both, SIGPIPE);
-  sigaddset(&both, SIGXFSZ);
-  pthread_sigmask(SIG_BLOCK, &both, &old);
+  sigset_t guarded, old, pending, raised;
+  sigemptyset(&guarded);
+  sigaddset(&guarded, SIGPIPE);
+  sigaddset(&guarded, SIGXFSZ);
+  pthread_sigmask(SIG_BLOCK, &guarded, &old);
   sigemptyset(&pending);
   sigpending(&pending);
-  bool was_pending = sigismember(&pending, SIGPIPE), fsize_pending = sigismember(&pending, SIGXFSZ);
-  bool epipe = false, efbig = false;
+  sigemptyset(&raised);
   int64_t stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
   size_t off = 0;
   while (off < n) {
@@ -330,25 +325,21 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
     int r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
-    if (p.revents & (POLLERR | POLLNVAL)) {
-      epipe = true;
-      break;
-    }
+    if (p.revents & (POLLERR | POLLNVAL)) break; /* no reader: no write, so no signal raised */
     /* a pipe that polls writable takes PIPE_BUF bytes without blocking */
     size_t chunk = n - off > 4096 ? 4096 : n - off;
     ssize_t w = write(d.fd, buf + off, chunk);
     if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (w <= 0) {
-      epipe = errno == EPIPE;
-      efbig = errno == EFBIG;
+      int sig = errno == EPIPE ? SIGPIPE : errno == EFBIG ? SIGXFSZ : 0;
+      if (sig != 0 && !sigismember(&pending, sig)) sigaddset(&raised, sig);
       break;
     }
     off += (size_t)w;
     stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
   }
   struct timespec zero = {0, 0};
-  if (epipe && !was_pending) sigtimedwait(&pipe_set, NULL, &zero); /* the SIGPIPE our write raised, if any */
-  if (efbig && !fsize_pending) sigtimedwait(&fsize_set, NULL, &zero);
+  if (!sigisemptyset(&raised)) sigtimedwait(&raised, NULL, &zero); /* the signal our write raised, if any */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
 }

@@ -440,8 +440,6 @@ static void scan_guarded(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
   guard_on = outer_on;
 }
 
-/* Resident pages of [a, b) only: memory never touched is zero, and reading
- * it would populate page tables and, for big blocks, resident memory. */
 /* Pages mincore says are not resident may still hold data: a page of a
  * file mapping whose copy in memory was reclaimed (memory pressure,
  * MADV_PAGEOUT) reads back from its file, and an anonymous page that was
@@ -477,6 +475,10 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
     if (entries[i] & PAGEMAP_SWAPPED) vec[i] |= 1;
 }
 
+/* Resident pages of [a, b) only, and those mark_cold_data finds hold data
+ * (`file`: [a, b) is a file mapping's): memory never touched is zero, and
+ * reading it would populate page tables and, for big blocks, resident
+ * memory. */
 static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor, bool file) {
   static unsigned char vec[4096];
   uintptr_t page = a & ~(uintptr_t)4095;
@@ -1152,8 +1154,6 @@ struct group {
   hh_group g;
 };
 
-/* HAHALLOC_GUARD: the canary after a live block (guard.c). Large and
- * oversize blocks were given at least HH_GUARD_BYTES more than asked. */
 /* In a fork child, whether the block is in a heap of a thread the fork
  * left behind, which may have been stopped between writing a new block's
  * record and its guard bytes (heap.c, atfork_child). */
@@ -1164,6 +1164,8 @@ static bool forked_away(uintptr_t start) {
   return owner != NULL && owner->forked_away;
 }
 
+/* HAHALLOC_GUARD: the canary after a live block (guard.c). Large and
+ * oversize blocks were given at least HH_GUARD_BYTES more than asked. */
 static void overrun_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)mark;
   size_t room = root < HH_ROOTS ? hh_root_size[root] : size + HH_GUARD_BYTES;

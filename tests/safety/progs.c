@@ -461,6 +461,17 @@ static int setsid_call(void) {
   return 0;
 }
 
+/* The end of the scenarios whose other thread still runs at exit: that
+ * thread started, a leak, a moment for the thread to settle, "ok". */
+static int leak_beside(void *(*thread)(void *), int settle_ms) {
+  pthread_t t;
+  pthread_create(&t, NULL, thread, NULL);
+  leak_one(10);
+  usleep((useconds_t)settle_ms * 1000);
+  puts("ok");
+  return 0;
+}
+
 /* signalfd_loop: every signal blocked in every thread, and a thread that
  * takes them from a signalfd (an event loop), aborting on any it does not
  * expect; main leaks and returns. */
@@ -484,12 +495,7 @@ static int signalfd_loop(void) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   loop_fd = signalfd(-1, &all, SFD_CLOEXEC);
   if (loop_fd < 0) return 3;
-  pthread_t t;
-  pthread_create(&t, NULL, signal_loop, NULL);
-  leak_one(10);
-  usleep(50 * 1000);
-  puts("ok");
-  return 0;
+  return leak_beside(signal_loop, 50);
 }
 
 /* fork_churn: 4 threads allocate and free all the time while main forks
@@ -582,12 +588,7 @@ static void *on_small_altstack(void *arg) {
 }
 static int small_altstack(void) {
   if (pipe(altstack_pipe) != 0) return 3;
-  pthread_t t;
-  pthread_create(&t, NULL, on_small_altstack, NULL);
-  leak_one(10);
-  usleep(50 * 1000);
-  puts("ok");
-  return 0;
+  return leak_beside(on_small_altstack, 50);
 }
 
 /* reserve_reuse: RLIMIT_AS at 200 MiB, a 64 KiB reserve, the rest of the
@@ -623,14 +624,7 @@ static void *block_briefly(void *arg) {
   }
   return arg;
 }
-static int blocks_briefly(void) {
-  pthread_t t;
-  pthread_create(&t, NULL, block_briefly, NULL);
-  leak_one(10);
-  usleep(20 * 1000);
-  puts("ok");
-  return 0;
-}
+static int blocks_briefly(void) { return leak_beside(block_briefly, 20); }
 
 /* fd_table_full: a leak, then every descriptor the limit allows held open
  * at exit (a server at its connection limit). */

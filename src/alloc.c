@@ -37,7 +37,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
       hh_free_list_damaged(page, idx, next, true);
       continue;
     }
-    hh_take(heap, page, b, idx, next, size, ret, frame);
+    hh_take(heap, page, b, idx, next, size, hh_rec_slack_form(page->block_size), ret, frame);
     /* The last range of the list: the page may not stay direct with an empty
      * list. Refill from the pages there are, mapping nothing yet. */
     if (next == HH_LINK_END) hh_page_refill(heap, root, false);
@@ -126,13 +126,11 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   if (HH_UNLIKELY(size > HH_MAX_REQUEST || align > HH_MAX_REQUEST)) return enomem();
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
+  /* A root whose records keep the slack: aligned_alloc(256, 16) takes a
+   * 1,280-byte range, whose slack fits in two bytes, not a 256-byte one. */
   unsigned root = hh_root_for_alignment(size + hh_guard, align);
-  /* A packed record keeps up to 1,023 bytes of slack: only an empty
-   * request aligned to 1 KiB leaves more, and takes the first root of full
-   * records. */
-  if (hh_packed_made && root < HH_ROOTS && hh_root_size[root] <= HH_PACKED_MAX_BLOCK &&
-      hh_root_size[root] - size > HH_PACKED_SLACK_MAX)
-    root = hh_root_for_alignment(HH_PACKED_MAX_BLOCK + 1, align);
+  while (root < HH_ROOTS && hh_root_size[root] - size > hh_root_slack_max(hh_root_size[root]))
+    root = hh_root_for_alignment(hh_root_size[root] + 1, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
   if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);

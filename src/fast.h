@@ -71,67 +71,80 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
 
 /*
  * The range's record and the statistics, inline. Every range records its
- * requested size (mem_lhihiks lists it). A page of full records (the report
- * is on) also keeps its call site, which the heap's call-site table gives
- * for a known return address; a return address not in the table (first
- * use, a runtime wrapper such as strdup, deeper stacks) leaves through
- * hh_track_new_site. A page of narrow records takes the size alone.
- * A packed record's slack fits: a request's root is at most 128 bytes
- * above it (hh_aligned and realloc see to the two exceptions).
+ * requested size (mem_lhihiks lists it). A page of slack records (a silent
+ * drop-in) takes the slack alone, in the form its path gives: `slack_form`
+ * is HH_REC_SLACK8 on the small path, HH_REC_SLACK16 on the medium one.
+ * A page of full or packed records (the report is on) also keeps its call
+ * site, which the heap's call-site table gives for a known return address;
+ * a return address not in the table (first use, a runtime wrapper such as
+ * strdup, deeper stacks) leaves through hh_track_new_site. A packed record's
+ * slack fits: a request's root is at most 128 bytes above it (hh_aligned
+ * and realloc see to the two exceptions).
  *
  * `frame == NULL` comes from malloc and hahalloc, which run without a frame
  * and reach every slow path by a tail call: the return address is then
  * read here, only for the call site, and the slow paths derive both
  * addresses from their own frame (HH_TAIL_ENTRY).
  */
-HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, void *ret, void *frame) {
+HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, uintptr_t slack_form,
+                         void *ret, void *frame) {
+  /* read before the stores, which the compiler must take to alias them */
   uintptr_t t = page->track;
-  uintptr_t form = t & HH_REC_FORM;
-  if (form > HH_REC_PACKED) {
-    hh_rec_set_narrow(t, idx, size);
-    return hh_stats_alloc(heap, size, page->block_size, b);
+  uint32_t block_size = page->block_size;
+  uint32_t slack = block_size - (uint32_t)size;
+  if (HH_LIKELY(t & HH_REC_SLACK)) {
+    if (slack_form == HH_REC_SLACK8)
+      ((uint8_t *)(t - HH_REC_SLACK8))[idx] = (uint8_t)slack;
+    else
+      ((uint16_t *)(t - HH_REC_SLACK16))[idx] = (uint16_t)slack;
+    return hh_stats_alloc(heap, size, block_size, b);
   }
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
-  if (form == 0)
-    hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
+  if (t & HH_REC_PACKED)
+    hh_rec_set_packed(t, idx, heap->callsite.id[c], slack);
   else
-    hh_rec_set_packed(t, idx, heap->callsite.id[c], page->block_size - (uint32_t)size);
-  return hh_stats_alloc(heap, size, page->block_size, b);
+    hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
+  return hh_stats_alloc(heap, size, block_size, b);
 }
 
 /* Takes `b`, the first range of the page's free list, whose link decoded
  * to `next` (an index below the capacity), and records and counts it. The
  * link is cleared: a live range must not look free (a later free would be
  * taken for a double free), and the leak scan must not see stale words. */
-HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, uint64_t next, size_t size, void *ret,
-                        void *frame) {
+HH_INLINE void *hh_take(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, uint64_t next, size_t size,
+                        uintptr_t slack_form, void *ret, void *frame) {
   page->free = (uint32_t)next;
   page->used++;
   b->link = 0;
-  return hh_track(heap, page, b, idx, size, ret, frame);
+  return hh_track(heap, page, b, idx, size, slack_form, ret, frame);
 }
 
-HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
-  hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
-  hh_page *page;
-  if (HH_LIKELY(size <= HH_SMALL_DIRECT))
-    page = heap->small[(size + HH_ALIGN - 1) / HH_ALIGN];
-  else if (HH_LIKELY(size <= HH_MEDIUM_MAX))
-    page = heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]];
-  else
-    return hh_alloc_generic(size, false, ret, frame);
-  /* The direct page's list is not empty (hh_empty_page's range reads as
-   * damaged): its first index is below the capacity. One multiply gives the
-   * range's offset and its link mask (hh_link_mask). A next index at or past
-   * the capacity is the end of the list, or damage: the generic path tells
-   * which, and never hands out a range whose link does not decode. */
+/* The direct page's list is not empty (hh_empty_page's range reads as
+ * damaged): its first index is below the capacity. One multiply gives the
+ * range's offset and its link mask (hh_link_mask). A next index at or past
+ * the capacity is the end of the list, or damage: the generic path tells
+ * which, and never hands out a range whose link does not decode. */
+HH_INLINE void *hh_alloc_direct(hh_heap *heap, hh_page *page, size_t size, uintptr_t slack_form, void *ret,
+                                void *frame) {
   size_t idx = page->free;
   uint64_t m = idx * page->mix;
   hh_block *b = (hh_block *)(page->start + (uint32_t)m);
   uint64_t next = b->link ^ m ^ page->key;
-  if (HH_LIKELY(next < page->capacity)) return hh_take(heap, page, b, idx, next, size, ret, frame);
+  if (HH_LIKELY(next < page->capacity)) return hh_take(heap, page, b, idx, next, size, slack_form, ret, frame);
+  return hh_alloc_generic(size, false, ret, frame);
+}
+
+/* The small path and the medium path differ in their direct table and in
+ * their slack form. */
+HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
+  hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
+  if (HH_LIKELY(size <= HH_SMALL_DIRECT))
+    return hh_alloc_direct(heap, heap->small[(size + HH_ALIGN - 1) / HH_ALIGN], size, HH_REC_SLACK8, ret, frame);
+  if (HH_LIKELY(size <= HH_MEDIUM_MAX))
+    return hh_alloc_direct(heap, heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]], size, HH_REC_SLACK16,
+                           ret, frame);
   return hh_alloc_generic(size, false, ret, frame);
 }
 

@@ -215,7 +215,7 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
 #define HH_SITE_IGNORED 0x80000000u
 
 /*
- * A range's record, in one of three forms, told by the low three bits of
+ * A range's record, in one of four forms, told by the low three bits of
  * page->track (the array's address is 8-byte aligned):
  * - 0, full: an hh_track_rec, the call site and the requested size. Pages
  *   of more than HH_PACKED_MAX_BLOCK bytes while the report or the profile
@@ -223,61 +223,69 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
  * - 1, packed: one 32-bit word, the requested size's distance below the
  *   block size in its low 10 bits (the slack), the call site in the next 21,
  *   HH_SITE_IGNORED on top. Pages of at most HH_PACKED_MAX_BLOCK bytes while
- *   the report or the profile is on: any request they hold leaves less than
- *   1,024 bytes of slack (an aligned one in a larger root, a realloc shrunk
- *   in place too), and site ids stay below 2^21 (report/site.c). A 16-byte
- *   range costs 20 bytes, not 24. With 7 bits of slack, aligned_alloc(256,
- *   16) took a 1,280-byte block of full records.
- * - 2, 3 or 4, narrow: the requested size alone in one, two or four bytes,
- *   with the top bit kept for HH_SITE_IGNORED: one below 128-byte ranges,
- *   two below 32 KiB, else four (hh_rec_narrow_form). A silent drop-in
+ *   the report or the profile is on, and site ids stay below 2^21
+ *   (report/site.c). A 16-byte range costs 20 bytes, not 24.
+ * - 4 or 6, slack: the slack alone, with the top bit kept for
+ *   HH_SITE_IGNORED: one byte on the pages of small roots (HH_REC_SLACK8),
+ *   two on the pages of medium roots (HH_REC_SLACK16). A silent drop-in
  *   keeps no call site, and a 16-byte range then costs 17 bytes, not 24.
- *   The one- and two-byte forms share one store sequence without a branch
- *   (hh_rec_set_narrow): random sizes would mispredict a choice between
- *   them (7% on the churn benchmark).
+ *   A malloc's slack is below the gap to the root beneath, at most 128
+ *   bytes among small roots and 16 KiB among medium ones (root.c checks),
+ *   so each fast path knows its form from its size alone: one test for "a
+ *   slack form" and one store, where the requested size took a choice of
+ *   widths (hh_track).
+ * An aligned request or a realloc kept in place can leave more slack than a
+ * form keeps: hh_aligned takes a root whose pages all keep it
+ * (hh_root_slack_max), realloc moves (hh_rec_fits).
  * A new range's record replaces the old one whole, the ignore bit included.
  */
 #define HH_REC_FORM ((uintptr_t)7)
 #define HH_REC_PACKED ((uintptr_t)1)
-#define HH_REC_NARROW8 ((uintptr_t)2)
-#define HH_REC_NARROW16 ((uintptr_t)3)
-#define HH_REC_NARROW32 ((uintptr_t)4)
+#define HH_REC_SLACK ((uintptr_t)4) /* the bit the two slack forms share */
+#define HH_REC_SLACK8 ((uintptr_t)4)
+#define HH_REC_SLACK16 ((uintptr_t)6)
 #define HH_PACKED_MAX_BLOCK 1024u
 #define HH_PACKED_SLACK_BITS 10
 #define HH_PACKED_SLACK_MAX ((1u << HH_PACKED_SLACK_BITS) - 1)
 #define HH_PACKED_SITE_MASK ((1u << (31 - HH_PACKED_SLACK_BITS)) - 1)
-_Static_assert(HH_PACKED_MAX_BLOCK - 1 <= HH_PACKED_SLACK_MAX, "every request a packed page holds fits its slack");
-extern bool hh_narrow_records; /* pages made now take narrow records */
+#define HH_SLACK8_MAX 0x7fu
+#define HH_SLACK16_MAX 0x7fffu
+_Static_assert(HH_PACKED_MAX_BLOCK == HH_SMALL_DIRECT, "packed pages are small roots' pages");
+extern bool hh_narrow_records; /* pages made now take slack records */
 extern bool hh_packed_records; /* pages made now up to HH_PACKED_MAX_BLOCK take packed records */
 extern bool hh_packed_made;    /* packed pages may exist: never cleared */
+extern bool hh_slack_made;     /* slack pages may exist: never cleared */
 
-/* The narrow form of a page of `block_size` ranges: its sizes (at most the
- * block size) fit below the top bit. */
-static inline uintptr_t hh_rec_narrow_form(uint32_t block_size) {
-  return block_size < 128 ? HH_REC_NARROW8 : block_size < 32768 ? HH_REC_NARROW16 : HH_REC_NARROW32;
+/* The slack form of a page of `block_size` ranges. */
+static inline uintptr_t hh_rec_slack_form(uint32_t block_size) {
+  return block_size <= HH_SMALL_DIRECT ? HH_REC_SLACK8 : HH_REC_SLACK16;
 }
 
 /* Bytes per record of a form other than full. */
 static inline unsigned hh_rec_form_width(uintptr_t form) {
-  return form == HH_REC_PACKED || form == HH_REC_NARROW32 ? 4 : (unsigned)form - 1;
+  return form == HH_REC_SLACK8 ? 1 : form == HH_REC_SLACK16 ? 2 : 4;
 }
 
-/* Writes a narrow record; `t` is page->track, of a narrow form. The one-
- * and two-byte forms differ in the low bit of their form, s: the record is
- * at a + (idx << s), and its high byte at that address + s. A one-byte
- * record's high byte (0: its sizes are below 128) goes to the record
- * itself first, then its low byte over it, so no neighbour is written. */
-static inline void hh_rec_set_narrow(uintptr_t t, size_t idx, size_t size) {
-  _Static_assert((HH_REC_NARROW8 & 1) == 0 && (HH_REC_NARROW16 & 1) == 1, "the form's low bit is the shift");
-  uintptr_t form = t & HH_REC_FORM, a = t - form;
-  if (HH_LIKELY(form != HH_REC_NARROW32)) {
-    uintptr_t s = t & 1;
-    uint8_t *lo = (uint8_t *)a + (idx << s);
-    lo[s] = (uint8_t)(size >> 8);
-    lo[0] = (uint8_t)size;
-  } else {
-    ((uint32_t *)a)[idx] = (uint32_t)size;
-  }
+/* The most slack every record of a root's pages keeps, whatever forms its
+ * pages may have. */
+static inline uint32_t hh_root_slack_max(uint32_t block_size) {
+  uint32_t max = UINT32_MAX;
+  if (hh_slack_made) max = block_size <= HH_SMALL_DIRECT ? HH_SLACK8_MAX : HH_SLACK16_MAX;
+  if (hh_packed_made && block_size <= HH_PACKED_MAX_BLOCK && max > HH_PACKED_SLACK_MAX) max = HH_PACKED_SLACK_MAX;
+  return max;
+}
+
+/* The ignore bit of a slack form, and the slack below it. */
+static inline uint32_t hh_rec_top_bit(uintptr_t form) { return form == HH_REC_SLACK8 ? 0x80u : 0x8000u; }
+
+/* Writes a slack record's word (the slack, and the ignore bit); `t` is
+ * page->track, of a slack form. */
+static inline void hh_rec_set_slack(uintptr_t t, size_t idx, uint32_t word) {
+  uintptr_t form = t & HH_REC_FORM;
+  if (form == HH_REC_SLACK8)
+    ((uint8_t *)(t - form))[idx] = (uint8_t)word;
+  else
+    ((uint16_t *)(t - form))[idx] = (uint16_t)word;
 }
 
 /* Writes a packed record; `t` is page->track, of the packed form, and the
@@ -288,11 +296,24 @@ static inline void hh_rec_set_packed(uintptr_t t, size_t idx, uint32_t site, uin
 
 /* Whether a range of the page can record `size` bytes (at most its block). */
 static inline bool hh_rec_fits(const hh_page *page, size_t size) {
-  return (page->track & HH_REC_FORM) != HH_REC_PACKED || page->block_size - size <= HH_PACKED_SLACK_MAX;
+  uintptr_t form = page->track & HH_REC_FORM;
+  size_t slack = page->block_size - size;
+  if (form == HH_REC_PACKED) return slack <= HH_PACKED_SLACK_MAX;
+  if (form & HH_REC_SLACK) return slack < hh_rec_top_bit(form);
+  return true;
 }
 
-/* Records a new range, or a range realloc kept in place. A narrow record
- * drops `site`: such pages are made only while no site is captured. */
+/* The record's raw word: a full record's site, or a packed or slack record. */
+static inline uint32_t hh_rec_word(uintptr_t t, size_t idx) {
+  uintptr_t form = t & HH_REC_FORM, a = t - form;
+  if (form == HH_REC_SLACK8) return ((const uint8_t *)a)[idx];
+  if (form == HH_REC_SLACK16) return ((const uint16_t *)a)[idx];
+  return ((const uint32_t *)a)[idx];
+}
+
+/* Records a new range, or a range realloc kept in place (hh_rec_fits). A
+ * slack record drops `site`: such pages are made only while no site is
+ * captured. */
 static inline void hh_rec_set(hh_page *page, size_t idx, uint32_t site, size_t size) {
   uintptr_t t = page->track;
   uintptr_t form = t & HH_REC_FORM;
@@ -301,19 +322,8 @@ static inline void hh_rec_set(hh_page *page, size_t idx, uint32_t site, size_t s
   else if (form == HH_REC_PACKED)
     hh_rec_set_packed(t, idx, site, page->block_size - (uint32_t)size);
   else
-    hh_rec_set_narrow(t, idx, size);
+    hh_rec_set_slack(t, idx, page->block_size - (uint32_t)size);
 }
-
-/* The record's raw word: a full record's site, or a packed or narrow record. */
-static inline uint32_t hh_rec_word(uintptr_t t, size_t idx) {
-  uintptr_t form = t & HH_REC_FORM, a = t - form;
-  if (form == HH_REC_NARROW8) return ((const uint8_t *)a)[idx];
-  if (form == HH_REC_NARROW16) return ((const uint16_t *)a)[idx];
-  return ((const uint32_t *)a)[idx];
-}
-
-/* A narrow record's ignore bit. */
-static inline uint32_t hh_rec_top_bit(uintptr_t t) { return 1u << (8 * hh_rec_form_width(t & HH_REC_FORM) - 1); }
 
 /* The requested size of range `idx`. */
 static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {
@@ -322,7 +332,7 @@ static inline uint32_t hh_rec_size(const hh_page *page, size_t idx) {
   uintptr_t form = t & HH_REC_FORM;
   if (form == 0) return ((const hh_track_rec *)t)[idx].size;
   if (form == HH_REC_PACKED) return page->block_size - (hh_rec_word(t, idx) & HH_PACKED_SLACK_MAX);
-  return hh_rec_word(t, idx) & (hh_rec_top_bit(t) - 1);
+  return page->block_size - (hh_rec_word(t, idx) & (hh_rec_top_bit(form) - 1));
 }
 
 /* The call site of range `idx` (0: none kept), with HH_SITE_IGNORED. */
@@ -333,7 +343,7 @@ static inline uint32_t hh_rec_site(const hh_page *page, size_t idx) {
   if (form == 0) return ((const hh_track_rec *)t)[idx].site;
   uint32_t w = hh_rec_word(t, idx);
   if (form == HH_REC_PACKED) return (w >> HH_PACKED_SLACK_BITS & HH_PACKED_SITE_MASK) | (w & HH_SITE_IGNORED);
-  return (w & hh_rec_top_bit(t)) ? HH_SITE_IGNORED : 0;
+  return (w & hh_rec_top_bit(form)) ? HH_SITE_IGNORED : 0;
 }
 
 /* Grows range `idx`'s record to `size` bytes, at most its block, keeping
@@ -349,7 +359,7 @@ static inline void hh_rec_grow(hh_page *page, size_t idx, uint32_t size) {
     uint32_t *w = (uint32_t *)(t - HH_REC_PACKED) + idx;
     *w = (*w & ~HH_PACKED_SLACK_MAX) | (page->block_size - size);
   } else {
-    hh_rec_set_narrow(t, idx, size | (hh_rec_word(t, idx) & hh_rec_top_bit(t)));
+    hh_rec_set_slack(t, idx, (page->block_size - size) | (hh_rec_word(t, idx) & hh_rec_top_bit(form)));
   }
 }
 
@@ -363,7 +373,7 @@ static inline void hh_rec_ignore(hh_page *page, size_t idx) {
   else if (form == HH_REC_PACKED)
     ((uint32_t *)(t - HH_REC_PACKED))[idx] |= HH_SITE_IGNORED;
   else
-    hh_rec_set_narrow(t, idx, hh_rec_word(t, idx) | hh_rec_top_bit(t));
+    hh_rec_set_slack(t, idx, hh_rec_word(t, idx) | hh_rec_top_bit(form));
 }
 
 /* page->thread_free: bit 0 is HH_REMOTE_FULL, set by the owner while the page

@@ -167,6 +167,48 @@ static int child_aligned_small(const char *arg) {
   return 0;
 }
 
+/* Blocks of every root, aligned ones and ones realloc kept or moved: the
+ * scan's bytes grow by exactly the sizes asked for, whatever form their
+ * pages keep their records in (slack with the summary off, packed or full
+ * with it on). Nothing else allocates between the two scans. */
+static int child_exact_sizes(const char *arg) {
+  (void)arg;
+  static void *keep[128];
+  static const size_t sizes[] = {0,    1,    15,    16,    17,    100,   127,    128,    129,    200,
+                                 255,  256,  257,   500,   897,   1000,  1024,   1025,   1100,   1281,
+                                 5000, 9000, 32767, 32768, 32769, 65536, 100000, 131071, 131072, 200000};
+  static const size_t aligns[] = {32, 64, 128, 256, 512, 1024, 4096, 65536};
+  static const size_t aligned_sizes[] = {0, 1, 16, 100, 129, 1000, 5000};
+  static const size_t resized[][2] = {{1000, 600},  {1000, 950},    {100, 60},   {128, 1},
+                                      {5000, 1100}, {40000, 33000}, {600, 1000}, {33000, 40000}};
+  struct hahalloc_leaks before, after;
+  size_t n = 0, total = 0;
+  if (hahalloc_leak_check(&before) < 0) return 3;
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    if ((keep[n++] = malloc(sizes[i])) == NULL) return 4;
+    total += sizes[i];
+  }
+  for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++)
+    for (size_t i = 0; i < sizeof aligned_sizes / sizeof aligned_sizes[0]; i++) {
+      if (posix_memalign(&keep[n++], aligns[a], aligned_sizes[i]) != 0) return 5;
+      total += aligned_sizes[i];
+    }
+  for (size_t i = 0; i < sizeof resized / sizeof resized[0]; i++) {
+    char *p = malloc(resized[i][0]);
+    if (p == NULL || (p = realloc(p, resized[i][1])) == NULL) return 6;
+    keep[n++] = p;
+    total += resized[i][1];
+  }
+  if (hahalloc_leak_check(&after) < 0) return 7;
+#define HH_ALL_BYTES(l) ((l).definite.bytes + (l).indirect.bytes + (l).possible.bytes + (l).reachable.bytes)
+#define HH_ALL_BLOCKS(l) ((l).definite.blocks + (l).indirect.blocks + (l).possible.blocks + (l).reachable.blocks)
+  printf("asked %zu bytes in %zu blocks; the scan grew by %zu bytes in %zu blocks\n", total, n,
+         HH_ALL_BYTES(after) - HH_ALL_BYTES(before), HH_ALL_BLOCKS(after) - HH_ALL_BLOCKS(before));
+  fflush(stdout);
+  for (size_t i = 0; i < n; i++) free(keep[i]);
+  return 0;
+}
+
 static int child_peak(const char *arg) {
   (void)arg;
   void *p = hahalloc(9 * MiB);
@@ -261,6 +303,7 @@ static const hh_child_entry children[] = {{"summary_to_stdout", child_summary_to
                                           {"live_blocks", child_live_blocks},
                                           {"peak", child_peak},
                                           {"aligned_small", child_aligned_small},
+                                          {"exact_sizes", child_exact_sizes},
                                           {"leaks_at_exit", child_leaks_at_exit},
                                           {"reports_under_threads", child_reports_under_threads},
                                           {NULL, NULL}};
@@ -371,6 +414,20 @@ static void check_lists_the_size_of_each_live_block(const char *const *env) {
 }
 
 BOTH_SUMMARY_MODES(mem_lhihiks_lists_the_size_of_each_live_block, check_lists_the_size_of_each_live_block)
+
+static void check_records_keep_the_exact_size_in_every_form(const char *const *env) {
+  hh_child c;
+  run("exact_sizes", env, &c);
+  unsigned long long asked, blocks, grew, grew_blocks;
+  const char *at = strstr(c.out, "asked ");
+  if (at == NULL || sscanf(at, "asked %llu bytes in %llu blocks; the scan grew by %llu bytes in %llu blocks", &asked,
+                           &blocks, &grew, &grew_blocks) != 4)
+    fail_msg("no figures from the child:\n%s\n%s", c.out, c.err);
+  if (grew != asked || grew_blocks != blocks) fail_msg("the scan's figures are not the sizes asked for: %s", at);
+  hh_child_free(&c);
+}
+
+BOTH_SUMMARY_MODES(records_keep_the_exact_size_in_every_form, check_records_keep_the_exact_size_in_every_form)
 
 /* With 7 bits of slack in a packed record, aligned_alloc(256, 16) took a
  * 1,280-byte block under the report (16 without it), and a realloc to 600
@@ -527,6 +584,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mem_lhihiks_lists_the_size_of_each_live_block_with_summary_off),
       cmocka_unit_test(mem_lhihiks_size_lists_only_blocks_at_least_that_big),
       cmocka_unit_test(report_keeps_small_aligned_blocks_in_their_own_size_class),
+      cmocka_unit_test(records_keep_the_exact_size_in_every_form),
+      cmocka_unit_test(records_keep_the_exact_size_in_every_form_with_summary_off),
       cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use),
       cmocka_unit_test(mem_lhihiks_reports_the_peak_in_use_with_summary_off),
       cmocka_unit_test(exit_summary_goes_to_stderr_and_leaves_stdout_to_the_program),

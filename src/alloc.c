@@ -80,8 +80,8 @@ static void zero_range(void *p, size_t size) {
     memset(p, 0, size);
 }
 
-static void *alloc_large(hh_heap *heap, size_t size, bool zero, void *ret, void *frame) {
-  hh_page *page = hh_large_alloc(heap, size + hh_guard);
+static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, void *ret, void *frame) {
+  hh_page *page = hh_large_alloc(heap, size + hh_guard, align);
   if (page == NULL) return enomem();
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty) zero_range(page->start, size);
@@ -114,7 +114,7 @@ void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
   if (heap->pending_page != NULL) hh_remote_flush(heap);
   size_t need = size + hh_guard;
   if (need <= HH_MEDIUM_MAX) return alloc_from_root(heap, hh_root_of(need), size, zero, ret, frame);
-  if (need <= HH_LARGE_MAX) return alloc_large(heap, size, zero, ret, frame);
+  if (need <= HH_LARGE_MAX) return alloc_large(heap, size, HH_ALIGN, zero, ret, frame);
   return alloc_oversize(heap, size, HH_ALIGN, zero, ret, frame);
 }
 
@@ -132,7 +132,10 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   while (root < HH_ROOTS && hh_root_size[root] - size > hh_root_slack_max(hh_root_size[root]))
     root = hh_root_for_alignment(hh_root_size[root] + 1, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
-  if (align <= HH_SLICE_SIZE && size + hh_guard <= HH_LARGE_MAX) return alloc_large(heap, size, false, ret, frame);
+  /* a large range when its span, with room to align it, fits in a mapping
+   * (hh_span_alloc_aligned) */
+  if (size + hh_guard + (align > HH_SLICE_SIZE ? align - HH_SLICE_SIZE : 0) <= HH_LARGE_MAX)
+    return alloc_large(heap, size, align, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
 

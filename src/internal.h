@@ -618,7 +618,8 @@ unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none *
 
 /* ------------------------------------------------------------------ mapping.c */
 
-hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices); /* NULL: out of memory */
+hh_page *hh_span_alloc(hh_heap *heap, uint32_t slices);                        /* NULL: out of memory */
+hh_page *hh_span_alloc_aligned(hh_heap *heap, uint32_t slices, uint32_t step); /* NULL: too big, or out of memory */
 /* The non-empty span bins of at least `slices` slices (0: none fits). */
 static inline uint64_t hh_spans_fitting(const hh_heap *heap, uint32_t slices) {
   return heap->span_bits & (~0ull << slices);
@@ -674,8 +675,8 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits);
  * (ALL: a heap that keeps nothing). */
 enum hh_sweep { HH_SWEEP_FULL, HH_SWEEP_EMPTY, HH_SWEEP_ALL };
 void hh_heap_sweep(hh_heap *heap, enum hh_sweep what);
-void hh_page_decay(hh_heap *heap);                   /* the decay's tick: retire pages that stayed empty */
-hh_page *hh_large_alloc(hh_heap *heap, size_t size); /* NULL: out of memory */
+void hh_page_decay(hh_heap *heap); /* the decay's tick: retire pages that stayed empty */
+hh_page *hh_large_alloc(hh_heap *heap, size_t size, size_t align); /* NULL: out of memory, or no aligned span */
 
 /* ------------------------------------------------------------------ heap.c */
 

@@ -491,12 +491,14 @@ again:
 }
 
 /* A large range: a span of whole slices holding one range, kept on the full
- * list (HH_REMOTE_FULL) so that a remote free of it wakes the owner. */
-hh_page *hh_large_alloc(hh_heap *heap, size_t size) {
+ * list (HH_REMOTE_FULL) so that a remote free of it wakes the owner. It
+ * starts on a multiple of `align` (a power of two), at least a slice. */
+hh_page *hh_large_alloc(hh_heap *heap, size_t size, size_t align) {
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, HH_SWEEP_FULL);
   /* at least one slice: an empty request aligned to 64 KiB comes here */
   uint32_t n = size == 0 ? 1 : (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
-  hh_page *page = hh_span_alloc(heap, n);
+  uint32_t step = align > HH_SLICE_SIZE ? (uint32_t)(align >> HH_SLICE_SHIFT) : 1;
+  hh_page *page = hh_span_alloc_aligned(heap, n, step);
   if (page == NULL) return NULL;
   hh_mapping *m = hh_mapping_of(page);
   page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;

@@ -609,6 +609,45 @@ static void sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS(void **st
   run_fresh("impossible_size", "", NULL);
 }
 
+/* 1,000 blocks of 4 KiB aligned to 128 KiB: each took a 4 MiB oversize
+ * mapping of its own (4 GiB of address space, against glibc's 138 MiB, and
+ * a program under `ulimit -v` ran out). Aligned spans of a mapping now hold
+ * them: at most 1 GiB. Also checked: the alignment, and that each block is
+ * usable whole and distinct (a byte written to each survives). */
+static int child_aligned_address_space(const char *arg) {
+  (void)arg;
+  enum { COUNT = 1000 };
+  static unsigned char *p[COUNT];
+  const size_t sizes[] = {4096, 100000, 1 << 20};
+  const size_t aligns[] = {(size_t)128 << 10, (size_t)1 << 20, (size_t)2 << 20};
+  for (int k = 0; k < 3; k++) {
+    size_t align = aligns[k], size = sizes[k], count = k == 0 ? COUNT : 20;
+    long before = hh_status_kb("VmSize");
+    for (size_t i = 0; i < count; i++) {
+      p[i] = aligned_alloc(align, size);
+      CHILD_CHECK(p[i] != NULL, "aligned_alloc(%zu, %zu) #%zu failed", align, size, i);
+      CHILD_CHECK((uintptr_t)p[i] % align == 0, "aligned_alloc(%zu, %zu) gave %p", align, size, (void *)p[i]);
+      CHILD_CHECK(malloc_usable_size(p[i]) >= size, "usable size %zu below %zu", malloc_usable_size(p[i]), size);
+      p[i][0] = (unsigned char)i;
+      p[i][size - 1] = (unsigned char)(i + 1);
+    }
+    long grew = hh_status_kb("VmSize") - before;
+    for (size_t i = 0; i < count; i++) {
+      CHILD_CHECK(p[i][0] == (unsigned char)i && p[i][size - 1] == (unsigned char)(i + 1),
+                  "block %zu of aligned_alloc(%zu, %zu) was overwritten", i, align, size);
+      free(p[i]);
+    }
+    printf("%zu x aligned_alloc(%zu, %zu): address space +%ld KiB\n", count, align, size, grew);
+    if (k == 0) CHILD_CHECK(grew < 1024 * 1024, "1,000 blocks took %ld KiB of address space", grew);
+  }
+  return 0;
+}
+
+static void aligned_blocks_up_to_2MiB_share_mappings(void **state) {
+  (void)state;
+  run_fresh("aligned_address_space", "", NULL);
+}
+
 /* Under RLIMIT_AS (256 MiB more than at the start), one thread fills the
  * address space and exits, main frees everything, and a new thread must
  * then be able to allocate, three times over: address space one heap keeps
@@ -664,6 +703,7 @@ static void address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_A
 static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rlimit_handover", child_rlimit_handover},
                                           {"impossible_size", child_impossible_size},
+                                          {"aligned_address_space", child_aligned_address_space},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_cached_oversize", child_rss_cached_oversize},
@@ -700,6 +740,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(memory_freed_from_small_blocks_serves_large_ones_under_a_limit),
       cmocka_unit_test(memory_freed_from_large_blocks_serves_oversize_ones_under_a_limit),
       cmocka_unit_test(sizes_the_kernel_refuses_fail_with_ENOMEM_and_leave_no_RSS),
+      cmocka_unit_test(aligned_blocks_up_to_2MiB_share_mappings),
       cmocka_unit_test(address_space_freed_by_one_thread_serves_a_new_thread_under_RLIMIT_AS),
   };
   return cmocka_run_group_tests_name("memory: RSS, metadata, out of memory", tests, NULL, NULL);

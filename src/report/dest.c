@@ -193,15 +193,48 @@ static int open_file(const char *spec) {
   return fd;
 }
 
+/* The hahalloc command's program whose stream is gone, its copy too (a
+ * daemon's closefrom(3) and close(2), or a log file put at fd 2 with dup2)
+ * writes to the same file through the command, its parent, which keeps it
+ * open: /proc/PPID/fd/N, checked to be the start-up file, opened once for
+ * appending (a description of our own: a file's shared offset is not ours
+ * to follow). Without blocking: a pipe's lost reader fails the open
+ * (ENXIO) instead of making it wait for one. -1 when none. */
+static int parent_stream(void) {
+  static int reopened = -1;
+  if (reopened >= 0 && same_file(reopened, private_dev, private_ino)) return reopened;
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return -1;
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), private_of);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  if (!same_file(fd, private_dev, private_ino)) {
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, O_APPEND);
+  int high = hh_high_dup(fd);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  reopened = fd;
+  return fd;
+}
+
 /* The stream the report goes to when no file is named, checked to be the
  * one the program had at start-up. */
 hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_of < 0) return d;
+  int saved = errno;
   if (private_fd >= 0 && same_file(private_fd, private_dev, private_ino))
     d.fd = private_fd;
   else if (same_file(private_of, private_dev, private_ino))
     d.fd = private_of;
+  else
+    d.fd = parent_stream();
+  errno = saved;
   return d;
 }
 

@@ -56,6 +56,18 @@ static int reuse_fd2(const char *path) {
   return 0;
 }
 
+/* A daemon's start: every descriptor above 2 closed (our copy of stderr
+ * with them), then its log file put at fd 2 with dup2. */
+static int closefrom_then_log(const char *path) {
+  leak_one(100);
+  for (int fd = 3; fd < 1024; fd++) close(fd);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || dup2(fd, 2) != 2) return 3;
+  close(fd);
+  if (write(2, "log\n", 4) != 4) return 4;
+  return 0;
+}
+
 /* fd 2 closed and reused for a data file, then a double free (run with
  * HAHALLOC_ON_ERROR=continue): the error must not land in the file. */
 static int reuse_fd2_double_free(const char *path) {
@@ -642,6 +654,7 @@ int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
+  if (!strcmp(w, "closefrom_then_log") && argc > 2) return closefrom_then_log(argv[2]);
   if (!strcmp(w, "reuse_fd2_double_free") && argc > 2) return reuse_fd2_double_free(argv[2]);
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();

@@ -111,6 +111,12 @@ check("fd 2 reused for a data file: the file holds only the program's data",
       p.returncode == 0 and open(data).read() == "data\n", open(data).read()[:300])
 check("fd 2 reused for a data file: the report goes to the stderr the program started with",
       "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+log = os.path.join(work, "daemon.log")
+p = run([TOOL, "--", PROGS, "closefrom_then_log", log])
+check("every descriptor above 2 closed, then a log file at fd 2: the log holds only the program's line",
+      p.returncode == 0 and open(log).read() == "log\n", (p.returncode, open(log).read()[:300]))
+check("every descriptor above 2 closed, then a log file at fd 2: the report reaches the stderr the program started "
+      "with, through the command", "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
 data2 = os.path.join(work, "data2.txt")
 p = run([TOOL, "--", PROGS, "reuse_fd2_double_free", data2], env={"HAHALLOC_ON_ERROR": "continue"})
 check("fd 2 reused for a data file, then a double free: the error is not written into the file",

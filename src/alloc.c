@@ -133,8 +133,10 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
     root = hh_root_for_alignment(hh_root_size[root] + 1, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
   /* a large range when its span, with room to align it, fits in a mapping
-   * (hh_span_alloc_aligned) */
-  if (size + hh_guard + (align > HH_SLICE_SIZE ? align - HH_SLICE_SIZE : 0) <= HH_LARGE_MAX)
+   * (hh_span_alloc_aligned; at least one slice, an empty request too) */
+  size_t slices = (size + hh_guard + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT;
+  if (slices == 0) slices = 1;
+  if (slices + (align > HH_SLICE_SIZE ? (align >> HH_SLICE_SHIFT) - 1 : 0) <= HH_SLICES - 1)
     return alloc_large(heap, size, align, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
@@ -184,6 +186,18 @@ static void rerecord(const hh_ref *ref, size_t size, void *ret, void *frame) {
     break;
   }
   if (HH_UNLIKELY(hh_opt.profile)) realloc_profile(old_site, ref->size, site, size);
+}
+
+/* Out of memory for a shrink's own root: a range of a larger root, below
+ * `below` (the block's), whose records keep the slack. NULL when none is
+ * left. */
+static void *alloc_in_roots_between(hh_heap *heap, size_t size, unsigned below, void *ret, void *frame) {
+  for (unsigned r = hh_root_of(size) + 1; r < below && hh_root_size[r] - size <= hh_root_slack_max(hh_root_size[r]);
+       r++) {
+    void *q = alloc_from_root(heap, r, size, false, ret, frame);
+    if (q != NULL) return q;
+  }
+  return NULL;
 }
 
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame) {
@@ -247,14 +261,25 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
     q = alloc_oversize(heap, size, HH_ALIGN, false, ret, frame);
   else
     q = hh_alloc_fast(size, ret, frame);
+  /* A shrink whose record could not stay in place: a free range of a root
+   * between the new size's and the block's own, if one is left */
+  if (q == NULL && ref.kind == HH_REF_SMALL && size <= ref.usable && !hh_rec_fits(ref.page, size))
+    q = alloc_in_roots_between(heap, size, ref.page->root, ret, frame);
   if (q == NULL) {
     /* A shrink that would move to a smaller root (or out of a large or
      * oversize range) found no memory for the copy: the block stays where
      * it is, as glibc's shrink never fails, and its record says the new
-     * size where its form can hold it. Not under the guard, whose canary
-     * sits after the old size. */
+     * size. A slack record that cannot keep that much slack says the
+     * smallest size it can, and the bytes between are cleared: nothing the
+     * program left there keeps a block reachable. Not under the guard,
+     * whose canary sits after the old size. */
     if (size <= ref.usable && !hh_guard) {
-      if (ref.kind != HH_REF_SMALL || hh_rec_fits(ref.page, size)) rerecord(&ref, size, ret, frame);
+      size_t recorded = size;
+      if (ref.kind == HH_REF_SMALL && !hh_rec_fits(ref.page, size)) {
+        recorded = ref.page->block_size - hh_rec_slack_max(ref.page);
+        memset((char *)p + size, 0, recorded - size);
+      }
+      rerecord(&ref, recorded, ret, frame);
       count_realloc(heap, size);
       errno = saved_errno;
       return p;

@@ -294,13 +294,17 @@ static inline void hh_rec_set_packed(uintptr_t t, size_t idx, uint32_t site, uin
   ((uint32_t *)(t - HH_REC_PACKED))[idx] = site << HH_PACKED_SLACK_BITS | slack;
 }
 
+/* The most slack a record of the page keeps. */
+static inline uint32_t hh_rec_slack_max(const hh_page *page) {
+  uintptr_t form = page->track & HH_REC_FORM;
+  if (form == HH_REC_PACKED) return HH_PACKED_SLACK_MAX;
+  if (form & HH_REC_SLACK) return hh_rec_top_bit(form) - 1;
+  return UINT32_MAX;
+}
+
 /* Whether a range of the page can record `size` bytes (at most its block). */
 static inline bool hh_rec_fits(const hh_page *page, size_t size) {
-  uintptr_t form = page->track & HH_REC_FORM;
-  size_t slack = page->block_size - size;
-  if (form == HH_REC_PACKED) return slack <= HH_PACKED_SLACK_MAX;
-  if (form & HH_REC_SLACK) return slack < hh_rec_top_bit(form);
-  return true;
+  return page->block_size - size <= hh_rec_slack_max(page);
 }
 
 /* The record's raw word: a full record's site, or a packed or slack record. */

@@ -640,6 +640,13 @@ static int child_aligned_address_space(const char *arg) {
     printf("%zu x aligned_alloc(%zu, %zu): address space +%ld KiB\n", count, align, size, grew);
     if (k == 0) CHILD_CHECK(grew < 1024 * 1024, "1,000 blocks took %ld KiB of address space", grew);
   }
+  /* empty and one-byte requests at the alignments around a mapping's */
+  for (size_t align = (size_t)64 << 10; align <= (size_t)16 << 20; align *= 2)
+    for (size_t size = 0; size <= 1; size++) {
+      void *q = aligned_alloc(align, size);
+      CHILD_CHECK(q != NULL && (uintptr_t)q % align == 0, "aligned_alloc(%zu, %zu) gave %p", align, size, q);
+      free(q);
+    }
   return 0;
 }
 

@@ -585,6 +585,60 @@ static int exhaustion(void) {
   return 0;
 }
 
+/* oom_shrink_record BLOCK TO [ignore]: a block whose tail holds the only
+ * pointer to a 50-byte block (and marked ignored, with "ignore") shrinks
+ * by realloc once the address space is used up: it stays in place. With
+ * fill "all", every root is full first, so the block's record must say
+ * what it can; with "some", only sizes of 1 KiB and up are, so a range
+ * of a root between the two is left for it to move to. Prints the scan's
+ * figures (hahalloc_leak_check, preloaded or linked). */
+struct safety_leak_count {
+  size_t bytes, blocks;
+};
+struct safety_leaks {
+  struct safety_leak_count definite, indirect, possible, reachable, suppressed, news[4];
+};
+static char *volatile shrunk;
+static int oom_shrink_record(size_t from, size_t to, const char *fill, bool ignore) {
+  int (*check)(struct safety_leaks *) = (int (*)(struct safety_leaks *))dlsym(RTLD_DEFAULT, "hahalloc_leak_check");
+  void (*ignored)(const void *) = (void (*)(const void *))dlsym(RTLD_DEFAULT, "hahalloc_ignore");
+  if (check == NULL || ignored == NULL) return 3;
+  struct safety_leaks a, b;
+  free(malloc(24)); /* the roots the fill leaves open have a page */
+  if (check(&a) < 0) return 4;
+  shrunk = malloc(from);
+  memset(shrunk, 0x5a, from);
+  char *hidden = malloc(50);
+  memcpy(shrunk + to + 8, &hidden, sizeof hidden);
+  hidden = NULL;
+  if (ignore) ignored(shrunk);
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f == NULL || fscanf(f, "%ld", &pages) != 1) return 5;
+  fclose(f);
+  struct rlimit rl = {(rlim_t)pages * 4096 + (64 << 20), RLIM_INFINITY};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) return 6;
+  void **list = NULL;
+  size_t least = !strcmp(fill, "all") ? 16 : 1024;
+  for (size_t sz = 1 << 20; sz >= least; sz = sz * 7 / 8)
+    for (void **q; (q = malloc(sz)) != NULL; list = q) *q = list;
+  char *q = realloc(shrunk, to);
+  bool kept = q == shrunk, ok = q != NULL && q[0] == 0x5a && q[to - 1] == 0x5a;
+  while (list != NULL) {
+    void **next = *list;
+    free(list);
+    list = next;
+  }
+  rl.rlim_cur = RLIM_INFINITY;
+  setrlimit(RLIMIT_AS, &rl);
+  if (q != NULL) shrunk = q;
+  if (check(&b) < 0) return 7;
+  printf("%s %s; definite +%zu, reachable +%zu, suppressed +%zu\n", ok ? "contents kept" : "contents lost",
+         kept ? "in place" : "moved", b.definite.bytes - a.definite.bytes, b.reachable.bytes - a.reachable.bytes,
+         b.suppressed.bytes - a.suppressed.bytes);
+  return 0;
+}
+
 /* small_altstack: a thread with a 2 KiB alternate signal stack (for its
  * stack overflow handler) blocked in read at exit. */
 static int altstack_pipe[2];
@@ -655,6 +709,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
   if (!strcmp(w, "closefrom_then_log") && argc > 2) return closefrom_then_log(argv[2]);
+  if (!strcmp(w, "oom_shrink_record") && argc > 4)
+    return oom_shrink_record(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), argv[4],
+                             argc > 5 && !strcmp(argv[5], "ignore"));
   if (!strcmp(w, "reuse_fd2_double_free") && argc > 2) return reuse_fd2_double_free(argv[2]);
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();

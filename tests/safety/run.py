@@ -243,6 +243,23 @@ p = run([PROGS, "exhaustion"], preload=True, timeout=120)
 check("RLIMIT_AS: a malloc that succeeds after a failed mapping leaves errno 0; 7 shrinking reallocs succeed "
       "with the address space used up", p.returncode == 0 and p.stdout == "malloc after retry: ok, errno 0\n"
       "shrinks failed: 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
+# A shrink kept in place out of memory, in the drop-in (slack records): the
+# ignore mark goes with the realloc, and a pointer left in the old tail keeps
+# nothing reachable; a root between the two sizes with a range left takes
+# the block, exactly. With the report on, the record keeps the exact size.
+for args, want in ((["1024", "10", "all", "ignore"], "contents kept in place; definite +50, reachable +897, "
+                    "suppressed +0\n"),
+                   (["131072", "2000", "all", "ignore"], "contents kept in place; definite +50, reachable +98305, "
+                    "suppressed +0\n"),
+                   (["1024", "10", "some"], "contents kept moved; definite +50, reachable +10, suppressed +0\n")):
+    p = run([PROGS, "oom_shrink_record"] + args, preload=True, timeout=120)
+    check("out of memory, realloc(%s -> %s)%s in the drop-in: %s" % (args[0], args[1], " of an ignored block" if
+          len(args) > 3 else "", want.strip()), p.returncode == 0 and p.stdout == want,
+          (p.returncode, p.stdout, p.stderr[-300:]))
+p = run([TOOL, "-q", "--", PROGS, "oom_shrink_record", "1024", "10", "all", "ignore"], timeout=120)
+check("out of memory, realloc(1024 -> 10) of an ignored block under the report: the record says 10 bytes",
+      p.returncode == 0 and p.stdout == "contents kept in place; definite +50, reachable +10, suppressed +0\n",
+      (p.returncode, p.stdout, p.stderr[-300:]))
 # A thread with a small alternate signal stack (MINSIGSTKSZ, for its
 # stack overflow handler): the exit scan's signal must not be delivered on
 # it (the kernel's frame overflows it: SIGSEGV).

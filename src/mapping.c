@@ -235,7 +235,7 @@ hh_page *hh_span_alloc_aligned(hh_heap *heap, uint32_t n, uint32_t step) {
   uint32_t idx = slice_index(m, span), lead = (step - idx % step) % step, trail = step - 1 - lead;
   bool dirty = span->dirty;
   hh_page *aligned = &m->slices[idx + lead];
-  for (uint32_t i = 0; i < n + trail; i++) aligned[i].slice_offset = i;
+  for (uint32_t i = 0; i < n; i++) aligned[i].slice_offset = i;
   if (trail > 0) { /* the tail back, as clean or dirty as it was */
     hh_page *tail = &aligned[n];
     for (uint32_t i = 0; i < trail; i++) tail[i].slice_offset = i;

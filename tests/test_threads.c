@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -291,6 +292,83 @@ static void oversize_blocks_that_move_to_grow_stay_valid_while_other_threads_map
   hh_exec_self("oversize_moves", "", NULL, 300, &c);
   if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s", hh_child_describe(&c), c.err);
   hh_child_free(&c);
+}
+
+/* ------------------------------------------------------------ aligned spans */
+
+#ifdef HH_TEST_TSAN
+#define ALIGNED_ROUNDS 400
+#else
+#define ALIGNED_ROUNDS 4000
+#endif
+#define ALIGNED_SLOTS 64
+
+static _Atomic(long) aligned_errors;
+
+/* Writes one byte per page of the block, and its last byte. */
+static void mark_pages(unsigned char *p, size_t n, unsigned tag) {
+  for (size_t k = 0; k + 1 < n; k += 4096) p[k] = (unsigned char)(tag + k / 4096);
+  p[n - 1] = (unsigned char)tag;
+}
+
+static bool marked_pages(const unsigned char *p, size_t n, unsigned tag) {
+  for (size_t k = 0; k + 1 < n; k += 4096)
+    if (p[k] != (unsigned char)(tag + k / 4096)) return false;
+  return p[n - 1] == (unsigned char)tag;
+}
+
+/* Aligned blocks of 16 B to 4 MiB alignment and up to 3 MB, freed in a
+ * random order and some reallocated: large ones share their mappings as
+ * aligned spans whose head and tail went back to the spans around them. */
+static void *aligned_churn(void *arg) {
+  uint64_t rng = (uintptr_t)arg;
+  unsigned char *p[ALIGNED_SLOTS] = {0};
+  size_t n[ALIGNED_SLOTS] = {0};
+  for (int round = 0; round < ALIGNED_ROUNDS; round++) {
+    size_t i = hh_rand(&rng) % ALIGNED_SLOTS;
+    if (p[i] != NULL) {
+      if (!marked_pages(p[i], n[i], (unsigned)i)) atomic_fetch_add(&aligned_errors, 1);
+      free(p[i]);
+      p[i] = NULL;
+      continue;
+    }
+    size_t align = (size_t)1 << (hh_rand(&rng) % 4 == 0 ? 4 + hh_rand(&rng) % 12 : 16 + hh_rand(&rng) % 7);
+    size_t size = 1 + hh_rand(&rng) % (hh_rand(&rng) % 2 ? 200000 : 3000000);
+    void *got = NULL;
+    p[i] = posix_memalign(&got, align, size) == 0 ? got : NULL;
+    if (p[i] == NULL || (uintptr_t)p[i] % align != 0 || malloc_usable_size(p[i]) < size) {
+      atomic_fetch_add(&aligned_errors, 1);
+      p[i] = NULL;
+      continue;
+    }
+    n[i] = size;
+    mark_pages(p[i], size, (unsigned)i);
+    if (hh_rand(&rng) % 8 == 0) {
+      size_t to = 1 + hh_rand(&rng) % 400000;
+      unsigned char *q = realloc(p[i], to);
+      if (q == NULL || q[0] != (unsigned char)i) {
+        atomic_fetch_add(&aligned_errors, 1);
+        if (q == NULL) continue;
+      }
+      p[i] = q;
+      n[i] = to;
+      mark_pages(q, to, (unsigned)i);
+    }
+  }
+  for (size_t i = 0; i < ALIGNED_SLOTS; i++) {
+    if (p[i] != NULL && !marked_pages(p[i], n[i], (unsigned)i)) atomic_fetch_add(&aligned_errors, 1);
+    free(p[i]);
+  }
+  return NULL;
+}
+
+static void aligned_blocks_stay_aligned_distinct_and_whole_under_4_threads(void **state) {
+  (void)state;
+  pthread_t t[4];
+  for (uintptr_t i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, aligned_churn, (void *)(i + 1)), 0);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  if (atomic_load(&aligned_errors))
+    fail_msg("%ld aligned blocks were misaligned, short, failed or overwritten", atomic_load(&aligned_errors));
 }
 
 /* ------------------------------------------------------------ producer / consumer */
@@ -841,6 +919,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stress_16_threads_briefly),
       cmocka_unit_test(stress_300_live_threads_more_than_heap_tags),
       cmocka_unit_test(oversize_blocks_that_move_to_grow_stay_valid_while_other_threads_map),
+      cmocka_unit_test(aligned_blocks_stay_aligned_distinct_and_whole_under_4_threads),
       cmocka_unit_test(blocks_allocated_by_one_thread_are_freed_by_another),
       cmocka_unit_test(threads_exiting_with_live_blocks_leave_them_to_other_threads),
       cmocka_unit_test(memory_of_exited_threads_is_reused_over_2000_generations),

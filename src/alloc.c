@@ -132,12 +132,7 @@ void *hh_aligned(size_t align, size_t size, void *ret, void *frame) {
   while (root < HH_ROOTS && hh_root_size[root] - size > hh_root_slack_max(hh_root_size[root]))
     root = hh_root_for_alignment(hh_root_size[root] + 1, align);
   if (root < HH_ROOTS) return alloc_from_root(heap, root, size, false, ret, frame);
-  /* a large range when its span, with room to align it, fits in a mapping
-   * (hh_span_alloc_aligned; at least one slice, an empty request too) */
-  size_t slices = (size + hh_guard + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT;
-  if (slices == 0) slices = 1;
-  if (slices + (align > HH_SLICE_SIZE ? (align >> HH_SLICE_SHIFT) - 1 : 0) <= HH_SLICES - 1)
-    return alloc_large(heap, size, align, false, ret, frame);
+  if (hh_large_fits(size + hh_guard, align)) return alloc_large(heap, size, align, false, ret, frame);
   return alloc_oversize(heap, size, align, false, ret, frame);
 }
 
@@ -226,7 +221,7 @@ void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame)
       if (!big || size > HH_LARGE_MAX) break;
       /* Only the owner may reshape its spans; anyone may use the room there is. */
       bool owner = atomic_load_explicit(&ref.mapping->heap, memory_order_relaxed) == heap;
-      uint32_t n = (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
+      uint32_t n = hh_large_slices(size);
       uint32_t have = ref.page->slice_count;
       if (n <= have) {
         in_place = true;

@@ -230,7 +230,7 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
  *   two on the pages of medium roots (HH_REC_SLACK16). A silent drop-in
  *   keeps no call site, and a 16-byte range then costs 17 bytes, not 24.
  *   A malloc's slack is below the gap to the root beneath, at most 128
- *   bytes among small roots and 16 KiB among medium ones (root.c checks),
+ *   bytes among small roots and 16 KiB among medium ones (hh_size_root_init checks),
  *   so each fast path knows its form from its size alone: one test for "a
  *   slack form" and one store, where the requested size took a choice of
  *   widths (hh_track).
@@ -251,7 +251,7 @@ _Static_assert(offsetof(hh_page, large_rec) % 8 == 0, "page->track's low bits ar
 #define HH_SLACK8_MAX 0x7fu
 #define HH_SLACK16_MAX 0x7fffu
 _Static_assert(HH_PACKED_MAX_BLOCK == HH_SMALL_DIRECT, "packed pages are small roots' pages");
-extern bool hh_narrow_records; /* pages made now take slack records */
+extern bool hh_slack_records;  /* pages made now take slack records */
 extern bool hh_packed_records; /* pages made now up to HH_PACKED_MAX_BLOCK take packed records */
 extern bool hh_packed_made;    /* packed pages may exist: never cleared */
 extern bool hh_slack_made;     /* slack pages may exist: never cleared */
@@ -681,6 +681,19 @@ enum hh_sweep { HH_SWEEP_FULL, HH_SWEEP_EMPTY, HH_SWEEP_ALL };
 void hh_heap_sweep(hh_heap *heap, enum hh_sweep what);
 void hh_page_decay(hh_heap *heap); /* the decay's tick: retire pages that stayed empty */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size, size_t align); /* NULL: out of memory, or no aligned span */
+/* The slices of a large range of `size` bytes (an empty one takes one), and
+ * the step, in slices, that `align` puts its start on. */
+static inline uint32_t hh_large_slices(size_t size) {
+  return size == 0 ? 1 : (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
+}
+static inline uint32_t hh_slice_step(size_t align) {
+  return align > HH_SLICE_SIZE ? (uint32_t)(align >> HH_SLICE_SHIFT) : 1;
+}
+/* Whether such a range, with the room to align it, fits in a mapping
+ * (hh_span_alloc_aligned takes slices + step - 1). */
+static inline bool hh_large_fits(size_t size, size_t align) {
+  return size <= HH_LARGE_MAX && hh_large_slices(size) + hh_slice_step(align) - 1 <= HH_SLICES - 1;
+}
 
 /* ------------------------------------------------------------------ heap.c */
 

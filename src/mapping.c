@@ -217,40 +217,6 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   return span;
 }
 
-static void span_give_back(hh_heap *heap, hh_page *span, bool dirty);
-
-/* A span of `n` slices whose first slice starts on a multiple of `step`
- * slices (a power of two): a mapping starts on HH_MAPPING_SIZE, so its
- * slice `idx` is aligned to `step` slices when `idx` is a multiple of it.
- * Takes `n + step - 1` slices and gives back what lies before and after
- * the aligned part. NULL when that many do not fit in a mapping, or out of
- * memory. An aligned_alloc(128 KiB, 4 KiB) took a 4 MiB oversize mapping
- * of its own before: 1,000 of them reserved 4 GiB of address space. */
-hh_page *hh_span_alloc_aligned(hh_heap *heap, uint32_t n, uint32_t step) {
-  if (step <= 1) return hh_span_alloc(heap, n);
-  if (n + step - 1 > SPAN_SLICES) return NULL;
-  hh_page *span = hh_span_alloc(heap, n + step - 1);
-  if (span == NULL) return NULL;
-  hh_mapping *m = hh_mapping_of(span);
-  uint32_t idx = slice_index(m, span), lead = (step - idx % step) % step, trail = step - 1 - lead;
-  bool dirty = span->dirty;
-  hh_page *aligned = &m->slices[idx + lead];
-  for (uint32_t i = 0; i < n; i++) aligned[i].slice_offset = i;
-  if (trail > 0) { /* the tail back, as clean or dirty as it was */
-    hh_page *tail = &aligned[n];
-    for (uint32_t i = 0; i < trail; i++) tail[i].slice_offset = i;
-    tail->slice_count = trail;
-    span_give_back(heap, tail, dirty);
-  }
-  aligned->slice_count = n;
-  aligned->dirty = dirty;
-  if (lead > 0) { /* and the head */
-    span->slice_count = lead;
-    span_give_back(heap, span, dirty);
-  }
-  return aligned;
-}
-
 /* Resizes a used span in place to `n` slices: shrinking gives the tail back
  * (coalesced with what follows), growing takes slices from the free span
  * right after it. False when there is no room; the span is then unchanged.
@@ -296,8 +262,6 @@ void hh_span_set_kind(hh_page *span, uint8_t kind) {
   }
 }
 
-void hh_span_free(hh_heap *heap, hh_page *span) { span_give_back(heap, span, true); }
-
 /* Frees a span, merged with the free spans on either side: `dirty` when
  * it may hold data (the merged span is when any part is). */
 static void span_give_back(hh_heap *heap, hh_page *span, bool dirty) {
@@ -331,6 +295,40 @@ static void span_give_back(hh_heap *heap, hh_page *span, bool dirty) {
   size_t used = (heap->mapped_slices - heap->free_slices) * HH_SLICE_SIZE;
   size_t budget = used / 2 > HH_PURGE_BYTES ? used / 2 : HH_PURGE_BYTES;
   if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
+}
+
+void hh_span_free(hh_heap *heap, hh_page *span) { span_give_back(heap, span, true); }
+
+/* A span of `n` slices whose first slice starts on a multiple of `step`
+ * slices (a power of two): a mapping starts on HH_MAPPING_SIZE, so its
+ * slice `idx` is aligned to `step` slices when `idx` is a multiple of it.
+ * Takes `n + step - 1` slices and gives back what lies before and after
+ * the aligned part. NULL when that many do not fit in a mapping, or out of
+ * memory. An aligned_alloc(128 KiB, 4 KiB) took a 4 MiB oversize mapping
+ * of its own before: 1,000 of them reserved 4 GiB of address space. */
+hh_page *hh_span_alloc_aligned(hh_heap *heap, uint32_t n, uint32_t step) {
+  if (step <= 1) return hh_span_alloc(heap, n);
+  if (n + step - 1 > SPAN_SLICES) return NULL;
+  hh_page *span = hh_span_alloc(heap, n + step - 1);
+  if (span == NULL) return NULL;
+  hh_mapping *m = hh_mapping_of(span);
+  uint32_t idx = slice_index(m, span), lead = (step - idx % step) % step, trail = step - 1 - lead;
+  bool dirty = span->dirty;
+  hh_page *aligned = &m->slices[idx + lead];
+  for (uint32_t i = 0; i < n; i++) aligned[i].slice_offset = i;
+  if (trail > 0) { /* the tail back, as clean or dirty as it was */
+    hh_page *tail = &aligned[n];
+    for (uint32_t i = 0; i < trail; i++) tail[i].slice_offset = i;
+    tail->slice_count = trail;
+    span_give_back(heap, tail, dirty);
+  }
+  aligned->slice_count = n;
+  aligned->dirty = dirty;
+  if (lead > 0) { /* and the head */
+    span->slice_count = lead;
+    span_give_back(heap, span, dirty);
+  }
+  return aligned;
 }
 
 /* Gives the pages of dirty free spans back to the OS, biggest first and

@@ -51,7 +51,7 @@ hh_options hh_opt = {
     .symbolize_ms = 10000,
 };
 bool hh_sites = false;
-bool hh_narrow_records = false; /* until the options say no record needs a site */
+bool hh_slack_records = false; /* until the options say no record needs a site */
 bool hh_packed_records = false;
 bool hh_packed_made = false;
 bool hh_slack_made = false;
@@ -59,10 +59,10 @@ bool hh_slack_made = false;
 /* Pages keep call sites in their records while anything reads them; the
  * guard's pages keep full records (its canary widens the slack). */
 static void choose_record_form(void) {
-  hh_narrow_records = !hh_opt.report && !hh_opt.profile && !hh_guard;
-  hh_packed_records = !hh_narrow_records && !hh_guard;
+  hh_slack_records = !hh_opt.report && !hh_opt.profile && !hh_guard;
+  hh_packed_records = !hh_slack_records && !hh_guard;
   if (hh_packed_records) hh_packed_made = true;
-  if (hh_narrow_records) hh_slack_made = true;
+  if (hh_slack_records) hh_slack_made = true;
 }
 
 static char output_path[4096];    /* log-file made absolute */

@@ -58,7 +58,7 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   /* the top bit set: a cleared link (0) at index 0 never decodes as free */
   page->key = heap_draw(heap) | 1ull << 63;
   page->magic = UINT64_MAX / block_size + 1; /* ceil(2^64 / block_size): see hh_range_index */
-  uintptr_t form = hh_narrow_records                                        ? hh_rec_slack_form(block_size)
+  uintptr_t form = hh_slack_records                                         ? hh_rec_slack_form(block_size)
                    : hh_packed_records && block_size <= HH_PACKED_MAX_BLOCK ? HH_REC_PACKED
                                                                             : 0;
   if (form != 0) {
@@ -495,10 +495,8 @@ again:
  * starts on a multiple of `align` (a power of two), at least a slice. */
 hh_page *hh_large_alloc(hh_heap *heap, size_t size, size_t align) {
   if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed)) hh_heap_sweep(heap, HH_SWEEP_FULL);
-  /* at least one slice: an empty request aligned to 64 KiB comes here */
-  uint32_t n = size == 0 ? 1 : (uint32_t)((size + HH_SLICE_SIZE - 1) >> HH_SLICE_SHIFT);
-  uint32_t step = align > HH_SLICE_SIZE ? (uint32_t)(align >> HH_SLICE_SHIFT) : 1;
-  hh_page *page = hh_span_alloc_aligned(heap, n, step);
+  uint32_t n = hh_large_slices(size);
+  hh_page *page = hh_span_alloc_aligned(heap, n, hh_slice_step(align));
   if (page == NULL) return NULL;
   hh_mapping *m = hh_mapping_of(page);
   page->start = (uint8_t *)m + (size_t)(page - m->slices) * HH_SLICE_SIZE;

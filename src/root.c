@@ -6,6 +6,8 @@
  * eight ranges: one slice (64 KiB) up to 8 KiB blocks, then 2, 4, 8 and 16
  * slices. Every power of two is a root, which aligned allocation relies on.
  */
+#include <stdlib.h>
+
 #include "internal.h"
 
 const uint32_t hh_root_size[HH_ROOTS] = {
@@ -35,6 +37,13 @@ void hh_size_root_init(void) {
   /* hh_small_root is sorted: each root's indexes follow the previous root's */
   for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;) hh_small_from[hh_small_root[i]] = (uint8_t)i;
   hh_small_from[HH_SMALL_ROOTS] = HH_SMALL_DIRECT / HH_ALIGN + 1;
+  /* The fast paths store a malloc's slack unchecked, in the width of its
+   * root's slack records (hh_track): the most any root leaves, a request
+   * one byte above the root beneath (0 bytes in the first), must fit. */
+  for (unsigned r = 0; r < HH_ROOTS; r++) {
+    uint32_t slack = hh_root_size[r] - (r == 0 ? 0 : hh_root_size[r - 1] + 1);
+    if (slack > (hh_root_size[r] <= HH_SMALL_DIRECT ? HH_SLACK8_MAX : HH_SLACK16_MAX)) abort();
+  }
 }
 _Static_assert(HH_SMALL_DIRECT == 1024, "hh_small_root covers sizes up to 1024");
 

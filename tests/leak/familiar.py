@@ -690,6 +690,18 @@ def link_suite():
     check("g++ prog.cpp -lhahalloc (--as-needed) for a program that only calls new[]: the library is kept and reports",
           r.returncode == 0 and "100 bytes in 1 blocks are definitely lost" in p.stderr and "operator new[]" in p.stderr,
           r.stderr + p.stderr[-400:])
+    # a bare LD_PRELOAD adds one object to a C program, not two: libgcc's
+    # unwinder is linked into the library, hidden (each object more costs
+    # every process's start-up); the stack tests above walk with that copy
+    so = os.path.join(BUILD, "libhahalloc.so")
+    p = run(["cat", "/proc/self/maps"], env={"LD_PRELOAD": so})
+    loaded = sorted({line.split()[-1] for line in p.stdout.splitlines() if ".so" in line.split()[-1]})
+    check("LD_PRELOAD into a C program (cat) loads libhahalloc.so and nothing the program did not need (no libgcc_s)",
+          p.returncode == 0 and so in loaded and not any("libgcc_s" in x for x in loaded), loaded)
+    exported = run(["nm", "-D", "--defined-only", so]).stdout
+    check("libhahalloc.so exports no unwinder symbol (_Unwind_*, __register_frame*): the program's libgcc_s keeps them",
+          "T malloc" in exported and "_Unwind_" not in exported and "register_frame" not in exported,
+          [x for x in exported.splitlines() if "Unwind" in x or "frame" in x][:5])
     # strdup only, the flags pkg-config gives after make install, whatever the prefix
     for prefix in ("/opt/hh-one", "/usr/local/hh-two"):
         dest = os.path.join(work, "dest" + prefix.replace("/", "_"))

@@ -142,7 +142,7 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
   if (HH_LIKELY(size <= HH_SMALL_DIRECT))
     return hh_alloc_direct(heap, heap->small[(size + HH_ALIGN - 1) / HH_ALIGN], size, HH_REC_SLACK8, ret, frame);
-  if (HH_LIKELY(size <= HH_MEDIUM_MAX))
+  if (HH_LIKELY(size <= hh_medium_fast_max))
     return hh_alloc_direct(heap, heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]], size, HH_REC_SLACK16,
                            ret, frame);
   return hh_alloc_generic(size, false, ret, frame);

@@ -589,8 +589,11 @@ extern const uint32_t hh_root_size[HH_ROOTS];
 extern const uint8_t hh_root_slices[HH_ROOTS];
 extern const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1];
 /* Root of every size up to HH_MEDIUM_MAX, indexed by (size + 15) / 16: the
- * malloc fast path's one lookup. Filled by hh_init before any heap exists. */
-extern uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+ * malloc fast path's one lookup. A constant table (root.c). */
+extern const uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+/* The largest size malloc's medium fast path takes: HH_MEDIUM_MAX, or 0
+ * under the guard (hh_size_root has no room for the guard's bytes). */
+extern size_t hh_medium_fast_max;
 /* Roots up to HH_SMALL_DIRECT, and where each sits in hh_heap.small: root
  * r < HH_SMALL_ROOTS at indexes [hh_small_from[r], hh_small_from[r + 1]). */
 #define HH_SMALL_ROOTS 20
@@ -610,13 +613,16 @@ static inline void hh_heap_set_direct(hh_heap *heap, unsigned root, hh_page *pag
 
 /* ------------------------------------------------------------------ root.c */
 
+/* The root of a size above 128 bytes: four roots per doubling. With
+ * s = size - 1 in [2^b, 2^(b+1)), the root is 8 + (b - 7) * 4 plus the
+ * quarter of the doubling s falls in. A constant expression for a constant
+ * size (hh_size_root's initializer). */
+#define HH_ROOT_ABOVE_128(size)                                      \
+  (8u + (unsigned)(63 - __builtin_clzl((size_t)(size)-1) - 7) * 4u + \
+   (unsigned)((((size_t)(size)-1) >> (63 - __builtin_clzl((size_t)(size)-1) - 2)) & 3u))
 static inline unsigned hh_root_of(size_t size) {
   if (HH_LIKELY(size <= HH_SMALL_DIRECT)) return hh_small_root[(size + HH_ALIGN - 1) / HH_ALIGN];
-  /* four roots per doubling above 128 bytes */
-  size_t s = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzl(s); /* s in [2^b, 2^(b+1)) */
-  unsigned q = (unsigned)(s >> (b - 2)) & 3u;     /* quarter */
-  return 8u + (b - 7u) * 4u + q;
+  return HH_ROOT_ABOVE_128(size);
 }
 unsigned hh_root_for_alignment(size_t size, size_t align); /* HH_ROOTS if none */
 

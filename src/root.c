@@ -25,15 +25,42 @@ const uint8_t hh_small_root[HH_SMALL_DIRECT / HH_ALIGN + 1] = {
     13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
     17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
 
-uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1];
+/* hh_size_root is built by the compiler, in read-only data: filling it at
+ * start-up cost every process 8,193 hh_root_of calls and three pages of
+ * its own (about 15 us on the bench machine, where the whole start of a
+ * small program takes 600). HH_SIZE_ROOT is hh_root_of for a multiple of
+ * 16, spelled as a constant expression: hh_size_root_init checks the table
+ * against hh_root_of at every root's bounds. */
+#define HH_SIZE_ROOT(i) (uint8_t)((i) <= 8 ? ((i) == 0 ? 0u : (unsigned)(i)-1u) : HH_ROOT_ABOVE_128((size_t)(i)*16))
+#define HH_SIZE_ROOT4(i) HH_SIZE_ROOT(i), HH_SIZE_ROOT((i) + 1), HH_SIZE_ROOT((i) + 2), HH_SIZE_ROOT((i) + 3)
+#define HH_SIZE_ROOT16(i) HH_SIZE_ROOT4(i), HH_SIZE_ROOT4((i) + 4), HH_SIZE_ROOT4((i) + 8), HH_SIZE_ROOT4((i) + 12)
+#define HH_SIZE_ROOT64(i) \
+  HH_SIZE_ROOT16(i), HH_SIZE_ROOT16((i) + 16), HH_SIZE_ROOT16((i) + 32), HH_SIZE_ROOT16((i) + 48)
+#define HH_SIZE_ROOT256(i) \
+  HH_SIZE_ROOT64(i), HH_SIZE_ROOT64((i) + 64), HH_SIZE_ROOT64((i) + 128), HH_SIZE_ROOT64((i) + 192)
+#define HH_SIZE_ROOT1024(i) \
+  HH_SIZE_ROOT256(i), HH_SIZE_ROOT256((i) + 256), HH_SIZE_ROOT256((i) + 512), HH_SIZE_ROOT256((i) + 768)
+#define HH_SIZE_ROOT4096(i) \
+  HH_SIZE_ROOT1024(i), HH_SIZE_ROOT1024((i) + 1024), HH_SIZE_ROOT1024((i) + 2048), HH_SIZE_ROOT1024((i) + 3072)
+_Static_assert(HH_MEDIUM_MAX / HH_ALIGN == 8192, "hh_size_root's initializer covers 8,193 sizes");
+const uint8_t hh_size_root[HH_MEDIUM_MAX / HH_ALIGN + 1] = {HH_SIZE_ROOT4096(0), HH_SIZE_ROOT4096(4096),
+                                                            HH_SIZE_ROOT(8192)};
+size_t hh_medium_fast_max = HH_MEDIUM_MAX;
 uint8_t hh_small_from[HH_SMALL_ROOTS + 1];
 
+static void check_size_root(size_t size) {
+  if (hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN] != hh_root_of(size)) abort();
+}
+
 void hh_size_root_init(void) {
-  for (size_t i = 0; i <= HH_MEDIUM_MAX / HH_ALIGN; i++)
-    /* under the guard, sizes too close to the largest root for its bytes
-     * take no root: the slow path serves them as large ranges */
-    hh_size_root[i] =
-        (uint8_t)(i * HH_ALIGN + hh_guard <= HH_MEDIUM_MAX ? hh_root_of(i * HH_ALIGN + hh_guard) : HH_NO_ROOT);
+  /* the table against hh_root_of: each root's smallest and largest size */
+  for (unsigned r = 0; r < HH_ROOTS; r++) {
+    check_size_root(r == 0 ? 0 : hh_root_size[r - 1] + 1);
+    check_size_root(hh_root_size[r]);
+  }
+  /* under the guard, a size's root must hold its guard bytes too, which
+   * the table does not add: the generic path serves every medium size */
+  if (hh_guard) hh_medium_fast_max = 0;
   /* hh_small_root is sorted: each root's indexes follow the previous root's */
   for (unsigned i = HH_SMALL_DIRECT / HH_ALIGN + 1; i-- > 0;) hh_small_from[hh_small_root[i]] = (uint8_t)i;
   hh_small_from[HH_SMALL_ROOTS] = HH_SMALL_DIRECT / HH_ALIGN + 1;

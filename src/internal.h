@@ -522,7 +522,8 @@ typedef struct hh_heap {
   const uint8_t *chunk_tags;     /* hh_chunk_tags, or hh_no_chunk_tag without it */
   uint64_t chunk_mask;           /* HH_CHUNK_TAGS - 1, or 0 without the table */
   uint8_t tag;                   /* see hh_chunk_tags */
-  uint32_t sweep_tick;
+  uint32_t sweep_tick;           /* refills since the last sweep of the full list */
+  uint32_t sweep_gap;            /* refills between such sweeps: SWEEP_EVERY, or the pages the last one read */
   hh_stats stats;
   int tid;
   /* Ranges of another heap's page this thread freed and has not pushed yet

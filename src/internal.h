@@ -524,6 +524,7 @@ typedef struct hh_heap {
   uint8_t tag;                   /* see hh_chunk_tags */
   uint32_t sweep_tick;           /* refills since the last sweep of the full list */
   uint32_t sweep_gap;            /* refills between such sweeps: SWEEP_EVERY, or the pages the last one read */
+  uint32_t flag_gap;             /* refills a raised remote_full may wait: the pages the last sweep read / 64 */
   hh_stats stats;
   int tid;
   /* Ranges of another heap's page this thread freed and has not pushed yet

@@ -32,6 +32,15 @@
  * sweep of all of them every 256 refills, 11% of the time of 48 million
  * 32-byte mallocs held at once. */
 #define SWEEP_EVERY 256
+/* A raised remote_full (a remote free into a full page) is answered at the
+ * next refill, unless the full list is long: then after one refill per 64
+ * pages the last sweep read, so that the sweeps cost at most 64 page lines
+ * per refill. A producer that holds 1 GiB of small blocks besides the
+ * ones a consumer frees swept its 16,000 full pages at almost every
+ * refill (4% of its samples); now the freed ranges wait for at most 256
+ * refills of 4 KiB. Large allocations still answer the flag at once: a
+ * remotely freed large range must not wait. */
+#define FLAG_SWEEP_SHARE 64
 
 /* direct[] sentinel: its one "range" is a zero word that decodes past its
  * capacity (0), so the fast path leaves for the generic one; never retired */
@@ -450,6 +459,7 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
   }
   heap->sweep_tick = 0;
   heap->sweep_gap = read > SWEEP_EVERY ? read : SWEEP_EVERY;
+  heap->flag_gap = read / FLAG_SWEEP_SHARE;
   if (!all) return;
   for (unsigned r = 0; r < HH_ROOTS; r++) {
     page = heap->queue[r].first;
@@ -468,7 +478,9 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
 hh_page *hh_page_refill(hh_heap *heap, unsigned root, bool map) {
   bool adopted = false;
 again:
-  if (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) || ++heap->sweep_tick >= heap->sweep_gap)
+  ++heap->sweep_tick;
+  if (heap->sweep_tick >= heap->sweep_gap ||
+      (atomic_load_explicit(&heap->remote_full, memory_order_relaxed) && heap->sweep_tick >= heap->flag_gap))
     hh_heap_sweep(heap, HH_SWEEP_FULL);
   hh_queue *q = &heap->queue[root];
   hh_page *page = q->first;

@@ -10,7 +10,12 @@
  * a bounded number of blocks is in flight; a thread facing a full or empty
  * ring spins briefly, then sleeps on a futex.
  *
- *   prodcons pairs=1 items=4000000 ring=1024 seed=1
+ * With hold=N each producer first allocates N blocks of 16-64 bytes and
+ * keeps them until it is done, as a server holding a large heap beside its
+ * traffic does: a cost that grows with the pages a heap holds (its full
+ * pages) shows then on every remote free's wake-up.
+ *
+ *   prodcons pairs=1 items=4000000 ring=1024 seed=1 hold=0
  */
 #include "common.h"
 #include <linux/futex.h>
@@ -28,6 +33,7 @@ typedef struct {
   void **buf;
   size_t *len;
   long items;
+  long hold;
   uint64_t seed;
   uint64_t checksum;
 } ring_t;
@@ -78,6 +84,11 @@ static void *producer(void *arg) {
   ring_t *r = (ring_t *)arg;
   uint64_t rng = r->seed;
   uint32_t head_seen = 0, tail = 0;
+  void **held = r->hold ? xmalloc((size_t)r->hold * sizeof *held) : NULL;
+  for (long i = 0; i < r->hold; i++) {
+    held[i] = xmalloc(rng_range(&rng, 16, 64));
+    block_tag(held[i], 16, (uint64_t)i);
+  }
   for (long k = 0; k < r->items; k++) {
     size_t sz = size_small_mix(&rng);
     void *p = bench_malloc(sz);
@@ -94,6 +105,11 @@ static void *producer(void *arg) {
      * index's cache line on every item. */
     if ((tail & 15) == 0 || k + 1 == r->items) publish(&r->tail, &r->consumer_sleeps, tail);
   }
+  for (long i = 0; i < r->hold; i++) {
+    if (block_check(held[i], 16, (uint64_t)i)) fail("held block corrupted", (size_t)i);
+    free(held[i]);
+  }
+  free(held);
   return NULL;
 }
 
@@ -124,7 +140,8 @@ int main(int argc, char **argv) {
   long items = arg_long(argc, argv, "items", 4000000);
   long cap = arg_long(argc, argv, "ring", 1024);
   uint64_t seed = (uint64_t)arg_long(argc, argv, "seed", 1);
-  if (pairs < 1 || pairs > 64 || cap < 16 || (cap & (cap - 1)) || items < 1)
+  long hold = arg_long(argc, argv, "hold", 0);
+  if (pairs < 1 || pairs > 64 || cap < 16 || (cap & (cap - 1)) || items < 1 || hold < 0)
     fail("bad arguments (ring must be a power of two, at least 16)", 0);
 
   ring_t *rings = aligned_alloc(64, sizeof(ring_t) * (size_t)pairs);
@@ -136,6 +153,7 @@ int main(int argc, char **argv) {
     rings[i].buf = calloc((size_t)cap, sizeof(void *));
     rings[i].len = calloc((size_t)cap, sizeof(size_t));
     rings[i].items = items;
+    rings[i].hold = hold;
     rings[i].seed = seed * 104729 + (uint64_t)i;
     if (!rings[i].buf || !rings[i].len) fail("calloc", 0);
   }
@@ -154,7 +172,7 @@ int main(int argc, char **argv) {
     free(rings[i].len);
   }
   free(rings);
-  printf("ok prodcons pairs=%d items=%ld time=%.4f ns_per_item=%.1f sum=%llu\n", pairs, items, el,
+  printf("ok prodcons pairs=%d items=%ld hold=%ld time=%.4f ns_per_item=%.1f sum=%llu\n", pairs, items, hold, el,
          el * 1e9 / (double)items, (unsigned long long)sum);
   return 0;
 }

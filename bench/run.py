@@ -74,6 +74,8 @@ OURS = [
      "the same churn on 2 threads, each with its own working set"),
     ("prodcons", "issue2", "prodcons", ["items=2000000"], ["items=500000"],
      "cross-thread producer/consumer: 1 producer allocates, hands blocks through a ring, 1 consumer frees"),
+    ("prodcons-hold", "field", "prodcons", ["items=2000000", "hold=8000000"], ["items=500000", "hold=2000000"],
+     "the producer/consumer beside 8 million 16-64 B blocks the producer holds (a server's heap beside its traffic)"),
     ("seed-alloc", "seed", "seed", ["mode=alloc"], ["mode=alloc", "count=4096", "reps=1"],
      "seed 1: 2^15 mallocs (then frees) of one size, sizes 8 B-32 KiB"),
     ("seed-calloc", "seed", "seed", ["mode=calloc"], ["mode=calloc", "reps=1", "max=4M"],
@@ -123,7 +125,7 @@ SMOKE_ARGS = {  # even smaller than QUICK, for `make bench-smoke`
     "mstress-like": ["iters=3", "steps=5000"], "cache-scratch-like": ["mode=scratch", "iters=10", "reps=100"],
     "cache-thrash-like": ["mode=thrash", "iters=10", "reps=100"], "alloctest1-like": ["threads=1", "steps=50000"],
     "alloctestN-like": ["threads=2", "steps=50000"], "cfrac-like": ["dmax=100"], "trees": ["depth=8"],
-    "large": ["steps=8"], "startup": ["count=20"], "hold": ["count=20000"],
+    "large": ["steps=8"], "startup": ["count=20"], "hold": ["count=20000"], "prodcons-hold": ["items=20000", "hold=20000"],
 }
 
 # (column, Debian package, library file name)

@@ -514,6 +514,8 @@ typedef struct hh_heap {
   size_t dirty_bytes;            /* committed bytes in free spans */
   size_t dirty_recent;           /* of which made dirty since the last decay tick */
   uint64_t decay_at;             /* coarse ms: the next decay tick; 0: no dirty span */
+  size_t used_high;              /* most slices in use since the last decay tick */
+  size_t used_high_prev;         /* ... in the tick before it */
   size_t free_slices;            /* slices in free spans */
   size_t mapped_slices;          /* slices of all its mappings (63 each) */
   hh_mapping *mappings;          /* owned mappings */

@@ -17,7 +17,15 @@
  * heap of an exited thread keeps its dirty spans for the thread that takes
  * it over; if none does within a tick, any thread's span traffic purges it
  * (heap.c). A heap keeps HH_EMPTY_KEEP completely empty mappings for reuse
- * and unmaps the rest.
+ * and unmaps the rest at a tick, once they are purged.
+ *
+ * A mass free waits for the decay too. The budget above grows by what the
+ * heap freed since its high-water mark of this tick or the last, so a
+ * program that builds a large structure, frees it and builds it again
+ * (4 million small blocks, ten times) reuses its committed memory: purged
+ * during each teardown, the same run took 516,000 page faults and 2.5x
+ * mimalloc's time (65,000 faults). RSS falls one to two ticks after the
+ * frees, at the heap's next span traffic; a heap nobody calls keeps it.
  *
  * A heap's free spans sit in bins by exact slice count (1..63) with a bitmap
  * of non-empty bins, so finding the smallest span that fits is one ctz.
@@ -74,6 +82,25 @@ static void bin_remove(hh_heap *heap, hh_page *span) {
 
 /* ------------------------------------------------------------------ decay */
 
+static size_t slices_used(const hh_heap *heap) { return heap->mapped_slices - heap->free_slices; }
+
+static void note_used(hh_heap *heap) {
+  size_t used = slices_used(heap);
+  if (used > heap->used_high) heap->used_high = used;
+}
+
+static void mapping_release(hh_heap *heap, hh_mapping *m);
+
+/* Empty mappings past the heap's keep whose memory is purged go back to the
+ * system: at a tick, so that a mapping a teardown emptied is still there
+ * when the program allocates again. */
+static void release_empty_mappings(hh_heap *heap) {
+  for (hh_mapping *m = heap->mappings, *next; m != NULL && heap->empty_mappings > empty_keep(); m = next) {
+    next = m->next;
+    if (m->free_slices == SPAN_SLICES && !m->slices[1].dirty) mapping_release(heap, m);
+  }
+}
+
 /* A tick of the heap's decay, if one is due: what was dirty at the last tick
  * goes back to the system. Then abandoned heaps, at most once a tick. */
 static _Atomic(uint64_t) abandoned_decay_at;
@@ -88,6 +115,9 @@ void hh_span_decay(hh_heap *heap) {
     hh_page_decay(heap);
     if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
     heap->dirty_recent = 0;
+    if (heap->empty_mappings > empty_keep()) release_empty_mappings(heap);
+    heap->used_high_prev = heap->used_high;
+    heap->used_high = slices_used(heap);
     hh_oversize_decay(now);
   }
   uint64_t at = atomic_load_explicit(&abandoned_decay_at, memory_order_relaxed);
@@ -214,6 +244,7 @@ hh_page *hh_span_alloc(hh_heap *heap, uint32_t n) {
   }
   span->slice_count = n;
   span->dirty = dirty;
+  note_used(heap);
   return span;
 }
 
@@ -250,6 +281,7 @@ bool hh_span_resize(hh_heap *heap, hh_page *span, uint32_t n) {
   span->slice_count = n;
   span->dirty |= dirty;
   m->free_slices -= extra;
+  note_used(heap);
   return true;
 }
 
@@ -285,15 +317,17 @@ static void span_give_back(hh_heap *heap, hh_page *span, bool dirty) {
   hh_page *merged = span_mark_free(m, idx, n, dirty);
   if (m->free_slices == SPAN_SLICES) {
     heap->empty_mappings++;
-    if (heap->empty_mappings > empty_keep()) {
-      bin_push(heap, merged);
+    if (heap->empty_mappings > empty_keep() && atomic_load_explicit(&address_space_tight, memory_order_relaxed)) {
+      bin_push(heap, merged); /* address space is short: at once */
       mapping_release(heap, m);
       return;
     }
   }
   bin_push(heap, merged);
-  size_t used = (heap->mapped_slices - heap->free_slices) * HH_SLICE_SIZE;
-  size_t budget = used / 2 > HH_PURGE_BYTES ? used / 2 : HH_PURGE_BYTES;
+  size_t used = slices_used(heap),
+         high = heap->used_high > heap->used_high_prev ? heap->used_high : heap->used_high_prev;
+  size_t budget = used * HH_SLICE_SIZE / 2 > HH_PURGE_BYTES ? used * HH_SLICE_SIZE / 2 : HH_PURGE_BYTES;
+  budget += (high > used ? high - used : 0) * HH_SLICE_SIZE; /* freed since the recent high-water mark */
   if (heap->dirty_bytes > budget) hh_span_purge(heap, budget / 2);
 }
 

@@ -71,7 +71,11 @@ static void parse_sizes(const char *arg, size_t *v, int n) {
 
 /* "BLOCK:TOTAL:SLACK": allocates TOTAL bytes as blocks of BLOCK bytes,
  * touches them, frees them all in a scattered order and checks RSS falls
- * back to within SLACK bytes of where it started. */
+ * back to within SLACK bytes of where it started within a second, while
+ * the program goes on allocating (a 1 MiB block every 100 ms). The heap
+ * keeps what it just freed committed for one or two decay ticks, in case
+ * the program builds the same again, and gives it back at the ticks its
+ * next allocations meet (mapping.c). */
 static int child_rss_blocks(const char *arg) {
   size_t v[3];
   parse_sizes(arg, v, 3);
@@ -86,15 +90,23 @@ static int child_rss_blocks(const char *arg) {
   }
   long peak = rss_kb();
   for (size_t i = 0; i < count; i++) frhehe(p[scatter(i, count)]);
-  long after = rss_kb();
+  long freed = rss_kb(), after = freed;
+  int waited = 0;
+  while (after - base > (long)(slack / KiB) && waited < 1000) {
+    usleep(100 * 1000);
+    waited += 100;
+    frhehe(hahalloc(1 << 20));
+    after = rss_kb();
+  }
   pointer_array_free(p, count);
-  printf("%zu x %zu bytes: RSS %ld -> %ld -> %ld KiB\n", count, block, base, peak, after);
+  printf("%zu x %zu bytes: RSS %ld -> %ld -> %ld (freed) -> %ld KiB %d ms later\n", count, block, base, peak, freed,
+         after, waited);
   CHILD_CHECK(peak - base >= (long)(total / KiB * 9 / 10),
               "RSS rose by only %ld KiB for %zu KiB of touched blocks: the measurement is wrong", peak - base,
               total / KiB);
   CHILD_CHECK(after - base <= (long)(slack / KiB),
-              "after freeing %zu blocks of %zu bytes RSS is still %ld KiB above the start (%ld KiB at the peak)", count,
-              block, after - base, peak - base);
+              "%d ms after freeing %zu blocks of %zu bytes RSS is still %ld KiB above the start (%ld KiB at the peak)",
+              waited, count, block, after - base, peak - base);
   return 0;
 }
 

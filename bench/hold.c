@@ -9,36 +9,45 @@
  * memory it holds (a walk of every page, of every full page) shows here,
  * and not in the churns, whose working sets stay small.
  *
- *   hold count=24000000 seed=1
+ * With rounds=R the whole build and teardown runs R times, as a program
+ * that processes batches does: an allocator that gives the memory back
+ * during each teardown faults it in again in the next round.
+ *
+ *   hold count=24000000 rounds=1 seed=1
  */
 #include "common.h"
 
 int main(int argc, char **argv) {
   bench_which(argc, argv);
   long count = arg_long(argc, argv, "count", 24000000);
+  long rounds = arg_long(argc, argv, "rounds", 1);
   uint64_t rng = (uint64_t)arg_long(argc, argv, "seed", 1);
-  if (count < 2) fail("bad count", 0);
+  if (count < 2 || rounds < 1) fail("bad count or rounds", 0);
   void **p = xmalloc((size_t)count * sizeof *p);
   uint8_t *len = xmalloc((size_t)count);
-  double t0 = now_sec();
-  for (long i = 0; i < count; i++) {
-    len[i] = (uint8_t)rng_range(&rng, 16, 64);
-    p[i] = xmalloc(len[i]);
-    block_tag(p[i], len[i], (uint64_t)i);
+  double build = 0, teardown = 0;
+  for (long r = 0; r < rounds; r++) {
+    double t0 = now_sec();
+    for (long i = 0; i < count; i++) {
+      len[i] = (uint8_t)rng_range(&rng, 16, 64);
+      p[i] = xmalloc(len[i]);
+      block_tag(p[i], len[i], (uint64_t)(i + r));
+    }
+    double t1 = now_sec();
+    long half = count / 2;
+    for (long i = 0; i < half; i++) {
+      if (block_check(p[i], len[i], (uint64_t)(i + r))) fail("block corrupted", (size_t)i);
+      free(p[i]);
+    }
+    for (long i = count - 1; i >= half; i--) {
+      if (block_check(p[i], len[i], (uint64_t)(i + r))) fail("block corrupted", (size_t)i);
+      free(p[i]);
+    }
+    build += t1 - t0;
+    teardown += now_sec() - t1;
   }
-  double t1 = now_sec();
-  long half = count / 2;
-  for (long i = 0; i < half; i++) {
-    if (block_check(p[i], len[i], (uint64_t)i)) fail("block corrupted", (size_t)i);
-    free(p[i]);
-  }
-  for (long i = count - 1; i >= half; i--) {
-    if (block_check(p[i], len[i], (uint64_t)i)) fail("block corrupted", (size_t)i);
-    free(p[i]);
-  }
-  double t2 = now_sec();
   free(len);
   free(p);
-  printf("ok hold count=%ld build %.3f s teardown %.3f s\n", count, t1 - t0, t2 - t1);
+  printf("ok hold count=%ld rounds=%ld build %.3f s teardown %.3f s\n", count, rounds, build, teardown);
   return 0;
 }

@@ -111,6 +111,8 @@ OURS = [
      "large blocks: 1-32 MiB, 4 live, every page written, every 8th grown by realloc"),
     ("hold", "field", "hold", ["count=24000000"], ["count=3000000"],
      "a large heap: 24 million blocks of 16-64 B built up by one thread, held, then freed (about 1 GiB)"),
+    ("rebuild", "field", "hold", ["count=4000000", "rounds=12"], ["count=1000000", "rounds=4"],
+     "4 million blocks of 16-64 B built and freed 12 times over (a batch program's rounds)"),
     ("startup", "field", "startup", ["count=2000"], ["count=300"],
      "process start-up: coreutils' true run 2000 times, each loading the allocator (a script's or a build's cost)"),
 ]
@@ -125,7 +127,7 @@ SMOKE_ARGS = {  # even smaller than QUICK, for `make bench-smoke`
     "mstress-like": ["iters=3", "steps=5000"], "cache-scratch-like": ["mode=scratch", "iters=10", "reps=100"],
     "cache-thrash-like": ["mode=thrash", "iters=10", "reps=100"], "alloctest1-like": ["threads=1", "steps=50000"],
     "alloctestN-like": ["threads=2", "steps=50000"], "cfrac-like": ["dmax=100"], "trees": ["depth=8"],
-    "large": ["steps=8"], "startup": ["count=20"], "hold": ["count=20000"], "prodcons-hold": ["items=20000", "hold=20000"],
+    "large": ["steps=8"], "startup": ["count=20"], "hold": ["count=20000"], "rebuild": ["count=20000", "rounds=2"], "prodcons-hold": ["items=20000", "hold=20000"],
 }
 
 # (column, Debian package, library file name)

@@ -92,7 +92,6 @@ void hh_page_init(hh_page *page, unsigned root, uint32_t block_size) {
   page->damaged = 0;
   page->empty_tick = 0;
   page->splice = HH_SPLICE_CHECKED;
-  page->remote_seen = 0;
   page->scan_marks = NULL;
   atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
   atomic_signal_fence(memory_order_release); /* the kind last: see HH_PAGE_MAKING */
@@ -175,7 +174,6 @@ void hh_page_collect(hh_page *page) {
   /* take the list and its count, keep the full bit */
   uint64_t tf = atomic_fetch_and_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_acquire);
   uint64_t head = hh_remote_head(tf), count = hh_remote_count(tf);
-  page->remote_seen = 1;
   /* The owner's list is empty, as when a page runs out or sits full: the
    * remote list becomes the free list as it is, its tail's link already
    * the end. Walking it first to check every link cost xmalloc-test a
@@ -256,21 +254,14 @@ static void page_from_full(hh_heap *heap, hh_page *page) {
  * list is sound and only the count is wrong. So the lists are walked
  * first, and must hold every range below the capacity once; else the
  * double free is reported and the page kept for good. A page where damage
- * was found has ranges set aside, on no list: it is kept too.
- *
- * Only a page that other threads freed into can be miscounted: the owner's
- * own frees are serial, and each checks its range's link. So a page whose
- * remote list is empty and was never taken (remote_seen) goes back as it
- * is. The walk reads one word per range, every line of the page: at a
- * single-threaded program's teardown (perl freeing its hashes) it was 4%
- * of the run. */
+ * was found has ranges set aside, on no list: it is kept too. The walk
+ * reads one word per range, once per page given back (which costs a
+ * system call or a later carving anyway). */
 static bool page_may_retire(hh_page *page) {
   if (page->kind != HH_PAGE_SMALL && page->splice != HH_SPLICE_PENDING) return true; /* a large range, freed here */
   if (page->splice == HH_SPLICE_NEVER) return false;
-  uint64_t remote = hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire));
-  if (!page->remote_seen && remote == HH_LINK_END) return true;
   uint64_t seen[HH_SLICE_SIZE / HH_ALIGN / 64] = {0}, cap = page->capacity, n = 0, twice = HH_LINK_END;
-  uint64_t heads[2] = {page->free, remote};
+  uint64_t heads[2] = {page->free, hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire))};
   if (cap > sizeof seen * 8) return true; /* no small page has that many */
   for (int k = 0; k < 2 && twice == HH_LINK_END; k++) {
     for (uint64_t idx = heads[k]; idx != HH_LINK_END; idx = hh_block_next(page, idx), n++) {
@@ -546,7 +537,6 @@ hh_page *hh_large_alloc(hh_heap *heap, size_t size, size_t align) {
   page->in_full = 1;
   page->damaged = 0;
   page->splice = HH_SPLICE_CHECKED;
-  page->remote_seen = 0;
   atomic_store_explicit(&page->thread_free, HH_REMOTE_FULL, memory_order_relaxed);
   hh_queue_push_back(&heap->full, page);
   ((hh_block *)page->start)->link = 0;       /* a stale link must not make it look free */

@@ -1157,7 +1157,54 @@ static int child_racing_double_free_exited(const char *arg) {
   return 0;
 }
 
+/* One thread: a block freed, written into (a stale p->next = NULL, which
+ * makes its link look live), freed again, then the rest of its page freed
+ * but one block q. The page's count says empty while q is live: the walk
+ * before the page goes back must find it, report the damage and keep the
+ * page, so that q is never handed out again (helper-28's reproducer of a
+ * shortcut that skipped the walk for pages no other thread freed into). */
+static int child_write_after_free_then_empty(const char *arg) {
+  (void)arg;
+  enum { N = 4000, SZ = 64 };
+  static unsigned char *b[N];
+  for (int i = 0; i < N; i++)
+    if ((b[i] = malloc(SZ)) == NULL) return child_fail("malloc");
+  unsigned char *p = b[N / 2], *q = NULL;
+  uintptr_t page = (uintptr_t)p >> 16;
+  for (int i = 0; i < N; i++)
+    if (b[i] != p && (uintptr_t)b[i] >> 16 == page) q = b[i];
+  if (q == NULL) return child_fail("a page of one block");
+  memset(q, 'Q', SZ);
+  free(p);
+  *(void *volatile *)p = NULL; /* use after free */
+  free(p);
+  for (int i = 0; i < N; i++)
+    if (b[i] != p && b[i] != q && (uintptr_t)b[i] >> 16 == page) free(b[i]);
+  for (int i = 0; i < 20000; i++) {
+    size_t s = i % 2 ? SZ : 200;
+    unsigned char *r = malloc(s);
+    if (r == NULL) return child_fail("malloc");
+    if (r < q + SZ && r + s > q) return child_fail("the live block's memory was handed out again");
+    memset(r, 'R', s);
+  }
+  for (int i = 0; i < SZ; i++)
+    if (q[i] != 'Q') return child_fail("the live block was overwritten");
+  dprintf(1, "survived\n");
+  return 0;
+}
+
+static void a_write_after_free_and_a_second_free_never_give_back_a_page_with_a_live_block(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("write_after_free_then_empty", "", env, 60, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived") || !strstr(c.err, "found when its page emptied"))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
+  hh_child_free(&c);
+}
+
 static const hh_child_entry children[] = {{"bad", child_bad_call},
+                                          {"write_after_free_then_empty", child_write_after_free_then_empty},
                                           {"write_after_free", child_write_after_free},
                                           {"forged_link", child_forged_link},
                                           {"overflow", child_overflow},
@@ -1233,6 +1280,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
       cmocka_unit_test(racing_double_frees_never_give_back_a_page_with_live_blocks),
+      cmocka_unit_test(a_write_after_free_and_a_second_free_never_give_back_a_page_with_a_live_block),
       cmocka_unit_test(racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks),
 #define GUARD(size)                                                                                                \
   {"guard: a write past the end of a " size "-byte block", guard_names_a_write_past_the_end_at_free, NULL, NULL,   \

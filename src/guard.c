@@ -5,8 +5,9 @@
  * unnoticed or being met later as damage to a neighbour.
  *
  * Every request is served from a size class at least HH_GUARD_BYTES larger
- * (root.c shifts the size-to-root table; large and oversize requests map
- * that much more), and the first HH_GUARD_BYTES after the requested size
+ * (the generic path adds them before it picks a root: the fast paths, whose
+ * constant size-to-root table has no room for them, are off; large and
+ * oversize requests map that much more), and the first HH_GUARD_BYTES after the requested size
  * hold bytes derived from their address and the process's key. They are
  * written when the block is recorded and checked when it is freed or
  * reallocated, and by the exit scan for the blocks still live. While the

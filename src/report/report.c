@@ -594,19 +594,19 @@ static bool is_exit_function(uintptr_t ip) {
 
 static _Unwind_Reason_Code exit_point_cb(struct _Unwind_Context *ctx, void *arg) {
   struct exit_point *e = arg;
-  uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+  uintptr_t ip = (uintptr_t)hh_uw.get_ip(ctx);
   if (ip == 0) return _URC_END_OF_STACK;
   if (e->state == 0) {
     if (is_exit_function(ip)) {
       e->state = 1;
-      e->sp = (uintptr_t)_Unwind_GetCFA(ctx); /* the caller's stack pointer at the call */
+      e->sp = (uintptr_t)hh_uw.get_cfa(ctx); /* the caller's stack pointer at the call */
     }
     return _URC_NO_REASON;
   }
 #if defined(__x86_64__)
   static const int callee_saved[] = {3, 6, 12, 13, 14, 15}; /* DWARF: rbx rbp r12-r15 */
   for (size_t i = 0; i < sizeof callee_saved / sizeof callee_saved[0]; i++)
-    e->regs[e->nregs++] = (uintptr_t)_Unwind_GetGR(ctx, callee_saved[i]);
+    e->regs[e->nregs++] = (uintptr_t)hh_uw.get_gr(ctx, callee_saved[i]);
 #endif
   e->state = 2;
   return _URC_END_OF_STACK;
@@ -633,7 +633,7 @@ static bool find_exit_point_by_return(struct exit_point *e, uintptr_t from) {
 static bool find_exit_point(struct exit_point *e) {
   memset(e, 0, sizeof *e);
   if (!hh_unwinder_works()) return find_exit_point_by_return(e, (uintptr_t)__builtin_frame_address(0));
-  _Unwind_Backtrace(exit_point_cb, e);
+  hh_uw.backtrace(exit_point_cb, e);
   return e->state == 2 && e->sp != 0;
 }
 

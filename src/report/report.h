@@ -67,6 +67,23 @@ typedef struct hh_read {
 } hh_read;
 int hh_unwind(uintptr_t ret, uintptr_t frame, uintptr_t hi, int depth, uintptr_t *pcs, hh_read *reads, int max_reads,
               int *nreads);
+/* libgcc's unwinder, called through here: the copy linked into
+ * libhahalloc.so (or the program's, in a static link), or the program's own
+ * libgcc_s.so.1 when it has one loaded before main (hh_unwind_prefer_loaded):
+ * frame information registered at run time (a JIT's code, objects linked
+ * without .eh_frame_hdr) is listed in that library, which our copy does not
+ * see. A context is read with the accessors of the unwinder that made it. */
+#include <unwind.h>
+typedef struct hh_unwinder {
+  __typeof__(&_Unwind_Backtrace) backtrace;
+  __typeof__(&_Unwind_GetIP) get_ip;
+  __typeof__(&_Unwind_GetIPInfo) get_ip_info;
+  __typeof__(&_Unwind_GetCFA) get_cfa;
+  __typeof__(&_Unwind_GetGR) get_gr;
+  const void *(*find_fde)(void *pc, void *bases);
+} hh_unwinder;
+extern hh_unwinder hh_uw;
+void hh_unwind_prefer_loaded(void); /* a constructor of the shared library's: dlopen, so before main */
 /* False when libgcc's unwinder cannot work in this process (it would abort:
  * a static binary without .eh_frame_hdr). */
 bool hh_unwinder_works(void);

@@ -30,6 +30,7 @@
  * a signal frame) gets an "end" rule: walks stop there, as libgcc would.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
@@ -161,8 +162,8 @@ struct learn {
 static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
   struct learn *l = arg;
   int before = 0;
-  uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
-  uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+  uintptr_t ip = (uintptr_t)hh_uw.get_ip_info(ctx, &before);
+  uintptr_t cfa = (uintptr_t)hh_uw.get_cfa(ctx);
   if (!l->started) {
     /* Skip the report's and the allocator's frames up to the caller of the
      * entry point: it runs at `ret`, with the entry point's CFA as its sp. */
@@ -179,7 +180,7 @@ static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
   }
   l->ip[l->n] = ip;
   l->cfa[l->n] = cfa;
-  l->rbp[l->n] = (uintptr_t)_Unwind_GetGR(ctx, 6);
+  l->rbp[l->n] = (uintptr_t)hh_uw.get_gr(ctx, 6);
   if (++l->n >= l->limit) return _URC_END_OF_STACK;
   return _URC_NO_REASON;
 }
@@ -193,12 +194,43 @@ struct eh_bases {
 };
 extern const void *_Unwind_Find_FDE(void *pc, struct eh_bases *bases);
 
+hh_unwinder hh_uw = {_Unwind_Backtrace, _Unwind_GetIP, _Unwind_GetIPInfo,
+                     _Unwind_GetCFA,    _Unwind_GetGR, (const void *(*)(void *, void *))_Unwind_Find_FDE};
+
+/* The program's libgcc_s, when it has one (every C++ program does), found
+ * among the loaded objects without a system call or an allocation: a C
+ * program without one keeps our copy and makes no dlopen (which opens the
+ * file to compare it) and no dlsym that fails (whose error message is a
+ * malloc the report would count). */
+static int find_libgcc_s(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  const char *name = info->dlpi_name, *slash = name ? strrchr(name, '/') : NULL;
+  if (slash == NULL || strcmp(slash + 1, "libgcc_s.so.1") != 0) return 0;
+  *(const char **)arg = name;
+  return 1;
+}
+
+void hh_unwind_prefer_loaded(void) {
+  const char *path = NULL;
+  dl_iterate_phdr(find_libgcc_s, &path);
+  if (path == NULL) return;
+  void *lib = dlopen(path, RTLD_LAZY | RTLD_NOLOAD); /* kept: it stays loaded */
+  if (lib == NULL) return;
+  hh_unwinder u = {(__typeof__(u.backtrace))dlsym(lib, "_Unwind_Backtrace"),
+                   (__typeof__(u.get_ip))dlsym(lib, "_Unwind_GetIP"),
+                   (__typeof__(u.get_ip_info))dlsym(lib, "_Unwind_GetIPInfo"),
+                   (__typeof__(u.get_cfa))dlsym(lib, "_Unwind_GetCFA"),
+                   (__typeof__(u.get_gr))dlsym(lib, "_Unwind_GetGR"),
+                   (__typeof__(u.find_fde))dlsym(lib, "_Unwind_Find_FDE")};
+  if (u.backtrace && u.get_ip && u.get_ip_info && u.get_cfa && u.get_gr && u.find_fde) hh_uw = u; /* all or none */
+}
+
 bool hh_unwinder_works(void) {
   /* libgcc starts from its own frame: both need their information. Asked
    * every time: a static binary's destructors deregister it at exit. */
   struct eh_bases b;
-  return _Unwind_Find_FDE((void *)((uintptr_t)&hh_unwinder_works + 1), &b) != NULL &&
-         _Unwind_Find_FDE((void *)((uintptr_t)&_Unwind_Backtrace + 1), &b) != NULL;
+  return hh_uw.find_fde((void *)((uintptr_t)&hh_unwinder_works + 1), &b) != NULL &&
+         hh_uw.find_fde((void *)((uintptr_t)hh_uw.backtrace + 1), &b) != NULL;
 }
 
 static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
@@ -214,7 +246,7 @@ static HH_NOINLINE void learn(uintptr_t ret, uintptr_t frame, int limit) {
   l.n = 0;
   l.limit = limit + 1 < LEARN_MAX ? limit + 1 : LEARN_MAX;
   l.ended = false;
-  _Unwind_Backtrace(learn_cb, &l);
+  hh_uw.backtrace(learn_cb, &l);
   if (!l.started || l.n == 0) {
     /* The unwinder does not see our entry point: do not try again here. */
     rule r = {.base = BASE_END, .wrapper = (uint8_t)pc_is_wrapper(ret)};
@@ -348,7 +380,7 @@ struct here {
 static _Unwind_Reason_Code here_cb(struct _Unwind_Context *ctx, void *arg) {
   struct here *h = arg;
   int before = 0;
-  uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+  uintptr_t ip = (uintptr_t)hh_uw.get_ip_info(ctx, &before);
   if (ip == 0) return _URC_END_OF_STACK;
   if (!h->started) {
     const char *name;
@@ -373,7 +405,7 @@ int hh_backtrace(uintptr_t *pcs, int max, bool *ours_left) {
   *ours_left = own == 0;
   struct here h = {pcs, 0, max, own, false};
   busy = 1;
-  _Unwind_Backtrace(here_cb, &h);
+  hh_uw.backtrace(here_cb, &h);
   busy = 0;
   return h.n;
 }

@@ -586,6 +586,17 @@ def stack_suite():
     check("a function named by 5,006 characters: its frame shows the whole name",
           r.returncode == 0 and bool(frames) and len(frames[0]) > 1 and (" %s (" % longname) in frames[0][1],
           r.stderr + str(frames)[:300])
+    # frame information registered at run time (a JIT's, or an object linked
+    # without .eh_frame_hdr) lives in the program's libgcc_s: the report
+    # walks with that unwinder, not only with libhahalloc's own copy
+    exe = os.path.join(d, "regframe")
+    r = run([cc, "-O2", "-fomit-frame-pointer", "-g", "-Wl,--no-eh-frame-hdr", os.path.join(SRC, "regframe.c"),
+             "-o", exe, "-lgcc_s"])
+    p = tool("--num-callers=12", exe)
+    frames = [fr for h, fr in records(p.stderr) if "4,321 bytes" in h]
+    names = [f.split(": ")[1].split(" (")[0] if ": " in f else f for f in (frames[0] if frames else [])]
+    check("frames known only through __register_frame_info: the stack goes on through them to main",
+          r.returncode == 0 and names[1:5] == ["leaf", "mid", "top", "main"], r.stderr + str(frames)[:600])
     p = tool(os.path.join(BIN, "userline_strip"))
     frames = [fr for h, fr in records(p.stderr) if "77 bytes" in h]
     check("a stripped binary: ??? for a function no symbol covers, not the nearest exported one",

@@ -257,7 +257,7 @@ static void page_from_full(hh_heap *heap, hh_page *page) {
  * was found has ranges set aside, on no list: it is kept too. The walk
  * reads one word per range, once per page given back (which costs a
  * system call or a later carving anyway). */
-static bool page_may_retire(hh_page *page) {
+static bool page_may_retire(hh_heap *heap, hh_page *page) {
   if (page->kind != HH_PAGE_SMALL && page->splice != HH_SPLICE_PENDING) return true; /* a large range, freed here */
   if (page->splice == HH_SPLICE_NEVER) return false;
   uint64_t seen[HH_SLICE_SIZE / HH_ALIGN / 64] = {0}, cap = page->capacity, n = 0, twice = HH_LINK_END;
@@ -282,6 +282,11 @@ static bool page_may_retire(hh_page *page) {
                 twice == HH_LINK_END ? "" : ", one of them twice or behind a damaged link");
   quarantine(page);
   page->free = HH_LINK_END;
+  /* Its list is dropped: it must not stay the root's direct page, whose
+   * list the fast path takes as non-empty (HH_LINK_END read as an index is
+   * 65,535 ranges past the start: for 2 KiB ranges, 128 MiB, unmapped). */
+  if (page->kind == HH_PAGE_SMALL && heap->direct[page->root] == page)
+    hh_heap_set_direct(heap, page->root, &hh_empty_page);
   return false;
 }
 
@@ -309,7 +314,7 @@ void hh_page_decay(hh_heap *heap) {
     while (page != NULL) {
       hh_page *next = page->next;
       if (hh_page_used(page) == 0 && page != heap->direct[r]) {
-        if (page->empty_tick && page_may_retire(page))
+        if (page->empty_tick && page_may_retire(heap, page))
           page_retire(heap, page);
         else
           page->empty_tick = 1;
@@ -327,7 +332,8 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
   if (hh_page_used(page) == 0) {
     hh_queue *q = &heap->queue[page->root];
     bool sole = page->kind == HH_PAGE_SMALL && q->first == page && q->last == page;
-    if (!sole && page_may_retire(page)) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
+    if (!sole &&
+        page_may_retire(heap, page)) { /* keep a root's only page: alloc/free at a page boundary must not thrash */
       page_retire(heap, page);
       hh_span_decay(heap);
       return;
@@ -441,7 +447,7 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
        * root whole, its free list ready: a producer's pages come back
        * empty all the time, and carving them again costs a store into
        * every range of cold memory. Decay retires it if it stays empty. */
-      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL) && page_may_retire(page))
+      if (hh_page_used(page) == 0 && (all || page->kind != HH_PAGE_SMALL) && page_may_retire(heap, page))
         page_retire(heap, page);
       else if (page->kind == HH_PAGE_SMALL && page->free != HH_LINK_END)
         page_from_full(heap, page);
@@ -459,7 +465,7 @@ void hh_heap_sweep(hh_heap *heap, enum hh_sweep what) {
       hh_page_collect(page);
       if (hh_page_used(page) == 0 &&
           (what == HH_SWEEP_ALL || !(heap->queue[r].first == page && heap->queue[r].last == page)) &&
-          page_may_retire(page))
+          page_may_retire(heap, page))
         page_retire(heap, page);
       page = next;
     }

@@ -1090,6 +1090,76 @@ static void racing_double_frees_never_give_back_a_page_with_live_blocks(void **s
   racing_double_frees_keep_live_blocks("racing_double_free_then_empty", "20");
 }
 
+/* The owner frees a round's 2 KiB blocks, the victim last, while a second
+ * thread frees the victim at the same moment and pushes it once the owner
+ * is done (helper-28's df_race3). The owner's page then empties with the
+ * victim counted twice, the walk drops its lists, and the page must leave
+ * its root's direct slot: the fast path read the dropped list's end as a
+ * range 65,535 ranges past the page's start, 128 MiB on, and crashed. */
+static unsigned char *victim_2k, *flush_2k;
+static _Atomic int arrived_2k, owner_done_2k;
+static pthread_barrier_t barrier_2k;
+static void *second_freer_2k(void *arg) {
+  int rounds = *(const int *)arg;
+  for (int r = 0; r < rounds; r++) {
+    pthread_barrier_wait(&barrier_2k);
+    atomic_fetch_add(&arrived_2k, 1);
+    while (atomic_load(&arrived_2k) < 2) {}
+    free(victim_2k);
+    while (!atomic_load(&owner_done_2k)) {}
+    free(flush_2k); /* another page: pushes the pending victim */
+    pthread_barrier_wait(&barrier_2k);
+  }
+  return NULL;
+}
+static int child_racing_double_free_2k(const char *arg) {
+  int rounds = atoi(arg);
+  enum { N = 40, SIZE = 2048 };
+  static unsigned char *b[N];
+  pthread_t t;
+  pthread_barrier_init(&barrier_2k, NULL, 2);
+  if (pthread_create(&t, NULL, second_freer_2k, &rounds) != 0) return child_fail("pthread_create");
+  for (int r = 0; r < rounds; r++) {
+    for (int i = 0; i < N; i++) {
+      if ((b[i] = malloc(SIZE)) == NULL) return child_fail("malloc");
+      hh_fill(b[i], SIZE, hh_block_hash(b[i], SIZE, 14));
+    }
+    victim_2k = b[N / 2];
+    flush_2k = malloc(4096 + SIZE);
+    atomic_store(&arrived_2k, 0);
+    atomic_store(&owner_done_2k, 0);
+    pthread_barrier_wait(&barrier_2k);
+    for (int i = 0; i < N; i++) {
+      if (b[i] == victim_2k) continue;
+      if (hh_check(b[i], SIZE, SIZE, hh_block_hash(b[i], SIZE, 14)) != SIZE_MAX)
+        return child_fail("a live block was handed out twice");
+      free(b[i]);
+    }
+    atomic_fetch_add(&arrived_2k, 1);
+    while (atomic_load(&arrived_2k) < 2) {}
+    free(victim_2k);
+    atomic_store(&owner_done_2k, 1);
+    pthread_barrier_wait(&barrier_2k);
+  }
+  pthread_join(t, NULL);
+  dprintf(1, "survived\n");
+  return 0;
+}
+
+static void racing_double_frees_of_2KiB_blocks_as_a_page_empties_are_survived(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  hh_exec_self("racing_double_free_2k", "3000", env, 120, &c);
+  if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr (%zu bytes, the end):\n%s", hh_child_describe(&c), c.out,
+             strlen(c.err), c.err + (strlen(c.err) > 4000 ? strlen(c.err) - 4000 : 0));
+  size_t told = count_of(c.err, "already free"), later = count_of(c.err, "found when its page emptied");
+  printf("3000 rounds: %zu told at the second free, %zu when the page emptied\n", told, later);
+  if (told + later == 0) fail_msg("no double free was reported:\n%s", c.err);
+  hh_child_free(&c);
+}
+
 static void racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks(void **state) {
   (void)state;
   racing_double_frees_keep_live_blocks("racing_double_free_exited", "300");
@@ -1213,6 +1283,7 @@ static const hh_child_entry children[] = {{"bad", child_bad_call},
                                           {"racing_double_free", child_racing_double_free},
                                           {"racing_double_free_then_empty", child_racing_double_free_then_empty},
                                           {"racing_double_free_exited", child_racing_double_free_exited},
+                                          {"racing_double_free_2k", child_racing_double_free_2k},
                                           {NULL, NULL}};
 
 int main(int argc, char **argv) {
@@ -1280,6 +1351,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
       cmocka_unit_test(racing_double_frees_never_give_back_a_page_with_live_blocks),
+      cmocka_unit_test(racing_double_frees_of_2KiB_blocks_as_a_page_empties_are_survived),
       cmocka_unit_test(a_write_after_free_and_a_second_free_never_give_back_a_page_with_a_live_block),
       cmocka_unit_test(racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks),
 #define GUARD(size)                                                                                                \

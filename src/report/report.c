@@ -87,7 +87,7 @@ static void wait_for_exit_report(void) {
 #define HANDLERS_WAIT_NS (2 * 1000 * 1000 * 1000L)
 static _Atomic(long) exit_caller;
 void hh_report_exit_gate(void) {
-  if (!hh_opt.report || report_pid == 0 || (int)getpid() != report_pid) return;
+  if (!hh_opt.report || report_pid == 0 || hh_sandboxed() || (int)getpid() != report_pid) return;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
   long me = (long)syscall(SYS_gettid), first = 0;
   if (!atomic_compare_exchange_strong(&exit_caller, &first, me) && first != me) {
@@ -451,6 +451,7 @@ int64_t hh_report_started_ns;
  * when no scan could be made. */
 static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs, int64_t deadline,
                       bool set_baseline) {
+  if (hh_sandboxed()) return -1; /* even writing says so through calls a filter may refuse */
   hh_scan s;
   memset(&s, 0, sizeof s);
   s.own_sp = own_sp;
@@ -529,10 +530,76 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
 
 static _Atomic(int) atexit_passed, destructor_passed;
 
+/* ------------------------------------------------------------------ seccomp */
+
+/* A seccomp filter may refuse any system call, or kill the process for
+ * it; a program that allowed itself only what it needs was killed by
+ * SIGSYS in the report at exit. Once one may be in force, no report is
+ * made and nothing written: mem_lhihiks prints nothing and
+ * hahalloc_leak_check answers -1. SANDBOX_ENTERED: the program installs
+ * one (src/shared/seccomp.c), which is said while it is not in force yet;
+ * SANDBOX_INHERITED: one came through exec, which the hahalloc command
+ * says when it runs under it itself (writing it here takes poll and
+ * sigprocmask, which a filter may refuse). */
+enum { SANDBOX_NONE, SANDBOX_ENTERED, SANDBOX_INHERITED };
+static _Atomic(int) sandbox;
+
+bool hh_sandboxed(void) { return atomic_load_explicit(&sandbox, memory_order_acquire) != SANDBOX_NONE; }
+
+#define SANDBOX_WHY "the filter may refuse the report's system calls or kill the program for them"
+
+bool hh_sandbox_entering(bool strict) {
+  hh_init();
+  int expect = SANDBOX_NONE;
+  /* with one in force already, even this line could be refused */
+  if (!atomic_compare_exchange_strong(&sandbox, &expect, SANDBOX_ENTERED)) return false;
+  if (hh_opt.report)
+    hh_say("hahalloc: note: the program installs a seccomp %s: no leak report will be made at exit and "
+           "mem_lhihiks prints nothing (" SANDBOX_WHY ")\n",
+           strict ? "strict mode" : "filter");
+  return true;
+}
+
+void hh_sandbox_refused(void) {
+  atomic_store(&sandbox, SANDBOX_NONE);
+  if (hh_opt.report) hh_say("hahalloc: note: the seccomp install failed: the leak report will be made at exit\n");
+}
+
+/* A filter inherited through exec: /proc/self/status says "Seccomp: 2"
+ * (1 for strict mode). Read at start-up, when the loader has just opened
+ * and read files under the same filter. */
+static void sandbox_init(void) {
+  if (!hh_opt.report || hh_opt.secure) return;
+  int saved = errno;
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return;
+  }
+  char b[8192];
+  size_t n = 0;
+  for (ssize_t r; n < sizeof b - 1 && (r = read(fd, b + n, sizeof b - 1 - n)) != 0;) {
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    n += (size_t)r;
+  }
+  close(fd);
+  errno = saved;
+  b[n] = 0;
+  const char *at = strstr(b, "\nSeccomp:");
+  if (at == NULL) return;
+  at += strlen("\nSeccomp:");
+  while (*at == ' ' || *at == '\t') at++;
+  if (*at >= '1' && *at <= '9') atomic_store(&sandbox, SANDBOX_INHERITED);
+}
+
 void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
   hh_dest_init();
+  sandbox_init();
   hh_maps_init();
   hh_objects_init(); /* mem_lhihiks may report in any mode */
 }
@@ -647,7 +714,7 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
 }
 
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
-  if (!hh_opt.report || (int)getpid() != report_pid) return;
+  if (!hh_opt.report || hh_sandboxed() || (int)getpid() != report_pid) return;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
@@ -727,7 +794,7 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
  * streams are flushed, as exit would; its handlers and destructors, its
  * parent's, are left to its parent. */
 void hh_report_vfork_exit(int status) {
-  if (!hh_opt.report || report_pid == 0 || (int)getpid() == report_pid) return;
+  if (!hh_opt.report || report_pid == 0 || hh_sandboxed() || (int)getpid() == report_pid) return;
   /* Only when the memory is the reporter's indeed: a child of _Fork() or
    * of a raw clone has a copy of its own (no atfork handler made it the
    * reporter), and must exit as glibc's exit does. Without kcmp (a seccomp

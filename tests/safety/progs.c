@@ -25,6 +25,13 @@
 #include <unistd.h>
 
 #include <dlfcn.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 void *volatile sink;          /* keeps a block reachable */
 void *volatile keep[4];
@@ -704,6 +711,91 @@ static int fd_table_full(void) {
   return 0;
 }
 
+/* --------------------------------------------------------------- seccomp */
+
+/* seccomp HOW ACTION [mem_lhihiks | PROGRAM ARGS...]: leaks a block, then
+ * installs a seccomp filter, with prctl(PR_SET_SECCOMP) or as libseccomp
+ * does, with syscall(SYS_seccomp) (HOW: prctl, syscall). The filter
+ * allows everything but what a leak report needs and this program does
+ * not (listing tasks, mincore, kcmp, signalling threads, and for ACTION
+ * kill and errno, also starting processes); ACTION: kill (the process,
+ * SIGSYS), errno (EPERM), light (kill, processes allowed: the hahalloc
+ * command may run under it), bad (an empty filter the kernel refuses).
+ * Then prints "filtered ok" to a stdout a harness's pipe buffers, calls
+ * mem_lhihiks (which must print nothing) or runs PROGRAM, which inherits
+ * the filter. */
+#define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
+static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
+  leak_one(40);
+  void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
+  bool light = !strcmp(what, "light");
+  uint32_t action = !strcmp(what, "errno") ? SECCOMP_RET_ERRNO | EPERM : SECCOMP_RET_KILL_PROCESS;
+  uint32_t processes = light ? SECCOMP_RET_ALLOW : action;
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      SC_DENY(SYS_getdents64),
+      SC_DENY(SYS_mincore),
+      SC_DENY(SYS_kcmp),
+      SC_DENY(SYS_tgkill),
+      SC_DENY(SYS_rt_tgsigqueueinfo),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, processes),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, processes),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_wait4, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, processes),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {!strcmp(what, "bad") ? 0 : (unsigned short)(sizeof f / sizeof f[0]), f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 3;
+  long r = !strcmp(how, "syscall") ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)
+                                   : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+  if (!strcmp(what, "bad")) {
+    if (r != -1 || errno != EINVAL) return 4;
+  } else if (r != 0) {
+    return 4;
+  }
+  printf("filtered ok\n");
+  if (argc > 0 && !strcmp(argv[0], "mem_lhihiks")) {
+    if (summary == NULL) return 5;
+    fflush(stdout);
+    summary(0);
+    printf("after summary\n");
+  } else if (argc > 0) {
+    fflush(stdout);
+    execv(argv[0], argv);
+    return 6;
+  }
+  return 0;
+}
+
+/* syscall_abi: syscall() keeps glibc's convention under the library, which
+ * defines it (src/shared/seccomp.c): the result, -1 and errno, and six
+ * arguments. */
+static int syscall_abi(void) {
+  if (syscall(SYS_getpid) != getpid()) return 3;
+  errno = 0;
+  if (syscall(SYS_close, -1) != -1 || errno != EBADF) return 4;
+  void *m = (void *)syscall(SYS_mmap, NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 5;
+  memset(m, 1, 4096);
+  if (syscall(SYS_munmap, m, 4096) != 0) return 6;
+  int word = 0;
+  struct timespec ts = {0, 1000000};
+  errno = 0;
+  if (syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0) != -1 || errno != ETIMEDOUT) return 7;
+  errno = 0;
+  if (prctl(PR_SET_NAME, "abi-check", 0, 0, 0) != 0) return 8;
+  char name[16] = {0};
+  if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0 || strcmp(name, "abi-check") != 0) return 9;
+  if (prctl(-1, 0, 0, 0, 0) != -1 || errno != EINVAL) return 10;
+  puts("ok");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
@@ -716,6 +808,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
+  if (!strcmp(w, "seccomp") && argc > 3) return seccomp_run(argv[2], argv[3], argc - 4, argv + 4);
+  if (!strcmp(w, "syscall_abi")) return syscall_abi();
   if (!strcmp(w, "tight_address_space")) return tight_address_space();
   if (!strcmp(w, "daemonize")) return daemonize();
   if (!strcmp(w, "fork_reporters") && argc > 2) return fork_reporters(atoi(argv[2]));

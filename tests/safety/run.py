@@ -657,6 +657,41 @@ else:
     print("SKIP setuid checks: they need root and setpriv (CI runs as root)")
     skipped.append("setuid")
 
+# ---------------------------------------------------------------- seccomp filters
+
+# A filter that kills the process for a call only the report makes: the
+# program must end as it would without us, its buffered output written.
+NOTE = "installs a seccomp filter: no leak report will be made at exit"
+for how in ("prctl", "syscall"):
+    p = run([TOOL, "--", PROGS, "seccomp", how, "kill"])
+    check(f"a seccomp filter installed with {how}() that kills for the report's calls: status 0, output kept, "
+          "one note, no report",
+          p.returncode == 0 and p.stdout == "filtered ok\n" and p.stderr.count(NOTE) == 1 and reports(p.stderr) == 0,
+          (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "errno"])
+check("a seccomp filter that refuses the report's calls (EPERM): status 0, output kept, the note",
+      p.returncode == 0 and p.stdout == "filtered ok\n" and NOTE in p.stderr, (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "kill", "mem_lhihiks"])
+check("mem_lhihiks under a killing seccomp filter prints nothing and returns",
+      p.returncode == 0 and p.stdout == "filtered ok\nafter summary\n", (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "bad"])
+check("a seccomp filter the kernel refuses (EINVAL): the report is made all the same",
+      p.returncode == 0 and reports(p.stderr) == 1 and "install failed" in p.stderr, (p.returncode, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "kill", PROGS, "leak"])
+check("a killing seccomp filter inherited through exec: the exec'd program ends with status 0, its output kept",
+      p.returncode == 0 and p.stdout == "filtered ok\nok\n" and "SIGSYS" not in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([PROGS, "seccomp", "prctl", "light", TOOL, "--", PROGS, "leak"])
+check("the hahalloc command itself under a killing seccomp filter: status 0, and it says why there is no report",
+      p.returncode == 0 and p.stdout == "filtered ok\nok\n" and "runs under the seccomp filter hahalloc" in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([PROGS, "seccomp", "prctl", "kill"], preload=True)
+check("bare LD_PRELOAD under a killing seccomp filter: status 0, nothing of ours on stderr",
+      p.returncode == 0 and p.stdout == "filtered ok\n" and p.stderr == "", (p.returncode, p.stderr[-400:]))
+p = run([PROGS, "syscall_abi"], preload=True)
+check("syscall() and prctl() keep glibc's results, errno and six arguments under the library that defines them",
+      p.returncode == 0 and p.stdout == "ok\n", (p.returncode, p.stderr[-400:]))
+
 # ---------------------------------------------------------------- report files
 
 link = os.path.join(work, "link.txt")

@@ -41,14 +41,15 @@ void hh_report_register_exit(void);              /* start-up, once malloc works:
 void hh_report_exit_gate(void);                  /* exit() while another thread is in it or reports: waits */
 void hh_report_vfork_exit(int status);           /* exit(): ends a vfork child (src/shared/exit.c) */
 void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
-/* Seccomp (src/shared/seccomp.c): a filter may refuse the report's system
- * calls or kill the program for them, so none is made once one is in
- * force. hh_sandbox_entering: the program is about to install one (strict
- * mode or a filter); it says so while it still may, and answers whether
- * this call made the change. hh_sandbox_refused: the kernel refused that
- * install. hh_sandboxed: whether a filter may be in force. */
+/* Seccomp (src/shared/seccomp.c): a filter the program installs may
+ * refuse the report's system calls or kill the program for them, so none
+ * is made once one is in force or being installed. hh_sandbox_entering:
+ * the program is about to install one (strict mode or a filter); waits for
+ * a report under way, says so once, and answers whether the install counts
+ * (not in a vfork child). hh_sandbox_done: that install's outcome.
+ * hh_sandboxed: whether a filter may be in force. */
 bool hh_sandbox_entering(bool strict);
-void hh_sandbox_refused(void);
+void hh_sandbox_done(bool installed);
 bool hh_sandboxed(void);
 void hh_report_atfork_prepare(void);
 void hh_report_atfork_parent(void);

@@ -215,24 +215,6 @@ static bool file_contains(int fd, const char *needle) {
   }
 }
 
-/* Whether the command runs under a seccomp filter (or strict mode), which
- * its program inherits: the library then makes no report, and cannot say
- * why without system calls the filter may refuse (report.c). */
-static bool under_seccomp(void) {
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char b[8192];
-  ssize_t n = read(fd, b, sizeof b - 1);
-  close(fd);
-  if (n <= 0) return false;
-  b[n] = '\0';
-  const char *at = strstr(b, "\nSeccomp:");
-  if (at == NULL) return false;
-  at += strlen("\nSeccomp:");
-  while (*at == ' ' || *at == '\t') at++;
-  return *at >= '1' && *at <= '9';
-}
-
 /* Why the library cannot load into `file`, or NULL when it can (or when
  * we cannot tell). Follows one #! interpreter. */
 static const char *why_no_report(const char *file, int depth) {
@@ -405,9 +387,6 @@ int main(int argc, char **argv) {
 
   char file[PATH_MAX];
   const char *why = resolve(argv[i], file, sizeof file) ? why_no_report(file, 0) : NULL;
-  if (why == NULL && under_seccomp())
-    why = "it runs under the seccomp filter hahalloc itself runs under, which may refuse the report's system calls "
-          "or kill the program for them";
 
   /* exec failures come back through this pipe; success closes it */
   int report[2];

@@ -534,72 +534,54 @@ static _Atomic(int) atexit_passed, destructor_passed;
 
 /* A seccomp filter may refuse any system call, or kill the process for
  * it; a program that allowed itself only what it needs was killed by
- * SIGSYS in the report at exit. Once one may be in force, no report is
- * made and nothing written: mem_lhihiks prints nothing and
- * hahalloc_leak_check answers -1. SANDBOX_ENTERED: the program installs
- * one (src/shared/seccomp.c), which is said while it is not in force yet;
- * SANDBOX_INHERITED: one came through exec, which the hahalloc command
- * says when it runs under it itself (writing it here takes poll and
- * sigprocmask, which a filter may refuse). */
-enum { SANDBOX_NONE, SANDBOX_ENTERED, SANDBOX_INHERITED };
-static _Atomic(int) sandbox;
+ * SIGSYS in the report at exit. Once the program has installed one
+ * (src/shared/seccomp.c), or while it is installing one, no report is
+ * made: at exit nothing is written (--error-exitcode still counts the
+ * errors met), mem_lhihiks prints nothing and hahalloc_leak_check answers
+ * -1. The one line that says so is written before the first install, when
+ * no filter of the program's is in force yet.
+ *
+ * A filter inherited through exec is not taken for one: container
+ * runtimes and service managers put every process under one (Docker's
+ * default answers EPERM), under which the report is made as ever, its
+ * refused calls costing only what they would have shown. What such a
+ * filter does cannot be told without making the calls. */
+static _Atomic(int) sandbox_installed; /* an install succeeded: for good */
+static _Atomic(int) sandbox_pending;   /* installs in progress */
+static _Atomic(int) sandbox_noted;
 
-bool hh_sandboxed(void) { return atomic_load_explicit(&sandbox, memory_order_acquire) != SANDBOX_NONE; }
-
-#define SANDBOX_WHY "the filter may refuse the report's system calls or kill the program for them"
+bool hh_sandboxed(void) {
+  return atomic_load_explicit(&sandbox_installed, memory_order_acquire) != 0 ||
+         atomic_load_explicit(&sandbox_pending, memory_order_acquire) != 0;
+}
 
 bool hh_sandbox_entering(bool strict) {
   hh_init();
-  int expect = SANDBOX_NONE;
-  /* with one in force already, even this line could be refused */
-  if (!atomic_compare_exchange_strong(&sandbox, &expect, SANDBOX_ENTERED)) return false;
-  if (hh_opt.report)
-    hh_say("hahalloc: note: the program installs a seccomp %s: no leak report will be made at exit and "
-           "mem_lhihiks prints nothing (" SANDBOX_WHY ")\n",
+  /* a vfork child shares our memory: its filter is not ours (report_pid
+   * is this process's, fork children's too) */
+  if (report_pid != 0 && (int)getpid() != report_pid) return false;
+  atomic_fetch_add(&sandbox_pending, 1);
+  /* a report under way finishes first: the filter could kill it midway */
+  if (hh_lock_acquire_until(&report_lock, hh_now_ns() + LOCK_WAIT_NS)) hh_lock_release(&report_lock);
+  int expect = 0;
+  if (hh_opt.report && atomic_load(&sandbox_installed) == 0 &&
+      atomic_compare_exchange_strong(&sandbox_noted, &expect, 1))
+    hh_say("hahalloc: note: the program installs a seccomp %s: once it is in force, no leak report is made "
+           "at exit and mem_lhihiks prints nothing (the filter may refuse the report's system calls or kill "
+           "the program for them)\n",
            strict ? "strict mode" : "filter");
   return true;
 }
 
-void hh_sandbox_refused(void) {
-  atomic_store(&sandbox, SANDBOX_NONE);
-  if (hh_opt.report) hh_say("hahalloc: note: the seccomp install failed: the leak report will be made at exit\n");
-}
-
-/* A filter inherited through exec: /proc/self/status says "Seccomp: 2"
- * (1 for strict mode). Read at start-up, when the loader has just opened
- * and read files under the same filter. */
-static void sandbox_init(void) {
-  if (!hh_opt.report || hh_opt.secure) return;
-  int saved = errno;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    errno = saved;
-    return;
-  }
-  char b[8192];
-  size_t n = 0;
-  for (ssize_t r; n < sizeof b - 1 && (r = read(fd, b + n, sizeof b - 1 - n)) != 0;) {
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    n += (size_t)r;
-  }
-  close(fd);
-  errno = saved;
-  b[n] = 0;
-  const char *at = strstr(b, "\nSeccomp:");
-  if (at == NULL) return;
-  at += strlen("\nSeccomp:");
-  while (*at == ' ' || *at == '\t') at++;
-  if (*at >= '1' && *at <= '9') atomic_store(&sandbox, SANDBOX_INHERITED);
+void hh_sandbox_done(bool installed) {
+  if (installed) atomic_store(&sandbox_installed, 1);
+  atomic_fetch_sub(&sandbox_pending, 1);
 }
 
 void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
   hh_dest_init();
-  sandbox_init();
   hh_maps_init();
   hh_objects_init(); /* mem_lhihiks may report in any mode */
 }
@@ -714,7 +696,12 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
 }
 
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
-  if (!hh_opt.report || hh_sandboxed() || (int)getpid() != report_pid) return;
+  if (!hh_opt.report) return;
+  if (hh_sandboxed()) { /* no getpid: the filter may kill for it; a vfork child never installs one here */
+    exit_status(false, by_exit);
+    return;
+  }
+  if ((int)getpid() != report_pid) return;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {

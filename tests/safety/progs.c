@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -713,23 +714,22 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | PROGRAM ARGS...]: leaks a block, then
- * installs a seccomp filter, with prctl(PR_SET_SECCOMP) or as libseccomp
- * does, with syscall(SYS_seccomp) (HOW: prctl, syscall). The filter
- * allows everything but what a leak report needs and this program does
- * not (listing tasks, mincore, kcmp, signalling threads, and for ACTION
- * kill and errno, also starting processes); ACTION: kill (the process,
- * SIGSYS), errno (EPERM), light (kill, processes allowed: the hahalloc
- * command may run under it), bad (an empty filter the kernel refuses).
- * Then prints "filtered ok" to a stdout a harness's pipe buffers, calls
- * mem_lhihiks (which must print nothing) or runs PROGRAM, which inherits
- * the filter. */
+/* seccomp HOW ACTION [mem_lhihiks | double_free | PROGRAM ARGS...]: leaks
+ * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
+ * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
+ * The filter allows everything but what a leak report needs and this
+ * program does not: listing tasks, mincore, kcmp, signalling threads, and
+ * for ACTION kill and errno also starting processes. ACTION: kill (the
+ * process, SIGSYS), errno (EPERM), eperm_light (EPERM, processes allowed:
+ * a container runtime's kind of filter, under which the hahalloc command
+ * may run), bad (an empty filter the kernel refuses). Then prints
+ * "filtered ok" to a stdout a harness's pipe buffers, and calls
+ * mem_lhihiks (which must print nothing), frees a block twice, or runs
+ * PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
-static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
-  leak_one(40);
-  void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
-  bool light = !strcmp(what, "light");
-  uint32_t action = !strcmp(what, "errno") ? SECCOMP_RET_ERRNO | EPERM : SECCOMP_RET_KILL_PROCESS;
+static int install_filter(const char *how, const char *what, bool tsync) {
+  bool light = !strcmp(what, "eperm_light");
+  uint32_t action = !strcmp(what, "kill") ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
   uint32_t processes = light ? SECCOMP_RET_ALLOW : action;
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -751,24 +751,102 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
   };
   struct sock_fprog prog = {!strcmp(what, "bad") ? 0 : (unsigned short)(sizeof f / sizeof f[0]), f};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 3;
-  long r = !strcmp(how, "syscall") ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)
-                                   : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
-  if (!strcmp(what, "bad")) {
-    if (r != -1 || errno != EINVAL) return 4;
-  } else if (r != 0) {
-    return 4;
-  }
+  long r = !strcmp(how, "syscall")
+               ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog)
+               : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+  if (!strcmp(what, "bad")) return r == -1 && errno == EINVAL ? 0 : 4;
+  return r == 0 ? 0 : 4;
+}
+
+static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
+  leak_one(40);
+  void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
+  char *volatile twice = malloc(24);
+  int r = install_filter(how, what, false);
+  if (r != 0) return r;
   printf("filtered ok\n");
   if (argc > 0 && !strcmp(argv[0], "mem_lhihiks")) {
     if (summary == NULL) return 5;
     fflush(stdout);
     summary(0);
     printf("after summary\n");
+  } else if (argc > 0 && !strcmp(argv[0], "double_free")) {
+    free(twice);
+    free(twice);
   } else if (argc > 0) {
     fflush(stdout);
     execv(argv[0], argv);
     return 6;
+  } else {
+    free(twice);
   }
+  return 0;
+}
+
+/* seccomp_probe: what libseccomp asks the kernel before it installs
+ * anything (strict mode with flags, a filter with no program): refused,
+ * nothing installed. Then leaks a block. */
+static int seccomp_probe(void) {
+  errno = 0;
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 1, NULL) != -1 || errno != EINVAL) return 3;
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, NULL) != -1 || errno != EFAULT)
+    return 4;
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL, 0, 0) != -1) return 5;
+  leak_one(40);
+  puts("ok");
+  return 0;
+}
+
+/* seccomp_vfork: a vfork child installs a filter and runs /bin/true, a
+ * sandboxing launcher's way; the parent, never filtered, leaks a block. */
+static int seccomp_vfork(void) {
+  leak_one(40);
+  pid_t pid = vfork();
+  if (pid == 0) {
+    if (install_filter("prctl", "eperm_light", false) == 0) execl("/bin/true", "true", (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 3;
+  puts("ok");
+  return 0;
+}
+
+/* seccomp_race DELAY_US: a thread runs hahalloc_leak_check in a loop; after
+ * DELAY_US the main thread installs a killing filter on every thread
+ * (TSYNC). A check under way must end before the filter is in force. */
+static atomic_int race_stop, race_started;
+static void *race_checker(void *arg) {
+  int (*check)(void *) = (int (*)(void *))arg;
+  char counts[4096];
+  while (!atomic_load(&race_stop)) {
+    if (check != NULL) check(counts);
+    atomic_store(&race_started, 1);
+  }
+  return NULL;
+}
+static int seccomp_race(long delay_us) {
+  for (int i = 0; i < 4; i++) keep[i] = malloc(64);
+  leak_one(40);
+  pthread_t t;
+  pthread_create(&t, NULL, race_checker, dlsym(RTLD_DEFAULT, "hahalloc_leak_check"));
+  while (!atomic_load(&race_started)) {
+  }
+  usleep((useconds_t)delay_us);
+  int r = install_filter("syscall", "kill", true);
+  atomic_store(&race_stop, 1);
+  pthread_join(t, NULL);
+  if (r != 0) return r;
+  puts("ok");
+  return 0;
+}
+
+/* syscall_getrandom: four bytes through syscall(SYS_getrandom), in hex (a
+ * preloaded hook of syscall() may fake them). */
+static int syscall_getrandom(void) {
+  unsigned char b[4] = {0};
+  if (syscall(SYS_getrandom, b, sizeof b, 0) != (long)sizeof b) return 3;
+  printf("%02x%02x%02x%02x\n", b[0], b[1], b[2], b[3]);
   return 0;
 }
 
@@ -810,6 +888,10 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "seccomp") && argc > 3) return seccomp_run(argv[2], argv[3], argc - 4, argv + 4);
   if (!strcmp(w, "syscall_abi")) return syscall_abi();
+  if (!strcmp(w, "seccomp_probe")) return seccomp_probe();
+  if (!strcmp(w, "seccomp_vfork")) return seccomp_vfork();
+  if (!strcmp(w, "seccomp_race") && argc > 2) return seccomp_race(atol(argv[2]));
+  if (!strcmp(w, "syscall_getrandom")) return syscall_getrandom();
   if (!strcmp(w, "tight_address_space")) return tight_address_space();
   if (!strcmp(w, "daemonize")) return daemonize();
   if (!strcmp(w, "fork_reporters") && argc > 2) return fork_reporters(atoi(argv[2]));

@@ -3,7 +3,7 @@
 SAFE_BIN := build/tests/safety
 SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
 SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
-              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked
+              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so
 
 $(SAFE_BIN)/progs: tests/safety/progs.c
 	@mkdir -p $(dir $@)
@@ -14,6 +14,9 @@ $(SAFE_BIN)/progs_linked: tests/safety/progs.c build/libhahalloc.so
 $(SAFE_BIN)/liblate.so: tests/safety/late.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -fPIC -shared $< -o $@
+$(SAFE_BIN)/libhook.so: tests/safety/hook.c
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -fPIC -shared $< -ldl -o $@
 $(SAFE_BIN)/late_main: tests/safety/late_main.c $(SAFE_BIN)/liblate.so
 	$(SAFE_CC) $< -L$(SAFE_BIN) -llate -Wl,-rpath,$(abspath $(SAFE_BIN)) -o $@
 $(SAFE_BIN)/static_prog: tests/safety/static_prog.c

@@ -28,7 +28,7 @@ $(foreach d,build/obj build/asan/obj build/tsan/obj,$(PARSERS:%=$(d)/src/report/
 
 SRC     := $(sort $(wildcard src/*.c src/report/*.c))
 OBJ     := $(SRC:%.c=build/obj/%.o)
-# in the shared library only (src/shared/exit.c says why)
+# in the shared library only (src/shared/exit.c says why), but for seccomp.c
 SO_SRC  := $(wildcard src/shared/*.c)
 SO_OBJ  := $(SO_SRC:%.c=build/obj/%.o)
 HDR     := $(wildcard include/*.h src/*.h src/report/*.h)
@@ -65,9 +65,11 @@ build/libhahalloc.so: $(OBJ) $(SO_OBJ)
 	  -o $@ $(OBJ) $(SO_OBJ) -ldl
 	ln -sf libhahalloc.so build/libhahalloc.so.1
 
-build/libhahalloc.a: $(OBJ)
+# A static link takes seccomp.c's prctl and syscall too: libc.a's prctl is
+# weak, and nothing in libc.a calls syscall().
+build/libhahalloc.a: $(OBJ) build/obj/src/shared/seccomp.o
 	rm -f $@
-	ar rcs $@ $(OBJ)
+	ar rcs $@ $(OBJ) build/obj/src/shared/seccomp.o
 
 build/asan/libhahalloc.a: $(ASAN_OBJ)
 	rm -f $@

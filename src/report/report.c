@@ -697,7 +697,7 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
 
 static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
   if (!hh_opt.report) return;
-  if (hh_sandboxed()) { /* no getpid: the filter may kill for it; a vfork child never installs one here */
+  if (hh_sandboxed()) { /* not even getpid: the filter may kill for it */
     exit_status(false, by_exit);
     return;
   }

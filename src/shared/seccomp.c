@@ -1,6 +1,8 @@
 /*
- * prctl() and syscall(), interposed by the shared library only, to learn
- * when the program installs a seccomp filter.
+ * prctl() and syscall(), interposed to learn when the program installs a
+ * seccomp filter. Unlike the rest of src/shared, in the static library too
+ * (libc.a's prctl is weak, and nothing in libc.a calls syscall()); there
+ * dlsym finds no next definition, and the calls go to the kernel.
  *
  * A filter may refuse any system call, or kill the process for it. The
  * report makes calls a program under a filter seldom needs (getpid, tgkill

@@ -420,6 +420,9 @@ check("a static binary under the command: one line says why there is no report",
 p = run([TOOL, "--", os.path.join(BIN, "static_linked")])
 check("a static binary linked with hahalloc reports by itself", reports(p.stderr) == 1 and
       "no leak report" not in p.stderr, p.stderr[-300:])
+p = run([TOOL, "--", os.path.join(BIN, "static_linked"), "seccomp"])
+check("a static binary linked with hahalloc that installs a killing seccomp filter: status 0, output kept, no report",
+      p.returncode == 0 and p.stdout == "static\n" and reports(p.stderr) == 0, (p.returncode, p.stderr[-300:]))
 p = run([TOOL, "--", "sh", "-c", "kill -TERM $$"])
 check("death by a signal: the command says so, and ends by the same signal",
       p.returncode == -signal.SIGTERM and "killed by signal 15 (SIGTERM)" in p.stderr, f"{p.returncode} {p.stderr}")

@@ -294,7 +294,10 @@ static inline void push(uintptr_t start, uint8_t *mark) {
  *   pointer just after it.
  * - stdstring: the pre-C++11 std::string's representation (length,
  *   capacity, reference count, then the characters, held at start + 24),
- *   length at most capacity, the characters and their NUL in the block.
+ *   length at most capacity, the block exactly the header, the capacity
+ *   and the NUL (valgrind's rule: a looser one took a calloc'd struct held
+ *   by a link at offset 24 for a string, reachable where valgrind says
+ *   possibly lost).
  * - multipleinheritance: a pointer to a second base class inside an
  *   object: an aligned word inside the block, and both it and the block's
  *   first word are vtable pointers (into a read-only mapping of a file,
@@ -332,7 +335,7 @@ static HH_NOINLINE bool heuristic_start(uintptr_t v, const hit *x) {
     if ((on & H_LENGTH64) && w[0] == size - 8) return true;
     if ((on & H_NEWARRAY) && w[0] > 0 && w[0] <= size - 8 && (size - 8) % w[0] == 0) return true;
   }
-  if ((on & H_STDSTRING) && off == 24 && size >= 25 && w[0] <= w[1] && w[1] <= size - 25) return true;
+  if ((on & H_STDSTRING) && off == 24 && size >= 25 && w[1] == size - 25 && w[0] <= w[1]) return true;
   return (on & H_MULTIPLE_INHERITANCE) && (off & 7) == 0 && off + 8 <= size &&
          is_vtable_pointer(*(const uintptr_t *)v) && is_vtable_pointer(w[0]);
 }

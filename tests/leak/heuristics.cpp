@@ -26,6 +26,8 @@ Elem *array;       // newarray: the block's start + 8, the count before it
 B *second_base;    // multipleinheritance: the B inside a C
 long *length_held; // length64: just after a 64-bit length of the rest
 char *inside;      // a pointer 16 bytes into a plain block: possibly lost
+char *chars;       // stdstring: the characters of a pre-C++11 string's block
+char *link24;      // a pointer 24 bytes into a zeroed block: possibly lost
 void *volatile sink;
 
 int main() {
@@ -37,6 +39,15 @@ int main() {
   char *p = static_cast<char *>(malloc(100));
   memset(p, 0, 100);
   inside = p + 16;   // 100 bytes, possibly lost
+  // a pre-C++11 std::string: length, capacity, reference count, then the
+  // characters and their NUL, the block exactly that long
+  uint64_t *rep = static_cast<uint64_t *>(malloc(24 + 39 + 1)); // 64 bytes
+  rep[0] = 5;
+  rep[1] = 39;
+  rep[2] = 0;
+  std::memcpy(rep + 3, "hello", 6);
+  chars = reinterpret_cast<char *>(rep + 3);
+  link24 = static_cast<char *>(calloc(1, 96)) + 24; // 96 bytes, possibly lost
   sink = malloc(33); // 33 bytes, definitely lost
   sink = nullptr;
   std::printf("ok\n");

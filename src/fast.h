@@ -69,6 +69,27 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
   return (size_t)(((unsigned __int128)off * page->magic) >> 64);
 }
 
+/* With the report on (call sites kept), a range's first 64 bytes are
+ * zeroed as it is handed out. The scan takes any word of a live block for a
+ * pointer, as memcheck takes any defined word: a block reused with words
+ * its new owner never wrote would show the old owner's pointers and keep
+ * what they name reachable (a freed table of strings whose memory became a
+ * line buffer hid its leaks). memcheck never takes a new block's undefined
+ * words. The first line costs little (the link's store has it in cache);
+ * zeroing every requested byte made larson 1.7x and cfrac 1.1x slower
+ * under the report, so the words past 64 bytes keep what they held. */
+HH_INLINE void hh_scrub_head(hh_block *b, uint32_t block_size) {
+  if (HH_LIKELY(block_size >= 64)) {
+    memset(b, 0, 64);
+  } else if (block_size == 48) {
+    memset(b, 0, 48);
+  } else if (block_size == 32) {
+    memset(b, 0, 32);
+  } else {
+    memset(b, 0, 16);
+  }
+}
+
 /*
  * The range's record and the statistics, inline. Every range records its
  * requested size (mem_lhihiks lists it). A page of slack records (a silent
@@ -99,6 +120,7 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
       ((uint16_t *)(t - HH_REC_SLACK16))[idx] = (uint16_t)slack;
     return hh_stats_alloc(heap, size, block_size, b);
   }
+  hh_scrub_head(b, block_size);
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);

@@ -194,17 +194,27 @@ def scenario_suite():
     # C++'s interior pointers, as valgrind's default heuristics take them
     rep, p = json_report([os.path.join(BIN, "heuristics")], preload=True)
     sm = rep["summary"] if rep else {}
-    check("C++ objects held inside their block (new T[n], a second base, a length word) are still reachable, "
-          "as valgrind says; a plain block held 16 bytes in is possibly lost, an unheld one definitely",
+    check("C++ objects held inside their block (new T[n], a second base, a length word, a pre-C++11 string's "
+          "characters) are still reachable, as valgrind says; a plain block held 16 bytes in, and a zeroed one "
+          "held 24 bytes in (not a string: its capacity word is not the block's), are possibly lost, an unheld "
+          "one definitely",
           rep is not None and sm["definite"] == {"bytes": 33, "blocks": 1} and
-          sm["possible"] == {"bytes": 100, "blocks": 1} and sm["reachable"]["bytes"] >= 88 + 40 + 64,
+          sm["possible"] == {"bytes": 100 + 96, "blocks": 2} and sm["reachable"]["bytes"] >= 88 + 40 + 64 + 64,
           json.dumps(sm) if rep else p.stderr[-500:])
 
     rep, p = json_report([os.path.join(BIN, "heuristics")], preload=True,
                          env={"HAHALLOC_OPTIONS": "leak-check-heuristics=none"})
     check("--leak-check-heuristics=none: every block held inside is possibly lost, as valgrind's",
-          rep is not None and rep["summary"]["possible"] == {"bytes": 292, "blocks": 4},
+          rep is not None and rep["summary"]["possible"] == {"bytes": 292 + 64 + 96, "blocks": 6},
           json.dumps(rep["summary"]) if rep else p.stderr[-500:])
+
+    for how, preload in (("the command", False), ("HAHALLOC_OPTIONS under LD_PRELOAD", True)):
+        rep, p = json_report([prog, "stale_pointers"], preload=preload)
+        check("a freed table's pointers, left in the words a reused block's new owner never wrote, keep nothing "
+              "reachable: 8 strings definitely lost, as valgrind says (%s)" % how,
+              rep is not None and rep["summary"]["definite"]["blocks"] == 8 and
+              rep["summary"]["definite"]["bytes"] == 8 * 24,
+              json.dumps(rep["summary"]) if rep else p.stderr[-500:])
 
     rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
     check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "

@@ -160,11 +160,18 @@ static void spliced_end(hh_page *page) {
   uint64_t used = hh_page_used(page), cap = page->capacity;
   page->splice = HH_SPLICE_CHECKED;
   if (used == cap) return;
-  hh_corruption("the page's remaining ranges are set aside (never reused)", NULL,
-                "double free: the free list of the %u-byte blocks at %p..%p ended %lu blocks short: a block "
-                "was freed by two threads at the same moment, or a free block's link overwritten (found when "
-                "its page's list ran out)",
-                page->block_size, (void *)page->start, page_end(page), (unsigned long)(cap - used));
+  if (used < cap)
+    hh_corruption("the page's remaining ranges are set aside (never reused)", NULL,
+                  "double free: the free list of the %u-byte blocks at %p..%p ended %lu blocks short: a block "
+                  "was freed by two threads at the same moment, or a free block's link overwritten (found when "
+                  "its page's list ran out)",
+                  page->block_size, (void *)page->start, page_end(page), (unsigned long)(cap - used));
+  else /* more handed out than there are: one of them twice */
+    hh_corruption("the page's remaining ranges are set aside (never reused)", NULL,
+                  "double free: %lu more of the %u-byte blocks at %p..%p were handed out than the page holds: a "
+                  "block freed by two threads at the same moment was handed out twice (found when its page's "
+                  "list ran out)",
+                  (unsigned long)(used - cap), page->block_size, (void *)page->start, page_end(page));
   quarantine(page);
 }
 

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,26 +86,50 @@ HH_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
+/* glibc's memalign: an alignment up to the default (0 included) is
+ * malloc's, a non-power of two is rounded up to the next power, one past
+ * SIZE_MAX / 2 + 1 is EINVAL (0 then). */
+static size_t memalign_alignment(size_t align) {
+  if (align > ((size_t)1 << 63)) return 0;
+  if (align <= HH_ALIGN) return HH_ALIGN;
+  if (!is_pow2(align)) return (size_t)1 << (64 - __builtin_clzl(align - 1));
+  return align;
+}
+
+/* aligned_alloc answers as the glibc the program runs with: from 2.38 an
+ * alignment that is not a power of two is EINVAL; before, it is taken as
+ * memalign takes it (Debian 12's 2.36 gives aligned_alloc(24, 48) a block
+ * aligned to 32). 1: strict, 2: as memalign. */
+static int aligned_alloc_rule;
+
+static int aligned_alloc_rule_of_glibc(void) {
+  int rule = aligned_alloc_rule;
+  if (rule != 0) return rule;
+  unsigned major = 0, minor = 0;
+  const char *v = gnu_get_libc_version();
+  while (*v >= '0' && *v <= '9') major = major * 10 + (unsigned)(*v++ - '0');
+  if (*v == '.') v++;
+  while (*v >= '0' && *v <= '9') minor = minor * 10 + (unsigned)(*v++ - '0');
+  rule = major > 2 || (major == 2 && minor >= 38) ? 1 : 2;
+  aligned_alloc_rule = rule;
+  return rule;
+}
+
 HH_EXPORT void *aligned_alloc(size_t align, size_t size) {
   if (!is_pow2(align)) {
-    errno = EINVAL;
-    return NULL;
+    if (aligned_alloc_rule_of_glibc() == 1 || (align = memalign_alignment(align)) == 0) {
+      errno = EINVAL;
+      return NULL;
+    }
   }
   return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_ALIGNED_ALLOC), HH_ENTRY_FRAME);
 }
 
-/* glibc's memalign: an alignment up to the default (0 included) is
- * malloc's, a non-power of two is rounded up to the next power, one past
- * SIZE_MAX / 2 + 1 is EINVAL. */
 HH_EXPORT void *memalign(size_t align, size_t size) {
-  if (align > ((size_t)1 << 63)) {
+  if ((align = memalign_alignment(align)) == 0) {
     errno = EINVAL;
     return NULL;
   }
-  if (align <= HH_ALIGN)
-    align = HH_ALIGN;
-  else if (!is_pow2(align))
-    align = (size_t)1 << (64 - __builtin_clzl(align - 1));
   return hh_aligned(align, size, HH_ENTRY_RET(HH_ENTRY_MEMALIGN), HH_ENTRY_FRAME);
 }
 

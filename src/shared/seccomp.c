@@ -32,7 +32,7 @@
 #include "../internal.h"
 
 typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
-typedef long (*syscall_fn)(long, long, long, long, long, long, long);
+typedef long (*syscall_fn)(long, ...); /* called as declared: a hook of it may take its arguments with va_arg */
 static prctl_fn real_prctl;
 static syscall_fn real_syscall;
 

@@ -84,8 +84,10 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
   hh_page *page = hh_large_alloc(heap, size + hh_guard, align);
   if (page == NULL) return enomem();
   page->large_rec.size = (uint32_t)size;
-  if (zero && page->dirty) zero_range(page->start, size);
-  if (hh_sites && page->dirty) memset(page->start, 0, 64); /* the report's scan: see hh_scrub_head */
+  if (zero && page->dirty)
+    zero_range(page->start, size);
+  else if (hh_sites && page->dirty)
+    memset(page->start, 0, 64); /* the report's scan: see hh_scrub_head */
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
@@ -96,8 +98,10 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
 static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero, void *ret, void *frame) {
   hh_oversize *o = hh_oversize_alloc(size + hh_guard, align);
   if (o == NULL) return enomem();
-  if (zero && o->dirty) zero_range(o->user, size);  /* may purge the canary's page: first */
-  if (hh_sites && o->dirty) memset(o->user, 0, 64); /* the report's scan: see hh_scrub_head */
+  if (zero && o->dirty)
+    zero_range(o->user, size); /* may purge the canary's page: first */
+  else if (hh_sites && o->dirty)
+    memset(o->user, 0, 64); /* the report's scan: see hh_scrub_head */
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);

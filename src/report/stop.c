@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -220,16 +222,42 @@ static _Atomic int world_stopped; /* from hh_world_stop to hh_world_resume */
 
 bool hh_world_is_stopped(void) { return atomic_load_explicit(&world_stopped, memory_order_relaxed) != 0; }
 
+/* Socket `fd`'s timeout `opt` (SO_RCVTIMEO, SO_SNDTIMEO) is set: its
+ * calls that wait for it end early on a signal (signal(7)). Not a socket,
+ * or no such descriptor: false. The descriptor table is the program's own,
+ * shared by its threads; the call changes nothing. */
+static bool socket_times_out(unsigned long fd, int opt) {
+  struct timeval tv = {0, 0};
+  socklen_t len = sizeof tv;
+  if (fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, opt, &tv, &len) != 0) return false;
+  return tv.tv_sec != 0 || tv.tv_usec != 0;
+}
+
+/* The hexadecimal number after the first field of s ("NR 0xARG0 ..."). */
+static unsigned long first_argument(const char *s, size_t n) {
+  size_t k = 0;
+  while (k < n && s[k] != ' ') k++;
+  if (k + 3 >= n || s[k + 1] != '0' || s[k + 2] != 'x') return ~0ul;
+  unsigned long v = 0;
+  for (k += 3; k < n; k++) {
+    char c = s[k];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) break;
+    v = v << 4 | (unsigned long)d;
+  }
+  return v;
+}
+
 /* Whether thread `tid` sleeps in a call that any signal handler ends early
  * (with EINTR, or pause's return), SA_RESTART or not (signal(7)): a thread
- * in usleep or poll would wake to a stop it never asked for and run on
- * differently (a program that takes EINTR for its cue to quit). Such a
- * thread is left alone by a report while the program runs (mem_lhihiks,
- * the leak-check API): the scan treats it as one that could not be stopped,
- * and reads its whole stack. At exit it is stopped with the others and never
- * woken (signal_sleeper). */
+ * in usleep, poll, msgrcv or a recv with a timeout would wake to a stop it
+ * never asked for and run on differently (a program that takes EINTR for
+ * its cue to quit). Such a thread is left alone by a report while the
+ * program runs (mem_lhihiks, the leak-check API): the scan treats it as
+ * one that could not be stopped, and reads its whole stack. At exit it is
+ * stopped with the others and never woken (signal_sleeper). */
 static bool sleeps_interruptibly(int tid) {
-  char path[64], buf[32];
+  char path[64], buf[256];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -244,6 +272,9 @@ static bool sleeps_interruptibly(int tid) {
   case SYS_ppoll:
   case SYS_pselect6:
   case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+  case SYS_epoll_pwait2:
+#endif
 #ifdef SYS_pause
   case SYS_pause:
 #endif
@@ -256,7 +287,30 @@ static bool sleeps_interruptibly(int tid) {
 #ifdef SYS_epoll_wait
   case SYS_epoll_wait:
 #endif
+  case SYS_msgrcv:
+  case SYS_msgsnd:
+  case SYS_semop:
+  case SYS_semtimedop:
+  case SYS_io_getevents:
+#ifdef SYS_io_pgetevents
+  case SYS_io_pgetevents:
+#endif
     return true;
+  /* on a socket with a timeout (a read or write of one too: the kernel
+   * takes them for a recv or send) */
+  case SYS_read:
+  case SYS_readv:
+  case SYS_recvfrom:
+  case SYS_recvmsg:
+  case SYS_recvmmsg:
+  case SYS_accept:
+  case SYS_accept4: return socket_times_out(first_argument(buf, (size_t)got), SO_RCVTIMEO);
+  case SYS_write:
+  case SYS_writev:
+  case SYS_sendto:
+  case SYS_sendmsg:
+  case SYS_sendmmsg:
+  case SYS_connect: return socket_times_out(first_argument(buf, (size_t)got), SO_SNDTIMEO);
   default: return false;
   }
 }

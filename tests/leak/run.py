@@ -248,6 +248,18 @@ def scenario_suite():
     check("a thread asleep at exit is not woken by the report (no EINTR): status 0, report written",
           p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
           f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
+    # Calls a signal handler always ends early (signal(7)), beyond the
+    # sleeps: System V IPC, and a socket's calls under a timeout. A scan
+    # while the program runs must leave such a thread asleep (it used to
+    # wake it to an EINTR: status 7, every time); at exit it stays stopped.
+    for how in ("msgrcv", "semop", "recv_timeout", "read_timeout"):
+        for when, extra in (("a leak check while the program runs", ["check"]), ("the exit report", [])):
+            p = run([prog, "sleeping_thread", how] + extra, preload=False)
+            for kind, ident in re.findall(r"^(queue|semaphore) (\d+)$", p.stdout, re.M):
+                subprocess.run(["ipcrm", "-q" if kind == "queue" else "-s", ident], stderr=subprocess.DEVNULL)
+            check(f"a thread asleep in {how} is not woken by {when} (no EINTR): status 0, report written",
+                  p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
+                  f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
 
     rep, p = json_report([prog, "joined_leftovers"], preload=False)
     check("a joined thread's __thread block and the result its join dropped are definitely lost (177 bytes)",

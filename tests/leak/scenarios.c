@@ -14,7 +14,11 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -316,23 +320,66 @@ static int realloc_totals(void) {
   return 0;
 }
 
-/* A thread asleep (usleep, pause) when main returns must sleep on: the
- * report must not wake it to an EINTR it would act on, here by quitting
- * with status 7 before the report is out. */
+/* A thread asleep when main returns must sleep on: the report must not
+ * wake it to an EINTR it would act on, here by quitting with status 7
+ * before the report is out. `how` is the call it sleeps in: usleep, or one
+ * that signal(7) says a handler always ends early, SA_RESTART or not:
+ * msgrcv and semop (System V IPC), and recv and read on a socket with a
+ * receive timeout (SO_RCVTIMEO). The IPC object's id is printed for the
+ * test to remove. */
+static int sleep_fd = -1, sleep_ipc = -1;
+static const char *sleep_how;
+
 static void *sleeper(void *arg) {
   (void)arg;
-  if (usleep(5000000) != 0) {
+  long r;
+  char c;
+  if (!strcmp(sleep_how, "msgrcv")) {
+    struct {
+      long type;
+      char text[8];
+    } m;
+    r = msgrcv(sleep_ipc, &m, sizeof m.text, 0, 0);
+  } else if (!strcmp(sleep_how, "semop")) {
+    struct sembuf op = {.sem_num = 0, .sem_op = -1, .sem_flg = 0};
+    r = semop(sleep_ipc, &op, 1);
+  } else if (!strcmp(sleep_how, "recv_timeout")) {
+    r = recv(sleep_fd, &c, 1, 0);
+  } else if (!strcmp(sleep_how, "read_timeout")) {
+    r = read(sleep_fd, &c, 1);
+  } else {
+    r = usleep(5000000);
+  }
+  if (r != 0) {
     if (write(1, "woken\n", 6) != 6) _exit(8);
     _exit(7);
   }
   return NULL;
 }
 
-static int sleeping_thread(void) {
+static int sleeping_thread(const char *how, bool check_now) {
+  sleep_how = how;
+  if (!strcmp(how, "msgrcv") || !strcmp(how, "semop")) {
+    sleep_ipc = !strcmp(how, "msgrcv") ? msgget(IPC_PRIVATE, 0600) : semget(IPC_PRIVATE, 1, 0600);
+    if (sleep_ipc < 0) return 3;
+    printf("%s %d\n", !strcmp(how, "msgrcv") ? "queue" : "semaphore", sleep_ipc);
+    fflush(stdout);
+  } else if (!strcmp(how, "recv_timeout") || !strcmp(how, "read_timeout")) {
+    int sv[2];
+    struct timeval tv = {.tv_sec = 20};
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 ||
+        setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+      return 3;
+    sleep_fd = sv[0];
+  }
   pthread_t t;
   pthread_create(&t, NULL, sleeper, NULL);
   usleep(100000);
   sink = malloc(10); /* something to report */
+  if (check_now) { /* a scan while the program runs, which leaves such a thread asleep */
+    if (hahalloc_leak_check(NULL) < 0) return 4;
+    usleep(300000); /* time to wake and quit, were it woken */
+  }
   return 0;
 }
 
@@ -802,7 +849,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();
   if (!strcmp(w, "realloc_totals")) return realloc_totals();
-  if (!strcmp(w, "sleeping_thread")) return sleeping_thread();
+  if (!strcmp(w, "sleeping_thread")) return sleeping_thread(argc > 2 ? argv[2] : "usleep", argc > 3 && !strcmp(argv[3], "check"));
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();

@@ -383,6 +383,28 @@ static int sleeping_thread(const char *how, bool check_now) {
   return 0;
 }
 
+/* A signal handler that calls exit() while the program ends: an alarm set
+ * by the last of the program's exit handlers goes off 2 ms later, during
+ * the destructors or the report. The report must still come out whole (a
+ * handler's nested exit ended the process in the middle of it), and the
+ * handler's status with it. */
+static void alarm_exit(int sig) {
+  (void)sig;
+  exit(42);
+}
+
+static void arm_alarm(void) {
+  signal(SIGALRM, alarm_exit);
+  ualarm(2000, 0);
+}
+
+static int alarm_at_exit(void) {
+  sink = malloc(10);
+  sink = NULL; /* lost: its stack is symbolised, which takes a while */
+  atexit(arm_alarm);
+  return 0;
+}
+
 /* A joined thread's leftovers are no roots: glibc keeps its stack and
  * control block for the next thread, but a block only its __thread
  * variable held, and the value it returned to a join that dropped it, are
@@ -851,6 +873,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "realloc_totals")) return realloc_totals();
   if (!strcmp(w, "sleeping_thread")) return sleeping_thread(argc > 2 ? argv[2] : "usleep", argc > 3 && !strcmp(argv[3], "check"));
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
+  if (!strcmp(w, "alarm_at_exit")) return alarm_at_exit();
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "dlopen_tls_running")) return dlopen_tls_running();

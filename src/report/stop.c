@@ -10,9 +10,11 @@
  * in the kernel) is waited for ~200 ms, one that still could (runnable, on
  * a busy machine) up to WAIT_CAP_NS; the scan then treats the stacks it
  * cannot place conservatively. A late handler finds the stop
- * over and returns at once. The handler stays installed (restoring SIG_DFL
- * could let a late signal kill the process) and passes signals that are not
- * ours to the program's previous handler.
+ * over and returns at once. After a stop while the program runs, the
+ * program's own disposition of the signal is put back once every signal
+ * sent has reached the handler; while one may still come (SIG_DFL would
+ * turn it into the end of the process), ours stays, and passes signals
+ * that are not ours to the program's previous handler.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -43,6 +47,9 @@
  * a CPU, and a thread not stopped runs during the scan and moves pointers
  * under it (false leaks). */
 #define WAIT_CAP_NS (5 * 1000 * 1000 * 1000L)
+/* How long, in all, threads that block the signal are looked at again
+ * (glibc blocks every signal for a moment in pthread_create and fork). */
+#define BLOCKED_WAIT_NS (20 * 1000 * 1000L)
 /* The value a thread stopped asleep at exit finds in its signal: it stays
  * stopped after the scan, until the process ends (or SLEEPER_GRACE_NS, in
  * case something after the report waits for it). */
@@ -53,8 +60,11 @@ static _Atomic(int) stopping;
 static _Atomic(int) release_gen;
 static _Atomic(int) arrived;
 static _Atomic(int) next_slot;
-static _Atomic(int) busy;               /* answers from threads found inside the allocator */
-static _Atomic(int64_t) sleepers_until; /* after the exit scan: when stopped sleepers may go */
+static _Atomic(int) busy;                         /* answers from threads found inside the allocator */
+static _Atomic(int64_t) sleepers_until;           /* after the exit scan: when stopped sleepers may go */
+static _Atomic(int) stop_at_exit;                 /* the stop is the exit report's */
+static _Atomic(long) signals_sent, signals_taken; /* ours, by the stopper and by the handler */
+static _Atomic(int) parked_now;                   /* threads in the handler, stopped or leaving */
 static uintptr_t text_lo, text_hi;
 static hh_thread_regs *slots; /* never unmapped: a late handler may still look */
 static int slot_cap;
@@ -80,6 +90,19 @@ static void chain(int sig, siginfo_t *info, void *uc) {
   }
 }
 
+/* The signal came as the thread returned from a system call, ended by it
+ * (EINTR or short) or just done: its next instruction follows `syscall`.
+ * A call the kernel restarts has the instruction itself next. */
+static bool in_system_call(const void *uc_) {
+#if defined(__x86_64__)
+  const uint8_t *pc = (const uint8_t *)((const ucontext_t *)uc_)->uc_mcontext.gregs[REG_RIP];
+  return ((uintptr_t)pc & 4095) >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05; /* in the page of pc, mapped */
+#else
+  (void)uc_;
+  return false;
+#endif
+}
+
 static void on_stop(int sig, siginfo_t *info, void *uc_) {
   int saved_errno = errno;
   /* A signal someone else sent (si_pid is ours for tgkill from this
@@ -90,6 +113,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
     errno = saved_errno;
     return;
   }
+  atomic_fetch_add(&signals_taken, 1);
   int gen = atomic_load(&release_gen);
 #if defined(__x86_64__)
   /* Stopped inside the allocator, a thread may have left a page half made
@@ -118,12 +142,19 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
 #endif
     __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
   }
+  atomic_fetch_add(&parked_now, 1);
   atomic_fetch_add(&arrived, 1);
   while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
   /* Stopped asleep at exit: woken now, its sleep would end early (EINTR)
-   * and it would run on while the process ends, as it never would have. */
-  if (sleeper)
+   * and it would run on while the process ends, as it never would have.
+   * So for any thread the signal found in a system call at exit, whatever
+   * the call: the kernel ends some early on any handler (a timed futex
+   * wait, a write half done to a full pipe), and one that started an
+   * instant after the stop looked at it (a thread that sleeps in a loop)
+   * was not known to sleep. */
+  if (sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc_)))
     while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
+  atomic_fetch_sub(&parked_now, 1);
   errno = saved_errno;
 }
 
@@ -233,42 +264,68 @@ static bool socket_times_out(unsigned long fd, int opt) {
   return tv.tv_sec != 0 || tv.tv_usec != 0;
 }
 
-/* The hexadecimal number after the first field of s ("NR 0xARG0 ..."). */
-static unsigned long first_argument(const char *s, size_t n) {
-  size_t k = 0;
-  while (k < n && s[k] != ' ') k++;
-  if (k + 3 >= n || s[k + 1] != '0' || s[k + 2] != 'x') return ~0ul;
-  unsigned long v = 0;
-  for (k += 3; k < n; k++) {
-    char c = s[k];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) break;
-    v = v << 4 | (unsigned long)d;
-  }
-  return v;
+/* `fd` is a pipe, a FIFO or a socket: a write that blocks on it may have
+ * moved part of its data, and a signal then ends it short. */
+static bool streams(unsigned long fd) {
+  struct stat st;
+  return fd <= INT32_MAX && fstat((int)fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
-/* Whether thread `tid` sleeps in a call that any signal handler ends early
- * (with EINTR, or pause's return), SA_RESTART or not (signal(7)): a thread
- * in usleep, poll, msgrcv or a recv with a timeout would wake to a stop it
- * never asked for and run on differently (a program that takes EINTR for
- * its cue to quit). Such a thread is left alone by a report while the
- * program runs (mem_lhihiks, the leak-check API): the scan treats it as
- * one that could not be stopped, and reads its whole stack. At exit it is
- * stopped with the others and never woken (signal_sleeper). */
-static bool sleeps_interruptibly(int tid) {
+/* The arguments of /proc/self/task/TID/syscall's line ("NR 0xA0 ... 0xA5
+ * 0xSP 0xPC"), after the number. */
+static void syscall_arguments(const char *s, size_t n, unsigned long a[6]) {
+  size_t k = 0;
+  for (int i = 0; i < 6; i++) {
+    a[i] = 0;
+    while (k < n && s[k] != ' ') k++;
+    if (k + 3 > n || s[k + 1] != '0' || s[k + 2] != 'x') continue;
+    for (k += 3; k < n; k++) {
+      char c = s[k];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) break;
+      a[i] = a[i] << 4 | (unsigned long)d;
+    }
+  }
+}
+
+/* The signal set a sigtimedwait waits for (its first argument, in the
+ * program's memory) holds the stop signal, or cannot be read. */
+static bool waits_for_stop_signal(unsigned long set, unsigned long size) {
+  uint64_t mask = 0;
+  struct iovec local = {&mask, sizeof mask}, remote = {(void *)set, size < sizeof mask ? size : sizeof mask};
+  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)remote.iov_len) return true;
+  return mask >> (STOP_SIGNAL - 1) & 1;
+}
+
+/* What thread `tid` waits in. W_SLEEPS: a call that any signal handler
+ * ends early (with EINTR, or short, or pause's return), SA_RESTART or not
+ * (signal(7)): a thread in usleep, poll, msgrcv, a timed futex wait
+ * (sem_timedwait), a recv with a timeout or a write that a full pipe
+ * blocked half done would wake to a stop it never asked for and run on
+ * differently (a program that takes EINTR for its cue to quit). Such a
+ * thread is left alone by a report while the program runs (mem_lhihiks,
+ * the leak-check API): the scan treats it as one that could not be stopped,
+ * and reads its whole stack. At exit it is stopped with the others and
+ * never woken (signal_sleeper). W_TAKES: a sigwaitinfo or sigtimedwait
+ * for a set that holds the stop signal, whose blocked mask lets it through
+ * while it waits: it would be handed the signal as its own (a signal thread
+ * that aborts on one it does not know), so it is never sent it. */
+enum { W_NONE, W_SLEEPS, W_TAKES };
+static int waits_in(int tid) {
   char path[64], buf[256];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return W_NONE;
   ssize_t got = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return false; /* "running", or -1: not in a call */
+  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
+  unsigned long a[6];
+  syscall_arguments(buf, (size_t)got, a);
   switch (leading_number(buf, (size_t)got)) {
+  case SYS_rt_sigtimedwait: return waits_for_stop_signal(a[0], a[3]) ? W_TAKES : W_SLEEPS;
   case SYS_nanosleep:
   case SYS_clock_nanosleep:
   case SYS_rt_sigsuspend:
-  case SYS_rt_sigtimedwait:
   case SYS_ppoll:
   case SYS_pselect6:
   case SYS_epoll_pwait:
@@ -295,23 +352,35 @@ static bool sleeps_interruptibly(int tid) {
 #ifdef SYS_io_pgetevents
   case SYS_io_pgetevents:
 #endif
-    return true;
+#ifdef SYS_io_uring_enter
+  case SYS_io_uring_enter:
+#endif
+  /* a sleep resumed after SIGSTOP and SIGCONT (nanosleep, poll, a timed
+   * futex wait) */
+  case SYS_restart_syscall: return W_SLEEPS;
+  /* a timed wait: glibc's sem_timedwait and aio_suspend pass EINTR on */
+  case SYS_futex: {
+    unsigned long cmd = a[1] & FUTEX_CMD_MASK;
+    return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && a[3] != 0 ? W_SLEEPS : W_NONE;
+  }
   /* on a socket with a timeout (a read or write of one too: the kernel
-   * takes them for a recv or send) */
+   * takes them for a recv or send); a recv that waits for all its bytes */
   case SYS_read:
   case SYS_readv:
-  case SYS_recvfrom:
-  case SYS_recvmsg:
-  case SYS_recvmmsg:
   case SYS_accept:
-  case SYS_accept4: return socket_times_out(first_argument(buf, (size_t)got), SO_RCVTIMEO);
+  case SYS_accept4: return socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;
+  case SYS_recvfrom: return (a[3] & MSG_WAITALL) || socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;
+  case SYS_recvmsg: return (a[2] & MSG_WAITALL) || socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;
+  case SYS_recvmmsg: return a[4] != 0 || socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;
   case SYS_write:
   case SYS_writev:
   case SYS_sendto:
   case SYS_sendmsg:
-  case SYS_sendmmsg:
-  case SYS_connect: return socket_times_out(first_argument(buf, (size_t)got), SO_SNDTIMEO);
-  default: return false;
+  case SYS_sendmmsg: return streams(a[0]) ? W_SLEEPS : W_NONE;
+  case SYS_connect: return socket_times_out(a[0], SO_SNDTIMEO) ? W_SLEEPS : W_NONE;
+  case SYS_sendfile: return streams(a[0]) ? W_SLEEPS : W_NONE;
+  case SYS_splice: return socket_times_out(a[0], SO_RCVTIMEO) || streams(a[2]) ? W_SLEEPS : W_NONE;
+  default: return W_NONE;
   }
 }
 
@@ -341,11 +410,14 @@ static int signal_state(int tid) {
  * signal not blocked. */
 static bool can_answer(int tid) { return signal_state(tid) == T_CAN; }
 
-/* Thread `tid` and the stop signal now, or within 20 ms while it blocks
- * it. */
-static int state_soon(int tid) {
+/* Thread `tid` and the stop signal now, or by `until` while it blocks it.
+ * The wait is one budget for the whole stop, not 20 ms for each thread:
+ * while threads are made and end by the thousand (each blocks every
+ * signal for a moment, and an exiting one for good), 20 ms each made an
+ * exit take up to a minute. */
+static int state_soon(int tid, int64_t until) {
   int state = signal_state(tid);
-  for (int i = 0; i < 20 && state == T_BLOCKS; i++) {
+  while (state == T_BLOCKS && hh_now_ns() < until) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
     state = signal_state(tid);
@@ -378,7 +450,16 @@ static bool signal_sleeper(int tid) {
   si.si_pid = getpid();
   si.si_uid = getuid();
   si.si_value.sival_int = SLEEPER_MARK;
-  return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0;
+  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) != 0) return false;
+  atomic_fetch_add(&signals_sent, 1);
+  return true;
+}
+
+/* Sends the stop signal to thread `tid`. */
+static bool send_stop(int tid) {
+  if (syscall(SYS_tgkill, getpid(), tid, STOP_SIGNAL) != 0) return false;
+  atomic_fetch_add(&signals_sent, 1);
+  return true;
 }
 
 /* Whether the main thread (`tid` is the process id) has ended while
@@ -405,7 +486,7 @@ static bool leader_ended(int tid) {
 static void resend_busy(const int *sent, int nsent) {
   atomic_store(&busy, 0);
   for (int k = 0; k < nsent; k++)
-    if (sent[k] > 0 && !parked(sent[k])) syscall(SYS_tgkill, getpid(), sent[k], STOP_SIGNAL);
+    if (sent[k] > 0 && !parked(sent[k])) send_stop(sent[k]);
 }
 
 void hh_world_stop(hh_world *w, bool at_exit) {
@@ -430,12 +511,13 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&next_slot, 0);
   atomic_store(&busy, 0);
   atomic_store(&sleepers_until, INT64_MAX);
+  atomic_store(&stop_at_exit, at_exit);
   atomic_store(&stopping, 1);
 
-  int64_t start = hh_now_ns(), deadline = start + WAIT_NS;
+  int64_t start = hh_now_ns(), deadline = start + WAIT_NS, blocked_until = start + BLOCKED_WAIT_NS;
   /* Threads may start while we stop the others: list again until no new
    * one shows up (all the ones that could create threads are parked). */
-  int asleep = 0; /* left alone (sleeps_interruptibly): sent[] holds -tid */
+  int asleep = 0; /* left alone (blocking, or waits_in): sent[] holds -tid */
   for (int round = 0; round < 8; round++) {
     int fresh = 0;
     for (int i = 0; i < n; i++) {
@@ -450,14 +532,15 @@ void hh_world_stop(hh_world *w, bool at_exit) {
        * scanned as one that did not answer. glibc blocks every signal
        * for a moment (pthread_create, fork): such a thread is looked at
        * again for up to 20 ms. */
-      int state = state_soon(tids[i]);
+      int state = state_soon(tids[i], blocked_until);
       if (state == T_GONE) continue;
-      if (state == T_BLOCKS) {
+      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
+      if (state == T_BLOCKS || waits == W_TAKES) {
         sent[nsent++] = -tids[i];
         asleep++;
         continue;
       }
-      if (sleeps_interruptibly(tids[i])) {
+      if (waits == W_SLEEPS) {
         /* At exit, stopped all the same, and never woken before the end
          * (on_stop): it might run in the middle of the scan, and a pointer
          * in its registers counts. */
@@ -470,7 +553,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
         }
         continue;
       }
-      if (syscall(SYS_tgkill, getpid(), tids[i], STOP_SIGNAL) == 0) {
+      if (send_stop(tids[i])) {
         sent[nsent++] = tids[i];
         fresh++;
       }
@@ -496,6 +579,19 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   if (w->missed < 0) w->missed = 0;
 }
 
+/* The program's own disposition of the stop signal back, after a stop
+ * while it runs, when every signal sent has reached the handler: no late
+ * one can come then, which the default action would turn into the end of
+ * the process. Left to us, the program's sigaction found our handler, and
+ * its own use of the signal lost its flags (a handler without SA_RESTART
+ * that interrupts a read). Not when the program changed it meanwhile. */
+static void uninstall(void) {
+  struct sigaction cur;
+  if (atomic_load(&signals_taken) != atomic_load(&signals_sent)) return;
+  if (sigaction(STOP_SIGNAL, NULL, &cur) != 0 || !(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_stop) return;
+  if (sigaction(STOP_SIGNAL, &previous, NULL) == 0) installed = false;
+}
+
 void hh_world_resume(void) {
   atomic_store(&world_stopped, 0);
   atomic_store(&sleepers_until, hh_now_ns() + SLEEPER_GRACE_NS);
@@ -503,4 +599,16 @@ void hh_world_resume(void) {
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);
   futex_wake_all(&release_gen);
+  if (atomic_load(&stop_at_exit)) return;
+  uninstall();
+  /* The program goes on once its threads are back where the stop found
+   * them (within 100 ms): one that signals a thread to end its blocking
+   * call as soon as a leak check returns must find it in that call again,
+   * not on its way back (where the signal would be taken before the call
+   * restarts, and the call would block on). */
+  int64_t until = hh_now_ns() + 100 * 1000 * 1000L;
+  while (atomic_load(&parked_now) > 0 && hh_now_ns() < until) {
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
 }

@@ -252,7 +252,13 @@ def scenario_suite():
     # sleeps: System V IPC, and a socket's calls under a timeout. A scan
     # while the program runs must leave such a thread asleep (it used to
     # wake it to an EINTR: status 7, every time); at exit it stays stopped.
-    for how in ("msgrcv", "semop", "recv_timeout", "read_timeout"):
+    # And what helper-33 found woken: a timed futex wait (sem_timedwait), a
+    # write that a full pipe blocked half done, a sleep resumed after
+    # SIGSTOP and SIGCONT (restart_syscall), and a signal thread that
+    # blocks every signal and takes them with sigwaitinfo (it was handed
+    # the stop signal as its own).
+    for how in ("msgrcv", "semop", "recv_timeout", "read_timeout", "sem_timedwait", "short_write", "stop_cont",
+                "sigwait_all"):
         for when, extra in (("a leak check while the program runs", ["check"]), ("the exit report", [])):
             p = run([prog, "sleeping_thread", how] + extra, preload=False)
             for kind, ident in re.findall(r"^(queue|semaphore) (\d+)$", p.stdout, re.M):
@@ -260,6 +266,15 @@ def scenario_suite():
             check(f"a thread asleep in {how} is not woken by {when} (no EINTR): status 0, report written",
                   p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
                   f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
+
+    p = run([prog, "own_stop_signal", "own"], preload=False)
+    check("after a leak check, the program's own handler of SIGRTMAX-2 (no SA_RESTART) is back and ends the read "
+          "it interrupts (ours stayed, with SA_RESTART: the read blocked on)",
+          p.returncode == 0 and "reader woken" in p.stdout, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
+    p = run([prog, "own_stop_signal"], preload=False)
+    check("after a leak check, SIGRTMAX-2's disposition reads SIG_DFL again, as the program left it",
+          p.returncode == 0 and "SIG_DFL" in p.stdout and "not" not in p.stdout,
+          f"status {p.returncode}, stdout {p.stdout[:200]!r}")
 
     bad = []
     for _ in range(5):

@@ -2,6 +2,7 @@
  * first argument picks one (tests/leak/run.py). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hahalloc.h"
@@ -328,6 +330,7 @@ static int realloc_totals(void) {
  * receive timeout (SO_RCVTIMEO). The IPC object's id is printed for the
  * test to remove. */
 static int sleep_fd = -1, sleep_ipc = -1;
+static sem_t sleep_sem;
 static const char *sleep_how;
 
 static void *sleeper(void *arg) {
@@ -347,8 +350,22 @@ static void *sleeper(void *arg) {
     r = recv(sleep_fd, &c, 1, 0);
   } else if (!strcmp(sleep_how, "read_timeout")) {
     r = read(sleep_fd, &c, 1);
+  } else if (!strcmp(sleep_how, "sem_timedwait")) { /* a timed futex wait */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    r = sem_timedwait(&sleep_sem, &until) == 0 ? 0 : -1;
+  } else if (!strcmp(sleep_how, "short_write")) { /* a full pipe: blocked half done */
+    static char big[200000];
+    r = write(sleep_fd, big, sizeof big) == (ssize_t)sizeof big ? 0 : -1;
+  } else if (!strcmp(sleep_how, "sigwait_all")) { /* every signal blocked, then waited for */
+    sigset_t all;
+    sigfillset(&all);
+    int got = sigwaitinfo(&all, NULL);
+    if (got > 0) fprintf(stdout, "signal %d\n", got);
+    r = -1;
   } else {
-    r = usleep(5000000);
+    r = usleep(!strcmp(sleep_how, "stop_cont") ? 20000000 : 5000000);
   }
   if (r != 0) {
     if (write(1, "woken\n", 6) != 6) _exit(8);
@@ -359,6 +376,18 @@ static void *sleeper(void *arg) {
 
 static int sleeping_thread(const char *how, bool check_now) {
   sleep_how = how;
+  if (!strcmp(how, "sem_timedwait")) sem_init(&sleep_sem, 0, 0);
+  if (!strcmp(how, "short_write")) {
+    int fds[2];
+    if (pipe(fds) != 0) return 3;
+    sleep_fd = fds[1];
+    sink = (void *)(intptr_t)fds[0]; /* the read end stays open, unread */
+  }
+  if (!strcmp(how, "sigwait_all")) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the thread inherits it */
+  }
   if (!strcmp(how, "msgrcv") || !strcmp(how, "semop")) {
     sleep_ipc = !strcmp(how, "msgrcv") ? msgget(IPC_PRIVATE, 0600) : semget(IPC_PRIVATE, 1, 0600);
     if (sleep_ipc < 0) return 3;
@@ -375,6 +404,16 @@ static int sleeping_thread(const char *how, bool check_now) {
   pthread_t t;
   pthread_create(&t, NULL, sleeper, NULL);
   usleep(100000);
+  if (!strcmp(how, "stop_cont")) { /* stopped and continued, as by ^Z and fg: its sleep is a restart_syscall now */
+    pid_t child = fork();
+    if (child == 0) {
+      kill(getppid(), SIGSTOP);
+      usleep(50000);
+      kill(getppid(), SIGCONT);
+      _exit(0);
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+  }
   sink = malloc(10); /* something to report */
   if (check_now) { /* a scan while the program runs, which leaves such a thread asleep */
     if (hahalloc_leak_check(NULL) < 0) return 4;
@@ -403,6 +442,55 @@ static int alarm_at_exit(void) {
   sink = NULL; /* lost: its stack is symbolised, which takes a while */
   atexit(arm_alarm);
   return 0;
+}
+
+/* The program's own use of the report's stop signal (SIGRTMAX-2) after a
+ * leak check: its handler, without SA_RESTART, ends a read it interrupts,
+ * and the signal's disposition reads as the program left it. A check used
+ * to leave its own handler there (with SA_RESTART: the read blocked on),
+ * and a program that never set one found it instead of SIG_DFL. */
+static _Atomic int own_handled;
+static int own_pipe[2];
+static void own_handler(int sig) {
+  (void)sig;
+  own_handled++;
+}
+
+static void *own_reader(void *arg) {
+  (void)arg;
+  char c;
+  if (read(own_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    if (write(1, "reader woken\n", 13) != 13) _exit(8);
+    _exit(0);
+  }
+  _exit(5);
+}
+
+static int own_stop_signal(bool own) {
+  int sig = SIGRTMAX - 2;
+  if (own) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = own_handler; /* no SA_RESTART */
+    sigaction(sig, &sa, NULL);
+  }
+  if (pipe(own_pipe) != 0) return 3;
+  pthread_t t;
+  pthread_create(&t, NULL, own_reader, NULL);
+  usleep(100000);
+  sink = malloc(10);
+  if (hahalloc_leak_check(NULL) < 0) return 4;
+  struct sigaction now;
+  sigaction(sig, NULL, &now);
+  if (!own) {
+    printf("%s\n", now.sa_handler == SIG_DFL ? "SIG_DFL" : "not SIG_DFL");
+    return 0;
+  }
+  if (now.sa_handler != own_handler || (now.sa_flags & SA_RESTART)) return 6;
+  pthread_kill(t, sig);
+  sleep(3);
+  printf("reader still blocked, handler ran %d times\n", (int)own_handled);
+  return 7;
 }
 
 /* A joined thread's leftovers are no roots: glibc keeps its stack and
@@ -874,6 +962,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "sleeping_thread")) return sleeping_thread(argc > 2 ? argv[2] : "usleep", argc > 3 && !strcmp(argv[3], "check"));
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
   if (!strcmp(w, "alarm_at_exit")) return alarm_at_exit();
+  if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();
   if (!strcmp(w, "dlopen_tls_running")) return dlopen_tls_running();

@@ -15,8 +15,9 @@
  * Writes never raise SIGPIPE or SIGXFSZ in the program (they are blocked in
  * this thread while writing, and one a write raised is taken back), never
  * change errno, and never block for ever on a pipe nobody reads: without
- * progress for OUTPUT_STALL_MS the rest of the report is dropped, and later
- * writes to that stream are tried once, without waiting, until one moves.
+ * progress for OUTPUT_STALL_MS the rest of a write is dropped, and the
+ * waits without progress on one stream add up to at most
+ * OUTPUT_STALL_TOTAL_MS.
  *
  * Report files (--log-file, --xml-file, HAHALLOC_OUTPUT: made absolute at
  * start-up; %p the pid, %q{VAR} a variable's value) are opened
@@ -45,11 +46,13 @@
 #include "report.h"
 
 #define OUTPUT_STALL_MS 10000
+#define OUTPUT_STALL_TOTAL_MS 20000
 #define LOCK_WAIT_MS 10000
 
-static int private_fd = -1; /* duplicate of the stream the report goes to */
-static int stalled_fd = -1; /* a stream that took nothing for OUTPUT_STALL_MS */
-static int private_of = -1; /* which: 1 or 2 */
+static int private_fd = -1;    /* duplicate of the stream the report goes to */
+static int stall_fd = -1;      /* the stream the last write went to */
+static int64_t stall_spent_ms; /* and how long it has taken nothing since it last moved */
+static int private_of = -1;    /* which: 1 or 2 */
 static dev_t private_dev;
 static ino_t private_ino;
 /* The messages' stream (hh_message_write), with the report on: stderr as at
@@ -351,12 +354,16 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
   sigemptyset(&pending);
   sigpending(&pending);
   sigemptyset(&raised);
-  /* A stream that stalled once is tried without waiting: each flush of a
-   * report to a pipe nobody reads waited the whole OUTPUT_STALL_MS again
-   * (a parent that reads its child's stderr only after the child ends
-   * waited 30-40 s for three flushes, against 0.07 s without us). */
-  bool patient = d.fd != stalled_fd;
-  int64_t stall = hh_now_ns() + (patient ? (int64_t)OUTPUT_STALL_MS * 1000000 : 0);
+  /* The waits without progress on one stream add up to at most
+   * OUTPUT_STALL_TOTAL_MS: each flush of a report to a pipe nobody reads
+   * waited the whole OUTPUT_STALL_MS again (a parent that reads its
+   * child's stderr only after the child ends waited 30-40 s for three
+   * flushes, against 0.07 s without us). Not one: a reader that starts
+   * late (`| (sleep 12; cat)`) still gets what follows the first stall. */
+  if (d.fd != stall_fd) stall_fd = d.fd, stall_spent_ms = 0;
+  int64_t budget = OUTPUT_STALL_TOTAL_MS - stall_spent_ms;
+  if (budget > OUTPUT_STALL_MS) budget = OUTPUT_STALL_MS;
+  int64_t since = hh_now_ns(), stall = since + (budget > 0 ? budget : 0) * 1000000;
   size_t off = 0;
   while (off < n) {
     struct pollfd p = {.fd = d.fd, .events = POLLOUT};
@@ -364,8 +371,8 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
     if (left < 0) left = 0;
     int r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
     if (r < 0 && errno != EINTR) break;
-    if (r == 0 && left == 0) {
-      stalled_fd = d.fd; /* no progress in the time given: the rest is dropped */
+    if (r == 0 && left == 0) { /* no progress in the time given: the rest is dropped */
+      stall_spent_ms += (hh_now_ns() - since) / 1000000;
       break;
     }
     if (r <= 0) continue;
@@ -380,8 +387,9 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
       break;
     }
     off += (size_t)w;
-    stalled_fd = -1; /* it moves again: patient from here on */
-    stall = hh_now_ns() + (int64_t)OUTPUT_STALL_MS * 1000000;
+    stall_spent_ms = 0; /* it moves again */
+    since = hh_now_ns();
+    stall = since + (int64_t)OUTPUT_STALL_MS * 1000000;
   }
   struct timespec zero = {0, 0};
   if (!sigisemptyset(&raised)) sigtimedwait(&raised, NULL, &zero); /* the signal our write raised, if any */

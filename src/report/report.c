@@ -87,17 +87,11 @@ static void wait_for_exit_report(void) {
  * be cancelled inside exit() instead of ending the process. */
 #define HANDLERS_WAIT_NS (2 * 1000 * 1000 * 1000L)
 static _Atomic(long) exit_caller;
-static _Atomic(long) exit_runner; /* the thread that ran the first of our atexit handler and destructor */
-static void nested_exit_report(void);
 void hh_report_exit_gate(void) {
   if (!hh_opt.report || report_pid == 0 || hh_sandboxed() || (int)getpid() != report_pid) return;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
   long me = (long)syscall(SYS_gettid), first = 0;
-  if ((!atomic_compare_exchange_strong(&exit_caller, &first, me) && first == me) || atomic_load(&exit_runner) == me) {
-    nested_exit_report();
-    return;
-  }
-  if (first != 0 && first != me) {
+  if (!atomic_compare_exchange_strong(&exit_caller, &first, me) && first != me) {
     int64_t start = hh_now_ns(), until = start + EXIT_WAIT_NS;
     for (int64_t now = start; now < until; now = hh_now_ns()) {
       if (atomic_load(&exit_reported) == 0 && now - start > HANDLERS_WAIT_NS) break;
@@ -708,7 +702,11 @@ static void exit_status(bool leaks_are_errors, bool by_exit) {
  * out (11 of 30 runs of such a program). Only signals the program handles:
  * a default action (a kill, Ctrl-C without a handler) still ends the
  * process at once, and the faults the scan's guard takes must reach it. A
- * signal held is delivered when the report is done. */
+ * signal held is delivered when the report is done, to this thread, whose
+ * handler's exit() then ends the process with its status. Taken meanwhile
+ * by another thread (released after the scan), its handler's exit() waits
+ * for this one's, as a second exit() always does here: the process ends
+ * as if the report had taken no time, with the first exit's status. */
 static void hold_handlers(sigset_t *old) {
   sigset_t set;
   sigemptyset(&set);
@@ -777,25 +775,9 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   /* as valgrind: leaks are errors only when listed in full (--leak-check=summary
    * counts them, and exits with the program's own status) */
   exit_status(hh_opt.leak_check == HH_LEAK_FULL && errors > 0, by_exit);
-  atomic_store(&exit_reported, 2); /* not before: a waiting exit(0) would end the process first */
-  pthread_sigmask(SIG_SETMASK, &held, NULL);
+  atomic_store(&exit_reported, 2);           /* not before: a waiting exit(0) would end the process first */
+  pthread_sigmask(SIG_SETMASK, &held, NULL); /* a signal held is taken here, by its handler */
   errno = saved;
-}
-
-/* exit() again in the thread already in exit() (or running the exit
- * handlers after main returned): a signal handler that interrupted the
- * exit handlers or the destructors (exit from a SIGALRM
- * handler, the alarm going off while the program ends). glibc's nested
- * exit runs only the handlers the first has not taken yet, and ours may be
- * among the taken: it then ended the process with no report at all, in 2
- * of 12 runs of such a program. The report is made here when it has not
- * started; one under way in this thread (the signal interrupted it) is
- * left as it is. */
-static HH_NOINLINE void nested_exit_report(void) {
-  uintptr_t regs[CALLEE_REGS];
-  SAVE_CALLEE_REGS(regs);
-  if (atomic_load(&exit_reported) == 0 && atomic_load(&hh_initialised) == 2)
-    exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
 }
 
 /* The atexit handler and the destructor: the second of them reports. Its
@@ -805,12 +787,10 @@ static HH_NOINLINE void report_if_second(_Atomic(int) *other_passed, _Atomic(int
   uintptr_t regs[CALLEE_REGS];
   SAVE_CALLEE_REGS(regs);
   int expect = 0;
-  if (atomic_load(other_passed)) {
+  if (atomic_load(other_passed))
     exit_report(CALLER_SP(), regs, CALLEE_REGS, true);
-  } else {
-    atomic_store(&exit_runner, (long)syscall(SYS_gettid));
+  else
     atomic_compare_exchange_strong(passed, &expect, 1);
-  }
 }
 
 static HH_NOINLINE void report_atexit(void *unused) {

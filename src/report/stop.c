@@ -90,12 +90,17 @@ static void chain(int sig, siginfo_t *info, void *uc) {
   }
 }
 
-/* The signal came as the thread returned from a system call, ended by it
- * (EINTR or short) or just done: its next instruction follows `syscall`.
- * A call the kernel restarts has the instruction itself next. */
+/* The signal ended a system call early: the thread returns from it with
+ * EINTR (its next instruction follows `syscall`; a call the kernel
+ * restarts has the instruction itself next, and its number in rax). A
+ * call that had just returned on its own is not taken for one: a thread
+ * that loops on getppid or on a pipe kept stopped for the 2 s grace made
+ * an exit handler that joins it wait as long. */
 static bool in_system_call(const void *uc_) {
 #if defined(__x86_64__)
-  const uint8_t *pc = (const uint8_t *)((const ucontext_t *)uc_)->uc_mcontext.gregs[REG_RIP];
+  const ucontext_t *uc = uc_;
+  const uint8_t *pc = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
+  if (uc->uc_mcontext.gregs[REG_RAX] != -EINTR) return false;
   return ((uintptr_t)pc & 4095) >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05; /* in the page of pc, mapped */
 #else
   (void)uc_;
@@ -147,11 +152,10 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
   /* Stopped asleep at exit: woken now, its sleep would end early (EINTR)
    * and it would run on while the process ends, as it never would have.
-   * So for any thread the signal found in a system call at exit, whatever
-   * the call: the kernel ends some early on any handler (a timed futex
-   * wait, a write half done to a full pipe), and one that started an
-   * instant after the stop looked at it (a thread that sleeps in a loop)
-   * was not known to sleep. */
+   * So for any thread whose system call the signal ended with EINTR at
+   * exit, whatever the call: one that started an instant after the stop
+   * looked at the thread (a thread that sleeps in a loop) was not known to
+   * sleep. */
   if (sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc_)))
     while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
   atomic_fetch_sub(&parked_now, 1);

@@ -267,6 +267,12 @@ def scenario_suite():
                   p.returncode == 0 and "woken" not in p.stdout and "LEAK SUMMARY" in p.stderr,
                   f"status {p.returncode}, stdout {p.stdout[:200]!r}, stderr {p.stderr[-300:]}")
 
+    p = run([prog, "exit_in_handler"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
+    check("an exit handler calls exit(3): the report comes after the handlers that follow, and finds the 77 bytes "
+          "the last of them leaked (status 9)",
+          p.returncode == 9 and "definitely lost: 77 bytes in 1 blocks" in p.stderr,
+          f"status {p.returncode} " + p.stderr[-400:])
+
     p = run([prog, "own_stop_signal", "own"], preload=False)
     check("after a leak check, the program's own handler of SIGRTMAX-2 (no SA_RESTART) is back and ends the read "
           "it interrupts (ours stayed, with SA_RESTART: the read blocked on)",

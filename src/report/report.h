@@ -19,6 +19,7 @@
 #ifndef HH_REPORT_H
 #define HH_REPORT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -269,6 +270,10 @@ typedef struct hh_world {
  * too, and stay stopped until the process ends. */
 void hh_world_stop(hh_world *w, bool at_exit);
 void hh_world_resume(void);
+/* Whether `sig`, returned to the program by a sigwait-family call with
+ * `info`, is a stop signal the stop sent: the thread then stops here as in
+ * the handler, and the caller waits again (src/shared/sigwait.c). */
+bool hh_stop_waited(int sig, const siginfo_t *info);
 /* Between the two: the other threads may be parked holding any lock (the
  * loader's too), so nothing may walk a stack or spawn a process. */
 bool hh_world_is_stopped(void);

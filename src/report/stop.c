@@ -162,6 +162,41 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
   errno = saved_errno;
 }
 
+bool hh_stop_waited(int sig, const siginfo_t *info) {
+  if (sig != STOP_SIGNAL || info == NULL || info->si_pid != getpid()) return false;
+  bool sleeper = info->si_code == SI_QUEUE && info->si_value.sival_int == SLEEPER_MARK;
+  /* glibc's sigtimedwait turns SI_TKILL into SI_USER */
+  if (info->si_code != SI_TKILL && info->si_code != SI_USER && !sleeper) return false;
+  /* ours only while a signal the stop sent has not been taken: else it is
+   * the program's own */
+  long taken = atomic_load(&signals_taken);
+  do {
+    if (taken >= atomic_load(&signals_sent)) return false;
+  } while (!atomic_compare_exchange_weak(&signals_taken, &taken, taken + 1));
+  if (!atomic_load(&stopping)) return true; /* late: the stop is over */
+  int saved_errno = errno;
+  int gen = atomic_load(&release_gen);
+  __builtin_unwind_init(); /* the callers' registers, saved on this stack */
+  volatile uintptr_t here = 0;
+  int i = atomic_fetch_add(&next_slot, 1);
+  if (i < slot_cap && atomic_load(&stopping)) {
+    hh_thread_regs *t = &slots[i];
+    t->self = (uintptr_t)pthread_self();
+    t->sp = (uintptr_t)&here - 128; /* the red zone below, for good measure */
+    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE);
+  }
+  atomic_fetch_add(&parked_now, 1);
+  atomic_fetch_add(&arrived, 1);
+  while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
+  /* a thread that waits: at exit, as one stopped asleep (on_stop) */
+  if (atomic_load(&stop_at_exit))
+    while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
+  atomic_fetch_sub(&parked_now, 1);
+  errno = saved_errno;
+  (void)here;
+  return true;
+}
+
 /* The allocator's code: the executable segment of the library that holds
  * this file. Linked statically, the program's own code shares that segment:
  * then from the lowest to the highest of the allocator's entry points and

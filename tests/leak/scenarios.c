@@ -509,6 +509,65 @@ static int exit_in_handler(void) {
   exit(0);
 }
 
+/* A signal thread (every signal blocked, taken one by one with
+ * sigwaitinfo; it aborts on one it does not know), fed SIGUSR1 every
+ * millisecond, beside two threads that spin, through 10 leak checks: a
+ * thread a signal has just woken, waiting for a CPU, looks neither asleep
+ * in the wait nor blocking the stop signal, and was sent it (9 of 10 such
+ * runs aborted on a busy machine). */
+static pthread_t signal_thread;
+static void *take_signals(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) {
+    siginfo_t si;
+    int got = sigwaitinfo(&all, &si);
+    if (got == SIGUSR1 || got < 0) continue;
+    printf("unexpected signal %d code %d pid %d me %d\n", got, si.si_code, (int)si.si_pid, (int)getpid());
+    fflush(stdout);
+    abort();
+  }
+  return NULL;
+}
+
+static void *feed_signals(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_kill(signal_thread, SIGUSR1);
+    usleep(1000);
+  }
+  return NULL;
+}
+
+static void *spin_on(void *arg) {
+  for (;;) __atomic_fetch_add((long *)arg, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static int busy_signal_thread(void) {
+  static long spins;
+  sigset_t all, none;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_create(&signal_thread, NULL, take_signals, NULL);
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, feed_signals, NULL);
+  pthread_create(&t, NULL, spin_on, &spins);
+  pthread_create(&t, NULL, spin_on, &spins);
+  for (int i = 0; i < 10; i++) {
+    if (hahalloc_leak_check(NULL) < 0) return 4;
+    usleep(1000);
+  }
+  printf("done\n");
+  fflush(stdout);
+  _exit(0); /* the spinners never end */
+}
+
 /* A joined thread's leftovers are no roots: glibc keeps its stack and
  * control block for the next thread, but a block only its __thread
  * variable held, and the value it returned to a join that dropped it, are
@@ -979,6 +1038,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
   if (!strcmp(w, "alarm_at_exit")) return alarm_at_exit();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
+  if (!strcmp(w, "busy_signal_thread")) return busy_signal_thread();
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();

@@ -775,7 +775,8 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   /* as valgrind: leaks are errors only when listed in full (--leak-check=summary
    * counts them, and exits with the program's own status) */
   exit_status(hh_opt.leak_check == HH_LEAK_FULL && errors > 0, by_exit);
-  atomic_store(&exit_reported, 2);           /* not before: a waiting exit(0) would end the process first */
+  atomic_store(&exit_reported, 2); /* not before: a waiting exit(0) would end the process first */
+  hh_world_exit_done();
   pthread_sigmask(SIG_SETMASK, &held, NULL); /* a signal held is taken here, by its handler */
   errno = saved;
 }

@@ -270,6 +270,9 @@ typedef struct hh_world {
  * too, and stay stopped until the process ends. */
 void hh_world_stop(hh_world *w, bool at_exit);
 void hh_world_resume(void);
+/* The exit report is out: threads kept stopped asleep may go after a
+ * short grace (stop.c). */
+void hh_world_exit_done(void);
 /* Whether `sig`, returned to the program by a sigwait-family call with
  * `info`, is a stop signal the stop sent: the thread then stops here as in
  * the handler, and the caller waits again (src/shared/sigwait.c). */

@@ -51,10 +51,15 @@
  * (glibc blocks every signal for a moment in pthread_create and fork). */
 #define BLOCKED_WAIT_NS (20 * 1000 * 1000L)
 /* The value a thread stopped asleep at exit finds in its signal: it stays
- * stopped after the scan, until the process ends (or SLEEPER_GRACE_NS, in
- * case something after the report waits for it). */
+ * stopped after the scan, until the process ends, or SLEEPER_GRACE_NS
+ * after the report is out (hh_world_exit_done), in case something after
+ * the report waits for it: a C++ static object of a library the program
+ * links, destroyed after the report, that joins a thread in a timed wait,
+ * waited the whole SLEEPER_WAIT_NS, which now only bounds a report that
+ * never says it is out. */
 #define SLEEPER_MARK 0x68686873
-#define SLEEPER_GRACE_NS (2 * 1000 * 1000 * 1000L)
+#define SLEEPER_GRACE_NS (200 * 1000 * 1000L)
+#define SLEEPER_WAIT_NS (2 * 1000 * 1000 * 1000L)
 
 static _Atomic(int) stopping;
 static _Atomic(int) release_gen;
@@ -631,9 +636,14 @@ static void uninstall(void) {
   if (sigaction(STOP_SIGNAL, &previous, NULL) == 0) installed = false;
 }
 
+void hh_world_exit_done(void) {
+  int64_t soon = hh_now_ns() + SLEEPER_GRACE_NS;
+  if (soon < atomic_load(&sleepers_until)) atomic_store(&sleepers_until, soon);
+}
+
 void hh_world_resume(void) {
   atomic_store(&world_stopped, 0);
-  atomic_store(&sleepers_until, hh_now_ns() + SLEEPER_GRACE_NS);
+  atomic_store(&sleepers_until, hh_now_ns() + SLEEPER_WAIT_NS);
   if (!atomic_load(&stopping)) return;
   atomic_store(&stopping, 0);
   atomic_fetch_add(&release_gen, 1);

@@ -49,12 +49,12 @@
 #define OUTPUT_STALL_TOTAL_MS 20000
 #define LOCK_WAIT_MS 10000
 
-static int private_fd = -1;    /* duplicate of the stream the report goes to */
-static int stall_fd = -1;      /* the stream the last write went to */
-static int64_t stall_spent_ms; /* and how long it has taken nothing since it last moved */
-static int private_of = -1;    /* which: 1 or 2 */
+static int private_fd = -1; /* duplicate of the stream the report goes to */
+static int private_of = -1; /* which: 1 or 2 */
 static dev_t private_dev;
 static ino_t private_ino;
+static int stall_fd = -1;      /* the stream the last write went to */
+static int64_t stall_spent_ms; /* and how long it has taken nothing since it last moved */
 /* The messages' stream (hh_message_write), with the report on: stderr as at
  * start-up, through private_fd when that is a copy of it, else fd 2 while it
  * still names that file; err_known false: none (fd 2 was closed). */
@@ -360,7 +360,10 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n) {
    * child's stderr only after the child ends waited 30-40 s for three
    * flushes, against 0.07 s without us). Not one: a reader that starts
    * late (`| (sleep 12; cat)`) still gets what follows the first stall. */
-  if (d.fd != stall_fd) stall_fd = d.fd, stall_spent_ms = 0;
+  if (d.fd != stall_fd) {
+    stall_fd = d.fd;
+    stall_spent_ms = 0;
+  }
   int64_t budget = OUTPUT_STALL_TOTAL_MS - stall_spent_ms;
   if (budget > OUTPUT_STALL_MS) budget = OUTPUT_STALL_MS;
   int64_t since = hh_now_ns(), stall = since + (budget > 0 ? budget : 0) * 1000000;

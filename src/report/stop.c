@@ -99,18 +99,45 @@ static void chain(int sig, siginfo_t *info, void *uc) {
  * EINTR (its next instruction follows `syscall`; a call the kernel
  * restarts has the instruction itself next, and its number in rax). A
  * call that had just returned on its own is not taken for one: a thread
- * that loops on getppid or on a pipe kept stopped for the 2 s grace made
- * an exit handler that joins it wait as long. */
-static bool in_system_call(const void *uc_) {
+ * that loops on getppid or on a pipe, kept stopped, made an exit handler
+ * run after the report that joins it wait out the sleepers' grace. */
+static bool in_system_call(const ucontext_t *uc) {
 #if defined(__x86_64__)
-  const ucontext_t *uc = uc_;
   const uint8_t *pc = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
   if (uc->uc_mcontext.gregs[REG_RAX] != -EINTR) return false;
   return ((uintptr_t)pc & 4095) >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05; /* in the page of pc, mapped */
 #else
-  (void)uc_;
+  (void)uc;
   return false;
 #endif
+}
+
+/* Parks the calling thread for the stop: its registers go to a slot (those
+ * of `uc`, the context the signal interrupted; without one, the callers
+ * saved theirs on the stack above `sp`), it says it arrived, and it waits
+ * for the release. One `asleep` stays stopped past that, until the process
+ * ends or the sleepers' grace does. */
+static void park(const ucontext_t *uc, uintptr_t sp, bool asleep) {
+  int gen = atomic_load(&release_gen);
+  int i = atomic_fetch_add(&next_slot, 1);
+  if (i < slot_cap && atomic_load(&stopping)) {
+    hh_thread_regs *t = &slots[i];
+    t->self = (uintptr_t)pthread_self();
+    t->sp = sp;
+#if defined(__x86_64__)
+    if (uc != NULL)
+      for (int r = 0; r < 23 && r < NGREG; r++) t->gregs[r] = (uintptr_t)uc->uc_mcontext.gregs[r];
+#else
+    (void)uc;
+#endif
+    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
+  }
+  atomic_fetch_add(&parked_now, 1);
+  atomic_fetch_add(&arrived, 1);
+  while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
+  if (asleep)
+    while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
+  atomic_fetch_sub(&parked_now, 1);
 }
 
 static void on_stop(int sig, siginfo_t *info, void *uc_) {
@@ -124,46 +151,31 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
     return;
   }
   atomic_fetch_add(&signals_taken, 1);
-  int gen = atomic_load(&release_gen);
+  const ucontext_t *uc = uc_;
 #if defined(__x86_64__)
   /* Stopped inside the allocator, a thread may have left a page half made
    * (a large range's slices marked before its size), or hold a new block
    * in no register yet: while libgcc's unwinder finds the call site of a
    * new large block, only the page's descriptor is in a register, not the
    * block. Let it run on, and be asked again. */
-  uintptr_t pc = (uintptr_t)((ucontext_t *)uc_)->uc_mcontext.gregs[REG_RIP];
+  uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
   if ((pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
     atomic_fetch_add(&busy, 1);
     errno = saved_errno;
     return;
   }
-#endif
-  int i = atomic_fetch_add(&next_slot, 1);
-  if (i < slot_cap && atomic_load(&stopping)) {
-    ucontext_t *uc = uc_;
-    hh_thread_regs *t = &slots[i];
-    t->self = (uintptr_t)pthread_self();
-#if defined(__x86_64__)
-    t->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    for (int r = 0; r < 23 && r < NGREG; r++) t->gregs[r] = (uintptr_t)uc->uc_mcontext.gregs[r];
+  uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 #else
-    t->sp = (uintptr_t)&gen;
-    (void)uc;
+  volatile uintptr_t here = 0;
+  uintptr_t sp = (uintptr_t)&here;
 #endif
-    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
-  }
-  atomic_fetch_add(&parked_now, 1);
-  atomic_fetch_add(&arrived, 1);
-  while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
   /* Stopped asleep at exit: woken now, its sleep would end early (EINTR)
    * and it would run on while the process ends, as it never would have.
    * So for any thread whose system call the signal ended with EINTR at
    * exit, whatever the call: one that started an instant after the stop
    * looked at the thread (a thread that sleeps in a loop) was not known to
    * sleep. */
-  if (sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc_)))
-    while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
-  atomic_fetch_sub(&parked_now, 1);
+  park(uc, sp, sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc)));
   errno = saved_errno;
 }
 
@@ -180,25 +192,11 @@ bool hh_stop_waited(int sig, const siginfo_t *info) {
   } while (!atomic_compare_exchange_weak(&signals_taken, &taken, taken + 1));
   if (!atomic_load(&stopping)) return true; /* late: the stop is over */
   int saved_errno = errno;
-  int gen = atomic_load(&release_gen);
   __builtin_unwind_init(); /* the callers' registers, saved on this stack */
   volatile uintptr_t here = 0;
-  int i = atomic_fetch_add(&next_slot, 1);
-  if (i < slot_cap && atomic_load(&stopping)) {
-    hh_thread_regs *t = &slots[i];
-    t->self = (uintptr_t)pthread_self();
-    t->sp = (uintptr_t)&here - 128; /* the red zone below, for good measure */
-    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE);
-  }
-  atomic_fetch_add(&parked_now, 1);
-  atomic_fetch_add(&arrived, 1);
-  while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
-  /* a thread that waits: at exit, as one stopped asleep (on_stop) */
-  if (atomic_load(&stop_at_exit))
-    while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
-  atomic_fetch_sub(&parked_now, 1);
+  /* a thread that waits: at exit, as one stopped asleep */
+  park(NULL, (uintptr_t)&here - 128, atomic_load(&stop_at_exit)); /* the red zone below, for good measure */
   errno = saved_errno;
-  (void)here;
   return true;
 }
 

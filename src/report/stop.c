@@ -112,6 +112,131 @@ static bool in_system_call(const ucontext_t *uc) {
 #endif
 }
 
+#if defined(__x86_64__)
+/* The length of the instruction at `p` (ending by `end`) when it is one of
+ * those a compiler puts between loading a call's number into eax and
+ * `syscall`: a move or xor between registers, a load from or store to
+ * memory at a base register and a displacement, a move of an immediate
+ * into a register other than eax. 0 for anything else, and for whatever
+ * writes rax. */
+static int benign_length(const uint8_t *p, const uint8_t *end) {
+  int n = 0, rex = 0;
+  if ((p[0] & 0xf0) == 0x40) rex = p[n++];
+  if (p + n >= end) return 0;
+  uint8_t op = p[n++];
+  if (op >= 0xb8 && op <= 0xbf) { /* mov $imm32, r32 */
+    if ((rex & 8) || (op == 0xb8 && !(rex & 1))) return 0;
+    n += 4;
+    return p + n <= end ? n : 0;
+  }
+  if ((op != 0x89 && op != 0x8b && op != 0x31 && op != 0x33) || p + n >= end) return 0;
+  uint8_t modrm = p[n++];
+  int mod = modrm >> 6, reg = ((modrm >> 3) & 7) | ((rex & 4) << 1), rm = (modrm & 7) | ((rex & 1) << 3);
+  bool to_reg = op == 0x8b || op == 0x33;
+  if (mod == 3) {
+    if ((to_reg ? reg : rm) == 0) return 0;
+  } else {
+    if ((to_reg && reg == 0) || op == 0x31 || op == 0x33) return 0;
+    if (mod == 0 && (modrm & 7) == 5) return 0; /* rip-relative */
+    if ((modrm & 7) == 4) {                     /* a SIB byte */
+      if (p + n >= end || (mod == 0 && (p[n] & 7) == 5)) return 0;
+      n++;
+    }
+    n += mod == 1 ? 1 : mod == 2 ? 4 : 0;
+  }
+  return p + n <= end ? n : 0;
+}
+
+/* The number of the call made by the `syscall` instruction at `sys`, when
+ * the code before it says: `mov $nr, %eax`, then at most three benign
+ * instructions (glibc's wrappers: the number, then the arguments, then the
+ * call). -1 when it does not say. The bytes read are in the page of `sys`. */
+static long call_number_before(const uint8_t *sys) {
+  if (((uintptr_t)sys & 4095) < 24) return -1;
+  for (int back = 5; back <= 24; back++) {
+    const uint8_t *s = sys - back;
+    if (s[0] != 0xb8) continue;
+    const uint8_t *q = s + 5;
+    for (int k = 0; q < sys && k < 3; k++) {
+      int n = benign_length(q, sys);
+      if (n == 0) break;
+      q += n;
+    }
+    if (q == sys) return (long)((uint32_t)s[1] | (uint32_t)s[2] << 8 | (uint32_t)s[3] << 16 | (uint32_t)s[4] << 24);
+  }
+  return -1;
+}
+
+/* The calls the handler makes again when its signal ended them with EINTR:
+ * waits that EINTR says did nothing, whose arguments still hold (a relative
+ * timeout starts over, which adds the instant between the call and the
+ * signal, as the thread entered it after the stop looked). Not close
+ * (Linux closes the descriptor before it says EINTR), not connect (the
+ * connection goes on), nor a call that may have done part of its work. */
+static bool restartable(long nr) {
+  switch (nr) {
+  case SYS_nanosleep:
+  case SYS_clock_nanosleep:
+  case SYS_pause:
+  case SYS_rt_sigsuspend:
+  case SYS_rt_sigtimedwait:
+  case SYS_poll:
+  case SYS_ppoll:
+  case SYS_select:
+  case SYS_pselect6:
+  case SYS_epoll_wait:
+  case SYS_epoll_pwait:
+  case SYS_futex:
+  case SYS_read:
+  case SYS_readv:
+  case SYS_recvfrom:
+  case SYS_recvmsg:
+  case SYS_write:
+  case SYS_writev:
+  case SYS_sendto:
+  case SYS_sendmsg:
+  case SYS_accept:
+  case SYS_accept4:
+  case SYS_msgrcv:
+  case SYS_msgsnd:
+  case SYS_semop:
+  case SYS_semtimedop:
+  case SYS_io_getevents:
+  case SYS_mq_timedreceive:
+  case SYS_mq_timedsend:
+  case SYS_wait4:
+  case SYS_waitid: return true;
+  default: return false;
+  }
+}
+#endif
+
+/* A thread whose system call the stop signal ended with EINTR (it entered
+ * the call an instant after the stop looked at it and found it running)
+ * makes the call again as it leaves the handler, as if the signal had
+ * never come: a program that handles no signal never expects EINTR. Not
+ * when a signal of the program's is pending that the interrupted context
+ * lets through: held by the handler's mask, it is delivered as the handler
+ * returns, and its own handler must find the call ended, as it would
+ * have. One that comes in the instant between this look and the return
+ * finds the call made again. */
+static void restart_call(ucontext_t *uc) {
+#if defined(__x86_64__)
+  if (!in_system_call(uc)) return;
+  const uint8_t *sys = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP] - 2;
+  long nr = call_number_before(sys);
+  if (nr < 0 || !restartable(nr)) return;
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return;
+  for (int s = 1; s < NSIG; s++)
+    if (sigismember(&pending, s) == 1 && sigismember(&uc->uc_sigmask, s) != 1) return;
+  uc->uc_mcontext.gregs[REG_RIP] -= 2;
+  uc->uc_mcontext.gregs[REG_RAX] = nr;
+#else
+  (void)uc;
+#endif
+}
+
 /* Parks the calling thread for the stop: its registers go to a slot (those
  * of `uc`, the context the signal interrupted; without one, the callers
  * saved theirs on the stack above `sp`), it says it arrived, and it waits
@@ -176,6 +301,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * looked at the thread (a thread that sleeps in a loop) was not known to
    * sleep. */
   park(uc, sp, sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc)));
+  restart_call(uc_);
   errno = saved_errno;
 }
 

@@ -568,6 +568,107 @@ static int busy_signal_thread(void) {
   _exit(0); /* the spinners never end */
 }
 
+/* Threads that go to sleep an instant after running a little, in a loop:
+ * a leak check that looks at one and finds it running signals it, and the
+ * signal may land just after it entered its next sleep. That sleep must
+ * not end with EINTR (the program handles no signal). One more thread
+ * waits for SIGUSR1 with sigsuspend, as a program that is woken by its own
+ * signal: each of the main thread's signals, sent during the checks, must
+ * still end a wait (the last one ends the thread). */
+static _Atomic long race_eintr, race_calls, race_woken, race_handled;
+static volatile int race_stop;
+static sem_t race_sem;
+
+static void race_usr1(int sig) {
+  (void)sig;
+  race_handled++;
+}
+
+static void *race_sleeper(void *arg) {
+  long how = (long)arg;
+  int ep = epoll_create1(0);
+  while (!race_stop) {
+    for (volatile int i = 0; i < 2000; i++) {}
+    int r;
+    if (how == 0) {
+      struct timespec ts = {0, 50000};
+      r = nanosleep(&ts, NULL);
+    } else if (how == 1) {
+      r = poll(NULL, 0, 1);
+    } else if (how == 2) {
+      struct epoll_event ev;
+      r = epoll_wait(ep, &ev, 1, 1);
+    } else {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 50000;
+      if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+      r = sem_timedwait(&race_sem, &ts);
+      if (r < 0 && errno == ETIMEDOUT) r = 0;
+    }
+    race_calls++;
+    if (r < 0 && errno == EINTR) race_eintr++;
+  }
+  close(ep);
+  return NULL;
+}
+
+static void *race_waiter(void *arg) {
+  sigset_t *wait_mask = arg;
+  while (!race_stop) {
+    sigsuspend(wait_mask);
+    race_woken++;
+  }
+  return NULL;
+}
+
+static int sleep_races(int checks) {
+  sem_init(&race_sem, 0, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = race_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  sigset_t usr1, wait_mask;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, &wait_mask); /* the threads inherit it; sigsuspend lets it through */
+  sigdelset(&wait_mask, SIGUSR1);
+  pthread_t t[5];
+  for (long i = 0; i < 4; i++) pthread_create(&t[i], NULL, race_sleeper, (void *)i);
+  pthread_create(&t[4], NULL, race_waiter, &wait_mask);
+  sink = malloc(10);
+  long sent = 0;
+  for (int i = 0; i < checks; i++) {
+    if (hahalloc_leak_check(NULL) < 0) return 4;
+    if (i % 4 == 0) {
+      pthread_kill(t[4], SIGUSR1);
+      sent++;
+    }
+    usleep(2000);
+  }
+  race_stop = 1;
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  /* the waiter ends on the next signal it takes: send until it has */
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += 10;
+  for (;;) {
+    pthread_kill(t[4], SIGUSR1);
+    sent++;
+    usleep(1000);
+    if (pthread_tryjoin_np(t[4], NULL) == 0) break;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > until.tv_sec) {
+      printf("waiter stuck\n");
+      return 5;
+    }
+  }
+  printf("%ld EINTR in %ld sleeps; %ld signals sent, %ld handled, %ld waits ended\n", (long)race_eintr,
+         (long)race_calls, sent, (long)race_handled, (long)race_woken);
+  return race_eintr != 0 ? 7 : 0;
+}
+
 /* A joined thread's leftovers are no roots: glibc keeps its stack and
  * control block for the next thread, but a block only its __thread
  * variable held, and the value it returned to a join that dropped it, are
@@ -1039,6 +1140,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "alarm_at_exit")) return alarm_at_exit();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
   if (!strcmp(w, "busy_signal_thread")) return busy_signal_thread();
+  if (!strcmp(w, "sleep_races")) return sleep_races(argc > 2 ? atoi(argv[2]) : 100);
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();
   if (!strcmp(w, "dlopen_tls_joined")) return dlopen_tls_joined();

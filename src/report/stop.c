@@ -150,10 +150,11 @@ static int benign_length(const uint8_t *p, const uint8_t *end) {
 /* The number of the call made by the `syscall` instruction at `sys`, when
  * the code before it says: `mov $nr, %eax`, then at most three benign
  * instructions (glibc's wrappers: the number, then the arguments, then the
- * call). -1 when it does not say. The bytes read are in the page of `sys`. */
-static long call_number_before(const uint8_t *sys) {
-  if (((uintptr_t)sys & 4095) < 24) return -1;
-  for (int back = 5; back <= 24; back++) {
+ * call). -1 when it does not say. `before` bytes before `sys` may be read. */
+#define CODE_BEFORE 24
+static long call_number_before(const uint8_t *sys, size_t before) {
+  if (before < CODE_BEFORE) return -1;
+  for (int back = 5; back <= CODE_BEFORE; back++) {
     const uint8_t *s = sys - back;
     if (s[0] != 0xb8) continue;
     const uint8_t *q = s + 5;
@@ -224,14 +225,19 @@ static void restart_call(ucontext_t *uc) {
 #if defined(__x86_64__)
   if (!in_system_call(uc)) return;
   const uint8_t *sys = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP] - 2;
-  long nr = call_number_before(sys);
+  long nr = call_number_before(sys, (uintptr_t)sys & 4095); /* in the page of pc, mapped */
   if (nr < 0 || !restartable(nr)) return;
   sigset_t pending;
   if (sigpending(&pending) != 0) return;
   for (int s = 1; s < NSIG; s++)
     if (sigismember(&pending, s) == 1 && sigismember(&uc->uc_sigmask, s) != 1) return;
-  uc->uc_mcontext.gregs[REG_RIP] -= 2;
-  uc->uc_mcontext.gregs[REG_RAX] = nr;
+  greg_t *r = uc->uc_mcontext.gregs;
+  /* a relative sleep given room for what is left of it: the kernel wrote
+   * that there, which is the sleep to make again */
+  if (nr == SYS_nanosleep && r[REG_RSI] != 0) r[REG_RDI] = r[REG_RSI];
+  if (nr == SYS_clock_nanosleep && !(r[REG_RSI] & TIMER_ABSTIME) && r[REG_R10] != 0) r[REG_RDX] = r[REG_R10];
+  r[REG_RIP] -= 2;
+  r[REG_RAX] = nr;
 #else
   (void)uc;
 #endif
@@ -440,10 +446,10 @@ static bool streams(unsigned long fd) {
 }
 
 /* The arguments of /proc/self/task/TID/syscall's line ("NR 0xA0 ... 0xA5
- * 0xSP 0xPC"), after the number. */
-static void syscall_arguments(const char *s, size_t n, unsigned long a[6]) {
+ * 0xSP 0xPC"), after the number, then the stack pointer and the pc. */
+static void syscall_arguments(const char *s, size_t n, unsigned long a[8]) {
   size_t k = 0;
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < 8; i++) {
     a[i] = 0;
     while (k < n && s[k] != ' ') k++;
     if (k + 3 > n || s[k + 1] != '0' || s[k + 2] != 'x') continue;
@@ -465,31 +471,26 @@ static bool waits_for_stop_signal(unsigned long set, unsigned long size) {
   return mask >> (STOP_SIGNAL - 1) & 1;
 }
 
-/* What thread `tid` waits in. W_SLEEPS: a call that any signal handler
- * ends early (with EINTR, or short, or pause's return), SA_RESTART or not
+/* What a thread waits in. W_SLEEPS: a call that any signal handler ends
+ * early (with EINTR, or short, or pause's return), SA_RESTART or not
  * (signal(7)): a thread in usleep, poll, msgrcv, a timed futex wait
  * (sem_timedwait), a recv with a timeout or a write that a full pipe
  * blocked half done would wake to a stop it never asked for and run on
  * differently (a program that takes EINTR for its cue to quit). Such a
  * thread is left alone by a report while the program runs (mem_lhihiks,
- * the leak-check API): the scan treats it as one that could not be stopped,
- * and reads its whole stack. At exit it is stopped with the others and
- * never woken (signal_sleeper). W_TAKES: a sigwaitinfo or sigtimedwait
- * for a set that holds the stop signal, whose blocked mask lets it through
- * while it waits: it would be handed the signal as its own (a signal thread
- * that aborts on one it does not know), so it is never sent it. */
+ * the leak-check API), unless its handler can make the call again just as
+ * it was (resumes_exactly): the scan treats it as one that could not be
+ * stopped, and reads its whole stack. At exit it is stopped with the
+ * others and never woken (signal_sleeper). W_TAKES: a sigwaitinfo or
+ * sigtimedwait for a set that holds the stop signal, whose blocked mask
+ * lets it through while it waits: it would be handed the signal as its own
+ * (a signal thread that aborts on one it does not know), so it is never
+ * sent it. */
 enum { W_NONE, W_SLEEPS, W_TAKES };
-static int waits_in(int tid) {
-  char path[64], buf[256];
-  hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return W_NONE;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
-  unsigned long a[6];
-  syscall_arguments(buf, (size_t)got, a);
-  switch (leading_number(buf, (size_t)got)) {
+
+/* What call `nr` with arguments `a` waits for. */
+static int waits_how(long nr, const unsigned long a[8]) {
+  switch (nr) {
   case SYS_rt_sigtimedwait: return waits_for_stop_signal(a[0], a[3]) ? W_TAKES : W_SLEEPS;
   case SYS_nanosleep:
   case SYS_clock_nanosleep:
@@ -550,6 +551,67 @@ static int waits_in(int tid) {
   case SYS_splice: return socket_times_out(a[0], SO_RCVTIMEO) || streams(a[2]) ? W_SLEEPS : W_NONE;
   default: return W_NONE;
   }
+}
+
+/* A thread asleep in call `nr` (arguments, stack pointer and pc in `a`)
+ * that its handler would make again just as it was (restart_call): the
+ * number reads from the code before the call, and what is left of the wait
+ * is in its arguments: no deadline, an absolute one (sem_timedwait's and
+ * pthread_cond_timedwait's futex), or a remaining time the kernel writes
+ * back (select and pselect6, ppoll, a sleep given room for it: sleep(3)'s).
+ * While the program runs, such a thread is stopped as any other is: its
+ * registers count, and it cannot wake in the middle of the scan. The rest
+ * (usleep, poll or epoll_wait with a timeout, a socket's timeout) would
+ * start their wait over, and stay alone. */
+static bool resumes_exactly(long nr, const unsigned long a[8]) {
+#if defined(__x86_64__)
+  uint8_t code[CODE_BEFORE + 2];
+  unsigned long pc = a[7], from = pc - sizeof code;
+  if ((pc & 4095) < sizeof code) return false; /* the bytes before it in its page only */
+  struct iovec local = {code, sizeof code}, remote = {(void *)from, sizeof code};
+  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof code) return false;
+  if (code[CODE_BEFORE] != 0x0f || code[CODE_BEFORE + 1] != 0x05) return false;
+  if (call_number_before(code + CODE_BEFORE, CODE_BEFORE) != nr) return false;
+  switch (nr) {
+  case SYS_futex: return (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET;
+  case SYS_clock_nanosleep: return (a[1] & TIMER_ABSTIME) || a[3] != 0;
+  case SYS_nanosleep: return a[1] != 0;
+  case SYS_rt_sigsuspend:
+  case SYS_pause:
+  case SYS_msgrcv:
+  case SYS_msgsnd:
+  case SYS_semop:
+  case SYS_select:
+  case SYS_pselect6:
+  case SYS_ppoll: return true;
+  case SYS_semtimedop: return a[3] == 0;
+  case SYS_io_getevents: return a[4] == 0;
+  case SYS_poll: return (int)a[2] < 0;
+  case SYS_epoll_wait:
+  case SYS_epoll_pwait: return (int)a[3] < 0;
+  default: return false;
+  }
+#else
+  (void)nr;
+  (void)a;
+  return false;
+#endif
+}
+
+/* What thread `tid` waits in (waits_how), at exit or while the program runs. */
+static int waits_in(int tid, bool at_exit) {
+  char path[64], buf[256];
+  hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return W_NONE;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
+  unsigned long a[8];
+  syscall_arguments(buf, (size_t)got, a);
+  long nr = leading_number(buf, (size_t)got);
+  int waits = waits_how(nr, a);
+  return waits == W_SLEEPS && !at_exit && resumes_exactly(nr, a) ? W_NONE : waits;
 }
 
 /* Thread `tid` and the stop signal: gone (or a zombie), blocking it
@@ -702,7 +764,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
        * again for up to 20 ms. */
       int state = state_soon(tids[i], blocked_until);
       if (state == T_GONE) continue;
-      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
+      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i], at_exit);
       if (state == T_BLOCKS || waits == W_TAKES) {
         sent[nsent++] = -tids[i];
         asleep++;

@@ -680,16 +680,23 @@ static bool signal_sleeper(int tid) {
   si.si_pid = getpid();
   si.si_uid = getuid();
   si.si_value.sival_int = SLEEPER_MARK;
-  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) != 0) return false;
-  atomic_fetch_add(&signals_sent, 1);
-  return true;
+  atomic_fetch_add(&signals_sent, 1); /* before: see send_stop */
+  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0) return true;
+  atomic_fetch_sub(&signals_sent, 1);
+  return false;
 }
 
 /* Sends the stop signal to thread `tid`. */
 static bool send_stop(int tid) {
-  if (syscall(SYS_tgkill, getpid(), tid, STOP_SIGNAL) != 0) return false;
+  /* Counted before it is sent: a thread that blocks every signal and takes
+   * them with sigwaitinfo, looked at while it waited and sent the signal
+   * just after it returned, may take it at once, and the library's
+   * sigwaitinfo (hh_stop_waited) knows ours by this count: counted after,
+   * it was handed to the program (1 run in 30 of busy_signal_thread). */
   atomic_fetch_add(&signals_sent, 1);
-  return true;
+  if (syscall(SYS_tgkill, getpid(), tid, STOP_SIGNAL) == 0) return true;
+  atomic_fetch_sub(&signals_sent, 1);
+  return false;
 }
 
 /* Whether the main thread (`tid` is the process id) has ended while

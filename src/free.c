@@ -251,11 +251,33 @@ static bool remote_free(hh_page *page, uint64_t idx, hh_block *b, const char *ca
   return true;
 }
 
-void hh_remote_flush(hh_heap *heap) {
+/* The chain is the thread's own, but a signal handler that frees (or
+ * allocates, which flushes) may run in the middle of a change to it: a
+ * program that frees in a handler, which glibc's malloc mostly lets
+ * through, was aborted for a block "freed by two threads" (every run of a
+ * main thread freeing an exited thread's blocks under a 50 us timer whose
+ * handler frees more of them). While `in_pending` is set, a free from a
+ * handler pushes its range alone, and a flush waits for the next. */
+static void pending_enter(hh_heap *heap) {
+  heap->in_pending = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+}
+static void pending_leave(hh_heap *heap) {
+  atomic_signal_fence(memory_order_seq_cst);
+  heap->in_pending = 0;
+}
+
+static void pending_push(hh_heap *heap) {
   hh_page *page = heap->pending_page;
-  if (page == NULL) return;
   heap->pending_page = NULL;
   remote_push(page, heap->pending_head, heap->pending_tail, heap->pending_count);
+}
+
+void hh_remote_flush(hh_heap *heap) {
+  if (heap->pending_page == NULL || heap->in_pending) return;
+  pending_enter(heap);
+  pending_push(heap);
+  pending_leave(heap);
 }
 
 /* A remote free by `heap`'s own thread, onto its pending chain. */
@@ -263,9 +285,14 @@ static inline __attribute__((always_inline)) bool remote_free_pending(hh_heap *h
                                                                       hh_block *b, const char *call) {
   uint64_t mask = hh_link_mask(page, idx);
   if (remote_link_free(page, b, mask, call)) return false;
+  if (HH_UNLIKELY(heap->in_pending)) { /* from a signal handler */
+    remote_push(page, idx, idx, 1);
+    return true;
+  }
+  pending_enter(heap);
   uint64_t next = heap->pending_head;
   if (heap->pending_page != page) {
-    hh_remote_flush(heap);
+    if (heap->pending_page != NULL) pending_push(heap);
     heap->pending_page = page;
     heap->pending_tail = (uint32_t)idx;
     heap->pending_count = 0;
@@ -273,7 +300,8 @@ static inline __attribute__((always_inline)) bool remote_free_pending(hh_heap *h
   }
   __atomic_store_n(&b->link, next ^ mask, __ATOMIC_RELAXED);
   heap->pending_head = (uint32_t)idx;
-  if (++heap->pending_count == PENDING_MAX) hh_remote_flush(heap);
+  if (++heap->pending_count == PENDING_MAX) pending_push(heap);
+  pending_leave(heap);
   return true;
 }
 

@@ -532,6 +532,7 @@ typedef struct hh_heap {
    * their chain, and how many. */
   struct hh_page *pending_page;
   uint32_t pending_head, pending_tail, pending_count;
+  uint8_t in_pending; /* the chain is being changed: a free from a signal handler leaves it alone */
   /* The one line other threads' frees touch, alone on it: were it shared
    * with the owner's counters, every remote free would take the line from
    * the owner's core and the owner's next malloc would take it back. */

@@ -50,14 +50,18 @@
 /* How long, in all, threads that block the signal are looked at again
  * (glibc blocks every signal for a moment in pthread_create and fork). */
 #define BLOCKED_WAIT_NS (20 * 1000 * 1000L)
-/* The value a thread stopped asleep at exit finds in its signal: it stays
- * stopped after the scan, until the process ends, or SLEEPER_GRACE_NS
+/* The stop's signals carry a value (sigqueue's, SI_QUEUE) that says they
+ * are ours: the address of one of these. A program's own SIGRTMAX-2, sent
+ * with pthread_kill during a stop, was taken for ours, and the sleep it
+ * was meant to end went on (helper-35). The value a thread stopped asleep
+ * at exit finds in its signal is sleeper_mark: it stays stopped after the
+ * scan, until the process ends, or SLEEPER_GRACE_NS
  * after the report is out (hh_world_exit_done), in case something after
  * the report waits for it: a C++ static object of a library the program
  * links, destroyed after the report, that joins a thread in a timed wait,
  * waited the whole SLEEPER_WAIT_NS, which now only bounds a report that
  * never says it is out. */
-#define SLEEPER_MARK 0x68686873
+static const char stop_mark, sleeper_mark;
 #define SLEEPER_GRACE_NS (200 * 1000 * 1000L)
 #define SLEEPER_WAIT_NS (2 * 1000 * 1000 * 1000L)
 
@@ -95,6 +99,13 @@ static void chain(int sig, siginfo_t *info, void *uc) {
   }
 }
 
+/* `n` bytes of the program's code at `at`, read without faulting (code
+ * may be execute-only, or gone). */
+static bool read_code(uintptr_t at, uint8_t *buf, size_t n) {
+  struct iovec local = {buf, n}, remote = {(void *)at, n};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
 /* The signal ended a system call early: the thread returns from it with
  * EINTR (its next instruction follows `syscall`; a call the kernel
  * restarts has the instruction itself next, and its number in rax). A
@@ -103,9 +114,9 @@ static void chain(int sig, siginfo_t *info, void *uc) {
  * run after the report that joins it wait out the sleepers' grace. */
 static bool in_system_call(const ucontext_t *uc) {
 #if defined(__x86_64__)
-  const uint8_t *pc = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
+  uint8_t code[2];
   if (uc->uc_mcontext.gregs[REG_RAX] != -EINTR) return false;
-  return ((uintptr_t)pc & 4095) >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05; /* in the page of pc, mapped */
+  return read_code((uintptr_t)uc->uc_mcontext.gregs[REG_RIP] - 2, code, 2) && code[0] == 0x0f && code[1] == 0x05;
 #else
   (void)uc;
   return false;
@@ -148,22 +159,35 @@ static int benign_length(const uint8_t *p, const uint8_t *end) {
 }
 
 /* The number of the call made by the `syscall` instruction at `sys`, when
- * the code before it says: `mov $nr, %eax`, then at most three benign
- * instructions (glibc's wrappers: the number, then the arguments, then the
- * call). -1 when it does not say. `before` bytes before `sys` may be read. */
+ * the code before it says: `mov $nr, %eax` (or `xor %eax, %eax` for 0),
+ * then at most three benign instructions (glibc's wrappers: the number,
+ * then the arguments, then the call). -1 when it does not say, and when
+ * the byte before the candidate is a REX prefix (`41 b8` moves into r8d:
+ * libsanitizer's wrappers have it). `sys` has CODE_BEFORE bytes before it.
+ * Only glibc's own wrappers are read (libc_text): a `syscall` that other
+ * code reaches by a jump, from paths that load other numbers (tail merging
+ * at -Os), would be read for the wrong call. */
 #define CODE_BEFORE 24
-static long call_number_before(const uint8_t *sys, size_t before) {
-  if (before < CODE_BEFORE) return -1;
-  for (int back = 5; back <= CODE_BEFORE; back++) {
-    const uint8_t *s = sys - back;
-    if (s[0] != 0xb8) continue;
-    const uint8_t *q = s + 5;
+static long call_number_before(const uint8_t *sys) {
+  for (int back = 2; back < CODE_BEFORE; back++) {
+    const uint8_t *s = sys - back, *q;
+    long nr;
+    if ((s[-1] & 0xf0) == 0x40) continue;
+    if (s[0] == 0xb8 && back >= 5) {
+      nr = (long)((uint32_t)s[1] | (uint32_t)s[2] << 8 | (uint32_t)s[3] << 16 | (uint32_t)s[4] << 24);
+      q = s + 5;
+    } else if ((s[0] == 0x31 || s[0] == 0x33) && s[1] == 0xc0) {
+      nr = 0;
+      q = s + 2;
+    } else {
+      continue;
+    }
     for (int k = 0; q < sys && k < 3; k++) {
       int n = benign_length(q, sys);
       if (n == 0) break;
       q += n;
     }
-    if (q == sys) return (long)((uint32_t)s[1] | (uint32_t)s[2] << 8 | (uint32_t)s[3] << 16 | (uint32_t)s[4] << 24);
+    if (q == sys) return nr;
   }
   return -1;
 }
@@ -173,9 +197,14 @@ static long call_number_before(const uint8_t *sys, size_t before) {
  * timeout starts over, which adds the instant between the call and the
  * signal, as the thread entered it after the stop looked). Not close
  * (Linux closes the descriptor before it says EINTR), not connect (the
- * connection goes on), nor a call that may have done part of its work. */
-static bool restartable(long nr) {
+ * connection goes on), nor a call that may have done part of its work.
+ * Of futex, the waits only: FUTEX_LOCK_PI must never end with EINTR. */
+static bool restartable(long nr, unsigned long arg1) {
   switch (nr) {
+  case SYS_futex: {
+    unsigned long cmd = arg1 & FUTEX_CMD_MASK;
+    return cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
+  }
   case SYS_nanosleep:
   case SYS_clock_nanosleep:
   case SYS_pause:
@@ -187,7 +216,6 @@ static bool restartable(long nr) {
   case SYS_pselect6:
   case SYS_epoll_wait:
   case SYS_epoll_pwait:
-  case SYS_futex:
   case SYS_read:
   case SYS_readv:
   case SYS_recvfrom:
@@ -210,28 +238,89 @@ static bool restartable(long nr) {
   default: return false;
   }
 }
+
+/* The call made by glibc's `syscall` instruction whose next instruction is
+ * at `pc`, or -1 (not in glibc, not readable, not told). */
+static uintptr_t libc_lo, libc_hi;
+static bool holds_ours; /* handler_holds_ours, for any thread, as the stop began */
+static long libc_call_before(uintptr_t pc) {
+  uint8_t code[CODE_BEFORE + 2];
+  if (pc < libc_lo + sizeof code || pc > libc_hi || !read_code(pc - sizeof code, code, sizeof code)) return -1;
+  if (code[CODE_BEFORE] != 0x0f || code[CODE_BEFORE + 1] != 0x05) return -1;
+  return call_number_before(code + CODE_BEFORE);
+}
 #endif
 
-/* A thread whose system call the stop signal ended with EINTR (it entered
- * the call an instant after the stop looked at it and found it running)
- * makes the call again as it leaves the handler, as if the signal had
- * never come: a program that handles no signal never expects EINTR. Not
- * when a signal of the program's is pending that the interrupted context
- * lets through: held by the handler's mask, it is delivered as the handler
- * returns, and its own handler must find the call ended, as it would
- * have. One that comes in the instant between this look and the return
- * finds the call made again. */
-static void restart_call(ucontext_t *uc) {
+/* The program's disposition of signal `s` (of the stop signal, the one
+ * our handler replaced). */
+static bool disposition(int s, struct sigaction *a) {
+  if (s != STOP_SIGNAL) return sigaction(s, NULL, a) == 0;
+  *a = previous;
+  return true;
+}
+
+/* Whether a handler of the program's, for a signal `open` lets through,
+ * holds the stop signal while it runs: then the program's signal may have
+ * ended a call, its handler run, and ours come after it returned, to find
+ * the context of the call ended with EINTR as if by ours. Made again, that
+ * call would lose the program's wake-up (helper-35: a poll woken by
+ * SIGUSR1 under a handler with a full mask blocked on, 78 times in 200). */
+static bool handler_holds_ours(const sigset_t *open) {
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction a;
+    if (s == SIGKILL || s == SIGSTOP || (open != NULL && sigismember(open, s) != 1)) continue;
+    if (!disposition(s, &a) || a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) continue;
+    /* the program's own handler of the stop signal holds it while it runs */
+    if (s == STOP_SIGNAL || sigismember(&a.sa_mask, STOP_SIGNAL) == 1) return true;
+  }
+  return false;
+}
+
+/* As the handler returns, the call the stop signal ended is put as it
+ * would be had the signal never come:
+ * - A call it ended with EINTR (the thread entered it an instant after the
+ *   stop looked and found it running, or a sleeper stopped on purpose,
+ *   resumes_exactly) is made again: a program that handles no signal never
+ *   expects EINTR. Only for glibc's wrappers, whose number reads from the
+ *   code; not when a handler of the program's that the context lets
+ *   through holds ours (handler_holds_ours); not when such a signal is
+ *   pending (our handler's mask held it): its handler must find the call
+ *   ended, as it would have. One that comes in the instant between this
+ *   look and the return finds the call made again.
+ * - A call the kernel made ready to start again, for our SA_RESTART,
+ *   ends with EINTR after all when such a pending signal's handler has no
+ *   SA_RESTART: delivered as ours returns, it would have ended it (a read
+ *   woken by the program's SIGUSR1 read on, 28 times in 150). */
+static void settle_call(ucontext_t *uc) {
 #if defined(__x86_64__)
-  if (!in_system_call(uc)) return;
-  const uint8_t *sys = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP] - 2;
-  long nr = call_number_before(sys, (uintptr_t)sys & 4095); /* in the page of pc, mapped */
-  if (nr < 0 || !restartable(nr)) return;
-  sigset_t pending;
-  if (sigpending(&pending) != 0) return;
-  for (int s = 1; s < NSIG; s++)
-    if (sigismember(&pending, s) == 1 && sigismember(&uc->uc_sigmask, s) != 1) return;
   greg_t *r = uc->uc_mcontext.gregs;
+  sigset_t pending, open;
+  bool ended = in_system_call(uc), waiting = false, interrupts = false;
+  if (sigpending(&pending) != 0) return;
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction a;
+    /* a stop signal pending may be the program's own, when it handles it */
+    if (sigismember(&pending, s) != 1 || sigismember(&uc->uc_sigmask, s) == 1) continue;
+    if (!disposition(s, &a) || a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) continue;
+    waiting = true;
+    if (!(a.sa_flags & SA_RESTART)) interrupts = true;
+  }
+  if (!ended) {
+    uint8_t code[2];
+    if (interrupts && restartable(r[REG_RAX], (unsigned long)r[REG_RSI]) && read_code((uintptr_t)r[REG_RIP], code, 2) &&
+        code[0] == 0x0f && code[1] == 0x05) {
+      r[REG_RIP] += 2;
+      r[REG_RAX] = -EINTR;
+    }
+    return;
+  }
+  if (waiting) return;
+  long nr = libc_call_before((uintptr_t)r[REG_RIP]);
+  if (nr < 0 || !restartable(nr, (unsigned long)r[REG_RSI])) return;
+  sigfillset(&open);
+  for (int s = 1; s < NSIG; s++)
+    if (sigismember(&uc->uc_sigmask, s) == 1) sigdelset(&open, s);
+  if (handler_holds_ours(&open)) return;
   /* a relative sleep given room for what is left of it: the kernel wrote
    * that there, which is the sleep to make again */
   if (nr == SYS_nanosleep && r[REG_RSI] != 0) r[REG_RDI] = r[REG_RSI];
@@ -271,17 +360,26 @@ static void park(const ucontext_t *uc, uintptr_t sp, bool asleep) {
   atomic_fetch_sub(&parked_now, 1);
 }
 
+/* A signal the stop sent (stop_mark, sleeper_mark). */
+static bool ours(const siginfo_t *info) {
+  return info != NULL && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+         (info->si_value.sival_ptr == &stop_mark || info->si_value.sival_ptr == &sleeper_mark);
+}
+
 static void on_stop(int sig, siginfo_t *info, void *uc_) {
   int saved_errno = errno;
-  /* A signal someone else sent (si_pid is ours for tgkill from this
-   * process) is the program's. */
-  bool sleeper = info != NULL && info->si_code == SI_QUEUE && info->si_value.sival_int == SLEEPER_MARK;
-  if (!atomic_load(&stopping) || info == NULL || (info->si_code != SI_TKILL && !sleeper) || info->si_pid != getpid()) {
+  if (!ours(info)) { /* the program's */
     chain(sig, info, uc_);
     errno = saved_errno;
     return;
   }
+  bool sleeper = info->si_value.sival_ptr == &sleeper_mark;
   atomic_fetch_add(&signals_taken, 1);
+  if (!atomic_load(&stopping)) { /* late: the stop is over */
+    settle_call(uc_);
+    errno = saved_errno;
+    return;
+  }
   const ucontext_t *uc = uc_;
 #if defined(__x86_64__)
   /* Stopped inside the allocator, a thread may have left a page half made
@@ -307,21 +405,13 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * looked at the thread (a thread that sleeps in a loop) was not known to
    * sleep. */
   park(uc, sp, sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc)));
-  restart_call(uc_);
+  settle_call(uc_);
   errno = saved_errno;
 }
 
 bool hh_stop_waited(int sig, const siginfo_t *info) {
-  if (sig != STOP_SIGNAL || info == NULL || info->si_pid != getpid()) return false;
-  bool sleeper = info->si_code == SI_QUEUE && info->si_value.sival_int == SLEEPER_MARK;
-  /* glibc's sigtimedwait turns SI_TKILL into SI_USER */
-  if (info->si_code != SI_TKILL && info->si_code != SI_USER && !sleeper) return false;
-  /* ours only while a signal the stop sent has not been taken: else it is
-   * the program's own */
-  long taken = atomic_load(&signals_taken);
-  do {
-    if (taken >= atomic_load(&signals_sent)) return false;
-  } while (!atomic_compare_exchange_weak(&signals_taken, &taken, taken + 1));
+  if (sig != STOP_SIGNAL || !ours(info)) return false;
+  atomic_fetch_add(&signals_taken, 1);
   if (!atomic_load(&stopping)) return true; /* late: the stop is over */
   int saved_errno = errno;
   __builtin_unwind_init(); /* the callers' registers, saved on this stack */
@@ -350,7 +440,25 @@ static int text_of_library(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
+/* glibc's executable segment (libc_lo, libc_hi): the shared library's
+ * only; linked statically, glibc's code and the program's are one. */
+static int text_of_libc(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size, (void)arg;
+  if (info->dlpi_name == NULL || strstr(info->dlpi_name, "/libc.so.") == NULL) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+#if defined(__x86_64__)
+    libc_lo = info->dlpi_addr + ph->p_vaddr;
+    libc_hi = libc_lo + ph->p_memsz;
+#endif
+    return 1;
+  }
+  return 0;
+}
+
 static void text_range(void) {
+  dl_iterate_phdr(text_of_libc, NULL);
   dl_iterate_phdr(text_of_library, NULL);
   if (text_hi != 0) return;
   const uintptr_t f[] = {(uintptr_t)malloc,
@@ -554,7 +662,7 @@ static int waits_how(long nr, const unsigned long a[8]) {
 }
 
 /* A thread asleep in call `nr` (arguments, stack pointer and pc in `a`)
- * that its handler would make again just as it was (restart_call): the
+ * that its handler would make again just as it was (settle_call): the
  * number reads from the code before the call, and what is left of the wait
  * is in its arguments: no deadline, an absolute one (sem_timedwait's and
  * pthread_cond_timedwait's futex), or a remaining time the kernel writes
@@ -565,13 +673,7 @@ static int waits_how(long nr, const unsigned long a[8]) {
  * start their wait over, and stay alone. */
 static bool resumes_exactly(long nr, const unsigned long a[8]) {
 #if defined(__x86_64__)
-  uint8_t code[CODE_BEFORE + 2];
-  unsigned long pc = a[7], from = pc - sizeof code;
-  if ((pc & 4095) < sizeof code) return false; /* the bytes before it in its page only */
-  struct iovec local = {code, sizeof code}, remote = {(void *)from, sizeof code};
-  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof code) return false;
-  if (code[CODE_BEFORE] != 0x0f || code[CODE_BEFORE + 1] != 0x05) return false;
-  if (call_number_before(code + CODE_BEFORE, CODE_BEFORE) != nr) return false;
+  if (holds_ours || libc_call_before(a[7]) != nr) return false;
   switch (nr) {
   case SYS_futex: return (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET;
   case SYS_clock_nanosleep: return (a[1] & TIMER_ABSTIME) || a[3] != 0;
@@ -671,33 +773,27 @@ static bool any_can_answer(const int *sent, int nsent) {
   return false;
 }
 
-/* Sends the stop signal to a thread asleep, marked (SLEEPER_MARK). */
-static bool signal_sleeper(int tid) {
+/* Sends the stop signal to thread `tid`, with `mark`: &sleeper_mark for a
+ * thread asleep at exit, &stop_mark for the others. Counted before it is
+ * sent: a thread that blocks every signal and takes them with
+ * sigwaitinfo, looked at while it waited and sent the signal just after it
+ * returned, may take it at once, and the count must not run behind
+ * (uninstall). */
+static bool send_marked(int tid, const char *mark) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
   si.si_signo = STOP_SIGNAL;
   si.si_code = SI_QUEUE;
   si.si_pid = getpid();
   si.si_uid = getuid();
-  si.si_value.sival_int = SLEEPER_MARK;
-  atomic_fetch_add(&signals_sent, 1); /* before: see send_stop */
+  si.si_value.sival_ptr = (void *)mark;
+  atomic_fetch_add(&signals_sent, 1);
   if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0) return true;
   atomic_fetch_sub(&signals_sent, 1);
   return false;
 }
-
-/* Sends the stop signal to thread `tid`. */
-static bool send_stop(int tid) {
-  /* Counted before it is sent: a thread that blocks every signal and takes
-   * them with sigwaitinfo, looked at while it waited and sent the signal
-   * just after it returned, may take it at once, and the library's
-   * sigwaitinfo (hh_stop_waited) knows ours by this count: counted after,
-   * it was handed to the program (1 run in 30 of busy_signal_thread). */
-  atomic_fetch_add(&signals_sent, 1);
-  if (syscall(SYS_tgkill, getpid(), tid, STOP_SIGNAL) == 0) return true;
-  atomic_fetch_sub(&signals_sent, 1);
-  return false;
-}
+static bool signal_sleeper(int tid) { return send_marked(tid, &sleeper_mark); }
+static bool send_stop(int tid) { return send_marked(tid, &stop_mark); }
 
 /* Whether the main thread (`tid` is the process id) has ended while
  * others run on (pthread_exit in main): it stays listed in /proc/self/task
@@ -749,6 +845,9 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&busy, 0);
   atomic_store(&sleepers_until, INT64_MAX);
   atomic_store(&stop_at_exit, at_exit);
+#if defined(__x86_64__)
+  holds_ours = !at_exit && handler_holds_ours(NULL);
+#endif
   atomic_store(&stopping, 1);
 
   int64_t start = hh_now_ns(), deadline = start + WAIT_NS, blocked_until = start + BLOCKED_WAIT_NS;

@@ -50,6 +50,9 @@
 /* How long, in all, threads that block the signal are looked at again
  * (glibc blocks every signal for a moment in pthread_create and fork). */
 #define BLOCKED_WAIT_NS (20 * 1000 * 1000L)
+/* How often the stop looks whether the threads that have not answered
+ * have all ended. */
+#define GONE_LOOK_NS (2 * 1000 * 1000L)
 /* The stop's signals carry a value (sigqueue's, SI_QUEUE) that says they
  * are ours: the address of one of these. A program's own SIGRTMAX-2, sent
  * with pthread_kill during a stop, was taken for ours, and the sleep it
@@ -242,7 +245,6 @@ static bool restartable(long nr, unsigned long arg1) {
 /* The call made by glibc's `syscall` instruction whose next instruction is
  * at `pc`, or -1 (not in glibc, not readable, not told). */
 static uintptr_t libc_lo, libc_hi;
-static bool holds_ours; /* handler_holds_ours, for any thread, as the stop began */
 static long libc_call_before(uintptr_t pc) {
   uint8_t code[CODE_BEFORE + 2];
   if (pc < libc_lo + sizeof code || pc > libc_hi || !read_code(pc - sizeof code, code, sizeof code)) return -1;
@@ -276,55 +278,60 @@ static bool handler_holds_ours(const sigset_t *open) {
   return false;
 }
 
-/* As the handler returns, the call the stop signal ended is put as it
- * would be had the signal never come:
- * - A call it ended with EINTR (the thread entered it an instant after the
- *   stop looked and found it running, or a sleeper stopped on purpose,
- *   resumes_exactly) is made again: a program that handles no signal never
- *   expects EINTR. Only for glibc's wrappers, whose number reads from the
- *   code; not when a handler of the program's that the context lets
- *   through holds ours (handler_holds_ours); not when such a signal is
- *   pending (our handler's mask held it): its handler must find the call
- *   ended, as it would have. One that comes in the instant between this
- *   look and the return finds the call made again.
- * - A call the kernel made ready to start again, for our SA_RESTART,
- *   ends with EINTR after all when such a pending signal's handler has no
- *   SA_RESTART: delivered as ours returns, it would have ended it (a read
- *   woken by the program's SIGUSR1 read on, 28 times in 150). */
-static void settle_call(ucontext_t *uc) {
-#if defined(__x86_64__)
-  greg_t *r = uc->uc_mcontext.gregs;
-  sigset_t pending, open;
-  bool ended = in_system_call(uc), waiting = false, interrupts = false;
-  if (sigpending(&pending) != 0) return;
+/* Whether a signal of the program's is pending that the context `uc`
+ * lets through and that has a handler (our handler's mask holds it: it is
+ * delivered as ours returns); `*interrupts`: one of them without
+ * SA_RESTART. A stop signal pending may be the program's own. */
+static bool program_signal_pending(const ucontext_t *uc, bool *interrupts) {
+  sigset_t pending;
+  bool waiting = false;
+  *interrupts = false;
+  if (sigpending(&pending) != 0) return true;
   for (int s = 1; s < NSIG; s++) {
     struct sigaction a;
-    /* a stop signal pending may be the program's own, when it handles it */
     if (sigismember(&pending, s) != 1 || sigismember(&uc->uc_sigmask, s) == 1) continue;
     if (!disposition(s, &a) || a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) continue;
     waiting = true;
-    if (!(a.sa_flags & SA_RESTART)) interrupts = true;
+    if (!(a.sa_flags & SA_RESTART)) *interrupts = true;
   }
-  if (!ended) {
+  return waiting;
+}
+
+/* As the handler returns, the call the stop signal ended is put as it
+ * would be had the signal never come:
+ * - A call it ended with EINTR (the thread entered it an instant after the
+ *   stop looked and found it running) is made again: a program that
+ *   handles no signal never expects EINTR. Only for glibc's wrappers,
+ *   whose number reads from the code; not when a handler of the program's
+ *   that the context lets through holds ours (handler_holds_ours); not when
+ *   a signal of the program's is pending (program_signal_pending): its
+ *   handler must find the call ended, as it would have. That look comes
+ *   last, but a signal that comes in the instant between it and the
+ *   return still finds the call made again.
+ * - A call the kernel made ready to start again, for our SA_RESTART,
+ *   ends with EINTR after all when such a pending signal's handler has no
+ *   SA_RESTART: delivered as ours returns, it would have ended it (a read
+ *   woken by the program's SIGUSR1 read on, 104-120 times in 200). */
+static void settle_call(ucontext_t *uc) {
+#if defined(__x86_64__)
+  greg_t *r = uc->uc_mcontext.gregs;
+  bool interrupts;
+  if (!in_system_call(uc)) {
     uint8_t code[2];
-    if (interrupts && restartable(r[REG_RAX], (unsigned long)r[REG_RSI]) && read_code((uintptr_t)r[REG_RIP], code, 2) &&
-        code[0] == 0x0f && code[1] == 0x05) {
+    if (restartable(r[REG_RAX], (unsigned long)r[REG_RSI]) && read_code((uintptr_t)r[REG_RIP], code, 2) &&
+        code[0] == 0x0f && code[1] == 0x05 && program_signal_pending(uc, &interrupts) && interrupts) {
       r[REG_RIP] += 2;
       r[REG_RAX] = -EINTR;
     }
     return;
   }
-  if (waiting) return;
   long nr = libc_call_before((uintptr_t)r[REG_RIP]);
   if (nr < 0 || !restartable(nr, (unsigned long)r[REG_RSI])) return;
+  sigset_t open;
   sigfillset(&open);
   for (int s = 1; s < NSIG; s++)
     if (sigismember(&uc->uc_sigmask, s) == 1) sigdelset(&open, s);
-  if (handler_holds_ours(&open)) return;
-  /* a relative sleep given room for what is left of it: the kernel wrote
-   * that there, which is the sleep to make again */
-  if (nr == SYS_nanosleep && r[REG_RSI] != 0) r[REG_RDI] = r[REG_RSI];
-  if (nr == SYS_clock_nanosleep && !(r[REG_RSI] & TIMER_ABSTIME) && r[REG_R10] != 0) r[REG_RDX] = r[REG_R10];
+  if (handler_holds_ours(&open) || program_signal_pending(uc, &interrupts)) return;
   r[REG_RIP] -= 2;
   r[REG_RAX] = nr;
 #else
@@ -586,9 +593,14 @@ static bool waits_for_stop_signal(unsigned long set, unsigned long size) {
  * blocked half done would wake to a stop it never asked for and run on
  * differently (a program that takes EINTR for its cue to quit). Such a
  * thread is left alone by a report while the program runs (mem_lhihiks,
- * the leak-check API), unless its handler can make the call again just as
- * it was (resumes_exactly): the scan treats it as one that could not be
- * stopped, and reads its whole stack. At exit it is stopped with the
+ * the leak-check API): the scan treats it as one that could not be
+ * stopped, and reads its whole stack. (Stopping those whose call the
+ * handler could make again, to read their registers, cost lost wake-ups:
+ * a program's signal that comes between the handler's last look and its
+ * return finds the call made again, 3-5 in 200 for pause, poll, select,
+ * sigsuspend and msgrcv beside leak checks every 200 us; and a relative
+ * sleep given room for what is left ran past its time by every stop's
+ * length, helper-37.) At exit it is stopped with the
  * others and never woken (signal_sleeper). W_TAKES: a sigwaitinfo or
  * sigtimedwait for a set that holds the stop signal, whose blocked mask
  * lets it through while it waits: it would be handed the signal as its own
@@ -661,47 +673,8 @@ static int waits_how(long nr, const unsigned long a[8]) {
   }
 }
 
-/* A thread asleep in call `nr` (arguments, stack pointer and pc in `a`)
- * that its handler would make again just as it was (settle_call): the
- * number reads from the code before the call, and what is left of the wait
- * is in its arguments: no deadline, an absolute one (sem_timedwait's and
- * pthread_cond_timedwait's futex), or a remaining time the kernel writes
- * back (select and pselect6, ppoll, a sleep given room for it: sleep(3)'s).
- * While the program runs, such a thread is stopped as any other is: its
- * registers count, and it cannot wake in the middle of the scan. The rest
- * (usleep, poll or epoll_wait with a timeout, a socket's timeout) would
- * start their wait over, and stay alone. */
-static bool resumes_exactly(long nr, const unsigned long a[8]) {
-#if defined(__x86_64__)
-  if (holds_ours || libc_call_before(a[7]) != nr) return false;
-  switch (nr) {
-  case SYS_futex: return (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET;
-  case SYS_clock_nanosleep: return (a[1] & TIMER_ABSTIME) || a[3] != 0;
-  case SYS_nanosleep: return a[1] != 0;
-  case SYS_rt_sigsuspend:
-  case SYS_pause:
-  case SYS_msgrcv:
-  case SYS_msgsnd:
-  case SYS_semop:
-  case SYS_select:
-  case SYS_pselect6:
-  case SYS_ppoll: return true;
-  case SYS_semtimedop: return a[3] == 0;
-  case SYS_io_getevents: return a[4] == 0;
-  case SYS_poll: return (int)a[2] < 0;
-  case SYS_epoll_wait:
-  case SYS_epoll_pwait: return (int)a[3] < 0;
-  default: return false;
-  }
-#else
-  (void)nr;
-  (void)a;
-  return false;
-#endif
-}
-
-/* What thread `tid` waits in (waits_how), at exit or while the program runs. */
-static int waits_in(int tid, bool at_exit) {
+/* What thread `tid` waits in (waits_how). */
+static int waits_in(int tid) {
   char path[64], buf[256];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -711,9 +684,7 @@ static int waits_in(int tid, bool at_exit) {
   if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
   unsigned long a[8];
   syscall_arguments(buf, (size_t)got, a);
-  long nr = leading_number(buf, (size_t)got);
-  int waits = waits_how(nr, a);
-  return waits == W_SLEEPS && !at_exit && resumes_exactly(nr, a) ? W_NONE : waits;
+  return waits_how(leading_number(buf, (size_t)got), a);
 }
 
 /* Thread `tid` and the stop signal: gone (or a zombie), blocking it
@@ -764,6 +735,13 @@ static bool parked(int tid) {
   for (int j = 0; j < have; j++)
     if (__atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == tid) return true;
   return false;
+}
+
+/* Whether every thread of `sent` that has not answered yet has ended. */
+static bool all_unanswered_gone(const int *sent, int nsent) {
+  for (int k = 0; k < nsent; k++)
+    if (sent[k] > 0 && !parked(sent[k]) && signal_state(sent[k]) != T_GONE) return false;
+  return true;
 }
 
 /* Whether any thread of `sent` that has not answered yet still can. */
@@ -845,12 +823,10 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&busy, 0);
   atomic_store(&sleepers_until, INT64_MAX);
   atomic_store(&stop_at_exit, at_exit);
-#if defined(__x86_64__)
-  holds_ours = !at_exit && handler_holds_ours(NULL);
-#endif
   atomic_store(&stopping, 1);
 
   int64_t start = hh_now_ns(), deadline = start + WAIT_NS, blocked_until = start + BLOCKED_WAIT_NS;
+  int64_t next_look = start + GONE_LOOK_NS;
   /* Threads may start while we stop the others: list again until no new
    * one shows up (all the ones that could create threads are parked). */
   int asleep = 0; /* left alone (blocking, or waits_in): sent[] holds -tid */
@@ -870,7 +846,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
        * again for up to 20 ms. */
       int state = state_soon(tids[i], blocked_until);
       if (state == T_GONE) continue;
-      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i], at_exit);
+      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
       if (state == T_BLOCKS || waits == W_TAKES) {
         sent[nsent++] = -tids[i];
         asleep++;
@@ -904,6 +880,14 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
       if (atomic_load(&busy) > 0) resend_busy(sent, nsent);
+      /* a thread sent the signal that ended before it took it (it blocks
+       * every signal as it exits) is not waited for until the deadline:
+       * every thread parked meanwhile was held as long (a mutex's next
+       * owner, 200 ms late, helper-37) */
+      if (hh_now_ns() >= next_look) {
+        if (all_unanswered_gone(sent, nsent)) break;
+        next_look = hh_now_ns() + GONE_LOOK_NS;
+      }
     }
     if (fresh == 0 || hh_now_ns() >= deadline) break;
     n = list_tasks(tids, MAX_TASKS);

@@ -291,19 +291,6 @@ def scenario_suite():
           "through 100 leak checks, and a sigsuspend still ends on the program's SIGUSR1 sent among them, in 2 runs",
           not bad, "\n".join(bad))
 
-    # Threads asleep until a deadline, a block held only in rbx: a check
-    # while the program runs left them asleep and read their stacks alone
-    # (1-3 blocks called definitely lost); stopped now, each call is made
-    # again as it was and still ends on time.
-    bad = []
-    for _ in range(2):
-        p = run([prog, "register_sleepers"], preload=False)
-        if p.returncode != 0 or "definitely lost while asleep: 0 blocks" not in p.stdout or "late" in p.stdout:
-            bad.append(f"status {p.returncode}, stdout {p.stdout[:300]!r}")
-    check("a leak check while threads sleep to a deadline (clock_nanosleep, nanosleep with rem, "
-          "pthread_cond_timedwait) finds the blocks they hold in rbx, and each sleep ends on time, in 2 runs",
-          not bad, "\n".join(bad))
-
     # A program's own signal that ends a wait while leak checks run (helper-35).
     # Before: fullmask 9 of 200 lost (d2c0b23), read 104-120 (since the stop
     # exists), own 62-131 (d2c0b23). Now 0-1; a signal that lands in the

@@ -669,67 +669,6 @@ static int sleep_races(int checks) {
   return race_eintr != 0 ? 7 : 0;
 }
 
-/* Threads that hold a block only in a callee-saved register (rbx) while
- * they sleep until a deadline: clock_nanosleep to an absolute time,
- * nanosleep given room for what is left (sleep(3)'s way), a timed
- * condition wait. A leak check while the program runs left such threads
- * asleep and read only their stacks: the blocks were called definitely
- * lost (3 of 3 threads in clock_nanosleep, 2 of 3 in nanosleep). Stopped
- * now, and their calls made again as they were: each must still end at
- * its own time, as it would have. */
-static volatile int regs_ready;
-static pthread_mutex_t regs_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t regs_cv = PTHREAD_COND_INITIALIZER;
-
-static double seconds_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-__attribute__((noinline, optimize("O2"))) static void *register_holder(void *arg) {
-  long how = (long)arg;
-  free(malloc(48)); /* the thread's first allocation takes the slow path */
-  register char *p asm("rbx") = malloc(48);
-  asm volatile("" : "+r"(p));
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 1;
-  double start = seconds_now(), want = (double)until.tv_sec + (double)until.tv_nsec / 1e9;
-  __atomic_fetch_add(&regs_ready, 1, __ATOMIC_SEQ_CST);
-  int r;
-  if (how == 0) {
-    r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL);
-  } else if (how == 1) {
-    struct timespec d = {1, 0}, rem;
-    r = nanosleep(&d, &rem);
-    want = start + 1;
-  } else {
-    pthread_mutex_lock(&regs_mu);
-    r = pthread_cond_timedwait(&regs_cv, &regs_mu, &until);
-    pthread_mutex_unlock(&regs_mu);
-    if (r == ETIMEDOUT) r = 0;
-  }
-  double late = seconds_now() - want;
-  asm volatile("" : "+r"(p));
-  free(p);
-  if (r != 0 || late < -0.01 || late > 0.4) printf("thread %ld: returned %d, %.3f s late\n", how, r, late);
-  return NULL;
-}
-
-static int register_sleepers(void) {
-  pthread_t t[6];
-  for (long i = 0; i < 6; i++) pthread_create(&t[i], NULL, register_holder, (void *)(i % 3));
-  while (regs_ready < 6) usleep(1000);
-  usleep(600000); /* a sleep made again from the start would end 0.6 s late */
-  struct hahalloc_leaks leaks;
-  memset(&leaks, 0, sizeof leaks);
-  if (hahalloc_leak_check(&leaks) < 0) return 4;
-  for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
-  printf("definitely lost while asleep: %zu blocks\n", leaks.definite.blocks);
-  return 0;
-}
-
 /* A thread woken from its wait by the program's own signal, while another
  * thread runs leak checks without pause (helper-35's findings). Each
  * signal must still end the wait it was sent to end:
@@ -1346,7 +1285,6 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "busy_signal_thread")) return busy_signal_thread();
   if (!strcmp(w, "merged_syscall")) return merged_syscall();
   if (!strcmp(w, "wakeups")) return wakeups(argc > 2 ? argv[2] : "read", argc > 3 ? atoi(argv[3]) : 100);
-  if (!strcmp(w, "register_sleepers")) return register_sleepers();
   if (!strcmp(w, "sleep_races")) return sleep_races(argc > 2 ? atoi(argv[2]) : 100);
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();

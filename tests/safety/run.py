@@ -718,6 +718,92 @@ for order in ((LIB, hook), (hook, LIB)):
           ("after" if order[0] == LIB else "before"), p.returncode == 0 and p.stdout == "5a5a5a5a\n",
           (p.returncode, p.stdout, p.stderr[-300:]))
 
+# ---------------------------------------------------------------- glibc's system calls
+
+# The stop's handler makes a call its signal ended again, with the number it
+# reads from the code before glibc's `syscall` instruction
+# (src/report/syscall_number.h). A wrong number would make another call with
+# the program's arguments. Every `syscall` site of the glibc this machine
+# runs, read by objdump: the last write to eax before it, with no jump or
+# jump target in between, must be what the decoder says, or the decoder
+# must say nothing.
+def libc_path():
+    for line in open("/proc/self/maps"):
+        f = line.split()
+        if len(f) >= 6 and re.search(r"/libc\.so\.6$", f[5]):
+            return f[5]
+    return None
+
+
+def syscall_sites(lib):
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", lib], capture_output=True, text=True).stdout
+    ins, targets = [], set()
+    for line in dis.splitlines():
+        if re.match(r"^[0-9a-f]+ <.*>:$", line):
+            ins.append(None)  # a function's start
+            continue
+        m = re.match(r"^\s+([0-9a-f]+):\s+(\S+)\s*(.*)$", line)
+        if not m:
+            continue
+        mn, ops = m[2], m[3]
+        if mn in ("bnd", "notrack", "lock", "rep", "repz", "repnz", "data16", "cs", "ds") and ops:
+            parts = ops.split(None, 1)
+            mn, ops = parts[0], parts[1] if len(parts) > 1 else ""
+        ins.append((int(m[1], 16), mn, ops))
+        t = re.match(r"([0-9a-f]+) <", ops)
+        if t and (mn.startswith("j") or mn.startswith("call") or mn.startswith("loop")):
+            targets.add(int(t[1], 16))
+    sites = []
+    for i, x in enumerate(ins):
+        if not x or x[1] != "syscall":
+            continue
+        truth, reached = None, x[0] in targets
+        for k in range(i - 1, max(i - 40, -1), -1):
+            y = ins[k]
+            if y is None or y[1].startswith(("j", "ret", "call", "syscall", "hlt", "ud2")):
+                break
+            dst = y[2].split(",")[-1].strip()
+            if dst in ("%eax", "%rax", "%ax", "%al", "%ah") or y[1] in ("xchg", "cmpxchg", "rdtsc", "cpuid", "div",
+                                                                          "idiv", "mul", "cltq", "cqto", "cltd"):
+                m = re.match(r"\$0x([0-9a-f]+),%eax$", y[2])
+                if y[1] == "mov" and m:
+                    truth = int(m[1], 16)
+                elif y[1] == "xor" and y[2] in ("%eax,%eax", "%rax,%rax"):
+                    truth = 0
+                break
+            if y[0] in targets:
+                reached = True
+        sites.append((x[0], truth, reached))
+    return sites
+
+
+def file_offset(lib, va):
+    for line in subprocess.run(["readelf", "-lW", lib], capture_output=True, text=True).stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "LOAD":
+            off, vaddr, filesz = int(f[1], 16), int(f[2], 16), int(f[4], 16)
+            if vaddr <= va < vaddr + filesz:
+                return va - vaddr + off
+    return None
+
+
+libc = libc_path()
+if libc is None or shutil.which("objdump") is None:
+    check("glibc's system call sites can be read (libc.so.6 mapped, objdump present)", False, libc)
+else:
+    sites = syscall_sites(libc)
+    offsets = {file_offset(libc, va): (va, truth, reached) for va, truth, reached in sites}
+    p = subprocess.run([os.path.join(BIN, "decode"), libc], input="".join("%x\n" % o for o in offsets if o),
+                       capture_output=True, text=True)
+    read = {int(a, 16): int(b) for a, b in (l.split() for l in p.stdout.splitlines())}
+    wrong = [f"{offsets[o][0]:#x}: read {n}, objdump {offsets[o][1]}" + (" (reached by a jump)" if offsets[o][2] else "")
+             for o, n in read.items() if n != -1 and (n != offsets[o][1] or offsets[o][2])]
+    told = sum(1 for n in read.values() if n != -1)
+    check(f"every `syscall` site of {libc} ({len(sites)}) is read for its own call or not at all "
+          f"({told} read, {len(wrong)} wrong), and most are read",
+          p.returncode == 0 and len(sites) > 100 and len(read) == len(sites) and not wrong and told * 2 > len(sites),
+          "\n".join(wrong[:20]) or p.stderr[-300:])
+
 # ---------------------------------------------------------------- report files
 
 link = os.path.join(work, "link.txt")

@@ -3,7 +3,7 @@
 SAFE_BIN := build/tests/safety
 SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
 SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
-              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so
+              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so $(SAFE_BIN)/decode
 
 $(SAFE_BIN)/progs: tests/safety/progs.c
 	@mkdir -p $(dir $@)
@@ -19,6 +19,9 @@ $(SAFE_BIN)/libhook.so: tests/safety/hook.c
 	$(SAFE_CC) -fPIC -shared $< -ldl -o $@
 $(SAFE_BIN)/late_main: tests/safety/late_main.c $(SAFE_BIN)/liblate.so
 	$(SAFE_CC) $< -L$(SAFE_BIN) -llate -Wl,-rpath,$(abspath $(SAFE_BIN)) -o $@
+$(SAFE_BIN)/decode: tests/safety/decode.c src/report/syscall_number.h
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) $< -o $@
 $(SAFE_BIN)/static_prog: tests/safety/static_prog.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -static $< -o $@

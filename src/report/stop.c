@@ -606,14 +606,25 @@ static int waits_how(long nr, const unsigned long a[8]) {
   }
 }
 
+/* /proc/self/task/TID/`name` into `buf` (`size` bytes, a NUL after what
+ * was read): the bytes read, 0 when the read gave none, -1 when the file
+ * could not be opened (the thread is gone). */
+static ssize_t task_file(int tid, const char *name, char *buf, size_t size) {
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/self/task/%d/%s", tid, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t got = read(fd, buf, size - 1);
+  close(fd);
+  if (got < 0) got = 0;
+  buf[got] = '\0';
+  return got;
+}
+
 /* What thread `tid` waits in (waits_how). */
 static int waits_in(int tid) {
-  char path[64], buf[256];
-  hh_snformat(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return W_NONE;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  char buf[256];
+  ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
   if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
   unsigned long a[8];
   syscall_arguments(buf, (size_t)got, a);
@@ -624,14 +635,10 @@ static int waits_in(int tid) {
  * (status(5): SigBlk), or able to take it. Unknown counts as able. */
 enum { T_GONE, T_BLOCKS, T_CAN };
 static int signal_state(int tid) {
-  char path[64], buf[2048];
-  hh_snformat(path, sizeof path, "/proc/self/task/%d/status", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return T_GONE;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return T_CAN;
-  buf[got] = '\0';
+  char buf[2048];
+  ssize_t got = task_file(tid, "status", buf, sizeof buf);
+  if (got < 0) return T_GONE;
+  if (got == 0) return T_CAN;
   const char *st = strstr(buf, "\nState:\t");
   if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return T_GONE;
   const char *blk = strstr(buf, "\nSigBlk:\t");
@@ -712,15 +719,9 @@ static bool send_stop(int tid) { return send_marked(tid, &stop_mark); }
  * thread that could not be stopped; its stack is dead (stat(5): the state
  * follows the last ')'). */
 static bool leader_ended(int tid) {
-  char path[64], buf[512];
+  char buf[512];
   if (tid != getpid()) return false; /* other threads leave the list when they end */
-  hh_snformat(path, sizeof path, "/proc/self/task/%d/stat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return false;
-  buf[got] = '\0';
+  if (task_file(tid, "stat", buf, sizeof buf) <= 0) return false;
   const char *paren = strrchr(buf, ')');
   return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }

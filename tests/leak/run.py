@@ -327,6 +327,12 @@ def scenario_suite():
     check("a thread that forks in a loop beside leak checks made back to back forks at least a quarter as often "
           "as they run, in 2 runs", not bad, "\n".join(bad))
 
+    p = run([prog, "child_eof", "1000"], preload=False, env={"HAHALLOC_SUMMARY": "0"})
+    check("a read of a child's output to its end, beside leak checks and a SIGCHLD handler without SA_RESTART, "
+          "never ends with EINTR (1,000 children; 8 reads on 09ccc17)",
+          p.returncode == 0 and "1000 children: 0 reads ended by EINTR, 0 wrong" in p.stdout,
+          f"status {p.returncode}, stdout {p.stdout[:200]!r}")
+
     p = run([prog, "exit_in_handler"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
     check("an exit handler calls exit(3): the report comes after the handlers that follow, and finds the 77 bytes "
           "the last of them leaked (status 9)",

@@ -858,14 +858,20 @@ void hh_report_register_exit(void) {
 /* _exit and _Exit end the process without exit handlers: the report is made
  * here, then the process ends as glibc's _exit ends it. (glibc's own exit()
  * reaches its internal _exit, not this one.) */
-static HH_NOINLINE __attribute__((noreturn)) void exit_now(int status) {
-  uintptr_t regs[CALLEE_REGS];
-  SAVE_CALLEE_REGS(regs);
-  if (atomic_load(&hh_initialised) == 2) exit_report(CALLER_SP(), regs, CALLEE_REGS, false);
+static HH_NOINLINE __attribute__((noreturn)) void exit_with(int status, uintptr_t sp, const uintptr_t *regs) {
+  if (atomic_load(&hh_initialised) == 2) exit_report(sp, regs, CALLEE_REGS, false);
   for (;;) {
     syscall(SYS_exit_group, status);
     syscall(SYS_exit, status);
   }
+}
+
+/* The registers first, in a function that keeps nothing across a call (see
+ * hh_report_summary): here `status` went into rbx before rbx was read. */
+static HH_NOINLINE __attribute__((noreturn)) void exit_now(int status) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  exit_with(status, CALLER_SP(), regs);
 }
 
 HH_EXPORT __attribute__((noreturn)) void _exit(int status) { exit_now(status); }
@@ -873,9 +879,7 @@ HH_EXPORT __attribute__((noreturn)) void _Exit(int status) { exit_now(status); }
 
 /* ------------------------------------------------------------------ mem_lhihiks */
 
-void hh_report_summary(int fd, size_t min_size) {
-  uintptr_t regs[CALLEE_REGS];
-  SAVE_CALLEE_REGS(regs);
+static HH_NOINLINE void summary(int fd, size_t min_size, uintptr_t sp, const uintptr_t *regs) {
   int saved = errno, cancel;
   /* mem_lhihiks is no cancellation point, though the report's file calls are */
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
@@ -890,11 +894,22 @@ void hh_report_summary(int fd, size_t min_size) {
                     .format = HH_FORMAT_TEXT,
                     .show_kinds = 15,
                     .leak_check = HH_LEAK_FULL};
-    report(&q, CALLER_SP(), regs, CALLEE_REGS, deadline, false);
+    report(&q, sp, regs, CALLEE_REGS, deadline, false);
     hh_lock_release(&report_lock);
   }
   pthread_setcancelstate(cancel, NULL);
   errno = saved;
+}
+
+/* The registers are read before anything else happens here, in a function
+ * that needs none of them: with the work in the same function, the
+ * compiler may move an argument it keeps across calls into one of them
+ * first, and the caller's value there was lost (a block only a register of
+ * the program held was called definitely lost once the function grew). */
+HH_NOINLINE void hh_report_summary(int fd, size_t min_size) {
+  uintptr_t regs[CALLEE_REGS];
+  SAVE_CALLEE_REGS(regs);
+  summary(fd, min_size, CALLER_SP(), regs);
 }
 
 /* ------------------------------------------------------------------ the leak-check API */

@@ -195,16 +195,16 @@ static bool disposition(int s, struct sigaction *a) {
   return true;
 }
 
-/* Whether a handler of the program's, for a signal `open` lets through,
+/* Whether a handler of the program's, for a signal `blocked` lets through,
  * holds the stop signal while it runs: then the program's signal may have
  * ended a call, its handler run, and ours come after it returned, to find
  * the context of the call ended with EINTR as if by ours. Made again, that
  * call would lose the program's wake-up (helper-35: a poll woken by
  * SIGUSR1 under a handler with a full mask blocked on, 78 times in 200). */
-static bool handler_holds_ours(const sigset_t *open) {
+static bool handler_holds_ours(const sigset_t *blocked) {
   for (int s = 1; s < NSIG; s++) {
     struct sigaction a;
-    if (s == SIGKILL || s == SIGSTOP || (open != NULL && sigismember(open, s) != 1)) continue;
+    if (s == SIGKILL || s == SIGSTOP || sigismember(blocked, s) == 1) continue;
     if (!disposition(s, &a) || a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) continue;
     /* the program's own handler of the stop signal holds it while it runs */
     if (s == STOP_SIGNAL || sigismember(&a.sa_mask, STOP_SIGNAL) == 1) return true;
@@ -311,12 +311,9 @@ static void settle_call(ucontext_t *uc) {
   }
   long nr = libc_call_before((uintptr_t)r[REG_RIP]);
   if (nr < 0 || !restartable(nr, (unsigned long)r[REG_RSI])) return;
-  sigset_t open;
-  sigfillset(&open);
-  for (int s = 1; s < NSIG; s++)
-    if (sigismember(&uc->uc_sigmask, s) == 1) sigdelset(&open, s);
   sigset_t own;
-  if (handler_holds_ours(&open) || program_signal_pending(uc, call_mask(nr, r, &own) ? &own : NULL, &interrupts))
+  if (handler_holds_ours(&uc->uc_sigmask) ||
+      program_signal_pending(uc, call_mask(nr, r, &own) ? &own : NULL, &interrupts))
     return;
   r[REG_RIP] -= 2;
   r[REG_RAX] = nr;

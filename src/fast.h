@@ -158,16 +158,26 @@ HH_INLINE void *hh_alloc_direct(hh_heap *heap, hh_page *page, size_t size, uintp
   return hh_alloc_generic(size, false, ret, frame);
 }
 
-/* The small path and the medium path differ in their direct table and in
- * their slack form. */
-HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
-  hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
-  if (HH_LIKELY(size <= HH_SMALL_DIRECT))
-    return hh_alloc_direct(heap, heap->small[(size + HH_ALIGN - 1) / HH_ALIGN], size, HH_REC_SLACK8, ret, frame);
+/* The medium path: its own function, reached by a tail call as the slow
+ * paths are. Inlined beside the small path, its registers made every
+ * allocation save and restore two: churn ran 5 more instructions per
+ * malloc and free (cachegrind), 14% of what we run beyond mimalloc. */
+static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_alloc_medium(size_t size, void *ret, void *frame) {
+  hh_heap *heap = hh_tls_heap;
   if (HH_LIKELY(size <= hh_medium_fast_max))
     return hh_alloc_direct(heap, heap->direct[hh_size_root[(size + HH_ALIGN - 1) / HH_ALIGN]], size, HH_REC_SLACK16,
                            ret, frame);
   return hh_alloc_generic(size, false, ret, frame);
+}
+
+/* The small path and the medium path differ in their direct table and in
+ * their slack form. */
+HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
+  if (HH_LIKELY(size <= HH_SMALL_DIRECT)) {
+    hh_heap *heap = hh_tls_heap; /* hh_empty_heap before the first allocation */
+    return hh_alloc_direct(heap, heap->small[(size + HH_ALIGN - 1) / HH_ALIGN], size, HH_REC_SLACK8, ret, frame);
+  }
+  return hh_alloc_medium(size, ret, frame);
 }
 
 HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {

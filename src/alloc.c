@@ -80,6 +80,11 @@ static void zero_range(void *p, size_t size) {
     memset(p, 0, size);
 }
 
+void hh_zero_grown(const hh_ref *ref, size_t to) {
+  if (hh_sites && ref->kind == HH_REF_SMALL && to > ref->size)
+    memset(hh_range_at(ref->page, ref->index) + ref->size, 0, to - ref->size);
+}
+
 static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, void *ret, void *frame) {
   hh_page *page = hh_large_alloc(heap, size + hh_guard, align);
   if (page == NULL) return enomem();
@@ -87,7 +92,7 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
   if (zero && page->dirty)
     zero_range(page->start, size);
   else if (hh_sites && page->dirty)
-    memset(page->start, 0, 64); /* the report's scan: see hh_scrub_head */
+    memset(page->start, 0, 64); /* the report's scan: see hh_scrub */
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
@@ -101,7 +106,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (zero && o->dirty)
     zero_range(o->user, size); /* may purge the canary's page: first */
   else if (hh_sites && o->dirty)
-    memset(o->user, 0, 64); /* the report's scan: see hh_scrub_head */
+    memset(o->user, 0, 64); /* the report's scan: see hh_scrub */
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);
@@ -169,6 +174,7 @@ static void count_realloc(hh_heap *heap, size_t size) {
 /* A block realloc keeps where it is, now `size` requested bytes: its
  * record (site and size) says so, and the profile moves it. */
 static void rerecord(const hh_ref *ref, size_t size, void *ret, void *frame) {
+  hh_zero_grown(ref, size);
   uint32_t site = realloc_site(ret, frame), old_site = 0;
   switch (ref->kind) {
   case HH_REF_SMALL:

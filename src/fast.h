@@ -69,18 +69,27 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
   return (size_t)(((unsigned __int128)off * page->magic) >> 64);
 }
 
-/* With the report on (call sites kept), a range's first 64 bytes are
- * zeroed as it is handed out. The scan takes any word of a live block for a
- * pointer, as memcheck takes any defined word: a block reused with words
+/* With the report on (call sites kept), a range's requested bytes are
+ * zeroed as it is handed out. The scan takes any word of a live block for
+ * a pointer, as memcheck takes any defined word: a block reused with words
  * its new owner never wrote would show the old owner's pointers and keep
  * what they name reachable (a freed table of strings whose memory became a
  * line buffer hid its leaks). memcheck never takes a new block's undefined
- * words. The first line costs little (the link's store has it in cache);
- * zeroing every requested byte made larson 1.7x and cfrac 1.1x slower
- * under the report, so the words past 64 bytes keep what they held. */
-HH_INLINE void hh_scrub_head(hh_block *b, uint32_t block_size) {
+ * words. Zeroing only the first 64 bytes cost less (larson, which writes
+ * two bytes of each block, ran about 1.4x slower under the report with
+ * every byte zeroed), but gdb, troff, grotty and ld each called some of
+ * their lost blocks reachable through words past them (helper-40: 5 of 187
+ * command lines, against valgrind). The bytes past the request may keep an
+ * older owner's words: the scan does not read them, and realloc or
+ * malloc_usable_size zero them when they become the block's
+ * (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
+ * oversize, alloc.c) are zeroed in their first 64 bytes only: zeroing the
+ * whole of each reused one made mimalloc-bench's malloc-large 7x slower
+ * under the report. */
+HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
   if (HH_LIKELY(block_size >= 64)) {
     memset(b, 0, 64);
+    if (size > 64) memset((char *)b + 64, 0, size - 64);
   } else if (block_size == 48) {
     memset(b, 0, 48);
   } else if (block_size == 32) {
@@ -107,6 +116,26 @@ HH_INLINE void hh_scrub_head(hh_block *b, uint32_t block_size) {
  * read here, only for the call site, and the slow paths derive both
  * addresses from their own frame (HH_TAIL_ENTRY).
  */
+/* The record of a range of a page of full or packed records (the report
+ * or the profile is on), out of line: its zeroing and call-site lookup
+ * would make the drop-in's path save registers. Reached by a tail call,
+ * as hh_track_new_site is (so `frame == NULL` keeps its meaning). */
+static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_heap *heap, hh_page *page, hh_block *b,
+                                                                             size_t size, void *ret, void *frame) {
+  uintptr_t t = page->track;
+  uint32_t block_size = page->block_size;
+  size_t idx = hh_range_index(page, b);
+  hh_scrub(b, size, block_size);
+  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
+  size_t c = hh_callsite_index(r);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
+  if (t & HH_REC_PACKED)
+    hh_rec_set_packed(t, idx, heap->callsite.id[c], block_size - (uint32_t)size);
+  else
+    hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
+  return hh_stats_alloc(heap, size, block_size, b);
+}
+
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, uintptr_t slack_form,
                          void *ret, void *frame) {
   /* read before the stores, which the compiler must take to alias them */
@@ -120,15 +149,7 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
       ((uint16_t *)(t - HH_REC_SLACK16))[idx] = (uint16_t)slack;
     return hh_stats_alloc(heap, size, block_size, b);
   }
-  hh_scrub_head(b, block_size);
-  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
-  size_t c = hh_callsite_index(r);
-  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
-  if (t & HH_REC_PACKED)
-    hh_rec_set_packed(t, idx, heap->callsite.id[c], slack);
-  else
-    hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
-  return hh_stats_alloc(heap, size, block_size, b);
+  return hh_track_sites(heap, page, b, size, ret, frame);
 }
 
 /* Takes `b`, the first range of the page's free list, whose link decoded

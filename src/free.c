@@ -397,6 +397,7 @@ size_t hh_usable_size(const void *p, const char *call) {
    * there (a growable buffer that asks once): the record grows to them, so
    * that the leak scan reads them and realloc copies them. */
   if (ref.usable > ref.size) {
+    hh_zero_grown(&ref, ref.usable);
     if (HH_UNLIKELY(hh_opt.profile)) hh_profile_grow(site_of(&ref), ref.usable - ref.size); /* its free says usable */
     if (ref.kind == HH_REF_SMALL)
       hh_rec_grow(ref.page, ref.index, (uint32_t)ref.usable);

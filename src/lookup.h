@@ -31,6 +31,11 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref);
 void hh_guard_check(void *p, const hh_ref *ref, const char *call);
 /* Frees the range `ref` describes. */
 void hh_release(void *p, const hh_ref *ref, const char *call);
+/* With the report on: the small range `ref` describes now holds `to`
+ * bytes (its record grows from ref->size by realloc in place or
+ * malloc_usable_size), and the bytes past its old size are zeroed (see
+ * hh_scrub). */
+void hh_zero_grown(const hh_ref *ref, size_t to);
 
 /* The block whose range holds `p`, live or freed: its start, requested
  * size and allocation site (that of its last life when freed; 0 when not

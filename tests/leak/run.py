@@ -216,6 +216,16 @@ def scenario_suite():
               rep["summary"]["definite"]["bytes"] == 8 * 24,
               json.dumps(rep["summary"]) if rep else p.stderr[-500:])
 
+    for how, strings, what in (("reuse", 32, "a reused 256-byte block's words past its first 64 bytes"),
+                               ("grown", 32, "the bytes a block gains by realloc in place"),
+                               ("usable", 32, "the bytes malloc_usable_size gives a block")):
+        rep, p = json_report([prog, "stale_wide", how], preload=False)
+        check("a freed table's pointers left in %s keep nothing reachable: %d strings definitely lost, "
+              "as valgrind says" % (what, strings),
+              p.returncode == 0 and rep is not None and rep["summary"]["definite"]["blocks"] == strings and
+              rep["summary"]["definite"]["bytes"] == strings * 24,
+              (p.returncode, json.dumps(rep["summary"])) if rep else (p.returncode, p.stderr[-500:]))
+
     rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
     check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "
           "(the page reads back from its file)",

@@ -87,9 +87,13 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * whole of each reused one made mimalloc-bench's malloc-large 7x slower
  * under the report. */
 HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
-  if (HH_LIKELY(block_size >= 64)) {
+  if (block_size > 128 && size > 64) {
+    memset(b, 0, size);
+  } else if (size > 64) {
+    memset(b, 0, 64); /* two fixed lines cover a block of up to 128 bytes: no call */
+    memset((char *)b + block_size - 64, 0, 64);
+  } else if (HH_LIKELY(block_size >= 64)) {
     memset(b, 0, 64);
-    if (size > 64) memset((char *)b + 64, 0, size - 64);
   } else if (block_size == 48) {
     memset(b, 0, 48);
   } else if (block_size == 32) {
@@ -120,20 +124,31 @@ HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
  * or the profile is on), out of line: its zeroing and call-site lookup
  * would make the drop-in's path save registers. Reached by a tail call,
  * as hh_track_new_site is (so `frame == NULL` keeps its meaning). */
-static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_heap *heap, hh_page *page, hh_block *b,
-                                                                             size_t size, void *ret, void *frame) {
+HH_INLINE void *hh_track_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) {
   uintptr_t t = page->track;
   uint32_t block_size = page->block_size;
-  size_t idx = hh_range_index(page, b);
   hh_scrub(b, size, block_size);
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
+  size_t idx = hh_range_index(page, b);
   if (t & HH_REC_PACKED)
     hh_rec_set_packed(t, idx, heap->callsite.id[c], block_size - (uint32_t)size);
   else
     hh_track_set((hh_track_rec *)t + idx, heap->callsite.id[c], size);
   return hh_stats_alloc(heap, size, block_size, b);
+}
+
+/* A block of more than 128 bytes whose zeroing is a call (memset) */
+static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *
+hh_track_sites_big(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) {
+  return hh_track_site(heap, page, b, size, ret, frame);
+}
+
+static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_heap *heap, hh_page *page, hh_block *b,
+                                                                             size_t size, void *ret, void *frame) {
+  if (page->block_size > 128 && size > 64) return hh_track_sites_big(heap, page, b, size, ret, frame);
+  return hh_track_site(heap, page, b, size, ret, frame);
 }
 
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, uintptr_t slack_form,

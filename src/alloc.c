@@ -64,7 +64,14 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
     hh_callsite_remember(heap, r, 0);
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(site, size);
   hh_rec_set(page, idx, site, size);
-  if (HH_UNLIKELY(hh_guard)) hh_guard_set(b, size, page->block_size);
+  if (HH_UNLIKELY(hh_guard)) {
+    /* Zeroed (hh_scrub) after the canary is written, and only up to it: a
+     * thread a leak check stops before hh_rec_set shows the old record
+     * with its old canary intact, not a canary the zeroing cleared (a
+     * "write past the end" of a block still being handed out). */
+    hh_guard_set(b, size, page->block_size);
+    memset(b, 0, size);
+  }
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 

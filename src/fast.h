@@ -127,7 +127,7 @@ HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
 HH_INLINE void *hh_track_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) {
   uintptr_t t = page->track;
   uint32_t block_size = page->block_size;
-  hh_scrub(b, size, block_size);
+  if (HH_LIKELY(!hh_guard)) hh_scrub(b, size, block_size); /* the guard's: hh_track_new_site */
   uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);

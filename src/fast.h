@@ -76,8 +76,8 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * what they name reachable (a freed table of strings whose memory became a
  * line buffer hid its leaks). memcheck never takes a new block's undefined
  * words. Zeroing only the first 64 bytes cost less (larson, which writes
- * two bytes of each block, ran about 1.4x slower under the report with
- * every byte zeroed), but gdb, troff, grotty and ld each called some of
+ * two bytes of each block, runs about 2x the drop-in's time under the
+ * report with every byte zeroed, 1.2x with 64), but gdb, troff, grotty and ld each called some of
  * their lost blocks reachable through words past them (helper-40: 5 of 187
  * command lines, against valgrind). The bytes past the request may keep an
  * older owner's words: the scan does not read them, and realloc or
@@ -103,23 +103,6 @@ HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
   }
 }
 
-/*
- * The range's record and the statistics, inline. Every range records its
- * requested size (mem_lhihiks lists it). A page of slack records (a silent
- * drop-in) takes the slack alone, in the form its path gives: `slack_form`
- * is HH_REC_SLACK8 on the small path, HH_REC_SLACK16 on the medium one.
- * A page of full or packed records (the report is on) also keeps its call
- * site, which the heap's call-site table gives for a known return address;
- * a return address not in the table (first use, a runtime wrapper such as
- * strdup, deeper stacks) leaves through hh_track_new_site. A packed record's
- * slack fits: a request's root is at most 128 bytes above it (hh_aligned
- * and realloc see to the two exceptions).
- *
- * `frame == NULL` comes from malloc and hahalloc, which run without a frame
- * and reach every slow path by a tail call: the return address is then
- * read here, only for the call site, and the slow paths derive both
- * addresses from their own frame (HH_TAIL_ENTRY).
- */
 /* The record of a range of a page of full or packed records (the report
  * or the profile is on), out of line: its zeroing and call-site lookup
  * would make the drop-in's path save registers. Reached by a tail call,
@@ -139,7 +122,8 @@ HH_INLINE void *hh_track_site(hh_heap *heap, hh_page *page, hh_block *b, size_t 
   return hh_stats_alloc(heap, size, block_size, b);
 }
 
-/* A block of more than 128 bytes whose zeroing is a call (memset) */
+/* A block of more than 128 bytes, whose zeroing is a call (memset): apart,
+ * so that hh_track_sites saves no registers for the others. */
 static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *
 hh_track_sites_big(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) {
   return hh_track_site(heap, page, b, size, ret, frame);
@@ -151,6 +135,23 @@ static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_
   return hh_track_site(heap, page, b, size, ret, frame);
 }
 
+/*
+ * The range's record and the statistics, inline. Every range records its
+ * requested size (mem_lhihiks lists it). A page of slack records (a silent
+ * drop-in) takes the slack alone, in the form its path gives: `slack_form`
+ * is HH_REC_SLACK8 on the small path, HH_REC_SLACK16 on the medium one.
+ * A page of full or packed records (the report is on) also keeps its call
+ * site, which the heap's call-site table gives for a known return address;
+ * a return address not in the table (first use, a runtime wrapper such as
+ * strdup, deeper stacks) leaves through hh_track_new_site. A packed record's
+ * slack fits: a request's root is at most 128 bytes above it (hh_aligned
+ * and realloc see to the two exceptions).
+ *
+ * `frame == NULL` comes from malloc and hahalloc, which run without a frame
+ * and reach every slow path by a tail call: the return address is then
+ * read here, only for the call site, and the slow paths derive both
+ * addresses from their own frame (HH_TAIL_ENTRY).
+ */
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, uintptr_t slack_form,
                          void *ret, void *frame) {
   /* read before the stores, which the compiler must take to alias them */

@@ -41,7 +41,7 @@ static void *alloc_from_root(hh_heap *heap, unsigned root, size_t size, bool zer
     /* The last range of the list: the page may not stay direct with an empty
      * list. Refill from the pages there are, mapping nothing yet. */
     if (next == HH_LINK_END) hh_page_refill(heap, root, false);
-    if (zero) memset(b, 0, size);
+    if (zero && hh_slack_made) memset(b, 0, size); /* else zeroed already: see hh_calloc_fast */
     return b;
   }
 }

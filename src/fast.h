@@ -86,21 +86,22 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * oversize, alloc.c) are zeroed in their first 64 bytes only: zeroing the
  * whole of each reused one made mimalloc-bench's malloc-large 7x slower
  * under the report. */
-HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
-  if (block_size > 128 && size > 64) {
-    memset(b, 0, size);
-  } else if (size > 64) {
+HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {
+  if (HH_LIKELY(block_size >= 64)) {
     memset(b, 0, 64); /* two fixed lines cover a block of up to 128 bytes: no call */
-    memset((char *)b + block_size - 64, 0, 64);
-  } else if (HH_LIKELY(block_size >= 64)) {
-    memset(b, 0, 64);
-  } else if (block_size == 48) {
-    memset(b, 0, 48);
-  } else if (block_size == 32) {
-    memset(b, 0, 32);
-  } else {
+    if (size > 64) memset((char *)b + block_size - 64, 0, 64);
+  } else { /* 16, 32 or 48 bytes */
     memset(b, 0, 16);
+    memset((char *)b + block_size - 16, 0, 16);
+    if (block_size > 32) memset((char *)b + 16, 0, 16);
   }
+}
+
+HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
+  if (block_size > 128 && size > 64)
+    memset(b, 0, size);
+  else
+    hh_scrub_small(b, size, block_size);
 }
 
 /* The record of a range of a page of full or packed records (the report
@@ -135,6 +136,23 @@ static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_
   return hh_track_site(heap, page, b, size, ret, frame);
 }
 
+/* The report's path from malloc (frameless, so the return address is the
+ * caller's) for a page of packed records, which the guard never uses: a
+ * known call site and a block of up to 128 bytes, or a request of up to 64,
+ * take no call and save no register. The range's index comes from the fast
+ * path. Anything else goes the general way. */
+static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_packed(hh_heap *heap, hh_page *page, hh_block *b,
+                                                                              size_t idx, size_t size) {
+  uintptr_t r = (uintptr_t)__builtin_return_address(0);
+  size_t c = hh_callsite_index(r);
+  uint32_t block_size = page->block_size;
+  if (HH_UNLIKELY(block_size > 128 && size > 64)) return hh_track_sites_big(heap, page, b, size, NULL, NULL);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_sites(heap, page, b, size, NULL, NULL);
+  hh_scrub_small(b, size, block_size);
+  hh_rec_set_packed(page->track, idx, heap->callsite.id[c], block_size - (uint32_t)size);
+  return hh_stats_alloc(heap, size, block_size, b);
+}
+
 /*
  * The range's record and the statistics, inline. Every range records its
  * requested size (mem_lhihiks lists it). A page of slack records (a silent
@@ -165,6 +183,8 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
       ((uint16_t *)(t - HH_REC_SLACK16))[idx] = (uint16_t)slack;
     return hh_stats_alloc(heap, size, block_size, b);
   }
+  if (slack_form == HH_REC_SLACK8 && frame == NULL && (t & HH_REC_FORM) == HH_REC_PACKED)
+    return hh_track_packed(heap, page, b, idx, size);
   return hh_track_sites(heap, page, b, size, ret, frame);
 }
 
@@ -217,10 +237,14 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
   return hh_alloc_medium(size, ret, frame);
 }
 
+/* A range of a page (a request that fits a medium range with the guard's
+ * canary) is zeroed over its requested bytes as it is handed out on every
+ * page but a slack one (hh_scrub, or hh_track_new_site's under the guard):
+ * while no slack page was ever made, calloc need not zero it again. */
 HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
   if (HH_LIKELY(size <= HH_MEDIUM_MAX)) {
     void *p = hh_alloc_fast(size, ret, frame);
-    if (HH_LIKELY(p != NULL)) memset(p, 0, size);
+    if (HH_LIKELY(p != NULL) && (hh_slack_made || size + hh_guard > HH_MEDIUM_MAX)) memset(p, 0, size);
     return p;
   }
   return hh_alloc_generic(size, true, ret, frame);

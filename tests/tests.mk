@@ -71,6 +71,10 @@ test-unit: lib $(UNIT_TESTS:%=$(TB)/%)
 test-drop-in: lib $(DROPIN_TESTS:%=$(TB)/%) $(TB)/preload_probe $(TB)/cxx_new $(TB)/cxx_new_preload
 	@echo "== test-drop-in: the malloc family, LD_PRELOAD, C++"
 	@set -e; for t in $(DROPIN_TESTS); do $(TEST_RUN) $(TB)/$$t; done
+	@echo "== test-drop-in again, with the report on (ranges zeroed as they are handed out), then with the guard"
+	@set -e; for t in $(DROPIN_TESTS); do \
+	  HAHALLOC_SUMMARY=1 HAHALLOC_OUTPUT=$(CURDIR)/$(TB)/$$t-report.txt timeout -k 10 600 $(TB)/$$t; \
+	  HAHALLOC_SUMMARY=1 HAHALLOC_GUARD=1 HAHALLOC_OUTPUT=$(CURDIR)/$(TB)/$$t-guard.txt timeout -k 10 600 $(TB)/$$t; done
 
 # ---------------------------------------------------------------- ASan+UBSan
 

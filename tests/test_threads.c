@@ -827,6 +827,18 @@ static void a_threads_first_malloc_is_no_cancellation_point(void **state) {
   hh_child_free(&c);
 }
 
+/* With the report on, a thread's first malloc captures its call site and
+ * reads the thread's stack bounds from /proc: the reads must not be
+ * cancellation points either (they were: open and read). */
+static void a_threads_first_malloc_is_no_cancellation_point_under_the_report(void **state) {
+  (void)state;
+  static const char *const env[] = {"HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT=/dev/null", NULL};
+  hh_child c;
+  hh_exec_self("cancel_first_malloc", "", env, 60, &c);
+  if (!hh_child_exited_ok(&c)) fail_msg("the child %s\n%s%s", hh_child_describe(&c), c.out, c.err);
+  hh_child_free(&c);
+}
+
 static void *hammer(void *arg) {
   shared *sh = arg;
   uint64_t rng = hh_mix((uintptr_t)pthread_self());
@@ -927,6 +939,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(blocks_that_outlive_their_threads_pin_no_memory_over_6000_lifetimes),
       cmocka_unit_test(remote_frees_race_with_owners_that_retire_pages_and_unmap_mappings),
       cmocka_unit_test(a_threads_first_malloc_is_no_cancellation_point),
+      cmocka_unit_test(a_threads_first_malloc_is_no_cancellation_point_under_the_report),
 #ifndef HH_TEST_TSAN /* TSan cannot start threads in the child of a threaded fork ("dup
                         thread with used id"); test-unit and test-asan run this one */
       cmocka_unit_test(fork_while_threads_allocate_leaves_a_working_heap_in_the_child),

@@ -1,7 +1,11 @@
 /*
  * The process's mappings, read with raw system calls into a stack buffer:
  * the site capture runs inside malloc and the scan runs with the world
- * stopped, so neither may allocate (fopen would). They are read through
+ * stopped, so neither may allocate (fopen would). The calls go through
+ * syscall(), not open, read and close, which are cancellation points:
+ * malloc is none (POSIX), and a thread with a cancel pending was cancelled
+ * in its first malloc under the report, its range taken and never
+ * recorded. errno is kept. They are read through
  * /proc/thread-self: once the main thread has ended (pthread_exit in main,
  * the others running on), /proc/self names it, a zombie whose maps read
  * empty, and a scan without its anchors would call every block lost.
@@ -11,6 +15,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -105,10 +110,19 @@ void hh_maps_atfork_child(void) {
   errno = saved;
 }
 
+static int sys_open(const char *path) { return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC); }
+
+static long sys_read(int fd, char *buf, size_t n) {
+  long r;
+  do r = syscall(SYS_read, fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
 static int open_maps(bool *kept) {
   *kept = false;
-  int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* Linux before 3.17 */
+  int fd = sys_open("/proc/thread-self/maps");
+  if (fd < 0) fd = sys_open("/proc/self/maps"); /* Linux before 3.17 */
   if (fd >= 0) return fd;
   if (getpid() != kept_pid || !kept_is_ours() || lseek(kept_fd, 0, SEEK_SET) != 0) return -1;
   *kept = true;
@@ -116,15 +130,19 @@ static int open_maps(bool *kept) {
 }
 
 bool hh_maps_each(hh_map_fn fn, void *arg) {
+  int saved = errno;
   bool kept;
   int fd = open_maps(&kept);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    errno = saved;
+    return false;
+  }
   char buf[8192];
   size_t have = 0;
   bool eof = false, go = true;
   while (go) {
     if (!eof && have < sizeof buf - 1) {
-      ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+      long n = sys_read(fd, buf + have, sizeof buf - 1 - have);
       if (n < 0) break;
       if (n == 0) eof = true;
       have += (size_t)n;
@@ -148,7 +166,8 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
     have -= used;
     if (eof && have == 0) break;
   }
-  if (!kept) close(fd);
+  if (!kept) syscall(SYS_close, fd);
+  errno = saved;
   return true;
 }
 

@@ -131,7 +131,7 @@ void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
   if (HH_UNLIKELY(heap == NULL)) return enomem();
   if (heap->pending_page != NULL) hh_remote_flush(heap);
   size_t need = size + hh_guard;
-  if (need <= HH_MEDIUM_MAX) return alloc_from_root(heap, hh_root_of(need), size, zero, ret, frame);
+  if (hh_fits_page(size)) return alloc_from_root(heap, hh_root_of(need), size, zero, ret, frame);
   if (need <= HH_LARGE_MAX) return alloc_large(heap, size, HH_ALIGN, zero, ret, frame);
   return alloc_oversize(heap, size, HH_ALIGN, zero, ret, frame);
 }

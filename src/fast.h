@@ -77,9 +77,9 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * line buffer hid its leaks). memcheck never takes a new block's undefined
  * words. Zeroing only the first 64 bytes cost less (larson, which writes
  * two bytes of each block, runs about 2x the drop-in's time under the
- * report with every byte zeroed, 1.2x with 64), but gdb, troff, grotty and ld each called some of
- * their lost blocks reachable through words past them (helper-40: 5 of 187
- * command lines, against valgrind). The bytes past the request may keep an
+ * report with every byte zeroed, 1.2x with 64), but gdb, troff, grotty and
+ * ld each called some of their lost blocks reachable through words past
+ * them (helper-40: 5 of 187 command lines, against valgrind). The bytes past the request may keep an
  * older owner's words: the scan does not read them, and realloc or
  * malloc_usable_size zero them when they become the block's
  * (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
@@ -244,7 +244,7 @@ HH_INLINE void *hh_alloc_fast(size_t size, void *ret, void *frame) {
 HH_INLINE void *hh_calloc_fast(size_t size, void *ret, void *frame) {
   if (HH_LIKELY(size <= HH_MEDIUM_MAX)) {
     void *p = hh_alloc_fast(size, ret, frame);
-    if (HH_LIKELY(p != NULL) && (hh_slack_made || size + hh_guard > HH_MEDIUM_MAX)) memset(p, 0, size);
+    if (HH_LIKELY(p != NULL) && (hh_slack_made || !hh_fits_page(size))) memset(p, 0, size);
     return p;
   }
   return hh_alloc_generic(size, true, ret, frame);

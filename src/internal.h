@@ -573,6 +573,9 @@ static inline void hh_queue_remove(hh_queue *q, hh_page *p) {
 
 extern uintptr_t hh_key; /* random, set at init */
 extern size_t hh_guard;  /* the guard's bytes after every block (guard.h), 0 when off */
+/* A request the pages serve (a small or medium range, the guard's canary
+ * included); a bigger one takes a large range or an oversize mapping. */
+static inline bool hh_fits_page(size_t size) { return size + hh_guard <= HH_MEDIUM_MAX; }
 /* The thread's heap for the fast paths: never NULL. A thread without a heap
  * (not started yet, or exiting) has hh_empty_heap, whose pages are all the
  * empty page, so its fast paths fall through to the slow ones without a

@@ -124,8 +124,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   return o->user;
 }
 
-void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
-  HH_TAIL_ENTRY(ret, frame);
+static inline __attribute__((always_inline)) void *alloc_generic(size_t size, bool zero, void *ret, void *frame) {
   if (HH_UNLIKELY(size > HH_MAX_REQUEST)) return enomem();
   hh_heap *heap = hh_heap_get();
   if (HH_UNLIKELY(heap == NULL)) return enomem();
@@ -134,6 +133,21 @@ void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
   if (hh_fits_page(size)) return alloc_from_root(heap, hh_root_of(need), size, zero, ret, frame);
   if (need <= HH_LARGE_MAX) return alloc_large(heap, size, HH_ALIGN, zero, ret, frame);
   return alloc_oversize(heap, size, HH_ALIGN, zero, ret, frame);
+}
+
+/* The slow path of every allocation by size alone. operator new enters
+ * frameless (override.c) and cannot test what it gets: its failure is
+ * answered here, where its tag says which form it was. */
+void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) {
+  HH_TAIL_ENTRY(ret, frame);
+  void *p = alloc_generic(size, zero, ret, frame);
+#ifndef HH_NO_OVERRIDE /* else operator new is not ours (override.c) */
+  if (HH_UNLIKELY(p == NULL)) {
+    unsigned kind = hh_entry_of((uintptr_t)ret);
+    if (hh_entry_is_new(kind)) return hh_cxx_new_failed(kind, size);
+  }
+#endif
+  return p;
 }
 
 /* `align` is a power of two. Roots whose block size is a multiple of the

@@ -1,7 +1,8 @@
 /*
  * The seed's API: hahalloc, frhehe, chahalloc, rehehalloc, mem_lhihiks.
  * Each entry point inlines the fast path and passes its own return and frame
- * addresses down, so the allocation site is the caller's.
+ * addresses down (hahalloc, frameless, its tag: see fast.h), so the
+ * allocation site is the caller's.
  */
 #include "entry.h"
 #include "fast.h"
@@ -9,7 +10,7 @@
 #include "hooks.h"
 
 HH_EXPORT HH_FRAMELESS void *hahalloc(size_t size) {
-  return hh_alloc_fast(size, HH_ENTRY_RET(HH_ENTRY_HAHALLOC), HH_ENTRY_FRAME);
+  return hh_alloc_fast(size, HH_TAIL_KIND(HH_ENTRY_HAHALLOC), HH_TAIL_FRAME);
 }
 
 HH_EXPORT void frhehe(void *ptr) { hh_free_fast(ptr, "frhehe"); }

@@ -6,17 +6,19 @@
 #ifndef HH_ENTRY_H
 #define HH_ENTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A slow path reached with a NULL frame was reached by a tail call from a
  * frameless entry point (fast.h): its own return and frame addresses are
- * then the entry point's. */
-#define HH_TAIL_ENTRY(ret, frame)           \
-  do {                                      \
-    if ((frame) == NULL) {                  \
-      (ret) = __builtin_return_address(0);  \
-      (frame) = __builtin_frame_address(0); \
-    }                                       \
+ * then the entry point's. `ret` then holds the entry point's tag alone
+ * (HH_TAIL_KIND: NULL for malloc), which the return address takes on. */
+#define HH_TAIL_ENTRY(ret, frame)                                                  \
+  do {                                                                             \
+    if ((frame) == NULL) {                                                         \
+      (ret) = (void *)((uintptr_t)__builtin_return_address(0) | (uintptr_t)(ret)); \
+      (frame) = __builtin_frame_address(0);                                        \
+    }                                                                              \
   } while (0)
 /* The public entry point an allocation came through (malloc, calloc,
  * operator new[]...), which the report names first in every stack, as
@@ -54,6 +56,10 @@ enum hh_entry {
 /* The entry point's frame address as a frame pointer would hold it (its
  * CFA - 16), without making the fast paths set one up. */
 #define HH_ENTRY_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
+/* The C++ operator new whose failure must run the new-handler and throw
+ * (or, for the nothrow forms, return NULL after the handler): the four
+ * that enter frameless (override.c), whose slow path answers for them. */
+static inline bool hh_entry_is_new(unsigned kind) { return kind >= HH_ENTRY_NEW && kind <= HH_ENTRY_NEW_ARRAY_NOTHROW; }
 static inline unsigned hh_entry_of(uintptr_t ret) { return (unsigned)(ret >> HH_ENTRY_SHIFT); }
 static inline uintptr_t hh_entry_untag(uintptr_t ret) { return ret & (((uintptr_t)1 << HH_ENTRY_SHIFT) - 1); }
 

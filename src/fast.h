@@ -25,8 +25,9 @@
 
 #define HH_INLINE static inline __attribute__((always_inline))
 
-/* malloc and hahalloc run without a frame of their own and reach every
- * slow path by a tail call, passing HH_TAIL_FRAME (NULL): the function
+/* malloc, hahalloc and operator new run without a frame of their own and
+ * reach every slow path by a tail call, passing HH_TAIL_FRAME (NULL) and
+ * their entry point's tag as the return address (HH_TAIL_KIND): the function
  * reached (built with frame pointers) then sits exactly where the entry
  * point's frame would, so its own return and frame addresses are the entry
  * point's, and the caller's rbp is saved at CFA - 16 as the site capture's
@@ -53,10 +54,10 @@
 #endif
 
 #ifdef __OPTIMIZE__
-#define HH_TAIL_RET NULL
+#define HH_TAIL_KIND(kind) ((void *)((uintptr_t)(kind) << HH_ENTRY_SHIFT))
 #define HH_TAIL_FRAME NULL
 #else
-#define HH_TAIL_RET __builtin_return_address(0)
+#define HH_TAIL_KIND(kind) HH_ENTRY_RET(kind)
 #define HH_TAIL_FRAME ((void *)((char *)__builtin_dwarf_cfa() - 16))
 #endif
 
@@ -112,7 +113,7 @@ HH_INLINE void *hh_track_site(hh_heap *heap, hh_page *page, hh_block *b, size_t 
   uintptr_t t = page->track;
   uint32_t block_size = page->block_size;
   if (HH_LIKELY(!hh_guard)) hh_scrub(b, size, block_size); /* the guard's: hh_track_new_site */
-  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0);
+  uintptr_t r = frame != NULL ? (uintptr_t)ret : (uintptr_t)__builtin_return_address(0) | (uintptr_t)ret;
   size_t c = hh_callsite_index(r);
   if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_new_site(heap, page, b, size, ret, frame);
   size_t idx = hh_range_index(page, b);
@@ -136,18 +137,19 @@ static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_sites(hh_
   return hh_track_site(heap, page, b, size, ret, frame);
 }
 
-/* The report's path from malloc (frameless, so the return address is the
- * caller's) for a page of packed records, which the guard never uses: a
+/* The report's path from a frameless entry point (malloc, hahalloc,
+ * operator new: the return address is the caller's, `tag` the entry
+ * point's) for a page of packed records, which the guard never uses: a
  * known call site and a block of up to 128 bytes, or a request of up to 64,
  * take no call and save no register. The range's index comes from the fast
  * path. Anything else goes the general way. */
 static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_packed(hh_heap *heap, hh_page *page, hh_block *b,
-                                                                              size_t idx, size_t size) {
-  uintptr_t r = (uintptr_t)__builtin_return_address(0);
+                                                                              size_t idx, size_t size, void *tag) {
+  uintptr_t r = (uintptr_t)__builtin_return_address(0) | (uintptr_t)tag;
   size_t c = hh_callsite_index(r);
   uint32_t block_size = page->block_size;
-  if (HH_UNLIKELY(block_size > 128 && size > 64)) return hh_track_sites_big(heap, page, b, size, NULL, NULL);
-  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_sites(heap, page, b, size, NULL, NULL);
+  if (HH_UNLIKELY(block_size > 128 && size > 64)) return hh_track_sites_big(heap, page, b, size, tag, NULL);
+  if (HH_UNLIKELY(heap->callsite.ret[c] != r)) return hh_track_sites(heap, page, b, size, tag, NULL);
   hh_scrub_small(b, size, block_size);
   hh_rec_set_packed(page->track, idx, heap->callsite.id[c], block_size - (uint32_t)size);
   return hh_stats_alloc(heap, size, block_size, b);
@@ -165,10 +167,11 @@ static HH_NOINLINE HH_FRAMELESS __attribute__((unused)) void *hh_track_packed(hh
  * slack fits: a request's root is at most 128 bytes above it (hh_aligned
  * and realloc see to the two exceptions).
  *
- * `frame == NULL` comes from malloc and hahalloc, which run without a frame
- * and reach every slow path by a tail call: the return address is then
- * read here, only for the call site, and the slow paths derive both
- * addresses from their own frame (HH_TAIL_ENTRY).
+ * `frame == NULL` comes from malloc, hahalloc and operator new, which run
+ * without a frame and reach every slow path by a tail call: `ret` is then
+ * their tag alone, the return address is read here, only for the call
+ * site, and the slow paths derive both addresses from their own frame
+ * (HH_TAIL_ENTRY).
  */
 HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, size_t size, uintptr_t slack_form,
                          void *ret, void *frame) {
@@ -184,7 +187,7 @@ HH_INLINE void *hh_track(hh_heap *heap, hh_page *page, hh_block *b, size_t idx, 
     return hh_stats_alloc(heap, size, block_size, b);
   }
   if (slack_form == HH_REC_SLACK8 && frame == NULL && (t & HH_REC_FORM) == HH_REC_PACKED)
-    return hh_track_packed(heap, page, b, idx, size);
+    return hh_track_packed(heap, page, b, idx, size, ret);
   return hh_track_sites(heap, page, b, size, ret, frame);
 }
 

@@ -734,6 +734,10 @@ static inline hh_heap *hh_heap_get(void) {
  * NULL frame means the function was reached by a tail call from a frameless
  * entry point (HH_TAIL_ENTRY in entry.h). */
 void *hh_alloc_generic(size_t size, bool zero, void *ret, void *frame) HH_NOINLINE; /* HH_TAIL_ENTRY */
+/* Out of memory in operator new of entry `kind` (hh_entry_is_new): the C++
+ * runtime's own operator new runs the new-handler and throws std::bad_alloc
+ * (the nothrow forms: returns NULL). override.c. */
+void *hh_cxx_new_failed(unsigned kind, size_t size);
 void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, void *ret, void *frame) HH_NOINLINE;
 void hh_free_generic(void *p, const char *call);
 void *hh_realloc(void *p, size_t size, const char *call, void *ret, void *frame);

@@ -42,7 +42,9 @@ static bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 static bool mul_overflows(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
 
-HH_EXPORT HH_FRAMELESS void *malloc(size_t size) { return hh_alloc_fast(size, HH_TAIL_RET, HH_TAIL_FRAME); }
+HH_EXPORT HH_FRAMELESS void *malloc(size_t size) {
+  return hh_alloc_fast(size, HH_TAIL_KIND(HH_ENTRY_MALLOC), HH_TAIL_FRAME);
+}
 
 HH_EXPORT void free(void *ptr) { hh_free_fast(ptr, "free"); }
 
@@ -249,6 +251,9 @@ HH_EXPORT int __posix_memalign(void **out, size_t align, size_t size) { return p
  * Out of memory must call the new-handler and throw std::bad_alloc, which C
  * cannot: the request then goes to the next definition in the lookup order
  * (libstdc++'s), which calls our malloc again, runs the handler and throws.
+ * The plain and array forms enter frameless, as malloc does (the report's
+ * short path takes their blocks too), so their slow path makes that call
+ * (hh_cxx_new_failed); the aligned forms test what they get.
  */
 static void *next_new(const char *symbol, size_t size, size_t align, bool aligned, const void *tag) {
   void *fn = dlsym(RTLD_NEXT, symbol);
@@ -264,19 +269,17 @@ static void *next_new(const char *symbol, size_t size, size_t align, bool aligne
   return ((void *(*)(size_t))fn)(size);
 }
 
-#define CXX_NEW(fn, symbol, kind)                                      \
-  HH_EXPORT void *fn(size_t size) __asm__(symbol);                     \
-  void *fn(size_t size) {                                              \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME); \
-    if (HH_LIKELY(p != NULL)) return p;                                \
-    return next_new(symbol, size, 0, false, NULL);                     \
-  }
+/* Frameless, as malloc: the slow path (hh_alloc_generic) answers a
+ * failure, through hh_cxx_new_failed. The nothrow tag is not needed: the
+ * C++ runtime's own nothrow form is given one of ours. */
+#define CXX_NEW(fn, symbol, kind)                  \
+  HH_EXPORT void *fn(size_t size) __asm__(symbol); \
+  HH_FRAMELESS void *fn(size_t size) { return hh_alloc_fast(size, HH_TAIL_KIND(kind), HH_TAIL_FRAME); }
 #define CXX_NEW_NOTHROW(fn, symbol, kind)                               \
   HH_EXPORT void *fn(size_t size, const void *nothrow) __asm__(symbol); \
-  void *fn(size_t size, const void *nothrow) {                          \
-    void *p = hh_alloc_fast(size, HH_ENTRY_RET(kind), HH_ENTRY_FRAME);  \
-    if (HH_LIKELY(p != NULL)) return p;                                 \
-    return next_new(symbol, size, 0, false, nothrow);                   \
+  HH_FRAMELESS void *fn(size_t size, const void *nothrow) {             \
+    (void)nothrow;                                                      \
+    return hh_alloc_fast(size, HH_TAIL_KIND(kind), HH_TAIL_FRAME);      \
   }
 /* std::align_val_t is a size_t; an alignment that is no power of two is
  * the program's undefined behaviour, left to the C++ runtime. */
@@ -294,6 +297,17 @@ static void *next_new(const char *symbol, size_t size, size_t align, bool aligne
     if (HH_LIKELY(p != NULL)) return p;                                                            \
     return next_new(symbol, size, align, true, nothrow);                                           \
   }
+
+void *hh_cxx_new_failed(unsigned kind, size_t size) {
+  static const char nothrow_tag = 0; /* a std::nothrow_t is empty: its address alone is passed */
+  switch (kind) {
+  case HH_ENTRY_NEW: return next_new("_Znwm", size, 0, false, NULL);
+  case HH_ENTRY_NEW_ARRAY: return next_new("_Znam", size, 0, false, NULL);
+  case HH_ENTRY_NEW_NOTHROW: return next_new("_ZnwmRKSt9nothrow_t", size, 0, false, &nothrow_tag);
+  case HH_ENTRY_NEW_ARRAY_NOTHROW: return next_new("_ZnamRKSt9nothrow_t", size, 0, false, &nothrow_tag);
+  default: return NULL;
+  }
+}
 
 CXX_NEW(hh_cxx_new, "_Znwm", HH_ENTRY_NEW)
 CXX_NEW(hh_cxx_new_array, "_Znam", HH_ENTRY_NEW_ARRAY)

@@ -1,5 +1,6 @@
 // C++ leaks: allocations through operator new (libstdc++, no frame
 // pointers) must be attributed to the function calling new.
+#include <new>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,24 @@ __attribute__((noinline)) void leak_array() {
   __asm__ volatile("" : : "r"(a) : "memory");
 }
 
+/* the other ways into operator new: nothrow, a medium block, a large one */
+__attribute__((noinline)) void leak_nothrow() {
+  Widget *w = new (std::nothrow) Widget(); /* SITE(new_nothrow) */
+  __asm__ volatile("" : : "r"(w) : "memory");
+}
+
+__attribute__((noinline)) void leak_medium() {
+  char *m = new (std::nothrow) char[3000]; /* SITE(new_medium) */
+  m[0] = 1;
+  __asm__ volatile("" : : "r"(m) : "memory");
+}
+
+__attribute__((noinline)) void leak_large() {
+  char *l = new char[300000]; /* SITE(new_large) */
+  l[0] = 1;
+  __asm__ volatile("" : : "r"(l) : "memory");
+}
+
 __attribute__((noinline)) void keep_vector() {
   kept = new std::vector<int>(10); /* SITE(new_vector) */
 }
@@ -31,6 +50,9 @@ int main() {
   __asm__ volatile("" : : "r"(w) : "memory");
   w = nullptr;
   leak_array();
+  leak_nothrow();
+  leak_medium();
+  leak_large();
   keep_vector();
   return 0;
 }

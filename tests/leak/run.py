@@ -98,8 +98,20 @@ LEAKY = [
 CXX = [
     ("definite", 64, 1, "make_widget", "new_widget"),
     ("definite", 200, 1, "leak_array", "new_array"),
+    ("definite", 64, 1, "leak_nothrow", "new_nothrow"),
+    ("definite", 3000, 1, "leak_medium", "new_medium"),
+    ("definite", 300000, 1, "leak_large", "new_large"),
     ("reachable", 24, 1, "keep_vector", "new_vector"),
 ]
+# the entry point each of those came through, named first in its stack
+CXX_ENTRY = {
+    "new_widget": "operator new(unsigned long)",
+    "new_array": "operator new[](unsigned long)",
+    "new_nothrow": "operator new(unsigned long, std::nothrow_t const&)",
+    "new_medium": "operator new[](unsigned long, std::nothrow_t const&)",
+    "new_large": "operator new[](unsigned long)",
+    "new_vector": "operator new(unsigned long)",
+}
 
 
 def leak_suite(label, prog, preload, expected, src):
@@ -116,6 +128,11 @@ def leak_suite(label, prog, preload, expected, src):
         g = find_group(rep, kind, nbytes, blocks, func, src, s[site])
         check(f"{label}: json {kind} {nbytes} bytes in {blocks} block from {func} ({src}:{s[site]})", g is not None,
               json.dumps([x for x in rep["leaks"] if x["bytes"] == nbytes])[:600])
+    if expected is CXX:
+        for kind, nbytes, blocks, func, site in expected:
+            g = find_group(rep, kind, nbytes, blocks, func, src, s[site])
+            top = g["stack"][0].get("function") if g and g["stack"] else None
+            check(f"{label}: {func}'s block is named as {CXX_ENTRY[site]}'s first", top == CXX_ENTRY[site], str(top))
     definite = sum(e[1] for e in expected if e[0] == "definite")
     check(f"{label}: json definite total is exactly {definite}", rep["summary"]["definite"]["bytes"] == definite,
           str(rep["summary"]))

@@ -144,19 +144,50 @@ static __thread int guard_on; /* this thread is reading under the guard */
 static sigjmp_buf *guard_jb;
 static uintptr_t guard_addr; /* the last faulting address */
 static struct sigaction old_segv, old_bus;
+static sigset_t guard_old_mask;
+
+/* A fault that is not the scan's (another thread's, one the world stop
+ * missed because it blocks every signal but the faults): the program's
+ * handler takes it, as the kernel would have given it. Put back for the
+ * rest of the scan instead, it took the scan's next fault for its own
+ * (helper-41: a server whose handler resolves faults on a trap page and
+ * _exits on any other ended with 99, no report, in 12 of 15 runs). */
+static void to_program(int sig, siginfo_t *si, void *uc) {
+  struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+    /* returning re-runs the faulting instruction, which then takes the
+     * default action: the process ends, as it would have */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    return;
+  }
+  sigset_t mask, saved;
+  mask = old->sa_mask;
+  if (!(old->sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
+  pthread_sigmask(SIG_BLOCK, &mask, &saved);
+  if (old->sa_flags & SA_SIGINFO)
+    old->sa_sigaction(sig, si, uc);
+  else
+    old->sa_handler(sig);
+  if (old->sa_flags & SA_RESETHAND) old->sa_handler = SIG_DFL; /* put back as such */
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
 
 static void on_fault(int sig, siginfo_t *si, void *uc) {
-  (void)uc;
   if (guard_on) {
     guard_on = 0;
     guard_addr = (uintptr_t)si->si_addr;
     siglongjmp(*guard_jb, 1);
   }
-  /* Not ours (another thread, or not while reading): put the program's
-   * handler back; returning re-runs the faulting instruction under it. */
-  sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
+  to_program(sig, si, uc);
 }
 
+/* The faults reach the guard even when this thread holds them: the report
+ * made by _exit from the program's own SIGSEGV handler (a crash handler
+ * that ends the process) died of the scan's first fault, which the kernel
+ * delivers by the default action while SIGSEGV is blocked. */
 static void guard_install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -165,11 +196,17 @@ static void guard_install(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, &old_segv);
   sigaction(SIGBUS, &sa, &old_bus);
+  sigset_t faults;
+  sigemptyset(&faults);
+  sigaddset(&faults, SIGSEGV);
+  sigaddset(&faults, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &faults, &guard_old_mask);
 }
 
 static void guard_remove(void) {
   sigaction(SIGSEGV, &old_segv, NULL);
   sigaction(SIGBUS, &old_bus, NULL);
+  pthread_sigmask(SIG_SETMASK, &guard_old_mask, NULL);
 }
 
 /* The guard's jump buffer lives in the frame that set it, and is put back

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "os.h"
 #include "report.h"
 
 static uintptr_t hex(const char **s) {
@@ -129,6 +130,8 @@ static int open_maps(bool *kept) {
   return kept_fd;
 }
 
+#define MAPS_BUF 8192
+
 bool hh_maps_each(hh_map_fn fn, void *arg) {
   int saved = errno;
   bool kept;
@@ -137,22 +140,31 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
     errno = saved;
     return false;
   }
-  char buf[8192];
+  /* Not on the stack: this runs in malloc (a thread's first site capture)
+   * and in the exit report, on stacks of threads that may have 16 KiB in
+   * all (PTHREAD_STACK_MIN), or on a coroutine's (helper-41: SIGSEGV in a
+   * correct program with 8 KiB here). Text, never taken for a pointer. */
+  char *buf = hh_os_map(MAPS_BUF);
+  if (buf == NULL) {
+    if (!kept) syscall(SYS_close, fd);
+    errno = saved;
+    return false;
+  }
   size_t have = 0;
   bool eof = false, go = true;
   while (go) {
-    if (!eof && have < sizeof buf - 1) {
-      long n = sys_read(fd, buf + have, sizeof buf - 1 - have);
+    if (!eof && have < MAPS_BUF - 1) {
+      long n = sys_read(fd, buf + have, MAPS_BUF - 1 - have);
       if (n < 0) break;
       if (n == 0) eof = true;
       have += (size_t)n;
     }
     char *nl = memchr(buf, '\n', have);
     if (nl == NULL) {
-      if (eof || have == sizeof buf - 1) { /* last line, or one too long for us */
+      if (eof || have == MAPS_BUF - 1) { /* last line, or one too long for us */
         if (have == 0) break;
         nl = buf + have;
-        if (have == sizeof buf - 1) nl--;
+        if (have == MAPS_BUF - 1) nl--;
       } else {
         continue;
       }
@@ -166,6 +178,7 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
     have -= used;
     if (eof && have == 0) break;
   }
+  hh_os_unmap(buf, MAPS_BUF);
   if (!kept) syscall(SYS_close, fd);
   errno = saved;
   return true;

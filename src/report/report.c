@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -611,6 +612,70 @@ static void flush_streams(void) {
   }
 }
 
+/* ------------------------------------------------------------------ the report's own stack */
+
+/* The report runs on a stack of its own: it needs some 20 KiB (the scan,
+ * the thread stop, the symbols, the files), and is made on the stack of
+ * whichever thread ends the process, or calls mem_lhihiks: a thread of
+ * PTHREAD_STACK_MIN (16 KiB), a coroutine's, or the alternate signal stack
+ * of a crash handler that calls _exit (SIGSTKSZ, 8 KiB), each with a guard
+ * page below (helper-41: SIGSEGV, no report, and the exit status lost).
+ * The switch keeps a frame pointer chain and call frame information across
+ * it, so the unwinder (the exit's caller, find_exit_point) and debuggers
+ * walk from the report's frames back to the program's. The stack is the
+ * report's memory (hh_report_map), never scanned as a root. The sanitizer
+ * builds stay on the thread's stack: their runtimes track its bounds. */
+#define REPORT_STACK ((size_t)1 << 20)
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define HH_OWN_STACK 1
+/* fn(arg) with the stack pointer at `top` (16-byte aligned) */
+void hh_on_stack(void (*fn)(void *), void *arg, void *top) __attribute__((visibility("hidden")));
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl hh_on_stack\n"
+        ".hidden hh_on_stack\n"
+        ".type hh_on_stack, @function\n"
+        "hh_on_stack:\n"
+        ".cfi_startproc\n"
+        "pushq %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "movq %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "movq %rdx, %rsp\n"
+        "movq %rdi, %rax\n"
+        "movq %rsi, %rdi\n"
+        "callq *%rax\n"
+        "movq %rbp, %rsp\n"
+        "popq %rbp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size hh_on_stack, .-hh_on_stack\n");
+#else
+#define HH_OWN_STACK 0
+#endif
+
+/* fn(arg) on a stack of the report's, or on this one when none can be
+ * mapped. The lowest page is the guard. */
+static void on_report_stack(void (*fn)(void *), void *arg) {
+#if HH_OWN_STACK
+  int saved = errno;
+  char *stack = hh_report_map(REPORT_STACK);
+  if (stack != NULL && mprotect(stack, 4096, PROT_NONE) == 0) {
+    errno = saved;
+    hh_on_stack(fn, arg, stack + REPORT_STACK);
+    saved = errno;
+    hh_report_unmap(stack, REPORT_STACK);
+    errno = saved;
+    return;
+  }
+  if (stack != NULL) hh_report_unmap(stack, REPORT_STACK);
+  errno = saved;
+#endif
+  fn(arg);
+}
+
 /* The registers a function was called with that it must preserve: the
  * caller's pointers may live only there. rbp is the caller's too, saved by
  * our prologue. (A fallback for when the exit's caller cannot be found.) */
@@ -692,9 +757,11 @@ static bool find_exit_point_by_return(struct exit_point *e, uintptr_t from) {
   return false;
 }
 
-static bool find_exit_point(struct exit_point *e) {
+/* `from`: an address of the thread's stack below the exit's frames (the
+ * report may run on a stack of its own). */
+static bool find_exit_point(struct exit_point *e, uintptr_t from) {
   memset(e, 0, sizeof *e);
-  if (!hh_unwinder_works()) return find_exit_point_by_return(e, (uintptr_t)__builtin_frame_address(0));
+  if (!hh_unwinder_works()) return find_exit_point_by_return(e, from);
   hh_uw.backtrace(exit_point_cb, e);
   return e->state == 2 && e->sp != 0;
 }
@@ -732,20 +799,20 @@ static void hold_handlers(sigset_t *old) {
   pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
-  if (!hh_opt.report) return;
-  if (hh_sandboxed()) { /* not even getpid: the filter may kill for it */
-    exit_status(false, by_exit);
-    return;
-  }
-  if ((int)getpid() != report_pid) return;
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
-  int expect = 0;
-  if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
-    wait_for_exit_report();
-    return;
-  }
-  atomic_store(&exit_reporter, (long)syscall(SYS_gettid));
+struct exit_args {
+  uintptr_t sp;
+  const uintptr_t *regs;
+  int nregs;
+  bool by_exit;
+};
+
+/* The exit report proper, on the report's stack (exit_report). */
+static void exit_report_body(void *arg) {
+  struct exit_args *a = arg;
+  uintptr_t sp = a->sp;
+  const uintptr_t *regs = a->regs;
+  int nregs = a->nregs;
+  bool by_exit = a->by_exit;
   int saved = errno;
   sigset_t held;
   hold_handlers(&held);
@@ -763,7 +830,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
     return;
   }
   struct exit_point e;
-  if (find_exit_point(&e)) {
+  if (find_exit_point(&e, a->sp)) {
     sp = e.sp;
     if (e.nregs > 0) {
       regs = e.regs;
@@ -791,6 +858,24 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
   hh_world_exit_done();
   pthread_sigmask(SIG_SETMASK, &held, NULL); /* a signal held is taken here, by its handler */
   errno = saved;
+}
+
+static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nregs, bool by_exit) {
+  if (!hh_opt.report) return;
+  if (hh_sandboxed()) { /* not even getpid: the filter may kill for it */
+    exit_status(false, by_exit);
+    return;
+  }
+  if ((int)getpid() != report_pid) return;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
+    wait_for_exit_report();
+    return;
+  }
+  atomic_store(&exit_reporter, (long)syscall(SYS_gettid));
+  struct exit_args a = {sp, regs, nregs, by_exit};
+  on_report_stack(exit_report_body, &a);
 }
 
 /* The atexit handler and the destructor: the second of them reports. Its
@@ -879,6 +964,29 @@ HH_EXPORT __attribute__((noreturn)) void _Exit(int status) { exit_now(status); }
 
 /* ------------------------------------------------------------------ mem_lhihiks */
 
+struct report_call {
+  const report_req *q;
+  uintptr_t sp;
+  const uintptr_t *regs;
+  int nregs;
+  int64_t deadline;
+  bool set_baseline;
+  int64_t result;
+};
+
+static void report_call(void *arg) {
+  struct report_call *c = arg;
+  c->result = report(c->q, c->sp, c->regs, c->nregs, c->deadline, c->set_baseline);
+}
+
+/* report(), on the report's own stack (on_report_stack). */
+static int64_t report_apart(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs, int64_t deadline,
+                            bool set_baseline) {
+  struct report_call c = {q, own_sp, regs, nregs, deadline, set_baseline, -1};
+  on_report_stack(report_call, &c);
+  return c.result;
+}
+
 static HH_NOINLINE void summary(int fd, size_t min_size, uintptr_t sp, const uintptr_t *regs) {
   int saved = errno, cancel;
   /* mem_lhihiks is no cancellation point, though the report's file calls are */
@@ -894,7 +1002,7 @@ static HH_NOINLINE void summary(int fd, size_t min_size, uintptr_t sp, const uin
                     .format = HH_FORMAT_TEXT,
                     .show_kinds = 15,
                     .leak_check = HH_LEAK_FULL};
-    report(&q, sp, regs, CALLEE_REGS, deadline, false);
+    report_apart(&q, sp, regs, CALLEE_REGS, deadline, false);
     hh_lock_release(&report_lock);
   }
   pthread_setcancelstate(cancel, NULL);
@@ -929,7 +1037,7 @@ static HH_NOINLINE int leak_check(struct hahalloc_leaks *out, bool set_baseline,
                     .show_kinds = 15,
                     .leak_check = HH_LEAK_FULL,
                     .counts = out};
-    errors = report(&q, sp, regs, nregs, deadline, set_baseline);
+    errors = report_apart(&q, sp, regs, nregs, deadline, set_baseline);
     hh_lock_release(&report_lock);
   }
   errno = saved;

@@ -178,6 +178,29 @@ def scenario_suite():
         check("threads still running: a thread that blocks signals is given up on, not waited for",
               rep["threads"]["missed"] == 1, json.dumps(rep["threads"]))
 
+    # Small stacks (helper-41): the report runs on a stack of its own, and
+    # malloc under it keeps its /proc maps buffer off the caller's stack.
+    for how, status in (("exit", 3), ("_exit", 3), ("check", 0), ("summary", 0)):
+        rep, p = json_report([prog, "small_stack", how], preload=False)
+        check(f"a thread of PTHREAD_STACK_MIN that leaks and then calls {how}: exit status {status} and the report "
+              "names its leak", p.returncode == status and rep is not None and
+              any(g["bytes"] == 1000 and g["kind"] == "definite" for g in rep["leaks"]),
+              f"status {p.returncode}: " + p.stderr[-300:])
+    rep, p = json_report([prog, "altstack_exit"], preload=False)
+    check("a SIGSEGV handler on a SIGSTKSZ alternate stack that calls _exit(2): status 2 and the report",
+          p.returncode == 2 and rep is not None and any(g["bytes"] == 100 for g in rep["leaks"]),
+          f"status {p.returncode}: " + p.stderr[-300:])
+    p = run([prog, "coroutine"], preload=False, env={"HAHALLOC_SUMMARY": "1"})
+    check("a coroutine on a 4 KiB stack: its malloc and its mem_lhihiks run, status 0",
+          p.returncode == 0 and p.stdout.count("hahalloc heap summary") == 1, f"status {p.returncode}: " + p.stderr[-300:])
+    bad = []
+    for _ in range(5):
+        rep, p = json_report([prog, "foreign_faults"], preload=False)
+        if p.returncode != 0 or rep is None:
+            bad.append(f"status {p.returncode}, report {rep is not None}")
+    check("threads that block every signal but faults, and take faults their handler resolves, during the exit "
+          "scan: status 0 and a report, 5 runs", not bad, "; ".join(bad))
+
     rep, p = json_report([prog, "exit_from_thread"], preload=False)
     check("exit() from a thread: report written with the leak", rep is not None and
           any(g["bytes"] == 33 and g["kind"] == "definite" for g in rep["leaks"]), p.stderr[-500:])

@@ -491,6 +491,13 @@ def scenario_suite():
     check("quick_exit: the report is made after the program's at_quick_exit handlers (42 bytes lost, status 9)",
           p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")
 
+    bad = []
+    for _ in range(3):
+        p = run([prog, "quick_exit_race"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "9"})
+        if p.returncode != 9 or "definitely lost: 42 bytes in 1 blocks" not in p.stderr:
+            bad.append(f"{p.returncode} {p.stderr[-200:]!r}")
+    check("two threads call quick_exit at once: one report (42 bytes lost) and status 9, 3 runs", not bad, "; ".join(bad))
+
     p = run([prog, "vfork_exit"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "9"})
     check("a vfork child that calls exit() after a failed exec: the parent still reports (42 bytes lost, status 9)",
           p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")

@@ -1315,6 +1315,26 @@ static int quick_exit_call(void) {
   quick_exit(0);
 }
 
+/* Two threads call quick_exit at once: the one that found the report's
+ * handler taken by the other ended the process in the middle of the
+ * report (helper-41: no report and status 0, 6 of 6 runs). */
+static pthread_barrier_t quick_barrier;
+static void *quick_exit_thread(void *arg) {
+  (void)arg;
+  pthread_barrier_wait(&quick_barrier);
+  quick_exit(0);
+}
+
+static int quick_exit_race(void) {
+  sink = malloc(42);
+  sink = NULL;
+  pthread_barrier_init(&quick_barrier, NULL, 2);
+  pthread_t t;
+  if (pthread_create(&t, NULL, quick_exit_thread, NULL) != 0) return 4;
+  pthread_barrier_wait(&quick_barrier);
+  quick_exit(0);
+}
+
 /* A vfork child whose exec fails calls exit(), not _exit(): it would run
  * its parent's exit handlers in its parent's memory, and the parent's
  * report was lost (valgrind: the parent's 42 bytes definitely lost). */
@@ -1579,6 +1599,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "open_until_full")) return open_until_full();
   if (!strcmp(w, "vfork_exit")) return vfork_exit();
   if (!strcmp(w, "quick_exit")) return quick_exit_call();
+  if (!strcmp(w, "quick_exit_race")) return quick_exit_race();
   if (!strcmp(w, "usable_slack")) return usable_slack();
   if (!strcmp(w, "user_stack_joined")) return user_stack_joined();
   if (!strcmp(w, "ended_not_joined")) return ended_not_joined(argc > 2 && !strcmp(argv[2], "alone"));

@@ -637,6 +637,7 @@ __asm__(".text\n"
         ".type hh_on_stack, @function\n"
         "hh_on_stack:\n"
         ".cfi_startproc\n"
+        ".cfi_signal_frame\n" /* gdb: the caller's frame may lie below this one */
         "pushq %rbp\n"
         ".cfi_def_cfa_offset 16\n"
         ".cfi_offset %rbp, -16\n"
@@ -656,15 +657,46 @@ __asm__(".text\n"
 #define HH_OWN_STACK 0
 #endif
 
+/* The report's stack: a guard page, an alternate signal stack of
+ * REPORT_ALTSTACK for the time of the report when the thread was on its own
+ * (below), another guard page, then the stack. */
+#define REPORT_ALTSTACK ((size_t)64 << 10)
+
+struct on_stack {
+  void (*fn)(void *);
+  void *arg;
+  stack_t alt, old_alt;
+  bool swap_alt;
+};
+
+/* On the report's stack. A report started in a handler that runs on the
+ * program's alternate signal stack (a crash handler calling _exit) has
+ * left it, as far as the kernel can tell: the scan's fault guard
+ * (SA_ONSTACK) would put its frames at the top of that stack, over the
+ * live handler's frames (helper-43: a SIGUSR1 handler on a 32 KiB
+ * alternate stack that called hahalloc_leak_check returned into the
+ * scan's context and died). So the thread gets an alternate stack of the
+ * report's until it goes back, which sigaltstack allows only off both. */
+static void on_stack_entry(void *arg) {
+  struct on_stack *o = arg;
+  if (o->swap_alt && sigaltstack(&o->alt, NULL) != 0) o->swap_alt = false;
+  o->fn(o->arg);
+  if (o->swap_alt) sigaltstack(&o->old_alt, NULL);
+}
+
 /* fn(arg) on a stack of the report's, or on this one when none can be
- * mapped. The lowest page is the guard. */
+ * mapped. */
 static void on_report_stack(void (*fn)(void *), void *arg) {
 #if HH_OWN_STACK
   int saved = errno;
   char *stack = hh_report_map(REPORT_STACK);
-  if (stack != NULL && mprotect(stack, 4096, PROT_NONE) == 0) {
+  if (stack != NULL && mprotect(stack, 4096, PROT_NONE) == 0 &&
+      mprotect(stack + 4096 + REPORT_ALTSTACK, 4096, PROT_NONE) == 0) {
+    struct on_stack o = {.fn = fn, .arg = arg};
+    o.swap_alt = sigaltstack(NULL, &o.old_alt) == 0 && (o.old_alt.ss_flags & SS_ONSTACK);
+    o.alt = (stack_t){.ss_sp = stack + 4096, .ss_size = REPORT_ALTSTACK, .ss_flags = 0};
     errno = saved;
-    hh_on_stack(fn, arg, stack + REPORT_STACK);
+    hh_on_stack(on_stack_entry, &o, stack + REPORT_STACK);
     saved = errno;
     hh_report_unmap(stack, REPORT_STACK);
     errno = saved;

@@ -154,13 +154,17 @@ static sigset_t guard_old_mask;
  * _exits on any other ended with 99, no report, in 12 of 15 runs). */
 static void to_program(int sig, siginfo_t *si, void *uc) {
   struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  bool sent = si->si_code <= 0; /* by kill, tgkill, sigqueue: no instruction to run again */
+  if (old->sa_handler == SIG_IGN && sent) return;
   if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
     /* returning re-runs the faulting instruction, which then takes the
-     * default action: the process ends, as it would have */
+     * default action: the process ends, as it would have; a signal sent
+     * is sent again, to the same end */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(sig, &dfl, NULL);
+    if (sent) raise(sig);
     return;
   }
   sigset_t mask, saved;
@@ -176,7 +180,7 @@ static void to_program(int sig, siginfo_t *si, void *uc) {
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc) {
-  if (guard_on) {
+  if (guard_on && si->si_code > 0) { /* a fault of the read, not a signal sent */
     guard_on = 0;
     guard_addr = (uintptr_t)si->si_addr;
     siglongjmp(*guard_jb, 1);

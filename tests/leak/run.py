@@ -190,6 +190,9 @@ def scenario_suite():
     check("a SIGSEGV handler on a SIGSTKSZ alternate stack that calls _exit(2): status 2 and the report",
           p.returncode == 2 and rep is not None and any(g["bytes"] == 100 for g in rep["leaks"]),
           f"status {p.returncode}: " + p.stderr[-300:])
+    p = run([prog, "altstack_check"], preload=False, env={"HAHALLOC_SUMMARY": "1"})
+    check("a handler on an alternate stack that makes a leak check and returns, 3 times: all 3 return, status 0",
+          p.returncode == 0 and "3 checks" in p.stdout, f"status {p.returncode}: {p.stdout[-100:]} " + p.stderr[-300:])
     p = run([prog, "coroutine"], preload=False, env={"HAHALLOC_SUMMARY": "1"})
     check("a coroutine on a 4 KiB stack: its malloc and its mem_lhihiks run, status 0",
           p.returncode == 0 and p.stdout.count("hahalloc heap summary") == 1, f"status {p.returncode}: " + p.stderr[-300:])

@@ -1476,6 +1476,34 @@ static int altstack_exit(void) {
   return 4;
 }
 
+/* a handler on an alternate stack that makes a leak check and returns,
+ * three times (helper-43: the scan's fault guard, on the program's
+ * alternate stack again once the report had left it, wrote over the
+ * handler's frames; it returned into the scan's context) */
+static volatile int alt_checks;
+static void alt_check(int sig) {
+  (void)sig;
+  struct hahalloc_leaks l;
+  if (hahalloc_leak_check(&l) >= 0) alt_checks++;
+}
+
+static int altstack_check(void) {
+  leak_a_block(100);
+  size_t size = 4 * SIGSTKSZ;
+  char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 4;
+  stack_t ss = {.ss_sp = m, .ss_size = size, .ss_flags = 0};
+  sigaltstack(&ss, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = alt_check;
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGUSR1, &sa, NULL);
+  for (int i = 0; i < 3; i++) raise(SIGUSR1);
+  printf("%d checks\n", alt_checks);
+  return alt_checks == 3 ? 0 : 5;
+}
+
 /* a coroutine on a 4 KiB stack of its own: its first malloc (a new stack
  * for the report's site capture), then mem_lhihiks */
 static ucontext_t co_main, co_ctx;
@@ -1559,6 +1587,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "small_stack") && argc > 2) return small_stack(argv[2]);
   if (!strcmp(w, "altstack_exit")) return altstack_exit();
   if (!strcmp(w, "coroutine")) return coroutine();
+  if (!strcmp(w, "altstack_check")) return altstack_check();
   if (!strcmp(w, "foreign_faults")) return foreign_faults();
   if (!strcmp(w, "summary")) return summary();
   if (!strcmp(w, "running_threads")) return running_threads();

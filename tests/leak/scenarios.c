@@ -713,27 +713,6 @@ static int sleep_races(int checks) {
 static _Atomic long wake_returns;
 static volatile int wake_quit, wake_fd;
 static const char *wake_how;
-static _Atomic int wake_tid;
-
-/* Whether thread `tid` sits in the call it waits in (read, poll or
- * nanosleep, as glibc makes them), not on its way back to it. A signal
- * sent before it gets there is lost by the program's own race between
- * its loop and its wait, with any malloc: on a loaded machine the sleeper
- * can take milliseconds to get back (4 of 200 with two other jobs on the
- * two cores). The count is of wake-ups lost while it waited. */
-static bool wake_in_call(int tid) {
-  char path[64], buf[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true; /* cannot tell: send it */
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = 0;
-  long nr = strtol(buf, NULL, 10);
-  return nr == SYS_read || nr == SYS_poll || nr == SYS_ppoll || nr == SYS_nanosleep || nr == SYS_clock_nanosleep;
-}
-
 /* A handler that takes a moment (50 us), so that the stop's signal comes
  * while it runs. */
 static void wake_handler(int sig) {
@@ -747,7 +726,6 @@ static void wake_handler(int sig) {
 static void *wake_sleeper(void *arg) {
   (void)arg;
   char c;
-  wake_tid = (int)syscall(SYS_gettid);
   while (!wake_quit) {
     if (!strcmp(wake_how, "fullmask")) {
       struct pollfd p = {.fd = wake_fd, .events = POLLIN};
@@ -786,7 +764,6 @@ static int wakeups(const char *how, int n) {
   int lost = 0;
   for (int i = 0; i < n; i++) {
     usleep(1000 + (unsigned)(i * 7919 % 2000));
-    for (int k = 0; k < 20000 && (wake_tid == 0 || !wake_in_call(wake_tid)); k++) usleep(100);
     long before = wake_returns;
     pthread_kill(sleeper, sig);
     hahalloc_leak_check(NULL); /* while the signal is being taken */

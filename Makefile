@@ -65,9 +65,9 @@ build/tsan/obj/%.o: %.c $(HDR)
 # site capture on a new stack) saves the vector registers on the caller's
 # stack, 1-2 KiB a coroutine of 4 KiB did not have (SIGSEGV inside malloc);
 # and an allocator that setuid programs link keeps no writable GOT.
-build/libhahalloc.so: $(OBJ) $(SO_OBJ)
+build/libhahalloc.so: $(OBJ) $(SO_OBJ) src/shared/hahalloc.map
 	$(CC) -shared -pthread -static-libgcc -Wl,--exclude-libs,ALL -Wl,-soname,libhahalloc.so.1 -Wl,-z,nodelete \
-	  -Wl,-z,now -Wl,-z,relro \
+	  -Wl,-z,now -Wl,-z,relro -Wl,--version-script=src/shared/hahalloc.map \
 	  -o $@ $(OBJ) $(SO_OBJ) -ldl
 	ln -sf libhahalloc.so build/libhahalloc.so.1
 

@@ -32,18 +32,31 @@ __attribute__((constructor)) static void find_exit(void) { real_exit = (exit_fn)
  * glibc's list, and the one that found ours gone ended the process through
  * glibc's internal _exit in the middle of the report the other was making
  * (no report, and --error-exitcode lost, in 6 of 6 runs: helper-41). The
- * gate makes the second wait, as for exit. */
-static exit_fn real_quick_exit;
+ * gate makes the second wait, as for exit. glibc has two versions of it:
+ * GLIBC_2.24's runs no thread_local destructors, GLIBC_2.10's does, and a
+ * program built against the older one must keep getting it (helper-43):
+ * each version here goes on to glibc's of the same version (hahalloc.map
+ * makes ours those two versions). */
+static exit_fn real_quick_exit, real_quick_exit_2_10;
 __attribute__((constructor)) static void find_quick_exit(void) {
-  real_quick_exit = (exit_fn)dlsym(RTLD_NEXT, "quick_exit");
+  real_quick_exit = (exit_fn)dlvsym(RTLD_NEXT, "quick_exit", "GLIBC_2.24");
+  if (real_quick_exit == NULL) real_quick_exit = (exit_fn)dlsym(RTLD_NEXT, "quick_exit");
+  real_quick_exit_2_10 = (exit_fn)dlvsym(RTLD_NEXT, "quick_exit", "GLIBC_2.10");
+  if (real_quick_exit_2_10 == NULL) real_quick_exit_2_10 = real_quick_exit;
 }
 
-HH_EXPORT __attribute__((noreturn)) void quick_exit(int status) {
+static __attribute__((noreturn)) void quick_exit_through(exit_fn *fn, int status) {
   hh_report_exit_gate();
-  if (real_quick_exit == NULL) real_quick_exit = (exit_fn)dlsym(RTLD_NEXT, "quick_exit");
-  if (real_quick_exit != NULL) real_quick_exit(status);
+  if (*fn == NULL) find_quick_exit(); /* a constructor ran before ours */
+  if (*fn != NULL) (*fn)(status);
   for (;;) syscall(SYS_exit_group, status);
 }
+
+HH_EXPORT __attribute__((noreturn)) void quick_exit(int status) { quick_exit_through(&real_quick_exit, status); }
+
+__asm__(".symver hh_quick_exit_2_10, quick_exit@GLIBC_2.10");
+HH_EXPORT __attribute__((noreturn)) void hh_quick_exit_2_10(int status);
+void hh_quick_exit_2_10(int status) { quick_exit_through(&real_quick_exit_2_10, status); }
 
 HH_EXPORT __attribute__((noreturn)) void exit(int status) {
   hh_report_vfork_exit(status);

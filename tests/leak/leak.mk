@@ -7,7 +7,8 @@ LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
               $(LEAK_BIN)/heuristics \
-              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie
+              $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie \
+              $(LEAK_BIN)/quick_exit_old
 # the programs of tests/leak/familiar.py
 FAMILIAR_PROGS := $(LEAK_BIN)/containers_O0 $(LEAK_BIN)/containers_O2 $(LEAK_BIN)/userline_g \
               $(LEAK_BIN)/userline_nog $(LEAK_BIN)/userline_strip $(LEAK_BIN)/checks $(LEAK_BIN)/peak
@@ -30,6 +31,9 @@ $(LEAK_BIN)/leaky_api: tests/leak/leaky.c build/libhahalloc.so
 $(LEAK_BIN)/leaky_cxx: tests/leak/leaky_cxx.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O0 -g -Wall -Wextra $< -o $@
+$(LEAK_BIN)/quick_exit_old: tests/leak/quick_exit_old.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -g -Wall -Wextra $< -o $@
 $(LEAK_BIN)/heuristics: tests/leak/heuristics.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -g -Wall -Wextra $< -o $@

@@ -501,6 +501,14 @@ def scenario_suite():
             bad.append(f"{p.returncode} {p.stderr[-200:]!r}")
     check("two threads call quick_exit at once: one report (42 bytes lost) and status 9, 3 runs", not bad, "; ".join(bad))
 
+    old_qe = os.path.join(BIN, "quick_exit_old")
+    plain = run([old_qe], preload=False)
+    for env, how in ((None, "preloaded"), ({"HAHALLOC_SUMMARY": "1"}, "preloaded, report on")):
+        p = run([old_qe], preload=True, env=env)
+        check(f"quick_exit@GLIBC_2.10 ({how}) still runs thread_local destructors, as glibc's own does",
+              plain.stdout == "thread_local destructor\n" and p.stdout == plain.stdout and p.returncode == 0,
+              f"plain {plain.stdout!r}, {how} {p.stdout!r} status {p.returncode}")
+
     p = run([prog, "vfork_exit"], preload=False, env={"HAHALLOC_LEAK_EXITCODE": "9"})
     check("a vfork child that calls exit() after a failed exec: the parent still reports (42 bytes lost, status 9)",
           p.returncode == 9 and "definitely lost: 42 bytes in 1 blocks" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")

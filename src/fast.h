@@ -80,10 +80,10 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * two bytes of each block, runs about 2x the drop-in's time under the
  * report with every byte zeroed, 1.2x with 64), but gdb, troff, grotty and
  * ld each called some of their lost blocks reachable through words past
- * them (helper-40: 5 of 187 command lines, against valgrind). The bytes past the request may keep an
- * older owner's words: the scan does not read them, and realloc or
- * malloc_usable_size zero them when they become the block's
- * (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
+ * them (helper-40: 5 of 187 command lines, against valgrind). The bytes
+ * past the request may keep an older owner's words: the scan does not
+ * read them, and realloc or malloc_usable_size zero them when they become
+ * the block's (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
  * oversize, alloc.c) are zeroed in their first 64 bytes only: zeroing the
  * whole of each reused one made mimalloc-bench's malloc-large 7x slower
  * under the report. */

@@ -1,5 +1,5 @@
 /*
- * The process's mappings, read with raw system calls into a stack buffer:
+ * The process's mappings, read with raw system calls into a mapped buffer:
  * the site capture runs inside malloc and the scan runs with the world
  * stopped, so neither may allocate (fopen would). The calls go through
  * syscall(), not open, read and close, which are cancellation points:
@@ -163,7 +163,7 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
   /* Not on the stack: this runs in malloc (a thread's first site capture)
    * and in the exit report, on stacks of threads that may have 16 KiB in
    * all (PTHREAD_STACK_MIN), or on a coroutine's (helper-41: SIGSEGV in a
-   * correct program with 8 KiB here). Text, never taken for a pointer. */
+   * correct program with 8 KiB here). Its own line is cut out (each_but). */
   char *buf = hh_os_map(MAPS_BUF);
   if (buf == NULL) {
     if (!kept) syscall(SYS_close, fd);

@@ -1430,6 +1430,26 @@ static int small_stack(const char *how) {
   return r == (void *)1 ? 0 : 5;
 }
 
+/* `size` bytes of stack over a guard page, as threads, coroutines and
+ * alternate signal stacks have: NULL when it cannot be mapped */
+static char *stack_over_guard(size_t size) {
+  char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0) return NULL;
+  return m + 4096;
+}
+
+/* `handler` takes `sig` on an alternate stack of `size` bytes */
+static bool handle_on_alt_stack(int sig, void (*handler)(int), size_t size) {
+  char *stack = stack_over_guard(size);
+  stack_t ss = {.ss_sp = stack, .ss_size = size, .ss_flags = 0};
+  if (stack == NULL || sigaltstack(&ss, NULL) != 0) return false;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_ONSTACK;
+  return sigaction(sig, &sa, NULL) == 0;
+}
+
 /* a crash handler on an alternate stack of SIGSTKSZ that ends the process */
 static void crash_exit(int sig) {
   (void)sig;
@@ -1438,17 +1458,7 @@ static void crash_exit(int sig) {
 
 static int altstack_exit(void) {
   leak_a_block(100);
-  size_t size = SIGSTKSZ;
-  char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return 4;
-  mprotect(m, 4096, PROT_NONE);
-  stack_t ss = {.ss_sp = m + 4096, .ss_size = size, .ss_flags = 0};
-  sigaltstack(&ss, NULL);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = crash_exit;
-  sa.sa_flags = SA_ONSTACK;
-  sigaction(SIGSEGV, &sa, NULL);
+  if (!handle_on_alt_stack(SIGSEGV, crash_exit, SIGSTKSZ)) return 4;
   *(volatile int *)(uintptr_t)8 = 1;
   return 4;
 }
@@ -1466,16 +1476,7 @@ static void alt_check(int sig) {
 
 static int altstack_check(void) {
   leak_a_block(100);
-  size_t size = 4 * SIGSTKSZ;
-  char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return 4;
-  stack_t ss = {.ss_sp = m, .ss_size = size, .ss_flags = 0};
-  sigaltstack(&ss, NULL);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = alt_check;
-  sa.sa_flags = SA_ONSTACK;
-  sigaction(SIGUSR1, &sa, NULL);
+  if (!handle_on_alt_stack(SIGUSR1, alt_check, 4 * SIGSTKSZ)) return 4;
   for (int i = 0; i < 3; i++) raise(SIGUSR1);
   printf("%d checks\n", alt_checks);
   return alt_checks == 3 ? 0 : 5;
@@ -1491,11 +1492,10 @@ static void co_body(void) {
 
 static int coroutine(void) {
   size_t size = 4096;
-  char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return 4;
-  mprotect(m, 4096, PROT_NONE);
+  char *stack = stack_over_guard(size);
+  if (stack == NULL) return 4;
   getcontext(&co_ctx);
-  co_ctx.uc_stack.ss_sp = m + 4096;
+  co_ctx.uc_stack.ss_sp = stack;
   co_ctx.uc_stack.ss_size = size;
   co_ctx.uc_link = &co_main;
   makecontext(&co_ctx, co_body, 0);

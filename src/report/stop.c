@@ -24,7 +24,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,255 +251,34 @@ static bool call_mask(long nr, const greg_t *r, sigset_t *mask) {
   return read_code(at, (uint8_t *)mask, 8); /* the kernel's 64 signals */
 }
 
-/* The events a descriptor's call `nr` waits for, 0 for any other call. */
-static short descriptor_events(long nr) {
-  switch (nr) {
-  case SYS_read:
-  case SYS_readv:
-  case SYS_recvfrom:
-  case SYS_recvmsg:
-  case SYS_accept:
-  case SYS_accept4: return POLLIN;
-  case SYS_write:
-  case SYS_writev:
-  case SYS_sendto:
-  case SYS_sendmsg: return POLLOUT;
-  default: return 0;
-  }
-}
-
 /* Whether call `nr`, made ready to start again, would wait again (and so a
  * signal would end it with EINTR): a descriptor's call whose descriptor is
  * not ready, a futex wait whose word still holds its value. Only those are
  * told: a wait for a child whose exit also sent SIGCHLD would return its
  * status, not EINTR (helper-38: 243 EINTRs in 1,204 children). */
 static bool would_wait(long nr, const greg_t *r) {
-  if (nr == SYS_futex) {
+  short events;
+  switch (nr) {
+  case SYS_read:
+  case SYS_readv:
+  case SYS_recvfrom:
+  case SYS_recvmsg:
+  case SYS_accept:
+  case SYS_accept4: events = POLLIN; break;
+  case SYS_write:
+  case SYS_writev:
+  case SYS_sendto:
+  case SYS_sendmsg: events = POLLOUT; break;
+  case SYS_futex: {
     uint32_t word;
     return read_code((uintptr_t)r[REG_RDI], (uint8_t *)&word, sizeof word) && word == (uint32_t)r[REG_RDX];
   }
-  short events = descriptor_events(nr);
-  if (events == 0) return false;
+  default: return false;
+  }
   struct pollfd p = {.fd = (int)r[REG_RDI], .events = events};
   return poll(&p, 1, 0) == 0;
 }
 #endif
-
-/* The program's signal that comes in the instant between the handler's
- * last look (program_signal_pending) and the thread's return into the call
- * the handler makes again is delivered before the call starts, and the call
- * then waits on: a read woken by SIGUSR1 read on, 0-3 times in 200 wake-ups
- * (the stop's of leak checks without pause). So the wait is made again
- * under a mask of the program's, as the kernel sets it atomically: a poll
- * (epoll_wait) as a ppoll (epoll_pwait) with the program's mask; a read,
- * write, send, recv or accept as a ppoll of its descriptor with that mask,
- * then, once the descriptor is ready, the call itself. The thread returns
- * from the handler into hh_reentry (below) with every signal held, its
- * registers in a `reentry` record on its stack; a signal of the program's
- * held until then, or sent while the thread waits, ends the wait with
- * EINTR, as it would have ended the call. The stop's own signal ends it
- * too: the handler makes that wait again, still with every signal held
- * (settle_call). musl's cancellation points close a like window by the
- * same means: a handler that looks where the thread was interrupted. */
-struct reentry {
-  uint64_t g[18]; /* the thread's registers, as the ucontext lays them out (REG_R8 .. REG_EFL) */
-  uint64_t nr;    /* the wait, and its arguments */
-  uint64_t a[6];
-  uint64_t mask; /* the program's signal mask (the kernel's 64 signals) */
-  uint64_t then; /* 0: the wait's result is the call's; 1: ready, the call is made again */
-  uint64_t at;   /* the call's `syscall` instruction */
-  struct pollfd pfd;
-  struct timespec ts; /* a poll's timeout; the kernel writes back what is left of it */
-};
-_Static_assert(REG_R8 == 0 && REG_R12 == 4 && REG_RAX == 13 && REG_RSP == 15 && REG_RIP == 16 && REG_EFL == 17,
-               "hh_reentry reads the registers at these places");
-_Static_assert(offsetof(struct reentry, nr) == 144 && offsetof(struct reentry, a) == 152 &&
-                   offsetof(struct reentry, mask) == 200 && offsetof(struct reentry, then) == 208 &&
-                   offsetof(struct reentry, at) == 216,
-               "hh_reentry reads the record at these offsets");
-
-/* With %r12 (then %rcx) at the record: the wait, in a loop only for the
- * stop's signal (settle_call moves the thread back to the `syscall`); the
- * program's mask put back; then either the call's return with the wait's
- * result, or the call made again, every register as it was. rcx and r11
- * are not kept: a `syscall` instruction spoils them. The call frame
- * information gives the program's registers from the record, so an unwinder
- * (a cancellation in the wait, gdb) walks on into the program's frames. */
-void hh_reentry(void) __attribute__((visibility("hidden")));
-extern const char hh_reentry_waited[], hh_reentry_end[] __attribute__((visibility("hidden")));
-/* DW_CFA_def_cfa_expression: the CFA is the saved rsp; DW_CFA_expression:
- * register `reg` is saved at base + off (off < 2^14, in two bytes). */
-__asm__(".macro hh_reentry_saved base, reg, off\n"
-        "  .cfi_escape 0x10, \\reg, 0x03, \\base, (\\off & 0x7f) | 0x80, \\off >> 7\n"
-        ".endm\n"
-        ".macro hh_reentry_frame base\n"
-        "  .cfi_escape 0x0f, 0x04, \\base, 0xf8, 0x00, 0x06\n"
-        "  hh_reentry_saved \\base, 0, 104\n"
-        "  hh_reentry_saved \\base, 1, 96\n"
-        "  hh_reentry_saved \\base, 3, 88\n"
-        "  hh_reentry_saved \\base, 4, 72\n"
-        "  hh_reentry_saved \\base, 5, 64\n"
-        "  hh_reentry_saved \\base, 6, 80\n"
-        "  hh_reentry_saved \\base, 8, 0\n"
-        "  hh_reentry_saved \\base, 9, 8\n"
-        "  hh_reentry_saved \\base, 10, 16\n"
-        "  hh_reentry_saved \\base, 12, 32\n"
-        "  hh_reentry_saved \\base, 13, 40\n"
-        "  hh_reentry_saved \\base, 14, 48\n"
-        "  hh_reentry_saved \\base, 15, 56\n"
-        "  hh_reentry_saved \\base, 16, 128\n"
-        ".endm\n"
-        ".text\n"
-        ".p2align 4\n"
-        ".globl hh_reentry\n"
-        ".hidden hh_reentry\n"
-        ".type hh_reentry, @function\n"
-        "hh_reentry:\n"
-        ".cfi_startproc\n"
-        ".cfi_signal_frame\n"
-        "hh_reentry_frame 0x7c\n" /* DW_OP_breg12 */
-        "  movq 144(%r12), %rax\n"
-        "  movq 152(%r12), %rdi\n"
-        "  movq 160(%r12), %rsi\n"
-        "  movq 168(%r12), %rdx\n"
-        "  movq 176(%r12), %r10\n"
-        "  movq 184(%r12), %r8\n"
-        "  movq 192(%r12), %r9\n"
-        "  syscall\n"
-        ".globl hh_reentry_waited\n"
-        ".hidden hh_reentry_waited\n"
-        "hh_reentry_waited:\n"
-        "  movq %rax, %r13\n"
-        "  movl $14, %eax\n" /* rt_sigprocmask(SIG_SETMASK, &mask, NULL, 8) */
-        "  movl $2, %edi\n"
-        "  leaq 200(%r12), %rsi\n"
-        "  xorl %edx, %edx\n"
-        "  movl $8, %r10d\n"
-        "  syscall\n"
-        "  movq 216(%r12), %r11\n"
-        "  cmpq $0, 208(%r12)\n"
-        "  je 1f\n"
-        "  cmpq $-4, %r13\n" /* -EINTR: a handler of the program's ended the wait */
-        "  je 1f\n"
-        "  movq 104(%r12), %rax\n" /* ready: the call again */
-        "  jmp 2f\n"
-        "1:\n"
-        "  addq $2, %r11\n"
-        "  movq %r13, %rax\n"
-        "2:\n"
-        "  movq %r12, %rcx\n"
-        "hh_reentry_frame 0x72\n" /* DW_OP_breg2 */
-        "  movq 0(%rcx), %r8\n"
-        "  movq 8(%rcx), %r9\n"
-        "  movq 16(%rcx), %r10\n"
-        "  movq 40(%rcx), %r13\n"
-        "  movq 48(%rcx), %r14\n"
-        "  movq 56(%rcx), %r15\n"
-        "  movq 64(%rcx), %rdi\n"
-        "  movq 72(%rcx), %rsi\n"
-        "  movq 80(%rcx), %rbp\n"
-        "  movq 88(%rcx), %rbx\n"
-        "  movq 96(%rcx), %rdx\n"
-        "  movq 32(%rcx), %r12\n"
-        "  movq 120(%rcx), %rsp\n"
-        "  jmp *%r11\n"
-        ".cfi_endproc\n"
-        ".globl hh_reentry_end\n"
-        ".hidden hh_reentry_end\n"
-        "hh_reentry_end:\n"
-        ".size hh_reentry, .-hh_reentry\n");
-
-/* The record for the thread of `uc`, interrupted in (or just before) the
- * call at `at`: its registers and its mask, below this handler's frame on
- * the same stack. NULL when the handler runs on an alternate stack, or too
- * near the stack's end: then the call is made again as before. */
-static struct reentry *reentry_record(const ucontext_t *uc, uintptr_t at) {
-  const greg_t *r = uc->uc_mcontext.gregs;
-  stack_t alt;
-  if (sigaltstack(NULL, &alt) != 0 || (alt.ss_flags & SS_ONSTACK)) return NULL;
-  volatile char here = 0;
-  uintptr_t top = ((uintptr_t)&here - 1024) & ~(uintptr_t)63; /* below what is left of this handler */
-  struct reentry *e = (struct reentry *)(top - ((sizeof(struct reentry) + 63) & ~(size_t)63));
-  uint8_t probe;
-  /* and 4 KiB below it for a handler of the program's that the wait runs */
-  if (top > (uintptr_t)r[REG_RSP] || (uintptr_t)r[REG_RSP] - top > 65536 || !read_code((uintptr_t)e - 4096, &probe, 1))
-    return NULL;
-  memset(e, 0, sizeof *e);
-  for (int k = 0; k < 18; k++) e->g[k] = (uint64_t)r[k];
-  memcpy(&e->mask, &uc->uc_sigmask, sizeof e->mask);
-  e->at = at;
-  return e;
-}
-
-/* The thread leaves the handler for hh_reentry, every signal held. */
-static void reentry_go(ucontext_t *uc, struct reentry *e) {
-  greg_t *r = uc->uc_mcontext.gregs;
-  r[REG_R12] = (greg_t)(uintptr_t)e;
-  r[REG_RSP] = (greg_t)(uintptr_t)e;
-  r[REG_RIP] = (greg_t)(uintptr_t)hh_reentry;
-  memset(&uc->uc_sigmask, 0xff, 8); /* glibc's own signals too: none may come before the wait */
-}
-
-/* A poll or epoll_wait (ended with EINTR at `at` + 2) made again as
- * hh_reentry's ppoll or epoll_pwait with the program's mask, its result
- * the call's. */
-static bool reenter_poll(ucontext_t *uc, long nr, uintptr_t at) {
-  const greg_t *r = uc->uc_mcontext.gregs;
-  struct reentry *e = reentry_record(uc, at);
-  if (e == NULL) return false;
-  e->a[0] = (uint64_t)r[REG_RDI];
-  e->a[1] = (uint64_t)r[REG_RSI];
-  if (nr == SYS_poll) {
-    int ms = (int)r[REG_RDX];
-    e->nr = SYS_ppoll;
-    if (ms >= 0) {
-      e->ts.tv_sec = ms / 1000;
-      e->ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-      e->a[2] = (uint64_t)(uintptr_t)&e->ts;
-    }
-    e->a[3] = (uint64_t)(uintptr_t)&e->mask;
-    e->a[4] = 8;
-  } else {
-    e->nr = SYS_epoll_pwait;
-    e->a[2] = (uint64_t)r[REG_RDX];
-    e->a[3] = (uint64_t)r[REG_R10]; /* the timeout, in ms */
-    e->a[4] = (uint64_t)(uintptr_t)&e->mask;
-    e->a[5] = 8;
-  }
-  reentry_go(uc, e);
-  return true;
-}
-
-/* A read, write, send, recv or accept that the kernel made ready to start
- * again at `at`, its descriptor not ready: made again after hh_reentry's
- * ppoll of the descriptor. Only when every handler of the program's that
- * the thread lets through lacks SA_RESTART: there a wait ended by one ends
- * the call with EINTR. (With SA_RESTART the call would go on; with a
- * handler of each kind, the wait's EINTR would not say which ran.) */
-static bool reenter_descriptor(ucontext_t *uc, long nr, uintptr_t at) {
-  bool interrupts = false;
-  for (int s = 1; s < NSIG; s++) {
-    struct sigaction a;
-    if (s == SIGKILL || s == SIGSTOP || sigismember(&uc->uc_sigmask, s) == 1) continue;
-    if (!disposition(s, &a) || a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) continue;
-    if (a.sa_flags & SA_RESTART) return false;
-    interrupts = true;
-  }
-  if (!interrupts) return false; /* no handler of the program's could end the call */
-  struct reentry *e = reentry_record(uc, at);
-  if (e == NULL) return false;
-  e->pfd.fd = (int)uc->uc_mcontext.gregs[REG_RDI];
-  e->pfd.events = descriptor_events(nr);
-  e->nr = SYS_ppoll;
-  e->a[0] = (uint64_t)(uintptr_t)&e->pfd;
-  e->a[1] = 1;
-  e->a[3] = (uint64_t)(uintptr_t)&e->mask;
-  e->a[4] = 8;
-  e->then = 1;
-  e->g[REG_RAX] = (uint64_t)nr;
-  reentry_go(uc, e);
-  return true;
-}
 
 /* As the handler returns, the call the stop signal ended is put as it
  * would be had the signal never come:
@@ -510,46 +288,25 @@ static bool reenter_descriptor(ucontext_t *uc, long nr, uintptr_t at) {
  *   whose number reads from the code; not when a handler of the program's
  *   that the context lets through holds ours (handler_holds_ours); not when
  *   a signal of the program's is pending (program_signal_pending): its
- *   handler must find the call ended, as it would have. A poll or
- *   epoll_wait is made again through hh_reentry, so that a signal that
- *   comes after that look still ends it; the other calls start again
- *   directly, and such a signal finds them made again. One EINTR stays
- *   unclear: the program's own handler may have ended the call and
- *   returned to it just before ours came (the thread preempted as it left
- *   that handler): the call is made again, and that wake-up is lost (the
- *   test "poll" and "epoll" modes: 0-5 in 200 wake-ups beside leak checks
- *   without pause). The kernel leaves no trace of which signal it was.
+ *   handler must find the call ended, as it would have. That look comes
+ *   last, but a signal that comes in the instant between it and the
+ *   return still finds the call made again.
  * - A call the kernel made ready to start again, for our SA_RESTART,
  *   ends with EINTR after all when such a pending signal's handler has no
  *   SA_RESTART: delivered as ours returns, it would have ended it (a read
- *   woken by the program's SIGUSR1 read on, 104-120 times in 200). With
- *   none pending, a descriptor's call whose descriptor is not ready waits
- *   through hh_reentry (0 in 200 in 25 runs, against 0-4 when it started
- *   again directly). */
+ *   woken by the program's SIGUSR1 read on, 104-120 times in 200). */
 static void settle_call(ucontext_t *uc) {
 #if defined(__x86_64__)
   greg_t *r = uc->uc_mcontext.gregs;
   bool interrupts;
-  if ((uintptr_t)r[REG_RIP] == (uintptr_t)hh_reentry_waited && r[REG_RAX] == -EINTR) {
-    /* hh_reentry's wait: made again, every signal still held */
-    r[REG_RIP] -= 2;
-    r[REG_RAX] = (greg_t)((const struct reentry *)(uintptr_t)r[REG_R12])->nr;
-    return;
-  }
   if (!in_system_call(uc)) {
     uint8_t code[2];
-    long nr = r[REG_RAX];
-    if (!restartable(nr, (unsigned long)r[REG_RSI]) || !read_code((uintptr_t)r[REG_RIP], code, 2) || code[0] != 0x0f ||
-        code[1] != 0x05 || !would_wait(nr, r))
-      return;
-    if (program_signal_pending(uc, NULL, &interrupts)) {
-      if (interrupts) {
-        r[REG_RIP] += 2;
-        r[REG_RAX] = -EINTR;
-      }
-      return;
+    if (restartable(r[REG_RAX], (unsigned long)r[REG_RSI]) && read_code((uintptr_t)r[REG_RIP], code, 2) &&
+        code[0] == 0x0f && code[1] == 0x05 && program_signal_pending(uc, NULL, &interrupts) && interrupts &&
+        would_wait(r[REG_RAX], r)) {
+      r[REG_RIP] += 2;
+      r[REG_RAX] = -EINTR;
     }
-    if (descriptor_events(nr) != 0) reenter_descriptor(uc, nr, (uintptr_t)r[REG_RIP]);
     return;
   }
   long nr = libc_call_before((uintptr_t)r[REG_RIP]);
@@ -558,7 +315,6 @@ static void settle_call(ucontext_t *uc) {
   if (handler_holds_ours(&uc->uc_sigmask) ||
       program_signal_pending(uc, call_mask(nr, r, &own) ? &own : NULL, &interrupts))
     return;
-  if ((nr == SYS_poll || nr == SYS_epoll_wait) && reenter_poll(uc, nr, (uintptr_t)r[REG_RIP] - 2)) return;
   r[REG_RIP] -= 2;
   r[REG_RAX] = nr;
 #else
@@ -622,9 +378,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * new large block, only the page's descriptor is in a register, not the
    * block. Let it run on, and be asked again. */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-  bool waits_again =
-      pc >= (uintptr_t)hh_reentry && pc < (uintptr_t)hh_reentry_end; /* hh_reentry: not the allocator's */
-  if ((!waits_again && pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
+  if ((pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
     atomic_fetch_add(&busy, 1);
     errno = saved_errno;
     return;

@@ -2,7 +2,6 @@
  * first argument picks one (tests/leak/run.py). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <execinfo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,7 +23,6 @@
 #include <sys/sem.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -711,10 +709,7 @@ static int sleep_races(int checks) {
  *   150, since the stop exists.
  * - "own": nanosleep woken by the program's own SIGRTMAX-2 (the stop's
  *   signal, its handler without SA_RESTART): taken for the stop's, the
- *   sleep went on (62 in 200).
- * - "poll" (a timeout of 100 s) and "epoll" (none): SIGUSR1 without
- *   SA_RESTART; the stop made the wait again as a ppoll or epoll_pwait
- *   with the program's mask (hh_reentry). */
+ *   sleep went on (62 in 200). */
 static _Atomic long wake_returns;
 static volatile int wake_quit, wake_fd;
 static const char *wake_how;
@@ -737,14 +732,6 @@ static void *wake_sleeper(void *arg) {
       poll(&p, 1, -1);
     } else if (!strcmp(wake_how, "read")) {
       if (read(wake_fd, &c, 1) < 0 && errno != EINTR) return NULL;
-    } else if (!strcmp(wake_how, "poll")) {
-      struct pollfd p = {.fd = wake_fd, .events = POLLIN};
-      if (poll(&p, 1, 100000) != -1 || errno != EINTR) return NULL;
-    } else if (!strcmp(wake_how, "epoll")) {
-      static int ep = -1;
-      struct epoll_event ev = {.events = EPOLLIN};
-      if (ep < 0 && ((ep = epoll_create1(0)) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev) != 0)) return NULL;
-      if (epoll_wait(ep, &ev, 1, -1) != -1 || errno != EINTR) return NULL;
     } else {
       struct timespec ts = {100, 0};
       nanosleep(&ts, NULL);
@@ -797,179 +784,6 @@ static int wakeups(const char *how, int n) {
   }
   printf("%s: %d of %d wake-ups lost\n", how, lost, n);
   return 0;
-}
-
-/* Calls the stop makes again through hh_reentry (a handler of the
- * program's without SA_RESTART, never sent, lets it), while another
- * thread runs leak checks without pause: a reader takes 20,000 bytes that
- * a writer sends in bursts, by read, by poll then read, by poll with a
- * timeout that often runs out, and by readv. Each byte must come in order;
- * no call may end with EINTR (no signal of the program's is sent); the
- * values a function keeps across its calls (callee-saved registers, here
- * a running sum and the loop's state) must hold. */
-static volatile int reentry_quit;
-static void *reentry_checker(void *arg) {
-  (void)arg;
-  while (!reentry_quit) hahalloc_leak_check(NULL);
-  return NULL;
-}
-static void *reentry_writer(void *arg) {
-  int fd = (int)(intptr_t)arg;
-  for (int i = 0; i < 20000; i++) {
-    unsigned char c = (unsigned char)(i * 7 + 3);
-    if (i % 50 == 0) usleep(1000 + (unsigned)(i % 700) * 3); /* the reader waits */
-    if (write(fd, &c, 1) != 1) return NULL;
-  }
-  return NULL;
-}
-static void reentry_ignore(int sig) { (void)sig; }
-static int reentry_data(void) {
-  int fds[2];
-  if (pipe(fds) != 0) return 3;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = reentry_ignore;
-  sigaction(SIGUSR1, &sa, NULL);
-  pthread_t checker, writer;
-  pthread_create(&checker, NULL, reentry_checker, NULL);
-  pthread_create(&writer, NULL, reentry_writer, (void *)(intptr_t)fds[1]);
-  long sum = 0, expect_sum = 0, eintr = 0, timeouts = 0, wrong = 0;
-  for (int i = 0; i < 20000;) {
-    unsigned char c;
-    long got;
-    struct pollfd p = {.fd = fds[0], .events = POLLIN};
-    switch (i % 4) {
-    case 0: got = read(fds[0], &c, 1); break;
-    case 1:
-      got = poll(&p, 1, -1);
-      if (got == 1) got = read(fds[0], &c, 1);
-      break;
-    case 2:
-      got = poll(&p, 1, 2);
-      if (got == 0) {
-        timeouts++;
-        continue;
-      }
-      if (got == 1) got = read(fds[0], &c, 1);
-      break;
-    default: {
-      struct iovec v = {&c, 1};
-      got = readv(fds[0], &v, 1);
-    }
-    }
-    if (got < 0 && errno == EINTR) {
-      eintr++;
-      continue;
-    }
-    if (got != 1) return 4;
-    if (c != (unsigned char)(i * 7 + 3)) wrong++;
-    sum += c;
-    expect_sum += (unsigned char)(i * 7 + 3);
-    i++;
-  }
-  reentry_quit = 1;
-  pthread_join(writer, NULL);
-  pthread_join(checker, NULL);
-  printf("20000 bytes: %ld out of order, sum %s, %ld EINTR, %ld timeouts\n", wrong,
-         sum == expect_sum ? "right" : "wrong", eintr, timeouts);
-  return wrong == 0 && sum == expect_sum && eintr == 0 ? 0 : 1;
-}
-
-/* A handler of the program's that runs in that wait walks the stack with
- * libgcc's unwinder (glibc's backtrace): through hh_reentry's call frame
- * information it must come back into the program (the reader's frame in
- * this executable), as a C++ exception thrown from a handler or a
- * cancellation with destructors would walk. */
-static _Atomic int bt_through, bt_stuck, bt_signals;
-static void *bt_reader(void *arg);
-static void bt_handler(int sig) {
-  (void)sig;
-  void *frames[64];
-  int n = backtrace(frames, 64);
-  Dl_info self, d;
-  bool via_allocator = false, to_program = false;
-  dladdr((void *)bt_reader, &self);
-  for (int i = 1; i < n; i++) {
-    if (!dladdr((char *)frames[i] - 1, &d)) continue;
-    if (d.dli_fname != NULL && strstr(d.dli_fname, "libhahalloc") != NULL) via_allocator = true;
-    else if (via_allocator && d.dli_fbase == self.dli_fbase) to_program = true;
-  }
-  bt_signals++;
-  if (via_allocator) {
-    if (to_program) bt_through++;
-    else bt_stuck++;
-  }
-}
-static void *bt_reader(void *arg) {
-  char c;
-  while (!reentry_quit) (void)!read((int)(intptr_t)arg, &c, 1);
-  return NULL;
-}
-static int reentry_backtrace(void) {
-  int fds[2];
-  if (pipe(fds) != 0) return 3;
-  void *warm[4];
-  backtrace(warm, 4); /* loads libgcc_s before any handler runs */
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = bt_handler;
-  sigaction(SIGUSR1, &sa, NULL);
-  pthread_t checker, reader;
-  pthread_create(&reader, NULL, bt_reader, (void *)(intptr_t)fds[0]);
-  pthread_create(&checker, NULL, reentry_checker, NULL);
-  for (int i = 0; i < 200; i++) {
-    usleep(2000);
-    pthread_kill(reader, SIGUSR1);
-  }
-  reentry_quit = 1;
-  pthread_join(checker, NULL);
-  while (pthread_tryjoin_np(reader, NULL) != 0) {
-    pthread_kill(reader, SIGUSR1);
-    usleep(1000);
-  }
-  printf("%d signals: %d walked through the allocator's frame into the program, %d stopped there\n",
-         (int)bt_signals, (int)bt_through, (int)bt_stuck);
-  return bt_through > 0 && bt_stuck == 0 ? 0 : 1;
-}
-
-/* A thread cancelled while the stop has it wait again in hh_reentry: the
- * cancellation unwinds from the wait through hh_reentry's call frame
- * information into the read and the thread's cleanup handler. */
-static _Atomic int cancel_cleaned;
-static void cancel_cleanup(void *arg) {
-  (void)arg;
-  cancel_cleaned++;
-}
-static void *cancel_reader(void *arg) {
-  char c;
-  pthread_cleanup_push(cancel_cleanup, NULL);
-  for (;;) (void)!read((int)(intptr_t)arg, &c, 1);
-  pthread_cleanup_pop(0);
-  return NULL;
-}
-static int reentry_cancel(void) {
-  int fds[2];
-  if (pipe(fds) != 0) return 3;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = reentry_ignore;
-  sigaction(SIGUSR1, &sa, NULL);
-  pthread_t checker;
-  pthread_create(&checker, NULL, reentry_checker, NULL);
-  int ended = 0;
-  for (int i = 0; i < 20; i++) {
-    pthread_t t;
-    void *res = NULL;
-    pthread_create(&t, NULL, cancel_reader, (void *)(intptr_t)fds[0]);
-    usleep(20000); /* stopped a few times in its read */
-    pthread_cancel(t);
-    pthread_join(t, &res);
-    if (res == PTHREAD_CANCELED) ended++;
-  }
-  reentry_quit = 1;
-  pthread_join(checker, NULL);
-  printf("%d of 20 cancelled, %d cleanups\n", ended, (int)cancel_cleaned);
-  return ended == 20 && cancel_cleaned == 20 ? 0 : 1;
 }
 
 /* A `syscall` instruction that two paths share, as tail merging makes
@@ -1779,9 +1593,6 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "child_eof")) return child_eof(argc > 2 ? atoi(argv[2]) : 300);
   if (!strcmp(w, "merged_syscall")) return merged_syscall();
   if (!strcmp(w, "wakeups")) return wakeups(argc > 2 ? argv[2] : "read", argc > 3 ? atoi(argv[3]) : 100);
-  if (!strcmp(w, "reentry_data")) return reentry_data();
-  if (!strcmp(w, "reentry_cancel")) return reentry_cancel();
-  if (!strcmp(w, "reentry_backtrace")) return reentry_backtrace();
   if (!strcmp(w, "sleep_races")) return sleep_races(argc > 2 ? atoi(argv[2]) : 100);
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();

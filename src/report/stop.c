@@ -28,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -536,6 +538,17 @@ static bool socket_times_out(unsigned long fd, int opt) {
   return tv.tv_sec != 0 || tv.tv_usec != 0;
 }
 
+/* Terminal `fd` reads with a timer: non-canonical, VTIME set (a read of
+ * VMIN bytes at most VTIME tenths of a second apart, or of nothing after
+ * VTIME). Made again after each stop, the read starts its timer over:
+ * beside leak checks every 100 ms a read with VTIME 5 never returned
+ * (helper-44). Not a terminal: false. */
+static bool terminal_times_out(unsigned long fd) {
+  struct termios t;
+  if (fd > INT32_MAX || ioctl((int)fd, TCGETS, &t) != 0) return false;
+  return !(t.c_lflag & ICANON) && t.c_cc[VTIME] != 0;
+}
+
 /* `fd` is a pipe, a FIFO or a socket: a write that blocks on it may have
  * moved part of its data, and a signal then ends it short. */
 static bool streams(unsigned long fd) {
@@ -636,9 +649,10 @@ static int waits_how(long nr, const unsigned long a[8]) {
     return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && a[3] != 0 ? W_SLEEPS : W_NONE;
   }
   /* on a socket with a timeout (a read or write of one too: the kernel
-   * takes them for a recv or send); a recv that waits for all its bytes */
+   * takes them for a recv or send), or a terminal's read with its timer; a
+   * recv that waits for all its bytes */
   case SYS_read:
-  case SYS_readv:
+  case SYS_readv: return socket_times_out(a[0], SO_RCVTIMEO) || terminal_times_out(a[0]) ? W_SLEEPS : W_NONE;
   case SYS_accept:
   case SYS_accept4: return socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;
   case SYS_recvfrom: return (a[3] & MSG_WAITALL) || socket_times_out(a[0], SO_RCVTIMEO) ? W_SLEEPS : W_NONE;

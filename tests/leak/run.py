@@ -360,6 +360,14 @@ def scenario_suite():
         check(f"leak checks without pause beside {what}: at most 9 of 600 wake-ups lost",
               p.returncode == 0 and m is not None and int(m[1]) <= 9, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
 
+    # A terminal's read with a timer (VTIME 3) beside leak checks every
+    # 2 ms: made again at each stop, its timer started over and it never
+    # returned (killed by its alarm after 10 s, helper-44). Left asleep now.
+    p = run([prog, "terminal_timer"], preload=False, env={"HAHALLOC_SUMMARY": "0"}, timeout=60)
+    m = re.search(r"the longest ([0-9.]+) s", p.stdout)
+    check("a terminal read with VTIME 3 beside leak checks every 2 ms: each returns nothing within 1 s",
+          p.returncode == 0 and m is not None and float(m[1]) < 1.0, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
+
     # A syscall instruction two paths share (tail merging): read for the
     # number the bytes before it load, a poll was made again as a nanosleep
     # of 2^32 s (d2c0b23: 5 runs of 5). Only glibc's wrappers are read.

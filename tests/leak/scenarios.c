@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -783,6 +784,50 @@ static int wakeups(const char *how, int n) {
     usleep(1000);
   }
   printf("%s: %d of %d wake-ups lost\n", how, lost, n);
+  return 0;
+}
+
+/* A terminal read with a timer (raw, VMIN 0, VTIME 3: nothing after
+ * 0.3 s) beside leak checks every 2 ms. Each stop made the read again,
+ * which started its timer over: it never returned (helper-44). The thread
+ * is left asleep now, as in a socket's read with SO_RCVTIMEO. */
+static volatile int timer_quit;
+static void *timer_checker(void *arg) {
+  (void)arg;
+  while (!timer_quit) {
+    hahalloc_leak_check(NULL);
+    usleep(2000);
+  }
+  return NULL;
+}
+static int terminal_timer(void) {
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) return 3;
+  int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+  struct termios t;
+  if (s < 0 || tcgetattr(s, &t) != 0) return 3;
+  cfmakeraw(&t);
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 3;
+  if (tcsetattr(s, TCSANOW, &t) != 0) return 3;
+  pthread_t checker;
+  pthread_create(&checker, NULL, timer_checker, NULL);
+  double longest = 0;
+  for (int i = 0; i < 3; i++) {
+    struct timespec t0, t1;
+    char b[8];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm(10); /* the read that never ends */
+    ssize_t n = read(s, b, sizeof b);
+    alarm(0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (n != 0) return 4;
+    if (took > longest) longest = took;
+  }
+  timer_quit = 1;
+  pthread_join(checker, NULL);
+  printf("3 reads of nothing, the longest %.2f s\n", longest);
   return 0;
 }
 
@@ -1593,6 +1638,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "child_eof")) return child_eof(argc > 2 ? atoi(argv[2]) : 300);
   if (!strcmp(w, "merged_syscall")) return merged_syscall();
   if (!strcmp(w, "wakeups")) return wakeups(argc > 2 ? argv[2] : "read", argc > 3 ? atoi(argv[3]) : 100);
+  if (!strcmp(w, "terminal_timer")) return terminal_timer();
   if (!strcmp(w, "sleep_races")) return sleep_races(argc > 2 ? atoi(argv[2]) : 100);
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();

@@ -352,13 +352,17 @@ def scenario_suite():
     for how, what in (("fullmask", "a poll ended by SIGUSR1 whose handler holds every signal"),
                       ("read", "a read ended by SIGUSR1 without SA_RESTART"),
                       ("own", "a nanosleep ended by the program's own SIGRTMAX-2")):
-        # 600 wake-ups: the same bound of 1.5% as 3 in 200, whose read
-        # lost 0-4 a run, with fewer false alarms (read, 10 runs of 600 on
-        # a quiet machine: 0-8, 3.9 on average; fullmask and own: 0).
-        p = run([prog, "wakeups", how, "600"], preload=False, env={"HAHALLOC_SUMMARY": "0"}, timeout=120)
-        m = re.search(r"(\d+) of 600 wake-ups lost", p.stdout)
-        check(f"leak checks without pause beside {what}: at most 9 of 600 wake-ups lost",
-              p.returncode == 0 and m is not None and int(m[1]) <= 9, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
+        # The bound is 1.5% of the wake-ups, as 3 in 200 was, whose read
+        # lost 0-4 a run. The read's loss is about 0.65% (10 runs of 600 on
+        # a quiet machine: 0-8, 3.9 on average) and 0.8% beside another busy
+        # process (2-8, 4.8): its 2,000 keep a false alarm under 1 in 1,000
+        # (fullmask and own lose none).
+        n = 2000 if how == "read" else 600
+        most = n * 3 // 200
+        p = run([prog, "wakeups", how, str(n)], preload=False, env={"HAHALLOC_SUMMARY": "0"}, timeout=120)
+        m = re.search(rf"(\d+) of {n} wake-ups lost", p.stdout)
+        check(f"leak checks without pause beside {what}: at most {most} of {n} wake-ups lost",
+              p.returncode == 0 and m is not None and int(m[1]) <= most, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
 
     # A terminal's read with a timer (VTIME 3) beside leak checks every
     # 2 ms: made again at each stop, its timer started over and it never

@@ -544,8 +544,11 @@ static bool socket_times_out(unsigned long fd, int opt) {
  * beside leak checks every 100 ms a read with VTIME 5 never returned
  * (helper-44). Not a terminal: false. */
 static bool terminal_times_out(unsigned long fd) {
+  struct stat st;
   struct termios t;
-  if (fd > INT32_MAX || ioctl((int)fd, TCGETS, &t) != 0) return false;
+  /* TCGETS only on a character device: no other file's driver sees it */
+  if (fd > INT32_MAX || fstat((int)fd, &st) != 0 || !S_ISCHR(st.st_mode) || ioctl((int)fd, TCGETS, &t) != 0)
+    return false;
   return !(t.c_lflag & ICANON) && t.c_cc[VTIME] != 0;
 }
 

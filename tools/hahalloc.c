@@ -280,6 +280,11 @@ static bool about_the_command(int sig, const siginfo_t *info) {
 /* Signals sent to this command go to the program. The terminal's own
  * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
  * deliver them twice. */
+/* How far apart two copies of one signal from one sender may come to be
+ * merged: GNU timeout's come microseconds apart; a busy machine may hold
+ * the second a little. */
+#define MERGE_NS (5 * 1000000LL)
+
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
   if (about_the_command(sig, info)) { /* its default action, on the command, as the handler returns */
@@ -298,22 +303,33 @@ static void forward(int sig, siginfo_t *info, void *uc) {
    * holds the command: two copies a few microseconds apart, which a
    * program it ran itself would get while the first is still pending,
    * merged into one. Passed on one by one, they would arrive apart and
-   * run the program's handler twice. A signal again from the same sender,
-   * a member of this group, within 50 ms is such a copy. */
-  static int last_sig;
-  static pid_t last_pid;
-  static long long last_ns;
-  if (info != NULL && info->si_code == SI_USER) {
+   * run the program's handler twice. So one copy from the same sender, a
+   * member of this group, that came while the one before was passed on
+   * (pending then) or within MERGE_NS of it is merged, as the kernel would
+   * have merged it; one at most for each copy passed on. A window counted
+   * from the last copy, dropped ones too, kept 1 of 10 signals a script
+   * sent 40 ms apart (helper-45). */
+  static int merge_sig;
+  static pid_t merge_pid;
+  static bool merge_pending;
+  static long long merge_ns;
+  long long now = 0;
+  if (info != NULL && info->si_code == SI_USER && sig < SIGRTMIN) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    bool again = sig == last_sig && info->si_pid == last_pid && now - last_ns < 50 * 1000000LL;
-    last_sig = sig;
-    last_pid = info->si_pid;
-    last_ns = now;
-    if (again && getpgid(info->si_pid) == getpgrp()) return;
+    now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    bool copy = sig == merge_sig && info->si_pid == merge_pid && (merge_pending || now - merge_ns < MERGE_NS);
+    merge_sig = 0;
+    if (copy && getpgid(info->si_pid) == getpgrp()) return;
   }
   if (child > 0) kill(child, sig);
+  if (now != 0) {
+    sigset_t pending;
+    merge_sig = sig;
+    merge_pid = info->si_pid;
+    merge_ns = now;
+    merge_pending = sigpending(&pending) == 0 && sigismember(&pending, sig) == 1;
+  }
   if (stop) raise(SIGSTOP); /* the program stops: so does the command, as its parent sees it */
 }
 

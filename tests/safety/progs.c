@@ -419,6 +419,30 @@ static int term_handler(void) {
   return 0;
 }
 
+/* count_usr1: counts the SIGUSR1s that come within 2 s of "ready". */
+static volatile sig_atomic_t usr1s;
+static void on_usr1(int sig) {
+  (void)sig;
+  usr1s++;
+}
+static int count_usr1(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  printf("ready\n");
+  fflush(stdout);
+  struct timespec until, now;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += 2;
+  do {
+    usleep(10 * 1000);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (now.tv_sec < until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec));
+  printf("SIGUSR1 handled %d time(s)\n", (int)usr1s);
+  return 0;
+}
+
 /* catch_signal N: a handler for signal N, "ready", then up to 5 s for it;
  * says whether it came. */
 static volatile sig_atomic_t caught;
@@ -904,6 +928,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "exit_from_nested")) return exit_from_nested();
   if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
   if (!strcmp(w, "term_handler")) return term_handler();
+  if (!strcmp(w, "count_usr1")) return count_usr1();
   if (!strcmp(w, "fd_table_full")) return fd_table_full();
   if (!strcmp(w, "exit_joined")) return exit_joined();
   if (!strcmp(w, "many_leaks")) return many_leaks();

@@ -243,6 +243,13 @@ hh_dest_t hh_dest_open_stream(void) {
   return d;
 }
 
+/* Whether a report would have somewhere to go (hh_dest_open may still
+ * find the file cannot be opened, and fall back to the stream). */
+bool hh_dest_available(void) {
+  const char *path = hh_opt.format == HH_FORMAT_XML && hh_opt.xml_output ? hh_opt.xml_output : hh_opt.output;
+  return (path != NULL && strcmp(path, "stdout") != 0 && !hh_opt.secure) || private_of >= 0;
+}
+
 hh_dest_t hh_dest_open(void) {
   int saved = errno;
   hh_dest_t d = {-1, false};

@@ -220,7 +220,18 @@ typedef struct report_req {
   unsigned show_kinds;
   int leak_check;
   struct hahalloc_leaks *counts; /* the leak-check API's answer */
+  bool open_late;                /* `dest` unused: opened when there is something to write */
 } report_req;
+
+/* Where report `q` writes: its destination, or for the exit report
+ * (open_late) one opened now, after the scan and the symbols. Opened before
+ * them, a report file was left empty by a process killed as it ended (a
+ * pool's worker that Pool.terminate sends SIGTERM while it exits, under
+ * --trace-children: helper-45). `*opened`: the caller closes it. */
+static hh_dest_t report_dest(const report_req *q, bool *opened) {
+  *opened = q->open_late;
+  return q->open_late ? hh_dest_open() : q->dest;
+}
 
 static uint64_t frames_hash(const hh_frame *f, int n) {
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
@@ -487,12 +498,15 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
     for (uint64_t i = 0; i < s.overrun && i < sizeof s.overrun_at / sizeof *s.overrun_at; i++)
       hh_misuse_overrun_at_exit(&s.overrun_at[i]);
   if (why != NULL) {
-    if (q->dest.fd >= 0) {
+    bool opened;
+    hh_dest_t dest = report_dest(q, &opened);
+    if (dest.fd >= 0) {
       hh_out o;
-      hh_out_open(&o, q->dest);
+      hh_out_open(&o, dest);
       hh_out_printf(&o, "==%d== hahalloc: no leak report: %s\n", (int)getpid(), why);
       hh_out_close(&o);
     }
+    if (opened) hh_dest_close(dest);
     return -1;
   }
   hh_arena a = {NULL};
@@ -510,9 +524,11 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
     v.s = &s;
     v.profile = NULL;
   }
-  if (q->dest.fd >= 0) {
+  bool opened;
+  hh_dest_t dest = report_dest(q, &opened);
+  if (dest.fd >= 0) {
     hh_out o;
-    hh_out_open(&o, q->dest);
+    hh_out_open(&o, dest);
     if (q->format != HH_FORMAT_XML && q->format != HH_FORMAT_JSON) hh_out_append(&o, &errs);
     switch (q->format) {
     case HH_FORMAT_JSON: hh_write_json(&o, &v); break;
@@ -522,6 +538,7 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
     }
     hh_out_close(&o);
   }
+  if (opened) hh_dest_close(dest);
   hh_out_close(&errs);
   if (q->counts) api_counts(&v, &s, q->counts, false);
   if (set_baseline) {
@@ -869,10 +886,10 @@ static void exit_report_body(void *arg) {
       nregs = e.nregs;
     }
   }
-  hh_dest_t dest = hh_dest_open();
   int64_t errors = 0;
-  if (dest.fd >= 0 || hh_opt.leak_exitcode) {
-    report_req q = {.dest = dest,
+  if (hh_dest_available() || hh_opt.leak_exitcode) {
+    report_req q = {.dest = {-1, false},
+                    .open_late = true,
                     .min_size = hh_opt.min_size,
                     .at_exit = true,
                     .format = hh_opt.format,
@@ -880,7 +897,6 @@ static void exit_report_body(void *arg) {
                     .leak_check = hh_opt.leak_check};
     errors = report(&q, sp, regs, nregs, deadline, false);
   }
-  hh_dest_close(dest);
   hh_lock_release(&report_lock);
   errno = saved;
   /* as valgrind: leaks are errors only when listed in full (--leak-check=summary

@@ -372,6 +372,30 @@ def scenario_suite():
     check("a terminal read with VTIME 3 beside leak checks every 2 ms: each returns nothing within 1 s",
           p.returncode == 0 and m is not None and float(m[1]) < 1.0, f"status {p.returncode}, stdout {p.stdout[:200]!r}")
 
+    # A process killed while its exit report is being made (the scan of
+    # 192 MiB, the symbols: about 70 ms) leaves no report file behind, rather
+    # than an empty one: the file is opened once there is something to
+    # write (helper-45: Pool.terminate's workers under --trace-children).
+    empty, absent, whole = 0, 0, 0
+    for k in range(8):
+        with tempfile.TemporaryDirectory() as d:
+            e = dict(os.environ)
+            e.pop("LD_PRELOAD", None)
+            q = subprocess.Popen([os.path.join(BUILD, "hahalloc"), f"--log-file={d}/r.%p", "--", prog,
+                                  "killed_in_report"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                 env={k: v for k, v in e.items() if not k.startswith("HAHALLOC_")})
+            q.stdout.readline()  # "exiting"
+            time.sleep(0.005 + 0.005 * k)
+            q.send_signal(signal.SIGTERM)
+            q.wait(timeout=60)
+            files = [os.path.join(d, f) for f in os.listdir(d)]
+            sizes = [os.path.getsize(f) for f in files]
+            empty += sum(1 for n in sizes if n == 0)
+            absent += not files
+            whole += sum(1 for f in files if "LEAK SUMMARY" in open(f, errors="replace").read())
+    check(f"a process killed while its report is made leaves no empty report file (8 runs: {absent} without a file, "
+          f"{whole} whole, {empty} empty)", empty == 0 and absent > 0, (absent, whole, empty))
+
     # A syscall instruction two paths share (tail merging): read for the
     # number the bytes before it load, a poll was made again as a nanosleep
     # of 2^32 s (d2c0b23: 5 runs of 5). Only glibc's wrappers are read.

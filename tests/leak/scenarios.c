@@ -831,6 +831,31 @@ static int terminal_timer(void) {
   return 0;
 }
 
+/* Leaks from many stacks, says "exiting" and exits: the test kills it
+ * while its report is being made (the scan, the symbols), and its report
+ * file must not be left behind empty (helper-45: Pool.terminate's workers
+ * under --trace-children). */
+static __attribute__((noinline)) void leak_deep(int depth, int tag) {
+  if (depth > 0) {
+    leak_deep(depth - 1, tag);
+    __asm__ volatile("" ::: "memory"); /* not a tail call: a frame each */
+    return;
+  }
+  sink = malloc(24 + (size_t)tag);
+  sink = NULL;
+}
+static void *scanned[96];
+static int killed_in_report(void) {
+  for (int i = 0; i < 400; i++) leak_deep(i % 40, i);
+  for (int i = 0; i < 96; i++) { /* 192 MiB the scan reads: time to kill it */
+    scanned[i] = malloc((size_t)2 << 20);
+    if (scanned[i] != NULL) memset(scanned[i], 1, (size_t)2 << 20);
+  }
+  printf("exiting\n");
+  fflush(stdout);
+  return 0;
+}
+
 /* A `syscall` instruction that two paths share, as tail merging makes
  * (helper-35's wrapper built with gcc -Os): the bytes before it load
  * nanosleep's number, but poll reaches it by a jump. The stop read the
@@ -1639,6 +1664,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "merged_syscall")) return merged_syscall();
   if (!strcmp(w, "wakeups")) return wakeups(argc > 2 ? argv[2] : "read", argc > 3 ? atoi(argv[3]) : 100);
   if (!strcmp(w, "terminal_timer")) return terminal_timer();
+  if (!strcmp(w, "killed_in_report")) return killed_in_report();
   if (!strcmp(w, "sleep_races")) return sleep_races(argc > 2 ? atoi(argv[2]) : 100);
   if (!strcmp(w, "own_stop_signal")) return own_stop_signal(argc > 2 && !strcmp(argv[2], "own"));
   if (!strcmp(w, "main_pthread_exit")) return main_pthread_exit();

@@ -406,13 +406,18 @@ static void on_term(int sig) {
   struct timespec t = {0, 200 * 1000 * 1000};
   nanosleep(&t, NULL);
 }
-static int term_handler(void) {
+/* Handles `sig` with `fn` (no flags), then says "ready" to the test. */
+static int handle_then_ready(int sig, void (*fn)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_term;
-  sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = fn;
+  if (sigaction(sig, &sa, NULL) != 0) return -1;
   printf("ready\n");
   fflush(stdout);
+  return 0;
+}
+static int term_handler(void) {
+  handle_then_ready(SIGTERM, on_term);
   for (int i = 0; i < 1000 && terms == 0; i++) usleep(10 * 1000);
   for (int i = 0; i < 10; i++) usleep(100 * 1000); /* interrupted sleeps: each is a tenth */
   printf("SIGTERM handled %d time(s)\n", (int)terms);
@@ -426,12 +431,7 @@ static void on_usr1(int sig) {
   usr1s++;
 }
 static int count_usr1(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_usr1;
-  sigaction(SIGUSR1, &sa, NULL);
-  printf("ready\n");
-  fflush(stdout);
+  handle_then_ready(SIGUSR1, on_usr1);
   struct timespec until, now;
   clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_sec += 2;
@@ -448,12 +448,7 @@ static int count_usr1(void) {
 static volatile sig_atomic_t caught;
 static void on_caught(int sig) { caught = sig; }
 static int catch_signal(int sig) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_caught;
-  if (sigaction(sig, &sa, NULL) != 0) return 3;
-  printf("ready\n");
-  fflush(stdout);
+  if (handle_then_ready(sig, on_caught) != 0) return 3;
   for (int i = 0; i < 500 && caught == 0; i++) usleep(10 * 1000);
   printf("caught %d\n", (int)caught);
   return 0;

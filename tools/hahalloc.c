@@ -277,14 +277,14 @@ static bool about_the_command(int sig, const siginfo_t *info) {
   }
 }
 
-/* Signals sent to this command go to the program. The terminal's own
- * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
- * deliver them twice. */
 /* How far apart two copies of one signal from one sender may come to be
  * merged: GNU timeout's come microseconds apart; a busy machine may hold
  * the second a little. */
 #define MERGE_NS (5 * 1000000LL)
 
+/* Signals sent to this command go to the program. The terminal's own
+ * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
+ * deliver them twice. */
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
   if (about_the_command(sig, info)) { /* its default action, on the command, as the handler returns */

@@ -313,8 +313,9 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   static pid_t merge_pid;
   static bool merge_pending;
   static long long merge_ns;
+  bool mergeable = info != NULL && info->si_code == SI_USER && sig < SIGRTMIN; /* RT signals queue */
   long long now = 0;
-  if (info != NULL && info->si_code == SI_USER && sig < SIGRTMIN) {
+  if (mergeable) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -323,7 +324,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
     if (copy && getpgid(info->si_pid) == getpgrp()) return;
   }
   if (child > 0) kill(child, sig);
-  if (now != 0) {
+  if (mergeable) {
     sigset_t pending;
     merge_sig = sig;
     merge_pid = info->si_pid;

@@ -243,18 +243,23 @@ hh_dest_t hh_dest_open_stream(void) {
   return d;
 }
 
+/* The report file the options name (--xml-file for XML, else --log-file),
+ * or NULL: none, stdout, or a secure process (AT_SECURE: no path from the
+ * environment). */
+static const char *report_file(void) {
+  const char *path = hh_opt.format == HH_FORMAT_XML && hh_opt.xml_output ? hh_opt.xml_output : hh_opt.output;
+  return path != NULL && strcmp(path, "stdout") != 0 && !hh_opt.secure ? path : NULL;
+}
+
 /* Whether a report would have somewhere to go (hh_dest_open may still
  * find the file cannot be opened, and fall back to the stream). */
-bool hh_dest_available(void) {
-  const char *path = hh_opt.format == HH_FORMAT_XML && hh_opt.xml_output ? hh_opt.xml_output : hh_opt.output;
-  return (path != NULL && strcmp(path, "stdout") != 0 && !hh_opt.secure) || private_of >= 0;
-}
+bool hh_dest_available(void) { return report_file() != NULL || private_of >= 0; }
 
 hh_dest_t hh_dest_open(void) {
   int saved = errno;
   hh_dest_t d = {-1, false};
-  const char *path = hh_opt.format == HH_FORMAT_XML && hh_opt.xml_output ? hh_opt.xml_output : hh_opt.output;
-  if (path != NULL && strcmp(path, "stdout") != 0 && !hh_opt.secure) {
+  const char *path = report_file();
+  if (path != NULL) {
     d.fd = open_file(path);
     d.close = d.fd >= 0;
   }

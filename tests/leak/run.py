@@ -28,16 +28,18 @@ def sites(src):
     return out
 
 
-def run(argv, preload=True, env=None, timeout=60):
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith("HAHALLOC_"):
-            del e[k]
-    e.pop("LD_PRELOAD", None)
+def clean_env(preload=True, env=None):
+    """This environment without HAHALLOC_* and LD_PRELOAD, then ours."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HAHALLOC_") and k != "LD_PRELOAD"}
     if preload:
         e["LD_PRELOAD"] = LIB
     e.update(env or {})
-    return subprocess.run(argv, env=e, capture_output=True, text=True, errors="replace", timeout=timeout)
+    return e
+
+
+def run(argv, preload=True, env=None, timeout=60):
+    return subprocess.run(argv, env=clean_env(preload, env), capture_output=True, text=True, errors="replace",
+                          timeout=timeout)
 
 
 def json_report(argv, preload=True, env=None):
@@ -379,11 +381,9 @@ def scenario_suite():
     empty, absent, whole = 0, 0, 0
     for k in range(8):
         with tempfile.TemporaryDirectory() as d:
-            e = dict(os.environ)
-            e.pop("LD_PRELOAD", None)
             q = subprocess.Popen([os.path.join(BUILD, "hahalloc"), f"--log-file={d}/r.%p", "--", prog,
                                   "killed_in_report"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 env={k: v for k, v in e.items() if not k.startswith("HAHALLOC_")})
+                                 env=clean_env(preload=False))
             q.stdout.readline()  # "exiting"
             time.sleep(0.005 + 0.005 * k)
             q.send_signal(signal.SIGTERM)
@@ -630,13 +630,7 @@ def cli_suite():
 
 def merged_run(argv, env=None):
     """Runs argv with stderr on stdout (2>&1): one pipe for both."""
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith("HAHALLOC_"):
-            del e[k]
-    e["LD_PRELOAD"] = LIB
-    e.update(env or {})
-    return subprocess.run(argv, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.run(argv, env=clean_env(True, env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           errors="replace", timeout=60)
 
 

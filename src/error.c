@@ -50,7 +50,10 @@ static void error_end(const char *recovery) {
     hh_say("hahalloc: %s (HAHALLOC_ON_ERROR=continue)\n", recovery);
     return;
   }
-  hh_say("hahalloc: aborting; set HAHALLOC_ON_ERROR=continue to report and ignore such calls\n");
+  if (hh_opt.secure) /* the variable has no effect there */
+    hh_say("hahalloc: aborting\n");
+  else
+    hh_say("hahalloc: aborting; set HAHALLOC_ON_ERROR=continue to report and ignore such calls\n");
   abort();
 }
 

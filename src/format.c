@@ -13,6 +13,8 @@
 _Static_assert(sizeof(long) == sizeof(long long) && sizeof(size_t) == sizeof(long long),
                "every length modifier reads a 64-bit argument");
 
+int hh_format_hide_addresses;
+
 static void pad(hh_sink sink, void *ctx, char c, int n) {
   char fill[32];
   memset(fill, c, sizeof fill);
@@ -105,6 +107,11 @@ void hh_vformat(hh_sink sink, void *ctx, const char *fmt, va_list ap) {
       break;
     }
     case 'p':
+      if (hh_format_hide_addresses) {
+        (void)va_arg(ap, void *);
+        field(sink, ctx, "[hidden]", 8, width, left, false, 0);
+        break;
+      }
       n = digits(end, (uintptr_t)va_arg(ap, void *), 16, false, false);
       end[-(long)++n] = 'x';
       end[-(long)++n] = '0';

@@ -16,6 +16,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* Set in secure execution (AT_SECURE): %p prints "[hidden]", never an
+ * address. What we print there reaches a less privileged user, and one heap
+ * or code address would undo the address-space randomization that stands
+ * between that user and the privileged process. */
+extern int hh_format_hide_addresses;
+
 /* Where formatted text goes, piece by piece. */
 typedef void (*hh_sink)(void *ctx, const char *s, size_t n);
 void hh_vformat(hh_sink sink, void *ctx, const char *fmt, va_list ap);

@@ -23,7 +23,9 @@
  * Secure execution (AT_SECURE: setuid, setgid, file capabilities). The
  * environment belongs to a less privileged user, so no HAHALLOC_* variable
  * and no PATH lookup has any effect: nothing is spawned, no file is opened,
- * and a linked program's report goes to its own stderr.
+ * and a linked program's report goes to its own stderr. That report and
+ * every error message show no address (hh_format_hide_addresses): a stack's
+ * frames show their offsets in their objects.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -348,6 +350,7 @@ static void read_environment(void) {
 
 void hh_options_init(void) {
   hh_opt.secure = getauxval(AT_SECURE) != 0;
+  hh_format_hide_addresses = hh_opt.secure;
   hh_opt.linked = program_linked();
   if (hh_opt.secure)
     hh_opt.report = hh_opt.linked; /* nothing from the environment */

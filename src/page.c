@@ -387,15 +387,15 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
     hh_corruption(recovery, b - page->block_size,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
                   "free), or by a write past the end of the %u-byte block before it at %p (%u "
-                  "bytes requested): its free-list link reads 0x%lx%s%s",
+                  "bytes requested): its free-list link reads %p%s%s",
                   page->block_size, (void *)b, page->block_size, (void *)(b - page->block_size),
-                  hh_rec_size(page, idx - 1), (unsigned long)link, link == 0 ? " (cleared)" : "", or_race);
+                  hh_rec_size(page, idx - 1), (void *)link, link == 0 ? " (cleared)" : "", or_race);
   } else {
     if (!spliced) page->damaged = (uint32_t)idx + 1;
     hh_corruption(recovery, b,
                   "the free %u-byte block at %p was written to after it was freed (a use after "
-                  "free): its free-list link reads 0x%lx%s%s",
-                  page->block_size, (void *)b, (unsigned long)link, link == 0 ? " (cleared)" : "", or_race);
+                  "free): its free-list link reads %p%s%s",
+                  page->block_size, (void *)b, (void *)link, link == 0 ? " (cleared)" : "", or_race);
   }
   if (head) page->free = HH_LINK_END;
   if (spliced) quarantine(page);
@@ -428,9 +428,9 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     if (owner != NULL && owner->forked_away) continue;
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
     hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
-           "reads 0x%lx): a use after free, or a write past the end of the block before it\n",
+           "reads %p): a use after free, or a write past the end of the block before it\n",
            is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
-           (void *)hh_range_at(page, bad), (unsigned long)((const hh_block *)hh_range_at(page, bad))->link);
+           (void *)hh_range_at(page, bad), (void *)((const hh_block *)hh_range_at(page, bad))->link);
   }
 }
 

@@ -32,8 +32,13 @@ static bool lists(const hh_view *v, const hh_record *r) {
 
 void hh_write_frames(hh_out *o, const char *prefix, const hh_frame *f, int n) {
   for (int i = 0; i < n; i++) {
-    hh_out_printf(o, "%s    %s %p: %s", prefix, i == 0 ? "at" : "by", (void *)f[i].pc,
-                  f[i].function ? f[i].function : "???");
+    const char *fn = f[i].function ? f[i].function : "???";
+    if (!hh_format_hide_addresses)
+      hh_out_printf(o, "%s    %s %p: %s", prefix, i == 0 ? "at" : "by", (void *)f[i].pc, fn);
+    else if (f[i].object) /* the offset in the object: no load address */
+      hh_out_printf(o, "%s    %s +0x%lx: %s", prefix, i == 0 ? "at" : "by", (unsigned long)f[i].offset, fn);
+    else
+      hh_out_printf(o, "%s    %s ???: %s", prefix, i == 0 ? "at" : "by", fn);
     if (f[i].file)
       hh_out_printf(o, " (%s:%d)\n", hh_basename(f[i].file), f[i].line);
     else if (f[i].object)

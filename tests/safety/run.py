@@ -654,6 +654,17 @@ if os.geteuid() == 0 and shutil.which("setpriv"):
           open(victim).read() == "precious\n", open(victim).read()[:200])
     check("setuid: a linked program still reports, on its own stderr",
           "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+    # An address in what a root process prints to its user would undo the
+    # address-space randomization: stacks show offsets in their objects, and
+    # a misuse message names no block by its address.
+    address = re.compile(r"(?<!\+)0x[0-9a-f]{5,}")
+    check("setuid: the report shows no address, its frames their offsets in their objects",
+          not address.search(p.stderr) and re.search(r"at \+0x[0-9a-f]+: malloc \(in .*libhahalloc", p.stderr),
+          p.stderr[-600:])
+    p = as_nobody([suid, "double_free"], {"HAHALLOC_ON_ERROR": "continue"})
+    check("setuid: a double free's message shows no address and aborts (HAHALLOC_ON_ERROR has no effect)",
+          p.returncode == -signal.SIGABRT and "double free" in p.stderr and not address.search(p.stderr) and
+          "free([hidden])" in p.stderr and "HAHALLOC_ON_ERROR" not in p.stderr, (p.returncode, p.stderr[-600:]))
     p = as_nobody([suid, "leak"], {"HAHALLOC_ADDR2LINE": evil})
     check("setuid: HAHALLOC_ADDR2LINE runs nothing", not os.path.exists(marker) and p.returncode == 0)
     p = as_nobody([suid, "leak"], {"PATH": evilbin + ":" + os.environ.get("PATH", "/usr/bin:/bin")})

@@ -257,10 +257,19 @@ typedef struct hh_thread_regs {
   uintptr_t gregs[23]; /* general registers at the stop */
 } hh_thread_regs;
 
+#define HH_MAX_RUNNERS 64
 typedef struct hh_world {
   hh_thread_regs *threads; /* stopped threads */
   int count;
   int missed; /* threads that did not answer in time */
+  /* Of those (the first HH_MAX_RUNNERS of each kind): the ones in user
+   * mode as the stop ended (not in a system call), running with registers
+   * no one has read; and the stack pointers of the ones asleep in a system
+   * call (syscall(5)). */
+  int runners[HH_MAX_RUNNERS];
+  int nrunners;
+  uintptr_t asleep_sp[HH_MAX_RUNNERS];
+  int nasleep;
 } hh_world;
 
 /* Stops every other thread of the process (a signal whose handler saves the
@@ -332,6 +341,7 @@ typedef struct hh_scan {
   hh_group *groups;                                             /* largest first, in hh_report_map memory */
   size_t ngroups, groups_cap;
   int threads, threads_missed;
+  uint64_t runner_blocks, runner_bytes; /* of heaps whose threads were not stopped and ran: taken for reachable */
   bool at_exit;             /* the exit report: threads asleep are stopped too, never woken (hh_world_stop) */
   uint64_t anchor_bytes;    /* anchor memory read */
   uint64_t faults;          /* reads the fault guard caught */

@@ -698,6 +698,22 @@ static int waits_in(int tid) {
   return waits_how(leading_number(buf, (size_t)got), a);
 }
 
+/* A thread that did not answer: running its own code (on a CPU,
+ * "running", or preempted outside any system call, "-1"), or asleep in a
+ * system call, whose stack pointer the scan starts from. syscall(5). */
+static void note_unstopped(hh_world *w, int tid) {
+  char buf[256];
+  ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
+  if (got <= 0) return;
+  if (buf[0] == 'r' || (buf[0] == '-' && buf[1] == '1')) {
+    if (w->nrunners < HH_MAX_RUNNERS) w->runners[w->nrunners++] = tid;
+  } else if (buf[0] >= '0' && buf[0] <= '9' && w->nasleep < HH_MAX_RUNNERS) {
+    unsigned long a[8];
+    syscall_arguments(buf, (size_t)got, a); /* six arguments, then sp and pc */
+    if (a[6] != 0) w->asleep_sp[w->nasleep++] = a[6];
+  }
+}
+
 /* Thread `tid` and the stop signal: gone (or a zombie), blocking it
  * (status(5): SigBlk), or able to take it. Unknown counts as able. */
 enum { T_GONE, T_BLOCKS, T_CAN };
@@ -898,6 +914,10 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   w->count = got < slot_cap ? got : slot_cap;
   w->missed = nsent - atomic_load(&arrived);
   if (w->missed < 0) w->missed = 0;
+  for (int k = 0; k < nsent && w->missed > 0; k++) {
+    int tid = sent[k] < 0 ? -sent[k] : sent[k];
+    if (!parked(tid)) note_unstopped(w, tid);
+  }
 }
 
 /* The program's own disposition of the stop signal back, after a stop

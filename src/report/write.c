@@ -146,6 +146,11 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   if (s->threads_missed)
     hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n", pid,
                   s->threads_missed, s->threads_missed == 1 ? "" : "s");
+  if (s->runner_blocks)
+    hh_out_printf(o,
+                  "==%d== (%'llu bytes in %'llu blocks of threads that ran during the scan are counted as still "
+                  "reachable)\n",
+                  pid, (unsigned long long)s->runner_bytes, (unsigned long long)s->runner_blocks);
   if (hh_opt.verbose) {
     hh_out_printf(o, "==%d== (leak scan: %'llu KiB of anchors, %d thread%s, %ld ms, %'zu KiB of memory)\n", pid,
                   (unsigned long long)(s->anchor_bytes >> 10), s->threads, s->threads == 1 ? "" : "s", v->ms,
@@ -257,7 +262,9 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   }
   hh_out_printf(o, "],");
   if (v->profile) hh_profile_write_json(o, v);
-  hh_out_printf(o, "\"threads\":{\"stopped\":%d,\"missed\":%d},\"scan_ms\":%ld,", s->threads, s->threads_missed, v->ms);
+  hh_out_printf(o, "\"threads\":{\"stopped\":%d,\"missed\":%d,\"ran_blocks\":%llu,\"ran_bytes\":%llu},\"scan_ms\":%ld,",
+                s->threads, s->threads_missed, (unsigned long long)s->runner_blocks,
+                (unsigned long long)s->runner_bytes, v->ms);
   hh_out_printf(o, "\"scan\":{\"ms\":%ld,\"bytes\":%zu,\"anchor_bytes\":%llu,\"faults\":%llu}}\n", v->ms, s->scan_bytes,
                 (unsigned long long)s->anchor_bytes, (unsigned long long)s->faults);
 }

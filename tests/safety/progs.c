@@ -331,6 +331,88 @@ static int unstoppable_thread(void) {
   exit(0);
 }
 
+/* A thread that blocks every signal and rebuilds a list of small nodes
+ * without pause: the scan runs while it allocates, frees and holds the
+ * list in its registers. */
+struct node {
+  struct node *next;
+  char pad[40];
+};
+static struct node *volatile list_head;
+
+static void *rebuild_list(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    struct node *h = NULL;
+    for (int i = 0; i < 20000; i++) {
+      struct node *n = malloc(sizeof *n);
+      n->next = h;
+      h = n;
+    }
+    struct node *old = list_head;
+    list_head = h;
+    while (old != NULL) {
+      struct node *n = old->next;
+      free(old);
+      old = n;
+    }
+  }
+  return NULL;
+}
+
+static int unstoppable_list(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, rebuild_list, NULL);
+  usleep(50000);
+  leak_one(100);
+  exit(0);
+}
+
+/* A block whose address a returned function left at the bottom of its
+ * 16 KiB frame: far below where the caller's later calls reach, dead. */
+static __attribute__((noinline)) void leak_in_dead_frame(size_t n) {
+  void *volatile slots[2048];
+  char *p = malloc(n);
+  memset(p, 7, n);
+  for (int i = 0; i < 256; i++) slots[i] = p;
+  sink = (char *)slots[0];
+  sink = NULL;
+}
+
+/* A pool's idle worker: it blocks every signal, leaks a block, and sleeps
+ * on a condition variable that is never signalled. Its leak is a leak: a
+ * live stack is read from its stack pointer up, as valgrind reads it. */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static int idle_ready;
+
+static void *idle_leaker(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  leak_in_dead_frame(200);
+  pthread_mutex_lock(&idle_lock);
+  idle_ready = 1;
+  pthread_cond_broadcast(&idle_cond);
+  for (;;) pthread_cond_wait(&idle_cond, &idle_lock);
+  return NULL;
+}
+
+static int blocked_idle_leak(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, idle_leaker, NULL);
+  pthread_mutex_lock(&idle_lock);
+  while (!idle_ready) pthread_cond_wait(&idle_cond, &idle_lock);
+  pthread_mutex_unlock(&idle_lock);
+  usleep(20000); /* asleep in its wait */
+  leak_one(100);
+  exit(0);
+}
+
 /* a live block with a PROT_NONE page inside (a coroutine stack's guard) */
 static int guard_page_block(void) {
   size_t size = (size_t)1 << 20;
@@ -918,6 +1000,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "sigchld_exits")) return sigchld_exits();
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();
+  if (!strcmp(w, "unstoppable_list")) return unstoppable_list();
+  if (!strcmp(w, "blocked_idle_leak")) return blocked_idle_leak();
   if (!strcmp(w, "guard_page_block")) return guard_page_block();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
   if (!strcmp(w, "exit_from_nested")) return exit_from_nested();

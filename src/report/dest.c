@@ -331,14 +331,27 @@ void hh_dest_unlock(hh_dest_t d) {
   }
 }
 
-/* The allocator's error messages. With the report on they go to the
- * program's stderr as it was at start-up (even when the report goes to
- * stdout or a file), so that a program that closed fd 2 still shows them
- * and one that put a file of its own on fd 2 never gets them written into
- * it: rather than there, nowhere (an abort still ends the program). Without
- * the report, fd 2, as glibc's own malloc messages. */
+/* The allocator's error messages. With the report on and a text report
+ * file named (--log-file), they go there, each appended as it comes, as
+ * valgrind's errors go to its log: the program's own stderr stays its own.
+ * Otherwise, with the report on, they go to the program's stderr as it was
+ * at start-up (even when the report goes to stdout), so that a program that
+ * closed fd 2 still shows them and one that put a file of its own on fd 2
+ * never gets them written into it: rather than there, nowhere (an abort
+ * still ends the program). Without the report, fd 2, as glibc's own malloc
+ * messages. */
 void hh_message_write(const char *buf, size_t n) {
   int saved = errno;
+  const char *path = hh_opt.report && hh_opt.format == HH_FORMAT_TEXT ? report_file() : NULL;
+  if (path != NULL) {
+    int fd = open_file(path); /* -1: it said so on the stream, where this goes too */
+    if (fd >= 0) {
+      hh_dest_write((hh_dest_t){fd, true}, buf, n);
+      close(fd);
+      errno = saved;
+      return;
+    }
+  }
   hh_dest_t d = {2, false};
   if (messages_checked) {
     if (!err_known)

@@ -132,6 +132,14 @@ p = run([TOOL, "--log-file=stdout", "--", PROGS, "double_free"], env={"HAHALLOC_
 check("the report on stdout (--log-file=stdout): a double free's error still goes to stderr, not into stdout",
       p.returncode == 0 and "double free" in p.stderr and "double free" not in p.stdout and "LEAK SUMMARY" in p.stdout,
       (p.returncode, p.stdout[-300:], p.stderr[-300:]))
+# --log-file: the errors go there with the report, as valgrind's go to its
+# log; the program's stderr stays its own.
+elog = os.path.join(work, "errors.log")
+p = run([TOOL, "--log-file=" + elog, "--", PROGS, "double_free"], env={"HAHALLOC_ON_ERROR": "continue"})
+text = open(elog).read() if os.path.exists(elog) else ""
+check("--log-file: a double free's error and its stacks go to the log file before the report, none to stderr",
+      p.returncode == 0 and "hahalloc" not in p.stderr and re.search(r"double free.*\n.*at .*double_free", text) and
+      text.find("double free") < text.find("LEAK SUMMARY"), (p.returncode, p.stderr[-300:], text[:400]))
 p = run([TOOL, "--", PROGS, "errno_after_error"], env={"HAHALLOC_ON_ERROR": "continue"})
 check("the report's stderr copy closed by the program, then a double free: errno unchanged (status 0, not 5)",
       p.returncode == 0 and "double free" in p.stderr, (p.returncode, p.stderr[-300:]))

@@ -258,17 +258,24 @@ typedef struct hh_thread_regs {
 } hh_thread_regs;
 
 #define HH_MAX_RUNNERS 64
+/* A thread asleep in a system call that was not stopped: its stack pointer
+ * and the call's arguments (a buffer it reads into is often a block only
+ * they hold), from syscall(5). */
+typedef struct hh_asleep {
+  uintptr_t sp;
+  uintptr_t args[6];
+} hh_asleep;
+
 typedef struct hh_world {
   hh_thread_regs *threads; /* stopped threads */
   int count;
   int missed; /* threads that did not answer in time */
   /* Of those (the first HH_MAX_RUNNERS of each kind): the ones in user
    * mode as the stop ended (not in a system call), running with registers
-   * no one has read; and the stack pointers of the ones asleep in a system
-   * call (syscall(5)). */
+   * no one has read; and the ones asleep in a system call. */
   int runners[HH_MAX_RUNNERS];
   int nrunners;
-  uintptr_t asleep_sp[HH_MAX_RUNNERS];
+  hh_asleep *asleep;
   int nasleep;
 } hh_world;
 

@@ -877,7 +877,7 @@ static uintptr_t live_sp(const mapline *l, const hh_world *w) {
   uintptr_t sp = 0;
   if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
   for (int t = 0; t < w->count + w->nasleep; t++) {
-    uintptr_t r = t < w->count ? (w->threads[t].tid ? w->threads[t].sp : 0) : w->asleep_sp[t - w->count];
+    uintptr_t r = t < w->count ? (w->threads[t].tid ? w->threads[t].sp : 0) : w->asleep[t - w->count].sp;
     if (r >= l->start && r < l->end && (sp == 0 || r - 128 < sp)) sp = r - 128;
   }
   return sp;
@@ -1175,6 +1175,9 @@ static void classify(const hh_world *w) {
     mark_guarded(r->sp);
   }
   for (int k = 0; k < S.s->nown_regs; k++) mark_guarded(S.s->own_regs[k]);
+  /* threads asleep in a call, not stopped: the call's arguments */
+  for (int t = 0; t < w->nasleep; t++)
+    for (int k = 0; k < 6; k++) mark_guarded(w->asleep[t].args[k]);
   each_block(ignored_cb);
   drain(false, 0);
   scan_maps(w);

@@ -708,9 +708,14 @@ static void note_unstopped(hh_world *w, int tid) {
   if (buf[0] == 'r' || (buf[0] == '-' && buf[1] == '1')) {
     if (w->nrunners < HH_MAX_RUNNERS) w->runners[w->nrunners++] = tid;
   } else if (buf[0] >= '0' && buf[0] <= '9' && w->nasleep < HH_MAX_RUNNERS) {
+    static hh_asleep asleep[HH_MAX_RUNNERS];
     unsigned long a[8];
     syscall_arguments(buf, (size_t)got, a); /* six arguments, then sp and pc */
-    if (a[6] != 0) w->asleep_sp[w->nasleep++] = a[6];
+    if (a[6] == 0) return;
+    w->asleep = asleep;
+    hh_asleep *e = &asleep[w->nasleep++];
+    e->sp = a[6];
+    for (int i = 0; i < 6; i++) e->args[i] = a[i];
   }
 }
 

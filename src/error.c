@@ -59,7 +59,12 @@ static void error_end(const char *recovery) {
 
 /* A message's writes and the misuse report's file calls are cancellation
  * points; the malloc or free that reports is not one. */
+/* Both may come before the allocator has been set up (a free of a bad
+ * pointer from a constructor that runs before ours): hh_init first, so
+ * that the options (secure execution's hidden addresses, HAHALLOC_ON_ERROR)
+ * hold for the message. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
+  hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   char head[160];
@@ -74,6 +79,7 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
 }
 
 void hh_corruption(const char *recovery, const void *block, const char *fmt, ...) {
+  hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   va_list ap;

@@ -257,11 +257,11 @@ typedef struct hh_thread_regs {
   uintptr_t gregs[23]; /* general registers at the stop */
 } hh_thread_regs;
 
-#define HH_MAX_RUNNERS 64
 /* A thread asleep in a system call that was not stopped: its stack pointer
  * and the call's arguments (a buffer it reads into is often a block only
  * they hold), from syscall(5). */
 typedef struct hh_asleep {
+  int tid;
   uintptr_t sp;
   uintptr_t args[6];
 } hh_asleep;
@@ -270,10 +270,10 @@ typedef struct hh_world {
   hh_thread_regs *threads; /* stopped threads */
   int count;
   int missed; /* threads that did not answer in time */
-  /* Of those (the first HH_MAX_RUNNERS of each kind): the ones in user
-   * mode as the stop ended (not in a system call), running with registers
-   * no one has read; and the ones asleep in a system call. */
-  int runners[HH_MAX_RUNNERS];
+  /* Of those: the ones in user mode as the stop ended (not in a system
+   * call), running with registers no one has read; and the ones asleep in
+   * a system call. */
+  int *runners;
   int nrunners;
   hh_asleep *asleep;
   int nasleep;

@@ -64,7 +64,8 @@ enum { M_FREE = 0, M_UNREACHED = 1, M_INDIRECT = 2, M_POSSIBLE = 3, M_REACHABLE 
 #define M_STATE(m) ((m)&0x7f)
 
 typedef struct marks {
-  uint32_t n; /* ranges covered */
+  uint64_t print; /* the page's state at the census (page_print) */
+  uint32_t n;     /* ranges covered */
   uint8_t m[];
 } marks;
 
@@ -72,18 +73,18 @@ typedef struct holder {
   uintptr_t start, end; /* user memory */
   hh_mapping *mapping;  /* a mapping of pages, or */
   hh_oversize *oversize;
-  hh_heap *owner; /* the mapping's heap at the census, and */
-  uint64_t print; /* ... its counts then (heap_print) */
+  hh_heap *owner; /* the mapping's heap at the census */
 } holder;
 
 typedef struct mapline {
   uintptr_t start, end;
   uint8_t skip; /* not an anchor */
   uint8_t anon;
-  uint8_t ro_file; /* a file's, readable and not writable: where vtables lie (after RELRO) */
-  uint8_t code;    /* executable */
-  uint8_t dead;    /* the cached stack of an exited thread (dead_stacks) */
-  uintptr_t from;  /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
+  uint8_t ro_file;    /* a file's, readable and not writable: where vtables lie (after RELRO) */
+  uint8_t code;       /* executable */
+  uint8_t dead;       /* the cached stack of an exited thread (dead_stacks) */
+  uint8_t main_stack; /* [stack] */
+  uintptr_t from;     /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
 } mapline;
 
 /* What a word points to. */
@@ -621,6 +622,21 @@ static hh_page *next_page(hh_mapping *m, uint32_t *i) {
  * order. Runs under the guard. */
 typedef void (*block_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
 
+static void page_blocks(hh_page *pg, block_fn fn) {
+  marks *mk = pg->scan_marks;
+  if (!marks_valid(mk)) return;
+  if (pg->kind == HH_PAGE_LARGE) {
+    /* free when another thread freed it and its owner has not collected
+     * it yet (an exited thread's heap collects only now and then) */
+    if (mk->m[0] != M_FREE) fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
+    return;
+  }
+  for (uint32_t k = 0; k < mk->n; k++)
+    if (mk->m[k] != M_FREE)
+      fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, hh_rec_size(pg, k), &mk->m[k], hh_rec_site(pg, k),
+         pg->root);
+}
+
 static void holder_blocks(const holder *h, block_fn fn) {
   if (h->oversize) {
     marks *mk = h->oversize->scan_marks;
@@ -629,20 +645,7 @@ static void holder_blocks(const holder *h, block_fn fn) {
     return;
   }
   hh_page *pg;
-  for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) {
-    marks *mk = pg->scan_marks;
-    if (!marks_valid(mk)) continue;
-    if (pg->kind == HH_PAGE_LARGE) {
-      /* free when another thread freed it and its owner has not collected
-       * it yet (an exited thread's heap collects only now and then) */
-      if (mk->m[0] != M_FREE) fn((uintptr_t)pg->start, pg->large_rec.size, &mk->m[0], pg->large_rec.site, HH_ROOTS);
-      continue;
-    }
-    for (uint32_t k = 0; k < mk->n; k++)
-      if (mk->m[k] != M_FREE)
-        fn((uintptr_t)pg->start + (uintptr_t)k * pg->block_size, hh_rec_size(pg, k), &mk->m[k], hh_rec_site(pg, k),
-           pg->root);
-  }
+  for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) page_blocks(pg, fn);
 }
 
 /* Every holder, under one guard each: a holder whose metadata faults is
@@ -686,22 +689,25 @@ typedef struct census_call {
   census *c; /* pass 1: counted here; pass 2 (NULL): marks filled in */
 } census_call;
 
-/* A heap's counts: every malloc moves `tally` or `allocs`, every free
- * `room`. Runs under the guard. */
-static uint64_t heap_print(const hh_heap *h) {
-  const volatile hh_stats *st = &h->stats;
-  return st->tally ^ (st->allocs * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)st->room << 17);
+/* A page's state: an allocation or a free by its owner moves `free` and
+ * `used`, another thread's free `thread_free`, a large range's its record.
+ * Runs under the guard. */
+static uint64_t page_print(const hh_page *pg) {
+  const volatile hh_page *v = pg;
+  uint64_t large;
+  memcpy(&large, (const void *)&pg->large_rec, sizeof large);
+  return ((uint64_t)v->free << 32 | v->used) ^ atomic_load_explicit(&pg->thread_free, memory_order_relaxed) * 3 ^
+         v->capacity * 0x9e3779b97f4a7c15ULL ^ large ^ v->kind;
 }
 
 static void census_heap(void *arg) {
   census_call *cc = arg;
   census *c = cc->c;
   size_t steps = 0;
-  uint64_t print = c == NULL ? heap_print(cc->heap) : 0;
   for (hh_mapping *m = cc->heap->mappings; m != NULL && steps++ < ((size_t)1 << 24); m = m->next) {
     if (c == NULL) {
       if (S.nh == S.h_size / sizeof(holder)) return;
-      S.h[S.nh++] = (holder){(uintptr_t)m + HH_SLICE_SIZE, (uintptr_t)m + HH_MAPPING_SIZE, m, NULL, cc->heap, print};
+      S.h[S.nh++] = (holder){(uintptr_t)m + HH_SLICE_SIZE, (uintptr_t)m + HH_MAPPING_SIZE, m, NULL, cc->heap};
     } else {
       c->holders++;
     }
@@ -718,6 +724,7 @@ static void census_heap(void *arg) {
         mk->n = cap;
         memset(mk->m, M_UNREACHED, cap);
         hh_page_mark_free(pg, mk->m, cap);
+        mk->print = page_print(pg);
         pg->scan_marks = mk;
       }
     }
@@ -737,7 +744,7 @@ static void census_heaps(census *c) {
       continue;
     }
     if (S.nh == S.h_size / sizeof(holder) || S.mk_used + marks_bytes(1) > S.mk_size) break;
-    S.h[S.nh++] = (holder){(uintptr_t)o->user, (uintptr_t)o->user + o->map_size, NULL, o, NULL, 0};
+    S.h[S.nh++] = (holder){(uintptr_t)o->user, (uintptr_t)o->user + o->map_size, NULL, o, NULL};
     marks *mk = (marks *)(S.mk + S.mk_used);
     S.mk_used += marks_bytes(1);
     mk->n = 1;
@@ -803,6 +810,7 @@ static bool maps_cb(const hh_map_line *m, void *arg) {
   l->anon = m->path[0] == '\0';
   l->ro_file = m->r && !m->w && !l->anon;
   l->code = m->x;
+  l->main_stack = !strcmp(m->path, "[stack]");
   l->skip = 0;
   if (!m->r || !m->w)
     l->skip = 1;
@@ -867,21 +875,7 @@ static uintptr_t find_tcb(const mapline *l) {
   return c.tcb;
 }
 
-/* The lowest stack pointer of a live thread in mapping `l` (a stopped
- * thread's, or that of one asleep in a system call that was not stopped,
- * less its 128-byte red zone; this thread's own from its caller), or 0:
- * where the scan of a live stack starts. Frames below it are dead, as
- * valgrind takes them: a pointer a returned function left there keeps
- * nothing. */
-static uintptr_t live_sp(const mapline *l, const hh_world *w) {
-  uintptr_t sp = 0;
-  if (S.s->own_sp >= l->start && S.s->own_sp < l->end) sp = S.s->own_sp;
-  for (int t = 0; t < w->count + w->nasleep; t++) {
-    uintptr_t r = t < w->count ? (w->threads[t].tid ? w->threads[t].sp : 0) : w->asleep[t - w->count].sp;
-    if (r >= l->start && r < l->end && (sp == 0 || r - 128 < sp)) sp = r - 128;
-  }
-  return sp;
-}
+static uintptr_t live_sp(const mapline *l, const hh_world *w);
 
 /* A block whose start is `v`, taken for freed: it is gone from the scan
  * and from the report, as if freed before it. */
@@ -947,6 +941,45 @@ static struct {
 } L;
 
 static void read_tid_cb(void *d) { L.found = *(const uint32_t *)((uintptr_t)d + L.tid); }
+
+/* Whether mapping `l` is the stack of thread `tid`, whose control block is
+ * `self` (0: unknown): the main thread's [stack], or the mapping that holds
+ * the thread's control block (glibc puts it at the top of the stack it
+ * makes, or of one the program gives). */
+static bool own_stack(const mapline *l, int tid, uintptr_t self) {
+  if (l->main_stack) return tid == (int)getpid();
+  if (self != 0) return self >= l->start && self < l->end;
+  uintptr_t tcb = find_tcb(l);
+  return tcb != 0 && L.tid != 0 && guarded(read_tid_cb, (void *)tcb) && (int)L.found == tid;
+}
+
+/* The lowest stack pointer of a live thread in mapping `l` (a stopped
+ * thread's, or that of one asleep in a system call that was not stopped,
+ * less its 128-byte red zone; this thread's own from its caller), or 0:
+ * where the scan of a live stack starts. Frames below it are dead, as
+ * valgrind takes them: a pointer a returned function left there keeps
+ * nothing. Only in the thread's own stack (own_stack): a stack pointer in
+ * other memory is a coroutine's, and the coroutine stacks carved from the
+ * same mapping below it are alive (a block a suspended coroutine held was
+ * called lost, helper-46). The kernel merges neighbouring mappings, so a
+ * mapping that holds some thread's control block is not enough. */
+static uintptr_t live_sp(const mapline *l, const hh_world *w) {
+  uintptr_t sp = 0;
+  if (S.s->own_sp >= l->start && S.s->own_sp < l->end &&
+      own_stack(l, (int)syscall(SYS_gettid), (uintptr_t)pthread_self()))
+    sp = S.s->own_sp;
+  for (int t = 0; t < w->count; t++) {
+    const hh_thread_regs *r = &w->threads[t];
+    if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp) && own_stack(l, r->tid, r->self))
+      sp = r->sp - 128;
+  }
+  for (int t = 0; t < w->nasleep; t++) {
+    const hh_asleep *a = &w->asleep[t];
+    if (a->sp >= l->start && a->sp < l->end && (sp == 0 || a->sp - 128 < sp) && own_stack(l, a->tid, 0))
+      sp = a->sp - 128;
+  }
+  return sp;
+}
 
 static bool is_descriptor(uintptr_t d) {
   const uintptr_t *w = (const uintptr_t *)d;
@@ -1188,17 +1221,22 @@ static void classify(const hh_world *w) {
   each_block(clique_cb);
 }
 
-/* A thread that could not be stopped (it blocks every signal) and runs:
- * what its registers hold is unknown, and what it allocates in a range
- * marked in use at the census and links where the scan has already read
- * is missed. Both were called lost (a list it rebuilds: 100-450 KB of
- * false definite leaks in every run, which trips --error-exitcode). Its
- * heap's blocks are taken for reachable, as its registers and stack would
- * likely make them, and what they point to with them. Such a thread is
- * one in user mode as the stop ended (hh_world.runners), or one whose heap's
- * counts moved since the census. One asleep in a system call with its
- * signals blocked (a pool's idle worker) did neither: its blocks are judged
- * as any others. */
+/* Threads that could not be stopped (they block every signal, or sleep
+ * through a leak check made while the program runs) may run during the
+ * scan. A range marked in use at the census that such a thread frees and
+ * takes again meanwhile, linking it where the scan has already read, would
+ * be called lost, and so would the blocks a running thread holds only in
+ * its registers, which no one has read (a list it rebuilds: 100-450 KB of
+ * false definite leaks in every run, which tripped --error-exitcode on a
+ * correct program). Taken for reachable, with what they point to:
+ * - the blocks of every page whose state moved since the census
+ *   (page_print): its marks no longer say which range holds what;
+ * - the blocks of a thread in user mode as the stop ended (hh_world.runners)
+ *   in the mappings its own heap made (born_tid). Mappings its heap took
+ *   over from threads that ended keep their leaks judged: a monitor thread
+ *   that adopted the heap of 50 leaking workers hid all 50 (helper-46).
+ * A thread asleep in a system call does neither, and its leaks are judged
+ * as any thread's. */
 static void runner_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)site, (void)root;
   if (M_STATE(*mark) == M_REACHABLE) return;
@@ -1212,9 +1250,15 @@ static const hh_world *runners_of;
 
 static void runner_holder_cb(void *arg) {
   holder *h = arg;
-  bool runs = heap_print(h->owner) != h->print;
-  for (int i = 0; i < runners_of->nrunners && !runs; i++) runs = runners_of->runners[i] == h->owner->tid;
-  if (runs) holder_blocks(h, runner_cb);
+  int tid = h->owner->tid;
+  bool own = false;
+  if (h->mapping->born_tid == tid)
+    for (int i = 0; i < runners_of->nrunners && !own; i++) own = runners_of->runners[i] == tid;
+  hh_page *pg;
+  for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) {
+    const marks *mk = pg->scan_marks;
+    if (marks_valid(mk) && (own || page_print(pg) != mk->print)) page_blocks(pg, runner_cb);
+  }
 }
 
 static void held_by_runners(const hh_world *w) {

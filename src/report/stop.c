@@ -700,20 +700,33 @@ static int waits_in(int tid) {
 
 /* A thread that did not answer: running its own code (on a CPU,
  * "running", or preempted outside any system call, "-1"), or asleep in a
- * system call, whose stack pointer the scan starts from. syscall(5). */
-static void note_unstopped(hh_world *w, int tid) {
+ * system call, whose stack pointer the scan starts from. syscall(5). The
+ * arrays hold one entry per thread sent to (cap). */
+static void note_unstopped(hh_world *w, int tid, int cap) {
+  static int *runners;
+  static hh_asleep *asleep;
+  static int have; /* entries each array holds (never unmapped: small, and rare) */
+  if (have < cap) {
+    int *r = hh_report_map((size_t)cap * sizeof *r);
+    hh_asleep *a = hh_report_map((size_t)cap * sizeof *a);
+    if (r == NULL || a == NULL) return;
+    runners = r;
+    asleep = a;
+    have = cap;
+  }
+  w->runners = runners;
+  w->asleep = asleep;
   char buf[256];
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
   if (got <= 0) return;
   if (buf[0] == 'r' || (buf[0] == '-' && buf[1] == '1')) {
-    if (w->nrunners < HH_MAX_RUNNERS) w->runners[w->nrunners++] = tid;
-  } else if (buf[0] >= '0' && buf[0] <= '9' && w->nasleep < HH_MAX_RUNNERS) {
-    static hh_asleep asleep[HH_MAX_RUNNERS];
+    if (w->nrunners < have) runners[w->nrunners++] = tid;
+  } else if (buf[0] >= '0' && buf[0] <= '9' && w->nasleep < have) {
     unsigned long a[8];
     syscall_arguments(buf, (size_t)got, a); /* six arguments, then sp and pc */
     if (a[6] == 0) return;
-    w->asleep = asleep;
     hh_asleep *e = &asleep[w->nasleep++];
+    e->tid = tid;
     e->sp = a[6];
     for (int i = 0; i < 6; i++) e->args[i] = a[i];
   }
@@ -921,7 +934,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   if (w->missed < 0) w->missed = 0;
   for (int k = 0; k < nsent && w->missed > 0; k++) {
     int tid = sent[k] < 0 ? -sent[k] : sent[k];
-    if (!parked(tid)) note_unstopped(w, tid);
+    if (!parked(tid)) note_unstopped(w, tid, nsent);
   }
 }
 

@@ -23,6 +23,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
@@ -396,21 +397,103 @@ static void *idle_leaker(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   leak_in_dead_frame(200);
   pthread_mutex_lock(&idle_lock);
-  idle_ready = 1;
+  idle_ready++;
   pthread_cond_broadcast(&idle_cond);
   for (;;) pthread_cond_wait(&idle_cond, &idle_lock);
   return NULL;
 }
 
-static int blocked_idle_leak(void) {
-  pthread_t t;
-  pthread_create(&t, NULL, idle_leaker, NULL);
+static int blocked_idle_leak(int n) {
+  for (int i = 0; i < n; i++) {
+    pthread_t t;
+    pthread_create(&t, NULL, idle_leaker, NULL);
+  }
   pthread_mutex_lock(&idle_lock);
-  while (!idle_ready) pthread_cond_wait(&idle_cond, &idle_lock);
+  while (idle_ready < n) pthread_cond_wait(&idle_cond, &idle_lock);
   pthread_mutex_unlock(&idle_lock);
   usleep(20000); /* asleep in its wait */
   leak_one(100);
   exit(0);
+}
+
+/* 50 workers leak a block each, one after another (each takes over the
+ * heap of the one before); then a monitor that blocks every signal takes
+ * that heap over, allocates and spins through the exit. */
+static void *leak_and_end(void *arg) {
+  (void)arg;
+  leak_one(100);
+  return NULL;
+}
+
+static void *spin_monitor(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  volatile long *state = malloc(64);
+  for (;;) state[0]++;
+  return NULL;
+}
+
+static int adopted_leaks(void) {
+  pthread_t t;
+  for (int i = 0; i < 50; i++) {
+    pthread_create(&t, NULL, leak_and_end, NULL);
+    pthread_join(t, NULL);
+  }
+  pthread_create(&t, NULL, spin_monitor, NULL);
+  usleep(100000);
+  exit(0);
+}
+
+/* A worker runs two coroutines on stacks carved from one mapping: the
+ * first holds a block in a local and yields, the second sleeps. The block
+ * is alive (valgrind: still reachable): the first coroutine's stack lies
+ * below the sleeping one's stack pointer, in the same mapping. */
+#define CO_STACK (64 << 10)
+static char *co_arena;
+static ucontext_t co_sched, co_ctx[2];
+static int co_block;
+
+static void co_holder(void) {
+  char *volatile mine = malloc(1234);
+  memset(mine, 1, 1234);
+  swapcontext(&co_ctx[0], &co_sched);
+  sink = mine;
+}
+
+static void co_sleeper(void) {
+  for (;;) pause();
+}
+
+static void *co_worker(void *arg) {
+  (void)arg;
+  if (co_block) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+  }
+  for (int i = 0; i < 2; i++) {
+    getcontext(&co_ctx[i]);
+    co_ctx[i].uc_stack.ss_sp = co_arena + (size_t)i * CO_STACK;
+    co_ctx[i].uc_stack.ss_size = CO_STACK;
+    co_ctx[i].uc_link = &co_sched;
+    makecontext(&co_ctx[i], i == 0 ? co_holder : co_sleeper, 0);
+  }
+  swapcontext(&co_sched, &co_ctx[0]);
+  swapcontext(&co_sched, &co_ctx[1]);
+  return NULL;
+}
+
+static int coroutine_arena(bool block) {
+  co_block = block;
+  co_arena = mmap(NULL, 2 * CO_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (co_arena == MAP_FAILED) return 3;
+  pthread_t t;
+  pthread_create(&t, NULL, co_worker, NULL);
+  usleep(100000);
+  leak_one(100);
+  return 0;
 }
 
 /* a live block with a PROT_NONE page inside (a coroutine stack's guard) */
@@ -975,6 +1058,21 @@ static int syscall_abi(void) {
   return 0;
 }
 
+#ifdef LINKED
+/* With PROGS_EARLY_FREE=1, an invalid free before anything has set the
+ * allocator up: a preinit function runs before every constructor. */
+static int early_static;
+static void early_free(int argc, char **argv, char **envp) { /* environ is not set yet */
+  (void)argc, (void)argv;
+  for (char **e = envp; *e != NULL; e++) {
+    if (strcmp(*e, "PROGS_EARLY_FREE=1") != 0) continue;
+    void *volatile bad = &early_static;
+    free(bad);
+  }
+}
+__attribute__((section(".preinit_array"), used)) static void (*const early_free_at)(int, char **, char **) = early_free;
+#endif
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
@@ -1001,7 +1099,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();
   if (!strcmp(w, "unstoppable_list")) return unstoppable_list();
-  if (!strcmp(w, "blocked_idle_leak")) return blocked_idle_leak();
+  if (!strcmp(w, "blocked_idle_leak") && argc > 2) return blocked_idle_leak(atoi(argv[2]));
+  if (!strcmp(w, "adopted_leaks")) return adopted_leaks();
+  if (!strcmp(w, "coroutine_arena")) return coroutine_arena(argc > 2 && !strcmp(argv[2], "blocked"));
   if (!strcmp(w, "guard_page_block")) return guard_page_block();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();
   if (!strcmp(w, "exit_from_nested")) return exit_from_nested();

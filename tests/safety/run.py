@@ -469,23 +469,40 @@ check("a thread that could not be stopped is named in the report", "could not be
 # registers are unknown and it allocates during the scan. Its heap's blocks
 # were called lost (100-450 KB definite in every run), which tripped
 # --error-exitcode; they are counted as reachable now.
-bad = []
+bad, counted = [], 0
 for _ in range(10):
     q = run([TOOL, "--", PROGS, "unstoppable_list"])
+    counted += "counted as still reachable" in q.stderr  # not when the scan met it between two steps
     if q.returncode != 0 or "definitely lost: 100 bytes in 1 blocks" not in q.stderr or \
-            "indirectly lost: 0 bytes" not in q.stderr or "counted as still reachable" not in q.stderr:
+            "indirectly lost: 0 bytes" not in q.stderr:
         bad.append((q.returncode, q.stderr[-500:]))
-check("a thread that blocks every signal and rebuilds a list during the scan: no false leak in 10 runs", not bad,
-      bad[:2])
+check("a thread that blocks every signal and rebuilds a list during the scan: no false leak in 10 runs, its "
+      "blocks counted apart in some (%d)" % counted, not bad and counted > 0, bad[:2])
 # ... and one that blocks every signal asleep in a wait (a pool's idle
 # worker) has its leaks judged as any thread's.
 bad = []
 for _ in range(5):
-    q = run([TOOL, "--", PROGS, "blocked_idle_leak"])
+    q = run([TOOL, "--", PROGS, "blocked_idle_leak", "1"])
     if q.returncode != 0 or "definitely lost: 300 bytes in 2 blocks" not in q.stderr or \
             "counted as still reachable" in q.stderr:
         bad.append((q.returncode, q.stderr[-500:]))
 check("an idle worker that blocks every signal: its leak is found, in 5 runs", not bad, bad[:2])
+p = run([TOOL, "--", PROGS, "blocked_idle_leak", "100"])
+check("100 such workers: all 100 leaks found (only 64 were)", "definitely lost: 20,100 bytes in 101 blocks" in p.stderr,
+      p.stderr[-400:])
+# A busy thread that blocks every signal, whose heap it took over from 50
+# workers that leaked and ended: their leaks are judged (all 50 were hidden).
+p = run([TOOL, "--error-exitcode=9", "--", PROGS, "adopted_leaks"])
+check("a signal-blocking busy thread that took over the heap of 50 leaking workers: the 50 leaks are found",
+      p.returncode == 9 and "definitely lost: 5,000 bytes in 50 blocks" in p.stderr, (p.returncode, p.stderr[-400:]))
+# Coroutine stacks carved from one mapping: the stack pointer of a thread
+# sleeping on the second does not make the first one's frames dead.
+for how in ["", "blocked"]:
+    p = run([TOOL, "--", PROGS, "coroutine_arena"] + ([how] if how else []))
+    check("a coroutine's block held in its suspended stack, below a sleeping coroutine's in the same mapping%s: "
+          "reachable, as valgrind says" % (" (every signal blocked)" if how else ""),
+          "definitely lost: 100 bytes in 1 blocks" in p.stderr and "possibly lost: 0 bytes" in p.stderr,
+          p.stderr[-400:])
 # 24 busy threads on one CPU: the 200 ms the stop waited were not enough for
 # every runnable thread to get the CPU; those not stopped ran during the scan
 # and their blocks were called lost. It waits now for any that can answer.
@@ -694,6 +711,12 @@ if os.geteuid() == 0 and shutil.which("setpriv"):
     check("setuid: a double free's message shows no address and aborts (HAHALLOC_ON_ERROR has no effect)",
           p.returncode == -signal.SIGABRT and "double free" in p.stderr and not address.search(p.stderr) and
           "free([hidden])" in p.stderr and "HAHALLOC_ON_ERROR" not in p.stderr, (p.returncode, p.stderr[-600:]))
+    # ... also for an error met before the allocator was set up (a preinit
+    # function's invalid free): it sets itself up first (helper-46)
+    p = as_nobody([suid, "leak"], {"PROGS_EARLY_FREE": "1", "HAHALLOC_ON_ERROR": "continue"})
+    check("setuid: an invalid free before the allocator is set up shows no address either, and aborts",
+          p.returncode == -signal.SIGABRT and "free([hidden])" in p.stderr and not address.search(p.stderr),
+          (p.returncode, p.stderr[-600:]))
     p = as_nobody([suid, "leak"], {"HAHALLOC_ADDR2LINE": evil})
     check("setuid: HAHALLOC_ADDR2LINE runs nothing", not os.path.exists(marker) and p.returncode == 0)
     p = as_nobody([suid, "leak"], {"PATH": evilbin + ":" + os.environ.get("PATH", "/usr/bin:/bin")})

@@ -427,10 +427,30 @@ int main(int argc, char **argv) {
   int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
   bool own_group = tty < 0;
   if (tty >= 0) close(tty);
+  /* Every signal the program could be sent is passed on: one the command
+   * let take its default action would end the command, and the program
+   * with it (PR_SET_PDEATHSIG), though the program handles it. Not
+   * SIGCHLD (the command's own), nor glibc's internal ones (sigaction
+   * refuses them). Put in place before the fork, with every signal blocked
+   * until the program's pid is known: installed after it, a signal sent
+   * as soon as the program said it was ready could find the command
+   * before its handlers, and SIGXCPU then ended the command and the
+   * program (1 run in a few hundred on a busy machine). The program gets
+   * the command's own dispositions and mask back before exec. */
+  static struct sigaction before[NSIG];
+  static bool forwarded[NSIG];
+  sigset_t all, mask;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &mask);
+  for (int sig = 1; sig < NSIG; sig++)
+    forwarded[sig] = sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, &before[sig]) == 0;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
+    for (int sig = 1; sig < NSIG; sig++)
+      if (forwarded[sig]) sigaction(sig, &before[sig], NULL);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     if (report[0] >= 0) close(report[0]);
     /* Killed with the command: a harness that kills it (SIGKILL, which
      * cannot be passed on) must not leave the program running, holding
@@ -450,14 +470,8 @@ int main(int argc, char **argv) {
   }
   if (own_group) setpgid(pid, pid); /* also here: a signal may come before the child runs */
   child = pid;
+  sigprocmask(SIG_SETMASK, &mask, NULL); /* what came meanwhile is passed on now */
   if (report[1] >= 0) close(report[1]);
-  /* Every signal the program could be sent is passed on: one the command
-   * let take its default action would end the command, and the program
-   * with it (PR_SET_PDEATHSIG), though the program handles it. Not
-   * SIGCHLD (the command's own), nor glibc's internal ones (sigaction
-   * refuses them). */
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) sigaction(sig, &sa, NULL);
   int exec_errno = 0;
   bool exec_failed = report[0] >= 0 && read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno;
   if (report[0] >= 0) close(report[0]);

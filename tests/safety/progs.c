@@ -45,6 +45,23 @@ static void leak_one(size_t n) {
   sink = NULL;
 }
 
+/* The calling thread blocks every signal: the report's stop cannot reach it. */
+static void block_every_signal(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+/* `fn` runs in a thread of its own while the main thread leaks 100 bytes
+ * and calls exit: the exit's scan meets the thread at work. */
+static int exit_beside(void *(*fn)(void *), useconds_t head_start) {
+  pthread_t t;
+  pthread_create(&t, NULL, fn, NULL);
+  usleep(head_start);
+  leak_one(100);
+  exit(0);
+}
+
 /* --------------------------------------------------------------- where the report goes */
 
 static void close_stderr(void) { close(2); } /* as coreutils' close_stdout does */
@@ -299,20 +316,14 @@ static void *realloc_loop(void *arg) {
 
 static int oversize_realloc_race(void) {
   keep[0] = malloc((size_t)16 << 20);
-  pthread_t t;
-  pthread_create(&t, NULL, realloc_loop, NULL);
-  usleep(30000);
-  leak_one(100);
-  exit(0);
+  return exit_beside(realloc_loop, 30000);
 }
 
 void *volatile big[96];
 
 static void *unstoppable(void *arg) {
   (void)arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  block_every_signal();
   for (;;) { /* reachable blocks freed, and their mappings unmapped, while the scan reads them */
     for (int i = 0; i < 96; i++) {
       big[i] = malloc((size_t)3 << 20); /* a large range: one per mapping */
@@ -324,13 +335,7 @@ static void *unstoppable(void *arg) {
 }
 
 /* a thread that blocks every signal and keeps allocating while the scan runs */
-static int unstoppable_thread(void) {
-  pthread_t t;
-  pthread_create(&t, NULL, unstoppable, NULL);
-  usleep(30000);
-  leak_one(100);
-  exit(0);
-}
+static int unstoppable_thread(void) { return exit_beside(unstoppable, 30000); }
 
 /* A thread that blocks every signal and rebuilds a list of small nodes
  * without pause: the scan runs while it allocates, frees and holds the
@@ -343,9 +348,7 @@ static struct node *volatile list_head;
 
 static void *rebuild_list(void *arg) {
   (void)arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  block_every_signal();
   for (;;) {
     struct node *h = NULL;
     for (int i = 0; i < 20000; i++) {
@@ -364,13 +367,7 @@ static void *rebuild_list(void *arg) {
   return NULL;
 }
 
-static int unstoppable_list(void) {
-  pthread_t t;
-  pthread_create(&t, NULL, rebuild_list, NULL);
-  usleep(50000);
-  leak_one(100);
-  exit(0);
-}
+static int unstoppable_list(void) { return exit_beside(rebuild_list, 50000); }
 
 /* A block whose address a returned function left at the bottom of its
  * 16 KiB frame: far below where the caller's later calls reach, dead. */
@@ -392,9 +389,7 @@ static int idle_ready;
 
 static void *idle_leaker(void *arg) {
   (void)arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  block_every_signal();
   leak_in_dead_frame(200);
   pthread_mutex_lock(&idle_lock);
   idle_ready++;
@@ -427,9 +422,7 @@ static void *leak_and_end(void *arg) {
 
 static void *spin_monitor(void *arg) {
   (void)arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  block_every_signal();
   volatile long *state = malloc(64);
   for (;;) state[0]++;
   return NULL;
@@ -469,9 +462,7 @@ static void co_sleeper(void) {
 static void *co_worker(void *arg) {
   (void)arg;
   if (co_block) {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    block_every_signal();
   }
   for (int i = 0; i < 2; i++) {
     getcontext(&co_ctx[i]);
@@ -1073,6 +1064,24 @@ static void early_free(int argc, char **argv, char **envp) { /* environ is not s
 __attribute__((section(".preinit_array"), used)) static void (*const early_free_at)(int, char **, char **) = early_free;
 #endif
 
+/* The dispositions and the mask the program started with: "HUP:ign
+ * USR1:ign PIPE:dfl TERM:dfl mask:0". */
+static int dispositions(void) {
+  static const int sigs[] = {SIGHUP, SIGUSR1, SIGPIPE, SIGTERM};
+  static const char *const names[] = {"HUP", "USR1", "PIPE", "TERM"};
+  for (int i = 0; i < 4; i++) {
+    struct sigaction sa;
+    sigaction(sigs[i], NULL, &sa);
+    printf("%s:%s ", names[i], sa.sa_handler == SIG_IGN ? "ign" : sa.sa_handler == SIG_DFL ? "dfl" : "handler");
+  }
+  sigset_t mask;
+  sigprocmask(SIG_SETMASK, NULL, &mask);
+  int blocked = 0;
+  for (int sig = 1; sig < SIGRTMIN; sig++) blocked += sigismember(&mask, sig) == 1;
+  printf("mask:%d\n", blocked);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
@@ -1101,6 +1110,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "unstoppable_list")) return unstoppable_list();
   if (!strcmp(w, "blocked_idle_leak") && argc > 2) return blocked_idle_leak(atoi(argv[2]));
   if (!strcmp(w, "adopted_leaks")) return adopted_leaks();
+  if (!strcmp(w, "dispositions")) return dispositions();
   if (!strcmp(w, "coroutine_arena")) return coroutine_arena(argc > 2 && !strcmp(argv[2], "blocked"));
   if (!strcmp(w, "guard_page_block")) return guard_page_block();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();

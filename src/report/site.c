@@ -22,6 +22,7 @@
  * hahalloc handed out (coroutines) records the call site alone.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -257,7 +258,20 @@ void hh_callsite_remember(hh_heap *heap, uintptr_t ret, uint32_t id) {
 /* `tagged` is the caller's return address with the entry point in its top
  * bits (HH_ENTRY_RET): the site's first frame is that entry point (a pc
  * below HH_ENTRY_PCS), then the return addresses the walk finds. */
+static uint32_t capture_walk(uintptr_t tagged, uintptr_t frame);
+
+/* errno as the program left it: the walk may read an object's ELF file and
+ * look for its debug file (absent: ENOENT), and a malloc that succeeds
+ * must not change errno (the first block a stripped library allocated
+ * after its dlopen set it to ENOENT, helper-47). */
 static HH_NOINLINE uint32_t capture_slow(uintptr_t tagged, uintptr_t frame) {
+  int saved = errno;
+  uint32_t id = capture_walk(tagged, frame);
+  errno = saved;
+  return id;
+}
+
+static uint32_t capture_walk(uintptr_t tagged, uintptr_t frame) {
   int depth = hh_opt.stack_depth;
   if (depth <= 0) { /* no sites: remember that for this call site too */
     remember(tagged, 0);

@@ -1064,6 +1064,26 @@ static void early_free(int argc, char **argv, char **envp) { /* environ is not s
 __attribute__((section(".preinit_array"), used)) static void (*const early_free_at)(int, char **, char **) = early_free;
 #endif
 
+/* A block allocated by a stripped library loaded with dlopen, errno set
+ * to 0 before: a malloc that succeeds leaves errno as it was, the first
+ * time too (the report then reads the library's ELF file). Prints the
+ * errno after each of three calls. */
+static int errno_dlopen(const char *lib) {
+  void *h = dlopen(lib, RTLD_NOW);
+  if (h == NULL) return 3;
+  void *(*alloc)(size_t) = (void *(*)(size_t))dlsym(h, "alloc_lib_alloc");
+  if (alloc == NULL) return 3;
+  for (int i = 0; i < 3; i++) {
+    errno = 0;
+    void *p = alloc(16);
+    int e = errno;
+    printf("%s%d", i ? " " : "", p == NULL ? -1 : e);
+    free(p);
+  }
+  printf("\n");
+  return 0;
+}
+
 /* The dispositions and the mask the program started with: "HUP:ign
  * USR1:ign PIPE:dfl TERM:dfl mask:0". */
 static int dispositions(void) {
@@ -1111,6 +1131,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "blocked_idle_leak") && argc > 2) return blocked_idle_leak(atoi(argv[2]));
   if (!strcmp(w, "adopted_leaks")) return adopted_leaks();
   if (!strcmp(w, "dispositions")) return dispositions();
+  if (!strcmp(w, "errno_dlopen") && argc > 2) return errno_dlopen(argv[2]);
   if (!strcmp(w, "coroutine_arena")) return coroutine_arena(argc > 2 && !strcmp(argv[2], "blocked"));
   if (!strcmp(w, "guard_page_block")) return guard_page_block();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();

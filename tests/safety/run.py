@@ -140,6 +140,12 @@ text = open(elog).read() if os.path.exists(elog) else ""
 check("--log-file: a double free's error and its stacks go to the log file before the report, none to stderr",
       p.returncode == 0 and "hahalloc" not in p.stderr and re.search(r"double free.*\n.*at .*double_free", text) and
       text.find("double free") < text.find("LEAK SUMMARY"), (p.returncode, p.stderr[-300:], text[:400]))
+# A successful malloc leaves errno alone, also the first one from a
+# stripped library loaded later, which the report looks up (ENOENT from a
+# debug file that is not there, helper-47).
+p = run([TOOL, "-q", "--", PROGS, "errno_dlopen", os.path.join(BIN, "liballoc_stripped.so")])
+check("malloc from a stripped library loaded with dlopen, under the report: errno unchanged (0 0 0)",
+      p.returncode == 0 and p.stdout == "0 0 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
 p = run([TOOL, "--", PROGS, "errno_after_error"], env={"HAHALLOC_ON_ERROR": "continue"})
 check("the report's stderr copy closed by the program, then a double free: errno unchanged (status 0, not 5)",
       p.returncode == 0 and "double free" in p.stderr, (p.returncode, p.stderr[-300:]))

@@ -3,7 +3,8 @@
 SAFE_BIN := build/tests/safety
 SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
 SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
-              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so $(SAFE_BIN)/decode
+              $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so $(SAFE_BIN)/decode \
+              $(SAFE_BIN)/liballoc_stripped.so
 
 $(SAFE_BIN)/progs: tests/safety/progs.c
 	@mkdir -p $(dir $@)
@@ -14,6 +15,9 @@ $(SAFE_BIN)/progs_linked: tests/safety/progs.c build/libhahalloc.so
 $(SAFE_BIN)/liblate.so: tests/safety/late.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -fPIC -shared $< -o $@
+$(SAFE_BIN)/liballoc_stripped.so: tests/safety/alloc_lib.c
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) -fPIC -shared -s $< -o $@
 $(SAFE_BIN)/libhook.so: tests/safety/hook.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -fPIC -shared $< -ldl -o $@

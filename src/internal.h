@@ -430,9 +430,6 @@ typedef struct hh_mapping {
   uint32_t free_slices;           /* slices on the heap's span bins */
   _Atomic(struct hh_heap *) heap; /* owner */
   struct hh_mapping *next, *prev; /* the owner's mappings */
-  int born_tid;                   /* the thread of the heap that made it (one that
-                                     took the heap over later is not it): the leak
-                                     scan's runners (scan.c) */
   hh_page slices[HH_SLICES];
 } hh_mapping;
 

@@ -168,7 +168,6 @@ static bool mapping_new(hh_heap *heap) {
   m->cookie = hh_key ^ (uintptr_t)m;
   m->kind = HH_MAP_PAGES;
   atomic_store_explicit(&m->heap, heap, memory_order_relaxed);
-  m->born_tid = heap->tid;
   m->slices[0].kind = HH_PAGE_HEADER;
   m->slices[0].small = &hh_empty_page;
   m->next = heap->mappings;

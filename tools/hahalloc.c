@@ -444,12 +444,21 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &all, &mask);
   for (int sig = 1; sig < NSIG; sig++)
     forwarded[sig] = sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, &before[sig]) == 0;
+  /* SIGCHLD ignored (a parent may leave it so) makes the kernel reap the
+   * program itself, and the wait below would find no child: the command
+   * takes the default, the program gets the setting back. */
+  struct sigaction dfl, chld_before;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  bool chld_set = sigaction(SIGCHLD, &dfl, &chld_before) == 0;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
     for (int sig = 1; sig < NSIG; sig++)
       if (forwarded[sig]) sigaction(sig, &before[sig], NULL);
+    if (chld_set) sigaction(SIGCHLD, &chld_before, NULL);
     sigprocmask(SIG_SETMASK, &mask, NULL);
     if (report[0] >= 0) close(report[0]);
     /* Killed with the command: a harness that kills it (SIGKILL, which

@@ -73,7 +73,8 @@ typedef struct holder {
   uintptr_t start, end; /* user memory */
   hh_mapping *mapping;  /* a mapping of pages, or */
   hh_oversize *oversize;
-  hh_heap *owner; /* the mapping's heap at the census */
+  hh_heap *owner;      /* the mapping's heap at the census, and */
+  uint64_t heap_print; /* ... its counts then (heap_print) */
 } holder;
 
 typedef struct mapline {
@@ -700,14 +701,24 @@ static uint64_t page_print(const hh_page *pg) {
          v->capacity * 0x9e3779b97f4a7c15ULL ^ large ^ v->kind;
 }
 
+/* A heap's counts: `tally` or `allocs` grow with every malloc, `room`
+ * moves with every free. Unlike a page's state they never come back to
+ * what they were (a malloc and a free that swap two ranges leave the page
+ * as it was). Runs under the guard. */
+static uint64_t heap_print(const hh_heap *h) {
+  const volatile hh_stats *st = &h->stats;
+  return st->tally ^ (st->allocs * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)st->room << 17);
+}
+
 static void census_heap(void *arg) {
   census_call *cc = arg;
   census *c = cc->c;
   size_t steps = 0;
+  uint64_t hp = c == NULL ? heap_print(cc->heap) : 0;
   for (hh_mapping *m = cc->heap->mappings; m != NULL && steps++ < ((size_t)1 << 24); m = m->next) {
     if (c == NULL) {
       if (S.nh == S.h_size / sizeof(holder)) return;
-      S.h[S.nh++] = (holder){(uintptr_t)m + HH_SLICE_SIZE, (uintptr_t)m + HH_MAPPING_SIZE, m, NULL, cc->heap};
+      S.h[S.nh++] = (holder){(uintptr_t)m + HH_SLICE_SIZE, (uintptr_t)m + HH_MAPPING_SIZE, m, NULL, cc->heap, hp};
     } else {
       c->holders++;
     }
@@ -744,7 +755,7 @@ static void census_heaps(census *c) {
       continue;
     }
     if (S.nh == S.h_size / sizeof(holder) || S.mk_used + marks_bytes(1) > S.mk_size) break;
-    S.h[S.nh++] = (holder){(uintptr_t)o->user, (uintptr_t)o->user + o->map_size, NULL, o, NULL};
+    S.h[S.nh++] = (holder){(uintptr_t)o->user, (uintptr_t)o->user + o->map_size, NULL, o, NULL, 0};
     marks *mk = (marks *)(S.mk + S.mk_used);
     S.mk_used += marks_bytes(1);
     mk->n = 1;
@@ -958,25 +969,32 @@ static bool own_stack(const mapline *l, int tid, uintptr_t self) {
  * less its 128-byte red zone; this thread's own from its caller), or 0:
  * where the scan of a live stack starts. Frames below it are dead, as
  * valgrind takes them: a pointer a returned function left there keeps
- * nothing. Only in the thread's own stack (own_stack): a stack pointer in
- * other memory is a coroutine's, and the coroutine stacks carved from the
- * same mapping below it are alive (a block a suspended coroutine held was
- * called lost, helper-46). The kernel merges neighbouring mappings, so a
- * mapping that holds some thread's control block is not enough. */
+ * nothing. Only in the thread's own stack (own_stack), and not at all in
+ * a mapping that any stack pointer in it is not the own stack of: a stack
+ * pointer in other memory is a coroutine's, and the coroutine stacks
+ * carved from the same mapping below it are alive (a block a suspended
+ * coroutine held was called lost, helper-46), and one mapping may hold two
+ * threads' stacks (pthread_attr_setstack on one mmap: the upper thread's
+ * stack pointer cut off the lower one's whole stack, helper-48). The
+ * kernel merges neighbouring mappings, so a mapping that holds some
+ * thread's control block is not enough. */
 static uintptr_t live_sp(const mapline *l, const hh_world *w) {
   uintptr_t sp = 0;
-  if (S.s->own_sp >= l->start && S.s->own_sp < l->end &&
-      own_stack(l, (int)syscall(SYS_gettid), (uintptr_t)pthread_self()))
+  if (S.s->own_sp >= l->start && S.s->own_sp < l->end) {
+    if (!own_stack(l, (int)syscall(SYS_gettid), (uintptr_t)pthread_self())) return 0;
     sp = S.s->own_sp;
+  }
   for (int t = 0; t < w->count; t++) {
     const hh_thread_regs *r = &w->threads[t];
-    if (r->tid && r->sp >= l->start && r->sp < l->end && (sp == 0 || r->sp - 128 < sp) && own_stack(l, r->tid, r->self))
-      sp = r->sp - 128;
+    if (!r->tid || r->sp < l->start || r->sp >= l->end) continue;
+    if (!own_stack(l, r->tid, r->self)) return 0;
+    if (sp == 0 || r->sp - 128 < sp) sp = r->sp - 128;
   }
   for (int t = 0; t < w->nasleep; t++) {
     const hh_asleep *a = &w->asleep[t];
-    if (a->sp >= l->start && a->sp < l->end && (sp == 0 || a->sp - 128 < sp) && own_stack(l, a->tid, 0))
-      sp = a->sp - 128;
+    if (a->sp < l->start || a->sp >= l->end) continue;
+    if (!own_stack(l, a->tid, 0)) return 0;
+    if (sp == 0 || a->sp - 128 < sp) sp = a->sp - 128;
   }
   return sp;
 }
@@ -1229,14 +1247,17 @@ static void classify(const hh_world *w) {
  * its registers, which no one has read (a list it rebuilds: 100-450 KB of
  * false definite leaks in every run, which tripped --error-exitcode on a
  * correct program). Taken for reachable, with what they point to:
- * - the blocks of every page whose state moved since the census
- *   (page_print): its marks no longer say which range holds what;
- * - the blocks of a thread in user mode as the stop ended (hh_world.runners)
- *   in the mappings its own heap made (born_tid). Mappings its heap took
- *   over from threads that ended keep their leaks judged: a monitor thread
- *   that adopted the heap of 50 leaking workers hid all 50 (helper-46).
- * A thread asleep in a system call does neither, and its leaks are judged
- * as any thread's. */
+ * - every block of the heap of a thread in user mode as the stop ended
+ *   (hh_world.runners), or whose counts moved since the census (heap_print);
+ * - the blocks of every page whose state moved (page_print: another
+ *   thread's frees into a page of a heap that was stopped).
+ * That is the whole heap, leaks of threads that ended before it and left it
+ * to the runner included: narrower rules (the mappings the runner's own
+ * heap made, the pages whose state moved) called a runner's blocks lost
+ * when it had taken its heap over whole, or when its malloc and free
+ * swapped two ranges of a page back (helper-48). A leak missed there is
+ * the lesser harm; the report says how many blocks were counted so. A
+ * thread asleep in a system call throughout is judged as any thread. */
 static void runner_cb(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root) {
   (void)site, (void)root;
   if (M_STATE(*mark) == M_REACHABLE) return;
@@ -1251,13 +1272,12 @@ static const hh_world *runners_of;
 static void runner_holder_cb(void *arg) {
   holder *h = arg;
   int tid = h->owner->tid;
-  bool own = false;
-  if (h->mapping->born_tid == tid)
-    for (int i = 0; i < runners_of->nrunners && !own; i++) own = runners_of->runners[i] == tid;
+  bool runs = heap_print(h->owner) != h->heap_print;
+  for (int i = 0; i < runners_of->nrunners && !runs; i++) runs = runners_of->runners[i] == tid;
   hh_page *pg;
   for (uint32_t i = 1; (pg = next_page(h->mapping, &i)) != NULL;) {
     const marks *mk = pg->scan_marks;
-    if (marks_valid(mk) && (own || page_print(pg) != mk->print)) page_blocks(pg, runner_cb);
+    if (marks_valid(mk) && (runs || page_print(pg) != mk->print)) page_blocks(pg, runner_cb);
   }
 }
 

@@ -411,32 +411,122 @@ static int blocked_idle_leak(int n) {
   exit(0);
 }
 
-/* 50 workers leak a block each, one after another (each takes over the
- * heap of the one before); then a monitor that blocks every signal takes
- * that heap over, allocates and spins through the exit. */
-static void *leak_and_end(void *arg) {
+/* A worker that blocks every signal and walks a list whose head only its
+ * registers hold, in a heap it took over whole from a thread that ended
+ * (helper-48): nothing is lost (valgrind: nothing). */
+struct walk_node {
+  struct walk_node *next;
+  long v[6];
+};
+static atomic_int walk_ready;
+
+static void *alloc_and_end(void *arg) {
   (void)arg;
-  leak_one(100);
+  keep[0] = malloc(56);
   return NULL;
 }
 
-static void *spin_monitor(void *arg) {
+static void *walk_list(void *arg) {
   (void)arg;
   block_every_signal();
-  volatile long *state = malloc(64);
-  for (;;) state[0]++;
+  struct walk_node *head = NULL;
+  for (int i = 0; i < 1000; i++) {
+    struct walk_node *n = malloc(sizeof *n);
+    n->next = head;
+    n->v[0] = i;
+    head = n;
+  }
+  __asm__ volatile("" : "+r"(head));
+  atomic_store(&walk_ready, 1);
+  long sum = 0;
+  for (;;) {
+    for (struct walk_node *p = head; p != NULL; p = p->next) sum += p->v[0];
+    __asm__ volatile("" : "+r"(head), "+r"(sum));
+  }
   return NULL;
 }
 
-static int adopted_leaks(void) {
+static int walker_in_taken_heap(void) {
   pthread_t t;
-  for (int i = 0; i < 50; i++) {
-    pthread_create(&t, NULL, leak_and_end, NULL);
-    pthread_join(t, NULL);
+  pthread_create(&t, NULL, alloc_and_end, NULL);
+  pthread_join(t, NULL);
+  pthread_create(&t, NULL, walk_list, NULL);
+  while (!atomic_load(&walk_ready)) usleep(1000);
+  usleep(20000);
+  leak_one(100);
+  return 0;
+}
+
+/* Two threads whose stacks are the two halves of one mapping
+ * (pthread_attr_setstack): the upper one sleeps (stopped at exit), the
+ * lower one blocks every signal and sleeps in a read, a block only in its
+ * stack (helper-48). The block is reachable (valgrind: reachable). */
+#define SHARED_HALF (1 << 20)
+static atomic_int halves_ready;
+static int halves_pipe[2];
+
+static void *upper_half(void *arg) {
+  atomic_fetch_add(&halves_ready, 1);
+  for (;;) pause();
+  return arg;
+}
+
+static void *lower_half(void *arg) {
+  block_every_signal();
+  char *volatile mine = malloc(100);
+  strcpy(mine, "held by the lower thread");
+  for (int i = 0; i < 8; i++) free(malloc(4000 + (size_t)i));
+  atomic_fetch_add(&halves_ready, 1);
+  char c;
+  if (read(halves_pipe[0], &c, 1) < 0) return arg;
+  return mine;
+}
+
+static int stacks_in_one_mapping(void) {
+  if (pipe(halves_pipe) != 0) return 3;
+  char *m = mmap(NULL, 2 * SHARED_HALF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (m == MAP_FAILED) return 3;
+  pthread_attr_t at;
+  pthread_t a, b;
+  pthread_attr_init(&at);
+  pthread_attr_setstack(&at, m + SHARED_HALF, SHARED_HALF);
+  pthread_create(&a, &at, upper_half, NULL);
+  pthread_attr_setstack(&at, m, SHARED_HALF);
+  pthread_create(&b, &at, lower_half, NULL);
+  while (atomic_load(&halves_ready) < 2) usleep(1000);
+  usleep(20000);
+  leak_one(100);
+  return 0;
+}
+
+/* A ticker that blocks every signal and swaps a 48-byte block every 20 us
+ * (a malloc and a free that give a page back the state it had), beside
+ * 200 leak checks: prints how many found a leak (helper-48: 4-32). */
+static _Atomic(char *) ticked;
+
+static void *ticker(void *arg) {
+  block_every_signal();
+  struct timespec ts = {0, 20000};
+  for (;;) {
+    char *n = malloc(48);
+    memset(n, 1, 48);
+    free(atomic_exchange(&ticked, n));
+    nanosleep(&ts, NULL);
   }
-  pthread_create(&t, NULL, spin_monitor, NULL);
-  usleep(100000);
-  exit(0);
+  return arg;
+}
+
+static int ticker_checks(void) {
+  int (*check)(void *) = (int (*)(void *))dlsym(RTLD_DEFAULT, "hahalloc_leak_check");
+  if (check == NULL) return 3;
+  atomic_store(&ticked, malloc(48));
+  pthread_t t;
+  pthread_create(&t, NULL, ticker, NULL);
+  int found = 0;
+  for (int i = 0; i < 200; i++) found += check(NULL) != 0;
+  printf("%d\n", found);
+  fflush(stdout);
+  _exit(0);
 }
 
 /* A worker runs two coroutines on stacks carved from one mapping: the
@@ -1085,11 +1175,11 @@ static int errno_dlopen(const char *lib) {
 }
 
 /* The dispositions and the mask the program started with: "HUP:ign
- * USR1:ign PIPE:dfl TERM:dfl mask:0". */
+ * USR1:ign PIPE:dfl TERM:dfl CHLD:ign mask:0". */
 static int dispositions(void) {
-  static const int sigs[] = {SIGHUP, SIGUSR1, SIGPIPE, SIGTERM};
-  static const char *const names[] = {"HUP", "USR1", "PIPE", "TERM"};
-  for (int i = 0; i < 4; i++) {
+  static const int sigs[] = {SIGHUP, SIGUSR1, SIGPIPE, SIGTERM, SIGCHLD};
+  static const char *const names[] = {"HUP", "USR1", "PIPE", "TERM", "CHLD"};
+  for (int i = 0; i < 5; i++) {
     struct sigaction sa;
     sigaction(sigs[i], NULL, &sa);
     printf("%s:%s ", names[i], sa.sa_handler == SIG_IGN ? "ign" : sa.sa_handler == SIG_DFL ? "dfl" : "handler");
@@ -1129,7 +1219,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();
   if (!strcmp(w, "unstoppable_list")) return unstoppable_list();
   if (!strcmp(w, "blocked_idle_leak") && argc > 2) return blocked_idle_leak(atoi(argv[2]));
-  if (!strcmp(w, "adopted_leaks")) return adopted_leaks();
+  if (!strcmp(w, "walker_in_taken_heap")) return walker_in_taken_heap();
+  if (!strcmp(w, "stacks_in_one_mapping")) return stacks_in_one_mapping();
+  if (!strcmp(w, "ticker_checks")) return ticker_checks();
   if (!strcmp(w, "dispositions")) return dispositions();
   if (!strcmp(w, "errno_dlopen") && argc > 2) return errno_dlopen(argv[2]);
   if (!strcmp(w, "coroutine_arena")) return coroutine_arena(argc > 2 && !strcmp(argv[2], "blocked"));

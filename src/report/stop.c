@@ -700,7 +700,8 @@ static int waits_in(int tid) {
 
 /* A thread that did not answer: running its own code (on a CPU,
  * "running", or preempted outside any system call, "-1"), or asleep in a
- * system call, whose stack pointer the scan starts from. syscall(5). The
+ * system call, whose arguments are anchors and whose stack the scan reads
+ * whole (live_sp). syscall(5). The
  * arrays hold one entry per thread sent to (cap). */
 static void note_unstopped(hh_world *w, int tid, int cap) {
   static int *runners;

@@ -58,11 +58,10 @@ static void error_end(const char *recovery) {
 }
 
 /* A message's writes and the misuse report's file calls are cancellation
- * points; the malloc or free that reports is not one. */
-/* Both may come before the allocator has been set up (a free of a bad
- * pointer from a constructor that runs before ours): hh_init first, so
- * that the options (secure execution's hidden addresses, HAHALLOC_ON_ERROR)
- * hold for the message. */
+ * points; the malloc or free that reports is not one. Both may come before
+ * the allocator has been set up (a bad free from a constructor that runs
+ * before ours): hh_init first, so that the options (secure execution's
+ * hidden addresses, HAHALLOC_ON_ERROR) hold for the message. */
 void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_init();
   int cancel;

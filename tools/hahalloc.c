@@ -435,30 +435,27 @@ int main(int argc, char **argv) {
    * until the program's pid is known: installed after it, a signal sent
    * as soon as the program said it was ready could find the command
    * before its handlers, and SIGXCPU then ended the command and the
-   * program (1 run in a few hundred on a busy machine). The program gets
-   * the command's own dispositions and mask back before exec. */
+   * program (1 run in a few hundred on a busy machine). SIGCHLD takes its
+   * default: ignored (a parent may leave it so), the kernel would reap the
+   * program itself and the wait below find no child. The program gets the
+   * command's own dispositions and mask back before exec. */
   static struct sigaction before[NSIG];
-  static bool forwarded[NSIG];
+  static bool changed[NSIG];
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
   sigset_t all, mask;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &mask);
   for (int sig = 1; sig < NSIG; sig++)
-    forwarded[sig] = sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, &before[sig]) == 0;
-  /* SIGCHLD ignored (a parent may leave it so) makes the kernel reap the
-   * program itself, and the wait below would find no child: the command
-   * takes the default, the program gets the setting back. */
-  struct sigaction dfl, chld_before;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  bool chld_set = sigaction(SIGCHLD, &dfl, &chld_before) == 0;
+    changed[sig] = sig != SIGKILL && sig != SIGSTOP && sigaction(sig, sig == SIGCHLD ? &dfl : &sa, &before[sig]) == 0;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
     for (int sig = 1; sig < NSIG; sig++)
-      if (forwarded[sig]) sigaction(sig, &before[sig], NULL);
-    if (chld_set) sigaction(SIGCHLD, &chld_before, NULL);
+      if (changed[sig]) sigaction(sig, &before[sig], NULL);
     sigprocmask(SIG_SETMASK, &mask, NULL);
     if (report[0] >= 0) close(report[0]);
     /* Killed with the command: a harness that kills it (SIGKILL, which

@@ -257,11 +257,10 @@ typedef struct hh_thread_regs {
   uintptr_t gregs[23]; /* general registers at the stop */
 } hh_thread_regs;
 
-/* A thread asleep in a system call that was not stopped: its stack pointer
- * and the call's arguments (a buffer it reads into is often a block only
- * they hold), from syscall(5). */
+/* A thread asleep in a system call that was not stopped, from syscall(5):
+ * its stack pointer (its stack is read whole) and the call's arguments,
+ * anchors (a buffer it reads into is often a block only they hold). */
 typedef struct hh_asleep {
-  int tid;
   uintptr_t sp;
   uintptr_t args[6];
 } hh_asleep;

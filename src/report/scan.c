@@ -886,7 +886,42 @@ static uintptr_t find_tcb(const mapline *l) {
   return c.tcb;
 }
 
-static uintptr_t live_sp(const mapline *l, const hh_world *w);
+/* Whether mapping `l` is the stack of thread `tid`, whose control block is
+ * `self`: the main thread's [stack], or the mapping that holds the control
+ * block (glibc puts it at the top of the stack it makes, or of one the
+ * program gives). */
+static bool own_stack(const mapline *l, int tid, uintptr_t self) {
+  return l->main_stack ? tid == (int)getpid() : self >= l->start && self < l->end;
+}
+
+/* Where the scan of a live stack in mapping `l` starts: the lowest stack
+ * pointer in it (a stopped thread's less its 128-byte red zone; this
+ * thread's own from its caller), or 0: all of it. Frames below are dead, as
+ * valgrind takes them. Cut only when every stack pointer in `l` is its own
+ * thread's (own_stack): one in other memory is a coroutine's, and the
+ * coroutine stacks carved from the same mapping below it are alive
+ * (helper-46); one mapping may hold two threads' stacks (pthread_attr_setstack
+ * on one mmap, helper-48); and the kernel merges neighbouring mappings. Not
+ * cut either where a thread asleep in a call that was not stopped has its
+ * stack pointer: no one read its registers, and a block a callee-saved one
+ * holds across the call may have its only other copy below (helper-49: 4
+ * false leaks of 4 workers). */
+static uintptr_t live_sp(const mapline *l, const hh_world *w) {
+  uintptr_t sp = 0;
+  if (S.s->own_sp >= l->start && S.s->own_sp < l->end) {
+    if (!own_stack(l, (int)syscall(SYS_gettid), (uintptr_t)pthread_self())) return 0;
+    sp = S.s->own_sp;
+  }
+  for (int t = 0; t < w->count; t++) {
+    const hh_thread_regs *r = &w->threads[t];
+    if (!r->tid || r->sp < l->start || r->sp >= l->end) continue;
+    if (!own_stack(l, r->tid, r->self)) return 0;
+    if (sp == 0 || r->sp - 128 < sp) sp = r->sp - 128;
+  }
+  for (int t = 0; t < w->nasleep; t++)
+    if (w->asleep[t].sp >= l->start && w->asleep[t].sp < l->end) return 0;
+  return sp;
+}
 
 /* A block whose start is `v`, taken for freed: it is gone from the scan
  * and from the report, as if freed before it. */
@@ -952,53 +987,6 @@ static struct {
 } L;
 
 static void read_tid_cb(void *d) { L.found = *(const uint32_t *)((uintptr_t)d + L.tid); }
-
-/* Whether mapping `l` is the stack of thread `tid`, whose control block is
- * `self` (0: unknown): the main thread's [stack], or the mapping that holds
- * the thread's control block (glibc puts it at the top of the stack it
- * makes, or of one the program gives). */
-static bool own_stack(const mapline *l, int tid, uintptr_t self) {
-  if (l->main_stack) return tid == (int)getpid();
-  if (self != 0) return self >= l->start && self < l->end;
-  uintptr_t tcb = find_tcb(l);
-  return tcb != 0 && L.tid != 0 && guarded(read_tid_cb, (void *)tcb) && (int)L.found == tid;
-}
-
-/* The lowest stack pointer of a live thread in mapping `l` (a stopped
- * thread's, or that of one asleep in a system call that was not stopped,
- * less its 128-byte red zone; this thread's own from its caller), or 0:
- * where the scan of a live stack starts. Frames below it are dead, as
- * valgrind takes them: a pointer a returned function left there keeps
- * nothing. Not in the stack of a thread asleep in a system call that was
- * not stopped: no one has read its registers, and a block a callee-saved
- * one holds (a worker's context across a read) may have a copy only in the
- * frames below (helper-49: 4 false leaks of 4 workers when those frames
- * were cut). Otherwise only in the thread's own stack (own_stack), and not
- * at all in a mapping that any stack pointer in it is not the own stack
- * of: a stack
- * pointer in other memory is a coroutine's, and the coroutine stacks
- * carved from the same mapping below it are alive (a block a suspended
- * coroutine held was called lost, helper-46), and one mapping may hold two
- * threads' stacks (pthread_attr_setstack on one mmap: the upper thread's
- * stack pointer cut off the lower one's whole stack, helper-48). The
- * kernel merges neighbouring mappings, so a mapping that holds some
- * thread's control block is not enough. */
-static uintptr_t live_sp(const mapline *l, const hh_world *w) {
-  uintptr_t sp = 0;
-  if (S.s->own_sp >= l->start && S.s->own_sp < l->end) {
-    if (!own_stack(l, (int)syscall(SYS_gettid), (uintptr_t)pthread_self())) return 0;
-    sp = S.s->own_sp;
-  }
-  for (int t = 0; t < w->count; t++) {
-    const hh_thread_regs *r = &w->threads[t];
-    if (!r->tid || r->sp < l->start || r->sp >= l->end) continue;
-    if (!own_stack(l, r->tid, r->self)) return 0;
-    if (sp == 0 || r->sp - 128 < sp) sp = r->sp - 128;
-  }
-  for (int t = 0; t < w->nasleep; t++)
-    if (w->asleep[t].sp >= l->start && w->asleep[t].sp < l->end) return 0;
-  return sp;
-}
 
 static bool is_descriptor(uintptr_t d) {
   const uintptr_t *w = (const uintptr_t *)d;

@@ -701,8 +701,8 @@ static int waits_in(int tid) {
 /* A thread that did not answer: running its own code (on a CPU,
  * "running", or preempted outside any system call, "-1"), or asleep in a
  * system call, whose arguments are anchors and whose stack the scan reads
- * whole (live_sp). syscall(5). The
- * arrays hold one entry per thread sent to (cap). */
+ * whole (live_sp). syscall(5). The arrays hold one entry per thread sent
+ * to (cap). */
 static void note_unstopped(hh_world *w, int tid, int cap) {
   static int *runners;
   static hh_asleep *asleep;
@@ -727,7 +727,6 @@ static void note_unstopped(hh_world *w, int tid, int cap) {
     syscall_arguments(buf, (size_t)got, a); /* six arguments, then sp and pc */
     if (a[6] == 0) return;
     hh_asleep *e = &asleep[w->nasleep++];
-    e->tid = tid;
     e->sp = a[6];
     for (int i = 0; i < 6; i++) e->args[i] = a[i];
   }

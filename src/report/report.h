@@ -91,6 +91,9 @@ bool hh_unwinder_works(void);
 /* True when the walk of this thread is already inside the unwinder (an
  * allocation made by the unwinder itself must not recurse into it). */
 bool hh_unwind_busy(void);
+/* This thread's busy flag (initial-exec TLS: at the same offset from every
+ * thread's pointer), for trace.c to read another thread's. */
+int *hh_unwind_busy_flag(void);
 /* libc, libstdc++, the dynamic loader...: frames that wrap malloc */
 bool hh_runtime_object(const char *path);
 /* The loaded object whose segments hold `pc`: its path (for the program,
@@ -254,6 +257,7 @@ typedef struct hh_thread_regs {
   int tid;
   uintptr_t sp;
   uintptr_t self;      /* pthread_self(): the glibc thread control block */
+  bool in_call;        /* stopped at a system call: its red zone is not read (live_sp) */
   uintptr_t gregs[23]; /* general registers at the stop */
 } hh_thread_regs;
 
@@ -277,6 +281,20 @@ typedef struct hh_world {
   hh_asleep *asleep;
   int nasleep;
 } hh_world;
+
+/* trace.c: at exit, the threads `tids` (n) that the stop signal could not
+ * stop, stopped with ptrace and held until hh_trace_resume (those in
+ * their own code) or until the time it or hh_trace_release_by gives (those
+ * in a system call); their records
+ * go to `out` (n zeroed slots), and the answer is how many. `text_lo` to
+ * `text_hi`: the allocator's code; `busy_off`: hh_unwind_busy_flag's offset
+ * from a thread's pointer. */
+int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off);
+void hh_trace_resume(int64_t hold_until);
+void hh_trace_release_by(int64_t at);
+/* Whether system call `nr` (first argument `arg1`), ended by a stop with
+ * EINTR, may be made again as if it had not been (stop.c). */
+bool hh_call_restartable(long nr, unsigned long arg1);
 
 /* Stops every other thread of the process (a signal whose handler saves the
  * registers and waits). Waits about 200 ms, and up to WAIT_CAP_NS for

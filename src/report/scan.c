@@ -916,7 +916,8 @@ static uintptr_t live_sp(const mapline *l, const hh_world *w) {
     const hh_thread_regs *r = &w->threads[t];
     if (!r->tid || r->sp < l->start || r->sp >= l->end) continue;
     if (!own_stack(l, r->tid, r->self)) return 0;
-    if (sp == 0 || r->sp - 128 < sp) sp = r->sp - 128;
+    uintptr_t from = r->sp - (r->in_call ? 0 : 128); /* a leaf's red zone, but at a system call */
+    if (sp == 0 || from < sp) sp = from;
   }
   for (int t = 0; t < w->nasleep; t++)
     if (w->asleep[t].sp >= l->start && w->asleep[t].sp < l->end) return 0;

@@ -60,6 +60,7 @@ static hh_lock rules_lock = HH_LOCK_INIT;
 static __thread int busy;
 
 bool hh_unwind_busy(void) { return busy != 0; }
+int *hh_unwind_busy_flag(void) { return &busy; }
 
 static const rule *rule_find(uintptr_t pc) {
   const rule_entry *e = hh_table_find(&rules, pc, NULL, NULL);

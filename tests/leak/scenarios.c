@@ -402,7 +402,7 @@ static void *sleeper(void *arg) {
   return NULL;
 }
 
-static int sleeping_thread(const char *how, bool check_now) {
+static int sleeping_thread(const char *how, bool check_now, bool blocked) {
   sleep_how = how;
   if (!strcmp(how, "sem_timedwait")) sem_init(&sleep_sem, 0, 0);
   if (!strcmp(how, "short_write")) {
@@ -411,11 +411,10 @@ static int sleeping_thread(const char *how, bool check_now) {
     sleep_fd = fds[1];
     sink = (void *)(intptr_t)fds[0]; /* the read end stays open, unread */
   }
-  if (!strcmp(how, "sigwait_all")) {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the thread inherits it */
-  }
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old); /* the thread inherits it */
+  if (!strcmp(how, "sigwait_all")) old = all;
   if (!strcmp(how, "msgrcv") || !strcmp(how, "semop")) {
     sleep_ipc = !strcmp(how, "msgrcv") ? msgget(IPC_PRIVATE, 0600) : semget(IPC_PRIVATE, 1, 0600);
     if (sleep_ipc < 0) return 3;
@@ -431,6 +430,9 @@ static int sleeping_thread(const char *how, bool check_now) {
   }
   pthread_t t;
   pthread_create(&t, NULL, sleeper, NULL);
+  /* blocked: the thread keeps every signal blocked, and the exit report
+   * stops it with ptrace */
+  if (!blocked) pthread_sigmask(SIG_SETMASK, &old, NULL);
   usleep(100000);
   if (!strcmp(how, "stop_cont")) { /* stopped and continued, as by ^Z and fg: its sleep is a restart_syscall now */
     pid_t child = fork();
@@ -1662,7 +1664,14 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();
   if (!strcmp(w, "realloc_totals")) return realloc_totals();
-  if (!strcmp(w, "sleeping_thread")) return sleeping_thread(argc > 2 ? argv[2] : "usleep", argc > 3 && !strcmp(argv[3], "check"));
+  if (!strcmp(w, "sleeping_thread")) {
+    bool check = false, blocked = false;
+    for (int i = 3; i < argc; i++) {
+      check |= !strcmp(argv[i], "check");
+      blocked |= !strcmp(argv[i], "blocked");
+    }
+    return sleeping_thread(argc > 2 ? argv[2] : "usleep", check, blocked);
+  }
   if (!strcmp(w, "joined_leftovers")) return joined_leftovers();
   if (!strcmp(w, "alarm_at_exit")) return alarm_at_exit();
   if (!strcmp(w, "exit_in_handler")) return exit_in_handler();

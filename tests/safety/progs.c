@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -376,9 +377,11 @@ static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 static int idle_ready;
 
+static bool idle_open; /* the workers take signals (and are stopped by the stop's) */
+
 static void *idle_leaker(void *arg) {
   (void)arg;
-  block_every_signal();
+  if (!idle_open) block_every_signal();
   void (*volatile leak)(size_t) = leak_one; /* its frame is written over by the calls that follow */
   leak(200);
   pthread_mutex_lock(&idle_lock);
@@ -388,7 +391,8 @@ static void *idle_leaker(void *arg) {
   return NULL;
 }
 
-static int blocked_idle_leak(int n) {
+static int blocked_idle_leak(int n, bool open) {
+  idle_open = open;
   for (int i = 0; i < n; i++) {
     pthread_t t;
     pthread_create(&t, NULL, idle_leaker, NULL);
@@ -397,6 +401,65 @@ static int blocked_idle_leak(int n) {
   while (idle_ready < n) pthread_cond_wait(&idle_cond, &idle_lock);
   pthread_mutex_unlock(&idle_lock);
   usleep(20000); /* asleep in its wait */
+  leak_one(100);
+  exit(0);
+}
+
+/* Workers that block every signal, each asleep in a wait that an
+ * interrupt ends with EINTR rather than restarting it (epoll_wait,
+ * sigtimedwait, semop-like futex-free waits): the exit stop reaches them
+ * with ptrace and must put the wait back. A worker whose wait ends says so
+ * on stderr, and the program's last destructor, run after the report,
+ * gives them 200 ms to. */
+static atomic_int waits_ready, waits_ended;
+
+static void *epoll_waiter(void *arg) {
+  block_every_signal();
+  int ep = epoll_create1(0);
+  int fds[2];
+  if (ep < 0 || pipe(fds) != 0) return arg;
+  struct epoll_event ev = {.events = EPOLLIN};
+  epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev);
+  void (*volatile leak)(size_t) = leak_one;
+  leak(300);
+  atomic_fetch_add(&waits_ready, 1);
+  int r = epoll_wait(ep, &ev, 1, -1);
+  dprintf(2, "epoll_wait ended: %d (%s)\n", r, r < 0 ? strerror(errno) : "ready");
+  atomic_fetch_add(&waits_ended, 1);
+  return arg;
+}
+
+static void *sigwait_waiter(void *arg) {
+  block_every_signal();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  void (*volatile leak)(size_t) = leak_one;
+  leak(300);
+  atomic_fetch_add(&waits_ready, 1);
+  siginfo_t si;
+  int r = sigwaitinfo(&set, &si);
+  dprintf(2, "sigwaitinfo ended: %d (%s)\n", r, r < 0 ? strerror(errno) : "signal");
+  atomic_fetch_add(&waits_ended, 1);
+  return arg;
+}
+
+static bool waits_started;
+__attribute__((destructor)) static void waits_after_report(void) {
+  if (!waits_started) return;
+  usleep(200000);
+  dprintf(2, "after the report: %d waits ended\n", atomic_load(&waits_ended));
+}
+
+static int blocked_waits(void) {
+  pthread_t t;
+  waits_started = true;
+  for (int i = 0; i < 2; i++) {
+    pthread_create(&t, NULL, epoll_waiter, NULL);
+    pthread_create(&t, NULL, sigwait_waiter, NULL);
+  }
+  while (atomic_load(&waits_ready) < 4) usleep(1000);
+  usleep(20000); /* asleep in their waits */
   leak_one(100);
   exit(0);
 }
@@ -1184,6 +1247,9 @@ static int dispositions(void) {
 
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
+  /* ptrace refused (without CAP_SYS_PTRACE): the exit stop's tracer cannot
+   * stop what the signal did not */
+  if (getenv("PROGS_UNDUMPABLE") != NULL) prctl(PR_SET_DUMPABLE, 0);
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
   if (!strcmp(w, "closefrom_then_log") && argc > 2) return closefrom_then_log(argv[2]);
@@ -1208,7 +1274,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "oversize_realloc_race")) return oversize_realloc_race();
   if (!strcmp(w, "unstoppable_thread")) return unstoppable_thread();
   if (!strcmp(w, "unstoppable_list")) return unstoppable_list();
-  if (!strcmp(w, "blocked_idle_leak") && argc > 2) return blocked_idle_leak(atoi(argv[2]));
+  if (!strcmp(w, "blocked_idle_leak") && argc > 2)
+    return blocked_idle_leak(atoi(argv[2]), argc > 3 && !strcmp(argv[3], "open"));
+  if (!strcmp(w, "blocked_waits")) return blocked_waits();
   if (!strcmp(w, "walker_in_taken_heap")) return walker_in_taken_heap();
   if (!strcmp(w, "stacks_in_one_mapping")) return stacks_in_one_mapping();
   if (!strcmp(w, "ticker_checks")) return ticker_checks();

@@ -511,30 +511,66 @@ bad = repeat(20, [TOOL, "--", PROGS, "oversize_realloc_race"])
 check("oversize blocks moved and shrunk by another thread during the scan: 20 clean exits", not bad, bad[:2])
 bad = repeat(20, [TOOL, "--", PROGS, "unstoppable_thread"])
 check("a thread that blocks every signal and keeps allocating: 20 clean exits", not bad, bad[:2])
+# Threads the stop signal cannot reach (they block every signal) are
+# stopped at exit by a tracer (trace.c). Where ptrace is refused (here: a
+# process that is not dumpable, run by a user without CAP_SYS_PTRACE), the
+# conservative rules hold: such a thread is named, a running one's heap is
+# counted as still reachable, and its stack is read whole.
+def refused(argv):
+    env = {"PROGS_UNDUMPABLE": "1"}
+    if os.geteuid() == 0:
+        return run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv, env=env)
+    return run(argv, env=env)
+
+
 p = run([TOOL, "--", PROGS, "unstoppable_thread"])
-check("a thread that could not be stopped is named in the report", "could not be stopped" in p.stderr, p.stderr[-400:])
-# A thread that blocks every signal and rebuilds a list without pause: its
-# registers are unknown and it allocates during the scan. Its heap's blocks
-# were called lost (100-450 KB definite in every run), which tripped
-# --error-exitcode; they are counted as reachable now.
-bad, counted = [], 0
-for _ in range(10):
-    q = run([TOOL, "--", PROGS, "unstoppable_list"])
-    counted += "counted as still reachable" in q.stderr  # not when the scan met it between two steps
-    if q.returncode != 0 or "definitely lost: 100 bytes in 1 blocks" not in q.stderr or \
-            "indirectly lost: 0 bytes" not in q.stderr:
-        bad.append((q.returncode, q.stderr[-500:]))
-check("a thread that blocks every signal and rebuilds a list during the scan: no false leak in 10 runs, its "
-      "blocks counted apart in some (%d)" % counted, not bad and counted > 0, bad[:2])
+check("a thread that blocks every signal and keeps allocating: stopped by the tracer, none named as not stopped",
+      reports(p.stderr) == 1 and "could not be stopped" not in p.stderr, p.stderr[-400:])
+p = refused([TOOL, "--", PROGS, "unstoppable_thread"])
+check("... ptrace refused: the thread that could not be stopped is named in the report",
+      reports(p.stderr) == 1 and "1 thread could not be stopped" in p.stderr, p.stderr[-400:])
+# A thread that blocks every signal and rebuilds a list without pause: not
+# stopped, its registers are unknown and it allocates during the scan. Its
+# heap's blocks were called lost (100-450 KB definite in every run), which
+# tripped --error-exitcode; they are counted as reachable then.
+for mode in ["", "refused"]:
+    bad, counted = [], 0
+    for _ in range(10):
+        argv = [TOOL, "--", PROGS, "unstoppable_list"]
+        q = refused(argv) if mode else run(argv)
+        counted += "counted as still reachable" in q.stderr  # not when the scan met it between two steps
+        if q.returncode != 0 or "definitely lost: 100 bytes in 1 blocks" not in q.stderr or \
+                "indirectly lost: 0 bytes" not in q.stderr or (not mode and "could not be stopped" in q.stderr):
+            bad.append((q.returncode, q.stderr[-500:]))
+    if mode:
+        check("... ptrace refused, a thread that blocks every signal and rebuilds a list during the scan: no false "
+              "leak in 10 runs, its blocks counted apart in some (%d)" % counted, not bad and counted > 0, bad[:2])
+    else:
+        check("a thread that blocks every signal and rebuilds a list during the scan: stopped, no false leak and "
+              "nothing counted apart in 10 runs", not bad and counted == 0, bad[:2])
 # ... and one that blocks every signal asleep in a wait (a pool's idle
 # worker) has its leaks judged as any thread's.
+for mode in ["", "refused"]:
+    bad = []
+    for _ in range(5):
+        argv = [TOOL, "--", PROGS, "blocked_idle_leak", "1"]
+        q = refused(argv) if mode else run(argv)
+        if q.returncode != 0 or "definitely lost: 300 bytes in 2 blocks" not in q.stderr or \
+                "counted as still reachable" in q.stderr:
+            bad.append((q.returncode, q.stderr[-500:]))
+    check("%san idle worker that blocks every signal: its leak is found, in 5 runs" % ("... ptrace refused, "
+                                                                                    if mode else ""), not bad, bad[:2])
+# Waits that an interrupt ends with EINTR instead of restarting them
+# (epoll_wait, sigwaitinfo), in workers that block every signal: the tracer
+# makes them again, and no worker wakes.
 bad = []
 for _ in range(5):
-    q = run([TOOL, "--", PROGS, "blocked_idle_leak", "1"])
-    if q.returncode != 0 or "definitely lost: 300 bytes in 2 blocks" not in q.stderr or \
-            "counted as still reachable" in q.stderr:
+    q = run([TOOL, "--", PROGS, "blocked_waits"])
+    if q.returncode != 0 or " ended: " in q.stderr or "definitely lost: 100 bytes in 1 blocks" not in q.stderr or \
+            "could not be stopped" in q.stderr:
         bad.append((q.returncode, q.stderr[-500:]))
-check("an idle worker that blocks every signal: its leak is found, in 5 runs", not bad, bad[:2])
+check("workers blocking every signal asleep in epoll_wait and sigwaitinfo: stopped at exit, none sees EINTR, "
+      "5 runs", not bad, bad[:2])
 # helper-48: a busy signal-blocking thread in a heap it took over whole,
 # its list's head in a register; two threads' stacks in one mapping, the
 # lower one asleep and not stopped; a ticker whose malloc and free give a
@@ -719,6 +755,21 @@ if shutil.which("valgrind"):
             h, _ = hh_kinds(argv)
             v, _ = vg_kinds(argv)
             check(f"{label}: definite, indirect, possible as valgrind's {v}", h == v, f"hahalloc {h}")
+        except Exception as ex:  # noqa: BLE001
+            check(f"{label}: compared with valgrind", False, ex)
+    # The lost blocks' pointers lie in old frames just below the stack
+    # pointers of threads asleep in a call: found (1 of 20 was, while the
+    # 128 bytes below were read as a leaf function's red zone). Possible
+    # leaks are not compared: valgrind calls each live thread's TLS block
+    # (from pthread_create) possibly lost.
+    for label, argv in [("20 idle workers that each lost a block, asleep on a condition variable",
+                         [PROGS, "blocked_idle_leak", "20", "open"]),
+                        ("20 such workers blocking every signal (stopped by the tracer)",
+                         [PROGS, "blocked_idle_leak", "20"])]:
+        try:
+            h, _ = hh_kinds(argv)
+            v, _ = vg_kinds(argv)
+            check(f"{label}: definite and indirect as valgrind's {v[:2]}", h[:2] == v[:2], f"hahalloc {h}")
         except Exception as ex:  # noqa: BLE001
             check(f"{label}: compared with valgrind", False, ex)
 else:

@@ -66,7 +66,10 @@
 #define TRY_MAX 50
 #define STACK_SIZE (64 * 1024)
 
-enum { T_NONE, T_RUNNING, T_STOPPED, T_GONE };
+/* T_FOREIGN: the thread id names a task of another process now (our
+ * thread ended, and its id was given again): seized, never interrupted,
+ * let go at its first stop. */
+enum { T_NONE, T_RUNNING, T_STOPPED, T_GONE, T_FOREIGN };
 
 typedef struct traced {
   int tid;
@@ -128,15 +131,30 @@ static char *put_number(char *at, unsigned v) {
   return at;
 }
 
+/* /proc/TGID/task/TID`file` into `path` (64 bytes). */
+static void task_path(char *path, int tgid, int tid, const char *file) {
+  memcpy(path, "/proc/", 6);
+  char *at = put_number(path + 6, (unsigned)tgid);
+  memcpy(at, "/task/", 6);
+  at = put_number(at + 6, (unsigned)tid);
+  memcpy(at, file, strlen(file) + 1);
+}
+
+/* Whether task `tid` is a thread of process `tgid`: procfs finds it under
+ * the process only then. Asked once it is seized, when its id can no
+ * longer be given again. */
+static bool thread_of(int tgid, int tid) {
+  char path[64];
+  task_path(path, tgid, tid, "");
+  return RAW(SYS_access, path, F_OK) == 0;
+}
+
 /* Whether thread `tid` of process `tgid` has a signal pending that it does
  * not block: it takes it as it runs again (status(5): SigPnd, ShdPnd,
  * SigBlk). Not /proc/self: that is the tracer. */
 static bool signal_waiting(int tgid, int tid) {
-  char path[64] = "/proc/", buf[2048];
-  char *at = put_number(path + 6, (unsigned)tgid);
-  memcpy(at, "/task/", 6);
-  at = put_number(at + 6, (unsigned)tid);
-  memcpy(at, "/status", 8);
+  char path[64], buf[2048];
+  task_path(path, tgid, tid, "/status");
   long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return true; /* unknown: as if one were */
   long got = RAW(SYS_read, fd, buf, sizeof buf - 1);
@@ -175,6 +193,11 @@ static void stopped(tracer *tr, traced *t, int status) {
     return;
   }
   int sig = WSTOPSIG(status), event = status >> 16;
+  if (t->state == T_FOREIGN) { /* a signal's delivery, or a group stop: its own, delivered */
+    RAW(SYS_ptrace, PTRACE_DETACH, t->tid, 0, event == 0 ? sig : 0);
+    t->state = T_GONE;
+    return;
+  }
   t->ours = event == PTRACE_EVENT_STOP && sig == SIGTRAP;
   if (event == 0) t->inject = sig; /* a signal's delivery: it goes on as we detach */
   t->state = T_STOPPED;
@@ -214,7 +237,10 @@ static int tracer_main(void *arg) {
     for (int fd = 0; fd < 65536; fd++) RAW(SYS_close, fd);
   for (int i = 0; i < tr->n; i++) {
     traced *t = &tr->t[i];
-    if (RAW(SYS_ptrace, PTRACE_SEIZE, t->tid, 0, 0) == 0 && RAW(SYS_ptrace, PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
+    if (RAW(SYS_ptrace, PTRACE_SEIZE, t->tid, 0, 0) != 0) continue;
+    if (!thread_of(tr->tgid, t->tid))
+      t->state = T_FOREIGN;
+    else if (RAW(SYS_ptrace, PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
       t->state = T_RUNNING;
   }
   for (;;) {
@@ -249,7 +275,7 @@ static int tracer_main(void *arg) {
     int status;
     long tid = RAW(SYS_wait4, -1, &status, __WALL | WNOHANG, 0);
     traced *t = tid > 0 ? find(tr, tid) : NULL;
-    if (t != NULL && !t->held && t->state == T_RUNNING) {
+    if (t != NULL && !t->held && (t->state == T_RUNNING || t->state == T_FOREIGN)) {
       stopped(tr, t, status);
       if (t->state == T_STOPPED) {
         let_go(tr, t);

@@ -560,6 +560,12 @@ for mode in ["", "refused"]:
             bad.append((q.returncode, q.stderr[-500:]))
     check("%san idle worker that blocks every signal: its leak is found, in 5 runs" % ("... ptrace refused, "
                                                                                     if mode else ""), not bad, bad[:2])
+# The id of a thread that ended may go to a task of another process before
+# the tracer seizes it: that task is never interrupted, and a signal sent
+# to it is delivered, not held (here the task is a child process).
+p = run([os.path.join(BIN, "trace_foreign")], env={"HAHALLOC_SUMMARY": "0"})
+check("the tracer given another process's task: not stopped, its signal answered, let go",
+      p.returncode == 0 and p.stdout == "held 0 answered 1 traced-after 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
 # Waits that an interrupt ends with EINTR instead of restarting them
 # (epoll_wait, sigwaitinfo), in workers that block every signal: the tracer
 # makes them again, and no worker wakes.

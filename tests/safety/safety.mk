@@ -4,7 +4,7 @@ SAFE_BIN := build/tests/safety
 SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
 SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
               $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so $(SAFE_BIN)/decode \
-              $(SAFE_BIN)/liballoc_stripped.so
+              $(SAFE_BIN)/liballoc_stripped.so $(SAFE_BIN)/trace_foreign
 
 $(SAFE_BIN)/progs: tests/safety/progs.c
 	@mkdir -p $(dir $@)
@@ -29,6 +29,9 @@ $(SAFE_BIN)/decode: tests/safety/decode.c src/report/syscall_number.h
 $(SAFE_BIN)/static_prog: tests/safety/static_prog.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -static $< -o $@
+$(SAFE_BIN)/trace_foreign: tests/safety/trace_foreign.c build/libhahalloc.a
+	@mkdir -p $(dir $@)
+	$(SAFE_CC) $< build/libhahalloc.a -ldl -o $@
 $(SAFE_BIN)/static_linked: tests/safety/static_prog.c build/libhahalloc.a
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -static $< build/libhahalloc.a -ldl -o $@

@@ -288,8 +288,9 @@ typedef struct hh_world {
  * in a system call); their records
  * go to `out` (n zeroed slots), and the answer is how many. `text_lo` to
  * `text_hi`: the allocator's code; `busy_off`: hh_unwind_busy_flag's offset
- * from a thread's pointer. */
-int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off);
+ * from a thread's pointer; `libc_lo` to `libc_hi`: the C library's code. */
+int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off,
+                  uintptr_t libc_lo, uintptr_t libc_hi);
 void hh_trace_resume(int64_t hold_until);
 void hh_trace_release_by(int64_t at);
 /* Whether system call `nr` (first argument `arg1`), ended by a stop with

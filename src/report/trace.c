@@ -92,6 +92,7 @@ typedef struct tracer {
   int tgid;                    /* ours */
   _Atomic(int) phase;          /* PHASE_*: the tracer's answer, or the caller's resume */
   _Atomic(int64_t) release_at; /* when the threads held in a system call go */
+  int held_in_call;            /* how many: the tracer lives until then */
 } tracer;
 
 /* The tracer works, then holds the threads it stopped (its answer), until
@@ -213,6 +214,17 @@ static void stopped(tracer *tr, traced *t, int status) {
   }
 }
 
+/* Stopped asleep in a system call that the stop ended: its answer is one
+ * the kernel gives an interrupted call (EINTR, or one of the ERESTART*
+ * it turns into a restart). Held until the process ends. A call that
+ * returned on its own is not (a munmap done in dlclose, its thread holding
+ * the loader's lock that the report's symboliser waits for: exits took
+ * 2 s, helper-50). */
+static bool interrupted(const struct user_regs_struct *r) {
+  long rax = (long)r->rax;
+  return (long)r->orig_rax >= 0 && (rax == -EINTR || rax == -512 || rax == -513 || rax == -514 || rax == -516);
+}
+
 /* Puts back what the stop changed (a wait it ended) and lets the thread go. */
 static void let_go(const tracer *tr, traced *t) {
   struct user_regs_struct *r = &t->regs;
@@ -266,10 +278,19 @@ static int tracer_main(void *arg) {
     else if (tid < 0)
       break; /* ECHILD: none left */
   }
-  for (int i = 0; i < tr->n; i++) tr->t[i].held = tr->t[i].state == T_STOPPED;
+  int held = 0;
+  for (int i = 0; i < tr->n; i++) {
+    traced *t = &tr->t[i];
+    t->held = t->state == T_STOPPED;
+    held += t->held;
+    tr->held_in_call += t->held && interrupted(&t->regs);
+  }
   int expected = PHASE_WORKING;
   if (atomic_compare_exchange_strong(&tr->phase, &expected, PHASE_HELD)) RAW(SYS_futex, &tr->phase, FUTEX_WAKE, 1, 0);
-  for (bool resumed = false;;) {
+  /* Nothing to hold: it ends at once, and is reaped, not left for the
+   * program's own waitpid(-1, __WALL) to find (helper-50). The threads it
+   * seized and never saw stop are detached by the kernel. */
+  for (bool resumed = held == 0;;) {
     /* a thread whose stop came late (it was in the kernel, unable to
      * stop) is not in the records: it goes at once */
     int status;
@@ -286,18 +307,42 @@ static int tracer_main(void *arg) {
     if (!resumed && atomic_load(&tr->phase) == PHASE_RESUMED) {
       resumed = true;
       for (int i = 0; i < tr->n; i++)
-        if (tr->t[i].held && (long)tr->t[i].regs.orig_rax < 0) { /* in its own code */
+        if (tr->t[i].held && !interrupted(&tr->t[i].regs)) { /* in its own code */
           let_go(tr, &tr->t[i]);
           tr->t[i].held = false;
+          held--;
         }
     }
-    if (resumed && raw_now() >= atomic_load(&tr->release_at)) break;
+    if (resumed && (held == 0 || raw_now() >= atomic_load(&tr->release_at))) break;
     raw_nap(10 * 1000 * 1000L);
   }
   for (int i = 0; i < tr->n; i++)
     if (tr->t[i].held) let_go(tr, &tr->t[i]);
   RAW(SYS_exit, 0); /* the threads still running are detached by the kernel */
   return 0;
+}
+
+/* Waits for the tracer's end and reaps it (killed after 2 s). */
+static void reap(int pid) {
+  for (int tries = 0;; tries++) {
+    int r = waitpid(pid, NULL, __WALL | WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return;
+    if (tries == 2000) kill(pid, SIGKILL);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static tracer tr;
+static char *stack;
+static int tracer_pid, tracer_of; /* the tracer, and the process it traces (not a fork's child) */
+
+/* The tracer has ended or is about to: reaped, its memory given back. */
+static void finish(void) {
+  reap(tracer_pid);
+  tracer_pid = 0;
+  hh_report_unmap(stack, STACK_SIZE + (size_t)tr.n * sizeof(traced));
+  stack = NULL;
 }
 
 /* Whether Yama lets a child of ours trace us: not at scope 0, root at 1. */
@@ -310,23 +355,17 @@ static bool yama_allows(void) {
   return got == 1 && (c == '0' || (c == '1' && geteuid() == 0));
 }
 
-static tracer tr;
-static char *stack;
-static int tracer_pid, tracer_of; /* the tracer, and the process it traces (not a fork's child) */
-
 static void release_by(int64_t at) {
   int64_t cur = atomic_load(&tr.release_at);
   while (at < cur && !atomic_compare_exchange_weak(&tr.release_at, &cur, at)) {}
 }
 
-int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi,
-                  intptr_t busy_off) {
+int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off,
+                  uintptr_t libc_lo, uintptr_t libc_hi) {
   if (tracer_pid > 0 && tracer_of == getpid()) { /* a second stop: the first one's threads go first */
-    hh_trace_resume(0);
-    for (int tries = 0; tries < 2000 && waitpid(tracer_pid, NULL, __WALL | WNOHANG) == 0; tries++) {
-      struct timespec ts = {0, 1000000};
-      nanosleep(&ts, NULL);
-    }
+    release_by(0);
+    atomic_store(&tr.phase, PHASE_RESUMED);
+    finish();
   }
   tracer_pid = 0;
   if (n <= 0 || hh_sandboxed() || !yama_allows()) return 0;
@@ -367,6 +406,7 @@ int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo
   int held = 0;
   if (atomic_compare_exchange_strong(&tr.phase, &expected, PHASE_RESUMED)) {
     release_by(0); /* too late: it lets them go */
+    finish();
     errno = saved;
     return 0;
   }
@@ -381,19 +421,25 @@ int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo
     for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) o->gregs[k] = (uintptr_t)g[k];
     o->sp = (uintptr_t)r->rsp;
     o->self = (uintptr_t)r->fs_base; /* pthread_self(), as park() records it */
-    o->in_call = (long)r->orig_rax >= 0;
+    /* at a system call of the C library's (a wait): the 128 bytes below
+     * are not read (live_sp, at_system_call in stop.c) */
+    o->in_call = (long)r->orig_rax >= 0 && r->rip >= libc_lo && r->rip < libc_hi;
     o->tid = th->tid;
   }
+  if (held == 0) finish(); /* it has ended, or is about to */
   errno = saved;
   return held;
 }
 
-/* Never unmapped, never reaped here: the tracer may hold threads until
- * the process ends. */
+/* A tracer that holds threads in a system call lives on until it lets
+ * them go, and is not reaped (its stack never unmapped): a program's own
+ * waitpid(-1, __WALL) after the report may find it then, as it may find
+ * the symboliser's go-between (spawn.c). One that holds none ends now. */
 void hh_trace_resume(int64_t hold_until) {
   if (tracer_pid <= 0 || tracer_of != getpid()) return;
   release_by(hold_until);
   atomic_store(&tr.phase, PHASE_RESUMED);
+  if (tr.held_in_call == 0) finish();
 }
 
 void hh_trace_release_by(int64_t at) {
@@ -402,9 +448,9 @@ void hh_trace_release_by(int64_t at) {
 }
 
 #else
-int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi,
-                  intptr_t busy_off) {
-  (void)tids, (void)n, (void)out, (void)text_lo, (void)text_hi, (void)busy_off;
+int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off,
+                  uintptr_t libc_lo, uintptr_t libc_hi) {
+  (void)tids, (void)n, (void)out, (void)text_lo, (void)text_hi, (void)busy_off, (void)libc_lo, (void)libc_hi;
   return 0;
 }
 void hh_trace_resume(int64_t hold_until) { (void)hold_until; }

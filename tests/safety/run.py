@@ -566,6 +566,27 @@ for mode in ["", "refused"]:
 p = run([os.path.join(BIN, "trace_foreign")], env={"HAHALLOC_SUMMARY": "0"})
 check("the tracer given another process's task: not stopped, its signal answered, let go",
       p.returncode == 0 and p.stdout == "held 0 answered 1 traced-after 0\n", (p.returncode, p.stdout, p.stderr[-300:]))
+# A leaf function's own system call, the only pointer to a block in its
+# red zone: the block is reachable, stopped by the signal or by the tracer.
+for how in ["", "blocked"]:
+    p = run([TOOL, "--", PROGS, "leaf_syscall"] + ([how] if how else []))
+    check("a block whose only pointer is in the red zone of a leaf asleep in its own futex call%s: reachable, "
+          "as valgrind says" % (" (every signal blocked)" if how else ""),
+          "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-400:])
+# Threads stopped just after a call that returned on its own (munmap in
+# dlclose, the loader's lock held) go when the scan ends: held until the
+# process ended, they made the report's symboliser wait 2 s for the lock.
+p = run([os.path.join(BIN, "trace_foreign"), "completed"], env={"HAHALLOC_SUMMARY": "0"})
+check("a thread stopped 20 times at system calls that returned at once runs on each time the scan ends",
+      p.returncode == 0 and p.stdout == "stopped 20 ran-on 20\n", (p.returncode, p.stdout, p.stderr[-300:]))
+slow = []
+for _ in range(5):
+    t0 = time.time()
+    q = run([TOOL, "--", PROGS, "dlclose_loop"])
+    took = time.time() - t0
+    if q.returncode != 0 or reports(q.stderr) != 1 or took > 5:
+        slow.append((q.returncode, round(took, 2), q.stderr[-300:]))
+check("two signal-blocking threads in dlopen/dlclose loops at exit: 5 exits, none hangs", not slow, slow[:2])
 # Waits that an interrupt ends with EINTR instead of restarting them
 # (epoll_wait, sigwaitinfo), in workers that block every signal: the tracer
 # makes them again, and no worker wakes.

@@ -4,19 +4,29 @@
  * of another process): it must not stop that task, nor keep a signal from
  * it. Linked with the static library, to call hh_trace_stop directly with
  * a child process's id. Prints "held H answered A traced-after T".
+ *
+ * With the argument "completed": a thread of ours that blocks every signal
+ * and makes system calls that return at once (sched_yield) is stopped 20
+ * times, each time at a call done or in its own code, never asleep in one;
+ * once the scan is over (hh_trace_resume with a far deadline) it must run
+ * on at once. Held until the deadline, it had the report's symboliser wait
+ * for a lock it held (helper-50). Prints "stopped S ran-on R".
  */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-int hh_trace_stop(const int *tids, int n, void *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off);
+int hh_trace_stop(const int *tids, int n, void *out, uintptr_t text_lo, uintptr_t text_hi, intptr_t busy_off,
+                  uintptr_t libc_lo, uintptr_t libc_hi);
 void hh_trace_resume(int64_t hold_until);
 
 static int answer = -1;
@@ -38,7 +48,47 @@ static int tracer_of(pid_t pid) {
   return t != NULL ? atoi(t + 11) : -1;
 }
 
-int main(void) {
+static _Atomic long spins;
+static void *yielder(void *arg) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    syscall(SYS_sched_yield);
+    spins++;
+  }
+  return arg;
+}
+
+static int completed(void) {
+  pthread_t t;
+  static _Atomic int tid;
+  pthread_create(&t, NULL, yielder, NULL);
+  while (spins == 0) usleep(1000);
+  /* the yielder's id, from /proc/self/task: the entry that is not ours */
+  char path[64];
+  for (int id = getpid() + 1; id < getpid() + 100000 && tid == 0; id++) {
+    snprintf(path, sizeof path, "/proc/self/task/%d", id);
+    if (access(path, F_OK) == 0) tid = id;
+  }
+  int stopped = 0, ran = 0;
+  static int not_busy;
+  for (int i = 0; i < 20; i++) {
+    static uint64_t out[4096];
+    memset(out, 0, sizeof out);
+    int id = tid;
+    stopped += hh_trace_stop(&id, 1, out, 0, 0, (intptr_t)&not_busy - (intptr_t)pthread_self(), 0, 0);
+    hh_trace_resume(INT64_MAX);
+    long before = spins;
+    for (int k = 0; k < 200 && spins == before; k++) usleep(1000);
+    ran += spins != before;
+  }
+  printf("stopped %d ran-on %d\n", stopped, ran);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "completed")) return completed();
   int p[2];
   if (pipe(p) != 0) return 3;
   pid_t child = fork();
@@ -52,7 +102,7 @@ int main(void) {
   static uint64_t out[4096]; /* room for a record, zeroed */
   int tid = (int)child;
   static int not_busy; /* the unwinder's flag, as the tracer reads it: at the same offset from the child's TCB */
-  int held = hh_trace_stop(&tid, 1, out, 0, 0, (intptr_t)&not_busy - (intptr_t)pthread_self());
+  int held = hh_trace_stop(&tid, 1, out, 0, 0, (intptr_t)&not_busy - (intptr_t)pthread_self(), 0, 0);
   kill(child, SIGUSR1); /* delivered, not held by a tracer that never lets it go */
   struct pollfd pf = {.fd = p[0], .events = POLLIN};
   char c;

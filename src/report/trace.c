@@ -78,6 +78,7 @@ typedef struct traced {
   int inject;     /* a signal to deliver as it detaches (it reached the thread while held) */
   bool ours;      /* stopped by our interrupt (not by a signal or a group stop) */
   bool held;      /* stopped when the tracer answered: in the records */
+  bool asleep;    /* it slept as the tracer looked, before the interrupt */
   int64_t resume; /* T_RUNNING after a stop inside the allocator: when to interrupt again */
   struct user_regs_struct regs;
 } traced;
@@ -150,6 +151,24 @@ static bool thread_of(int tgid, int tid) {
   return RAW(SYS_access, path, F_OK) == 0;
 }
 
+/* Whether task `tid` of process `tgid` sleeps (stat(5): state S), as a
+ * thread waiting in a call does; not one running, or in the kernel's work
+ * (a munmap). Read before it is interrupted. */
+static bool sleeping(int tgid, int tid) {
+  char path[64], buf[512];
+  task_path(path, tgid, tid, "/stat");
+  long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  long got = RAW(SYS_read, fd, buf, sizeof buf - 1);
+  RAW(SYS_close, fd);
+  if (got <= 0) return false;
+  buf[got] = '\0';
+  const char *paren = NULL;
+  for (const char *c = buf; *c; c++)
+    if (*c == ')') paren = c;
+  return paren != NULL && paren[1] == ' ' && paren[2] == 'S';
+}
+
 /* Whether thread `tid` of process `tgid` has a signal pending that it does
  * not block: it takes it as it runs again (status(5): SigPnd, ShdPnd,
  * SigBlk). Not /proc/self: that is the tracer. */
@@ -202,7 +221,11 @@ static void stopped(tracer *tr, traced *t, int status) {
   t->ours = event == PTRACE_EVENT_STOP && sig == SIGTRAP;
   if (event == 0) t->inject = sig; /* a signal's delivery: it goes on as we detach */
   t->state = T_STOPPED;
-  if (RAW(SYS_ptrace, PTRACE_GETREGS, t->tid, 0, &t->regs) != 0 || !busy(tr, &t->regs)) return;
+  if (RAW(SYS_ptrace, PTRACE_GETREGS, t->tid, 0, &t->regs) != 0) {
+    t->state = T_GONE; /* ended meanwhile */
+    return;
+  }
+  if (!busy(tr, &t->regs)) return;
   /* inside the allocator: let it run on, and interrupt it again */
   if (t->tries++ < TRY_MAX && RAW(SYS_ptrace, PTRACE_CONT, t->tid, 0, t->inject) == 0) {
     t->inject = 0;
@@ -214,15 +237,18 @@ static void stopped(tracer *tr, traced *t, int status) {
   }
 }
 
-/* Stopped asleep in a system call that the stop ended: its answer is one
- * the kernel gives an interrupted call (EINTR, or one of the ERESTART*
- * it turns into a restart). Held until the process ends. A call that
- * returned on its own is not (a munmap done in dlclose, its thread holding
- * the loader's lock that the report's symboliser waits for: exits took
- * 2 s, helper-50). */
-static bool interrupted(const struct user_regs_struct *r) {
+/* Stopped asleep in a system call that the stop ended: it slept as the
+ * tracer looked (a write a full pipe blocked half done answers with its
+ * count, not EINTR), or its answer is one the kernel gives an interrupted
+ * call (EINTR, or one of the ERESTART* it turns into a restart). Held
+ * until the process ends. A call that returned on its own is not (a munmap
+ * done in dlclose, its thread holding the loader's lock that the report's
+ * symboliser waits for: exits took 2 s, helper-50). */
+static bool interrupted(const traced *t) {
+  const struct user_regs_struct *r = &t->regs;
   long rax = (long)r->rax;
-  return (long)r->orig_rax >= 0 && (rax == -EINTR || rax == -512 || rax == -513 || rax == -514 || rax == -516);
+  return (long)r->orig_rax >= 0 &&
+         (t->asleep || rax == -EINTR || rax == -512 || rax == -513 || rax == -514 || rax == -516);
 }
 
 /* Puts back what the stop changed (a wait it ended) and lets the thread go. */
@@ -250,10 +276,12 @@ static int tracer_main(void *arg) {
   for (int i = 0; i < tr->n; i++) {
     traced *t = &tr->t[i];
     if (RAW(SYS_ptrace, PTRACE_SEIZE, t->tid, 0, 0) != 0) continue;
-    if (!thread_of(tr->tgid, t->tid))
+    if (!thread_of(tr->tgid, t->tid)) {
       t->state = T_FOREIGN;
-    else if (RAW(SYS_ptrace, PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
-      t->state = T_RUNNING;
+      continue;
+    }
+    t->asleep = sleeping(tr->tgid, t->tid);
+    if (RAW(SYS_ptrace, PTRACE_INTERRUPT, t->tid, 0, 0) == 0) t->state = T_RUNNING;
   }
   for (;;) {
     bool waiting = false;
@@ -283,7 +311,7 @@ static int tracer_main(void *arg) {
     traced *t = &tr->t[i];
     t->held = t->state == T_STOPPED;
     held += t->held;
-    tr->held_in_call += t->held && interrupted(&t->regs);
+    tr->held_in_call += t->held && interrupted(t);
   }
   int expected = PHASE_WORKING;
   if (atomic_compare_exchange_strong(&tr->phase, &expected, PHASE_HELD)) RAW(SYS_futex, &tr->phase, FUTEX_WAKE, 1, 0);
@@ -307,7 +335,7 @@ static int tracer_main(void *arg) {
     if (!resumed && atomic_load(&tr->phase) == PHASE_RESUMED) {
       resumed = true;
       for (int i = 0; i < tr->n; i++)
-        if (tr->t[i].held && !interrupted(&tr->t[i].regs)) { /* in its own code */
+        if (tr->t[i].held && !interrupted(&tr->t[i])) { /* in its own code */
           let_go(tr, &tr->t[i]);
           tr->t[i].held = false;
           held--;

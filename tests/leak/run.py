@@ -359,13 +359,14 @@ def scenario_suite():
     for how, what in (("fullmask", "a poll ended by SIGUSR1 whose handler holds every signal"),
                       ("read", "a read ended by SIGUSR1 without SA_RESTART"),
                       ("own", "a nanosleep ended by the program's own SIGRTMAX-2")):
-        # The bound is 1.5% of the wake-ups, as 3 in 200 was, whose read
-        # lost 0-4 a run. The read's loss is about 0.65% (10 runs of 600 on
-        # a quiet machine: 0-8, 3.9 on average) and 0.8% beside another busy
-        # process (2-8, 4.8): its 2,000 keep a false alarm under 1 in 1,000
-        # (fullmask and own lose none).
+        # The read's loss is about 0.65% (10 runs of 600 on a quiet machine:
+        # 0-8, 3.9 on average) and 0.8% beside another busy process (2-8,
+        # 4.8); fullmask and own lose none. Of 2,000 it lost 6-32 in 8 runs on
+        # 2026-12-02, on e0c9d36 (8, 19) as on this build: 1.5% (30), the
+        # bound then, failed a clean `make test` once. 3% (60) still fails
+        # the regression it guards against (52-60% lost) a thousandfold.
         n = 2000 if how == "read" else 600
-        most = n * 3 // 200
+        most = n * 3 // 100
         p = run([prog, "wakeups", how, str(n)], preload=False, env={"HAHALLOC_SUMMARY": "0"}, timeout=120)
         m = re.search(rf"(\d+) of {n} wake-ups lost", p.stdout)
         check(f"leak checks without pause beside {what}: at most {most} of {n} wake-ups lost",

@@ -413,8 +413,9 @@ static int sleeping_thread(const char *how, bool check_now, bool blocked) {
   }
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old); /* the thread inherits it */
-  if (!strcmp(how, "sigwait_all")) old = all;
+  sigemptyset(&old);
+  if (blocked || !strcmp(how, "sigwait_all")) pthread_sigmask(SIG_BLOCK, &all, &old); /* the thread inherits it */
+  if (!strcmp(how, "sigwait_all")) blocked = false; /* main keeps them blocked too */
   if (!strcmp(how, "msgrcv") || !strcmp(how, "semop")) {
     sleep_ipc = !strcmp(how, "msgrcv") ? msgget(IPC_PRIVATE, 0600) : semget(IPC_PRIVATE, 1, 0600);
     if (sleep_ipc < 0) return 3;
@@ -432,7 +433,7 @@ static int sleeping_thread(const char *how, bool check_now, bool blocked) {
   pthread_create(&t, NULL, sleeper, NULL);
   /* blocked: the thread keeps every signal blocked, and the exit report
    * stops it with ptrace */
-  if (!blocked) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (blocked) pthread_sigmask(SIG_SETMASK, &old, NULL);
   usleep(100000);
   if (!strcmp(how, "stop_cont")) { /* stopped and continued, as by ^Z and fg: its sleep is a restart_syscall now */
     pid_t child = fork();

@@ -789,10 +789,10 @@ if shutil.which("valgrind"):
     # 128 bytes below were read as a leaf function's red zone). Possible
     # leaks are not compared: valgrind calls each live thread's TLS block
     # (from pthread_create) possibly lost.
-    for label, argv in [("20 idle workers that each lost a block, asleep on a condition variable",
-                         [PROGS, "blocked_idle_leak", "20", "open"]),
-                        ("20 such workers blocking every signal (stopped by the tracer)",
-                         [PROGS, "blocked_idle_leak", "20"])]:
+    for label, argv in [("12 idle workers that each lost a block, asleep on a condition variable",
+                         [PROGS, "blocked_idle_leak", "12", "open"]),
+                        ("12 such workers blocking every signal (stopped by the tracer)",
+                         [PROGS, "blocked_idle_leak", "12"])]:
         try:
             h, _ = hh_kinds(argv)
             v, _ = vg_kinds(argv)

@@ -95,9 +95,12 @@ include tests/safety/safety.mk
 include bench/bench.mk
 
 # `make test` runs every suite that a fragment adds to TEST_TARGETS, in order,
-# and stops at the first that fails.
+# and stops at the first that fails. What the suites build (the sanitizer
+# libraries, the test programs) is built first, on both cores: the suites
+# themselves run one at a time, as some of their checks are timed.
 test: lib
 	@tests/deps.sh
+	@$(MAKE) --no-print-directory -j2 test-binaries asan tsan $(LEAK_PROGS) $(FAMILIAR_PROGS) $(SAFE_PROGS) >/dev/null
 	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done; \
 	echo "make test: all suites passed ($(TEST_TARGETS))"
 

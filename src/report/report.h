@@ -293,6 +293,9 @@ int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo
                   uintptr_t libc_lo, uintptr_t libc_hi);
 void hh_trace_resume(int64_t hold_until);
 void hh_trace_release_by(int64_t at);
+/* The signal set `field` (SigBlk, SigPnd, ShdPnd) of a status(5) text;
+ * `*found` says whether it was there. Pure: the tracer calls it. */
+uint64_t hh_status_mask(const char *status, const char *field, bool *found);
 /* Whether system call `nr` (first argument `arg1`), ended by a stop with
  * EINTR, may be made again as if it had not been (stop.c). */
 bool hh_call_restartable(long nr, unsigned long arg1);

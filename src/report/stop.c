@@ -765,6 +765,18 @@ static void note_unstopped(hh_world *w, int tid, int cap) {
   }
 }
 
+uint64_t hh_status_mask(const char *status, const char *field, bool *found) {
+  char key[32];
+  hh_snformat(key, sizeof key, "\n%s:\t", field);
+  const char *c = strstr(status, key);
+  uint64_t mask = 0;
+  *found = c != NULL;
+  if (c == NULL) return 0;
+  for (c += strlen(key); (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
+    mask = mask << 4 | (uint64_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
+  return mask;
+}
+
 /* Thread `tid` and the stop signal: gone (or a zombie), blocking it
  * (status(5): SigBlk), or able to take it. Unknown counts as able. */
 enum { T_GONE, T_BLOCKS, T_CAN };
@@ -775,11 +787,9 @@ static int signal_state(int tid) {
   if (got == 0) return T_CAN;
   const char *st = strstr(buf, "\nState:\t");
   if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return T_GONE;
-  const char *blk = strstr(buf, "\nSigBlk:\t");
-  if (blk == NULL) return T_CAN;
-  uint64_t mask = 0;
-  for (const char *c = blk + 9; (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
-    mask = mask << 4 | (uint64_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
+  bool found;
+  uint64_t mask = hh_status_mask(buf, "SigBlk", &found);
+  if (!found) return T_CAN;
   return mask >> (STOP_SIGNAL - 1) & 1 ? T_BLOCKS : T_CAN;
 }
 

@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "format.h"
 #include "hooks.h"
 #include "raw.h"
 #include "report.h"
@@ -62,11 +63,11 @@
 #if defined(__x86_64__)
 
 #define STOP_WAIT_NS (300 * 1000 * 1000L) /* for all the threads' stops */
-#define RUN_ON_NS (150 * 1000L)           /* a thread found inside the allocator runs this long */
-/* A thread that allocates without pause (a list rebuilt in a loop) is in
- * the allocator at most stops: 50 tries of 1 ms left it running in 1 of
- * 12 exits. The stops' deadline bounds them all. */
-#define TRY_MAX 2000
+/* A thread found inside the allocator runs this long, and is interrupted
+ * again until the deadline: one that allocates without pause (a list
+ * rebuilt in a loop) is in the allocator at most stops, and 50 tries of
+ * 1 ms left it running in 1 of 12 exits. */
+#define RUN_ON_NS (150 * 1000L)
 #define STACK_SIZE (64 * 1024)
 
 /* T_FOREIGN: the thread id names a task of another process now (our
@@ -77,7 +78,6 @@ enum { T_NONE, T_RUNNING, T_STOPPED, T_GONE, T_FOREIGN };
 typedef struct traced {
   int tid;
   int state;
-  int tries;
   int inject;     /* a signal to deliver as it detaches (it reached the thread while held) */
   bool ours;      /* stopped by our interrupt (not by a signal or a group stop) */
   bool held;      /* stopped when the tracer answered: in the records */
@@ -126,23 +126,18 @@ static bool raw_read(const tracer *tr, uintptr_t at, void *buf, size_t n) {
   return RAW(SYS_process_vm_readv, tr->pid, &local, 1, &remote, 1, 0) == (long)n;
 }
 
-/* `v` in decimal at `at`; the end. */
-static char *put_number(char *at, unsigned v) {
-  char digits[12];
-  int nd = 0;
-  do digits[nd++] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  while (nd > 0) *at++ = digits[--nd];
-  return at;
-}
-
-/* /proc/TGID/task/TID`file` into `path` (64 bytes). */
-static void task_path(char *path, int tgid, int tid, const char *file) {
-  memcpy(path, "/proc/", 6);
-  char *at = put_number(path + 6, (unsigned)tgid);
-  memcpy(at, "/task/", 6);
-  at = put_number(at + 6, (unsigned)tid);
-  memcpy(at, file, strlen(file) + 1);
+/* /proc/TGID/task/TID/`name` into `buf` (`size` bytes, a NUL after what
+ * was read): the bytes read, or -1. Not /proc/self: that is the tracer. */
+static long task_file(int tgid, int tid, const char *name, char *buf, size_t size) {
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/%d/task/%d/%s", tgid, tid, name);
+  long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long got = RAW(SYS_read, fd, buf, size - 1);
+  RAW(SYS_close, fd);
+  if (got < 0) return -1;
+  buf[got] = '\0';
+  return got;
 }
 
 /* Whether task `tid` is a thread of process `tgid`: procfs finds it under
@@ -150,7 +145,7 @@ static void task_path(char *path, int tgid, int tid, const char *file) {
  * longer be given again. */
 static bool thread_of(int tgid, int tid) {
   char path[64];
-  task_path(path, tgid, tid, "");
+  hh_snformat(path, sizeof path, "/proc/%d/task/%d", tgid, tid);
   return RAW(SYS_access, path, F_OK) == 0;
 }
 
@@ -158,41 +153,22 @@ static bool thread_of(int tgid, int tid) {
  * thread waiting in a call does; not one running, or in the kernel's work
  * (a munmap). Read before it is interrupted. */
 static bool sleeping(int tgid, int tid) {
-  char path[64], buf[512];
-  task_path(path, tgid, tid, "/stat");
-  long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  long got = RAW(SYS_read, fd, buf, sizeof buf - 1);
-  RAW(SYS_close, fd);
-  if (got <= 0) return false;
-  buf[got] = '\0';
-  const char *paren = NULL;
-  for (const char *c = buf; *c; c++)
-    if (*c == ')') paren = c;
+  char buf[512];
+  if (task_file(tgid, tid, "stat", buf, sizeof buf) <= 0) return false;
+  const char *paren = strrchr(buf, ')');
   return paren != NULL && paren[1] == ' ' && paren[2] == 'S';
 }
 
 /* Whether thread `tid` of process `tgid` has a signal pending that it does
- * not block: it takes it as it runs again (status(5): SigPnd, ShdPnd,
- * SigBlk). Not /proc/self: that is the tracer. */
+ * not block: it takes it as it runs again (status(5)). Unknown: as if one
+ * were. */
 static bool signal_waiting(int tgid, int tid) {
-  char path[64], buf[2048];
-  task_path(path, tgid, tid, "/status");
-  long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true; /* unknown: as if one were */
-  long got = RAW(SYS_read, fd, buf, sizeof buf - 1);
-  RAW(SYS_close, fd);
-  if (got <= 0) return true;
-  buf[got] = '\0';
-  uint64_t set[3] = {0, 0, 0};
-  static const char *const names[3] = {"\nSigPnd:\t", "\nShdPnd:\t", "\nSigBlk:\t"};
-  for (int k = 0; k < 3; k++) {
-    const char *c = strstr(buf, names[k]);
-    if (c == NULL) return true;
-    for (c += strlen(names[k]); (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
-      set[k] = set[k] << 4 | (uint64_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
-  }
-  return ((set[0] | set[1]) & ~set[2]) != 0;
+  char buf[2048];
+  bool pnd, shd, blk;
+  if (task_file(tgid, tid, "status", buf, sizeof buf) <= 0) return true;
+  uint64_t pending = hh_status_mask(buf, "SigPnd", &pnd) | hh_status_mask(buf, "ShdPnd", &shd);
+  uint64_t blocked = hh_status_mask(buf, "SigBlk", &blk);
+  return !(pnd && shd && blk) || (pending & ~blocked) != 0;
 }
 
 /* Inside the allocator: its code, or the unwinder's learning (in libgcc or
@@ -230,7 +206,7 @@ static void stopped(tracer *tr, traced *t, int status) {
   }
   if (!busy(tr, &t->regs)) return;
   /* inside the allocator: let it run on, and interrupt it again */
-  if (t->tries++ < TRY_MAX && RAW(SYS_ptrace, PTRACE_CONT, t->tid, 0, t->inject) == 0) {
+  if (raw_now() + RUN_ON_NS < tr->deadline && RAW(SYS_ptrace, PTRACE_CONT, t->tid, 0, t->inject) == 0) {
     t->inject = 0;
     t->state = T_RUNNING;
     t->resume = raw_now() + RUN_ON_NS;

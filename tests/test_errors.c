@@ -1162,7 +1162,7 @@ static void racing_double_frees_of_2KiB_blocks_as_a_page_empties_are_survived(vo
 
 static void racing_double_frees_never_give_back_an_exited_threads_page_with_live_blocks(void **state) {
   (void)state;
-  racing_double_frees_keep_live_blocks("racing_double_free_exited", "300");
+  racing_double_frees_keep_live_blocks("racing_double_free_exited", "100");
 }
 
 /* The race on the blocks of a thread that has exited, but every tenth

@@ -127,7 +127,7 @@ test-valgrind: lib $(TB)/test_api
 
 # ---------------------------------------------------------------- real programs
 
-# The clients run twice. First with no HAHALLOC_* variable, as a user meets
+# The clients' preloaded jobs run twice (the plain job once). First with no HAHALLOC_* variable, as a user meets
 # the library first: a silent drop-in malloc, whose results must be those
 # of the C library's. Then with the reports sent to files (HAHALLOC_OUTPUT):
 # every process must have written a complete report, and the results must
@@ -135,11 +135,9 @@ test-valgrind: lib $(TB)/test_api
 # git client collects fsck's stderr too).
 CLIENT_REPORTS := build/tests/client-reports
 test-clients: lib
-	@echo "== test-clients: real programs with LD_PRELOAD=build/libhahalloc.so"
-	python3 tests/clients/run.py build/libhahalloc.so
-	@echo "== test-clients: again, each process writing its exit report to a file"
+	@echo "== test-clients: real programs with LD_PRELOAD=build/libhahalloc.so, then again with each process writing its exit report to a file"
 	@rm -rf $(CLIENT_REPORTS) && mkdir -p $(CLIENT_REPORTS)
-	HAHALLOC_OUTPUT=$(CURDIR)/$(CLIENT_REPORTS)/%p.txt python3 tests/clients/run.py build/libhahalloc.so
+	python3 tests/clients/run.py build/libhahalloc.so --again HAHALLOC_OUTPUT=$(CURDIR)/$(CLIENT_REPORTS)/%p.txt
 	@n=$$(ls $(CLIENT_REPORTS) | wc -l); \
 	 bad=$$(grep -L 'LEAK SUMMARY' $(CLIENT_REPORTS)/*.txt | wc -l); \
 	 echo "exit reports written by the clients' processes: $$n, incomplete: $$bad"; \

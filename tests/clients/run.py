@@ -2,7 +2,7 @@
 """Real programs on hahalloc, as a user meets it first: an ordinary program,
 unmodified, with LD_PRELOAD naming the library.
 
-    tests/clients/run.py LIB [--only NAME,...] [--keep]
+    tests/clients/run.py LIB [--only NAME,...] [--again NAME=VALUE ...] [--keep]
 
 Each client below is a short job for programs we did not write (python3,
 sqlite3, git, perl, gcc and g++, sort, awk, xz) or for a threaded C++ program
@@ -18,6 +18,9 @@ status is 1 when a client failed, 2 when the machine lacks a program (see
 tests/deps.sh). The environment is passed on as it is, so a HAHALLOC_*
 variable set by the caller reaches every process of the preloaded runs.
 CLIENT_TIMEOUT bounds one run of one client, in seconds (default 600).
+With --again, each client's preloaded run is made a second time with these
+variables added to its environment (HAHALLOC_OUTPUT=..., say), and compared
+with the same plain run: the plain run is not made twice.
 
 Python clients run with PYTHONMALLOC=malloc: otherwise CPython serves its
 objects of up to 512 bytes from its own pools and hahalloc sees little.
@@ -45,8 +48,9 @@ class Runner:
     """Runs the commands of one client, plain or preloaded, in its own
     directory, and collects what the client's result is made of."""
 
-    def __init__(self, lib, workdir, deadline):
+    def __init__(self, lib, workdir, deadline, extra_env=None):
         self.lib = lib
+        self.extra_env = extra_env or {}
         self.cwd = workdir
         self.deadline = deadline
         self.result = []
@@ -58,6 +62,7 @@ class Runner:
         e.update(env or {})
         if self.lib:
             e["LD_PRELOAD"] = self.lib
+            e.update(self.extra_env)
         else:
             e.pop("LD_PRELOAD", None)
         left = self.deadline - time.monotonic()
@@ -335,11 +340,11 @@ CLIENTS = [
 ]
 
 
-def run_client(fn, lib, scratch, data):
+def run_client(fn, lib, scratch, data, extra_env=None):
     """The client's result (a list of lines), or Failed."""
     wd = tempfile.mkdtemp(dir=scratch)
     try:
-        r = Runner(lib, wd, time.monotonic() + TIMEOUT)
+        r = Runner(lib, wd, time.monotonic() + TIMEOUT, extra_env)
         fn(r, data)
         return r.result
     finally:
@@ -351,7 +356,16 @@ def main():
     ap.add_argument("lib")
     ap.add_argument("--only", default="", help="comma-separated client names")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--again", action="append", default=[], metavar="NAME=VALUE",
+                    help="run the preloaded job a second time with these variables")
     args = ap.parse_args()
+    again = {}
+    for a in args.again:
+        k, sep, v = a.partition("=")
+        if not sep or not k:
+            print("run.py: --again wants NAME=VALUE, not %r" % a, file=sys.stderr)
+            return 2
+        again[k] = v
 
     lib = os.path.abspath(args.lib)
     missing = [t for t in NEEDED if shutil.which(t) is None]
@@ -397,15 +411,26 @@ def main():
                 print("FAIL %s: preloaded, %s" % (name, e), flush=True)
                 continue
             t2 = time.monotonic()
-            times = "plain %.1fs, preloaded %.1fs" % (t1 - t0, t2 - t1)
+            runs = [("preloaded", preloaded, t2 - t1)]
+            if again:
+                label = "preloaded with " + " ".join("%s=%s" % kv for kv in again.items())
+                try:
+                    runs.append((label, run_client(fn, lib, scratch, data, again), time.monotonic() - t2))
+                except Failed as e:
+                    failed += 1
+                    print("FAIL %s: %s, %s" % (name, label, e), flush=True)
+                    continue
+            times = ", ".join(["plain %.1fs" % (t1 - t0)] + ["%s %.1fs" % (l, t) for l, _, t in runs])
+            bad = [(l, r) for l, r, _ in runs if r != plain]
             if not plain:
                 failed += 1
                 print("FAIL %s: the job collected nothing" % name, flush=True)
-            elif plain != preloaded:
+            elif bad:
                 failed += 1
-                diff = next(("%s / %s" % (a, b) for a, b in zip(plain, preloaded) if a != b),
-                            "%d lines / %d lines" % (len(plain), len(preloaded)))
-                print("FAIL %s: the result differs (%s): %s" % (name, times, diff[:400]), flush=True)
+                label, res = bad[0]
+                diff = next(("%s / %s" % (a, b) for a, b in zip(plain, res) if a != b),
+                            "%d lines / %d lines" % (len(plain), len(res)))
+                print("FAIL %s: the result %s differs (%s): %s" % (name, label, times, diff[:400]), flush=True)
             else:
                 passed += 1
                 print("PASS %s (%s)" % (name, times), flush=True)

@@ -857,7 +857,7 @@ static void a_threads_first_malloc_is_no_cancellation_point_under_the_report(voi
 static void *hammer(void *arg) {
   shared *sh = arg;
   /* nicer than the forked children, which then run at once instead of
-   * sharing 2 cores with 4 hammers: 150 forks took 22 s, not 4 */
+   * sharing 2 cores with 4 hammers: 150 forks took 22 s, now 9 */
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
   uint64_t rng = hh_mix((uintptr_t)pthread_self());
   while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) stress_op(sh, &rng, false);
@@ -881,11 +881,11 @@ static int forked_child(void *arg) {
   shared *sh = arg;
   alarm(10); /* a deadlock kills the child with SIGALRM */
   uint64_t rng = 77;
-  enum { N = 1000 };
+  enum { N = 3000 };
   static void *p[N];
   static size_t n[N];
   for (int i = 0; i < N; i++) {
-    n[i] = i % 100 == 0 ? 1 * MiB + 16 : i == 500 ? 9 * MiB : 1 + hh_rand(&rng) % 1000;
+    n[i] = i % 300 == 0 ? 1 * MiB + 16 : i == 1500 ? 9 * MiB : 1 + hh_rand(&rng) % 1000;
     p[i] = hahalloc(n[i]);
     if (!p[i]) return 2;
     hh_fill(p[i], n[i], hh_block_hash(p[i], n[i], 13));

@@ -127,7 +127,8 @@ test-valgrind: lib $(TB)/test_api
 
 # ---------------------------------------------------------------- real programs
 
-# The clients' preloaded jobs run twice (the plain job once). First with no HAHALLOC_* variable, as a user meets
+# Each client's preloaded job runs twice, both compared with its one plain
+# run. First with no HAHALLOC_* variable, as a user meets
 # the library first: a silent drop-in malloc, whose results must be those
 # of the C library's. Then with the reports sent to files (HAHALLOC_OUTPUT):
 # every process must have written a complete report, and the results must

@@ -404,22 +404,18 @@ def main():
                 print("FAIL %s: the plain run failed, so the machine is at fault: %s" % (name, e), flush=True)
                 continue
             t1 = time.monotonic()
+            variants = [("preloaded", None)]
+            if again:
+                variants.append(("preloaded with " + " ".join("%s=%s" % kv for kv in again.items()), again))
+            runs = []
             try:
-                preloaded = run_client(fn, lib, scratch, data)
+                for label, extra in variants:
+                    t = time.monotonic()
+                    runs.append((label, run_client(fn, lib, scratch, data, extra), time.monotonic() - t))
             except Failed as e:
                 failed += 1
-                print("FAIL %s: preloaded, %s" % (name, e), flush=True)
+                print("FAIL %s: %s, %s" % (name, label, e), flush=True)
                 continue
-            t2 = time.monotonic()
-            runs = [("preloaded", preloaded, t2 - t1)]
-            if again:
-                label = "preloaded with " + " ".join("%s=%s" % kv for kv in again.items())
-                try:
-                    runs.append((label, run_client(fn, lib, scratch, data, again), time.monotonic() - t2))
-                except Failed as e:
-                    failed += 1
-                    print("FAIL %s: %s, %s" % (name, label, e), flush=True)
-                    continue
             times = ", ".join(["plain %.1fs" % (t1 - t0)] + ["%s %.1fs" % (l, t) for l, _, t in runs])
             bad = [(l, r) for l, r, _ in runs if r != plain]
             if not plain:

@@ -44,10 +44,29 @@ static void say_error(const char *head, const char *fmt, va_list ap) {
   say_write(b, len);
 }
 
-static void error_end(const char *recovery) {
+/* Under HAHALLOC_ON_ERROR=continue a mistake made in a loop is met again
+ * at every turn: past the first HH_ERRORS_SHOWN errors (valgrind stops
+ * listing new errors after 1,000 too) they are counted and not written, so
+ * that a program's stderr (and the disk behind it) is not flooded. The
+ * exit report says how many there were in all. Answers whether this error
+ * is written. */
+static _Atomic(uint64_t) errors_met;
+
+static bool error_shown(void) {
+  uint64_t nth = atomic_fetch_add_explicit(&errors_met, 1, memory_order_relaxed);
+  if (nth < HH_ERRORS_SHOWN) return true;
+  if (nth == HH_ERRORS_SHOWN)
+    hh_say("hahalloc: more than %d errors: the next ones are not shown%s\n", HH_ERRORS_SHOWN,
+           hh_opt.report && hh_opt.format != HH_FORMAT_XML && hh_opt.format != HH_FORMAT_COLLAPSED
+               ? " (the exit report counts them)"
+               : "");
+  return false;
+}
+
+static void error_end(const char *recovery, bool shown) {
   atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed);
   if (hh_opt.on_error) {
-    hh_say("hahalloc: %s (HAHALLOC_ON_ERROR=continue)\n", recovery);
+    if (shown) hh_say("hahalloc: %s (HAHALLOC_ON_ERROR=continue)\n", recovery);
     return;
   }
   if (hh_opt.secure) /* the variable has no effect there */
@@ -66,14 +85,17 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  char head[160];
-  hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
-  va_list ap;
-  va_start(ap, fmt);
-  say_error(head, fmt, ap);
-  va_end(ap);
-  hh_misuse_stacks(ptr);
-  error_end("the call is ignored");
+  bool shown = error_shown() || !hh_opt.on_error; /* an error that aborts is always told */
+  if (shown) {
+    char head[160];
+    hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
+    va_list ap;
+    va_start(ap, fmt);
+    say_error(head, fmt, ap);
+    va_end(ap);
+    hh_misuse_stacks(ptr);
+  }
+  error_end("the call is ignored", shown);
   pthread_setcancelstate(cancel, NULL);
 }
 
@@ -81,11 +103,14 @@ void hh_corruption(const char *recovery, const void *block, const char *fmt, ...
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  va_list ap;
-  va_start(ap, fmt);
-  say_error("heap corruption: ", fmt, ap);
-  va_end(ap);
-  hh_misuse_stacks(block);
-  error_end(recovery);
+  bool shown = error_shown() || !hh_opt.on_error;
+  if (shown) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_error("heap corruption: ", fmt, ap);
+    va_end(ap);
+    hh_misuse_stacks(block);
+  }
+  error_end(recovery, shown);
   pthread_setcancelstate(cancel, NULL);
 }

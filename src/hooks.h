@@ -36,6 +36,8 @@ void hh_message_write(const char *buf, size_t n);
  * check at exit): --error-exitcode counts them, as valgrind counts its
  * errors, besides the leaks of the kinds that are errors. */
 extern _Atomic(uint64_t) hh_misuse_errors;
+/* Errors written in full before the rest are only counted (error.c). */
+#define HH_ERRORS_SHOWN 1000
 void hh_report_init(void);                       /* start-up, after the options */
 void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
 void hh_report_exit_gate(void);                  /* exit() while another thread is in it or reports: waits */

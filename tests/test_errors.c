@@ -695,6 +695,52 @@ static void double_free_without_the_report_still_names_the_call(void **state) {
   hh_child_free(&c);
 }
 
+/* "<n>": n blocks freed twice each, the mistake of a loop under
+ * HAHALLOC_ON_ERROR=continue. */
+static int child_many_double_frees(const char *arg) {
+  int n = atoi(arg);
+  for (int i = 0; i < n; i++) {
+    char *p = malloc(32);
+    if (p == NULL) return child_fail("malloc");
+    free(HH_OPAQUE(p));
+    free(HH_OPAQUE(p));
+  }
+  printf("survived\n");
+  return 0;
+}
+
+static size_t count_lines_starting(const char *text, const char *prefix) {
+  size_t n = 0, len = strlen(prefix);
+  for (const char *l = text; l != NULL && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (!strncmp(l, prefix, len)) n++;
+  return n;
+}
+
+/* valgrind stops listing errors after 1,000: so do we, and the exit
+ * report tells how many there were in all. Without the report the rest
+ * are dropped with a word. */
+static void errors_past_the_first_thousand_are_counted_not_written(void **state) {
+  (void)state;
+  for (int report = 0; report <= 1; report++) {
+    hh_child c;
+    const char *env[] = {"HAHALLOC_ON_ERROR=continue", report ? "HAHALLOC_SUMMARY=1" : "HAHALLOC_SUMMARY=0",
+                         "HAHALLOC_OUTPUT", NULL};
+    hh_exec_self("many_double_frees", "5000", env, 120, &c);
+    if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
+      fail_msg("the child %s\n--- stderr:\n%.2000s", hh_child_describe(&c), c.err);
+    size_t shown = count_lines_starting(c.err, "hahalloc: error: ");
+    if (shown != 1000) fail_msg("report %d: %zu errors written, expected the first 1000", report, shown);
+    if (!strstr(c.err, "hahalloc: more than 1000 errors: the next ones are not shown"))
+      fail_msg("report %d: no word that the next errors are not shown:\n%.2000s", report,
+               c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0));
+    bool counted = strstr(c.err, "== 5,000 errors in all, of which the first 1,000 were shown") != NULL;
+    if (counted != (bool)report)
+      fail_msg("report %d: the exit report %s the 5,000 errors:\n%.2000s", report,
+               counted ? "counts" : "does not count", c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0));
+    hh_child_free(&c);
+  }
+}
+
 /* ------------------------------------------------------------ the guard (HAHALLOC_GUARD=1) */
 
 /* "<size>": a write one byte past the end of a block of that size, then
@@ -1337,6 +1383,7 @@ static const hh_child_entry children[] = {{"bad", child_bad_call},
                                           {"forged_link", child_forged_link},
                                           {"overflow", child_overflow},
                                           {"stacks", child_stacks},
+                                          {"many_double_frees", child_many_double_frees},
                                           {"guard", child_guard},
                                           {"racing_double_free", child_racing_double_free},
                                           {"racing_double_free_then_empty", child_racing_double_free_then_empty},
@@ -1408,6 +1455,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(pointer_past_a_large_block_is_named_so),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
+      cmocka_unit_test(errors_past_the_first_thousand_are_counted_not_written),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
       cmocka_unit_test(frees_in_a_signal_handler_beside_remote_frees_are_no_error),
       cmocka_unit_test(racing_double_frees_never_give_back_a_page_with_live_blocks),

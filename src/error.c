@@ -48,19 +48,26 @@ static void say_error(const char *head, const char *fmt, va_list ap) {
  * at every turn: past the first HH_ERRORS_SHOWN errors (valgrind stops
  * listing new errors after 1,000 too) they are counted and not written, so
  * that a program's stderr (and the disk behind it) is not flooded. The
- * exit report says how many there were in all. Answers whether this error
- * is written. */
+ * exit report says how many were not shown. A fork child starts counting
+ * again: its report is its own. */
 static _Atomic(uint64_t) errors_met;
+_Atomic(uint64_t) hh_errors_unshown;
 
-static bool error_shown(void) {
+bool hh_error_shown(void) {
   uint64_t nth = atomic_fetch_add_explicit(&errors_met, 1, memory_order_relaxed);
-  if (nth < HH_ERRORS_SHOWN) return true;
+  if (nth < HH_ERRORS_SHOWN || !hh_opt.error_limit) return true;
+  atomic_fetch_add_explicit(&hh_errors_unshown, 1, memory_order_relaxed);
   if (nth == HH_ERRORS_SHOWN)
     hh_say("hahalloc: more than %d errors: the next ones are not shown%s\n", HH_ERRORS_SHOWN,
            hh_opt.report && hh_opt.format != HH_FORMAT_XML && hh_opt.format != HH_FORMAT_COLLAPSED
-               ? " (the exit report counts them)"
+               ? " (the exit report, if the program reaches it, counts them)"
                : "");
   return false;
+}
+
+void hh_errors_atfork_child(void) {
+  atomic_store_explicit(&errors_met, 0, memory_order_relaxed);
+  atomic_store_explicit(&hh_errors_unshown, 0, memory_order_relaxed);
 }
 
 static void error_end(const char *recovery, bool shown) {
@@ -85,7 +92,7 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  bool shown = error_shown() || !hh_opt.on_error; /* an error that aborts is always told */
+  bool shown = !hh_opt.on_error || hh_error_shown(); /* an error that aborts is always told */
   if (shown) {
     char head[160];
     hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
@@ -103,7 +110,7 @@ void hh_corruption(const char *recovery, const void *block, const char *fmt, ...
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  bool shown = error_shown() || !hh_opt.on_error;
+  bool shown = !hh_opt.on_error || hh_error_shown();
   if (shown) {
     va_list ap;
     va_start(ap, fmt);

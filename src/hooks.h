@@ -36,8 +36,13 @@ void hh_message_write(const char *buf, size_t n);
  * check at exit): --error-exitcode counts them, as valgrind counts its
  * errors, besides the leaks of the kinds that are errors. */
 extern _Atomic(uint64_t) hh_misuse_errors;
-/* Errors written in full before the rest are only counted (error.c). */
+/* Errors written in full before the rest are only counted (error.c):
+ * hh_error_shown counts one and answers whether to write it; those not
+ * written are counted in hh_errors_unshown, for the exit report. */
 #define HH_ERRORS_SHOWN 1000
+bool hh_error_shown(void);
+extern _Atomic(uint64_t) hh_errors_unshown;
+void hh_errors_atfork_child(void);
 void hh_report_init(void);                       /* start-up, after the options */
 void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
 void hh_report_exit_gate(void);                  /* exit() while another thread is in it or reports: waits */

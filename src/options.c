@@ -51,6 +51,7 @@ hh_options hh_opt = {
     .stack_depth = 1, /* the call site, past the runtime's and the standard library's frames */
     .default_suppressions = 1,
     .symbolize_ms = 10000,
+    .error_limit = 1,
 };
 bool hh_sites = false;
 bool hh_slack_records = false; /* until the options say no record needs a site */
@@ -242,6 +243,7 @@ static bool apply(const hh_optdef *d, const char *v) {
     break;
   case HH_O_MIN_SIZE: hh_opt.min_size = (size_t)strtol(v, NULL, 10); break;
   case HH_O_ON_ERROR: hh_opt.on_error = strcmp(v, "continue") == 0; break;
+  case HH_O_ERROR_LIMIT: hh_opt.error_limit = hh_opt_bool(v); break;
   case HH_O_SYMBOLIZE_TIMEOUT: hh_opt.symbolize_ms = (int)strtol(v, NULL, 10); break;
   case HH_O_PROFILE: hh_opt.profile = hh_opt_bool(v); break;
   case HH_O_GUARD: hh_opt.guard = hh_opt_bool(v) > 0; break;
@@ -283,8 +285,8 @@ static void read_options(const char *s, int *summary, int *asked) {
     /* Any option of the report asks for one, its value right or not: a
      * value out of range (num-callers=100) is warned about and ignored,
      * and must not turn the report off without a word. What a misused
-     * call does (on-error, guard) is not a report. */
-    if (d->id != HH_O_SUMMARY && d->id != HH_O_ON_ERROR && d->id != HH_O_GUARD) *asked = 1;
+     * call does (on-error, error-limit, guard) is not a report. */
+    if (d->id != HH_O_SUMMARY && d->id != HH_O_ON_ERROR && d->id != HH_O_ERROR_LIMIT && d->id != HH_O_GUARD) *asked = 1;
     if (!has_value) {
       if (d->type != HH_OT_FLAG) {
         hh_dprintf(2, "hahalloc: warning: HAHALLOC_OPTIONS: '%.*s' needs a value\n", (int)klen, key);

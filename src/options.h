@@ -19,6 +19,7 @@ enum { HH_FORMAT_TEXT = 0, HH_FORMAT_JSON, HH_FORMAT_XML, HH_FORMAT_COLLAPSED };
 typedef struct hh_options {
   int report;               /* make the exit report (see the policy in options.c) */
   int on_error;             /* on-error: 0 = abort, 1 = continue */
+  int error_limit;          /* error-limit: past HH_ERRORS_SHOWN errors, count them only (hooks.h) */
   int guard;                /* guard: canary bytes after every block (guard.c) */
   const char *output;       /* log-file: NULL = stderr, "stdout", or an absolute path (%p = pid) */
   const char *xml_output;   /* xml-file: where the XML goes (else `output`) */

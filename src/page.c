@@ -404,6 +404,21 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
   page->splice = HH_SPLICE_NEVER;
 }
 
+/* Damage the scan met, told once: every scan meets it again (a leak check
+ * made in a loop would write it, and count it, at every call). The last
+ * TOLD ranges told are remembered; scans run one at a time (the report's
+ * lock), and a fork child's copy is the parent's: told there. */
+#define TOLD 64
+static const void *told[TOLD];
+static unsigned told_next;
+
+static bool told_before(const void *range) {
+  for (unsigned i = 0; i < TOLD; i++)
+    if (told[i] == range) return true;
+  told[told_next++ % TOLD] = range;
+  return false;
+}
+
 void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
   uint64_t cap = hh_page_capacity(page);
   for (uint64_t i = 0; i < cap; i++)
@@ -425,12 +440,13 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     if (bad >= cap) continue;
     bool is_free = damaged_is_free(page, bad);
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
-    if (owner != NULL && owner->forked_away) continue;
+    if ((owner != NULL && owner->forked_away) || told_before(hh_range_at(page, bad))) continue;
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
-    hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
-           "reads %p): a use after free, or a write past the end of the block before it\n",
-           is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
-           (void *)hh_range_at(page, bad), (void *)((const hh_block *)hh_range_at(page, bad))->link);
+    if (hh_error_shown())
+      hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
+             "reads %p): a use after free, or a write past the end of the block before it\n",
+             is_free ? "a write into the free" : "a forged free-list link leads to the live", page->block_size,
+             (void *)hh_range_at(page, bad), (void *)((const hh_block *)hh_range_at(page, bad))->link);
   }
 }
 

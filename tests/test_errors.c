@@ -521,6 +521,11 @@ static int child_overflow(const char *when) {
     free(keep);
     return 0; /* the exit report meets it */
   }
+  if (!strcmp(when, "at_checks")) { /* every leak check's scan meets it */
+    free(keep);
+    for (int i = 0; i < 5; i++) hahalloc_leak_check(NULL);
+    return 0;
+  }
   void *a = malloc(24), *b = malloc(24), *c = malloc(24);
   if (!a || !b || !c) return child_fail("malloc failed after the overflow");
   if (a == b || b == c || a == c) return child_fail("one block handed out twice");
@@ -569,6 +574,22 @@ static void overflow_met_only_by_the_exit_report_is_told_and_counted_right(void 
    * unless the free blocks behind the damaged link are counted as live */
   if (strstr(c.err, "510 blocks") || !hh_contains(c.err, "definitely lost: 0 bytes in 0 blocks"))
     fail_msg("the exit report counts free blocks as lost:\n%s", c.err);
+  hh_child_free(&c);
+}
+
+/* Each scan meets the damage again: it is told, and counted for
+ * --error-exitcode, once, not at every leak check. */
+static void damage_met_by_leak_checks_is_told_once(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("overflow", "at_checks", env, 60, &c);
+  if (!hh_child_exited_ok(&c))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
+  check_corruption_message("overflow met by leak checks", &c);
+  size_t n = 0;
+  for (const char *p = c.err; (p = strstr(p, "heap corruption")) != NULL; p++) n++;
+  if (n != 1) fail_msg("the damage was told %zu times by 5 leak checks and the exit report:\n%s", n, c.err);
   hh_child_free(&c);
 }
 
@@ -717,28 +738,48 @@ static size_t count_lines_starting(const char *text, const char *prefix) {
 }
 
 /* valgrind stops listing errors after 1,000: so do we, and the exit
- * report tells how many there were in all. Without the report the rest
- * are dropped with a word. */
+ * report tells how many more there were (text and JSON). Without the
+ * report the rest are dropped with a word. */
 static void errors_past_the_first_thousand_are_counted_not_written(void **state) {
   (void)state;
-  for (int report = 0; report <= 1; report++) {
+  static const char *const modes[] = {"HAHALLOC_SUMMARY=0", "HAHALLOC_SUMMARY=1", "HAHALLOC_FORMAT=json"};
+  for (int m = 0; m < 3; m++) {
     hh_child c;
-    const char *env[] = {"HAHALLOC_ON_ERROR=continue", report ? "HAHALLOC_SUMMARY=1" : "HAHALLOC_SUMMARY=0",
-                         "HAHALLOC_OUTPUT", NULL};
+    const char *env[] = {"HAHALLOC_ON_ERROR=continue",
+                         modes[m],
+                         m == 2 ? "HAHALLOC_SUMMARY=1" : "HAHALLOC_FORMAT",
+                         "HAHALLOC_OUTPUT",
+                         "HAHALLOC_QUIET",
+                         NULL};
     hh_exec_self("many_double_frees", "5000", env, 120, &c);
+    const char *tail = c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0);
     if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
-      fail_msg("the child %s\n--- stderr:\n%.2000s", hh_child_describe(&c), c.err);
+      fail_msg("%s: the child %s\n--- stderr:\n%s", modes[m], hh_child_describe(&c), tail);
     size_t shown = count_lines_starting(c.err, "hahalloc: error: ");
-    if (shown != 1000) fail_msg("report %d: %zu errors written, expected the first 1000", report, shown);
-    if (!strstr(c.err, "hahalloc: more than 1000 errors: the next ones are not shown"))
-      fail_msg("report %d: no word that the next errors are not shown:\n%.2000s", report,
-               c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0));
-    bool counted = strstr(c.err, "== 5,000 errors in all, of which the first 1,000 were shown") != NULL;
-    if (counted != (bool)report)
-      fail_msg("report %d: the exit report %s the 5,000 errors:\n%.2000s", report,
-               counted ? "counts" : "does not count", c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0));
+    size_t ignored = count_lines_starting(c.err, "hahalloc: the call is ignored");
+    if (shown != 1000 || ignored != 1000)
+      fail_msg("%s: %zu errors and %zu recoveries written, expected the first 1000 of each", modes[m], shown, ignored);
+    if (count_lines_starting(c.err, "hahalloc: more than 1000 errors: the next ones are not shown") != 1)
+      fail_msg("%s: not one word that the next errors are not shown:\n%s", modes[m], tail);
+    bool promised = strstr(c.err, "the next ones are not shown (the exit report") != NULL;
+    const char *count = m == 2 ? "\"errors\":5000,\"errors_not_shown\":4000,"
+                               : "== 4,000 more errors were met and not shown (past the first 1,000)";
+    bool counted = strstr(c.err, count) != NULL;
+    if (promised != (m > 0) || counted != (m > 0))
+      fail_msg("%s: the count of errors not shown is %s, and %s:\n%s", modes[m], promised ? "promised" : "not promised",
+               counted ? "given" : "not given", tail);
     hh_child_free(&c);
   }
+  /* valgrind's --error-limit=no: every one written */
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_OPTIONS=error-limit=no", "HAHALLOC_SUMMARY=1",
+                       "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("many_double_frees", "5000", env, 120, &c);
+  if (!hh_child_exited_ok(&c) || count_lines_starting(c.err, "hahalloc: error: ") != 5000 ||
+      strstr(c.err, "more than 1000 errors") != NULL || strstr(c.err, "not shown") != NULL)
+    fail_msg("error-limit=no: the child %s, %zu errors written, expected all 5000", hh_child_describe(&c),
+             count_lines_starting(c.err, "hahalloc: error: "));
+  hh_child_free(&c);
 }
 
 /* ------------------------------------------------------------ the guard (HAHALLOC_GUARD=1) */
@@ -1102,9 +1143,10 @@ static size_t count_of(const char *text, const char *what) {
 }
 
 /* Runs child `what` with HAHALLOC_ON_ERROR=continue and fails the test
- * unless it exits 0 having printed "survived"; the caller reads c->err. */
+ * unless it exits 0 having printed "survived"; the caller reads c->err,
+ * every error in it (no limit: the last may be the one looked for). */
 static void run_surviving_child(const char *what, const char *arg, int timeout_s, hh_child *c) {
-  const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_OPTIONS=error-limit=no", NULL};
   hh_exec_self(what, arg, env, timeout_s, c);
   if (!hh_child_exited_ok(c) || !strstr(c->out, "survived"))
     fail_msg("the child %s\n--- stdout:\n%s--- stderr (%zu bytes, the end):\n%s", hh_child_describe(c), c->out,
@@ -1450,6 +1492,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(overflow_into_a_freed_neighbour_aborts_at_the_next_malloc),
       cmocka_unit_test(overflow_into_a_freed_neighbour_is_survived_with_on_error_continue),
       cmocka_unit_test(overflow_met_only_by_the_exit_report_is_told_and_counted_right),
+      cmocka_unit_test(damage_met_by_leak_checks_is_told_once),
       cmocka_unit_test(double_free_names_the_freeing_call_and_the_allocation),
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
       cmocka_unit_test(pointer_past_a_large_block_is_named_so),

@@ -674,6 +674,7 @@ __asm__(".text\n"
 #define HH_OWN_STACK 0
 #endif
 
+#if HH_OWN_STACK
 /* The report's stack: a guard page, an alternate signal stack of
  * REPORT_ALTSTACK for the time of the report when the thread was on its own
  * (below), another guard page, then the stack. */
@@ -700,6 +701,7 @@ static void on_stack_entry(void *arg) {
   o->fn(o->arg);
   if (o->swap_alt) sigaltstack(&o->old_alt, NULL);
 }
+#endif
 
 /* fn(arg) on a stack of the report's, or on this one when none can be
  * mapped. */
@@ -1142,6 +1144,7 @@ void hh_report_atfork_parent(void) {
 }
 
 void hh_report_atfork_child(void) {
+  hh_errors_atfork_child();
   hh_dest_atfork_child();
   hh_maps_atfork_child();
   hh_profile_atfork_child();

@@ -123,10 +123,10 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   if (v->profile && !quiet) hh_profile_write_text(o, pid, v);
   for (size_t i = 0; i < v->nrec; i++)
     if (lists(v, &v->rec[i])) text_record(o, pid, v, &v->rec[i]);
-  uint64_t errors = atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed);
-  if (v->at_exit && errors > HH_ERRORS_SHOWN)
-    hh_out_printf(o, "==%d== %'llu errors in all, of which the first %'d were shown\n", pid, (unsigned long long)errors,
-                  HH_ERRORS_SHOWN);
+  uint64_t unshown = atomic_load_explicit(&hh_errors_unshown, memory_order_relaxed);
+  if (v->at_exit && unshown > 0)
+    hh_out_printf(o, "==%d== %'llu more errors were met and not shown (past the first %'d)\n", pid,
+                  (unsigned long long)unshown, HH_ERRORS_SHOWN);
   if (quiet) return;
   if (v->leak_check == HH_LEAK_NO) {
     if (v->at_exit && s->live_blocks)
@@ -192,9 +192,10 @@ void hh_write_json(hh_out *o, const hh_view *v) {
   hh_out_printf(o, "},\"in_use\":{");
   json_pair(o, "bytes", s->live_bytes, true);
   json_pair(o, "blocks", s->live_blocks, false);
-  /* misuses and heap corruption reported so far, written or not (error.c) */
-  hh_out_printf(o, "},\"errors\":%llu,\"summary\":{",
-                (unsigned long long)atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed));
+  /* misuses and heap corruption met so far, and those of them not written (error.c) */
+  hh_out_printf(o, "},\"errors\":%llu,\"errors_not_shown\":%llu,\"summary\":{",
+                (unsigned long long)atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&hh_errors_unshown, memory_order_relaxed));
   for (int k = 0; k < HH_KINDS; k++) {
     hh_out_printf(o, "\"%s\":{", hh_kind_names[k]);
     json_pair(o, "bytes", v->kind_bytes[k], true);

@@ -782,6 +782,22 @@ static void errors_past_the_first_thousand_are_counted_not_written(void **state)
   hh_child_free(&c);
 }
 
+/* A report file that cannot be opened is said once, not at every message
+ * (three an error: the line, the stacks, the recovery). */
+static void a_report_file_that_cannot_be_opened_is_told_once(void **state) {
+  (void)state;
+  hh_child c;
+  const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT=/nonexistent-dir/r-%p.txt",
+                       NULL};
+  hh_exec_self("many_double_frees", "5", env, 60, &c);
+  size_t told = count_lines_starting(c.err, "hahalloc: cannot write the report to /nonexistent-dir/r-");
+  if (!hh_child_exited_ok(&c) || told != 1 || count_lines_starting(c.err, "hahalloc: error: ") != 5 ||
+      !strstr(c.err, "LEAK SUMMARY"))
+    fail_msg("the child %s, the file told %zu times (expected once, and the 5 errors and the report on stderr):\n%s",
+             hh_child_describe(&c), told, c.err);
+  hh_child_free(&c);
+}
+
 /* ------------------------------------------------------------ the guard (HAHALLOC_GUARD=1) */
 
 /* "<size>": a write one byte past the end of a block of that size, then
@@ -1499,6 +1515,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(errors_past_the_first_thousand_are_counted_not_written),
+      cmocka_unit_test(a_report_file_that_cannot_be_opened_is_told_once),
       cmocka_unit_test(racing_double_frees_are_reported_and_never_hand_a_block_out_twice),
       cmocka_unit_test(frees_in_a_signal_handler_beside_remote_frees_are_no_error),
       cmocka_unit_test(racing_double_frees_never_give_back_a_page_with_live_blocks),

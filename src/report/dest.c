@@ -32,6 +32,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -59,6 +61,7 @@ static int64_t stall_spent_ms; /* and how long it has taken nothing since it las
  * start-up, through private_fd when that is a copy of it, else fd 2 while it
  * still names that file; err_known false: none (fd 2 was closed). */
 static bool messages_checked, err_known;
+static _Atomic(bool) told_unwritable; /* the report's file cannot be opened: said */
 static dev_t err_dev;
 static ino_t err_ino;
 
@@ -117,6 +120,7 @@ void hh_dest_init(void) {
  * shell's wait before). Its misuse messages go to fd 2 while that is the
  * start-up stderr. */
 void hh_dest_atfork_child(void) {
+  atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
   if (hh_opt.report || private_fd < 0) return;
   int saved = errno;
   if (fcntl(private_fd, F_GETFD) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino)) close(private_fd);
@@ -186,6 +190,8 @@ static int open_file(const char *spec) {
   }
   if (fd < 0) {
     int e = errno;
+    /* once: every message (three an error) would say it again */
+    if (atomic_exchange(&told_unwritable, true)) return -1;
     hh_dest_t err = hh_dest_open_stream();
     if (err.fd >= 0) {
       hh_out o;

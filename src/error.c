@@ -83,6 +83,16 @@ static void error_end(const char *recovery, bool shown) {
   abort();
 }
 
+/* An error's first line and stacks (unless past the limit), then its end. */
+static void error_told(const char *head, const void *block, const char *recovery, const char *fmt, va_list ap) {
+  bool shown = !hh_opt.on_error || hh_error_shown(); /* an error that aborts is always told */
+  if (shown) {
+    say_error(head, fmt, ap);
+    hh_misuse_stacks(block);
+  }
+  error_end(recovery, shown);
+}
+
 /* A message's writes and the misuse report's file calls are cancellation
  * points; the malloc or free that reports is not one. Both may come before
  * the allocator has been set up (a bad free from a constructor that runs
@@ -92,17 +102,12 @@ void hh_error(const char *call, const void *ptr, const char *fmt, ...) {
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  bool shown = !hh_opt.on_error || hh_error_shown(); /* an error that aborts is always told */
-  if (shown) {
-    char head[160];
-    hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
-    va_list ap;
-    va_start(ap, fmt);
-    say_error(head, fmt, ap);
-    va_end(ap);
-    hh_misuse_stacks(ptr);
-  }
-  error_end("the call is ignored", shown);
+  char head[160];
+  hh_snformat(head, sizeof head, "%s(%p): ", call, ptr);
+  va_list ap;
+  va_start(ap, fmt);
+  error_told(head, ptr, "the call is ignored", fmt, ap);
+  va_end(ap);
   pthread_setcancelstate(cancel, NULL);
 }
 
@@ -110,14 +115,9 @@ void hh_corruption(const char *recovery, const void *block, const char *fmt, ...
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  bool shown = !hh_opt.on_error || hh_error_shown();
-  if (shown) {
-    va_list ap;
-    va_start(ap, fmt);
-    say_error("heap corruption: ", fmt, ap);
-    va_end(ap);
-    hh_misuse_stacks(block);
-  }
-  error_end(recovery, shown);
+  va_list ap;
+  va_start(ap, fmt);
+  error_told("heap corruption: ", block, recovery, fmt, ap);
+  va_end(ap);
   pthread_setcancelstate(cancel, NULL);
 }

@@ -562,14 +562,26 @@ static void overflow_into_a_freed_neighbour_is_survived_with_on_error_continue(v
   hh_child_free(&c);
 }
 
+static size_t count_of(const char *text, const char *what) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what)) n++;
+  return n;
+}
+
+/* Runs the overflow child at `when` (the report on, as this program is
+ * linked), which must exit 0, the damage named in its stderr (c->err). */
+static void run_overflow_met_by_the_report(const char *when, hh_child *c) {
+  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY", "HAHALLOC_OUTPUT", NULL};
+  hh_exec_self("overflow", when, env, 60, c);
+  if (!hh_child_exited_ok(c))
+    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(c), c->out, c->err);
+  check_corruption_message(when, c);
+}
+
 static void overflow_met_only_by_the_exit_report_is_told_and_counted_right(void **state) {
   (void)state;
   hh_child c;
-  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY", "HAHALLOC_OUTPUT", NULL};
-  hh_exec_self("overflow", "at_exit", env, 60, &c);
-  if (!hh_child_exited_ok(&c))
-    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
-  check_corruption_message("overflow at exit", &c);
+  run_overflow_met_by_the_report("at_exit", &c);
   /* the witnesses stay in use, referenced from a global: nothing is lost
    * unless the free blocks behind the damaged link are counted as live */
   if (strstr(c.err, "510 blocks") || !hh_contains(c.err, "definitely lost: 0 bytes in 0 blocks"))
@@ -582,13 +594,8 @@ static void overflow_met_only_by_the_exit_report_is_told_and_counted_right(void 
 static void damage_met_by_leak_checks_is_told_once(void **state) {
   (void)state;
   hh_child c;
-  const char *env[] = {"HAHALLOC_ON_ERROR", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT", NULL};
-  hh_exec_self("overflow", "at_checks", env, 60, &c);
-  if (!hh_child_exited_ok(&c))
-    fail_msg("the child %s\n--- stdout:\n%s--- stderr:\n%s", hh_child_describe(&c), c.out, c.err);
-  check_corruption_message("overflow met by leak checks", &c);
-  size_t n = 0;
-  for (const char *p = c.err; (p = strstr(p, "heap corruption")) != NULL; p++) n++;
+  run_overflow_met_by_the_report("at_checks", &c);
+  size_t n = count_of(c.err, "heap corruption");
   if (n != 1) fail_msg("the damage was told %zu times by 5 leak checks and the exit report:\n%s", n, c.err);
   hh_child_free(&c);
 }
@@ -730,13 +737,6 @@ static int child_many_double_frees(const char *arg) {
   return 0;
 }
 
-static size_t count_lines_starting(const char *text, const char *prefix) {
-  size_t n = 0, len = strlen(prefix);
-  for (const char *l = text; l != NULL && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-    if (!strncmp(l, prefix, len)) n++;
-  return n;
-}
-
 /* valgrind stops listing errors after 1,000: so do we, and the exit
  * report tells how many more there were (text and JSON). Without the
  * report the rest are dropped with a word. */
@@ -755,11 +755,11 @@ static void errors_past_the_first_thousand_are_counted_not_written(void **state)
     const char *tail = c.err + (strlen(c.err) > 2000 ? strlen(c.err) - 2000 : 0);
     if (!hh_child_exited_ok(&c) || !strstr(c.out, "survived"))
       fail_msg("%s: the child %s\n--- stderr:\n%s", modes[m], hh_child_describe(&c), tail);
-    size_t shown = count_lines_starting(c.err, "hahalloc: error: ");
-    size_t ignored = count_lines_starting(c.err, "hahalloc: the call is ignored");
+    size_t shown = count_of(c.err, "hahalloc: error: ");
+    size_t ignored = count_of(c.err, "hahalloc: the call is ignored");
     if (shown != 1000 || ignored != 1000)
       fail_msg("%s: %zu errors and %zu recoveries written, expected the first 1000 of each", modes[m], shown, ignored);
-    if (count_lines_starting(c.err, "hahalloc: more than 1000 errors: the next ones are not shown") != 1)
+    if (count_of(c.err, "hahalloc: more than 1000 errors: the next ones are not shown") != 1)
       fail_msg("%s: not one word that the next errors are not shown:\n%s", modes[m], tail);
     bool promised = strstr(c.err, "the next ones are not shown (the exit report") != NULL;
     const char *count = m == 2 ? "\"errors\":5000,\"errors_not_shown\":4000,"
@@ -775,10 +775,10 @@ static void errors_past_the_first_thousand_are_counted_not_written(void **state)
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_OPTIONS=error-limit=no", "HAHALLOC_SUMMARY=1",
                        "HAHALLOC_OUTPUT", NULL};
   hh_exec_self("many_double_frees", "5000", env, 120, &c);
-  if (!hh_child_exited_ok(&c) || count_lines_starting(c.err, "hahalloc: error: ") != 5000 ||
+  if (!hh_child_exited_ok(&c) || count_of(c.err, "hahalloc: error: ") != 5000 ||
       strstr(c.err, "more than 1000 errors") != NULL || strstr(c.err, "not shown") != NULL)
     fail_msg("error-limit=no: the child %s, %zu errors written, expected all 5000", hh_child_describe(&c),
-             count_lines_starting(c.err, "hahalloc: error: "));
+             count_of(c.err, "hahalloc: error: "));
   hh_child_free(&c);
 }
 
@@ -790,8 +790,8 @@ static void a_report_file_that_cannot_be_opened_is_told_once(void **state) {
   const char *env[] = {"HAHALLOC_ON_ERROR=continue", "HAHALLOC_SUMMARY=1", "HAHALLOC_OUTPUT=/nonexistent-dir/r-%p.txt",
                        NULL};
   hh_exec_self("many_double_frees", "5", env, 60, &c);
-  size_t told = count_lines_starting(c.err, "hahalloc: cannot write the report to /nonexistent-dir/r-");
-  if (!hh_child_exited_ok(&c) || told != 1 || count_lines_starting(c.err, "hahalloc: error: ") != 5 ||
+  size_t told = count_of(c.err, "hahalloc: cannot write the report to /nonexistent-dir/r-");
+  if (!hh_child_exited_ok(&c) || told != 1 || count_of(c.err, "hahalloc: error: ") != 5 ||
       !strstr(c.err, "LEAK SUMMARY"))
     fail_msg("the child %s, the file told %zu times (expected once, and the 5 errors and the report on stderr):\n%s",
              hh_child_describe(&c), told, c.err);
@@ -1150,12 +1150,6 @@ static int child_racing_double_free(const char *arg) {
   }
   dprintf(1, "survived\n");
   return 0;
-}
-
-static size_t count_of(const char *text, const char *what) {
-  size_t n = 0;
-  for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what)) n++;
-  return n;
 }
 
 /* Runs child `what` with HAHALLOC_ON_ERROR=continue and fails the test

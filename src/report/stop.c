@@ -735,7 +735,12 @@ static int waits_in(int tid) {
  * "running", or preempted outside any system call, "-1"), or asleep in a
  * system call, whose arguments are anchors and whose stack the scan reads
  * whole (live_sp). syscall(5). The arrays hold one entry per thread sent
- * to (cap). */
+ * to (cap). A process that is not dumpable cannot read that file (it is
+ * root's, mode 0400), but can read the thread's stat: one on a CPU or
+ * waiting for one (R), or about to run (D), is a runner. Before, such a
+ * thread was judged as a sleeping one, and a list it was building, in its
+ * registers while it waited for a CPU, was called lost (21 of 30 runs
+ * beside two busy processes). */
 static void note_unstopped(hh_world *w, int tid, int cap) {
   static int *runners;
   static hh_asleep *asleep;
@@ -750,8 +755,14 @@ static void note_unstopped(hh_world *w, int tid, int cap) {
   }
   w->runners = runners;
   w->asleep = asleep;
-  char buf[256];
+  char buf[512];
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
+  if (got < 0 && errno != ENOENT && errno != ESRCH) {
+    const char *state = task_file(tid, "stat", buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
+    if (state != NULL && (state[1] == ' ' && (state[2] == 'R' || state[2] == 'D')) && w->nrunners < have)
+      runners[w->nrunners++] = tid;
+    return;
+  }
   if (got <= 0) return;
   if (buf[0] == 'r' || (buf[0] == '-' && buf[1] == '1')) {
     if (w->nrunners < have) runners[w->nrunners++] = tid;

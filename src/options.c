@@ -363,7 +363,9 @@ void hh_options_init(void) {
   hh_sites = hh_opt.report && hh_opt.stack_depth > 0 && !in_executable;
   hh_guard = hh_opt.guard ? HH_GUARD_BYTES : 0;
   choose_record_form();
-  if (hh_opt.verbose)
+  /* Not in a process the command does not trace: it says nothing, and its
+   * stderr is someone else's output (every compiler a build starts). */
+  if (hh_opt.verbose && !(hh_opt.cli == HH_CLI_CHILD && !hh_opt.report))
     hh_dprintf(2,
                "hahalloc: pid %d: %s, report %s, output %s, format %d, leak check %d, kinds shown %x, "
                "kinds that are errors %x, stack depth %d, min size %zu, exit code %d, suppression files "

@@ -228,6 +228,14 @@ def option_suite():
         p = tool(flag, LEAKY)
         check(f"{flag}: the scan's figures, the site numbers and the use per root",
               "(leak scan:" in p.stderr and "(site " in p.stderr and "use per root" in p.stderr, p.stderr[-600:])
+    # The start-up line of -v comes from the processes that report only:
+    # an untraced child's stderr is someone else's (helper-53: every process
+    # a build started wrote it).
+    for trace, lines in (("no", 1), ("yes", 2)):
+        p = tool("-v", "--trace-children=" + trace, "sh", "-c", LEAKY + "; true")
+        said = len(re.findall(r"^hahalloc: pid \d+: ", p.stderr, re.M))
+        check(f"-v --trace-children={trace}: the start-up line from the {lines} process(es) that report, "
+              f"not from an untraced child", said == lines, f"{said} lines: {p.stderr[-600:]}")
     p = run([LEAKY], env={"LD_PRELOAD": LIB, "HAHALLOC_OPTIONS": "summary=yes:verbose=yes"})
     check("HAHALLOC_OPTIONS=summary=yes:verbose=yes: the scan's figures", "(leak scan:" in p.stderr, p.stderr[-300:])
     p = tool(LEAKY)

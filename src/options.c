@@ -365,7 +365,7 @@ void hh_options_init(void) {
   choose_record_form();
   /* Not in a process the command does not trace: it says nothing, and its
    * stderr is someone else's output (every compiler a build starts). */
-  if (hh_opt.verbose && !(hh_opt.cli == HH_CLI_CHILD && !hh_opt.report))
+  if (hh_opt.verbose && (hh_opt.cli != HH_CLI_CHILD || hh_opt.report))
     hh_dprintf(2,
                "hahalloc: pid %d: %s, report %s, output %s, format %d, leak check %d, kinds shown %x, "
                "kinds that are errors %x, stack depth %d, min size %zu, exit code %d, suppression files "

@@ -721,6 +721,15 @@ static ssize_t task_file(int tid, const char *name, char *buf, size_t size) {
   return got;
 }
 
+/* Thread `tid`'s state letter (stat(5): it follows the last ')'), 0 when
+ * unknown. Readable in a process that is not dumpable, as syscall is not. */
+static char task_state(int tid) {
+  char buf[512];
+  if (task_file(tid, "stat", buf, sizeof buf) <= 0) return 0;
+  const char *paren = strrchr(buf, ')');
+  return paren != NULL && paren[1] == ' ' ? paren[2] : 0;
+}
+
 /* What thread `tid` waits in (waits_how). */
 static int waits_in(int tid) {
   char buf[256];
@@ -755,12 +764,11 @@ static void note_unstopped(hh_world *w, int tid, int cap) {
   }
   w->runners = runners;
   w->asleep = asleep;
-  char buf[512];
+  char buf[256];
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
-  if (got < 0 && errno != ENOENT && errno != ESRCH) {
-    const char *state = task_file(tid, "stat", buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
-    if (state != NULL && (state[1] == ' ' && (state[2] == 'R' || state[2] == 'D')) && w->nrunners < have)
-      runners[w->nrunners++] = tid;
+  if (got < 0 && errno != ENOENT && errno != ESRCH) { /* not dumpable */
+    char state = task_state(tid);
+    if ((state == 'R' || state == 'D') && w->nrunners < have) runners[w->nrunners++] = tid;
     return;
   }
   if (got <= 0) return;
@@ -874,11 +882,9 @@ static bool send_stop(int tid) { return send_marked(tid, &stop_mark); }
  * thread that could not be stopped; its stack is dead (stat(5): the state
  * follows the last ')'). */
 static bool leader_ended(int tid) {
-  char buf[512];
   if (tid != getpid()) return false; /* other threads leave the list when they end */
-  if (task_file(tid, "stat", buf, sizeof buf) <= 0) return false;
-  const char *paren = strrchr(buf, ')');
-  return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+  char state = task_state(tid);
+  return state == 'Z' || state == 'X';
 }
 
 /* Signals again the threads that were inside the allocator: those of

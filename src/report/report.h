@@ -306,6 +306,11 @@ bool hh_call_restartable(long nr, unsigned long arg1);
  * (`at_exit`) threads asleep in a call a signal would end early are stopped
  * too, and stay stopped until the process ends. */
 void hh_world_stop(hh_world *w, bool at_exit);
+/* What hh_world_stop needs from the loader (the text of libc and of this
+ * library, through dl_iterate_phdr), found once, before the scan takes the
+ * allocator's locks: the loader frees and allocates with its own lock held
+ * (dlclose), so that lock is taken before ours, never after. */
+void hh_world_prepare(void);
 void hh_world_resume(void);
 /* The exit report is out: threads kept stopped asleep may go after a
  * short grace (stop.c). */

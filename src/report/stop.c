@@ -511,8 +511,12 @@ static void text_range(void) {
   text_hi = hi + 4096; /* the last one's body */
 }
 
-static void install(void) {
+void hh_world_prepare(void) {
   if (text_hi == 0) text_range();
+}
+
+static void install(void) {
+  hh_world_prepare(); /* done already by the scan, before its locks */
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_stop;

@@ -15,6 +15,7 @@
 #include "options.h"
 
 _Atomic(uint64_t) hh_misuse_errors;
+_Atomic(uint64_t) hh_heap_damage;
 
 /* A message is put together in memory, then written at once (a message
  * written piece by piece could interleave with another thread's); at most
@@ -115,6 +116,7 @@ void hh_corruption(const char *recovery, const void *block, const char *fmt, ...
   hh_init();
   int cancel;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+  atomic_fetch_add_explicit(&hh_heap_damage, 1, memory_order_relaxed);
   va_list ap;
   va_start(ap, fmt);
   error_told("heap corruption: ", block, recovery, fmt, ap);

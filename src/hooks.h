@@ -36,6 +36,11 @@ void hh_message_write(const char *buf, size_t n);
  * check at exit): --error-exitcode counts them, as valgrind counts its
  * errors, besides the leaks of the kinds that are errors. */
 extern _Atomic(uint64_t) hh_misuse_errors;
+/* Heap corruption found so far (error.c, and the scan's look at each
+ * page's free lists, page.c): a free block whose free-list link a stray
+ * write overwrote may read as in use, so the exit report says that its
+ * figures may count such blocks. */
+extern _Atomic(uint64_t) hh_heap_damage;
 /* Errors written in full before the rest are only counted (error.c):
  * hh_error_shown counts one and answers whether to write it; those not
  * written are counted in hh_errors_unshown, for the exit report. */

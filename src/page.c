@@ -352,14 +352,18 @@ void hh_page_emptied(hh_heap *heap, hh_page *page) {
 /* Whether the range at `idx`, whose link is damaged, is free: the page's
  * ranges below the capacity are live (counted in `used` with the remote
  * frees not yet collected, which look free), free and looking free, or
- * this one. One missing from the free count: it is free. */
+ * this one. One missing from the free count: it is free. More than one
+ * missing (a write past a live block ran over two free ones, links and
+ * all): free ranges were written to, and this one, which the free list
+ * leads to, is taken for one of them. None missing: a forged link leads
+ * to a live range. */
 static bool damaged_is_free(const hh_page *page, uint64_t idx) {
   uint64_t cap = hh_page_capacity(page), looking = 0, remote = 0;
   for (uint64_t i = 0; i < cap; i++) looking += hh_range_is_free(page, i);
   uint64_t r = hh_remote_head(atomic_load_explicit(&page->thread_free, memory_order_acquire));
   for (; r != HH_LINK_END && r < cap && remote <= cap; r = hh_block_next(page, r)) remote++;
   if (page->damaged != 0 && page->damaged - 1 != idx) looking++; /* an earlier one */
-  return looking + 1 + hh_page_used(page) == cap + remote;
+  return looking + 1 + hh_page_used(page) <= cap + remote;
 }
 
 void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head) {
@@ -442,6 +446,7 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
     if ((owner != NULL && owner->forked_away) || told_before(hh_range_at(page, bad))) continue;
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
+    atomic_fetch_add_explicit(&hh_heap_damage, 1, memory_order_relaxed);
     if (hh_error_shown())
       hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "
              "reads %p): a use after free, or a write past the end of the block before it\n",

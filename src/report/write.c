@@ -152,6 +152,11 @@ void hh_write_text(hh_out *o, const hh_view *v) {
   if (s->threads_missed)
     hh_out_printf(o, "==%d== (%d thread%s could not be stopped: the figures above may be approximate)\n", pid,
                   s->threads_missed, s->threads_missed == 1 ? "" : "s");
+  if (atomic_load_explicit(&hh_heap_damage, memory_order_relaxed))
+    hh_out_printf(o,
+                  "==%d== (the heap was found damaged, see the errors above: a free block whose free-list link was "
+                  "overwritten can read as in use, so the figures above may count it, as a leak too)\n",
+                  pid);
   if (s->runner_blocks)
     hh_out_printf(o,
                   "==%d== (%'llu bytes in %'llu blocks of threads that ran during the scan are counted as still "

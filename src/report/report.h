@@ -100,6 +100,12 @@ bool hh_runtime_object(const char *path);
  * the one /proc/self/exe gave at start-up, "" if none) and load base; false
  * when none does. */
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
+/* The same for `n` addresses in one pass over the loaded objects (one
+ * take of the loader's lock, which threads in dlopen/dlclose loops can
+ * keep from a waiter for a long time: one take per address made such a
+ * program's exit report take seconds). names[i] is NULL when no object
+ * holds pcs[i]. */
+void hh_objects_of(const uintptr_t *pcs, size_t n, const char **names, uintptr_t *bases);
 void hh_objects_init(void); /* start-up, when a report may be made */
 /* The return addresses of this thread's stack from the first frame outside
  * libhahalloc, at most max; 0 when it cannot be walked. When hahalloc is

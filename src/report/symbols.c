@@ -316,15 +316,21 @@ static hh_symbols *resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, siz
       pcs[m++] = pcs[i];
   }
 
+  /* the objects of the calls (the byte before each return address), in
+   * one pass over the loaded objects */
+  uintptr_t *calls = hh_arena_alloc(&s->arena, (m + 1) * sizeof *calls);
+  uintptr_t *bases = hh_arena_alloc(&s->arena, (m + 1) * sizeof *bases);
+  const char **names = hh_arena_alloc(&s->arena, (m + 1) * sizeof *names);
+  if (!calls || !bases || !names) return s;
+  for (size_t i = 0; i < m; i++) calls[i] = (pcs[i] >> 1) - 1;
+  hh_objects_of(calls, m, names, bases);
   for (size_t i = 0; i < m; i++) {
     hh_pcinfo *pi = &s->info[i];
     memset(pi, 0, sizeof *pi);
     pi->pc = pcs[i] >> 1;
-    const char *name;
-    uintptr_t base;
-    if (hh_object_of(pi->pc - 1, &name, &base)) { /* the call, the byte before the return address */
-      pi->object = name[0] != '\0' ? name : NULL;
-      pi->offset = pi->pc - base;
+    if (names[i] != NULL) {
+      pi->object = names[i][0] != '\0' ? names[i] : NULL;
+      pi->offset = pi->pc - bases[i];
     } else {
       pi->offset = pi->pc;
     }

@@ -125,6 +125,36 @@ static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
+struct objects_find {
+  const uintptr_t *pcs;
+  size_t n;
+  const char **names;
+  uintptr_t *bases;
+};
+
+static int objects_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct objects_find *f = arg;
+  const char *name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_path;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    for (size_t k = 0; k < f->n; k++)
+      if (f->names[k] == NULL && f->pcs[k] >= lo && f->pcs[k] < hi) {
+        f->names[k] = name;
+        f->bases[k] = info->dlpi_addr;
+      }
+  }
+  return 0;
+}
+
+void hh_objects_of(const uintptr_t *pcs, size_t n, const char **names, uintptr_t *bases) {
+  for (size_t k = 0; k < n; k++) names[k] = NULL, bases[k] = 0;
+  struct objects_find f = {pcs, n, names, bases};
+  dl_iterate_phdr(objects_cb, &f);
+}
+
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base) {
   struct object_find f = {pc, NULL, 0, false};
   dl_iterate_phdr(object_cb, &f);

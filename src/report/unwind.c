@@ -94,13 +94,6 @@ bool hh_runtime_object(const char *path) {
   return false;
 }
 
-struct object_find {
-  uintptr_t pc;
-  const char *name;
-  uintptr_t base;
-  bool found;
-};
-
 static char program_path[4096]; /* "" when /proc/self/exe could not be read */
 
 void hh_objects_init(void) {
@@ -108,26 +101,9 @@ void hh_objects_init(void) {
   program_path[n > 0 ? n : 0] = '\0';
 }
 
-static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  struct object_find *f = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-    if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_path;
-      f->base = info->dlpi_addr;
-      f->found = true;
-      return 1;
-    }
-  }
-  return 0;
-}
-
 struct objects_find {
   const uintptr_t *pcs;
-  size_t n;
+  size_t n, left; /* left: not found yet; the walk stops at 0 */
   const char **names;
   uintptr_t *bases;
 };
@@ -144,23 +120,21 @@ static int objects_cb(struct dl_phdr_info *info, size_t size, void *arg) {
       if (f->names[k] == NULL && f->pcs[k] >= lo && f->pcs[k] < hi) {
         f->names[k] = name;
         f->bases[k] = info->dlpi_addr;
+        f->left--;
       }
   }
-  return 0;
+  return f->left == 0;
 }
 
 void hh_objects_of(const uintptr_t *pcs, size_t n, const char **names, uintptr_t *bases) {
   for (size_t k = 0; k < n; k++) names[k] = NULL, bases[k] = 0;
-  struct objects_find f = {pcs, n, names, bases};
-  dl_iterate_phdr(objects_cb, &f);
+  struct objects_find f = {pcs, n, n, names, bases};
+  if (n > 0) dl_iterate_phdr(objects_cb, &f);
 }
 
 bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base) {
-  struct object_find f = {pc, NULL, 0, false};
-  dl_iterate_phdr(object_cb, &f);
-  *name = f.name;
-  *base = f.base;
-  return f.found;
+  hh_objects_of(&pc, 1, name, base);
+  return *name != NULL;
 }
 
 /* `pc` is a return address: the call is the byte before it. */

@@ -50,7 +50,17 @@ static hh_heap *lingering;
 static _Atomic(int) lingering_count;
 static __thread int exit_rounds __attribute__((tls_model("initial-exec")));
 
-static long current_tid(void) { return syscall(SYS_gettid); }
+/* glibc sets a thread's tid in its descriptor before the thread runs (the
+ * clone's CLONE_PARENT_SETTID) and again in a fork's child, before the
+ * atfork handlers. */
+static long current_tid(void) {
+  size_t off = hh_pthread_tid_offset;
+  if (off != 0) {
+    int tid = *(const int *)((const char *)pthread_self() + off);
+    if (tid > 0) return tid;
+  }
+  return syscall(SYS_gettid);
+}
 
 __thread char hh_lock_self __attribute__((tls_model("initial-exec")));
 

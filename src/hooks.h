@@ -48,6 +48,12 @@ extern _Atomic(uint64_t) hh_heap_damage;
 bool hh_error_shown(void);
 extern _Atomic(uint64_t) hh_errors_unshown;
 void hh_errors_atfork_child(void);
+/* Where glibc's struct pthread keeps the thread's kernel id (report.c,
+ * from the descriptors glibc exports for libthread_db), so that a thread's
+ * first allocation reads its id rather than asking the kernel: one system
+ * call less per thread. 0 until known, or when unknown (a static binary,
+ * another C library): the heap then asks the kernel. */
+extern size_t hh_pthread_tid_offset;
 void hh_report_init(void);                       /* start-up, after the options */
 void hh_report_register_exit(void);              /* start-up, once malloc works: the exit report */
 void hh_report_exit_gate(void);                  /* exit() while another thread is in it or reports: waits */

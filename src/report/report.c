@@ -139,6 +139,8 @@ static uint32_t thread_db_word(const char *name, int word) {
   return d != NULL ? d[word] : 0;
 }
 
+size_t hh_pthread_tid_offset;
+
 static struct {
   size_t list, tid, size;
   uintptr_t used, user;
@@ -152,6 +154,10 @@ __attribute__((constructor)) static void pthread_layout_init(void) {
     pd_layout.list = thread_db_word("_thread_db_pthread_list", 2);
   if (thread_db_word("_thread_db_pthread_tid", 0) == 32) pd_layout.tid = thread_db_word("_thread_db_pthread_tid", 2);
   pd_layout.size = thread_db_word("_thread_db_sizeof_pthread", 0);
+  /* trusted for the heaps once it reads this thread's id right */
+  if (pd_layout.tid != 0 && pd_layout.tid + sizeof(int) <= pd_layout.size &&
+      *(const int *)((const char *)pthread_self() + pd_layout.tid) == (int)syscall(SYS_gettid))
+    hh_pthread_tid_offset = pd_layout.tid;
   uintptr_t rtld = (uintptr_t)dlsym(RTLD_DEFAULT, "_rtld_global");
   if (rtld != 0 && thread_db_word("_thread_db_rtld_global__dl_stack_used", 0) == 2 * 8 * sizeof(void *) &&
       thread_db_word("_thread_db_rtld_global__dl_stack_user", 0) == 2 * 8 * sizeof(void *)) {

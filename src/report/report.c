@@ -142,7 +142,7 @@ static uint32_t thread_db_word(const char *name, int word) {
 size_t hh_pthread_tid_offset;
 
 static struct {
-  size_t list, tid, size;
+  size_t list, size; /* the tid's offset: hh_pthread_tid_offset */
   uintptr_t used, user;
 } pd_layout;
 
@@ -152,12 +152,13 @@ __attribute__((constructor)) static void pthread_layout_init(void) {
   (void)static_tls_size();
   if (thread_db_word("_thread_db_pthread_list", 0) == 2 * 8 * sizeof(void *))
     pd_layout.list = thread_db_word("_thread_db_pthread_list", 2);
-  if (thread_db_word("_thread_db_pthread_tid", 0) == 32) pd_layout.tid = thread_db_word("_thread_db_pthread_tid", 2);
   pd_layout.size = thread_db_word("_thread_db_sizeof_pthread", 0);
-  /* trusted for the heaps once it reads this thread's id right */
-  if (pd_layout.tid != 0 && pd_layout.tid + sizeof(int) <= pd_layout.size &&
-      *(const int *)((const char *)pthread_self() + pd_layout.tid) == (int)syscall(SYS_gettid))
-    hh_pthread_tid_offset = pd_layout.tid;
+  /* the tid's offset, trusted (by the heaps and the scan) once it reads
+   * this thread's id right */
+  size_t tid = thread_db_word("_thread_db_pthread_tid", 0) == 32 ? thread_db_word("_thread_db_pthread_tid", 2) : 0;
+  if (tid != 0 && tid + sizeof(int) <= pd_layout.size &&
+      *(const int *)((const char *)pthread_self() + tid) == (int)syscall(SYS_gettid))
+    hh_pthread_tid_offset = tid;
   uintptr_t rtld = (uintptr_t)dlsym(RTLD_DEFAULT, "_rtld_global");
   if (rtld != 0 && thread_db_word("_thread_db_rtld_global__dl_stack_used", 0) == 2 * 8 * sizeof(void *) &&
       thread_db_word("_thread_db_rtld_global__dl_stack_user", 0) == 2 * 8 * sizeof(void *)) {
@@ -168,7 +169,7 @@ __attribute__((constructor)) static void pthread_layout_init(void) {
 
 static void pthread_layout(hh_scan *s) {
   s->pd_list = pd_layout.list;
-  s->pd_tid = pd_layout.tid;
+  s->pd_tid = hh_pthread_tid_offset;
   s->pd_size = pd_layout.size;
   s->stacks_used = pd_layout.used;
   s->stacks_user = pd_layout.user;

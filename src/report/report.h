@@ -364,7 +364,8 @@ typedef struct hh_scan {
   int nown_regs;
   size_t static_tls;                  /* bytes of static TLS and thread control block per thread */
   size_t pd_list, pd_tid, pd_size;    /* glibc's struct pthread: the offsets of its list_t and tid, and its size, from
-                                      the descriptors glibc keeps for libthread_db; 0 when unknown */
+                                      the descriptors glibc keeps for libthread_db; 0 when unknown (the tid's: or
+                                      when it does not read the main thread's id) */
   uintptr_t stacks_used, stacks_user; /* the heads of the loader's rings of stacks in use and of the program's
                                          (the same descriptors), 0 when unknown */
   size_t min_size;                    /* groups list blocks of at least this size */

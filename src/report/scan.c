@@ -1073,10 +1073,9 @@ static void dead_stacks(const hh_world *w) {
   L.found = 0;
   if (S.s->pd_list != 0 && guarded(linked_cb, (void *)(self + S.s->pd_list)) && L.found) L.off = S.s->pd_list;
   for (L.probe = 64; L.probe < 2048 && L.off == 0; L.probe += 8) guarded(probe_list_cb, (void *)self);
-  /* a thread's tid, which the kernel clears when it ends */
+  /* a thread's tid, which the kernel clears when it ends (the offset was
+   * checked on the main thread at start-up, report.c) */
   L.tid = S.s->pd_tid;
-  L.found = 0;
-  if (L.tid != 0 && (!guarded(read_tid_cb, (void *)self) || (int)L.found != (int)syscall(SYS_gettid))) L.tid = 0;
   /* The heads are glibc's (the loader's data, through libthread_db's
    * descriptors), believed when this thread's own ring is one of them.
    * Else they are learnt: the main thread's ring is the program's, another

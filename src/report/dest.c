@@ -52,6 +52,7 @@
 #define LOCK_WAIT_MS 10000
 
 static int private_fd = -1; /* duplicate of the stream the report goes to */
+static int reopened = -1;   /* the command's stream, opened through /proc at exit (parent_stream) */
 static int private_of = -1; /* which: 1 or 2 */
 static dev_t private_dev;
 static ino_t private_ino;
@@ -85,8 +86,8 @@ int hh_high_dup(int fd) {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
     top = (long)rl.rlim_cur;
   long from = top - 64 > HIGH_FD_MIN ? top - 64 : HIGH_FD_MIN;
-  int d = fcntl(fd, F_DUPFD_CLOEXEC, from);
-  if (d < 0) d = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD_MIN);
+  int d = hh_fcntl_raw(fd, F_DUPFD_CLOEXEC, from);
+  if (d < 0) d = hh_fcntl_raw(fd, F_DUPFD_CLOEXEC, HIGH_FD_MIN);
   errno = saved;
   return d;
 }
@@ -103,6 +104,8 @@ void hh_dest_init(void) {
     private_of = which;
     private_dev = st.st_dev;
     private_ino = st.st_ino;
+    hh_fd_keep(&private_fd, &private_dev, &private_ino);
+    hh_fd_keep(&reopened, &private_dev, &private_ino);
   }
   messages_checked = true;
   if (fstat(2, &st) == 0) {
@@ -123,7 +126,8 @@ void hh_dest_atfork_child(void) {
   atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
   if (hh_opt.report || private_fd < 0) return;
   int saved = errno;
-  if (fcntl(private_fd, F_GETFD) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino)) close(private_fd);
+  if (hh_fcntl_raw(private_fd, F_GETFD, 0) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino))
+    close(private_fd);
   private_fd = -1;
   errno = saved;
 }
@@ -170,7 +174,7 @@ static int open_path(const char *path) {
    * exit (ENXIO), cleared again since the writer polls */
   if (fd < 0 && errno == EEXIST) {
     fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd >= 0) fcntl(fd, F_SETFL, O_APPEND);
+    if (fd >= 0) hh_fcntl_raw(fd, F_SETFL, O_APPEND);
   }
   return fd;
 }
@@ -212,7 +216,6 @@ static int open_file(const char *spec) {
  * to follow). Without blocking: a pipe's lost reader fails the open
  * (ENXIO) instead of making it wait for one. -1 when none. */
 static int parent_stream(void) {
-  static int reopened = -1;
   if (reopened >= 0 && same_file(reopened, private_dev, private_ino)) return reopened;
   if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return -1;
   char path[64];
@@ -223,7 +226,7 @@ static int parent_stream(void) {
     close(fd);
     return -1;
   }
-  fcntl(fd, F_SETFL, O_APPEND);
+  hh_fcntl_raw(fd, F_SETFL, O_APPEND);
   int high = hh_high_dup(fd);
   if (high >= 0) {
     close(fd);

@@ -92,13 +92,15 @@ void hh_maps_init(void) {
   kept_pid = getpid();
   kept_dev = st.st_dev;
   kept_ino = st.st_ino;
+  hh_fd_keep(&kept_fd, &kept_dev, &kept_ino);
 }
 
 /* Whether kept_fd is still the maps opened at start-up, with our flags. */
 static bool kept_is_ours(void) {
   struct stat st;
-  return kept_fd >= 0 && fcntl(kept_fd, F_GETFD) == FD_CLOEXEC && (fcntl(kept_fd, F_GETFL) & O_NONBLOCK) &&
-         fstat(kept_fd, &st) == 0 && st.st_dev == kept_dev && st.st_ino == kept_ino;
+  return kept_fd >= 0 && hh_fcntl_raw(kept_fd, F_GETFD, 0) == FD_CLOEXEC &&
+         (hh_fcntl_raw(kept_fd, F_GETFL, 0) & O_NONBLOCK) && fstat(kept_fd, &st) == 0 && st.st_dev == kept_dev &&
+         st.st_ino == kept_ino;
 }
 
 /* A fork child that makes no report drops the maps kept open (its parent's,

@@ -1184,6 +1184,7 @@ void hh_report_atfork_parent(void) {
 
 void hh_report_atfork_child(void) {
   hh_errors_atfork_child();
+  hh_fd_atfork_child();
   hh_dest_atfork_child();
   hh_maps_atfork_child();
   hh_profile_atfork_child();

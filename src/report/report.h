@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "entry.h"
 #include "internal.h"
@@ -488,6 +489,15 @@ bool hh_dest_lock(hh_dest_t d); /* flock, bounded; false: not locked */
 void hh_dest_unlock(hh_dest_t d);
 /* Writes all of buf: no SIGPIPE, errno kept, gives up after a long stall. */
 void hh_dest_write(hh_dest_t d, const char *buf, size_t n);
+
+/* The descriptors kept open for the report, out of the program's way
+ * (kept.c; the program's calls: src/shared/fdcalls.c). */
+void hh_fd_keep(int *fd, const dev_t *dev, const ino_t *ino); /* at start-up: *fd is one, while it names dev/ino */
+void hh_fd_atfork_child(void);                                /* a fork child's table is its own */
+bool hh_fd_kept(int fd);                                      /* fd is one of ours */
+bool hh_fd_make_room(int fd);                     /* ours at fd moved elsewhere (or dropped); false: none was there */
+void hh_fd_forget(unsigned first, unsigned last); /* the program closes these: ours among them are gone */
+int hh_fcntl_raw(int fd, int cmd, long arg);      /* the kernel's fcntl, for our own descriptors */
 
 /* Report text is built in memory from the OS and written in large pieces,
  * under the destination's lock, so that it is not interleaved with other

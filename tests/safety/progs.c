@@ -96,6 +96,38 @@ static int closefrom_then_log(const char *path) {
   return 0;
 }
 
+/* The descriptors the report keeps (the copy of stderr, the maps: near
+ * the top of the table) are not the program's: fcntl finds none open from
+ * 64 up, also after a vfork child closed every descriptor (in its own
+ * table) before its exit, and a file put at 960-963 with dup2 and dup3
+ * gets the lines written there. */
+static int high_fds_seen(void) {
+  int seen = 0;
+  for (int fd = 64; fd < 1024; fd++)
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) seen++;
+  return seen;
+}
+
+static int high_fds_are_free(const char *path) {
+  leak_one(100);
+  if (high_fds_seen()) return 3;
+  pid_t child = vfork();
+  if (child == 0) {
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    _exit(0);
+  }
+  if (child < 0 || waitpid(child, NULL, 0) != child || high_fds_seen()) return 7;
+  int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  if (f < 0) return 4;
+  for (int fd = 960; fd < 964; fd++) {
+    if ((fd & 1 ? dup3(f, fd, O_CLOEXEC) : dup2(f, fd)) != fd) return 5;
+    char line[8];
+    int n = snprintf(line, sizeof line, "%d\n", fd);
+    if (write(fd, line, (size_t)n) != n) return 6;
+  }
+  return 0;
+}
+
 /* fd 2 closed and reused for a data file, then a double free (run with
  * HAHALLOC_ON_ERROR=continue): the error must not land in the file. */
 static int reuse_fd2_double_free(const char *path) {
@@ -1366,6 +1398,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "close_stderr_at_exit")) return close_stderr_at_exit();
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
   if (!strcmp(w, "closefrom_then_log") && argc > 2) return closefrom_then_log(argv[2]);
+  if (!strcmp(w, "high_fds_are_free") && argc > 2) return high_fds_are_free(argv[2]);
   if (!strcmp(w, "oom_shrink_record") && argc > 4)
     return oom_shrink_record(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), argv[4],
                              argc > 5 && !strcmp(argv[5], "ignore"));

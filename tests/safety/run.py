@@ -117,6 +117,27 @@ check("every descriptor above 2 closed, then a log file at fd 2: the log holds o
       p.returncode == 0 and open(log).read() == "log\n", (p.returncode, open(log).read()[:300]))
 check("every descriptor above 2 closed, then a log file at fd 2: the report reaches the stderr the program started "
       "with, through the command", "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+def nofile_1024():  # the report's copies then sit at 960 and 961
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024 if hard == resource.RLIM_INFINITY else min(1024, hard), hard))
+
+
+high = os.path.join(work, "high.txt")
+p = run([TOOL, "--", PROGS, "high_fds_are_free", high], preexec_fn=nofile_1024)
+check("the report's descriptors are not the program's: fcntl finds none from 64 up (also after a vfork child closed "
+      "all of its own), and a file put at 960-963 with dup2 and dup3 gets the 4 lines", p.returncode == 0 and open(high).read() == "960\n961\n962\n963\n",
+      (p.returncode, open(high).read()[:100] if os.path.exists(high) else None))
+check("a file put at 960-963 by the program: the report still reaches the stderr the program started with",
+      "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
+# bash takes a close-on-exec descriptor of 10 or more for one it saved, and
+# put it back after `exec 960>file`: the script's lines went to stderr.
+logs = [os.path.join(work, "bash%d.txt" % n) for n in (960, 961)]
+p = run([TOOL, "--", "bash", "-c", 'exec 960>"$1"; echo a >&960; exec 961>"$2"; echo b >&961', "bash"] + logs,
+        preexec_fn=nofile_1024)
+got = [open(f).read() if os.path.exists(f) else None for f in logs]
+check("bash's `exec 960>file` and `exec 961>file` (the report's numbers): the files get the script's lines",
+      p.returncode == 0 and got == ["a\n", "b\n"] and "a\n" not in p.stderr, (p.returncode, got, p.stderr[-300:]))
 data2 = os.path.join(work, "data2.txt")
 p = run([TOOL, "--", PROGS, "reuse_fd2_double_free", data2], env={"HAHALLOC_ON_ERROR": "continue"})
 check("fd 2 reused for a data file, then a double free: the error is not written into the file",

@@ -1,0 +1,114 @@
+/*
+ * fcntl, dup2, dup3, close, close_range and closefrom, interposed by the
+ * shared library only, so that the descriptors the report keeps open stay
+ * out of the program's way (src/report/kept.c says why and how). Each call
+ * goes on to the next definition (glibc's); a number that is not one of
+ * ours costs a compare or three. Calls made before our constructor found
+ * the next definitions go to the kernel.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../internal.h"
+#include "../report/report.h"
+
+typedef int (*fcntl_fn)(int, int, ...);
+typedef int (*dup2_fn)(int, int);
+typedef int (*dup3_fn)(int, int, int);
+typedef int (*close_fn)(int);
+typedef int (*close_range_fn)(unsigned, unsigned, int);
+typedef void (*closefrom_fn)(int);
+static fcntl_fn real_fcntl, real_fcntl64;
+static dup2_fn real_dup2;
+static dup3_fn real_dup3;
+static close_fn real_close;
+static close_range_fn real_close_range;
+static closefrom_fn real_closefrom;
+
+/* Found before main, outside any malloc: dlsym takes the loader's lock. */
+__attribute__((constructor)) static void find_fd_calls(void) {
+  real_fcntl = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
+  real_fcntl64 = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
+  real_dup2 = (dup2_fn)dlsym(RTLD_NEXT, "dup2");
+  real_dup3 = (dup3_fn)dlsym(RTLD_NEXT, "dup3");
+  real_close = (close_fn)dlsym(RTLD_NEXT, "close");
+  real_close_range = (close_range_fn)dlsym(RTLD_NEXT, "close_range");
+  real_closefrom = (closefrom_fn)dlsym(RTLD_NEXT, "closefrom");
+}
+
+static int refuse(void) {
+  errno = EBADF;
+  return -1;
+}
+
+/* The third argument is taken as glibc's fcntl takes it: one word, whatever
+ * the command (an int, a pointer, or nothing). */
+static int fcntl_common(fcntl_fn next, int fd, int cmd, void *arg) {
+  if (HH_UNLIKELY(hh_fd_kept(fd))) return refuse();
+  if (next != NULL) return next(fd, cmd, arg);
+  return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+HH_EXPORT int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  return fcntl_common(real_fcntl, fd, cmd, arg);
+}
+
+HH_EXPORT int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  return fcntl_common(real_fcntl64 != NULL ? real_fcntl64 : real_fcntl, fd, cmd, arg);
+}
+
+/* dup2 or dup3 onto `newfd`: one of ours there is moved to another number
+ * first. If the call then fails, the number is left as the program saw it
+ * (not open): the old copy of ours is closed. */
+static int dup_onto(int oldfd, int newfd, int flags, bool three) {
+  if (HH_UNLIKELY(hh_fd_kept(oldfd))) return refuse();
+  bool moved = HH_UNLIKELY(newfd != oldfd) && hh_fd_make_room(newfd);
+  int r;
+  if (three)
+    r = real_dup3 != NULL ? real_dup3(oldfd, newfd, flags) : (int)syscall(SYS_dup3, oldfd, newfd, flags);
+  else
+    r = real_dup2 != NULL ? real_dup2(oldfd, newfd) : (int)syscall(SYS_dup2, oldfd, newfd);
+  if (HH_UNLIKELY(moved && r < 0)) {
+    int saved = errno;
+    syscall(SYS_close, newfd);
+    errno = saved;
+  }
+  return r;
+}
+
+HH_EXPORT int dup2(int oldfd, int newfd) { return dup_onto(oldfd, newfd, 0, false); }
+HH_EXPORT int dup3(int oldfd, int newfd, int flags) { return dup_onto(oldfd, newfd, flags, true); }
+
+HH_EXPORT int close(int fd) {
+  if (fd >= 0) hh_fd_forget((unsigned)fd, (unsigned)fd);
+  if (real_close != NULL) return real_close(fd);
+  return (int)syscall(SYS_close, fd);
+}
+
+HH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  if (!(flags & CLOSE_RANGE_CLOEXEC)) hh_fd_forget(first, last); /* CLOEXEC closes nothing now; ours have it */
+  if (real_close_range != NULL) return real_close_range(first, last, flags);
+  return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+HH_EXPORT void closefrom(int lowfd) {
+  if (lowfd >= 0) hh_fd_forget((unsigned)lowfd, ~0u);
+  if (real_closefrom != NULL) {
+    real_closefrom(lowfd);
+    return;
+  }
+  syscall(SYS_close_range, lowfd < 0 ? 0 : lowfd, ~0u, 0);
+}

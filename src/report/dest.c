@@ -68,7 +68,7 @@ static ino_t err_ino;
 
 static bool same_file(int fd, dev_t dev, ino_t ino) {
   struct stat st;
-  return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+  return fd >= 0 && hh_fstat_raw(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* A descriptor near the top of the table, where programs rarely look, and
@@ -312,7 +312,7 @@ bool hh_dest_lock(hh_dest_t d) {
   hh_snformat(path, sizeof path, "/proc/self/fd/%d", fd);
   int saved = errno;
   struct stat st;
-  bool pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  bool pipe = hh_fstat_raw(fd, &st) == 0 && S_ISFIFO(st.st_mode);
   int own = open(path, (pipe ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   errno = saved;
   int lk = own >= 0 ? own : fd;

@@ -7,9 +7,12 @@
  * get the file. bash takes a close-on-exec descriptor of 10 or more for
  * one it saved itself, and puts it back after an `exec N>file` (redir.c,
  * add_undo_redirect): a script's `exec 960>log` wrote its lines to our
- * stderr copy, and the log stayed empty. So the program's fcntl, dup2 and
- * dup3 are passed through src/shared/fdcalls.c, which asks here:
- *   - fcntl on one of ours answers EBADF, as for a number nobody holds;
+ * stderr copy, and the log stayed empty. A test that lists a child's open
+ * descriptors by trying fstat on each (CPython's fd_status.py) found two
+ * it was never given. So the program's fcntl, fstat, dup2 and dup3 are
+ * passed through src/shared/fdcalls.c, which asks here:
+ *   - fcntl and fstat on one of ours answer EBADF, as for a number nobody
+ *     holds (a listing of /proc/self/fd still shows them);
  *   - dup2 and dup3 onto one of ours move ours to another number first;
  *   - close, close_range and closefrom of ours close it (a daemon that
  *     closes everything must let go of the pipe its reader waits on), and
@@ -56,10 +59,11 @@ void hh_fd_atfork_child(void) { kept_by = getpid(); }
 static bool own_table(void) { return getpid() == kept_by; }
 
 int hh_fcntl_raw(int fd, int cmd, long arg) { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
+int hh_fstat_raw(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
 
 static bool names(int fd, const kept_fd *k) {
   struct stat st;
-  return fstat(fd, &st) == 0 && st.st_dev == *k->dev && st.st_ino == *k->ino;
+  return hh_fstat_raw(fd, &st) == 0 && st.st_dev == *k->dev && st.st_ino == *k->ino;
 }
 
 static kept_fd *find(int fd) {

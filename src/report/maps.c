@@ -99,7 +99,7 @@ void hh_maps_init(void) {
 static bool kept_is_ours(void) {
   struct stat st;
   return kept_fd >= 0 && hh_fcntl_raw(kept_fd, F_GETFD, 0) == FD_CLOEXEC &&
-         (hh_fcntl_raw(kept_fd, F_GETFL, 0) & O_NONBLOCK) && fstat(kept_fd, &st) == 0 && st.st_dev == kept_dev &&
+         (hh_fcntl_raw(kept_fd, F_GETFL, 0) & O_NONBLOCK) && hh_fstat_raw(kept_fd, &st) == 0 && st.st_dev == kept_dev &&
          st.st_ino == kept_ino;
 }
 

@@ -498,6 +498,8 @@ bool hh_fd_kept(int fd);                                      /* fd is one of ou
 bool hh_fd_make_room(int fd);                     /* ours at fd moved elsewhere (or dropped); false: none was there */
 void hh_fd_forget(unsigned first, unsigned last); /* the program closes these: ours among them are gone */
 int hh_fcntl_raw(int fd, int cmd, long arg);      /* the kernel's fcntl, for our own descriptors */
+struct stat;
+int hh_fstat_raw(int fd, struct stat *st); /* the kernel's fstat, the same */
 
 /* Report text is built in memory from the OS and written in large pieces,
  * under the destination's lock, so that it is not interleaved with other

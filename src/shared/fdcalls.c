@@ -1,16 +1,17 @@
 /*
- * fcntl, dup2, dup3, close, close_range and closefrom, interposed by the
- * shared library only, so that the descriptors the report keeps open stay
- * out of the program's way (src/report/kept.c says why and how). Each call
- * goes on to the next definition (glibc's); a number that is not one of
- * ours costs a compare or three. Calls made before our constructor found
- * the next definitions go to the kernel.
+ * fcntl, fstat, dup2, dup3, close, close_range and closefrom, interposed by
+ * the shared library only, so that the descriptors the report keeps open
+ * stay out of the program's way (src/report/kept.c says why and how). Each
+ * call goes on to the next definition (glibc's); a number that is not one
+ * of ours costs a compare or three. Calls made before our constructor
+ * found the next definitions go to the kernel.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,12 +24,18 @@ typedef int (*dup3_fn)(int, int, int);
 typedef int (*close_fn)(int);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
 typedef void (*closefrom_fn)(int);
+typedef int (*fstat_fn)(int, struct stat *);
+typedef int (*fstatat_fn)(int, const char *, struct stat *, int);
+typedef int (*fxstat_fn)(int, int, struct stat *);
 static fcntl_fn real_fcntl, real_fcntl64;
 static dup2_fn real_dup2;
 static dup3_fn real_dup3;
 static close_fn real_close;
 static close_range_fn real_close_range;
 static closefrom_fn real_closefrom;
+static fstat_fn real_fstat, real_fstat64;
+static fstatat_fn real_fstatat, real_fstatat64;
+static fxstat_fn real_fxstat, real_fxstat64; /* glibc before 2.33: what older programs call */
 
 /* Found before main, outside any malloc: dlsym takes the loader's lock. */
 __attribute__((constructor)) static void find_fd_calls(void) {
@@ -39,6 +46,14 @@ __attribute__((constructor)) static void find_fd_calls(void) {
   real_close = (close_fn)dlsym(RTLD_NEXT, "close");
   real_close_range = (close_range_fn)dlsym(RTLD_NEXT, "close_range");
   real_closefrom = (closefrom_fn)dlsym(RTLD_NEXT, "closefrom");
+  real_fstat = (fstat_fn)dlsym(RTLD_NEXT, "fstat");
+  real_fstat64 = (fstat_fn)dlsym(RTLD_NEXT, "fstat64");
+  real_fstatat = (fstatat_fn)dlsym(RTLD_NEXT, "fstatat");
+  real_fstatat64 = (fstatat_fn)dlsym(RTLD_NEXT, "fstatat64");
+  real_fxstat = (fxstat_fn)dlsym(RTLD_NEXT, "__fxstat");
+  if (real_fxstat == NULL) real_fxstat = (fxstat_fn)dlvsym(RTLD_NEXT, "__fxstat", "GLIBC_2.2.5");
+  real_fxstat64 = (fxstat_fn)dlsym(RTLD_NEXT, "__fxstat64");
+  if (real_fxstat64 == NULL) real_fxstat64 = (fxstat_fn)dlvsym(RTLD_NEXT, "__fxstat64", "GLIBC_2.2.5");
 }
 
 static int refuse(void) {
@@ -111,4 +126,44 @@ HH_EXPORT void closefrom(int lowfd) {
     return;
   }
   syscall(SYS_close_range, lowfd < 0 ? 0 : lowfd, ~0u, 0);
+}
+
+/* fstat, and fstatat of the descriptor itself (an empty path), as CPython's
+ * test of a child's open descriptors asks: one of ours is not open. (struct
+ * stat and struct stat64 are one on x86-64.) */
+static int fstat_common(fstat_fn next, int fd, struct stat *st) {
+  if (HH_UNLIKELY(hh_fd_kept(fd))) return refuse();
+  if (next != NULL) return next(fd, st);
+  return (int)syscall(SYS_fstat, fd, st);
+}
+
+HH_EXPORT int fstat(int fd, struct stat *st) { return fstat_common(real_fstat, fd, st); }
+HH_EXPORT int fstat64(int fd, struct stat64 *st) {
+  return fstat_common(real_fstat64 ? real_fstat64 : real_fstat, fd, (struct stat *)st);
+}
+
+static int fstatat_common(fstatat_fn next, int fd, const char *path, struct stat *st, int flags) {
+  if (HH_UNLIKELY((flags & AT_EMPTY_PATH) && path != NULL && path[0] == '\0' && hh_fd_kept(fd))) return refuse();
+  if (next != NULL) return next(fd, path, st, flags);
+  return (int)syscall(SYS_newfstatat, fd, path, st, flags);
+}
+
+HH_EXPORT int fstatat(int fd, const char *path, struct stat *st, int flags) {
+  return fstatat_common(real_fstatat, fd, path, st, flags);
+}
+HH_EXPORT int fstatat64(int fd, const char *path, struct stat64 *st, int flags) {
+  return fstatat_common(real_fstatat64 ? real_fstatat64 : real_fstatat, fd, path, (struct stat *)st, flags);
+}
+
+static int fxstat_common(fxstat_fn next, int ver, int fd, struct stat *st) {
+  if (HH_UNLIKELY(hh_fd_kept(fd))) return refuse();
+  if (next != NULL) return next(ver, fd, st);
+  return (int)syscall(SYS_fstat, fd, st);
+}
+
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat *st);
+HH_EXPORT int __fxstat(int ver, int fd, struct stat *st) { return fxstat_common(real_fxstat, ver, fd, st); }
+HH_EXPORT int __fxstat64(int ver, int fd, struct stat *st) {
+  return fxstat_common(real_fxstat64 ? real_fxstat64 : real_fxstat, ver, fd, st);
 }

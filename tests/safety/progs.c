@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -97,14 +98,18 @@ static int closefrom_then_log(const char *path) {
 }
 
 /* The descriptors the report keeps (the copy of stderr, the maps: near
- * the top of the table) are not the program's: fcntl finds none open from
- * 64 up, also after a vfork child closed every descriptor (in its own
+ * the top of the table) are not the program's: fcntl and fstat find none
+ * open from 64 up, also after a vfork child closed every descriptor (in its own
  * table) before its exit, and a file put at 960-963 with dup2 and dup3
  * gets the lines written there. */
 static int high_fds_seen(void) {
   int seen = 0;
-  for (int fd = 64; fd < 1024; fd++)
+  struct stat st;
+  for (int fd = 64; fd < 1024; fd++) {
     if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) seen++;
+    if (fstat(fd, &st) == 0 || errno != EBADF) seen++;
+    if (fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 || errno != EBADF) seen++;
+  }
   return seen;
 }
 

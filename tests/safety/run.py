@@ -125,8 +125,8 @@ def nofile_1024():  # the report's copies then sit at 960 and 961
 
 high = os.path.join(work, "high.txt")
 p = run([TOOL, "--", PROGS, "high_fds_are_free", high], preexec_fn=nofile_1024)
-check("the report's descriptors are not the program's: fcntl finds none from 64 up (also after a vfork child closed "
-      "all of its own), and a file put at 960-963 with dup2 and dup3 gets the 4 lines", p.returncode == 0 and open(high).read() == "960\n961\n962\n963\n",
+check("the report's descriptors are not the program's: fcntl and fstat find none from 64 up (also after a vfork child "
+      "closed all of its own), and a file put at 960-963 with dup2 and dup3 gets the 4 lines", p.returncode == 0 and open(high).read() == "960\n961\n962\n963\n",
       (p.returncode, open(high).read()[:100] if os.path.exists(high) else None))
 check("a file put at 960-963 by the program: the report still reaches the stderr the program started with",
       "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
@@ -138,6 +138,18 @@ p = run([TOOL, "--", "bash", "-c", 'exec 960>"$1"; echo a >&960; exec 961>"$2"; 
 got = [open(f).read() if os.path.exists(f) else None for f in logs]
 check("bash's `exec 960>file` and `exec 961>file` (the report's numbers): the files get the script's lines",
       p.returncode == 0 and got == ["a\n", "b\n"] and "a\n" not in p.stderr, (p.returncode, got, p.stderr[-300:]))
+# CPython's test_subprocess.test_pass_fds_redirected: a child lists the
+# descriptors it was given by trying os.fstat on each (fd_status.py).
+lister = ("import os, subprocess, sys\n"
+          "code = 'import os\\nfds = []\\nfor fd in range(1024):\\n    try: os.fstat(fd)\\n"
+          "    except OSError: continue\\n    fds.append(fd)\\nprint(fds)'\n"
+          "print(subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE, close_fds=False, text=True)"
+          ".stdout.strip())\n")
+p = run([TOOL, "--trace-children=yes", "--", sys.executable, "-c", lister], preexec_fn=nofile_1024,
+        env={"PYTHONMALLOC": "malloc"})
+check("--trace-children=yes: a python child that tries os.fstat on every number sees only 0, 1 and 2 open",
+      p.returncode == 0 and p.stdout.strip() == "[0, 1, 2]" and reports(p.stderr) == 2,
+      (p.returncode, p.stdout[-200:], p.stderr[-300:]))
 data2 = os.path.join(work, "data2.txt")
 p = run([TOOL, "--", PROGS, "reuse_fd2_double_free", data2], env={"HAHALLOC_ON_ERROR": "continue"})
 check("fd 2 reused for a data file, then a double free: the error is not written into the file",

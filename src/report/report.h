@@ -494,7 +494,8 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n);
  * (kept.c; the program's calls: src/shared/fdcalls.c). */
 void hh_fd_keep(int *fd, const dev_t *dev, const ino_t *ino); /* at start-up: *fd is one, while it names dev/ino */
 void hh_fd_atfork_child(void);                                /* a fork child's table is its own */
-bool hh_fd_kept(int fd);                                      /* fd is one of ours */
+bool hh_fd_kept(int fd);                                      /* fd is one of ours, hidden */
+int hh_fd_kept_between(int lo, int hi);                       /* one of ours in [lo, hi), or -1 */
 bool hh_fd_make_room(int fd);                     /* ours at fd moved elsewhere (or dropped); false: none was there */
 void hh_fd_forget(unsigned first, unsigned last); /* the program closes these: ours among them are gone */
 int hh_fcntl_raw(int fd, int cmd, long arg);      /* the kernel's fcntl, for our own descriptors */

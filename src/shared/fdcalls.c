@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,7 +38,9 @@ static fstat_fn real_fstat, real_fstat64;
 static fstatat_fn real_fstatat, real_fstatat64;
 static fxstat_fn real_fxstat, real_fxstat64; /* glibc before 2.33: what older programs call */
 
-/* Found before main, outside any malloc: dlsym takes the loader's lock. */
+/* Found before main, outside any malloc: dlsym takes the loader's lock
+ * (and our own code calls close and fstat while the first malloc starts
+ * us up). */
 __attribute__((constructor)) static void find_fd_calls(void) {
   real_fcntl = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
   real_fcntl64 = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
@@ -63,10 +66,36 @@ static int refuse(void) {
 
 /* The third argument is taken as glibc's fcntl takes it: one word, whatever
  * the command (an int, a pointer, or nothing). */
-static int fcntl_common(fcntl_fn next, int fd, int cmd, void *arg) {
-  if (HH_UNLIKELY(hh_fd_kept(fd))) return refuse();
+/* Before our constructor (another library's constructor that ran first),
+ * the kernel's, as glibc would answer: F_GETOWN of a process group, read
+ * with F_GETOWN_EX, since the kernel's -pgid can look like an error. */
+static int fcntl_next(fcntl_fn next, int fd, int cmd, void *arg) {
   if (next != NULL) return next(fd, cmd, arg);
+  if (cmd == F_GETOWN) {
+    struct f_owner_ex ex;
+    if (syscall(SYS_fcntl, fd, F_GETOWN_EX, &ex) == 0) return ex.type == F_OWNER_PGRP ? -ex.pid : ex.pid;
+  }
   return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+static int fcntl_common(bool is64, int fd, int cmd, void *arg) {
+  if (HH_UNLIKELY(hh_fd_kept(fd))) return refuse();
+  fcntl_fn next = is64 && real_fcntl64 != NULL ? real_fcntl64 : real_fcntl;
+  int r = fcntl_next(next, fd, cmd, arg);
+  /* F_DUPFD gives the lowest free number from arg up: one of ours below
+   * the answer was the program's to have (a dup2 made of a close and an
+   * F_DUPFD). Ours moves, and the copy is made again. */
+  if (HH_UNLIKELY(r > 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))) {
+    int k = hh_fd_kept_between((int)(intptr_t)arg, r);
+    if (k >= 0 && hh_fd_make_room(k)) {
+      int saved = errno;
+      syscall(SYS_close, k); /* our old copy there */
+      syscall(SYS_close, r);
+      errno = saved;
+      r = fcntl_next(next, fd, cmd, arg);
+    }
+  }
+  return r;
 }
 
 HH_EXPORT int fcntl(int fd, int cmd, ...) {
@@ -74,7 +103,7 @@ HH_EXPORT int fcntl(int fd, int cmd, ...) {
   va_start(ap, cmd);
   void *arg = va_arg(ap, void *);
   va_end(ap);
-  return fcntl_common(real_fcntl, fd, cmd, arg);
+  return fcntl_common(false, fd, cmd, arg);
 }
 
 HH_EXPORT int fcntl64(int fd, int cmd, ...) {
@@ -82,7 +111,7 @@ HH_EXPORT int fcntl64(int fd, int cmd, ...) {
   va_start(ap, cmd);
   void *arg = va_arg(ap, void *);
   va_end(ap);
-  return fcntl_common(real_fcntl64 != NULL ? real_fcntl64 : real_fcntl, fd, cmd, arg);
+  return fcntl_common(true, fd, cmd, arg);
 }
 
 /* dup2 or dup3 onto `newfd`: one of ours there is moved to another number
@@ -107,20 +136,27 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three) {
 HH_EXPORT int dup2(int oldfd, int newfd) { return dup_onto(oldfd, newfd, 0, false); }
 HH_EXPORT int dup3(int oldfd, int newfd, int flags) { return dup_onto(oldfd, newfd, flags, true); }
 
+/* close always closes (Linux), so ours is forgotten first: a thread that
+ * opens a file at the number the moment after finds it its own. */
 HH_EXPORT int close(int fd) {
   if (fd >= 0) hh_fd_forget((unsigned)fd, (unsigned)fd);
   if (real_close != NULL) return real_close(fd);
   return (int)syscall(SYS_close, fd);
 }
 
+/* close_range may fail and close nothing (EINVAL, or ENOSYS before Linux
+ * 5.9): ours are forgotten once it has closed them. CLOSE_RANGE_CLOEXEC
+ * closes nothing now (ours have the flag), and CLOSE_RANGE_UNSHARE closes
+ * them in a table of the caller's alone. */
 HH_EXPORT int close_range(unsigned first, unsigned last, int flags) {
-  if (!(flags & CLOSE_RANGE_CLOEXEC)) hh_fd_forget(first, last); /* CLOEXEC closes nothing now; ours have it */
-  if (real_close_range != NULL) return real_close_range(first, last, flags);
-  return (int)syscall(SYS_close_range, first, last, flags);
+  int r = real_close_range != NULL ? real_close_range(first, last, flags)
+                                   : (int)syscall(SYS_close_range, first, last, flags);
+  if (r == 0 && !(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE))) hh_fd_forget(first, last);
+  return r;
 }
 
 HH_EXPORT void closefrom(int lowfd) {
-  if (lowfd >= 0) hh_fd_forget((unsigned)lowfd, ~0u);
+  hh_fd_forget(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u); /* closefrom cannot fail: glibc falls back on /proc */
   if (real_closefrom != NULL) {
     real_closefrom(lowfd);
     return;

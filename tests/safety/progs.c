@@ -99,9 +99,10 @@ static int closefrom_then_log(const char *path) {
 
 /* The descriptors the report keeps (the copy of stderr, the maps: near
  * the top of the table) are not the program's: fcntl and fstat find none
- * open from 64 up, also after a vfork child closed every descriptor (in its own
- * table) before its exit, and a file put at 960-963 with dup2 and dup3
- * gets the lines written there. */
+ * open from 64 up, also after a vfork child closed every descriptor (in
+ * its own table) and after a close_range that failed; a file put at
+ * 960-963 with dup2 and dup3 gets the lines written there, and F_DUPFD
+ * from 964 gives 964. */
 static int high_fds_seen(void) {
   int seen = 0;
   struct stat st;
@@ -122,6 +123,8 @@ static int high_fds_are_free(const char *path) {
     _exit(0);
   }
   if (child < 0 || waitpid(child, NULL, 0) != child || high_fds_seen()) return 7;
+  /* a close_range that fails (an unknown flag) closes nothing: ours stay hidden */
+  if (close_range(900, 1023, 0x80) != -1 || errno != EINVAL || high_fds_seen()) return 8;
   int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
   if (f < 0) return 4;
   for (int fd = 960; fd < 964; fd++) {
@@ -130,6 +133,8 @@ static int high_fds_are_free(const char *path) {
     int n = snprintf(line, sizeof line, "%d\n", fd);
     if (write(fd, line, (size_t)n) != n) return 6;
   }
+  /* F_DUPFD gives the lowest free number: 964, wherever ours went */
+  if (fcntl(f, F_DUPFD, 964) != 964 || write(964, "964\n", 4) != 4) return 9;
   return 0;
 }
 
@@ -208,6 +213,25 @@ static int fork_reporters(int n) {
 
 /* daemonize: detaches as glibc's daemon(3) does (fork, setsid, 0/1/2 onto
  * /dev/null, no exec); the daemon works 3 s while the parent returns. */
+/* A daemon that closes every descriptor it finds open with fcntl (Redis's
+ * way), after setsid or glibc's daemon (whose setsid is not ours to see),
+ * then sleeps: whoever reads the program's stderr gets its end at once. */
+static int probe_close_daemon(bool glibc_daemon) {
+  leak_one(10);
+  if (glibc_daemon) {
+    if (daemon(0, 1) != 0) return 1;
+  } else {
+    if (fork() != 0) return 0;
+    setsid();
+  }
+  for (int fd = 3; fd < 1024; fd++)
+    if (fcntl(fd, F_GETFD) != -1) close(fd);
+  int n = open("/dev/null", O_RDWR);
+  dup2(n, 0), dup2(n, 1), dup2(n, 2);
+  sleep(3);
+  return 0;
+}
+
 static int daemonize(void) {
   leak_one(10);
   if (daemon(0, 0) != 0) return 1;
@@ -1404,6 +1428,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "reuse_fd2") && argc > 2) return reuse_fd2(argv[2]);
   if (!strcmp(w, "closefrom_then_log") && argc > 2) return closefrom_then_log(argv[2]);
   if (!strcmp(w, "high_fds_are_free") && argc > 2) return high_fds_are_free(argv[2]);
+  if (!strcmp(w, "probe_close_daemon") && argc > 2) return probe_close_daemon(!strcmp(argv[2], "daemon"));
   if (!strcmp(w, "oom_shrink_record") && argc > 4)
     return oom_shrink_record(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), argv[4],
                              argc > 5 && !strcmp(argv[5], "ignore"));

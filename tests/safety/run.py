@@ -126,7 +126,9 @@ def nofile_1024():  # the report's copies then sit at 960 and 961
 high = os.path.join(work, "high.txt")
 p = run([TOOL, "--", PROGS, "high_fds_are_free", high], preexec_fn=nofile_1024)
 check("the report's descriptors are not the program's: fcntl and fstat find none from 64 up (also after a vfork child "
-      "closed all of its own), and a file put at 960-963 with dup2 and dup3 gets the 4 lines", p.returncode == 0 and open(high).read() == "960\n961\n962\n963\n",
+      "closed all of its own, and after a close_range that failed), a file put at 960-963 with dup2 and dup3 gets "
+      "the 4 lines, and F_DUPFD from 964 gives 964",
+      p.returncode == 0 and open(high).read() == "960\n961\n962\n963\n964\n",
       (p.returncode, open(high).read()[:100] if os.path.exists(high) else None))
 check("a file put at 960-963 by the program: the report still reaches the stderr the program started with",
       "definitely lost: 100 bytes in 1 blocks" in p.stderr, p.stderr[-300:])
@@ -150,6 +152,17 @@ p = run([TOOL, "--trace-children=yes", "--", sys.executable, "-c", lister], pree
 check("--trace-children=yes: a python child that tries os.fstat on every number sees only 0, 1 and 2 open",
       p.returncode == 0 and p.stdout.strip() == "[0, 1, 2]" and reports(p.stderr) == 2,
       (p.returncode, p.stdout[-200:], p.stderr[-300:]))
+# A daemon that closes what fcntl finds open, out of the session the
+# report's descriptors were hidden in: it lets go of our copy of the pipe.
+for how in ("setsid", "daemon"):
+    for mode, argv, env, pre in (("--trace-children=yes", [TOOL, "--trace-children=yes", "--"], None, False),
+                                 ("HAHALLOC_SUMMARY=1", [], {"HAHALLOC_SUMMARY": "1"}, True)):
+        t0 = time.time()
+        p = run(argv + [PROGS, "probe_close_daemon", how], env=env, preload=pre, preexec_fn=nofile_1024)
+        took = time.time() - t0
+        check(f"a daemon ({how}) that closes every descriptor fcntl finds open, {mode}: whoever reads its stderr gets "
+              f"the end at once ({took:.1f} s; it sleeps 3 s)", p.returncode == 0 and took < 2.0,
+              (p.returncode, took, p.stderr[-300:]))
 data2 = os.path.join(work, "data2.txt")
 p = run([TOOL, "--", PROGS, "reuse_fd2_double_free", data2], env={"HAHALLOC_ON_ERROR": "continue"})
 check("fd 2 reused for a data file, then a double free: the error is not written into the file",

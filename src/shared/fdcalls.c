@@ -64,8 +64,6 @@ static int refuse(void) {
   return -1;
 }
 
-/* The third argument is taken as glibc's fcntl takes it: one word, whatever
- * the command (an int, a pointer, or nothing). */
 /* Before our constructor (another library's constructor that ran first),
  * the kernel's, as glibc would answer: F_GETOWN of a process group, read
  * with F_GETOWN_EX, since the kernel's -pgid can look like an error. */
@@ -98,6 +96,8 @@ static int fcntl_common(bool is64, int fd, int cmd, void *arg) {
   return r;
 }
 
+/* The third argument is taken as glibc's fcntl takes it: one word, whatever
+ * the command (an int, a pointer, or nothing). */
 HH_EXPORT int fcntl(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);

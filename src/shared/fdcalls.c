@@ -40,23 +40,25 @@ static fxstat_fn real_fxstat, real_fxstat64; /* glibc before 2.33: what older pr
 
 /* Found before main, outside any malloc: dlsym takes the loader's lock
  * (and our own code calls close and fstat while the first malloc starts
- * us up). */
+ * us up). glibc 2.33 made __fxstat and __fxstat64 compatibility symbols,
+ * which only a versioned lookup finds. */
 __attribute__((constructor)) static void find_fd_calls(void) {
-  real_fcntl = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
-  real_fcntl64 = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
-  real_dup2 = (dup2_fn)dlsym(RTLD_NEXT, "dup2");
-  real_dup3 = (dup3_fn)dlsym(RTLD_NEXT, "dup3");
-  real_close = (close_fn)dlsym(RTLD_NEXT, "close");
-  real_close_range = (close_range_fn)dlsym(RTLD_NEXT, "close_range");
-  real_closefrom = (closefrom_fn)dlsym(RTLD_NEXT, "closefrom");
-  real_fstat = (fstat_fn)dlsym(RTLD_NEXT, "fstat");
-  real_fstat64 = (fstat_fn)dlsym(RTLD_NEXT, "fstat64");
-  real_fstatat = (fstatat_fn)dlsym(RTLD_NEXT, "fstatat");
-  real_fstatat64 = (fstatat_fn)dlsym(RTLD_NEXT, "fstatat64");
-  real_fxstat = (fxstat_fn)dlsym(RTLD_NEXT, "__fxstat");
-  if (real_fxstat == NULL) real_fxstat = (fxstat_fn)dlvsym(RTLD_NEXT, "__fxstat", "GLIBC_2.2.5");
-  real_fxstat64 = (fxstat_fn)dlsym(RTLD_NEXT, "__fxstat64");
-  if (real_fxstat64 == NULL) real_fxstat64 = (fxstat_fn)dlvsym(RTLD_NEXT, "__fxstat64", "GLIBC_2.2.5");
+  static const struct {
+    void **slot;
+    const char *name;
+  } next[] = {
+      {(void **)&real_fcntl, "fcntl"},         {(void **)&real_fcntl64, "fcntl64"},
+      {(void **)&real_dup2, "dup2"},           {(void **)&real_dup3, "dup3"},
+      {(void **)&real_close, "close"},         {(void **)&real_close_range, "close_range"},
+      {(void **)&real_closefrom, "closefrom"}, {(void **)&real_fstat, "fstat"},
+      {(void **)&real_fstat64, "fstat64"},     {(void **)&real_fstatat, "fstatat"},
+      {(void **)&real_fstatat64, "fstatat64"}, {(void **)&real_fxstat, "__fxstat"},
+      {(void **)&real_fxstat64, "__fxstat64"},
+  };
+  for (size_t i = 0; i < sizeof next / sizeof next[0]; i++) {
+    *next[i].slot = dlsym(RTLD_NEXT, next[i].name);
+    if (*next[i].slot == NULL) *next[i].slot = dlvsym(RTLD_NEXT, next[i].name, "GLIBC_2.2.5");
+  }
 }
 
 static int refuse(void) {

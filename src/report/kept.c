@@ -54,22 +54,14 @@ typedef struct kept_fd {
 #define KEPT_MAX 4
 static kept_fd kept[KEPT_MAX];
 static int kept_count;
-static pid_t kept_by;  /* the process whose descriptors these are */
-static pid_t kept_sid; /* and the session it started in */
+static pid_t kept_sid; /* the session the process started in */
 
 void hh_fd_keep(int *fd, const dev_t *dev, const ino_t *ino) {
-  kept_by = getpid();
   kept_sid = getsid(0);
   for (int i = 0; i < kept_count; i++)
     if (kept[i].fd == fd) return;
   if (kept_count < KEPT_MAX) kept[kept_count++] = (kept_fd){fd, dev, ino};
 }
-
-void hh_fd_atfork_child(void) { kept_by = getpid(); }
-
-/* Not a vfork child (nor a clone sharing our memory): getpid only once a
- * number is found to be one of ours. */
-static bool own_table(void) { return getpid() == kept_by; }
 
 int hh_fcntl_raw(int fd, int cmd, long arg) { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
 int hh_fstat_raw(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
@@ -113,7 +105,7 @@ static bool in_table(int fd) {
 
 bool hh_fd_make_room(int fd) {
   kept_fd *k = find(fd);
-  if (k == NULL || !own_table()) return false;
+  if (k == NULL || !hh_report_process()) return false;
   int saved = errno;
   bool ours = names(fd, k);
   /* Ours stays where it is for a call that fails (a number past the
@@ -130,7 +122,7 @@ bool hh_fd_make_room(int fd) {
 void hh_fd_forget(unsigned first, unsigned last) {
   for (int i = 0; i < kept_count; i++) {
     int fd = __atomic_load_n(kept[i].fd, __ATOMIC_ACQUIRE);
-    if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last && own_table())
+    if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last && hh_report_process())
       __atomic_store_n(kept[i].fd, -1, __ATOMIC_RELEASE);
   }
 }

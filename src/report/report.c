@@ -616,6 +616,10 @@ void hh_sandbox_done(bool installed) {
   atomic_fetch_sub(&sandbox_pending, 1);
 }
 
+/* getpid only when asked: a vfork child's calls (kept.c) are made in our
+ * memory, and must not change what the process that reports holds. */
+bool hh_report_process(void) { return (int)getpid() == report_pid; }
+
 void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();
   report_pid = (int)getpid();
@@ -955,7 +959,7 @@ static HH_NOINLINE void exit_report(uintptr_t sp, const uintptr_t *regs, int nre
     exit_status(false, by_exit);
     return;
   }
-  if ((int)getpid() != report_pid) return;
+  if (!hh_report_process()) return;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* see hh_report_exit_gate */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&exit_reported, &expect, 1)) {
@@ -1184,7 +1188,6 @@ void hh_report_atfork_parent(void) {
 
 void hh_report_atfork_child(void) {
   hh_errors_atfork_child();
-  hh_fd_atfork_child();
   hh_dest_atfork_child();
   hh_maps_atfork_child();
   hh_profile_atfork_child();

@@ -492,8 +492,8 @@ void hh_dest_write(hh_dest_t d, const char *buf, size_t n);
 
 /* The descriptors kept open for the report, out of the program's way
  * (kept.c; the program's calls: src/shared/fdcalls.c). */
+bool hh_report_process(void); /* this is the process that reports (report.c), not a vfork child in its memory */
 void hh_fd_keep(int *fd, const dev_t *dev, const ino_t *ino); /* at start-up: *fd is one, while it names dev/ino */
-void hh_fd_atfork_child(void);                                /* a fork child's table is its own */
 bool hh_fd_kept(int fd);                                      /* fd is one of ours, hidden */
 int hh_fd_kept_between(int lo, int hi);                       /* one of ours in [lo, hi), or -1 */
 bool hh_fd_make_room(int fd);                     /* ours at fd moved elsewhere (or dropped); false: none was there */

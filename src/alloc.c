@@ -81,10 +81,8 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
  * are ever cleared, as with a fresh mapping. */
 #define ZERO_BY_PURGE ((size_t)256 << 10)
 static void zero_range(void *p, size_t size) {
-  if (size >= ZERO_BY_PURGE)
-    hh_os_purge(p, (size + 4095) & ~(size_t)4095);
-  else
-    memset(p, 0, size);
+  /* madvise refuses locked pages (mlockall): then memset */
+  if (size < ZERO_BY_PURGE || !hh_os_purge(p, (size + 4095) & ~(size_t)4095)) memset(p, 0, size);
 }
 
 void hh_zero_grown(const hh_ref *ref, size_t to) {

@@ -375,10 +375,12 @@ void hh_span_purge(hh_heap *heap, size_t keep) {
       if (s->dirty) {
         hh_mapping *m = hh_mapping_of(s);
         uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;
-        hh_os_purge(start, (size_t)n * HH_SLICE_SIZE);
-        bin_remove(heap, s);
-        s->dirty = false;
-        bin_push(heap, s); /* to the back, with the clean ones */
+        /* refused for locked pages (mlockall): it stays dirty, as it is */
+        if (hh_os_purge(start, (size_t)n * HH_SLICE_SIZE)) {
+          bin_remove(heap, s);
+          s->dirty = false;
+          bin_push(heap, s); /* to the back, with the clean ones */
+        }
       }
       s = prev;
     }

@@ -41,10 +41,11 @@ void hh_os_unmap(void *p, size_t size) {
   errno = saved;
 }
 
-void hh_os_purge(void *p, size_t size) {
+bool hh_os_purge(void *p, size_t size) {
   int saved = errno;
-  madvise(p, size, MADV_DONTNEED);
+  bool done = madvise(p, size, MADV_DONTNEED) == 0;
   errno = saved;
+  return done;
 }
 
 #if defined(__SANITIZE_THREAD__)

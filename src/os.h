@@ -16,7 +16,7 @@
 void *hh_os_map(size_t size); /* NULL on failure */
 void *hh_os_map_aligned(size_t size, size_t align);
 void hh_os_unmap(void *p, size_t size);
-void hh_os_purge(void *p, size_t size);                     /* give pages back, keep the range */
+bool hh_os_purge(void *p, size_t size);                     /* give pages back, keep the range */
 bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
 bool hh_os_move(void *p, size_t size, void *dest);          /* pages, not bytes */
 uintptr_t hh_os_random(void);

@@ -87,10 +87,11 @@ void hh_oversize_decay(uint64_t now) {
     }
     cache_entry e = cache_remove(i - 1);
     hh_lock_release(&lock);
-    hh_os_purge(e.base, e.size);
-    e.purged = true;
+    /* refused for locked pages (mlockall): unmapped instead, not kept as
+     * purged (its pages still hold the old bytes) */
+    e.purged = hh_os_purge(e.base, e.size);
     hh_lock_acquire(&lock);
-    bool room = cached < CACHE_SLOTS && cached_bytes + e.size <= CACHE_TOTAL_MAX;
+    bool room = e.purged && cached < CACHE_SLOTS && cached_bytes + e.size <= CACHE_TOTAL_MAX;
     if (room) {
       cache[cached++] = e;
       cached_bytes += e.size;

@@ -84,9 +84,10 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * past the request may keep an older owner's words: the scan does not
  * read them, and realloc or malloc_usable_size zero them when they become
  * the block's (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
- * oversize, alloc.c) are zeroed in their first 64 bytes only: zeroing the
- * whole of each reused one made mimalloc-bench's malloc-large 7x slower
- * under the report. */
+ * oversize, alloc.c) reused from freed memory are zeroed the same way, by
+ * memset: handing their pages back to the kernel instead made
+ * mimalloc-bench's malloc-large, which fills each block, 7-10x slower under
+ * the report (a page fault for each page), memset 1.2x. */
 HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {
   if (HH_LIKELY(block_size >= 64)) {
     memset(b, 0, 64); /* two fixed lines cover a block of up to 128 bytes: no call */

@@ -31,10 +31,11 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref);
 void hh_guard_check(void *p, const hh_ref *ref, const char *call);
 /* Frees the range `ref` describes. */
 void hh_release(void *p, const hh_ref *ref, const char *call);
-/* With the report on: the small range `ref` describes now holds `to`
- * bytes (its record grows from ref->size by realloc in place or
- * malloc_usable_size), and the bytes past its old size are zeroed (see
- * hh_scrub). */
+/* With the report on: the range `ref` describes now holds `to` bytes (its
+ * record grows from ref->size by realloc in place or malloc_usable_size),
+ * and the bytes past its old size are zeroed (see hh_scrub); an oversize
+ * range's only up to its old mapping's end, past which its pages are new.
+ * Called after an oversize range's resize, which may have moved it. */
 void hh_zero_grown(const hh_ref *ref, size_t to);
 
 /* The block whose range holds `p`, live or freed: its start, requested

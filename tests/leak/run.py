@@ -273,6 +273,18 @@ def scenario_suite():
               rep["summary"]["definite"]["bytes"] == strings * 24,
               (p.returncode, json.dumps(rep["summary"])) if rep else (p.returncode, p.stderr[-500:]))
 
+    for how, what in (("large", "a reused 245,760-byte range"), ("oversize", "a reused 8 MiB mapping"),
+                      ("large-grown", "the bytes a 153,600-byte block gains by realloc in place"),
+                      ("oversize-grown", "the bytes a 5 MiB block gains by realloc in place"),
+                      ("large-usable", "the bytes malloc_usable_size gives a 242,760-byte block"),
+                      ("huge", "a reused 40 MiB mapping, whose pages are given back")):
+        rep, p = json_report([prog, "stale_big", how], preload=False)
+        check("a freed table's pointers left in %s keep nothing reachable: 32 strings definitely lost, "
+              "as valgrind says" % what,
+              p.returncode == 0 and rep is not None and rep["summary"]["definite"]["blocks"] == 32 and
+              rep["summary"]["definite"]["bytes"] == 32 * 24,
+              (p.returncode, json.dumps(rep["summary"])) if rep else (p.returncode, p.stderr[-500:]))
+
     rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
     check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "
           "(the page reads back from its file)",

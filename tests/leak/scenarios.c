@@ -288,6 +288,37 @@ static int stale_wide(const char *how) {
   return 0;
 }
 
+/* The same for ranges of more than 128 KiB, which come back from a cache of
+ * spans (large: 60 pages) or of mappings (oversize: 8 MiB) with the old
+ * owner's words: handed out again (`large`, `oversize`), grown in place by
+ * realloc from a smaller request at the same address (`large-grown`,
+ * `oversize-grown`), or by malloc_usable_size (`large-usable`); a 40 MiB
+ * mapping (`huge`) has its pages given back rather than written. Every word of
+ * the freed table names one of 32 strings. Exits 2 when the new block is not
+ * the old table's memory. */
+static int stale_big(const char *how) {
+  bool oversize = !strncmp(how, "oversize", 8), huge = !strcmp(how, "huge");
+  size_t size = huge ? (size_t)40 << 20 : oversize ? (size_t)8 << 20 : 60 * 4096, strings = 32;
+  char **volatile table = malloc(size);
+  char *str[32];
+  for (size_t i = 0; i < strings; i++) {
+    str[i] = malloc(24);
+    snprintf(str[i], 24, "string %zu", i);
+  }
+  for (size_t i = 0; i < size / sizeof(char *); i++) table[i] = str[i % strings];
+  memset(str, 0, sizeof str);
+  uintptr_t was = (uintptr_t)table;
+  free(table);
+  size_t first = strstr(how, "-grown") ? size * 5 / 8 : strstr(how, "-usable") ? size - 3000 : size;
+  char **buf = malloc(first);
+  if ((uintptr_t)buf != was) return 2;
+  buf[0] = NULL;
+  if (strstr(how, "-grown") && realloc(buf, size) != (void *)buf) return 2;
+  if (strstr(how, "-usable") && malloc_usable_size(buf) < size - 8) return 2;
+  line_buffer = buf;
+  return 0;
+}
+
 /* The only pointer to a block lies in a shared file mapping whose page was
  * then paged out (as memory pressure would): the page reads back from its
  * file, and the block is reachable, as valgrind says. */
@@ -1692,6 +1723,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "pending_remote_frees")) return pending_remote_frees();
   if (!strcmp(w, "stale_pointers")) return stale_pointers();
   if (!strcmp(w, "stale_wide")) return stale_wide(argc > 2 ? argv[2] : "reuse");
+  if (!strcmp(w, "stale_big")) return stale_big(argc > 2 ? argv[2] : "large");
   if (!strcmp(w, "paged_out_file_mapping")) return paged_out_file_mapping();
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();

@@ -75,28 +75,24 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
-/* Zeroes reused memory for calloc. Big ranges are handed back to the kernel
- * instead (whole pages: the range starts on a page and owns the rest of its
- * last page), which zeroes them lazily: only the pages the program touches
- * are ever cleared, as with a fresh mapping. */
+/* Zeroes n bytes at p: by memset, or, from `purge_from` bytes on, by
+ * giving the whole pages between back to the kernel, which zeroes them
+ * lazily (only the pages the program touches are ever cleared, as with a
+ * fresh mapping), and memset of the part-pages at either end. madvise
+ * refuses locked pages (mlock, mlockall): then memset.
+ *
+ * calloc purges from ZERO_BY_PURGE bytes. The report's scan (see hh_scrub)
+ * purges only from SCRUB_BY_PURGE: a page fault for each page the program
+ * then touches costs more than a pass of memset (malloc-large, which fills
+ * each 5-25 MiB block: 1.2x under the report with memset, 9.8x with
+ * purging), but past it a huge block the program uses sparsely would become
+ * resident in full by our zeroing. */
 #define ZERO_BY_PURGE ((size_t)256 << 10)
-static void zero_range(void *p, size_t size) {
-  /* madvise refuses locked pages (mlockall): then memset */
-  if (size < ZERO_BY_PURGE || !hh_os_purge(p, (size + 4095) & ~(size_t)4095)) memset(p, 0, size);
-}
-
-/* With the report on, the bytes of a large or oversize range its scan will
- * read (see hh_scrub): by memset, which costs a pass over them, where
- * giving the pages back costs a page fault for each page the program then
- * touches (malloc-large, which fills each 5-25 MiB block: 1.2x under the
- * report with memset, 9.8x with purging). Past SCRUB_BY_PURGE bytes the
- * whole pages are given back instead: zeroed by us, a huge request the
- * program uses sparsely would become resident in full. */
 #define SCRUB_BY_PURGE ((size_t)32 << 20)
-static void scrub_big(uint8_t *p, size_t n) {
+static void zero_bytes(uint8_t *p, size_t n, size_t purge_from) {
   uint8_t *a = (uint8_t *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095);
   uint8_t *e = (uint8_t *)(((uintptr_t)p + n) & ~(uintptr_t)4095);
-  if (n >= SCRUB_BY_PURGE && hh_os_purge(a, (size_t)(e - a))) {
+  if (n >= purge_from && hh_os_purge(a, (size_t)(e - a))) {
     memset(p, 0, (size_t)(a - p));
     memset(e, 0, (size_t)(p + n - e));
   } else {
@@ -108,10 +104,11 @@ void hh_zero_grown(const hh_ref *ref, size_t to) {
   if (!hh_sites || to <= ref->size) return;
   switch (ref->kind) {
   case HH_REF_SMALL: memset(hh_range_at(ref->page, ref->index) + ref->size, 0, to - ref->size); break;
-  case HH_REF_LARGE: scrub_big(ref->page->start + ref->size, to - ref->size); break;
+  case HH_REF_LARGE: zero_bytes(ref->page->start + ref->size, to - ref->size, SCRUB_BY_PURGE); break;
   case HH_REF_OVERSIZE: /* the old mapping's pages, moved or not; pages past them are new */
     if (ref->size < ref->accounted)
-      scrub_big(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size);
+      zero_bytes(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size,
+                 SCRUB_BY_PURGE);
     break;
   }
 }
@@ -128,9 +125,9 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
   void *volatile held = page->start;
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty)
-    zero_range(page->start, size);
+    zero_bytes(page->start, size, ZERO_BY_PURGE);
   else if (hh_sites && page->dirty)
-    scrub_big(page->start, size);
+    zero_bytes(page->start, size, SCRUB_BY_PURGE);
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
@@ -143,9 +140,9 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   void *volatile held = o->user; /* as alloc_large's */
   if (zero && o->dirty)
-    zero_range(o->user, size); /* may purge the canary's page: first */
+    zero_bytes(o->user, size, ZERO_BY_PURGE); /* may purge the canary's page: first */
   else if (hh_sites && o->dirty)
-    scrub_big(o->user, size);
+    zero_bytes(o->user, size, SCRUB_BY_PURGE);
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);

@@ -194,6 +194,9 @@ typedef struct hh_page {
   uint8_t empty_tick;                         /* a small page found empty by the last decay tick */
   uint8_t splice;                             /* enum hh_splice: may remote frees become the free
                                       list unchecked (hh_page_collect) */
+  uint8_t purge_refused;                      /* a dirty FREE span the kernel would not purge (its
+                                      pages are locked: mlock, mlockall): not counted in
+                                      dirty_bytes, not tried again until it changes */
   struct hh_page *next, *prev;                /* root queue, full list or span bin */
   void *scan_marks;                           /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */

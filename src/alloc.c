@@ -75,24 +75,16 @@ void *hh_track_new_site(hh_heap *heap, hh_page *page, hh_block *b, size_t size, 
   return hh_stats_alloc(heap, size, page->block_size, b);
 }
 
-/* Zeroes n bytes at p: by memset, or, from `purge_from` bytes on, by
+/* Zeroes n bytes at p: by memset, or, from ZERO_BY_PURGE bytes on, by
  * giving the whole pages between back to the kernel, which zeroes them
  * lazily (only the pages the program touches are ever cleared, as with a
  * fresh mapping), and memset of the part-pages at either end. madvise
- * refuses locked pages (mlock, mlockall): then memset.
- *
- * calloc purges from ZERO_BY_PURGE bytes. The report's scan (see hh_scrub)
- * purges only from SCRUB_BY_PURGE: a page fault for each page the program
- * then touches costs more than a pass of memset (malloc-large, which fills
- * each 5-25 MiB block: 1.2x under the report with memset, 9.8x with
- * purging), but past it a huge block the program uses sparsely would become
- * resident in full by our zeroing. */
+ * refuses locked pages (mlock, mlockall): then memset. calloc's. */
 #define ZERO_BY_PURGE ((size_t)256 << 10)
-#define SCRUB_BY_PURGE ((size_t)32 << 20)
-static void zero_bytes(uint8_t *p, size_t n, size_t purge_from) {
+static void zero_bytes(uint8_t *p, size_t n) {
   uint8_t *a = (uint8_t *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095);
   uint8_t *e = (uint8_t *)(((uintptr_t)p + n) & ~(uintptr_t)4095);
-  if (n >= purge_from && hh_os_purge(a, (size_t)(e - a))) {
+  if (n >= ZERO_BY_PURGE && hh_os_purge(a, (size_t)(e - a))) {
     memset(p, 0, (size_t)(a - p));
     memset(e, 0, (size_t)(p + n - e));
   } else {
@@ -100,15 +92,60 @@ static void zero_bytes(uint8_t *p, size_t n, size_t purge_from) {
   }
 }
 
+/* The report's zeroing of reused memory (see hh_scrub): old pointers in it
+ * must not keep leaked blocks reachable. Only the resident pages can hold
+ * them: a page the kernel has no frame for reads as zero. So from
+ * SCRUB_BY_MINCORE bytes on, mincore says which pages are resident and only
+ * those are cleared, by memset (a page fault for each page the program then
+ * touches costs more than a pass of memset: malloc-large, which fills each
+ * 5-25 MiB block, ran 9.8x under the report when the pages were purged).
+ * A block the program uses sparsely stays as resident as in the drop-in
+ * (seed-fixed, 1 MiB blocks of which a few bytes are used, cleared in full:
+ * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
+ * (2 us here) costs more than the memset. A page swapped out while free is
+ * not resident and keeps its old words: the one case where an old pointer
+ * can still hold a leaked block (as "still reachable"). */
+#define SCRUB_BY_MINCORE ((size_t)128 << 10)
+static void scrub_bytes(uint8_t *p, size_t n) {
+  if (n < SCRUB_BY_MINCORE) {
+    memset(p, 0, n);
+    return;
+  }
+  uint8_t *a = (uint8_t *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095);
+  uint8_t *e = (uint8_t *)(((uintptr_t)p + n) & ~(uintptr_t)4095);
+  memset(p, 0, (size_t)(a - p));
+  memset(e, 0, (size_t)(p + n - e));
+  unsigned char vec[1024]; /* 4 MiB of pages per call */
+  for (uint8_t *q = a; q < e;) {
+    size_t pages = (size_t)(e - q) / 4096;
+    if (pages > sizeof vec) pages = sizeof vec;
+    if (!hh_os_resident(q, pages * 4096, vec)) {
+      memset(q, 0, pages * 4096);
+      q += pages * 4096;
+      continue;
+    }
+    for (size_t i = 0; i < pages;) {
+      if (!(vec[i] & 1)) {
+        i++;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < pages && (vec[j] & 1)) j++;
+      memset(q + i * 4096, 0, (j - i) * 4096);
+      i = j;
+    }
+    q += pages * 4096;
+  }
+}
+
 void hh_zero_grown(const hh_ref *ref, size_t to) {
   if (!hh_sites || to <= ref->size) return;
   switch (ref->kind) {
   case HH_REF_SMALL: memset(hh_range_at(ref->page, ref->index) + ref->size, 0, to - ref->size); break;
-  case HH_REF_LARGE: zero_bytes(ref->page->start + ref->size, to - ref->size, SCRUB_BY_PURGE); break;
+  case HH_REF_LARGE: scrub_bytes(ref->page->start + ref->size, to - ref->size); break;
   case HH_REF_OVERSIZE: /* the old mapping's pages, moved or not; pages past them are new */
     if (ref->size < ref->accounted)
-      zero_bytes(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size,
-                 SCRUB_BY_PURGE);
+      scrub_bytes(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size);
     break;
   }
 }
@@ -125,9 +162,9 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
   void *volatile held = page->start;
   page->large_rec.size = (uint32_t)size;
   if (zero && page->dirty)
-    zero_bytes(page->start, size, ZERO_BY_PURGE);
+    zero_bytes(page->start, size);
   else if (hh_sites && page->dirty)
-    zero_bytes(page->start, size, SCRUB_BY_PURGE);
+    scrub_bytes(page->start, size);
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
@@ -140,9 +177,9 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (o == NULL) return enomem();
   void *volatile held = o->user; /* as alloc_large's */
   if (zero && o->dirty)
-    zero_bytes(o->user, size, ZERO_BY_PURGE); /* may purge the canary's page: first */
+    zero_bytes(o->user, size); /* may purge the canary's page: first */
   else if (hh_sites && o->dirty)
-    zero_bytes(o->user, size, SCRUB_BY_PURGE);
+    scrub_bytes(o->user, size);
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);

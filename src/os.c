@@ -48,6 +48,13 @@ bool hh_os_purge(void *p, size_t size) {
   return done;
 }
 
+bool hh_os_resident(void *p, size_t size, unsigned char *vec) {
+  int saved = errno;
+  bool done = mincore(p, size, vec) == 0;
+  errno = saved;
+  return done;
+}
+
 #if defined(__SANITIZE_THREAD__)
 /* ThreadSanitizer intercepts mmap and munmap, not mremap: memory that
  * mremap moves or extends keeps the shadow of whatever was there before, and

@@ -16,9 +16,10 @@
 void *hh_os_map(size_t size); /* NULL on failure */
 void *hh_os_map_aligned(size_t size, size_t align);
 void hh_os_unmap(void *p, size_t size);
-bool hh_os_purge(void *p, size_t size);                     /* give pages back, keep the range */
-bool hh_os_grow(void *p, size_t old_size, size_t new_size); /* in place */
-bool hh_os_move(void *p, size_t size, void *dest);          /* pages, not bytes */
+bool hh_os_purge(void *p, size_t size);                        /* give pages back, keep the range */
+bool hh_os_resident(void *p, size_t size, unsigned char *vec); /* mincore: bit 0 of a byte per page */
+bool hh_os_grow(void *p, size_t old_size, size_t new_size);    /* in place */
+bool hh_os_move(void *p, size_t size, void *dest);             /* pages, not bytes */
 uintptr_t hh_os_random(void);
 /* The registry: two levels over the 47-bit user address space, 2^12 leaves
  * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on

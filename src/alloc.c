@@ -104,10 +104,12 @@ static void zero_bytes(uint8_t *p, size_t n) {
  * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
  * (2 us here) costs more than the memset. A page swapped out while free is
  * not resident and keeps its old words: the one case where an old pointer
- * can still hold a leaked block (as "still reachable"). */
+ * can still hold a leaked block (as "still reachable"). Once the program
+ * has installed a seccomp filter (hh_sandboxed), memset: the filter may
+ * kill the process for a call it does not make itself. */
 #define SCRUB_BY_MINCORE ((size_t)128 << 10)
 static void scrub_bytes(uint8_t *p, size_t n) {
-  if (n < SCRUB_BY_MINCORE) {
+  if (n < SCRUB_BY_MINCORE || hh_sandboxed()) {
     memset(p, 0, n);
     return;
   }

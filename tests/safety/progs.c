@@ -1206,7 +1206,7 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | double_free | PROGRAM ARGS...]: leaks
+/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | PROGRAM ARGS...]: leaks
  * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
  * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
  * The filter allows everything but what a leak report needs and this
@@ -1216,8 +1216,8 @@ static int fd_table_full(void) {
  * a container runtime's kind of filter, under which the hahalloc command
  * may run), bad (an empty filter the kernel refuses). Then prints
  * "filtered ok" to a stdout a harness's pipe buffers, and calls
- * mem_lhihiks (which must print nothing), frees a block twice, or runs
- * PROGRAM, which inherits the filter. */
+ * mem_lhihiks (which must print nothing), frees a block twice, reuses
+ * 1 MiB blocks (reuse_big), or runs PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
   bool light = !strcmp(what, "eperm_light");
@@ -1265,6 +1265,17 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
   } else if (argc > 0 && !strcmp(argv[0], "double_free")) {
     free(twice);
     free(twice);
+  } else if (argc > 0 && !strcmp(argv[0], "reuse_big")) {
+    /* reused 1 MiB ranges, which the report clears (its resident pages,
+     * found by mincore when no filter is in force) */
+    for (int i = 0; i < 8; i++) {
+      char *volatile big = malloc((size_t)1 << 20);
+      if (big == NULL) return 7;
+      big[0] = 1;
+      big[(size_t)1 << 19] = 2;
+      free(big);
+    }
+    printf("reused ok\n");
   } else if (argc > 0) {
     fflush(stdout);
     execv(argv[0], argv);

@@ -969,6 +969,9 @@ check("a seccomp filter the program installs that refuses the report's calls (EP
 p = run([TOOL, "--", PROGS, "seccomp", "prctl", "kill", "mem_lhihiks"])
 check("mem_lhihiks under a killing seccomp filter prints nothing and returns",
       p.returncode == 0 and p.stdout == "filtered ok\nafter summary\n", (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "kill", "reuse_big"])
+check("reused 1 MiB blocks under a seccomp filter that kills for mincore: cleared without it, status 0",
+      p.returncode == 0 and p.stdout == "filtered ok\nreused ok\n", (p.returncode, p.stdout, p.stderr[-400:]))
 p = run([TOOL, "--error-exitcode=3", "--", PROGS, "seccomp", "prctl", "kill", "double_free"],
         env={"HAHALLOC_ON_ERROR": "continue"})
 check("under a killing seccomp filter, a double free still ends the program with --error-exitcode's status",

@@ -95,21 +95,22 @@ static void zero_bytes(uint8_t *p, size_t n) {
 /* The report's zeroing of reused memory (see hh_scrub): old pointers in it
  * must not keep leaked blocks reachable. Only the resident pages can hold
  * them: a page the kernel has no frame for reads as zero. So from
- * SCRUB_BY_MINCORE bytes on, mincore says which pages are resident and only
- * those are cleared, by memset (a page fault for each page the program then
+ * HH_SCRUB_BY_MINCORE bytes on (large ranges, and medium blocks through
+ * hh_scrub), mincore says which pages are resident and only those are
+ * cleared, by memset (a page fault for each page the program then
  * touches costs more than a pass of memset: malloc-large, which fills each
  * 5-25 MiB block, ran 9.8x under the report when the pages were purged).
  * A block the program uses sparsely stays as resident as in the drop-in
  * (seed-fixed, 1 MiB blocks of which a few bytes are used, cleared in full:
  * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
- * (2 us here) costs more than the memset. A page swapped out while free is
+ * (2-4 us here) costs more than the memset of resident pages. A page swapped out while free is
  * not resident and keeps its old words: the one case where an old pointer
  * can still hold a leaked block (as "still reachable"). Once the program
  * has installed a seccomp filter (hh_sandboxed), memset: the filter may
  * kill the process for a call it does not make itself. */
-#define SCRUB_BY_MINCORE ((size_t)128 << 10)
-static void scrub_bytes(uint8_t *p, size_t n) {
-  if (n < SCRUB_BY_MINCORE || hh_sandboxed()) {
+void hh_scrub_resident(void *at, size_t n) {
+  uint8_t *p = at;
+  if (n < HH_SCRUB_BY_MINCORE || hh_sandboxed()) {
     memset(p, 0, n);
     return;
   }
@@ -144,10 +145,10 @@ void hh_zero_grown(const hh_ref *ref, size_t to) {
   if (!hh_sites || to <= ref->size) return;
   switch (ref->kind) {
   case HH_REF_SMALL: memset(hh_range_at(ref->page, ref->index) + ref->size, 0, to - ref->size); break;
-  case HH_REF_LARGE: scrub_bytes(ref->page->start + ref->size, to - ref->size); break;
+  case HH_REF_LARGE: hh_scrub_resident(ref->page->start + ref->size, to - ref->size); break;
   case HH_REF_OVERSIZE: /* the old mapping's pages, moved or not; pages past them are new */
     if (ref->size < ref->accounted)
-      scrub_bytes(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size);
+      hh_scrub_resident(ref->oversize->user + ref->size, (to < ref->accounted ? to : ref->accounted) - ref->size);
     break;
   }
 }
@@ -166,7 +167,7 @@ static void *alloc_large(hh_heap *heap, size_t size, size_t align, bool zero, vo
   if (zero && page->dirty)
     zero_bytes(page->start, size);
   else if (hh_sites && page->dirty)
-    scrub_bytes(page->start, size);
+    hh_scrub_resident(page->start, size);
   if (HH_UNLIKELY(hh_guard)) hh_guard_set(page->start, size, page->block_size);
   page->large_rec.site = hh_sites ? hh_site_capture(ret, frame) : 0;
   if (HH_UNLIKELY(hh_opt.profile)) hh_profile_alloc(page->large_rec.site, size);
@@ -181,7 +182,7 @@ static void *alloc_oversize(hh_heap *heap, size_t size, size_t align, bool zero,
   if (zero && o->dirty)
     zero_bytes(o->user, size); /* may purge the canary's page: first */
   else if (hh_sites && o->dirty)
-    scrub_bytes(o->user, size);
+    hh_scrub_resident(o->user, size);
   if (HH_UNLIKELY(hh_guard)) {
     o->size = size;
     hh_guard_set(o->user, size, o->map_size);

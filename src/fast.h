@@ -85,7 +85,7 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * read them, and realloc or malloc_usable_size zero them when they become
  * the block's (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
  * oversize, alloc.c) reused from freed memory are zeroed the same way, by
- * memset: handing their pages back to the kernel instead made
+ * memset of their resident pages: handing their pages back to the kernel instead made
  * mimalloc-bench's malloc-large, which fills each block, 7-10x slower under
  * the report (a page fault for each page), memset 1.2x. */
 HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {
@@ -99,8 +99,16 @@ HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {
   }
 }
 
+/* Zeroes n bytes at p, from HH_SCRUB_BY_MINCORE bytes on only the pages
+ * that are resident (alloc.c): a block the program uses sparsely must not
+ * become resident in full by the report's zeroing. */
+#define HH_SCRUB_BY_MINCORE ((size_t)64 << 10)
+void hh_scrub_resident(void *p, size_t n);
+
 HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
-  if (block_size > 128 && size > 64)
+  if (HH_UNLIKELY(size >= HH_SCRUB_BY_MINCORE))
+    hh_scrub_resident(b, size);
+  else if (block_size > 128 && size > 64)
     memset(b, 0, size);
   else
     hh_scrub_small(b, size, block_size);

@@ -278,6 +278,7 @@ def scenario_suite():
                       ("oversize-grown", "the bytes a 5 MiB block gains by realloc in place"),
                       ("large-usable", "the bytes malloc_usable_size gives a 242,760-byte block"),
                       ("sparse", "a reused 1 MiB range of which one page was written"),
+                      ("medium", "a reused 100 KiB block of a page"),
                       ("huge", "a reused 40 MiB mapping")):
         rep, p = json_report([prog, "stale_big", how], preload=False)
         check("a freed table's pointers left in %s keep nothing reachable: 32 strings definitely lost, "
@@ -286,12 +287,13 @@ def scenario_suite():
               rep["summary"]["definite"]["bytes"] == 32 * 24,
               (p.returncode, json.dumps(rep["summary"])) if rep else (p.returncode, p.stderr[-500:]))
 
-    rep, p = json_report([prog, "sparse_reuse"], preload=False)
-    m = re.search(r"reused (\d+) resident (\d+) of (\d+) pages", p.stdout)
-    check("64 reused 1 MiB blocks of which the program writes a page or two: the report clears only their "
-          "resident pages and makes no other page resident (at most 4 a block)",
-          p.returncode == 0 and m is not None and int(m.group(1)) >= 32 and int(m.group(2)) <= 64 * 4,
-          (p.returncode, p.stdout[-300:], p.stderr[-300:]))
+    for size, what in ((1 << 20, "1 MiB blocks (large ranges)"), (100 << 10, "100 KiB blocks (medium)")):
+        rep, p = json_report([prog, "sparse_reuse", str(size)], preload=False)
+        m = re.search(r"reused (\d+) resident (\d+) of (\d+) pages", p.stdout)
+        check("64 reused %s of which the program writes a page or two: the report clears only their "
+              "resident pages and makes no other page resident (at most 4 a block)" % what,
+              p.returncode == 0 and m is not None and int(m.group(1)) >= 32 and int(m.group(2)) <= 64 * 4,
+              (p.returncode, p.stdout[-300:], p.stderr[-300:]))
 
     rep, p = json_report([prog, "paged_out_file_mapping"], preload=False)
     check("the only pointer in a shared file mapping's page that was paged out: reachable, as valgrind says "

@@ -298,7 +298,12 @@ static int stale_wide(const char *how) {
  * the old table's memory. */
 static int stale_big(const char *how) {
   bool oversize = !strncmp(how, "oversize", 8), huge = !strcmp(how, "huge"), sparse = !strcmp(how, "sparse");
-  size_t size = huge ? (size_t)40 << 20 : oversize ? (size_t)8 << 20 : sparse ? (size_t)1 << 20 : 60 * 4096;
+  bool medium = !strcmp(how, "medium");
+  size_t size = huge      ? (size_t)40 << 20
+                : oversize ? (size_t)8 << 20
+                : sparse   ? (size_t)1 << 20
+                : medium   ? (size_t)100 << 10 /* a block of a page, not a range of its own */
+                           : 60 * 4096;
   size_t strings = 32;
   char **volatile table = malloc(size);
   char *str[32];
@@ -323,14 +328,14 @@ static int stale_big(const char *how) {
   return 0;
 }
 
-/* 64 blocks of 1 MiB, of which the program writes two pages each, freed
+/* 64 blocks of `size` bytes (1 MiB: large ranges; 100 KiB: medium blocks
+ * of pages), of which the program writes two pages each, freed
  * and allocated again: the report's zeroing of the reused ranges must not
  * make their other pages resident (clearing them in full made seed-fixed
  * 65x the drop-in's peak RSS). Prints how many of the new blocks reuse an
  * old one's address and how many of their pages are resident. */
-static int sparse_reuse(void) {
+static int sparse_reuse(size_t size) {
   enum { N = 64 };
-  const size_t size = (size_t)1 << 20;
   uintptr_t old[N];
   char *b[N];
   for (int i = 0; i < N; i++) {
@@ -343,16 +348,19 @@ static int sparse_reuse(void) {
   for (int i = 0; i < N; i++) free(b[i]);
   int reused = 0;
   size_t resident = 0;
-  static unsigned char vec[256];
+  static unsigned char vec[257];
+  size_t pages = 0;
   for (int i = 0; i < N; i++) {
     b[i] = malloc(size);
     if (b[i] == NULL) return 1;
     b[i][0] = 2;
     for (int j = 0; j < N; j++) reused += (uintptr_t)b[i] == old[j];
-    if (mincore(b[i], size, vec) != 0) return 1;
-    for (size_t k = 0; k < sizeof vec; k++) resident += vec[k] & 1;
+    uintptr_t from = (uintptr_t)b[i] & ~(uintptr_t)4095, to = ((uintptr_t)b[i] + size + 4095) & ~(uintptr_t)4095;
+    if (mincore((void *)from, to - from, vec) != 0) return 1;
+    for (size_t k = 0; k < (to - from) / 4096; k++) resident += vec[k] & 1;
+    pages += (to - from) / 4096;
   }
-  printf("reused %d resident %zu of %zu pages\n", reused, resident, (size_t)N * (size / 4096));
+  printf("reused %d resident %zu of %zu pages\n", reused, resident, pages);
   for (int i = 0; i < N; i++) free(b[i]);
   return 0;
 }
@@ -1762,7 +1770,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "stale_pointers")) return stale_pointers();
   if (!strcmp(w, "stale_wide")) return stale_wide(argc > 2 ? argv[2] : "reuse");
   if (!strcmp(w, "stale_big")) return stale_big(argc > 2 ? argv[2] : "large");
-  if (!strcmp(w, "sparse_reuse")) return sparse_reuse();
+  if (!strcmp(w, "sparse_reuse")) return sparse_reuse(argc > 2 ? (size_t)atol(argv[2]) : (size_t)1 << 20);
   if (!strcmp(w, "paged_out_file_mapping")) return paged_out_file_mapping();
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();

@@ -105,12 +105,13 @@ static void zero_bytes(uint8_t *p, size_t n) {
  * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
  * (2-4 us here) costs more than the memset of resident pages. A page swapped out while free is
  * not resident and keeps its old words: the one case where an old pointer
- * can still hold a leaked block (as "still reachable"). Once the program
- * has installed a seccomp filter (hh_sandboxed), memset: the filter may
- * kill the process for a call it does not make itself. */
+ * can still hold a leaked block (as "still reachable"). Under a seccomp
+ * filter, the program's own (hh_sandboxed) or one it started under
+ * (hh_seccomp_inherited), memset: the filter may kill the process for a
+ * call it does not make itself. */
 void hh_scrub_resident(void *at, size_t n) {
   uint8_t *p = at;
-  if (n < HH_SCRUB_BY_MINCORE || hh_sandboxed()) {
+  if (n < HH_SCRUB_BY_MINCORE || hh_sandboxed() || hh_seccomp_inherited()) {
     memset(p, 0, n);
     return;
   }

@@ -1250,6 +1250,22 @@ static int install_filter(const char *how, const char *what, bool tsync) {
   return r == 0 ? 0 : 4;
 }
 
+/* reuse_big: reused 1 MiB ranges, which the report clears (their resident
+ * pages, found by mincore when no seccomp filter is in force); prints
+ * "reused ok" and flushes it. */
+static int reuse_big(void) {
+  for (int i = 0; i < 8; i++) {
+    char *volatile big = malloc((size_t)1 << 20);
+    if (big == NULL) return 1;
+    big[0] = 1;
+    big[(size_t)1 << 19] = 2;
+    free(big);
+  }
+  printf("reused ok\n");
+  fflush(stdout);
+  return 0;
+}
+
 static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
   leak_one(40);
   void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
@@ -1266,16 +1282,7 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
     free(twice);
     free(twice);
   } else if (argc > 0 && !strcmp(argv[0], "reuse_big")) {
-    /* reused 1 MiB ranges, which the report clears (its resident pages,
-     * found by mincore when no filter is in force) */
-    for (int i = 0; i < 8; i++) {
-      char *volatile big = malloc((size_t)1 << 20);
-      if (big == NULL) return 7;
-      big[0] = 1;
-      big[(size_t)1 << 19] = 2;
-      free(big);
-    }
-    printf("reused ok\n");
+    if (reuse_big() != 0) return 7;
   } else if (argc > 0) {
     fflush(stdout);
     execv(argv[0], argv);
@@ -1448,6 +1455,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "seccomp") && argc > 3) return seccomp_run(argv[2], argv[3], argc - 4, argv + 4);
+  if (!strcmp(w, "reuse_big")) return reuse_big();
   if (!strcmp(w, "syscall_abi")) return syscall_abi();
   if (!strcmp(w, "seccomp_probe")) return seccomp_probe();
   if (!strcmp(w, "seccomp_vfork")) return seccomp_vfork();

@@ -69,7 +69,7 @@ void hh_report_summary(int fd, size_t min_size); /* mem_lhihiks */
 bool hh_sandbox_entering(bool strict);
 void hh_sandbox_done(bool installed);
 bool hh_sandboxed(void);
-bool hh_seccomp_inherited(void); /* a filter in force when first asked (/proc/self/status) */
+bool hh_seccomp_inherited(void); /* a filter in force when first asked (report.c: /proc/self/status) */
 void hh_report_atfork_prepare(void);
 void hh_report_atfork_parent(void);
 void hh_report_atfork_child(void);

@@ -593,6 +593,38 @@ bool hh_sandboxed(void) {
          atomic_load_explicit(&sandbox_pending, memory_order_acquire) != 0;
 }
 
+/* Whether a seccomp filter was in force when first asked: one inherited
+ * through exec (a service manager's, such as systemd's
+ * SystemCallFilter=@system-service, which has no mincore and kills by
+ * default), or the program's. /proc/self/status's Seccomp field, read once;
+ * unreadable counts as a filter. Asked only by the report's clearing of
+ * reused memory (alloc.c), before a call a filter may kill for. */
+bool hh_seccomp_inherited(void) {
+  static _Atomic(int) state; /* 0: not read yet, 1: none, 2: a filter */
+  int s = atomic_load_explicit(&state, memory_order_relaxed);
+  if (HH_LIKELY(s != 0)) return s == 2;
+  int saved = errno;
+  bool filter = true;
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[4096];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+    close(fd);
+    buf[got] = 0;
+    const char *f = strstr(buf, "\nSeccomp:");
+    if (f != NULL) {
+      f += strlen("\nSeccomp:");
+      while (*f == ' ' || *f == '\t') f++;
+      filter = *f != '0';
+    }
+  }
+  errno = saved;
+  atomic_store_explicit(&state, filter ? 2 : 1, memory_order_relaxed);
+  return filter;
+}
+
 bool hh_sandbox_entering(bool strict) {
   hh_init();
   /* a vfork child shares our memory: its filter is not ours (report_pid

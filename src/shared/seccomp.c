@@ -22,10 +22,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/seccomp.h>
-#include <stdatomic.h>
-#include <string.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -110,35 +107,3 @@ HH_EXPORT long syscall(long n, ...) {
   return r;
 }
 #endif
-
-/* Whether a seccomp filter was in force when first asked: one inherited
- * through exec (a service manager's, such as systemd's
- * SystemCallFilter=@system-service, which has no mincore and kills by
- * default), or the program's. /proc/self/status's Seccomp field, read once;
- * unreadable counts as a filter. Asked only by the report's clearing of
- * reused memory (alloc.c), before a call a filter may kill for. */
-bool hh_seccomp_inherited(void) {
-  static _Atomic(int) state; /* 0: not read yet, 1: none, 2: a filter */
-  int s = atomic_load_explicit(&state, memory_order_relaxed);
-  if (HH_LIKELY(s != 0)) return s == 2;
-  int saved = errno;
-  bool filter = true;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[4096];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
-    close(fd);
-    buf[got] = 0;
-    const char *f = strstr(buf, "\nSeccomp:");
-    if (f != NULL) {
-      f += strlen("\nSeccomp:");
-      while (*f == ' ' || *f == '\t') f++;
-      filter = *f != '0';
-    }
-  }
-  errno = saved;
-  atomic_store_explicit(&state, filter ? 2 : 1, memory_order_relaxed);
-  return filter;
-}

@@ -196,7 +196,8 @@ typedef struct hh_page {
                                       list unchecked (hh_page_collect) */
   uint8_t purge_refused;                      /* a dirty FREE span the kernel would not purge (its
                                       pages are locked: mlock, mlockall): not counted in
-                                      dirty_bytes, not tried again until it changes */
+                                      dirty_bytes, not tried again until it changes; 2: an
+                                      empty mapping's, seen so at a decay tick (mapping.c) */
   struct hh_page *next, *prev;                /* root queue, full list or span bin */
   void *scan_marks;                           /* the leak scan's marks for this page's ranges: valid
                                       only while they lie in the running scan's memory */

@@ -107,6 +107,31 @@ static void release_empty_mappings(hh_heap *heap) {
   }
 }
 
+/* Whether any purge was ever refused (locked pages): only then do the ticks
+ * look for empty mappings to unmap. */
+static _Atomic(bool) purges_refused;
+
+/* Empty mappings whose purge the kernel refused (locked pages: mlock,
+ * mlockall) go back by munmap, the only way their memory can: one found so
+ * at a tick is marked, and unmapped at the next if it is still empty and
+ * unchanged (`now`: at once). Not at the refusal itself: a program that
+ * frees and allocates again within a tick would unmap and map again each
+ * time, and under mlockall a new mapping is faulted in and locked whole
+ * (about 550 us for 4 MiB: 300 rounds of 64 large blocks took 4.6 s, glibc
+ * 8.4 s, jemalloc 0.04 s). */
+static void release_locked_empty(hh_heap *heap, bool now) {
+  if (!atomic_load_explicit(&purges_refused, memory_order_relaxed)) return;
+  for (hh_mapping *m = heap->mappings, *next; m != NULL; m = next) {
+    next = m->next;
+    hh_page *span = &m->slices[1];
+    if (m->free_slices != SPAN_SLICES || !span->purge_refused) continue;
+    if (now || span->purge_refused > 1)
+      mapping_release(heap, m);
+    else
+      span->purge_refused = 2; /* seen at this tick */
+  }
+}
+
 /* A tick of the heap's decay, if one is due: what was dirty at the last tick
  * goes back to the system. Then abandoned heaps, at most once a tick. */
 static _Atomic(uint64_t) abandoned_decay_at;
@@ -122,6 +147,7 @@ void hh_span_decay(hh_heap *heap) {
     if (heap->dirty_bytes > recent) hh_span_purge(heap, recent);
     heap->dirty_recent = 0;
     if (heap->empty_mappings > empty_keep()) release_empty_mappings(heap);
+    release_locked_empty(heap, false);
     heap->used_high_prev = heap->used_high;
     heap->used_high = slices_used(heap);
     hh_oversize_decay(now);
@@ -136,6 +162,7 @@ void hh_span_decay(hh_heap *heap) {
 /* An abandoned heap's tick: nobody took it over in time. */
 void hh_span_decay_all(hh_heap *heap) {
   hh_span_purge(heap, 0);
+  release_locked_empty(heap, true);
   heap->dirty_recent = 0;
   heap->decay_at = 0;
 }
@@ -376,8 +403,8 @@ hh_page *hh_span_alloc_aligned(hh_heap *heap, uint32_t n, uint32_t step) {
  * oldest first within a size, until at most `keep` dirty bytes are left.
  * The kernel refuses for locked pages (mlock, mlockall): such a span stays
  * dirty, as it is, and is not tried again until a free or an allocation
- * changes it (purge_refused); an empty mapping is unmapped instead, the
- * only way its memory goes back. */
+ * changes it (purge_refused); an empty mapping left so is unmapped at a
+ * later tick (release_locked_empty), the only way its memory goes back. */
 void hh_span_purge(hh_heap *heap, size_t keep) {
   for (uint32_t n = HH_SLICES - 1; n >= 1 && heap->dirty_bytes > keep; n--) {
     hh_page *s = heap->spans[n].last;
@@ -387,14 +414,11 @@ void hh_span_purge(hh_heap *heap, size_t keep) {
         hh_mapping *m = hh_mapping_of(s);
         uint8_t *start = (uint8_t *)m + (size_t)slice_index(m, s) * HH_SLICE_SIZE;
         bool purged = hh_os_purge(start, (size_t)n * HH_SLICE_SIZE);
-        if (!purged && n == SPAN_SLICES) {
-          mapping_release(heap, m);
-        } else {
-          bin_remove(heap, s);
-          s->dirty = !purged;
-          s->purge_refused = !purged;
-          bin_push(heap, s); /* purged: to the back, with the clean ones */
-        }
+        if (!purged) atomic_store_explicit(&purges_refused, true, memory_order_relaxed);
+        bin_remove(heap, s);
+        s->dirty = !purged;
+        s->purge_refused = !purged;
+        bin_push(heap, s); /* purged: to the back, with the clean ones */
       }
       s = prev;
     }

@@ -285,6 +285,48 @@ static void large_frees_under_mlockall_do_not_retry_refused_purges_and_give_memo
   run_fresh("churn_locked", "", NULL);
 }
 
+/* The library's mappings, counted as its purges are above. */
+static unsigned long mmap_calls;
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  __atomic_fetch_add(&mmap_calls, 1, __ATOMIC_RELAXED);
+  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+/* Under mlockall, rounds of 64 large blocks (1-3 MiB) allocated and freed:
+ * the mappings a round empties must stay for the next one. Unmapping an
+ * empty mapping as soon as its purge was refused mapped them all again in
+ * every round (5,590 mmap calls in 300 rounds; each new mapping is faulted
+ * in and locked whole: 4.6 s, jemalloc 0.04 s). */
+static int child_rounds_locked(const char *arg) {
+  (void)arg;
+  enum { BLOCKS = 64, ROUNDS = 40 };
+  static void *p[BLOCKS];
+  CHILD_CHECK(mlockall(MCL_CURRENT | MCL_FUTURE) == 0, "mlockall: %s (RLIMIT_MEMLOCK: `ulimit -l`)", strerror(errno));
+  unsigned long first = 0;
+  for (int r = 0; r < ROUNDS; r++) {
+    for (int k = 0; k < BLOCKS; k++) {
+      p[k] = hahalloc((size_t)(1 + k % 3) << 20);
+      CHILD_CHECK(p[k] != NULL, "hahalloc of a large block under mlockall failed");
+      memset(p[k], 1, 4096);
+    }
+    for (int k = 0; k < BLOCKS; k++) frhehe(p[k]);
+    if (r == 0) first = __atomic_load_n(&mmap_calls, __ATOMIC_RELAXED);
+  }
+  unsigned long later = __atomic_load_n(&mmap_calls, __ATOMIC_RELAXED) - first;
+  printf("under mlockall: %lu mmap calls in the first round of %d large blocks, %lu in the %d rounds after it\n", first,
+         BLOCKS, later, ROUNDS - 1);
+  CHILD_CHECK(later <= first,
+              "%lu mmap calls in %d rounds after a first of %lu: emptied mappings are unmapped and "
+              "mapped again",
+              later, ROUNDS - 1, first);
+  return 0;
+}
+
+static void rounds_of_large_blocks_under_mlockall_keep_their_mappings(void **state) {
+  (void)state;
+  run_fresh("rounds_locked", "", NULL);
+}
+
 /* ------------------------------------------------------------ across threads */
 
 typedef struct job {
@@ -844,6 +886,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rss_cached_oversize", child_rss_cached_oversize},
                                           {"calloc_locked", child_calloc_locked},
                                           {"churn_locked", child_churn_locked},
+                                          {"rounds_locked", child_rounds_locked},
                                           {"rss_exited", child_rss_exited},
                                           {"rss_relay", child_rss_relay},
                                           {"peak_relay", child_peak_relay},
@@ -866,6 +909,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks),
       cmocka_unit_test(calloc_of_memory_the_program_locked_is_zero),
       cmocka_unit_test(large_frees_under_mlockall_do_not_retry_refused_purges_and_give_memory_back),
+      cmocka_unit_test(rounds_of_large_blocks_under_mlockall_keep_their_mappings),
       cmocka_unit_test(rss_falls_when_4KiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),

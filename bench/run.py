@@ -113,7 +113,7 @@ OURS = [
      "a large heap: 24 million blocks of 16-64 B built up by one thread, held, then freed (about 1 GiB)"),
     ("rebuild", "field", "hold", ["count=4000000", "rounds=12"], ["count=1000000", "rounds=4"],
      "4 million blocks of 16-64 B built and freed 12 times over (a batch program's rounds)"),
-    ("startup", "field", "startup", ["count=2000"], ["count=300"],
+    ("startup", "field", "startup", ["count=2000"], ["count=100"],
      "process start-up: coreutils' true run 2000 times, each loading the allocator (a script's or a build's cost)"),
 ]
 ISSUE2 = ["churn1", "churn2", "prodcons"]

@@ -103,9 +103,10 @@ static void zero_bytes(uint8_t *p, size_t n) {
  * A block the program uses sparsely stays as resident as in the drop-in
  * (seed-fixed, 1 MiB blocks of which a few bytes are used, cleared in full:
  * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
- * (2-4 us here) costs more than the memset of resident pages. A page swapped out while free is
- * not resident and keeps its old words: the one case where an old pointer
- * can still hold a leaked block (as "still reachable"). Under a seccomp
+ * (2-4 us here) costs more than the memset of resident pages. A page
+ * swapped out while free is not resident and keeps its old words: the one
+ * case where an old pointer can still hold a leaked block (as "still
+ * reachable"). Under a seccomp
  * filter, the program's own (hh_sandboxed) or one it started under
  * (hh_seccomp_inherited), memset: the filter may kill the process for a
  * call it does not make itself. */

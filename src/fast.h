@@ -106,12 +106,14 @@ HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {
 void hh_scrub_resident(void *p, size_t n);
 
 HH_INLINE void hh_scrub(hh_block *b, size_t size, uint32_t block_size) {
-  if (HH_UNLIKELY(size >= HH_SCRUB_BY_MINCORE))
-    hh_scrub_resident(b, size);
-  else if (block_size > 128 && size > 64)
-    memset(b, 0, size);
-  else
+  if (block_size > 128 && size > 64) {
+    if (HH_UNLIKELY(size >= HH_SCRUB_BY_MINCORE))
+      hh_scrub_resident(b, size);
+    else
+      memset(b, 0, size);
+  } else {
     hh_scrub_small(b, size, block_size);
+  }
 }
 
 /* The record of a range of a page of full or packed records (the report

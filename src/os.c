@@ -145,15 +145,21 @@ uint8_t *hh_chunk_tags;
 const uint8_t hh_no_chunk_tag[1];
 
 /* Sparse: NORESERVE, so that a strict overcommit does not charge 32 MiB
- * that are never touched. But RLIMIT_AS counts them all the same: under a
- * limit below CHUNK_TAGS_MIN_AS the program's own memory comes first, and
- * every free takes the slow path. errno is kept: this runs in the first
+ * that are never touched. But RLIMIT_AS counts them all the same, and so
+ * does RLIMIT_DATA, which counts every private writable mapping (Linux 4.7
+ * and later; `ulimit -d`): under either limit below CHUNK_TAGS_MIN_AS the
+ * program's own memory comes first, and every free takes the slow path
+ * (a preloaded `ls -lR` under `ulimit -d 40960` ran out of memory with the
+ * table, where glibc's did not). errno is kept: this runs in the first
  * malloc. */
 #define CHUNK_TAGS_MIN_AS (8 * HH_CHUNK_TAGS)
+static bool limit_below(int resource, rlim_t bytes) {
+  struct rlimit rl;
+  return getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < bytes;
+}
 void hh_chunk_tags_init(void) {
   int saved = errno;
-  struct rlimit as;
-  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && as.rlim_cur < CHUNK_TAGS_MIN_AS) {
+  if (limit_below(RLIMIT_AS, CHUNK_TAGS_MIN_AS) || limit_below(RLIMIT_DATA, CHUNK_TAGS_MIN_AS)) {
     errno = saved;
     return;
   }

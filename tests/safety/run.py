@@ -828,6 +828,34 @@ for what, argv, ok, margin in (("ls /", ["ls", "/"], ls_ok, 16),
           p.returncode == 0 and reports(p.stderr) == 1 and p.stdout == run(argv).stdout,
           f"status {p.returncode}: {p.stderr[-300:]}")
 
+# ---------------------------------------------------------------- a small RLIMIT_DATA
+# `ulimit -d` counts every private writable mapping (Linux 4.7 and later),
+# the 32 MiB chunk table too, NORESERVE or not: between about 33 and 55 MiB
+# the table fitted and left the program too little (a preloaded `ls -lR`
+# said "memory exhausted" where glibc's ran). Limits inside that window.
+
+
+def data_limited(mib):
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, mib << 20))
+
+
+lsr = ["ls", "-lR", "/usr/share/doc"]
+lsr_ok = lambda p: p.returncode == 0 and p.stderr == "" and len(p.stdout) > 1000  # noqa: E731
+for mib in (36, 40, 48):
+    alone = run(lsr, preexec_fn=data_limited(mib))
+    if not lsr_ok(alone):
+        check(f"RLIMIT_DATA of {mib} MiB: `ls -lR /usr/share/doc` runs without hahalloc", False,
+              f"status {alone.returncode}: {alone.stderr[-200:]}")
+        continue
+    p = run(lsr, preload=True, preexec_fn=data_limited(mib))
+    check(f"RLIMIT_DATA of {mib} MiB: `ls -lR /usr/share/doc` preloaded runs as without hahalloc",
+          lsr_ok(p) and p.stdout == alone.stdout, f"status {p.returncode}: {p.stderr[-300:]}")
+    p = run([TOOL, "--"] + lsr, preexec_fn=data_limited(mib))
+    check(f"RLIMIT_DATA of {mib} MiB: `ls -lR /usr/share/doc` under the report runs as without hahalloc, "
+          "and is reported", p.returncode == 0 and reports(p.stderr) == 1 and p.stdout == alone.stdout,
+          f"status {p.returncode}: {p.stderr[-300:]}")
+
 # ---------------------------------------------------------------- kinds as valgrind's at _exit
 
 

@@ -23,6 +23,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -641,8 +642,9 @@ static bool waits_for_stop_signal(unsigned long set, unsigned long size) {
  * sigtimedwait for a set that holds the stop signal, whose blocked mask
  * lets it through while it waits: it would be handed the signal as its own
  * (a signal thread that aborts on one it does not know), so it is never
- * sent it. */
-enum { W_NONE, W_SLEEPS, W_TAKES };
+ * sent it. W_VFORK: held until its vfork child execs or exits
+ * (vfork_call): never sent the signal, nor waited for. */
+enum { W_NONE, W_SLEEPS, W_TAKES, W_VFORK };
 
 /* What call `nr` with arguments `a` waits for. */
 static int waits_how(long nr, const unsigned long a[8]) {
@@ -734,6 +736,34 @@ static char task_state(int tid) {
   return paren != NULL && paren[1] == ' ' ? paren[2] : 0;
 }
 
+/* Whether thread `tid`, in system call `nr` with arguments `a`, waits in
+ * vfork (or a clone with CLONE_VFORK, as glibc's posix_spawn makes) for its
+ * child to exec or exit. That wait takes no signal but a fatal one, and
+ * ptrace cannot stop it either: the stop waited for it up to WAIT_CAP_NS,
+ * so a program whose thread had spawned a child that took its time exited
+ * 5 s late (helper-59). clone3 carries its flags in memory: one in it and
+ * in state D (the vfork wait is killable, which stat shows as D) is taken
+ * for one; an ordinary clone3 leaves that state within microseconds. */
+static bool vfork_call(int tid, long nr, const unsigned long a[8]) {
+#ifdef SYS_vfork
+  if (nr == SYS_vfork) return true;
+#endif
+  if (nr == SYS_clone) return (a[0] & CLONE_VFORK) != 0;
+#ifdef SYS_clone3
+  if (nr == SYS_clone3) return task_state(tid) == 'D';
+#endif
+  return false;
+}
+
+static bool in_vfork_wait(int tid) {
+  char buf[256];
+  ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
+  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return false;
+  unsigned long a[8];
+  syscall_arguments(buf, (size_t)got, a);
+  return vfork_call(tid, leading_number(buf, (size_t)got), a);
+}
+
 /* What thread `tid` waits in (waits_how). */
 static int waits_in(int tid) {
   char buf[256];
@@ -741,7 +771,8 @@ static int waits_in(int tid) {
   if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
   unsigned long a[8];
   syscall_arguments(buf, (size_t)got, a);
-  return waits_how(leading_number(buf, (size_t)got), a);
+  long nr = leading_number(buf, (size_t)got);
+  return vfork_call(tid, nr, a) ? W_VFORK : waits_how(nr, a);
 }
 
 /* A thread that did not answer: running its own code (on a CPU,
@@ -816,9 +847,9 @@ static int signal_state(int tid) {
   return mask >> (STOP_SIGNAL - 1) & 1 ? T_BLOCKS : T_CAN;
 }
 
-/* Whether thread `tid` could still take the stop signal: alive, and the
- * signal not blocked. */
-static bool can_answer(int tid) { return signal_state(tid) == T_CAN; }
+/* Whether thread `tid` could still take the stop signal: alive, the
+ * signal not blocked, and not held in a vfork. */
+static bool can_answer(int tid) { return signal_state(tid) == T_CAN && !in_vfork_wait(tid); }
 
 /* Thread `tid` and the stop signal now, or by `until` while it blocks it.
  * The wait is one budget for the whole stop, not 20 ms for each thread:
@@ -907,7 +938,7 @@ static int trace_the_rest(const int *sent, int nsent) {
   int m = 0;
   for (int k = 0; k < nsent; k++) {
     int tid = sent[k] < 0 ? -sent[k] : sent[k];
-    if (!parked(tid) && signal_state(tid) != T_GONE) rest[m++] = tid;
+    if (!parked(tid) && signal_state(tid) != T_GONE && !in_vfork_wait(tid)) rest[m++] = tid;
   }
   if (m == 0) return 0;
   int base = atomic_fetch_add(&next_slot, m);
@@ -978,7 +1009,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       int state = state_soon(tids[i], blocked_until);
       if (state == T_GONE) continue;
       int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
-      if (state == T_BLOCKS || waits == W_TAKES) {
+      if (state == T_BLOCKS || waits == W_TAKES || waits == W_VFORK) {
         sent[nsent++] = -tids[i];
         asleep++;
         continue;

@@ -359,6 +359,15 @@ p = run([TOOL, "--", PROGS, "exit_joined"], timeout=30)
 took = time.time() - t0
 check("exit() in a worker joined by main's atexit handler: the process ends within 10 s (status 2)",
       p.returncode == 2 and took < 10, (p.returncode, round(took, 1), p.stderr[-300:]))
+# A thread held in vfork until its child exits (10 s) takes no signal and no
+# ptrace stop: the exit stop leaves it alone instead of waiting 5 s for it.
+t0 = time.time()
+p = run([TOOL, "--", PROGS, "vfork_wait"], timeout=30)
+took = time.time() - t0
+check(f"exit while a thread waits in vfork for a slow child: it ends in {took:.1f} s (at most 2), with its "
+      "lost block and the thread's reachable one",
+      p.returncode == 0 and took < 2 and "definitely lost: 1,357 bytes in 1 blocks" in p.stderr
+      and "still reachable: 2,468 bytes in 1 blocks" in p.stderr, (p.returncode, round(took, 1), p.stderr[-400:]))
 # A harness that times a program out kills the pid it started (SIGKILL):
 # the program must go with the command, not live on holding the pipe.
 t0 = time.time()

@@ -741,16 +741,24 @@ static char task_state(int tid) {
  * child to exec or exit. That wait takes no signal but a fatal one, and
  * ptrace cannot stop it either: the stop waited for it up to WAIT_CAP_NS,
  * so a program whose thread had spawned a child that took its time exited
- * 5 s late (helper-59). clone3 carries its flags in memory: one in it and
- * in state D (the vfork wait is killable, which stat shows as D) is taken
- * for one; an ordinary clone3 leaves that state within microseconds. */
+ * 5 s late (helper-59). clone3 carries its flags in memory (read as
+ * waits_for_stop_signal reads a set); where they cannot be read, one in
+ * state D (the vfork wait is killable, which stat shows as D) is taken for
+ * one. glibc's posix_spawn blocks every signal around its clone, so its
+ * thread was already left alone as one that blocks the stop signal. */
 static bool vfork_call(int tid, long nr, const unsigned long a[8]) {
 #ifdef SYS_vfork
   if (nr == SYS_vfork) return true;
 #endif
   if (nr == SYS_clone) return (a[0] & CLONE_VFORK) != 0;
 #ifdef SYS_clone3
-  if (nr == SYS_clone3) return task_state(tid) == 'D';
+  if (nr == SYS_clone3) { /* struct clone_args begins with the flags */
+    uint64_t flags = 0;
+    struct iovec local = {&flags, sizeof flags}, remote = {(void *)a[0], sizeof flags};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof flags)
+      return (flags & CLONE_VFORK) != 0 && task_state(tid) == 'D';
+    return task_state(tid) == 'D';
+  }
 #endif
   return false;
 }

@@ -70,6 +70,13 @@
  * waited the whole SLEEPER_WAIT_NS, which now only bounds a report that
  * never says it is out. */
 static const char stop_mark, sleeper_mark;
+/* The value of the signal sent to a thread held in vfork (W_VFORK): the
+ * wait takes it only once the child execs or exits, which may be in the
+ * middle of the scan. The stop does not wait for it (nor count it as
+ * arrived: its stack is read as an unstopped thread's), but when it comes
+ * during the stop the thread parks until the release instead of running
+ * under the scan. */
+static const char vfork_mark;
 #define SLEEPER_GRACE_NS (200 * 1000 * 1000L)
 #define SLEEPER_WAIT_NS (2 * 1000 * 1000 * 1000L)
 
@@ -363,7 +370,7 @@ static void settle_call(ucontext_t *uc) {
  * saved theirs on the stack above `sp`), it says it arrived, and it waits
  * for the release. One `asleep` stays stopped past that, until the process
  * ends or the sleepers' grace does. */
-static void park(const ucontext_t *uc, uintptr_t sp, bool asleep) {
+static void park(const ucontext_t *uc, uintptr_t sp, bool asleep, bool counted) {
   int gen = atomic_load(&release_gen);
   int i = atomic_fetch_add(&next_slot, 1);
   if (i < slot_cap && atomic_load(&stopping)) {
@@ -379,17 +386,18 @@ static void park(const ucontext_t *uc, uintptr_t sp, bool asleep) {
     __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
   }
   atomic_fetch_add(&parked_now, 1);
-  atomic_fetch_add(&arrived, 1);
+  if (counted) atomic_fetch_add(&arrived, 1);
   while (atomic_load(&stopping) && atomic_load(&release_gen) == gen) futex_wait(&release_gen, gen, 50000000L);
   if (asleep)
     while (hh_now_ns() < atomic_load(&sleepers_until)) futex_wait(&release_gen, atomic_load(&release_gen), 50000000L);
   atomic_fetch_sub(&parked_now, 1);
 }
 
-/* A signal the stop sent (stop_mark, sleeper_mark). */
+/* A signal the stop sent (stop_mark, sleeper_mark, vfork_mark). */
 static bool ours(const siginfo_t *info) {
   return info != NULL && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
-         (info->si_value.sival_ptr == &stop_mark || info->si_value.sival_ptr == &sleeper_mark);
+         (info->si_value.sival_ptr == &stop_mark || info->si_value.sival_ptr == &sleeper_mark ||
+          info->si_value.sival_ptr == &vfork_mark);
 }
 
 static void on_stop(int sig, siginfo_t *info, void *uc_) {
@@ -400,6 +408,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
     return;
   }
   bool sleeper = info->si_value.sival_ptr == &sleeper_mark;
+  bool after_vfork = info->si_value.sival_ptr == &vfork_mark;
   atomic_fetch_add(&signals_taken, 1);
   if (!atomic_load(&stopping)) { /* late: the stop is over */
     settle_call(uc_);
@@ -415,7 +424,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * block. Let it run on, and be asked again. */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
   if ((pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
-    atomic_fetch_add(&busy, 1);
+    if (!after_vfork) atomic_fetch_add(&busy, 1); /* not asked again: runs on, as it would have */
     errno = saved_errno;
     return;
   }
@@ -430,7 +439,7 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * exit, whatever the call: one that started an instant after the stop
    * looked at the thread (a thread that sleeps in a loop) was not known to
    * sleep. */
-  park(uc, sp, sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc)));
+  park(uc, sp, sleeper || (atomic_load(&stop_at_exit) && in_system_call(uc)), !after_vfork);
   settle_call(uc_);
   errno = saved_errno;
 }
@@ -443,7 +452,7 @@ bool hh_stop_waited(int sig, const siginfo_t *info) {
   __builtin_unwind_init(); /* the callers' registers, saved on this stack */
   volatile uintptr_t here = 0;
   /* a thread that waits: at exit, as one stopped asleep */
-  park(NULL, (uintptr_t)&here - 128, atomic_load(&stop_at_exit)); /* the red zone below, for good measure */
+  park(NULL, (uintptr_t)&here - 128, atomic_load(&stop_at_exit), true); /* the red zone below, for good measure */
   errno = saved_errno;
   return true;
 }
@@ -643,7 +652,9 @@ static bool waits_for_stop_signal(unsigned long set, unsigned long size) {
  * lets it through while it waits: it would be handed the signal as its own
  * (a signal thread that aborts on one it does not know), so it is never
  * sent it. W_VFORK: held until its vfork child execs or exits
- * (vfork_call): never sent the signal, nor waited for. */
+ * (vfork_call): never waited for; at exit, sent the signal with
+ * vfork_mark, which it takes when the child lets it go (parked, if the stop
+ * is still on). */
 enum { W_NONE, W_SLEEPS, W_TAKES, W_VFORK };
 
 /* What call `nr` with arguments `a` waits for. */
@@ -918,6 +929,7 @@ static bool send_marked(int tid, const char *mark) {
 }
 static bool signal_sleeper(int tid) { return send_marked(tid, &sleeper_mark); }
 static bool send_stop(int tid) { return send_marked(tid, &stop_mark); }
+static bool signal_vfork_waiter(int tid) { return send_marked(tid, &vfork_mark); }
 
 /* Whether the main thread (`tid` is the process id) has ended while
  * others run on (pthread_exit in main): it stays listed in /proc/self/task
@@ -1018,6 +1030,9 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       if (state == T_GONE) continue;
       int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
       if (state == T_BLOCKS || waits == W_TAKES || waits == W_VFORK) {
+        /* at exit only: while the program runs, a signal taken after the
+         * stop would leave our handler in place of the program's */
+        if (waits == W_VFORK && at_exit) (void)signal_vfork_waiter(tids[i]);
         sent[nsent++] = -tids[i];
         asleep++;
         continue;

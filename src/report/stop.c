@@ -774,10 +774,26 @@ static bool vfork_call(int tid, long nr, const unsigned long a[8]) {
   return false;
 }
 
+/* For a process that is not dumpable, whose syscall files only root may
+ * open: the vfork wait from the kernel function it sleeps in (wchan, which
+ * the process may read of its own threads: the 5 s wait was back for a
+ * setuid program), in state D. The wait is inlined in kernel_clone (Linux
+ * 5.10 on; _do_fork before), or a function of its own in some builds. A
+ * thread asleep there for another reason (memory, a lock) is taken for a
+ * vfork waiter too: not waited for, its stack read as an unstopped one's. */
+static bool vfork_by_wchan(int tid) {
+  char buf[64];
+  if (task_file(tid, "wchan", buf, sizeof buf) <= 0) return false;
+  if (strcmp(buf, "kernel_clone") != 0 && strcmp(buf, "wait_for_vfork_done") != 0 && strcmp(buf, "_do_fork") != 0)
+    return false;
+  return task_state(tid) == 'D';
+}
+
 static bool in_vfork_wait(int tid) {
   char buf[256];
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
-  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return false;
+  if (got < 0) return vfork_by_wchan(tid);
+  if (got == 0 || buf[0] < '0' || buf[0] > '9') return false;
   unsigned long a[8];
   syscall_arguments(buf, (size_t)got, a);
   return vfork_call(tid, leading_number(buf, (size_t)got), a);
@@ -787,7 +803,8 @@ static bool in_vfork_wait(int tid) {
 static int waits_in(int tid) {
   char buf[256];
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
-  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
+  if (got < 0) return vfork_by_wchan(tid) ? W_VFORK : W_NONE;  /* not dumpable: the file is root's */
+  if (got == 0 || buf[0] < '0' || buf[0] > '9') return W_NONE; /* "running", or -1: not in a call */
   unsigned long a[8];
   syscall_arguments(buf, (size_t)got, a);
   long nr = leading_number(buf, (size_t)got);
@@ -803,8 +820,9 @@ static int waits_in(int tid) {
  * waiting for one (R), or about to run (D), is a runner. Before, such a
  * thread was judged as a sleeping one, and a list it was building, in its
  * registers while it waited for a CPU, was called lost (21 of 30 runs
- * beside two busy processes). */
-static void note_unstopped(hh_world *w, int tid, int cap) {
+ * beside two busy processes). But not one held in vfork that was sent the
+ * signal at exit (`parks`): it stops as soon as it is let go. */
+static void note_unstopped(hh_world *w, int tid, int cap, bool parks) {
   static int *runners;
   static hh_asleep *asleep;
   static int have; /* entries each array holds (never unmapped: small, and rare) */
@@ -822,6 +840,7 @@ static void note_unstopped(hh_world *w, int tid, int cap) {
   ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
   if (got < 0 && errno != ENOENT && errno != ESRCH) { /* not dumpable */
     char state = task_state(tid);
+    if (parks && state == 'D') return;
     if ((state == 'R' || state == 'D') && w->nrunners < have) runners[w->nrunners++] = tid;
     return;
   }
@@ -985,8 +1004,8 @@ static int trace_the_rest(const int *sent, int nsent) {
 void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&world_stopped, 1);
   memset(w, 0, sizeof *w);
-  static int tids[MAX_TASKS], sent[MAX_TASKS];
-  int self = (int)sys_gettid(), nsent = 0;
+  static int tids[MAX_TASKS], sent[MAX_TASKS], vforked[MAX_TASKS];
+  int self = (int)sys_gettid(), nsent = 0, nvforked = 0;
   int n = list_tasks(tids, MAX_TASKS);
   if (n <= 1) return; /* only us (or /proc is missing: nothing we can do) */
 
@@ -1032,7 +1051,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       if (state == T_BLOCKS || waits == W_TAKES || waits == W_VFORK) {
         /* at exit only: while the program runs, a signal taken after the
          * stop would leave our handler in place of the program's */
-        if (waits == W_VFORK && at_exit) (void)signal_vfork_waiter(tids[i]);
+        if (waits == W_VFORK && at_exit && signal_vfork_waiter(tids[i])) vforked[nvforked++] = tids[i];
         sent[nsent++] = -tids[i];
         asleep++;
         continue;
@@ -1088,7 +1107,9 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   if (w->missed < 0) w->missed = 0;
   for (int k = 0; k < nsent && w->missed > 0; k++) {
     int tid = sent[k] < 0 ? -sent[k] : sent[k];
-    if (!parked(tid)) note_unstopped(w, tid, nsent);
+    bool parks = false;
+    for (int j = 0; j < nvforked && !parks; j++) parks = vforked[j] == tid;
+    if (!parked(tid)) note_unstopped(w, tid, nsent, parks);
   }
 }
 

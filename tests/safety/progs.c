@@ -1467,13 +1467,17 @@ static int vfork_wait(void) {
   exit(0);
 }
 
-/* A thread vforks a child that exits 300 ms later, while the exit scan of
- * 4 M live blocks is still reading (300 ms or more): the thread, released
+/* A thread vforks a child that exits 30 ms after main calls exit(), while
+ * the exit scan of 4 M live blocks is still reading (about 200 ms here;
+ * timed from the exit, not from the vfork, so that a faster machine's
+ * shorter scan still has the child exit in the middle of it; the child
+ * shares the parent's memory and sees the flag): the thread, released
  * from its vfork wait, must not run during the scan (its moves would make
  * the scan's verdicts wrong: blocks of a heap that moved during the scan
  * are taken for reachable, and the 2,468 bytes the thread lost before its
  * vfork would be missed). Once it runs it allocates 20,000 blocks. */
 static void *volatile vfork_chain;
+static volatile int vfork_exiting;
 static __attribute__((noinline)) void vfork_leak(void) {
   char *volatile lost = malloc(2468);
   memset(lost, 1, 2468);
@@ -1485,7 +1489,8 @@ static void *vfork_resumer(void *arg) {
   vfork_started = 1;
   pid_t p = vfork();
   if (p == 0) {
-    struct timespec ts = {0, 150 * 1000 * 1000L};
+    struct timespec tick = {0, 1000 * 1000L}, ts = {0, 30 * 1000 * 1000L};
+    while (!vfork_exiting) syscall(SYS_nanosleep, &tick, NULL);
     syscall(SYS_nanosleep, &ts, NULL);
     syscall(SYS_exit, 0);
   }
@@ -1508,6 +1513,7 @@ static int vfork_resume(void) {
   void *volatile lost = malloc(1357);
   lost = NULL;
   (void)lost;
+  vfork_exiting = 1;
   exit(0);
 }
 

@@ -368,11 +368,12 @@ check(f"exit while a thread waits in vfork for a slow child: it ends in {took:.1
       "lost block and the thread's reachable one",
       p.returncode == 0 and took < 2 and "definitely lost: 1,357 bytes in 1 blocks" in p.stderr
       and "still reachable: 2,468 bytes in 1 blocks" in p.stderr, (p.returncode, round(took, 1), p.stderr[-400:]))
-# Released from its vfork wait during the exit scan (its child exits 150 ms
-# in, the scan of 4 M blocks takes longer), the thread must not run under
-# the scan: it parks on the signal it was sent while it waited. Had it run,
-# its heap's blocks would be taken for reachable and the 2,468 bytes it
-# lost before its vfork missed (the old library, 5 runs of 5).
+# Released from its vfork wait during the exit scan (its child exits 30 ms
+# after main calls exit(); the scan of 4 M blocks takes about 200 ms), the
+# thread must not run under the scan: it parks on the signal it was sent
+# while it waited. Had it run, its heap's blocks would be taken for
+# reachable and the 2,468 bytes it lost before its vfork missed (the old
+# library: 5 runs of 5, and 5 of 5 with 1 M blocks, a scan of 110 ms).
 wrong = []
 for _ in range(3):
     p = run([TOOL, "--", PROGS, "vfork_resume"], timeout=60)
@@ -592,7 +593,9 @@ def refused(argv):
 
 # Not dumpable, as a setuid program is: the thread's syscall file is root's,
 # and its vfork wait is told from its kernel function (wchan) and state.
-# The exit waited the stop's 5 s cap for it (5.2 s before this check).
+# The exit waited the stop's 5 s cap for it (5.2 s before this check). The
+# second check guards that such a thread, sent the vfork mark, is not also
+# taken for a runner (whose heap's blocks would be called reachable).
 t0 = time.time()
 p = refused([TOOL, "--", PROGS, "vfork_wait"])
 took = time.time() - t0

@@ -452,7 +452,9 @@ bool hh_stop_waited(int sig, const siginfo_t *info) {
   __builtin_unwind_init(); /* the callers' registers, saved on this stack */
   volatile uintptr_t here = 0;
   /* a thread that waits: at exit, as one stopped asleep */
-  park(NULL, (uintptr_t)&here - 128, atomic_load(&stop_at_exit), true); /* the red zone below, for good measure */
+  /* the red zone below, for good measure; a vfork mark is not waited for
+   * (a thread that blocked the signal an instant after the stop looked) */
+  park(NULL, (uintptr_t)&here - 128, atomic_load(&stop_at_exit), info->si_value.sival_ptr != &vfork_mark);
   errno = saved_errno;
   return true;
 }

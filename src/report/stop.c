@@ -791,16 +791,6 @@ static bool vfork_by_wchan(int tid) {
   return task_state(tid) == 'D';
 }
 
-static bool in_vfork_wait(int tid) {
-  char buf[256];
-  ssize_t got = task_file(tid, "syscall", buf, sizeof buf);
-  if (got < 0) return vfork_by_wchan(tid);
-  if (got == 0 || buf[0] < '0' || buf[0] > '9') return false;
-  unsigned long a[8];
-  syscall_arguments(buf, (size_t)got, a);
-  return vfork_call(tid, leading_number(buf, (size_t)got), a);
-}
-
 /* What thread `tid` waits in (waits_how). */
 static int waits_in(int tid) {
   char buf[256];
@@ -812,6 +802,8 @@ static int waits_in(int tid) {
   long nr = leading_number(buf, (size_t)got);
   return vfork_call(tid, nr, a) ? W_VFORK : waits_how(nr, a);
 }
+
+static bool in_vfork_wait(int tid) { return waits_in(tid) == W_VFORK; }
 
 /* A thread that did not answer: running its own code (on a CPU,
  * "running", or preempted outside any system call, "-1"), or asleep in a

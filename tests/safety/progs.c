@@ -1456,14 +1456,19 @@ static void *vfork_worker(void *arg) {
   (void)mine;
   return NULL;
 }
-static int vfork_wait(void) {
+/* Starts `worker`, which sets vfork_started just before its vfork, gives it
+ * `us` to be held there, and loses a block of 1,357 bytes. */
+static void start_vforker_and_lose(void *(*worker)(void *), useconds_t us) {
   pthread_t t;
-  pthread_create(&t, NULL, vfork_worker, NULL);
+  pthread_create(&t, NULL, worker, NULL);
   while (!vfork_started) sched_yield();
-  usleep(100000);
+  usleep(us);
   void *volatile lost = malloc(1357);
   lost = NULL;
   (void)lost;
+}
+static int vfork_wait(void) {
+  start_vforker_and_lose(vfork_worker, 100000);
   exit(0);
 }
 
@@ -1506,13 +1511,7 @@ static int vfork_resume(void) {
   enum { N = 4 * 1000 * 1000 };
   void **keep = malloc(N * sizeof *keep);
   for (int i = 0; i < N; i++) keep[i] = malloc(24);
-  pthread_t t;
-  pthread_create(&t, NULL, vfork_resumer, NULL);
-  while (!vfork_started) sched_yield();
-  usleep(50000);
-  void *volatile lost = malloc(1357);
-  lost = NULL;
-  (void)lost;
+  start_vforker_and_lose(vfork_resumer, 50000);
   vfork_exiting = 1;
   exit(0);
 }

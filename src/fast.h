@@ -309,12 +309,12 @@ fold:
 #endif
 }
 
-/* The chunk of the address's low 47 bits, an index of hh_chunk_tags. Above
+/* The chunk of the address's low 47 bits, an index of hh_tags. Above
  * them (not a user address) it may name one of our mappings, but then the
  * range's offset from its page is at least 2^47 - 4 MiB and its index far
  * past any capacity, so hh_small_range refuses it. */
 HH_INLINE uintptr_t hh_chunk_of(uintptr_t a) {
-  _Static_assert(HH_CHUNK_TAGS == (size_t)1 << (47 - HH_MAPPING_SHIFT), "47-bit table");
+  _Static_assert(HH_REG_CHUNK_BITS == 47 - HH_MAPPING_SHIFT, "47-bit table");
   return (a << (64 - 47)) >> (64 - 47 + HH_MAPPING_SHIFT);
 }
 
@@ -340,12 +340,10 @@ HH_INLINE void hh_free_fast(void *p, const char *call) {
   hh_heap *heap = hh_tls_heap;
   hh_page *page;
   uint64_t idx;
-  /* a range of a small page of one of my heap's mappings (hh_chunk_tags,
-   * through the heap's view of it: hh_empty_heap's, and every heap's when
-   * the table could not be mapped, is one byte that matches no tag); a
-   * range already free is left to the generic path, which names the double
-   * free */
-  if (HH_LIKELY(__atomic_load_n(&heap->chunk_tags[hh_chunk_of(a) & heap->chunk_mask], __ATOMIC_RELAXED) == heap->tag)) {
+  /* a range of a small page of one of my heap's mappings (hh_tags: the
+   * tag of hh_empty_heap and of untagged heaps matches no byte); a range
+   * already free is left to the generic path, which names the double free */
+  if (HH_LIKELY(__atomic_load_n(hh_chunk_tag_at(hh_chunk_of(a)), __ATOMIC_RELAXED) == heap->tag)) {
     if (HH_LIKELY(hh_small_range(a, &page, &idx, true))) {
       if (HH_LIKELY(hh_free_push(page, p, idx))) return hh_free_count(heap, page);
     }

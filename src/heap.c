@@ -27,8 +27,6 @@
 
 hh_heap hh_empty_heap = {.small = {[0 ... HH_SMALL_DIRECT / HH_ALIGN] = &hh_empty_page},
                          .direct = {[0 ... HH_NO_ROOT] = &hh_empty_page},
-                         .chunk_tags = hh_no_chunk_tag,
-                         .chunk_mask = 0,
                          .tag = HH_TAG_NONE};
 __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec"))) = &hh_empty_heap;
 uintptr_t hh_key;
@@ -82,7 +80,6 @@ void hh_init(void) {
   if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
-    hh_chunk_tags_init(); /* before any heap: heap_reset copies it */
     hh_options_init();
     hh_report_init();
     hh_size_root_init();
@@ -99,8 +96,6 @@ void hh_init(void) {
 
 static void heap_reset(hh_heap *h) {
   for (unsigned r = 0; r <= HH_NO_ROOT; r++) hh_heap_set_direct(h, r, &hh_empty_page);
-  h->chunk_tags = hh_chunk_tags != NULL ? hh_chunk_tags : hh_no_chunk_tag;
-  h->chunk_mask = hh_chunk_tags != NULL ? HH_CHUNK_TAGS - 1 : 0;
   if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 

@@ -51,9 +51,9 @@
  *           header that owns it (a mapping, an oversize mapping, a cached
  *           oversize mapping, or meta memory). It lets free() reject
  *           pointers that hahalloc never returned without touching unmapped
- *           memory. The chunk table (one byte per chunk) answers the free
+ *           memory. The chunk tags (one byte per chunk) answer the free
  *           fast path's only question: is this chunk a mapping of pages
- *           that my heap owns? (hh_chunk_tags)
+ *           that my heap owns? (hh_tags)
  * abandoned heap
  *           The heap of a thread that exited, with the ranges it still holds;
  *           the next thread to start takes it over, or a thread freeing into
@@ -523,9 +523,7 @@ typedef struct hh_heap {
   hh_mapping *mappings;          /* owned mappings */
   uint32_t empty_mappings;       /* mappings whose slices are all free */
   uint64_t rng;                  /* draws the pages' secrets (hh_page_init) */
-  const uint8_t *chunk_tags;     /* hh_chunk_tags, or hh_no_chunk_tag without it */
-  uint64_t chunk_mask;           /* HH_CHUNK_TAGS - 1, or 0 without the table */
-  uint8_t tag;                   /* see hh_chunk_tags */
+  uint8_t tag;                   /* see hh_tags */
   uint32_t sweep_tick;           /* refills since the last sweep of the full list */
   uint32_t sweep_gap;            /* refills between such sweeps: SWEEP_EVERY, or the pages the last one read */
   uint32_t flag_gap;             /* refills a raised remote_full may wait: the pages the last sweep read / 64 */
@@ -586,7 +584,7 @@ static inline bool hh_fits_page(size_t size) { return size + hh_guard <= HH_MEDI
  * NULL check; everything else asks hh_heap_mine(). */
 extern __thread hh_heap *hh_tls_heap __attribute__((tls_model("initial-exec")));
 extern hh_heap hh_empty_heap;
-/* Heap tags, see hh_chunk_tags. */
+/* Heap tags, see hh_tags. */
 #define HH_TAG_MAX 253    /* heap tags 1..253 */
 #define HH_TAG_SHARED 254 /* a mapping of an untagged heap */
 #define HH_TAG_NONE 255   /* an untagged heap, or hh_empty_heap: matches no chunk */

@@ -141,31 +141,19 @@ uintptr_t hh_os_random(void) {
  * Entries are written by the thread that maps or unmaps their chunk. */
 
 _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
-uint8_t *hh_chunk_tags;
-const uint8_t hh_no_chunk_tag[1];
+hh_tag_table hh_tags;
 
-/* Sparse: NORESERVE, so that a strict overcommit does not charge 32 MiB
- * that are never touched. But RLIMIT_AS counts them all the same, and so
- * does RLIMIT_DATA, which counts every private writable mapping (Linux 4.7
- * and later; `ulimit -d`): under either limit below CHUNK_TAGS_MIN_AS the
- * program's own memory comes first, and every free takes the slow path
- * (a preloaded `ls -lR` under `ulimit -d 40960` ran out of memory with the
- * table, where glibc's did not). errno is kept: this runs in the first
- * malloc. */
-#define CHUNK_TAGS_MIN_AS (8 * HH_CHUNK_TAGS)
-static bool limit_below(int resource, rlim_t bytes) {
-  struct rlimit rl;
-  return getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < bytes;
-}
-void hh_chunk_tags_init(void) {
-  int saved = errno;
-  if (limit_below(RLIMIT_AS, CHUNK_TAGS_MIN_AS) || limit_below(RLIMIT_DATA, CHUNK_TAGS_MIN_AS)) {
-    errno = saved;
-    return;
-  }
-  void *p = mmap(NULL, HH_CHUNK_TAGS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  errno = saved;
-  if (p != MAP_FAILED) hh_chunk_tags = p;
+/* The tag leaf of the chunks of the registry leaf `top`, made before the
+ * registry's own: a chunk registered always has its byte. */
+static bool tag_leaf_make(uintptr_t top) {
+  _Atomic(uint64_t) *slot = &hh_tags.top[top];
+  if (atomic_load_explicit(slot, memory_order_acquire) != 0) return true;
+  uint8_t *fresh = hh_os_map(HH_REG_LEAF);
+  if (fresh == NULL) return false;
+  uint64_t none = 0;
+  if (!atomic_compare_exchange_strong(slot, &none, (uint64_t)((uintptr_t)fresh - (uintptr_t)hh_tags.none)))
+    hh_os_unmap(fresh, HH_REG_LEAF); /* another thread won */
+  return true;
 }
 
 bool hh_registry_set(uintptr_t addr, void *hdr) {
@@ -175,6 +163,7 @@ bool hh_registry_set(uintptr_t addr, void *hdr) {
   hh_reg_leaf *leaf = atomic_load_explicit(slot, memory_order_acquire);
   if (leaf == NULL) {
     if (hdr == NULL) return true;
+    if (!tag_leaf_make(chunk >> HH_REG_LEAF_BITS)) return false;
     hh_reg_leaf *fresh = hh_os_map(sizeof(hh_reg_leaf));
     if (fresh == NULL) return false;
     if (atomic_compare_exchange_strong(slot, &leaf, fresh)) {

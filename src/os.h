@@ -40,29 +40,38 @@ extern _Atomic(hh_reg_leaf *) hh_registry[HH_REG_TOP];
  * never match: their frees take the slow path. Only the owner writes its
  * mappings' bytes (and an adopting thread, for the dead owner's).
  *
- * 32 MiB, mapped at start-up (hh_chunk_tags_init) rather than kept in the
- * library's BSS: only the pages for address ranges in use are ever touched,
- * but under a small RLIMIT_AS the BSS alone would keep the library from
- * loading, and the program from starting. When the table cannot be mapped,
- * or would take more than an eighth of RLIMIT_AS, hh_chunk_tags stays NULL,
- * every heap's view of it (chunk_tags, chunk_mask) is the one byte
- * hh_no_chunk_tag, and every free takes the slow path through the
- * registry: slower, but the program runs. */
-#define HH_CHUNK_TAGS ((size_t)1 << HH_REG_CHUNK_BITS)
-extern uint8_t *hh_chunk_tags;
-extern const uint8_t hh_no_chunk_tag[1];
-void hh_chunk_tags_init(void);
+ * Two levels, as the registry: a leaf of HH_REG_LEAF bytes (8 KiB, 32 GiB
+ * of address space) is mapped with the registry's leaf for the same chunks
+ * (hh_registry_set) and never freed; `top` holds each leaf's distance from
+ * `none`, a leaf in the library's BSS that is never written, so that a
+ * chunk without a leaf reads 0 with no test and no page touched. A flat
+ * table of 32 MiB, as before, counted against RLIMIT_AS and RLIMIT_DATA
+ * (under either limit below 256 MiB, every free took the slow path), and
+ * mlockall(MCL_CURRENT) made it all resident. */
+typedef struct hh_tag_table {
+  _Atomic(uint64_t) top[HH_REG_TOP];
+  uint8_t none[HH_REG_LEAF];
+} hh_tag_table;
+extern hh_tag_table hh_tags;
+/* The address of the byte of `chunk` (below 2^HH_REG_CHUNK_BITS). */
+static inline uint8_t *hh_chunk_tag_at(uintptr_t chunk) {
+  uint64_t off = atomic_load_explicit(&hh_tags.top[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+  return (uint8_t *)((uintptr_t)hh_tags.none + off + (chunk & (HH_REG_LEAF - 1)));
+}
 /* Other threads' frees read the byte while an adopting thread rewrites it
  * (either value sends them to a correct path). A new mapping's tag is set
  * last, with release: a thread that reads it (acquire) finds the header and
- * the slices' pages written. */
+ * the slices' pages written. The mapping's registry entry, set before, made
+ * the leaf. */
 static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
-  if (hh_chunk_tags != NULL) __atomic_store_n(&hh_chunk_tags[mapping >> HH_MAPPING_SHIFT], tag, __ATOMIC_RELEASE);
+  uint8_t *at = hh_chunk_tag_at(mapping >> HH_MAPPING_SHIFT);
+  if (at >= hh_tags.none && at < hh_tags.none + HH_REG_LEAF) return; /* no leaf: cleared, or never set */
+  __atomic_store_n(at, tag, __ATOMIC_RELEASE);
 }
-/* The tag of the chunk whose index is `chunk` (below HH_CHUNK_TAGS), with
- * acquire; 0 when there is no table. */
+/* The tag of the chunk whose index is `chunk` (below 2^HH_REG_CHUNK_BITS),
+ * with acquire. */
 static inline uint8_t hh_chunk_tag_get(uintptr_t chunk) {
-  return hh_chunk_tags != NULL ? __atomic_load_n(&hh_chunk_tags[chunk], __ATOMIC_ACQUIRE) : 0;
+  return __atomic_load_n(hh_chunk_tag_at(chunk), __ATOMIC_ACQUIRE);
 }
 
 /* The header owning `addr` (hh_header *), or NULL. */

@@ -493,11 +493,6 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
   s.min_size = q->min_size;
   s.at_exit = q->at_exit;
   dl_iterate_phdr(own_cb, &s);
-  if (hh_chunk_tags != NULL && s.nexcl < (int)(sizeof s.excl / sizeof *s.excl)) {
-    s.excl[s.nexcl][0] = (uintptr_t)hh_chunk_tags;
-    s.excl[s.nexcl][1] = (uintptr_t)hh_chunk_tags + HH_CHUNK_TAGS;
-    s.nexcl++;
-  }
   int64_t t0 = hh_now_ms();
   const char *why = hh_scan_run(&s, deadline);
   long ms = (long)(hh_now_ms() - t0);

@@ -1045,6 +1045,32 @@ static int fork_churn(void) {
   _exit(0);
 }
 
+/* lock_all: a few blocks, then mlockall(MCL_CURRENT); prints its result
+ * and the resident and locked memory after it (from /proc/self/status). */
+static long status_kib(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = -1;
+  size_t n = strlen(field);
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, field, n) == 0 && line[n] == ':') v = strtol(line + n + 1, NULL, 10);
+  if (f != NULL) fclose(f);
+  return v;
+}
+static int lock_all(void) {
+  void *b[16];
+  for (int i = 0; i < 16; i++) {
+    b[i] = malloc((size_t)(i + 1) * 100);
+    if (b[i] == NULL) return 3;
+    memset(b[i], 1, (size_t)(i + 1) * 100);
+  }
+  int r = mlockall(MCL_CURRENT);
+  int e = errno;
+  printf("mlockall %s rss %ld locked %ld\n", r == 0 ? "ok" : strerror(e), status_kib("VmRSS"), status_kib("VmLck"));
+  for (int i = 0; i < 16; i++) free(b[i]);
+  return 0;
+}
+
 /* exhaustion: RLIMIT_AS at 400 MiB. 16 blocks of 16 MiB freed, then a
  * malloc of 200 MiB that succeeds (after the cache of freed blocks is
  * emptied) must leave errno alone. Then the address space is used up, and
@@ -1574,6 +1600,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "fill_stderr")) return fill_stderr();
   if (!strcmp(w, "fork_churn")) return fork_churn();
   if (!strcmp(w, "exhaustion")) return exhaustion();
+  if (!strcmp(w, "lock_all")) return lock_all();
   if (!strcmp(w, "reserve_reuse")) return reserve_reuse();
   if (!strcmp(w, "small_altstack")) return small_altstack();
   if (!strcmp(w, "blocks_briefly")) return blocks_briefly();

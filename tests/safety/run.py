@@ -835,7 +835,8 @@ except Exception as ex:  # noqa: BLE001
 # steps) under which the program runs alone, plus a margin for hahalloc's
 # 4 MiB mappings (a heap's first, the meta chunk, one in flight). When the
 # 32 MiB chunk table was in the library's BSS, it alone needed 32 MiB more:
-# a preloaded `ls` was refused by the loader below 48 MiB.
+# a preloaded `ls` was refused by the loader below 48 MiB. The table has two
+# levels now (40 KiB of BSS, 8 KiB a leaf).
 
 
 def as_limited(kib):
@@ -871,9 +872,10 @@ for what, argv, ok, margin in (("ls /", ["ls", "/"], ls_ok, 16),
 
 # ---------------------------------------------------------------- a small RLIMIT_DATA
 # `ulimit -d` counts every private writable mapping (Linux 4.7 and later),
-# the 32 MiB chunk table too, NORESERVE or not: between about 33 and 55 MiB
-# the table fitted and left the program too little (a preloaded `ls -lR`
-# said "memory exhausted" where glibc's ran). Limits inside that window.
+# the flat 32 MiB chunk table of before too, NORESERVE or not: between
+# about 33 and 55 MiB it fitted and left the program too little (a preloaded
+# `ls -lR` said "memory exhausted" where glibc's ran). Limits inside that
+# window.
 
 
 def data_limited(mib):
@@ -896,6 +898,25 @@ for mib in (36, 40, 48):
     check(f"RLIMIT_DATA of {mib} MiB: `ls -lR /usr/share/doc` under the report runs as without hahalloc, "
           "and is reported", p.returncode == 0 and reports(p.stderr) == 1 and p.stdout == alone.stdout,
           f"status {p.returncode}: {p.stderr[-300:]}")
+
+# ---------------------------------------------------------------- mlockall
+# mlockall(MCL_CURRENT) makes every writable page of the process resident.
+# The flat chunk table (32 MiB) made a small program hold 44 MB after it
+# (glibc's 2.5 MB); with the two-level table what it locks of ours is the
+# two 4 MiB chunks (the heap's and the meta chunk) and the leaves.
+
+
+def lock_all_kib(p):
+    m = re.match(r"mlockall ok rss (\d+) locked", p.stdout)
+    return int(m.group(1)) if m and p.returncode == 0 else None
+
+
+if os.geteuid() == 0:
+    alone = lock_all_kib(run([PROGS, "lock_all"]))
+    with_us = lock_all_kib(run([PROGS, "lock_all"], preload=True))
+    check(f"mlockall(MCL_CURRENT) as root succeeds; resident after it: {with_us} KiB against glibc's {alone} KiB "
+          "(at most 12 MiB more)", alone is not None and with_us is not None and with_us <= alone + (12 << 10),
+          (alone, with_us))
 
 # ---------------------------------------------------------------- kinds as valgrind's at _exit
 

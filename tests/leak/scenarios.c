@@ -328,6 +328,27 @@ static int stale_big(const char *how) {
   return 0;
 }
 
+/* end_pointer: a live 1 MiB buffer that keeps a pointer one past its end,
+ * in itself and in a global (git's buffers do), then a block placed after
+ * it whose address is dropped: definitely lost, as valgrind says, not kept
+ * reachable by the end pointer. Prints the two blocks' distance. */
+static char *volatile end_buf;
+static char *volatile end_of_buf;
+static int end_pointer(void) {
+  size_t size = (size_t)1 << 20;
+  end_buf = malloc(size);
+  if (end_buf == NULL) return 2;
+  memset(end_buf, 0, 4096);
+  end_of_buf = end_buf + size;
+  ((char *volatile *)end_buf)[2] = end_buf + size;
+  char *lost = malloc(200000);
+  if (lost == NULL) return 2;
+  memset(lost, 1, 64);
+  printf("distance %ld\n", (long)(lost - end_buf));
+  lost = NULL;
+  return 0;
+}
+
 /* 64 blocks of `size` bytes (1 MiB: large ranges; 100 KiB: medium blocks
  * of pages), of which the program writes two pages each, freed
  * and allocated again: the report's zeroing of the reused ranges must not
@@ -1770,6 +1791,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "stale_pointers")) return stale_pointers();
   if (!strcmp(w, "stale_wide")) return stale_wide(argc > 2 ? argv[2] : "reuse");
   if (!strcmp(w, "stale_big")) return stale_big(argc > 2 ? argv[2] : "large");
+  if (!strcmp(w, "end_pointer")) return end_pointer();
   if (!strcmp(w, "sparse_reuse")) return sparse_reuse(argc > 2 ? (size_t)atol(argv[2]) : (size_t)1 << 20);
   if (!strcmp(w, "paged_out_file_mapping")) return paged_out_file_mapping();
   if (!strcmp(w, "churning_threads")) return churning_threads();

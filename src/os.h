@@ -53,20 +53,25 @@ typedef struct hh_tag_table {
   uint8_t none[HH_REG_LEAF];
 } hh_tag_table;
 extern hh_tag_table hh_tags;
-/* The address of the byte of `chunk` (below 2^HH_REG_CHUNK_BITS). */
-static inline uint8_t *hh_chunk_tag_at(uintptr_t chunk) {
-  uint64_t off = atomic_load_explicit(&hh_tags.top[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+/* The address of the byte of `chunk` (below 2^HH_REG_CHUNK_BITS) in the
+ * leaf whose offset is `off`. */
+static inline uint8_t *hh_chunk_tag_in(uint64_t off, uintptr_t chunk) {
   return (uint8_t *)((uintptr_t)hh_tags.none + off + (chunk & (HH_REG_LEAF - 1)));
 }
+static inline uint64_t hh_chunk_tag_leaf(uintptr_t chunk) {
+  return atomic_load_explicit(&hh_tags.top[chunk >> HH_REG_LEAF_BITS], memory_order_acquire);
+}
+static inline uint8_t *hh_chunk_tag_at(uintptr_t chunk) { return hh_chunk_tag_in(hh_chunk_tag_leaf(chunk), chunk); }
 /* Other threads' frees read the byte while an adopting thread rewrites it
  * (either value sends them to a correct path). A new mapping's tag is set
  * last, with release: a thread that reads it (acquire) finds the header and
  * the slices' pages written. The mapping's registry entry, set before, made
  * the leaf. */
 static inline void hh_chunk_tag_set(uintptr_t mapping, uint8_t tag) {
-  uint8_t *at = hh_chunk_tag_at(mapping >> HH_MAPPING_SHIFT);
-  if (at >= hh_tags.none && at < hh_tags.none + HH_REG_LEAF) return; /* no leaf: cleared, or never set */
-  __atomic_store_n(at, tag, __ATOMIC_RELEASE);
+  uintptr_t chunk = mapping >> HH_MAPPING_SHIFT;
+  uint64_t off = hh_chunk_tag_leaf(chunk);
+  if (off == 0) return; /* no leaf (never, for a registered chunk): `none` is never written */
+  __atomic_store_n(hh_chunk_tag_in(off, chunk), tag, __ATOMIC_RELEASE);
 }
 /* The tag of the chunk whose index is `chunk` (below 2^HH_REG_CHUNK_BITS),
  * with acquire. */

@@ -170,6 +170,41 @@ static void rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks(void
   run_fresh("rss_cached_oversize", "", NULL);
 }
 
+/* A cached mapping that serves a smaller request keeps the pages of its tail
+ * for the same second (the next bigger request would fault them in again),
+ * then gives them back; the block's own bytes are untouched. */
+static int child_rss_cached_tail(const char *arg) {
+  (void)arg;
+  size_t big = (size_t)24 << 20, small = (size_t)13 << 20;
+  frhehe(hahalloc(1 << 20)); /* start-up, and the heap's first span: its decay clock runs */
+  long base = rss_kb();
+  uint8_t *p = hahalloc(big);
+  CHILD_CHECK(p, "hahalloc(%zu) failed", big);
+  memset(p, 1, big);
+  frhehe(p);
+  uint8_t *q = hahalloc(small); /* a 16 MiB request: the cached 24 MiB mapping serves it */
+  CHILD_CHECK(q, "hahalloc(%zu) failed", small);
+  memset(q, 2, small);
+  long kept = rss_kb();
+  usleep(1500 * 1000);
+  frhehe(hahalloc(1 << 20)); /* span traffic: a decay tick */
+  long after = rss_kb();
+  printf("%zu bytes freed, %zu taken: RSS %ld -> %ld -> %ld KiB 1.5 s later\n", big, small, base, kept, after);
+  CHILD_CHECK(q == p, "the %zu-byte block did not take the cached mapping: the test measures nothing", small);
+  CHILD_CHECK(kept - base >= (long)(big / KiB * 9 / 10), "the tail was given back at once (RSS +%ld KiB)", kept - base);
+  CHILD_CHECK(kept - after >= (long)((big - ((size_t)16 << 20)) / KiB * 9 / 10),
+              "1.5 s later RSS fell by only %ld KiB: the tail of the mapping was kept", kept - after);
+  for (size_t i = 0; i < small; i += 4093) CHILD_CHECK(q[i] == 2, "byte %zu of the block changed", i);
+  CHILD_CHECK(q[small - 1] == 2, "the block's last byte changed");
+  frhehe(q);
+  return 0;
+}
+
+static void rss_falls_a_second_after_a_cached_mapping_serves_a_smaller_block(void **state) {
+  (void)state;
+  run_fresh("rss_cached_tail", "", NULL);
+}
+
 /* ------------------------------------------------------------ locked memory */
 
 /* A block whose pages the program locked (mlock, or mlockall), filled and
@@ -884,6 +919,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"metadata", child_metadata},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_cached_oversize", child_rss_cached_oversize},
+                                          {"rss_cached_tail", child_rss_cached_tail},
                                           {"calloc_locked", child_calloc_locked},
                                           {"churn_locked", child_churn_locked},
                                           {"rounds_locked", child_rounds_locked},
@@ -907,6 +943,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_after_freeing_128MiB_of_16_byte_blocks),
       cmocka_unit_test(rss_falls_after_freeing_one_512MiB_oversize_block),
       cmocka_unit_test(rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks),
+      cmocka_unit_test(rss_falls_a_second_after_a_cached_mapping_serves_a_smaller_block),
       cmocka_unit_test(calloc_of_memory_the_program_locked_is_zero),
       cmocka_unit_test(large_frees_under_mlockall_do_not_retry_refused_purges_and_give_memory_back),
       cmocka_unit_test(rounds_of_large_blocks_under_mlockall_keep_their_mappings),

@@ -132,29 +132,26 @@ static void tail_purge(const hh_oversize *o, size_t need) {
  * blocks hung the program in 3 runs of 3), and exit() from one would find
  * the lock held and lose the report. Under the program's own seccomp
  * filter, which may not allow rt_sigprocmask, no tail is kept (see
- * hh_oversize_alloc); one kept before it is dropped unpurged, and goes
- * when its range is freed. */
+ * hh_oversize_alloc), and one kept before it stays until its range is
+ * freed. */
 static void tails_decay(uint64_t now) {
-  if (atomic_load_explicit(&tails_due, memory_order_relaxed) > now) return;
-  bool quiet = hh_sandboxed();
+  if (atomic_load_explicit(&tails_due, memory_order_relaxed) > now || hh_sandboxed()) return;
   sigset_t all, old;
-  if (!quiet) {
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-  }
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   if (hh_lock_try(&lock)) { /* never waits: see hh_oversize_decay */
     for (unsigned i = 0; i < n_tails;) {
       if (tails[i].since_ms + CACHE_DECAY_MS > now) {
         i++;
         continue;
       }
-      if (!quiet) tail_purge(tails[i].o, tails[i].need);
+      tail_purge(tails[i].o, tails[i].need);
       tails[i] = tails[--n_tails];
     }
     tails_due_update();
     hh_lock_release(&lock);
   }
-  if (!quiet) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Gives back the pages of cached mappings unused for CACHE_DECAY_MS, oldest

@@ -22,7 +22,9 @@
  * mapping serves a bigger request. Purging at once made 515,796 page faults
  * in malloc-large, where glibc makes 510,499; keeping the tail, 161,331 (and
  * 5% more peak RSS). A live mapping's tail is never the program's: its usable
- * size ends with the request's last page.
+ * size ends with the request's last page. The tails have a budget of their
+ * own, TAILS_MAX, beside the cache's CACHE_TOTAL_MAX: a tail past it is
+ * purged at once.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +39,10 @@
 #define CACHE_ENTRY_MAX ((size_t)64 << 20)
 #define CACHE_TOTAL_MAX ((size_t)256 << 20)
 #define CACHE_DECAY_MS (10 * HH_DECAY_MS)
+/* Counted in the cache's budget, the tails cost malloc-large (5-25 MiB
+ * buffers; 92 MiB of tails at most) half its page faults back: the cache
+ * kept fewer freed mappings. A budget of their own keeps it. */
+#define TAILS_MAX (CACHE_TOTAL_MAX / 2)
 #define RECENT 64
 
 static hh_lock lock = HH_LOCK_INIT;
@@ -55,11 +61,15 @@ static const void *recent[RECENT]; /* recently freed ranges, to name double free
  * since when; taken out when the mapping is freed or resized. */
 typedef struct {
   hh_oversize *o;
-  size_t need; /* the bytes its request took: the tail is past them */
+  size_t need;  /* the bytes its request took: the tail is past them */
+  size_t bytes; /* the tail's */
   uint64_t since_ms;
 } tail_entry;
 static tail_entry tails[CACHE_SLOTS];
 static unsigned n_tails;
+/* The tails' bytes, at most TAILS_MAX: without a bound, 16 tails of up
+ * to 32 MiB each could keep 512 MiB resident beside a full cache. */
+static size_t tail_bytes;
 /* When the oldest tail is due (UINT64_MAX: none), read without the lock so
  * that a decay tick with nothing due costs no system call. */
 static _Atomic(uint64_t) tails_due = UINT64_MAX;
@@ -104,10 +114,15 @@ static void tails_due_update(void) {
   atomic_store_explicit(&tails_due, due, memory_order_relaxed);
 }
 
+static void tail_remove(unsigned i) {
+  tail_bytes -= tails[i].bytes;
+  tails[i] = tails[--n_tails];
+}
+
 static void tail_forget(const hh_oversize *o) {
   for (unsigned i = 0; i < n_tails; i++)
     if (tails[i].o == o) {
-      tails[i] = tails[--n_tails];
+      tail_remove(i);
       tails_due_update();
       return;
     }
@@ -146,7 +161,7 @@ static void tails_decay(uint64_t now) {
         continue;
       }
       tail_purge(tails[i].o, tails[i].need);
-      tails[i] = tails[--n_tails];
+      tail_remove(i);
     }
     tails_due_update();
     hh_lock_release(&lock);
@@ -238,13 +253,14 @@ hh_oversize *hh_oversize_alloc(size_t size, size_t align) {
   o->next = live;
   if (live) live->prev = o;
   live = o;
-  if (tail && n_tails < CACHE_SLOTS && !hh_sandboxed()) {
-    tails[n_tails++] = (tail_entry){o, need, hh_coarse_ms()};
+  if (tail && n_tails < CACHE_SLOTS && tail_bytes + (map_size - need) <= TAILS_MAX && !hh_sandboxed()) {
+    tails[n_tails++] = (tail_entry){o, need, map_size - need, hh_coarse_ms()};
+    tail_bytes += map_size - need;
     tails_due_update();
     tail = false;
   }
   hh_lock_release(&lock);
-  if (tail) tail_purge(o, need); /* no room to wait: at once */
+  if (tail) tail_purge(o, need); /* no room to wait (no slot, or past the budget): at once */
   return o;
 }
 
@@ -336,7 +352,6 @@ void hh_oversize_grow_size(hh_oversize *o, size_t size) {
 }
 
 static void *resize(hh_oversize *o, size_t size) {
-  tail_forget(o); /* resized, it ends with the chunks the request takes */
   size_t old = o->map_size, want = chunks_of(size);
   uint8_t *base = o->user;
   if (want <= old) {
@@ -387,6 +402,9 @@ static void *resize(hh_oversize *o, size_t size) {
 void *hh_oversize_realloc(hh_oversize *o, size_t size) {
   hh_lock_acquire(&lock);
   void *q = resize(o, size);
+  /* resized, it ends with the chunks the request takes: no tail. A resize
+   * that failed left the mapping as it was, and its tail to the decay. */
+  if (q != NULL) tail_forget(o);
   hh_lock_release(&lock);
   return q;
 }

@@ -208,6 +208,53 @@ static void rss_falls_a_second_after_a_cached_mapping_serves_a_smaller_block(voi
   run_fresh("rss_cached_tail", "", NULL);
 }
 
+/* The tails of cached mappings taken for smaller blocks have a budget of
+ * their own: at most 128 MiB stay resident beside the cache's 256. Twice,
+ * five 44 MiB blocks, resident only in their last 20 MiB, are freed into
+ * the cache, and each cached mapping then serves a 22 MiB block (24 MiB of
+ * chunks): a 20 MiB tail each, 200 MiB in all without the budget. Only the
+ * tails are touched, so that the test runs well within the decay's second
+ * (page faults here take about 3 ms a MiB); a decay that came first on a
+ * slow machine would only lower the figure. */
+static int child_rss_tails_budget(const char *arg) {
+  (void)arg;
+  enum { N = 5, ROUNDS = 2 };
+  size_t big = 44 * MiB, small = 22 * MiB, need = 24 * MiB;
+  uint8_t *p[N], *q[ROUNDS * N];
+  frhehe(hahalloc(1 << 20)); /* start-up */
+  long base = rss_kb();
+  int reused = 0;
+  for (int r = 0; r < ROUNDS; r++) {
+    for (int i = 0; i < N; i++) {
+      CHILD_CHECK((p[i] = hahalloc(big)), "hahalloc(%zu) failed", big);
+      memset(p[i] + need, 1, big - need);
+    }
+    for (int i = 0; i < N; i++) frhehe(p[i]);
+    for (int i = 0; i < N; i++) {
+      uint8_t *b = q[r * N + i] = hahalloc(small);
+      CHILD_CHECK(b, "hahalloc(%zu) failed", small);
+      memset(b, 2, 4096);
+      for (int j = 0; j < N; j++) reused += b == p[j];
+    }
+  }
+  long kept_kb = rss_kb() - base - ROUNDS * N * 4;
+  printf("%d tails of %zu KiB: %ld KiB resident and unused\n", ROUNDS * N, (big - need) / KiB, kept_kb);
+  CHILD_CHECK(reused == ROUNDS * N, "only %d of %d blocks took a cached mapping: the test measures nothing", reused,
+              ROUNDS * N);
+  CHILD_CHECK(kept_kb <= (long)(128 * MiB / KiB) + 8 * 1024,
+              "%ld KiB resident and unused: the tails went past their 128 MiB budget", kept_kb);
+  for (int i = 0; i < ROUNDS * N; i++) {
+    for (size_t j = 0; j < 4096; j += 64) CHILD_CHECK(q[i][j] == 2, "byte %zu of block %d changed", j, i);
+    frhehe(q[i]);
+  }
+  return 0;
+}
+
+static void the_tails_of_cached_mappings_keep_within_a_budget(void **state) {
+  (void)state;
+  run_fresh("rss_tails_budget", "", NULL);
+}
+
 /* The tails' purge holds the cache's lock; a signal handler that frees an
  * oversize block on the thread making it must not wait for that lock for
  * ever (helper-65). A timer every 100 us frees one stashed 5 MiB block while
@@ -982,6 +1029,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rss_blocks", child_rss_blocks},
                                           {"rss_cached_oversize", child_rss_cached_oversize},
                                           {"rss_cached_tail", child_rss_cached_tail},
+                                          {"rss_tails_budget", child_rss_tails_budget},
                                           {"tail_purge_signal", child_tail_purge_signal},
                                           {"calloc_locked", child_calloc_locked},
                                           {"churn_locked", child_churn_locked},
@@ -1007,6 +1055,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_after_freeing_one_512MiB_oversize_block),
       cmocka_unit_test(rss_falls_a_second_after_freeing_8_cached_16MiB_oversize_blocks),
       cmocka_unit_test(rss_falls_a_second_after_a_cached_mapping_serves_a_smaller_block),
+      cmocka_unit_test(the_tails_of_cached_mappings_keep_within_a_budget),
       cmocka_unit_test(a_signal_handler_frees_while_the_tails_are_purged),
       cmocka_unit_test(calloc_of_memory_the_program_locked_is_zero),
       cmocka_unit_test(large_frees_under_mlockall_do_not_retry_refused_purges_and_give_memory_back),

@@ -6,7 +6,7 @@
 LEAK_BIN := build/tests/leak
 LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-result
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
-              $(LEAK_BIN)/heuristics \
+              $(LEAK_BIN)/heuristics $(LEAK_BIN)/vector_end \
               $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie \
               $(LEAK_BIN)/quick_exit_old
 # the programs of tests/leak/familiar.py
@@ -35,6 +35,9 @@ $(LEAK_BIN)/quick_exit_old: tests/leak/quick_exit_old.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -g -Wall -Wextra $< -o $@
 $(LEAK_BIN)/heuristics: tests/leak/heuristics.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O1 -g -Wall -Wextra $< -o $@
+$(LEAK_BIN)/vector_end: tests/leak/vector_end.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -O1 -g -Wall -Wextra $< -o $@
 $(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so $(LEAK_BIN)/libdyntls.so
@@ -79,7 +82,7 @@ test-leak: lib $(LEAK_PROGS) $(FAMILIAR_PROGS)
 	python3 tests/leak/run.py build
 	python3 tests/leak/familiar.py build
 
-test-leak-valgrind: lib
+test-leak-valgrind: lib $(LEAK_BIN)/vector_end
 	python3 tests/leak/valgrind_compare.py build
 
 bench-tracking: lib $(LEAK_PROGS) build/bench/churn

@@ -249,6 +249,15 @@ def scenario_suite():
           sm["possible"] == {"bytes": 100 + 96, "blocks": 2} and sm["reachable"]["bytes"] >= 88 + 40 + 64 + 64,
           json.dumps(sm) if rep else p.stderr[-500:])
 
+    rep, p = json_report([os.path.join(BIN, "vector_end")], preload=True)
+    sm = rep["summary"] if rep else {}
+    check("a lost block right after a std::vector's storage that its capacity fills is definitely lost, as "
+          "valgrind says (the vector's end of storage is that block's start); blocks held by the same values in "
+          "other shapes (a list of whole nodes, rows of three ascending pointers) stay reachable",
+          rep is not None and sm["definite"] == {"bytes": 4096, "blocks": 128} and sm["indirect"]["blocks"] == 0 and
+          sm["possible"]["blocks"] == 0 and sm["reachable"]["blocks"] >= 2 * 64 * 2 + 64 + 3 * 64,
+          json.dumps(sm) if rep else p.stderr[-500:])
+
     rep, p = json_report([os.path.join(BIN, "heuristics")], preload=True,
                          env={"HAHALLOC_OPTIONS": "leak-check-heuristics=none"})
     check("--leak-check-heuristics=none: every block held inside is possibly lost, as valgrind's",

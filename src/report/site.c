@@ -174,6 +174,10 @@ static tstate *state_get(uintptr_t frame) {
   int max_reads = 2 * (hh_opt.stack_depth + 8) + 2; /* two words a frame, wrappers too */
   if (max_reads > MAX_READS) max_reads = MAX_READS;
   size_t esz = sizeof(centry) + (size_t)max_reads * sizeof(hh_read);
+  /* A state is claimed with its owner's heap and tid, under the lock: set
+   * after it, another thread's state_free read the state, in use, as an
+   * exited thread's (a heap not yet set, or the last owner's), and two
+   * threads shared one cache (helper-66, ThreadSanitizer). */
   tstate *ts = NULL;
   hh_lock_acquire(&states_lock);
   for (tstate *s = all_states; s; s = s->next)
@@ -181,7 +185,11 @@ static tstate *state_get(uintptr_t frame) {
       ts = s;
       break;
     }
-  if (ts) ts->in_use = 1;
+  if (ts) {
+    ts->in_use = 1;
+    ts->heap = heap;
+    ts->tid = heap->tid;
+  }
   hh_lock_release(&states_lock);
   if (ts != NULL) {
     memset(ts->cache, 0, CACHE_N * esz); /* an exited thread's entries */
@@ -189,6 +197,8 @@ static tstate *state_get(uintptr_t frame) {
     ts = hh_meta_alloc(sizeof *ts + CACHE_N * esz);
     if (ts == NULL) return NULL;
     ts->in_use = 1;
+    ts->heap = heap;
+    ts->tid = heap->tid;
     hh_lock_acquire(&states_lock);
     ts->next = all_states;
     all_states = ts;
@@ -196,8 +206,6 @@ static tstate *state_get(uintptr_t frame) {
   }
   ts->entry_size = esz;
   ts->max_reads = max_reads;
-  ts->heap = heap;
-  ts->tid = heap->tid;
   ts->alo = ts->ahi = 0;
   if (!stack_of(frame, &ts->lo, &ts->hi)) ts->lo = ts->hi = 0;
   tls_state = ts;

@@ -82,7 +82,7 @@ test-leak: lib $(LEAK_PROGS) $(FAMILIAR_PROGS)
 	python3 tests/leak/run.py build
 	python3 tests/leak/familiar.py build
 
-test-leak-valgrind: lib $(LEAK_BIN)/vector_end
+test-leak-valgrind: lib
 	python3 tests/leak/valgrind_compare.py build
 
 bench-tracking: lib $(LEAK_PROGS) build/bench/churn

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Definite and indirect leaks of real programs (not ours), and of a few of
-ours: hahalloc's report against `valgrind --leak-check=full`. Bytes and
-blocks must be equal. Skipped (and says so) where valgrind is not installed.
+"""Definite and indirect leaks of real programs (not ours): hahalloc's
+report against `valgrind --leak-check=full`. Bytes and blocks must be equal.
+Skipped (and says so) where valgrind is not installed.
 
 usage: valgrind_compare.py BUILD_DIR"""
 import json, os, re, shutil, subprocess, sys, tempfile
@@ -48,12 +48,6 @@ PROGRAMS = [
     ("find", ["find", tree, "-name", "*.txt"]),
 ]
 
-# and programs of ours (tests/leak) whose shapes only valgrind's verdict
-# settles; a missing one fails (test-leak-valgrind builds them)
-OURS = [
-    ("vector_end", [os.path.join(BUILD, "tests", "leak", "vector_end")]),
-]
-
 ENV = dict(os.environ, PERL_HASH_SEED="0", PERL_PERTURB_KEYS="0", PYTHONHASHSEED="0", LC_ALL="C")
 for k in list(ENV):
     if k.startswith("HAHALLOC_") or k == "LD_PRELOAD":
@@ -84,8 +78,8 @@ def valgrind(argv):
 
 passed = failed = skipped = 0
 print(f"{'program':<14} {'hahalloc definite / indirect':>32}   {'valgrind definite / indirect':>32}")
-for name, argv in PROGRAMS + OURS:
-    if (name, argv) not in OURS and not shutil.which(argv[0]):
+for name, argv in PROGRAMS:
+    if not shutil.which(argv[0]):
         print(f"{name:<14} skipped: not installed")
         skipped += 1
         continue

@@ -133,7 +133,8 @@ static void tail_forget(const hh_oversize *o) {
  * which o->size leaves out), rounded to chunks. Not o->size, which the
  * caller of hh_oversize_alloc sets without the lock: realloc in place and
  * malloc_usable_size raise it only to the request's last page, within
- * `need`, and a resize takes the mapping out of `tails`. */
+ * `need`, and a resize that succeeds takes the mapping out of `tails`
+ * (one that fails leaves the mapping as it was). */
 static void tail_purge(const hh_oversize *o, size_t need) {
   if (o->map_size > need) hh_os_purge(o->user + need, o->map_size - need);
 }

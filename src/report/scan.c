@@ -463,10 +463,16 @@ static void leader_put(uintptr_t start, uint64_t bytes, uint64_t blocks) {
 }
 
 /* memcheck's lc_push_with_clique_if_a_chunk_ptr */
-static inline void mark_clique(uintptr_t v, uintptr_t leader) {
+/* In a lost block a vector-shaped end pointer (above) leads nothing into
+ * the clique: the block after the storage stays a leader of its own, as
+ * memcheck's redzone makes it (definitely lost, not indirectly: the lost
+ * total is the same either way). */
+static inline void mark_clique(const uintptr_t *p, uintptr_t a, uintptr_t b, uintptr_t leader) {
+  uintptr_t v = *p;
   hit x;
   if (!lookup(v, &x, true) || x.start == leader) return;
   if (M_STATE(*x.mark) == M_UNREACHED) {
+    if (v == x.start && HH_UNLIKELY(end_pointer(p, a, b, v))) return;
     *x.mark = (uint8_t)((*x.mark & M_PENDING) | M_INDIRECT);
     push(x.start, x.mark);
     S.clique_bytes += x.size;
@@ -497,7 +503,7 @@ static bool file_word(uintptr_t p) {
 static void scan_words(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
   bool files = S.nfile_words && a < S.file_hi && b > S.file_lo;
   if (mode == MODE_CLIQUE) {
-    for (uintptr_t p = a; p < b; p += 8) mark_clique(*(const uintptr_t *)p, leader);
+    for (uintptr_t p = a; p < b; p += 8) mark_clique((const uintptr_t *)p, a, b, leader);
   } else if (!files) {
     bool definite = mode != MODE_POSSIBLE;
     for (uintptr_t p = a; p < b; p += 8) mark_at(*(const uintptr_t *)p, (const uintptr_t *)p, a, b, definite);

@@ -33,6 +33,13 @@ int main() {
     for (int j = 0; j < 4; j++) full[i]->push_back(j); // [begin, end, end]
     sink = malloc(32); // lost
   }
+  for (int i = 0; i < 16; i++) { // a lost vector: its storage is indirectly lost,
+    std::vector<long> *v = new std::vector<long>(); // the block after it
+    v->reserve(4);                                  // definitely (its own leader)
+    for (int j = 0; j < 4; j++) v->push_back(j);
+    sink = malloc(32);
+    sink = v;
+  }
   Node *prev = nullptr;
   for (int i = 0; i < N; i++) { // each node follows a whole live node
     Node *n = static_cast<Node *>(calloc(1, sizeof(Node)));

@@ -40,11 +40,13 @@
  * mark_cold_data), so the scan adds no resident memory.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -137,8 +139,9 @@ static struct {
   uint64_t clique_bytes, clique_blocks; /* of the clique being drained */
   hh_table groups;                      /* (site, kind, listed) -> struct group */
   void (*each_fn)(uintptr_t start, uint64_t size, uint8_t *mark, uint32_t site, uint8_t root);
-  int pagemap; /* /proc/self/pagemap, or -1; opened by the first cold page */
+  int pagemap; /* /proc/self/pagemap, or -1; opened when first needed */
   bool pagemap_tried;
+  bool pm_off;        /* the kernel has no PAGEMAP_SCAN, or it failed: mincore */
   uint64_t cold_file; /* bytes of file pages read though not resident */
 } S;
 
@@ -536,6 +539,15 @@ static void scan_guarded(uintptr_t a, uintptr_t b, int mode, uintptr_t leader) {
   guard_on = outer_on;
 }
 
+/* /proc/self/pagemap, opened once, when first needed; -1 if it cannot be. */
+static int pagemap_fd(void) {
+  if (!S.pagemap_tried) {
+    S.pagemap_tried = true;
+    S.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  }
+  return S.pagemap;
+}
+
 /* Pages mincore says are not resident may still hold data: a page of a
  * file mapping whose copy in memory was reclaimed (memory pressure,
  * MADV_PAGEOUT) reads back from its file, and an anonymous page that was
@@ -560,15 +572,83 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
       }
     return;
   }
-  if (!S.pagemap_tried) {
-    S.pagemap_tried = true;
-    S.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  }
-  if (S.pagemap < 0 || pages > sizeof entries / sizeof entries[0]) return;
+  if (pagemap_fd() < 0 || pages > sizeof entries / sizeof entries[0]) return;
   ssize_t want = (ssize_t)(pages * sizeof entries[0]);
   if (pread(S.pagemap, entries, (size_t)want, (off_t)(page / 4096 * sizeof entries[0])) != want) return;
   for (size_t i = 0; i < pages; i++)
     if (entries[i] & PAGEMAP_SWAPPED) vec[i] |= 1;
+}
+
+/* Anonymous memory that holds data, asked of the kernel by the run, not by
+ * the page. mincore answers for every page of a range, touched or not, and
+ * pagemap for every page that is not resident: a sparse mapping costs the
+ * scan its whole size. A program that reserves 16 TiB read-write with
+ * MAP_NORESERVE and touches three pages (ThreadSanitizer's shadow is such
+ * a mapping) made the exit scan take 21 s, 13 of them in the kernel.
+ * Linux 6.7's PAGEMAP_SCAN ioctl walks the page tables and skips what was
+ * never populated a whole table at a time; it lists the runs of pages that
+ * are resident or swapped out and not the shared zero page. Its argument
+ * and result are the kernel's ABI (linux/fs.h, pagemap.rst), declared here
+ * because older headers lack them. On an older kernel, or when the call
+ * fails, the scan reads by mincore as before. */
+struct pm_region {
+  uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PM_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PM_PRESENT ((uint64_t)1 << 3)
+#define PM_SWAPPED ((uint64_t)1 << 4)
+#define PM_PFNZERO ((uint64_t)1 << 5)
+#define PM_RUNS 64
+
+/* Calls fn(lo, hi, arg) on each run [lo, hi) of [a, b) whose pages hold
+ * data, in address order. Returns where the kernel stopped answering (b
+ * when it answered for all): the caller reads the rest by mincore. */
+static uintptr_t each_populated(uintptr_t a, uintptr_t b, void (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
+                                void *arg) {
+  struct pm_region run[PM_RUNS];
+  uintptr_t pos = a & ~(uintptr_t)4095, end = (b + 4095) & ~(uintptr_t)4095;
+  while (pos < end) {
+    if (S.pm_off || pagemap_fd() < 0) return pos < a ? a : pos;
+    struct pm_scan_arg q = {.size = sizeof q,
+                            .start = pos,
+                            .end = end,
+                            .vec = (uintptr_t)run,
+                            .vec_len = PM_RUNS,
+                            .category_inverted = PM_PFNZERO,
+                            .category_mask = PM_PFNZERO,
+                            .category_anyof_mask = PM_PRESENT | PM_SWAPPED,
+                            .return_mask = PM_PRESENT | PM_SWAPPED};
+    long n = ioctl(S.pagemap, PM_SCAN, &q);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || n > PM_RUNS || q.walk_end <= pos || q.walk_end > end) {
+      S.pm_off = true; /* not this kernel's, or not here: mincore from now on */
+      continue;
+    }
+    for (long i = 0; i < n; i++) {
+      uintptr_t lo = (uintptr_t)run[i].start, hi = (uintptr_t)run[i].end;
+      if (lo < a) lo = a;
+      if (hi > b) hi = b;
+      if (lo < hi) fn(lo, hi, arg);
+    }
+    pos = (uintptr_t)q.walk_end;
+  }
+  return b;
+}
+
+typedef struct {
+  int mode;
+  bool anchor;
+  uintptr_t leader;
+} populated_scan;
+
+static void scan_populated(uintptr_t lo, uintptr_t hi, void *arg) {
+  const populated_scan *c = arg;
+  scan_guarded(lo, hi, c->mode, c->leader);
+  if (c->anchor) S.s->anchor_bytes += hi - lo;
 }
 
 /* Resident pages of [a, b) only, and those mark_cold_data finds hold data
@@ -577,6 +657,10 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
  * memory. */
 static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor, bool file) {
   static unsigned char vec[4096];
+  if (!file) {
+    populated_scan c = {mode, anchor, leader};
+    a = each_populated(a, b, scan_populated, &c); /* the rest by mincore */
+  }
   uintptr_t page = a & ~(uintptr_t)4095;
   while (page < b) {
     size_t pages = (b - page + 4095) / 4096;
@@ -837,7 +921,7 @@ static void add_excl(uintptr_t a, uintptr_t b) {
 
 /* [a, b) minus hahalloc's chunks and the exclusions; `file`: a file
  * mapping's. */
-static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
+static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
   while (a < b) {
     uintptr_t end = (a | HH_MAPPING_MASK) + 1;
     if (end > b || end == 0) end = b;
@@ -855,6 +939,19 @@ static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
     a = end;
     progress("anchors");
   }
+}
+
+/* An anonymous anchor is taken by the runs that hold data (each_populated), so
+ * that its untouched expanse costs neither a lookup per chunk nor a call
+ * per 16 MiB. */
+static void anchor_populated(uintptr_t lo, uintptr_t hi, void *arg) {
+  (void)arg;
+  scan_anchor_runs(lo, hi, false);
+}
+
+static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
+  if (!file) a = each_populated(a, b, anchor_populated, NULL);
+  scan_anchor_runs(a, b, file);
 }
 
 static bool maps_cb(const hh_map_line *m, void *arg) {

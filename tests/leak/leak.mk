@@ -8,7 +8,7 @@ LEAK_CC  := $(CC) -std=gnu11 -g -pthread -Iinclude -Wall -Wextra -Wno-unused-res
 LEAK_PROGS := $(LEAK_BIN)/leaky_O0 $(LEAK_BIN)/leaky_O2 $(LEAK_BIN)/leaky_api $(LEAK_BIN)/leaky_cxx \
               $(LEAK_BIN)/heuristics $(LEAK_BIN)/vector_end \
               $(LEAK_BIN)/scenarios $(LEAK_BIN)/churn $(LEAK_BIN)/live $(LEAK_BIN)/nopie \
-              $(LEAK_BIN)/quick_exit_old
+              $(LEAK_BIN)/quick_exit_old $(LEAK_BIN)/no_pagemap_scan
 # the programs of tests/leak/familiar.py
 FAMILIAR_PROGS := $(LEAK_BIN)/containers_O0 $(LEAK_BIN)/containers_O2 $(LEAK_BIN)/userline_g \
               $(LEAK_BIN)/userline_nog $(LEAK_BIN)/userline_strip $(LEAK_BIN)/checks $(LEAK_BIN)/peak
@@ -47,6 +47,10 @@ $(LEAK_BIN)/scenarios: tests/leak/scenarios.c build/libhahalloc.so $(LEAK_BIN)/l
 $(LEAK_BIN)/libdyntls.so: tests/leak/dyntls.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O1 -shared -fPIC $< -o $@
+# runs a program with PAGEMAP_SCAN refused: the scan's mincore fallback
+$(LEAK_BIN)/no_pagemap_scan: tests/leak/no_pagemap_scan.c
+	@mkdir -p $(dir $@)
+	$(LEAK_CC) -O1 $< -o $@
 $(LEAK_BIN)/live: tests/leak/live.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O2 $< -o $@

@@ -409,6 +409,33 @@ static int paged_out_file_mapping(void) {
   return 0;
 }
 
+/* A read-write reservation of `gib` GiB made with MAP_NORESERVE, of which
+ * the program touches three pages, as ThreadSanitizer's shadow or an arena
+ * reserved up front: two hold the only pointers to blocks, the third is
+ * only read (the shared zero page). 3,333 bytes are lost. The scan reads
+ * the touched pages, not the whole reservation. */
+static void scrub_below(void);
+static __attribute__((noinline)) void lose_3333(void) {
+  sink = malloc(3333);
+  sink = NULL;
+}
+
+static int sparse_reservation(size_t gib) {
+  size_t len = gib << 30;
+  char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) {
+    perror("mmap");
+    return 1;
+  }
+  *(void *volatile *)(m + len / 2 + 3 * 4096 + 40) = malloc(1111);
+  *(void *volatile *)(m + len - 8) = malloc(2222);
+  printf("read %d\n", ((volatile char *)m)[len / 4]);
+  lose_3333();
+  scrub_below();
+  printf("reserved %zu GiB\n", gib);
+  return 0;
+}
+
 /* Threads that allocate and free all the time, each block kept in an array
  * on the thread's stack, still running when main returns: every block is
  * reachable, whatever instruction each thread was stopped at (inside
@@ -1794,6 +1821,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "end_pointer")) return end_pointer();
   if (!strcmp(w, "sparse_reuse")) return sparse_reuse(argc > 2 ? (size_t)atol(argv[2]) : (size_t)1 << 20);
   if (!strcmp(w, "paged_out_file_mapping")) return paged_out_file_mapping();
+  if (!strcmp(w, "sparse_reservation")) return sparse_reservation(argc > 2 ? (size_t)atol(argv[2]) : 16384);
   if (!strcmp(w, "churning_threads")) return churning_threads();
   if (!strcmp(w, "joined_thread")) return joined_thread();
   if (!strcmp(w, "self_pointing_record")) return self_pointing_record();

@@ -142,6 +142,8 @@ static struct {
   int pagemap; /* /proc/self/pagemap, or -1; opened when first needed */
   bool pagemap_tried;
   bool pm_off;        /* the kernel has no PAGEMAP_SCAN, or it failed: mincore */
+  int swap_known;     /* 0: not asked yet, 1: nothing swapped out, 2: some */
+  int span_depth;     /* each_populated's calls in progress */
   uint64_t cold_file; /* bytes of file pages read though not resident */
 } S;
 
@@ -548,22 +550,44 @@ static int pagemap_fd(void) {
   return S.pagemap;
 }
 
+/* Whether the process has pages swapped out: /proc/self/status's VmSwap,
+ * read once a scan; unreadable counts as some. */
+static bool swapped_any(void) {
+  if (S.swap_known == 0) {
+    S.swap_known = 2;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[4096];
+      ssize_t got = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (got > 0) {
+        buf[got] = 0;
+        const char *f = strstr(buf, "\nVmSwap:");
+        if (f != NULL) {
+          f += strlen("\nVmSwap:");
+          while (*f == ' ' || *f == '\t') f++;
+          if (f[0] == '0' && (f[1] < '0' || f[1] > '9')) S.swap_known = 1;
+        }
+      }
+    }
+  }
+  return S.swap_known == 2;
+}
+
 /* Pages mincore says are not resident may still hold data: a page of a
  * file mapping whose copy in memory was reclaimed (memory pressure,
  * MADV_PAGEOUT) reads back from its file, and an anonymous page that was
  * swapped out reads back from swap. Only a page never touched is zero,
  * and only those are skipped. A file page is read (up to COLD_FILE_MAX in
  * a scan: a database mapped whole is not read back from disk at exit); an
- * anonymous one when pagemap(5) says it is swapped. */
+ * anonymous one when pagemap(5) says it is swapped, asked only when the
+ * process has pages in swap. */
 #define COLD_FILE_MAX ((uint64_t)256 << 20)
 #define PAGEMAP_SWAPPED ((uint64_t)1 << 62)
 /* Marks in vec (mincore's, `pages` from `page`) the pages not resident
  * that hold data all the same. */
 static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
   static uint64_t entries[4096];
-  size_t cold = 0;
-  for (size_t i = 0; i < pages; i++) cold += !(vec[i] & 1);
-  if (cold == 0) return;
   if (file) {
     for (size_t i = 0; i < pages && S.cold_file < COLD_FILE_MAX; i++)
       if (!(vec[i] & 1)) {
@@ -572,25 +596,30 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
       }
     return;
   }
-  if (pagemap_fd() < 0 || pages > sizeof entries / sizeof entries[0]) return;
-  ssize_t want = (ssize_t)(pages * sizeof entries[0]);
-  if (pread(S.pagemap, entries, (size_t)want, (off_t)(page / 4096 * sizeof entries[0])) != want) return;
-  for (size_t i = 0; i < pages; i++)
-    if (entries[i] & PAGEMAP_SWAPPED) vec[i] |= 1;
+  if (!swapped_any() || pagemap_fd() < 0) return;
+  for (size_t at = 0; at < pages; at += sizeof entries / sizeof entries[0]) {
+    size_t n = pages - at < sizeof entries / sizeof entries[0] ? pages - at : sizeof entries / sizeof entries[0];
+    ssize_t want = (ssize_t)(n * sizeof entries[0]);
+    if (pread(S.pagemap, entries, (size_t)want, (off_t)((page / 4096 + at) * sizeof entries[0])) != want) return;
+    for (size_t i = 0; i < n; i++)
+      if (entries[i] & PAGEMAP_SWAPPED) vec[at + i] |= 1;
+  }
 }
 
-/* Anonymous memory that holds data, asked of the kernel by the run, not by
- * the page. mincore answers for every page of a range, touched or not, and
- * pagemap for every page that is not resident: a sparse mapping costs the
- * scan its whole size. A program that reserves 16 TiB read-write with
- * MAP_NORESERVE and touches three pages (ThreadSanitizer's shadow is such
- * a mapping) made the exit scan take 21 s, 13 of them in the kernel.
- * Linux 6.7's PAGEMAP_SCAN ioctl walks the page tables and skips what was
- * never populated a whole table at a time; it lists the runs of pages that
- * are resident or swapped out and not the shared zero page. Its argument
- * and result are the kernel's ABI (linux/fs.h, pagemap.rst), declared here
- * because older headers lack them. On an older kernel, or when the call
- * fails, the scan reads by mincore as before. */
+/* Memory that holds data, found by the run, not by the page, where the
+ * kernel can. mincore answers for every page of a range, touched or not: a
+ * sparse mapping cost the scan its whole size. A program that reserves
+ * 16 TiB read-write with MAP_NORESERVE and touches three pages
+ * (ThreadSanitizer's shadow is such a mapping) made the exit scan take
+ * 21-29 s, most of it reading pagemap for each page that was not resident.
+ * For anonymous memory, Linux 6.7's PAGEMAP_SCAN ioctl walks the page
+ * tables, skips unpopulated ones whole, and lists the runs of pages that
+ * are resident or swapped and not the shared zero page: 1 ms for that
+ * program. Its argument and result are the kernel's ABI (linux/fs.h,
+ * pagemap.rst), declared here because older headers lack them. On an older
+ * kernel, when the call fails, and for file mappings, mincore says which
+ * pages are resident (SPAN_PAGES at a time, its answer skipped a word at a
+ * time), and pagemap which are swapped only when some are. */
 struct pm_region {
   uint64_t start, end, categories;
 };
@@ -603,12 +632,14 @@ struct pm_scan_arg {
 #define PM_SWAPPED ((uint64_t)1 << 4)
 #define PM_PFNZERO ((uint64_t)1 << 5)
 #define PM_RUNS 64
+#define SPAN_PAGES 16384 /* mincore's answer for 64 MiB */
+#define SPAN_DEPTH 2     /* an anchor's run is read through big blocks' runs */
 
-/* Calls fn(lo, hi, arg) on each run [lo, hi) of [a, b) whose pages hold
- * data, in address order. Returns where the kernel stopped answering (b
- * when it answered for all): the caller reads the rest by mincore. */
-static uintptr_t each_populated(uintptr_t a, uintptr_t b, void (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
-                                void *arg) {
+typedef void run_fn(uintptr_t lo, uintptr_t hi, void *arg);
+
+/* The runs of [a, b) by PAGEMAP_SCAN: where the kernel stopped answering
+ * (b when it answered for all). */
+static uintptr_t runs_by_pagemap(uintptr_t a, uintptr_t b, run_fn *fn, void *arg) {
   struct pm_region run[PM_RUNS];
   uintptr_t pos = a & ~(uintptr_t)4095, end = (b + 4095) & ~(uintptr_t)4095;
   while (pos < end) {
@@ -639,6 +670,48 @@ static uintptr_t each_populated(uintptr_t a, uintptr_t b, void (*fn)(uintptr_t l
   return b;
 }
 
+/* Calls fn(lo, hi, arg) on each run [lo, hi) of [a, b) whose pages hold
+ * data, in address order (`file`: [a, b) is a file mapping's). When the
+ * kernel cannot tell (mincore fails: memory a thread that could not be
+ * stopped unmaps), the rest is one run, read under the guard. */
+static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void *arg) {
+  static unsigned char vecs[SPAN_DEPTH][SPAN_PAGES];
+  if (!file) a = runs_by_pagemap(a, b, fn, arg);
+  if (a >= b) return;
+  if (S.span_depth >= SPAN_DEPTH) { /* not reached: fn nests once at most */
+    fn(a, b, arg);
+    return;
+  }
+  unsigned char *vec = vecs[S.span_depth++];
+  uintptr_t page = a & ~(uintptr_t)4095;
+  while (page < b) {
+    size_t pages = (b - page + 4095) / 4096;
+    if (pages > SPAN_PAGES) pages = SPAN_PAGES;
+    if (mincore((void *)page, pages * 4096, vec) != 0) {
+      fn(page < a ? a : page, b, arg); /* cannot tell: read it all */
+      break;
+    }
+    mark_cold_data(page, pages, vec, file);
+    for (size_t i = 0; i < pages; i++) {
+      uint64_t w;
+      if (i + 8 <= pages && (i & 7) == 0 && (memcpy(&w, vec + i, 8), (w & 0x0101010101010101ull) == 0)) {
+        i += 7; /* eight untouched pages */
+        continue;
+      }
+      if (!(vec[i] & 1)) continue;
+      size_t j = i;
+      while (j + 1 < pages && (vec[j + 1] & 1)) j++;
+      uintptr_t lo = page + i * 4096, hi = page + (j + 1) * 4096;
+      if (lo < a) lo = a;
+      if (hi > b) hi = b;
+      if (lo < hi) fn(lo, hi, arg);
+      i = j;
+    }
+    page += pages * 4096;
+  }
+  S.span_depth--;
+}
+
 typedef struct {
   int mode;
   bool anchor;
@@ -651,41 +724,12 @@ static void scan_populated(uintptr_t lo, uintptr_t hi, void *arg) {
   if (c->anchor) S.s->anchor_bytes += hi - lo;
 }
 
-/* Resident pages of [a, b) only, and those mark_cold_data finds hold data
- * (`file`: [a, b) is a file mapping's): memory never touched is zero, and
- * reading it would populate page tables and, for big blocks, resident
- * memory. */
+/* The pages of [a, b) that hold data only (`file`: [a, b) is a file
+ * mapping's): memory never touched is zero, and reading it would populate
+ * page tables and, for big blocks, resident memory. */
 static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor, bool file) {
-  static unsigned char vec[4096];
-  if (!file) {
-    populated_scan c = {mode, anchor, leader};
-    a = each_populated(a, b, scan_populated, &c); /* the rest by mincore */
-  }
-  uintptr_t page = a & ~(uintptr_t)4095;
-  while (page < b) {
-    size_t pages = (b - page + 4095) / 4096;
-    if (pages > sizeof vec) pages = sizeof vec;
-    if (mincore((void *)page, pages * 4096, vec) != 0) {
-      scan_guarded(page < a ? a : page, b, mode, leader); /* cannot tell: read it all */
-      if (anchor) S.s->anchor_bytes += b - (page < a ? a : page);
-      return;
-    }
-    mark_cold_data(page, pages, vec, file);
-    for (size_t i = 0; i < pages; i++) {
-      if (!(vec[i] & 1)) continue;
-      size_t j = i;
-      while (j + 1 < pages && (vec[j + 1] & 1)) j++;
-      uintptr_t lo = page + i * 4096, hi = page + (j + 1) * 4096;
-      if (lo < a) lo = a;
-      if (hi > b) hi = b;
-      if (lo < hi) {
-        scan_guarded(lo, hi, mode, leader);
-        if (anchor) S.s->anchor_bytes += hi - lo;
-      }
-      i = j;
-    }
-    page += pages * 4096;
-  }
+  populated_scan c = {mode, anchor, leader};
+  each_populated(a, b, file, scan_populated, &c);
 }
 
 static void sweep_pending(void);
@@ -941,17 +985,18 @@ static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
   }
 }
 
-/* An anonymous anchor is taken by the runs that hold data (each_populated), so
- * that its untouched expanse costs neither a lookup per chunk nor a call
- * per 16 MiB. */
+/* An anonymous anchor is taken by the runs that hold data (each_populated),
+ * so that its untouched expanse costs no lookup of a chunk per 4 MiB. */
 static void anchor_populated(uintptr_t lo, uintptr_t hi, void *arg) {
   (void)arg;
   scan_anchor_runs(lo, hi, false);
 }
 
 static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
-  if (!file) a = each_populated(a, b, anchor_populated, NULL);
-  scan_anchor_runs(a, b, file);
+  if (file)
+    scan_anchor_runs(a, b, true);
+  else
+    each_populated(a, b, false, anchor_populated, NULL);
 }
 
 static bool maps_cb(const hh_map_line *m, void *arg) {

@@ -87,7 +87,14 @@ typedef struct mapline {
   uint8_t code;       /* executable */
   uint8_t dead;       /* the cached stack of an exited thread (dead_stacks) */
   uint8_t main_stack; /* [stack] */
-  uintptr_t from;     /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
+  /* private anonymous memory ("", [heap], [stack], [anon:name]): its data
+   * lies in this process's page tables, or in swap, where PAGEMAP_SCAN
+   * sees it. Shared memory (MAP_SHARED | MAP_ANONYMOUS, memfd, files) can
+   * hold data in pages this process never mapped, or dropped with
+   * MADV_DONTNEED: mincore asks the page cache (helper-70: a thread stack
+   * in shared memory lost its block's only pointer). */
+  uint8_t private_anon;
+  uintptr_t from; /* the stack of a thread that has ended (not cached): its TLS and descriptor only */
 } mapline;
 
 /* What a word points to. */
@@ -612,12 +619,13 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
  * 16 TiB read-write with MAP_NORESERVE and touches three pages
  * (ThreadSanitizer's shadow is such a mapping) made the exit scan take
  * 21-29 s, most of it reading pagemap for each page that was not resident.
- * For anonymous memory, Linux 6.7's PAGEMAP_SCAN ioctl walks the page
+ * For private anonymous memory, Linux 6.7's PAGEMAP_SCAN ioctl walks the page
  * tables, skips unpopulated ones whole, and lists the runs of pages that
  * are resident or swapped and not the shared zero page: 1 ms for that
  * program. Its argument and result are the kernel's ABI (linux/fs.h,
  * pagemap.rst), declared here because older headers lack them. On an older
- * kernel, when the call fails, and for file mappings, mincore says which
+ * kernel, when the call fails, and for files and shared memory (whose
+ * pages may hold data this process has not mapped), mincore says which
  * pages are resident (SPAN_PAGES at a time, its answer skipped a word at a
  * time), and pagemap which are swapped only when some are. */
 struct pm_region {
@@ -671,7 +679,8 @@ static uintptr_t runs_by_pagemap(uintptr_t a, uintptr_t b, run_fn *fn, void *arg
 }
 
 /* Calls fn(lo, hi, arg) on each run [lo, hi) of [a, b) whose pages hold
- * data, in address order (`file`: [a, b) is a file mapping's). When the
+ * data, in address order (`file`: [a, b) is not private anonymous memory,
+ * but a file's or shared; see mapline.private_anon). When the
  * kernel cannot tell (mincore fails: memory a thread that could not be
  * stopped unmaps), the rest is one run, read under the guard. */
 static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void *arg) {
@@ -724,8 +733,8 @@ static void scan_populated(uintptr_t lo, uintptr_t hi, void *arg) {
   if (c->anchor) S.s->anchor_bytes += hi - lo;
 }
 
-/* The pages of [a, b) that hold data only (`file`: [a, b) is a file
- * mapping's): memory never touched is zero, and reading it would populate
+/* The pages of [a, b) that hold data only (`file`: as for each_populated):
+ * memory never touched is zero, and reading it would populate
  * page tables and, for big blocks, resident memory. */
 static void scan_resident(uintptr_t a, uintptr_t b, int mode, uintptr_t leader, bool anchor, bool file) {
   populated_scan c = {mode, anchor, leader};
@@ -963,8 +972,8 @@ static void add_excl(uintptr_t a, uintptr_t b) {
   S.excl[i].end = b;
 }
 
-/* [a, b) minus hahalloc's chunks and the exclusions; `file`: a file
- * mapping's. */
+/* [a, b) minus hahalloc's chunks and the exclusions; `file`: as for
+ * each_populated. */
 static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
   while (a < b) {
     uintptr_t end = (a | HH_MAPPING_MASK) + 1;
@@ -1012,6 +1021,7 @@ static bool maps_cb(const hh_map_line *m, void *arg) {
   l->ro_file = m->r && !m->w && !l->anon;
   l->code = m->x;
   l->main_stack = !strcmp(m->path, "[stack]");
+  l->private_anon = l->anon || l->main_stack || !strcmp(m->path, "[heap]") || !strncmp(m->path, "[anon:", 6);
   l->skip = 0;
   if (!m->r || !m->w)
     l->skip = 1;
@@ -1342,10 +1352,10 @@ static void scan_maps(const hh_world *w) {
     /* a live thread's stack: from its stack pointer up */
     uintptr_t sp = live_sp(l, w);
     if (sp) {
-      scan_anchor(sp < l->start ? l->start : sp, l->end, false);
+      scan_anchor(sp < l->start ? l->start : sp, l->end, !l->private_anon);
       continue;
     }
-    scan_anchor(l->from ? l->from : l->start, l->end, !l->anon);
+    scan_anchor(l->from ? l->from : l->start, l->end, !l->private_anon);
   }
 }
 

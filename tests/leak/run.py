@@ -345,6 +345,17 @@ def scenario_suite():
               (p.returncode, p.stdout[-200:], json.dumps(rep["summary"]), rep["scan"]) if rep else
               (p.returncode, p.stderr[-500:]))
 
+    # helper-70: a live thread's stack in shared memory was read by
+    # PAGEMAP_SCAN, which sees only this process's page tables: a page given
+    # up with MADV_DONTNEED still holds the data, and its pointer was missed.
+    for how, held in (("shared", "reachable"), ("memfd", "reachable"), ("private", "definite")):
+        rep, p = json_report([prog, "shared_stack", how], preload=False)
+        kinds = {(g["kind"], g["bytes"]) for g in rep["leaks"]} if rep else set()
+        check(f"a running thread's stack in {how} memory, its page given up with MADV_DONTNEED, held the only "
+              f"pointer to a block: {held}" + (" (the page reads back)" if held == "reachable" else " (it reads zero)"),
+              p.returncode == 0 and (held, 4747) in kinds and ("definite", 4646) in kinds,
+              (p.returncode, p.stdout[-200:], sorted(kinds)[:12]) if rep else (p.returncode, p.stderr[-500:]))
+
     wrong = []
     for attempt in range(4):
         rep, p = json_report([prog, "churning_threads"], preload=False)

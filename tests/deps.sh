@@ -13,6 +13,12 @@ for pair in valgrind:valgrind addr2line:binutils g++:g++ python3:python3 sqlite3
             git:git perl:perl awk:gawk xz:xz-utils setpriv:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
+# clang with ThreadSanitizer's runtime (tests/safety's tsan_prog)
+if ! command -v clang >/dev/null 2>&1; then
+  need+=(clang libclang-rt-dev)
+elif ! echo 'int main(void) { return 0; }' | clang -fsanitize=thread -x c - -o /dev/null >/dev/null 2>&1; then
+  need+=(libclang-rt-dev)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing what the tests need: ${need[*]}"

@@ -68,27 +68,12 @@ static __attribute__((noreturn)) void helper_main(spawn *a) {
   for (;;) RAW(SYS_exit, 127);
 }
 
-/* clone(CLONE_VM | CLONE_VFORK | SIGCHLD) onto `stack`: the child calls
+/* clone(CLONE_VM | CLONE_VFORK | SIGCHLD) onto a->stack2: the child runs
  * helper_main(a) there and never returns; the caller resumes once the
  * child has exec'd or exited. */
-static long clone_helper(spawn *a) {
-  long ret;
-  register long r10 __asm__("r10") = 0; /* tls */
-  register long r8 __asm__("r8") = 0;
-  __asm__ volatile("syscall\n\t"
-                   "testq %%rax, %%rax\n\t"
-                   "jnz 1f\n\t"
-                   "xorl %%ebp, %%ebp\n\t" /* the child, on its own stack */
-                   "movq %[a], %%rdi\n\t"
-                   "call *%[fn]\n\t"
-                   "hlt\n"
-                   "1:"
-                   : "=a"(ret)
-                   : "a"(SYS_clone), "D"(CLONE_VM | CLONE_VFORK | SIGCHLD), "S"(a->stack2), "d"(0), "r"(r10),
-                     "r"(r8), [fn] "r"(helper_main), [a] "r"(a)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
+static int helper_start(void *arg) { helper_main(arg); }
+
+static long clone_helper(spawn *a) { return raw_clone(helper_start, a->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, a); }
 
 static int go_between(void *arg) {
   spawn *a = arg;
@@ -124,9 +109,9 @@ static int start(spawn *a, char *stack1, size_t size) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int pid = clone(go_between, stack1 + size, CLONE_VM, a); /* exit signal: none */
+  long pid = raw_clone(go_between, stack1 + size, CLONE_VM, a); /* exit signal: none */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return pid;
+  return pid < 0 ? -1 : (int)pid;
 }
 
 #else

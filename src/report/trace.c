@@ -395,7 +395,8 @@ int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  tracer_pid = clone(tracer_main, stack + STACK_SIZE, CLONE_VM, &tr); /* exit signal: none */
+  long pid = raw_clone(tracer_main, stack + STACK_SIZE, CLONE_VM, &tr); /* exit signal: none */
+  tracer_pid = pid < 0 ? 0 : (int)pid;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (tracer_pid <= 0) {
     tracer_pid = 0;

@@ -1213,6 +1213,15 @@ check("a relative output path is taken from where the program started; the file 
       os.path.exists(fresh) and stat.S_IMODE(os.stat(fresh).st_mode) == 0o600,
       os.listdir(work))
 
+# ThreadSanitizer intercepts clone(): glibc's, called by the report for its
+# tracer and its helper's go-between, ran TSan's fork handling, whose check
+# failed in the child; the program then exited with TSan's status 66.
+p = run([TOOL, "--", os.path.join(BIN, "tsan_prog")])
+check("a ThreadSanitizer-built program with a thread that blocks every signal: status 0, output kept, a report, "
+      "and not a word from ThreadSanitizer",
+      p.returncode == 0 and p.stdout == "ok\n" and reports(p.stderr) == 1 and "ThreadSanitizer" not in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-600:]))
+
 shutil.rmtree(work, ignore_errors=True)
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed" + (f", skipped: {', '.join(skipped)}" if skipped else ""))

@@ -216,9 +216,54 @@ static bool file_contains(int fd, const char *needle) {
   }
 }
 
+/* A sanitizer runtime among the libraries a dynamic ELF file needs
+ * (DT_NEEDED), by name, or NULL. AddressSanitizer's runtime aborts a
+ * program where it is not the first library loaded ("ASan runtime does
+ * not come first in initial library list"), and gcc's ThreadSanitizer
+ * runtime crashes under any preloaded malloc (mimalloc's and jemalloc's
+ * too): both keep their own heap. */
+static const char *sanitizer_needed(int fd, const Elf64_Ehdr *eh) {
+  Elf64_Phdr dyn = {0}, load[16];
+  int nload = 0;
+  for (int i = 0; i < eh->e_phnum; i++) {
+    Elf64_Phdr ph;
+    if (pread(fd, &ph, sizeof ph, (off_t)(eh->e_phoff + (Elf64_Off)i * eh->e_phentsize)) != sizeof ph) return NULL;
+    if (ph.p_type == PT_DYNAMIC) dyn = ph;
+    if (ph.p_type == PT_LOAD && nload < 16) load[nload++] = ph;
+  }
+  Elf64_Dyn d[512];
+  size_t nd = dyn.p_filesz / sizeof d[0];
+  if (nd == 0) return NULL;
+  if (nd > 512) nd = 512;
+  if (pread(fd, d, nd * sizeof d[0], (off_t)dyn.p_offset) != (ssize_t)(nd * sizeof d[0])) return NULL;
+  Elf64_Addr strtab = 0;
+  for (size_t i = 0; i < nd && d[i].d_tag != DT_NULL; i++)
+    if (d[i].d_tag == DT_STRTAB) strtab = d[i].d_un.d_ptr;
+  off_t stroff = -1;
+  for (int i = 0; i < nload; i++)
+    if (strtab >= load[i].p_vaddr && strtab < load[i].p_vaddr + load[i].p_filesz)
+      stroff = (off_t)(strtab - load[i].p_vaddr + load[i].p_offset);
+  if (stroff < 0) return NULL;
+  static const struct {
+    const char *lib, *name;
+  } runtimes[] = {
+      {"libasan.so", "AddressSanitizer"}, {"libhwasan.so", "HWAddressSanitizer"}, {"libtsan.so", "ThreadSanitizer"}};
+  for (size_t i = 0; i < nd && d[i].d_tag != DT_NULL; i++) {
+    if (d[i].d_tag != DT_NEEDED) continue;
+    char name[64];
+    ssize_t got = pread(fd, name, sizeof name - 1, stroff + (off_t)d[i].d_un.d_val);
+    if (got <= 0) continue;
+    name[got] = '\0';
+    for (size_t k = 0; k < sizeof runtimes / sizeof runtimes[0]; k++)
+      if (!strncmp(name, runtimes[k].lib, strlen(runtimes[k].lib))) return runtimes[k].name;
+  }
+  return NULL;
+}
+
 /* Why the library cannot load into `file`, or NULL when it can (or when
- * we cannot tell). Follows one #! interpreter. */
-static const char *why_no_report(const char *file, int depth) {
+ * we cannot tell). Follows one #! interpreter. `*alone`: the program must
+ * run without the library preloaded (a sanitizer's runtime). */
+static const char *why_no_report(const char *file, int depth, bool *alone) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
   const char *why = NULL;
@@ -235,7 +280,7 @@ static const char *why_no_report(const char *file, int depth) {
     while (i < (size_t)n && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && k + 1 < sizeof interp)
       interp[k++] = (char)h[i++];
     interp[k] = '\0';
-    if (k > 0) why = why_no_report(interp, 1);
+    if (k > 0) why = why_no_report(interp, 1, alone);
   } else if (n >= (ssize_t)sizeof(Elf64_Ehdr) && !memcmp(h, ELFMAG, SELFMAG)) {
     if (h[EI_CLASS] != ELFCLASS64) {
       why = "it is a 32-bit program and hahalloc's library is 64-bit";
@@ -248,8 +293,18 @@ static const char *why_no_report(const char *file, int depth) {
         if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != sizeof ph) break;
         if (ph.p_type == PT_INTERP) interp = true;
       }
-      if (!interp && !file_contains(fd, "hahalloc heap summary for"))
+      const char *sanitizer = interp ? sanitizer_needed(fd, &eh) : NULL;
+      if (!interp && !file_contains(fd, "hahalloc heap summary for")) {
         why = "it is statically linked, so LD_PRELOAD cannot put hahalloc's malloc in it";
+      } else if (sanitizer != NULL) {
+        static char text[200];
+        snprintf(text, sizeof text,
+                 "it is built with %s, whose runtime keeps its own heap and must be loaded first, so it ran "
+                 "without hahalloc's library",
+                 sanitizer);
+        why = text;
+        *alone = true;
+      }
     }
   }
   close(fd);
@@ -394,17 +449,18 @@ int main(int argc, char **argv) {
   if (lib == NULL) lib = find_library();
   if (lib == NULL || !exists(lib)) die("cannot find libhahalloc.so (use --lib=PATH)", lib);
 
+  char file[PATH_MAX];
+  bool alone = false;
+  const char *why = resolve(argv[i], file, sizeof file) ? why_no_report(file, 0, &alone) : NULL;
+
   /* Ours first, so that it wins over any other preloaded allocator. */
   const char *old = getenv("LD_PRELOAD");
   size_t len = strlen(lib) + (old ? strlen(old) + 1 : 0) + 1;
   char *preload = malloc(len);
   if (preload == NULL) die("out of memory", NULL);
   snprintf(preload, len, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
-  setenv("LD_PRELOAD", preload, 1);
+  if (!alone) setenv("LD_PRELOAD", preload, 1);
   if (options_len) setenv("HAHALLOC_OPTIONS", options, 1);
-
-  char file[PATH_MAX];
-  const char *why = resolve(argv[i], file, sizeof file) ? why_no_report(file, 0) : NULL;
 
   /* exec failures come back through this pipe; success closes it */
   int report[2];

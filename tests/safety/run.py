@@ -1222,6 +1222,16 @@ check("a ThreadSanitizer-built program with a thread that blocks every signal: s
       p.returncode == 0 and p.stdout == "ok\n" and reports(p.stderr) == 1 and "ThreadSanitizer" not in p.stderr,
       (p.returncode, p.stdout, p.stderr[-600:]))
 
+# gcc's AddressSanitizer aborts a program whose first library is not its
+# runtime, and gcc's ThreadSanitizer crashed under any preloaded malloc: the
+# command runs such a program without the library, and says why.
+for prog, name in (("asan_dyn_prog", "AddressSanitizer"), ("tsan_dyn_prog", "ThreadSanitizer")):
+    p = run([TOOL, "--", os.path.join(BIN, prog)])
+    check(f"a program that needs gcc's {name} runtime runs as without hahalloc (status 0, output kept), and the "
+          "command says why there is no report",
+          p.returncode == 0 and p.stdout == "ok\n" and f"no leak report for {os.path.join(BIN, prog)}: it is built "
+          f"with {name}" in p.stderr and "does not come first" not in p.stderr, (p.returncode, p.stdout, p.stderr[-600:]))
+
 shutil.rmtree(work, ignore_errors=True)
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed" + (f", skipped: {', '.join(skipped)}" if skipped else ""))

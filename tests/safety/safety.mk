@@ -4,7 +4,8 @@ SAFE_BIN := build/tests/safety
 SAFE_CC  := $(CC) -std=gnu11 -g -O1 -pthread -Wall -Wextra -Iinclude
 SAFE_PROGS := $(SAFE_BIN)/progs $(SAFE_BIN)/progs_linked $(SAFE_BIN)/late_main \
               $(SAFE_BIN)/static_prog $(SAFE_BIN)/static_linked $(SAFE_BIN)/libhook.so $(SAFE_BIN)/decode \
-              $(SAFE_BIN)/liballoc_stripped.so $(SAFE_BIN)/trace_foreign $(SAFE_BIN)/tsan_prog
+              $(SAFE_BIN)/liballoc_stripped.so $(SAFE_BIN)/trace_foreign $(SAFE_BIN)/tsan_prog \
+              $(SAFE_BIN)/asan_dyn_prog $(SAFE_BIN)/tsan_dyn_prog
 
 $(SAFE_BIN)/progs: tests/safety/progs.c
 	@mkdir -p $(dir $@)
@@ -30,6 +31,13 @@ $(SAFE_BIN)/decode: tests/safety/decode.c src/report/syscall_number.h
 $(SAFE_BIN)/tsan_prog: tests/safety/tsan_prog.c
 	@mkdir -p $(dir $@)
 	clang -g -O1 -pthread -fsanitize=thread $< -o $@
+# gcc's sanitizers: their runtimes are shared libraries the program needs
+$(SAFE_BIN)/asan_dyn_prog: tests/safety/tsan_prog.c
+	@mkdir -p $(dir $@)
+	$(CC) -g -O1 -pthread -fsanitize=address $< -o $@
+$(SAFE_BIN)/tsan_dyn_prog: tests/safety/tsan_prog.c
+	@mkdir -p $(dir $@)
+	$(CC) -g -O1 -pthread -fsanitize=thread $< -o $@
 $(SAFE_BIN)/static_prog: tests/safety/static_prog.c
 	@mkdir -p $(dir $@)
 	$(SAFE_CC) -static $< -o $@

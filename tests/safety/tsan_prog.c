@@ -1,7 +1,8 @@
 /* A program built with ThreadSanitizer (clang -fsanitize=thread: its
  * runtime, linked into the program, intercepts malloc and clone), run under
  * the hahalloc command: its heap is not ours, and the report must leave it
- * as it is. A thread that blocks every signal is still running at exit, so
+ * as it is. Also built with gcc's AddressSanitizer and ThreadSanitizer,
+ * whose runtimes are shared libraries (asan_dyn_prog, tsan_dyn_prog). A thread that blocks every signal is still running at exit, so
  * the report's tracer starts. Prints "ok"; status 0. */
 #include <pthread.h>
 #include <signal.h>

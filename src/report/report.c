@@ -40,6 +40,7 @@
 #include <unwind.h>
 
 #include "hahalloc.h"
+#include "format.h"
 #include "hooks.h"
 #include "lock.h"
 #include "lookup.h"
@@ -588,6 +589,33 @@ bool hh_sandboxed(void) {
          atomic_load_explicit(&sandbox_pending, memory_order_acquire) != 0;
 }
 
+bool hh_proc_status(const char *field, char *out, size_t size) {
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || size == 0) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  char buf[4096];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+  close(fd);
+  buf[got] = 0;
+  char key[40];
+  hh_snformat(key, sizeof key, "\n%s:", field);
+  const char *f = strstr(buf, key);
+  if (f == NULL) return false;
+  f += strlen(key);
+  while (*f == ' ' || *f == '\t') f++;
+  size_t k = 0;
+  while (f[k] != '\0' && f[k] != ' ' && f[k] != '\t' && f[k] != '\n' && k + 1 < size) {
+    out[k] = f[k];
+    k++;
+  }
+  out[k] = '\0';
+  return k > 0;
+}
+
 /* Whether a seccomp filter was in force when first asked: one inherited
  * through exec (a service manager's, such as systemd's
  * SystemCallFilter=@system-service, which has no mincore and kills by
@@ -599,22 +627,8 @@ bool hh_seccomp_inherited(void) {
   int s = atomic_load_explicit(&state, memory_order_relaxed);
   if (HH_LIKELY(s != 0)) return s == 2;
   int saved = errno;
-  bool filter = true;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[4096];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
-    close(fd);
-    buf[got] = 0;
-    const char *f = strstr(buf, "\nSeccomp:");
-    if (f != NULL) {
-      f += strlen("\nSeccomp:");
-      while (*f == ' ' || *f == '\t') f++;
-      filter = *f != '0';
-    }
-  }
+  char v[32];
+  bool filter = !hh_proc_status("Seccomp", v, sizeof v) || strcmp(v, "0") != 0;
   errno = saved;
   atomic_store_explicit(&state, filter ? 2 : 1, memory_order_relaxed);
   return filter;

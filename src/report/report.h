@@ -30,6 +30,10 @@
 #include "internal.h"
 #include "stats.h"
 
+/* The first word of a /proc/self/status field ("Seccomp", "VmSwap") into
+ * out; false when it cannot be read (report.c). */
+bool hh_proc_status(const char *field, char *out, size_t size);
+
 /* stdio's list of streams (glibc exports it); weak, for static builds on
  * other C libraries. */
 extern FILE *_IO_list_all __attribute__((weak));

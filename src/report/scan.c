@@ -150,7 +150,6 @@ static struct {
   bool pagemap_tried;
   bool pm_off;        /* the kernel has no PAGEMAP_SCAN, or it failed: mincore */
   int swap_known;     /* 0: not asked yet, 1: nothing swapped out, 2: some */
-  int span_depth;     /* each_populated's calls in progress */
   uint64_t cold_file; /* bytes of file pages read though not resident */
 } S;
 
@@ -557,26 +556,12 @@ static int pagemap_fd(void) {
   return S.pagemap;
 }
 
-/* Whether the process has pages swapped out: /proc/self/status's VmSwap,
- * read once a scan; unreadable counts as some. */
+/* Whether the process has pages swapped out (VmSwap), asked once a scan;
+ * unreadable counts as some. */
 static bool swapped_any(void) {
   if (S.swap_known == 0) {
-    S.swap_known = 2;
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char buf[4096];
-      ssize_t got = read(fd, buf, sizeof buf - 1);
-      close(fd);
-      if (got > 0) {
-        buf[got] = 0;
-        const char *f = strstr(buf, "\nVmSwap:");
-        if (f != NULL) {
-          f += strlen("\nVmSwap:");
-          while (*f == ' ' || *f == '\t') f++;
-          if (f[0] == '0' && (f[1] < '0' || f[1] > '9')) S.swap_known = 1;
-        }
-      }
-    }
+    char v[32];
+    S.swap_known = hh_proc_status("VmSwap", v, sizeof v) && !strcmp(v, "0") ? 1 : 2;
   }
   return S.swap_known == 2;
 }
@@ -641,7 +626,6 @@ struct pm_scan_arg {
 #define PM_PFNZERO ((uint64_t)1 << 5)
 #define PM_RUNS 64
 #define SPAN_PAGES 16384 /* mincore's answer for 64 MiB */
-#define SPAN_DEPTH 2     /* an anchor's run is read through big blocks' runs */
 
 typedef void run_fn(uintptr_t lo, uintptr_t hi, void *arg);
 
@@ -684,14 +668,8 @@ static uintptr_t runs_by_pagemap(uintptr_t a, uintptr_t b, run_fn *fn, void *arg
  * kernel cannot tell (mincore fails: memory a thread that could not be
  * stopped unmaps), the rest is one run, read under the guard. */
 static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void *arg) {
-  static unsigned char vecs[SPAN_DEPTH][SPAN_PAGES];
+  static unsigned char vec[SPAN_PAGES]; /* fn never calls back here: a run of an anchor is read as it is */
   if (!file) a = runs_by_pagemap(a, b, fn, arg);
-  if (a >= b) return;
-  if (S.span_depth >= SPAN_DEPTH) { /* not reached: fn nests once at most */
-    fn(a, b, arg);
-    return;
-  }
-  unsigned char *vec = vecs[S.span_depth++];
   uintptr_t page = a & ~(uintptr_t)4095;
   while (page < b) {
     size_t pages = (b - page + 4095) / 4096;
@@ -718,7 +696,6 @@ static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void
     }
     page += pages * 4096;
   }
-  S.span_depth--;
 }
 
 typedef struct {
@@ -972,9 +949,19 @@ static void add_excl(uintptr_t a, uintptr_t b) {
   S.excl[i].end = b;
 }
 
+static void anchor_piece(uintptr_t lo, uintptr_t hi, bool file, bool populated) {
+  if (populated) {
+    populated_scan c = {MODE_ANCHOR, true, 0};
+    scan_populated(lo, hi, &c);
+  } else {
+    scan_resident(lo, hi, MODE_ANCHOR, 0, true, file);
+  }
+}
+
 /* [a, b) minus hahalloc's chunks and the exclusions; `file`: as for
- * each_populated. */
-static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
+ * each_populated; `populated`: every page of [a, b) holds data (a run
+ * each_populated found), so it is read without asking again. */
+static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file, bool populated) {
   while (a < b) {
     uintptr_t end = (a | HH_MAPPING_MASK) + 1;
     if (end > b || end == 0) end = b;
@@ -985,10 +972,10 @@ static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
     uintptr_t p = a;
     for (int i = 0; i < S.nexcl && p < end; i++) {
       if (S.excl[i].end <= p || S.excl[i].start >= end) continue;
-      if (S.excl[i].start > p) scan_resident(p, S.excl[i].start, MODE_ANCHOR, 0, true, file);
+      if (S.excl[i].start > p) anchor_piece(p, S.excl[i].start, file, populated);
       p = S.excl[i].end;
     }
-    if (p < end) scan_resident(p, end, MODE_ANCHOR, 0, true, file);
+    if (p < end) anchor_piece(p, end, file, populated);
     a = end;
     progress("anchors");
   }
@@ -998,12 +985,12 @@ static void scan_anchor_runs(uintptr_t a, uintptr_t b, bool file) {
  * so that its untouched expanse costs no lookup of a chunk per 4 MiB. */
 static void anchor_populated(uintptr_t lo, uintptr_t hi, void *arg) {
   (void)arg;
-  scan_anchor_runs(lo, hi, false);
+  scan_anchor_runs(lo, hi, false, true);
 }
 
 static void scan_anchor(uintptr_t a, uintptr_t b, bool file) {
   if (file)
-    scan_anchor_runs(a, b, true);
+    scan_anchor_runs(a, b, true, false);
   else
     each_populated(a, b, false, anchor_populated, NULL);
 }

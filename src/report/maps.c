@@ -154,14 +154,11 @@ static bool each_but(const hh_map_line *m, uintptr_t b, hh_map_fn fn, void *arg)
   return true;
 }
 
-bool hh_maps_each(hh_map_fn fn, void *arg) {
+/* Calls line(text, buffer, arg) for each line of the file open at fd,
+ * until it returns false; false when the file could not be read. */
+typedef bool line_fn(char *text, uintptr_t buf, void *arg);
+static bool each_line(int fd, bool kept, line_fn *line, void *arg) {
   int saved = errno;
-  bool kept;
-  int fd = open_maps(&kept);
-  if (fd < 0) {
-    errno = saved;
-    return false;
-  }
   /* Not on the stack: this runs in malloc (a thread's first site capture)
    * and in the exit report, on stacks of threads that may have 16 KiB in
    * all (PTHREAD_STACK_MIN), or on a coroutine's (helper-41: SIGSEGV in a
@@ -192,8 +189,7 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
       }
     }
     *nl = '\0';
-    hh_map_line m;
-    if (parse_line(buf, &m)) go = each_but(&m, (uintptr_t)buf, fn, arg);
+    go = line(buf, (uintptr_t)buf, arg);
     size_t used = (size_t)(nl - buf) + 1;
     if (used > have) used = have;
     memmove(buf, buf + used, have - used);
@@ -204,6 +200,56 @@ bool hh_maps_each(hh_map_fn fn, void *arg) {
   if (!kept) syscall(SYS_close, fd);
   errno = saved;
   return true;
+}
+
+typedef struct {
+  hh_map_fn fn;
+  void *arg;
+  hh_map_line head; /* smaps: the mapping whose fields follow */
+  bool have_head;
+} line_walk;
+
+static bool maps_line(char *text, uintptr_t buf, void *arg) {
+  line_walk *w = arg;
+  hh_map_line m;
+  return parse_line(text, &m) ? each_but(&m, buf, w->fn, w->arg) : true;
+}
+
+bool hh_maps_each(hh_map_fn fn, void *arg) {
+  int saved = errno;
+  bool kept;
+  int fd = open_maps(&kept);
+  errno = saved;
+  line_walk w = {fn, arg, {0}, false};
+  return fd >= 0 && each_line(fd, kept, maps_line, &w);
+}
+
+/* smaps(5): a mapping's line, as in maps, then one line a field ("Swap:
+ * 12 kB"); no field's name is hex digits followed by '-'. */
+static bool smaps_line(char *text, uintptr_t buf, void *arg) {
+  (void)buf;
+  line_walk *w = arg;
+  if (!strncmp(text, "Swap:", 5)) {
+    const char *v = skip_fields(text, 1);
+    bool some = *v >= '1' && *v <= '9';
+    return !(some && w->have_head) || w->fn(&w->head, w->arg);
+  }
+  hh_map_line m;
+  if (parse_line(text, &m)) {
+    w->head = m;
+    w->head.path = NULL; /* the buffer moves on */
+    w->have_head = true;
+  }
+  return true;
+}
+
+bool hh_maps_each_swapped(hh_map_fn fn, void *arg) {
+  int saved = errno;
+  int fd = sys_open("/proc/thread-self/smaps");
+  if (fd < 0) fd = sys_open("/proc/self/smaps");
+  errno = saved;
+  line_walk w = {fn, arg, {0}, false};
+  return fd >= 0 && each_line(fd, false, smaps_line, &w);
 }
 
 struct find {

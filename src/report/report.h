@@ -50,6 +50,10 @@ typedef struct hh_map_line {
  * false. Returns false when the file could not be read. Never allocates. */
 typedef bool (*hh_map_fn)(const hh_map_line *m, void *arg);
 bool hh_maps_each(hh_map_fn fn, void *arg);
+/* The same for each mapping with pages in swap (smaps' Swap), its path
+ * NULL; false when /proc/self/smaps could not be read. Costs a walk of the
+ * process's page tables: asked only when it has pages in swap. */
+bool hh_maps_each_swapped(hh_map_fn fn, void *arg);
 void hh_maps_init(void);         /* at start-up, with the report on: the maps kept open for the exit */
 void hh_maps_atfork_child(void); /* a fork child that makes no report: closes them */
 /* The line of the mapping that holds `addr` (its path left NULL); false

@@ -76,22 +76,27 @@ int hh_pcs_display(const hh_symbols *sym, const uintptr_t *pcs, int n, hh_frame 
                             .offset = addr - base};
       continue;
     }
+    /* Shown as valgrind shows it: the return address less one, the call
+     * instruction's last byte, for which addr2line gives the call's line
+     * (the return address may be the next line's, or the next function's
+     * after a call that never returns). */
     const hh_pcinfo *pi = hh_symbols_get(sym, pcs[i]);
+    uintptr_t call = pcs[i] - 1, call_offset = pi != NULL && pi->offset != 0 ? pi->offset - 1 : 0;
     if (pi == NULL || pi->nlines == 0) {
-      out[k++] = (hh_frame){.pc = pcs[i], .object = pi ? pi->object : NULL, .offset = pi ? pi->offset : 0};
+      out[k++] = (hh_frame){.pc = call, .object = pi ? pi->object : NULL, .offset = call_offset};
       continue;
     }
     bool after_main = false;
     for (int l = 0; l < pi->nlines && k < max; l++) {
       const hh_line *ln = &pi->lines[l];
       if (below_main(ln->mangled)) return k;
-      out[k++] = (hh_frame){.pc = pcs[i],
+      out[k++] = (hh_frame){.pc = call,
                             .function = ln->function,
                             .mangled = ln->mangled,
                             .file = ln->file,
                             .line = ln->line,
                             .object = pi->object,
-                            .offset = pi->offset};
+                            .offset = call_offset};
       after_main |= is_main(ln->mangled);
     }
     if (after_main) break;

@@ -449,7 +449,7 @@ void hh_symbols_free(hh_symbols *s);
 
 /* One frame of a stack as the report shows it. */
 typedef struct hh_frame {
-  uintptr_t pc;         /* the return address shown (the entry point's address for the first) */
+  uintptr_t pc;         /* the address shown: the return address less one (the entry point's for the first) */
   const char *function; /* demangled; NULL: unknown ("???") */
   const char *mangled;  /* linkage name; NULL: unknown */
   const char *file;     /* NULL: unknown */

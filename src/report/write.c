@@ -36,9 +36,9 @@ void hh_write_frames(hh_out *o, const char *prefix, const hh_frame *f, int n) {
   for (int i = 0; i < n; i++) {
     const char *fn = f[i].function ? f[i].function : "???";
     if (!hh_format_hide_addresses)
-      hh_out_printf(o, "%s    %s %p: %s", prefix, i == 0 ? "at" : "by", (void *)f[i].pc, fn);
+      hh_out_printf(o, "%s    %s 0x%lX: %s", prefix, i == 0 ? "at" : "by", (unsigned long)f[i].pc, fn);
     else if (f[i].object) /* the offset in the object: no load address */
-      hh_out_printf(o, "%s    %s +0x%lx: %s", prefix, i == 0 ? "at" : "by", (unsigned long)f[i].offset, fn);
+      hh_out_printf(o, "%s    %s +0x%lX: %s", prefix, i == 0 ? "at" : "by", (unsigned long)f[i].offset, fn);
     else
       hh_out_printf(o, "%s    %s ???: %s", prefix, i == 0 ? "at" : "by", fn);
     if (f[i].file)

@@ -577,7 +577,7 @@ def scenario_suite():
           not bad, "\n".join(bad[:2]))
     p = run([os.path.join(BUILD, "hahalloc"), os.path.join(BIN, "nopie")], preload=False)
     check("a program built without PIE that takes malloc's address: the first frame is malloc in libhahalloc.so, "
-          "not the program's PLT stub", re.search(r"at 0x[0-9a-f]+: malloc \(in [^)]*libhahalloc\.so", p.stderr) is not None,
+          "not the program's PLT stub", re.search(r"at 0x[0-9A-F]+: malloc \(in [^)]*libhahalloc\.so", p.stderr) is not None,
           p.stderr[-600:])
     p = run([prog, "setenv_tree"], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
     check("setenv of 20 variables three times over, half unset (libc's tsearch tree, colour bits in its links, "

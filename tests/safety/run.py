@@ -1008,9 +1008,9 @@ if os.geteuid() == 0 and shutil.which("setpriv"):
     # An address in what a root process prints to its user would undo the
     # address-space randomization: stacks show offsets in their objects, and
     # a misuse message names no block by its address.
-    address = re.compile(r"(?<!\+)0x[0-9a-f]{5,}")
+    address = re.compile(r"(?<!\+)0x[0-9a-fA-F]{5,}")
     check("setuid: the report shows no address, its frames their offsets in their objects",
-          not address.search(p.stderr) and re.search(r"at \+0x[0-9a-f]+: malloc \(in .*libhahalloc", p.stderr),
+          not address.search(p.stderr) and re.search(r"at \+0x[0-9A-F]+: malloc \(in .*libhahalloc", p.stderr),
           p.stderr[-600:])
     p = as_nobody([suid, "double_free"], {"HAHALLOC_ON_ERROR": "continue"})
     check("setuid: a double free's message shows no address and aborts (HAHALLOC_ON_ERROR has no effect)",

@@ -687,8 +687,11 @@ void hh_free_list_damaged(hh_page *page, uint64_t idx, uint64_t next, bool head)
 /* Fills `bits` (one per range below the capacity) with the page's free
  * ranges, for the report: ranges whose links say they are free, and a range
  * whose link was damaged when the page's counts show it is free (the damage
- * is told on stderr). The world is stopped or the page is the caller's. */
-void hh_page_free_bits(const hh_page *page, uint64_t *bits);
+ * is told on stderr). The world is stopped or the page is the caller's.
+ * A range whose link lies in one of the `nunreadable` memory pages listed
+ * at `unreadable` is live, not read: the program made it unreadable
+ * (mprotect), which it may do to its own blocks only. */
+void hh_page_free_bits(const hh_page *page, uint64_t *bits, const uintptr_t *unreadable, int nunreadable);
 /* What a sweep gives back: pages on the full list that remote frees
  * emptied (FULL), every empty page but a root's only one (EMPTY: a thread
  * that exits warm, keeping its pages for the next owner), every empty page
@@ -783,7 +786,8 @@ void hh_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Sets marks[i] to 0 for every range i < n of the page that is on one of its
  * free lists (a large page: its one range, remotely freed). For the leak
  * scan, which holds hh_heaps_lock and hh_oversize_lock with the world
- * stopped, and reads under a fault guard. */
-void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n);
+ * stopped, and reads under a fault guard. `unreadable`: as for
+ * hh_page_free_bits. */
+void hh_page_mark_free(const hh_page *page, uint8_t *marks, uint32_t n, const uintptr_t *unreadable, int nunreadable);
 
 #endif /* HH_INTERNAL_H */

@@ -423,10 +423,19 @@ static bool told_before(const void *range) {
   return false;
 }
 
-void hh_page_free_bits(const hh_page *page, uint64_t *bits) {
+/* Whether the range's link lies in one of the `n` memory pages at `pages`. */
+static bool link_in(const hh_page *page, uint64_t idx, const uintptr_t *pages, int n) {
+  uintptr_t at = (uintptr_t)hh_range_at(page, idx) & ~(uintptr_t)4095;
+  for (int k = 0; k < n; k++)
+    if (pages[k] == at) return true;
+  return false;
+}
+
+void hh_page_free_bits(const hh_page *page, uint64_t *bits, const uintptr_t *unreadable, int nunreadable) {
   uint64_t cap = hh_page_capacity(page);
   for (uint64_t i = 0; i < cap; i++)
-    if (hh_range_is_free(page, i)) bits[i / 64] |= 1ull << (i % 64);
+    if ((nunreadable == 0 || !link_in(page, i, unreadable, nunreadable)) && hh_range_is_free(page, i))
+      bits[i / 64] |= 1ull << (i % 64);
   if (page->damaged != 0 && page->damaged - 1 < cap) { /* found and reported before */
     uint64_t d = page->damaged - 1;
     bits[d / 64] |= 1ull << (d % 64);

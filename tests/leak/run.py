@@ -345,6 +345,18 @@ def scenario_suite():
               (p.returncode, p.stdout[-200:], json.dumps(rep["summary"]), rep["scan"]) if rep else
               (p.returncode, p.stderr[-500:]))
 
+    # helper-71: blocks the program made unreadable (mprotect PROT_NONE).
+    # The census faulted on the first one's link and dropped the rest of its
+    # heap: they and the blocks after them were counted as freed.
+    rep, p = json_report([prog, "protected_blocks"], preload=False)
+    kinds = sorted((g["kind"], g["bytes"]) for g in rep["leaks"]) if rep else []
+    check("blocks made unreadable with mprotect are still live: 5 allocs, 0 frees; the two a global holds "
+          "reachable, the one dropped and the two after it definitely lost",
+          p.returncode == 0 and rep is not None and rep["totals"]["allocs"] == 5 and rep["totals"]["frees"] == 0 and
+          kinds == [("definite", 24), ("definite", 5555), ("definite", 16384), ("reachable", 8192),
+                    ("reachable", 12288)],
+          (p.returncode, rep["totals"] if rep else None, kinds, p.stderr[-300:]))
+
     # helper-70: a live thread's stack in shared memory was read by
     # PAGEMAP_SCAN, which sees only this process's page tables: a page given
     # up with MADV_DONTNEED still holds the data, and its pointer was missed.

@@ -106,7 +106,7 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   case AT_NOTHING:
   case AT_UNCARVED:
     if (w.kind == AT_NOTHING && hh_oversize_recently_freed(p))
-      hh_error(call, p, "%s (a block of more than %zu bytes, already freed)", freed_misuse(call), HH_LARGE_MAX);
+      hh_error(call, p, "%s (a block of more than %'zu bytes, already freed)", freed_misuse(call), HH_LARGE_MAX);
     else
       hh_error(call, p, "invalid pointer: hahalloc never returned this address");
     return false;
@@ -114,9 +114,12 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     hh_corruption("the call is ignored", NULL, "the header at %p that owns %p was overwritten", (const void *)w.header,
                   p);
     return false;
-  case AT_CACHED:
-    hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %zu bytes", freed_misuse(call),
-             HH_LARGE_MAX);
+  case AT_CACHED: /* its memory kept for the next big block */
+    if (hh_oversize_recently_freed(p))
+      hh_error(call, p, "%s (a block of more than %'zu bytes, already freed)", freed_misuse(call), HH_LARGE_MAX);
+    else
+      hh_error(call, p, "%s or invalid pointer: inside a freed block of more than %'zu bytes", freed_misuse(call),
+               HH_LARGE_MAX);
     return false;
   case AT_META: hh_error(call, p, "invalid pointer: inside hahalloc's own metadata"); return false;
   case AT_HEADER: hh_error(call, p, "invalid pointer: inside a mapping header"); return false;
@@ -139,14 +142,20 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   case AT_LARGE:
   case AT_SMALL: break;
   }
-  uint32_t size = w.kind == AT_LARGE ? page->large_rec.size : page->block_size;
+  const hh_block *b = (const hh_block *)w.start;
+  bool is_free = (__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, w.index)) < HH_LINK_LIMIT;
+  /* named by the size asked for, as the line of its allocation names it */
+  size_t asked = w.kind == AT_LARGE ? page->large_rec.size : hh_rec_size(page, w.index);
   if ((const uint8_t *)p != w.start) {
-    not_a_start(call, p, w.start, size);
+    if (is_free)
+      hh_error(call, p, "%s or invalid pointer: inside the %zu-byte block at %p, already freed", freed_misuse(call),
+               asked, (const void *)w.start);
+    else
+      not_a_start(call, p, w.start, asked);
     return false;
   }
-  const hh_block *b = p;
-  if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, w.index)) < HH_LINK_LIMIT) {
-    hh_error(call, p, "%s: this %u-byte block is already free", freed_misuse(call), page->block_size);
+  if (is_free) {
+    hh_error(call, p, "%s: this %zu-byte block is already free", freed_misuse(call), asked);
     return false;
   }
   size_t requested = hh_rec_size(page, w.index);
@@ -239,7 +248,7 @@ static void remote_push(hh_page *page, uint64_t head, uint64_t tail, uint64_t n)
 static inline __attribute__((always_inline)) bool remote_link_free(hh_page *page, hh_block *b, uint64_t mask,
                                                                    const char *call) {
   if ((__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ mask) < HH_LINK_LIMIT) {
-    hh_error(call, b, "double free: this %u-byte block is already free", page->block_size);
+    hh_error(call, b, "double free: this %u-byte block is already free", hh_rec_size(page, hh_range_index(page, b)));
     return true;
   }
   return false;
@@ -339,7 +348,7 @@ void hh_release(void *p, const hh_ref *ref, const char *call) {
       /* hh_lookup saw the range live; it is free now only when another
        * thread freed it meanwhile */
       if (!hh_free_push(page, p, ref->index)) {
-        hh_error(call, p, "double free: this %u-byte block is already free", page->block_size);
+        hh_error(call, p, "double free: this %u-byte block is already free", hh_rec_size(page, ref->index));
         return;
       }
       if ((int32_t)--page->used <= 0) hh_page_emptied(heap, page); /* empty, or full list */

@@ -277,7 +277,7 @@ bool hh_oversize_free(hh_oversize *o, void *p, const char *call) {
   hh_lock_acquire(&lock);
   if (o->kind != HH_MAP_OVERSIZE || o->user != p) { /* lost a race with another free of p */
     hh_lock_release(&lock);
-    hh_error(call, p, "double free (a block of more than %zu bytes, already freed)", HH_LARGE_MAX);
+    hh_error(call, p, "double free (a block of more than %'zu bytes, already freed)", HH_LARGE_MAX);
     return false;
   }
   o->kind = 0;

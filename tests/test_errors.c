@@ -700,6 +700,31 @@ static void pointer_past_a_large_block_is_named_so(void **state) {
   hh_child_free(&c);
 }
 
+/* A message names a block by the size the program asked for, as the line
+ * of its allocation does: "inside the 112-byte block" was followed by "the
+ * 100-byte block ... was allocated at" (helper-71), and a double free of a
+ * 9 MiB block read "inside a freed block of more than 4128768 bytes". */
+static void messages_name_the_size_asked_for(void **state) {
+  (void)state;
+  static const struct {
+    const char *bad, *says;
+  } cases[] = {
+      {"free_interior_100_16", "invalid pointer: inside the 100-byte block at 0x"},
+      {"free_interior_100_104", "invalid pointer: 4 bytes past the end of the 100-byte block at 0x"},
+      {"double_free_100", "double free: this 100-byte block is already free"},
+      {"double_free_9437184", "double free (a block of more than 4,128,768 bytes, already freed)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    hh_child c;
+    const char *env[] = {"HAHALLOC_ON_ERROR=continue", NULL};
+    hh_exec_self("bad", cases[i].bad, env, 60, &c);
+    if (!hh_child_exited_ok(&c) || !strstr(c.err, cases[i].says))
+      fail_msg("%s: expected \"%s\", the child %s\n--- stderr:\n%s", cases[i].bad, cases[i].says, hh_child_describe(&c),
+               c.err);
+    hh_child_free(&c);
+  }
+}
+
 static void overflow_names_the_call_that_met_it_and_the_block_that_overflowed(void **state) {
   (void)state;
   hh_child c;
@@ -1506,6 +1531,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(double_free_names_the_freeing_call_and_the_allocation),
       cmocka_unit_test(interior_free_names_the_block_it_points_into),
       cmocka_unit_test(pointer_past_a_large_block_is_named_so),
+      cmocka_unit_test(messages_name_the_size_asked_for),
       cmocka_unit_test(overflow_names_the_call_that_met_it_and_the_block_that_overflowed),
       cmocka_unit_test(double_free_without_the_report_still_names_the_call),
       cmocka_unit_test(errors_past_the_first_thousand_are_counted_not_written),

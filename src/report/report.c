@@ -507,6 +507,9 @@ static int64_t report(const report_req *q, uintptr_t own_sp, const uintptr_t *re
       hh_out o;
       hh_out_open(&o, dest);
       hh_out_printf(&o, "==%d== hahalloc: no leak report: %s\n", (int)getpid(), why);
+      if (q->at_exit && hh_opt.leak_exitcode)
+        hh_out_printf(&o, "==%d== hahalloc: exit status %d (--error-exitcode): leaks could not be ruled out\n",
+                      (int)getpid(), hh_opt.leak_exitcode);
       hh_out_close(&o);
     }
     if (opened) hh_dest_close(dest);
@@ -986,8 +989,10 @@ static void exit_report_body(void *arg) {
   hh_lock_release(&report_lock);
   errno = saved;
   /* as valgrind: leaks are errors only when listed in full (--leak-check=summary
-   * counts them, and exits with the program's own status) */
-  exit_status(hh_opt.leak_check == HH_LEAK_FULL && errors > 0, by_exit);
+   * counts them, and exits with the program's own status). A report that
+   * could not be made (errors < 0) is one too: a test run asked to fail on
+   * leaks must not pass because none were looked for (helper-72). */
+  exit_status((hh_opt.leak_check == HH_LEAK_FULL && errors > 0) || errors < 0, by_exit);
   atomic_store(&exit_reported, 2); /* not before: a waiting exit(0) would end the process first */
   hh_world_exit_done();
   pthread_sigmask(SIG_SETMASK, &held, NULL); /* a signal held is taken here, by its handler */

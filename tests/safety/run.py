@@ -753,6 +753,18 @@ for _ in range(6):
     if q.returncode != 0 or "definitely lost: 0 bytes" not in q.stderr or "could not be stopped" in q.stderr:
         bad.append((q.returncode, q.stderr[-300:]))
 check("24 busy threads on one CPU at exit: every one stopped, nothing lost, in 6 runs of 6", not bad, bad[:2])
+# Threads started without pause, whose key destructors allocate, at exit:
+# their starts and ends took the heap list's lock so often that the report
+# waited past its deadline and was dropped in 3 of 8 runs, with status 0
+# where --error-exitcode asked for 9 (helper-72). The scan's claim on the
+# lock makes the others wait now.
+bad = []
+for _ in range(6):
+    q = run([TOOL, "--error-exitcode=9", "--", PROGS, "churn_at_exit"], timeout=120)
+    if q.returncode != 9 or "no leak report" in q.stderr or not re.search(r"4,444 bytes in 1 blocks are definitely", q.stderr):
+        bad.append((q.returncode, q.stderr[-300:]))
+check("threads starting and ending without pause at exit: the report is made and the status is "
+      "--error-exitcode's, in 6 runs of 6", not bad, bad[:2])
 p = run([TOOL, "--verbose", "--", PROGS, "guard_page_block"])  # the scan's figures: -v
 check("a live block holding a PROT_NONE page: no crash, the page is skipped",
       p.returncode == 0 and "unreadable pages were skipped" in p.stderr, f"{p.returncode} {p.stderr[-400:]}")

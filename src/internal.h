@@ -725,7 +725,8 @@ void hh_heaps_unlock(void);
 hh_heap *hh_heaps_first(void); /* under hh_heaps_lock */
 hh_heap *hh_heap_adopt_abandoned(hh_heap *into);
 void hh_heap_abandoned_freed(hh_heap *owner, size_t bytes); /* remote frees into an exited thread's heap */
-void hh_remote_flush(hh_heap *heap);                        /* my pending remote frees go to their page */
+void hh_heaps_trim_abandoned(void);  /* malloc_trim: exited threads' heaps give back all they can */
+void hh_remote_flush(hh_heap *heap); /* my pending remote frees go to their page */
 
 static inline hh_heap *hh_heap_get(void) {
   hh_heap *h = hh_heap_mine();

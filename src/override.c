@@ -154,10 +154,14 @@ HH_EXPORT int mallopt(int param, int value) {
   return 1;
 }
 
+/* The calling thread's heap, and the heaps of threads that have exited
+ * (their memory may have been freed since by others). Other live threads'
+ * heaps are theirs alone: their decay gives back what they leave unused. */
 HH_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
+  hh_heaps_trim_abandoned();
   hh_heap *heap = hh_heap_mine();
-  if (heap == NULL) return 0;
+  if (heap == NULL) return 1;
   hh_remote_flush(heap);
   hh_heap_sweep(heap, HH_SWEEP_ALL);
   hh_span_purge(heap, 0);

@@ -156,6 +156,7 @@ static void warm_release(hh_heap *h) {
 }
 
 static void abandon_locked(hh_heap *h) {
+  h->abandoned_at = hh_coarse_ms();
   atomic_store(&h->abandoned, 1);
   h->next_abandoned = abandoned;
   abandoned = h;
@@ -176,13 +177,15 @@ void hh_heaps_decay_abandoned(uint64_t now) {
    * up to SWEEP_BYTES. Fewer can still empty every page it holds: a thread
    * that allocated 4 million blocks and kept 1 in 200 left 465 MiB of
    * pages, which the last 20,000 frees (2.2 MiB) emptied, and nobody
-   * collected them (helper-71). A tick sweeps such heaps, a few at a time,
-   * off the list and outside the lock. */
+   * collected them (helper-71). A tick sweeps such heaps, abandoned a tick
+   * ago or more (a thread that starts meanwhile takes the newest as it
+   * is), a few at a time, off the list and outside the lock. */
   hh_heap *sweep[SWEEPS_PER_TICK];
   int nsweep = 0;
   for (hh_heap **pp = &abandoned; *pp != NULL && nsweep < SWEEPS_PER_TICK;) {
     hh_heap *h = *pp;
-    if (atomic_load_explicit(&h->abandoned_freed, memory_order_relaxed) != 0) {
+    if (atomic_load_explicit(&h->abandoned_freed, memory_order_relaxed) != 0 &&
+        hh_decay_due(h->abandoned_at + HH_DECAY_MS, now)) {
       *pp = h->next_abandoned;
       atomic_fetch_sub(&abandoned_count, 1);
       sweep[nsweep++] = h;

@@ -541,6 +541,7 @@ typedef struct hh_heap {
   _Atomic(int) remote_full __attribute__((aligned(64))); /* a remote free hit a full page */
   _Atomic(int) abandoned;                                /* owner has exited */
   _Atomic(uint64_t) abandoned_freed;                     /* bytes other threads freed into it since it was swept */
+  uint64_t abandoned_at;                                 /* when it was last abandoned (hh_coarse_ms) */
   bool lingering __attribute__((aligned(64)));           /* taken by a thread past its heap's destructor (heap.c) */
   bool warm;                 /* abandoned with dirty memory kept for its next owner (heap.c) */
   bool forked_away;          /* in a fork child: the heap of a thread the fork left behind, maybe

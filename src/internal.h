@@ -542,6 +542,7 @@ typedef struct hh_heap {
   _Atomic(int) abandoned;                                /* owner has exited */
   _Atomic(uint64_t) abandoned_freed;                     /* bytes other threads freed into it since it was swept */
   uint64_t abandoned_at;                                 /* when it was last abandoned (hh_coarse_ms) */
+  uint64_t trim_round;                                   /* the last malloc_trim that swept it (heap list's lock) */
   bool lingering __attribute__((aligned(64)));           /* taken by a thread past its heap's destructor (heap.c) */
   bool warm;                 /* abandoned with dirty memory kept for its next owner (heap.c) */
   bool forked_away;          /* in a fork child: the heap of a thread the fork left behind, maybe

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -628,6 +629,55 @@ static void rss_falls_when_the_last_blocks_of_an_exited_thread_are_freed_by_deca
   run_fresh("rss_exited_sparse", "decay", NULL);
 }
 
+/* malloc_trim every 10 ms while two threads start short-lived threads one
+ * after another: the trim took the whole list of exited threads' heaps
+ * while it swept them, threads that started meanwhile made new heaps, and
+ * heaps are never freed (helper-74: 84 -> 559 heaps in a minute, each
+ * with a mapping of its own). The address space must stay put. */
+static atomic_int trim_churn_stop;
+static void *trim_churn_leaf(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 16; i++) free(malloc(64 + (size_t)i * 100));
+  return NULL;
+}
+static void *trim_churn_spawner(void *arg) {
+  (void)arg;
+  while (!atomic_load(&trim_churn_stop)) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, trim_churn_leaf, NULL) == 0) pthread_join(t, NULL);
+  }
+  return NULL;
+}
+static void *trim_churn_trimmer(void *arg) {
+  (void)arg;
+  while (!atomic_load(&trim_churn_stop)) {
+    malloc_trim(0);
+    usleep(10000);
+  }
+  return NULL;
+}
+static int child_trim_churn(const char *arg) {
+  (void)arg;
+  pthread_t t[3];
+  pthread_create(&t[0], NULL, trim_churn_trimmer, NULL);
+  pthread_create(&t[1], NULL, trim_churn_spawner, NULL);
+  pthread_create(&t[2], NULL, trim_churn_spawner, NULL);
+  usleep(500000);
+  long before = hh_status_kb("VmSize");
+  sleep(4);
+  long after = hh_status_kb("VmSize");
+  atomic_store(&trim_churn_stop, 1);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  printf("malloc_trim beside a thread churn: VmSize %ld -> %ld KiB in 4 s\n", before, after);
+  CHILD_CHECK(after - before <= (long)(16 * MiB / KiB), "the address space grew by %ld KiB in 4 s", after - before);
+  return 0;
+}
+
+static void malloc_trim_beside_a_thread_churn_keeps_the_heaps_it_has(void **state) {
+  (void)state;
+  run_fresh("trim_churn", "", NULL);
+}
+
 typedef struct relay {
   void **p;
   size_t count, block;
@@ -1138,6 +1188,7 @@ static const hh_child_entry children[] = {{"oom", oom_child},
                                           {"rounds_locked", child_rounds_locked},
                                           {"rss_exited", child_rss_exited},
                                           {"rss_exited_sparse", child_rss_exited_sparse},
+                                          {"trim_churn", child_trim_churn},
                                           {"rss_relay", child_rss_relay},
                                           {"peak_relay", child_peak_relay},
                                           {"peak_large", child_peak_large},
@@ -1167,6 +1218,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(rss_falls_when_1MiB_blocks_of_an_exited_thread_are_freed),
       cmocka_unit_test(rss_falls_when_the_last_blocks_of_an_exited_thread_are_freed_by_trim),
       cmocka_unit_test(rss_falls_when_the_last_blocks_of_an_exited_thread_are_freed_by_decay),
+      cmocka_unit_test(malloc_trim_beside_a_thread_churn_keeps_the_heaps_it_has),
       cmocka_unit_test(rss_stays_bounded_when_one_thread_allocates_and_another_frees),
       cmocka_unit_test(peak_is_exact_for_one_thread),
       cmocka_unit_test(peak_is_not_inflated_by_blocks_another_thread_freed),

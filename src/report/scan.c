@@ -155,8 +155,9 @@ static struct {
   int nswap;        /* mappings in swap_at, or -1: any may have pages in swap */
   struct {
     uintptr_t start, end;
-  } swap_at[SWAP_MAPS]; /* in address order: the mappings with pages in swap */
-  uint64_t cold_file;   /* bytes of file pages read though not resident */
+  } swap_at[SWAP_MAPS];                            /* in address order: the mappings with pages in swap */
+  uint64_t cold_file;                              /* bytes of file pages read though not resident */
+  uintptr_t unreadable[16 * HH_SLICE_SIZE / 4096]; /* census_page's: the memory pages of a page that faulted */
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -924,11 +925,13 @@ static void mark_free_cb(void *arg) {
  * was dropped: its blocks counted as freed, its leaks not listed
  * (helper-71: "5 allocs, 3 frees" for five blocks lost). The memory page
  * that faulted is listed, the ranges whose links lie there are taken as
- * live without reading, and the page is marked again; after
- * MAX_UNREADABLE such pages, all its ranges are taken as live. */
-#define MAX_UNREADABLE 8
+ * live without reading, and the page is marked again. MAX_UNREADABLE
+ * covers the biggest page (16 slices); a fault that comes again (a free
+ * range's link the program made unreadable, a misuse) takes all the
+ * page's ranges as live. */
+#define MAX_UNREADABLE (16 * HH_SLICE_SIZE / 4096)
 static void census_page(const hh_page *pg, marks *mk) {
-  uintptr_t unreadable[MAX_UNREADABLE];
+  uintptr_t *unreadable = S.unreadable;
   mark_call c = {pg, mk, unreadable, 0};
   for (;;) {
     memset(mk->m, M_UNREACHED, mk->n);

@@ -357,6 +357,16 @@ def scenario_suite():
                     ("reachable", 12288)],
           (p.returncode, rep["totals"] if rep else None, kinds, p.stderr[-300:]))
 
+    # helper-74: past 8 unreadable memory pages in one page, every range of
+    # the page was taken as live, freed neighbours included.
+    rep, p = json_report([prog, "protected_many"], preload=False)
+    m = re.search(r"protected (\d+), freed (\d+)", p.stdout)
+    check("twelve blocks of one page made unreadable, fourteen neighbours freed: the frees are counted, nothing "
+          "is lost",
+          p.returncode == 0 and rep is not None and m is not None and int(m[1]) == 12 and
+          rep["totals"]["frees"] == int(m[2]) and rep["summary"]["definite"]["blocks"] == 0,
+          (p.returncode, p.stdout[-200:], rep["totals"] if rep else None, rep["summary"] if rep else p.stderr[-300:]))
+
     # helper-70: a live thread's stack in shared memory was read by
     # PAGEMAP_SCAN, which sees only this process's page tables: a page given
     # up with MADV_DONTNEED still holds the data, and its pointer was missed.

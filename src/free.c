@@ -144,8 +144,9 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
   }
   const hh_block *b = (const hh_block *)w.start;
   bool is_free = (__atomic_load_n(&b->link, __ATOMIC_RELAXED) ^ hh_link_mask(page, w.index)) < HH_LINK_LIMIT;
+  size_t requested = hh_rec_size(page, w.index);
   /* named by the size asked for, as the line of its allocation names it */
-  size_t asked = w.kind == AT_LARGE ? page->large_rec.size : hh_rec_size(page, w.index);
+  size_t asked = w.kind == AT_LARGE ? page->large_rec.size : requested;
   if ((const uint8_t *)p != w.start) {
     if (is_free)
       hh_error(call, p, "%s or invalid pointer: inside the %zu-byte block at %p, already freed", freed_misuse(call),
@@ -158,7 +159,6 @@ bool hh_lookup(const void *p, const char *call, hh_ref *ref) {
     hh_error(call, p, "%s: this %zu-byte block is already free", freed_misuse(call), asked);
     return false;
   }
-  size_t requested = hh_rec_size(page, w.index);
   bool large = w.kind == AT_LARGE;
   *ref = (hh_ref){.kind = large ? HH_REF_LARGE : HH_REF_SMALL,
                   .mapping = hh_mapping_of(page),

@@ -163,12 +163,12 @@ static void abandon_locked(hh_heap *h) {
   atomic_fetch_add(&abandoned_count, 1);
 }
 
-/* Abandoned heaps whose decay tick has passed give their dirty spans back:
- * no thread took them over in time. The heap list's lock keeps adopters
- * away meanwhile. */
 #define SWEEPS_PER_TICK 4
 static void sweep_unlinked(hh_heap *h, bool trim);
 
+/* Abandoned heaps whose decay tick has passed give their dirty spans back:
+ * no thread took them over in time. The heap list's lock keeps adopters
+ * away meanwhile. */
 void hh_heaps_decay_abandoned(uint64_t now) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
   if (atomic_load_explicit(&heaps_wanted, memory_order_relaxed) != 0 || !hh_lock_try(&heaps_lock))

@@ -108,7 +108,8 @@ typedef struct hit {
 #define STACK_CAP_LEAN ((size_t)1 << 12) /* when that much cannot be mapped (RLIMIT_AS): 32 KiB */
 #define MAPS_CAP 65536
 #define MAPS_CAP_LEAN 4096
-#define BIG_BLOCK ((uint64_t)64 << 10) /* blocks read by resident pages only */
+#define BIG_BLOCK ((uint64_t)64 << 10)             /* blocks read by resident pages only */
+#define MAX_UNREADABLE (16 * HH_SLICE_SIZE / 4096) /* memory pages of the biggest page (census_page) */
 #define SWAP_MAPS 256 /* mappings with pages in swap that the scan tells apart; more: read pagemap in all */
 #define MAX_EXCL 512
 #define MAX_FILE_WORDS 8192
@@ -155,9 +156,9 @@ static struct {
   int nswap;        /* mappings in swap_at, or -1: any may have pages in swap */
   struct {
     uintptr_t start, end;
-  } swap_at[SWAP_MAPS];                            /* in address order: the mappings with pages in swap */
-  uint64_t cold_file;                              /* bytes of file pages read though not resident */
-  uintptr_t unreadable[16 * HH_SLICE_SIZE / 4096]; /* census_page's: the memory pages of a page that faulted */
+  } swap_at[SWAP_MAPS];                 /* in address order: the mappings with pages in swap */
+  uint64_t cold_file;                   /* bytes of file pages read though not resident */
+  uintptr_t unreadable[MAX_UNREADABLE]; /* census_page's: the memory pages of a page that faulted */
 } S;
 
 /* ------------------------------------------------------------------ the fault guard */
@@ -929,7 +930,6 @@ static void mark_free_cb(void *arg) {
  * covers the biggest page (16 slices); a fault that comes again (a free
  * range's link the program made unreadable, a misuse) takes all the
  * page's ranges as live. */
-#define MAX_UNREADABLE (16 * HH_SLICE_SIZE / 4096)
 static void census_page(const hh_page *pg, marks *mk) {
   uintptr_t *unreadable = S.unreadable;
   mark_call c = {pg, mk, unreadable, 0};

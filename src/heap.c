@@ -462,8 +462,13 @@ static void atfork_parent(void) {
  * paths take no lock), so the child never walks their lists: they become
  * orphans, marked abandoned but never adopted, and the memory they held is
  * simply not reused in the child. Frees of their ranges in the child still
- * work (they are remote frees). Heaps that were already abandoned or spare
- * at the fork were quiescent: they stay reusable. */
+ * work (they are remote frees). Heaps on the abandoned or spare list at
+ * the fork were quiescent: they stay reusable. An abandoned heap on
+ * neither list was in another thread's hands: swept (sweep_unlinked),
+ * merged (hh_heap_adopt_abandoned) or being taken by a thread that starts.
+ * It is an orphan too, its lists maybe torn: before, only heaps not marked
+ * abandoned were, and a leak check in the child could read such a heap's
+ * half-swept pages as damage. */
 static void atfork_child(void) {
   hh_meta_lock_reset();
   hh_oversize_lock_reset();
@@ -476,8 +481,12 @@ static void atfork_child(void) {
   lingering = NULL;
   atomic_store(&lingering_count, 0);
   if (self != NULL && self->lingering) self->lingering = false;
+  for (hh_heap *h = abandoned; h != NULL; h = h->next_abandoned) h->fork_listed = true;
+  for (hh_heap *h = spare; h != NULL; h = h->next_abandoned) h->fork_listed = true;
   for (hh_heap *h = heaps; h != NULL; h = h->next_heap) {
-    if (h == self || atomic_load(&h->abandoned)) continue;
+    bool listed = h->fork_listed;
+    h->fork_listed = false;
+    if (h == self || listed) continue;
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */
     h->forked_away = true;          /* its lists may be torn: no damage is reported in them */
   }

@@ -623,8 +623,9 @@ bool hh_proc_status(const char *field, char *out, size_t size) {
  * through exec (a service manager's, such as systemd's
  * SystemCallFilter=@system-service, which has no mincore and kills by
  * default), or the program's. /proc/self/status's Seccomp field, read once;
- * unreadable counts as a filter. Asked only by the report's clearing of
- * reused memory (alloc.c), before a call a filter may kill for. */
+ * unreadable counts as a filter. Asked by the report's clearing of reused
+ * memory (alloc.c) and its lookup of one mapping (maps.c), before a call a
+ * filter may kill for. */
 bool hh_seccomp_inherited(void) {
   static _Atomic(int) state; /* 0: not read yet, 1: none, 2: a filter */
   int s = atomic_load_explicit(&state, memory_order_relaxed);

@@ -151,10 +151,14 @@ static __thread tstate *tls_state;
 static tstate *all_states;
 static hh_lock states_lock = HH_LOCK_INIT;
 
-/* The bounds of the stack mapping that holds `addr`. */
+/* The bounds of the stack mapping that holds `addr`. Not once the program
+ * has installed a seccomp filter: it may kill the process for opening the
+ * maps (a C++ program whose filter refused openat was killed by SIGSYS in
+ * its next std::thread's first allocation under the report). The walk is
+ * then one frame deep; no report is made anyway (report.c). */
 static bool stack_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
   hh_map_line m;
-  bool ok = hh_maps_find(addr, &m) && m.r && m.w;
+  bool ok = !hh_sandboxed() && hh_maps_find(addr, &m) && m.r && m.w;
   *lo = ok ? m.start : 0;
   *hi = ok ? m.end : 0;
   return ok;

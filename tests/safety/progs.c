@@ -1277,7 +1277,7 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | PROGRAM ARGS...]: leaks
+/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | PROGRAM ARGS...]: leaks
  * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
  * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
  * The filter allows everything but what a leak report needs and this
@@ -1285,15 +1285,18 @@ static int fd_table_full(void) {
  * for ACTION kill and errno also starting processes. ACTION: kill (the
  * process, SIGSYS), errno (EPERM), eperm_light (EPERM, processes allowed:
  * a container runtime's kind of filter, under which the hahalloc command
- * may run), bad (an empty filter the kernel refuses). Then prints
+ * may run), kill_files (kill, threads allowed, and opening files and
+ * ioctl killed too), bad (an empty filter the kernel refuses). Then prints
  * "filtered ok" to a stdout a harness's pipe buffers, and calls
  * mem_lhihiks (which must print nothing), frees a block twice, reuses
- * 1 MiB blocks (reuse_big), or runs PROGRAM, which inherits the filter. */
+ * 1 MiB blocks (reuse_big), starts threads whose first block comes from a
+ * runtime wrapper (threads), or runs PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
-  bool light = !strcmp(what, "eperm_light");
-  uint32_t action = !strcmp(what, "kill") ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
-  uint32_t processes = light ? SECCOMP_RET_ALLOW : action;
+  bool light = !strcmp(what, "eperm_light"), files = !strcmp(what, "kill_files");
+  uint32_t action = !strcmp(what, "kill") || files ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
+  uint32_t processes = light || files ? SECCOMP_RET_ALLOW : action;
+  uint32_t open_files = files ? action : SECCOMP_RET_ALLOW;
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -1310,6 +1313,10 @@ static int install_filter(const char *how, const char *what, bool tsync) {
       BPF_STMT(BPF_RET | BPF_K, processes),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_wait4, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, processes),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, open_files),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, open_files),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   struct sock_fprog prog = {!strcmp(what, "bad") ? 0 : (unsigned short)(sizeof f / sizeof f[0]), f};
@@ -1337,6 +1344,26 @@ static int reuse_big(void) {
   return 0;
 }
 
+/* threads: threads whose first block comes from strdup, a runtime wrapper,
+ * so that the report walks past it to find the call site (and asks where
+ * the thread's stack is); prints "threads ok". */
+static void *strdup_thread(void *arg) {
+  char *volatile copy = strdup(arg);
+  free(copy);
+  return NULL;
+}
+
+static int seccomp_threads(void) {
+  for (int i = 0; i < 3; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, strdup_thread, "a copy") != 0) return 8;
+    pthread_join(t, NULL);
+  }
+  printf("threads ok\n");
+  fflush(stdout);
+  return 0;
+}
+
 static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
   leak_one(40);
   void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
@@ -1354,6 +1381,9 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
     free(twice);
   } else if (argc > 0 && !strcmp(argv[0], "reuse_big")) {
     if (reuse_big() != 0) return 7;
+  } else if (argc > 0 && !strcmp(argv[0], "threads")) {
+    fflush(stdout);
+    if (seccomp_threads() != 0) return 8;
   } else if (argc > 0) {
     fflush(stdout);
     execv(argv[0], argv);

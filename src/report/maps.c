@@ -14,10 +14,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hooks.h"
 #include "options.h"
 #include "os.h"
 #include "report.h"
@@ -267,7 +271,58 @@ static bool find_cb(const hh_map_line *m, void *arg) {
   return m->start <= f->addr; /* the lines are in address order */
 }
 
+/* PROCMAP_QUERY (Linux 6.11): the kernel finds the mapping that holds an
+ * address in one ioctl on the maps file, where a read of the file has it
+ * print every mapping. Under the report each thread's first call site asks
+ * for its stack (site.c), and a program with 3,000 threads has some 6,000
+ * mappings: 3,000 short std::threads took 1.0 s under the report against
+ * the drop-in's 0.24 s, almost all of it in the kernel printing them. The
+ * layout is the kernel's (include/uapi/linux/fs.h), declared here for
+ * headers older than it. */
+struct procmap_query_abi {
+  uint64_t size, query_flags, query_addr;
+  uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+#define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query_abi)
+enum { VMA_READABLE = 1, VMA_WRITABLE = 2, VMA_EXECUTABLE = 4 };
+static _Atomic(int) query_missing; /* the kernel has no PROCMAP_QUERY */
+
+/* 1: found, 0: no mapping holds addr, -1: not answered (read the file). */
+static int query_find(uintptr_t addr, hh_map_line *out) {
+  /* a filter the program started under may refuse the ioctl, or kill for
+   * it, where it let the reads of the maps through (the report's own) */
+  if (atomic_load_explicit(&query_missing, memory_order_relaxed) || hh_seccomp_inherited()) return -1;
+  bool kept;
+  int fd = open_maps(&kept);
+  if (fd < 0) return -1;
+  struct procmap_query_abi q;
+  memset(&q, 0, sizeof q);
+  q.size = sizeof q;
+  q.query_addr = addr;
+  long r = syscall(SYS_ioctl, fd, PROCMAP_QUERY_IOCTL, &q);
+  int e = errno;
+  if (!kept) syscall(SYS_close, fd);
+  if (r != 0) {
+    if (e == ENOENT) return 0;
+    if (e == ENOTTY || e == EINVAL) atomic_store_explicit(&query_missing, 1, memory_order_relaxed);
+    return -1;
+  }
+  *out = (hh_map_line){.start = (uintptr_t)q.vma_start,
+                       .end = (uintptr_t)q.vma_end,
+                       .r = (q.vma_flags & VMA_READABLE) != 0,
+                       .w = (q.vma_flags & VMA_WRITABLE) != 0,
+                       .x = (q.vma_flags & VMA_EXECUTABLE) != 0,
+                       .path = NULL};
+  return 1;
+}
+
 bool hh_maps_find(uintptr_t addr, hh_map_line *out) {
+  int saved = errno;
+  int got = query_find(addr, out);
+  errno = saved;
+  if (got >= 0) return got == 1;
   struct find f = {addr, {0, 0, false, false, false, NULL}};
   hh_maps_each(find_cb, &f);
   *out = f.found;

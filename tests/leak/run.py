@@ -212,6 +212,13 @@ def scenario_suite():
     check("exit() from a thread: report written with the leak", rep is not None and
           any(g["bytes"] == 33 and g["kind"] == "definite" for g in rep["leaks"]), p.stderr[-500:])
 
+    rep, p = json_report([prog, "thread_wrapper"], preload=False)
+    line = sites("scenarios.c")["thread_wrapper"]
+    check("threads' blocks from strdup: the site walks past it to the thread's function (it asks where the "
+          "thread's stack is)", rep is not None and
+          find_group(rep, "definite", 66, 3, "wrapper_thread", "scenarios.c", line) is not None,
+          json.dumps(rep["leaks"])[:1500] if rep else p.stderr[-500:])
+
     with tempfile.TemporaryDirectory() as d:
         p = run([prog, "fork"], preload=False, env={"HAHALLOC_FORMAT": "json", "HAHALLOC_OUTPUT": d + "/r.%p.json"})
         files = sorted(os.listdir(d))

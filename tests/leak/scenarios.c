@@ -86,6 +86,25 @@ static int exit_from_thread(void) {
   return 1; /* never reached */
 }
 
+/* thread_wrapper: threads whose leaked block comes from strdup, a wrapper
+ * the site's walk goes past to the caller. The walk reads the thread's
+ * stack only within the stack's mapping, which it asks the kernel for:
+ * the caller named means the answer was right. */
+static __attribute__((noinline)) void *wrapper_thread(void *arg) {
+  char *copy = strdup(arg); /* SITE(thread_wrapper) */
+  __asm__ volatile("" : : "r"(copy) : "memory");
+  return NULL;
+}
+
+static int thread_wrapper(void) {
+  for (int i = 0; i < 3; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, wrapper_thread, "twenty-one bytes long") != 0) return 1;
+    pthread_join(t, NULL);
+  }
+  return 0;
+}
+
 /* fork without exec: each process reports on its own. */
 static int fork_child(void) {
   sink = malloc(64);
@@ -1929,6 +1948,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "summary")) return summary();
   if (!strcmp(w, "running_threads")) return running_threads();
   if (!strcmp(w, "exit_from_thread")) return exit_from_thread();
+  if (!strcmp(w, "thread_wrapper")) return thread_wrapper();
   if (!strcmp(w, "fork")) return fork_child();
   if (!strcmp(w, "_exit")) return quick_exit_();
   if (!strcmp(w, "signal")) return die_by_signal();

@@ -592,30 +592,36 @@ bool hh_sandboxed(void) {
          atomic_load_explicit(&sandbox_pending, memory_order_acquire) != 0;
 }
 
+/* The buffer is mapped, not on the stack: this may run in malloc on a
+ * coroutine's stack of 4 KiB (the first call site of a thread through a
+ * wrapper asks hh_seccomp_inherited, maps.c). */
+#define STATUS_BUF 8192
 bool hh_proc_status(const char *field, char *out, size_t size) {
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || size == 0) {
+  char *buf = fd >= 0 && size > 0 ? hh_os_map(STATUS_BUF) : NULL;
+  if (buf == NULL) {
     if (fd >= 0) close(fd);
     return false;
   }
-  char buf[4096];
   size_t got = 0;
   ssize_t n;
-  while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+  while (got < STATUS_BUF - 1 && (n = read(fd, buf + got, STATUS_BUF - 1 - got)) > 0) got += (size_t)n;
   close(fd);
   buf[got] = 0;
   char key[40];
   hh_snformat(key, sizeof key, "\n%s:", field);
   const char *f = strstr(buf, key);
-  if (f == NULL) return false;
-  f += strlen(key);
-  while (*f == ' ' || *f == '\t') f++;
   size_t k = 0;
-  while (f[k] != '\0' && f[k] != ' ' && f[k] != '\t' && f[k] != '\n' && k + 1 < size) {
-    out[k] = f[k];
-    k++;
+  if (f != NULL) {
+    f += strlen(key);
+    while (*f == ' ' || *f == '\t') f++;
+    while (f[k] != '\0' && f[k] != ' ' && f[k] != '\t' && f[k] != '\n' && k + 1 < size) {
+      out[k] = f[k];
+      k++;
+    }
   }
   out[k] = '\0';
+  hh_os_unmap(buf, STATUS_BUF);
   return k > 0;
 }
 

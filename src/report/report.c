@@ -629,9 +629,9 @@ bool hh_proc_status(const char *field, char *out, size_t size) {
  * through exec (a service manager's, such as systemd's
  * SystemCallFilter=@system-service, which has no mincore and kills by
  * default), or the program's. /proc/self/status's Seccomp field, read once;
- * unreadable counts as a filter. Asked by the report's clearing of reused
- * memory (alloc.c) and its lookup of one mapping (maps.c), before a call a
- * filter may kill for. */
+ * unreadable counts as a filter. Asked before the calls such a filter may
+ * kill for: mincore (the clearing of reused memory in alloc.c, the exit
+ * scan), the lookup of one mapping (maps.c), ptrace (trace.c) and kcmp. */
 bool hh_seccomp_inherited(void) {
   static _Atomic(int) state; /* 0: not read yet, 1: none, 2: a filter */
   int s = atomic_load_explicit(&state, memory_order_relaxed);
@@ -1063,7 +1063,8 @@ void hh_report_vfork_exit(int status) {
    * filter, a non-dumpable parent), glibc's exit too: no other sign tells
    * a vfork child from a raw fork's surely, and the parent's report is
    * less than the child's own handlers. */
-  if (syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL) != 0) return;
+  if (hh_seccomp_inherited() || syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)report_pid, KCMP_VM, 0UL, 0UL) != 0)
+    return; /* a filter inherited at exec may kill for kcmp (helper-75) */
   flush_streams();
   for (;;) {
     syscall(SYS_exit_group, status);

@@ -52,6 +52,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "hooks.h"
 #include "clock.h"
 #include "fast.h"
 #include "format.h"
@@ -612,6 +613,7 @@ static bool swap_may_hold(uintptr_t a, uintptr_t b) {
  * process has pages in swap (swap_may_hold). */
 #define COLD_FILE_MAX ((uint64_t)256 << 20)
 #define PAGEMAP_SWAPPED ((uint64_t)1 << 62)
+#define PAGEMAP_PRESENT ((uint64_t)1 << 63)
 /* Marks in vec (mincore's, `pages` from `page`) the pages not resident
  * that hold data all the same. */
 static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
@@ -632,6 +634,25 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
     for (size_t i = 0; i < n; i++)
       if (entries[i] & PAGEMAP_SWAPPED) vec[at + i] |= 1;
   }
+}
+
+/* mincore's answer (bit 0 of each of vec's `pages` bytes: resident) for
+ * the pages from `page`. A seccomp filter inherited at exec may kill the
+ * process for mincore (systemd's @system-service has none: a service run
+ * under the hahalloc command died of SIGSYS at exit, helper-75): then
+ * pagemap(5) answers by read, a page present or swapped counting as
+ * resident. -1: neither can tell. */
+static int resident(uintptr_t page, size_t pages, unsigned char *vec) {
+  if (!hh_seccomp_inherited()) return mincore((void *)page, pages * 4096, vec);
+  static uint64_t entries[4096];
+  if (pagemap_fd() < 0) return -1;
+  for (size_t at = 0; at < pages; at += sizeof entries / sizeof entries[0]) {
+    size_t n = pages - at < sizeof entries / sizeof entries[0] ? pages - at : sizeof entries / sizeof entries[0];
+    ssize_t want = (ssize_t)(n * sizeof entries[0]);
+    if (pread(S.pagemap, entries, (size_t)want, (off_t)((page / 4096 + at) * sizeof entries[0])) != want) return -1;
+    for (size_t i = 0; i < n; i++) vec[at + i] = (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+  }
+  return 0;
 }
 
 /* Memory that holds data, found by the run, not by the page, where the
@@ -710,7 +731,7 @@ static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void
   while (page < b) {
     size_t pages = (b - page + 4095) / 4096;
     if (pages > SPAN_PAGES) pages = SPAN_PAGES;
-    if (mincore((void *)page, pages * 4096, vec) != 0) {
+    if (resident(page, pages, vec) != 0) {
       fn(page < a ? a : page, b, arg); /* cannot tell: read it all */
       break;
     }
@@ -1113,7 +1134,7 @@ static void find_tcb_cb(void *arg) {
   lo &= ~(uintptr_t)4095;
   unsigned char vec[TCB_SPAN / 4096];
   size_t pages = (l->end - lo + 4095) / 4096;
-  bool known = mincore((void *)lo, pages * 4096, vec) == 0;
+  bool known = resident(lo, pages, vec) == 0;
   /* x86-64 glibc's thread control block begins with tcb, dtv, self, two
    * ints, sysinfo, then the stack guard and the pointer guard, which every
    * thread shares: random words that no self-pointing record of the

@@ -375,7 +375,9 @@ int hh_trace_stop(const int *tids, int n, hh_thread_regs *out, uintptr_t text_lo
     finish();
   }
   tracer_pid = 0;
-  if (n <= 0 || hh_sandboxed() || !yama_allows()) return 0;
+  /* A filter inherited at exec (systemd's @system-service has no ptrace)
+   * would kill the tracer, which may leave a core dump: not tried. */
+  if (n <= 0 || hh_sandboxed() || hh_seccomp_inherited() || !yama_allows()) return 0;
   size_t need = STACK_SIZE + (size_t)n * sizeof(traced);
   stack = hh_report_map(need);
   if (stack == NULL) return 0;

@@ -1286,7 +1286,10 @@ static int fd_table_full(void) {
  * process, SIGSYS), errno (EPERM), eperm_light (EPERM, processes allowed:
  * a container runtime's kind of filter, under which the hahalloc command
  * may run), kill_files (kill, threads allowed, and opening files and
- * ioctl killed too), bad (an empty filter the kernel refuses). Then prints
+ * ioctl killed too), kill_service (kill for what systemd's
+ * SystemCallFilter=@system-service lacks of the report's calls: mincore,
+ * kcmp, ptrace, process_vm_readv), bad (an empty filter the kernel
+ * refuses). Then prints
  * "filtered ok" to a stdout a harness's pipe buffers, and calls
  * mem_lhihiks (which must print nothing), frees a block twice, reuses
  * 1 MiB blocks (reuse_big), starts threads whose first block comes from a
@@ -1294,19 +1297,30 @@ static int fd_table_full(void) {
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
   bool light = !strcmp(what, "eperm_light"), files = !strcmp(what, "kill_files");
-  uint32_t action = !strcmp(what, "kill") || files ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
-  uint32_t processes = light || files ? SECCOMP_RET_ALLOW : action;
+  bool service = !strcmp(what, "kill_service");
+  uint32_t action =
+      !strcmp(what, "kill") || files || service ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
+  uint32_t processes = light || files || service ? SECCOMP_RET_ALLOW : action;
   uint32_t open_files = files ? action : SECCOMP_RET_ALLOW;
+  uint32_t threads = service ? SECCOMP_RET_ALLOW : action; /* listing and signalling them */
+  uint32_t tracing = service ? action : SECCOMP_RET_ALLOW;
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      SC_DENY(SYS_getdents64),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getdents64, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, threads),
       SC_DENY(SYS_mincore),
       SC_DENY(SYS_kcmp),
-      SC_DENY(SYS_tgkill),
-      SC_DENY(SYS_rt_tgsigqueueinfo),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tgkill, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, threads),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, threads),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, tracing),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, tracing),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, processes),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),

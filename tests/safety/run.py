@@ -1101,6 +1101,11 @@ check("under an inherited filter that answers EPERM (a container runtime's kind)
       "reports, and --error-exitcode still applies",
       p.returncode == 3 and p.stdout == "filtered ok\nok\n" and reports(p.stderr) == 1,
       (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([PROGS, "seccomp", "prctl", "kill_service", TOOL, "--error-exitcode=3", "--", PROGS, "leak"])
+check("under an inherited filter that kills for mincore, kcmp and ptrace (systemd's @system-service has none of "
+      "them): the command's program reports, and --error-exitcode applies",
+      p.returncode == 3 and p.stdout == "filtered ok\nok\n" and reports(p.stderr) == 1 and "definitely lost" in p.stderr,
+      (p.returncode, p.stdout, p.stderr[-400:]))
 killed = []
 for i in range(12):
     p = run([TOOL, "--", PROGS, "seccomp_race", str(i * 250)], timeout=60)

@@ -71,7 +71,7 @@ __thread char hh_lock_self __attribute__((tls_model("initial-exec")));
 static _Atomic int heaps_wanted;
 
 static void heaps_acquire(void) {
-  while (HH_UNLIKELY(atomic_load_explicit(&heaps_wanted, memory_order_acquire) != 0)) sched_yield();
+  while (HH_UNLIKELY(atomic_load_explicit(&heaps_wanted, memory_order_acquire) != 0)) hh_yield();
   hh_lock_acquire(&heaps_lock);
 }
 
@@ -109,7 +109,7 @@ void hh_init(void) {
     return;
   }
   if (state == 1 && atomic_load(&init_tid) == tid) return; /* re-entered from init itself */
-  while (atomic_load(&hh_initialised) != 2) sched_yield();
+  while (atomic_load(&hh_initialised) != 2) hh_yield();
 }
 
 static void heap_reset(hh_heap *h) {
@@ -117,7 +117,13 @@ static void heap_reset(hh_heap *h) {
   if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 
-static bool thread_gone(int tid) { return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH; }
+/* Not once the program has a seccomp filter: it may kill for tgkill or
+ * getpid, which a program seldom makes itself (helper-75: a thread's start
+ * died of SIGSYS, or hung, its SIGSYS handler's malloc waiting for the
+ * heap list's lock this thread held). The heap then lingers. */
+static bool thread_gone(int tid) {
+  return !hh_sandboxed() && syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH;
+}
 
 #define SWEEP_BYTES ((uint64_t)4 << 20) /* remote frees into an abandoned heap between sweeps */
 /* Dirty bytes an abandoned heap keeps for its next owner. mimalloc-bench's

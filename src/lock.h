@@ -32,6 +32,13 @@ typedef struct hh_lock {
 #define HH_LOCK_INIT \
   { 0 }
 
+/* Gives the processor up while a lock is held elsewhere: sched_yield, or
+ * once the program has a seccomp filter, a sleep of a few microseconds on
+ * a futex, the call every threaded program's filter allows (a filter made
+ * from the calls a program makes under glibc, whose malloc never yields,
+ * killed a thread churn for sched_yield: helper-75). In os.c. */
+void hh_yield(void);
+
 /* This thread's identity as a lock owner. */
 extern __thread char hh_lock_self __attribute__((tls_model("initial-exec")));
 static inline uintptr_t hh_lock_me(void) { return (uintptr_t)&hh_lock_self; }
@@ -49,7 +56,7 @@ static inline void hh_lock_acquire(hh_lock *l) {
   unsigned spins = 0;
   while (!hh_lock_try(l)) {
     if (++spins > 64)
-      sched_yield(); /* the holder may be descheduled: 2 cores */
+      hh_yield(); /* the holder may be descheduled: 2 cores */
     else
       HH_CPU_RELAX();
   }
@@ -70,7 +77,7 @@ static inline bool hh_lock_acquire_until(hh_lock *l, int64_t deadline_ns) {
   while (!hh_lock_try(l)) {
     if (++spins > 64) {
       if (hh_now_ns() > deadline_ns) return false;
-      sched_yield();
+      hh_yield();
     } else {
       HH_CPU_RELAX();
     }

@@ -12,6 +12,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "hooks.h"
 #include "lock.h"
 #include "os.h"
 
@@ -123,18 +126,55 @@ void *hh_os_map_aligned(size_t size, size_t align) {
   return (void *)start;
 }
 
+void hh_yield(void) {
+  if (HH_LIKELY(!hh_sandboxed())) {
+    sched_yield();
+    return;
+  }
+  static int never_woken;
+  struct timespec pause = {0, 20000};
+  int saved = errno;
+  syscall(SYS_futex, &never_woken, FUTEX_WAIT_PRIVATE, 0, &pause, NULL, 0);
+  errno = saved;
+}
+
+/* splitmix64's finaliser (Steele, Lea and Flood, 2014): a counter's steps
+ * made into well-mixed words. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Secrets after a seccomp filter: drawn from the first one the kernel gave
+ * (start-up draws it, for hh_key), by a counter, with no system call. A
+ * program whose filter allowed only the calls it made itself under glibc
+ * (which asks getrandom once, at start-up) died of SIGSYS at its next
+ * thread's first malloc, when the new heap drew its secrets (helper-75). */
+static _Atomic(uint64_t) derived;
+
 uintptr_t hh_os_random(void) {
-  uintptr_t r = 0;
+  uint64_t seed = atomic_load_explicit(&derived, memory_order_relaxed);
+  if (seed != 0 && hh_sandboxed())
+    return (uintptr_t)mix64(atomic_fetch_add_explicit(&derived, 0x9E3779B97F4A7C15ull, memory_order_relaxed));
+  uint64_t r[2] = {0, 0}; /* the secret, and the seed of those derived later */
   int saved = errno;
   /* the system call, not glibc's getrandom: that is a cancellation point
    * (glibc 2.36), and a thread's first malloc draws its heap's secrets
    * here; malloc must never be one (a thread cancelled inside it would
    * leave its heap half made and its mutexes held) */
-  if (syscall(SYS_getrandom, &r, sizeof r, GRND_NONBLOCK) != (long)sizeof r) {
-    r = (uintptr_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uintptr_t)getpid() << 32;
+  if (hh_sandboxed() || syscall(SYS_getrandom, r, sizeof r, GRND_NONBLOCK) != (long)sizeof r) {
+    uint64_t t = (uint64_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r;
+    if (!hh_sandboxed()) t ^= (uint64_t)getpid() << 32;
+    r[0] = mix64(t);
+    r[1] = mix64(t + 0x9E3779B97F4A7C15ull);
+  }
+  if (seed == 0) {
+    uint64_t none = 0;
+    atomic_compare_exchange_strong(&derived, &none, r[1] | 1);
   }
   errno = saved;
-  return r;
+  return (uintptr_t)r[0];
 }
 
 /* ------------------------------------------------------------------ registry

@@ -58,7 +58,7 @@ static _Atomic(int) forks_waiting;
 /* report_lock for a report made on demand, until `deadline`, after any
  * fork that waits for it. */
 static bool report_lock_on_demand(int64_t deadline) {
-  while (atomic_load(&forks_waiting) > 0 && hh_now_ns() < deadline) sched_yield();
+  while (atomic_load(&forks_waiting) > 0 && hh_now_ns() < deadline) hh_yield();
   return hh_lock_acquire_until(&report_lock, deadline);
 }
 static _Atomic(int) exit_reported;  /* 0, 1 while the exit report is made, 2 after */
@@ -1130,6 +1130,10 @@ static void report_call(void *arg) {
 static int64_t report_apart(const report_req *q, uintptr_t own_sp, const uintptr_t *regs, int nregs, int64_t deadline,
                             bool set_baseline) {
   struct report_call c = {q, own_sp, regs, nregs, deadline, set_baseline, -1};
+  /* report() makes none under a filter, and mapping its stack and
+   * sigaltstack are calls a filter may kill for (malloc_stats after an
+   * install died of SIGSYS, helper-75) */
+  if (hh_sandboxed()) return -1;
   on_report_stack(report_call, &c);
   return c.result;
 }

@@ -1285,8 +1285,8 @@ static int fd_table_full(void) {
  * for ACTION kill and errno also starting processes. ACTION: kill (the
  * process, SIGSYS), errno (EPERM), eperm_light (EPERM, processes allowed:
  * a container runtime's kind of filter, under which the hahalloc command
- * may run), kill_files (kill, threads allowed, and opening files and
- * ioctl killed too), kill_service (kill for what systemd's
+ * may run), kill_files (kill, threads allowed, and opening files, ioctl,
+ * getrandom, sched_yield and getpid killed too), kill_service (kill for what systemd's
  * SystemCallFilter=@system-service lacks of the report's calls: mincore,
  * kcmp, ptrace, process_vm_readv), bad (an empty filter the kernel
  * refuses). Then prints
@@ -1331,6 +1331,12 @@ static int install_filter(const char *how, const char *what, bool tsync) {
       BPF_STMT(BPF_RET | BPF_K, open_files),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, open_files),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, open_files),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_yield, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, open_files),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, open_files),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   struct sock_fprog prog = {!strcmp(what, "bad") ? 0 : (unsigned short)(sizeof f / sizeof f[0]), f};
@@ -1358,13 +1364,39 @@ static int reuse_big(void) {
   return 0;
 }
 
-/* threads: threads whose first block comes from strdup, a runtime wrapper,
- * so that the report walks past it to find the call site (and asks where
- * the thread's stack is); prints "threads ok". */
+/* threads: after the filter, threads whose first block comes from strdup,
+ * a runtime wrapper, so that the report walks past it to find the call
+ * site (and asks where the thread's stack is); a thread that left its
+ * heap lingering (its key's destructor allocates in every round), which
+ * the next thread's start looks into; four threads that start 150 short
+ * ones each, which take the heap list's lock together. Each new heap draws
+ * its secrets. Prints "threads ok". */
 static void *strdup_thread(void *arg) {
   char *volatile copy = strdup(arg);
   free(copy);
   return NULL;
+}
+
+static pthread_key_t linger_key;
+static void linger_again(void *p) {
+  free(p);
+  pthread_setspecific(linger_key, malloc(32));
+}
+static void *lingerer(void *arg) {
+  pthread_setspecific(linger_key, malloc(32));
+  return arg;
+}
+
+static void *short_thread(void *arg) {
+  for (int i = 0; i < 20; i++) free(malloc(16 + (size_t)i * 150));
+  return arg;
+}
+static void *starter(void *arg) {
+  for (int i = 0; i < 150; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, short_thread, NULL) == 0) pthread_join(t, NULL);
+  }
+  return arg;
 }
 
 static int seccomp_threads(void) {
@@ -1373,6 +1405,12 @@ static int seccomp_threads(void) {
     if (pthread_create(&t, NULL, strdup_thread, "a copy") != 0) return 8;
     pthread_join(t, NULL);
   }
+  pthread_t t, s[4];
+  if (pthread_key_create(&linger_key, linger_again) != 0 || pthread_create(&t, NULL, lingerer, NULL) != 0) return 8;
+  pthread_join(t, NULL);
+  for (int i = 0; i < 4; i++)
+    if (pthread_create(&s[i], NULL, starter, NULL) != 0) return 8;
+  for (int i = 0; i < 4; i++) pthread_join(s[i], NULL);
   printf("threads ok\n");
   fflush(stdout);
   return 0;

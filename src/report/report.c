@@ -1245,13 +1245,20 @@ void hh_report_atfork_parent(void) {
 }
 
 void hh_report_atfork_child(void) {
+  /* Under the program's seccomp filter (inherited by the child) no report
+   * is made, and the calls that ready one (getpid, the report's
+   * descriptors' fcntl, fstat and close) may be killed for: helper-75's
+   * fork children died of SIGSYS. report_pid 0: nothing of the report. */
+  bool sandboxed = hh_sandboxed();
   hh_errors_atfork_child();
-  hh_dest_atfork_child();
-  hh_maps_atfork_child();
+  if (!sandboxed) {
+    hh_dest_atfork_child();
+    hh_maps_atfork_child();
+  }
   hh_profile_atfork_child();
   hh_site_atfork_child();
   hh_elf_atfork_child();
   hh_lock_init(&report_lock);
-  report_pid = (int)getpid();
+  report_pid = sandboxed ? 0 : (int)getpid();
   atomic_store(&exit_caller, 0); /* a thread of the parent's in exit() is not here */
 }

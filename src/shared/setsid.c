@@ -27,9 +27,12 @@ static pid_t command_group; /* the command's group, when we made the program lea
 __attribute__((constructor)) static void find_setsid(void) {
   real_setsid = (setsid_fn)dlsym(RTLD_NEXT, "setsid");
   hh_init(); /* the options: hh_opt.cli */
+  /* Only the command's program: a bare LD_PRELOAD makes none of these
+   * calls, which a filter made from a program's own calls under glibc
+   * may kill for (helper-75: getppid at start-up, inherited filter). */
+  if (hh_opt.cli != HH_CLI_PROGRAM) return;
   pid_t me = getpid(), parent_group = getpgid(getppid());
-  if (hh_opt.cli == HH_CLI_PROGRAM && getpgrp() == me && parent_group > 0 && parent_group != me)
-    command_group = parent_group;
+  if (getpgrp() == me && parent_group > 0 && parent_group != me) command_group = parent_group;
 }
 
 HH_EXPORT pid_t setsid(void) {

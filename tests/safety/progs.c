@@ -1277,7 +1277,7 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | PROGRAM ARGS...]: leaks
+/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | fork | PROGRAM ARGS...]: leaks
  * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
  * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
  * The filter allows everything but what a leak report needs and this
@@ -1288,19 +1288,22 @@ static int fd_table_full(void) {
  * may run), kill_files (kill, threads allowed, and opening files, ioctl,
  * getrandom, sched_yield and getpid killed too), kill_service (kill for what systemd's
  * SystemCallFilter=@system-service lacks of the report's calls: mincore,
- * kcmp, ptrace, process_vm_readv), bad (an empty filter the kernel
+ * kcmp, ptrace, process_vm_readv), kill_startup (kill for getppid and
+ * getpgid, processes allowed), bad (an empty filter the kernel
  * refuses). Then prints
  * "filtered ok" to a stdout a harness's pipe buffers, and calls
  * mem_lhihiks (which must print nothing), frees a block twice, reuses
  * 1 MiB blocks (reuse_big), starts threads whose first block comes from a
- * runtime wrapper (threads), or runs PROGRAM, which inherits the filter. */
+ * runtime wrapper (threads), forks a child that allocates and ends with
+ * status 5 (fork), or runs PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
   bool light = !strcmp(what, "eperm_light"), files = !strcmp(what, "kill_files");
-  bool service = !strcmp(what, "kill_service");
-  uint32_t action =
-      !strcmp(what, "kill") || files || service ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
-  uint32_t processes = light || files || service ? SECCOMP_RET_ALLOW : action;
+  bool service = !strcmp(what, "kill_service"), startup = !strcmp(what, "kill_startup");
+  uint32_t action = !strcmp(what, "kill") || files || service || startup ? SECCOMP_RET_KILL_PROCESS
+                                                                          : SECCOMP_RET_ERRNO | EPERM;
+  uint32_t processes = light || files || service || startup ? SECCOMP_RET_ALLOW : action;
+  uint32_t groups = startup ? action : SECCOMP_RET_ALLOW;
   uint32_t open_files = files ? action : SECCOMP_RET_ALLOW;
   uint32_t threads = service ? SECCOMP_RET_ALLOW : action; /* listing and signalling them */
   uint32_t tracing = service ? action : SECCOMP_RET_ALLOW;
@@ -1331,6 +1334,10 @@ static int install_filter(const char *how, const char *what, bool tsync) {
       BPF_STMT(BPF_RET | BPF_K, open_files),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, open_files),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, groups),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpgid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, groups),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, open_files),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_yield, 0, 1),
@@ -1433,6 +1440,16 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
     free(twice);
   } else if (argc > 0 && !strcmp(argv[0], "reuse_big")) {
     if (reuse_big() != 0) return 7;
+  } else if (argc > 0 && !strcmp(argv[0], "fork")) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      free(malloc(1000));
+      _exit(5);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return 9;
+    printf("child %s %d\n", WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
   } else if (argc > 0 && !strcmp(argv[0], "threads")) {
     fflush(stdout);
     if (seccomp_threads() != 0) return 8;

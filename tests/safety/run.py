@@ -1103,6 +1103,15 @@ check("under an inherited filter that answers EPERM (a container runtime's kind)
       "reports, and --error-exitcode still applies",
       p.returncode == 3 and p.stdout == "filtered ok\nok\n" and reports(p.stderr) == 1,
       (p.returncode, p.stdout, p.stderr[-400:]))
+for how, pre, argv in (("under the hahalloc command", False, [TOOL, "--"]), ("bare LD_PRELOAD", True, [])):
+    p = run(argv + [PROGS, "seccomp", "prctl", "kill_files", "fork"], preload=pre)
+    check(f"{how}, a fork under a filter that kills for getpid (the fork handlers' call): the child ends with "
+          "its own status", p.returncode == 0 and p.stdout == "filtered ok\nchild status 5\n",
+          (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([PROGS, "seccomp", "prctl", "kill_startup", PROGS, "leak"], preload=True)
+check("bare LD_PRELOAD, a program started under a filter that kills for getppid and getpgid (which glibc's "
+      "start-up never makes): status 0", p.returncode == 0 and p.stdout == "filtered ok\nok\n" and p.stderr == "",
+      (p.returncode, p.stdout, p.stderr[-400:]))
 p = run([PROGS, "seccomp", "prctl", "kill_service", TOOL, "--error-exitcode=3", "--", PROGS, "leak"])
 check("under an inherited filter that kills for mincore, kcmp and ptrace (systemd's @system-service has none of "
       "them): the command's program reports, and --error-exitcode applies",

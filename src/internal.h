@@ -548,6 +548,7 @@ typedef struct hh_heap {
   bool forked_away;          /* in a fork child: the heap of a thread the fork left behind, maybe
                                 caught in the middle of an update (heap.c, atfork_child) */
   bool fork_listed;          /* on the abandoned or spare list at a fork (atfork_child only) */
+  uintptr_t linger_thread;   /* lingering: the descriptor (pthread_self) of the thread that took it */
   struct hh_heap *next_heap; /* all heaps (hh_heaps) */
   struct hh_heap *next_abandoned;
   hh_callsite_cache callsite;

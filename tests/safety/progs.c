@@ -1277,7 +1277,8 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | fork | PROGRAM ARGS...]: leaks
+/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | fork | lingering | PROGRAM ARGS...]:
+ * leaks
  * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
  * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
  * The filter allows everything but what a leak report needs and this
@@ -1295,7 +1296,8 @@ static int fd_table_full(void) {
  * mem_lhihiks (which must print nothing), frees a block twice, reuses
  * 1 MiB blocks (reuse_big), starts threads whose first block comes from a
  * runtime wrapper (threads), forks a child that allocates and ends with
- * status 5 (fork), or runs PROGRAM, which inherits the filter. */
+ * status 5 (fork), starts threads that leave their heaps lingering
+ * (lingering), or runs PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
   bool light = !strcmp(what, "eperm_light"), files = !strcmp(what, "kill_files");
@@ -1423,6 +1425,39 @@ static int seccomp_threads(void) {
   return 0;
 }
 
+/* lingering: 2,000 threads one after another whose key destructor
+ * allocates in every round, so that each leaves its heap lingering for the
+ * next start to take back; prints "lingering ok" when the peak RSS grew
+ * by less than 24 MiB (each heap kept would hold 32 KiB or more). */
+static pthread_key_t again_key;
+static void again(void *p) {
+  free(p);
+  pthread_setspecific(again_key, malloc(40));
+}
+static void *again_thread(void *arg) {
+  pthread_setspecific(again_key, malloc(40));
+  return arg;
+}
+
+static long peak_rss_kib(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+static int seccomp_lingering(void) {
+  if (pthread_key_create(&again_key, again) != 0) return 8;
+  long before = peak_rss_kib();
+  for (int i = 0; i < 2000; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, again_thread, NULL) != 0) return 8;
+    pthread_join(t, NULL);
+  }
+  long grew = peak_rss_kib() - before;
+  printf(grew < 24 * 1024 ? "lingering ok\n" : "peak RSS grew by %ld KiB\n", grew);
+  fflush(stdout);
+  return 0;
+}
+
 static int seccomp_run(const char *how, const char *what, int argc, char **argv) {
   leak_one(40);
   void (*summary)(size_t) = (void (*)(size_t))dlsym(RTLD_DEFAULT, "mem_lhihiks");
@@ -1450,6 +1485,9 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid) return 9;
     printf("child %s %d\n", WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+  } else if (argc > 0 && !strcmp(argv[0], "lingering")) {
+    fflush(stdout);
+    if (seccomp_lingering() != 0) return 8;
   } else if (argc > 0 && !strcmp(argv[0], "threads")) {
     fflush(stdout);
     if (seccomp_threads() != 0) return 8;

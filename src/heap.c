@@ -514,8 +514,10 @@ static void atfork_child(void) {
     if (h == self || listed) continue;
     atomic_store(&h->abandoned, 1); /* an orphan: on neither list */
     h->forked_away = true;          /* its lists may be torn: no damage is reported in them */
+    warm_release(h);                /* its slot (helper-77: a child could lose all ABANDONED_WARM) */
   }
   if (self != NULL) self->tid = (int)current_tid();
+  hh_os_random_atfork_child((uint64_t)current_tid());
   hh_options_atfork_child();
   hh_report_atfork_child();
 }

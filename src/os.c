@@ -153,6 +153,11 @@ static uint64_t mix64(uint64_t z) {
  * thread's first malloc, when the new heap drew its secrets (helper-75). */
 static _Atomic(uint64_t) derived;
 
+void hh_os_random_atfork_child(uint64_t salt) {
+  uint64_t seed = atomic_load_explicit(&derived, memory_order_relaxed);
+  if (seed != 0) atomic_store_explicit(&derived, mix64(seed ^ mix64(salt)) | 1, memory_order_relaxed);
+}
+
 uintptr_t hh_os_random(void) {
   uint64_t seed = atomic_load_explicit(&derived, memory_order_relaxed);
   if (seed != 0 && hh_sandboxed())

@@ -21,6 +21,9 @@ bool hh_os_resident(void *p, size_t size, unsigned char *vec); /* mincore: bit 0
 bool hh_os_grow(void *p, size_t old_size, size_t new_size);    /* in place */
 bool hh_os_move(void *p, size_t size, void *dest);             /* pages, not bytes */
 uintptr_t hh_os_random(void);
+/* A fork child's secrets after a seccomp filter part from its parent's:
+ * `salt` is the child's tid. */
+void hh_os_random_atfork_child(uint64_t salt);
 /* The registry: two levels over the 47-bit user address space, 2^12 leaves
  * of 2^13 chunk entries (64 KiB a leaf, each covering 32 GiB), created on
  * demand and never freed. */

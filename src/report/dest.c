@@ -264,6 +264,8 @@ static const char *report_file(void) {
  * find the file cannot be opened, and fall back to the stream). */
 bool hh_dest_available(void) { return report_file() != NULL || private_of >= 0; }
 
+bool hh_dest_to_stream(void) { return report_file() == NULL; }
+
 hh_dest_t hh_dest_open(void) {
   int saved = errno;
   hh_dest_t d = {-1, false};

@@ -65,6 +65,7 @@ static bool parse_line(const char *s, hh_map_line *m) {
   m->r = s[0] == 'r';
   m->w = s[1] == 'w';
   m->x = s[2] == 'x';
+  m->shared = s[3] == 's';
   m->path = skip_fields(s, 4);
   return true;
 }
@@ -286,7 +287,7 @@ struct procmap_query_abi {
   uint64_t vma_name_addr, build_id_addr;
 };
 #define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query_abi)
-enum { VMA_READABLE = 1, VMA_WRITABLE = 2, VMA_EXECUTABLE = 4 };
+enum { VMA_READABLE = 1, VMA_WRITABLE = 2, VMA_EXECUTABLE = 4, VMA_SHARED = 8 };
 static _Atomic(int) query_missing; /* the kernel has no PROCMAP_QUERY */
 
 /* 1: found, 0: no mapping holds addr, -1: not answered (read the file). */
@@ -314,6 +315,7 @@ static int query_find(uintptr_t addr, hh_map_line *out) {
                        .r = (q.vma_flags & VMA_READABLE) != 0,
                        .w = (q.vma_flags & VMA_WRITABLE) != 0,
                        .x = (q.vma_flags & VMA_EXECUTABLE) != 0,
+                       .shared = (q.vma_flags & VMA_SHARED) != 0,
                        .path = NULL};
   return 1;
 }
@@ -323,7 +325,7 @@ bool hh_maps_find(uintptr_t addr, hh_map_line *out) {
   int got = query_find(addr, out);
   errno = saved;
   if (got >= 0) return got == 1;
-  struct find f = {addr, {0, 0, false, false, false, NULL}};
+  struct find f = {addr, {0, 0, false, false, false, false, NULL}};
   hh_maps_each(find_cb, &f);
   *out = f.found;
   return f.found.end != 0;

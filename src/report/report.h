@@ -43,6 +43,7 @@ extern FILE *_IO_list_all __attribute__((weak));
 typedef struct hh_map_line {
   uintptr_t start, end;
   bool r, w, x;     /* readable, writable, executable */
+  bool shared;      /* MAP_SHARED: 's' in the permissions */
   const char *path; /* "" when anonymous; valid during the callback only */
 } hh_map_line;
 
@@ -490,6 +491,7 @@ void hh_dest_init(void);             /* at start-up: the private duplicate of st
 void hh_dest_atfork_child(void);     /* a fork child that makes no report: drops it */
 int hh_high_dup(int fd);             /* a close-on-exec duplicate near the top of the table, or -1 */
 bool hh_dest_available(void);        /* a report would have somewhere to go */
+bool hh_dest_to_stream(void);        /* the report goes to the program's stream, not to a file */
 hh_dest_t hh_dest_open(void);        /* the exit report's destination */
 hh_dest_t hh_dest_open_stream(void); /* the stream only (stderr or stdout as at start-up) */
 void hh_dest_close(hh_dest_t d);

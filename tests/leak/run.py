@@ -352,6 +352,22 @@ def scenario_suite():
               (p.returncode, p.stdout[-200:], json.dumps(rep["summary"]), rep["scan"]) if rep else
               (p.returncode, p.stderr[-500:]))
 
+    # helper-77: a sparse file mapped MAP_PRIVATE read-write. Its pages
+    # that hold the program's data are in its page tables; the exit scan
+    # read the whole file, read-ahead making each next page "resident".
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/var/tmp")) as d:
+        path = os.path.join(d, "r.json")
+        child = subprocess.Popen([prog, "sparse_file", d], env=clean_env(False, {"HAHALLOC_FORMAT": "json",
+                                 "HAHALLOC_OUTPUT": path}), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        rep = json.load(open(path)) if os.path.exists(path) else None
+        kinds = {(g["kind"], g["bytes"]) for g in rep["leaks"]} if rep else set()
+        check("a 2 GiB sparse file mapped MAP_PRIVATE read-write: the blocks its two written pages hold are "
+              "reachable, the lost one definite, and the exit reads no more of the file (peak RSS under 64 MiB)",
+              status == 0 and rep is not None and ("reachable", 1111) in kinds and ("reachable", 2222) in kinds and
+              rep["summary"]["definite"]["bytes"] == 3333 and usage.ru_maxrss < 64 * 1024,
+              (status, usage.ru_maxrss, json.dumps(rep["summary"]) if rep else None))
+
     # helper-71: blocks the program made unreadable (mprotect PROT_NONE).
     # The census faulted on the first one's link and dropped the rest of its
     # heap: they and the blocks after them were counted as freed.

@@ -354,6 +354,7 @@ static bool build_view(hh_view *v, const report_req *q, hh_scan *s, hh_arena *a,
     if (m != NULL) {
       g->suppressed = true;
       m->count++;
+      if (hh_opt.error_kinds & (1u << g->kind)) m->errors++;
       m->bytes += g->bytes;
       m->blocks += g->blocks;
       v->supp_bytes += g->bytes;

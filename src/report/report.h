@@ -546,6 +546,7 @@ typedef struct hh_supp {
   void *frames;     /* valgrind's frames (supp.c) */
   const char *lsan; /* LeakSanitizer's pattern, or NULL */
   uint64_t count, bytes, blocks;
+  uint64_t errors; /* of them, loss records of the kinds that are errors (--errors-for-leak-kinds) */
 } hh_supp;
 /* The built-in set and the files of hh_opt.supp_files (none in secure
  * mode), read now; problems are written to `errs` (may be NULL). Valid

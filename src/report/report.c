@@ -669,8 +669,11 @@ void hh_sandbox_done(bool installed) {
 }
 
 /* getpid only when asked: a vfork child's calls (kept.c) are made in our
- * memory, and must not change what the process that reports holds. */
-bool hh_report_process(void) { return (int)getpid() == report_pid; }
+ * memory, and must not change what the process that reports holds. Never
+ * under the program's seccomp filter, where no report is made: a program
+ * whose filter killed for getpid died of SIGSYS in its own close_range,
+ * which met the report's descriptors. */
+bool hh_report_process(void) { return !hh_sandboxed() && (int)getpid() == report_pid; }
 
 void hh_report_init(void) {
   hh_report_started_ns = hh_now_ns();

@@ -1277,7 +1277,8 @@ static int fd_table_full(void) {
 
 /* --------------------------------------------------------------- seccomp */
 
-/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | fork | lingering | PROGRAM ARGS...]:
+/* seccomp HOW ACTION [mem_lhihiks | double_free | reuse_big | threads | fork | lingering | close_range |
+ * PROGRAM ARGS...]:
  * leaks
  * a block, then installs a seccomp filter, with prctl(PR_SET_SECCOMP) or
  * as libseccomp does, with syscall(SYS_seccomp) (HOW: prctl, syscall).
@@ -1297,7 +1298,8 @@ static int fd_table_full(void) {
  * 1 MiB blocks (reuse_big), starts threads whose first block comes from a
  * runtime wrapper (threads), forks a child that allocates and ends with
  * status 5 (fork), starts threads that leave their heaps lingering
- * (lingering), or runs PROGRAM, which inherits the filter. */
+ * (lingering), closes every descriptor from 3 up (close_range), or runs
+ * PROGRAM, which inherits the filter. */
 #define SC_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, action)
 static int install_filter(const char *how, const char *what, bool tsync) {
   bool light = !strcmp(what, "eperm_light"), files = !strcmp(what, "kill_files");
@@ -1485,6 +1487,10 @@ static int seccomp_run(const char *how, const char *what, int argc, char **argv)
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid) return 9;
     printf("child %s %d\n", WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+  } else if (argc > 0 && !strcmp(argv[0], "close_range")) {
+    fflush(stdout);
+    if (close_range(3, ~0u, 0) != 0) return 10;
+    printf("closed\n");
   } else if (argc > 0 && !strcmp(argv[0], "lingering")) {
     fflush(stdout);
     if (seccomp_lingering() != 0) return 8;

@@ -1108,6 +1108,10 @@ for how, pre, argv in (("under the hahalloc command", False, [TOOL, "--"]), ("ba
     check(f"{how}, a fork under a filter that kills for getpid (the fork handlers' call): the child ends with "
           "its own status", p.returncode == 0 and p.stdout == "filtered ok\nchild status 5\n",
           (p.returncode, p.stdout, p.stderr[-400:]))
+p = run([TOOL, "--", PROGS, "seccomp", "prctl", "kill_files", "close_range"])
+check("under the hahalloc command, close_range from 3 up under a filter that kills for getpid (it meets the "
+      "report's descriptors): status 0", p.returncode == 0 and p.stdout == "filtered ok\nclosed\n",
+      (p.returncode, p.stdout, p.stderr[-400:]))
 p = run([PROGS, "seccomp", "prctl", "kill_files", "lingering"], preload=True)
 check("bare LD_PRELOAD under a filter that kills for tgkill and getpid: 2,000 threads whose last key destructor "
       "allocates leave heaps that the next starts take back (peak RSS grows by less than 24 MiB)",

@@ -159,25 +159,24 @@ void hh_os_random_atfork_child(uint64_t salt) {
 }
 
 uintptr_t hh_os_random(void) {
-  uint64_t seed = atomic_load_explicit(&derived, memory_order_relaxed);
-  if (seed != 0 && hh_sandboxed())
+  if (hh_sandboxed()) {
+    uint64_t none = 0; /* no draw before the filter: the clock seeds the counter */
+    atomic_compare_exchange_strong(&derived, &none, mix64((uint64_t)hh_now_ns() ^ (uintptr_t)&none) | 1);
     return (uintptr_t)mix64(atomic_fetch_add_explicit(&derived, 0x9E3779B97F4A7C15ull, memory_order_relaxed));
-  uint64_t r[2] = {0, 0}; /* the secret, and the seed of those derived later */
+  }
+  uint64_t r[2]; /* the secret, and the seed of those derived after a filter */
   int saved = errno;
   /* the system call, not glibc's getrandom: that is a cancellation point
    * (glibc 2.36), and a thread's first malloc draws its heap's secrets
    * here; malloc must never be one (a thread cancelled inside it would
    * leave its heap half made and its mutexes held) */
-  if (hh_sandboxed() || syscall(SYS_getrandom, r, sizeof r, GRND_NONBLOCK) != (long)sizeof r) {
-    uint64_t t = (uint64_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r;
-    if (!hh_sandboxed()) t ^= (uint64_t)getpid() << 32;
+  if (syscall(SYS_getrandom, r, sizeof r, GRND_NONBLOCK) != (long)sizeof r) {
+    uint64_t t = (uint64_t)hh_now_ns() * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&r ^ (uint64_t)getpid() << 32;
     r[0] = mix64(t);
     r[1] = mix64(t + 0x9E3779B97F4A7C15ull);
   }
-  if (seed == 0) {
-    uint64_t none = 0;
-    atomic_compare_exchange_strong(&derived, &none, r[1] | 1);
-  }
+  uint64_t none = 0;
+  atomic_compare_exchange_strong(&derived, &none, r[1] | 1);
   errno = saved;
   return (uintptr_t)r[0];
 }

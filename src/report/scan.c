@@ -621,8 +621,24 @@ static bool swap_may_hold(uintptr_t a, uintptr_t b) {
 #define PAGEMAP_PRESENT ((uint64_t)1 << 63)
 /* Marks in vec (mincore's, `pages` from `page`) the pages not resident
  * that hold data all the same. */
-static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
+/* Sets bit 0 of vec's byte for each of the `pages` pages from `page` whose
+ * pagemap(5) entry has a bit of `mask`, read 4,096 entries at a time.
+ * False when pagemap cannot be read. */
+static bool pagemap_mark(uintptr_t page, size_t pages, uint64_t mask, unsigned char *vec) {
   static uint64_t entries[4096];
+  const size_t most = sizeof entries / sizeof entries[0];
+  if (pagemap_fd() < 0) return false;
+  for (size_t at = 0; at < pages; at += most) {
+    size_t n = pages - at < most ? pages - at : most;
+    ssize_t want = (ssize_t)(n * sizeof entries[0]);
+    if (pread(S.pagemap, entries, (size_t)want, (off_t)((page / 4096 + at) * sizeof entries[0])) != want) return false;
+    for (size_t i = 0; i < n; i++)
+      if (entries[i] & mask) vec[at + i] |= 1;
+  }
+  return true;
+}
+
+static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
   if (file) {
     /* A private file mapping's page that is not in this process's page
      * tables nor swapped was never written here: the file's own bytes,
@@ -638,14 +654,7 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
       }
     return;
   }
-  if (!swap_may_hold(page, page + pages * 4096) || pagemap_fd() < 0) return;
-  for (size_t at = 0; at < pages; at += sizeof entries / sizeof entries[0]) {
-    size_t n = pages - at < sizeof entries / sizeof entries[0] ? pages - at : sizeof entries / sizeof entries[0];
-    ssize_t want = (ssize_t)(n * sizeof entries[0]);
-    if (pread(S.pagemap, entries, (size_t)want, (off_t)((page / 4096 + at) * sizeof entries[0])) != want) return;
-    for (size_t i = 0; i < n; i++)
-      if (entries[i] & PAGEMAP_SWAPPED) vec[at + i] |= 1;
-  }
+  if (swap_may_hold(page, page + pages * 4096)) pagemap_mark(page, pages, PAGEMAP_SWAPPED, vec);
 }
 
 /* Which of the `pages` pages from `page` hold data this process put there
@@ -662,15 +671,8 @@ static void mark_cold_data(uintptr_t page, size_t pages, unsigned char *vec, boo
  * neither can tell. */
 static int resident(uintptr_t page, size_t pages, unsigned char *vec, bool file) {
   if (!file && !hh_seccomp_inherited()) return mincore((void *)page, pages * 4096, vec);
-  static uint64_t entries[4096];
-  if (pagemap_fd() < 0) return -1;
-  for (size_t at = 0; at < pages; at += sizeof entries / sizeof entries[0]) {
-    size_t n = pages - at < sizeof entries / sizeof entries[0] ? pages - at : sizeof entries / sizeof entries[0];
-    ssize_t want = (ssize_t)(n * sizeof entries[0]);
-    if (pread(S.pagemap, entries, (size_t)want, (off_t)((page / 4096 + at) * sizeof entries[0])) != want) return -1;
-    for (size_t i = 0; i < n; i++) vec[at + i] = (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
-  }
-  return 0;
+  memset(vec, 0, pages);
+  return pagemap_mark(page, pages, PAGEMAP_PRESENT | PAGEMAP_SWAPPED, vec) ? 0 : -1;
 }
 
 /* Memory that holds data, found by the run, not by the page, where the

@@ -16,7 +16,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -119,26 +118,26 @@ static void heap_reset(hh_heap *h) {
   if (h->rng == 0) h->rng = hh_os_random() | 1;
 }
 
-/* Whether the thread that took lingering heap h has ended. Asked with
- * tgkill, but not once the program has a seccomp filter: it may kill for
- * tgkill or getpid, which a program seldom makes itself (helper-75: a
- * thread's start died of SIGSYS, or hung, its SIGSYS handler's malloc
- * waiting for the heap list's lock this thread held). Then the kernel's
- * own word says it: the tid in the thread's descriptor, which the kernel
- * clears as the thread ends (pthread_join waits on it), read by a futex
- * wait that times out at once, as every threaded program's filter allows.
- * It fails rather than fault if glibc has since unmapped the descriptor
- * with its stack, and finds another value if it gave it to another
- * thread: gone either way. With the heap lingering for good instead, a
- * churn of threads whose last key destructor allocates piled them up,
- * 32 KiB each, every start walking them all (helper-77: 20,000 threads
- * 22 s and 642 MiB, against 0.7 s and 6 MiB). */
+/* Whether the thread that took lingering heap h has ended, by the kernel's
+ * own word: the tid in the thread's descriptor, which the kernel clears
+ * as the thread ends (pthread_join waits on it), compared by a futex
+ * requeue of nobody, which never sleeps (a wait with a zero timeout does,
+ * until its timer fires: with the heap list's lock held, a churn of
+ * threads at exit took 20-120 s against 3-4 s). It fails rather than fault if glibc has since
+ * unmapped the descriptor with its stack, and finds another value if it
+ * gave it to another thread: gone either way. No tgkill nor getpid, which
+ * a seccomp filter may kill for (helper-75: a thread's start died of
+ * SIGSYS, or hung, its SIGSYS handler's malloc waiting for the heap list's
+ * lock this thread held), while every threaded program's filter allows
+ * futex. Where the descriptor's layout is unknown, tgkill, but not under a
+ * filter: the heap then lingers. */
 static bool thread_gone(const hh_heap *h) {
-  if (!hh_sandboxed()) return syscall(SYS_tgkill, (long)getpid(), (long)h->tid, 0L) != 0 && errno == ESRCH;
   size_t off = hh_pthread_tid_offset;
-  if (off == 0 || h->linger_thread == 0) return false;
-  struct timespec now = {0, 0};
-  if (syscall(SYS_futex, (int *)(h->linger_thread + off), FUTEX_WAIT_PRIVATE, h->tid, &now, NULL, 0) == 0) return false;
+  if (off == 0 || h->linger_thread == 0)
+    return !hh_sandboxed() && syscall(SYS_tgkill, (long)getpid(), (long)h->tid, 0L) != 0 && errno == ESRCH;
+  static int none; /* where nobody waits: nobody is requeued */
+  if (syscall(SYS_futex, (int *)(h->linger_thread + off), FUTEX_CMP_REQUEUE_PRIVATE, 0, 0, &none, h->tid) == 0)
+    return false;
   return errno == EAGAIN || errno == EFAULT;
 }
 

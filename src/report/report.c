@@ -680,7 +680,7 @@ void hh_report_init(void) {
   report_pid = (int)getpid();
   hh_dest_init();
   hh_maps_init();
-  hh_objects_init(); /* mem_lhihiks may report in any mode */
+  if (hh_opt.report) hh_objects_init(); /* else when first needed: a misuse's stack, mem_lhihiks */
 }
 
 /* Flushes the program's streams that no other thread is using, as stdio's

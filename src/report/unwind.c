@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "hooks.h"
 #include "lock.h"
 #include "report.h"
 
@@ -95,10 +96,26 @@ bool hh_runtime_object(const char *path) {
 }
 
 static char program_path[4096]; /* "" when /proc/self/exe could not be read */
+static _Atomic(int) path_state; /* 0: not read, 1: being read, 2: read */
 
+/* The program's path, read once: at start-up when the report is on, else
+ * when first needed (a misuse's stack, mem_lhihiks). A drop-in made a
+ * readlink no malloc of glibc's makes at every start: a seccomp filter
+ * inherited at exec (a service's allowlist) may kill for it. "" while
+ * another thread is reading it, or under the program's filter. */
 void hh_objects_init(void) {
-  ssize_t n = readlink("/proc/self/exe", program_path, sizeof program_path - 1);
-  program_path[n > 0 ? n : 0] = '\0';
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&path_state, &expect, 1)) return;
+  if (!hh_sandboxed()) {
+    ssize_t n = readlink("/proc/self/exe", program_path, sizeof program_path - 1);
+    program_path[n > 0 ? n : 0] = '\0';
+  }
+  atomic_store_explicit(&path_state, 2, memory_order_release);
+}
+
+static const char *program_name(void) {
+  if (atomic_load_explicit(&path_state, memory_order_acquire) == 0) hh_objects_init();
+  return atomic_load_explicit(&path_state, memory_order_acquire) == 2 ? program_path : "";
 }
 
 struct objects_find {
@@ -111,7 +128,7 @@ struct objects_find {
 static int objects_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   struct objects_find *f = arg;
-  const char *name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_path;
+  const char *name = info->dlpi_name != NULL && info->dlpi_name[0] != '\0' ? info->dlpi_name : program_name();
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;

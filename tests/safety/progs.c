@@ -1290,8 +1290,8 @@ static int fd_table_full(void) {
  * may run), kill_files (kill, threads allowed, and opening files, ioctl,
  * getrandom, sched_yield and getpid killed too), kill_service (kill for what systemd's
  * SystemCallFilter=@system-service lacks of the report's calls: mincore,
- * kcmp, ptrace, process_vm_readv), kill_startup (kill for getppid and
- * getpgid, processes allowed), bad (an empty filter the kernel
+ * kcmp, ptrace, process_vm_readv), kill_startup (kill for getppid,
+ * getpgid, readlink and readlinkat, processes allowed), bad (an empty filter the kernel
  * refuses). Then prints
  * "filtered ok" to a stdout a harness's pipe buffers, and calls
  * mem_lhihiks (which must print nothing), frees a block twice, reuses
@@ -1341,6 +1341,10 @@ static int install_filter(const char *how, const char *what, bool tsync) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, groups),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpgid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, groups),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_readlink, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, groups),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_readlinkat, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, groups),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, open_files),

@@ -69,6 +69,7 @@ bool hh_error_shown(void) {
 void hh_errors_atfork_child(void) {
   atomic_store_explicit(&errors_met, 0, memory_order_relaxed);
   atomic_store_explicit(&hh_errors_unshown, 0, memory_order_relaxed);
+  hh_misuse_atfork_child();
 }
 
 static void error_end(const char *recovery, bool shown) {
@@ -84,9 +85,11 @@ static void error_end(const char *recovery, bool shown) {
   abort();
 }
 
-/* An error's first line and stacks (unless past the limit), then its end. */
+/* An error's first line and stacks (unless past the limit, or met before
+ * from the same call stack), then its end. */
 static void error_told(const char *head, const void *block, const char *recovery, const char *fmt, va_list ap) {
-  bool shown = !hh_opt.on_error || hh_error_shown(); /* an error that aborts is always told */
+  bool fresh = hh_misuse_context_new(fmt);
+  bool shown = !hh_opt.on_error || (fresh && hh_error_shown()); /* an error that aborts is always told */
   if (shown) {
     say_error(head, fmt, ap);
     hh_misuse_stacks(block);

@@ -28,6 +28,13 @@ void hh_profile_atfork_child(void);
 /* Under an error's first line (error.c): the stack of the call that met
  * it, and where the block holding `block` (may be NULL) was allocated. */
 void hh_misuse_stacks(const void *block);
+/* valgrind's error contexts (report/misuse.c): whether an error of this
+ * kind (its message's format) met from this call stack is the first of its
+ * context. A later one is counted, not written again. hh_misuse_contexts
+ * counts the contexts, for the ERROR SUMMARY line. */
+bool hh_misuse_context_new(const void *kind);
+extern _Atomic(uint64_t) hh_misuse_contexts;
+void hh_misuse_atfork_child(void);
 /* Writes an error message where the user sees it (report/dest.c): with the
  * report on, the program's stderr as it was at start-up; else fd 2. Never
  * raises SIGPIPE, never changes errno, never blocks for ever. */

@@ -455,6 +455,7 @@ void hh_page_free_bits(const hh_page *page, uint64_t *bits, const uintptr_t *unr
     if (is_free) bits[bad / 64] |= 1ull << (bad % 64);
     if ((owner != NULL && owner->forked_away) || told_before(hh_range_at(page, bad))) continue;
     atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed); /* for --error-exitcode */
+    atomic_fetch_add_explicit(&hh_misuse_contexts, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&hh_heap_damage, 1, memory_order_relaxed);
     if (hh_error_shown())
       hh_say("hahalloc: error: heap corruption: %s %u-byte block at %p (its free-list link "

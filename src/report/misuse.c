@@ -108,6 +108,45 @@ static void write_stacks(const hh_block_info *b, bool call) {
   inside = 0;
 }
 
+/* valgrind writes an error once for its context, the error's kind and
+ * the stack of the call that met it, and counts the later ones: a double
+ * free in a loop under HAHALLOC_ON_ERROR=continue is one error written,
+ * and "5,000 errors from 1 contexts". The contexts seen are kept by a hash
+ * of the two, in a table of CONTEXTS; past it, or where the stack cannot
+ * be walked, every error is a context of its own. */
+#define CONTEXTS 4096
+static _Atomic(uint64_t) contexts[CONTEXTS];
+_Atomic(uint64_t) hh_misuse_contexts;
+
+bool hh_misuse_context_new(const void *kind) {
+  uintptr_t pcs[CALL_FRAMES];
+  bool ours_left = false;
+  int n = inside || hh_world_is_stopped() ? 0 : hh_backtrace(pcs, CALL_FRAMES, &ours_left);
+  atomic_fetch_add_explicit(&hh_misuse_contexts, 1, memory_order_relaxed);
+  if (n <= 0) return true;
+  uint64_t h = (uint64_t)(uintptr_t)kind;
+  for (int i = 0; i < n; i++) h = (h ^ pcs[i]) * 0x100000001b3ull; /* FNV-1a's prime, a word at a time */
+  h ^= h >> 29;
+  h |= 1; /* 0 is a free slot */
+  for (size_t i = 0, at = (size_t)(h % CONTEXTS); i < 64; i++, at = (at + 1) % CONTEXTS) {
+    uint64_t cur = atomic_load_explicit(&contexts[at], memory_order_relaxed);
+    if (cur == 0 &&
+        atomic_compare_exchange_strong_explicit(&contexts[at], &cur, h, memory_order_relaxed, memory_order_relaxed))
+      return true;
+    if (cur == h) {
+      atomic_fetch_sub_explicit(&hh_misuse_contexts, 1, memory_order_relaxed);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* A fork child's report is its own: its contexts start again. */
+void hh_misuse_atfork_child(void) {
+  memset((void *)contexts, 0, sizeof contexts);
+  atomic_store_explicit(&hh_misuse_contexts, 0, memory_order_relaxed);
+}
+
 void hh_misuse_stacks(const void *block) {
   hh_block_info b;
   bool known = block != NULL && hh_block_of(block, &b);
@@ -116,6 +155,7 @@ void hh_misuse_stacks(const void *block) {
 
 void hh_misuse_overrun_at_exit(const hh_overrun *r) {
   atomic_fetch_add_explicit(&hh_misuse_errors, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&hh_misuse_contexts, 1, memory_order_relaxed);
   hh_say("hahalloc: error: heap corruption: a write past the end of the %llu-byte block at %p, "
          "still in use at exit: byte %u past its end reads 0x%02x\n",
          (unsigned long long)r->size, (void *)r->start, r->at, r->value);

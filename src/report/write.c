@@ -104,12 +104,14 @@ static void root_table(hh_out *o, int pid, const hh_scan *s) {
 /* valgrind's last line, which test scripts look for ("ERROR SUMMARY: 0
  * errors", helper-76: jq's shtest failed under the hahalloc command for
  * its want of it). Its errors: each misuse met (a double free, a bad
- * pointer, damage), one a context here, and with --leak-check=full each
+ * pointer, damage), in as many contexts as kinds and call stacks they
+ * were met from (misuse.c), and with --leak-check=full each
  * loss record of the kinds --errors-for-leak-kinds names, as valgrind
  * counts them; suppressed, the loss records of those kinds that
  * suppressions took, from as many suppressions as took any. */
 static void error_summary(hh_out *o, int pid, const hh_view *v) {
   uint64_t misuse = atomic_load_explicit(&hh_misuse_errors, memory_order_relaxed), leaks = 0, supp = 0, supps = 0;
+  uint64_t contexts = atomic_load_explicit(&hh_misuse_contexts, memory_order_relaxed);
   if (v->leak_check == HH_LEAK_FULL) {
     for (size_t i = 0; i < v->nrec; i++)
       if (hh_opt.error_kinds & (1u << v->rec[i].g.kind)) leaks++;
@@ -120,7 +122,7 @@ static void error_summary(hh_out *o, int pid, const hh_view *v) {
       }
   }
   hh_out_printf(o, "==%d==\n==%d== ERROR SUMMARY: %llu errors from %llu contexts (suppressed: %llu from %llu)\n", pid,
-                pid, (unsigned long long)(misuse + leaks), (unsigned long long)(misuse + leaks),
+                pid, (unsigned long long)(misuse + leaks), (unsigned long long)(contexts + leaks),
                 (unsigned long long)supp, (unsigned long long)supps);
 }
 

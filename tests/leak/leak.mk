@@ -48,9 +48,12 @@ $(LEAK_BIN)/libdyntls.so: tests/leak/dyntls.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O1 -shared -fPIC $< -o $@
 # runs a program with PAGEMAP_SCAN refused: the scan's mincore fallback
-$(LEAK_BIN)/no_pagemap_scan: tests/leak/no_pagemap_scan.c
+$(LEAK_BIN)/no_pagemap_scan: tests/leak/no_pagemap_scan.c $(LEAK_BIN)/libno_pagemap_scan.so
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O1 $< -o $@
+$(LEAK_BIN)/libno_pagemap_scan.so: tests/leak/no_pagemap_scan.c
+	@mkdir -p $(dir $@)
+	$(LEAK_CC) -O1 -DSHIM -shared -fPIC $< -o $@
 $(LEAK_BIN)/live: tests/leak/live.c
 	@mkdir -p $(dir $@)
 	$(LEAK_CC) -O2 $< -o $@

@@ -15,7 +15,7 @@ results = []
 
 def check(name, ok, detail=""):
     results.append(ok)
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)))
 
 
 def sites(src):

@@ -162,6 +162,7 @@ static struct {
     uintptr_t start, end;
   } swap_at[SWAP_MAPS];                 /* in address order: the mappings with pages in swap */
   uint64_t cold_file;                   /* bytes of file pages read though not resident */
+  uint64_t cold_span;                   /* bytes of file and shared mappings asked page by page */
   uint8_t swap_used;                    /* no_swap_used: 0 not asked, 1 none, 2 some or unknown */
   uintptr_t unreadable[MAX_UNREADABLE]; /* census_page's: the memory pages of a page that faulted */
 } S;
@@ -620,6 +621,13 @@ static bool swap_may_hold(uintptr_t a, uintptr_t b) {
  * anonymous one when pagemap(5) says it is swapped, asked only where the
  * process has pages in swap (swap_may_hold). */
 #define COLD_FILE_MAX ((uint64_t)256 << 20)
+/* Address space of shared and file mappings asked page by page (pagemap's
+ * read, mincore) in a scan; past it, only the pages the process maps, by
+ * PAGEMAP_SCAN, which skips unpopulated page tables whole. A program with
+ * 1 TiB of shared anonymous memory reserved (MAP_NORESERVE) and two pages
+ * touched exited in 5-14 s, with 16 TiB in 148 s (helper-80): 128 KiB of
+ * pagemap read and a mincore for every 64 MiB. */
+#define COLD_SPAN_MAX ((uint64_t)4 << 30)
 #define SPAN_PAGES 16384 /* mincore's answer for 64 MiB */
 #define PAGEMAP_SWAPPED ((uint64_t)1 << 62)
 #define PAGEMAP_PRESENT ((uint64_t)1 << 63)
@@ -773,8 +781,15 @@ static void each_populated(uintptr_t a, uintptr_t b, bool file, run_fn *fn, void
   if (!file) a = runs_by_pagemap(a, b, fn, arg);
   uintptr_t page = a & ~(uintptr_t)4095;
   while (page < b) {
+    if (file && S.cold_span >= COLD_SPAN_MAX) {
+      /* past the expanse asked about cold pages: the pages this process
+       * maps, by the page tables' walk where the kernel has it */
+      page = runs_by_pagemap(page < a ? a : page, b, fn, arg) & ~(uintptr_t)4095;
+      if (page >= b) break;
+    }
     size_t pages = (b - page + 4095) / 4096;
     if (pages > SPAN_PAGES) pages = SPAN_PAGES;
+    if (file) S.cold_span += (uint64_t)pages * 4096;
     if (resident(page, pages, vec, file) != 0) {
       fn(page < a ? a : page, b, arg); /* cannot tell: read it all */
       break;

@@ -148,7 +148,7 @@ static void pass_option(const char *key, const char *value) {
  * traced child that changes directory still writes where the user said. */
 static const char *absolute_path(const char *v) {
   if (v[0] == '/') return v;
-  char cwd[PATH_MAX];
+  static char cwd[PATH_MAX]; /* static: the command runs under a stack limit of a few KiB too */
   if (getcwd(cwd, sizeof cwd) == NULL) die("cannot find the current directory", strerror(errno));
   size_t n = strlen(cwd) + strlen(v) + 2;
   char *p = malloc(n);
@@ -162,7 +162,7 @@ static bool exists(const char *p) { return access(p, R_OK) == 0; }
 /* The library beside this program (build tree) or in ../lib (installed). */
 static const char *find_library(void) {
   static char path[PATH_MAX];
-  char self[PATH_MAX];
+  static char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return NULL;
   self[n] = '\0';
@@ -203,7 +203,7 @@ static bool resolve(const char *name, char *out, size_t size) {
  * carries its report's text). */
 static bool file_contains(int fd, const char *needle) {
   size_t nlen = strlen(needle);
-  char buf[65536];
+  static char buf[65536];
   size_t keep = 0;
   lseek(fd, 0, SEEK_SET);
   for (;;) {
@@ -231,7 +231,7 @@ static const char *sanitizer_needed(int fd, const Elf64_Ehdr *eh) {
     if (ph.p_type == PT_DYNAMIC) dyn = ph;
     if (ph.p_type == PT_LOAD && nload < 16) load[nload++] = ph;
   }
-  Elf64_Dyn d[512];
+  static Elf64_Dyn d[512];
   size_t nd = dyn.p_filesz / sizeof d[0];
   if (nd == 0) return NULL;
   if (nd > 512) nd = 512;
@@ -274,7 +274,7 @@ static const char *why_no_report(const char *file, int depth, bool *alone) {
       (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getegid()))) {
     why = "it is set-user-ID or set-group-ID, and the loader ignores LD_PRELOAD for such programs";
   } else if (n >= 4 && h[0] == '#' && h[1] == '!' && depth == 0) {
-    char interp[PATH_MAX];
+    static char interp[PATH_MAX]; /* depth 0 only */
     size_t i = 2, k = 0;
     while (i < (size_t)n && (h[i] == ' ' || h[i] == '\t')) i++;
     while (i < (size_t)n && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && k + 1 < sizeof interp)
@@ -449,7 +449,7 @@ int main(int argc, char **argv) {
   if (lib == NULL) lib = find_library();
   if (lib == NULL || !exists(lib)) die("cannot find libhahalloc.so (use --lib=PATH)", lib);
 
-  char file[PATH_MAX];
+  static char file[PATH_MAX];
   bool alone = false;
   const char *why = resolve(argv[i], file, sizeof file) ? why_no_report(file, 0, &alone) : NULL;
 

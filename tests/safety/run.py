@@ -553,6 +553,19 @@ p = run([TOOL, "--", os.path.join(BIN, "static_prog")])
 check("a static binary under the command: one line says why there is no report",
       p.returncode == 0 and p.stdout == "static\n" and re.search(r"no leak report for \S+: it is statically linked",
                                                                  p.stderr) is not None, p.stderr)
+# helper-80: the command kept 8 KiB of its own frame and 64 KiB to read a
+# static binary on its stack: under a small RLIMIT_STACK it died of
+# SIGSEGV before the program ran (16 KiB for a dynamic program, 64 for a
+# static one), where the program alone runs.
+# (a small environment: its strings take the stack's room too)
+p = run(["env", "-i", "PATH=/usr/bin:/bin", "sh", "-c", f"ulimit -s 20 && exec {TOOL} -- {PROGS} leak"])
+check("under a 20 KiB stack limit the command runs the program and reports",
+      p.returncode == 0 and p.stdout == "ok\n" and reports(p.stderr) == 1, (p.returncode, p.stderr[-300:]))
+p = run(["env", "-i", "PATH=/usr/bin:/bin", "sh", "-c",
+         f"ulimit -s 32 && exec {TOOL} -- {os.path.join(BIN, 'static_prog')}"])
+check("under a 32 KiB stack limit the command runs a static binary and says why there is no report",
+      p.returncode == 0 and p.stdout == "static\n" and "it is statically linked" in p.stderr,
+      (p.returncode, p.stderr[-300:]))
 p = run([TOOL, "--", os.path.join(BIN, "static_linked")])
 check("a static binary linked with hahalloc reports by itself", reports(p.stderr) == 1 and
       "no leak report" not in p.stderr, p.stderr[-300:])

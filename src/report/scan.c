@@ -440,7 +440,24 @@ static HH_NOINLINE bool heuristic_start(uintptr_t v, const hit *x) {
  * second's is the vector (a vector after another member of a struct). */
 static HH_NOINLINE bool ends_block_before(uintptr_t begin, uintptr_t v) {
   hit y;
-  return lookup(begin, &y, true) && y.start == begin && begin + y.size == v;
+  if (lookup(begin, &y, true)) return y.start == begin && begin + y.size == v;
+  /* A vector destroyed at exit leaves its three words behind its freed
+   * storage: the same shape, where memcheck's freed block keeps its
+   * redzone. Its range's record is its last life's (a free leaves it).
+   * gdb's global vector of 16 bytes kept the string after it reachable:
+   * 1,179 blocks definitely lost where valgrind says 1,180 (helper-79). */
+  if (begin < S.lo || begin >= S.hi) return false;
+  const hh_header *hdr = hh_registry_get(begin);
+  if (hdr == NULL || hdr->kind != HH_MAP_PAGES) return false;
+  const hh_mapping *m = (const hh_mapping *)hdr;
+  const hh_page *s = &m->slices[(begin - (uintptr_t)m) >> HH_SLICE_SHIFT];
+  if (s->kind != HH_PAGE_SMALL || s->slice_offset > (uint32_t)((begin - (uintptr_t)m) >> HH_SLICE_SHIFT)) return false;
+  const hh_page *pg = s - s->slice_offset;
+  const marks *mk = pg->scan_marks;
+  if (pg->kind != HH_PAGE_SMALL || !marks_valid(mk)) return false;
+  size_t idx = hh_range_index(pg, (const void *)begin);
+  return idx < mk->n && mk->m[idx] == M_FREE && (uintptr_t)pg->start + idx * pg->block_size == begin &&
+         begin + hh_rec_size(pg, idx) == v;
 }
 
 /* The word at p, found in [a, b), is the start `v` of a block and maybe

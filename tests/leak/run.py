@@ -658,6 +658,11 @@ def scenario_suite():
     check("setenv of 20 variables three times over, half unset (libc's tsearch tree, colour bits in its links, "
           "replaced strings held by it alone): nothing possibly lost, status 0",
           p.returncode == 0 and "possibly lost: 0 bytes in 0 blocks" in p.stderr, f"status {p.returncode} " + p.stderr[-600:])
+    rep, p = json_report([prog, "runtime_keeps"], preload=False)
+    check("what libc keeps for the next call (setenv's environment array, bindtextdomain's and textdomain's "
+          "bindings, getpwuid's and getgrgid's buffers) is suppressed, as valgrind frees it: nothing reachable",
+          p.returncode == 0 and rep is not None and rep["summary"]["reachable"]["blocks"] == 0 and
+          rep["summary"]["definite"]["blocks"] == 0, (json.dumps(rep["summary"]) if rep else "") + p.stderr[-300:])
     for how in ("poll", "epoll"):
         p = run([prog, "event_loop", how], preload=False, env={"HAHALLOC_OPTIONS": "error-exitcode=9"})
         check(f"an event loop's thread asleep in {how} at exit, its blocks only in its registers: nothing lost "

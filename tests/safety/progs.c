@@ -171,6 +171,27 @@ static int errno_after_error(void) {
   return errno == 0 ? 0 : 5;
 }
 
+/* cpu: makes 2,000,000 blocks in lost chains of three, spins until it
+ * has spent 0.8 s of CPU time (under `ulimit -t 1` in the test), then
+ * prints "cpu ok". */
+static int cpu(void) {
+  void **list = NULL;
+  for (int i = 0; i < 2000000; i++) {
+    void **b = malloc(48);
+    if (b == NULL) return 1;
+    b[0] = list;
+    list = i % 3 ? (void *)b : NULL;
+  }
+  for (;;) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if ((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec >= 800000)
+      break;
+  }
+  printf("cpu ok\n");
+  return 0;
+}
+
 static int leak(void) {
   leak_one(100);
   puts("ok");
@@ -1751,6 +1772,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
+  if (!strcmp(w, "cpu")) return cpu();
   if (!strcmp(w, "seccomp") && argc > 3) return seccomp_run(argv[2], argv[3], argc - 4, argv + 4);
   if (!strcmp(w, "reuse_big")) return reuse_big();
   if (!strcmp(w, "syscall_abi")) return syscall_abi();

@@ -566,6 +566,16 @@ p = run(["env", "-i", "PATH=/usr/bin:/bin", "sh", "-c",
 check("under a 32 KiB stack limit the command runs a static binary and says why there is no report",
       p.returncode == 0 and p.stdout == "static\n" and "it is statically linked" in p.stderr,
       (p.returncode, p.stderr[-300:]))
+# helper-80: RLIMIT_CPU counted the exit scan's time against the program:
+# one that spent 0.8 s of its 1 s died of SIGXCPU (soft limit) or SIGKILL
+# (hard) in the scan, where it ends with status 0 alone.
+p = run(["sh", "-c", f"ulimit -S -t 1 && exec {TOOL} -- {PROGS} cpu"])
+check("a soft CPU limit of 1 s, 0.8 s spent at exit: the report is made, status 0",
+      p.returncode == 0 and p.stdout == "cpu ok\n" and reports(p.stderr) == 1, (p.returncode, p.stderr[-300:]))
+p = run(["sh", "-c", f"ulimit -t 1 && exec {TOOL} -- {PROGS} cpu"])
+check("a hard CPU limit of 1 s, 0.8 s spent at exit: no scan, one line says why, status 0",
+      p.returncode == 0 and p.stdout == "cpu ok\n" and "CPU time limit (RLIMIT_CPU) is nearly spent" in p.stderr,
+      (p.returncode, p.stderr[-300:]))
 p = run([TOOL, "--", os.path.join(BIN, "static_linked")])
 check("a static binary linked with hahalloc reports by itself", reports(p.stderr) == 1 and
       "no leak report" not in p.stderr, p.stderr[-300:])

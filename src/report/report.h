@@ -116,7 +116,8 @@ bool hh_object_of(uintptr_t pc, const char **name, uintptr_t *base);
  * program's exit report take seconds). names[i] is NULL when no object
  * holds pcs[i]. */
 void hh_objects_of(const uintptr_t *pcs, size_t n, const char **names, uintptr_t *bases);
-void hh_objects_init(void); /* start-up, when a report may be made */
+void hh_objects_init(void);                  /* start-up, when a report may be made */
+bool hh_object_is_program(const char *name); /* the name hh_objects_of gives the program */
 /* The return addresses of this thread's stack from the first frame outside
  * libhahalloc, at most max; 0 when it cannot be walked. When hahalloc is
  * linked into the program its frames cannot be told by their object: the
@@ -427,6 +428,7 @@ typedef struct hh_line {
 typedef struct hh_pcinfo {
   uintptr_t pc;
   const char *object; /* path of the loaded object, NULL when unknown */
+  const char *file;   /* the file to read its symbols and lines from, or NULL: not its path (symbols.c) */
   uintptr_t offset;   /* pc - the object's load address */
   int nlines;         /* > 1: inlined calls, innermost first */
   hh_line *lines;

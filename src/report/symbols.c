@@ -271,7 +271,7 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
     }
     if (nq == 0) continue;
     hh_elf e;
-    bool have = hh_elf_open(obj, &e);
+    bool have = s->info[i].file != NULL && hh_elf_open(s->info[i].file, &e);
     if (have) {
       HH_SORT(hh_elf_query, q, nq, query_before);
       hh_elf_functions(&e, q, nq);
@@ -288,6 +288,50 @@ static void name_from_symbols(hh_symbols *s, size_t m) {
       pi->lines[0].mangled = pi->lines[0].function = name;
     }
     if (have) hh_elf_close(&e);
+  }
+}
+
+/* Objects whose file was replaced or removed since it was mapped: maps
+ * says "(deleted)" (a package upgrade renames a new file over the old).
+ * Their path now names another file, whose symbols and lines would name
+ * other functions: a program copied over itself as it ran was reported in
+ * the new program's functions (helper-80). The program is read through
+ * /proc/<pid>/exe, which is still its file; a deleted library's frames get
+ * the names its own loaded tables export. */
+#define DELETED_MAX 32
+struct deleted {
+  hh_symbols *s;
+  const char *path[DELETED_MAX];
+  size_t n;
+};
+
+static bool deleted_cb(const hh_map_line *m, void *arg) {
+  struct deleted *d = arg;
+  static const char mark[] = " (deleted)";
+  size_t len = strlen(m->path), ml = sizeof mark - 1;
+  if (len <= ml || m->path[0] != '/' || strcmp(m->path + len - ml, mark) != 0) return true;
+  for (size_t i = 0; i < d->n; i++)
+    if (strlen(d->path[i]) == len - ml && !strncmp(d->path[i], m->path, len - ml)) return true;
+  if (d->n == DELETED_MAX) return false;
+  const char *p = hh_arena_strndup(&d->s->arena, m->path, len - ml);
+  if (p != NULL) d->path[d->n++] = p;
+  return true;
+}
+
+static void deleted_objects(hh_symbols *s) {
+  struct deleted d = {s, {NULL}, 0};
+  if (!hh_maps_each(deleted_cb, &d) || d.n == 0) return;
+  char exe[64];
+  hh_snformat(exe, sizeof exe, "/proc/%d/exe", (int)getpid());
+  const char *self = NULL;
+  for (size_t i = 0; i < s->n; i++) {
+    hh_pcinfo *pi = &s->info[i];
+    if (pi->object == NULL) continue;
+    bool gone = false;
+    for (size_t k = 0; k < d.n && !gone; k++) gone = !strcmp(pi->object, d.path[k]);
+    if (!gone) continue;
+    if (hh_object_is_program(pi->object) && self == NULL) self = hh_arena_strndup(&s->arena, exe, strlen(exe));
+    pi->file = hh_object_is_program(pi->object) ? self : NULL;
   }
 }
 
@@ -330,12 +374,14 @@ static hh_symbols *resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, siz
     pi->pc = pcs[i] >> 1;
     if (names[i] != NULL) {
       pi->object = names[i][0] != '\0' ? names[i] : NULL;
+      pi->file = pi->object;
       pi->offset = pi->pc - bases[i];
     } else {
       pi->offset = pi->pc;
     }
   }
   s->n = m;
+  deleted_objects(s);
 
   const char *tool = hh_opt.secure || !spawn ? NULL : hh_opt.addr2line;
   char **env = hh_opt.secure || !spawn ? NULL : child_env(s);
@@ -350,14 +396,14 @@ static hh_symbols *resolve(const uintptr_t *pcs_in, const uint8_t *lines_in, siz
     /* The runtime's frames only wrap malloc (strdup, operator new): its
      * exported names are enough, and its debug information (libc6-dbg) is
      * large enough to cost more than the whole scan. */
-    if (done[i] || !(pcs[i] & 1) || s->info[i].object == NULL || hh_runtime_object(s->info[i].object)) continue;
-    const char *obj = s->info[i].object;
+    if (done[i] || !(pcs[i] & 1) || s->info[i].file == NULL || hh_runtime_object(s->info[i].object)) continue;
+    const char *obj = s->info[i].file;
     /* without a line table addr2line only names the symbol below the
      * address, as name_from_symbols does without a process */
     bool lines = !skip_lineless || hh_elf_has_lines(obj);
     size_t k2 = 0;
     for (size_t j = i; j < m; j++)
-      if (!done[j] && (pcs[j] & 1) && s->info[j].object && !strcmp(s->info[j].object, obj)) {
+      if (!done[j] && (pcs[j] & 1) && s->info[j].file && !strcmp(s->info[j].file, obj)) {
         done[j] = true;
         if (!lines) continue;
         todo[k2++] = &s->info[j];

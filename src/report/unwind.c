@@ -113,6 +113,8 @@ void hh_objects_init(void) {
   atomic_store_explicit(&path_state, 2, memory_order_release);
 }
 
+bool hh_object_is_program(const char *name) { return name == program_path; }
+
 static const char *program_name(void) {
   if (atomic_load_explicit(&path_state, memory_order_acquire) == 0) hh_objects_init();
   return atomic_load_explicit(&path_state, memory_order_acquire) == 2 ? program_path : "";

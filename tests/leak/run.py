@@ -3,7 +3,8 @@
 known ways. Each check is one behaviour; the last line is the count.
 
 usage: run.py BUILD_DIR   (BUILD_DIR holds libhahalloc.so, tests/leak/*)"""
-import json, os, re, signal, subprocess, sys, tempfile, time
+import json
+import shutil, os, re, signal, subprocess, sys, tempfile, time
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 LIB = os.path.join(BUILD, "libhahalloc.so")
@@ -658,6 +659,15 @@ def scenario_suite():
     check("setenv of 20 variables three times over, half unset (libc's tsearch tree, colour bits in its links, "
           "replaced strings held by it alone): nothing possibly lost, status 0",
           p.returncode == 0 and "possibly lost: 0 bytes in 0 blocks" in p.stderr, f"status {p.returncode} " + p.stderr[-600:])
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/var/tmp")) as d:
+        copy = os.path.join(d, "scenarios")
+        shutil.copy(prog, copy)
+        rep, p = json_report([copy, "replace_self"], preload=False)
+    lost = [g for g in rep["leaks"] if g["kind"] == "definite" and g["bytes"] == 3333] if rep else []
+    names = [f["function"] for f in lost[0]["stack"]] if lost else []
+    check("a program whose file is replaced on disk as it runs (a package upgrade): its lost block's stack still "
+          "names its own function, read through /proc/<pid>/exe, not the new file's",
+          p.returncode == 0 and "lose_3333" in names, (p.returncode, names, p.stderr[-300:]))
     rep, p = json_report([prog, "runtime_keeps"], preload=False)
     check("what libc keeps for the next call (setenv's environment array, bindtextdomain's and textdomain's "
           "bindings, getpwuid's and getgrgid's buffers) is suppressed, as valgrind frees it: nothing reachable",

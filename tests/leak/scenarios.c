@@ -1624,6 +1624,32 @@ static int setenv_tree(void) {
   return 0;
 }
 
+/* replace_self: 3,333 bytes lost, then the program's file is replaced on
+ * disk by /bin/true as the program runs, as a package upgrade renames a new
+ * file over it (run it from a copy: the copy is gone afterwards). The
+ * report read the symbols and lines of the file now at its path, and named
+ * /bin/true's functions (helper-80). */
+static int replace_self(void) {
+  char self[4096], tmp[4200];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return 1;
+  self[n] = '\0';
+  lose_3333();
+  scrub_below();
+  snprintf(tmp, sizeof tmp, "%s.new", self);
+  int in = open("/bin/true", O_RDONLY), out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+  if (in < 0 || out < 0) return 1;
+  char buf[65536];
+  ssize_t got;
+  while ((got = read(in, buf, sizeof buf)) > 0)
+    if (write(out, buf, (size_t)got) != got) return 1;
+  close(in);
+  close(out);
+  if (rename(tmp, self) != 0) return 1;
+  printf("replaced\n");
+  return 0;
+}
+
 /* What libc keeps for the next call, and valgrind frees at exit: the
  * environment's array setenv grew, the message catalogs' bindings, the
  * buffers of getpwuid and getgrgid. All suppressed: nothing reachable. */
@@ -2102,6 +2128,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "concurrent_exit")) return concurrent_exit();
   if (!strcmp(w, "setenv_tree")) return setenv_tree();
   if (!strcmp(w, "runtime_keeps")) return runtime_keeps();
+  if (!strcmp(w, "replace_self")) return replace_self();
   if (!strcmp(w, "event_loop")) return event_loop(argc > 2 ? argv[2] : "epoll");
   if (!strcmp(w, "no_descriptors")) return no_descriptors(argc > 2 ? argv[2] : "");
   fprintf(stderr, "unknown scenario %s\n", w);

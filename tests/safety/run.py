@@ -1263,6 +1263,21 @@ os.symlink(target, link)
 p = run([TOOL, "--output=" + link, "--", PROGS, "leak"])
 check("an output path that is a symlink is not followed", open(target).read() == "mine\n" and
       "cannot write the report" in p.stderr and reports(p.stderr) == 1, p.stderr[-300:])
+# helper-78: a traced child that dropped its user id could not create its
+# report file, and wrote the whole report into its stderr, which its
+# parent read (CPython's test_subprocess with user=65534).
+logs = os.path.join(work, "rootonly")
+os.makedirs(logs, mode=0o755, exist_ok=True)
+child_err = os.path.join(work, "child.err")
+if os.geteuid() == 0 and shutil.which("setpriv"):
+    p = run([TOOL, "--trace-children=yes", "--log-file=" + os.path.join(logs, "%p.log"), "--", "sh", "-c",
+             f"setpriv --reuid=65534 --regid=65534 --clear-groups {PROGS} leak 2>{child_err}"])
+    check("a traced child that dropped its user id and cannot create its report file writes nothing into its "
+          "stderr", p.returncode == 0 and p.stdout == "ok\n" and open(child_err).read() == "" and
+          len(os.listdir(logs)) == 1, (p.returncode, open(child_err).read()[-300:], os.listdir(logs)))
+else:
+    check("(as root, with setpriv) a traced child that drops its user id: not run here", False,
+          "needs root and setpriv (util-linux), as CI has")
 existing = os.path.join(work, "existing.txt")
 open(existing, "w").write("first line\n")
 run([TOOL, "--output=" + existing, "--", PROGS, "leak"])

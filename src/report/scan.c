@@ -45,6 +45,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -1756,6 +1757,29 @@ static void groups_finish(hh_scan *s) {
 
 /* ------------------------------------------------------------------ the run */
 
+/* Whether the process has about as many mappings as vm.max_map_count
+ * allows, where the scan's own mmap fails with ENOMEM too (helper-80:
+ * 32,750 single pages mapped, and the message blamed the address space). */
+static bool at_map_limit(void) {
+  char b[4096];
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return false;
+  b[n] = '\0';
+  long most = strtol(b, NULL, 10), lines = 0;
+  fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || most <= 0) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  while ((n = read(fd, b, sizeof b)) > 0)
+    for (ssize_t i = 0; i < n; i++) lines += b[i] == '\n';
+  close(fd);
+  return lines + 64 >= most;
+}
+
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   memset(&S, 0, sizeof S);
   S.pagemap = -1;
@@ -1861,7 +1885,10 @@ const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {
   hh_report_unmap(S.mk, S.mk_size); /* the pages' marks now lie outside any scan's memory */
   hh_table_free(&S.groups);
   hh_table_free(&S.leaders);
-  if (!ok) return "out of memory for the leak scan (a limit on the address space?)";
+  if (!ok)
+    return at_map_limit() ? "out of memory for the leak scan: the process has as many mappings as the kernel allows "
+                            "(vm.max_map_count)"
+                          : "out of memory for the leak scan (a limit on the address space?)";
   if (!maps_read)
     return S.maps_cut ? "more mappings than the leak scan has room for"
                       : "the process's mappings could not be read (/proc/self/maps)";

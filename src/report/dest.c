@@ -179,6 +179,16 @@ static int open_path(const char *path) {
   return fd;
 }
 
+/* Whether what was meant for a report file that cannot be opened goes to
+ * the program's stream instead. Not in a child the command traces
+ * (--trace-children): its stderr is its own, its parent's pipe, which a
+ * test may read. One that dropped its user id could not create its file in
+ * a directory only the command's user may write in, and wrote the whole
+ * report there (helper-78: CPython's test_subprocess children run with
+ * user=65534); its report is lost instead. The command's own program still
+ * falls back: its stderr is the command's. */
+static bool falls_back_to_stream(void) { return hh_opt.cli != HH_CLI_CHILD; }
+
 static int open_file(const char *spec) {
   char path[4096 + 32];
   if (!expand(spec, path, sizeof path)) return -1;
@@ -194,11 +204,8 @@ static int open_file(const char *spec) {
   }
   if (fd < 0) {
     int e = errno;
-    /* A traced child's stderr is its own, which the program that started
-     * it may read: nothing is written there (hh_dest_open). */
-    if (hh_opt.cli == HH_CLI_CHILD) return -1;
     /* once: every message (three an error) would say it again */
-    if (atomic_exchange(&told_unwritable, true)) return -1;
+    if (!falls_back_to_stream() || atomic_exchange(&told_unwritable, true)) return -1;
     hh_dest_t err = hh_dest_open_stream();
     if (err.fd >= 0) {
       hh_out o;
@@ -276,19 +283,8 @@ hh_dest_t hh_dest_open(void) {
   if (path != NULL) {
     d.fd = open_file(path);
     d.close = d.fd >= 0;
-    /* A child traced by the command (--trace-children) that cannot open
-     * its file, having dropped its user id for a directory only the
-     * command's may write in, wrote the whole report into its stderr:
-     * its parent's pipe, which a test reads (helper-78: CPython's
-     * test_subprocess children run with user=65534). Its report is lost.
-     * The command's own program still falls back to the stream: its
-     * stderr is the command's. */
-    if (d.fd < 0 && hh_opt.cli == HH_CLI_CHILD) {
-      errno = saved;
-      return d;
-    }
   }
-  if (d.fd < 0) d = hh_dest_open_stream();
+  if (d.fd < 0 && (path == NULL || falls_back_to_stream())) d = hh_dest_open_stream();
   errno = saved;
   return d;
 }
@@ -369,10 +365,10 @@ void hh_message_write(const char *buf, size_t n) {
   int saved = errno;
   const char *path = hh_opt.report && hh_opt.format == HH_FORMAT_TEXT ? report_file() : NULL;
   if (path != NULL) {
-    int fd = open_file(path); /* -1: it said so on the stream, where this goes too */
-    if (fd >= 0) {
-      hh_dest_write((hh_dest_t){fd, true}, buf, n);
-      close(fd);
+    int fd = open_file(path); /* -1: it said so on the stream, where this goes too (or nowhere) */
+    if (fd >= 0) hh_dest_write((hh_dest_t){fd, true}, buf, n);
+    if (fd >= 0) close(fd);
+    if (fd >= 0 || !falls_back_to_stream()) {
       errno = saved;
       return;
     }

@@ -500,19 +500,9 @@ static const char *cpu_limit_near(void) {
   if (getrusage(RUSAGE_SELF, &ru) != 0) return NULL;
   int64_t used_us =
       ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
-  int64_t resident = 0;
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char b[128];
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
-    if (n > 0) {
-      b[n] = '\0';
-      const char *q = strchr(b, ' ');
-      if (q != NULL) resident = strtoll(q + 1, NULL, 10) * 4096;
-    }
-  }
-  int64_t need_us = 1000000 + resident / 1074; /* a second, and a second per GiB */
+  char rss[32]; /* kB */
+  int64_t resident_kib = hh_proc_status("VmRSS", rss, sizeof rss) ? strtoll(rss, NULL, 10) : 0;
+  int64_t need_us = 1000000 + resident_kib; /* a second, and a second per GiB (a microsecond a KiB, near enough) */
   if ((int64_t)rl.rlim_cur * 1000000 - used_us >= need_us) return NULL;
   return "the program's CPU time limit (RLIMIT_CPU) is nearly spent, and the scan's time would count against it";
 }

@@ -293,26 +293,33 @@ static inline bool marks_valid(const void *p) {
  * which could not be stopped may change: callers run under the guard. */
 /* `size` is read only when it is needed: for an interior pointer, or when
  * `need_size` (a start pointer always hits its block). */
+/* The registry's header for v (in [S.lo, S.hi)), the last one kept. */
+static inline const hh_header *header_at(uintptr_t v) {
+  if ((v >> HH_MAPPING_SHIFT) != S.last_chunk) {
+    S.last_hdr = hh_registry_get(v);
+    S.last_chunk = v >> HH_MAPPING_SHIFT;
+  }
+  return S.last_hdr;
+}
+
+/* The small or large page of mapping m that holds v, if the census marked
+ * it; else NULL. */
+static inline const hh_page *marked_page(const hh_mapping *m, uintptr_t v) {
+  uint32_t si = (uint32_t)((v - (uintptr_t)m) >> HH_SLICE_SHIFT);
+  const hh_page *s = &m->slices[si];
+  if ((s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) || s->slice_offset > si) return NULL;
+  const hh_page *pg = s - s->slice_offset;
+  return marks_valid(pg->scan_marks) ? pg : NULL;
+}
+
 static inline bool lookup(uintptr_t v, hit *x, bool need_size) {
   if (v < S.lo || v >= S.hi) return false;
-  const hh_header *hdr;
-  if ((v >> HH_MAPPING_SHIFT) == S.last_chunk) {
-    hdr = S.last_hdr;
-  } else {
-    hdr = hh_registry_get(v);
-    S.last_chunk = v >> HH_MAPPING_SHIFT;
-    S.last_hdr = hdr;
-  }
+  const hh_header *hdr = header_at(v);
   if (hdr == NULL) return false;
   if (hdr->kind == HH_MAP_PAGES) {
-    const hh_mapping *m = (const hh_mapping *)hdr;
-    uint32_t si = (uint32_t)((v - (uintptr_t)m) >> HH_SLICE_SHIFT);
-    const hh_page *s = &m->slices[si];
-    if (s->kind != HH_PAGE_SMALL && s->kind != HH_PAGE_LARGE) return false;
-    if (s->slice_offset > si) return false;
-    const hh_page *pg = s - s->slice_offset;
+    const hh_page *pg = marked_page((const hh_mapping *)hdr, v);
+    if (pg == NULL) return false;
     marks *mk = pg->scan_marks;
-    if (!marks_valid(mk)) return false;
     if (pg->kind == HH_PAGE_SMALL) {
       size_t idx = hh_range_index(pg, (const void *)v);
       if (idx >= mk->n || mk->m[idx] == M_FREE) return false;
@@ -447,15 +454,10 @@ static HH_NOINLINE bool ends_block_before(uintptr_t begin, uintptr_t v) {
    * redzone. Its range's record is its last life's (a free leaves it).
    * gdb's global vector of 16 bytes kept the string after it reachable:
    * 1,179 blocks definitely lost where valgrind says 1,180 (helper-79). */
-  if (begin < S.lo || begin >= S.hi) return false;
-  const hh_header *hdr = hh_registry_get(begin);
-  if (hdr == NULL || hdr->kind != HH_MAP_PAGES) return false;
-  const hh_mapping *m = (const hh_mapping *)hdr;
-  const hh_page *s = &m->slices[(begin - (uintptr_t)m) >> HH_SLICE_SHIFT];
-  if (s->kind != HH_PAGE_SMALL || s->slice_offset > (uint32_t)((begin - (uintptr_t)m) >> HH_SLICE_SHIFT)) return false;
-  const hh_page *pg = s - s->slice_offset;
+  const hh_header *hdr = begin >= S.lo && begin < S.hi ? header_at(begin) : NULL;
+  const hh_page *pg = hdr != NULL && hdr->kind == HH_MAP_PAGES ? marked_page((const hh_mapping *)hdr, begin) : NULL;
+  if (pg == NULL || pg->kind != HH_PAGE_SMALL) return false;
   const marks *mk = pg->scan_marks;
-  if (pg->kind != HH_PAGE_SMALL || !marks_valid(mk)) return false;
   size_t idx = hh_range_index(pg, (const void *)begin);
   return idx < mk->n && mk->m[idx] == M_FREE && (uintptr_t)pg->start + idx * pg->block_size == begin &&
          begin + hh_rec_size(pg, idx) == v;
@@ -1760,24 +1762,22 @@ static void groups_finish(hh_scan *s) {
 /* Whether the process has about as many mappings as vm.max_map_count
  * allows, where the scan's own mmap fails with ENOMEM too (helper-80:
  * 32,750 single pages mapped, and the message blamed the address space). */
+static bool count_cb(const hh_map_line *m, void *arg) {
+  (void)m;
+  ++*(long *)arg;
+  return true;
+}
+
 static bool at_map_limit(void) {
-  char b[4096];
+  char b[32];
   int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ssize_t n = read(fd, b, sizeof b - 1);
   close(fd);
   if (n <= 0) return false;
   b[n] = '\0';
-  long most = strtol(b, NULL, 10), lines = 0;
-  fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || most <= 0) {
-    if (fd >= 0) close(fd);
-    return false;
-  }
-  while ((n = read(fd, b, sizeof b)) > 0)
-    for (ssize_t i = 0; i < n; i++) lines += b[i] == '\n';
-  close(fd);
-  return lines + 64 >= most;
+  long most = strtol(b, NULL, 10), maps = 0;
+  return most > 0 && hh_maps_each(count_cb, &maps) && maps + 64 >= most;
 }
 
 const char *hh_scan_run(hh_scan *s, int64_t deadline_ns) {

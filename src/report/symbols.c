@@ -330,8 +330,9 @@ static void deleted_objects(hh_symbols *s) {
     bool gone = false;
     for (size_t k = 0; k < d.n && !gone; k++) gone = !strcmp(pi->object, d.path[k]);
     if (!gone) continue;
-    if (hh_object_is_program(pi->object) && self == NULL) self = hh_arena_strndup(&s->arena, exe, strlen(exe));
-    pi->file = hh_object_is_program(pi->object) ? self : NULL;
+    bool program = hh_object_is_program(pi->object);
+    if (program && self == NULL) self = hh_arena_strndup(&s->arena, exe, strlen(exe));
+    pi->file = program ? self : NULL;
   }
 }
 

@@ -1453,18 +1453,10 @@ static int seccomp_threads(void) {
 }
 
 /* lingering: 2,000 threads one after another whose key destructor
- * allocates in every round, so that each leaves its heap lingering for the
- * next start to take back; prints "lingering ok" when the peak RSS grew
- * by less than 24 MiB (each heap kept would hold 32 KiB or more). */
-static pthread_key_t again_key;
-static void again(void *p) {
-  free(p);
-  pthread_setspecific(again_key, malloc(40));
-}
-static void *again_thread(void *arg) {
-  pthread_setspecific(again_key, malloc(40));
-  return arg;
-}
+ * allocates in every round (lingerer, above), so that each leaves its heap
+ * lingering for the next start to take back; prints "lingering ok" when
+ * the peak RSS grew by less than 24 MiB (each heap kept would hold 32 KiB
+ * or more). */
 
 static long peak_rss_kib(void) {
   struct rusage ru;
@@ -1472,11 +1464,11 @@ static long peak_rss_kib(void) {
 }
 
 static int seccomp_lingering(void) {
-  if (pthread_key_create(&again_key, again) != 0) return 8;
+  if (pthread_key_create(&linger_key, linger_again) != 0) return 8;
   long before = peak_rss_kib();
   for (int i = 0; i < 2000; i++) {
     pthread_t t;
-    if (pthread_create(&t, NULL, again_thread, NULL) != 0) return 8;
+    if (pthread_create(&t, NULL, lingerer, NULL) != 0) return 8;
     pthread_join(t, NULL);
   }
   long grew = peak_rss_kib() - before;

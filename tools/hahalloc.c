@@ -333,145 +333,14 @@ static bool about_the_command(int sig, const siginfo_t *info) {
   }
 }
 
-/* The witness: a second child of the command, in the command's process
- * group, that blocks every signal and does nothing else. The program stays
- * in that group too, as it would without the command, so a signal sent to
- * the group (GNU timeout, a harness's killpg, a terminal's Ctrl-C, a
- * script's `kill 0`) reaches the program and every process it started
- * directly; the command, a member, gets a copy as well and must not pass
- * it on, or the program would get two. One sent to the command's pid
- * alone must be passed on. Nothing in the signal tells the two apart, but
- * the witness does: a group signal stays pending there (ShdPnd in its
- * /proc status, since blocked signals are never discarded), one sent to
- * the command alone never gets there. A witness that saw a signal is
- * replaced, so that whatever it holds is news. */
-static volatile pid_t witness;
-static char witness_status[48];
-
-static pid_t witness_start(void) {
-  pid_t parent = getpid();
-  pid_t w = _Fork(); /* no atfork handlers, no locks taken: safe in the handler below */
-  if (w == 0) {
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* it goes with the command, however that ends */
-    if (getppid() != parent) _exit(0);
-    if (close_range(0, ~0U, 0) != 0) /* holds none of the caller's pipes */
-      for (int fd = 0; fd < 1024; fd++) close(fd);
-    prctl(PR_SET_NAME, (unsigned long)"hahalloc-group");
-    for (;;) pause();
-  }
-  if (w > 0) {
-    char num[24];
-    int n = 0;
-    for (pid_t v = w; v > 0; v /= 10) num[n++] = (char)('0' + v % 10);
-    char *o = witness_status;
-    memcpy(o, "/proc/", 6);
-    o += 6;
-    while (n > 0) *o++ = num[--n];
-    memcpy(o, "/status", 8);
-  }
-  return w;
-}
-
-/* The signals the witness holds (bit sig - 1), 0 if it cannot be read:
- * async-signal-safe (open, read, close). */
-static unsigned long long witness_holds(void) {
-  static char buf[4096];
-  int fd = open(witness_status, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char *p = strstr(buf, "\nShdPnd:");
-  if (p == NULL) return 0;
-  p += 8;
-  while (*p == ' ' || *p == '\t') p++;
-  unsigned long long mask = 0;
-  for (;; p++) {
-    int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-    if (d < 0) break;
-    mask = mask << 4 | (unsigned)d;
-  }
-  return mask;
-}
-
-static bool witness_saw(int sig) { return sig >= 1 && sig <= 64 && (witness_holds() >> (sig - 1) & 1); }
-
-/* A new witness for one that saw something. If none can be made (at
- * RLIMIT_NPROC), every signal is passed on: a program may then get a group
- * signal twice, rather than one sent to the command never. */
-static void witness_renew(void) {
-  pid_t old = witness;
-  pid_t w = witness_start();
-  witness = w > 0 ? w : 0;
-  if (old > 0) {
-    kill(old, SIGKILL);
-    while (waitpid(old, NULL, 0) < 0 && errno == EINTR) {}
-  }
-}
-
-/* Whether the program is stopped now (state T in /proc/PID/stat). */
-static bool still_stopped(pid_t pid) {
-  char path[48], buf[512];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = '\0';
-  const char *p = strrchr(buf, ')');
-  return p == NULL || (p[1] == ' ' && p[2] == 'T');
-}
-
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void forward(int sig, siginfo_t *info, void *uc);
-
-/* Whether sig, sent by kill() from info->si_pid, went to the command's
- * group (the program has its copy) rather than to the command alone. A
- * sender in the group may signal the command and then the group, as GNU
- * timeout does, so its signals wait up to 5 ms for the group's copy; one
- * from outside is looked for a little (the kernel signals the group's
- * members one by one, the newest first: the witness before the command).
- * The command's own copy of the group's signal, pending or about to come,
- * is then taken here, not passed on. */
-static bool sent_to_group(int sig, const siginfo_t *info) {
-  long long deadline = now_ns() + (getpgid(info->si_pid) == getpgrp() ? 5000000LL : 500000LL);
-  for (bool first = true;; first = false) {
-    if (witness_saw(sig)) {
-      witness_renew();
-      sigset_t set;
-      sigemptyset(&set);
-      sigaddset(&set, sig);
-      struct timespec wait = {0, first ? 0 : 2000000L};
-      siginfo_t again;
-      if (sigtimedwait(&set, &again, &wait) == sig && (again.si_code != SI_USER || again.si_pid != info->si_pid))
-        forward(sig, &again, NULL); /* another sender's: judged on its own */
-      return true;
-    }
-    if (now_ns() >= deadline) return false;
-    struct timespec nap = {0, 100000L};
-    nanosleep(&nap, NULL);
-  }
-}
-
 /* How far apart two copies of one signal from one sender may come to be
  * merged: GNU timeout's come microseconds apart; a busy machine may hold
  * the second a little. */
 #define MERGE_NS (5 * 1000000LL)
 
-/* Signals sent to this command go to the program, once: one sent to the
- * command's group has reached the program already (above). Without a
- * witness and a terminal, the program leads a group of its own, and the
- * copies are merged by time (below). */
+/* Signals sent to this command go to the program. The terminal's own
+ * (Ctrl-C, Ctrl-\) reach the program directly: passing them on would
+ * deliver them twice. */
 static void forward(int sig, siginfo_t *info, void *uc) {
   (void)uc;
   if (about_the_command(sig, info)) { /* its default action, on the command, as the handler returns */
@@ -479,16 +348,13 @@ static void forward(int sig, siginfo_t *info, void *uc) {
     raise(sig);
     return;
   }
-  if (witness > 0) {
-    /* The terminal's (SI_KERNEL) go to its foreground group. */
-    bool group = info->si_code == SI_KERNEL || (info->si_code == SI_USER && sent_to_group(sig, info));
-    if (info->si_code == SI_KERNEL) witness_renew();
-    if (!group && child > 0) kill(child, sig);
-    return;
-  }
+  bool stop = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
   /* From the terminal (SI_KERNEL): the program, in the terminal's group,
    * has its own copy. */
-  if (info != NULL && info->si_code == SI_KERNEL) return;
+  if (info != NULL && info->si_code == SI_KERNEL) {
+    if (stop) raise(SIGSTOP); /* stop with the job, for the shell's job control */
+    return;
+  }
   /* GNU timeout signals the command, then its own process group, which
    * holds the command: two copies a few microseconds apart, which a
    * program it ran itself would get while the first is still pending,
@@ -506,7 +372,9 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   bool mergeable = info != NULL && info->si_code == SI_USER && sig < SIGRTMIN; /* RT signals queue */
   long long now = 0;
   if (mergeable) {
-    now = now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
     bool copy = sig == merge_sig && info->si_pid == merge_pid && (merge_pending || now - merge_ns < MERGE_NS);
     merge_sig = 0;
     if (copy && getpgid(info->si_pid) == getpgrp()) return;
@@ -519,6 +387,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
     merge_ns = now;
     merge_pending = sigpending(&pending) == 0 && sigismember(&pending, sig) == 1;
   }
+  if (stop) raise(SIGSTOP); /* the program stops: so does the command, as its parent sees it */
 }
 
 static const char *signal_name(int sig) {
@@ -593,20 +462,6 @@ int main(int argc, char **argv) {
   if (!alone) setenv("LD_PRELOAD", preload, 1);
   if (options_len) setenv("HAHALLOC_OPTIONS", options, 1);
 
-  /* The program stays in the command's process group, with the witness
-   * (above) to tell the group's signals from the command's own. Without
-   * one (no process left under RLIMIT_NPROC) and without a controlling
-   * terminal (CI, cron, a harness's session), the program gets a process
-   * group of its own instead: a signal sent to the command's group (GNU
-   * timeout signals the command and then its group, a harness may killpg)
-   * then reaches the program once, passed on by the command, though not
-   * the processes the program started. With a terminal, the program stays
-   * in the terminal's process group, so that it may read from it and
-   * Ctrl-C and Ctrl-Z reach it. */
-  int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-  bool terminal = tty >= 0;
-  if (tty >= 0) close(tty);
-
   /* exec failures come back through this pipe; success closes it */
   int report[2];
   /* Without room for it (RLIMIT_NOFILE at 4: the program may still run),
@@ -616,7 +471,19 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = forward;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&sa.sa_mask); /* one at a time: the handler waits, and renews the witness */
+  sigemptyset(&sa.sa_mask);
+  /* Without a controlling terminal (CI, cron, a harness's session) there
+   * is no job control to keep, and the program gets a process group of
+   * its own: a signal sent to the command's group (GNU timeout signals the
+   * command and then its group, a harness may killpg) then reaches the
+   * program once, passed on by the command, not once directly and once
+   * more passed on, which would run a handler twice and make a graceful
+   * shutdown a forced one. With a terminal, the program stays in the
+   * terminal's process group, so that it may read from it and Ctrl-C and
+   * Ctrl-Z reach it. */
+  int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  bool own_group = tty < 0;
+  if (tty >= 0) close(tty);
   /* Every signal the program could be sent is passed on: one the command
    * let take its default action would end the command, and the program
    * with it (PR_SET_PDEATHSIG), though the program handles it. Not
@@ -640,11 +507,6 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &all, &mask);
   for (int sig = 1; sig < NSIG; sig++)
     changed[sig] = sig != SIGKILL && sig != SIGSTOP && sigaction(sig, sig == SIGCHLD ? &dfl : &sa, &before[sig]) == 0;
-  /* The witness, made while every signal is blocked here: what the group
-   * is sent from now on waits in both. */
-  pid_t w = witness_start();
-  witness = w > 0 ? w : 0;
-  bool own_group = !terminal && witness == 0;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
@@ -677,31 +539,10 @@ int main(int argc, char **argv) {
   bool exec_failed = report[0] >= 0 && read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno;
   if (report[0] >= 0) close(report[0]);
 
-  /* The command stops when the program stops, however it was stopped (a
-   * SIGTSTP passed on or its group's, Ctrl-Z, SIGTTIN), so that its
-   * parent and the shell's job control see the job stopped; SIGCONT to the
-   * command is passed on. The kernel stops no process of an orphaned group
-   * on SIGTSTP (a session of its own), and then neither stops. */
   int status;
-  for (;;) {
-    if (waitpid(pid, &status, WUNTRACED) < 0) {
-      if (errno != EINTR) die("cannot wait for the program", strerror(errno));
-      continue;
-    }
-    if (!WIFSTOPPED(status)) break;
-    if (still_stopped(pid)) raise(SIGSTOP); /* not if its group was continued meanwhile */
-  }
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) die("cannot wait for the program", strerror(errno));
   child = 0; /* reaped: its pid may be another process's now */
-  sigset_t all_now;
-  sigfillset(&all_now);
-  sigprocmask(SIG_BLOCK, &all_now, NULL); /* no handler renews the witness while it goes */
-  if (witness > 0) {
-    pid_t gone = witness;
-    witness = 0;
-    kill(gone, SIGKILL);
-    while (waitpid(gone, NULL, 0) < 0 && errno == EINTR) {}
-  }
-  sigprocmask(SIG_SETMASK, &mask, NULL);
   if (WIFEXITED(status)) {
     if (why && !exec_failed) fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
     return WEXITSTATUS(status);

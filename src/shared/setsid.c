@@ -1,10 +1,9 @@
 /*
  * setsid(), interposed by the shared library only.
  *
- * When the hahalloc command can make no witness (tools/hahalloc.c: at
- * RLIMIT_NPROC) and has no controlling terminal, it makes its program the
- * leader of a process group of its own (a signal sent to the command's
- * group must then reach the program once, through the command).
+ * With no controlling terminal, the hahalloc command makes its program the
+ * leader of a process group of its own (tools/hahalloc.c: a signal sent to
+ * the command's group must reach the program once, through the command).
  * A group leader may not call setsid (EPERM), so a program that starts a
  * session of its own without forking first, as a server does, failed
  * under the command and ran under glibc. When that EPERM is our doing

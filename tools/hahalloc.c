@@ -314,6 +314,7 @@ static const char *why_no_report(const char *file, int depth, bool *alone) {
 /* ------------------------------------------------------------------ running it */
 
 static volatile pid_t child;
+static bool session_leader; /* the command leads its session (getsid), as the program would without it */
 
 /* Signals a fault or the command's own code raises (SIGSEGV, abort(),
  * a write to a closed pipe) are the command's, not the program's. */
@@ -350,8 +351,12 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   }
   bool stop = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
   /* From the terminal (SI_KERNEL): the program, in the terminal's group,
-   * has its own copy. */
+   * has its own copy. Not of a hangup's SIGHUP and SIGCONT, which the
+   * kernel sends to the session's leader alone: where the command leads
+   * the session (run by script(1), ssh -t, a pty's first process), the
+   * program would get neither and run on after the hangup. */
   if (info != NULL && info->si_code == SI_KERNEL) {
+    if ((sig == SIGHUP || sig == SIGCONT) && session_leader && child > 0) kill(child, sig);
     if (stop) raise(SIGSTOP); /* stop with the job, for the shell's job control */
     return;
   }
@@ -483,6 +488,7 @@ int main(int argc, char **argv) {
    * Ctrl-Z reach it. */
   int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
   bool own_group = tty < 0;
+  session_leader = getsid(0) == getpid();
   if (tty >= 0) close(tty);
   /* Every signal the program could be sent is passed on: one the command
    * let take its default action would end the command, and the program

@@ -6,7 +6,7 @@ Each check is one behaviour, named for it; the last line is the count.
 The setuid checks need root (CI runs as root) and say so otherwise.
 
 usage: run.py BUILD_DIR"""
-import json, os, re, shutil, signal, stat, subprocess, sys, tempfile, time
+import json, os, pty, re, shutil, signal, stat, subprocess, sys, tempfile, time
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 LIB = os.path.join(BUILD, "libhahalloc.so")
@@ -511,6 +511,33 @@ out, err = q.communicate(timeout=30)
 check("SIGTSTP to the command stops it and the program; SIGCONT resumes both",
       stopped[0] == "T" and stopped[1] == ["T"] and q.returncode == 0 and out == "caught %d\n" % int(signal.SIGUSR2),
       (stopped, q.returncode, out, err[-200:]))
+# A terminal's hangup sends SIGHUP and SIGCONT to the session's leader
+# alone. Where the command leads the session (script(1), ssh -t, a pty's
+# first process), the program, which would lead it without the command,
+# got neither and ran on after the hangup (helper-81).
+def hangup_as_leader(argv):
+    out = os.path.join(work, "hangup.out")
+    pid, fd = pty.fork()
+    if pid == 0:
+        o = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(o, 1)
+        os.dup2(o, 2)
+        full = argv + [PROGS, "catch_signal", str(int(signal.SIGHUP))]
+        os.execve(full[0], full, clean_env())
+    for _ in range(100):
+        time.sleep(0.05)
+        if os.path.exists(out) and "ready" in open(out).read():
+            break
+    os.close(fd)  # the hangup
+    _, status = os.waitpid(pid, 0)
+    return open(out).read().splitlines()[:2], status
+
+
+plain = hangup_as_leader([])
+wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"])
+check("a terminal's hangup while the command leads the session: the program gets its SIGHUP, as it does leading "
+      "the session itself", plain[0][:2] == ["ready", "caught %d" % int(signal.SIGHUP)] and wrapped[0][:2] == plain[0][:2],
+      (plain, wrapped))
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

@@ -350,6 +350,19 @@ static void forward(int sig, siginfo_t *info, void *uc) {
     return;
   }
   bool stop = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+  /* From the program to its parent (a server telling whoever started it
+   * that it is ready, as Xorg does with SIGUSR1): without the command, that
+   * is the command's parent. Passed on to the program, it came back to the
+   * sender, whose default action for SIGUSR1 ends it. */
+  if (info != NULL && child > 0 && info->si_pid == child &&
+      (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL)) {
+    pid_t parent = getppid();
+    if (info->si_code == SI_QUEUE)
+      sigqueue(parent, sig, info->si_value);
+    else
+      kill(parent, sig);
+    return;
+  }
   /* From the terminal (SI_KERNEL): the program, in the terminal's group,
    * has its own copy. Not of a hangup's SIGHUP and SIGCONT, which the
    * kernel sends to the session's leader alone: where the command leads

@@ -990,6 +990,17 @@ static int catch_signal(int sig) {
   return 0;
 }
 
+/* signal_parent: sends SIGUSR1 to its parent, as a server tells the one
+ * that started it that it is ready (Xorg does, when the parent ignores
+ * SIGUSR1), then waits 300 ms and says how many it got itself. */
+static int signal_parent(void) {
+  if (handle_then_ready(SIGUSR1, on_usr1) != 0) return 3;
+  if (kill(getppid(), SIGUSR1) != 0) return 4;
+  for (int i = 0; i < 30; i++) usleep(10 * 1000);
+  printf("got back %d\n", (int)usr1s);
+  return 0;
+}
+
 /* exit_joined: a worker calls exit(2) while main's own exit runs an
  * atexit handler that joins the worker (a shutdown path that waits for
  * its workers, one of which dies). */
@@ -1799,6 +1810,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "setvbuf_in_leak")) return setvbuf_in_leak();
   if (!strcmp(w, "term_handler")) return term_handler();
   if (!strcmp(w, "count_usr1")) return count_usr1();
+  if (!strcmp(w, "signal_parent")) return signal_parent();
   if (!strcmp(w, "fd_table_full")) return fd_table_full();
   if (!strcmp(w, "exit_joined")) return exit_joined();
   if (!strcmp(w, "vfork_wait")) return vfork_wait();

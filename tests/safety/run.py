@@ -433,6 +433,25 @@ for gap in ("0.02", "0.04"):
     m = re.search(r"SIGUSR1 handled (\d+) time", q.stdout)
     check(f"10 SIGUSR1 sent {gap} s apart by a script to the command it started: the program handles 10",
           m is not None and int(m[1]) == 10, (q.stdout[-200:], q.returncode, q.stderr[-300:]))
+# A signal the program sends to its parent (a server telling the one that
+# started it that it is ready) is for whoever started the command: it came
+# back to the program itself, whose default action for SIGUSR1 ends it.
+def to_parent(argv):
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+    try:
+        q = subprocess.run(argv + [PROGS, "signal_parent"], env=clean_env(), capture_output=True, text=True,
+                           timeout=30)
+        time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    return len(got), q.stdout.splitlines()[1:], q.returncode
+
+
+plain = to_parent([])
+wrapped = to_parent([TOOL, "--leak-check=no", "--"])
+check("SIGUSR1 the program sends to its parent reaches the command's parent, not the program (%s)" % (wrapped,),
+      plain == (1, ["got back 0"], 0) and wrapped == plain, (plain, wrapped))
 # Every signal is passed on, not only the usual nine: one the command let
 # take its default action ended the command, and the program with it
 # (status 141, 134, 162...), though the program handles it.

@@ -315,6 +315,15 @@ static const char *why_no_report(const char *file, int depth, bool *alone) {
 
 static volatile pid_t child;
 static bool session_leader; /* the command leads its session (getsid), as the program would without it */
+static bool own_group_made; /* the program leads a process group of its own (no terminal) */
+/* How long after a hangup's SIGHUP its SIGCONT may come. */
+#define HANGUP_CONT_NS (100 * 1000000LL)
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* Signals a fault or the command's own code raises (SIGSEGV, abort(),
  * a write to a closed pipe) are the command's, not the program's. */
@@ -353,8 +362,12 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   /* From the program to its parent (a server telling whoever started it
    * that it is ready, as Xorg does with SIGUSR1): without the command, that
    * is the command's parent. Passed on to the program, it came back to the
-   * sender, whose default action for SIGUSR1 ends it. */
-  if (info != NULL && child > 0 && info->si_pid == child &&
+   * sender, whose default action for SIGUSR1 ends it. Only where the
+   * program leads a group of its own: in the terminal's group, a kill(0)
+   * of the program's (a shell's `trap 'kill 0' EXIT`, vim's Ctrl-Z) also
+   * reaches the command, and relayed it killed the interactive shell, or
+   * left the job stopped with no prompt (helper-83). */
+  if (info != NULL && child > 0 && info->si_pid == child && own_group_made &&
       (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL)) {
     pid_t parent = getppid();
     if (info->si_code == SI_QUEUE)
@@ -369,7 +382,16 @@ static void forward(int sig, siginfo_t *info, void *uc) {
    * the session (run by script(1), ssh -t, a pty's first process), the
    * program would get neither and run on after the hangup. */
   if (info != NULL && info->si_code == SI_KERNEL) {
-    if ((sig == SIGHUP || sig == SIGCONT) && session_leader && child > 0) kill(child, sig);
+    /* the hangup's SIGCONT comes right after its SIGHUP; alone, it is an
+     * orphaned group's, which the program had too (helper-83) */
+    static long long hangup_ns;
+    if (sig == SIGHUP && session_leader && child > 0) {
+      kill(child, sig);
+      hangup_ns = now_ns();
+    } else if (sig == SIGCONT && hangup_ns != 0 && now_ns() - hangup_ns < HANGUP_CONT_NS && child > 0) {
+      kill(child, sig);
+      hangup_ns = 0;
+    }
     if (stop) raise(SIGSTOP); /* stop with the job, for the shell's job control */
     return;
   }
@@ -390,9 +412,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
   bool mergeable = info != NULL && info->si_code == SI_USER && sig < SIGRTMIN; /* RT signals queue */
   long long now = 0;
   if (mergeable) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    now = now_ns();
     bool copy = sig == merge_sig && info->si_pid == merge_pid && (merge_pending || now - merge_ns < MERGE_NS);
     merge_sig = 0;
     if (copy && getpgid(info->si_pid) == getpgrp()) return;
@@ -502,6 +522,7 @@ int main(int argc, char **argv) {
   int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
   bool own_group = tty < 0;
   session_leader = getsid(0) == getpid();
+  own_group_made = own_group;
   if (tty >= 0) close(tty);
   /* Every signal the program could be sent is passed on: one the command
    * let take its default action would end the command, and the program

@@ -557,6 +557,44 @@ wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"])
 check("a terminal's hangup while the command leads the session: the program gets its SIGHUP, as it does leading "
       "the session itself", plain[0][:2] == ["ready", "caught %d" % int(signal.SIGHUP)] and wrapped[0][:2] == plain[0][:2],
       (plain, wrapped))
+# Under an interactive shell, in the job's group with the command: the
+# program's kill(0) reaches the command too, which must not take it for a
+# signal to the program's parent (the shell): relayed there, `trap 'kill 0'
+# EXIT`'s kind killed the shell, and vim's Ctrl-Z (kill(0, SIGTSTP)) left
+# the job stopped with the command waiting and no prompt (helper-83).
+def in_terminal(lines, wait):
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"], clean_env())
+    out = b""
+
+    def read_for(seconds):
+        nonlocal out
+        end = time.time() + seconds
+        while time.time() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+    read_for(1)
+    for line in lines:
+        os.write(fd, line)
+        read_for(wait)
+    os.write(fd, b"exit\nexit\n")
+    read_for(1)
+    os.close(fd)
+    os.waitpid(pid, 0)
+    return out.decode(errors="replace")
+
+
+cmd = f"{TOOL} --leak-check=no --"
+out = in_terminal([f"{cmd} sh -c 'trap \"\" USR1; kill -USR1 0'; echo still-$((40+2))\n".encode()], 2)
+check("under an interactive shell, the program's kill(0, SIGUSR1): the shell lives on", "still-42" in out, out[-300:])
+out = in_terminal([f"{cmd} sh -c 'kill -TSTP 0; echo resumed-$((40+2))'\n".encode(), b"jobs\n", b"fg\n"], 1.5)
+check("under an interactive shell, the program's kill(0, SIGTSTP) stops the job, and fg resumes it",
+      re.search(r"Stopped", out) is not None and "resumed-42" in out, out[-400:])
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

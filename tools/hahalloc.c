@@ -392,7 +392,11 @@ static void forward(int sig, siginfo_t *info, void *uc) {
       kill(child, sig);
       hangup_ns = 0;
     }
-    if (stop) raise(SIGSTOP); /* stop with the job, for the shell's job control */
+    /* stop with the job, for the shell's job control; not where the command
+     * leads the session (a pty's first process): its group is orphaned,
+     * where the kernel stops nobody on the terminal's stop signals, and the
+     * command stopped alone for good (helper-83) */
+    if (stop && !session_leader) raise(SIGSTOP);
     return;
   }
   /* GNU timeout signals the command, then its own process group, which

@@ -552,6 +552,44 @@ def hangup_as_leader(argv):
     return open(out).read().splitlines()[:2], status
 
 
+# Ctrl-Z typed where the command leads the session: the session's group is
+# orphaned, and the kernel stops nobody in it on the terminal's SIGTSTP;
+# the command stopped itself and stayed stopped, the program's end unseen
+# (helper-83).
+def ctrl_z_as_leader(argv):
+    out = os.path.join(work, "ctrlz.out")
+    pid, fd = pty.fork()
+    if pid == 0:
+        o = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(o, 1)
+        os.dup2(o, 2)
+        full = argv + [PROGS, "catch_signal", str(int(signal.SIGUSR2))]
+        os.execve(full[0], full, clean_env())
+    for _ in range(100):
+        time.sleep(0.05)
+        if os.path.exists(out) and "ready" in open(out).read():
+            break
+    os.write(fd, b"\x1a")
+    time.sleep(0.5)
+    st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
+    os.kill(pid, signal.SIGUSR2)
+    done = None
+    for _ in range(100):
+        time.sleep(0.05)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            done = True
+            break
+    if not done:
+        os.kill(pid, signal.SIGCONT)
+        os.waitpid(pid, 0)
+    os.close(fd)
+    return st, bool(done), open(out).read().splitlines()[:2]
+
+
+plain = ctrl_z_as_leader([])
+wrapped = ctrl_z_as_leader([TOOL, "--leak-check=no", "--"])
+check("Ctrl-Z where the command leads the session (an orphaned group): nothing stops, as without the command",
+      plain == ("S", True, ["ready", "caught %d" % int(signal.SIGUSR2)]) and wrapped == plain, (plain, wrapped))
 plain = hangup_as_leader([])
 wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"])
 check("a terminal's hangup while the command leads the session: the program gets its SIGHUP, as it does leading "

@@ -549,8 +549,18 @@ int main(int argc, char **argv) {
   sigset_t all, mask;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &mask);
+  /* A hangup's SIGCONT comes with its SIGHUP, and would run first, nested
+   * in SIGHUP's frame: held until SIGHUP's handler has passed it on (the
+   * program, stopped, would take neither otherwise; helper-84). */
+  struct sigaction hup = sa;
+  sigaddset(&hup.sa_mask, SIGCONT);
   for (int sig = 1; sig < NSIG; sig++)
-    changed[sig] = sig != SIGKILL && sig != SIGSTOP && sigaction(sig, sig == SIGCHLD ? &dfl : &sa, &before[sig]) == 0;
+    changed[sig] = sig != SIGKILL && sig != SIGSTOP &&
+                   sigaction(sig,
+                             sig == SIGCHLD  ? &dfl
+                             : sig == SIGHUP ? &hup
+                                             : &sa,
+                             &before[sig]) == 0;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));

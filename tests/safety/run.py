@@ -534,7 +534,10 @@ check("SIGTSTP to the command stops it and the program; SIGCONT resumes both",
 # alone. Where the command leads the session (script(1), ssh -t, a pty's
 # first process), the program, which would lead it without the command,
 # got neither and ran on after the hangup (helper-81).
-def hangup_as_leader(argv):
+def hangup_as_leader(argv, stopped):
+    """A stopped program needs the SIGCONT too, which the kernel sends with
+    the SIGHUP and the command's handler took first, before the SIGHUP it
+    follows (helper-84: the program stayed stopped)."""
     out = os.path.join(work, "hangup.out")
     pid, fd = pty.fork()
     if pid == 0:
@@ -547,9 +550,21 @@ def hangup_as_leader(argv):
         time.sleep(0.05)
         if os.path.exists(out) and "ready" in open(out).read():
             break
+    if stopped:
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split() if argv else [str(pid)]
+        os.kill(int(kids[0]), signal.SIGSTOP)
+        time.sleep(0.2)
     os.close(fd)  # the hangup
-    _, status = os.waitpid(pid, 0)
-    return open(out).read().splitlines()[:2], status
+    ended = False
+    for _ in range(100):
+        time.sleep(0.05)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            ended = True
+            break
+    if not ended:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return open(out).read().splitlines()[:2], ended
 
 
 # Ctrl-Z typed where the command leads the session: the session's group is
@@ -590,11 +605,12 @@ plain = ctrl_z_as_leader([])
 wrapped = ctrl_z_as_leader([TOOL, "--leak-check=no", "--"])
 check("Ctrl-Z where the command leads the session (an orphaned group): nothing stops, as without the command",
       plain == ("S", True, ["ready", "caught %d" % int(signal.SIGUSR2)]) and wrapped == plain, (plain, wrapped))
-plain = hangup_as_leader([])
-wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"])
-check("a terminal's hangup while the command leads the session: the program gets its SIGHUP, as it does leading "
-      "the session itself", plain[0][:2] == ["ready", "caught %d" % int(signal.SIGHUP)] and wrapped[0][:2] == plain[0][:2],
-      (plain, wrapped))
+for stopped in (False, True):
+    plain = hangup_as_leader([], stopped)
+    wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"], stopped)
+    check("a terminal's hangup while the command leads the session%s: the program gets its SIGHUP%s, as it does "
+          "leading the session itself" % ((", the program stopped", " and SIGCONT") if stopped else ("", "")),
+          plain == (["ready", "caught %d" % int(signal.SIGHUP)], True) and wrapped == plain, (plain, wrapped))
 # Under an interactive shell, in the job's group with the command: the
 # program's kill(0) reaches the command too, which must not take it for a
 # signal to the program's parent (the shell): relayed there, `trap 'kill 0'

@@ -315,7 +315,7 @@ static const char *why_no_report(const char *file, int depth, bool *alone) {
 
 static volatile pid_t child;
 static bool session_leader; /* the command leads its session (getsid), as the program would without it */
-static bool own_group_made; /* the program leads a process group of its own (no terminal) */
+static bool own_group;      /* the program leads a process group of its own (no terminal) */
 /* How long after a hangup's SIGHUP its SIGCONT may come. */
 #define HANGUP_CONT_NS (100 * 1000000LL)
 
@@ -367,7 +367,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
    * of the program's (a shell's `trap 'kill 0' EXIT`, vim's Ctrl-Z) also
    * reaches the command, and relayed it killed the interactive shell, or
    * left the job stopped with no prompt (helper-83). */
-  if (info != NULL && child > 0 && info->si_pid == child && own_group_made &&
+  if (info != NULL && child > 0 && info->si_pid == child && own_group &&
       (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL)) {
     pid_t parent = getppid();
     if (info->si_code == SI_QUEUE)
@@ -524,9 +524,8 @@ int main(int argc, char **argv) {
    * terminal's process group, so that it may read from it and Ctrl-C and
    * Ctrl-Z reach it. */
   int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-  bool own_group = tty < 0;
+  own_group = tty < 0;
   session_leader = getsid(0) == getpid();
-  own_group_made = own_group;
   if (tty >= 0) close(tty);
   /* Every signal the program could be sent is passed on: one the command
    * let take its default action would end the command, and the program

@@ -534,36 +534,48 @@ check("SIGTSTP to the command stops it and the program; SIGCONT resumes both",
 # alone. Where the command leads the session (script(1), ssh -t, a pty's
 # first process), the program, which would lead it without the command,
 # got neither and ran on after the hangup (helper-81).
-def hangup_as_leader(argv, stopped):
-    """A stopped program needs the SIGCONT too, which the kernel sends with
-    the SIGHUP and the command's handler took first, before the SIGHUP it
-    follows (helper-84: the program stayed stopped)."""
-    out = os.path.join(work, "hangup.out")
+def leader_on_pty(argv, sig, name):
+    """Runs argv + PROGS catch_signal SIG as the first process of a new pty
+    (the leader of its session), its output to a file; returns (pid, pty
+    fd, the file) once the program says it is ready."""
+    out = os.path.join(work, name)
     pid, fd = pty.fork()
     if pid == 0:
         o = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(o, 1)
         os.dup2(o, 2)
-        full = argv + [PROGS, "catch_signal", str(int(signal.SIGHUP))]
+        full = argv + [PROGS, "catch_signal", str(int(sig))]
         os.execve(full[0], full, clean_env())
     for _ in range(100):
         time.sleep(0.05)
         if os.path.exists(out) and "ready" in open(out).read():
             break
+    return pid, fd, out
+
+
+def ended_within(pid, seconds, otherwise):
+    """Whether pid ended within `seconds`; if not, sends it `otherwise`
+    and reaps it."""
+    for _ in range(int(seconds / 0.05)):
+        time.sleep(0.05)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    os.kill(pid, otherwise)
+    os.waitpid(pid, 0)
+    return False
+
+
+def hangup_as_leader(argv, stopped):
+    """A stopped program needs the SIGCONT too, which the kernel sends with
+    the SIGHUP and the command's handler took first, before the SIGHUP it
+    follows (helper-84: the program stayed stopped)."""
+    pid, fd, out = leader_on_pty(argv, signal.SIGHUP, "hangup.out")
     if stopped:
         kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split() if argv else [str(pid)]
         os.kill(int(kids[0]), signal.SIGSTOP)
         time.sleep(0.2)
     os.close(fd)  # the hangup
-    ended = False
-    for _ in range(100):
-        time.sleep(0.05)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            ended = True
-            break
-    if not ended:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+    ended = ended_within(pid, 5, signal.SIGKILL)
     return open(out).read().splitlines()[:2], ended
 
 
@@ -572,33 +584,14 @@ def hangup_as_leader(argv, stopped):
 # the command stopped itself and stayed stopped, the program's end unseen
 # (helper-83).
 def ctrl_z_as_leader(argv):
-    out = os.path.join(work, "ctrlz.out")
-    pid, fd = pty.fork()
-    if pid == 0:
-        o = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(o, 1)
-        os.dup2(o, 2)
-        full = argv + [PROGS, "catch_signal", str(int(signal.SIGUSR2))]
-        os.execve(full[0], full, clean_env())
-    for _ in range(100):
-        time.sleep(0.05)
-        if os.path.exists(out) and "ready" in open(out).read():
-            break
+    pid, fd, out = leader_on_pty(argv, signal.SIGUSR2, "ctrlz.out")
     os.write(fd, b"\x1a")
     time.sleep(0.5)
     st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
     os.kill(pid, signal.SIGUSR2)
-    done = None
-    for _ in range(100):
-        time.sleep(0.05)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            done = True
-            break
-    if not done:
-        os.kill(pid, signal.SIGCONT)
-        os.waitpid(pid, 0)
+    done = ended_within(pid, 5, signal.SIGCONT)
     os.close(fd)
-    return st, bool(done), open(out).read().splitlines()[:2]
+    return st, done, open(out).read().splitlines()[:2]
 
 
 plain = ctrl_z_as_leader([])

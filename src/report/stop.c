@@ -95,6 +95,51 @@ static uintptr_t libc_lo, libc_hi; /* glibc's executable segment (text_of_libc) 
 #endif
 static hh_thread_regs *slots; /* never unmapped: a late handler may still look */
 static int slot_cap;
+
+/* A set of thread ids, open addressing in memory from hh_report_map: which
+ * threads have answered (park adds each, with its record, from the
+ * handler, hence the compare-and-swap), and which ones the stop has
+ * listed. Searching the records and the list instead made the stop
+ * quadratic in the threads: each look at 2,300 threads went through 2,300
+ * records for each. */
+typedef struct tidset {
+  _Atomic(int) *ids; /* 0: empty */
+  unsigned mask;     /* capacity - 1, a power of two at least twice the entries */
+} tidset;
+
+static bool tidset_ready(tidset *set, unsigned cap) {
+  if (set->ids == NULL) {
+    set->ids = hh_report_map((size_t)cap * sizeof *set->ids);
+    if (set->ids == NULL) return false;
+    set->mask = cap - 1;
+  } else {
+    memset(set->ids, 0, (size_t)(set->mask + 1) * sizeof *set->ids);
+  }
+  return true;
+}
+
+static unsigned tid_hash(int tid) { return (unsigned)tid * 2654435761u; } /* Knuth's multiplicative hash */
+
+static void tidset_add(tidset *set, int tid) {
+  if (set->ids == NULL || tid <= 0) return;
+  for (unsigned i = tid_hash(tid) & set->mask, probes = 0; probes <= set->mask; i = (i + 1) & set->mask, probes++) {
+    int expect = 0;
+    if (atomic_load_explicit(&set->ids[i], memory_order_acquire) == tid) return;
+    if (atomic_compare_exchange_strong(&set->ids[i], &expect, tid) || expect == tid) return;
+  }
+}
+
+static bool tidset_has(const tidset *set, int tid) {
+  if (set->ids == NULL || tid <= 0) return false;
+  for (unsigned i = tid_hash(tid) & set->mask, probes = 0; probes <= set->mask; i = (i + 1) & set->mask, probes++) {
+    int id = atomic_load_explicit(&set->ids[i], memory_order_acquire);
+    if (id == tid) return true;
+    if (id == 0) return false;
+  }
+  return false;
+}
+
+static tidset answered, listed;
 static struct sigaction previous;
 static bool installed;
 
@@ -383,7 +428,9 @@ static void park(const ucontext_t *uc, uintptr_t sp, bool asleep, bool counted) 
 #else
     (void)uc;
 #endif
-    __atomic_store_n(&t->tid, (int)sys_gettid(), __ATOMIC_RELEASE); /* the record is complete */
+    int tid = (int)sys_gettid();
+    __atomic_store_n(&t->tid, tid, __ATOMIC_RELEASE); /* the record is complete */
+    tidset_add(&answered, tid);
   }
   atomic_fetch_add(&parked_now, 1);
   if (counted) atomic_fetch_add(&arrived, 1);
@@ -899,13 +946,7 @@ static int state_soon(int tid, int64_t until) {
 }
 
 /* Whether thread `tid` has answered: its registers are in a slot. */
-static bool parked(int tid) {
-  int have = atomic_load(&next_slot);
-  if (have > slot_cap) have = slot_cap;
-  for (int j = 0; j < have; j++)
-    if (__atomic_load_n(&slots[j].tid, __ATOMIC_ACQUIRE) == tid) return true;
-  return false;
-}
+static bool parked(int tid) { return tidset_has(&answered, tid); }
 
 /* Whether every thread of `sent` that has not answered yet has ended. */
 static bool all_unanswered_gone(const int *sent, int nsent) {
@@ -982,35 +1023,92 @@ static int trace_the_rest(const int *sent, int nsent) {
 #else
   int held = hh_trace_stop(rest, m, slots + base, text_lo, text_hi, busy_off, 0, 0);
 #endif
-  int have = atomic_load(&next_slot);
-  if (have > slot_cap) have = slot_cap;
   int kept = held;
   for (int j = base; j < base + held; j++)
-    for (int i = 0; i < have; i++)
-      if ((i < base || i >= base + m) && __atomic_load_n(&slots[i].tid, __ATOMIC_ACQUIRE) == slots[j].tid) {
-        slots[j].tid = 0;
-        kept--;
-        break;
-      }
+    if (parked(slots[j].tid)) { /* it answered the signal too: its own record stays */
+      slots[j].tid = 0;
+      kept--;
+    }
   return kept;
 }
+
+/* What the stop did with a thread it listed (approach). */
+enum { A_SENT, A_LEFT, A_BLOCKS };
+
+/* Signals thread `tid`, whose signal state is `state` (not T_GONE), or
+ * leaves it alone: A_SENT, or A_BLOCKS when it blocks the signal for now,
+ * or A_LEFT (it takes its signals in a wait, or is held in vfork, or
+ * could not be signalled). A thread that blocks the signal is not sent it:
+ * it would stay pending, and a thread that takes its blocked signals with
+ * sigwait or a signalfd (an event loop) would be handed ours (SIGRTMAX-2
+ * out of nowhere: some abort on it). */
+static int approach(int tid, int state, bool at_exit, int *vforked, int *nvforked) {
+  if (state == T_BLOCKS) return A_BLOCKS;
+  int waits = waits_in(tid);
+  if (waits == W_TAKES || waits == W_VFORK) {
+    /* at exit only: while the program runs, a signal taken after the
+     * stop would leave our handler in place of the program's */
+    if (waits == W_VFORK && at_exit && signal_vfork_waiter(tid)) vforked[(*nvforked)++] = tid;
+    return A_LEFT;
+  }
+  if (waits == W_SLEEPS) {
+    /* At exit, stopped all the same, and never woken before the end
+     * (on_stop): it might run in the middle of the scan, and a pointer
+     * in its registers counts. */
+    return at_exit && signal_sleeper(tid) ? A_SENT : A_LEFT;
+  }
+  return send_stop(tid) ? A_SENT : A_LEFT;
+}
+
+/* Looks again at the threads of `sent` left alone because they blocked
+ * the signal (`blocks`), and signals those that no longer do: glibc blocks
+ * every signal in pthread_create around its clone, and a thread that
+ * starts threads without pause was found blocking at its one look, left
+ * running, and went on starting threads through the stop and the scan
+ * (thousands of them, parked by the next rounds: exits took 30-140 s,
+ * churn_at_exit). How many were signalled. */
+static int revisit_blocking(int *sent, bool *blocks, int nsent, bool at_exit, int *vforked, int *nvforked) {
+  int signalled = 0;
+  for (int k = 0; k < nsent; k++) {
+    if (!blocks[k]) continue;
+    int tid = -sent[k], state = signal_state(tid);
+    if (state == T_BLOCKS) continue;
+    blocks[k] = false;
+    if (state == T_GONE) continue;
+    if (approach(tid, state, at_exit, vforked, nvforked) == A_SENT) {
+      sent[k] = tid;
+      signalled++;
+    }
+  }
+  return signalled;
+}
+
+/* Records for every thread the stop can list, and for as many again that
+ * the tracer stops (a thread may be in both: trace_the_rest): sized once,
+ * mapped lazily, so that threads started during the stop find a slot. The
+ * slots were sized from the first listing, and the threads a later round
+ * stopped parked with no record: their registers were lost, and the
+ * tracer, finding no room, stopped none of the threads it was meant to. */
+#define SLOT_CAP (2 * MAX_TASKS + 256)
 
 void hh_world_stop(hh_world *w, bool at_exit) {
   atomic_store(&world_stopped, 1);
   memset(w, 0, sizeof *w);
   static int tids[MAX_TASKS], sent[MAX_TASKS], vforked[MAX_TASKS];
+  static bool blocks[MAX_TASKS]; /* sent[k] left alone because it blocked the signal */
   int self = (int)sys_gettid(), nsent = 0, nvforked = 0;
   int n = list_tasks(tids, MAX_TASKS);
   if (n <= 1) return; /* only us (or /proc is missing: nothing we can do) */
 
-  if (slots == NULL || slot_cap < n + 256) {
-    int cap = n + 1024;
-    hh_thread_regs *s = hh_report_map((size_t)cap * sizeof *s);
+  if (slots == NULL) {
+    hh_thread_regs *s = hh_report_map((size_t)SLOT_CAP * sizeof *s);
     if (s == NULL) return;
-    slots = s; /* the old array is left mapped on purpose */
-    slot_cap = cap;
+    slots = s;
+    slot_cap = SLOT_CAP;
   }
-  memset(slots, 0, (size_t)slot_cap * sizeof *slots);
+  int used = atomic_load(&next_slot); /* claimed since the last stop began, late ones included */
+  memset(slots, 0, (size_t)(used < slot_cap ? used : slot_cap) * sizeof *slots);
+  if (!tidset_ready(&answered, 4 * MAX_TASKS) || !tidset_ready(&listed, 2 * MAX_TASKS)) return;
   install();
   if (!installed) return;
   atomic_store(&arrived, 0);
@@ -1028,46 +1126,28 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   for (int round = 0; round < 8; round++) {
     int fresh = 0;
     for (int i = 0; i < n; i++) {
-      if (tids[i] == self) continue;
-      bool known = false;
-      for (int j = 0; j < nsent && !known; j++) known = sent[j] == tids[i] || sent[j] == -tids[i];
-      if (known || nsent >= MAX_TASKS || leader_ended(tids[i])) continue;
-      /* A thread that blocks the signal is not sent it: it would stay
-       * pending, and a thread that takes its blocked signals with
-       * sigwait or a signalfd (an event loop) would be handed ours
-       * (SIGRTMAX-2 out of nowhere: some abort on it). Its stack is
-       * scanned as one that did not answer. glibc blocks every signal
-       * for a moment (pthread_create, fork): such a thread is looked at
-       * again for up to 20 ms. */
+      if (tids[i] == self || tidset_has(&listed, tids[i]) || nsent >= MAX_TASKS || leader_ended(tids[i])) continue;
+      /* glibc blocks every signal for a moment (pthread_create, fork): a
+       * thread that blocks the signal is looked at again for up to 20 ms
+       * in all, then while the stop waits (revisit_blocking). One that
+       * never answers has its stack scanned as such. */
       int state = state_soon(tids[i], blocked_until);
       if (state == T_GONE) continue;
-      int waits = state == T_BLOCKS ? W_NONE : waits_in(tids[i]);
-      if (state == T_BLOCKS || waits == W_TAKES || waits == W_VFORK) {
-        /* at exit only: while the program runs, a signal taken after the
-         * stop would leave our handler in place of the program's */
-        if (waits == W_VFORK && at_exit && signal_vfork_waiter(tids[i])) vforked[nvforked++] = tids[i];
-        sent[nsent++] = -tids[i];
-        asleep++;
-        continue;
-      }
-      if (waits == W_SLEEPS) {
-        /* At exit, stopped all the same, and never woken before the end
-         * (on_stop): it might run in the middle of the scan, and a pointer
-         * in its registers counts. */
-        if (at_exit && signal_sleeper(tids[i])) {
-          sent[nsent++] = tids[i];
-          fresh++;
-        } else {
-          sent[nsent++] = -tids[i];
-          asleep++;
-        }
-        continue;
-      }
-      if (send_stop(tids[i])) {
+      int how = approach(tids[i], state, at_exit, vforked, &nvforked);
+      if (how == A_LEFT && signal_state(tids[i]) == T_GONE) continue; /* ended as it was looked at */
+      tidset_add(&listed, tids[i]);
+      blocks[nsent] = how == A_BLOCKS;
+      if (how == A_SENT) {
         sent[nsent++] = tids[i];
         fresh++;
+      } else {
+        sent[nsent++] = -tids[i];
+        asleep++;
       }
     }
+    int late = revisit_blocking(sent, blocks, nsent, at_exit, vforked, &nvforked);
+    asleep -= late;
+    fresh += late;
     while (atomic_load(&arrived) < nsent - asleep) {
       int64_t now = hh_now_ns();
       if (now >= deadline) {
@@ -1083,7 +1163,9 @@ void hh_world_stop(hh_world *w, bool at_exit) {
        * every thread parked meanwhile was held as long (a mutex's next
        * owner, 200 ms late, helper-37) */
       if (hh_now_ns() >= next_look) {
-        if (all_unanswered_gone(sent, nsent)) break;
+        int now_sent = revisit_blocking(sent, blocks, nsent, at_exit, vforked, &nvforked);
+        asleep -= now_sent;
+        if (now_sent == 0 && all_unanswered_gone(sent, nsent)) break;
         next_look = hh_now_ns() + GONE_LOOK_NS;
       }
     }

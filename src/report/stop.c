@@ -139,7 +139,7 @@ static bool tidset_has(const tidset *set, int tid) {
   return false;
 }
 
-static tidset answered, listed;
+static tidset answered, listed, was_busy; /* was_busy: found inside the allocator (on_stop) */
 static struct sigaction previous;
 static bool installed;
 
@@ -471,7 +471,10 @@ static void on_stop(int sig, siginfo_t *info, void *uc_) {
    * block. Let it run on, and be asked again. */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
   if ((pc >= text_lo && pc < text_hi) || hh_unwind_busy()) {
-    if (!after_vfork) atomic_fetch_add(&busy, 1); /* not asked again: runs on, as it would have */
+    if (!after_vfork) { /* not asked again: runs on, as it would have */
+      tidset_add(&was_busy, (int)sys_gettid());
+      atomic_fetch_add(&busy, 1);
+    }
     errno = saved_errno;
     return;
   }
@@ -911,10 +914,15 @@ uint64_t hh_status_mask(const char *status, const char *field, bool *found) {
 }
 
 /* Thread `tid` and the stop signal: gone (or a zombie), blocking it
- * (status(5): SigBlk), or able to take it. Unknown counts as able. */
+ * (status(5): SigBlk), or able to take it. Unknown counts as able, but
+ * for a status cut short: the Groups line comes before SigBlk, and with
+ * 300 supplementary groups SigBlk lay past the 2,048 bytes read, so a
+ * signalfd thread blocking every signal was sent ours at each leak check,
+ * and each waited out the 5 s cap (helper-85). Only the stopping thread
+ * calls it: the buffer is static. */
 enum { T_GONE, T_BLOCKS, T_CAN };
 static int signal_state(int tid) {
-  char buf[2048];
+  static char buf[16384];
   ssize_t got = task_file(tid, "status", buf, sizeof buf);
   if (got < 0) return T_GONE;
   if (got == 0) return T_CAN;
@@ -922,7 +930,7 @@ static int signal_state(int tid) {
   if (st != NULL && (st[8] == 'Z' || st[8] == 'X')) return T_GONE;
   bool found;
   uint64_t mask = hh_status_mask(buf, "SigBlk", &found);
-  if (!found) return T_CAN;
+  if (!found) return got >= (ssize_t)sizeof buf - 1 ? T_BLOCKS : T_CAN;
   return mask >> (STOP_SIGNAL - 1) & 1 ? T_BLOCKS : T_CAN;
 }
 
@@ -996,40 +1004,31 @@ static bool leader_ended(int tid) {
   return state == 'Z' || state == 'X';
 }
 
-/* Signals again the threads that were inside the allocator: those of
- * `sent` with no record yet. */
-static void resend_busy(const int *sent, int nsent) {
-  atomic_store(&busy, 0);
-  for (int k = 0; k < nsent; k++)
-    if (sent[k] > 0 && !parked(sent[k])) send_stop(sent[k]);
-}
-
 /* At exit, the threads of `sent` that the signal did not stop, stopped
- * with ptrace (trace.c) into slots of their own: how many. One that
- * answered the signal late meanwhile keeps its own record. */
-static int trace_the_rest(const int *sent, int nsent) {
+ * with ptrace (trace.c) into slots of their own, and counted as answered.
+ * One that answered the signal late meanwhile keeps its own record. */
+static void trace_the_rest(const int *sent, int nsent) {
   static int rest[MAX_TASKS];
   int m = 0;
   for (int k = 0; k < nsent; k++) {
     int tid = sent[k] < 0 ? -sent[k] : sent[k];
     if (!parked(tid) && signal_state(tid) != T_GONE && !in_vfork_wait(tid)) rest[m++] = tid;
   }
-  if (m == 0) return 0;
+  if (m == 0) return;
   int base = atomic_fetch_add(&next_slot, m);
-  if (base + m > slot_cap) return 0;
+  if (base + m > slot_cap) return;
   intptr_t busy_off = (intptr_t)hh_unwind_busy_flag() - (intptr_t)pthread_self();
 #if defined(__x86_64__)
   int held = hh_trace_stop(rest, m, slots + base, text_lo, text_hi, busy_off, libc_lo, libc_hi);
 #else
   int held = hh_trace_stop(rest, m, slots + base, text_lo, text_hi, busy_off, 0, 0);
 #endif
-  int kept = held;
-  for (int j = base; j < base + held; j++)
-    if (parked(slots[j].tid)) { /* it answered the signal too: its own record stays */
-      slots[j].tid = 0;
-      kept--;
-    }
-  return kept;
+  for (int j = base; j < base + held; j++) {
+    if (parked(slots[j].tid))
+      slots[j].tid = 0; /* it answered the signal too: its own record stays */
+    else
+      tidset_add(&answered, slots[j].tid);
+  }
 }
 
 /* What the stop did with a thread it listed (approach). */
@@ -1060,6 +1059,14 @@ static int approach(int tid, int state, bool at_exit, int *vforked, int *nvforke
   return send_stop(tid) ? A_SENT : A_LEFT;
 }
 
+/* How long one look at the threads that blocked the signal may take: each
+ * is a read of its status, and 2,000 server workers blocking every signal
+ * in read() made each look 100 ms, during which the threads found inside
+ * the allocator were not signalled again: leak checks on demand took 2-3x
+ * as long, some up to the 5 s cap (helper-85). The next look goes on from
+ * where this one stopped. */
+#define REVISIT_NS (500 * 1000L)
+
 /* Looks again at the threads of `sent` left alone because they blocked
  * the signal (`blocks`), and signals those that no longer do: glibc blocks
  * every signal in pthread_create around its clone, and a thread that
@@ -1068,9 +1075,13 @@ static int approach(int tid, int state, bool at_exit, int *vforked, int *nvforke
  * (thousands of them, parked by the next rounds: exits took 30-140 s,
  * churn_at_exit). How many were signalled. */
 static int revisit_blocking(int *sent, bool *blocks, int nsent, bool at_exit, int *vforked, int *nvforked) {
-  int signalled = 0;
-  for (int k = 0; k < nsent; k++) {
+  static unsigned cursor;
+  int signalled = 0, looked = 0;
+  int64_t until = hh_now_ns() + REVISIT_NS;
+  for (int seen = 0; seen < nsent; seen++) {
+    int k = (int)(cursor++ % (unsigned)nsent);
     if (!blocks[k]) continue;
+    if (++looked % 8 == 0 && hh_now_ns() >= until) break;
     int tid = -sent[k], state = signal_state(tid);
     if (state == T_BLOCKS) continue;
     blocks[k] = false;
@@ -1081,6 +1092,31 @@ static int revisit_blocking(int *sent, bool *blocks, int nsent, bool at_exit, in
     }
   }
   return signalled;
+}
+
+/* Signals again the threads of `sent` that were found inside the allocator
+ * and have no record yet, if they can still take the signal. One that
+ * blocks it now is left alone as any that blocks it (revisit_blocking):
+ * a signal thread that had blocked every signal and waited with a raw
+ * rt_sigtimedwait was handed our signal as its own, 238 times in 60 leak
+ * checks beside two allocating threads, for every thread not yet arrived
+ * was signalled again (helper-85). How many it left alone. */
+static int resend_busy(int *sent, bool *blocks, int nsent) {
+  atomic_store(&busy, 0);
+  int left = 0;
+  for (int k = 0; k < nsent; k++) {
+    int tid = sent[k];
+    if (tid <= 0 || parked(tid) || !tidset_has(&was_busy, tid)) continue;
+    int state = signal_state(tid);
+    if (state == T_CAN && waits_in(tid) != W_TAKES) {
+      send_stop(tid);
+    } else if (state == T_BLOCKS) {
+      sent[k] = -tid;
+      blocks[k] = true;
+      left++;
+    }
+  }
+  return left;
 }
 
 /* Records for every thread the stop can list, and for as many again that
@@ -1108,7 +1144,9 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   }
   int used = atomic_load(&next_slot); /* claimed since the last stop began, late ones included */
   memset(slots, 0, (size_t)(used < slot_cap ? used : slot_cap) * sizeof *slots);
-  if (!tidset_ready(&answered, 4 * MAX_TASKS) || !tidset_ready(&listed, 2 * MAX_TASKS)) return;
+  if (!tidset_ready(&answered, 4 * MAX_TASKS) || !tidset_ready(&listed, 2 * MAX_TASKS) ||
+      !tidset_ready(&was_busy, 2 * MAX_TASKS))
+    return;
   install();
   if (!installed) return;
   atomic_store(&arrived, 0);
@@ -1144,6 +1182,15 @@ void hh_world_stop(hh_world *w, bool at_exit) {
         sent[nsent++] = -tids[i];
         asleep++;
       }
+      /* a listing of thousands takes a second on a busy machine: the
+       * ones that blocked are looked at meanwhile too (a spawner left
+       * running as long starts a thousand threads more) */
+      if (hh_now_ns() >= next_look) {
+        int now_sent = revisit_blocking(sent, blocks, nsent, at_exit, vforked, &nvforked);
+        asleep -= now_sent;
+        fresh += now_sent;
+        next_look = hh_now_ns() + GONE_LOOK_NS;
+      }
     }
     int late = revisit_blocking(sent, blocks, nsent, at_exit, vforked, &nvforked);
     asleep -= late;
@@ -1157,7 +1204,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       }
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
-      if (atomic_load(&busy) > 0) resend_busy(sent, nsent);
+      if (atomic_load(&busy) > 0) asleep += resend_busy(sent, blocks, nsent);
       /* a thread sent the signal that ended before it took it (it blocks
        * every signal as it exits) is not waited for until the deadline:
        * every thread parked meanwhile was held as long (a mutex's next
@@ -1165,6 +1212,7 @@ void hh_world_stop(hh_world *w, bool at_exit) {
       if (hh_now_ns() >= next_look) {
         int now_sent = revisit_blocking(sent, blocks, nsent, at_exit, vforked, &nvforked);
         asleep -= now_sent;
+        fresh += now_sent; /* one may have started threads meanwhile: list again */
         if (now_sent == 0 && all_unanswered_gone(sent, nsent)) break;
         next_look = hh_now_ns() + GONE_LOOK_NS;
       }
@@ -1175,17 +1223,22 @@ void hh_world_stop(hh_world *w, bool at_exit) {
   int parked_count = atomic_load(&next_slot);
   for (int i = 0; i < parked_count && i < slot_cap; i++)
     if (__atomic_load_n(&slots[i].tid, __ATOMIC_ACQUIRE) != 0) slots[i].in_call = at_system_call(slots[i].gregs);
-  int traced = at_exit ? trace_the_rest(sent, nsent) : 0;
+  if (at_exit) trace_the_rest(sent, nsent);
   int got = atomic_load(&next_slot);
   w->threads = slots;
   w->count = got < slot_cap ? got : slot_cap;
-  w->missed = nsent - atomic_load(&arrived) - traced;
-  if (w->missed < 0) w->missed = 0;
-  for (int k = 0; k < nsent && w->missed > 0; k++) {
+  /* Not stopped: neither answered (signal or tracer) nor ended. A thread
+   * that ended during the stop (signalled as it exited) runs no more: it
+   * counted as one that could not be stopped, and the report called its
+   * figures approximate for it; one the tracer held was also scanned as a
+   * running thread, its heap all taken for reachable. */
+  for (int k = 0; k < nsent; k++) {
     int tid = sent[k] < 0 ? -sent[k] : sent[k];
+    if (parked(tid) || signal_state(tid) == T_GONE) continue;
     bool parks = false;
     for (int j = 0; j < nvforked && !parks; j++) parks = vforked[j] == tid;
-    if (!parked(tid)) note_unstopped(w, tid, nsent, parks);
+    w->missed++;
+    note_unstopped(w, tid, nsent, parks);
   }
 }
 

@@ -161,9 +161,11 @@ static bool sleeping(int tgid, int tid) {
 
 /* Whether thread `tid` of process `tgid` has a signal pending that it does
  * not block: it takes it as it runs again (status(5)). Unknown: as if one
- * were. */
+ * were. The fields follow the Groups line, which a few hundred
+ * supplementary groups make longer than 2 KiB (stop.c's signal_state).
+ * Only the tracer calls it: the buffer is static. */
 static bool signal_waiting(int tgid, int tid) {
-  char buf[2048];
+  static char buf[16384];
   bool pnd, shd, blk;
   if (task_file(tgid, tid, "status", buf, sizeof buf) <= 0) return true;
   uint64_t pending = hh_status_mask(buf, "SigPnd", &pnd) | hh_status_mask(buf, "ShdPnd", &shd);

@@ -587,17 +587,19 @@ def ctrl_z_as_leader(argv):
     pid, fd, out = leader_on_pty(argv, signal.SIGUSR2, "ctrlz.out")
     os.write(fd, b"\x1a")
     time.sleep(0.5)
-    st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
+    # stopped or not: a pause() woken by the discarded SIGTSTP may be seen
+    # running (R) for a moment on a busy machine, as without the command
+    stopped = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] in "Tt"
     os.kill(pid, signal.SIGUSR2)
     done = ended_within(pid, 5, signal.SIGCONT)
     os.close(fd)
-    return st, done, open(out).read().splitlines()[:2]
+    return stopped, done, open(out).read().splitlines()[:2]
 
 
 plain = ctrl_z_as_leader([])
 wrapped = ctrl_z_as_leader([TOOL, "--leak-check=no", "--"])
 check("Ctrl-Z where the command leads the session (an orphaned group): nothing stops, as without the command",
-      plain == ("S", True, ["ready", "caught %d" % int(signal.SIGUSR2)]) and wrapped == plain, (plain, wrapped))
+      plain == (False, True, ["ready", "caught %d" % int(signal.SIGUSR2)]) and wrapped == plain, (plain, wrapped))
 for stopped in (False, True):
     plain = hangup_as_leader([], stopped)
     wrapped = hangup_as_leader([TOOL, "--leak-check=no", "--"], stopped)
@@ -890,6 +892,25 @@ check("two threads' stacks in one mapping, the lower asleep and not stopped: its
 p = run([TOOL, "--", PROGS, "ticker_checks"])
 check("a signal-blocking ticker swapping a block beside 200 leak checks: none finds a leak",
       p.stdout == "0\n", (p.stdout, p.stderr[-300:]))
+# The window between a look at such a thread and the signal is not closed
+# (it may leave its wait in between): fewer than one in a check, not none.
+handed, bad = [], []
+for _ in range(2):
+    p = run([TOOL, "--", PROGS, "raw_sigwait_checks"], timeout=120)
+    if p.returncode == 0 and p.stdout.strip().isdigit():
+        handed.append(int(p.stdout))
+    else:
+        bad.append((p.returncode, p.stdout, p.stderr[-300:]))
+check("a signal thread taking every signal with a raw rt_sigtimedwait, beside two threads allocating without pause: "
+      f"handed the stop signal less than once a leak check, of 40, in 2 runs ({handed})",
+      not bad and all(h < 40 for h in handed), bad[:1])
+if os.geteuid() == 0:  # setgroups needs root; CI runs as root
+    t0 = time.time()
+    p = run([TOOL, "--", PROGS, "signalfd_groups"], timeout=120)
+    took = time.time() - t0
+    check(f"300 supplementary groups: a signalfd thread blocking every signal is never sent the stop signal "
+          f"through 3 leak checks ({took:.1f} s)", p.returncode == 0 and p.stdout == "0\n",
+          (p.returncode, p.stdout, p.stderr[-300:]))
 # Coroutine stacks carved from one mapping: the stack pointer of a thread
 # sleeping on the second does not make the first one's frames dead.
 for how in ["", "blocked"]:

@@ -784,6 +784,13 @@ static int ticker_checks(void) {
  * was found inside the allocator: 232-600 in 60 checks (helper-85). */
 static _Atomic(int) raw_handed, raw_done;
 
+static void spin_ns(long ns) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do clock_gettime(CLOCK_MONOTONIC, &b);
+  while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
+}
+
 static void *raw_signal_thread(void *arg) {
   sigset_t all;
   sigfillset(&all);
@@ -792,10 +799,7 @@ static void *raw_signal_thread(void *arg) {
     siginfo_t si;
     struct timespec to = {0, 1000000};
     if (syscall(SYS_rt_sigtimedwait, &all, &si, &to, _NSIG / 8) == SIGRTMAX - 2) atomic_fetch_add(&raw_handed, 1);
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 50000);
+    spin_ns(50000);
   }
   return arg;
 }
@@ -1297,13 +1301,6 @@ struct safety_leaks {
  * its heap all taken for reachable: 56-58 of 100 missed (helper-86). */
 static _Atomic(int) bb_ready, bb_done;
 
-static void spin_ns(long ns) {
-  struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  do clock_gettime(CLOCK_MONOTONIC, &b);
-  while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
-}
-
 static void *busy_then_blocking_worker(void *arg) {
   char *volatile lost = malloc(777);
   memset(lost, 7, 777);
@@ -1328,15 +1325,18 @@ static void *busy_then_blocking_worker(void *arg) {
   return arg;
 }
 
-static int busy_then_blocking(void) {
+/* Runs `worker` (it loses a 777-byte block, then says it is ready) beside
+ * `checks` leak checks a millisecond apart, and prints how many did not
+ * find exactly that block. */
+static int checks_missing_its_loss(void *(*worker)(void *), int checks) {
   int (*check)(struct safety_leaks *) = (int (*)(struct safety_leaks *))dlsym(RTLD_DEFAULT, "hahalloc_leak_check");
   if (check == NULL) return 3;
   pthread_t w;
-  pthread_create(&w, NULL, busy_then_blocking_worker, NULL);
+  pthread_create(&w, NULL, worker, NULL);
   while (!atomic_load(&bb_ready)) usleep(100);
   usleep(5000);
   int missed = 0;
-  for (int i = 0; i < 100; i++) {
+  for (int i = 0; i < checks; i++) {
     struct safety_leaks o;
     if (check(&o) < 0 || o.definite.blocks != 1 || o.definite.bytes != 777) missed++;
     usleep(1000);
@@ -1346,6 +1346,8 @@ static int busy_then_blocking(void) {
   printf("%d\n", missed);
   return 0;
 }
+
+static int busy_then_blocking(void) { return checks_missing_its_loss(busy_then_blocking_worker, 100); }
 
 /* groups_leak_checks N: with N supplementary groups (root only), a worker
  * that lost a 777-byte block allocates without pause beside 20 leak
@@ -1365,25 +1367,12 @@ static void *allocating_with_a_loss(void *arg) {
 }
 
 static int groups_leak_checks(int n) {
-  int (*check)(struct safety_leaks *) = (int (*)(struct safety_leaks *))dlsym(RTLD_DEFAULT, "hahalloc_leak_check");
-  if (check == NULL || n < 0 || n > 65536) return 3;
+  if (n < 0 || n > 65536) return 3;
   gid_t *groups = malloc((size_t)n * sizeof *groups + 1);
   for (int i = 0; i < n; i++) groups[i] = (gid_t)(100000 + i);
   if (setgroups((size_t)n, groups) != 0) return 4;
   free(groups);
-  pthread_t w;
-  pthread_create(&w, NULL, allocating_with_a_loss, NULL);
-  while (!atomic_load(&bb_ready)) usleep(100);
-  int wrong = 0;
-  for (int i = 0; i < 20; i++) {
-    struct safety_leaks o;
-    if (check(&o) < 0 || o.definite.blocks != 1 || o.definite.bytes != 777) wrong++;
-    usleep(1000);
-  }
-  atomic_store(&bb_done, 1);
-  pthread_join(w, NULL);
-  printf("%d\n", wrong);
-  return 0;
+  return checks_missing_its_loss(allocating_with_a_loss, 20);
 }
 
 static char *volatile shrunk;

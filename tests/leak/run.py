@@ -300,7 +300,10 @@ def scenario_suite():
                       ("large-usable", "the bytes malloc_usable_size gives a 242,760-byte block"),
                       ("sparse", "a reused 1 MiB range of which one page was written"),
                       ("medium", "a reused 100 KiB block of a page"),
-                      ("huge", "a reused 40 MiB mapping")):
+                      ("huge", "a reused 40 MiB mapping"),
+                      ("zeros-tail", "the last 256 bytes of one page of a reused range written zero"),
+                      ("zeros-mid", "the middle of one page of a reused range written zero"),
+                      ("zeros-scatter", "the last word of every third page of a reused mapping written zero")):
         rep, p = json_report([prog, "stale_big", how], preload=False)
         check("a freed table's pointers left in %s keep nothing reachable: 32 strings definitely lost, "
               "as valgrind says" % what,

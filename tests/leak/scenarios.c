@@ -317,12 +317,16 @@ static int stale_wide(const char *how) {
  * `oversize-grown`), or by malloc_usable_size (`large-usable`); a 40 MiB
  * mapping (`huge`) has its pages given back rather than written. Every word of
  * the freed table names one of 32 strings. Exits 2 when the new block is not
- * the old table's memory. */
+ * the old table's memory. The `zeros-` forms write the whole table zero and
+ * then the 32 pointers in one page's last piece (`zeros-tail`), in a piece
+ * in the middle of a page (`zeros-mid`), or one at the end of every third
+ * page of an 8 MiB mapping (`zeros-scatter`): the report skips the pages
+ * that read zero, and must clear these. */
 static int stale_big(const char *how) {
   bool oversize = !strncmp(how, "oversize", 8), huge = !strcmp(how, "huge"), sparse = !strcmp(how, "sparse");
-  bool medium = !strcmp(how, "medium");
-  size_t size = huge      ? (size_t)40 << 20
-                : oversize ? (size_t)8 << 20
+  bool medium = !strcmp(how, "medium"), zeros = !strncmp(how, "zeros-", 6);
+  size_t size = huge                               ? (size_t)40 << 20
+                : oversize || !strcmp(how, "zeros-scatter") ? (size_t)8 << 20
                 : sparse   ? (size_t)1 << 20
                 : medium   ? (size_t)100 << 10 /* a block of a page, not a range of its own */
                            : 60 * 4096;
@@ -333,8 +337,17 @@ static int stale_big(const char *how) {
     str[i] = malloc(24);
     snprintf(str[i], 24, "string %zu", i);
   }
+  size_t per_page = 4096 / sizeof(char *);
+  if (zeros) /* every page written, zero but for the pointers (the report reads zero pages, clears the others) */
+    memset(table, 0, size);
   if (sparse) /* the pointers on one page in the middle; the pages around it never touched */
-    for (size_t i = 0; i < strings; i++) table[100 * 4096 / sizeof(char *) + i] = str[i];
+    for (size_t i = 0; i < strings; i++) table[100 * per_page + i] = str[i];
+  else if (!strcmp(how, "zeros-tail")) /* the last 256 bytes of page 30 */
+    for (size_t i = 0; i < strings; i++) table[31 * per_page - strings + i] = str[i];
+  else if (!strcmp(how, "zeros-mid")) /* from byte 1,544 of page 7: the fourth 512-byte piece */
+    for (size_t i = 0; i < strings; i++) table[7 * per_page + 193 + i] = str[i];
+  else if (!strcmp(how, "zeros-scatter")) /* the last word of every third page: runs of one page */
+    for (size_t i = 0; i < strings; i++) table[(3 * i + 2) * per_page - 1] = str[i];
   else
     for (size_t i = 0; i < size / sizeof(char *); i++) table[i] = str[i % strings];
   memset(str, 0, sizeof str);

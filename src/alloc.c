@@ -99,68 +99,32 @@ static void zero_bytes(uint8_t *p, size_t n) {
   }
 }
 
-/* Two words, read as one vector (SSE2 on x86-64) through any type. */
-typedef uint64_t __attribute__((vector_size(16), may_alias)) hh_any_pair;
-
-/* Whether the 4 KiB page at p reads zero, in pieces of 512 bytes: a page
- * with words stops at its first nonzero piece. */
-static bool page_reads_zero(const uint8_t *p) {
-  const hh_any_pair *v = (const hh_any_pair *)(const void *)p;
-  for (size_t i = 0; i < 4096 / sizeof *v; i += 32) {
-    hh_any_pair any = v[i];
-    for (size_t j = 1; j < 32; j++) any |= v[i + j];
-    if ((any[0] | any[1]) != 0) return false;
-  }
-  return true;
-}
-
-/* Zeroes those of the `pages` pages at p that do not read zero already.
- * Reading a zero page costs a pass that writes nothing: the lines stay
- * clean and none is written back. Reading costs more than writing where
- * the lines are scattered (larson's blocks, whose cold lines stall the
- * loads: see hh_scrub), not over whole pages read in order, which the
- * prefetchers stream. A program that zeroes or fills each big block
- * itself (C++'s make_unique<char[]>, value-initialised vectors: malloc-large)
- * left its freed ranges zero or nearly so: malloc-large under the report
- * took 1.32x the drop-in's time with memset of every resident page, 1.15x
- * so (5 interleaved runs). On a page the program wrote words to, the first
- * nonzero piece ends the read and memset clears the page (mstressN, which
- * fills its blocks with words: 1.25x and 1.21x, the same). */
-static void clear_nonzero_pages(uint8_t *p, size_t pages) {
-  size_t run = 0; /* nonzero pages just before page i, cleared together */
-  for (size_t i = 0; i < pages; i++) {
-    if (!page_reads_zero(p + i * 4096)) {
-      run++;
-      continue;
-    }
-    if (run) memset(p + (i - run) * 4096, 0, run * 4096);
-    run = 0;
-  }
-  if (run) memset(p + (pages - run) * 4096, 0, run * 4096);
-}
-
 /* The report's zeroing of reused memory (see hh_scrub): old pointers in it
  * must not keep leaked blocks reachable. Only the resident pages can hold
  * them: a page the kernel has no frame for reads as zero. So from
  * HH_SCRUB_BY_MINCORE bytes on (large ranges, and medium blocks through
  * hh_scrub), mincore says which pages are resident and only those are
- * cleared, those that do not read zero already (clear_nonzero_pages), by
- * memset: a page fault for each page the program then touches costs more
- * than a pass of memset (malloc-large, which fills each 5-25 MiB block,
- * ran 9.8x under the report when the pages were purged).
+ * cleared, by memset (a page fault for each page the program then
+ * touches costs more than a pass of memset: malloc-large, which fills each
+ * 5-25 MiB block, ran 9.8x under the report when the pages were purged).
  * A block the program uses sparsely stays as resident as in the drop-in
  * (seed-fixed, 1 MiB blocks of which a few bytes are used, cleared in full:
  * 65x the drop-in's peak RSS and 200x its time). Below it one mincore call
  * (2-4 us here) costs more than the memset of resident pages. A page
  * swapped out while free is not resident and keeps its old words: the one
  * case where an old pointer can still hold a leaked block (as "still
- * reachable"). Under a seccomp filter, the program's own (hh_sandboxed)
- * or one it started under (hh_seccomp_inherited), every page is read (no
- * mincore): the filter may kill the process for a call it does not make
- * itself. */
+ * reachable"). Reading each resident page first and clearing only those
+ * that did not read zero (972c353) took malloc-large, which zeroes each
+ * block itself, from 1.32x to 1.15x the drop-in's time under the report,
+ * but made seed-random, whose pages of freed blocks stay resident and zero,
+ * 1.27x slower (8 paired runs): reading cold pages costs more than
+ * memset's stores. Not kept. Under a seccomp
+ * filter, the program's own (hh_sandboxed) or one it started under
+ * (hh_seccomp_inherited), memset: the filter may kill the process for a
+ * call it does not make itself. */
 void hh_scrub_resident(void *at, size_t n) {
   uint8_t *p = at;
-  if (n < HH_SCRUB_BY_MINCORE) {
+  if (n < HH_SCRUB_BY_MINCORE || hh_sandboxed() || hh_seccomp_inherited()) {
     memset(p, 0, n);
     return;
   }
@@ -168,16 +132,12 @@ void hh_scrub_resident(void *at, size_t n) {
   uint8_t *e = (uint8_t *)(((uintptr_t)p + n) & ~(uintptr_t)4095);
   memset(p, 0, (size_t)(a - p));
   memset(e, 0, (size_t)(p + n - e));
-  if (hh_sandboxed() || hh_seccomp_inherited()) {
-    clear_nonzero_pages(a, (size_t)(e - a) / 4096);
-    return;
-  }
   unsigned char vec[1024]; /* 4 MiB of pages per call */
   for (uint8_t *q = a; q < e;) {
     size_t pages = (size_t)(e - q) / 4096;
     if (pages > sizeof vec) pages = sizeof vec;
     if (!hh_os_resident(q, pages * 4096, vec)) {
-      clear_nonzero_pages(q, pages);
+      memset(q, 0, pages * 4096);
       q += pages * 4096;
       continue;
     }
@@ -188,7 +148,7 @@ void hh_scrub_resident(void *at, size_t n) {
       }
       size_t j = i + 1;
       while (j < pages && (vec[j] & 1)) j++;
-      clear_nonzero_pages(q + i * 4096, j - i);
+      memset(q + i * 4096, 0, (j - i) * 4096);
       i = j;
     }
     q += pages * 4096;

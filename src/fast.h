@@ -85,7 +85,7 @@ HH_INLINE size_t hh_range_index(const hh_page *page, const void *p) {
  * read them, and realloc or malloc_usable_size zero them when they become
  * the block's (hh_zero_grown). Ranges of more than HH_MEDIUM_MAX bytes (large and
  * oversize, alloc.c) reused from freed memory are zeroed the same way, by
- * memset of their resident pages that do not read zero: handing their pages back to the kernel instead made
+ * memset of their resident pages: handing their pages back to the kernel instead made
  * mimalloc-bench's malloc-large, which fills each block, 7-10x slower under
  * the report (a page fault for each page), memset 1.2x. */
 HH_INLINE void hh_scrub_small(hh_block *b, size_t size, uint32_t block_size) {

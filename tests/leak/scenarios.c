@@ -320,8 +320,8 @@ static int stale_wide(const char *how) {
  * the old table's memory. The `zeros-` forms write the whole table zero and
  * then the 32 pointers in one page's last piece (`zeros-tail`), in a piece
  * in the middle of a page (`zeros-mid`), or one at the end of every third
- * page of an 8 MiB mapping (`zeros-scatter`): the report skips the pages
- * that read zero, and must clear these. */
+ * page of an 8 MiB mapping (`zeros-scatter`): a clearing that skips the
+ * pages that read zero (972c353, since reverted) must still clear these. */
 static int stale_big(const char *how) {
   bool oversize = !strncmp(how, "oversize", 8), huge = !strcmp(how, "huge"), sparse = !strcmp(how, "sparse");
   bool medium = !strcmp(how, "medium"), zeros = !strncmp(how, "zeros-", 6);

@@ -623,23 +623,21 @@ bool hh_sandboxed(void) {
 
 /* The buffer is mapped, not on the stack: this may run in malloc on a
  * coroutine's stack of 4 KiB (the first call site of a thread through a
- * wrapper asks hh_seccomp_inherited, maps.c). */
-#define STATUS_BUF 8192
+ * wrapper asks hh_seccomp_inherited, maps.c). The file is read to the
+ * field's line whole (hh_status_read): 8 KiB once, and with 1,100
+ * supplementary groups Seccomp lay past it. */
 bool hh_proc_status(const char *field, char *out, size_t size) {
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  char *buf = fd >= 0 && size > 0 ? hh_os_map(STATUS_BUF) : NULL;
+  char *buf = fd >= 0 && size > 0 ? hh_os_map(HH_STATUS_BUF) : NULL;
   if (buf == NULL) {
     if (fd >= 0) close(fd);
     return false;
   }
-  size_t got = 0;
-  ssize_t n;
-  while (got < STATUS_BUF - 1 && (n = read(fd, buf + got, STATUS_BUF - 1 - got)) > 0) got += (size_t)n;
+  bool whole = hh_status_read(fd, read, buf, field, NULL);
   close(fd);
-  buf[got] = 0;
   char key[40];
   hh_snformat(key, sizeof key, "\n%s:", field);
-  const char *f = strstr(buf, key);
+  const char *f = whole ? strstr(buf, key) : NULL;
   size_t k = 0;
   if (f != NULL) {
     f += strlen(key);
@@ -650,7 +648,7 @@ bool hh_proc_status(const char *field, char *out, size_t size) {
     }
   }
   out[k] = '\0';
-  hh_os_unmap(buf, STATUS_BUF);
+  hh_os_unmap(buf, HH_STATUS_BUF);
   return k > 0;
 }
 

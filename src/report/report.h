@@ -313,6 +313,20 @@ void hh_trace_release_by(int64_t at);
 /* The signal set `field` (SigBlk, SigPnd, ShdPnd) of a status(5) text;
  * `*found` says whether it was there. Pure: the tracer calls it. */
 uint64_t hh_status_mask(const char *status, const char *field, bool *found);
+/* status(5), open at fd, read with `rd` a piece at a time into `buf`
+ * (HH_STATUS_BUF bytes) until the line of `field` is whole. The Groups line
+ * comes before the signal, capability and seccomp lines: with 300
+ * supplementary groups SigBlk lay past the 2,048 bytes once read (a
+ * signalfd thread blocking every signal was sent the stop signal at each
+ * leak check: helper-85), with 2,100 past 16 KiB (helper-86), and with
+ * 1,100 Seccomp past 8 KiB (taken for an inherited filter: no thread could
+ * be traced, and every reused big range was cleared by memset). The last
+ * HH_STATUS_KEEP bytes of a piece are kept before the next, so that the
+ * two lines before SigBlk, SigPnd and ShdPnd, are in `buf` with it, for
+ * hh_status_mask. `*state` (unless NULL): the State letter, or 0. False
+ * when the field has no line or the read failed. */
+enum { HH_STATUS_PIECE = 4096, HH_STATUS_KEEP = 256, HH_STATUS_BUF = HH_STATUS_KEEP + HH_STATUS_PIECE + 1 };
+bool hh_status_read(int fd, ssize_t (*rd)(int, void *, size_t), char *buf, const char *field, char *state);
 /* Whether system call `nr` (first argument `arg1`), ended by a stop with
  * EINTR, may be made again as if it had not been (stop.c). */
 bool hh_call_restartable(long nr, unsigned long arg1);

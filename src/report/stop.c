@@ -913,40 +913,38 @@ uint64_t hh_status_mask(const char *status, const char *field, bool *found) {
   return mask;
 }
 
-/* Thread `tid`'s state letter and blocked signals from its status(5),
- * read a piece at a time to the SigBlk line, whole: the Groups line comes
- * before it, and with 300 supplementary groups it lay past the 2,048 bytes
- * read (a signalfd thread blocking every signal was sent ours at each leak
- * check, each waiting out the 5 s cap: helper-85), with 2,100 past 16 KiB
- * (helper-86). False when the file cannot be opened (the thread ended);
- * *found false when it has no SigBlk line. Only the stopping thread calls
- * it: the buffer is static. */
+bool hh_status_read(int fd, ssize_t (*rd)(int, void *, size_t), char *buf, const char *field, char *state) {
+  char key[40];
+  hh_snformat(key, sizeof key, "\n%s:", field);
+  size_t kept = 0;
+  if (state != NULL) *state = 0;
+  for (;;) {
+    ssize_t got = rd(fd, buf + kept, HH_STATUS_PIECE);
+    if (got <= 0) return false;
+    size_t len = kept + (size_t)got;
+    buf[len] = '\0';
+    const char *st = state != NULL && *state == 0 ? strstr(buf, "\nState:\t") : NULL;
+    if (st != NULL && st + 8 < buf + len) *state = st[8];
+    const char *line = strstr(buf, key);
+    if (line != NULL && strchr(line + 1, '\n') != NULL) return true; /* the line whole */
+    kept = len < HH_STATUS_KEEP ? len : HH_STATUS_KEEP;
+    memmove(buf, buf + len - kept, kept);
+  }
+}
+
+/* Thread `tid`'s state letter and blocked signals (hh_status_read). False
+ * when the file cannot be opened (the thread ended); *found false when it
+ * has no SigBlk line. Only the stopping thread calls it: the buffer is
+ * static. */
 static bool status_of(int tid, char *state, uint64_t *blocked, bool *found) {
-  enum { PIECE = 4096, KEEP = 64 }; /* KEEP: a line cut at a piece's end */
-  static char buf[KEEP + PIECE + 1];
+  static char buf[HH_STATUS_BUF];
   char path[64];
   hh_snformat(path, sizeof path, "/proc/self/task/%d/status", tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  *state = 0;
-  *found = false;
-  size_t kept = 0;
-  for (;;) {
-    ssize_t got = read(fd, buf + kept, PIECE);
-    if (got <= 0) break;
-    size_t len = kept + (size_t)got;
-    buf[len] = '\0';
-    const char *st = *state == 0 ? strstr(buf, "\nState:\t") : NULL;
-    if (st != NULL && st + 8 < buf + len) *state = st[8];
-    const char *blk = strstr(buf, "\nSigBlk:\t");
-    if (blk != NULL && strchr(blk + 1, '\n') != NULL) { /* the line whole */
-      *blocked = hh_status_mask(blk, "SigBlk", found);
-      break;
-    }
-    kept = len < KEEP ? len : KEEP;
-    memmove(buf, buf + len - kept, kept);
-  }
+  *found = hh_status_read(fd, read, buf, "SigBlk", state);
   close(fd);
+  *blocked = *found ? hh_status_mask(buf, "SigBlk", found) : 0;
   return true;
 }
 

@@ -159,18 +159,24 @@ static bool sleeping(int tgid, int tid) {
   return paren != NULL && paren[1] == ' ' && paren[2] == 'S';
 }
 
+static ssize_t raw_read_fd(int fd, void *buf, size_t n) { return RAW(SYS_read, fd, buf, n); }
+
 /* Whether thread `tid` of process `tgid` has a signal pending that it does
- * not block: it takes it as it runs again (status(5)). Unknown: as if one
- * were. The fields follow the Groups line, which a few hundred
- * supplementary groups make longer than 2 KiB (stop.c's signal_state).
- * Only the tracer calls it: the buffer is static. */
+ * not block: it takes it as it runs again (status(5), read whole to its
+ * signal lines: hh_status_read). Unknown: as if one were. Only the tracer
+ * calls it: the buffer is static. */
 static bool signal_waiting(int tgid, int tid) {
-  static char buf[16384];
+  static char buf[HH_STATUS_BUF];
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/%d/task/%d/status", tgid, tid);
+  long fd = RAW(SYS_open, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  bool whole = hh_status_read((int)fd, raw_read_fd, buf, "SigBlk", NULL);
+  RAW(SYS_close, fd);
   bool pnd, shd, blk;
-  if (task_file(tgid, tid, "status", buf, sizeof buf) <= 0) return true;
   uint64_t pending = hh_status_mask(buf, "SigPnd", &pnd) | hh_status_mask(buf, "ShdPnd", &shd);
   uint64_t blocked = hh_status_mask(buf, "SigBlk", &blk);
-  return !(pnd && shd && blk) || (pending & ~blocked) != 0;
+  return !whole || !(pnd && shd && blk) || (pending & ~blocked) != 0;
 }
 
 /* Inside the allocator: its code, or the unwinder's learning (in libgcc or

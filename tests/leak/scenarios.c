@@ -338,7 +338,7 @@ static int stale_big(const char *how) {
     snprintf(str[i], 24, "string %zu", i);
   }
   size_t per_page = 4096 / sizeof(char *);
-  if (zeros) /* every page written, zero but for the pointers (the report reads zero pages, clears the others) */
+  if (zeros) /* every page written: zero but for the pointers */
     memset(table, 0, size);
   if (sparse) /* the pointers on one page in the middle; the pages around it never touched */
     for (size_t i = 0; i < strings; i++) table[100 * per_page + i] = str[i];

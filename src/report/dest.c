@@ -56,6 +56,13 @@ static int reopened = -1;   /* the command's stream, opened through /proc at exi
 static int private_of = -1; /* which: 1 or 2 */
 static dev_t private_dev;
 static ino_t private_ino;
+static bool private_known; /* private_dev and private_ino name the start-up stream: fd `which` was open */
+/* The stream reached through the command (parent_stream): its own, which
+ * is the start-up stream unless the image the command started exec'd this
+ * one after changing it (command_stream) */
+static dev_t parent_dev;
+static ino_t parent_ino;
+static bool parent_first;      /* that stream is not the start-up one, and comes first */
 static int stall_fd = -1;      /* the stream the last write went to */
 static int64_t stall_spent_ms; /* and how long it has taken nothing since it last moved */
 /* The messages' stream (hh_message_write), with the report on: stderr as at
@@ -92,6 +99,29 @@ int hh_high_dup(int fd) {
   return d;
 }
 
+/* The hahalloc command's program reports to the command's stream. The
+ * two differ only when the image the command started changed its stream
+ * and exec'd this one: a wrapper's `exec 2>/dev/null; exec prog` or
+ * `exec 2>&-`, a test runner's redirection of its helper's stderr. The
+ * report is asked for by whoever ran the command, and went to /dev/null,
+ * or nowhere. It goes to the command's stream now (through /proc, checked
+ * to be the file the command had when this image started), and to the
+ * start-up stream only when that cannot be opened (a program that dropped
+ * its user id). A fork child of the program, or a traced child, keeps its
+ * own stream. Not in a secure-execution process: nothing from the
+ * environment says which its command is. */
+static void command_stream(int which) {
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return;
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), which);
+  struct stat st;
+  if (stat(path, &st) != 0 || (private_known && st.st_dev == private_dev && st.st_ino == private_ino)) return;
+  private_of = which;
+  parent_dev = st.st_dev;
+  parent_ino = st.st_ino;
+  parent_first = true;
+}
+
 void hh_dest_init(void) {
   if (!hh_opt.report) return;
   int saved = errno;
@@ -99,14 +129,16 @@ void hh_dest_init(void) {
    * place of last resort */
   int which = hh_opt.output != NULL && !strcmp(hh_opt.output, "stdout") ? 1 : 2;
   struct stat st;
-  if (which > 0 && fstat(which, &st) == 0) {
+  if (fstat(which, &st) == 0) {
     private_fd = hh_high_dup(which); /* -1: no room for a copy; the stream itself while it is that file */
     private_of = which;
-    private_dev = st.st_dev;
-    private_ino = st.st_ino;
+    private_dev = parent_dev = st.st_dev;
+    private_ino = parent_ino = st.st_ino;
+    private_known = true;
     hh_fd_keep(&private_fd, &private_dev, &private_ino);
-    hh_fd_keep(&reopened, &private_dev, &private_ino);
   }
+  command_stream(which);
+  if (private_of >= 0) hh_fd_keep(&reopened, &parent_dev, &parent_ino);
   messages_checked = true;
   if (fstat(2, &st) == 0) {
     err_known = true;
@@ -124,6 +156,14 @@ void hh_dest_init(void) {
  * start-up stderr. */
 void hh_dest_atfork_child(void) {
   atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
+  if (parent_first) {                    /* the command's stream is its program's alone (command_stream) */
+    parent_first = false;
+    parent_dev = private_dev;
+    parent_ino = private_ino;
+    if (!private_known) private_of = -1;
+    if (reopened >= 0) close(reopened);
+    reopened = -1;
+  }
   if (hh_opt.report || private_fd < 0) return;
   int saved = errno;
   if (hh_fcntl_raw(private_fd, F_GETFD, 0) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino))
@@ -226,13 +266,13 @@ static int open_file(const char *spec) {
  * to follow). Without blocking: a pipe's lost reader fails the open
  * (ENXIO) instead of making it wait for one. -1 when none. */
 static int parent_stream(void) {
-  if (reopened >= 0 && same_file(reopened, private_dev, private_ino)) return reopened;
+  if (reopened >= 0 && same_file(reopened, parent_dev, parent_ino)) return reopened;
   if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return -1;
   char path[64];
   hh_snformat(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), private_of);
   int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return -1;
-  if (!same_file(fd, private_dev, private_ino)) {
+  if (!same_file(fd, parent_dev, parent_ino)) {
     close(fd);
     return -1;
   }
@@ -252,11 +292,15 @@ hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_of < 0) return d;
   int saved = errno;
-  if (private_fd >= 0 && same_file(private_fd, private_dev, private_ino))
+  if (parent_first && (d.fd = parent_stream()) >= 0) {
+    errno = saved;
+    return d;
+  }
+  if (private_fd >= 0 && private_known && same_file(private_fd, private_dev, private_ino))
     d.fd = private_fd;
-  else if (same_file(private_of, private_dev, private_ino))
+  else if (private_known && same_file(private_of, private_dev, private_ino))
     d.fd = private_of;
-  else
+  else if (!parent_first)
     d.fd = parent_stream();
   errno = saved;
   return d;

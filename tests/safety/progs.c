@@ -199,6 +199,20 @@ static int leak(void) {
   return 0;
 }
 
+/* drop_uid_leak: leaks 100 bytes, then (when root) takes user and group
+ * 65534 for good, as a server does once it is set up: /proc of its parent
+ * (the command, root's) is then closed to it. */
+static int drop_uid_leak(void) {
+  leak_one(100);
+  if (getuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+                        setresuid(65534, 65534, 65534) != 0)) {
+    perror("drop_uid_leak");
+    return 1;
+  }
+  puts("ok");
+  return 0;
+}
+
 /* fork_reporters N: N fork children (no exec) leak 60 blocks each, with
  * stacks of up to 60 frames, all at the same moment, their stderr the one
  * they inherited. Under --trace-children=yes each writes a long report. */
@@ -1965,6 +1979,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "double_free")) return double_free();
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
+  if (!strcmp(w, "drop_uid_leak")) return drop_uid_leak();
   if (!strcmp(w, "cpu")) return cpu();
   if (!strcmp(w, "seccomp") && argc > 3) return seccomp_run(argv[2], argv[3], argc - 4, argv + 4);
   if (!strcmp(w, "reuse_big")) return reuse_big();

@@ -174,6 +174,35 @@ p = run(["sh", "-c", 'exec "$0" "$@" 2>&-', TOOL, "--", PROGS, "reuse_fd2_double
         env={"HAHALLOC_ON_ERROR": "continue"})
 check("stderr closed from the start, fd 2 then a data file, then a double free: nothing written into the file",
       p.returncode == 0 and open(data3).read() == "data\n", (p.returncode, open(data3).read()[:300]))
+# A wrapper the command runs may change stderr and exec the program: the
+# report is the command's user's, and comes to the command's stderr.
+for how, script in [("exec 2>/dev/null", 'exec 2>/dev/null; exec "$0" leak'),
+                    ("exec 2>&-", 'exec 2>&-; exec "$0" leak')]:
+    p = run([TOOL, "--", "sh", "-c", script, PROGS])
+    check(f"a wrapper's `{how}; exec prog` under the command: the report still reaches the command's stderr",
+          p.returncode == 0 and "definitely lost: 100 bytes in 1 blocks" in p.stderr, (p.returncode, p.stderr[-300:]))
+wrapped = os.path.join(work, "wrapped-stderr.txt")
+p = run([TOOL, "--", "sh", "-c", 'exec "$0" leak 2>"$1"', PROGS, wrapped])
+text = open(wrapped).read() if os.path.exists(wrapped) else "(none)"
+check("a wrapper's `exec prog 2>FILE`: the report reaches the command's stderr, and FILE holds nothing of it",
+      p.returncode == 0 and "definitely lost: 100 bytes in 1 blocks" in p.stderr and text == "",
+      (p.returncode, text[-300:], p.stderr[-300:]))
+wrapped = os.path.join(work, "wrapped-children.txt")
+p = run([TOOL, "--trace-children=yes", "--", "sh", "-c", 'exec 2>"$1"; "$0" leak; exec "$0" leak', PROGS, wrapped])
+text = open(wrapped).read() if os.path.exists(wrapped) else ""
+check("--trace-children=yes under a wrapper's `exec 2>FILE`: the program's report reaches the command's stderr, "
+      "its child's stays on the child's own stderr (FILE)",
+      p.returncode == 0 and reports(p.stderr) == 1 and reports(text) == 1, (p.returncode, text[-300:], p.stderr[-300:]))
+if os.geteuid() == 0:
+    wrapped = os.path.join(work, "wrapped-dropped.txt")
+    p = run([TOOL, "--", "sh", "-c", 'exec "$0" drop_uid_leak 2>>"$1"', PROGS, wrapped])
+    text = open(wrapped).read() if os.path.exists(wrapped) else ""
+    check("a wrapper's `exec prog 2>FILE`, the program then user 65534 (the command's stream closed to it): the "
+          "report goes to the program's own stderr (FILE) rather than nowhere",
+          p.returncode == 0 and "definitely lost: 100 bytes in 1 blocks" in text and reports(p.stderr) == 0,
+          (p.returncode, text[-300:], p.stderr[-300:]))
+else:
+    skipped.append("a program that drops its user id after a wrapper's redirection (needs root)")
 p = run([TOOL, "--log-file=stdout", "--", PROGS, "double_free"], env={"HAHALLOC_ON_ERROR": "continue"})
 check("the report on stdout (--log-file=stdout): a double free's error still goes to stderr, not into stdout",
       p.returncode == 0 and "double free" in p.stderr and "double free" not in p.stdout and "LEAK SUMMARY" in p.stdout,

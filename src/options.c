@@ -341,7 +341,9 @@ static void read_environment(void) {
 
   if ((v = getenv("HAHALLOC_CLI_PID")) != NULL) {
     /* under the hahalloc command: its program, and its children if traced */
-    hh_opt.cli = strtol(v, NULL, 10) == (long)getpid() ? HH_CLI_PROGRAM : HH_CLI_CHILD;
+    char *end;
+    hh_opt.cli = strtol(v, &end, 10) == (long)getpid() ? HH_CLI_PROGRAM : HH_CLI_CHILD;
+    if (*end == ':') hh_opt.cli_command = (int)strtol(end + 1, NULL, 10);
     hh_opt.report = hh_opt.cli == HH_CLI_PROGRAM || hh_opt.trace_children;
     if (summary == 0) hh_opt.report = 0;
   } else {

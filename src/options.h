@@ -42,6 +42,7 @@ typedef struct hh_options {
   int secure;            /* AT_SECURE: nothing is taken from the environment */
   int linked;            /* the program was linked with hahalloc (not preloaded) */
   int cli;               /* HH_CLI_*: run by the hahalloc command, as its program or a child */
+  int cli_command;       /* the command's pid (HAHALLOC_CLI_PID=PID:COMMAND), 0: not known */
   const char *addr2line; /* the symboliser, an absolute path; NULL: none */
   int symbolize_ms;      /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
 } hh_options;

@@ -574,8 +574,9 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(128 + SIGKILL); /* the command died before the line above */
     if (own_group) setpgid(0, 0);
-    char num[24];
-    snprintf(num, sizeof num, "%ld", (long)getpid());
+    /* the program, and the command it may report through (dest.c) */
+    char num[48];
+    snprintf(num, sizeof num, "%ld:%ld", (long)getpid(), (long)parent);
     setenv("HAHALLOC_CLI_PID", num, 1);
     execvp(argv[i], argv + i);
     int e = errno;

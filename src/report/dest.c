@@ -39,6 +39,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -99,21 +100,35 @@ int hh_high_dup(int fd) {
   return d;
 }
 
+/* Whether the parent is still the hahalloc command (HAHALLOC_CLI_PID
+ * names it), and /proc is this process's: a program that outlived the
+ * command (killed; a change of group id clears the parent-death signal) has
+ * been adopted by a subreaper or init, whose stderr is someone else's, and
+ * in a pid namespace without a /proc of its own the parent's number names
+ * another process there. */
+static bool command_is_parent(void) {
+  if (hh_opt.cli_command <= 0 || getppid() != hh_opt.cli_command) return false;
+  char self[32];
+  ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+  if (n <= 0) return false;
+  self[n] = '\0';
+  return strtol(self, NULL, 10) == (long)getpid();
+}
+
 /* The hahalloc command's program reports to the command's stream. The
  * two differ only when the image the command started changed its stream
  * and exec'd this one: a wrapper's `exec 2>/dev/null; exec prog` or
  * `exec 2>&-`, a test runner's redirection of its helper's stderr. The
  * report is asked for by whoever ran the command, and went to /dev/null,
- * or nowhere. It goes to the command's stream now (through /proc, checked
- * to be the file the command had when this image started), and to the
- * start-up stream only when that cannot be opened (a program that dropped
- * its user id). A fork child of the program, or a traced child, keeps its
- * own stream. Not in a secure-execution process: nothing from the
- * environment says which its command is. */
+ * or nowhere. It goes to the command's stream now (command_fd), and to the
+ * start-up stream only when that cannot be had (a program that took another
+ * user id). A fork child of the program, or a traced child, keeps its own
+ * stream. Not in a secure-execution process: nothing from the environment
+ * says which its command is. */
 static void command_stream(int which) {
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return;
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !command_is_parent()) return;
   char path[64];
-  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), which);
+  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
   struct stat st;
   if (stat(path, &st) != 0 || (private_known && st.st_dev == private_dev && st.st_ino == private_ino)) return;
   private_of = which;
@@ -258,25 +273,74 @@ static int open_file(const char *spec) {
   return fd;
 }
 
-/* The hahalloc command's program whose stream is gone, its copy too (a
- * daemon's closefrom(3) and close(2), or a log file put at fd 2 with dup2)
- * writes to the same file through the command, its parent, which keeps it
- * open: /proc/PPID/fd/N, checked to be the start-up file, opened once for
- * appending (a description of our own: a file's shared offset is not ours
- * to follow). Without blocking: a pipe's lost reader fails the open
- * (ENXIO) instead of making it wait for one. -1 when none. */
+/* The command's stream fd `which` (or -1): its own open file description
+ * where the kernel gives it (pidfd_getfd: a file the command's shell opened
+ * with `2>log` is written at the offset they share, so that what they write
+ * next follows the report instead of overwriting it). Else the same file
+ * opened again through /proc/PID/fd (a /proc open needs less than pidfd_getfd's ptrace
+ * access, as under Yama): not for a regular file the command holds without
+ * O_APPEND, whose next write at its own offset would overwrite the report.
+ * Without blocking: a pipe's lost reader fails the open (ENXIO) instead of
+ * making it wait for one. */
+static bool command_appends(int which) {
+  char path[64], buf[256];
+  hh_snformat(path, sizeof path, "/proc/%d/fdinfo/%d", hh_opt.cli_command, which);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char *f = strstr(buf, "flags:");
+  return f != NULL && (strtol(f + 6, NULL, 8) & O_APPEND) != 0;
+}
+
+static int command_fd(int which) {
+  int fd = -1;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+  int pidfd = (int)syscall(SYS_pidfd_open, hh_opt.cli_command, 0);
+  if (pidfd >= 0) {
+    /* still the parent: the pidfd is the command's, not a later owner's of its number */
+    if (getppid() == hh_opt.cli_command) fd = (int)syscall(SYS_pidfd_getfd, pidfd, which, 0);
+    close(pidfd);
+  }
+  if (fd >= 0) return fd;
+#endif
+  char path[64];
+  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
+  fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (hh_fstat_raw(fd, &st) != 0 || (S_ISREG(st.st_mode) && !command_appends(which))) {
+    close(fd);
+    errno = EPERM;
+    return -1;
+  }
+  hh_fcntl_raw(fd, F_SETFL, O_APPEND);
+  return fd;
+}
+
+/* The command's stream, for the command's program: first when a wrapper
+ * changed the program's (command_stream), and when the program's own is gone, its copy
+ * too (a daemon's closefrom(3) and close(2), or a log file put at fd 2 with
+ * dup2), checked to be the file the command had when the program started.
+ * Taken once, at a high number. -1 when none. */
 static int parent_stream(void) {
   if (reopened >= 0 && same_file(reopened, parent_dev, parent_ino)) return reopened;
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure) return -1;
-  char path[64];
-  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), private_of);
-  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !command_is_parent()) return -1;
+  int fd = command_fd(private_of);
+  /* every number taken (EMFILE): the copy of the start-up stream makes room, as for a report file */
+  if (fd < 0 && errno == EMFILE && private_fd >= 0 && private_known &&
+      same_file(private_fd, private_dev, private_ino)) {
+    close(private_fd);
+    private_fd = -1;
+    fd = command_fd(private_of);
+  }
   if (fd < 0) return -1;
   if (!same_file(fd, parent_dev, parent_ino)) {
     close(fd);
     return -1;
   }
-  hh_fcntl_raw(fd, F_SETFL, O_APPEND);
   int high = hh_high_dup(fd);
   if (high >= 0) {
     close(fd);
@@ -418,7 +482,10 @@ void hh_message_write(const char *buf, size_t n) {
     }
   }
   hh_dest_t d = {2, false};
-  if (messages_checked) {
+  if (messages_checked && parent_first && private_of == 2 && (d.fd = parent_stream()) >= 0) {
+    /* with the report, on the command's stream */
+  } else if (messages_checked) {
+    d.fd = 2;
     if (!err_known)
       d.fd = -1;
     else if (private_of == 2 && same_file(private_fd, err_dev, err_ino))

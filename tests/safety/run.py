@@ -193,6 +193,48 @@ text = open(wrapped).read() if os.path.exists(wrapped) else ""
 check("--trace-children=yes under a wrapper's `exec 2>FILE`: the program's report reaches the command's stderr, "
       "its child's stays on the child's own stderr (FILE)",
       p.returncode == 0 and reports(p.stderr) == 1 and reports(text) == 1, (p.returncode, text[-300:], p.stderr[-300:]))
+shared = os.path.join(work, "shared-offset.txt")
+p = run(["sh", "-c", '{ echo before >&2; "$0" -- sh -c \'exec 2>/dev/null; exec "$0" leak\' "$1"; echo between >&2; '
+         '"$0" -- "$1" leak; } 2>"$2"', TOOL, PROGS, shared])
+text = open(shared).read()
+check("a wrapper's `exec 2>/dev/null` under a shell's `2>FILE` (no O_APPEND): the report is written at the offset "
+      "the shell shares, and its next line follows it instead of overwriting it",
+      reports(text) == 2 and text.startswith("before\n") and "\nbetween\n" in text and
+      text.index("between") > text.index("LEAK SUMMARY"), text[:600])
+p = run([TOOL, "--", "sh", "-c", 'exec "$0" double_free 2>"$1"', PROGS, wrapped], env={"HAHALLOC_ON_ERROR": "continue"})
+text = open(wrapped).read()
+check("a wrapper's `exec prog 2>FILE`, then a double free: its message goes with the report to the command's stderr",
+      "double free" in p.stderr and "ERROR SUMMARY: 1 errors" in p.stderr and text == "", (text[-300:], p.stderr[-300:]))
+p = run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" fd_table_full', PROGS])
+check("a wrapper's `exec 2>/dev/null`, then every descriptor held at exit: the copy of /dev/null makes room for the "
+      "command's stderr", reports(p.stderr) == 1, p.stderr[-300:])
+if os.geteuid() == 0:
+    # The program outlives the command (SIGKILL; a change of group id
+    # clears the parent-death signal) and a subreaper adopts it before it
+    # execs the leaking image: the adopter's stderr is not the command's.
+    adopter = ("import ctypes, os, signal, subprocess, sys, time\n"
+               "ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n"
+               "os.dup2(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)\n"
+               "p = subprocess.Popen([sys.argv[1], '--', 'setpriv', '--regid=65534', '--clear-groups', 'sh', '-c',"
+               " 'sleep 1; exec \"$0\" leak', sys.argv[2]], stdout=subprocess.DEVNULL, stderr=open(sys.argv[4], 'w'))\n"
+               "time.sleep(0.4)\n"
+               "os.kill(p.pid, signal.SIGKILL)\n"
+               "while True:\n"
+               "    try: os.wait()\n"
+               "    except ChildProcessError: break\n")
+    mine, theirs = os.path.join(work, "adopter.txt"), os.path.join(work, "command-err.txt")
+    p = run(["/usr/bin/python3", "-c", adopter, TOOL, PROGS, mine, theirs], timeout=30)
+    check("a program adopted by a subreaper after the command was killed: its report never goes to the adopter's "
+          "stderr, but to the stderr it was started with", reports(open(mine).read()) == 0 and
+          reports(open(theirs).read()) == 1, (open(mine).read()[-300:], open(theirs).read()[-300:]))
+    inner, outer = os.path.join(work, "ns-command.txt"), os.path.join(work, "ns-init.txt")
+    p = run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", 'exec 2>"$3"; (exec unshare -p -f "$0" -- "$1" leak '
+             '2>"$2"); true', TOOL, PROGS, inner, outer])
+    check("the command in a pid namespace that has no /proc of its own: the report reaches the command's stderr, "
+          "not the stderr of the process its parent's number names in /proc",
+          reports(open(inner).read()) == 1 and open(outer).read() == "", (p.stderr[-300:], open(outer).read()[-300:]))
+else:
+    skipped.append("an adopted program and a pid namespace without its /proc (need root)")
 if os.geteuid() == 0:
     wrapped = os.path.join(work, "wrapped-dropped.txt")
     p = run([TOOL, "--", "sh", "-c", 'exec "$0" drop_uid_leak 2>>"$1"', PROGS, wrapped])

@@ -40,6 +40,7 @@
 #include "internal.h"
 #include "optable.h"
 #include "options.h"
+#include "procstart.h"
 
 /* The defaults; every other setting starts at 0 (off, none, stderr). */
 hh_options hh_opt = {
@@ -341,9 +342,16 @@ static void read_environment(void) {
 
   if ((v = getenv("HAHALLOC_CLI_PID")) != NULL) {
     /* under the hahalloc command: its program, and its children if traced */
+    /* PID:COMMAND:START:NS. The pid alone could be another process's in
+     * a nested pid namespace (procstart.h): one in a namespace other than
+     * the command's is a child. */
     char *end;
     hh_opt.cli = strtol(v, &end, 10) == (long)getpid() ? HH_CLI_PROGRAM : HH_CLI_CHILD;
-    if (*end == ':') hh_opt.cli_command = (int)strtol(end + 1, NULL, 10);
+    if (*end == ':') hh_opt.cli_command = (int)strtol(end + 1, &end, 10);
+    if (*end == ':') hh_opt.cli_command_start = strtoull(end + 1, &end, 10);
+    unsigned long long ns = *end == ':' ? strtoull(end + 1, NULL, 10) : 0, mine;
+    if (hh_opt.cli == HH_CLI_PROGRAM && ns != 0 && (mine = hh_pid_namespace()) != 0 && mine != ns)
+      hh_opt.cli = HH_CLI_CHILD;
     hh_opt.report = hh_opt.cli == HH_CLI_PROGRAM || hh_opt.trace_children;
     if (summary == 0) hh_opt.report = 0;
   } else {

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "optable.h"
+#include "procstart.h"
 
 static const char usage[] = "usage: hahalloc [options] [--] PROGRAM [ARGS...]\n"
                             "\n"
@@ -437,6 +438,21 @@ static const char *signal_name(int sig) {
   return d ? d : "?";
 }
 
+/* A program that could not take this command's own open file description
+ * for its report (a seccomp filter, Yama) appended it to the same file
+ * opened again (src/report/dest.c). Where that file is one this command
+ * holds without O_APPEND (a shell's `2>log`), the offset this command
+ * shares with the shell still sits before the report, and the next line
+ * written (this command's, the shell's) would overwrite it: the offset is
+ * moved past it, to the end. Only when the file grew past the offset. */
+static void follow_report(int fd) {
+  struct stat st;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_APPEND) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  off_t at = lseek(fd, 0, SEEK_CUR);
+  if (at >= 0 && st.st_size > at) lseek(fd, 0, SEEK_END);
+}
+
 int main(int argc, char **argv) {
   const char *lib = NULL;
   const char *env_options = getenv("HAHALLOC_OPTIONS");
@@ -561,6 +577,7 @@ int main(int argc, char **argv) {
                                              : &sa,
                              &before[sig]) == 0;
   pid_t parent = getpid();
+  unsigned long long parent_start = hh_proc_start(parent), parent_ns = hh_pid_namespace();
   pid_t pid = fork();
   if (pid < 0) die("cannot fork", strerror(errno));
   if (pid == 0) {
@@ -574,9 +591,9 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(128 + SIGKILL); /* the command died before the line above */
     if (own_group) setpgid(0, 0);
-    /* the program, and the command it may report through (dest.c) */
-    char num[48];
-    snprintf(num, sizeof num, "%ld:%ld", (long)getpid(), (long)parent);
+    /* the program, and the command it may report through (procstart.h) */
+    char num[96];
+    snprintf(num, sizeof num, "%ld:%ld:%llu:%llu", (long)getpid(), (long)parent, parent_start, parent_ns);
     setenv("HAHALLOC_CLI_PID", num, 1);
     execvp(argv[i], argv + i);
     int e = errno;
@@ -597,6 +614,8 @@ int main(int argc, char **argv) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) die("cannot wait for the program", strerror(errno));
   child = 0; /* reaped: its pid may be another process's now */
+  follow_report(2);
+  follow_report(1);
   if (WIFEXITED(status)) {
     if (why && !exec_failed) fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
     return WEXITSTATUS(status);

@@ -46,6 +46,7 @@
 #include "format.h"
 #include "hooks.h"
 #include "options.h"
+#include "procstart.h"
 #include "report.h"
 
 #define OUTPUT_STALL_MS 10000
@@ -100,19 +101,29 @@ int hh_high_dup(int fd) {
   return d;
 }
 
-/* Whether the parent is still the hahalloc command (HAHALLOC_CLI_PID
- * names it), and /proc is this process's: a program that outlived the
- * command (killed; a change of group id clears the parent-death signal) has
- * been adopted by a subreaper or init, whose stderr is someone else's, and
- * in a pid namespace without a /proc of its own the parent's number names
- * another process there. */
-static bool command_is_parent(void) {
-  if (hh_opt.cli_command <= 0 || getppid() != hh_opt.cli_command) return false;
+/* Whether the parent is the hahalloc command (HAHALLOC_CLI_PID names
+ * its pid and start time), and /proc is this process's: a program that
+ * outlived the command (killed; a change of group id clears the
+ * parent-death signal) has been adopted by a subreaper or init, whose
+ * stderr is someone else's, and in a pid namespace without a /proc of its
+ * own the parent's number names another process there. Checked in full at
+ * start-up (command_checked), where a descriptor can be had for the files;
+ * after that a parent of the same number is the same process: a new parent
+ * is one that was alive beside the command. */
+static bool command_checked;
+
+static bool command_is_parent(void) { return command_checked && getppid() == hh_opt.cli_command; }
+
+static void check_command(void) {
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || hh_opt.cli_command <= 0 || hh_opt.cli_command_start == 0 ||
+      getppid() != hh_opt.cli_command)
+    return;
   char self[32];
   ssize_t n = readlink("/proc/self", self, sizeof self - 1);
-  if (n <= 0) return false;
+  if (n <= 0) return;
   self[n] = '\0';
-  return strtol(self, NULL, 10) == (long)getpid();
+  command_checked =
+      strtol(self, NULL, 10) == (long)getpid() && hh_proc_start(hh_opt.cli_command) == hh_opt.cli_command_start;
 }
 
 /* The hahalloc command's program reports to the command's stream. The
@@ -152,6 +163,7 @@ void hh_dest_init(void) {
     private_known = true;
     hh_fd_keep(&private_fd, &private_dev, &private_ino);
   }
+  check_command();
   command_stream(which);
   if (private_of >= 0) hh_fd_keep(&reopened, &parent_dev, &parent_ino);
   messages_checked = true;
@@ -171,6 +183,7 @@ void hh_dest_init(void) {
  * start-up stderr. */
 void hh_dest_atfork_child(void) {
   atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
+  command_checked = false;               /* its parent is the program */
   if (parent_first) {                    /* the command's stream is its program's alone (command_stream) */
     parent_first = false;
     parent_dev = private_dev;
@@ -277,28 +290,17 @@ static int open_file(const char *spec) {
  * where the kernel gives it (pidfd_getfd: a file the command's shell opened
  * with `2>log` is written at the offset they share, so that what they write
  * next follows the report instead of overwriting it). Else the same file
- * opened again through /proc/PID/fd (a /proc open needs less than pidfd_getfd's ptrace
- * access, as under Yama): not for a regular file the command holds without
- * O_APPEND, whose next write at its own offset would overwrite the report.
- * Without blocking: a pipe's lost reader fails the open (ENXIO) instead of
- * making it wait for one. */
-static bool command_appends(int which) {
-  char path[64], buf[256];
-  hh_snformat(path, sizeof path, "/proc/%d/fdinfo/%d", hh_opt.cli_command, which);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  const char *f = strstr(buf, "flags:");
-  return f != NULL && (strtol(f + 6, NULL, 8) & O_APPEND) != 0;
-}
-
+ * opened again through /proc/PID/fd, which needs less than pidfd_getfd's
+ * ptrace access (Yama) and is a call every filter allows: appended to, where
+ * a later write at the shell's own offset may overwrite it, which is
+ * still better than no report. Without blocking: a pipe's lost reader fails
+ * the open (ENXIO) instead of making it wait for one. */
 static int command_fd(int which) {
   int fd = -1;
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
-  int pidfd = (int)syscall(SYS_pidfd_open, hh_opt.cli_command, 0);
+  /* not under a seccomp filter the program inherited: systemd's
+   * @system-service leaves pidfd_getfd out (@debug), and may kill for it */
+  int pidfd = hh_seccomp_inherited() ? -1 : (int)syscall(SYS_pidfd_open, hh_opt.cli_command, 0);
   if (pidfd >= 0) {
     /* still the parent: the pidfd is the command's, not a later owner's of its number */
     if (getppid() == hh_opt.cli_command) fd = (int)syscall(SYS_pidfd_getfd, pidfd, which, 0);
@@ -310,12 +312,6 @@ static int command_fd(int which) {
   hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
   fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return -1;
-  struct stat st;
-  if (hh_fstat_raw(fd, &st) != 0 || (S_ISREG(st.st_mode) && !command_appends(which))) {
-    close(fd);
-    errno = EPERM;
-    return -1;
-  }
   hh_fcntl_raw(fd, F_SETFL, O_APPEND);
   return fd;
 }

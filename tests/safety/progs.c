@@ -1564,6 +1564,8 @@ static int install_filter(const char *how, const char *what, bool tsync) {
       BPF_STMT(BPF_RET | BPF_K, tracing),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, tracing),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_getfd, 0, 1), /* @debug, outside @system-service */
+      BPF_STMT(BPF_RET | BPF_K, tracing),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, processes),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),

@@ -193,14 +193,20 @@ text = open(wrapped).read() if os.path.exists(wrapped) else ""
 check("--trace-children=yes under a wrapper's `exec 2>FILE`: the program's report reaches the command's stderr, "
       "its child's stays on the child's own stderr (FILE)",
       p.returncode == 0 and reports(p.stderr) == 1 and reports(text) == 1, (p.returncode, text[-300:], p.stderr[-300:]))
-shared = os.path.join(work, "shared-offset.txt")
-p = run(["sh", "-c", '{ echo before >&2; "$0" -- sh -c \'exec 2>/dev/null; exec "$0" leak\' "$1"; echo between >&2; '
-         '"$0" -- "$1" leak; } 2>"$2"', TOOL, PROGS, shared])
-text = open(shared).read()
+def under_shell_file(commands, name):
+    """The text of FILE after `{ echo before; COMMANDS; echo status $?; } 2>FILE` ($0 the command, $1 progs)."""
+    path = os.path.join(work, name)
+    run(["sh", "-c", '{ echo before >&2; ' + commands + '; echo "status $?" >&2; } 2>"$2"', TOOL, PROGS, path])
+    return open(path).read()
+
+
+text = under_shell_file('"$0" -- sh -c \'exec 2>/dev/null; exec "$0" leak\' "$1"; echo between >&2; "$0" -- "$1" leak',
+                        "shared-offset.txt")
 check("a wrapper's `exec 2>/dev/null` under a shell's `2>FILE` (no O_APPEND): the report is written at the offset "
       "the shell shares, and its next line follows it instead of overwriting it",
       reports(text) == 2 and text.startswith("before\n") and "\nbetween\n" in text and
       text.index("between") > text.index("LEAK SUMMARY"), text[:600])
+wrapped = os.path.join(work, "wrapped-double-free.txt")
 p = run([TOOL, "--", "sh", "-c", 'exec "$0" double_free 2>"$1"', PROGS, wrapped], env={"HAHALLOC_ON_ERROR": "continue"})
 text = open(wrapped).read()
 check("a wrapper's `exec prog 2>FILE`, then a double free: its message goes with the report to the command's stderr",
@@ -208,6 +214,15 @@ check("a wrapper's `exec prog 2>FILE`, then a double free: its message goes with
 p = run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" fd_table_full', PROGS])
 check("a wrapper's `exec 2>/dev/null`, then every descriptor held at exit: the copy of /dev/null makes room for the "
       "command's stderr", reports(p.stderr) == 1, p.stderr[-300:])
+# Under a filter that kills for pidfd_getfd (systemd's @system-service
+# leaves it out), the command's file is opened again through /proc, and the
+# command moves the offset it shares with the shell past the report.
+text = under_shell_file('"$0" -- "$1" seccomp prctl kill_service /bin/sh -c \'exec 2>/dev/null; exec "$0" leak\' "$1"',
+                        "filtered-shared.txt")
+check("a seccomp filter that kills for pidfd_getfd, a wrapper's `exec 2>/dev/null`, under a shell's `2>FILE`: the "
+      "program exits 0, its report reaches FILE, and the shell's next line follows it",
+      reports(text) == 1 and text.startswith("before\n") and "definitely lost: 100 bytes in 1 blocks" in text and
+      text.rstrip().endswith("status 0"), text[-600:])
 if os.geteuid() == 0:
     # The program outlives the command (SIGKILL; a change of group id
     # clears the parent-death signal) and a subreaper adopts it before it
@@ -233,6 +248,15 @@ if os.geteuid() == 0:
     check("the command in a pid namespace that has no /proc of its own: the report reaches the command's stderr, "
           "not the stderr of the process its parent's number names in /proc",
           reports(open(inner).read()) == 1 and open(outer).read() == "", (p.stderr[-300:], open(outer).read()[-300:]))
+    # In a pid namespace of its own, a grandchild of the program can have
+    # the program's number and a parent with the command's: neither.
+    nest = os.path.join(work, "nested.txt")
+    p = run(["unshare", "-pf", "--mount-proc", "sh", "-c", '"$0" --error-exitcode=7 -- unshare -pf --mount-proc sh -c '
+             '":; bash -c \\"$1 leak >/dev/null 2>/dev/null; echo inner \\$? >&2\\" 2>>$2; :"', TOOL, PROGS, nest])
+    text = open(nest).read() if os.path.exists(nest) else ""
+    check("a process in a nested pid namespace with the program's pid and a parent with the command's: it is not "
+          "the program (no report, its status kept) and writes nothing into its parent's stderr",
+          text == "inner 0\n" and p.returncode == 0, (p.returncode, text[-400:], p.stderr[-300:]))
 else:
     skipped.append("an adopted program and a pid namespace without its /proc (need root)")
 if os.geteuid() == 0:

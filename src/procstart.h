@@ -1,0 +1,53 @@
+/*
+ * Who the hahalloc command is, beyond its pid number: the start time the
+ * kernel gives each process (field 22 of /proc/PID/stat, clock ticks after
+ * boot) and its pid namespace. The command passes both to its program in
+ * HAHALLOC_CLI_PID; the library checks them before it takes itself for
+ * the program (options.c) and before it writes to the command's stderr
+ * (report/dest.c): a process in a nested pid namespace, or one given a
+ * reused number, has the program's or the command's number and is neither.
+ * Shared by the command and the library; no allocation, no stdio.
+ */
+#ifndef HH_PROCSTART_H
+#define HH_PROCSTART_H
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The start time of process `pid` as /proc shows it, 0 when unknown. */
+static inline unsigned long long hh_proc_start(int pid) {
+  char path[32] = "/proc/", digits[12];
+  int n = 0;
+  unsigned v = (unsigned)pid;
+  do digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  size_t at = strlen(path);
+  while (n > 0) path[at++] = digits[--n];
+  memcpy(path + at, "/stat", 6);
+  char buf[1024];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  buf[got] = '\0';
+  const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+  if (p == NULL) return 0;
+  for (int field = 2; field < 22; field++) { /* p sits before field `field + 1` */
+    p = strchr(p + 1, ' ');
+    if (p == NULL) return 0;
+  }
+  unsigned long long t = 0;
+  for (p++; *p >= '0' && *p <= '9'; p++) t = t * 10 + (unsigned long long)(*p - '0');
+  return t;
+}
+
+/* The inode of this process's pid namespace, 0 when unknown. */
+static inline unsigned long long hh_pid_namespace(void) {
+  struct stat st;
+  return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+#endif

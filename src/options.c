@@ -342,16 +342,23 @@ static void read_environment(void) {
 
   if ((v = getenv("HAHALLOC_CLI_PID")) != NULL) {
     /* under the hahalloc command: its program, and its children if traced */
-    /* PID:COMMAND:START:NS. The pid alone could be another process's in
-     * a nested pid namespace (procstart.h): one in a namespace other than
-     * the command's is a child. */
+    /* PID:COMMAND:START:NS. The pid alone can be another process's: in
+     * a nested pid namespace, or a number used again (procstart.h). The
+     * program is in the command's namespace and, where /proc says, a child
+     * of the command as it started; any other process is a child of the
+     * program's, which keeps its status and reports only if traced. */
     char *end;
-    hh_opt.cli = strtol(v, &end, 10) == (long)getpid() ? HH_CLI_PROGRAM : HH_CLI_CHILD;
-    if (*end == ':') hh_opt.cli_command = (int)strtol(end + 1, &end, 10);
-    if (*end == ':') hh_opt.cli_command_start = strtoull(end + 1, &end, 10);
-    unsigned long long ns = *end == ':' ? strtoull(end + 1, NULL, 10) : 0, mine;
-    if (hh_opt.cli == HH_CLI_PROGRAM && ns != 0 && (mine = hh_pid_namespace()) != 0 && mine != ns)
-      hh_opt.cli = HH_CLI_CHILD;
+    bool mine = strtol(v, &end, 10) == (long)getpid();
+    int command = *end == ':' ? (int)strtol(end + 1, &end, 10) : 0;
+    unsigned long long start = *end == ':' ? strtoull(end + 1, &end, 10) : 0;
+    unsigned long long ns = *end == ':' ? strtoull(end + 1, NULL, 10) : 0, my_ns, parent_start = 0;
+    if (mine && ns != 0 && (my_ns = hh_pid_namespace()) != 0 && my_ns != ns) mine = false;
+    if (mine && command > 0 && start != 0) {
+      hh_opt.cli_command_parent = getppid() == command && (parent_start = hh_proc_start(command)) == start;
+      if (!hh_opt.cli_command_parent && (getppid() != command || parent_start != 0)) mine = false;
+    }
+    hh_opt.cli = mine ? HH_CLI_PROGRAM : HH_CLI_CHILD;
+    hh_opt.cli_command = command;
     hh_opt.report = hh_opt.cli == HH_CLI_PROGRAM || hh_opt.trace_children;
     if (summary == 0) hh_opt.report = 0;
   } else {

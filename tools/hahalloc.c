@@ -438,21 +438,6 @@ static const char *signal_name(int sig) {
   return d ? d : "?";
 }
 
-/* A program that could not take this command's own open file description
- * for its report (a seccomp filter, Yama) appended it to the same file
- * opened again (src/report/dest.c). Where that file is one this command
- * holds without O_APPEND (a shell's `2>log`), the offset this command
- * shares with the shell still sits before the report, and the next line
- * written (this command's, the shell's) would overwrite it: the offset is
- * moved past it, to the end. Only when the file grew past the offset. */
-static void follow_report(int fd) {
-  struct stat st;
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || (flags & O_APPEND) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
-  off_t at = lseek(fd, 0, SEEK_CUR);
-  if (at >= 0 && st.st_size > at) lseek(fd, 0, SEEK_END);
-}
-
 int main(int argc, char **argv) {
   const char *lib = NULL;
   const char *env_options = getenv("HAHALLOC_OPTIONS");
@@ -614,8 +599,6 @@ int main(int argc, char **argv) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) die("cannot wait for the program", strerror(errno));
   child = 0; /* reaped: its pid may be another process's now */
-  follow_report(2);
-  follow_report(1);
   if (WIFEXITED(status)) {
     if (why && !exec_failed) fprintf(stderr, "hahalloc: no leak report for %s: %s\n", argv[i], why);
     return WEXITSTATUS(status);

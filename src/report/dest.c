@@ -40,6 +40,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -101,29 +102,25 @@ int hh_high_dup(int fd) {
   return d;
 }
 
-/* Whether the parent is the hahalloc command (HAHALLOC_CLI_PID names
- * its pid and start time), and /proc is this process's: a program that
- * outlived the command (killed; a change of group id clears the
- * parent-death signal) has been adopted by a subreaper or init, whose
- * stderr is someone else's, and in a pid namespace without a /proc of its
- * own the parent's number names another process there. Checked in full at
- * start-up (command_checked), where a descriptor can be had for the files;
- * after that a parent of the same number is the same process: a new parent
- * is one that was alive beside the command. */
+/* Whether the parent is the hahalloc command, checked at start-up
+ * (options.c: its pid and start time, from HAHALLOC_CLI_PID), and /proc is
+ * this process's: in a pid namespace without a /proc of its own the
+ * parent's number names another process there. After start-up a parent
+ * of the same number is the same process: a program that outlived the
+ * command (killed; a change of group id clears the parent-death signal)
+ * was adopted by a process that was alive beside it, and its stderr is
+ * someone else's. */
 static bool command_checked;
 
 static bool command_is_parent(void) { return command_checked && getppid() == hh_opt.cli_command; }
 
 static void check_command(void) {
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || hh_opt.cli_command <= 0 || hh_opt.cli_command_start == 0 ||
-      getppid() != hh_opt.cli_command)
-    return;
+  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !hh_opt.cli_command_parent) return;
   char self[32];
   ssize_t n = readlink("/proc/self", self, sizeof self - 1);
   if (n <= 0) return;
   self[n] = '\0';
-  command_checked =
-      strtol(self, NULL, 10) == (long)getpid() && hh_proc_start(hh_opt.cli_command) == hh_opt.cli_command_start;
+  command_checked = strtol(self, NULL, 10) == (long)getpid();
 }
 
 /* The hahalloc command's program reports to the command's stream. The
@@ -291,10 +288,39 @@ static int open_file(const char *spec) {
  * with `2>log` is written at the offset they share, so that what they write
  * next follows the report instead of overwriting it). Else the same file
  * opened again through /proc/PID/fd, which needs less than pidfd_getfd's
- * ptrace access (Yama) and is a call every filter allows: appended to, where
- * a later write at the shell's own offset may overwrite it, which is
+ * ptrace access (Yama) and is a call every filter allows: appended to,
+ * where a later write at the shell's own offset may overwrite it, which is
  * still better than no report. Without blocking: a pipe's lost reader fails
- * the open (ENXIO) instead of making it wait for one. */
+ * the open (ENXIO) instead of making it wait for one.
+ *
+ * Not a stream the command cannot write (`2<file`: the open through /proc
+ * would write into what the user gave it to read), and not a terminal whose
+ * TOSTOP would stop the program, in the background, for the write: a
+ * wrapper's `exec 2>/dev/null` kept the background job running before. */
+static int command_flags(int which) {
+  char path[64], buf[256];
+  hh_snformat(path, sizeof path, "/proc/%d/fdinfo/%d", hh_opt.cli_command, which);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char *f = strstr(buf, "flags:");
+  return f != NULL ? (int)strtol(f + 6, NULL, 8) : -1;
+}
+
+static bool writable_here(int fd) {
+  int flags = hh_fcntl_raw(fd, F_GETFL, 0);
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return false;
+  struct stat st;
+  if (hh_fstat_raw(fd, &st) != 0 || !S_ISCHR(st.st_mode)) return true;
+  if (hh_seccomp_inherited()) return false; /* the filter may kill for the terminal's ioctl */
+  struct termios t;
+  pid_t fg = tcgetpgrp(fd);
+  return fg < 0 || fg == getpgrp() || tcgetattr(fd, &t) != 0 || !(t.c_lflag & TOSTOP);
+}
+
 static int command_fd(int which) {
   int fd = -1;
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
@@ -306,13 +332,21 @@ static int command_fd(int which) {
     if (getppid() == hh_opt.cli_command) fd = (int)syscall(SYS_pidfd_getfd, pidfd, which, 0);
     close(pidfd);
   }
-  if (fd >= 0) return fd;
 #endif
-  char path[64];
-  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
-  fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return -1;
-  hh_fcntl_raw(fd, F_SETFL, O_APPEND);
+  if (fd < 0) {
+    int flags = command_flags(which);
+    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return -1;
+    char path[64];
+    hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
+    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return -1;
+    hh_fcntl_raw(fd, F_SETFL, O_APPEND);
+  }
+  if (!writable_here(fd)) {
+    close(fd);
+    errno = EBADF;
+    return -1;
+  }
   return fd;
 }
 

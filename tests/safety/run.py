@@ -193,10 +193,11 @@ text = open(wrapped).read() if os.path.exists(wrapped) else ""
 check("--trace-children=yes under a wrapper's `exec 2>FILE`: the program's report reaches the command's stderr, "
       "its child's stays on the child's own stderr (FILE)",
       p.returncode == 0 and reports(p.stderr) == 1 and reports(text) == 1, (p.returncode, text[-300:], p.stderr[-300:]))
-def under_shell_file(commands, name):
+def under_shell_file(commands, name, redirect="2>"):
     """The text of FILE after `{ echo before; COMMANDS; echo status $?; } 2>FILE` ($0 the command, $1 progs)."""
     path = os.path.join(work, name)
-    run(["sh", "-c", '{ echo before >&2; ' + commands + '; echo "status $?" >&2; } 2>"$2"', TOOL, PROGS, path])
+    run(["sh", "-c", '{ echo before >&2; ' + commands + '; echo "status $?" >&2; } ' + redirect + '"$2"', TOOL, PROGS,
+         path])
     return open(path).read()
 
 
@@ -215,14 +216,20 @@ p = run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" fd_table_full', PR
 check("a wrapper's `exec 2>/dev/null`, then every descriptor held at exit: the copy of /dev/null makes room for the "
       "command's stderr", reports(p.stderr) == 1, p.stderr[-300:])
 # Under a filter that kills for pidfd_getfd (systemd's @system-service
-# leaves it out), the command's file is opened again through /proc, and the
-# command moves the offset it shares with the shell past the report.
+# leaves it out), the command's file is opened again through /proc and
+# appended to.
 text = under_shell_file('"$0" -- "$1" seccomp prctl kill_service /bin/sh -c \'exec 2>/dev/null; exec "$0" leak\' "$1"',
-                        "filtered-shared.txt")
-check("a seccomp filter that kills for pidfd_getfd, a wrapper's `exec 2>/dev/null`, under a shell's `2>FILE`: the "
+                        "filtered-shared.txt", "2>>")
+check("a seccomp filter that kills for pidfd_getfd, a wrapper's `exec 2>/dev/null`, under a shell's `2>>FILE`: the "
       "program exits 0, its report reaches FILE, and the shell's next line follows it",
       reports(text) == 1 and text.startswith("before\n") and "definitely lost: 100 bytes in 1 blocks" in text and
       text.rstrip().endswith("status 0"), text[-600:])
+readonly_in, wrapped = os.path.join(work, "readonly-stderr.txt"), os.path.join(work, "wrapped-readonly.txt")
+open(readonly_in, "w").write("input\n")
+p = run(["sh", "-c", '"$0" -- sh -c \'exec "$0" leak 2>"$1"\' "$1" "$2" 2<"$3"', TOOL, PROGS, wrapped, readonly_in])
+check("the command's stderr open for reading only (`2<FILE`), a wrapper's `exec prog 2>LOG`: nothing written into "
+      "FILE, the report goes to LOG", open(readonly_in).read() == "input\n" and reports(open(wrapped).read()) == 1,
+      (open(readonly_in).read()[-300:], open(wrapped).read()[-300:]))
 if os.geteuid() == 0:
     # The program outlives the command (SIGKILL; a change of group id
     # clears the parent-death signal) and a subreaper adopts it before it
@@ -239,9 +246,9 @@ if os.geteuid() == 0:
                "    except ChildProcessError: break\n")
     mine, theirs = os.path.join(work, "adopter.txt"), os.path.join(work, "command-err.txt")
     p = run(["/usr/bin/python3", "-c", adopter, TOOL, PROGS, mine, theirs], timeout=30)
-    check("a program adopted by a subreaper after the command was killed: its report never goes to the adopter's "
-          "stderr, but to the stderr it was started with", reports(open(mine).read()) == 0 and
-          reports(open(theirs).read()) == 1, (open(mine).read()[-300:], open(theirs).read()[-300:]))
+    check("a program adopted by a subreaper after the command was killed is not the command's program any more: no "
+          "report, into the adopter's stderr or anywhere", reports(open(mine).read()) == 0 and
+          reports(open(theirs).read()) == 0, (open(mine).read()[-300:], open(theirs).read()[-300:]))
     inner, outer = os.path.join(work, "ns-command.txt"), os.path.join(work, "ns-init.txt")
     p = run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", 'exec 2>"$3"; (exec unshare -p -f "$0" -- "$1" leak '
              '2>"$2"); true', TOOL, PROGS, inner, outer])
@@ -739,6 +746,10 @@ check("under an interactive shell, the program's kill(0, SIGUSR1): the shell liv
 out = in_terminal([f"{cmd} sh -c 'kill -TSTP 0; echo resumed-$((40+2))'\n".encode(), b"jobs\n", b"fg\n"], 1.5)
 check("under an interactive shell, the program's kill(0, SIGTSTP) stops the job, and fg resumes it",
       re.search(r"Stopped", out) is not None and "resumed-42" in out, out[-400:])
+out = in_terminal([b"stty tostop\n", f"{TOOL} -- sh -c 'exec 2>/dev/null; exec {PROGS} leak >/dev/null' &\n".encode(),
+                   b"sleep 2; jobs; echo jobs-listed\n"], 2.5)
+check("stty tostop, a background job whose wrapper sent stderr to /dev/null: the report does not stop it on the "
+      "terminal", "jobs-listed" in out and "Stopped" not in out, out[-400:])
 t0 = time.time()
 p = run([TOOL, "--", PROGS, "daemonize"])
 took = time.time() - t0

@@ -16,6 +16,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A small text file (/proc) read whole into buf, NUL-terminated: its
+ * length, or -1. */
+static inline ssize_t hh_read_text(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t got = read(fd, buf, size - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  buf[got] = '\0';
+  return got;
+}
+
 /* The start time of process `pid` as /proc shows it, 0 when unknown. */
 static inline unsigned long long hh_proc_start(int pid) {
   char path[32] = "/proc/", digits[12];
@@ -27,12 +39,7 @@ static inline unsigned long long hh_proc_start(int pid) {
   while (n > 0) path[at++] = digits[--n];
   memcpy(path + at, "/stat", 6);
   char buf[1024];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return 0;
-  buf[got] = '\0';
+  if (hh_read_text(path, buf, sizeof buf) < 0) return 0;
   const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
   if (p == NULL) return 0;
   for (int field = 2; field < 22; field++) { /* p sits before field `field + 1` */

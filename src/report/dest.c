@@ -300,12 +300,7 @@ static int open_file(const char *spec) {
 static int command_flags(int which) {
   char path[64], buf[256];
   hh_snformat(path, sizeof path, "/proc/%d/fdinfo/%d", hh_opt.cli_command, which);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
+  if (hh_read_text(path, buf, sizeof buf) < 0) return -1;
   const char *f = strstr(buf, "flags:");
   return f != NULL ? (int)strtol(f + 6, NULL, 8) : -1;
 }

@@ -97,6 +97,7 @@ void hh_init(void) {
   long tid = current_tid();
   state = 0;
   if (atomic_compare_exchange_strong(&hh_initialised, &state, 1)) {
+    int saved = errno; /* the settings' reads of /proc and the environment's files fail as they may */
     atomic_store(&init_tid, tid);
     hh_key = hh_os_random() | 1;
     hh_options_init();
@@ -107,6 +108,7 @@ void hh_init(void) {
     /* These may allocate; the allocator is ready for it now. */
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     hh_report_register_exit(); /* early, so it runs after the program's handlers */
+    errno = saved;
     return;
   }
   if (state == 1 && atomic_load(&init_tid) == tid) return; /* re-entered from init itself */

@@ -29,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,16 +350,24 @@ static void read_environment(void) {
      * program's, which keeps its status and reports only if traced. */
     char *end;
     bool mine = strtol(v, &end, 10) == (long)getpid();
-    int command = *end == ':' ? (int)strtol(end + 1, &end, 10) : 0;
-    unsigned long long start = *end == ':' ? strtoull(end + 1, &end, 10) : 0;
-    unsigned long long ns = *end == ':' ? strtoull(end + 1, NULL, 10) : 0, my_ns, parent_start = 0;
+    long command = 0;
+    unsigned long long start = 0, ns = 0, my_ns, parent_start = 0;
+    if (*end == ':') { /* the fields after the pid, all or none: a malformed one is no program's */
+      char *p = end + 1;
+      command = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : -1;
+      bool whole = command > 0 && command <= INT_MAX && *end == ':' && (end[1] >= '0' && end[1] <= '9');
+      if (whole) start = strtoull(end + 1, &end, 10);
+      whole = whole && start != 0 && *end == ':' && (end[1] >= '0' && end[1] <= '9');
+      if (whole) ns = strtoull(end + 1, &end, 10);
+      if (!whole || *end != '\0') mine = false, command = 0;
+    }
     if (mine && ns != 0 && (my_ns = hh_pid_namespace()) != 0 && my_ns != ns) mine = false;
-    if (mine && command > 0 && start != 0) {
-      hh_opt.cli_command_parent = getppid() == command && (parent_start = hh_proc_start(command)) == start;
+    if (mine && command > 0) {
+      hh_opt.cli_command_parent = getppid() == command && (parent_start = hh_proc_start((int)command)) == start;
       if (!hh_opt.cli_command_parent && (getppid() != command || parent_start != 0)) mine = false;
     }
     hh_opt.cli = mine ? HH_CLI_PROGRAM : HH_CLI_CHILD;
-    hh_opt.cli_command = command;
+    hh_opt.cli_command = (int)command;
     hh_opt.report = hh_opt.cli == HH_CLI_PROGRAM || hh_opt.trace_children;
     if (summary == 0) hh_opt.report = 0;
   } else {

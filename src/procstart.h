@@ -2,10 +2,11 @@
  * Who the hahalloc command is, beyond its pid number: the start time the
  * kernel gives each process (field 22 of /proc/PID/stat, clock ticks after
  * boot) and its pid namespace. The command passes both to its program in
- * HAHALLOC_CLI_PID; the library checks them before it takes itself for
- * the program (options.c) and before it writes to the command's stderr
- * (report/dest.c): a process in a nested pid namespace, or one given a
- * reused number, has the program's or the command's number and is neither.
+ * HAHALLOC_CLI_PID; the library checks them at start-up before it takes
+ * itself for the program and its parent for the command (options.c), whose
+ * stderr it may write to (report/dest.c): a process in a nested pid
+ * namespace, or one given a reused number, has the program's or the
+ * command's number and is neither.
  * Shared by the command and the library; no allocation, no stdio.
  */
 #ifndef HH_PROCSTART_H

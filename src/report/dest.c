@@ -9,8 +9,10 @@
  * file that became fd 2 never gets the report appended to its own data.
  * Before writing, the descriptor is checked to still name the file it named
  * then; if the program closed or reused it, fd 2 is used when it still names
- * that file, and otherwise the report is dropped rather than written into
- * someone else's file.
+ * that file, then the same file through the hahalloc command, and otherwise
+ * the report is dropped rather than written into someone else's file. The
+ * command's program reports to the command's stream first when its own
+ * start-up stream is another (a wrapper changed it: note_command_stream).
  *
  * Writes never raise SIGPIPE or SIGXFSZ in the program (they are blocked in
  * this thread while writing, and one a write raised is taken back), never
@@ -40,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -55,17 +58,17 @@
 #define LOCK_WAIT_MS 10000
 
 static int private_fd = -1; /* duplicate of the stream the report goes to */
-static int reopened = -1;   /* the command's stream, opened through /proc at exit (parent_stream) */
-static int private_of = -1; /* which: 1 or 2 */
+static int reopened = -1;   /* the command's stream, taken when first written to (command_stream_fd) */
+static int private_of = -1; /* which: 1 or 2 (also when only the command's stream is known) */
 static dev_t private_dev;
 static ino_t private_ino;
 static bool private_known; /* private_dev and private_ino name the start-up stream: fd `which` was open */
-/* The stream reached through the command (parent_stream): its own, which
+/* The stream reached through the command (command_stream_fd): its own, which
  * is the start-up stream unless the image the command started exec'd this
- * one after changing it (command_stream) */
-static dev_t parent_dev;
-static ino_t parent_ino;
-static bool parent_first;      /* that stream is not the start-up one, and comes first */
+ * one after changing it (note_command_stream) */
+static dev_t command_dev;
+static ino_t command_ino;
+static bool command_first;     /* that stream is not the start-up one, and comes first */
 static int stall_fd = -1;      /* the stream the last write went to */
 static int64_t stall_spent_ms; /* and how long it has taken nothing since it last moved */
 /* The messages' stream (hh_message_write), with the report on: stderr as at
@@ -112,7 +115,14 @@ int hh_high_dup(int fd) {
  * someone else's. */
 static bool command_checked;
 
-static bool command_is_parent(void) { return command_checked && getppid() == hh_opt.cli_command; }
+static bool command_is_parent(void) {
+  return hh_opt.cli == HH_CLI_PROGRAM && command_checked && getppid() == hh_opt.cli_command;
+}
+
+/* /proc/COMMAND/DIR/N: the command's descriptor N (fd) or what it says of it (fdinfo) */
+static void command_path(char *path, size_t size, const char *dir, int which) {
+  hh_snformat(path, size, "/proc/%d/%s/%d", hh_opt.cli_command, dir, which);
+}
 
 static void check_command(void) {
   if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !hh_opt.cli_command_parent) return;
@@ -133,16 +143,16 @@ static void check_command(void) {
  * user id). A fork child of the program, or a traced child, keeps its own
  * stream. Not in a secure-execution process: nothing from the environment
  * says which its command is. */
-static void command_stream(int which) {
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !command_is_parent()) return;
+static void note_command_stream(int which) {
+  if (!command_is_parent()) return;
   char path[64];
-  hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
+  command_path(path, sizeof path, "fd", which);
   struct stat st;
   if (stat(path, &st) != 0 || (private_known && st.st_dev == private_dev && st.st_ino == private_ino)) return;
   private_of = which;
-  parent_dev = st.st_dev;
-  parent_ino = st.st_ino;
-  parent_first = true;
+  command_dev = st.st_dev;
+  command_ino = st.st_ino;
+  command_first = true;
 }
 
 void hh_dest_init(void) {
@@ -155,14 +165,14 @@ void hh_dest_init(void) {
   if (fstat(which, &st) == 0) {
     private_fd = hh_high_dup(which); /* -1: no room for a copy; the stream itself while it is that file */
     private_of = which;
-    private_dev = parent_dev = st.st_dev;
-    private_ino = parent_ino = st.st_ino;
+    private_dev = command_dev = st.st_dev;
+    private_ino = command_ino = st.st_ino;
     private_known = true;
     hh_fd_keep(&private_fd, &private_dev, &private_ino);
   }
   check_command();
-  command_stream(which);
-  if (private_of >= 0) hh_fd_keep(&reopened, &parent_dev, &parent_ino);
+  note_command_stream(which);
+  if (private_of >= 0) hh_fd_keep(&reopened, &command_dev, &command_ino);
   messages_checked = true;
   if (fstat(2, &st) == 0) {
     err_known = true;
@@ -178,18 +188,19 @@ void hh_dest_init(void) {
  * program's output, who would wait for it (glibc's daemon(0, 0): 4 s of a
  * shell's wait before). Its misuse messages go to fd 2 while that is the
  * start-up stderr. */
-void hh_dest_atfork_child(void) {
+void hh_dest_atfork_child(bool sandboxed) {
   atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
   command_checked = false;               /* its parent is the program */
-  if (parent_first) {                    /* the command's stream is its program's alone (command_stream) */
-    parent_first = false;
-    parent_dev = private_dev;
-    parent_ino = private_ino;
+  if (command_first) {                   /* the command's stream is its program's alone (note_command_stream) */
+    command_first = false;
+    command_dev = private_dev;
+    command_ino = private_ino;
     if (!private_known) private_of = -1;
-    if (reopened >= 0) close(reopened);
+    int r = reopened;
     reopened = -1;
+    if (r >= 0 && !sandboxed) close(r); /* under a filter, no call: it is close-on-exec */
   }
-  if (hh_opt.report || private_fd < 0) return;
+  if (sandboxed || hh_opt.report || private_fd < 0) return;
   int saved = errno;
   if (hh_fcntl_raw(private_fd, F_GETFD, 0) == FD_CLOEXEC && same_file(private_fd, private_dev, private_ino))
     close(private_fd);
@@ -244,6 +255,16 @@ static int open_path(const char *path) {
   return fd;
 }
 
+/* A program that holds every descriptor its limit allows (EMFILE) leaves
+ * no number for a file of ours: the copy of the start-up stream gives up
+ * its own. Whether it did. */
+static bool give_up_copy(void) {
+  if (private_fd < 0 || !private_known || !same_file(private_fd, private_dev, private_ino)) return false;
+  close(private_fd);
+  private_fd = -1;
+  return true;
+}
+
 /* Whether what was meant for a report file that cannot be opened goes to
  * the program's stream instead. Not in a child the command traces
  * (--trace-children): its stderr is its own, its parent's pipe, which a
@@ -262,11 +283,7 @@ static int open_file(const char *spec) {
    * no number for the file. The copy of stderr is ours: its number makes
    * room, and stderr is then reached through fd 2 while that still names
    * the same file. */
-  if (fd < 0 && errno == EMFILE && private_fd >= 0 && same_file(private_fd, private_dev, private_ino)) {
-    close(private_fd);
-    private_fd = -1;
-    fd = open_path(path);
-  }
+  if (fd < 0 && errno == EMFILE && give_up_copy()) fd = open_path(path);
   if (fd < 0) {
     int e = errno;
     /* once: every message (three an error) would say it again */
@@ -283,26 +300,33 @@ static int open_file(const char *spec) {
   return fd;
 }
 
-/* The command's stream fd `which` (or -1): its own open file description
- * where the kernel gives it (pidfd_getfd: a file the command's shell opened
- * with `2>log` is written at the offset they share, so that what they write
- * next follows the report instead of overwriting it). Else the same file
- * opened again through /proc/PID/fd, which needs less than pidfd_getfd's
- * ptrace access (Yama) and is a call every filter allows: appended to,
- * where a later write at the shell's own offset may overwrite it, which is
- * still better than no report. Without blocking: a pipe's lost reader fails
- * the open (ENXIO) instead of making it wait for one.
- *
- * Not a stream the command cannot write (`2<file`: the open through /proc
- * would write into what the user gave it to read), and not a terminal whose
- * TOSTOP would stop the program, in the background, for the write: a
- * wrapper's `exec 2>/dev/null` kept the background job running before. */
-static int command_flags(int which) {
+/* The command's stream: its own open file description where the kernel
+ * gives it (pidfd_getfd: a file the command's shell opened with `2>log` is
+ * written at the offset they share, so that what they write next follows
+ * the report instead of overwriting it). Else the same file opened again
+ * through /proc/PID/fd, which needs less than pidfd_getfd's ptrace access
+ * (Yama) and no call a filter that leaves files alone refuses: appended
+ * to, where a later write at the shell's own offset may overwrite it,
+ * which is still better than no report. Without blocking: a pipe's lost
+ * reader fails the open (ENXIO) instead of making it wait for one. */
+static int command_flags(int which) { /* the command's own, from fdinfo */
   char path[64], buf[256];
-  hh_snformat(path, sizeof path, "/proc/%d/fdinfo/%d", hh_opt.cli_command, which);
+  command_path(path, sizeof path, "fdinfo", which);
   if (hh_read_text(path, buf, sizeof buf) < 0) return -1;
   const char *f = strstr(buf, "flags:");
   return f != NULL ? (int)strtol(f + 6, NULL, 8) : -1;
+}
+
+/* Not a stream the command cannot write (`2<file`: the open through /proc
+ * would write into what the user gave it to read), and not a terminal whose
+ * TOSTOP would stop the program for the write, in the background: a
+ * wrapper's `exec 2>/dev/null` kept the background job running before.
+ * Asked again each time the stream is used: a job may have gone to the
+ * background since. Under a filter the program inherited, which may kill
+ * for the terminal's ioctl, no terminal (told by its major number). */
+static bool is_terminal(const struct stat *st) {
+  unsigned m = major(st->st_rdev);
+  return S_ISCHR(st->st_mode) && (m == 4 || m == 5 || (m >= 136 && m <= 143));
 }
 
 static bool writable_here(int fd) {
@@ -310,7 +334,7 @@ static bool writable_here(int fd) {
   if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return false;
   struct stat st;
   if (hh_fstat_raw(fd, &st) != 0 || !S_ISCHR(st.st_mode)) return true;
-  if (hh_seccomp_inherited()) return false; /* the filter may kill for the terminal's ioctl */
+  if (hh_seccomp_inherited()) return !is_terminal(&st);
   struct termios t;
   pid_t fg = tcgetpgrp(fd);
   return fg < 0 || fg == getpgrp() || tcgetattr(fd, &t) != 0 || !(t.c_lflag & TOSTOP);
@@ -332,12 +356,12 @@ static int command_fd(int which) {
     int flags = command_flags(which);
     if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return -1;
     char path[64];
-    hh_snformat(path, sizeof path, "/proc/%d/fd/%d", hh_opt.cli_command, which);
+    command_path(path, sizeof path, "fd", which);
     fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return -1;
     hh_fcntl_raw(fd, F_SETFL, O_APPEND);
   }
-  if (!writable_here(fd)) {
+  if (!same_file(fd, command_dev, command_ino)) {
     close(fd);
     errno = EBADF;
     return -1;
@@ -346,42 +370,41 @@ static int command_fd(int which) {
 }
 
 /* The command's stream, for the command's program: first when a wrapper
- * changed the program's (command_stream), and when the program's own is gone, its copy
- * too (a daemon's closefrom(3) and close(2), or a log file put at fd 2 with
- * dup2), checked to be the file the command had when the program started.
- * Taken once, at a high number. -1 when none. */
-static int parent_stream(void) {
-  if (reopened >= 0 && same_file(reopened, parent_dev, parent_ino)) return reopened;
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !command_is_parent()) return -1;
+ * changed the program's (note_command_stream), and when the program's own
+ * is gone, its copy too (a daemon's closefrom(3) and close(2), or a log
+ * file put at fd 2 with dup2). Taken once, at a high number, by whichever
+ * thread gets there first (error messages are not serialised): the others
+ * use that one. `low_ok`: at exit, where no number of the program's is
+ * taken for good, one below HIGH_FD_MIN will do when no high one is left
+ * (a full table); a message's never. -1 when none. */
+static int command_stream_fd(bool low_ok) {
+  int cur = __atomic_load_n(&reopened, __ATOMIC_ACQUIRE);
+  if (cur >= 0 && same_file(cur, command_dev, command_ino)) return writable_here(cur) ? cur : -1;
+  if (!command_is_parent()) return -1;
   int fd = command_fd(private_of);
-  /* every number taken (EMFILE): the copy of the start-up stream makes room, as for a report file */
-  if (fd < 0 && errno == EMFILE && private_fd >= 0 && private_known &&
-      same_file(private_fd, private_dev, private_ino)) {
-    close(private_fd);
-    private_fd = -1;
-    fd = command_fd(private_of);
-  }
+  if (fd < 0 && errno == EMFILE && give_up_copy()) fd = command_fd(private_of);
   if (fd < 0) return -1;
-  if (!same_file(fd, parent_dev, parent_ino)) {
-    close(fd);
-    return -1;
-  }
   int high = hh_high_dup(fd);
-  if (high >= 0) {
+  if (high >= 0 || !low_ok) {
     close(fd);
     fd = high;
   }
-  reopened = fd;
-  return fd;
+  if (fd < 0) return -1;
+  if (!__atomic_compare_exchange_n(&reopened, &cur, fd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    close(fd); /* another thread's is in place */
+    fd = cur;
+  }
+  return fd >= 0 && writable_here(fd) ? fd : -1;
 }
 
-/* The stream the report goes to when no file is named, checked to be the
- * one the program had at start-up. */
+/* The stream the report goes to when no file is named: the command's when
+ * it is not the one the program had at start-up, else that one, checked to
+ * be the same file, else the same file through the command. */
 hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_of < 0) return d;
   int saved = errno;
-  if (parent_first && (d.fd = parent_stream()) >= 0) {
+  if (command_first && (d.fd = command_stream_fd(true)) >= 0) {
     errno = saved;
     return d;
   }
@@ -389,8 +412,8 @@ hh_dest_t hh_dest_open_stream(void) {
     d.fd = private_fd;
   else if (private_known && same_file(private_of, private_dev, private_ino))
     d.fd = private_of;
-  else if (!parent_first)
-    d.fd = parent_stream();
+  else if (!command_first)
+    d.fd = command_stream_fd(true);
   errno = saved;
   return d;
 }
@@ -492,8 +515,9 @@ void hh_dest_unlock(hh_dest_t d) {
  * at start-up (even when the report goes to stdout), so that a program that
  * closed fd 2 still shows them and one that put a file of its own on fd 2
  * never gets them written into it: rather than there, nowhere (an abort
- * still ends the program). Without the report, fd 2, as glibc's own malloc
- * messages. */
+ * still ends the program). When a wrapper changed the stderr of the
+ * command's program, they go with the report, to the command's stderr.
+ * Without the report, fd 2, as glibc's own malloc messages. */
 void hh_message_write(const char *buf, size_t n) {
   int saved = errno;
   const char *path = hh_opt.report && hh_opt.format == HH_FORMAT_TEXT ? report_file() : NULL;
@@ -507,7 +531,7 @@ void hh_message_write(const char *buf, size_t n) {
     }
   }
   hh_dest_t d = {2, false};
-  if (messages_checked && parent_first && private_of == 2 && (d.fd = parent_stream()) >= 0) {
+  if (messages_checked && command_first && private_of == 2 && (d.fd = command_stream_fd(false)) >= 0) {
     /* with the report, on the command's stream */
   } else if (messages_checked) {
     d.fd = 2;

@@ -1281,10 +1281,8 @@ void hh_report_atfork_child(void) {
    * fork children died of SIGSYS. report_pid 0: nothing of the report. */
   bool sandboxed = hh_sandboxed();
   hh_errors_atfork_child();
-  if (!sandboxed) {
-    hh_dest_atfork_child();
-    hh_maps_atfork_child();
-  }
+  hh_dest_atfork_child(sandboxed); /* under a filter, in memory only */
+  if (!sandboxed) hh_maps_atfork_child();
   hh_profile_atfork_child();
   hh_site_atfork_child();
   hh_elf_atfork_child();

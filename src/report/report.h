@@ -503,13 +503,13 @@ typedef struct hh_dest_t {
   int fd; /* -1: nowhere */
   bool close;
 } hh_dest_t;
-void hh_dest_init(void);             /* at start-up: the private duplicate of stderr */
-void hh_dest_atfork_child(void);     /* a fork child that makes no report: drops it */
-int hh_high_dup(int fd);             /* a close-on-exec duplicate near the top of the table, or -1 */
-bool hh_dest_available(void);        /* a report would have somewhere to go */
-bool hh_dest_to_stream(void);        /* the report goes to the program's stream, not to a file */
-hh_dest_t hh_dest_open(void);        /* the exit report's destination */
-hh_dest_t hh_dest_open_stream(void); /* the stream only (stderr or stdout as at start-up) */
+void hh_dest_init(void);                   /* at start-up: the private duplicate of stderr */
+void hh_dest_atfork_child(bool sandboxed); /* a fork child that makes no report: drops it */
+int hh_high_dup(int fd);                   /* a close-on-exec duplicate near the top of the table, or -1 */
+bool hh_dest_available(void);              /* a report would have somewhere to go */
+bool hh_dest_to_stream(void);              /* the report goes to the program's stream, not to a file */
+hh_dest_t hh_dest_open(void);              /* the exit report's destination */
+hh_dest_t hh_dest_open_stream(void);       /* the stream only (stderr or stdout as at start-up) */
 void hh_dest_close(hh_dest_t d);
 bool hh_dest_lock(hh_dest_t d); /* flock, bounded; false: not locked */
 void hh_dest_unlock(hh_dest_t d);

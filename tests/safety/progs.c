@@ -7,6 +7,7 @@
  *   progs SCENARIO [ARGS]
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -158,6 +159,36 @@ static int double_free(void) {
   char *volatile p = malloc(48);
   free(p);
   free(p);
+  return 0;
+}
+
+/* double_free_threads N: N threads double-free a block each at the same
+ * moment (HAHALLOC_ON_ERROR=continue), then the number of descriptors
+ * /proc/self/fd lists is printed: the errors' stream is opened once,
+ * whatever the number of threads that write to it first. */
+static pthread_barrier_t dft_barrier;
+
+static void *double_free_thread(void *arg) {
+  char *volatile p = malloc(48);
+  pthread_barrier_wait(&dft_barrier);
+  free(p);
+  free(p);
+  return arg;
+}
+
+static int double_free_threads(int n) {
+  pthread_t t[16];
+  if (n < 1 || n > 16) return 2;
+  pthread_barrier_init(&dft_barrier, NULL, (unsigned)n);
+  for (int i = 0; i < n; i++)
+    if (pthread_create(&t[i], NULL, double_free_thread, NULL) != 0) return 3;
+  for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return 4;
+  int count = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) count += e->d_name[0] != '.';
+  closedir(d);
+  printf("%d\n", count - 1); /* not the directory's own */
   return 0;
 }
 
@@ -1979,6 +2010,7 @@ int main(int argc, char **argv) {
                              argc > 5 && !strcmp(argv[5], "ignore"));
   if (!strcmp(w, "reuse_fd2_double_free") && argc > 2) return reuse_fd2_double_free(argv[2]);
   if (!strcmp(w, "double_free")) return double_free();
+  if (!strcmp(w, "double_free_threads") && argc > 2) return double_free_threads(atoi(argv[2]));
   if (!strcmp(w, "errno_after_error")) return errno_after_error();
   if (!strcmp(w, "leak")) return leak();
   if (!strcmp(w, "drop_uid_leak")) return drop_uid_leak();

@@ -357,14 +357,16 @@ static void read_environment(void) {
       command = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : -1;
       bool whole = command > 0 && command <= INT_MAX && *end == ':' && (end[1] >= '0' && end[1] <= '9');
       if (whole) start = strtoull(end + 1, &end, 10);
-      whole = whole && start != 0 && *end == ':' && (end[1] >= '0' && end[1] <= '9');
+      whole = whole && *end == ':' && (end[1] >= '0' && end[1] <= '9'); /* 0: the command had no /proc */
       if (whole) ns = strtoull(end + 1, &end, 10);
       if (!whole || *end != '\0') mine = false, command = 0;
     }
     if (mine && ns != 0 && (my_ns = hh_pid_namespace()) != 0 && my_ns != ns) mine = false;
     if (mine && command > 0) {
-      hh_opt.cli_command_parent = getppid() == command && (parent_start = hh_proc_start((int)command)) == start;
-      if (!hh_opt.cli_command_parent && (getppid() != command || parent_start != 0)) mine = false;
+      bool child = getppid() == command;
+      if (start != 0) parent_start = hh_proc_start((int)command); /* 0: not known here */
+      hh_opt.cli_command_parent = child && start != 0 && parent_start == start;
+      if (!child || (parent_start != 0 && parent_start != start)) mine = false;
     }
     hh_opt.cli = mine ? HH_CLI_PROGRAM : HH_CLI_CHILD;
     hh_opt.cli_command = (int)command;

@@ -374,10 +374,12 @@ static int command_fd(int which) {
  * is gone, its copy too (a daemon's closefrom(3) and close(2), or a log
  * file put at fd 2 with dup2). Taken once, at a high number, by whichever
  * thread gets there first (error messages are not serialised): the others
- * use that one. `low_ok`: at exit, where no number of the program's is
- * taken for good, one below HIGH_FD_MIN will do when no high one is left
- * (a full table); a message's never. -1 when none. */
-static int command_stream_fd(bool low_ok) {
+ * use that one. Where no high number is left (a full table, or a limit of
+ * HIGH_FD_MIN or less), a low one is kept only at exit (`low_ok`), where
+ * no number of the program's is taken for good; a message gets it for
+ * itself (*once: the caller closes it after the write). -1 when none. */
+static int command_stream_fd(bool low_ok, bool *once) {
+  *once = false;
   int cur = __atomic_load_n(&reopened, __ATOMIC_ACQUIRE);
   if (cur >= 0 && same_file(cur, command_dev, command_ino)) return writable_here(cur) ? cur : -1;
   if (!command_is_parent()) return -1;
@@ -385,16 +387,24 @@ static int command_stream_fd(bool low_ok) {
   if (fd < 0 && errno == EMFILE && give_up_copy()) fd = command_fd(private_of);
   if (fd < 0) return -1;
   int high = hh_high_dup(fd);
-  if (high >= 0 || !low_ok) {
+  if (high < 0 && !low_ok) {
+    if (writable_here(fd)) {
+      *once = true;
+      return fd;
+    }
+    close(fd);
+    return -1;
+  }
+  if (high >= 0) {
     close(fd);
     fd = high;
   }
-  if (fd < 0) return -1;
   if (!__atomic_compare_exchange_n(&reopened, &cur, fd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     close(fd); /* another thread's is in place */
     fd = cur;
   }
-  return fd >= 0 && writable_here(fd) ? fd : -1;
+  /* again: the program may have put a file of its own at the number since */
+  return fd >= 0 && same_file(fd, command_dev, command_ino) && writable_here(fd) ? fd : -1;
 }
 
 /* The stream the report goes to when no file is named: the command's when
@@ -404,7 +414,8 @@ hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_of < 0) return d;
   int saved = errno;
-  if (command_first && (d.fd = command_stream_fd(true)) >= 0) {
+  bool once;
+  if (command_first && (d.fd = command_stream_fd(true, &once)) >= 0) {
     errno = saved;
     return d;
   }
@@ -413,7 +424,7 @@ hh_dest_t hh_dest_open_stream(void) {
   else if (private_known && same_file(private_of, private_dev, private_ino))
     d.fd = private_of;
   else if (!command_first)
-    d.fd = command_stream_fd(true);
+    d.fd = command_stream_fd(true, &once);
   errno = saved;
   return d;
 }
@@ -531,7 +542,7 @@ void hh_message_write(const char *buf, size_t n) {
     }
   }
   hh_dest_t d = {2, false};
-  if (messages_checked && command_first && private_of == 2 && (d.fd = command_stream_fd(false)) >= 0) {
+  if (messages_checked && command_first && private_of == 2 && (d.fd = command_stream_fd(false, &d.close)) >= 0) {
     /* with the report, on the command's stream */
   } else if (messages_checked) {
     d.fd = 2;
@@ -543,6 +554,7 @@ void hh_message_write(const char *buf, size_t n) {
       d.fd = -1;
   }
   hh_dest_write(d, buf, n);
+  hh_dest_close(d); /* a descriptor of the message's own (command_stream_fd) */
   errno = saved;
 }
 

@@ -228,6 +228,16 @@ counts = [run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" double_free_
               env={"HAHALLOC_ON_ERROR": "continue"}).stdout.strip() for n in (1, 16, 16, 16)]
 check("16 threads' double frees at once under a wrapper's `exec 2>/dev/null`: the command's stream is opened once, "
       "as for one thread (descriptors open: %s)" % counts, counts[0].isdigit() and len(set(counts)) == 1, counts)
+def nofile_64():  # no number from HIGH_FD_MIN (64) up
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+p = run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" double_free', PROGS], env={"HAHALLOC_ON_ERROR": "continue"},
+        preexec_fn=nofile_64)
+check("RLIMIT_NOFILE at 64 (no high number for the command's stream), a wrapper's `exec 2>/dev/null`, then a double "
+      "free: its message and the report reach the command's stderr", p.stderr.count("double free") >= 1 and
+      reports(p.stderr) == 1 and p.returncode == 0, (p.returncode, p.stderr[-400:]))
 p = run([TOOL, "--", "sh", "-c", 'exec 2>/dev/null; exec "$0" fd_table_full', PROGS])
 check("a wrapper's `exec 2>/dev/null`, then every descriptor held at exit: the copy of /dev/null makes room for the "
       "command's stderr", reports(p.stderr) == 1, p.stderr[-300:])
@@ -281,6 +291,12 @@ if os.geteuid() == 0:
     check("a process in a nested pid namespace with the program's pid and a parent with the command's: it is not "
           "the program (no report, its status kept) and writes nothing into its parent's stderr",
           text == "inner 0\n" and p.returncode == 0, (p.returncode, text[-400:], p.stderr[-300:]))
+    # No /proc for the command (so no start time to pass) nor the program.
+    p = run(["unshare", "-m", "sh", "-c", 'umount -l /proc && exec "$0" --lib="$1" --error-exitcode=9 -- "$2" leak',
+             TOOL, LIB, PROGS])
+    check("no /proc mounted: the command's program is still the program (it says why there is no report, and "
+          "--error-exitcode gives status 9)", p.returncode == 9 and "mappings could not be read" in p.stderr,
+          (p.returncode, p.stderr[-300:]))
 else:
     skipped.append("an adopted program and a pid namespace without its /proc (need root)")
 if os.geteuid() == 0:

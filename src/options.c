@@ -365,7 +365,7 @@ static void read_environment(void) {
     if (mine && command > 0) {
       bool child = getppid() == command;
       if (start != 0) parent_start = hh_proc_start((int)command); /* 0: not known here */
-      hh_opt.cli_command_parent = child && start != 0 && parent_start == start;
+      hh_opt.cli_command_parent = child && start != 0 && parent_start == start && hh_proc_is_own();
       if (!child || (parent_start != 0 && parent_start != start)) mine = false;
     }
     hh_opt.cli = mine ? HH_CLI_PROGRAM : HH_CLI_CHILD;

@@ -37,15 +37,16 @@ typedef struct hh_options {
   int default_suppressions; /* the built-in suppressions of the C and C++ runtimes */
   const char *supp_files[HH_MAX_SUPP_FILES]; /* suppression files, absolute paths */
   int nsupp_files;
-  int profile;             /* where memory goes: totals by site, and the sites at the peak */
-  int trace_children;      /* trace-children: the command's children report too */
-  int secure;              /* AT_SECURE: nothing is taken from the environment */
-  int linked;              /* the program was linked with hahalloc (not preloaded) */
-  int cli;                 /* HH_CLI_*: run by the hahalloc command, as its program or a child */
-  int cli_command;         /* the command's pid (HAHALLOC_CLI_PID=PID:COMMAND:START:NS), 0: not known */
-  bool cli_command_parent; /* the parent is the command: its pid and start time checked at start-up */
-  const char *addr2line;   /* the symboliser, an absolute path; NULL: none */
-  int symbolize_ms;        /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
+  int profile;        /* where memory goes: totals by site, and the sites at the peak */
+  int trace_children; /* trace-children: the command's children report too */
+  int secure;         /* AT_SECURE: nothing is taken from the environment */
+  int linked;         /* the program was linked with hahalloc (not preloaded) */
+  int cli;            /* HH_CLI_*: run by the hahalloc command, as its program or a child */
+  int cli_command;    /* the command's pid (HAHALLOC_CLI_PID=PID:COMMAND:START:NS), 0: not known */
+  bool
+      cli_command_parent; /* the parent is the command: its pid and start time checked at start-up, in a /proc of our own */
+  const char *addr2line; /* the symboliser, an absolute path; NULL: none */
+  int symbolize_ms;      /* HAHALLOC_SYMBOLIZE_TIMEOUT_MS: the symboliser's deadline */
 } hh_options;
 
 extern hh_options hh_opt;

@@ -13,6 +13,7 @@
 #define HH_PROCSTART_H
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +51,17 @@ static inline unsigned long long hh_proc_start(int pid) {
   unsigned long long t = 0;
   for (p++; *p >= '0' && *p <= '9'; p++) t = t * 10 + (unsigned long long)(*p - '0');
   return t;
+}
+
+/* Whether /proc is this process's: in a pid namespace without a /proc of
+ * its own, /proc/PID names another process there. */
+static inline bool hh_proc_is_own(void) {
+  char self[32];
+  ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+  if (n <= 0) return false;
+  long pid = 0;
+  for (ssize_t i = 0; i < n && self[i] >= '0' && self[i] <= '9'; i++) pid = pid * 10 + (self[i] - '0');
+  return pid == (long)getpid();
 }
 
 /* The inode of this process's pid namespace, 0 when unknown. */

@@ -106,31 +106,19 @@ int hh_high_dup(int fd) {
 }
 
 /* Whether the parent is the hahalloc command, checked at start-up
- * (options.c: its pid and start time, from HAHALLOC_CLI_PID), and /proc is
- * this process's: in a pid namespace without a /proc of its own the
- * parent's number names another process there. After start-up a parent
- * of the same number is the same process: a program that outlived the
- * command (killed; a change of group id clears the parent-death signal)
- * was adopted by a process that was alive beside it, and its stderr is
- * someone else's. */
-static bool command_checked;
-
+ * (options.c: its pid and start time, from HAHALLOC_CLI_PID, in a /proc of
+ * the process's own). After start-up a parent of the same number is the
+ * same process: a program that outlived the command (killed; a change of
+ * group id clears the parent-death signal) was adopted by a process that
+ * was alive beside it, and its stderr is someone else's. A fork child is
+ * the program's child (HH_CLI_CHILD). */
 static bool command_is_parent(void) {
-  return hh_opt.cli == HH_CLI_PROGRAM && command_checked && getppid() == hh_opt.cli_command;
+  return hh_opt.cli == HH_CLI_PROGRAM && hh_opt.cli_command_parent && getppid() == hh_opt.cli_command;
 }
 
 /* /proc/COMMAND/DIR/N: the command's descriptor N (fd) or what it says of it (fdinfo) */
 static void command_path(char *path, size_t size, const char *dir, int which) {
   hh_snformat(path, size, "/proc/%d/%s/%d", hh_opt.cli_command, dir, which);
-}
-
-static void check_command(void) {
-  if (hh_opt.cli != HH_CLI_PROGRAM || hh_opt.secure || !hh_opt.cli_command_parent) return;
-  char self[32];
-  ssize_t n = readlink("/proc/self", self, sizeof self - 1);
-  if (n <= 0) return;
-  self[n] = '\0';
-  command_checked = strtol(self, NULL, 10) == (long)getpid();
 }
 
 /* The hahalloc command's program reports to the command's stream. The
@@ -170,7 +158,6 @@ void hh_dest_init(void) {
     private_known = true;
     hh_fd_keep(&private_fd, &private_dev, &private_ino);
   }
-  check_command();
   note_command_stream(which);
   if (private_of >= 0) hh_fd_keep(&reopened, &command_dev, &command_ino);
   messages_checked = true;
@@ -190,7 +177,6 @@ void hh_dest_init(void) {
  * start-up stderr. */
 void hh_dest_atfork_child(bool sandboxed) {
   atomic_store(&told_unwritable, false); /* a child's file is its own (%p) */
-  command_checked = false;               /* its parent is the program */
   if (command_first) {                   /* the command's stream is its program's alone (note_command_stream) */
     command_first = false;
     command_dev = private_dev;
@@ -375,11 +361,11 @@ static int command_fd(int which) {
  * file put at fd 2 with dup2). Taken once, at a high number, by whichever
  * thread gets there first (error messages are not serialised): the others
  * use that one. Where no high number is left (a full table, or a limit of
- * HIGH_FD_MIN or less), a low one is kept only at exit (`low_ok`), where
+ * HIGH_FD_MIN or less), a low one is kept only at exit (`once` NULL), where
  * no number of the program's is taken for good; a message gets it for
  * itself (*once: the caller closes it after the write). -1 when none. */
-static int command_stream_fd(bool low_ok, bool *once) {
-  *once = false;
+static int command_stream_fd(bool *once) {
+  if (once != NULL) *once = false;
   int cur = __atomic_load_n(&reopened, __ATOMIC_ACQUIRE);
   if (cur >= 0 && same_file(cur, command_dev, command_ino)) return writable_here(cur) ? cur : -1;
   if (!command_is_parent()) return -1;
@@ -387,7 +373,7 @@ static int command_stream_fd(bool low_ok, bool *once) {
   if (fd < 0 && errno == EMFILE && give_up_copy()) fd = command_fd(private_of);
   if (fd < 0) return -1;
   int high = hh_high_dup(fd);
-  if (high < 0 && !low_ok) {
+  if (high < 0 && once != NULL) {
     if (writable_here(fd)) {
       *once = true;
       return fd;
@@ -414,8 +400,7 @@ hh_dest_t hh_dest_open_stream(void) {
   hh_dest_t d = {-1, false};
   if (private_of < 0) return d;
   int saved = errno;
-  bool once;
-  if (command_first && (d.fd = command_stream_fd(true, &once)) >= 0) {
+  if (command_first && (d.fd = command_stream_fd(NULL)) >= 0) {
     errno = saved;
     return d;
   }
@@ -424,7 +409,7 @@ hh_dest_t hh_dest_open_stream(void) {
   else if (private_known && same_file(private_of, private_dev, private_ino))
     d.fd = private_of;
   else if (!command_first)
-    d.fd = command_stream_fd(true, &once);
+    d.fd = command_stream_fd(NULL);
   errno = saved;
   return d;
 }
@@ -542,7 +527,7 @@ void hh_message_write(const char *buf, size_t n) {
     }
   }
   hh_dest_t d = {2, false};
-  if (messages_checked && command_first && private_of == 2 && (d.fd = command_stream_fd(false, &d.close)) >= 0) {
+  if (messages_checked && command_first && private_of == 2 && (d.fd = command_stream_fd(&d.close)) >= 0) {
     /* with the report, on the command's stream */
   } else if (messages_checked) {
     d.fd = 2;
